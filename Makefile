@@ -1,0 +1,46 @@
+# The two front-door commands: `make run` and `make test`. Everything they need is installed
+# from the package registries on first use (virtual environment, Python packages, Neo4j jars).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+DEMO_SUBJECTS ?= 20000
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: setup run test lint typecheck neo4j stop bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+neo4j: setup
+	$(BIN)/credgraph db start
+
+run: neo4j
+	$(BIN)/credgraph demo ensure --subjects $(DEMO_SUBJECTS)
+	$(BIN)/credgraph keys create --name make-run --role investigator
+	$(BIN)/credgraph serve --host $(HOST) --port $(PORT)
+
+stop: setup
+	$(BIN)/credgraph db stop
+
+lint: setup
+	$(BIN)/ruff check credgraph tests bench
+
+typecheck: setup
+	$(BIN)/mypy
+
+test: setup lint typecheck
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+bench: setup
+	$(BIN)/python bench/load.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

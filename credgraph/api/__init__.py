@@ -1,0 +1,1 @@
+"""The Starlette app, its GraphQL schema, and the command line."""

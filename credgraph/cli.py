@@ -1,0 +1,133 @@
+"""The `credgraph` command (SPEC §9 CLI contract)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from credgraph.graph.driver import connect
+from credgraph.graph.migrations import CURRENT_VERSION, migrate, schema_version
+from credgraph.graph.server import LocalNeo4j, ServerError
+from credgraph.settings import Settings
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _fail(message: str, code: int = 2) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group()
+def main() -> None:
+    """credgraph — the public credit graph (公共信用信息平台)."""
+
+
+@main.group()
+def db() -> None:
+    """The Neo4j server: the managed local one, or the one NEO4J_URI names."""
+
+
+def ensure_database(settings: Settings) -> None:
+    """Start the local server when no external one is configured, then migrate."""
+    if not settings.external:
+        status = LocalNeo4j(settings).start()
+        click.echo(f"neo4j {status.detail} (pid {status.pid}) at {status.uri}")
+    with connect(settings) as graph:
+        applied = migrate(graph)
+        version = schema_version(graph)
+    if applied:
+        click.echo(f"schema migrated to version {version}")
+
+
+@db.command("start")
+def db_start() -> None:
+    """Start Neo4j (idempotent) and migrate the schema."""
+    settings = _settings()
+    if settings.external:
+        _fail("NEO4J_URI is set: that server is used, none is started here")
+    try:
+        ensure_database(settings)
+    except ServerError as exc:
+        _fail(str(exc))
+
+
+@db.command("stop")
+def db_stop() -> None:
+    """Stop the managed local Neo4j."""
+    settings = _settings()
+    if settings.external:
+        _fail("NEO4J_URI is set: the external server is not managed here")
+    stopped = LocalNeo4j(settings).stop()
+    click.echo("neo4j stopped" if stopped else "neo4j was not running")
+
+
+@db.command("status")
+def db_status() -> None:
+    """Whether Neo4j runs, where, and the schema version."""
+    settings = _settings()
+    if settings.external:
+        click.echo(f"external neo4j at {settings.bolt_uri}")
+    else:
+        status = LocalNeo4j(settings).status()
+        click.echo(f"neo4j {status.detail}" + (f" (pid {status.pid})" if status.pid else "")
+                   + f" at {status.uri}")
+        if not status.running:
+            sys.exit(1)
+    try:
+        with connect(settings) as graph:
+            version = schema_version(graph)
+    except Exception as exc:
+        _fail(f"cannot reach neo4j: {type(exc).__name__}: {exc}", code=1)
+    state = "current" if version == CURRENT_VERSION else f"expected {CURRENT_VERSION}"
+    click.echo(f"schema version {version} ({state})")
+
+
+@db.command("migrate")
+def db_migrate() -> None:
+    """Apply pending schema migrations."""
+    settings = _settings()
+    with connect(settings) as graph:
+        applied = migrate(graph)
+        version = schema_version(graph)
+    click.echo(f"applied {len(applied)} migration(s); schema version {version}")
+
+
+@db.command("reset")
+@click.option("--yes", is_flag=True, help="confirm that every node and relation is deleted")
+def db_reset(yes: bool) -> None:
+    """Delete the whole database (asks for --yes)."""
+    if not yes:
+        _fail("reset deletes every node and relation; run again with --yes to confirm")
+    settings = _settings()
+    if settings.external:
+        with connect(settings) as graph:
+            graph.run_autocommit(
+                "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
+            )
+    else:
+        LocalNeo4j(settings).reset()
+        ensure_database(settings)
+    click.echo("database reset")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def serve(host: str, port: int) -> None:
+    """Serve the GraphQL API and explorer."""
+    import uvicorn
+
+    from credgraph.api.app import create_app
+    from credgraph.api.services import Services
+
+    settings = _settings()
+    app = create_app(Services.from_settings(settings))
+    uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+if __name__ == "__main__":
+    main()

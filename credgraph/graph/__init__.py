@@ -1,0 +1,1 @@
+"""Neo4j: the managed server, driver handling, migrations, the declared graph model."""

@@ -1,0 +1,106 @@
+"""Driver and session handling: managed transactions only, so the same code runs against the
+local server and against a routed cluster (`neo4j://`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, LiteralString, cast
+
+import neo4j
+
+from credgraph.settings import Settings
+
+Row = dict[str, Any]
+
+
+def _text(cypher: str) -> LiteralString:
+    # Cypher text is a module constant or spliced only from the declared model (an
+    # allow-list); values always travel as parameters.
+    return cast(LiteralString, cypher)
+
+
+class Graph:
+    """A driver bound to one database, with a Cypher time limit on every transaction."""
+
+    def __init__(self, driver: neo4j.Driver, database: str, tx_timeout: float) -> None:
+        self.driver = driver
+        self.database = database
+        self.tx_timeout = tx_timeout
+
+    def close(self) -> None:
+        self.driver.close()
+
+    def __enter__(self) -> Graph:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _work(
+        self, cypher: str, params: Mapping[str, Any] | None, timeout: float | None
+    ) -> Callable[[neo4j.ManagedTransaction], list[Row]]:
+        @neo4j.unit_of_work(timeout=timeout if timeout is not None else self.tx_timeout)
+        def work(tx: neo4j.ManagedTransaction) -> list[Row]:
+            return [record.data() for record in tx.run(_text(cypher), params or {})]
+
+        return work
+
+    def read(
+        self, cypher: str, params: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> list[Row]:
+        """Run a read query in a managed, routed read transaction."""
+        with self.driver.session(database=self.database) as session:
+            return session.execute_read(self._work(cypher, params, timeout))
+
+    def write(
+        self, cypher: str, params: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> list[Row]:
+        with self.driver.session(database=self.database) as session:
+            return session.execute_write(self._work(cypher, params, timeout))
+
+    def run_autocommit(self, cypher: str, params: Mapping[str, Any] | None = None) -> None:
+        """For `CALL { … } IN TRANSACTIONS`, which must run outside a managed transaction."""
+        with self.driver.session(database=self.database) as session:
+            session.run(_text(cypher), params or {}).consume()
+
+    def write_batches(
+        self, cypher: str, rows: Iterable[Mapping[str, Any]], batch_size: int = 5000,
+        timeout: float | None = 300.0, extra: Mapping[str, Any] | None = None,
+    ) -> int:
+        """`UNWIND $rows` writes, one managed transaction per batch; returns rows written."""
+        written = 0
+        with self.driver.session(database=self.database) as session:
+            for batch in _chunks(rows, batch_size):
+                params = {**(extra or {}), "rows": batch}
+                session.execute_write(self._work(cypher, params, timeout))
+                written += len(batch)
+        return written
+
+
+def _chunks(rows: Iterable[Mapping[str, Any]], size: int) -> Iterator[Sequence[Mapping[str, Any]]]:
+    batch: list[Mapping[str, Any]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def connect(settings: Settings) -> Graph:
+    """A `Graph` for the configured server: external (`NEO4J_URI`) or the local one."""
+    if settings.external:
+        password = settings.neo4j_password or ""
+    else:
+        from credgraph.graph.server import LocalNeo4j
+
+        password = LocalNeo4j(settings).password()
+    driver = neo4j.GraphDatabase.driver(
+        settings.bolt_uri, auth=(settings.neo4j_user, password),
+        max_connection_pool_size=50, connection_acquisition_timeout=30.0,
+        notifications_min_severity="OFF",
+    )
+    return Graph(driver, settings.neo4j_database, settings.tx_timeout)

@@ -1,0 +1,1 @@
+"""The data bundle: readers, validation, entity resolution, batched idempotent writes."""

@@ -1,0 +1,81 @@
+"""Writers for subjects: legal persons (法人及非法人组织) and natural persons (自然人).
+
+Rows arrive validated; these functions derive the stored properties and MERGE them in
+`UNWIND` batches, so a second load of the same rows changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from credgraph.graph.driver import Graph
+from credgraph.graph.model import SubjectKind
+from credgraph.schema.identifiers import IdNumber, Uscc
+from credgraph.schema.names import NameNormaliser
+from credgraph.schema.privacy import Privacy, mask_id_number
+from credgraph.schema.rows import LegalPersonRow, NaturalPersonRow
+
+UPSERT_LEGAL_PERSONS = """
+UNWIND $rows AS row
+MERGE (n:Subject {id: row.id})
+SET n:LegalPerson, n += row.props
+FOREACH (_ IN CASE WHEN row.agency THEN [1] ELSE [] END | SET n:Agency)
+"""
+
+UPSERT_NATURAL_PERSONS = """
+UNWIND $rows AS row
+MERGE (n:Subject {id: row.id})
+ON CREATE SET n.idEnc = row.idEnc
+SET n:NaturalPerson, n += row.props
+"""
+
+
+def legal_person_props(
+    row: LegalPersonRow, uscc: Uscc, kind: SubjectKind, normaliser: NameNormaliser
+) -> dict[str, Any]:
+    return {
+        "id": uscc.code,
+        "agency": kind is SubjectKind.AGENCY,
+        "props": {
+            "name": row.name,
+            "nameNorm": normaliser(row.name),
+            "kind": kind.value,
+            "region": row.region or uscc.region,
+            "industry": row.industry,
+            "status": row.status,
+            "established": row.established,
+            "registeredCapital": row.registered_capital,
+            "address": row.address,
+            "phone": row.phone,
+        },
+    }
+
+
+def natural_person_props(
+    row: NaturalPersonRow, number: IdNumber, privacy: Privacy, today: dt.date | None = None
+) -> dict[str, Any]:
+    return {
+        "id": privacy.person_key(number),
+        "idEnc": privacy.encrypt(number),
+        "props": {
+            "name": row.name,
+            "nameNorm": row.name,
+            "kind": SubjectKind.NATURAL_PERSON.value,
+            "idMasked": mask_id_number(number),
+            "region": number.region,
+            "birthYear": number.birth_date.year,
+            "gender": number.gender,
+            "phone": row.phone,
+            "address": row.address,
+        },
+    }
+
+
+def write_legal_persons(graph: Graph, rows: Iterable[dict[str, Any]], batch: int = 5000) -> int:
+    return graph.write_batches(UPSERT_LEGAL_PERSONS, rows, batch)
+
+
+def write_natural_persons(graph: Graph, rows: Iterable[dict[str, Any]], batch: int = 5000) -> int:
+    return graph.write_batches(UPSERT_NATURAL_PERSONS, rows, batch)

@@ -1,0 +1,1 @@
+"""The analyses: parameterised Cypher plus pure-Python scoring."""

@@ -1,0 +1,55 @@
+"""Looking up subjects by any identifier an investigator may hold (SPEC §6)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from credgraph.graph.driver import Graph
+from credgraph.schema.identifiers import (
+    IdentifierError,
+    looks_like_id_number,
+    normalise,
+    parse_id_number,
+    parse_uscc,
+)
+from credgraph.schema.privacy import Privacy, is_person_key
+
+MAX_ID_LENGTH = 64
+
+
+def candidate_keys(value: str, privacy: Privacy) -> list[str]:
+    """Graph keys an input may denote: a USCC, an opaque person key, or a raw ID number
+    (hashed here, never sent further). Raises IdentifierError saying what is malformed."""
+    if len(value) > MAX_ID_LENGTH:
+        raise IdentifierError("length", f"an id has at most {MAX_ID_LENGTH} characters")
+    text = normalise(value)
+    if is_person_key(text):
+        return [text]
+    keys: list[str] = []
+    errors: list[IdentifierError] = []
+    try:
+        keys.append(parse_uscc(text).code)
+    except IdentifierError as exc:
+        errors.append(exc)
+    if looks_like_id_number(text):
+        try:
+            keys.append(privacy.person_key(parse_id_number(text)))
+        except IdentifierError as exc:
+            errors.insert(0, exc)
+    if keys:
+        return keys
+    raise errors[0]
+
+
+SUBJECT_BY_KEYS = """
+MATCH (n:Subject) WHERE n.id IN $keys
+RETURN n {.id, .name, .kind, .region, .status, .idMasked, .industry, .address,
+          .established, .registeredCapital, .birthYear, .gender,
+          labels: labels(n)} AS subject
+LIMIT 1
+"""
+
+
+def find_subject(graph: Graph, keys: list[str]) -> dict[str, Any] | None:
+    rows = graph.read(SUBJECT_BY_KEYS, {"keys": keys})
+    return rows[0]["subject"] if rows else None

@@ -1,0 +1,1 @@
+"""Domain models: identifiers, regions, personal-data protection, bundle rows."""

@@ -1,0 +1,151 @@
+"""统一社会信用代码 (GB 32100-2015) and 居民身份证号码 (GB 11643-1999).
+
+Check characters come from python-stdnum; structure checks are ours, because the standards
+allow what stdnum's validators refuse (USCC departments marked by a letter, ID numbers whose
+region code has since been abolished or is missing from any table).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+from dataclasses import dataclass
+
+from stdnum.cn import ric, uscc
+from stdnum.exceptions import ValidationError
+
+from credgraph.graph.model import SubjectKind
+
+USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+
+# USCC positions 1–2: registering department and organisation type.
+_KIND_BY_PREFIX: dict[str, SubjectKind] = {
+    "11": SubjectKind.AGENCY,
+    "12": SubjectKind.INSTITUTION,
+    "51": SubjectKind.SOCIAL_ORG,
+    "52": SubjectKind.SOCIAL_ORG,
+    "53": SubjectKind.SOCIAL_ORG,
+    "91": SubjectKind.ENTERPRISE,
+    "92": SubjectKind.INDIVIDUAL_BUSINESS,
+    "93": SubjectKind.COOPERATIVE,
+}
+
+
+class IdentifierError(ValueError):
+    """A malformed identifier; `reason` is one of length, character, check_digit, date."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def normalise(value: str) -> str:
+    """Strip, fold full-width characters to half-width, upper-case (x → X), drop spaces."""
+    folded = unicodedata.normalize("NFKC", value)
+    return "".join(folded.split()).replace("-", "").upper()
+
+
+@dataclass(frozen=True)
+class Uscc:
+    code: str
+
+    @property
+    def kind(self) -> SubjectKind:
+        return _KIND_BY_PREFIX.get(self.code[:2], SubjectKind.OTHER_ORG)
+
+    @property
+    def region(self) -> str:
+        return self.code[2:8]
+
+
+def parse_uscc(value: str) -> Uscc:
+    code = normalise(value)
+    if len(code) != 18:
+        raise IdentifierError(
+            "length", f"USCC must have 18 characters, this one has {len(code)}"
+        )
+    for position, char in enumerate(code, start=1):
+        if char not in USCC_ALPHABET:
+            raise IdentifierError(
+                "character",
+                f"USCC character {position} ({char!r}) is not allowed "
+                "(only 0-9 and A-H J-N P Q R T U W X Y)",
+            )
+    if not code[2:8].isdigit():
+        raise IdentifierError("character", "USCC positions 3-8 must be a 6-digit region code")
+    expected = uscc.calc_check_digit(code[:17])
+    if code[17] != expected:
+        raise IdentifierError(
+            "check_digit", f"USCC check character is {code[17]!r}, expected {expected!r}"
+        )
+    return Uscc(code)
+
+
+def is_uscc(value: str) -> bool:
+    try:
+        parse_uscc(value)
+    except IdentifierError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class IdNumber:
+    """A valid ID number. Never log or store `number`: see `credgraph.schema.privacy`."""
+
+    number: str
+
+    @property
+    def region(self) -> str:
+        return self.number[:6]
+
+    @property
+    def birth_date(self) -> dt.date:
+        return ric.get_birth_date(self.number)
+
+    @property
+    def gender(self) -> str:
+        return "M" if int(self.number[16]) % 2 else "F"
+
+    def __repr__(self) -> str:
+        return f"IdNumber({self.number[:6]}********{self.number[-4:]})"
+
+
+def parse_id_number(value: str, today: dt.date | None = None) -> IdNumber:
+    """Validate an 18-character ID number; messages never repeat the number itself."""
+    number = normalise(value)
+    if len(number) != 18:
+        raise IdentifierError(
+            "length", f"ID number must have 18 characters, this one has {len(number)}"
+        )
+    for position, char in enumerate(number[:17], start=1):
+        if not char.isdigit():
+            raise IdentifierError("character", f"ID number character {position} is not a digit")
+    if not (number[17].isdigit() or number[17] == "X"):
+        raise IdentifierError("character", "ID number check character must be 0-9 or X")
+    try:
+        born = ric.get_birth_date(number)
+    except ValidationError:
+        raise IdentifierError(
+            "date", "ID number positions 7-14 are not a valid birth date"
+        ) from None
+    if born > (today or dt.date.today()) or born.year < 1900:
+        raise IdentifierError("date", f"ID number birth year {born.year} is impossible")
+    expected = ric.calc_check_digit(number)
+    if number[17] != expected:
+        raise IdentifierError("check_digit", "ID number check digit does not match (MOD 11-2)")
+    return IdNumber(number)
+
+
+def is_id_number(value: str) -> bool:
+    try:
+        parse_id_number(value)
+    except IdentifierError:
+        return False
+    return True
+
+
+def looks_like_id_number(value: str) -> bool:
+    """An 18-character digit string (possibly ending in X): treat as personal data."""
+    text = normalise(value)
+    return len(text) == 18 and text[:17].isdigit()

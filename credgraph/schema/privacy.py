@@ -1,0 +1,89 @@
+"""Personal-data protection (SPEC §6, 个人信息脱敏与加密).
+
+A natural person is keyed by `P` + truncated HMAC-SHA256 of the normalised ID number; the raw
+number exists only AES-GCM-encrypted (`idEnc`) and as a masked display form (`idMasked`).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from credgraph.schema.identifiers import IdNumber, normalise
+from credgraph.settings import Settings
+
+PERSON_KEY_PREFIX = "P"
+PERSON_KEY_HEX = 24
+
+
+class Privacy:
+    def __init__(self, secret: bytes) -> None:
+        if len(secret) < 16:
+            raise ValueError("the personal-data secret must be at least 16 bytes")
+        self._mac_key = _derive(secret, b"credgraph person key")
+        self._aead = AESGCM(_derive(secret, b"credgraph id encryption"))
+
+    def person_key(self, id_number: IdNumber) -> str:
+        digest = hmac.new(self._mac_key, id_number.number.encode(), hashlib.sha256).hexdigest()
+        return PERSON_KEY_PREFIX + digest[:PERSON_KEY_HEX].upper()
+
+    def encrypt(self, id_number: IdNumber) -> str:
+        nonce = os.urandom(12)
+        sealed = self._aead.encrypt(nonce, id_number.number.encode(), b"id_number")
+        return base64.urlsafe_b64encode(nonce + sealed).decode()
+
+    def decrypt(self, token: str) -> str:
+        raw = base64.urlsafe_b64decode(token.encode())
+        return self._aead.decrypt(raw[:12], raw[12:], b"id_number").decode()
+
+
+def _derive(secret: bytes, info: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(secret)
+
+
+def is_person_key(value: str) -> bool:
+    text = value.strip()
+    return (
+        len(text) == len(PERSON_KEY_PREFIX) + PERSON_KEY_HEX
+        and text.startswith(PERSON_KEY_PREFIX)
+        and all(c in "0123456789ABCDEF" for c in text[1:])
+    )
+
+
+def mask_id_number(value: str | IdNumber) -> str:
+    """371402********1234: region kept, birth date and sequence hidden."""
+    number = value.number if isinstance(value, IdNumber) else normalise(value)
+    return number[:6] + "*" * 8 + number[-4:]
+
+
+def mask_name(name: str) -> str:
+    """张*明, 张*, 欧阳**: first and last character kept for names of three or more."""
+    text = name.strip()
+    if len(text) <= 1:
+        return text
+    if len(text) == 2:
+        return text[0] + "*"
+    return text[0] + "*" * (len(text) - 2) + text[-1]
+
+
+def load_secret(settings: Settings) -> bytes:
+    """The configured secret, else one generated once into the state folder (owner-only)."""
+    if settings.secret:
+        return settings.secret.encode()
+    path: Path = settings.home.resolve() / "secret"
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip().encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(value + "\n")
+    return value.encode()

@@ -1,0 +1,46 @@
+"""行政区划代码: current and historical county codes, from the table kept in regions.csv
+(derived from python-stdnum's division list, which records each code's years of use)."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+
+@dataclass(frozen=True)
+class Region:
+    code: str
+    name: str
+    province: str
+    current: bool
+
+
+@cache
+def _table() -> dict[str, Region]:
+    text = (resources.files("credgraph.schema") / "regions.csv").read_text(encoding="utf-8")
+    return {
+        row["code"]: Region(row["code"], row["name"], row["province"], row["state"] == "current")
+        for row in csv.DictReader(text.splitlines())
+    }
+
+
+def region(code: str | None) -> Region | None:
+    return _table().get(code or "")
+
+
+def region_name(code: str | None) -> str | None:
+    """The county's name with its prefecture, e.g. 德州市德城区; None for unknown codes."""
+    found = region(code)
+    if found is None or code is None:
+        return None
+    prefecture = region(code[:4] + "00")
+    if prefecture and prefecture.code != found.code and not found.name.startswith("市辖"):
+        return prefecture.name + found.name
+    return found.name
+
+
+def prefecture(code: str | None) -> str | None:
+    """The 4-digit prefecture prefix of a region code (3714 for every Dezhou county)."""
+    return code[:4] if code and len(code) >= 4 else None

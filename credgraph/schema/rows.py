@@ -1,0 +1,299 @@
+"""One pydantic model per data-bundle file (SPEC §5), with English and Chinese header aliases.
+
+The aliases declared here are the only header table: readers map a file's headers through
+`header_map`, and every parse error names the column and the value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+from typing import Annotated, Any, ClassVar
+
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from credgraph.schema.identifiers import looks_like_id_number, normalise
+from credgraph.schema.values import parse_amount, parse_bool, parse_date, parse_ratio
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    text = unicodedata.normalize("NFKC", str(value)).strip()
+    return text or None
+
+
+def _identifier(value: object) -> str | None:
+    text = _text(value)
+    return normalise(text) if text else None
+
+
+MAX_TEXT = 4000
+
+
+def _bounded(value: object) -> str | None:
+    text = _text(value)
+    if text is not None and len(text) > MAX_TEXT:
+        raise ValueError(f"text of {len(text)} characters is longer than {MAX_TEXT}")
+    return text
+
+
+Text = Annotated[str | None, BeforeValidator(_bounded)]
+RequiredText = Annotated[str, BeforeValidator(_bounded)]
+Identifier = Annotated[str | None, BeforeValidator(_identifier)]
+RequiredIdentifier = Annotated[str, BeforeValidator(_identifier)]
+Date = Annotated[dt.date | None, BeforeValidator(parse_date)]
+RequiredDate = Annotated[dt.date, BeforeValidator(parse_date)]
+Amount = Annotated[float | None, BeforeValidator(parse_amount)]
+Ratio = Annotated[float | None, BeforeValidator(parse_ratio)]
+Flag = Annotated[bool | None, BeforeValidator(parse_bool)]
+
+
+def col(*names: str, required: bool = False) -> Any:
+    """A column known by an English key and its Chinese standard names."""
+    default = ... if required else None
+    return Field(default, validation_alias=AliasChoices(*names), serialization_alias=names[0])
+
+
+class BundleRow(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, str_strip_whitespace=True)
+
+    file: ClassVar[str]
+    key: ClassVar[str]
+
+
+class LegalPersonRow(BundleRow):
+    file = "legal_persons"
+    key = "uscc"
+    uscc: RequiredIdentifier = col("uscc", "统一社会信用代码", required=True)
+    name: RequiredText = col("name", "名称", "主体名称", "企业名称", required=True)
+    kind: Text = col("kind", "主体类别")
+    region: Text = col("region", "行政区划代码")
+    industry: Text = col("industry", "行业", "所属行业")
+    status: Text = col("status", "登记状态")
+    established: Date = col("established", "成立日期")
+    registered_capital: Amount = col("registered_capital", "注册资本（万元）", "注册资本")
+    address: Text = col("address", "住所", "地址")
+    phone: Text = col("phone", "联系电话")
+    superior: Identifier = col("superior", "上级主管部门统一社会信用代码")
+
+
+class NaturalPersonRow(BundleRow):
+    file = "natural_persons"
+    key = "id_number"
+    id_number: RequiredIdentifier = col("id_number", "身份证号码", "证件号码", required=True)
+    name: RequiredText = col("name", "姓名", required=True)
+    phone: Text = col("phone", "联系电话")
+    address: Text = col("address", "住址")
+
+
+class RelationRow(BundleRow):
+    file = "relations"
+    key = ""
+    from_id: RequiredIdentifier = col("from_id", "关联方标识", required=True)
+    to_id: RequiredIdentifier = col("to_id", "主体标识", required=True)
+    type: RequiredText = col("type", "关系类型", required=True)
+    ratio: Ratio = col("ratio", "持股比例")
+    role: Text = col("role", "职务")
+    kind: Text = col("kind", "亲属关系")
+    start_date: Date = col("start_date", "开始日期")
+    end_date: Date = col("end_date", "结束日期")
+
+
+class OfficialRow(BundleRow):
+    file = "officials"
+    key = ""
+    id_number: RequiredIdentifier = col("id_number", "身份证号码", "证件号码", required=True)
+    name: RequiredText = col("name", "姓名", required=True)
+    agency_uscc: RequiredIdentifier = col(
+        "agency_uscc", "任职单位统一社会信用代码", required=True
+    )
+    position: Text = col("position", "职务")
+    rank: Text = col("rank", "职级")
+    start_date: Date = col("start_date", "任职日期")
+    end_date: Date = col("end_date", "离任日期")
+
+
+class PenaltyRow(BundleRow):
+    file = "penalties"
+    key = "decision_no"
+    decision_no: RequiredText = col("decision_no", "行政处罚决定书文号", required=True)
+    subject_name: RequiredText = col("subject_name", "行政相对人名称", required=True)
+    subject_category: Text = col("subject_category", "行政相对人类别")
+    subject_id: Identifier = col(
+        "subject_id", "统一社会信用代码", "证件号码", "行政相对人代码_1（统一社会信用代码）"
+    )
+    legal_rep: Text = col("legal_rep", "法定代表人")
+    legal_rep_id: Identifier = col("legal_rep_id", "法定代表人证件号码")
+    violation_type: Text = col("violation_type", "违法行为类型")
+    facts: Text = col("facts", "违法事实")
+    basis: Text = col("basis", "处罚依据")
+    category: RequiredText = col("category", "处罚类别", required=True)
+    content: Text = col("content", "处罚内容")
+    fine: Amount = col("fine", "罚款金额（万元）", "罚款金额")
+    confiscation: Amount = col(
+        "confiscation", "没收违法所得、没收非法财物的金额（万元）", "没收金额"
+    )
+    license_action: Text = col("license_action", "暂扣或吊销证照名称及编号")
+    decided_on: RequiredDate = col("decided_on", "处罚决定日期", required=True)
+    valid_until: Date = col("valid_until", "处罚有效期")
+    publicity_until: Date = col("publicity_until", "公示截止期")
+    authority: RequiredText = col("authority", "处罚机关", required=True)
+    authority_uscc: Identifier = col("authority_uscc", "处罚机关统一社会信用代码")
+    source: Text = col("source", "数据来源单位")
+    source_uscc: Identifier = col("source_uscc", "数据来源单位统一社会信用代码")
+    note: Text = col("note", "备注")
+    domain: Text = col("domain", "领域")
+    severity: Text = col("severity", "严重程度")
+
+
+class LicenseRow(BundleRow):
+    file = "licenses"
+    key = "decision_no"
+    decision_no: RequiredText = col("decision_no", "行政许可决定书文号", required=True)
+    document_name: Text = col("document_name", "行政许可决定文书名称")
+    subject_name: RequiredText = col("subject_name", "行政相对人名称", required=True)
+    subject_id: Identifier = col("subject_id", "统一社会信用代码", "证件号码")
+    license_category: Text = col("license_category", "许可类别")
+    certificate_name: Text = col("certificate_name", "许可证书名称")
+    license_no: Text = col("license_no", "许可编号")
+    content: Text = col("content", "许可内容")
+    decided_on: RequiredDate = col("decided_on", "许可决定日期", required=True)
+    valid_from: Date = col("valid_from", "有效期自")
+    valid_to: Date = col("valid_to", "有效期至")
+    authority: RequiredText = col("authority", "许可机关", required=True)
+    authority_uscc: Identifier = col("authority_uscc", "许可机关统一社会信用代码")
+    status: Text = col("status", "当前状态")
+
+
+class ListingRow(BundleRow):
+    file = "listings"
+    key = "list_id"
+    list_id: RequiredText = col("list_id", "名单编号", required=True)
+    subject_name: RequiredText = col("subject_name", "主体名称", "名称", required=True)
+    subject_id: RequiredIdentifier = col(
+        "subject_id", "主体标识", "统一社会信用代码", "证件号码", required=True
+    )
+    list_type: RequiredText = col("list_type", "名单类型", required=True)
+    authority: Text = col("authority", "认定部门")
+    basis: Text = col("basis", "认定依据")
+    case_no: Text = col("case_no", "案号")
+    amount: Amount = col("amount", "涉案金额（万元）", "涉案金额")
+    listed_on: RequiredDate = col("listed_on", "列入日期", required=True)
+    removed_on: Date = col("removed_on", "移出日期")
+    removal_reason: Text = col("removal_reason", "移出原因")
+
+
+class JudgmentRow(BundleRow):
+    file = "judgments"
+    key = "case_no"
+    case_no: RequiredText = col("case_no", "案号", required=True)
+    court: Text = col("court", "执行法院")
+    debtor_id: RequiredIdentifier = col("debtor_id", "被执行人标识", required=True)
+    debtor_name: Text = col("debtor_name", "被执行人名称", "被执行人")
+    creditor_id: Identifier = col("creditor_id", "申请执行人标识")
+    creditor_name: Text = col("creditor_name", "申请执行人名称", "申请执行人")
+    amount: Amount = col("amount", "执行标的（万元）", "执行标的")
+    filed_on: Date = col("filed_on", "立案日期")
+    due_on: Date = col("due_on", "履行期限")
+    fulfilled_on: Date = col("fulfilled_on", "履行日期")
+
+
+class ContractRow(BundleRow):
+    file = "contracts"
+    key = "contract_no"
+    contract_no: RequiredText = col("contract_no", "合同编号", required=True)
+    kind: Text = col("kind", "合同类型")
+    agency_uscc: RequiredIdentifier = col(
+        "agency_uscc", "政府方统一社会信用代码", required=True
+    )
+    counterparty_id: RequiredIdentifier = col("counterparty_id", "相对方标识", required=True)
+    title: Text = col("title", "项目名称")
+    amount: Amount = col("amount", "金额（万元）", "金额")
+    signed_on: RequiredDate = col("signed_on", "签订日期", required=True)
+    due_on: Date = col("due_on", "付款或履约期限")
+    fulfilled_on: Date = col("fulfilled_on", "履约日期")
+    status: Text = col("status", "履约状态")
+    gov_default: Flag = col("gov_default", "政府方违约")
+
+
+class CommitmentRow(BundleRow):
+    file = "commitments"
+    key = "commitment_id"
+    commitment_id: RequiredText = col("commitment_id", "承诺编号", required=True)
+    subject_id: RequiredIdentifier = col("subject_id", "主体标识", required=True)
+    kind: Text = col("kind", "承诺类型")
+    content: Text = col("content", "承诺内容")
+    made_on: RequiredDate = col("made_on", "承诺日期", required=True)
+    due_on: Date = col("due_on", "履约期限")
+    fulfilled: Flag = col("fulfilled", "是否履约")
+    authority: Text = col("authority", "受理部门")
+
+
+ROW_MODELS: dict[str, type[BundleRow]] = {
+    model.file: model
+    for model in (
+        LegalPersonRow, NaturalPersonRow, RelationRow, OfficialRow, PenaltyRow, LicenseRow,
+        ListingRow, JudgmentRow, ContractRow, CommitmentRow,
+    )
+}
+
+
+def _header_key(header: str) -> str:
+    text = unicodedata.normalize("NFKC", header).strip().lower()
+    return "".join(text.split()).replace("(", "（").replace(")", "）")
+
+
+def header_map(model: type[BundleRow], headers: list[str]) -> dict[str, str]:
+    """Map a file's headers onto the model's field names; unknown headers are ignored."""
+    known: dict[str, str] = {}
+    for name, field in model.model_fields.items():
+        alias = field.validation_alias
+        names = alias.choices if isinstance(alias, AliasChoices) else [name]
+        for choice in names:
+            known.setdefault(_header_key(str(choice)), name)
+            known.setdefault(_header_key(str(choice)).replace("（", "(").replace("）", ")"), name)
+    mapped: dict[str, str] = {}
+    for header in headers:
+        field_name = known.get(_header_key(header))
+        if field_name and field_name not in mapped.values():
+            mapped[header] = field_name
+    return mapped
+
+
+class FieldProblem(BaseModel):
+    column: str
+    value: str
+    reason: str
+
+
+def display_value(value: object) -> str:
+    """A value fit for a rejects file or error: ID numbers masked, long text cut."""
+    text = "" if value is None else str(value)
+    if looks_like_id_number(text):
+        folded = normalise(text)
+        return folded[:6] + "*" * 8 + folded[-4:]
+    return text if len(text) <= 200 else text[:200] + "…"
+
+
+def parse_row(
+    model: type[BundleRow], values: dict[str, Any], columns: dict[str, str] | None = None
+) -> BundleRow | list[FieldProblem]:
+    """Validate one row given by field name; `columns` maps field names back to headers."""
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else ""
+            column = (columns or {}).get(field, field)
+            if error["type"] == "missing" or (
+                error["type"] in {"string_type", "date_type"} and error.get("input") is None
+            ):
+                reason = "missing required field"
+            else:
+                reason = str(error["msg"]).removeprefix("Value error, ")
+            problems.append(
+                FieldProblem(column=column, value=display_value(values.get(field)), reason=reason)
+            )
+        return problems

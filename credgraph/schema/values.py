@@ -1,0 +1,98 @@
+"""Parsing of bundle cell values: dates in four notations, amounts in 万元, ratios."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+
+_DATE_PATTERNS = (
+    re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$"),
+    re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})$"),
+    re.compile(r"^(\d{4})\.(\d{1,2})\.(\d{1,2})$"),
+    re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
+    re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日$"),
+)
+_TIME_SUFFIX = re.compile(r"[ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$")
+
+
+def _clean(value: object) -> str:
+    return unicodedata.normalize("NFKC", str(value)).strip()
+
+
+def parse_date(value: object) -> dt.date | None:
+    """2024-03-05, 2024/3/5, 20240305, 2024年3月5日 (a trailing time is ignored)."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    text = _TIME_SUFFIX.sub("", _clean(value))
+    if not text:
+        return None
+    for pattern in _DATE_PATTERNS:
+        match = pattern.match(text)
+        if match:
+            year, month, day = (int(part) for part in match.groups())
+            try:
+                return dt.date(year, month, day)
+            except ValueError:
+                raise ValueError(f"impossible date {text!r}") from None
+    raise ValueError(f"unrecognised date {text!r} (use 2024-03-05, 2024/3/5, 20240305 or 2024年3月5日)")
+
+
+def parse_amount(value: object) -> float | None:
+    """An amount in 万元: '12.5', '1,250.00', '12.5万元'; negative amounts are refused."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"not an amount: {value!r}")
+    if isinstance(value, int | float):
+        number = float(value)
+    else:
+        text = _clean(value).replace(",", "").replace("，", "").replace(" ", "")
+        text = text.removesuffix("万元").removesuffix("万")
+        if not text:
+            return None
+        try:
+            number = float(text)
+        except ValueError:
+            raise ValueError(f"not a number: {_clean(value)!r}") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise ValueError(f"not a finite number: {value!r}")
+    if number < 0:
+        raise ValueError(f"negative amount {number:g}")
+    return number
+
+
+def parse_ratio(value: object) -> float | None:
+    """A share between 0 and 1 from '0.35', '35' or '35%'; values above 1 are percentages."""
+    if value is None:
+        return None
+    text = _clean(value).replace(" ", "")
+    if not text:
+        return None
+    percent = text.endswith("%")
+    try:
+        number = float(text.rstrip("%"))
+    except ValueError:
+        raise ValueError(f"not a ratio: {text!r}") from None
+    if percent or number > 1:
+        number /= 100
+    if not 0 <= number <= 1:
+        raise ValueError(f"ratio {text!r} is outside 0–100%")
+    return round(number, 6)
+
+
+def parse_bool(value: object) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    text = _clean(value).lower()
+    if not text:
+        return None
+    if text in {"1", "true", "yes", "y", "是", "已履约", "违约", "t"}:
+        return True
+    if text in {"0", "false", "no", "n", "否", "未履约", "f"}:
+        return False
+    raise ValueError(f"not yes/no: {text!r}")

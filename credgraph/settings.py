@@ -1,0 +1,60 @@
+"""All configuration in one place: `CREDGRAPH_*` environment variables plus `NEO4J_*` for an
+external server. Tests build their own `Settings` instead of mutating globals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CREDGRAPH_", extra="ignore")
+
+    home: Path = Field(default=Path(".credgraph"), description="state folder: Neo4j, secrets")
+    rules_file: Path | None = Field(default=None, description="TOML overriding rules defaults")
+    secret: str | None = Field(default=None, description="HMAC/AES secret for personal data")
+
+    # An external Neo4j (cluster, Aura): when `neo4j_uri` is set no local server is started.
+    neo4j_uri: str | None = Field(
+        default=None, validation_alias=AliasChoices("NEO4J_URI", "CREDGRAPH_NEO4J_URI")
+    )
+    neo4j_user: str = Field(
+        default="neo4j", validation_alias=AliasChoices("NEO4J_USER", "CREDGRAPH_NEO4J_USER")
+    )
+    neo4j_password: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("NEO4J_PASSWORD", "CREDGRAPH_NEO4J_PASSWORD"),
+    )
+    neo4j_database: str = Field(
+        default="neo4j",
+        validation_alias=AliasChoices("NEO4J_DATABASE", "CREDGRAPH_NEO4J_DATABASE"),
+    )
+
+    # The managed local server.
+    neo4j_version: str = "5.26.30"
+    bolt_port: int = 7687
+    heap: str = "2g"
+    pagecache: str = "2g"
+    start_timeout: float = 120.0
+    java: str = "java"
+    jar_cache: Path = Field(
+        default=Path.home() / ".cache" / "credgraph" / "neo4j",
+        description="where the Maven-resolved Neo4j jars are kept between runs",
+    )
+
+    # Query limits (SPEC §10).
+    tx_timeout: float = 10.0
+
+    @property
+    def external(self) -> bool:
+        return bool(self.neo4j_uri)
+
+    @property
+    def server_dir(self) -> Path:
+        return self.home.resolve() / "neo4j"
+
+    @property
+    def bolt_uri(self) -> str:
+        return self.neo4j_uri or f"bolt://127.0.0.1:{self.bolt_port}"
