@@ -40,7 +40,8 @@ class Rules:
 
     @cached_property
     def relation_weights(self) -> dict[str, float]:
-        return {k: float(v) for k, v in self.section("relations").items() if not isinstance(v, dict)}
+        section = self.section("relations")
+        return {k: float(v) for k, v in section.items() if not isinstance(v, dict)}
 
     def shareholder_weight(self, ratio: float | None) -> float:
         holder = self.section("relations")["shareholder"]

@@ -4,7 +4,6 @@ and shape the answer."""
 from __future__ import annotations
 
 import datetime as dt
-from enum import Enum
 from typing import Any
 
 import strawberry
@@ -17,23 +16,22 @@ from credgraph.queries.subjects import candidate_keys, find_subject
 from credgraph.schema.identifiers import IdentifierError
 from credgraph.schema.regions import region_name
 
-SubjectKind = strawberry.enum(Enum("SubjectKind", {k.name: k.value for k in model.SubjectKind}))
-RecordKind = strawberry.enum(Enum("RecordKind", {k.name: k.value for k in model.RecordKind}))
-RecordStatus = strawberry.enum(
-    Enum("RecordStatus", {k.name: k.value for k in model.RecordStatus})
-)
-RelationType = strawberry.enum(
-    Enum("RelationType", {k.name: k.value for k in model.RelationType})
-)
+# GraphQL enums are the declared model's enums.
+for _enum in (model.SubjectKind, model.RecordKind, model.RecordStatus, model.RelationType):
+    strawberry.enum(_enum)
+SubjectKind = model.SubjectKind
+RecordKind = model.RecordKind
+RecordStatus = model.RecordStatus
+RelationType = model.RelationType
 
 
 @strawberry.type
 class CreditRecord:
     id: strawberry.ID
-    kind: RecordKind  # type: ignore[valid-type]
+    kind: RecordKind
     domain: str | None
     severity: str | None
-    status: RecordStatus  # type: ignore[valid-type]
+    status: RecordStatus
     date: dt.date | None
     title: str | None
     authority: str | None
@@ -42,7 +40,7 @@ class CreditRecord:
 @strawberry.type
 class Subject:
     id: strawberry.ID
-    kind: SubjectKind  # type: ignore[valid-type]
+    kind: SubjectKind
     name: str
     region: str | None
     status: str | None
@@ -54,7 +52,7 @@ class Subject:
 
     @strawberry.field
     def records(
-        self, info: Info, kind: RecordKind | None = None,  # type: ignore[valid-type]
+        self, info: Info, kind: RecordKind | None = None,
         active_only: bool | None = None,
     ) -> list[CreditRecord]:
         return []
@@ -72,7 +70,8 @@ class Subject:
 
 
 def services(info: Info) -> Services:
-    return info.context["services"]  # type: ignore[no-any-return]
+    svc: Services = info.context["services"]
+    return svc
 
 
 @strawberry.type

@@ -41,7 +41,7 @@ class Graph:
     ) -> Callable[[neo4j.ManagedTransaction], list[Row]]:
         @neo4j.unit_of_work(timeout=timeout if timeout is not None else self.tx_timeout)
         def work(tx: neo4j.ManagedTransaction) -> list[Row]:
-            return [record.data() for record in tx.run(_text(cypher), params or {})]
+            return [record.data() for record in tx.run(_text(cypher), dict(params or {}))]
 
         return work
 
@@ -63,7 +63,7 @@ class Graph:
     def run_autocommit(self, cypher: str, params: Mapping[str, Any] | None = None) -> None:
         """For `CALL { … } IN TRANSACTIONS`, which must run outside a managed transaction."""
         with self.driver.session(database=self.database) as session:
-            session.run(_text(cypher), params or {}).consume()
+            session.run(_text(cypher), dict(params or {})).consume()
 
     def write_batches(
         self, cypher: str, rows: Iterable[Mapping[str, Any]], batch_size: int = 5000,

@@ -7,10 +7,10 @@ relation type that is not declared here never reaches a Cypher string.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
-class SubjectKind(str, Enum):
+class SubjectKind(StrEnum):
     """主体类别. Legal-person kinds follow USCC positions 1–2."""
 
     ENTERPRISE = "ENTERPRISE"
@@ -35,7 +35,7 @@ SUBJECT_KIND_ZH: dict[SubjectKind, str] = {
 }
 
 
-class RecordKind(str, Enum):
+class RecordKind(StrEnum):
     PENALTY = "PENALTY"
     LICENSE = "LICENSE"
     LISTING = "LISTING"
@@ -44,7 +44,7 @@ class RecordKind(str, Enum):
     COMMITMENT = "COMMITMENT"
 
 
-class RecordStatus(str, Enum):
+class RecordStatus(StrEnum):
     ACTIVE = "ACTIVE"
     EXPIRED = "EXPIRED"
     REPAIRED = "REPAIRED"
@@ -52,7 +52,7 @@ class RecordStatus(str, Enum):
     REVOKED = "REVOKED"
 
 
-class Label(str, Enum):
+class Label(StrEnum):
     """Every node label the service writes."""
 
     SUBJECT = "Subject"
@@ -106,7 +106,7 @@ KEYED_LABELS: tuple[Label, ...] = (
 )
 
 
-class Endpoint(str, Enum):
+class Endpoint(StrEnum):
     """What may stand at either end of a relation."""
 
     PERSON = "person"
@@ -134,7 +134,7 @@ class RelationSpec:
         return (self.zh, *self.aliases)
 
 
-class RelationType(str, Enum):
+class RelationType(StrEnum):
     LEGAL_REPRESENTATIVE = "LEGAL_REPRESENTATIVE"
     SHAREHOLDER = "SHAREHOLDER"
     ACTUAL_CONTROLLER = "ACTUAL_CONTROLLER"

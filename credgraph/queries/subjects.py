@@ -7,6 +7,7 @@ from typing import Any
 from credgraph.graph.driver import Graph
 from credgraph.schema.identifiers import (
     IdentifierError,
+    has_birth_date,
     looks_like_id_number,
     normalise,
     parse_id_number,
@@ -25,20 +26,10 @@ def candidate_keys(value: str, privacy: Privacy) -> list[str]:
     text = normalise(value)
     if is_person_key(text):
         return [text]
-    keys: list[str] = []
-    errors: list[IdentifierError] = []
-    try:
-        keys.append(parse_uscc(text).code)
-    except IdentifierError as exc:
-        errors.append(exc)
-    if looks_like_id_number(text):
-        try:
-            keys.append(privacy.person_key(parse_id_number(text)))
-        except IdentifierError as exc:
-            errors.insert(0, exc)
-    if keys:
-        return keys
-    raise errors[0]
+    if looks_like_id_number(text) and has_birth_date(text):
+        # 18 digits with a date at positions 7-14: an ID number, whose errors are reported.
+        return [privacy.person_key(parse_id_number(text))]
+    return [parse_uscc(text).code]
 
 
 SUBJECT_BY_KEYS = """

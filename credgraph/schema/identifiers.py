@@ -145,6 +145,14 @@ def is_id_number(value: str) -> bool:
     return True
 
 
+def has_birth_date(value: str) -> bool:
+    try:
+        ric.get_birth_date(normalise(value))
+    except (ValidationError, ValueError):
+        return False
+    return True
+
+
 def looks_like_id_number(value: str) -> bool:
     """An 18-character digit string (possibly ending in X): treat as personal data."""
     text = normalise(value)

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -62,6 +63,14 @@ def mask_id_number(value: str | IdNumber) -> str:
     """371402********1234: region kept, birth date and sequence hidden."""
     number = value.number if isinstance(value, IdNumber) else normalise(value)
     return number[:6] + "*" * 8 + number[-4:]
+
+
+_RAW_ID = re.compile(r"(?<![0-9])([0-9]{6})[0-9]{8}([0-9]{3}[0-9Xx])(?![0-9])")
+
+
+def scrub(text: str) -> str:
+    """Mask anything shaped like an ID number in free text (errors, logs, reasons)."""
+    return _RAW_ID.sub(lambda m: m.group(1) + "*" * 8 + m.group(2)[-4:], text)
 
 
 def mask_name(name: str) -> str:

@@ -13,6 +13,7 @@ from typing import Annotated, Any, ClassVar
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from credgraph.schema.identifiers import looks_like_id_number, normalise
+from credgraph.schema.privacy import scrub
 from credgraph.schema.values import parse_amount, parse_bool, parse_date, parse_ratio
 
 
@@ -292,7 +293,7 @@ def parse_row(
             ):
                 reason = "missing required field"
             else:
-                reason = str(error["msg"]).removeprefix("Value error, ")
+                reason = scrub(str(error["msg"]).removeprefix("Value error, "))
             problems.append(
                 FieldProblem(column=column, value=display_value(values.get(field)), reason=reason)
             )

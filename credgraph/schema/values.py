@@ -39,7 +39,9 @@ def parse_date(value: object) -> dt.date | None:
                 return dt.date(year, month, day)
             except ValueError:
                 raise ValueError(f"impossible date {text!r}") from None
-    raise ValueError(f"unrecognised date {text!r} (use 2024-03-05, 2024/3/5, 20240305 or 2024年3月5日)")
+    raise ValueError(
+        f"unrecognised date {text!r} (use 2024-03-05, 2024/3/5, 20240305 or 2024年3月5日)"
+    )
 
 
 def parse_amount(value: object) -> float | None:

@@ -1,0 +1,88 @@
+"""The test session's Neo4j: `NEO4J_URI` when set, else a managed local server of its own
+(state in .credgraph-test/, its own port), started once and stopped at the end."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from credgraph.api.services import Services
+from credgraph.graph.driver import Graph, connect
+from credgraph.graph.migrations import migrate
+from credgraph.graph.server import LocalNeo4j
+from credgraph.rules import Rules
+from credgraph.schema.names import NameNormaliser
+from credgraph.schema.privacy import Privacy
+from credgraph.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_SECRET = "test-secret-not-for-production-0123456789"
+
+
+def make_settings(**overrides: object) -> Settings:
+    if os.environ.get("NEO4J_URI"):
+        return Settings(secret=TEST_SECRET, **overrides)  # type: ignore[arg-type]
+    values: dict[str, object] = {
+        "home": ROOT / ".credgraph-test",
+        "bolt_port": int(os.environ.get("CREDGRAPH_TEST_BOLT_PORT", "17687")),
+        "heap": "1g",
+        "pagecache": "512m",
+        "secret": TEST_SECRET,
+        "neo4j_uri": None,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return make_settings()
+
+
+@pytest.fixture(scope="session")
+def server(settings: Settings) -> Iterator[LocalNeo4j | None]:
+    if settings.external:
+        yield None
+        return
+    local = LocalNeo4j(settings)
+    local.start()
+    yield local
+    if not os.environ.get("CREDGRAPH_TEST_KEEP"):
+        local.stop()
+
+
+@pytest.fixture(scope="session")
+def session_graph(settings: Settings, server: LocalNeo4j | None) -> Iterator[Graph]:
+    graph = connect(settings)
+    migrate(graph)
+    yield graph
+    graph.close()
+
+
+@pytest.fixture()
+def graph(session_graph: Graph) -> Graph:
+    """A clean database (schema kept) for each test."""
+    session_graph.run_autocommit(
+        "MATCH (n) WHERE NOT n:SchemaVersion "
+        "CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
+    )
+    return session_graph
+
+
+@pytest.fixture(scope="session")
+def rules() -> Rules:
+    return Rules.load()
+
+
+@pytest.fixture(scope="session")
+def privacy() -> Privacy:
+    return Privacy(TEST_SECRET.encode())
+
+
+@pytest.fixture()
+def services(settings: Settings, graph: Graph, rules: Rules, privacy: Privacy) -> Services:
+    return Services(settings=settings, graph=graph, rules=rules, privacy=privacy,
+                    normaliser=NameNormaliser(rules))

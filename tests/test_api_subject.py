@@ -1,0 +1,115 @@
+"""The first vertical slice: persons written to Neo4j, read back through the ASGI app."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from credgraph.api.app import create_app
+from credgraph.api.services import Services
+from credgraph.graph.driver import Graph
+from credgraph.graph.model import SubjectKind
+from credgraph.loaders.subjects import (
+    legal_person_props,
+    natural_person_props,
+    write_legal_persons,
+    write_natural_persons,
+)
+from credgraph.schema.identifiers import parse_id_number, parse_uscc
+from credgraph.schema.rows import LegalPersonRow, NaturalPersonRow
+from tests.ids import make_id, make_uscc
+
+RAW_ID = re.compile(r"(?<!\d)\d{17}[\dX](?!\d)")
+COMPANY = make_uscc(region="371402")
+AGENCY = make_uscc(prefix="11", region="371400", org="00418745X")
+PERSON = make_id(region="371403", born="19750612", seq="031")
+
+
+def write_people(services: Services) -> None:
+    rows = []
+    for uscc, name in ((COMPANY, "德州市德城区示例食品有限公司"), (AGENCY, "德州市市场监督管理局")):
+        code = parse_uscc(uscc)
+        rows.append(legal_person_props(LegalPersonRow(uscc=uscc, name=name), code, code.kind,
+                                       services.normaliser))
+    write_legal_persons(services.graph, rows)
+    person = NaturalPersonRow(id_number=PERSON, name="张三明", phone="13800000000")
+    write_natural_persons(services.graph, [
+        natural_person_props(person, parse_id_number(PERSON), services.privacy)])
+
+
+@pytest.fixture()
+def client(services: Services) -> TestClient:
+    write_people(services)
+    return TestClient(create_app(services))
+
+
+def gql(client: TestClient, query: str, **variables: Any) -> dict[str, Any]:
+    response = client.post("/graphql", json={"query": query, "variables": variables})
+    assert response.status_code == 200
+    body: dict[str, Any] = response.json()
+    return body
+
+
+SUBJECT = "query($id: ID!) { subject(id: $id) { id kind name region regionName idMasked } }"
+
+
+def test_subject_by_uscc(client: TestClient) -> None:
+    data = gql(client, SUBJECT, id=COMPANY.lower())["data"]["subject"]
+    assert data == {"id": COMPANY, "kind": "ENTERPRISE", "name": "德州市德城区示例食品有限公司",
+                    "region": "371402", "regionName": "德州市德城区", "idMasked": None}
+
+
+def test_agency_label_and_kind(client: TestClient, graph: Graph) -> None:
+    data = gql(client, SUBJECT, id=AGENCY)["data"]["subject"]
+    assert data["kind"] == SubjectKind.AGENCY.value
+    rows = graph.read("MATCH (a:Agency) RETURN a.id AS id")
+    assert rows == [{"id": AGENCY}]
+
+
+def test_person_by_raw_number_and_by_key_is_masked(client: TestClient, services: Services) -> None:
+    by_raw = client.post("/graphql", json={"query": SUBJECT, "variables": {"id": PERSON}})
+    data = by_raw.json()["data"]["subject"]
+    key = services.privacy.person_key(parse_id_number(PERSON))
+    assert data["id"] == key
+    assert data["idMasked"] == PERSON[:6] + "********" + PERSON[-4:]
+    assert data["region"] == "371403" and data["kind"] == "NATURAL_PERSON"
+    assert PERSON not in by_raw.text
+    assert gql(client, SUBJECT, id=key)["data"]["subject"] == data
+
+
+def test_unknown_subject_is_null(client: TestClient) -> None:
+    assert gql(client, SUBJECT, id=make_uscc(org="MA3C99999"))["data"]["subject"] is None
+
+
+@pytest.mark.parametrize(("value", "fragment"), [
+    (COMPANY[:-1] + ("0" if COMPANY[-1] != "0" else "1"), "check character"),
+    ("91371402MA3C0000", "18 characters"),
+    (make_id()[:-1] + ("0" if make_id()[-1] != "0" else "1"), "check digit"),
+    ("x" * 5000, "at most 64"),
+])
+def test_malformed_id_is_bad_user_input(client: TestClient, value: str, fragment: str) -> None:
+    body = gql(client, SUBJECT, id=value)
+    error = body["errors"][0]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert fragment in error["message"]
+    assert value not in error["message"]
+
+
+def test_health_and_readiness(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "ready"
+
+
+def test_no_raw_id_number_anywhere_in_neo4j(client: TestClient, graph: Graph) -> None:
+    rows = graph.read("MATCH (n) RETURN properties(n) AS props "
+                      "UNION ALL MATCH ()-[r]->() RETURN properties(r) AS props")
+    assert rows, "persons were written"
+    values = [str(v) for row in rows for v in row["props"].values()]
+    assert any("********" in v for v in values)  # the masked form is there
+    offending = [v for v in values if RAW_ID.search(v.upper())]
+    assert offending == []

@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from credgraph.graph.model import SubjectKind
+from credgraph.schema.identifiers import (
+    IdentifierError,
+    is_id_number,
+    is_uscc,
+    parse_id_number,
+    parse_uscc,
+)
+from credgraph.schema.regions import region_name
+from tests.ids import make_id, make_uscc
+
+DEZHOU_COUNTIES = ["371402", "371403", "371422", "371423", "371424", "371425", "371426",
+                   "371427", "371428", "371481", "371482"]
+
+
+def test_uscc_worked_example_from_stdnum() -> None:
+    assert parse_uscc("91110000600037341L").code == "91110000600037341L"
+    assert parse_uscc("91110000600037341L").kind is SubjectKind.ENTERPRISE
+    assert parse_uscc("91110000600037341L").region == "110000"
+
+
+def test_uscc_bad_check_digit() -> None:
+    with pytest.raises(IdentifierError) as err:
+        parse_uscc("91110000600037341M")
+    assert err.value.reason == "check_digit"
+    assert "'L'" in str(err.value)
+
+
+@pytest.mark.parametrize(("value", "reason"), [
+    ("9111000060003734", "length"),
+    ("91110000600037341LX", "length"),
+    ("91110000600037341I", "character"),  # I is not in the USCC alphabet
+    ("9111000O600037341L", "character"),
+])
+def test_uscc_malformed(value: str, reason: str) -> None:
+    with pytest.raises(IdentifierError) as err:
+        parse_uscc(value)
+    assert err.value.reason == reason
+
+
+def test_uscc_full_width_and_lower_case_normalised() -> None:
+    assert parse_uscc("９１１１００００６０００３７３４１ｌ").code == "91110000600037341L"
+    assert parse_uscc(" 91110000600037341l ").code == "91110000600037341L"
+
+
+@pytest.mark.parametrize(("prefix", "kind"), [
+    ("11", SubjectKind.AGENCY), ("12", SubjectKind.INSTITUTION), ("51", SubjectKind.SOCIAL_ORG),
+    ("52", SubjectKind.SOCIAL_ORG), ("53", SubjectKind.SOCIAL_ORG),
+    ("91", SubjectKind.ENTERPRISE), ("92", SubjectKind.INDIVIDUAL_BUSINESS),
+    ("93", SubjectKind.COOPERATIVE), ("31", SubjectKind.OTHER_ORG), ("Y1", SubjectKind.OTHER_ORG),
+])
+def test_uscc_kind_from_positions_1_2(prefix: str, kind: SubjectKind) -> None:
+    assert parse_uscc(make_uscc(prefix)).kind is kind
+
+
+@pytest.mark.parametrize("county", [*DEZHOU_COUNTIES, "371421"])  # 371421 陵县, until 2014
+def test_dezhou_and_historical_codes_validate(county: str) -> None:
+    assert parse_uscc(make_uscc(region=county)).region == county
+    person = parse_id_number(make_id(region=county))
+    assert person.region == county
+
+
+def test_region_names() -> None:
+    assert region_name("371402") == "德州市德城区"
+    assert region_name("371421") == "德州市陵县"
+    assert region_name("999999") is None
+    # a code missing from the table still validates
+    assert is_uscc(make_uscc(region="999999"))
+    assert is_id_number(make_id(region="999999"))
+
+
+def test_id_worked_examples() -> None:
+    person = parse_id_number("11010519491231002X")  # GB 11643-1999 example
+    assert person.birth_date == dt.date(1949, 12, 31)
+    assert person.gender == "F"
+    assert parse_id_number("360426199101010071").gender == "M"  # python-stdnum example
+    assert "1949" not in repr(person)
+
+
+def test_id_lower_case_x_and_full_width() -> None:
+    assert parse_id_number("11010519491231002x").number == "11010519491231002X"
+    assert parse_id_number("１１０１０５１９４９１２３１００２Ｘ").number == "11010519491231002X"
+
+
+@pytest.mark.parametrize(("value", "reason"), [
+    ("36042619910101007", "length"),
+    ("3604261991010100711", "length"),
+    ("36042619910101007A", "character"),
+    ("3604261991O101007X", "character"),
+    ("360426199101010072", "check_digit"),
+    (make_id(born="19990230"), "date"),  # 30 February
+    (make_id(born="20990101"), "date"),  # in the future
+])
+def test_id_malformed(value: str, reason: str) -> None:
+    with pytest.raises(IdentifierError) as err:
+        parse_id_number(value)
+    assert err.value.reason == reason
+    assert value not in str(err.value)  # messages never repeat the number

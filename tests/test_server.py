@@ -1,0 +1,88 @@
+"""The managed local server: idempotent start, stale pid, busy port, clean stop."""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+
+import pytest
+
+from credgraph.graph.driver import Graph
+from credgraph.graph.migrations import CURRENT_VERSION, migrate, schema_version
+from credgraph.graph.server import LocalNeo4j, ServerError
+from credgraph.settings import Settings
+from tests.conftest import make_settings
+
+pytestmark = pytest.mark.skipif(bool(os.environ.get("NEO4J_URI")),
+                                reason="an external Neo4j is in use")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_second_start_reports_the_running_server(server: LocalNeo4j) -> None:
+    before = server.status()
+    again = server.start()
+    assert before.running and again.running
+    assert again.pid == before.pid
+    assert again.detail == "already running"
+
+
+def test_password_file_is_owner_only(server: LocalNeo4j) -> None:
+    assert stat.S_IMODE(server.password_file.stat().st_mode) == 0o600
+
+
+def test_stale_pid_file_is_detected(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    local = LocalNeo4j(make_settings(home=tmp_path, bolt_port=_free_port()))
+    local.home.mkdir(parents=True)
+    local.pid_file.write_text("999999")
+    status = local.status()
+    assert not status.running
+    assert not local.pid_file.exists()
+    assert local.stop() is False
+
+
+def test_busy_port_is_a_clear_error(tmp_path, settings: Settings,  # type: ignore[no-untyped-def]
+                                    server: LocalNeo4j) -> None:
+    other = LocalNeo4j(make_settings(home=tmp_path, bolt_port=settings.bolt_port))
+    with pytest.raises(ServerError, match=f"port {settings.bolt_port}.*in use"):
+        other.start()
+
+
+def test_start_stop_status_of_a_second_server(tmp_path, server: LocalNeo4j) -> None:  # type: ignore[no-untyped-def]
+    local = LocalNeo4j(make_settings(home=tmp_path, bolt_port=_free_port(), heap="512m",
+                                     pagecache="128m"))
+    started = local.start()
+    try:
+        assert started.running and started.detail == "started"
+        assert local.status().running
+        assert (local.conf_dir / "neo4j.conf").read_text().count("127.0.0.1") >= 2
+        assert "server.http.enabled=false" in (local.conf_dir / "neo4j.conf").read_text()
+    finally:
+        assert local.stop() is True
+    assert not local.status().running
+    assert local.stop() is False
+
+
+def test_migrations_applied_twice(graph: Graph) -> None:
+    assert migrate(graph) == []  # already current: nothing to apply
+    assert schema_version(graph) == CURRENT_VERSION
+    names = {row["name"] for row in graph.read("SHOW CONSTRAINTS YIELD name RETURN name")}
+    assert {"subject_id", "penalty_id", "listing_id"} <= names
+    indexes = {row["name"]: row for row in graph.read(
+        "SHOW INDEXES YIELD name, type, options RETURN name, type, options")}
+    assert indexes["subject_names"]["type"] == "FULLTEXT"
+    assert indexes["subject_names"]["options"]["indexConfig"]["fulltext.analyzer"] == "cjk"
+    assert "subject_region" in indexes
+
+
+def test_migrate_from_scratch_is_idempotent(graph: Graph) -> None:
+    graph.write("MATCH (v:SchemaVersion) DELETE v")
+    assert schema_version(graph) == 0
+    applied = migrate(graph)
+    assert [m.version for m in applied] == [CURRENT_VERSION]
+    assert migrate(graph) == []

@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from credgraph.schema.rows import (
+    FieldProblem,
+    LegalPersonRow,
+    PenaltyRow,
+    RelationRow,
+    header_map,
+    parse_row,
+)
+from credgraph.schema.values import parse_amount, parse_date, parse_ratio
+
+
+@pytest.mark.parametrize("text", ["2024-03-05", "2024/3/5", "20240305", "2024年3月5日",
+                                  "2024-03-05 00:00:00", "２０２４年３月５日"])
+def test_dates_in_four_notations(text: str) -> None:
+    assert parse_date(text) == dt.date(2024, 3, 5)
+
+
+@pytest.mark.parametrize(("text", "message"), [("2024-02-30", "impossible"),
+                                                ("5 March", "unrecognised")])
+def test_bad_dates(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_date(text)
+
+
+@pytest.mark.parametrize(("text", "value"), [("12.5", 12.5), ("1,250.00", 1250.0),
+                                             ("12.5万元", 12.5), ("3万", 3.0), ("", None)])
+def test_amounts(text: str, value: float | None) -> None:
+    assert parse_amount(text) == value
+
+
+@pytest.mark.parametrize(("text", "message"), [("-3", "negative"), ("abc", "not a number")])
+def test_bad_amounts(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_amount(text)
+
+
+@pytest.mark.parametrize(("text", "value"), [("0.35", 0.35), ("35", 0.35), ("35%", 0.35),
+                                             ("100%", 1.0), ("1", 1.0)])
+def test_ratios(text: str, value: float) -> None:
+    assert parse_ratio(text) == pytest.approx(value)
+
+
+@pytest.mark.parametrize("text", ["135", "-5%", "x"])
+def test_bad_ratios(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_ratio(text)
+
+
+def test_chinese_and_english_headers_map_to_the_same_fields() -> None:
+    chinese = header_map(LegalPersonRow,
+                         ["统一社会信用代码", "名称", "注册资本（万元）", "成立日期"])
+    english = header_map(LegalPersonRow, ["uscc", "name", "registered_capital", "established"])
+    assert list(chinese.values()) == list(english.values()) == [
+        "uscc", "name", "registered_capital", "established"]
+    # half-width brackets and stray spaces in a header are tolerated
+    assert header_map(LegalPersonRow, [" 注册资本(万元) "]) == {
+        " 注册资本(万元) ": "registered_capital"}
+    penalty = header_map(PenaltyRow, ["行政处罚决定书文号", "罚款金额（万元）", "处罚机关"])
+    assert sorted(penalty.values()) == ["authority", "decision_no", "fine"]
+
+
+def test_row_parses_values() -> None:
+    row = parse_row(RelationRow, {"from_id": "a", "to_id": "b", "type": "股东",
+                                  "ratio": "35%", "start_date": "2020年1月2日"})
+    assert isinstance(row, RelationRow)
+    assert row.ratio == pytest.approx(0.35)
+    assert row.start_date == dt.date(2020, 1, 2)
+
+
+def test_parse_errors_name_column_and_value() -> None:
+    problems = parse_row(
+        LegalPersonRow,
+        {"uscc": "91110000600037341L", "name": "", "registered_capital": "-5"},
+        columns={"registered_capital": "注册资本（万元）", "name": "名称"},
+    )
+    assert isinstance(problems, list)
+    by_column = {p.column: p for p in problems}
+    assert by_column["注册资本（万元）"] == FieldProblem(
+        column="注册资本（万元）", value="-5", reason="negative amount -5")
+    assert by_column["名称"].reason == "missing required field"
+
+
+def test_parse_error_masks_id_numbers() -> None:
+    problems = parse_row(RelationRow, {"from_id": "a", "to_id": "b", "type": "股东",
+                                       "ratio": "11010519491231002X"})
+    assert isinstance(problems, list)
+    assert [p.value for p in problems] == ["110105********002X"]
+    assert "11010519491231002X" not in problems[0].reason
