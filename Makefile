@@ -31,7 +31,7 @@ stop: setup
 	$(BIN)/credgraph db stop
 
 lint: setup
-	$(BIN)/ruff check credgraph tests bench
+	$(BIN)/ruff check .
 
 typecheck: setup
 	$(BIN)/mypy
