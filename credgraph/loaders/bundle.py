@@ -1,0 +1,387 @@
+"""`credgraph load`: a bundle of files in dependency order, every row loaded or rejected with
+its reason (loaded + rejected = read), written in batched managed transactions."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from credgraph.graph.driver import Graph
+from credgraph.graph.model import RecordKind
+from credgraph.loaders.prepare import (
+    ENDPOINT_LABELS,
+    STICKY_STATUSES,
+    Prepared,
+    Preparer,
+    RowRejected,
+)
+from credgraph.loaders.readers import SUFFIXES, UnreadableFile, read_table
+from credgraph.loaders.subjects import write_legal_persons, write_natural_persons
+from credgraph.loaders.writes import (
+    OFFICIALS,
+    SUBORDINATE,
+    derive_shared_contacts,
+    existing_subjects,
+    record_statement,
+    relation_statement,
+)
+from credgraph.queries.resolution import Resolver
+from credgraph.rules import Rules
+from credgraph.schema.names import NameNormaliser
+from credgraph.schema.privacy import Privacy, scrub
+from credgraph.schema.rows import ROW_MODELS, BundleRow, header_map, parse_row
+
+# Dependency order: subjects before the relations and records that point at them.
+FILE_ORDER = ("legal_persons", "natural_persons", "officials", "relations", "penalties",
+              "licenses", "listings", "judgments", "contracts", "commitments")
+FILE_ALIASES: dict[str, tuple[str, ...]] = {
+    "legal_persons": ("legal_persons", "法人", "法人及非法人组织", "企业"),
+    "natural_persons": ("natural_persons", "自然人"),
+    "officials": ("officials", "公职人员"),
+    "relations": ("relations", "关联关系"),
+    "penalties": ("penalties", "行政处罚"),
+    "licenses": ("licenses", "licences", "行政许可"),
+    "listings": ("listings", "信用名单", "名单"),
+    "judgments": ("judgments", "执行案件", "失信被执行"),
+    "contracts": ("contracts", "政府合同", "合同"),
+    "commitments": ("commitments", "信用承诺", "承诺"),
+}
+RECORD_FILES: dict[str, RecordKind] = {
+    "penalties": RecordKind.PENALTY, "licenses": RecordKind.LICENSE,
+    "listings": RecordKind.LISTING, "judgments": RecordKind.JUDGMENT,
+    "contracts": RecordKind.CONTRACT, "commitments": RecordKind.COMMITMENT,
+}
+OUTPUT_PREFIXES = ("rejects", "corrections", "truth")
+
+
+class BundleError(Exception):
+    """The load cannot run: an unknown or unreadable file, named in the message."""
+
+
+@dataclass
+class Reject:
+    file: str
+    line: int
+    column: str
+    value: str
+    reason: str
+
+
+@dataclass
+class FileSummary:
+    file: str
+    kind: str
+    encoding: str = ""
+    read: int = 0
+    loaded: int = 0
+    rejected: int = 0
+    corrected: int = 0
+    seconds: float = 0.0
+    reasons: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def balanced(self) -> bool:
+        return self.read == self.loaded + self.rejected
+
+
+@dataclass
+class LoadSummary:
+    files: list[FileSummary] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    corrections: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    shared_contacts: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def read(self) -> int:
+        return sum(f.read for f in self.files)
+
+    @property
+    def loaded(self) -> int:
+        return sum(f.loaded for f in self.files)
+
+    @property
+    def rejected(self) -> int:
+        return sum(f.rejected for f in self.files)
+
+    def as_json(self, rejects_file: Path | None = None) -> dict[str, Any]:
+        return {
+            "files": [{**{k: v for k, v in asdict(f).items() if k != "reasons"},
+                       "reasons": dict(f.reasons)} for f in self.files],
+            "read": self.read, "loaded": self.loaded, "rejected": self.rejected,
+            "balanced": all(f.balanced for f in self.files),
+            "corrections": self.corrections, "warnings": self.warnings,
+            "sharedContacts": self.shared_contacts, "seconds": round(self.seconds, 2),
+            "rowsPerSecond": round(self.read / self.seconds) if self.seconds else None,
+            "rejectsFile": str(rejects_file) if rejects_file else None,
+        }
+
+
+def file_kind(path: Path) -> str | None:
+    stem = path.stem.lower()
+    for kind, aliases in FILE_ALIASES.items():
+        if any(stem.startswith(alias) for alias in aliases):
+            return kind
+    return None
+
+
+def discover(paths: list[Path]) -> list[tuple[str, Path]]:
+    """Files of the bundle with their kinds, in dependency order; unknown files are errors."""
+    found: list[tuple[str, Path]] = []
+    for path in paths:
+        if path.is_dir():
+            candidates = sorted(p for p in path.iterdir()
+                                if p.is_file() and p.suffix.lower() in SUFFIXES
+                                and not p.stem.lower().startswith(OUTPUT_PREFIXES))
+            if not candidates:
+                raise BundleError(f"{path}: no .csv, .xlsx or .jsonl files in this folder")
+        elif path.exists():
+            candidates = [path]
+        else:
+            raise BundleError(f"{path}: no such file or folder")
+        for candidate in candidates:
+            kind = file_kind(candidate)
+            if kind is None:
+                raise BundleError(
+                    f"{candidate}: unknown file; name it after one of {', '.join(FILE_ORDER)}")
+            found.append((kind, candidate))
+    return sorted(found, key=lambda item: (FILE_ORDER.index(item[0]), str(item[1])))
+
+
+ProgressHook = Callable[[str, int], None]
+
+
+class BundleLoader:
+    def __init__(self, graph: Graph, rules: Rules, privacy: Privacy, normaliser: NameNormaliser,
+                 today: dt.date | None = None, batch_size: int = 5000,
+                 progress: ProgressHook | None = None) -> None:
+        self.graph = graph
+        self.rules = rules
+        self.today = today or dt.date.today()
+        self.preparer = Preparer(rules, privacy, normaliser, self.today)
+        self.resolver = Resolver(graph, rules, normaliser)
+        self.batch_size = batch_size
+        self.progress = progress
+
+    def load(self, paths: list[Path], derive_contacts: bool = True) -> LoadSummary:
+        started = time.monotonic()
+        summary = LoadSummary()
+        for kind, path in discover(paths):
+            summary.files.append(self.load_file(kind, path, summary))
+        if derive_contacts:
+            cap = int(self.rules.section("resolution").get("contact_group_cap", 20))
+            summary.shared_contacts = derive_shared_contacts(self.graph, cap)
+        summary.seconds = time.monotonic() - started
+        return summary
+
+    # -- one file ---------------------------------------------------------------------------
+    def load_file(self, kind: str, path: Path, summary: LoadSummary) -> FileSummary:
+        started = time.monotonic()
+        model = ROW_MODELS[kind]
+        result = FileSummary(file=str(path), kind=kind)
+        try:
+            table = read_table(path)
+        except UnreadableFile as exc:
+            raise BundleError(f"{path}: {exc}") from None
+        result.encoding = table.encoding
+        mapping = header_map(model, table.headers)
+        columns = {field_name: header for header, field_name in mapping.items()}
+        missing = [name for name, info in model.model_fields.items()
+                   if info.is_required() and name not in columns]
+        if missing:
+            raise BundleError(f"{path}: missing required column(s) {', '.join(missing)} "
+                              f"for {kind} (headers: {', '.join(table.headers)})")
+        winners = self._last_lines(path, model, mapping) if model.key else {}
+
+        def reject(line: int, column: str, value: str, reason: str) -> None:
+            result.rejected += 1
+            result.reasons[reason.split(":")[0].split(" (")[0]] += 1
+            summary.rejects.append(Reject(path.name, line, columns.get(column, column),
+                                          value, scrub(reason)))
+
+        pending: list[tuple[int, Prepared]] = []
+        for raw in table.rows:
+            result.read += 1
+            if self.progress and result.read % 1000 == 0:
+                self.progress(kind, 1000)
+            if raw.problem:
+                reject(raw.line, "", "", raw.problem)
+                continue
+            values = {mapping[h]: v for h, v in raw.values.items() if h in mapping}
+            parsed = parse_row(model, values, columns)
+            if isinstance(parsed, list):
+                first = parsed[0]
+                reason = first.reason
+                if len(parsed) > 1:
+                    reason += f" (and {len(parsed) - 1} more problem(s) in this row)"
+                reject(raw.line, first.column, first.value, reason)
+                continue
+            if model.key:
+                key = str(getattr(parsed, model.key))
+                if winners.get(key, raw.line) != raw.line:
+                    reject(raw.line, model.key, key,
+                           f"duplicate key {key!r} in this file: line {winners[key]} wins")
+                    continue
+            try:
+                prepared = self._prepare(kind, parsed)
+            except RowRejected as exc:
+                reject(raw.line, exc.column, exc.value, exc.reason)
+                continue
+            pending.append((raw.line, prepared))
+            if len(pending) >= self.batch_size:
+                self._flush(kind, pending, result, reject, summary)
+                pending = []
+        if pending:
+            self._flush(kind, pending, result, reject, summary)
+        if self.progress:
+            self.progress(kind, result.read % 1000)
+        result.seconds = round(time.monotonic() - started, 3)
+        return result
+
+    def _last_lines(self, path: Path, model: type[BundleRow],
+                    mapping: dict[str, str]) -> dict[str, int]:
+        """First pass over a keyed file: the line of each key's last occurrence."""
+        header = next((h for h, f in mapping.items() if f == model.key), None)
+        last: dict[str, int] = {}
+        if header is None:
+            return last
+        for raw in read_table(path).rows:
+            if raw.problem:
+                continue
+            value = raw.values.get(header)
+            if value is None:
+                continue
+            parsed = parse_row(model, {model.key: value})
+            key = (str(getattr(parsed, model.key)) if isinstance(parsed, BundleRow)
+                   else str(value).strip())
+            last[key] = raw.line
+        return last
+
+    def _prepare(self, kind: str, row: BundleRow) -> Prepared:
+        method: Callable[[Any], Prepared] = {
+            "legal_persons": self.preparer.legal_person,
+            "natural_persons": self.preparer.natural_person,
+            "officials": self.preparer.official,
+            "relations": self.preparer.relation,
+            "penalties": self.preparer.penalty,
+            "licenses": self.preparer.license,
+            "listings": self.preparer.listing,
+            "judgments": self.preparer.judgment,
+            "contracts": self.preparer.contract,
+            "commitments": self.preparer.commitment,
+        }[kind]
+        return method(row)
+
+    # -- one batch --------------------------------------------------------------------------
+    def _flush(self, kind: str, pending: list[tuple[int, Prepared]], result: FileSummary,
+               reject: Callable[[int, str, str, str], None], summary: LoadSummary) -> None:
+        pending = self._resolve_names(kind, pending, result, reject, summary)
+        pending = self._check_references(pending, reject)
+        if not pending:
+            return
+        rows = [prepared.data for _, prepared in pending]
+        if kind == "legal_persons":
+            write_legal_persons(self.graph, rows, self.batch_size)
+            self._link_superiors(pending, summary)
+        elif kind == "natural_persons":
+            write_natural_persons(self.graph, rows, self.batch_size)
+        elif kind == "officials":
+            self.graph.write_batches(OFFICIALS, rows, self.batch_size)
+        elif kind == "relations":
+            by_type: dict[Any, list[dict[str, Any]]] = {}
+            for _, prepared in pending:
+                by_type.setdefault(prepared.relation, []).append(prepared.data)
+            for rtype, batch in by_type.items():
+                self.graph.write_batches(relation_statement(rtype), batch, self.batch_size)
+        else:
+            self.graph.write_batches(record_statement(RECORD_FILES[kind]), rows,
+                                     self.batch_size, extra={"sticky": STICKY_STATUSES})
+        result.loaded += len(pending)
+
+    def _resolve_names(self, kind: str, pending: list[tuple[int, Prepared]],
+                       result: FileSummary, reject: Callable[[int, str, str, str], None],
+                       summary: LoadSummary) -> list[tuple[int, Prepared]]:
+        kept = []
+        for line, prepared in pending:
+            if prepared.resolve is None:
+                kept.append((line, prepared))
+                continue
+            column, name, legal_rep, problem = prepared.resolve
+            resolution = self.resolver.resolve(name, legal_rep=legal_rep)
+            if resolution.match is None:
+                reject(line, column, name, f"{resolution.reason}; {problem}")
+                continue
+            match = resolution.match
+            ref = self.preparer.subject_ref(column, match.id, match.name)
+            role = "debtor" if column == "debtor_id" else "subject"
+            prepared.data["parties"].insert(0, {"id": ref.key, "role": role,
+                                                "person": ref.person, "agency": ref.agency,
+                                                "stub": ref.stub})
+            prepared.data["partyKeys"].insert(0, [ref.key, role])
+            result.corrected += 1
+            summary.corrections.append({
+                "file": Path(result.file).name, "line": line, "name": name,
+                "resolvedTo": match.id, "resolvedName": match.name, "score": match.score,
+                "reason": scrub(problem),
+            })
+            kept.append((line, prepared))
+        return kept
+
+    def _check_references(self, pending: list[tuple[int, Prepared]],
+                          reject: Callable[[int, str, str, str], None]
+                          ) -> list[tuple[int, Prepared]]:
+        """Relations need both ends to exist, with the kinds the model declares."""
+        ids = {ref.key for _, p in pending if p.must_exist for _, ref in p.refs}
+        known = existing_subjects(self.graph, ids)
+        kept = []
+        for line, prepared in pending:
+            if not prepared.must_exist:
+                kept.append((line, prepared))
+                continue
+            problem = None
+            for column, ref in prepared.refs:
+                if ref.key not in known:
+                    problem = (column, ref.key if not ref.person else "",
+                               "relation to an unknown subject")
+                    break
+            if problem is None:
+                for column, ref, end in prepared.expect:
+                    if ENDPOINT_LABELS[end] not in known[ref.key]:
+                        problem = (column, "" if ref.person else ref.key,
+                                   prepared.expect_reason)
+                        break
+            if problem:
+                reject(line, *problem)
+                continue
+            kept.append((line, prepared))
+        return kept
+
+    def _link_superiors(self, pending: list[tuple[int, Prepared]], summary: LoadSummary) -> None:
+        links = [{"from": p.data["id"], "to": p.superior} for _, p in pending if p.superior]
+        if not links:
+            return
+        known = existing_subjects(self.graph, {link["to"] for link in links})
+        usable = [link for link in links if link["to"] in known]
+        for link in links:
+            if link["to"] not in known:
+                summary.warnings.append(
+                    f"{link['from']}: superior {link['to']} is not loaded; "
+                    "SUBORDINATE_TO not created")
+        self.graph.write_batches(SUBORDINATE, usable, self.batch_size)
+
+
+def write_rejects(rejects: list[Reject], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["file", "line", "column", "value", "reason"])
+        for item in rejects:
+            writer.writerow([item.file, item.line, item.column, item.value, item.reason])
+

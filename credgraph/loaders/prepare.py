@@ -1,0 +1,431 @@
+"""Turning validated bundle rows into graph writes (or rejects that say why).
+
+Each `prepare_*` takes one parsed row and returns a `Prepared` write, or raises `RowRejected`.
+Identifiers are resolved here: USCCs are checked, ID numbers become opaque keys at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from credgraph.graph.model import (
+    RELATIONS,
+    Endpoint,
+    RecordKind,
+    RecordStatus,
+    RelationType,
+    SubjectKind,
+    relation_type,
+)
+from credgraph.loaders.derive import SEVERE, Deriver
+from credgraph.loaders.subjects import legal_person_props, natural_person_props
+from credgraph.rules import Rules
+from credgraph.schema.identifiers import (
+    IdentifierError,
+    has_birth_date,
+    looks_like_id_number,
+    normalise,
+    parse_id_number,
+    parse_uscc,
+)
+from credgraph.schema.names import NameNormaliser
+from credgraph.schema.privacy import Privacy, is_person_key, mask_id_number
+from credgraph.schema.rows import (
+    BundleRow,
+    CommitmentRow,
+    ContractRow,
+    JudgmentRow,
+    LegalPersonRow,
+    LicenseRow,
+    ListingRow,
+    NaturalPersonRow,
+    OfficialRow,
+    PenaltyRow,
+    RelationRow,
+    display_value,
+)
+
+STICKY_STATUSES = [RecordStatus.REPAIRED.value, RecordStatus.DISPUTED.value,
+                   RecordStatus.REVOKED.value]
+
+
+class RowRejected(Exception):
+    def __init__(self, column: str, value: object, reason: str) -> None:
+        super().__init__(reason)
+        self.column = column
+        self.value = display_value(value)
+        self.reason = reason
+
+
+@dataclass
+class SubjectRef:
+    """A subject a row points at: its graph key and what to create if it is not there yet."""
+
+    key: str
+    person: bool
+    agency: bool = False
+    stub: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Prepared:
+    """One write: `data` goes into an UNWIND batch; `refs` must exist (or be stubbed)."""
+
+    data: dict[str, Any]
+    refs: list[tuple[str, SubjectRef]] = field(default_factory=list)  # (column, ref)
+    must_exist: bool = False  # relations: unknown refs reject the row instead of stubbing
+    # (column, ref, endpoint) each ref must satisfy, and the reason given when one does not
+    expect: list[tuple[str, SubjectRef, Endpoint]] = field(default_factory=list)
+    expect_reason: str = ""
+    relation: RelationType | None = None
+    superior: str | None = None
+    correction: dict[str, Any] | None = None
+    resolve: tuple[str, str, str | None, str] | None = None  # column, name, legal rep, problem
+
+
+def _iso(value: dt.date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+ENDPOINT_NAMES = {Endpoint.PERSON: "a natural person", Endpoint.LEGAL_PERSON: "a legal person",
+                  Endpoint.AGENCY: "an agency", Endpoint.SUBJECT: "a subject"}
+ENDPOINT_LABELS = {Endpoint.PERSON: "NaturalPerson", Endpoint.LEGAL_PERSON: "LegalPerson",
+                   Endpoint.AGENCY: "Agency", Endpoint.SUBJECT: "Subject"}
+
+
+class Preparer:
+    def __init__(self, rules: Rules, privacy: Privacy, normaliser: NameNormaliser,
+                 today: dt.date) -> None:
+        self.rules = rules
+        self.privacy = privacy
+        self.normalise = normaliser
+        self.derive = Deriver(rules)
+        self.today = today
+        listings = rules.section("listings")
+        self.list_types: list[str] = list(listings["types"])
+        self.severe_lists: set[str] = set(listings["severe"])
+
+    # -- identifiers ------------------------------------------------------------------------
+    def subject_ref(self, column: str, raw: str | None, name: str | None = None) -> SubjectRef:
+        """A USCC, a raw ID number or an opaque key; raises RowRejected saying what is wrong."""
+        if not raw:
+            raise RowRejected(column, raw, "missing required field")
+        text = normalise(raw)
+        try:
+            if is_person_key(text):
+                return SubjectRef(text, person=True, stub={"name": name or "", "nameNorm": name})
+            if looks_like_id_number(text) and has_birth_date(text):
+                number = parse_id_number(text, self.today)
+                return SubjectRef(
+                    self.privacy.person_key(number), person=True,
+                    stub={"name": name or "", "nameNorm": name, "idEnc":
+                          self.privacy.encrypt(number), "idMasked": mask_id_number(number),
+                          "kind": SubjectKind.NATURAL_PERSON.value, "region": number.region,
+                          "birthYear": number.birth_date.year, "gender": number.gender,
+                          "stub": True},
+                )
+            code = parse_uscc(text)
+        except IdentifierError as exc:
+            raise RowRejected(column, raw, _identifier_reason(exc)) from None
+        kind = code.kind
+        return SubjectRef(
+            code.code, person=False, agency=kind is SubjectKind.AGENCY,
+            stub={"name": name or "", "nameNorm": self.normalise(name) if name else None,
+                  "kind": kind.value, "region": code.region, "stub": True},
+        )
+
+    def not_future(self, row: BundleRow, *columns: str) -> None:
+        for column in columns:
+            value = getattr(row, column)
+            if value is not None and value > self.today:
+                raise RowRejected(column, value.isoformat(),
+                                  f"future date {value.isoformat()} (after {self.today})")
+
+    # -- subjects ---------------------------------------------------------------------------
+    def legal_person(self, row: LegalPersonRow) -> Prepared:
+        try:
+            code = parse_uscc(row.uscc)
+        except IdentifierError as exc:
+            raise RowRejected("uscc", row.uscc, _identifier_reason(exc)) from None
+        self.not_future(row, "established")
+        kind = _kind(row.kind) or code.kind
+        region = row.region or code.region
+        if not (len(region) == 6 and region.isdigit()):
+            raise RowRejected("region", row.region, "region must be a 6-digit division code")
+        data = legal_person_props(row, code, kind, self.normalise)
+        data["props"]["region"] = region
+        data["props"]["established"] = row.established
+        data["props"]["stub"] = None
+        superior = None
+        if row.superior:
+            try:
+                superior = parse_uscc(row.superior).code
+            except IdentifierError as exc:
+                raise RowRejected("superior", row.superior, _identifier_reason(exc)) from None
+        return Prepared(data, superior=superior)
+
+    def natural_person(self, row: NaturalPersonRow) -> Prepared:
+        try:
+            number = parse_id_number(row.id_number, self.today)
+        except IdentifierError as exc:
+            raise RowRejected("id_number", row.id_number, _identifier_reason(exc)) from None
+        data = natural_person_props(row, number, self.privacy)
+        data["props"]["stub"] = None
+        return Prepared(data)
+
+    def official(self, row: OfficialRow) -> Prepared:
+        try:
+            number = parse_id_number(row.id_number, self.today)
+        except IdentifierError as exc:
+            raise RowRejected("id_number", row.id_number, _identifier_reason(exc)) from None
+        self.not_future(row, "start_date")
+        agency = self.subject_ref("agency_uscc", row.agency_uscc)
+        if agency.person:
+            raise RowRejected("agency_uscc", row.agency_uscc, "the agency must be a USCC")
+        person = natural_person_props(NaturalPersonRow(id_number=row.id_number, name=row.name),
+                                      number, self.privacy)
+        data = {
+            **person,
+            "agency": agency.key,
+            "key": _iso(row.start_date) or "",
+            "rel": {"position": row.position, "rank": row.rank,
+                    "start": row.start_date, "end": row.end_date},
+        }
+        return Prepared(data, refs=[("agency_uscc", agency)], must_exist=True,
+                        expect=[("agency_uscc", agency, Endpoint.AGENCY)],
+                        expect_reason="SERVES_IN must go to an agency (机关)")
+
+    def relation(self, row: RelationRow) -> Prepared:
+        rtype = relation_type(row.type)
+        if rtype is None:
+            raise RowRejected("type", row.type, f"unknown relation type {row.type!r}")
+        spec = RELATIONS[rtype]
+        if spec.derived:
+            raise RowRejected("type", row.type, f"{rtype.value} is derived, not loaded")
+        self.not_future(row, "start_date")
+        if row.start_date and row.end_date and row.end_date < row.start_date:
+            raise RowRejected("end_date", row.end_date.isoformat(), "end date before start date")
+        source = self.subject_ref("from_id", row.from_id)
+        target = self.subject_ref("to_id", row.to_id)
+        if source.key == target.key:
+            raise RowRejected("to_id", row.to_id, "a relation from a subject to itself")
+        if spec.symmetric and target.key < source.key:
+            source, target = target, source
+        props: dict[str, Any] = {"start": row.start_date, "end": row.end_date}
+        if "ratio" in spec.properties:
+            props["ratio"] = row.ratio
+        if "role" in spec.properties:
+            props["role"] = row.role or spec.zh
+        if "kind" in spec.properties:
+            props["kind"] = row.kind
+        data = {"from": source.key, "to": target.key, "key": _iso(row.start_date) or "",
+                "props": props}
+        return Prepared(
+            data, refs=[("from_id", source), ("to_id", target)], must_exist=True,
+            expect=[("from_id", source, spec.source), ("to_id", target, spec.target)],
+            expect_reason=f"{rtype.value} must go from {ENDPOINT_NAMES[spec.source]} to "
+                          f"{ENDPOINT_NAMES[spec.target]}",
+            relation=rtype)
+
+    # -- records ----------------------------------------------------------------------------
+    def _record(self, kind: RecordKind, key: str, props: dict[str, Any],
+                parties: list[tuple[str, SubjectRef, str]], issuer: SubjectRef | None,
+                date: dt.date | None) -> Prepared:
+        props = {**props, "kind": kind.value, "date": date}
+        data = {
+            "id": key,
+            "props": props,
+            "status": props.pop("status"),
+            "parties": [{"id": ref.key, "role": role, "person": ref.person,
+                         "agency": ref.agency, "stub": ref.stub} for _, ref, role in parties],
+            "partyKeys": [[ref.key, role] for _, ref, role in parties],
+            "issuer": issuer.key if issuer else None,
+            "issuerStub": issuer.stub if issuer else None,
+            "issuerAgency": bool(issuer and issuer.agency),
+        }
+        return Prepared(data, refs=[(column, ref) for column, ref, _ in parties])
+
+    def _issuer(self, raw: str | None, name: str | None) -> SubjectRef | None:
+        if not raw:
+            return None
+        try:
+            ref = self.subject_ref("authority_uscc", raw, name)
+        except RowRejected:
+            return None  # an unusable authority code only loses the ISSUED_BY link
+        return None if ref.person else ref
+
+    def _party_or_resolve(self, column: str, raw: str | None, name: str | None,
+                          legal_rep: str | None) -> tuple[SubjectRef | None, str | None]:
+        """A party from its id, or (None, problem) when the id is missing or invalid and the
+        name may still resolve it (关联补正)."""
+        try:
+            return self.subject_ref(column, raw, name), None
+        except RowRejected as exc:
+            if not name:
+                raise
+            return None, f"{exc.reason} ({exc.value})" if raw else "missing subject id"
+
+    def penalty(self, row: PenaltyRow) -> Prepared:
+        self.not_future(row, "decided_on")
+        severity = self.derive.severity(row.severity, row.category, row.content, row.fine,
+                                        row.license_action)
+        domain = self.derive.domain(row.domain, row.authority, row.violation_type, row.facts)
+        until = self.derive.publicity_until(row.decided_on, severity, row.publicity_until)
+        status = self.derive.status(until, self.today)
+        props = {
+            "domain": domain, "severity": severity, "status": status,
+            "title": row.violation_type or row.category, "authority": row.authority,
+            "authorityUscc": row.authority_uscc, "category": row.category,
+            "content": row.content, "facts": row.facts, "basis": row.basis, "fine": row.fine,
+            "confiscation": row.confiscation, "licenseAction": row.license_action,
+            "validUntil": row.valid_until, "publicityUntil": until, "source": row.source,
+            "sourceUscc": row.source_uscc, "note": row.note, "subjectName": row.subject_name,
+            "subjectCategory": row.subject_category, "legalRep": row.legal_rep,
+        }
+        party, problem = self._party_or_resolve("subject_id", row.subject_id, row.subject_name,
+                                                row.legal_rep)
+        issuer = self._issuer(row.authority_uscc, row.authority)
+        prepared = self._record(RecordKind.PENALTY, row.decision_no, props,
+                                [("subject_id", party, "subject")] if party else [], issuer,
+                                row.decided_on)
+        if party is None:
+            prepared.resolve = ("subject_id", row.subject_name, row.legal_rep, problem or "")
+        return prepared
+
+    def license(self, row: LicenseRow) -> Prepared:
+        self.not_future(row, "decided_on")
+        status_text = row.status or ""
+        if any(word in status_text for word in ("撤销", "吊销", "注销")):
+            status = RecordStatus.REVOKED.value
+        else:
+            status = self.derive.status(row.valid_to, self.today)
+        props = {
+            "domain": self.derive.domain(None, row.authority, row.license_category),
+            "severity": None, "status": status,
+            "title": row.certificate_name or row.document_name or row.license_category,
+            "authority": row.authority, "authorityUscc": row.authority_uscc,
+            "documentName": row.document_name, "licenseCategory": row.license_category,
+            "certificateName": row.certificate_name, "licenseNo": row.license_no,
+            "content": row.content, "validFrom": row.valid_from, "validTo": row.valid_to,
+            "currentStatus": row.status, "subjectName": row.subject_name,
+        }
+        party, problem = self._party_or_resolve("subject_id", row.subject_id, row.subject_name,
+                                                None)
+        prepared = self._record(RecordKind.LICENSE, row.decision_no, props,
+                                [("subject_id", party, "subject")] if party else [],
+                                self._issuer(row.authority_uscc, row.authority), row.decided_on)
+        if party is None:
+            prepared.resolve = ("subject_id", row.subject_name, None, problem or "")
+        return prepared
+
+    def listing(self, row: ListingRow) -> Prepared:
+        self.not_future(row, "listed_on", "removed_on")
+        list_type = row.list_type.strip()
+        if list_type not in self.list_types:
+            raise RowRejected("list_type", row.list_type, f"unknown list type {list_type!r}")
+        if row.removed_on and row.removed_on < row.listed_on:
+            raise RowRejected("removed_on", row.removed_on.isoformat(),
+                              "removal date before listing date")
+        status = (RecordStatus.EXPIRED.value if row.removed_on and row.removed_on <= self.today
+                  else RecordStatus.ACTIVE.value)
+        props = {
+            "domain": self.derive.domain(None, row.authority, row.basis, list_type),
+            "severity": SEVERE if list_type in self.severe_lists else "一般",
+            "status": status, "title": list_type, "listType": list_type,
+            "authority": row.authority, "basis": row.basis, "caseNo": row.case_no,
+            "amount": row.amount, "listedOn": row.listed_on, "removedOn": row.removed_on,
+            "removalReason": row.removal_reason, "subjectName": row.subject_name,
+        }
+        party, problem = self._party_or_resolve("subject_id", row.subject_id, row.subject_name,
+                                                None)
+        prepared = self._record(RecordKind.LISTING, row.list_id, props,
+                                [("subject_id", party, "subject")] if party else [], None,
+                                row.listed_on)
+        if party is None:
+            prepared.resolve = ("subject_id", row.subject_name, None, problem or "")
+        return prepared
+
+    def judgment(self, row: JudgmentRow) -> Prepared:
+        self.not_future(row, "filed_on", "fulfilled_on")
+        status = (RecordStatus.EXPIRED.value if row.fulfilled_on
+                  else RecordStatus.ACTIVE.value)
+        props = {
+            "domain": "judicial", "severity": None, "status": status,
+            "title": f"执行案件 {row.case_no}", "authority": row.court, "court": row.court,
+            "amount": row.amount, "filedOn": row.filed_on, "dueOn": row.due_on,
+            "fulfilledOn": row.fulfilled_on, "debtorName": row.debtor_name,
+            "creditorName": row.creditor_name,
+        }
+        debtor, problem = self._party_or_resolve("debtor_id", row.debtor_id, row.debtor_name,
+                                                 None)
+        parties = [("debtor_id", debtor, "debtor")] if debtor else []
+        if row.creditor_id:
+            parties.append(("creditor_id",
+                            self.subject_ref("creditor_id", row.creditor_id, row.creditor_name),
+                            "creditor"))
+        prepared = self._record(RecordKind.JUDGMENT, row.case_no, props, parties, None,
+                                row.filed_on or row.due_on)
+        if debtor is None:
+            prepared.resolve = ("debtor_id", row.debtor_name or "", None, problem or "")
+        return prepared
+
+    def contract(self, row: ContractRow) -> Prepared:
+        self.not_future(row, "signed_on", "fulfilled_on")
+        agency = self.subject_ref("agency_uscc", row.agency_uscc)
+        if agency.person:
+            raise RowRejected("agency_uscc", row.agency_uscc, "the agency must be a USCC")
+        counterparty = self.subject_ref("counterparty_id", row.counterparty_id)
+        defaulted_by_subject = bool(
+            row.due_on and not row.fulfilled_on and row.due_on < self.today
+            and not row.gov_default and (row.status or "").find("违约") >= 0
+        )
+        props = {
+            "domain": "contract", "severity": None, "status": RecordStatus.ACTIVE.value,
+            "title": row.title, "authority": None, "contractKind": row.kind,
+            "amount": row.amount, "signedOn": row.signed_on, "dueOn": row.due_on,
+            "fulfilledOn": row.fulfilled_on, "performance": row.status,
+            "govDefault": bool(row.gov_default), "subjectDefault": defaulted_by_subject,
+            "agencyUscc": agency.key,
+        }
+        return self._record(RecordKind.CONTRACT, row.contract_no, props,
+                            [("agency_uscc", agency, "agency"),
+                             ("counterparty_id", counterparty, "counterparty")],
+                            agency, row.signed_on)
+
+    def commitment(self, row: CommitmentRow) -> Prepared:
+        self.not_future(row, "made_on")
+        subject = self.subject_ref("subject_id", row.subject_id)
+        props = {
+            "domain": "commitment", "severity": None, "status": RecordStatus.ACTIVE.value,
+            "title": row.kind, "authority": row.authority, "commitmentKind": row.kind,
+            "content": row.content, "madeOn": row.made_on, "dueOn": row.due_on,
+            "fulfilled": row.fulfilled,
+        }
+        return self._record(RecordKind.COMMITMENT, row.commitment_id, props,
+                            [("subject_id", subject, "subject")], None, row.made_on)
+
+
+def _kind(text: str | None) -> SubjectKind | None:
+    if not text:
+        return None
+    value = text.strip()
+    if value.upper() in SubjectKind.__members__:
+        return SubjectKind[value.upper()]
+    from credgraph.graph.model import SUBJECT_KIND_ZH
+
+    for kind, name in SUBJECT_KIND_ZH.items():
+        if name in value:
+            return kind
+    if "社会团体" in value or "民办非企业" in value or "基金会" in value:
+        return SubjectKind.SOCIAL_ORG
+    if "公司" in value or "企业" in value:
+        return SubjectKind.ENTERPRISE
+    return None
+
+
+def _identifier_reason(exc: IdentifierError) -> str:
+    labels = {"length": "bad length", "character": "bad characters",
+              "check_digit": "bad check digit", "date": "impossible birth date"}
+    return f"{labels.get(exc.reason, exc.reason)}: {exc}"

@@ -1,0 +1,60 @@
+"""Running a load for a person at a terminal: progress bars and the printed summary."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from credgraph.api.services import Services
+from credgraph.loaders.bundle import BundleLoader, LoadSummary, write_rejects
+
+
+def run_load(services: Services, paths: list[Path], rejects: Path, batch_size: int,
+             as_json: bool) -> LoadSummary:
+    console = Console(stderr=as_json)
+    interactive = console.is_terminal and not as_json
+    progress = Progress(TextColumn("{task.description:16}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=console, disable=not interactive)
+    tasks: dict[str, int] = {}
+
+    def advance(kind: str, rows: int) -> None:
+        if kind not in tasks:
+            tasks[kind] = progress.add_task(kind, total=None)
+        progress.advance(tasks[kind], rows)
+
+    loader = BundleLoader(services.graph, services.rules, services.privacy,
+                          services.normaliser, batch_size=batch_size, progress=advance)
+    with progress:
+        summary = loader.load(paths)
+    write_rejects(summary.rejects, rejects)
+    if as_json:
+        sys.stdout.write(json.dumps(summary.as_json(rejects), ensure_ascii=False, indent=2))
+        sys.stdout.write("\n")
+    else:
+        print_summary(console, summary, rejects)
+    return summary
+
+
+def print_summary(console: Console, summary: LoadSummary, rejects: Path) -> None:
+    table = Table(title="load summary (loaded + rejected = read)")
+    for column in ("file", "read", "loaded", "rejected", "corrected", "rows/s"):
+        table.add_column(column, justify="left" if column == "file" else "right")
+    for item in summary.files:
+        rate = f"{item.read / item.seconds:,.0f}" if item.seconds else "-"
+        table.add_row(Path(item.file).name, f"{item.read:,}", f"{item.loaded:,}",
+                      f"{item.rejected:,}", f"{item.corrected:,}", rate)
+    total_rate = f"{summary.read / summary.seconds:,.0f}" if summary.seconds else "-"
+    table.add_row("total", f"{summary.read:,}", f"{summary.loaded:,}", f"{summary.rejected:,}",
+                  f"{len(summary.corrections):,}", total_rate)
+    console.print(table)
+    contacts = ", ".join(f"{k} {v:,}" for k, v in summary.shared_contacts.items())
+    console.print(f"shared-contact pairs derived: {contacts or 'none'}")
+    if summary.rejected:
+        console.print(f"rejected rows with reasons: {rejects}")
+    for warning in summary.warnings[:10]:
+        console.print(f"warning: {warning}")

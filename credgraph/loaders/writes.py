@@ -1,0 +1,112 @@
+"""The Cypher of loading: idempotent `UNWIND $rows` MERGEs, labels and relation types spliced
+only from the declared model."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from credgraph.graph.driver import Graph
+from credgraph.graph.model import RECORD_LABELS, RELATIONS, RecordKind, RelationType
+
+EXISTING = """
+UNWIND $ids AS id
+MATCH (n:Subject {id: id})
+RETURN n.id AS id, labels(n) AS labels
+"""
+
+
+def existing_subjects(graph: Graph, ids: set[str]) -> dict[str, set[str]]:
+    if not ids:
+        return {}
+    rows = graph.read(EXISTING, {"ids": sorted(ids)}, timeout=120)
+    return {row["id"]: set(row["labels"]) for row in rows}
+
+
+@cache
+def record_statement(kind: RecordKind) -> str:
+    label = RECORD_LABELS[kind].value
+    return f"""
+UNWIND $rows AS row
+MERGE (r:{label} {{id: row.id}})
+SET r += row.props,
+    r.status = CASE WHEN r.status IN $sticky THEN r.status ELSE row.status END
+WITH r, row
+CALL (r, row) {{
+  UNWIND row.parties AS party
+  MERGE (s:Subject {{id: party.id}})
+  ON CREATE SET s += party.stub
+  FOREACH (_ IN CASE WHEN party.person THEN [1] ELSE [] END | SET s:NaturalPerson)
+  FOREACH (_ IN CASE WHEN party.person THEN [] ELSE [1] END | SET s:LegalPerson)
+  FOREACH (_ IN CASE WHEN party.agency THEN [1] ELSE [] END | SET s:Agency)
+  MERGE (s)-[:HAS_RECORD {{role: party.role}}]->(r)
+}}
+CALL (r, row) {{
+  MATCH (old:Subject)-[h:HAS_RECORD]->(r)
+  WHERE NOT [old.id, h.role] IN row.partyKeys
+  DELETE h
+}}
+CALL (r, row) {{
+  MATCH (r)-[i:ISSUED_BY]->(x)
+  WHERE row.issuer IS NULL OR x.id <> row.issuer
+  DELETE i
+}}
+CALL (r, row) {{
+  WITH r, row WHERE row.issuer IS NOT NULL
+  MERGE (a:Subject {{id: row.issuer}})
+  ON CREATE SET a += row.issuerStub, a:LegalPerson
+  FOREACH (_ IN CASE WHEN row.issuerAgency THEN [1] ELSE [] END | SET a:Agency)
+  MERGE (r)-[:ISSUED_BY]->(a)
+}}
+"""
+
+
+@cache
+def relation_statement(rtype: RelationType) -> str:
+    return f"""
+UNWIND $rows AS row
+MATCH (a:Subject {{id: row.from}})
+MATCH (b:Subject {{id: row.to}})
+MERGE (a)-[r:{RELATIONS[rtype].type} {{key: row.key}}]->(b)
+SET r += row.props
+"""
+
+
+OFFICIALS = """
+UNWIND $rows AS row
+MERGE (p:Subject {id: row.id})
+ON CREATE SET p.idEnc = row.idEnc
+SET p:NaturalPerson:Official, p += row.props
+WITH p, row
+MATCH (a:Subject {id: row.agency})
+MERGE (p)-[r:SERVES_IN {key: row.key}]->(a)
+SET r += row.rel
+"""
+
+SUBORDINATE = """
+UNWIND $rows AS row
+MATCH (a:Subject {id: row.from})
+MATCH (b:Subject {id: row.to})
+MERGE (a)-[r:SUBORDINATE_TO {key: ''}]->(b)
+"""
+
+# 共用联系方式: subjects sharing a phone or an address, in groups small enough not to be hubs
+# (a registration agent's address shared by hundreds links nobody).
+SHARED_CONTACTS = """
+MATCH (n:Subject) WHERE n[$via] IS NOT NULL AND n[$via] <> ''
+WITH n[$via] AS value, collect(n) AS members
+WHERE size(members) >= 2 AND size(members) <= $cap
+UNWIND members AS a
+UNWIND members AS b
+WITH a, b WHERE a.id < b.id
+MERGE (a)-[r:SHARES_CONTACT {key: $via}]->(b)
+SET r.via = $via
+RETURN count(r) AS pairs
+"""
+
+
+def derive_shared_contacts(graph: Graph, cap: int) -> dict[str, int]:
+    pairs = {}
+    for via in ("phone", "address"):
+        rows = graph.write(SHARED_CONTACTS, {"via": via, "cap": cap}, timeout=1800)
+        pairs[via] = int(rows[0]["pairs"]) if rows else 0
+    return pairs

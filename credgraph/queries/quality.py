@@ -1,0 +1,111 @@
+"""`credgraph quality report`: what a credit centre's data stewards fix first."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+from credgraph.graph.driver import Graph
+
+DUPLICATES = """
+MATCH (n:LegalPerson) WHERE n.nameNorm IS NOT NULL AND n.nameNorm <> ''
+WITH n.nameNorm AS nameNorm, collect({id: n.id, name: n.name}) AS subjects
+WHERE size(subjects) > 1
+RETURN nameNorm, subjects ORDER BY size(subjects) DESC, nameNorm LIMIT $limit
+"""
+
+ORPHANS = """
+MATCH (r) WHERE (r:Penalty OR r:License OR r:Listing OR r:Judgment OR r:Contract OR r:Commitment)
+  AND NOT (r)<-[:HAS_RECORD]-(:Subject)
+RETURN r.kind AS kind, r.id AS id LIMIT $limit
+"""
+
+STUBS = """
+MATCH (n:Subject) WHERE n.stub = true
+RETURN CASE WHEN n:NaturalPerson THEN 'NATURAL_PERSON' ELSE 'LEGAL_PERSON' END AS kind,
+       count(*) AS count
+"""
+
+MISSING_BY_SOURCE = """
+MATCH (p:Penalty)
+WITH coalesce(p.source, p.authority, '(unknown)') AS source, p
+RETURN source, count(p) AS records,
+       sum(CASE WHEN p.authorityUscc IS NULL THEN 1 ELSE 0 END) AS missingAuthorityUscc,
+       sum(CASE WHEN p.basis IS NULL THEN 1 ELSE 0 END) AS missingBasis,
+       sum(CASE WHEN p.facts IS NULL THEN 1 ELSE 0 END) AS missingFacts,
+       sum(CASE WHEN p.content IS NULL THEN 1 ELSE 0 END) AS missingContent
+ORDER BY records DESC LIMIT $limit
+"""
+
+IDENTIFIER_REASONS = ("bad check digit", "bad length", "bad characters", "impossible birth date")
+
+
+def invalid_identifiers(rejects: Path) -> list[dict[str, Any]]:
+    """Invalid identifiers seen by the last load, from its rejects file (values are masked)."""
+    if not rejects.exists():
+        return []
+    counts: dict[tuple[str, str, str], int] = {}
+    with rejects.open(encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            reason = row["reason"].split(":")[0]
+            if reason in IDENTIFIER_REASONS:
+                key = (row["file"], row["column"], reason)
+                counts[key] = counts.get(key, 0) + 1
+    return [{"file": f, "column": c, "reason": r, "count": n}
+            for (f, c, r), n in sorted(counts.items(), key=lambda kv: -kv[1])]
+
+
+def build_report(graph: Graph, rejects: Path, limit: int = 200) -> dict[str, Any]:
+    params = {"limit": limit}
+    return {
+        "generatedAt": dt.datetime.now().isoformat(timespec="seconds"),
+        "duplicateSubjects": graph.read(DUPLICATES, params, timeout=300),
+        "invalidIdentifiers": invalid_identifiers(rejects),
+        "orphanRecords": graph.read(ORPHANS, params, timeout=300),
+        "stubSubjects": graph.read(STUBS, timeout=300),
+        "missingFieldsBySource": graph.read(MISSING_BY_SOURCE, params, timeout=300),
+    }
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "<p>none</p>"
+    headers = list(rows[0])
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(json.dumps(r[h], ensure_ascii=False) if isinstance(r[h], list | dict) else str(r[h]))}</td>"
+                         for h in headers) + "</tr>"
+        for r in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+TITLES = {
+    "duplicateSubjects": "重复主体 Duplicate subjects (same normalised name, different USCC)",
+    "invalidIdentifiers": "无效标识 Invalid identifiers seen in the last load",
+    "orphanRecords": "孤立记录 Orphan records (no subject)",
+    "stubSubjects": "待补全主体 Subjects known only from records",
+    "missingFieldsBySource": "缺失字段 Missing fields by source department",
+}
+
+
+def write_report(report: dict[str, Any], out: Path) -> tuple[Path, Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    json_path = out / "quality.json"
+    json_path.write_text(json.dumps(report, ensure_ascii=False, indent=2, default=str),
+                         encoding="utf-8")
+    sections = "".join(f"<h2>{html.escape(title)}</h2>{_table(report[key])}"
+                       for key, title in TITLES.items())
+    page = (
+        "<!doctype html><html lang='zh'><meta charset='utf-8'><title>数据质量报告</title>"
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:4px 8px;font-size:13px}</style>"
+        f"<h1>数据质量报告 Data-quality report</h1><p>{report['generatedAt']}</p>{sections}"
+    )
+    html_path = out / "quality.html"
+    html_path.write_text(page, encoding="utf-8")
+    return json_path, html_path
