@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from credgraph.api.services import Services
 from credgraph.graph.driver import connect
 from credgraph.graph.migrations import CURRENT_VERSION, migrate, schema_version
 from credgraph.graph.server import LocalNeo4j, ServerError
@@ -115,9 +116,7 @@ def db_reset(yes: bool) -> None:
     click.echo("database reset")
 
 
-def _services(settings: Settings):  # type: ignore[no-untyped-def]
-    from credgraph.api.services import Services
-
+def _services(settings: Settings) -> Services:
     return Services.from_settings(settings)
 
 
@@ -213,7 +212,6 @@ def serve(host: str, port: int) -> None:
     import uvicorn
 
     from credgraph.api.app import create_app
-    from credgraph.api.services import Services
 
     settings = _settings()
     app = create_app(Services.from_settings(settings))

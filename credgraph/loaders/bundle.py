@@ -265,7 +265,7 @@ class BundleLoader:
         return last
 
     def _prepare(self, kind: str, row: BundleRow) -> Prepared:
-        method: Callable[[Any], Prepared] = {
+        methods: dict[str, Callable[[Any], Prepared]] = {
             "legal_persons": self.preparer.legal_person,
             "natural_persons": self.preparer.natural_person,
             "officials": self.preparer.official,
@@ -276,8 +276,8 @@ class BundleLoader:
             "judgments": self.preparer.judgment,
             "contracts": self.preparer.contract,
             "commitments": self.preparer.commitment,
-        }[kind]
-        return method(row)
+        }
+        return methods[kind](row)
 
     # -- one batch --------------------------------------------------------------------------
     def _flush(self, kind: str, pending: list[tuple[int, Prepared]], result: FileSummary,

@@ -55,6 +55,7 @@ LIST_TYPES = [("经营异常名录", 0.6), ("失信被执行人", 0.25), ("严�
               ("重大税收违法失信主体", 0.05), ("政府采购严重违法失信", 0.05)]
 CONTRACT_KINDS = ["政府采购", "招标投标", "政府和社会资本合作", "招商引资"]
 COMMITMENT_KINDS = ["审批替代", "主动公开", "行业自律", "信用修复", "证明事项告知", "政务服务承诺"]
+STREETS = ["经济开发区", "新华路", "东风路", "解放大道", "天衢路"]
 ORG_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 
 HEADERS = {
@@ -141,7 +142,8 @@ class City:
                 return body + ric.calc_check_digit(body + "0")
 
     def day(self, back_days: int, min_back: int = 1) -> dt.date:
-        return self.as_of - dt.timedelta(days=self.rng.randrange(min_back, max(back_days, min_back + 1)))
+        span = max(back_days, min_back + 1)
+        return self.as_of - dt.timedelta(days=self.rng.randrange(min_back, span))
 
     def phone(self) -> str:
         return f"1{self.rng.choice('3578')}{self.rng.randrange(10**8, 10**9)}"
@@ -193,7 +195,7 @@ class City:
             "industry": industry_name, "status": status,
             "established": established or self.day(7000, 400),
             "registered_capital": f"{self.rng.choice([10, 50, 100, 200, 500, 1000, 3000])}",
-            "address": address or f"{place}{self.rng.choice(['经济开发区', '新华路', '东风路', '解放大道', '天衢路'])}{self.rng.randrange(1, 999)}号",
+            "address": address or f"{place}{self.rng.choice(STREETS)}{self.rng.randrange(1, 999)}号",
             "phone": phone or f"0534-{self.rng.randrange(2000000, 8999999)}",
             "superior": "",
         })
@@ -288,7 +290,7 @@ class City:
         return number
 
 
-def _county_agencies(city: City) -> tuple[dict[str, list[Agency]], Agency, list[Agency]]:
+def _county_agencies(city: City) -> tuple[dict[str, list[Agency]], list[Agency]]:
     government = city.agency("德州市人民政府", "371400")
     municipal = [city.agency(f"德州市{suffix}", "371400", government.uscc, violations)
                  for suffix, violations in AUTHORITIES]
@@ -299,7 +301,7 @@ def _county_agencies(city: City) -> tuple[dict[str, list[Agency]], Agency, list[
             city.agency(f"德州市{name}{suffix}", code, county_gov.uscc, violations)
             for suffix, violations in AUTHORITIES
         ]
-    return by_county, government, municipal
+    return by_county, municipal
 
 
 def _authority_for(city: City, by_county: dict[str, list[Agency]], region: str,
@@ -314,7 +316,7 @@ def generate(out: Path, subjects: int = 20000, seed: int = 371400,
         raise ValueError("the demo city has 1,000 to 1,000,000 subjects")
     as_of = as_of or dt.date.today()
     city = City(seed, as_of)
-    by_county, government, municipal = _county_agencies(city)
+    by_county, municipal = _county_agencies(city)
     all_agencies = municipal + [a for agencies in by_county.values() for a in agencies]
 
     _plant_cases(city, by_county, municipal)
@@ -686,7 +688,7 @@ def _bad_rows(city: City, by_county: dict[str, list[Agency]]) -> None:
                          "removed_on": "", "removal_reason": ""}, "unknown list type")
         city.serial += 1
         key = f"德城市监罚〔{city.as_of.year}〕D{city.serial}号"
-        row = {h: "" for h in HEADERS["penalties"]}
+        row: dict[str, Any] = {h: "" for h in HEADERS["penalties"]}
         row.update({"行政处罚决定书文号": key, "行政相对人名称": a["name"],
                     "行政相对人类别": "法人及非法人组织", "统一社会信用代码": a["uscc"],
                     "违法行为类型": "虚假宣传", "处罚类别": "罚款", "罚款金额（万元）": "1",

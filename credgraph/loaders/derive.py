@@ -1,4 +1,4 @@
-"""Fields derived by the rules file: penalty domain (领域) and severity (严重程度), record status."""
+"""Fields derived by the rules file: penalty domain (领域), severity (严重程度), status."""
 
 from __future__ import annotations
 

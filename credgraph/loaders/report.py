@@ -7,7 +7,14 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from credgraph.api.services import Services
@@ -20,7 +27,7 @@ def run_load(services: Services, paths: list[Path], rejects: Path, batch_size: i
     interactive = console.is_terminal and not as_json
     progress = Progress(TextColumn("{task.description:16}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=console, disable=not interactive)
-    tasks: dict[str, int] = {}
+    tasks: dict[str, TaskID] = {}
 
     def advance(kind: str, rows: int) -> None:
         if kind not in tasks:

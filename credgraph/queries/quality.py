@@ -76,11 +76,11 @@ def _table(rows: list[dict[str, Any]]) -> str:
         return "<p>none</p>"
     headers = list(rows[0])
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(json.dumps(r[h], ensure_ascii=False) if isinstance(r[h], list | dict) else str(r[h]))}</td>"
-                         for h in headers) + "</tr>"
-        for r in rows
-    )
+    def cell(value: Any) -> str:
+        text = json.dumps(value, ensure_ascii=False) if isinstance(value, list | dict) else value
+        return f"<td>{html.escape(str(text))}</td>"
+
+    body = "".join("<tr>" + "".join(cell(r[h]) for h in headers) + "</tr>" for r in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 

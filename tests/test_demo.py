@@ -1,0 +1,97 @@
+"""The demo city: deterministic for a seed, loadable, its planted cases present in the graph."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from credgraph.api.services import Services
+from credgraph.loaders.bundle import BundleLoader, LoadSummary
+from credgraph.loaders.demo import generate
+from credgraph.schema.identifiers import parse_id_number
+
+AS_OF = dt.date(2026, 11, 28)
+
+
+def digest(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+def test_deterministic_for_a_seed(tmp_path: Path) -> None:
+    generate(tmp_path / "a", subjects=1000, seed=5, as_of=AS_OF)
+    generate(tmp_path / "b", subjects=1000, seed=5, as_of=AS_OF)
+    generate(tmp_path / "c", subjects=1000, seed=6, as_of=AS_OF)
+    assert digest(tmp_path / "a") == digest(tmp_path / "b")
+    assert digest(tmp_path / "a")["legal_persons.csv"] != digest(tmp_path / "c")[
+        "legal_persons.csv"]
+
+
+def test_scale_bounds(tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        generate(tmp_path, subjects=999)
+
+
+@pytest.fixture()
+def loaded_city(services: Services, tmp_path: Path) -> tuple[dict, LoadSummary]:  # type: ignore[type-arg]
+    counts = generate(tmp_path, subjects=2000, seed=11, as_of=AS_OF)
+    assert counts["legal_persons"] > 1000
+    summary = BundleLoader(services.graph, services.rules, services.privacy,
+                           services.normaliser, today=AS_OF).load([tmp_path])
+    truth = json.loads((tmp_path / "truth.json").read_text(encoding="utf-8"))
+    return truth, summary
+
+
+def test_every_row_accounted_for_and_bad_rows_rejected(loaded_city, services: Services) -> None:  # type: ignore[no-untyped-def]
+    truth, summary = loaded_city
+    assert all(f.read == f.loaded + f.rejected for f in summary.files)
+    planted_bad = sum(item.get("count", 1) for item in truth["badRows"])
+    # every planted bad row is rejected, plus the one ambiguous name (no good row is lost)
+    assert summary.rejected == planted_bad + 1
+    assert len(summary.corrections) == 1
+
+
+def test_truth_cases_present_in_graph(loaded_city, services: Services) -> None:  # type: ignore[no-untyped-def]
+    truth, _ = loaded_city
+    cases = {case["pattern"]: case for case in truth["cases"]}
+    graph = services.graph
+    two = cases["ownership_two_paths"]
+    owner = services.privacy.person_key(parse_id_number(two["owner"]))
+    paths = graph.read(
+        "MATCH p = (o:Subject {id: $o})-[:SHAREHOLDER*1..3]->(c:Subject {id: $c}) "
+        "RETURN reduce(s = 1.0, r IN relationships(p) | s * r.ratio) AS share",
+        {"o": owner, "c": two["company"]})
+    assert sum(r["share"] for r in paths) == pytest.approx(0.26)
+    state = cases["state_ownership"]
+    assert graph.read("MATCH (a:Agency {id: $a})-[:SHAREHOLDER]->()-[:SHAREHOLDER]->"
+                      "(c {id: $c}) RETURN count(*) AS n",
+                      {"a": state["owner"], "c": state["company"]}) == [{"n": 1}]
+    r3 = cases["repeat_R3"]
+    penalties = graph.read("MATCH ({id: $c})-[:HAS_RECORD]->(p:Penalty) "
+                           "RETURN p.severity AS s, p.domain AS d", {"c": r3["company"]})
+    assert sorted(p["s"] for p in penalties) == ["一般", "一般", "一般", "严重"]
+    assert {p["d"] for p in penalties} == {"food_drug"}
+    g1 = cases["G1_agency_debtor"]
+    assert graph.read("MATCH (a:Agency {id: $a})-[:HAS_RECORD {role: 'debtor'}]->(j:Judgment) "
+                      "WHERE j.fulfilledOn IS NULL MATCH (a)-[:SUBORDINATE_TO]->(s {id: $s}) "
+                      "RETURN count(j) AS n", {"a": g1["agency"], "s": g1["superior"]}) == [
+        {"n": 1}]
+    g3 = cases["G3_conflict_of_interest"]
+    official = services.privacy.person_key(parse_id_number(g3["official"]))
+    assert graph.read(
+        "MATCH (o:Official {id: $o})-[:SERVES_IN]->(a {id: $a}), "
+        "(o)-[:FAMILY]-(:NaturalPerson)-[:LEGAL_REPRESENTATIVE]->(x {id: $x}), "
+        "(x)-[:HAS_RECORD {role: 'counterparty'}]->(c:Contract {id: $c})"
+        "<-[:HAS_RECORD {role: 'agency'}]-(a) RETURN count(*) AS n",
+        {"o": official, "a": g3["agency"], "x": g3["company"], "c": g3["contract"]}) == [
+        {"n": 1}]
+    correction = cases["resolution_correction"]
+    assert graph.read("MATCH ({id: $c})-[:HAS_RECORD]->(p:Penalty) RETURN count(p) AS n",
+                      {"c": correction["company"]}) == [{"n": 1}]
+    hub = cases["hub_cut"]
+    agent = services.privacy.person_key(parse_id_number(hub["hub"]))
+    degree = graph.read("MATCH (a {id: $a})-[r]-() RETURN count(r) AS n", {"a": agent})
+    assert degree[0]["n"] > services.rules.section("risk")["degree_cap"]

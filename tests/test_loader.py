@@ -1,0 +1,310 @@
+"""The data bundle against a real Neo4j: every defect rejected with its reason and counted,
+encodings and formats, idempotency, updates, entity resolution."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openpyxl import Workbook
+
+from credgraph.api.services import Services
+from credgraph.graph.driver import Graph
+from credgraph.loaders.bundle import BundleError, BundleLoader, LoadSummary, write_rejects
+from tests.ids import make_id, make_uscc
+
+TODAY = dt.date(2026, 11, 28)
+CO_A = make_uscc(region="371402", org="MA3C00001")
+CO_B = make_uscc(region="371403", org="MA3C00002")
+AGENCY = make_uscc(prefix="11", region="371402", org="004187451")
+PERSON = make_id(region="371402", born="19800101", seq="011")
+SPOUSE = make_id(region="371402", born="19820202", seq="022")
+
+
+def write_csv(path: Path, headers: list[str], rows: list[list[Any]],
+              encoding: str = "utf-8") -> Path:
+    with path.open("w", encoding=encoding, newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(headers)
+        writer.writerows(rows)
+    return path
+
+
+def loader(services: Services) -> BundleLoader:
+    return BundleLoader(services.graph, services.rules, services.privacy, services.normaliser,
+                        today=TODAY, batch_size=3)
+
+
+def base_bundle(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    write_csv(folder / "legal_persons.csv",
+              ["uscc", "name", "region", "phone", "address", "registered_capital"], [
+                  [CO_A, "德州市德城区鑫源食品有限公司", "", "0534-1111111", "德州市新华路1号",
+                   "1,000万元"],
+                  [CO_B, "德州市陵城区宏达商贸有限责任公司", "", "0534-1111111", "", "50"],
+                  [AGENCY, "德州市德城区市场监督管理局", "", "", "", ""],
+              ])
+    write_csv(folder / "natural_persons.csv", ["id_number", "name"],
+              [[PERSON, "张三明"], [SPOUSE.lower(), "李四"]])
+    write_csv(folder / "relations.csv", ["from_id", "to_id", "type", "ratio", "kind"], [
+        [PERSON, CO_A, "法定代表人", "", ""],
+        [PERSON, CO_A, "股东", "40%", ""],
+        [CO_A, CO_B, "SHAREHOLDER", "0.5", ""],
+        [SPOUSE, PERSON, "亲属", "", "配偶"],
+    ])
+    return folder
+
+
+def counts(graph: Graph) -> dict[str, int]:
+    nodes = graph.read("MATCH (n) WHERE NOT n:SchemaVersion RETURN count(n) AS n")[0]["n"]
+    rels = graph.read("MATCH ()-[r]->() RETURN count(r) AS n")[0]["n"]
+    return {"nodes": nodes, "relations": rels}
+
+
+def snapshot(graph: Graph) -> list[Any]:
+    rows = graph.read("MATCH (n) WHERE NOT n:SchemaVersion "
+                      "RETURN n.id AS id, labels(n) AS labels, "
+                      "[k IN keys(n) WHERE k <> 'idEnc' | [k, toString(n[k])]] AS props "
+                      "ORDER BY id")
+    rels = graph.read("MATCH (a)-[r]->(b) RETURN a.id AS a, type(r) AS t, b.id AS b, "
+                      "properties(r) AS p ORDER BY a, t, b, toString(r.key), r.role")
+    return [rows, [{**r, "p": {k: str(v) for k, v in r["p"].items()}} for r in rels]]
+
+
+def test_bundle_loads_with_chinese_relation_names(services: Services, tmp_path: Path) -> None:
+    summary = loader(services).load([base_bundle(tmp_path / "b")])
+    assert summary.rejected == 0 and summary.loaded == summary.read == 9
+    graph = services.graph
+    person_key = services.privacy.person_key(__import__(
+        "credgraph.schema.identifiers", fromlist=["x"]).parse_id_number(PERSON))
+    rows = graph.read("MATCH (p:NaturalPerson {id: $id})-[r]->(c:LegalPerson {id: $co}) "
+                      "RETURN type(r) AS type, r.ratio AS ratio ORDER BY type",
+                      {"id": person_key, "co": CO_A})
+    assert rows == [{"type": "LEGAL_REPRESENTATIVE", "ratio": None},
+                    {"type": "SHAREHOLDER", "ratio": 0.4}]
+    company = graph.read("MATCH (c:Subject {id: $id}) RETURN c {.*} AS c", {"id": CO_A})[0]["c"]
+    assert company["kind"] == "ENTERPRISE" and company["region"] == "371402"
+    assert company["registeredCapital"] == 1000.0
+    assert graph.read("MATCH (a:Agency) RETURN a.id AS id") == [{"id": AGENCY}]
+    family = graph.read("MATCH (:NaturalPerson)-[r:FAMILY]-(:NaturalPerson) "
+                        "RETURN r.kind AS kind")
+    assert family == [{"kind": "配偶"}, {"kind": "配偶"}]  # one edge, seen from both ends
+    shared = graph.read("MATCH (a)-[r:SHARES_CONTACT]->(b) RETURN r.via AS via")
+    assert shared == [{"via": "phone"}]
+    person = graph.read("MATCH (p:NaturalPerson {id: $id}) RETURN p {.*} AS p",
+                        {"id": person_key})[0]["p"]
+    assert person["birthYear"] == 1980 and person["gender"] == "M"
+    assert person["idMasked"] == PERSON[:6] + "********" + PERSON[-4:]
+
+
+def test_second_load_changes_nothing(services: Services, tmp_path: Path) -> None:
+    bundle = base_bundle(tmp_path / "b")
+    loader(services).load([bundle])
+    first_counts, first = counts(services.graph), snapshot(services.graph)
+    loader(services).load([bundle])
+    assert counts(services.graph) == first_counts
+    assert snapshot(services.graph) == first
+
+
+def test_changed_row_updates_its_node(services: Services, tmp_path: Path) -> None:
+    bundle = base_bundle(tmp_path / "b")
+    loader(services).load([bundle])
+    write_csv(bundle / "legal_persons.csv", ["uscc", "name", "status"],
+              [[CO_A, "德州市德城区鑫源食品有限公司", "吊销"]])
+    before = counts(services.graph)
+    loader(services).load([bundle / "legal_persons.csv"], derive_contacts=False)
+    row = services.graph.read("MATCH (c:Subject {id: $id}) RETURN c.status AS s", {"id": CO_A})
+    assert row == [{"s": "吊销"}]
+    assert counts(services.graph) == before
+
+
+REJECT_CASES: list[tuple[str, list[str], list[Any], str]] = [
+    ("legal_persons", ["uscc", "name"], ["", "无代码公司"], "missing required field"),
+    ("legal_persons", ["uscc", "name"], [CO_A[:-1] + ("0" if CO_A[-1] != "0" else "1"), "甲"],
+     "bad check digit"),
+    ("legal_persons", ["uscc", "name"], [CO_A[:17], "乙"], "bad length"),
+    ("legal_persons", ["uscc", "name"], [CO_A[:5] + "I" + CO_A[6:], "丙"], "bad characters"),
+    ("legal_persons", ["uscc", "name", "established"], [make_uscc(org="MA3C00009"), "丁",
+                                                        "2021-02-30"], "impossible date"),
+    ("legal_persons", ["uscc", "name", "established"], [make_uscc(org="MA3C00008"), "戊",
+                                                        "2030-01-01"], "future date"),
+    ("legal_persons", ["uscc", "name", "registered_capital"], [make_uscc(org="MA3C00007"), "己",
+                                                               "-5"], "negative amount"),
+    ("legal_persons", ["uscc", "name", "registered_capital"], [make_uscc(org="MA3C00006"), "庚",
+                                                               "很多"], "not a number"),
+    ("natural_persons", ["id_number", "name"],
+     [PERSON[:-1] + ("0" if PERSON[-1] != "0" else "1"), "王五"], "bad check digit"),
+    ("relations", ["from_id", "to_id", "type", "ratio"], [PERSON, CO_A, "股东", "135%"],
+     "outside 0–100%"),
+    ("relations", ["from_id", "to_id", "type"], [PERSON, CO_A, "合伙人"],
+     "unknown relation type"),
+    ("relations", ["from_id", "to_id", "type"], [make_uscc(org="MA3C00005"), CO_A, "股东"],
+     "relation to an unknown subject"),
+    ("relations", ["from_id", "to_id", "type"], [CO_B, CO_A, "法定代表人"],
+     "must go from a natural person"),
+    ("listings", ["list_id", "subject_name", "subject_id", "list_type", "listed_on"],
+     ["L1", "甲", CO_A, "黑名单", "2024-01-01"], "unknown list type"),
+]
+
+
+@pytest.mark.parametrize(("file", "headers", "row", "reason"), REJECT_CASES)
+def test_each_defect_is_rejected_with_its_reason(services: Services, tmp_path: Path, file: str,
+                                                 headers: list[str], row: list[Any],
+                                                 reason: str) -> None:
+    loader(services).load([base_bundle(tmp_path / "b")])
+    before = snapshot(services.graph)
+    path = write_csv(tmp_path / f"{file}.csv", headers, [row])
+    summary = loader(services).load([path], derive_contacts=False)
+    assert (summary.read, summary.loaded, summary.rejected) == (1, 0, 1)
+    assert reason in summary.rejects[0].reason
+    assert summary.rejects[0].line == 2
+    assert PERSON not in summary.rejects[0].value and PERSON not in summary.rejects[0].reason
+    assert snapshot(services.graph) == before  # nothing already stored was lost
+
+
+def test_duplicate_key_last_wins_and_shape_errors(services: Services, tmp_path: Path) -> None:
+    loader(services).load([base_bundle(tmp_path / "b")])
+    path = tmp_path / "listings.csv"
+    path.write_text(
+        "list_id,subject_name,subject_id,list_type,listed_on,amount\n"
+        f"L1,甲,{CO_A},失信被执行人,2024-01-01,5\n"
+        f"L1,甲,{CO_A},失信被执行人,2024-01-01,7\n"
+        f"L2,甲,{CO_A},失信被执行人,2024-01-01,7,extra\n"
+        f"L3,甲\n", encoding="utf-8")
+    summary = loader(services).load([path], derive_contacts=False)
+    assert (summary.read, summary.loaded, summary.rejected) == (4, 1, 3)
+    reasons = sorted(r.reason for r in summary.rejects)
+    assert reasons[0].startswith("duplicate key 'L1' in this file: line 3 wins")
+    assert "row has 7 columns, the header has 6" in reasons
+    assert "row has 2 columns, the header has 6" in reasons
+    amount = services.graph.read("MATCH (l:Listing {id: 'L1'}) RETURN l.amount AS a")
+    assert amount == [{"a": 7.0}]
+    write_rejects(summary.rejects, tmp_path / "rejects.csv")
+    lines = (tmp_path / "rejects.csv").read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "file,line,column,value,reason" and len(lines) == 4
+
+
+def test_gbk_csv_with_chinese_headers(services: Services, tmp_path: Path) -> None:
+    loader(services).load([base_bundle(tmp_path / "b")])
+    path = write_csv(tmp_path / "penalties.csv", [
+        "行政处罚决定书文号", "行政相对人名称", "统一社会信用代码", "违法行为类型", "处罚类别",
+        "罚款金额（万元）", "处罚决定日期", "处罚机关", "处罚机关统一社会信用代码"], [
+        ["德城市监罚〔2026〕1号", "德州市德城区鑫源食品有限公司", CO_A,
+         "销售不符合食品安全标准的食品", "罚款", "25", "2026年3月5日", "德州市德城区市场监督管理局", AGENCY],
+        ["德城市监罚〔2026〕2号", "德州市德城区鑫源食品有限公司", CO_A, "虚假宣传", "警告", "",
+         "2026/3/6", "德州市德城区市场监督管理局", AGENCY],
+    ], encoding="gbk")
+    summary = loader(services).load([path], derive_contacts=False)
+    assert summary.files[0].encoding == "gb18030"
+    assert (summary.loaded, summary.rejected) == (2, 0)
+    rows = services.graph.read(
+        "MATCH (c {id: $id})-[:HAS_RECORD]->(p:Penalty)-[:ISSUED_BY]->(a:Agency) "
+        "RETURN p.id AS id, p.domain AS domain, p.severity AS severity, p.status AS status, "
+        "p.date AS date, a.id AS agency ORDER BY id", {"id": CO_A})
+    assert [(r["domain"], r["severity"], r["agency"]) for r in rows] == [
+        ("food_drug", "严重", AGENCY), ("market", "轻微", AGENCY)]
+    assert rows[0]["date"].to_native() == dt.date(2026, 3, 5)
+    assert rows[0]["status"] == "ACTIVE"
+
+
+def test_xlsx_and_jsonl(services: Services, tmp_path: Path) -> None:
+    loader(services).load([base_bundle(tmp_path / "b")])
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["名单编号", "主体名称", "主体标识", "名单类型", "列入日期"])
+    sheet.append(["L9", "德州市德城区鑫源食品有限公司", CO_A, "严重失信主体",
+                  dt.datetime(2025, 1, 2)])
+    book.save(tmp_path / "listings.xlsx")
+    (tmp_path / "commitments.jsonl").write_text(
+        json.dumps({"commitment_id": "C1", "subject_id": CO_A, "kind": "信用修复",
+                    "made_on": "20250101", "fulfilled": "是"}, ensure_ascii=False) + "\n"
+        + "{not json}\n", encoding="utf-8")
+    summary = loader(services).load([tmp_path / "listings.xlsx", tmp_path / "commitments.jsonl"],
+                                    derive_contacts=False)
+    assert [(f.kind, f.read, f.loaded, f.rejected) for f in summary.files] == [
+        ("listings", 1, 1, 0), ("commitments", 2, 1, 1)]
+    assert summary.rejects[0].reason.startswith("not valid JSON")
+    rows = services.graph.read("MATCH ({id: $id})-[:HAS_RECORD]->(r) RETURN r.id AS id, "
+                               "r.kind AS kind, r.severity AS severity ORDER BY id", {"id": CO_A})
+    assert rows == [{"id": "C1", "kind": "COMMITMENT", "severity": None},
+                    {"id": "L9", "kind": "LISTING", "severity": "严重"}]
+
+
+def test_unknown_and_unreadable_files_are_clear_errors(services: Services,
+                                                       tmp_path: Path) -> None:
+    (tmp_path / "weather.csv").write_text("a,b\n1,2\n", encoding="utf-8")
+    with pytest.raises(BundleError, match=r"weather\.csv: unknown file"):
+        loader(services).load([tmp_path / "weather.csv"])
+    (tmp_path / "listings.xlsx").write_bytes(b"not a zip")
+    with pytest.raises(BundleError, match=r"listings\.xlsx: not a readable XLSX"):
+        loader(services).load([tmp_path / "listings.xlsx"])
+    (tmp_path / "penalties.csv").write_text("foo,bar\n1,2\n", encoding="utf-8")
+    with pytest.raises(BundleError, match="missing required column"):
+        loader(services).load([tmp_path / "penalties.csv"])
+
+
+def penalty_without_id(tmp_path: Path, name: str, number: str = "P-1") -> Path:
+    return write_csv(tmp_path / "penalties.csv", [
+        "decision_no", "subject_name", "subject_id", "category", "decided_on", "authority"],
+        [[number, name, "", "警告", "2026-01-05", "德州市德城区市场监督管理局"]])
+
+
+@pytest.mark.parametrize("name", [
+    "德州市德城区鑫源食品有限责任公司",  # 有限责任公司 vs 有限公司
+    "山东省德州市德城区鑫源食品（有限公司）",  # province prefix, full-width brackets
+    "德城区鑫源食品有限公司",  # no 德州市 prefix
+    "德州市德城区鑫源食口有限公司",  # a typo
+])
+def test_resolution_attaches_by_name(services: Services, tmp_path: Path, name: str) -> None:
+    loader(services).load([base_bundle(tmp_path / "b")])
+    summary = loader(services).load([penalty_without_id(tmp_path, name)],
+                                    derive_contacts=False)
+    assert (summary.loaded, summary.rejected) == (1, 0)
+    assert summary.corrections[0]["resolvedTo"] == CO_A
+    owner = services.graph.read("MATCH (s)-[:HAS_RECORD]->(:Penalty {id: 'P-1'}) "
+                                "RETURN s.id AS id")
+    assert owner == [{"id": CO_A}]
+
+
+def test_same_normalised_name_is_ambiguous(services: Services, tmp_path: Path) -> None:
+    bundle = base_bundle(tmp_path / "b")
+    write_csv(bundle / "legal_persons.csv", ["uscc", "name"], [
+        [make_uscc(org="MA3C00031"), "德州市宏达商贸有限公司"],
+        [make_uscc(region="371403", org="MA3C00032"), "山东省德州市宏达商贸有限责任公司"]])
+    loader(services).load([bundle / "legal_persons.csv"], derive_contacts=False)
+    summary: LoadSummary = loader(services).load(
+        [penalty_without_id(tmp_path, "宏达商贸有限公司")], derive_contacts=False)
+    assert (summary.loaded, summary.rejected) == (0, 1)
+    assert summary.rejects[0].reason.startswith("unresolved subject: ambiguous name")
+
+
+def test_unmatched_name_is_rejected(services: Services, tmp_path: Path) -> None:
+    loader(services).load([base_bundle(tmp_path / "b")])
+    summary = loader(services).load([penalty_without_id(tmp_path, "完全不同的名字科技公司")],
+                                    derive_contacts=False)
+    assert summary.rejects[0].reason.startswith("unresolved subject")
+
+
+def test_quality_report(services: Services, tmp_path: Path) -> None:
+    from credgraph.queries.quality import build_report, write_report
+
+    bundle = base_bundle(tmp_path / "b")
+    write_csv(bundle / "legal_persons.csv", ["uscc", "name"], [
+        [make_uscc(org="MA3C00031"), "德州市宏达商贸有限公司"],
+        [make_uscc(region="371403", org="MA3C00032"), "山东省德州市宏达商贸有限责任公司"],
+        [CO_A[:-1] + ("0" if CO_A[-1] != "0" else "1"), "坏代码公司"]])
+    summary = loader(services).load([bundle / "legal_persons.csv"], derive_contacts=False)
+    write_rejects(summary.rejects, tmp_path / "rejects.csv")
+    report = build_report(services.graph, tmp_path / "rejects.csv")
+    assert report["duplicateSubjects"][0]["nameNorm"] == "宏达商贸有限公司"
+    assert len(report["duplicateSubjects"][0]["subjects"]) == 2
+    assert report["invalidIdentifiers"] == [{"file": "legal_persons.csv", "column": "uscc",
+                                             "reason": "bad check digit", "count": 1}]
+    json_path, html_path = write_report(report, tmp_path / "q")
+    assert "宏达商贸有限公司" in html_path.read_text(encoding="utf-8")
+    assert json_path.exists()
