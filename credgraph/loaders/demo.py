@@ -55,6 +55,7 @@ LIST_TYPES = [("经营异常名录", 0.6), ("失信被执行人", 0.25), ("严�
               ("重大税收违法失信主体", 0.05), ("政府采购严重违法失信", 0.05)]
 CONTRACT_KINDS = ["政府采购", "招标投标", "政府和社会资本合作", "招商引资"]
 COMMITMENT_KINDS = ["审批替代", "主动公开", "行业自律", "信用修复", "证明事项告知", "政务服务承诺"]
+PROJECTS = ["办公设备采购", "道路维修工程", "信息化建设", "物业服务"]
 STREETS = ["经济开发区", "新华路", "东风路", "解放大道", "天衢路"]
 ORG_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 
@@ -195,7 +196,8 @@ class City:
             "industry": industry_name, "status": status,
             "established": established or self.day(7000, 400),
             "registered_capital": f"{self.rng.choice([10, 50, 100, 200, 500, 1000, 3000])}",
-            "address": address or f"{place}{self.rng.choice(STREETS)}{self.rng.randrange(1, 999)}号",
+            "address": address or
+            f"{place}{self.rng.choice(STREETS)}{self.rng.randrange(1, 999)}号",
             "phone": phone or f"0534-{self.rng.randrange(2000000, 8999999)}",
             "superior": "",
         })
@@ -281,7 +283,7 @@ class City:
             "contract_no": number, "kind": kind or self.rng.choice(CONTRACT_KINDS),
             "agency_uscc": agency.uscc, "counterparty_id": counterparty.uscc,
             "title": f"{agency.name[:-1] if agency.name.endswith('局') else agency.name}"
-                     f"{self.rng.choice(['办公设备采购', '道路维修工程', '信息化建设', '物业服务'])}项目",
+                     f"{self.rng.choice(PROJECTS)}项目",
             "amount": f"{self.rng.randrange(5, 2000)}", "signed_on": signed,
             "due_on": due or "", "fulfilled_on": fulfilled or "",
             "status": "政府方违约" if gov_default else ("已履约" if fulfilled else "履行中"),
