@@ -17,7 +17,15 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
-setup: $(STAMP)
+EXPLORER := credgraph/api/explorer
+EXPLORER_STAMP := $(EXPLORER)/node_modules/.installed
+
+# The explorer's JavaScript and CSS come from npm and are served by the app (no CDN).
+$(EXPLORER_STAMP): $(EXPLORER)/package.json $(EXPLORER)/package-lock.json
+	cd $(EXPLORER) && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $(EXPLORER_STAMP)
+
+setup: $(STAMP) $(EXPLORER_STAMP)
 
 neo4j: setup
 	$(BIN)/credgraph db start

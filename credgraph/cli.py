@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from credgraph.api.auth import KeyStore, Role
 from credgraph.api.services import Services
 from credgraph.graph.driver import connect
 from credgraph.graph.migrations import CURRENT_VERSION, migrate, schema_version
@@ -202,6 +203,23 @@ def quality_report(out: Path) -> None:
     report = build_report(services.graph, Path("rejects.csv"))
     json_path, html_path = write_report(report, out)
     click.echo(f"{json_path}\n{html_path}")
+
+
+@main.group()
+def keys() -> None:
+    """API keys (roles: admin, investigator, monitor, partner)."""
+
+
+@keys.command("create")
+@click.option("--name", required=True, help="who or what the key is for")
+@click.option("--role", required=True, type=click.Choice([r.value for r in Role]))
+def keys_create(name: str, role: str) -> None:
+    """Create a key and print its token once (only its hash is stored)."""
+    settings = _settings()
+    with connect(settings) as graph:
+        token = KeyStore(graph).create(name, Role(role))
+    click.echo(f"{role} key for {name} (shown once, keep it safe):")
+    click.echo(token)
 
 
 @main.command()

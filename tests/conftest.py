@@ -14,7 +14,6 @@ from credgraph.graph.driver import Graph, connect
 from credgraph.graph.migrations import migrate
 from credgraph.graph.server import LocalNeo4j
 from credgraph.rules import Rules
-from credgraph.schema.names import NameNormaliser
 from credgraph.schema.privacy import Privacy
 from credgraph.settings import Settings
 
@@ -84,5 +83,35 @@ def privacy() -> Privacy:
 
 @pytest.fixture()
 def services(settings: Settings, graph: Graph, rules: Rules, privacy: Privacy) -> Services:
-    return Services(settings=settings, graph=graph, rules=rules, privacy=privacy,
-                    normaliser=NameNormaliser(rules))
+    return Services.build(settings, graph, rules, privacy)
+
+
+class Api:
+    """The real ASGI app with one key per role; `query` posts GraphQL as a given role."""
+
+    def __init__(self, services: Services) -> None:
+        from starlette.testclient import TestClient
+
+        from credgraph.api.app import create_app
+        from credgraph.api.auth import KeyStore, Role
+
+        store = KeyStore(services.graph)
+        self.tokens = {role.value: store.create(f"test-{role.value}", role) for role in Role}
+        self.client = TestClient(create_app(services, store))
+
+    def headers(self, role: str | None = "investigator") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[role]}"} if role else {}
+
+    def query(self, query: str, role: str | None = "investigator",
+              **variables: object) -> dict[str, object]:
+        response = self.client.post("/graphql", json={"query": query, "variables": variables},
+                                    headers=self.headers(role))
+        body: dict[str, object] = response.json()
+        self.last_text = response.text
+        self.last_status = response.status_code
+        return body
+
+
+@pytest.fixture()
+def api(services: Services) -> Api:
+    return Api(services)

@@ -6,9 +6,6 @@ import re
 from typing import Any
 
 import pytest
-from starlette.testclient import TestClient
-
-from credgraph.api.app import create_app
 from credgraph.api.services import Services
 from credgraph.graph.driver import Graph
 from credgraph.graph.model import SubjectKind
@@ -20,6 +17,7 @@ from credgraph.loaders.subjects import (
 )
 from credgraph.schema.identifiers import parse_id_number, parse_uscc
 from credgraph.schema.rows import LegalPersonRow, NaturalPersonRow
+from tests.conftest import Api
 from tests.ids import make_id, make_uscc
 
 RAW_ID = re.compile(r"(?<!\d)\d{17}[\dX](?!\d)")
@@ -41,46 +39,44 @@ def write_people(services: Services) -> None:
 
 
 @pytest.fixture()
-def client(services: Services) -> TestClient:
+def client(services: Services, api: Api) -> Api:
     write_people(services)
-    return TestClient(create_app(services))
+    return api
 
 
-def gql(client: TestClient, query: str, **variables: Any) -> dict[str, Any]:
-    response = client.post("/graphql", json={"query": query, "variables": variables})
-    assert response.status_code == 200
-    body: dict[str, Any] = response.json()
+def gql(client: Api, query: str, **variables: Any) -> dict[str, Any]:
+    body: dict[str, Any] = client.query(query, **variables)
+    assert client.last_status == 200
     return body
 
 
 SUBJECT = "query($id: ID!) { subject(id: $id) { id kind name region regionName idMasked } }"
 
 
-def test_subject_by_uscc(client: TestClient) -> None:
+def test_subject_by_uscc(client: Api) -> None:
     data = gql(client, SUBJECT, id=COMPANY.lower())["data"]["subject"]
     assert data == {"id": COMPANY, "kind": "ENTERPRISE", "name": "德州市德城区示例食品有限公司",
                     "region": "371402", "regionName": "德州市德城区", "idMasked": None}
 
 
-def test_agency_label_and_kind(client: TestClient, graph: Graph) -> None:
+def test_agency_label_and_kind(client: Api, graph: Graph) -> None:
     data = gql(client, SUBJECT, id=AGENCY)["data"]["subject"]
     assert data["kind"] == SubjectKind.AGENCY.value
     rows = graph.read("MATCH (a:Agency) RETURN a.id AS id")
     assert rows == [{"id": AGENCY}]
 
 
-def test_person_by_raw_number_and_by_key_is_masked(client: TestClient, services: Services) -> None:
-    by_raw = client.post("/graphql", json={"query": SUBJECT, "variables": {"id": PERSON}})
-    data = by_raw.json()["data"]["subject"]
+def test_person_by_raw_number_and_by_key_is_masked(client: Api, services: Services) -> None:
+    data = gql(client, SUBJECT, id=PERSON)["data"]["subject"]
     key = services.privacy.person_key(parse_id_number(PERSON))
     assert data["id"] == key
     assert data["idMasked"] == PERSON[:6] + "********" + PERSON[-4:]
     assert data["region"] == "371403" and data["kind"] == "NATURAL_PERSON"
-    assert PERSON not in by_raw.text
+    assert PERSON not in client.last_text
     assert gql(client, SUBJECT, id=key)["data"]["subject"] == data
 
 
-def test_unknown_subject_is_null(client: TestClient) -> None:
+def test_unknown_subject_is_null(client: Api) -> None:
     assert gql(client, SUBJECT, id=make_uscc(org="MA3C99999"))["data"]["subject"] is None
 
 
@@ -90,7 +86,7 @@ def test_unknown_subject_is_null(client: TestClient) -> None:
     (make_id()[:-1] + ("0" if make_id()[-1] != "0" else "1"), "check digit"),
     ("x" * 5000, "at most 64"),
 ])
-def test_malformed_id_is_bad_user_input(client: TestClient, value: str, fragment: str) -> None:
+def test_malformed_id_is_bad_user_input(client: Api, value: str, fragment: str) -> None:
     body = gql(client, SUBJECT, id=value)
     error = body["errors"][0]
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
@@ -98,14 +94,15 @@ def test_malformed_id_is_bad_user_input(client: TestClient, value: str, fragment
     assert value not in error["message"]
 
 
-def test_health_and_readiness(client: TestClient) -> None:
-    assert client.get("/healthz").json() == {"status": "ok"}
-    ready = client.get("/readyz")
+def test_health_and_readiness(client: Api) -> None:
+    assert client.client.get("/healthz").json() == {"status": "ok"}
+    assert client.client.get("/readyz").status_code == 401
+    ready = client.client.get("/readyz", headers=client.headers())
     assert ready.status_code == 200
     assert ready.json()["status"] == "ready"
 
 
-def test_no_raw_id_number_anywhere_in_neo4j(client: TestClient, graph: Graph) -> None:
+def test_no_raw_id_number_anywhere_in_neo4j(client: Api, graph: Graph) -> None:
     rows = graph.read("MATCH (n) RETURN properties(n) AS props "
                       "UNION ALL MATCH ()-[r]->() RETURN properties(r) AS props")
     assert rows, "persons were written"

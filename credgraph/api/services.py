@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from credgraph.graph.driver import Graph, connect
+from credgraph.queries.resolution import Resolver
+from credgraph.queries.risk import RiskModel
 from credgraph.rules import Rules
 from credgraph.schema.names import NameNormaliser
 from credgraph.schema.privacy import Privacy, load_secret
@@ -18,14 +20,18 @@ class Services:
     rules: Rules
     privacy: Privacy
     normaliser: NameNormaliser
+    resolver: Resolver
+    risk_model: RiskModel
 
     @classmethod
     def from_settings(cls, settings: Settings, graph: Graph | None = None) -> Services:
         rules = Rules.load(settings.rules_file)
-        return cls(
-            settings=settings,
-            graph=graph or connect(settings),
-            rules=rules,
-            privacy=Privacy(load_secret(settings)),
-            normaliser=NameNormaliser(rules),
-        )
+        return cls.build(settings, graph or connect(settings), rules,
+                         Privacy(load_secret(settings)))
+
+    @classmethod
+    def build(cls, settings: Settings, graph: Graph, rules: Rules, privacy: Privacy) -> Services:
+        normaliser = NameNormaliser(rules)
+        return cls(settings=settings, graph=graph, rules=rules, privacy=privacy,
+                   normaliser=normaliser, resolver=Resolver(graph, rules, normaliser),
+                   risk_model=RiskModel(rules))

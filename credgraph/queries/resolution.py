@@ -15,9 +15,11 @@ from credgraph.schema.names import NameNormaliser
 _LUCENE_SPECIAL = re.compile(r'([+\-&|!(){}\[\]^"~*?:\\/])')
 
 CANDIDATES = """
-CALL db.index.fulltext.queryNodes('subject_names', $query, {limit: $limit})
+CALL db.index.fulltext.queryNodes('subject_names', $query, {limit: $limit * 4})
 YIELD node, score
-WHERE $kind IS NULL OR node.kind = $kind OR ($kind = 'LEGAL' AND node:LegalPerson)
+WHERE ($kind IS NULL OR node.kind = $kind OR ($kind = 'LEGAL' AND node:LegalPerson))
+  AND ($region IS NULL OR node.region STARTS WITH $region)
+WITH node LIMIT $limit
 OPTIONAL MATCH (rep:NaturalPerson)-[:LEGAL_REPRESENTATIVE]->(node)
 RETURN node.id AS id, node.name AS name, node.nameNorm AS nameNorm, node.kind AS kind,
        node.region AS region, collect(rep.name) AS representatives
@@ -54,13 +56,13 @@ class Resolver:
         self.limit = int(section["candidates"])
 
     def candidates(self, name: str, kind: str | None = None, limit: int | None = None,
-                   legal_rep: str | None = None) -> list[Candidate]:
+                   legal_rep: str | None = None, region: str | None = None) -> list[Candidate]:
         norm = self.normalise(name)
         if not norm:
             return []
         query = " OR ".join(lucene_query(t) for t in {norm, name.strip()} if t)
         rows = self.graph.read(CANDIDATES, {"query": query, "limit": (limit or self.limit) * 3,
-                                            "kind": kind})
+                                            "kind": kind, "region": region})
         ranked = []
         for row in rows:
             score = float(fuzz.ratio(norm, row["nameNorm"] or self.normalise(row["name"])))

@@ -44,3 +44,35 @@ LIMIT 1
 def find_subject(graph: Graph, keys: list[str]) -> dict[str, Any] | None:
     rows = graph.read(SUBJECT_BY_KEYS, {"keys": keys})
     return rows[0]["subject"] if rows else None
+
+
+RECORDS = """
+MATCH (s:Subject {id: $id})-[h:HAS_RECORD]->(r)
+WHERE ($kind IS NULL OR r.kind = $kind)
+  AND (NOT $activeOnly OR r.status IN ['ACTIVE', 'DISPUTED'])
+RETURN r {.id, .kind, .domain, .severity, .status, .date, .title, .authority} AS record,
+       h.role AS role
+ORDER BY r.date DESC, r.id
+LIMIT $limit
+"""
+
+
+def subject_records(graph: Graph, subject: str, kind: str | None, active_only: bool,
+                    limit: int) -> list[dict[str, Any]]:
+    rows = graph.read(RECORDS, {"id": subject, "kind": kind, "activeOnly": active_only,
+                                "limit": limit})
+    return [row["record"] for row in rows]
+
+
+SEARCH_FILTER = """
+UNWIND $ids AS sid
+MATCH (s:Subject {id: sid})
+WHERE ($kind IS NULL OR s.kind = $kind) AND ($region IS NULL OR s.region STARTS WITH $region)
+RETURN s {.id, .name, .kind, .region, .status, .idMasked} AS subject
+"""
+
+
+def subjects_by_ids(graph: Graph, ids: list[str], kind: str | None = None,
+                    region: str | None = None) -> dict[str, dict[str, Any]]:
+    rows = graph.read(SEARCH_FILTER, {"ids": ids, "kind": kind, "region": region})
+    return {row["subject"]["id"]: row["subject"] for row in rows}

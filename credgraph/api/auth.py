@@ -1,0 +1,101 @@
+"""API keys and roles (SPEC §10): tokens are shown once and stored only as SHA-256 hashes;
+each role may run a declared set of queries."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+
+from credgraph.graph.driver import Graph
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    INVESTIGATOR = "investigator"
+    MONITOR = "monitor"
+    PARTNER = "partner"
+
+
+_INVESTIGATION = frozenset({"subject", "searchSubjects", "associations", "riskAssessment",
+                            "ultimateOwners"})
+# Which top-level fields each role may ask for. Partners see only the sharing queries.
+ROLE_FIELDS: dict[Role, frozenset[str]] = {
+    Role.ADMIN: _INVESTIGATION,
+    Role.INVESTIGATOR: _INVESTIGATION,
+    Role.MONITOR: frozenset({"subject", "searchSubjects", "riskAssessment"}),
+    Role.PARTNER: frozenset({"sharedCheck"}),
+}
+# Roles that may see the masked ID number; others see the name masked too.
+PII_ROLES = frozenset({Role.ADMIN, Role.INVESTIGATOR})
+
+
+@dataclass(frozen=True)
+class Principal:
+    key_id: str
+    name: str
+    role: Role
+
+    def may(self, field: str) -> bool:
+        return field in ROLE_FIELDS[self.role]
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+CREATE_KEY = """
+CREATE (k:ApiKey {id: $id, name: $name, role: $role, prefix: $prefix,
+                  createdAt: datetime(), revoked: false})
+"""
+FIND_KEY = "MATCH (k:ApiKey {id: $id}) WHERE NOT k.revoked RETURN k.name AS name, k.role AS role"
+
+
+class KeyStore:
+    """Keys in Neo4j; lookups cached briefly so a request costs no extra round trip."""
+
+    def __init__(self, graph: Graph, ttl: float = 60.0) -> None:
+        self.graph = graph
+        self.ttl = ttl
+        self._cache: dict[str, tuple[float, Principal | None]] = {}
+
+    def create(self, name: str, role: Role) -> str:
+        token = "cg_" + secrets.token_urlsafe(32)
+        self.graph.write(CREATE_KEY, {"id": token_hash(token), "name": name,
+                                      "role": role.value, "prefix": token[:7]})
+        return token
+
+    def lookup(self, token: str) -> Principal | None:
+        if not token.startswith("cg_") or len(token) > 100:
+            return None
+        digest = token_hash(token)
+        cached = self._cache.get(digest)
+        now = time.monotonic()
+        if cached and now - cached[0] < self.ttl:
+            return cached[1]
+        rows = self.graph.read(FIND_KEY, {"id": digest})
+        principal = (Principal(digest[:12], rows[0]["name"], Role(rows[0]["role"]))
+                     if rows else None)
+        self._cache[digest] = (now, principal)
+        return principal
+
+
+class RateLimiter:
+    """A token bucket per key: `per_minute` requests, bursts up to the same number."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.rate = per_minute / 60.0
+        self.capacity = float(per_minute)
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def allow(self, key: str) -> bool:
+        now = time.monotonic()
+        tokens, last = self._buckets.get(key, (self.capacity, now))
+        tokens = min(self.capacity, tokens + (now - last) * self.rate)
+        if tokens < 1:
+            self._buckets[key] = (tokens, now)
+            return False
+        self._buckets[key] = (tokens - 1, now)
+        return True

@@ -1,0 +1,248 @@
+"""Risk signals and association risk (SPEC §8, 关联风险).
+
+Cypher fetches the live neighbourhood and the records; scoring is plain Python over what it
+returns, with every number from the rules file:
+
+- a signal per active record, its weight decayed by age (half-life);
+- own risk r = 1 − Π(1 − wᵢ);
+- strength(A) = max over paths of Π edge weights; R = 1 − Π(1 − strength(A)·r(A));
+- score = round(100 · (1 − (1 − r(S))(1 − R))).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from credgraph.graph.driver import Graph
+from credgraph.graph.model import RISK_RELATIONS, RecordStatus
+from credgraph.queries.neighbourhood import Edge, Neighbourhood, as_date, expand
+from credgraph.rules import Rules
+
+RECORDS_OF = """
+UNWIND $ids AS sid
+MATCH (s:Subject {id: sid})-[h:HAS_RECORD]->(r)
+WHERE (r:Penalty OR r:Listing OR r:Judgment OR r:Contract) AND r.date <= $asOf
+RETURN s.id AS subject, h.role AS role, r {.*} AS record
+"""
+
+SUBJECTS = """
+UNWIND $ids AS sid
+MATCH (s:Subject {id: sid})
+RETURN s {.id, .name, .kind, .region, .status, .idMasked} AS subject
+"""
+
+
+@dataclass(frozen=True)
+class Signal:
+    record: dict[str, Any]
+    domain: str
+    weight: float
+    decayed: float
+    disputed: bool
+
+
+@dataclass
+class Contributor:
+    subject: str
+    strength: float
+    risk: float
+    path: list[Edge]
+    signals: list[Signal]
+
+    @property
+    def contribution(self) -> float:
+        return self.strength * self.risk
+
+
+@dataclass
+class Assessment:
+    subject: str
+    as_of: dt.date
+    own_risk: float
+    association_risk: float
+    signals: list[Signal]
+    contributors: list[Contributor]
+    domains: dict[str, dict[str, float]]
+    regions: dict[str, dict[str, float]]
+    cross_domain: bool
+    cross_region: bool
+    cut_hubs: list[str]
+    truncated: bool
+    subjects: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def score(self) -> int:
+        return round(100 * (1 - (1 - self.own_risk) * (1 - self.association_risk)))
+
+    @property
+    def own_score(self) -> int:
+        return round(100 * self.own_risk)
+
+    @property
+    def association_score(self) -> int:
+        return round(100 * self.association_risk)
+
+
+def noisy_or(weights: list[float]) -> float:
+    product = 1.0
+    for weight in weights:
+        product *= 1 - min(max(weight, 0.0), 1.0)
+    return 1 - product
+
+
+def months_between(earlier: dt.date, later: dt.date) -> float:
+    return max((later - earlier).days, 0) / 30.4375
+
+
+class RiskModel:
+    """The rule numbers of §8, read once from the rules file."""
+
+    def __init__(self, rules: Rules) -> None:
+        risk = rules.section("risk")
+        self.rules = rules
+        self.half_life = float(risk["half_life_months"])
+        self.signal_weights = risk["signals"]
+        self.list_weights: dict[str, float] = risk["signals"]["listing"]
+        self.relation_weights = rules.relation_weights
+        self.levels = [(int(m), str(level)) for m, level in risk["levels"]]
+        self.degree_cap = int(risk["degree_cap"])
+        self.max_depth = int(risk["max_depth"])
+        self.top = int(risk["top_contributors"])
+        self.edge_budget = int(risk.get("edge_budget", 20000))
+
+    def level(self, score: int) -> str:
+        for minimum, level in self.levels:
+            if score >= minimum:
+                return level
+        return self.levels[-1][1]
+
+    def edge_weight(self, edge: Edge) -> float:
+        if edge.type == "SHAREHOLDER":
+            return self.rules.shareholder_weight(edge.ratio)
+        return float(self.relation_weights.get(edge.type, 0.0))
+
+    def decay(self, weight: float, date: dt.date | None, as_of: dt.date) -> float:
+        if date is None:
+            return weight
+        return weight * math.pow(0.5, months_between(date, as_of) / self.half_life)
+
+    def signal(self, role: str, record: dict[str, Any], as_of: dt.date) -> Signal | None:
+        """The signal of one record as of a date, or None when it does not count."""
+        status = record.get("status")
+        if status in (RecordStatus.REPAIRED.value, RecordStatus.REVOKED.value):
+            return None
+        kind = record.get("kind")
+        date = as_date(record.get("date"))
+        weight = 0.0
+        if kind == "PENALTY":
+            until = as_date(record.get("publicityUntil"))
+            if until is not None and until < as_of:
+                return None
+            weight = float(self.signal_weights[{"严重": "penalty_severe", "轻微": "penalty_minor"}
+                                               .get(record.get("severity") or "",
+                                                    "penalty_general")])
+        elif kind == "LISTING":
+            removed = as_date(record.get("removedOn"))
+            if removed is not None and removed <= as_of:
+                return None
+            weight = float(self.list_weights.get(record.get("listType") or "",
+                                                 self.signal_weights["listing_default"]))
+        elif kind == "JUDGMENT":
+            due = as_date(record.get("dueOn"))
+            fulfilled = as_date(record.get("fulfilledOn"))
+            if role != "debtor" or due is None or due >= as_of or (
+                    fulfilled is not None and fulfilled <= as_of):
+                return None
+            weight = float(self.signal_weights["judgment_unfulfilled"])
+            date = due
+        elif kind == "CONTRACT":
+            if role != "counterparty" or not record.get("subjectDefault"):
+                return None
+            weight = float(self.signal_weights["contract_default"])
+            date = as_date(record.get("dueOn")) or date
+        else:
+            return None
+        return Signal(record, str(record.get("domain") or "other"), weight,
+                      self.decay(weight, date, as_of),
+                      status == RecordStatus.DISPUTED.value)
+
+
+def strongest_paths(hood: Neighbourhood, model: RiskModel) -> dict[str, tuple[float, list[Edge]]]:
+    """Max-product path of at most `depth` hops to every node, level by level (weights are at
+    most 1, so a cycle never strengthens a path); hubs are reached but not passed through."""
+    best: dict[str, tuple[float, list[Edge]]] = {hood.center: (1.0, [])}
+    layer = dict(best)
+    for _ in range(hood.depth):
+        next_layer: dict[str, tuple[float, list[Edge]]] = {}
+        for node, (strength, path) in layer.items():
+            if node in hood.hubs and node != hood.center:
+                continue
+            for neighbour, edge in hood.adjacency.get(node, []):
+                candidate = strength * model.edge_weight(edge)
+                if candidate <= 0 or neighbour == hood.center:
+                    continue
+                if candidate > next_layer.get(neighbour, (0.0, []))[0]:
+                    next_layer[neighbour] = (candidate, [*path, edge])
+        for node, value in next_layer.items():
+            if value[0] > best.get(node, (0.0, []))[0]:
+                best[node] = value
+        layer = next_layer
+    return best
+
+
+def assess(graph: Graph, rules: Rules, subject: str, depth: int, as_of: dt.date,
+           model: RiskModel | None = None) -> Assessment:
+    model = model or RiskModel(rules)
+    hood = expand(graph, subject, depth, list(RISK_RELATIONS), as_of, model.degree_cap,
+                  model.edge_budget)
+    paths = strongest_paths(hood, model)
+    ids = sorted(paths)
+    signals: dict[str, list[Signal]] = defaultdict(list)
+    for row in graph.read(RECORDS_OF, {"ids": ids, "asOf": as_of}):
+        found = model.signal(row["role"], row["record"], as_of)
+        if found:
+            signals[row["subject"]].append(found)
+    subjects = {row["subject"]["id"]: row["subject"]
+                for row in graph.read(SUBJECTS, {"ids": ids})}
+    own = noisy_or([s.decayed for s in signals.get(subject, [])])
+    contributors = []
+    for node, (strength, path) in paths.items():
+        if node == subject:
+            continue
+        risk = noisy_or([s.decayed for s in signals.get(node, [])])
+        if risk > 0:
+            contributors.append(Contributor(node, strength, risk, path, signals[node]))
+    association = noisy_or([c.contribution for c in contributors])
+    contributors.sort(key=lambda c: (-c.contribution, c.subject))
+
+    domains: dict[str, dict[str, float]] = defaultdict(lambda: {"own": 0.0, "associated": 0.0,
+                                                                "signals": 0})
+    for item in signals.get(subject, []):
+        entry = domains[item.domain]
+        entry["own"] = 1 - (1 - entry["own"]) * (1 - item.decayed)
+        entry["signals"] += 1
+    for contributor in contributors:
+        for item in contributor.signals:
+            entry = domains[item.domain]
+            entry["associated"] = 1 - (1 - entry["associated"]) * (
+                1 - contributor.strength * item.decayed)
+            entry["signals"] += 1
+    home = subjects.get(subject, {}).get("region")
+    regions: dict[str, dict[str, float]] = defaultdict(lambda: {"risk": 0.0, "subjects": 0})
+    for contributor in contributors:
+        region = subjects.get(contributor.subject, {}).get("region") or "unknown"
+        entry = regions[region]
+        entry["risk"] = 1 - (1 - entry["risk"]) * (1 - contributor.contribution)
+        entry["subjects"] += 1
+    other_regions = {r for r in regions if r != home and r != "unknown"}
+    return Assessment(
+        subject=subject, as_of=as_of, own_risk=own, association_risk=association,
+        signals=signals.get(subject, []), contributors=contributors[: model.top],
+        domains=dict(domains), regions=dict(regions), cross_domain=len(domains) >= 2,
+        cross_region=len(other_regions) >= 2, cut_hubs=sorted(hood.hubs - {subject}),
+        truncated=hood.truncated, subjects=subjects,
+    )
