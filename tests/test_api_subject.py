@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 import pytest
+
 from credgraph.api.services import Services
 from credgraph.graph.driver import Graph
 from credgraph.graph.model import SubjectKind

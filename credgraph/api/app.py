@@ -94,7 +94,7 @@ class CredGraphQL(GraphQL[dict[str, Any], None]):
         self, request: Request, response: Response
     ) -> dict[str, Any]:
         return {"services": self.services, "request": request, "response": response,
-                "principal": request.scope["principal"]}
+                "principal": request.scope.get("principal")}
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         page = resources.files("credgraph.api") / "explorer" / "index.html"

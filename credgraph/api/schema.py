@@ -54,7 +54,9 @@ def services(info: Info) -> Services:
 
 
 def principal(info: Info) -> Principal:
-    found: Principal = info.context["principal"]
+    found: Principal | None = info.context["principal"]
+    if found is None:
+        raise api_error(ErrorCode.UNAUTHENTICATED, "send an API key")
     return found
 
 

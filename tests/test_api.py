@@ -1,0 +1,254 @@
+"""Every query, error code, limit and role through the real ASGI app and a real Neo4j."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+import neo4j.exceptions
+import pytest
+from graphql import GraphQLError
+
+from credgraph.api.app import error_code
+from credgraph.api.services import Services
+from credgraph.graph.driver import Graph
+from tests.conftest import Api
+from tests.graphs import AS_OF, record, relate, subject
+
+RAW_ID = re.compile(r"(?<!\d)\d{17}[\dX](?!\d)")
+S = "91371402MA3C00001A"
+PKEY = "P" + "A" * 24
+
+
+@pytest.fixture()
+def world(graph: Graph, services: Services) -> Graph:
+    subject(graph, "S", "德州市甲食品有限公司")
+    subject(graph, PKEY, "张三明", "NATURAL_PERSON")
+    graph.write("MATCH (p {id: $id}) SET p.idMasked = '371402********1234'", {"id": PKEY})
+    subject(graph, "B", "滨州市乙商贸有限公司", region="371602")
+    subject(graph, "O", "王五", "NATURAL_PERSON")
+    relate(graph, PKEY, "S", "LEGAL_REPRESENTATIVE")
+    relate(graph, PKEY, "B", "LEGAL_REPRESENTATIVE")
+    relate(graph, "O", "S", "SHAREHOLDER", ratio=0.4)
+    record(graph, "S", "Penalty", "德城市监罚〔2026〕1号", severity="一般", domain="food_drug",
+           date=AS_OF - dt.timedelta(days=30), publicityUntil=dt.date(2027, 6, 1),
+           title="销售不符合食品安全标准的食品", authority="德州市德城区市场监督管理局")
+    record(graph, "B", "Listing", "L-1", listType="失信被执行人", domain="judicial",
+           date=AS_OF - dt.timedelta(days=10))
+    return graph
+
+
+def data(api: Api, query: str, role: str | None = "investigator", **variables: Any) -> Any:
+    body = api.query(query, role, **variables)
+    assert "errors" not in body, body
+    return body["data"]
+
+
+def error(api: Api, query: str, role: str | None = "investigator", **variables: Any) -> Any:
+    body = api.query(query, role, **variables)
+    assert body.get("errors"), body
+    return body["errors"][0]
+
+
+def test_ids_are_validated(world: Graph, api: Api) -> None:
+    found = error(api, 'query { subject(id: "S") { name } }')
+    assert found["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "18 characters" in found["message"]
+
+
+@pytest.fixture()
+def company(world: Graph) -> str:
+    world.write("MATCH (s {id: 'S'}) SET s.id = $id", {"id": S})
+    return S
+
+
+def test_subject_records(company: str, api: Api) -> None:
+    result = data(api, """query($id: ID!) { subject(id: $id) { name regionName
+        records(kind: PENALTY, activeOnly: true) { id kind domain severity status date title
+        authority } } }""", id=company)["subject"]
+    assert result["regionName"] == "德州市德城区"
+    assert result["records"] == [{
+        "id": "德城市监罚〔2026〕1号", "kind": "PENALTY", "domain": "food_drug", "severity": "一般",
+        "status": "ACTIVE", "date": "2026-05-31", "title": "销售不符合食品安全标准的食品",
+        "authority": "德州市德城区市场监督管理局"}]
+
+
+def test_search_subjects(company: str, api: Api) -> None:
+    matches = data(api, """{ searchSubjects(name: "甲食品有限责任公司", limit: 3)
+        { score subject { id name } } }""")["searchSubjects"]
+    assert matches[0]["subject"]["id"] == company
+    assert 0.8 < matches[0]["score"] <= 1.0
+    assert data(api, '{ searchSubjects(name: "甲食品", region: "3716") { subject { id } } }')[
+        "searchSubjects"] == []
+
+
+def test_associations(company: str, api: Api) -> None:
+    graph = data(api, """query($id: ID!) { associations(id: $id, depth: 2) { truncated
+        center { id } nodes { id } edges { source target type ratio } } }""",
+                 id=company)["associations"]
+    assert graph["center"]["id"] == company
+    assert sorted(n["id"] for n in graph["nodes"]) == sorted(["B", "O", PKEY, company])
+    assert {"source": "O", "target": company, "type": "SHAREHOLDER", "ratio": 0.4} in graph[
+        "edges"]
+    assert not graph["truncated"]
+    only = data(api, """query($id: ID!) { associations(id: $id, depth: 2,
+        types: [SHAREHOLDER]) { nodes { id } } }""", id=company)["associations"]
+    assert sorted(n["id"] for n in only["nodes"]) == sorted(["O", company])
+    capped = data(api, """query($id: ID!) { associations(id: $id, depth: 2, limit: 1)
+        { truncated edges { type } } }""", id=company)["associations"]
+    assert capped["truncated"] and len(capped["edges"]) == 1
+
+
+def test_risk_assessment(company: str, api: Api) -> None:
+    result = data(api, """query($id: ID!, $asOf: Date) { riskAssessment(id: $id, asOf: $asOf) {
+        score level ownScore associationScore crossDomain crossRegion
+        domains { domain name ownRisk associatedRisk signals }
+        regions { region regionName risk subjects }
+        contributors { subject { id } strength risk
+          path { from { name } to { name } type ratio } signals { record { id } weight } } } }""",
+                  id=company, asOf=AS_OF.isoformat())["riskAssessment"]
+    own = 0.3 * 0.5 ** (30 / 30.4375 / 12)
+    listing = 0.8 * 0.5 ** (10 / 30.4375 / 12)
+    assert result["ownScore"] == round(100 * own)
+    assert result["associationScore"] == round(100 * 0.81 * listing)
+    assert result["score"] == round(100 * (1 - (1 - own) * (1 - 0.81 * listing)))
+    assert result["level"] == "HIGH"
+    assert result["crossDomain"] and not result["crossRegion"]
+    top = result["contributors"][0]
+    assert top["subject"]["id"] == "B" and top["strength"] == pytest.approx(0.81)
+    assert [(s["from"]["name"], s["type"], s["to"]["name"]) for s in top["path"]] == [
+        ("张三明", "LEGAL_REPRESENTATIVE", "德州市甲食品有限公司"),
+        ("张三明", "LEGAL_REPRESENTATIVE", "滨州市乙商贸有限公司")]
+    assert top["signals"] == [{"record": {"id": "L-1"}, "weight": 0.8}]
+    assert result["regions"] == [{"region": "371602", "regionName": "滨州市滨城区",
+                                  "risk": pytest.approx(0.81 * listing, abs=1e-5),
+                                  "subjects": 1}]
+
+
+def test_ultimate_owners(company: str, api: Api) -> None:
+    owners = data(api, """query($id: ID!) { ultimateOwners(id: $id) { owner { id name }
+        share basis evidence paths { from { id } to { id } ratio } } }""",
+                  id=company)["ultimateOwners"]
+    assert owners == [{"owner": {"id": "O", "name": "王五"}, "share": 0.4, "basis": "SHARE",
+                       "evidence": ["effective share 40.00%"],
+                       "paths": [[{"from": {"id": "O"}, "to": {"id": company}, "ratio": 0.4}]]}]
+
+
+def test_not_found(company: str, api: Api) -> None:
+    other = "91371402MA3C00002" + "8"
+    from stdnum.cn import uscc
+    other = other[:17] + uscc.calc_check_digit(other[:17])
+    assert data(api, f'{{ subject(id: "{other}") {{ id }} }}')["subject"] is None
+    found = error(api, f'{{ riskAssessment(id: "{other}") {{ score }} }}')
+    assert found["extensions"]["code"] == "NOT_FOUND"
+
+
+@pytest.mark.parametrize(("query", "fragment"), [
+    ('{ riskAssessment(id: "%s", depth: 5) { score } }', "above the maximum of 4 hops"),
+    ('{ associations(id: "%s", limit: 100000) { truncated } }', "above the maximum"),
+    ('{ searchSubjects(name: "甲", limit: 5000) { score } }', "above the maximum"),
+    ("{ a0: subject(id: \"%s\") { id } " + " ".join(
+        f'a{i}: subject(id: "%s") {{ id }}' for i in range(1, 40)) + " }", "aliases found"),
+    ("{ subject(id: \"%s\") { records { id } " + "name " * 2100 + "} }", "tokens"),
+])
+def test_limits(company: str, api: Api, query: str, fragment: str) -> None:
+    found = error(api, query.replace("%s", company))
+    assert found["extensions"]["code"] == "LIMIT_EXCEEDED"
+    assert fragment in found["message"]
+
+
+def test_query_depth_limit(company: str, services: Services) -> None:
+    nested = "{ riskAssessment(id: \"%s\") { contributors { path { from { records { id } } } } } }"
+    services.rules.data["limits"]["max_query_depth"] = 3
+    try:
+        found = error(Api(services), nested % company)
+    finally:
+        services.rules.data["limits"]["max_query_depth"] = 12
+    assert found["extensions"]["code"] == "LIMIT_EXCEEDED"
+    assert "maximum operation depth" in found["message"]
+
+
+def test_transaction_timeout_is_limit_exceeded(graph: Graph) -> None:
+    with pytest.raises(neo4j.exceptions.ClientError) as raised:
+        graph.read("UNWIND range(1, 1000000000) AS x RETURN count(x) AS n", timeout=0.2)
+    wrapped = GraphQLError("timed out", original_error=raised.value)
+    assert error_code(wrapped)[0] == "LIMIT_EXCEEDED"
+
+
+def test_bad_input(company: str, api: Api) -> None:
+    assert error(api, f'{{ ultimateOwners(id: "{company}", threshold: 1.5) {{ share }} }}')[
+        "extensions"]["code"] == "BAD_USER_INPUT"
+    assert error(api, '{ searchSubjects(name: "%s") { score } }' % ("甲" * 300))[
+        "extensions"]["code"] == "BAD_USER_INPUT"
+    assert error(api, f'{{ riskAssessment(id: "{company}", depth: "x") {{ score }} }}')[
+        "extensions"]["code"] == "BAD_USER_INPUT"
+    assert error(api, "{ subject(id: ) }")["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+def test_internal_errors_hide_details() -> None:
+    wrapped = GraphQLError("boom", original_error=RuntimeError("secret 371402198001011234"))
+    assert error_code(wrapped) == ("INTERNAL", "internal error; the server log has the details")
+
+
+def test_missing_and_unknown_keys(company: str, api: Api) -> None:
+    response = api.client.post("/graphql", json={"query": "{ subject(id: \"x\") { id } }"})
+    assert response.status_code == 401
+    assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    response = api.client.post("/graphql", json={"query": "{ __typename }"},
+                               headers={"Authorization": "Bearer cg_not-a-key"})
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize("field", [
+    '{ subject(id: "%s") { id } }', '{ searchSubjects(name: "甲") { score } }',
+    '{ associations(id: "%s") { truncated } }', '{ riskAssessment(id: "%s") { score } }',
+    '{ ultimateOwners(id: "%s") { share } }'])
+def test_partner_may_not_investigate(company: str, api: Api, field: str) -> None:
+    found = error(api, field.replace("%s", company), role="partner")
+    assert found["extensions"]["code"] == "FORBIDDEN"
+
+
+def test_monitor_sees_masked_names(company: str, api: Api) -> None:
+    assert error(api, f'{{ ultimateOwners(id: "{company}") {{ share }} }}', role="monitor")[
+        "extensions"]["code"] == "FORBIDDEN"
+    query = f'{{ subject(id: "{PKEY}") {{ name idMasked }} }}'
+    assert data(api, query, role="monitor")["subject"] == {"name": "张*明", "idMasked": None}
+    assert data(api, query)["subject"] == {"name": "张三明", "idMasked": "371402********1234"}
+
+
+def test_rate_limit(company: str, services: Services) -> None:
+    services.rules.data["limits"]["requests_per_minute"] = 2
+    try:
+        api = Api(services)
+        codes = [api.client.post("/graphql", json={"query": "{ __typename }"},
+                                 headers=api.headers()).status_code for _ in range(3)]
+    finally:
+        services.rules.data["limits"]["requests_per_minute"] = 600
+    assert codes == [200, 200, 429]
+
+
+def test_health_metrics_and_explorer(company: str, api: Api) -> None:
+    assert api.client.get("/healthz").status_code == 200
+    assert api.client.get("/metrics", headers=api.headers("investigator")).status_code == 403
+    metrics = api.client.get("/metrics", headers=api.headers("admin"))
+    assert "credgraph_http_requests_total" in metrics.text
+    page = api.client.get("/graphql", headers={"Accept": "text/html"})
+    assert page.status_code == 200
+    assert "/explorer/graphiql.js" in page.text and "unpkg" not in page.text
+    asset = api.client.get("/explorer/graphiql.js")
+    assert asset.status_code == 200 and len(asset.content) > 100_000
+    assert api.client.get("/explorer/package.json").status_code == 404
+    assert api.client.get("/explorer/../../etc/passwd").status_code in (401, 404)
+
+
+def test_no_raw_id_number_in_any_response(company: str, api: Api, graph: Graph) -> None:
+    graph.write("MATCH (p {id: $id}) SET p.idEnc = 'sealed'", {"id": PKEY})
+    texts = []
+    for query in ('{ riskAssessment(id: "%s") { contributors { subject { id name idMasked } } } }',
+                  '{ associations(id: "%s") { nodes { id name idMasked } } }',
+                  '{ ultimateOwners(id: "%s") { owner { idMasked } } }'):
+        api.query(query % company)
+        texts.append(api.last_text)
+    assert any("********" in text for text in texts)
+    assert not any(RAW_ID.search(text) for text in texts)
