@@ -8,7 +8,7 @@ DEMO_SUBJECTS ?= 20000
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup run test lint typecheck neo4j stop bench clean
+.PHONY: setup browser run test lint typecheck neo4j stop bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,12 @@ $(EXPLORER_STAMP): $(EXPLORER)/package.json $(EXPLORER)/package-lock.json
 
 setup: $(STAMP) $(EXPLORER_STAMP)
 
+# The browser test drives Debian's chromium; install it when we may (root with apt-get).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  || echo "chromium not installed: the browser test will be skipped"; }
+
 neo4j: setup
 	$(BIN)/credgraph db start
 
@@ -44,7 +50,7 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-test: setup lint typecheck
+test: setup browser lint typecheck
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: setup

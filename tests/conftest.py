@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,12 +22,32 @@ ROOT = Path(__file__).resolve().parent.parent
 TEST_SECRET = "test-secret-not-for-production-0123456789"
 
 
+def _test_port(home: Path) -> int:
+    """The port of this checkout's running test server, else 17687, else any free port."""
+    if os.environ.get("CREDGRAPH_TEST_BOLT_PORT"):
+        return int(os.environ["CREDGRAPH_TEST_BOLT_PORT"])
+    conf = home / "neo4j" / "conf" / "neo4j.conf"
+    if conf.exists():
+        for line in conf.read_text().splitlines():
+            if line.startswith("server.bolt.listen_address="):
+                port = int(line.rsplit(":", 1)[1])
+                if LocalNeo4j(Settings(home=home, bolt_port=port)).status().running:
+                    return port
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", 17687))
+            return 17687
+        except OSError:
+            sock.bind(("127.0.0.1", 0))
+            return int(sock.getsockname()[1])
+
+
 def make_settings(**overrides: object) -> Settings:
     if os.environ.get("NEO4J_URI"):
         return Settings(secret=TEST_SECRET, **overrides)  # type: ignore[arg-type]
     values: dict[str, object] = {
         "home": ROOT / ".credgraph-test",
-        "bolt_port": int(os.environ.get("CREDGRAPH_TEST_BOLT_PORT", "17687")),
+        "bolt_port": _test_port(ROOT / ".credgraph-test"),
         "heap": "1g",
         "pagecache": "512m",
         "secret": TEST_SECRET,
