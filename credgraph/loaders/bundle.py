@@ -8,6 +8,7 @@ import datetime as dt
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -169,6 +170,9 @@ class BundleLoader:
         self.resolver = Resolver(graph, rules, normaliser)
         self.batch_size = batch_size
         self.progress = progress
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="credgraph-writer")
+        self._inflight: Future[None] | None = None
+        self._superiors: list[dict[str, str]] = []
 
     def load(self, paths: list[Path], derive_contacts: bool = True) -> LoadSummary:
         started = time.monotonic()
@@ -240,6 +244,8 @@ class BundleLoader:
                 pending = []
         if pending:
             self._flush(kind, pending, result, reject, summary)
+        self._await_write()
+        self._link_superiors(summary)
         if self.progress:
             self.progress(kind, result.read % 1000)
         result.seconds = round(time.monotonic() - started, 3)
@@ -286,10 +292,22 @@ class BundleLoader:
         pending = self._check_references(pending, reject)
         if not pending:
             return
+        self._await_write()
+        self._inflight = self._writer.submit(self._write, kind, pending)
+        self._superiors.extend({"from": p.data["id"], "to": p.superior}
+                               for _, p in pending if p.superior)
+        result.loaded += len(pending)
+
+    def _await_write(self) -> None:
+        """Writes run one batch behind the parsing, on the other core; errors surface here."""
+        if self._inflight is not None:
+            inflight, self._inflight = self._inflight, None
+            inflight.result()
+
+    def _write(self, kind: str, pending: list[tuple[int, Prepared]]) -> None:
         rows = [prepared.data for _, prepared in pending]
         if kind == "legal_persons":
             write_legal_persons(self.graph, rows, self.batch_size)
-            self._link_superiors(pending, summary)
         elif kind == "natural_persons":
             write_natural_persons(self.graph, rows, self.batch_size)
         elif kind == "officials":
@@ -303,7 +321,6 @@ class BundleLoader:
         else:
             self.graph.write_batches(record_statement(RECORD_FILES[kind]), rows,
                                      self.batch_size, extra={"sticky": STICKY_STATUSES})
-        result.loaded += len(pending)
 
     def _resolve_names(self, kind: str, pending: list[tuple[int, Prepared]],
                        result: FileSummary, reject: Callable[[int, str, str, str], None],
@@ -363,8 +380,9 @@ class BundleLoader:
             kept.append((line, prepared))
         return kept
 
-    def _link_superiors(self, pending: list[tuple[int, Prepared]], summary: LoadSummary) -> None:
-        links = [{"from": p.data["id"], "to": p.superior} for _, p in pending if p.superior]
+    def _link_superiors(self, summary: LoadSummary) -> None:
+        """SUBORDINATE_TO (隶属) once the whole file is in, wherever the superior stood."""
+        links, self._superiors = self._superiors, []
         if not links:
             return
         known = existing_subjects(self.graph, {link["to"] for link in links})

@@ -1,0 +1,133 @@
+"""Load benchmark (SPEC §11: ≥ 30,000 rows/s end to end at 1,000,000 subjects).
+
+For each scale: generate the demo city, load it with `credgraph load` into an empty database
+of a dedicated local Neo4j, then write the same files' rows with the bare driver
+(`UNWIND $rows AS row CREATE (n:BareBench) SET n = row`, no validation) in the same run.
+Prints a table and writes bench/results/load-<subjects>.json.
+
+    .venv/bin/python bench/load.py --subjects 100000 --subjects 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from credgraph.api.services import Services
+from credgraph.graph.driver import Graph
+from credgraph.graph.migrations import migrate
+from credgraph.graph.server import LocalNeo4j
+from credgraph.loaders.bundle import BundleLoader, discover
+from credgraph.loaders.demo import generate
+from credgraph.loaders.readers import read_table
+from credgraph.settings import Settings
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def machine() -> str:
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{platform.machine()}, {os.cpu_count()} cores, {memory:.0f} GiB, Python " \
+           f"{platform.python_version()}"
+
+
+def empty(graph: Graph) -> None:
+    graph.run_autocommit("MATCH (n) WHERE NOT n:SchemaVersion "
+                         "CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 20000 ROWS")
+
+
+def bare_driver(graph: Graph, folder: Path, batch: int) -> dict[str, tuple[int, float]]:
+    """The ceiling: the same rows, unvalidated, CREATEd as flat nodes."""
+    out = {}
+    for kind, path in discover([folder]):
+        table = read_table(path)
+        rows = [{k: ("" if v is None else str(v)) for k, v in r.values.items()}
+                for r in table.rows]
+        started = time.perf_counter()
+        graph.write_batches("UNWIND $rows AS row CREATE (n:BareBench) SET n = row", rows, batch)
+        out[kind] = (len(rows), time.perf_counter() - started)
+    graph.run_autocommit("MATCH (n:BareBench) CALL (n) { DELETE n } IN TRANSACTIONS OF 20000 ROWS")
+    return out
+
+
+def run(subjects: int, services: Services, workdir: Path, batch: int) -> dict[str, Any]:
+    folder = workdir / f"city-{subjects}"
+    started = time.perf_counter()
+    generate(folder, subjects=subjects, seed=371400)
+    generation = time.perf_counter() - started
+    empty(services.graph)
+    loader = BundleLoader(services.graph, services.rules, services.privacy,
+                          services.normaliser, batch_size=batch)
+    summary = loader.load([folder])
+    bare = bare_driver(services.graph, folder, batch)
+    files = []
+    for item in summary.files:
+        rows, seconds = bare[item.kind]
+        files.append({"file": Path(item.file).name, "read": item.read, "loaded": item.loaded,
+                      "rejected": item.rejected, "seconds": item.seconds,
+                      "rowsPerSecond": round(item.read / item.seconds) if item.seconds else None,
+                      "bareRowsPerSecond": round(rows / seconds) if seconds else None})
+    bare_rows = sum(r for r, _ in bare.values())
+    bare_seconds = sum(s for _, s in bare.values())
+    return {
+        "date": dt.date.today().isoformat(), "machine": machine(), "subjects": subjects,
+        "generationSeconds": round(generation, 1), "files": files,
+        "total": {"read": summary.read, "loaded": summary.loaded, "rejected": summary.rejected,
+                  "seconds": round(summary.seconds, 1),
+                  "rowsPerSecond": round(summary.read / summary.seconds),
+                  "bareRowsPerSecond": round(bare_rows / bare_seconds)},
+        "target": 30000,
+    }
+
+
+def print_table(result: dict[str, Any]) -> None:
+    print(f"\nload benchmark — {result['subjects']:,} subjects — {result['date']} — "
+          f"{result['machine']}")
+    print(f"{'file':22}{'rows':>11}{'rejected':>10}{'credgraph rows/s':>18}"
+          f"{'bare driver rows/s':>20}")
+    for item in result["files"]:
+        print(f"{item['file']:22}{item['read']:>11,}{item['rejected']:>10,}"
+              f"{item['rowsPerSecond'] or 0:>18,}{item['bareRowsPerSecond'] or 0:>20,}")
+    total = result["total"]
+    print(f"{'total':22}{total['read']:>11,}{total['rejected']:>10,}"
+          f"{total['rowsPerSecond']:>18,}{total['bareRowsPerSecond']:>20,}")
+    print(f"target ≥ {result['target']:,} rows/s end to end; "
+          f"credgraph/bare = {total['rowsPerSecond'] / total['bareRowsPerSecond']:.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--subjects", type=int, action="append")
+    parser.add_argument("--batch", type=int, default=5000)
+    parser.add_argument("--port", type=int, default=17797)
+    parser.add_argument("--keep-server", action="store_true")
+    args = parser.parse_args()
+    home = Path(__file__).resolve().parent / ".neo4j-bench"
+    settings = Settings(home=home, bolt_port=args.port, heap="4g", pagecache="6g",
+                        neo4j_uri=None)
+    server = LocalNeo4j(settings)
+    server.start()
+    services = Services.from_settings(settings)
+    migrate(services.graph)
+    RESULTS.mkdir(exist_ok=True)
+    try:
+        with tempfile.TemporaryDirectory() as workdir:
+            for subjects in args.subjects or [100_000, 1_000_000]:
+                result = run(subjects, services, Path(workdir), args.batch)
+                print_table(result)
+                (RESULTS / f"load-{subjects}.json").write_text(json.dumps(result, indent=2))
+    finally:
+        services.graph.close()
+        if not args.keep_server:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()
