@@ -5,7 +5,7 @@ of a dedicated local Neo4j, then write the same files' rows with the bare driver
 (`UNWIND $rows AS row CREATE (n:BareBench) SET n = row`, no validation) in the same run.
 Prints a table and writes bench/results/load-<subjects>.json.
 
-    .venv/bin/python bench/load.py --subjects 100000 --subjects 1000000
+    .venv/bin/python -m bench.load --subjects 100000 --subjects 1000000
 """
 
 from __future__ import annotations

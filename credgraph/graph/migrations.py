@@ -24,7 +24,7 @@ def _keys_and_lookups() -> list[str]:
         for label in KEYED_LABELS
     ]
     subject = Label.SUBJECT.value
-    for prop in ("region", "kind", "nameNorm", "phone", "address"):
+    for prop in ("region", "kind", "nameNorm"):
         statements.append(
             f"CREATE INDEX subject_{prop.lower()} IF NOT EXISTS FOR (n:{subject}) ON (n.{prop})"
         )
@@ -36,7 +36,7 @@ def _keys_and_lookups() -> list[str]:
             )
     statements.append(
         f"CREATE FULLTEXT INDEX subject_names IF NOT EXISTS FOR (n:{subject}) "
-        "ON EACH [n.name, n.nameNorm] OPTIONS {indexConfig: {`fulltext.analyzer`: 'cjk'}}"
+        "ON EACH [n.name] OPTIONS {indexConfig: {`fulltext.analyzer`: 'cjk'}}"
     )
     return statements
 
