@@ -96,7 +96,11 @@ def main() -> None:
     subjects = graph.read("MATCH (n:Subject) RETURN count(n) AS n")[0]["n"]
     token = KeyStore(graph).create("bench", Role.INVESTIGATOR)
     port = free_port()
-    env = dict(os.environ, CREDGRAPH_HOME=str(home), CREDGRAPH_BOLT_PORT=str(args.port))
+    # the per-key rate limit would throttle the benchmark itself
+    unlimited = home / "bench-rules.toml"
+    unlimited.write_text("[limits]\nrequests_per_minute = 10000000\n")
+    env = dict(os.environ, CREDGRAPH_HOME=str(home), CREDGRAPH_BOLT_PORT=str(args.port),
+               CREDGRAPH_RULES_FILE=str(unlimited))
     server = subprocess.Popen([sys.executable, "-m", "credgraph.cli", "serve", "--port",
                                str(port)], env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)

@@ -247,6 +247,17 @@ class City:
         })
         return number
 
+    def penalty_without_id(self, name: str, agency: Agency, decided: dt.date) -> None:
+        """A 警告 naming its subject only by name: the loader must resolve it (关联补正)."""
+        self.serial += 1
+        row = dict.fromkeys(HEADERS["penalties"], "")
+        row.update({"行政处罚决定书文号": f"德城市监罚〔{decided.year}〕N{self.serial}号",
+                    "行政相对人名称": name, "行政相对人类别": "法人及非法人组织",
+                    "违法行为类型": "虚假宣传", "处罚类别": "警告", "处罚内容": "警告",
+                    "处罚决定日期": decided.isoformat(), "处罚机关": agency.name,
+                    "处罚机关统一社会信用代码": agency.uscc, "数据来源单位": agency.name})
+        self.rows["penalties"].append(row)
+
     def listing(self, subject: Company | Person, list_type: str, listed: dt.date,
                 authority: str = "德州市中级人民法院", removed: dt.date | None = None) -> str:
         self.serial += 1
@@ -603,28 +614,12 @@ def _plant_cases(city: City, by_county: dict[str, list[Agency]],
     # Entity resolution: a penalty without an id resolving by name; two companies sharing a
     # normalised name, so a penalty naming them is rejected as ambiguous.
     target_name = city.company("371402", name="德州市德城区鑫源食品有限公司")
-    city.serial += 1
-    city.rows["penalties"].append({
-        "行政处罚决定书文号": f"德城市监罚〔{city.as_of.year}〕R{city.serial}号",
-        "行政相对人名称": "德州市德城区鑫源食品有限责任公司", "行政相对人类别": "法人及非法人组织",
-        "统一社会信用代码": "", "法定代表人": "", "违法行为类型": "虚假宣传", "违法事实": "",
-        "处罚依据": "", "处罚类别": "警告", "处罚内容": "警告", "罚款金额（万元）": "",
-        "处罚决定日期": d(100), "公示截止期": "", "处罚机关": market.name,
-        "处罚机关统一社会信用代码": market.uscc, "数据来源单位": market.name,
-    })
+    city.penalty_without_id("德州市德城区鑫源食品有限责任公司", market, d(100))
     city.truth.append({"pattern": "resolution_correction", "company": target_name.uscc,
                        "expected": "penalty without id attached by name (关联补正)"})
     twin_a = city.company("371402", name="德州市宏达商贸有限公司")
     twin_b = city.company("371403", name="山东省德州市宏达商贸有限责任公司")
-    city.serial += 1
-    city.rows["penalties"].append({
-        "行政处罚决定书文号": f"德城市监罚〔{city.as_of.year}〕A{city.serial}号",
-        "行政相对人名称": "宏达商贸有限公司", "行政相对人类别": "法人及非法人组织",
-        "统一社会信用代码": "", "法定代表人": "", "违法行为类型": "虚假宣传", "违法事实": "",
-        "处罚依据": "", "处罚类别": "警告", "处罚内容": "警告", "罚款金额（万元）": "",
-        "处罚决定日期": d(100), "公示截止期": "", "处罚机关": market.name,
-        "处罚机关统一社会信用代码": market.uscc, "数据来源单位": market.name,
-    })
+    city.penalty_without_id("宏达商贸有限公司", market, d(100))
     city.truth.append({"pattern": "resolution_ambiguous", "companies": [twin_a.uscc, twin_b.uscc],
                        "expected": "rejected: unresolved subject (ambiguous)"})
 
