@@ -218,7 +218,7 @@ def keys_create(name: str, role: str) -> None:
     settings = _settings()
     with connect(settings) as graph:
         token = KeyStore(graph).create(name, Role(role))
-    click.echo(f"{role} key for {name} (shown once, keep it safe):")
+    click.echo(f"{role} key for {name} (shown once, keep it safe):", err=True)
     click.echo(token)
 
 

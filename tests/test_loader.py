@@ -309,3 +309,20 @@ def test_quality_report(services: Services, tmp_path: Path) -> None:
     json_path, html_path = write_report(report, tmp_path / "q")
     assert "宏达商贸有限公司" in html_path.read_text(encoding="utf-8")
     assert json_path.exists()
+
+
+def test_person_penalty_with_both_id_columns(services: Services, tmp_path: Path) -> None:
+    """双公示 files carry 统一社会信用代码 for organisations and 证件号码 for persons."""
+    loader(services).load([base_bundle(tmp_path / "b")])
+    path = write_csv(tmp_path / "penalties.csv", [
+        "行政处罚决定书文号", "行政相对人名称", "统一社会信用代码", "证件号码", "处罚类别",
+        "处罚决定日期", "处罚机关"], [
+        ["德城市监罚〔2026〕7号", "张三明", "", PERSON, "警告", "2026-01-05",
+         "德州市德城区市场监督管理局"],
+        ["德城市监罚〔2026〕8号", "德州市德城区鑫源食品有限公司", CO_A, "", "警告", "2026-01-05",
+         "德州市德城区市场监督管理局"]])
+    summary = loader(services).load([path], derive_contacts=False)
+    assert (summary.loaded, summary.rejected, len(summary.corrections)) == (2, 0, 0)
+    owners = services.graph.read("MATCH (s)-[:HAS_RECORD]->(p:Penalty) "
+                                 "RETURN p.id AS id, s:NaturalPerson AS person ORDER BY id")
+    assert [r["person"] for r in owners] == [True, False]

@@ -10,6 +10,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from importlib import resources
@@ -118,7 +119,7 @@ class LocalNeo4j:
             ]
             if log:
                 print(f"fetching Neo4j {self.settings.neo4j_version} from Maven Central …",
-                      flush=True)
+                      file=sys.stderr, flush=True)
             result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             tail = (result.stdout + result.stderr).strip().splitlines()[-15:]

@@ -36,7 +36,7 @@ from credgraph.queries.resolution import Resolver
 from credgraph.rules import Rules
 from credgraph.schema.names import NameNormaliser
 from credgraph.schema.privacy import Privacy, scrub
-from credgraph.schema.rows import ROW_MODELS, BundleRow, header_map, parse_row
+from credgraph.schema.rows import ROW_MODELS, BundleRow, header_map, parse_row, row_values
 
 # Dependency order: subjects before the relations and records that point at them.
 FILE_ORDER = ("legal_persons", "natural_persons", "officials", "relations", "penalties",
@@ -196,7 +196,9 @@ class BundleLoader:
             raise BundleError(f"{path}: {exc}") from None
         result.encoding = table.encoding
         mapping = header_map(model, table.headers)
-        columns = {field_name: header for header, field_name in mapping.items()}
+        columns: dict[str, str] = {}
+        for header, field_name in mapping.items():
+            columns.setdefault(field_name, header)
         missing = [name for name, info in model.model_fields.items()
                    if info.is_required() and name not in columns]
         if missing:
@@ -218,7 +220,7 @@ class BundleLoader:
             if raw.problem:
                 reject(raw.line, "", "", raw.problem)
                 continue
-            values = {mapping[h]: v for h, v in raw.values.items() if h in mapping}
+            values = row_values(mapping, raw.values)
             parsed = parse_row(model, values, columns)
             if isinstance(parsed, list):
                 first = parsed[0]

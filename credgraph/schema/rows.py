@@ -246,7 +246,9 @@ def _header_key(header: str) -> str:
 
 
 def header_map(model: type[BundleRow], headers: list[str]) -> dict[str, str]:
-    """Map a file's headers onto the model's field names; unknown headers are ignored."""
+    """Map a file's headers onto the model's field names; unknown headers are ignored. Several
+    headers may feed one field (双公示 files carry 统一社会信用代码 for organisations and 证件号码
+    for persons): the first non-empty one in a row wins, see `row_values`."""
     known: dict[str, str] = {}
     for name, field in model.model_fields.items():
         alias = field.validation_alias
@@ -257,9 +259,23 @@ def header_map(model: type[BundleRow], headers: list[str]) -> dict[str, str]:
     mapped: dict[str, str] = {}
     for header in headers:
         field_name = known.get(_header_key(header))
-        if field_name and field_name not in mapped.values():
+        if field_name:
             mapped[header] = field_name
     return mapped
+
+
+def _blank(value: object) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def row_values(mapping: dict[str, str], raw: dict[str, Any]) -> dict[str, Any]:
+    """A raw row by field name, taking for each field the first non-empty mapped cell."""
+    values: dict[str, Any] = {}
+    for header, field_name in mapping.items():
+        value = raw.get(header)
+        if field_name not in values or (_blank(values[field_name]) and not _blank(value)):
+            values[field_name] = value
+    return values
 
 
 class FieldProblem(BaseModel):
