@@ -31,7 +31,12 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import (
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+)
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 
@@ -66,6 +71,7 @@ def build_schema(services: Services) -> strawberry.Schema:
         lambda: QueryDepthLimiter(max_depth=depth),
         lambda: MaxTokensLimiter(max_token_count=tokens),
         lambda: MaxAliasesLimiter(max_alias_count=aliases),
+        lambda: ParserCache(maxsize=512),
     ])
 
 
@@ -185,7 +191,9 @@ class AuthMiddleware:
         if not token:
             return _json_error(401, ErrorCode.UNAUTHENTICATED,
                                "send an API key as 'Authorization: Bearer <key>'")
-        who = await run_in_threadpool(self.keys.lookup, token)
+        known, who = self.keys.cached(token)
+        if not known:
+            who = await run_in_threadpool(self.keys.lookup, token)
         if who is None:
             return _json_error(401, ErrorCode.UNAUTHENTICATED, "unknown or revoked API key")
         if not self.limiter.allow(who.key_id):

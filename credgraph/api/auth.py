@@ -67,14 +67,21 @@ class KeyStore:
                                       "role": role.value, "prefix": token[:7]})
         return token
 
-    def lookup(self, token: str) -> Principal | None:
+    def cached(self, token: str) -> tuple[bool, Principal | None]:
+        """(True, principal or None) when the answer is known without Neo4j, else (False, None)."""
         if not token.startswith("cg_") or len(token) > 100:
-            return None
+            return True, None
+        found = self._cache.get(token_hash(token))
+        if found and time.monotonic() - found[0] < self.ttl:
+            return True, found[1]
+        return False, None
+
+    def lookup(self, token: str) -> Principal | None:
+        known, principal = self.cached(token)
+        if known:
+            return principal
         digest = token_hash(token)
-        cached = self._cache.get(digest)
         now = time.monotonic()
-        if cached and now - cached[0] < self.ttl:
-            return cached[1]
         rows = self.graph.read(FIND_KEY, {"id": digest})
         principal = (Principal(digest[:12], rows[0]["name"], Role(rows[0]["role"]))
                      if rows else None)
