@@ -6,12 +6,14 @@ import sys
 from pathlib import Path
 
 import click
+import neo4j.exceptions
 
 from credgraph.api.auth import KeyStore, Role
 from credgraph.api.services import Services
 from credgraph.graph.driver import connect
 from credgraph.graph.migrations import CURRENT_VERSION, migrate, schema_version
 from credgraph.graph.server import LocalNeo4j, ServerError
+from credgraph.schema.privacy import scrub
 from credgraph.settings import Settings
 
 
@@ -138,10 +140,15 @@ def load(paths: tuple[Path, ...], as_json: bool, rejects: Path, batch_size: int)
         if not settings.external:
             LocalNeo4j(settings).start()
         services = _services(settings)
+        services.graph.driver.verify_connectivity()
         migrate(services.graph)
         summary = run_load(services, list(paths), rejects, batch_size, as_json)
     except (BundleError, ServerError) as exc:
         _fail(str(exc))
+    except neo4j.exceptions.Neo4jError as exc:
+        _fail(f"Neo4j refused a write ({exc.code}): {scrub(str(exc.message))}")
+    except neo4j.exceptions.DriverError as exc:
+        _fail(f"cannot reach Neo4j at {settings.bolt_uri}: {type(exc).__name__}")
     sys.exit(1 if summary.rejected else 0)
 
 
