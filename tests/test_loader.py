@@ -117,8 +117,10 @@ def test_changed_row_updates_its_node(services: Services, tmp_path: Path) -> Non
               [[CO_A, "德州市德城区鑫源食品有限公司", "吊销"]])
     before = counts(services.graph)
     loader(services).load([bundle / "legal_persons.csv"], derive_contacts=False)
-    row = services.graph.read("MATCH (c:Subject {id: $id}) RETURN c.status AS s", {"id": CO_A})
-    assert row == [{"s": "吊销"}]
+    row = services.graph.read("MATCH (c:Subject {id: $id}) RETURN c.status AS s, "
+                              "c.phone AS phone, c.address AS address", {"id": CO_A})
+    # a column the file lacks keeps what was stored; a present column updates
+    assert row == [{"s": "吊销", "phone": "0534-1111111", "address": "德州市新华路1号"}]
     assert counts(services.graph) == before
 
 

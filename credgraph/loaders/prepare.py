@@ -156,7 +156,6 @@ class Preparer:
             raise RowRejected("region", row.region, "region must be a 6-digit division code")
         data = legal_person_props(row, code, kind, self.normalise)
         data["props"]["region"] = region
-        data["props"]["established"] = row.established
         data["props"]["stub"] = None
         superior = None
         if row.superior:

@@ -15,7 +15,7 @@ from credgraph.graph.model import SubjectKind
 from credgraph.schema.identifiers import IdNumber, Uscc
 from credgraph.schema.names import NameNormaliser
 from credgraph.schema.privacy import Privacy, mask_id_number
-from credgraph.schema.rows import LegalPersonRow, NaturalPersonRow
+from credgraph.schema.rows import BundleRow, LegalPersonRow, NaturalPersonRow
 
 UPSERT_LEGAL_PERSONS = """
 UNWIND $rows AS row
@@ -32,6 +32,19 @@ SET n:NaturalPerson, n += row.props
 """
 
 
+def from_columns(row: BundleRow, props: dict[str, str]) -> dict[str, Any]:
+    """Properties of the columns the file has: a column a file lacks leaves what an earlier
+    load stored untouched, an empty cell in a present column clears it."""
+    return {prop: getattr(row, name) for name, prop in props.items()
+            if name in row.model_fields_set}
+
+
+LEGAL_PERSON_COLUMNS = {"industry": "industry", "status": "status", "established": "established",
+                        "registered_capital": "registeredCapital", "address": "address",
+                        "phone": "phone"}
+NATURAL_PERSON_COLUMNS = {"phone": "phone", "address": "address"}
+
+
 def legal_person_props(
     row: LegalPersonRow, uscc: Uscc, kind: SubjectKind, normaliser: NameNormaliser
 ) -> dict[str, Any]:
@@ -43,12 +56,7 @@ def legal_person_props(
             "nameNorm": normaliser(row.name),
             "kind": kind.value,
             "region": row.region or uscc.region,
-            "industry": row.industry,
-            "status": row.status,
-            "established": row.established,
-            "registeredCapital": row.registered_capital,
-            "address": row.address,
-            "phone": row.phone,
+            **from_columns(row, LEGAL_PERSON_COLUMNS),
         },
     }
 
@@ -67,8 +75,7 @@ def natural_person_props(
             "region": number.region,
             "birthYear": number.birth_date.year,
             "gender": number.gender,
-            "phone": row.phone,
-            "address": row.address,
+            **from_columns(row, NATURAL_PERSON_COLUMNS),
         },
     }
 
