@@ -84,15 +84,6 @@ RECORD_LABELS: dict[RecordKind, Label] = {
     RecordKind.COMMITMENT: Label.COMMITMENT,
 }
 
-RECORD_KIND_ZH: dict[RecordKind, str] = {
-    RecordKind.PENALTY: "行政处罚",
-    RecordKind.LICENSE: "行政许可",
-    RecordKind.LISTING: "信用名单",
-    RecordKind.JUDGMENT: "执行案件",
-    RecordKind.CONTRACT: "政府合同",
-    RecordKind.COMMITMENT: "信用承诺",
-}
-
 # Labels that carry a unique `id` (constraints are created for each by migration).
 KEYED_LABELS: tuple[Label, ...] = (
     Label.SUBJECT,
@@ -178,9 +169,6 @@ RELATIONS: dict[RelationType, RelationSpec] = {
                      symmetric=True, derived=True, properties=("via",)),
     )
 }
-
-FAMILY_KINDS: tuple[str, ...] = ("配偶", "父母", "子女", "兄弟姐妹")
-
 
 def relation_type(text: str) -> RelationType | None:
     """Resolve a relation type from its English key or any of its Chinese names."""

@@ -12,6 +12,7 @@ from typing import Any
 
 from credgraph.graph.model import (
     RELATIONS,
+    SUBJECT_KIND_ZH,
     Endpoint,
     RecordKind,
     RecordStatus,
@@ -412,8 +413,6 @@ def _kind(text: str | None) -> SubjectKind | None:
     value = text.strip()
     if value.upper() in SubjectKind.__members__:
         return SubjectKind[value.upper()]
-    from credgraph.graph.model import SUBJECT_KIND_ZH
-
     for kind, name in SUBJECT_KIND_ZH.items():
         if name in value:
             return kind

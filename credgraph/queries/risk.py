@@ -20,6 +20,7 @@ from typing import Any
 from credgraph.graph.driver import Graph
 from credgraph.graph.model import RISK_RELATIONS, RecordStatus
 from credgraph.queries.neighbourhood import Edge, Neighbourhood, as_date, expand
+from credgraph.queries.subjects import subjects_by_ids
 from credgraph.rules import Rules
 
 RECORDS_OF = """
@@ -27,12 +28,6 @@ UNWIND $ids AS sid
 MATCH (s:Subject {id: sid})-[h:HAS_RECORD]->(r)
 WHERE (r:Penalty OR r:Listing OR r:Judgment OR r:Contract) AND r.date <= $asOf
 RETURN s.id AS subject, h.role AS role, r {.*} AS record
-"""
-
-SUBJECTS = """
-UNWIND $ids AS sid
-MATCH (s:Subject {id: sid})
-RETURN s {.id, .name, .kind, .region, .status, .idMasked} AS subject
 """
 
 
@@ -206,8 +201,7 @@ def assess(graph: Graph, rules: Rules, subject: str, depth: int, as_of: dt.date,
         found = model.signal(row["role"], row["record"], as_of)
         if found:
             signals[row["subject"]].append(found)
-    subjects = {row["subject"]["id"]: row["subject"]
-                for row in graph.read(SUBJECTS, {"ids": ids})}
+    subjects = subjects_by_ids(graph, ids)
     own = noisy_or([s.decayed for s in signals.get(subject, [])])
     contributors = []
     for node, (strength, path) in paths.items():

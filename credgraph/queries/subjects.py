@@ -64,15 +64,13 @@ def subject_records(graph: Graph, subject: str, kind: str | None, active_only: b
     return [row["record"] for row in rows]
 
 
-SEARCH_FILTER = """
+SUBJECTS_BY_IDS = """
 UNWIND $ids AS sid
 MATCH (s:Subject {id: sid})
-WHERE ($kind IS NULL OR s.kind = $kind) AND ($region IS NULL OR s.region STARTS WITH $region)
 RETURN s {.id, .name, .kind, .region, .status, .idMasked} AS subject
 """
 
 
-def subjects_by_ids(graph: Graph, ids: list[str], kind: str | None = None,
-                    region: str | None = None) -> dict[str, dict[str, Any]]:
-    rows = graph.read(SEARCH_FILTER, {"ids": ids, "kind": kind, "region": region})
+def subjects_by_ids(graph: Graph, ids: list[str]) -> dict[str, dict[str, Any]]:
+    rows = graph.read(SUBJECTS_BY_IDS, {"ids": ids})
     return {row["subject"]["id"]: row["subject"] for row in rows}
