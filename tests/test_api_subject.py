@@ -111,3 +111,12 @@ def test_no_raw_id_number_anywhere_in_neo4j(client: Api, graph: Graph) -> None:
     assert any("********" in v for v in values)  # the masked form is there
     offending = [v for v in values if RAW_ID.search(v.upper())]
     assert offending == []
+
+
+def test_all_digit_uscc_is_looked_up_as_a_uscc(client: Api, services: Services) -> None:
+    code = parse_uscc("913714198001010022")
+    write_legal_persons(services.graph, [legal_person_props(
+        LegalPersonRow(uscc=code.code, name="德州市数字代码有限公司"), code, code.kind,
+        services.normaliser)])
+    data = gql(client, SUBJECT, id=code.code)["data"]["subject"]
+    assert data["name"] == "德州市数字代码有限公司"

@@ -102,3 +102,14 @@ def test_id_malformed(value: str, reason: str) -> None:
         parse_id_number(value)
     assert err.value.reason == reason
     assert value not in str(err.value)  # messages never repeat the number
+
+
+def test_all_digit_uscc_with_a_date_inside_is_a_uscc() -> None:
+    from credgraph.schema.identifiers import is_person_number
+
+    code = "913714198001010022"  # positions 7-14 read 19800101; valid only as a USCC
+    assert is_uscc(code) and not is_id_number(code)
+    assert not is_person_number(code)
+    assert is_person_number(make_id())
+    assert is_person_number(make_id()[:-1] + ("0" if make_id()[-1] != "0" else "1"))  # bad ID
+    assert not is_person_number(make_uscc(prefix="11", region="371400", org="004187451"))

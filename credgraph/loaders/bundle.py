@@ -338,7 +338,11 @@ class BundleLoader:
                 reject(line, column, name, f"{resolution.reason}; {problem}")
                 continue
             match = resolution.match
-            ref = self.preparer.subject_ref(column, match.id, match.name)
+            try:
+                ref = self.preparer.subject_ref(column, match.id, match.name)
+            except RowRejected as exc:
+                reject(line, column, name, f"unresolved subject: {exc.reason}")
+                continue
             role = "debtor" if column == "debtor_id" else "subject"
             prepared.data["parties"].insert(0, {"id": ref.key, "role": role,
                                                 "person": ref.person, "agency": ref.agency,

@@ -25,8 +25,7 @@ from credgraph.loaders.subjects import legal_person_props, natural_person_props
 from credgraph.rules import Rules
 from credgraph.schema.identifiers import (
     IdentifierError,
-    has_birth_date,
-    looks_like_id_number,
+    is_person_number,
     normalise,
     parse_id_number,
     parse_uscc,
@@ -117,7 +116,7 @@ class Preparer:
         try:
             if is_person_key(text):
                 return SubjectRef(text, person=True, stub={"name": name or "", "nameNorm": name})
-            if looks_like_id_number(text) and has_birth_date(text):
+            if is_person_number(text):
                 number = parse_id_number(text, self.today)
                 return SubjectRef(
                     self.privacy.person_key(number), person=True,

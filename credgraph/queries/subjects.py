@@ -7,8 +7,7 @@ from typing import Any
 from credgraph.graph.driver import Graph
 from credgraph.schema.identifiers import (
     IdentifierError,
-    has_birth_date,
-    looks_like_id_number,
+    is_person_number,
     normalise,
     parse_id_number,
     parse_uscc,
@@ -26,7 +25,7 @@ def candidate_keys(value: str, privacy: Privacy) -> list[str]:
     text = normalise(value)
     if is_person_key(text):
         return [text]
-    if looks_like_id_number(text) and has_birth_date(text):
+    if is_person_number(text):
         # 18 digits with a date at positions 7-14: an ID number, whose errors are reported.
         return [privacy.person_key(parse_id_number(text))]
     return [parse_uscc(text).code]

@@ -145,12 +145,23 @@ def is_id_number(value: str) -> bool:
     return True
 
 
-def has_birth_date(value: str) -> bool:
+def is_person_number(value: str) -> bool:
+    """Whether an identifier is to be read as an ID number rather than a USCC.
+
+    Both can be 18 digits. An ID number has a plausible birth date at positions 7-14; a USCC
+    whose digits happen to form one (its region's last two digits and its organisation code)
+    is still a USCC when it is valid as one and not valid as an ID number.
+    """
+    text = normalise(value)
+    if not looks_like_id_number(text):
+        return False
     try:
-        ric.get_birth_date(normalise(value))
+        born = ric.get_birth_date(text)
     except (ValidationError, ValueError):
         return False
-    return True
+    if not 1900 <= born.year <= dt.date.today().year:
+        return False
+    return is_id_number(text) or not is_uscc(text)
 
 
 def looks_like_id_number(value: str) -> bool:
