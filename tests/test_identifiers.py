@@ -111,5 +111,7 @@ def test_all_digit_uscc_with_a_date_inside_is_a_uscc() -> None:
     assert is_uscc(code) and not is_id_number(code)
     assert not is_person_number(code)
     assert is_person_number(make_id())
-    assert is_person_number(make_id()[:-1] + ("0" if make_id()[-1] != "0" else "1"))  # bad ID
+    bad = next(b for b in (make_id(seq=f"{n:03d}")[:-1] + "0" for n in range(50))
+               if not is_id_number(b) and not is_uscc(b))
+    assert is_person_number(bad)  # a mistyped ID number is still reported as an ID number
     assert not is_person_number(make_uscc(prefix="11", region="371400", org="004187451"))
