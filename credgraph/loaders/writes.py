@@ -90,23 +90,28 @@ MERGE (a)-[r:SUBORDINATE_TO {key: ''}]->(b)
 """
 
 # 共用联系方式: subjects sharing a phone or an address, in groups small enough not to be hubs
-# (a registration agent's address shared by hundreds links nobody).
+# (a registration agent's address shared by hundreds links nobody). Written in transactions of
+# a few thousand groups so a city of millions stays within the transaction memory limit.
 SHARED_CONTACTS = """
 MATCH (n:Subject) WHERE n[$via] IS NOT NULL AND n[$via] <> ''
 WITH n[$via] AS value, collect(n) AS members
 WHERE size(members) >= 2 AND size(members) <= $cap
-UNWIND members AS a
-UNWIND members AS b
-WITH a, b WHERE a.id < b.id
-MERGE (a)-[r:SHARES_CONTACT {key: $via}]->(b)
-SET r.via = $via
-RETURN count(r) AS pairs
+CALL (members) {
+  UNWIND members AS a
+  UNWIND members AS b
+  WITH a, b WHERE a.id < b.id
+  MERGE (a)-[r:SHARES_CONTACT {key: $via}]->(b)
+  SET r.via = $via
+} IN TRANSACTIONS OF 2000 ROWS
 """
+
+COUNT_SHARED = "MATCH ()-[r:SHARES_CONTACT {key: $via}]->() RETURN count(r) AS pairs"
 
 
 def derive_shared_contacts(graph: Graph, cap: int) -> dict[str, int]:
     pairs = {}
     for via in ("phone", "address"):
-        rows = graph.write(SHARED_CONTACTS, {"via": via, "cap": cap}, timeout=1800)
+        graph.run_autocommit(SHARED_CONTACTS, {"via": via, "cap": cap})
+        rows = graph.read(COUNT_SHARED, {"via": via}, timeout=600)
         pairs[via] = int(rows[0]["pairs"]) if rows else 0
     return pairs
