@@ -60,10 +60,13 @@ class Graph:
         with self.driver.session(database=self.database) as session:
             return session.execute_write(self._work(cypher, params, timeout))
 
-    def run_autocommit(self, cypher: str, params: Mapping[str, Any] | None = None) -> None:
-        """For `CALL { … } IN TRANSACTIONS`, which must run outside a managed transaction."""
+    def run_autocommit(self, cypher: str, params: Mapping[str, Any] | None = None,
+                       timeout: float = 3600.0) -> None:
+        """For `CALL { … } IN TRANSACTIONS`, which must run outside a managed transaction;
+        bulk work, so its time limit is an hour unless given (not the server's default)."""
         with self.driver.session(database=self.database) as session:
-            session.run(_text(cypher), dict(params or {})).consume()
+            query = neo4j.Query(_text(cypher), timeout=timeout)
+            session.run(query, dict(params or {})).consume()
 
     def write_batches(
         self, cypher: str, rows: Iterable[Mapping[str, Any]], batch_size: int = 5000,
