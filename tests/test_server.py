@@ -86,3 +86,10 @@ def test_migrate_from_scratch_is_idempotent(graph: Graph) -> None:
     applied = migrate(graph)
     assert [m.version for m in applied] == [CURRENT_VERSION]
     assert migrate(graph) == []
+
+
+def test_generated_password_never_looks_like_an_option(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    for index in range(200):
+        local = LocalNeo4j(make_settings(home=tmp_path / str(index), bolt_port=_free_port()))
+        assert not local.password().startswith("-")
+        assert len(local.password()) >= 24

@@ -133,7 +133,8 @@ class LocalNeo4j:
     def password(self) -> str:
         if self.password_file.exists():
             return self.password_file.read_text(encoding="utf-8").strip()
-        value = secrets.token_urlsafe(24)
+        # a leading letter: neo4j-admin would read a password starting with "-" as an option
+        value = "n" + secrets.token_urlsafe(24)
         _owner_only_write(self.password_file, value + "\n")
         return value
 
