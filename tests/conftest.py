@@ -47,13 +47,14 @@ def make_settings(**overrides: object) -> Settings:
         return Settings(secret=TEST_SECRET, **overrides)  # type: ignore[arg-type]
     values: dict[str, object] = {
         "home": ROOT / ".credgraph-test",
-        "bolt_port": _test_port(ROOT / ".credgraph-test"),
         "heap": "1g",
         "pagecache": "512m",
         "secret": TEST_SECRET,
         "neo4j_uri": None,
+        **overrides,
     }
-    values.update(overrides)
+    if "bolt_port" not in values:
+        values["bolt_port"] = _test_port(ROOT / ".credgraph-test")
     return Settings(**values)  # type: ignore[arg-type]
 
 
