@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from credgraph.graph.driver import Graph
+from credgraph.queries.subjects import subjects_by_ids
 from credgraph.rules import Rules
 
 SHARE_PATHS = """
@@ -32,13 +33,6 @@ MATCH (c:Subject {id: $id})<-[r]-(p:Subject)
 WHERE type(r) IN ['ACTUAL_CONTROLLER', 'LEGAL_REPRESENTATIVE', 'DIRECTOR']
   AND (r.start IS NULL OR r.start <= $asOf) AND (r.end IS NULL OR r.end > $asOf)
 RETURN p.id AS id, type(r) AS type
-"""
-
-SUBJECTS = """
-UNWIND $ids AS sid
-MATCH (s:Subject {id: sid})
-RETURN s {.id, .name, .kind, .region, .status, .idMasked,
-          person: s:NaturalPerson, agency: s:Agency} AS subject
 """
 
 
@@ -96,7 +90,7 @@ def ultimate_owners(graph: Graph, rules: Rules, company: str, threshold: float,
     declared = {row["id"] for row in control if row["type"] == "ACTUAL_CONTROLLER"}
     officers = {row["id"] for row in control if row["type"] != "ACTUAL_CONTROLLER"}
     ids = sorted(set(shares) | declared | {i for p in all_paths for i in p.ids})
-    subjects = {row["subject"]["id"]: row["subject"] for row in graph.read(SUBJECTS, {"ids": ids})}
+    subjects = subjects_by_ids(graph, ids)
 
     def is_person(sid: str) -> bool:
         return bool(subjects.get(sid, {}).get("person"))

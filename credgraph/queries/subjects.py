@@ -66,7 +66,8 @@ def subject_records(graph: Graph, subject: str, kind: str | None, active_only: b
 SUBJECTS_BY_IDS = """
 UNWIND $ids AS sid
 MATCH (s:Subject {id: sid})
-RETURN s {.id, .name, .kind, .region, .status, .idMasked} AS subject
+RETURN s {.id, .name, .kind, .region, .status, .idMasked,
+          person: s:NaturalPerson, agency: s:Agency} AS subject
 """
 
 
