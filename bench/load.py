@@ -41,7 +41,7 @@ def machine() -> str:
 
 def empty(graph: Graph) -> None:
     graph.run_autocommit("MATCH (n) WHERE NOT n:SchemaVersion "
-                         "CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 20000 ROWS")
+                         "CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 2000 ROWS")
 
 
 def bare_driver(graph: Graph, folder: Path, batch: int) -> dict[str, tuple[int, float]]:
@@ -54,7 +54,7 @@ def bare_driver(graph: Graph, folder: Path, batch: int) -> dict[str, tuple[int, 
         started = time.perf_counter()
         graph.write_batches("UNWIND $rows AS row CREATE (n:BareBench) SET n = row", rows, batch)
         out[kind] = (len(rows), time.perf_counter() - started)
-    graph.run_autocommit("MATCH (n:BareBench) CALL (n) { DELETE n } IN TRANSACTIONS OF 20000 ROWS")
+    graph.run_autocommit("MATCH (n:BareBench) CALL (n) { DELETE n } IN TRANSACTIONS OF 2000 ROWS")
     return out
 
 

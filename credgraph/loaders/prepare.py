@@ -47,6 +47,7 @@ from credgraph.schema.rows import (
     display_value,
 )
 
+REMEMBERED_REFS = 200_000
 STICKY_STATUSES = [RecordStatus.REPAIRED.value, RecordStatus.DISPUTED.value,
                    RecordStatus.REVOKED.value]
 
@@ -106,12 +107,25 @@ class Preparer:
         listings = rules.section("listings")
         self.list_types: list[str] = list(listings["types"])
         self.severe_lists: set[str] = set(listings["severe"])
+        # A subject is pointed at by many rows; its key, encryption and stub are made once.
+        self._refs: dict[tuple[str, str | None], SubjectRef | str] = {}
 
     # -- identifiers ------------------------------------------------------------------------
     def subject_ref(self, column: str, raw: str | None, name: str | None = None) -> SubjectRef:
         """A USCC, a raw ID number or an opaque key; raises RowRejected saying what is wrong."""
         if not raw:
             raise RowRejected(column, raw, "missing required field")
+        remembered = self._refs.get((raw, name))
+        if remembered is None:
+            if len(self._refs) >= REMEMBERED_REFS:
+                self._refs.clear()
+            remembered = self._refs[(raw, name)] = self._subject_ref(raw, name)
+        if isinstance(remembered, str):
+            raise RowRejected(column, raw, remembered)
+        return remembered
+
+    def _subject_ref(self, raw: str, name: str | None) -> SubjectRef | str:
+        """The reference, or why the identifier is unusable."""
         text = normalise(raw)
         try:
             if is_person_key(text):
@@ -128,7 +142,7 @@ class Preparer:
                 )
             code = parse_uscc(text)
         except IdentifierError as exc:
-            raise RowRejected(column, raw, _identifier_reason(exc)) from None
+            return _identifier_reason(exc)
         kind = code.kind
         return SubjectRef(
             code.code, person=False, agency=kind is SubjectKind.AGENCY,
