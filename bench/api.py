@@ -55,7 +55,7 @@ def percentiles(samples: list[float]) -> dict[str, float]:
             "p99": round(pick(0.99) * 1000, 2), "mean": round(statistics.mean(ordered) * 1000, 2)}
 
 
-def measure(call: Callable[[Any], None], inputs: list[Any], clients: int) -> dict[str, float]:
+def measure(call: Callable[[Any], object], inputs: list[Any], clients: int) -> dict[str, float]:
     def timed(value: Any) -> float:
         started = time.perf_counter()
         call(value)
@@ -126,14 +126,14 @@ def main() -> None:
                 raise RuntimeError(body["errors"])
         return call
 
-    bare: dict[str, Callable[[Any], None]] = {
+    bare: dict[str, Callable[[Any], object]] = {
         "subject": lambda v: find_subject(graph, [v]),
         "searchSubjects": lambda v: services.resolver.candidates(v, None, 10),
         "associations": lambda v: expand(graph, v, 2, list(RELATIONS), today, cap, 200),
         "riskAssessment": lambda v: assess(graph, services.rules, v, 3, today,
                                            services.risk_model),
     }
-    rows = []
+    rows: list[dict[str, Any]] = []
     try:
         for name in QUERIES:
             inputs = words if name == "searchSubjects" else ids
