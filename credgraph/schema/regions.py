@@ -26,6 +26,11 @@ def _table() -> dict[str, Region]:
     }
 
 
+def regions() -> dict[str, Region]:
+    """The whole table by code, current and historical."""
+    return _table()
+
+
 def region(code: str | None) -> Region | None:
     return _table().get(code or "")
 
