@@ -154,7 +154,8 @@ class LicenseRow(BundleRow):
     decision_no: RequiredText = col("decision_no", "行政许可决定书文号", required=True)
     document_name: Text = col("document_name", "行政许可决定文书名称")
     subject_name: RequiredText = col("subject_name", "行政相对人名称", required=True)
-    subject_id: Identifier = col("subject_id", "统一社会信用代码", "证件号码")
+    subject_id: Identifier = col("subject_id", "统一社会信用代码", "证件号码",
+                                 "行政相对人代码_1（统一社会信用代码）")
     license_category: Text = col("license_category", "许可类别")
     certificate_name: Text = col("certificate_name", "许可证书名称")
     license_no: Text = col("license_no", "许可编号")
