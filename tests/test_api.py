@@ -156,6 +156,8 @@ def test_limits(company: str, api: Api, query: str, fragment: str) -> None:
     found = error(api, query.replace("%s", company))
     assert found["extensions"]["code"] == "LIMIT_EXCEEDED"
     assert fragment in found["message"]
+    # the same document again is answered from the parser and validation caches: same refusal
+    assert error(api, query.replace("%s", company)) == found
 
 
 def test_query_depth_limit(company: str, services: Services) -> None:

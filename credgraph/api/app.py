@@ -32,10 +32,12 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.extensions import (
+    AddValidationRules,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
     QueryDepthLimiter,
+    ValidationCache,
 )
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
@@ -67,11 +69,16 @@ def build_schema(services: Services) -> strawberry.Schema:
     section = services.rules.section("limits")
     depth, tokens = int(section["max_query_depth"]), int(section["max_query_tokens"])
     aliases = int(section["max_aliases"])
+    # The limit rules are made once, not per request: validating a document is most of the
+    # GraphQL cost of a cheap query, and the validation cache only hits when the rules are
+    # the same objects.
+    rules = [*QueryDepthLimiter(max_depth=depth).validation_rules,
+             *MaxAliasesLimiter(max_alias_count=aliases).validation_rules]
     return strawberry.Schema(query=Query, extensions=[
-        lambda: QueryDepthLimiter(max_depth=depth),
         lambda: MaxTokensLimiter(max_token_count=tokens),
-        lambda: MaxAliasesLimiter(max_alias_count=aliases),
+        lambda: AddValidationRules(rules),
         lambda: ParserCache(maxsize=512),
+        lambda: ValidationCache(maxsize=512),
     ])
 
 
