@@ -53,6 +53,16 @@ class Graph:
         with self.driver.session(database=self.database) as session:
             return session.execute_read(self._work(cypher, params, timeout))
 
+    def read_rows(
+        self, cypher: str, params: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> list[Row]:
+        """A read whose query ends in `RETURN collect(…) AS rows`: one Bolt record instead of
+        hundreds. The driver receives records one message at a time (≈ 35 µs each here), so
+        a 200-row answer costs ~8 ms as records and ~1 ms as one list."""
+        found = self.read(cypher, params, timeout)
+        return list(found[0]["rows"]) if found else []
+
     def write(
         self, cypher: str, params: Mapping[str, Any] | None = None,
         timeout: float | None = None,

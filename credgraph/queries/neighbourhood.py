@@ -20,9 +20,9 @@ WHERE type(r) IN $types
   AND (r.start IS NULL OR r.start <= $asOf)
   AND (r.end IS NULL OR r.end > $asOf)
 WITH f, r, n LIMIT $budget
-RETURN f.id AS source, n.id AS target, type(r) AS type, r.ratio AS ratio, r.role AS role,
-       r.kind AS kind, r.start AS start, r.end AS end, startNode(r) = f AS outgoing,
-       COUNT { (n)--() } AS degree
+RETURN collect({source: f.id, target: n.id, type: type(r), ratio: r.ratio, role: r.role,
+                kind: r.kind, start: r.start, end: r.end, outgoing: startNode(r) = f,
+                degree: COUNT { (n)--() }}) AS rows
 """
 
 DEGREE = "MATCH (s:Subject {id: $id}) RETURN COUNT { (s)--() } AS degree"
@@ -76,7 +76,7 @@ def expand(graph: Graph, center: str, depth: int, types: list[RelationType], as_
         if budget <= 0:
             hood.truncated = True
             break
-        rows = graph.read(HOP, {"frontier": frontier, "types": type_names,
+        rows = graph.read_rows(HOP, {"frontier": frontier, "types": type_names,
                                 "asOf": as_of, "budget": budget + 1})
         if len(rows) > budget:
             hood.truncated = True

@@ -24,8 +24,8 @@ WHERE size(rels) <= $depth
   AND all(i IN range(0, size(rels) - 1)
           WHERE NOT nodes(p)[i] IN nodes(p)[i + 1..])
 WITH p, o LIMIT $maxPaths
-RETURN o.id AS owner, [n IN nodes(p) | n.id] AS ids,
-       [r IN relationships(p) | r.ratio] AS ratios
+RETURN collect({owner: o.id, ids: [n IN nodes(p) | n.id],
+                ratios: [r IN relationships(p) | r.ratio]}) AS rows
 """
 
 CONTROL = """
@@ -78,8 +78,8 @@ def ultimate_owners(graph: Graph, rules: Rules, company: str, threshold: float,
     section = rules.section("ownership")
     depth = int(section["max_depth"])
     control_share = float(section["control_share"])
-    rows = graph.read(SHARE_PATHS, {"id": company, "asOf": as_of, "depth": depth,
-                                    "maxPaths": max_paths + 1}, timeout=30)
+    rows = graph.read_rows(SHARE_PATHS, {"id": company, "asOf": as_of, "depth": depth,
+                                         "maxPaths": max_paths + 1}, timeout=30)
     truncated = len(rows) > max_paths
     paths_by_owner: dict[str, list[OwnerPath]] = defaultdict(list)
     for row in rows[:max_paths]:

@@ -21,8 +21,9 @@ WHERE ($kind IS NULL OR node.kind = $kind OR ($kind = 'LEGAL' AND node:LegalPers
   AND ($region IS NULL OR node.region STARTS WITH $region)
 WITH node LIMIT $limit
 OPTIONAL MATCH (rep:NaturalPerson)-[:LEGAL_REPRESENTATIVE]->(node)
-RETURN node.id AS id, node.name AS name, node.nameNorm AS nameNorm, node.kind AS kind,
-       node.region AS region, collect(rep.name) AS representatives
+WITH node, collect(rep.name) AS representatives
+RETURN collect({id: node.id, name: node.name, nameNorm: node.nameNorm, kind: node.kind,
+                region: node.region, representatives: representatives}) AS rows
 """
 
 
@@ -61,8 +62,9 @@ class Resolver:
         if not norm:
             return []
         query = " OR ".join(lucene_query(t) for t in {norm, name.strip()} if t)
-        rows = self.graph.read(CANDIDATES, {"query": query, "limit": (limit or self.limit) * 3,
-                                            "kind": kind, "region": region})
+        rows = self.graph.read_rows(CANDIDATES, {"query": query,
+                                                 "limit": (limit or self.limit) * 3,
+                                                 "kind": kind, "region": region})
         ranked = []
         for row in rows:
             score = float(fuzz.ratio(norm, row["nameNorm"] or self.normalise(row["name"])))

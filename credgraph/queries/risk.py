@@ -27,8 +27,10 @@ RECORDS_OF = """
 UNWIND $ids AS sid
 MATCH (s:Subject {id: sid})-[h:HAS_RECORD]->(r)
 WHERE (r:Penalty OR r:Listing OR r:Judgment OR r:Contract) AND r.date <= $asOf
-RETURN s.id AS subject, h.role AS role, r {.*} AS record
-"""
+RETURN collect({subject: s.id, role: h.role, record: r {
+         .id, .kind, .domain, .severity, .status, .date, .title, .authority,
+         .publicityUntil, .removedOn, .listType, .dueOn, .fulfilledOn, .subjectDefault}}) AS rows
+"""  # what a signal and its display need: not the long texts (facts, basis, content)
 
 
 @dataclass(frozen=True)
@@ -197,7 +199,7 @@ def assess(graph: Graph, rules: Rules, subject: str, depth: int, as_of: dt.date,
     paths = strongest_paths(hood, model)
     ids = sorted(paths)
     signals: dict[str, list[Signal]] = defaultdict(list)
-    for row in graph.read(RECORDS_OF, {"ids": ids, "asOf": as_of}):
+    for row in graph.read_rows(RECORDS_OF, {"ids": ids, "asOf": as_of}):
         found = model.signal(row["role"], row["record"], as_of)
         if found:
             signals[row["subject"]].append(found)

@@ -49,28 +49,24 @@ RECORDS = """
 MATCH (s:Subject {id: $id})-[h:HAS_RECORD]->(r)
 WHERE ($kind IS NULL OR r.kind = $kind)
   AND (NOT $activeOnly OR r.status IN ['ACTIVE', 'DISPUTED'])
-RETURN r {.id, .kind, .domain, .severity, .status, .date, .title, .authority} AS record,
-       h.role AS role
-ORDER BY r.date DESC, r.id
-LIMIT $limit
+WITH r ORDER BY r.date DESC, r.id LIMIT $limit
+RETURN collect(r {.id, .kind, .domain, .severity, .status, .date, .title, .authority}) AS rows
 """
 
 
 def subject_records(graph: Graph, subject: str, kind: str | None, active_only: bool,
                     limit: int) -> list[dict[str, Any]]:
-    rows = graph.read(RECORDS, {"id": subject, "kind": kind, "activeOnly": active_only,
-                                "limit": limit})
-    return [row["record"] for row in rows]
+    return graph.read_rows(RECORDS, {"id": subject, "kind": kind, "activeOnly": active_only,
+                                     "limit": limit})
 
 
 SUBJECTS_BY_IDS = """
 UNWIND $ids AS sid
 MATCH (s:Subject {id: sid})
-RETURN s {.id, .name, .kind, .region, .status, .idMasked,
-          person: s:NaturalPerson, agency: s:Agency} AS subject
+RETURN collect(s {.id, .name, .kind, .region, .status, .idMasked,
+                  person: s:NaturalPerson, agency: s:Agency}) AS rows
 """
 
 
 def subjects_by_ids(graph: Graph, ids: list[str]) -> dict[str, dict[str, Any]]:
-    rows = graph.read(SUBJECTS_BY_IDS, {"ids": ids})
-    return {row["subject"]["id"]: row["subject"] for row in rows}
+    return {row["id"]: row for row in graph.read_rows(SUBJECTS_BY_IDS, {"ids": ids})}
