@@ -20,17 +20,21 @@ from typing import Any
 from credgraph.graph.driver import Graph
 from credgraph.graph.model import RISK_RELATIONS, RecordStatus
 from credgraph.queries.neighbourhood import Edge, Neighbourhood, as_date, expand
-from credgraph.queries.subjects import subjects_by_ids
+from credgraph.queries.subjects import SUBJECT_SUMMARY
 from credgraph.rules import Rules
 
-RECORDS_OF = """
+# Every subject reached, with the records that may be signals: what a signal and its display
+# need, not the long texts (facts, basis, content).
+SUBJECTS_WITH_RECORDS = f"""
 UNWIND $ids AS sid
-MATCH (s:Subject {id: sid})-[h:HAS_RECORD]->(r)
-WHERE (r:Penalty OR r:Listing OR r:Judgment OR r:Contract) AND r.date <= $asOf
-RETURN collect({subject: s.id, role: h.role, record: r {
-         .id, .kind, .domain, .severity, .status, .date, .title, .authority,
-         .publicityUntil, .removedOn, .listType, .dueOn, .fulfilledOn, .subjectDefault}}) AS rows
-"""  # what a signal and its display need: not the long texts (facts, basis, content)
+MATCH (s:Subject {{id: sid}})
+RETURN collect(s {{{SUBJECT_SUMMARY}, records: [
+  (s)-[h:HAS_RECORD]->(r)
+  WHERE (r:Penalty OR r:Listing OR r:Judgment OR r:Contract) AND r.date <= $asOf
+  | {{role: h.role, record: r {{.id, .kind, .domain, .severity, .status, .date, .title,
+       .authority, .publicityUntil, .removedOn, .listType, .dueOn, .fulfilledOn,
+       .subjectDefault}}}}]}}) AS rows
+"""
 
 
 @dataclass(frozen=True)
@@ -199,11 +203,13 @@ def assess(graph: Graph, rules: Rules, subject: str, depth: int, as_of: dt.date,
     paths = strongest_paths(hood, model)
     ids = sorted(paths)
     signals: dict[str, list[Signal]] = defaultdict(list)
-    for row in graph.read_rows(RECORDS_OF, {"ids": ids, "asOf": as_of}):
-        found = model.signal(row["role"], row["record"], as_of)
-        if found:
-            signals[row["subject"]].append(found)
-    subjects = subjects_by_ids(graph, ids)
+    subjects: dict[str, dict[str, Any]] = {}
+    for row in graph.read_rows(SUBJECTS_WITH_RECORDS, {"ids": ids, "asOf": as_of}):
+        for item in row.pop("records"):
+            found = model.signal(item["role"], item["record"], as_of)
+            if found:
+                signals[row["id"]].append(found)
+        subjects[row["id"]] = row
     own = noisy_or([s.decayed for s in signals.get(subject, [])])
     contributors = []
     for node, (strength, path) in paths.items():

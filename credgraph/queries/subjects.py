@@ -60,11 +60,14 @@ def subject_records(graph: Graph, subject: str, kind: str | None, active_only: b
                                      "limit": limit})
 
 
-SUBJECTS_BY_IDS = """
+# What an analysis shows of each subject it names (a map projection of `s`).
+SUBJECT_SUMMARY = ".id, .name, .kind, .region, .status, .idMasked, " \
+                  "person: s:NaturalPerson, agency: s:Agency"
+
+SUBJECTS_BY_IDS = f"""
 UNWIND $ids AS sid
-MATCH (s:Subject {id: sid})
-RETURN collect(s {.id, .name, .kind, .region, .status, .idMasked,
-                  person: s:NaturalPerson, agency: s:Agency}) AS rows
+MATCH (s:Subject {{id: sid}})
+RETURN collect(s {{{SUBJECT_SUMMARY}}}) AS rows
 """
 
 
