@@ -122,6 +122,7 @@ class City:
         self.surnames = list(PersonNames.last_names)
         self.surname_weights = list(PersonNames.last_names.values())
         self.given = list(PersonNames.first_names)
+        self.given_chars = [g for g in self.given if len(g) == 1]
         self.brands = [b for b in CompanyNames.company_prefixes if 2 <= len(b) <= 4]
         self.serial = 0
 
@@ -163,7 +164,10 @@ class City:
     def person(self, region: str | None = None, name: str | None = None) -> Person:
         code = region or self.region()
         surname = self.rng.choices(self.surnames, self.surname_weights)[0]
-        given = "".join(self.rng.choice(self.given) for _ in range(self.rng.choice((1, 2, 2))))
+        # a given name of one or two characters: 张伟, 王秀英, not 任秀云红霞
+        given = self.rng.choice(self.given)
+        if len(given) == 1 and self.rng.random() < 0.6:
+            given += self.rng.choice(self.given_chars)
         person = Person(self.id_number(code), name or surname + given, code)
         self.rows["natural_persons"].append({
             "id_number": person.id_number, "name": person.name, "phone": self.phone(),
