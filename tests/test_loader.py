@@ -190,6 +190,20 @@ def test_duplicate_key_last_wins_and_shape_errors(services: Services, tmp_path: 
     assert lines[0] == "file,line,column,value,reason" and len(lines) == 4
 
 
+def test_duplicate_key_written_differently(services: Services, tmp_path: Path) -> None:
+    """The same USCC in lower case further down is the same key, and the last row wins."""
+    path = write_csv(tmp_path / "legal_persons.csv", ["uscc", "name"], [
+        [CO_A, "德州市德城区鑫源食品有限公司"],
+        [f" {CO_A.lower()} ", "德州市德城区鑫源食品股份有限公司"],
+    ])
+    summary = loader(services).load([path], derive_contacts=False)
+    assert (summary.read, summary.loaded, summary.rejected) == (2, 1, 1)
+    assert summary.rejects[0].line == 2
+    assert summary.rejects[0].reason == f"duplicate key {CO_A!r} in this file: line 3 wins"
+    name = services.graph.read("MATCH (s:Subject {id: $id}) RETURN s.name AS n", {"id": CO_A})
+    assert name == [{"n": "德州市德城区鑫源食品股份有限公司"}]
+
+
 def test_gbk_csv_with_chinese_headers(services: Services, tmp_path: Path) -> None:
     loader(services).load([base_bundle(tmp_path / "b")])
     path = write_csv(tmp_path / "penalties.csv", [

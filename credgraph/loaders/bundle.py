@@ -36,7 +36,14 @@ from credgraph.queries.resolution import Resolver
 from credgraph.rules import Rules
 from credgraph.schema.names import NameNormaliser
 from credgraph.schema.privacy import Privacy, scrub
-from credgraph.schema.rows import ROW_MODELS, BundleRow, header_map, parse_row, row_values
+from credgraph.schema.rows import (
+    ROW_MODELS,
+    BundleRow,
+    header_map,
+    parse_row,
+    row_key,
+    row_values,
+)
 
 # Dependency order: subjects before the relations and records that point at them.
 FILE_ORDER = ("legal_persons", "natural_persons", "officials", "relations", "penalties",
@@ -266,10 +273,7 @@ class BundleLoader:
             value = raw.values.get(header)
             if value is None:
                 continue
-            parsed = parse_row(model, {model.key: value})
-            key = (str(getattr(parsed, model.key)) if isinstance(parsed, BundleRow)
-                   else str(value).strip())
-            last[key] = raw.line
+            last[row_key(model, value)] = raw.line
         return last
 
     def _prepare(self, kind: str, row: BundleRow) -> Prepared:

@@ -8,9 +8,18 @@ from __future__ import annotations
 
 import datetime as dt
 import unicodedata
+from functools import cache
 from typing import Annotated, Any, ClassVar
 
-from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+)
 
 from credgraph.schema.identifiers import looks_like_id_number, normalise
 from credgraph.schema.privacy import scrub
@@ -292,6 +301,22 @@ def display_value(value: object) -> str:
         folded = normalise(text)
         return folded[:6] + "*" * 8 + folded[-4:]
     return text if len(text) <= 200 else text[:200] + "…"
+
+
+def row_key(model: type[BundleRow], value: object) -> str:
+    """A row's key as the full parse reads it (a USCC upper-cased, text NFKC-folded) without
+    validating the rest of the row: the duplicate pre-pass must agree with the load."""
+    try:
+        return str(_key_adapter(model).validate_python(value))
+    except ValidationError:
+        return str(value).strip()
+
+
+@cache
+def _key_adapter(model: type[BundleRow]) -> TypeAdapter[Any]:
+    info = model.model_fields[model.key]
+    annotated: Any = Annotated[info.annotation, *info.metadata]
+    return TypeAdapter(annotated)
 
 
 def parse_row(
