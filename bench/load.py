@@ -22,7 +22,9 @@ from typing import Any
 
 from credgraph.api.services import Services
 from credgraph.graph.driver import Graph
+from credgraph.graph.maintenance import delete_all
 from credgraph.graph.migrations import migrate
+from credgraph.graph.model import Label
 from credgraph.graph.server import LocalNeo4j
 from credgraph.loaders.bundle import BundleLoader, discover
 from credgraph.loaders.demo import generate
@@ -40,8 +42,7 @@ def machine() -> str:
 
 
 def empty(graph: Graph) -> None:
-    graph.run_autocommit("MATCH (n) WHERE NOT n:SchemaVersion "
-                         "CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 2000 ROWS")
+    delete_all(graph, keep=(Label.SCHEMA_VERSION.value,))
 
 
 def bare_driver(graph: Graph, folder: Path, batch: int) -> dict[str, tuple[int, float]]:
@@ -54,7 +55,7 @@ def bare_driver(graph: Graph, folder: Path, batch: int) -> dict[str, tuple[int, 
         started = time.perf_counter()
         graph.write_batches("UNWIND $rows AS row CREATE (n:BareBench) SET n = row", rows, batch)
         out[kind] = (len(rows), time.perf_counter() - started)
-    graph.run_autocommit("MATCH (n:BareBench) CALL (n) { DELETE n } IN TRANSACTIONS OF 2000 ROWS")
+    graph.run_autocommit("MATCH (n:BareBench) CALL (n) { DELETE n } IN TRANSACTIONS OF 10000 ROWS")
     return out
 
 

@@ -11,7 +11,9 @@ import neo4j.exceptions
 from credgraph.api.auth import KeyStore, Role
 from credgraph.api.services import Services
 from credgraph.graph.driver import connect
+from credgraph.graph.maintenance import delete_all
 from credgraph.graph.migrations import CURRENT_VERSION, migrate, schema_version
+from credgraph.graph.model import Label
 from credgraph.graph.server import LocalNeo4j, ServerError
 from credgraph.schema.privacy import scrub
 from credgraph.settings import Settings
@@ -110,9 +112,8 @@ def db_reset(yes: bool) -> None:
     settings = _settings()
     if settings.external:
         with connect(settings) as graph:
-            graph.run_autocommit(
-                "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
-            )
+            # the constraints and indexes stay on a server we do not own, so does their version
+            delete_all(graph, keep=(Label.SCHEMA_VERSION.value,))
     else:
         LocalNeo4j(settings).reset()
         ensure_database(settings)

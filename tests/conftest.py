@@ -12,7 +12,9 @@ import pytest
 
 from credgraph.api.services import Services
 from credgraph.graph.driver import Graph, connect
+from credgraph.graph.maintenance import delete_all
 from credgraph.graph.migrations import migrate
+from credgraph.graph.model import Label
 from credgraph.graph.server import LocalNeo4j
 from credgraph.rules import Rules
 from credgraph.schema.privacy import Privacy
@@ -86,10 +88,7 @@ def session_graph(settings: Settings, server: LocalNeo4j | None) -> Iterator[Gra
 @pytest.fixture()
 def graph(session_graph: Graph) -> Graph:
     """A clean database (schema kept) for each test."""
-    session_graph.run_autocommit(
-        "MATCH (n) WHERE NOT n:SchemaVersion "
-        "CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
-    )
+    delete_all(session_graph, keep=(Label.SCHEMA_VERSION.value,))
     return session_graph
 
 
