@@ -3,9 +3,6 @@
 Check characters come from python-stdnum; structure checks are ours, because the standards
 allow what stdnum's validators refuse (USCC departments marked by a letter, ID numbers whose
 region code has since been abolished or is missing from any table).
-
-A bundle names the same subject many times (every relation and record points at one), so the
-parsers remember recent answers: loading a city checks each identifier once, not once a row.
 """
 
 from __future__ import annotations
@@ -13,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache
 
 from stdnum.cn import ric, uscc
 
@@ -32,9 +28,6 @@ _KIND_BY_PREFIX: dict[str, SubjectKind] = {
     "92": SubjectKind.INDIVIDUAL_BUSINESS,
     "93": SubjectKind.COOPERATIVE,
 }
-
-# Identifiers remembered per process: enough for the subjects of a large city's batch window.
-_REMEMBERED = 1 << 18
 
 
 class IdentifierError(ValueError):
@@ -64,7 +57,6 @@ class Uscc:
         return self.code[2:8]
 
 
-@lru_cache(maxsize=_REMEMBERED)
 def parse_uscc(value: str) -> Uscc:
     code = normalise(value)
     if len(code) != 18:
@@ -123,7 +115,6 @@ def _birth_date(number: str) -> dt.date:
     return dt.date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
 
 
-@lru_cache(maxsize=_REMEMBERED)
 def parse_id_number(value: str, today: dt.date | None = None) -> IdNumber:
     """Validate an 18-character ID number; messages never repeat the number itself."""
     number = normalise(value)
@@ -158,7 +149,6 @@ def is_id_number(value: str) -> bool:
     return True
 
 
-@lru_cache(maxsize=_REMEMBERED)
 def is_person_number(value: str) -> bool:
     """Whether an identifier is to be read as an ID number rather than a USCC.
 
