@@ -14,7 +14,13 @@ from openpyxl import Workbook
 
 from credgraph.api.services import Services
 from credgraph.graph.driver import Graph
-from credgraph.loaders.bundle import BundleError, BundleLoader, LoadSummary, write_rejects
+from credgraph.loaders.bundle import (
+    BundleError,
+    BundleLoader,
+    LoadSummary,
+    file_kind,
+    write_rejects,
+)
 from tests.ids import make_id, make_uscc
 
 TODAY = dt.date(2026, 11, 28)
@@ -250,6 +256,15 @@ def test_xlsx_and_jsonl(services: Services, tmp_path: Path) -> None:
                                "r.kind AS kind, r.severity AS severity ORDER BY id", {"id": CO_A})
     assert rows == [{"id": "C1", "kind": "COMMITMENT", "severity": None},
                     {"id": "L9", "kind": "LISTING", "severity": "严重"}]
+
+
+@pytest.mark.parametrize(("name", "kind"), [
+    ("legal_persons.csv", "legal_persons"), ("LegalPersons.xlsx", "legal_persons"),
+    ("natural-persons 2026.csv", "natural_persons"), ("行政处罚_202611.csv", "penalties"),
+    ("licences.jsonl", "licenses"), ("weather.csv", None),
+])
+def test_file_kinds(name: str, kind: str | None) -> None:
+    assert file_kind(Path(name)) == kind
 
 
 def test_unknown_and_unreadable_files_are_clear_errors(services: Services,

@@ -133,11 +133,16 @@ class LoadSummary:
 
 
 def file_kind(path: Path) -> str | None:
-    stem = path.stem.lower()
+    """The bundle file a name stands for: legal_persons.csv, Legal-Persons_2026.xlsx, 法人.csv."""
+    stem = _file_stem(path.stem)
     for kind, aliases in FILE_ALIASES.items():
-        if any(stem.startswith(alias) for alias in aliases):
+        if any(stem.startswith(_file_stem(alias)) for alias in aliases):
             return kind
     return None
+
+
+def _file_stem(name: str) -> str:
+    return "".join(char for char in name.lower() if char not in "_- ")
 
 
 def discover(paths: list[Path]) -> list[tuple[str, Path]]:
