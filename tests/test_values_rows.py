@@ -61,6 +61,8 @@ def test_chinese_and_english_headers_map_to_the_same_fields() -> None:
     # half-width brackets and stray spaces in a header are tolerated
     assert header_map(LegalPersonRow, [" 注册资本(万元) "]) == {
         " 注册资本(万元) ": "registered_capital"}
+    assert header_map(LegalPersonRow, ["USCC", "Registered Capital", "established-date"]) == {
+        "USCC": "uscc", "Registered Capital": "registered_capital"}
     penalty = header_map(PenaltyRow, ["行政处罚决定书文号", "罚款金额（万元）", "处罚机关"])
     assert sorted(penalty.values()) == ["authority", "decision_no", "fine"]
 

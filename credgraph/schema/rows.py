@@ -251,8 +251,11 @@ ROW_MODELS: dict[str, type[BundleRow]] = {
 
 
 def _header_key(header: str) -> str:
+    """Headers compared without case, spaces, `_` or `-`, brackets unified: `Decision No`,
+    `decision-no` and `decision_no` are one column, as are 注册资本(万元) and 注册资本（万元）."""
     text = unicodedata.normalize("NFKC", header).strip().lower()
-    return "".join(text.split()).replace("(", "（").replace(")", "）")
+    text = "".join(text.split()).replace("_", "").replace("-", "")
+    return text.replace("(", "（").replace(")", "）")
 
 
 def header_map(model: type[BundleRow], headers: list[str]) -> dict[str, str]:
