@@ -196,6 +196,23 @@ def test_duplicate_key_last_wins_and_shape_errors(services: Services, tmp_path: 
     assert lines[0] == "file,line,column,value,reason" and len(lines) == 4
 
 
+def test_kinship_as_type_and_list_type_with_suffix(services: Services, tmp_path: Path) -> None:
+    loader(services).load([base_bundle(tmp_path / "b")])
+    relations = write_csv(tmp_path / "relations.csv",
+                          ["关联方标识", "主体标识", "关系类型", "开始日期"],
+                          [[PERSON, SPOUSE, "配偶", "2020-01-01"]])
+    listings = write_csv(tmp_path / "listings.csv",
+                         ["名单编号", "主体名称", "主体标识", "名单类型", "列入日期"],
+                         [["L7", "甲", CO_A, "失信被执行人名单", "2026-01-05"]])
+    summary = loader(services).load([relations, listings], derive_contacts=False)
+    assert (summary.loaded, summary.rejected) == (2, 0)
+    family = services.graph.read("MATCH (:NaturalPerson)-[r:FAMILY {key: '2020-01-01'}]->() "
+                                 "RETURN r.kind AS kind")
+    assert family == [{"kind": "配偶"}]
+    listing = services.graph.read("MATCH (l:Listing {id: 'L7'}) RETURN l.listType AS t")
+    assert listing == [{"t": "失信被执行人"}]
+
+
 def test_duplicate_key_written_differently(services: Services, tmp_path: Path) -> None:
     """The same USCC in lower case further down is the same key, and the last row wins."""
     path = write_csv(tmp_path / "legal_persons.csv", ["uscc", "name"], [

@@ -140,6 +140,9 @@ class RelationType(StrEnum):
 
 
 _OFFICER_PROPS = ("role", "start", "end")
+# 亲属 named by the kinship itself (a type column saying 配偶): FAMILY, with that kind.
+KINSHIP = ("配偶", "夫妻", "父母", "父子", "母子", "父女", "母女", "子女", "兄弟姐妹", "兄弟",
+           "姐妹")
 
 # Default weights; the rules file may override them per deployment (rules.toml [relations]).
 RELATIONS: dict[RelationType, RelationSpec] = {
@@ -160,7 +163,8 @@ RELATIONS: dict[RelationType, RelationSpec] = {
         RelationSpec("BRANCH_OF", "分支机构", Endpoint.LEGAL_PERSON, Endpoint.LEGAL_PERSON, 0.9,
                      properties=(), aliases=("分公司",)),
         RelationSpec("FAMILY", "亲属", Endpoint.PERSON, Endpoint.PERSON, 0.5, symmetric=True,
-                     properties=("kind",), aliases=("亲属关系", "家庭成员")),
+                     properties=("kind",),
+                     aliases=("亲属关系", "家庭成员", "近亲属", *KINSHIP)),
         RelationSpec("SERVES_IN", "任职", Endpoint.PERSON, Endpoint.AGENCY, 0.3,
                      properties=("position", "rank", "start", "end"), aliases=("公职",)),
         RelationSpec("SUBORDINATE_TO", "隶属", Endpoint.AGENCY, Endpoint.AGENCY, 0.6,

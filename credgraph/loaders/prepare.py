@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from credgraph.graph.model import (
+    KINSHIP,
     RELATIONS,
     SUBJECT_KIND_ZH,
     Endpoint,
@@ -232,7 +233,8 @@ class Preparer:
         if "role" in spec.properties:
             props["role"] = row.role or spec.zh
         if "kind" in spec.properties:
-            props["kind"] = row.kind
+            props["kind"] = row.kind or (row.type.strip() if row.type.strip() in KINSHIP
+                                         else None)
         data = {"from": source.key, "to": target.key, "key": _iso(row.start_date) or "",
                 "props": props}
         return Prepared(
@@ -336,6 +338,8 @@ class Preparer:
     def listing(self, row: ListingRow) -> Prepared:
         self.not_future(row, "listed_on", "removed_on")
         list_type = row.list_type.strip()
+        if list_type not in self.list_types and list_type.removesuffix("名单") in self.list_types:
+            list_type = list_type.removesuffix("名单")  # 失信被执行人名单 is 失信被执行人
         if list_type not in self.list_types:
             raise RowRejected("list_type", row.list_type, f"unknown list type {list_type!r}")
         if row.removed_on and row.removed_on < row.listed_on:
