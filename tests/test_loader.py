@@ -284,6 +284,33 @@ def test_file_kinds(name: str, kind: str | None) -> None:
     assert file_kind(Path(name)) == kind
 
 
+def test_title_rows_above_the_header(services: Services, tmp_path: Path) -> None:
+    """Government exports open with a title (and an export date) above the header."""
+    loader(services).load([base_bundle(tmp_path / "b")])
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["德州市信用名单公示表"])
+    sheet.append(["导出时间：2026-11-01", None, "单位：万元"])
+    sheet.append(["名单编号", "主体名称", "主体标识", "名单类型", "列入日期"])
+    sheet.append(["L20", "甲", CO_A, "严重失信主体", "2025-01-02"])
+    sheet.append(["L21", "甲", CO_A, "黑名单", "2025-01-02"])
+    book.save(tmp_path / "listings.xlsx")
+    csv_path = tmp_path / "judgments.csv"
+    csv_path.write_text("德州市执行案件信息\n案号,被执行人标识,立案日期\n"
+                        f"(2026)鲁1402执1号,{CO_A},2026-01-05\n"
+                        f"(2026)鲁1402执2号,{CO_A},2036-01-05\n", encoding="utf-8")
+    summary = loader(services).load([tmp_path / "listings.xlsx", csv_path],
+                                    derive_contacts=False)
+    assert [(f.kind, f.read, f.loaded, f.rejected) for f in summary.files] == [
+        ("listings", 2, 1, 1), ("judgments", 2, 1, 1)]
+    # reject lines are the lines of the file, title rows included
+    assert [(r.file, r.line) for r in summary.rejects] == [
+        ("listings.xlsx", 5), ("judgments.csv", 4)]
+    assert summary.warnings == ["listings.xlsx: 2 title row(s) above the header skipped",
+                                "judgments.csv: 1 title row(s) above the header skipped"]
+
+
 def test_unknown_and_unreadable_files_are_clear_errors(services: Services,
                                                        tmp_path: Path) -> None:
     (tmp_path / "weather.csv").write_text("a,b\n1,2\n", encoding="utf-8")

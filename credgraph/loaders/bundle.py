@@ -132,6 +132,13 @@ class LoadSummary:
         }
 
 
+def missing_columns(model: type[BundleRow], mapping: dict[str, str]) -> list[str]:
+    """Required fields no header of the file feeds."""
+    fed = set(mapping.values())
+    return [name for name, info in model.model_fields.items()
+            if info.is_required() and name not in fed]
+
+
 def file_kind(path: Path) -> str | None:
     """The bundle file a name stands for: legal_persons.csv, Legal-Persons_2026.xlsx, 法人.csv."""
     stem = _file_stem(path.stem)
@@ -202,8 +209,12 @@ class BundleLoader:
         started = time.monotonic()
         model = ROW_MODELS[kind]
         result = FileSummary(file=str(path), kind=kind)
+
+        def is_header(cells: list[str]) -> bool:
+            return not missing_columns(model, header_map(model, cells))
+
         try:
-            table = read_table(path)
+            table = read_table(path, is_header)
         except UnreadableFile as exc:
             raise BundleError(f"{path}: {exc}") from None
         result.encoding = table.encoding
@@ -211,12 +222,14 @@ class BundleLoader:
         columns: dict[str, str] = {}
         for header, field_name in mapping.items():
             columns.setdefault(field_name, header)
-        missing = [name for name, info in model.model_fields.items()
-                   if info.is_required() and name not in columns]
+        missing = missing_columns(model, mapping)
         if missing:
             raise BundleError(f"{path}: missing required column(s) {', '.join(missing)} "
                               f"for {kind} (headers: {', '.join(table.headers)})")
-        winners = self._last_lines(path, model, mapping) if model.key else {}
+        if table.title_rows:
+            summary.warnings.append(f"{path.name}: {table.title_rows} title row(s) above the "
+                                    "header skipped")
+        winners = self._last_lines(path, model, mapping, is_header) if model.key else {}
 
         def reject(line: int, column: str, value: str, reason: str) -> None:
             result.rejected += 1
@@ -265,14 +278,14 @@ class BundleLoader:
         result.seconds = round(time.monotonic() - started, 3)
         return result
 
-    def _last_lines(self, path: Path, model: type[BundleRow],
-                    mapping: dict[str, str]) -> dict[str, int]:
+    def _last_lines(self, path: Path, model: type[BundleRow], mapping: dict[str, str],
+                    is_header: Callable[[list[str]], bool]) -> dict[str, int]:
         """First pass over a keyed file: the line of each key's last occurrence."""
         header = next((h for h, f in mapping.items() if f == model.key), None)
         last: dict[str, int] = {}
         if header is None:
             return last
-        for raw in read_table(path).rows:
+        for raw in read_table(path, is_header).rows:
             if raw.problem:
                 continue
             value = raw.values.get(header)

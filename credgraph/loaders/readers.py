@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,11 @@ from charset_normalizer import from_bytes
 
 SUFFIXES = (".csv", ".xlsx", ".jsonl", ".ndjson")
 csv.field_size_limit(10_000_000)
+# A sheet exported by a government system often opens with a title row or two (德州市行政处罚
+#信息公示表, 导出时间 …) above the real header; this many rows are searched for it.
+TITLE_ROWS = 5
+
+HeaderTest = Callable[[list[str]], bool]
 
 
 class UnreadableFile(Exception):
@@ -34,6 +39,17 @@ class Table:
     headers: list[str]
     rows: Iterator[RawRow]
     encoding: str
+    title_rows: int = 0  # rows above the header, skipped
+
+
+def _find_header(first: list[list[str]], is_header: HeaderTest | None) -> int:
+    """Index of the header among the first rows: the first that `is_header` accepts, else 0
+    (and the caller's missing-column error names what the first row lacks)."""
+    if is_header is not None:
+        for index, cells in enumerate(first):
+            if is_header(cells):
+                return index
+    return 0
 
 
 def detect_encoding(data: bytes) -> str:
@@ -57,21 +73,31 @@ def detect_encoding(data: bytes) -> str:
     return str(best.encoding)
 
 
-def _csv(path: Path) -> Table:
+def _csv(path: Path, is_header: HeaderTest | None) -> Table:
     data = path.read_bytes()
     encoding = detect_encoding(data)
     text = data.decode(encoding, errors="replace")
     reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        headers = [h.strip() for h in next(reader)]
-    except StopIteration:
-        raise UnreadableFile("the file is empty (no header row)") from None
+    first: list[tuple[int, list[str]]] = []
+    for cells in reader:
+        first.append((reader.line_num, cells))
+        if len(first) > TITLE_ROWS:
+            break
+    if not first:
+        raise UnreadableFile("the file is empty (no header row)")
+    title_rows = _find_header([[c.strip() for c in cells] for _, cells in first], is_header)
+    headers = [c.strip() for c in first[title_rows][1]]
     if not any(headers):
         raise UnreadableFile("the header row is empty")
+    buffered = first[title_rows + 1:]  # data rows read while looking for the header
+
+    def numbered() -> Iterator[tuple[int, list[str]]]:
+        yield from buffered
+        for cells in reader:
+            yield reader.line_num, cells
 
     def rows() -> Iterator[RawRow]:
-        for cells in reader:
-            line = reader.line_num
+        for line, cells in numbered():
             if not cells or all(not c.strip() for c in cells):
                 continue
             if len(cells) != len(headers):
@@ -80,10 +106,10 @@ def _csv(path: Path) -> Table:
                 continue
             yield RawRow(line, dict(zip(headers, cells, strict=True)))
 
-    return Table(path, headers, rows(), encoding)
+    return Table(path, headers, rows(), encoding, title_rows)
 
 
-def _xlsx(path: Path) -> Table:
+def _xlsx(path: Path, is_header: HeaderTest | None) -> Table:
     from openpyxl import load_workbook
 
     try:
@@ -92,15 +118,22 @@ def _xlsx(path: Path) -> Table:
         raise UnreadableFile(f"not a readable XLSX workbook ({type(exc).__name__})") from None
     sheet = workbook.worksheets[0]
     iterator = sheet.iter_rows(values_only=True)
-    try:
-        headers = ["" if h is None else str(h).strip() for h in next(iterator)]
-    except StopIteration:
-        raise UnreadableFile("the first sheet is empty") from None
+    first = [tuple(cells) for _, cells in zip(range(TITLE_ROWS + 1), iterator, strict=False)]
+    if not first:
+        raise UnreadableFile("the first sheet is empty")
+    texts = [["" if c is None else str(c).strip() for c in cells] for cells in first]
+    title_rows = _find_header(texts, is_header)
+    headers = texts[title_rows]
     while headers and not headers[-1]:
         headers.pop()
+    buffered = first[title_rows + 1:]
+
+    def numbered() -> Iterator[tuple[Any, ...]]:
+        yield from buffered
+        yield from iterator
 
     def rows() -> Iterator[RawRow]:
-        for line, cells in enumerate(iterator, start=2):
+        for line, cells in enumerate(numbered(), start=title_rows + 2):
             if all(c is None or str(c).strip() == "" for c in cells):
                 continue
             extra = [c for c in cells[len(headers):] if c is not None and str(c).strip()]
@@ -111,7 +144,7 @@ def _xlsx(path: Path) -> Table:
                 yield RawRow(line, values)
         workbook.close()
 
-    return Table(path, headers, rows(), "xlsx")
+    return Table(path, headers, rows(), "xlsx", title_rows)
 
 
 def _jsonl(path: Path) -> Table:
@@ -143,15 +176,17 @@ def _jsonl(path: Path) -> Table:
     return Table(path, headers, rows(), "jsonl")
 
 
-def read_table(path: Path) -> Table:
+def read_table(path: Path, is_header: HeaderTest | None = None) -> Table:
+    """The file's rows; for CSV and XLSX the header is the first of the first rows that
+    `is_header` accepts (title rows above it are skipped), else the first row."""
     if not path.exists():
         raise UnreadableFile("no such file")
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
-            return _csv(path)
+            return _csv(path, is_header)
         if suffix == ".xlsx":
-            return _xlsx(path)
+            return _xlsx(path, is_header)
         if suffix in (".jsonl", ".ndjson"):
             return _jsonl(path)
     except OSError as exc:
