@@ -16,8 +16,9 @@ from credgraph.schema.values import parse_amount, parse_date, parse_ratio
 
 
 @pytest.mark.parametrize("text", ["2024-03-05", "2024/3/5", "20240305", "2024年3月5日",
-                                  "2024-03-05 00:00:00", "２０２４年３月５日"])
-def test_dates_in_four_notations(text: str) -> None:
+                                  "2024-03-05 00:00:00", "２０２４年３月５日", 20240305,
+                                  20240305.0])
+def test_dates_in_four_notations(text: object) -> None:
     assert parse_date(text) == dt.date(2024, 3, 5)
 
 
@@ -29,7 +30,9 @@ def test_bad_dates(text: str, message: str) -> None:
 
 
 @pytest.mark.parametrize(("text", "value"), [("12.5", 12.5), ("1,250.00", 1250.0),
-                                             ("12.5万元", 12.5), ("3万", 3.0), ("", None)])
+                                             ("12.5万元", 12.5), ("3万", 3.0), ("", None),
+                                             ("¥12.5万元", 12.5), ("1.2亿元", 12000.0),
+                                             ("125,000元", 12.5)])
 def test_amounts(text: str, value: float | None) -> None:
     assert parse_amount(text) == value
 

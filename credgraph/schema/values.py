@@ -28,6 +28,8 @@ def parse_date(value: object) -> dt.date | None:
         return value.date()
     if isinstance(value, dt.date):
         return value
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # 20240305 from a numeric spreadsheet cell
     text = _TIME_SUFFIX.sub("", _clean(value))
     if not text:
         return None
@@ -44,8 +46,13 @@ def parse_date(value: object) -> dt.date | None:
     )
 
 
+# Units an amount may carry, as powers of 10,000 of the 万元 every amount is kept in.
+_AMOUNT_UNITS = (("亿元", 1), ("亿", 1), ("万元", 0), ("万", 0), ("元", -1))
+
+
 def parse_amount(value: object) -> float | None:
-    """An amount in 万元: '12.5', '1,250.00', '12.5万元'; negative amounts are refused."""
+    """An amount in 万元: '12.5', '1,250.00', '12.5万元', '¥12.5万', '1.2亿元' (12,000),
+    '125000元' (12.5); negative amounts are refused."""
     if value is None:
         return None
     if isinstance(value, bool):
@@ -54,11 +61,17 @@ def parse_amount(value: object) -> float | None:
         number = float(value)
     else:
         text = _clean(value).replace(",", "").replace("，", "").replace(" ", "")
-        text = text.removesuffix("万元").removesuffix("万")
+        text = text.lstrip("¥￥")
+        power = 0
+        for unit, unit_power in _AMOUNT_UNITS:
+            if text.endswith(unit):
+                text, power = text.removesuffix(unit), unit_power
+                break
         if not text:
             return None
         try:
-            number = float(text)
+            number = float(text) * 10_000 if power > 0 else float(text)
+            number = number / 10_000 if power < 0 else number
         except ValueError:
             raise ValueError(f"not a number: {_clean(value)!r}") from None
     if number != number or number in (float("inf"), float("-inf")):
