@@ -233,8 +233,8 @@ class Preparer:
         if "role" in spec.properties:
             props["role"] = row.role or spec.zh
         if "kind" in spec.properties:
-            props["kind"] = row.kind or (row.type.strip() if row.type.strip() in KINSHIP
-                                         else None)
+            named = row.type.strip()
+            props["kind"] = row.kind or (named if named in KINSHIP else None)
         data = {"from": source.key, "to": target.key, "key": _iso(row.start_date) or "",
                 "props": props}
         return Prepared(

@@ -8,20 +8,18 @@ from functools import cache
 from credgraph.graph.driver import Graph
 from credgraph.graph.model import RECORD_LABELS, RELATIONS, RecordKind, RelationType
 
-# One record of two parallel lists: a batch asks about thousands of ids, and one record costs
-# the driver far less than thousands.
 EXISTING = """
 UNWIND $ids AS id
 MATCH (n:Subject {id: id})
-RETURN collect(n.id) AS ids, collect(labels(n)) AS labels
+RETURN collect({id: n.id, labels: labels(n)}) AS rows
 """
 
 
 def existing_subjects(graph: Graph, ids: set[str]) -> dict[str, set[str]]:
     if not ids:
         return {}
-    row = graph.read(EXISTING, {"ids": list(ids)}, timeout=120)[0]
-    return {id_: set(labels) for id_, labels in zip(row["ids"], row["labels"], strict=True)}
+    rows = graph.read_rows(EXISTING, {"ids": list(ids)}, timeout=120)
+    return {row["id"]: set(row["labels"]) for row in rows}
 
 
 @cache

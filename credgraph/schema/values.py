@@ -46,8 +46,9 @@ def parse_date(value: object) -> dt.date | None:
     )
 
 
-# Units an amount may carry, as powers of 10,000 of the 万元 every amount is kept in.
-_AMOUNT_UNITS = (("亿元", 1), ("亿", 1), ("万元", 0), ("万", 0), ("元", -1))
+# Units an amount may carry: (suffix, multiplier, divisor) to the 万元 every amount is kept in.
+_AMOUNT_UNITS = (("亿元", 10_000, 1), ("亿", 10_000, 1), ("万元", 1, 1), ("万", 1, 1),
+                 ("元", 1, 10_000))
 
 
 def parse_amount(value: object) -> float | None:
@@ -62,16 +63,16 @@ def parse_amount(value: object) -> float | None:
     else:
         text = _clean(value).replace(",", "").replace("，", "").replace(" ", "")
         text = text.lstrip("¥￥")
-        power = 0
-        for unit, unit_power in _AMOUNT_UNITS:
+        multiplier, divisor = 1, 1
+        for unit, unit_multiplier, unit_divisor in _AMOUNT_UNITS:
             if text.endswith(unit):
-                text, power = text.removesuffix(unit), unit_power
+                text = text.removesuffix(unit)
+                multiplier, divisor = unit_multiplier, unit_divisor
                 break
         if not text:
             return None
         try:
-            number = float(text) * 10_000 if power > 0 else float(text)
-            number = number / 10_000 if power < 0 else number
+            number = float(text) * multiplier / divisor
         except ValueError:
             raise ValueError(f"not a number: {_clean(value)!r}") from None
     if number != number or number in (float("inf"), float("-inf")):
