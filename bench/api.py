@@ -29,11 +29,11 @@ import httpx
 
 from bench.load import RESULTS, machine
 from credgraph.api.auth import KeyStore, Role
-from credgraph.api.services import Services
 from credgraph.graph.model import RELATIONS
 from credgraph.queries.neighbourhood import expand
 from credgraph.queries.risk import assess
 from credgraph.queries.subjects import find_subject
+from credgraph.services import Services
 from credgraph.settings import Settings
 
 QUERIES = {
@@ -114,7 +114,7 @@ def main() -> None:
         except httpx.TransportError:
             time.sleep(0.2)
     today = dt.date.today()
-    cap = int(services.rules.section("risk")["degree_cap"])
+    cap = services.rules.risk.degree_cap
 
     def via_api(name: str) -> Callable[[Any], None]:
         variable = "name" if name == "searchSubjects" else "id"

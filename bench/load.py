@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from credgraph.api.services import Services
 from credgraph.graph.driver import Graph
 from credgraph.graph.maintenance import delete_all
 from credgraph.graph.migrations import migrate
@@ -30,6 +29,7 @@ from credgraph.loaders.bundle import BundleLoader, discover
 from credgraph.loaders.demo import generate
 from credgraph.loaders.readers import read_table
 from credgraph.loaders.writes import derive_shared_contacts
+from credgraph.services import Services
 from credgraph.settings import Settings
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -70,7 +70,7 @@ def run(subjects: int, services: Services, workdir: Path, batch: int) -> dict[st
     summary = loader.load([folder], derive_contacts=False)
     started = time.perf_counter()
     derive_shared_contacts(services.graph, int(
-        services.rules.section("resolution")["contact_group_cap"]))
+        services.rules.resolution.contact_group_cap))
     contact_seconds = time.perf_counter() - started
     summary.seconds += contact_seconds
     bare = bare_driver(services.graph, folder, batch)

@@ -9,13 +9,13 @@ import click
 import neo4j.exceptions
 
 from credgraph.api.auth import KeyStore, Role
-from credgraph.api.services import Services
 from credgraph.graph.driver import connect
 from credgraph.graph.maintenance import delete_all
 from credgraph.graph.migrations import CURRENT_VERSION, migrate, schema_version
 from credgraph.graph.model import Label
 from credgraph.graph.server import LocalNeo4j, ServerError
 from credgraph.schema.privacy import scrub
+from credgraph.services import Services
 from credgraph.settings import Settings
 
 

@@ -1,53 +1,189 @@
-"""The rules file: shipped defaults (rules.toml) merged with a deployment's override."""
+"""The rules file: shipped defaults (rules.toml) merged with a deployment's override, validated
+into one typed model at start.
+
+rules.toml is the only place a rule number is written: the models below have no defaults of
+their own, and an unknown key (a typo in an override) is an error naming it.
+"""
 
 from __future__ import annotations
 
 import tomllib
-from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
+from credgraph.graph.model import RelationType
 
 
-class Rules:
-    """Typed access to the rule numbers; `data` holds the merged TOML."""
+class RulesError(ValueError):
+    """The rules file (or an override) does not validate; the message names the key."""
 
-    def __init__(self, data: dict[str, Any]) -> None:
-        self.data = data
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ShareholderRules(Section):
+    bands: list[tuple[float, float]]
+    unknown_ratio_weight: float
+
+
+class RelationRules(Section):
+    """[relations]: risk weight per relation type; SHAREHOLDER by ratio bands."""
+
+    weights: dict[RelationType, float]
+    shareholder: ShareholderRules
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "weights" in data:
+            return data
+        weights = {k: v for k, v in data.items() if k != "shareholder"}
+        return {"weights": weights, "shareholder": data.get("shareholder")}
+
+    @model_validator(mode="after")
+    def _complete(self) -> RelationRules:
+        missing = [t.value for t in RelationType
+                   if t is not RelationType.SHAREHOLDER and t not in self.weights]
+        if missing:
+            raise ValueError(f"no weight for {', '.join(missing)}")
+        return self
+
+    def weight(self, rtype: str, ratio: float | None = None) -> float:
+        if rtype == RelationType.SHAREHOLDER:
+            return self.shareholder_weight(ratio)
+        return self.weights.get(RelationType(rtype), 0.0)
+
+    def shareholder_weight(self, ratio: float | None) -> float:
+        if ratio is None:
+            return self.shareholder.unknown_ratio_weight
+        for minimum, weight in self.shareholder.bands:
+            if ratio >= minimum:
+                return weight
+        return self.shareholder.bands[-1][1]
+
+
+class SignalRules(Section):
+    penalty_severe: float
+    penalty_general: float
+    penalty_minor: float
+    listing_default: float
+    judgment_unfulfilled: float
+    contract_default: float
+    listing: dict[str, float]
+
+
+class RiskRules(Section):
+    half_life_months: float
+    default_depth: int
+    max_depth: int
+    degree_cap: int
+    top_contributors: int
+    edge_budget: int
+    levels: list[tuple[int, str]]
+    signals: SignalRules
+
+
+class PenaltyRules(Section):
+    severe_fine: float
+    severe_keywords: list[str]
+    minor_keywords: list[str]
+    publicity_months: dict[str, int]
+
+
+class DomainRules(Section):
+    order: list[str]
+    fallback: str
+    keywords: dict[str, list[str]]
+    names: dict[str, str]
+
+
+class ListingRules(Section):
+    types: list[str]
+    severe: list[str]
+
+
+class ResolutionRules(Section):
+    threshold: float
+    margin: float
+    candidates: int
+    contact_group_cap: int
+    region_prefixes: list[str]
+    min_name_after_prefix: int
+    legal_forms: dict[str, str]
+
+
+class OwnershipRules(Section):
+    threshold: float
+    max_depth: int
+    control_share: float
+
+
+class LimitRules(Section):
+    max_batch_ids: int
+    max_list: int
+    max_query_depth: int
+    max_query_tokens: int
+    max_aliases: int
+    requests_per_minute: int
+
+
+class Rules(Section):
+    """Every rule number, typed. Build with `Rules.load()`; tests derive variants with
+    `Rules.load(overrides={...})` so a changed rule is never "restored" by hand."""
+
+    relations: RelationRules
+    risk: RiskRules
+    penalty: PenaltyRules
+    domains: DomainRules
+    listings: ListingRules
+    resolution: ResolutionRules
+    ownership: OwnershipRules
+    limits: LimitRules
 
     @classmethod
-    def load(cls, override: Path | None = None) -> Rules:
+    def load(cls, override: Path | None = None,
+             overrides: dict[str, Any] | None = None) -> Rules:
         text = (resources.files("credgraph") / "rules.toml").read_text(encoding="utf-8")
         data = tomllib.loads(text)
         if override is not None:
-            with override.open("rb") as handle:
-                data = _merge(data, tomllib.load(handle))
-        return cls(data)
+            try:
+                with override.open("rb") as handle:
+                    data = merge(data, tomllib.load(handle))
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise RulesError(f"rules file {override}: {exc}") from None
+        if overrides:
+            data = merge(data, overrides)
+        return cls.from_data(data, str(override or "rules.toml"))
 
-    def section(self, name: str) -> dict[str, Any]:
-        value = self.data.get(name, {})
-        return value if isinstance(value, dict) else {}
+    @classmethod
+    def from_data(cls, data: dict[str, Any], source: str = "rules") -> Rules:
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"[{'.'.join(str(p) for p in err['loc'])}] {err['msg']}" for err in exc.errors())
+            raise RulesError(f"{source}: {problems}") from None
 
-    @cached_property
-    def relation_weights(self) -> dict[str, float]:
-        section = self.section("relations")
-        return {k: float(v) for k, v in section.items() if not isinstance(v, dict)}
+    def with_overrides(self, overrides: dict[str, Any]) -> Rules:
+        """A copy with some keys changed (tables merge key by key), validated again."""
+        return Rules.from_data(merge(self.raw(), overrides))
 
-    def shareholder_weight(self, ratio: float | None) -> float:
-        holder = self.section("relations")["shareholder"]
-        if ratio is None:
-            return float(holder["unknown_ratio_weight"])
-        for minimum, weight in holder["bands"]:
-            if ratio >= minimum:
-                return float(weight)
-        return float(holder["bands"][-1][1])
+    def raw(self) -> dict[str, Any]:
+        data = self.model_dump(mode="json")
+        relations = data["relations"]
+        data["relations"] = {**relations["weights"], "shareholder": relations["shareholder"]}
+        return data
+
+
+def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from credgraph.api.services import Services
 from credgraph.graph.driver import Graph, connect
 from credgraph.graph.maintenance import delete_all
 from credgraph.graph.migrations import migrate
@@ -18,6 +17,7 @@ from credgraph.graph.model import Label
 from credgraph.graph.server import LocalNeo4j
 from credgraph.rules import Rules
 from credgraph.schema.privacy import Privacy
+from credgraph.services import Services
 from credgraph.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -95,7 +95,7 @@ def test_cross_domain_and_region(risky_world: Graph, rules: Rules) -> None:
 
 
 def test_hub_is_cut(graph: Graph, rules: Rules) -> None:
-    capped = Rules({**rules.data, "risk": {**rules.data["risk"], "degree_cap": 3}})
+    capped = rules.with_overrides({"risk": {"degree_cap": 3}})
     subject(graph, "S", "德州甲公司")
     subject(graph, "H", "代理记账人", "NATURAL_PERSON")
     relate(graph, "H", "S", "SUPERVISOR")

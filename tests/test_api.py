@@ -11,8 +11,8 @@ import pytest
 from graphql import GraphQLError
 
 from credgraph.api.app import error_code
-from credgraph.api.services import Services
 from credgraph.graph.driver import Graph
+from credgraph.services import Services
 from tests.conftest import Api
 from tests.graphs import AS_OF, record, relate, subject
 
@@ -162,11 +162,8 @@ def test_limits(company: str, api: Api, query: str, fragment: str) -> None:
 
 def test_query_depth_limit(company: str, services: Services) -> None:
     nested = "{ riskAssessment(id: \"%s\") { contributors { path { from { records { id } } } } } }"
-    services.rules.data["limits"]["max_query_depth"] = 3
-    try:
-        found = error(Api(services), nested % company)
-    finally:
-        services.rules.data["limits"]["max_query_depth"] = 12
+    strict = services.with_rules(services.rules.with_overrides({"limits": {"max_query_depth": 3}}))
+    found = error(Api(strict), nested % company)
     assert found["extensions"]["code"] == "LIMIT_EXCEEDED"
     assert "maximum operation depth" in found["message"]
 
@@ -220,13 +217,11 @@ def test_monitor_sees_masked_names(company: str, api: Api) -> None:
 
 
 def test_rate_limit(company: str, services: Services) -> None:
-    services.rules.data["limits"]["requests_per_minute"] = 2
-    try:
-        api = Api(services)
-        codes = [api.client.post("/graphql", json={"query": "{ __typename }"},
-                                 headers=api.headers()).status_code for _ in range(3)]
-    finally:
-        services.rules.data["limits"]["requests_per_minute"] = 600
+    strict = services.with_rules(
+        services.rules.with_overrides({"limits": {"requests_per_minute": 2}}))
+    api = Api(strict)
+    codes = [api.client.post("/graphql", json={"query": "{ __typename }"},
+                             headers=api.headers()).status_code for _ in range(3)]
     assert codes == [200, 200, 429]
 
 

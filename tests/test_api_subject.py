@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from credgraph.api.services import Services
 from credgraph.graph.driver import Graph
 from credgraph.graph.model import SubjectKind
 from credgraph.loaders.subjects import (
@@ -18,6 +17,7 @@ from credgraph.loaders.subjects import (
 )
 from credgraph.schema.identifiers import is_id_number, is_uscc, parse_id_number, parse_uscc
 from credgraph.schema.rows import LegalPersonRow, NaturalPersonRow
+from credgraph.services import Services
 from tests.conftest import Api
 from tests.ids import make_id, make_uscc
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from credgraph.api.services import Services
 from credgraph.loaders.bundle import BundleLoader, LoadSummary
 from credgraph.loaders.demo import generate
 from credgraph.queries.ownership import ultimate_owners
 from credgraph.queries.risk import RiskModel, assess
 from credgraph.schema.identifiers import parse_id_number
+from credgraph.services import Services
 
 AS_OF = dt.date(2026, 11, 28)
 
@@ -102,7 +102,7 @@ def check_truth_cases_present(truth: dict, services: Services) -> None:  # type:
     hub = cases["hub_cut"]
     agent = services.privacy.person_key(parse_id_number(hub["hub"]))
     degree = graph.read("MATCH (a {id: $a})-[r]-() RETURN count(r) AS n", {"a": agent})
-    assert degree[0]["n"] > services.rules.section("risk")["degree_cap"]
+    assert degree[0]["n"] > services.rules.risk.degree_cap
 
 
 def person(services: Services, number: str) -> str:

@@ -15,7 +15,7 @@ import uvicorn
 
 from credgraph.api.app import create_app
 from credgraph.api.auth import KeyStore, Role
-from credgraph.api.services import Services
+from credgraph.services import Services
 from tests.graphs import subject
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

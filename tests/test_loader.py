@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from openpyxl import Workbook
 
-from credgraph.api.services import Services
 from credgraph.graph.driver import Graph
 from credgraph.loaders.bundle import (
     BundleError,
@@ -21,6 +20,7 @@ from credgraph.loaders.bundle import (
     file_kind,
     write_rejects,
 )
+from credgraph.services import Services
 from tests.ids import make_id, make_uscc
 
 TODAY = dt.date(2026, 11, 28)

@@ -44,10 +44,10 @@ from strawberry.types import ExecutionResult
 
 from credgraph.api.auth import KeyStore, Principal, RateLimiter
 from credgraph.api.errors import ErrorCode
-from credgraph.api.schema import Query
-from credgraph.api.services import Services
+from credgraph.api.schema import Mutation, Query
 from credgraph.graph.migrations import CURRENT_VERSION, schema_version
 from credgraph.schema.privacy import scrub
+from credgraph.services import Services
 
 log = logging.getLogger("credgraph.api")
 
@@ -66,15 +66,14 @@ def explorer_modules() -> Path:
 
 
 def build_schema(services: Services) -> strawberry.Schema:
-    section = services.rules.section("limits")
-    depth, tokens = int(section["max_query_depth"]), int(section["max_query_tokens"])
-    aliases = int(section["max_aliases"])
+    section = services.rules.limits
+    depth, tokens, aliases = section.max_query_depth, section.max_query_tokens, section.max_aliases
     # The limit rules are made once, not per request: validating a document is most of the
     # GraphQL cost of a cheap query, and the validation cache only hits when the rules are
     # the same objects.
     rules = [*QueryDepthLimiter(max_depth=depth).validation_rules,
              *MaxAliasesLimiter(max_alias_count=aliases).validation_rules]
-    return strawberry.Schema(query=Query, extensions=[
+    return strawberry.Schema(query=Query, mutation=Mutation, extensions=[
         lambda: MaxTokensLimiter(max_token_count=tokens),
         lambda: AddValidationRules(rules),
         lambda: ParserCache(maxsize=512),
@@ -213,7 +212,7 @@ class AuthMiddleware:
 def create_app(services: Services, keys: KeyStore | None = None) -> Starlette:
     metrics = Metrics()
     keys = keys or KeyStore(services.graph)
-    limiter = RateLimiter(int(services.rules.section("limits")["requests_per_minute"]))
+    limiter = RateLimiter(services.rules.limits.requests_per_minute)
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})

@@ -19,13 +19,21 @@ class Role(StrEnum):
     PARTNER = "partner"
 
 
-_INVESTIGATION = frozenset({"subject", "searchSubjects", "associations", "riskAssessment",
-                            "ultimateOwners"})
-# Which top-level fields each role may ask for. Partners see only the sharing queries.
+_INVESTIGATION = frozenset({
+    "subject", "subjects", "searchSubjects", "associations", "riskAssessment", "ultimateOwners",
+    "repeatOffenders", "inspectionPlan", "integrityReport", "conflictsOfInterest",
+    "procurementCheck", "federatedCheck", "fileObjection", "objections", "repairs",
+})
+_CASEWORK = frozenset({"alerts", "updateAlert", "watch", "unwatch", "watchlist"})
+_ADMINISTRATION = frozenset({"runEscalation", "confirmEscalation", "requestRepair",
+                             "resolveObjection", "auditLog", "sharedCheck"})
+# Which top-level fields each role may ask for (SPEC §9 "Roles"). Partners see only the
+# sharing query; monitoring jobs read subjects, risk and escalations and work their alerts.
 ROLE_FIELDS: dict[Role, frozenset[str]] = {
-    Role.ADMIN: _INVESTIGATION,
-    Role.INVESTIGATOR: _INVESTIGATION,
-    Role.MONITOR: frozenset({"subject", "searchSubjects", "riskAssessment"}),
+    Role.ADMIN: _INVESTIGATION | _CASEWORK | _ADMINISTRATION,
+    Role.INVESTIGATOR: _INVESTIGATION | _CASEWORK,
+    Role.MONITOR: frozenset({"subject", "subjects", "searchSubjects", "riskAssessment",
+                             "repeatOffenders"}) | _CASEWORK,
     Role.PARTNER: frozenset({"sharedCheck"}),
 }
 # Roles that may see the masked ID number; others see the name masked too.

@@ -52,6 +52,32 @@ class RecordStatus(StrEnum):
     REVOKED = "REVOKED"
 
 
+class Severity(StrEnum):
+    """严重程度 of a penalty (SPEC §5); the values are what the data and the rules file say."""
+
+    SEVERE = "严重"
+    GENERAL = "一般"
+    MINOR = "轻微"
+
+
+# Other spellings a `severity` column may carry.
+SEVERITY_ALIASES: dict[str, Severity] = {
+    **{s.value: s for s in Severity},
+    "severe": Severity.SEVERE, "general": Severity.GENERAL, "minor": Severity.MINOR,
+    "较重": Severity.SEVERE, "重大": Severity.SEVERE, "较轻": Severity.MINOR,
+}
+
+
+class PartyRole(StrEnum):
+    """The `role` on (subject)-[:HAS_RECORD]->(record): how the subject is party to it."""
+
+    SUBJECT = "subject"
+    DEBTOR = "debtor"
+    CREDITOR = "creditor"
+    AGENCY = "agency"
+    COUNTERPARTY = "counterparty"
+
+
 class Label(StrEnum):
     """Every node label the service writes."""
 
@@ -106,15 +132,22 @@ class Endpoint(StrEnum):
     AGENCY = "agency"
 
 
+# The label a relation's endpoint must carry.
+ENDPOINT_LABELS: dict[Endpoint, Label] = {
+    Endpoint.PERSON: Label.NATURAL_PERSON, Endpoint.LEGAL_PERSON: Label.LEGAL_PERSON,
+    Endpoint.AGENCY: Label.AGENCY, Endpoint.SUBJECT: Label.SUBJECT,
+}
+
+
 @dataclass(frozen=True)
 class RelationSpec:
-    """One relation type between subjects: its direction, Chinese names and risk weight."""
+    """One relation type between subjects: its direction and Chinese names. Its risk weight
+    is a rule (rules.toml [relations]), not part of the model."""
 
     type: str
     zh: str
     source: Endpoint
     target: Endpoint
-    weight: float
     symmetric: bool = False
     derived: bool = False
     properties: tuple[str, ...] = ("start", "end")
@@ -144,35 +177,34 @@ _OFFICER_PROPS = ("role", "start", "end")
 KINSHIP = ("配偶", "夫妻", "父母", "父子", "母子", "父女", "母女", "子女", "兄弟姐妹", "兄弟",
            "姐妹")
 
-# Default weights; the rules file may override them per deployment (rules.toml [relations]).
 RELATIONS: dict[RelationType, RelationSpec] = {
     RelationType(spec.type): spec
     for spec in (
         RelationSpec("LEGAL_REPRESENTATIVE", "法定代表人", Endpoint.PERSON, Endpoint.LEGAL_PERSON,
-                     0.9, aliases=("负责人", "法定代表人/负责人", "经营者", "投资人")),
-        RelationSpec("SHAREHOLDER", "股东", Endpoint.SUBJECT, Endpoint.LEGAL_PERSON, 0.9,
+                     aliases=("负责人", "法定代表人/负责人", "经营者", "投资人")),
+        RelationSpec("SHAREHOLDER", "股东", Endpoint.SUBJECT, Endpoint.LEGAL_PERSON,
                      properties=("ratio", "start", "end"), aliases=("出资人", "股东/出资人")),
-        RelationSpec("ACTUAL_CONTROLLER", "实际控制人", Endpoint.SUBJECT, Endpoint.LEGAL_PERSON,
-                     1.0),
-        RelationSpec("DIRECTOR", "董事", Endpoint.PERSON, Endpoint.LEGAL_PERSON, 0.5,
+        RelationSpec("ACTUAL_CONTROLLER", "实际控制人", Endpoint.SUBJECT, Endpoint.LEGAL_PERSON),
+        RelationSpec("DIRECTOR", "董事", Endpoint.PERSON, Endpoint.LEGAL_PERSON,
                      properties=_OFFICER_PROPS, aliases=("董事长", "执行董事", "理事")),
-        RelationSpec("SUPERVISOR", "监事", Endpoint.PERSON, Endpoint.LEGAL_PERSON, 0.5,
+        RelationSpec("SUPERVISOR", "监事", Endpoint.PERSON, Endpoint.LEGAL_PERSON,
                      properties=_OFFICER_PROPS, aliases=("监事会主席",)),
-        RelationSpec("MANAGER", "高级管理人员", Endpoint.PERSON, Endpoint.LEGAL_PERSON, 0.5,
+        RelationSpec("MANAGER", "高级管理人员", Endpoint.PERSON, Endpoint.LEGAL_PERSON,
                      properties=_OFFICER_PROPS, aliases=("经理", "总经理", "高管")),
-        RelationSpec("BRANCH_OF", "分支机构", Endpoint.LEGAL_PERSON, Endpoint.LEGAL_PERSON, 0.9,
+        RelationSpec("BRANCH_OF", "分支机构", Endpoint.LEGAL_PERSON, Endpoint.LEGAL_PERSON,
                      properties=(), aliases=("分公司",)),
-        RelationSpec("FAMILY", "亲属", Endpoint.PERSON, Endpoint.PERSON, 0.5, symmetric=True,
+        RelationSpec("FAMILY", "亲属", Endpoint.PERSON, Endpoint.PERSON, symmetric=True,
                      properties=("kind",),
                      aliases=("亲属关系", "家庭成员", "近亲属", *KINSHIP)),
-        RelationSpec("SERVES_IN", "任职", Endpoint.PERSON, Endpoint.AGENCY, 0.3,
+        RelationSpec("SERVES_IN", "任职", Endpoint.PERSON, Endpoint.AGENCY,
                      properties=("position", "rank", "start", "end"), aliases=("公职",)),
-        RelationSpec("SUBORDINATE_TO", "隶属", Endpoint.AGENCY, Endpoint.AGENCY, 0.6,
+        RelationSpec("SUBORDINATE_TO", "隶属", Endpoint.AGENCY, Endpoint.AGENCY,
                      properties=(), aliases=("上级主管部门",)),
-        RelationSpec("SHARES_CONTACT", "共用联系方式", Endpoint.SUBJECT, Endpoint.SUBJECT, 0.3,
+        RelationSpec("SHARES_CONTACT", "共用联系方式", Endpoint.SUBJECT, Endpoint.SUBJECT,
                      symmetric=True, derived=True, properties=("via",)),
     )
 }
+
 
 def relation_type(text: str) -> RelationType | None:
     """Resolve a relation type from its English key or any of its Chinese names."""
@@ -186,6 +218,30 @@ def relation_type(text: str) -> RelationType | None:
     return None
 
 
-# Relation types through which risk may flow between subjects (all declared, non-derived ones
-# plus SHARES_CONTACT); kept as a tuple so queries can splice them from the allow-list.
+# Relation types through which risk may flow between subjects (every declared one, derived
+# SHARES_CONTACT included); kept as a tuple so queries can splice them from the allow-list.
 RISK_RELATIONS: tuple[RelationType, ...] = tuple(RELATIONS)
+
+# Relations by which a person stands behind a legal person (control and office), used by
+# ownership, escalation (R4, propagation) and integrity (G3).
+CONTROL_RELATIONS: tuple[RelationType, ...] = (
+    RelationType.LEGAL_REPRESENTATIVE, RelationType.ACTUAL_CONTROLLER,
+)
+OFFICER_RELATIONS: tuple[RelationType, ...] = (
+    RelationType.DIRECTOR, RelationType.SUPERVISOR, RelationType.MANAGER,
+)
+
+# Record labels whose records can be risk signals (SPEC §8).
+SIGNAL_RECORDS: tuple[RecordKind, ...] = (
+    RecordKind.PENALTY, RecordKind.LISTING, RecordKind.JUDGMENT, RecordKind.CONTRACT,
+)
+
+
+def label_predicate(variable: str, kinds: tuple[RecordKind, ...]) -> str:
+    """`(r:Penalty OR r:Listing …)` for the given record kinds, from the declared labels."""
+    return "(" + " OR ".join(f"{variable}:{RECORD_LABELS[k].value}" for k in kinds) + ")"
+
+
+def types_pattern(types: tuple[RelationType, ...] | list[RelationType]) -> str:
+    """`A|B|C` for a relationship pattern, from declared relation types only."""
+    return "|".join(RelationType(t).value for t in types)

@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from credgraph.graph.driver import Graph
-from credgraph.graph.model import RecordKind
+from credgraph.graph.model import ENDPOINT_LABELS, PartyRole, RecordKind
 from credgraph.loaders.prepare import (
-    ENDPOINT_LABELS,
     STICKY_STATUSES,
     Prepared,
     Preparer,
@@ -199,7 +198,7 @@ class BundleLoader:
         for kind, path in discover(paths):
             summary.files.append(self.load_file(kind, path, summary))
         if derive_contacts:
-            cap = int(self.rules.section("resolution").get("contact_group_cap", 20))
+            cap = self.rules.resolution.contact_group_cap
             summary.shared_contacts = derive_shared_contacts(self.graph, cap)
         summary.seconds = time.monotonic() - started
         return summary
@@ -365,7 +364,7 @@ class BundleLoader:
             except RowRejected as exc:
                 reject(line, column, name, f"unresolved subject: {exc.reason}")
                 continue
-            role = "debtor" if column == "debtor_id" else "subject"
+            role = PartyRole.DEBTOR if column == "debtor_id" else PartyRole.SUBJECT
             prepared.data["parties"].insert(0, {"id": ref.key, "role": role,
                                                 "person": ref.person, "agency": ref.agency,
                                                 "stub": ref.stub})

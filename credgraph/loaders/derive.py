@@ -6,13 +6,8 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from credgraph.graph.model import RecordStatus
+from credgraph.graph.model import SEVERITY_ALIASES, RecordStatus, Severity
 from credgraph.rules import Rules
-
-SEVERE, GENERAL, MINOR = "严重", "一般", "轻微"
-SEVERITIES = {SEVERE: SEVERE, GENERAL: GENERAL, MINOR: MINOR,
-              "severe": SEVERE, "general": GENERAL, "minor": MINOR,
-              "较重": SEVERE, "重大": SEVERE, "较轻": MINOR}
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
@@ -29,40 +24,40 @@ class Deriver:
     rules: Rules
 
     def domain(self, given: str | None, *texts: str | None) -> str:
-        section = self.rules.section("domains")
-        keywords: dict[str, list[str]] = section["keywords"]
+        section = self.rules.domains
+        keywords = section.keywords
         if given:
             text = given.strip()
-            if text in keywords or text == section["fallback"]:
+            if text in keywords or text == section.fallback:
                 return text
-            for key, name in section["names"].items():
+            for key, name in section.names.items():
                 if name == text:
-                    return str(key)
+                    return key
         haystack = " ".join(t for t in texts if t)
-        for domain in section["order"]:
+        for domain in section.order:
             if any(word in haystack for word in keywords.get(domain, ())):
-                return str(domain)
-        return str(section["fallback"])
+                return domain
+        return section.fallback
 
     def severity(self, given: str | None, category: str | None, content: str | None,
                  fine: float | None, license_action: str | None) -> str:
-        if given and given.strip() in SEVERITIES:
-            return SEVERITIES[given.strip()]
-        rules = self.rules.section("penalty")
+        if given and given.strip() in SEVERITY_ALIASES:
+            return SEVERITY_ALIASES[given.strip()].value
+        rules = self.rules.penalty
         text = " ".join(t for t in (category, content, license_action) if t)
-        if any(word in text for word in rules["severe_keywords"]):
-            return SEVERE
-        if fine is not None and fine >= float(rules["severe_fine"]):
-            return SEVERE
+        if any(word in text for word in rules.severe_keywords):
+            return Severity.SEVERE.value
+        if fine is not None and fine >= rules.severe_fine:
+            return Severity.SEVERE.value
         parts = [p for p in re.split(r"[、,，;；/\s]+", category or "") if p]
-        if parts and all(part in rules["minor_keywords"] for part in parts) and not fine:
-            return MINOR
-        return GENERAL
+        if parts and all(part in rules.minor_keywords for part in parts) and not fine:
+            return Severity.MINOR.value
+        return Severity.GENERAL.value
 
     def publicity_until(self, decided: dt.date, severity: str, given: dt.date | None) -> dt.date:
         if given:
             return given
-        months = int(self.rules.section("penalty")["publicity_months"].get(severity, 12))
+        months = self.rules.penalty.publicity_months[severity]
         return add_months(decided, months)
 
     @staticmethod

@@ -15,13 +15,15 @@ from credgraph.graph.model import (
     RELATIONS,
     SUBJECT_KIND_ZH,
     Endpoint,
+    PartyRole,
     RecordKind,
     RecordStatus,
     RelationType,
+    Severity,
     SubjectKind,
     relation_type,
 )
-from credgraph.loaders.derive import SEVERE, Deriver
+from credgraph.loaders.derive import Deriver
 from credgraph.loaders.subjects import legal_person_props, natural_person_props
 from credgraph.rules import Rules
 from credgraph.schema.identifiers import (
@@ -93,10 +95,6 @@ def _iso(value: dt.date | None) -> str | None:
 
 ENDPOINT_NAMES = {Endpoint.PERSON: "a natural person", Endpoint.LEGAL_PERSON: "a legal person",
                   Endpoint.AGENCY: "an agency", Endpoint.SUBJECT: "a subject"}
-ENDPOINT_LABELS = {Endpoint.PERSON: "NaturalPerson", Endpoint.LEGAL_PERSON: "LegalPerson",
-                   Endpoint.AGENCY: "Agency", Endpoint.SUBJECT: "Subject"}
-
-
 class Preparer:
     def __init__(self, rules: Rules, privacy: Privacy, normaliser: NameNormaliser,
                  today: dt.date) -> None:
@@ -105,9 +103,9 @@ class Preparer:
         self.normalise = normaliser
         self.derive = Deriver(rules)
         self.today = today
-        listings = rules.section("listings")
-        self.list_types: list[str] = list(listings["types"])
-        self.severe_lists: set[str] = set(listings["severe"])
+        listings = rules.listings
+        self.list_types: list[str] = list(listings.types)
+        self.severe_lists: set[str] = set(listings.severe)
         # A subject is pointed at by many rows; its key, encryption and stub are made once.
         self._refs: dict[tuple[str, str | None], SubjectRef | str] = {}
 
@@ -246,7 +244,7 @@ class Preparer:
 
     # -- records ----------------------------------------------------------------------------
     def _record(self, kind: RecordKind, key: str, props: dict[str, Any],
-                parties: list[tuple[str, SubjectRef, str]], issuer: SubjectRef | None,
+                parties: list[tuple[str, SubjectRef, PartyRole]], issuer: SubjectRef | None,
                 date: dt.date | None) -> Prepared:
         props = {**props, "kind": kind.value, "date": date}
         data = {
@@ -303,7 +301,7 @@ class Preparer:
                                                 row.legal_rep)
         issuer = self._issuer(row.authority_uscc, row.authority)
         prepared = self._record(RecordKind.PENALTY, row.decision_no, props,
-                                [("subject_id", party, "subject")] if party else [], issuer,
+                                [("subject_id", party, PartyRole.SUBJECT)] if party else [], issuer,
                                 row.decided_on)
         if party is None:
             prepared.resolve = ("subject_id", row.subject_name, row.legal_rep, problem or "")
@@ -329,7 +327,7 @@ class Preparer:
         party, problem = self._party_or_resolve("subject_id", row.subject_id, row.subject_name,
                                                 None)
         prepared = self._record(RecordKind.LICENSE, row.decision_no, props,
-                                [("subject_id", party, "subject")] if party else [],
+                                [("subject_id", party, PartyRole.SUBJECT)] if party else [],
                                 self._issuer(row.authority_uscc, row.authority), row.decided_on)
         if party is None:
             prepared.resolve = ("subject_id", row.subject_name, None, problem or "")
@@ -349,7 +347,8 @@ class Preparer:
                   else RecordStatus.ACTIVE.value)
         props = {
             "domain": self.derive.domain(None, row.authority, row.basis, list_type),
-            "severity": SEVERE if list_type in self.severe_lists else "一般",
+            "severity": (Severity.SEVERE if list_type in self.severe_lists
+                         else Severity.GENERAL).value,
             "status": status, "title": list_type, "listType": list_type,
             "authority": row.authority, "basis": row.basis, "caseNo": row.case_no,
             "amount": row.amount, "listedOn": row.listed_on, "removedOn": row.removed_on,
@@ -358,7 +357,7 @@ class Preparer:
         party, problem = self._party_or_resolve("subject_id", row.subject_id, row.subject_name,
                                                 None)
         prepared = self._record(RecordKind.LISTING, row.list_id, props,
-                                [("subject_id", party, "subject")] if party else [], None,
+                                [("subject_id", party, PartyRole.SUBJECT)] if party else [], None,
                                 row.listed_on)
         if party is None:
             prepared.resolve = ("subject_id", row.subject_name, None, problem or "")
@@ -377,11 +376,11 @@ class Preparer:
         }
         debtor, problem = self._party_or_resolve("debtor_id", row.debtor_id, row.debtor_name,
                                                  None)
-        parties = [("debtor_id", debtor, "debtor")] if debtor else []
+        parties = [("debtor_id", debtor, PartyRole.DEBTOR)] if debtor else []
         if row.creditor_id:
             parties.append(("creditor_id",
                             self.subject_ref("creditor_id", row.creditor_id, row.creditor_name),
-                            "creditor"))
+                            PartyRole.CREDITOR))
         prepared = self._record(RecordKind.JUDGMENT, row.case_no, props, parties, None,
                                 row.filed_on or row.due_on)
         if debtor is None:
@@ -407,8 +406,8 @@ class Preparer:
             "agencyUscc": agency.key,
         }
         return self._record(RecordKind.CONTRACT, row.contract_no, props,
-                            [("agency_uscc", agency, "agency"),
-                             ("counterparty_id", counterparty, "counterparty")],
+                            [("agency_uscc", agency, PartyRole.AGENCY),
+                             ("counterparty_id", counterparty, PartyRole.COUNTERPARTY)],
                             agency, row.signed_on)
 
     def commitment(self, row: CommitmentRow) -> Prepared:
@@ -421,7 +420,7 @@ class Preparer:
             "fulfilled": row.fulfilled,
         }
         return self._record(RecordKind.COMMITMENT, row.commitment_id, props,
-                            [("subject_id", subject, "subject")], None, row.made_on)
+                            [("subject_id", subject, PartyRole.SUBJECT)], None, row.made_on)
 
 
 def _kind(text: str | None) -> SubjectKind | None:

@@ -17,8 +17,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from credgraph.api.services import Services
 from credgraph.loaders.bundle import BundleLoader, LoadSummary, write_rejects
+from credgraph.services import Services
 
 
 def run_load(services: Services, paths: list[Path], rejects: Path, batch_size: int,

@@ -12,17 +12,16 @@ from dataclasses import dataclass, field
 
 from credgraph.graph.driver import Graph
 from credgraph.graph.model import RelationType
+from credgraph.queries.fragments import live
 
-HOP = """
+HOP = f"""
 UNWIND $frontier AS fid
-MATCH (f:Subject {id: fid})-[r]-(n:Subject)
-WHERE type(r) IN $types
-  AND (r.start IS NULL OR r.start <= $asOf)
-  AND (r.end IS NULL OR r.end > $asOf)
+MATCH (f:Subject {{id: fid}})-[r]-(n:Subject)
+WHERE type(r) IN $types AND {live("r")}
 WITH f, r, n LIMIT $budget
-RETURN collect({source: f.id, target: n.id, type: type(r), ratio: r.ratio, role: r.role,
+RETURN collect({{source: f.id, target: n.id, type: type(r), ratio: r.ratio, role: r.role,
                 kind: r.kind, start: r.start, end: r.end, outgoing: startNode(r) = f,
-                degree: COUNT { (n)--() }}) AS rows
+                degree: COUNT {{ (n)--() }}}}) AS rows
 """
 
 DEGREE = "MATCH (s:Subject {id: $id}) RETURN COUNT { (s)--() } AS degree"

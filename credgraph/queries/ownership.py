@@ -13,25 +13,37 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from credgraph.graph.driver import Graph
+from credgraph.graph.model import (
+    CONTROL_RELATIONS,
+    RelationType,
+    types_pattern,
+)
+from credgraph.queries.fragments import live
+from credgraph.queries.neighbourhood import Edge
 from credgraph.queries.subjects import subjects_by_ids
 from credgraph.rules import Rules
 
-SHARE_PATHS = """
-MATCH p = (o:Subject)-[rels:SHAREHOLDER*1..10]->(c:Subject {id: $id})
-WHERE size(rels) <= $depth
-  AND all(r IN rels WHERE (r.start IS NULL OR r.start <= $asOf)
-                      AND (r.end IS NULL OR r.end > $asOf))
+
+def share_paths(max_depth: int) -> str:
+    """Live SHAREHOLDER paths up to the rules file's depth (an int, validated at start:
+    a variable-length bound cannot be a parameter)."""
+    hops = f"{RelationType.SHAREHOLDER.value}*1..{int(max_depth)}"
+    return f"""
+MATCH p = (o:Subject)-[rels:{hops}]->(c:Subject {{id: $id}})
+WHERE all(r IN rels WHERE {live("r")})
   AND all(i IN range(0, size(rels) - 1)
           WHERE NOT nodes(p)[i] IN nodes(p)[i + 1..])
 WITH p, o LIMIT $maxPaths
-RETURN collect({owner: o.id, ids: [n IN nodes(p) | n.id],
-                ratios: [r IN relationships(p) | r.ratio]}) AS rows
+RETURN collect({{owner: o.id, ids: [n IN nodes(p) | n.id],
+                ratios: [r IN relationships(p) | r.ratio]}}) AS rows
 """
 
-CONTROL = """
-MATCH (c:Subject {id: $id})<-[r]-(p:Subject)
-WHERE type(r) IN ['ACTUAL_CONTROLLER', 'LEGAL_REPRESENTATIVE', 'DIRECTOR']
-  AND (r.start IS NULL OR r.start <= $asOf) AND (r.end IS NULL OR r.end > $asOf)
+
+# Who may be the declared or suspected controller: 实际控制人, 法定代表人 and 董事 (SPEC §8).
+CONTROL = f"""
+MATCH (c:Subject {{id: $id}})<-[r:{types_pattern((*CONTROL_RELATIONS, RelationType.DIRECTOR))}]-
+      (p:Subject)
+WHERE {live("r")}
 RETURN p.id AS id, type(r) AS type
 """
 
@@ -47,6 +59,11 @@ class OwnerPath:
         for ratio in self.ratios:
             product *= ratio or 0.0
         return product
+
+    def edges(self) -> list[Edge]:
+        """The path as shareholding relations, owner first."""
+        return [Edge(self.ids[i], self.ids[i + 1], RelationType.SHAREHOLDER.value,
+                     self.ratios[i], None, None, None, None) for i in range(len(self.ratios))]
 
 
 @dataclass
@@ -75,11 +92,10 @@ def effective_shares(paths: list[OwnerPath]) -> dict[str, float]:
 
 def ultimate_owners(graph: Graph, rules: Rules, company: str, threshold: float,
                     as_of: dt.date, max_paths: int = 5000) -> OwnershipResult:
-    section = rules.section("ownership")
-    depth = int(section["max_depth"])
-    control_share = float(section["control_share"])
-    rows = graph.read_rows(SHARE_PATHS, {"id": company, "asOf": as_of, "depth": depth,
-                                         "maxPaths": max_paths + 1}, timeout=30)
+    depth = rules.ownership.max_depth
+    control_share = rules.ownership.control_share
+    rows = graph.read_rows(share_paths(depth), {"id": company, "asOf": as_of,
+                                                "maxPaths": max_paths + 1}, timeout=30)
     truncated = len(rows) > max_paths
     paths_by_owner: dict[str, list[OwnerPath]] = defaultdict(list)
     for row in rows[:max_paths]:
@@ -87,8 +103,10 @@ def ultimate_owners(graph: Graph, rules: Rules, company: str, threshold: float,
     all_paths = [p for paths in paths_by_owner.values() for p in paths]
     shares = effective_shares(all_paths)
     control = graph.read(CONTROL, {"id": company, "asOf": as_of})
-    declared = {row["id"] for row in control if row["type"] == "ACTUAL_CONTROLLER"}
-    officers = {row["id"] for row in control if row["type"] != "ACTUAL_CONTROLLER"}
+    declared = {row["id"] for row in control
+                if row["type"] == RelationType.ACTUAL_CONTROLLER}
+    officers = {row["id"] for row in control
+                if row["type"] != RelationType.ACTUAL_CONTROLLER}
     ids = sorted(set(shares) | declared | {i for p in all_paths for i in p.ids})
     subjects = subjects_by_ids(graph, ids)
 

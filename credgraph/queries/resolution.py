@@ -49,12 +49,12 @@ def lucene_query(text: str) -> str:
 
 class Resolver:
     def __init__(self, graph: Graph, rules: Rules, normaliser: NameNormaliser) -> None:
-        section = rules.section("resolution")
+        section = rules.resolution
         self.graph = graph
         self.normalise = normaliser
-        self.threshold = float(section["threshold"])
-        self.margin = float(section["margin"])
-        self.limit = int(section["candidates"])
+        self.threshold = section.threshold
+        self.margin = section.margin
+        self.limit = section.candidates
 
     def candidates(self, name: str, kind: str | None = None, limit: int | None = None,
                    legal_rep: str | None = None, region: str | None = None) -> list[Candidate]:

@@ -18,7 +18,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from credgraph.graph.driver import Graph
-from credgraph.graph.model import RISK_RELATIONS, RecordStatus
+from credgraph.graph.model import (
+    RISK_RELATIONS,
+    SIGNAL_RECORDS,
+    PartyRole,
+    RecordKind,
+    RecordStatus,
+    Severity,
+    label_predicate,
+)
 from credgraph.queries.neighbourhood import Edge, Neighbourhood, as_date, expand
 from credgraph.queries.subjects import SUBJECT_SUMMARY
 from credgraph.rules import Rules
@@ -30,7 +38,7 @@ UNWIND $ids AS sid
 MATCH (s:Subject {{id: sid}})
 RETURN collect(s {{{SUBJECT_SUMMARY}, records: [
   (s)-[h:HAS_RECORD]->(r)
-  WHERE (r:Penalty OR r:Listing OR r:Judgment OR r:Contract) AND r.date <= $asOf
+  WHERE {label_predicate("r", SIGNAL_RECORDS)} AND r.date <= $asOf
   | {{role: h.role, record: r {{.id, .kind, .domain, .severity, .status, .date, .title,
        .authority, .publicityUntil, .removedOn, .listType, .dueOn, .fulfilledOn,
        .subjectDefault}}}}]}}) AS rows
@@ -59,6 +67,24 @@ class Contributor:
         return self.strength * self.risk
 
 
+@dataclass(frozen=True)
+class DomainShare:
+    """Risk of one domain (领域): own, from associated subjects, and signals counted."""
+
+    domain: str
+    name: str
+    own: float
+    associated: float
+    signals: int
+
+
+@dataclass(frozen=True)
+class RegionShare:
+    region: str
+    risk: float
+    subjects: int
+
+
 @dataclass
 class Assessment:
     subject: str
@@ -78,6 +104,18 @@ class Assessment:
     @property
     def score(self) -> int:
         return round(100 * (1 - (1 - self.own_risk) * (1 - self.association_risk)))
+
+    def ranked_domains(self, rules: Rules) -> list[DomainShare]:
+        """Domains worst first (own plus associated risk), with their Chinese names."""
+        names = rules.domains.names
+        shares = [DomainShare(d, names.get(d, d), v["own"], v["associated"], int(v["signals"]))
+                  for d, v in self.domains.items()]
+        return sorted(shares, key=lambda s: (-(s.own + s.associated), s.domain))
+
+    def ranked_regions(self) -> list[RegionShare]:
+        """Regions the associated risk comes from, worst first."""
+        shares = [RegionShare(r, v["risk"], int(v["subjects"])) for r, v in self.regions.items()]
+        return sorted(shares, key=lambda s: (-s.risk, s.region))
 
     @property
     def own_score(self) -> int:
@@ -103,17 +141,19 @@ class RiskModel:
     """The rule numbers of §8, read once from the rules file."""
 
     def __init__(self, rules: Rules) -> None:
-        risk = rules.section("risk")
+        risk = rules.risk
         self.rules = rules
-        self.half_life = float(risk["half_life_months"])
-        self.signal_weights = risk["signals"]
-        self.list_weights: dict[str, float] = risk["signals"]["listing"]
-        self.relation_weights = rules.relation_weights
-        self.levels = [(int(m), str(level)) for m, level in risk["levels"]]
-        self.degree_cap = int(risk["degree_cap"])
-        self.max_depth = int(risk["max_depth"])
-        self.top = int(risk["top_contributors"])
-        self.edge_budget = int(risk.get("edge_budget", 20000))
+        self.half_life = risk.half_life_months
+        self.signal_weights = risk.signals
+        self.penalty_weights = {Severity.SEVERE.value: risk.signals.penalty_severe,
+                                Severity.GENERAL.value: risk.signals.penalty_general,
+                                Severity.MINOR.value: risk.signals.penalty_minor}
+        self.relations = rules.relations
+        self.levels = risk.levels
+        self.degree_cap = risk.degree_cap
+        self.max_depth = risk.max_depth
+        self.top = risk.top_contributors
+        self.edge_budget = risk.edge_budget
 
     def level(self, score: int) -> str:
         for minimum, level in self.levels:
@@ -122,9 +162,7 @@ class RiskModel:
         return self.levels[-1][1]
 
     def edge_weight(self, edge: Edge) -> float:
-        if edge.type == "SHAREHOLDER":
-            return self.rules.shareholder_weight(edge.ratio)
-        return float(self.relation_weights.get(edge.type, 0.0))
+        return self.relations.weight(edge.type, edge.ratio)
 
     def decay(self, weight: float, date: dt.date | None, as_of: dt.date) -> float:
         if date is None:
@@ -139,31 +177,30 @@ class RiskModel:
         kind = record.get("kind")
         date = as_date(record.get("date"))
         weight = 0.0
-        if kind == "PENALTY":
+        if kind == RecordKind.PENALTY:
             until = as_date(record.get("publicityUntil"))
             if until is not None and until < as_of:
                 return None
-            weight = float(self.signal_weights[{"严重": "penalty_severe", "轻微": "penalty_minor"}
-                                               .get(record.get("severity") or "",
-                                                    "penalty_general")])
-        elif kind == "LISTING":
+            weight = self.penalty_weights.get(record.get("severity") or "",
+                                              self.signal_weights.penalty_general)
+        elif kind == RecordKind.LISTING:
             removed = as_date(record.get("removedOn"))
             if removed is not None and removed <= as_of:
                 return None
-            weight = float(self.list_weights.get(record.get("listType") or "",
-                                                 self.signal_weights["listing_default"]))
-        elif kind == "JUDGMENT":
+            weight = self.signal_weights.listing.get(record.get("listType") or "",
+                                                     self.signal_weights.listing_default)
+        elif kind == RecordKind.JUDGMENT:
             due = as_date(record.get("dueOn"))
             fulfilled = as_date(record.get("fulfilledOn"))
-            if role != "debtor" or due is None or due >= as_of or (
+            if role != PartyRole.DEBTOR or due is None or due >= as_of or (
                     fulfilled is not None and fulfilled <= as_of):
                 return None
-            weight = float(self.signal_weights["judgment_unfulfilled"])
+            weight = self.signal_weights.judgment_unfulfilled
             date = due
-        elif kind == "CONTRACT":
-            if role != "counterparty" or not record.get("subjectDefault"):
+        elif kind == RecordKind.CONTRACT:
+            if role != PartyRole.COUNTERPARTY or not record.get("subjectDefault"):
                 return None
-            weight = float(self.signal_weights["contract_default"])
+            weight = self.signal_weights.contract_default
             date = as_date(record.get("dueOn")) or date
         else:
             return None

@@ -44,15 +44,15 @@ class NameNormaliser:
     (有限责任公司 → 有限公司)."""
 
     def __init__(self, rules: Rules) -> None:
-        section = rules.section("resolution")
+        section = rules.resolution
         # Looked up by a name's first two characters, longest prefix first: a name is checked
         # against a handful of prefixes, not against all of them.
         self.prefixes: dict[str, list[str]] = defaultdict(list)
-        for prefix in sorted({*section["region_prefixes"], *administrative_prefixes()},
+        for prefix in sorted({*section.region_prefixes, *administrative_prefixes()},
                              key=len, reverse=True):
             self.prefixes[prefix[:2]].append(prefix)
-        self.legal_forms = sorted(section["legal_forms"].items(), key=lambda kv: -len(kv[0]))
-        self.min_rest = int(section["min_name_after_prefix"])
+        self.legal_forms = sorted(section.legal_forms.items(), key=lambda kv: -len(kv[0]))
+        self.min_rest = section.min_name_after_prefix
 
     def __call__(self, name: str) -> str:
         text = unicodedata.normalize("NFKC", name).translate(_BRACKETS)

@@ -1,4 +1,5 @@
-"""What a request needs, built once per app and replaceable in tests."""
+"""The composition root: what the CLI, the API, the loaders, benchmarks and tests need, built
+once from settings and replaceable in tests."""
 
 from __future__ import annotations
 
@@ -35,3 +36,7 @@ class Services:
         return cls(settings=settings, graph=graph, rules=rules, privacy=privacy,
                    normaliser=normaliser, resolver=Resolver(graph, rules, normaliser),
                    risk_model=RiskModel(rules))
+
+    def with_rules(self, rules: Rules) -> Services:
+        """The same services under other rules (everything derived from them rebuilt)."""
+        return Services.build(self.settings, self.graph, rules, self.privacy)

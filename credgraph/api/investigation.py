@@ -1,0 +1,140 @@
+"""The investigator's queries (SPEC §9 core): subject, search, associations, association
+risk (关联风险) and beneficial owners (受益所有人)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import strawberry
+from strawberry.types import Info
+
+from credgraph.api.errors import ErrorCode, api_error
+from credgraph.api.types import (
+    AssociationGraph,
+    BeneficialOwner,
+    DomainRisk,
+    RegionRisk,
+    Relation,
+    RelationType,
+    RiskAssessment,
+    RiskContributor,
+    RiskLevel,
+    Subject,
+    SubjectKind,
+    SubjectMatch,
+    authorize,
+    check_depth,
+    check_limit,
+    existing,
+    in_thread,
+    keys_for,
+    path_steps,
+    services,
+    signals_out,
+)
+from credgraph.graph import model
+from credgraph.queries import ownership, risk
+from credgraph.queries.neighbourhood import expand
+from credgraph.queries.subjects import find_subject, subjects_by_ids
+from credgraph.schema.regions import region_name
+
+
+@strawberry.type
+class InvestigationQuery:
+    @strawberry.field(description="A subject by USCC, raw ID number (hashed on arrival) or key")
+    async def subject(self, info: Info, id: strawberry.ID) -> Subject | None:
+        who = authorize(info, "subject")
+        row = await in_thread(find_subject, services(info).graph, keys_for(info, str(id)))
+        return Subject.from_row(row, who) if row else None
+
+    @strawberry.field(description="Subjects by name: normalised, full-text candidates re-ranked")
+    async def search_subjects(self, info: Info, name: str, kind: SubjectKind | None = None,
+                              region: str | None = None, limit: int = 10) -> list[SubjectMatch]:
+        who = authorize(info, "searchSubjects")
+        check_limit(info, limit)
+        if not name.strip() or len(name) > 200:
+            raise api_error(ErrorCode.BAD_USER_INPUT, "name must have 1 to 200 characters")
+        if region is not None and not (region.isdigit() and 2 <= len(region) <= 6):
+            raise api_error(ErrorCode.BAD_USER_INPUT, "region must be 2 to 6 digits")
+        svc = services(info)
+        candidates = await in_thread(
+            lambda: svc.resolver.candidates(name, kind.value if kind else None, limit,
+                                            region=region))
+        rows = await in_thread(subjects_by_ids, svc.graph, [c.id for c in candidates])
+        return [SubjectMatch(subject=Subject.from_row(rows[c.id], who), score=c.score / 100)
+                for c in candidates if c.id in rows]
+
+    @strawberry.field(description="Live relations around a subject, fan-out capped")
+    async def associations(
+        self, info: Info, id: strawberry.ID, depth: int = 2,
+        types: list[RelationType] | None = None, limit: int = 200, as_of: dt.date | None = None,
+    ) -> AssociationGraph:
+        who = authorize(info, "associations")
+        check_depth(info, depth)
+        check_limit(info, limit)
+        center = await existing(info, str(id))
+        svc = services(info)
+        cap = svc.rules.risk.degree_cap
+        hood = await in_thread(expand, svc.graph, center["id"], depth,
+                               list(types or model.RELATIONS), as_of or dt.date.today(), cap,
+                               limit)
+        rows = await in_thread(subjects_by_ids, svc.graph, sorted(hood.hops))
+        return AssociationGraph(
+            center=Subject.from_row(center, who),
+            nodes=[Subject.from_row(rows[i], who) for i in sorted(hood.hops) if i in rows],
+            edges=[Relation.from_edge(e) for e in hood.edges.values()],
+            truncated=hood.truncated, cut_hubs=[strawberry.ID(h) for h in sorted(hood.hubs)],
+        )
+
+    @strawberry.field(description="Own and association risk (关联风险) as of a date; depth "
+                                  "defaults to the rules file's [risk] default_depth")
+    async def risk_assessment(self, info: Info, id: strawberry.ID, depth: int | None = None,
+                              as_of: dt.date | None = None) -> RiskAssessment:
+        who = authorize(info, "riskAssessment")
+        svc = services(info)
+        hops = depth if depth is not None else svc.rules.risk.default_depth
+        check_depth(info, hops)
+        center = await existing(info, str(id))
+        day = as_of or dt.date.today()
+        result = await in_thread(risk.assess, svc.graph, svc.rules, center["id"], hops, day,
+                                 svc.risk_model)
+        return RiskAssessment(
+            subject=Subject.from_row(center, who), as_of=day, score=result.score,
+            level=RiskLevel(svc.risk_model.level(result.score)),
+            own_score=result.own_score, association_score=result.association_score,
+            cross_domain=result.cross_domain, cross_region=result.cross_region,
+            domains=[DomainRisk(domain=d.domain, name=d.name, own_risk=round(d.own, 6),
+                                associated_risk=round(d.associated, 6), signals=d.signals)
+                     for d in result.ranked_domains(svc.rules)],
+            regions=[RegionRisk(region=r.region, region_name=region_name(r.region),
+                                risk=round(r.risk, 6), subjects=r.subjects)
+                     for r in result.ranked_regions()],
+            contributors=[
+                RiskContributor(
+                    subject=Subject.from_row(result.subjects[c.subject], who),
+                    strength=round(c.strength, 6), risk=round(c.risk, 6),
+                    contribution=round(c.contribution, 6),
+                    path=path_steps(c.path, result.subjects, who),
+                    signals=signals_out(c.signals))
+                for c in result.contributors],
+            signals=signals_out(result.signals),
+            cut_hubs=[strawberry.ID(h) for h in result.cut_hubs], truncated=result.truncated,
+        )
+
+    @strawberry.field(description="Beneficial owners (受益所有人) and state owners of a company; "
+                                  "threshold defaults to the rules file's [ownership] threshold")
+    async def ultimate_owners(self, info: Info, id: strawberry.ID, threshold: float | None = None,
+                              as_of: dt.date | None = None) -> list[BeneficialOwner]:
+        who = authorize(info, "ultimateOwners")
+        svc = services(info)
+        share = threshold if threshold is not None else svc.rules.ownership.threshold
+        if not 0 < share <= 1:
+            raise api_error(ErrorCode.BAD_USER_INPUT, "threshold must be above 0 and at most 1")
+        center = await existing(info, str(id))
+        result = await in_thread(ownership.ultimate_owners, svc.graph, svc.rules, center["id"],
+                                 share, as_of or dt.date.today())
+        return [BeneficialOwner(
+            owner=Subject.from_row(result.subjects[owner.id], who),
+            share=round(owner.share, 6), basis=owner.basis,
+            paths=[path_steps(p.edges(), result.subjects, who) for p in owner.paths],
+            evidence=owner.evidence) for owner in result.owners]

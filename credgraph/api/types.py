@@ -1,0 +1,280 @@
+"""GraphQL types and resolver plumbing shared by every part of the schema (SPEC §9): the
+subject, its records, relations and paths; the caller's role; argument checks."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Any, TypeVar
+
+import strawberry
+from starlette.concurrency import run_in_threadpool
+from strawberry.types import Info
+
+from credgraph.api.auth import PII_ROLES, Principal
+from credgraph.api.errors import ErrorCode, api_error
+from credgraph.graph import model
+from credgraph.queries import risk
+from credgraph.queries.neighbourhood import Edge, as_date
+from credgraph.queries.subjects import candidate_keys, find_subject, subject_records
+from credgraph.rules import LimitRules
+from credgraph.schema.identifiers import IdentifierError
+from credgraph.schema.privacy import mask_name
+from credgraph.schema.regions import region_name
+from credgraph.services import Services
+
+# GraphQL enums are the declared model's enums.
+for _enum in (model.SubjectKind, model.RecordKind, model.RecordStatus, model.RelationType):
+    strawberry.enum(_enum)
+SubjectKind = model.SubjectKind
+RecordKind = model.RecordKind
+RecordStatus = model.RecordStatus
+RelationType = model.RelationType
+
+
+@strawberry.enum
+class RiskLevel(StrEnum):
+    LOW = "LOW"
+    MEDIUM = "MEDIUM"
+    HIGH = "HIGH"
+    SEVERE = "SEVERE"
+
+
+T = TypeVar("T")
+
+
+def services(info: Info) -> Services:
+    svc: Services = info.context["services"]
+    return svc
+
+
+def principal(info: Info) -> Principal:
+    found: Principal | None = info.context["principal"]
+    if found is None:
+        raise api_error(ErrorCode.UNAUTHENTICATED, "send an API key")
+    return found
+
+
+def authorize(info: Info, field: str) -> Principal:
+    who = principal(info)
+    if not who.may(field):
+        raise api_error(ErrorCode.FORBIDDEN,
+                        f"the {who.role.value} role may not ask for {field}")
+    return who
+
+
+async def in_thread(fn: Callable[..., T], *args: Any) -> T:
+    return await run_in_threadpool(fn, *args)
+
+
+def limits(info: Info) -> LimitRules:
+    return services(info).rules.limits
+
+
+@strawberry.type
+class CreditRecord:
+    id: strawberry.ID
+    kind: RecordKind
+    domain: str | None
+    severity: str | None
+    status: RecordStatus
+    date: dt.date | None
+    title: str | None
+    authority: str | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> CreditRecord:
+        date = row.get("date")
+        return cls(
+            id=strawberry.ID(str(row["id"])), kind=RecordKind(row["kind"]),
+            domain=row.get("domain"), severity=row.get("severity"),
+            status=RecordStatus(row.get("status") or "ACTIVE"),
+            date=as_date(date),
+            title=row.get("title"), authority=row.get("authority"),
+        )
+
+
+@strawberry.type
+class Subject:
+    id: strawberry.ID
+    kind: SubjectKind
+    name: str
+    region: str | None
+    status: str | None
+    id_masked: str | None
+
+    @strawberry.field
+    def region_name(self) -> str | None:
+        return region_name(self.region)
+
+    @strawberry.field
+    async def records(self, info: Info, kind: RecordKind | None = None,
+                      active_only: bool | None = None, limit: int = 200) -> list[CreditRecord]:
+        check_limit(info, limit)
+        rows = await in_thread(subject_records, services(info).graph, str(self.id),
+                               kind.value if kind else None, bool(active_only), limit)
+        return [CreditRecord.from_row(row) for row in rows]
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any], who: Principal) -> Subject:
+        kind = SubjectKind(row.get("kind") or "OTHER_ORG")
+        person = kind is SubjectKind.NATURAL_PERSON
+        pii = who.role in PII_ROLES
+        name = row.get("name") or ""
+        return cls(
+            id=strawberry.ID(row["id"]), kind=kind,
+            name=mask_name(name) if person and not pii else name,
+            region=row.get("region"), status=row.get("status"),
+            id_masked=row.get("idMasked") if pii else None,
+        )
+
+
+@strawberry.type
+class SubjectMatch:
+    subject: Subject
+    score: float
+
+
+@strawberry.type
+class Relation:
+    source: strawberry.ID
+    target: strawberry.ID
+    type: RelationType
+    ratio: float | None
+    role: str | None
+    kind: str | None
+    start: dt.date | None
+    end: dt.date | None
+
+    @classmethod
+    def from_edge(cls, edge: Edge) -> Relation:
+        return cls(source=strawberry.ID(edge.source), target=strawberry.ID(edge.target),
+                   type=RelationType(edge.type), ratio=edge.ratio, role=edge.role,
+                   kind=edge.kind, start=edge.start, end=edge.end)
+
+
+@strawberry.type
+class AssociationGraph:
+    center: Subject
+    nodes: list[Subject]
+    edges: list[Relation]
+    truncated: bool
+    cut_hubs: list[strawberry.ID]
+
+
+@strawberry.type(description="One relation on a path: who, how, with what share")
+class PathStep:
+    source: Subject = strawberry.field(name="from")
+    target: Subject = strawberry.field(name="to")
+    type: RelationType
+    ratio: float | None
+    role: str | None
+
+
+@strawberry.type
+class RiskSignal:
+    record: CreditRecord
+    weight: float
+    decayed_weight: float
+    disputed: bool
+
+
+@strawberry.type
+class RiskContributor:
+    subject: Subject
+    strength: float
+    risk: float
+    contribution: float
+    path: list[PathStep]
+    signals: list[RiskSignal]
+
+
+@strawberry.type
+class DomainRisk:
+    domain: str
+    name: str
+    own_risk: float
+    associated_risk: float
+    signals: int
+
+
+@strawberry.type
+class RegionRisk:
+    region: str
+    region_name: str | None
+    risk: float
+    subjects: int
+
+
+@strawberry.type
+class RiskAssessment:
+    subject: Subject
+    as_of: dt.date
+    score: int
+    level: RiskLevel
+    own_score: int
+    association_score: int
+    cross_domain: bool
+    cross_region: bool
+    domains: list[DomainRisk]
+    regions: list[RegionRisk]
+    contributors: list[RiskContributor]
+    signals: list[RiskSignal]
+    cut_hubs: list[strawberry.ID]
+    truncated: bool
+
+
+@strawberry.type
+class BeneficialOwner:
+    owner: Subject
+    share: float
+    basis: str
+    paths: list[list[PathStep]]
+    evidence: list[str]
+
+
+# -- argument checks ---------------------------------------------------------------------------
+def check_limit(info: Info, value: int, name: str = "limit") -> None:
+    maximum = limits(info).max_list
+    if value < 1:
+        raise api_error(ErrorCode.BAD_USER_INPUT, f"{name} must be at least 1")
+    if value > maximum:
+        raise api_error(ErrorCode.LIMIT_EXCEEDED, f"{name} {value} is above the maximum {maximum}")
+
+
+def check_depth(info: Info, depth: int) -> None:
+    maximum = services(info).rules.risk.max_depth
+    if depth < 1:
+        raise api_error(ErrorCode.BAD_USER_INPUT, "depth must be at least 1")
+    if depth > maximum:
+        raise api_error(ErrorCode.LIMIT_EXCEEDED,
+                        f"depth {depth} is above the maximum of {maximum} hops")
+
+
+def keys_for(info: Info, value: str) -> list[str]:
+    try:
+        return candidate_keys(value, services(info).privacy)
+    except IdentifierError as exc:
+        raise api_error(ErrorCode.BAD_USER_INPUT, f"malformed id: {exc}") from None
+
+
+async def existing(info: Info, value: str) -> dict[str, Any]:
+    row = await in_thread(find_subject, services(info).graph, keys_for(info, value))
+    if row is None:
+        raise api_error(ErrorCode.NOT_FOUND, "no subject with this id")
+    return row
+
+
+def path_steps(path: list[Edge], subjects: dict[str, dict[str, Any]],
+               who: Principal) -> list[PathStep]:
+    def subject(sid: str) -> Subject:
+        return Subject.from_row(subjects.get(sid) or {"id": sid, "kind": "OTHER_ORG"}, who)
+
+    return [PathStep(source=subject(e.source), target=subject(e.target),
+                     type=RelationType(e.type), ratio=e.ratio, role=e.role) for e in path]
+
+
+def signals_out(items: list[risk.Signal]) -> list[RiskSignal]:
+    return [RiskSignal(record=CreditRecord.from_row(s.record), weight=s.weight,
+                       decayed_weight=round(s.decayed, 6), disputed=s.disputed) for s in items]
