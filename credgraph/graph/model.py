@@ -78,6 +78,37 @@ class PartyRole(StrEnum):
     COUNTERPARTY = "counterparty"
 
 
+class EscalationLevel(StrEnum):
+    """屡罚不改 levels (SPEC §8): 重点关注, 拟列入严重失信主体名单, 严重失信."""
+
+    FOCUS = "FOCUS"
+    SEVERE_PROPOSED = "SEVERE_PROPOSED"
+    SEVERE = "SEVERE"
+
+
+class EscalationStatus(StrEnum):
+    ACTIVE = "ACTIVE"
+    LIFTED = "LIFTED"
+
+
+class ObjectionStatus(StrEnum):
+    OPEN = "OPEN"
+    RESOLVED = "RESOLVED"
+
+
+class ObjectionOutcome(StrEnum):
+    UPHOLD = "UPHOLD"
+    CORRECT = "CORRECT"
+    REVOKE = "REVOKE"
+
+
+class AlertStatus(StrEnum):
+    OPEN = "OPEN"
+    ACKNOWLEDGED = "ACKNOWLEDGED"
+    CONFIRMED = "CONFIRMED"
+    DISMISSED = "DISMISSED"
+
+
 class Label(StrEnum):
     """Every node label the service writes."""
 
@@ -121,6 +152,27 @@ KEYED_LABELS: tuple[Label, ...] = (
     Label.AUDIT_EVENT,
     Label.API_KEY,
 )
+
+
+class Link(StrEnum):
+    """Relationship types that are not relations between subjects: records and workflow.
+
+    (s:Subject)-[:HAS_RECORD {role}]->(r), (r)-[:ISSUED_BY]->(a:Agency),
+    (s)-[:HAS_ESCALATION]->(e:Escalation)-[:TRIGGERED_BY]->(r),
+    (x:Repair)-[:REPAIRS]->(r), (o:Objection)-[:OBJECTS_TO]->(r),
+    (new)-[:SUPERSEDES]->(old) between versions of a record,
+    (a:Alert)-[:CONCERNS]->(s), (k:ApiKey)-[:WATCHES]->(s).
+    """
+
+    HAS_RECORD = "HAS_RECORD"
+    ISSUED_BY = "ISSUED_BY"
+    HAS_ESCALATION = "HAS_ESCALATION"
+    TRIGGERED_BY = "TRIGGERED_BY"
+    REPAIRS = "REPAIRS"
+    OBJECTS_TO = "OBJECTS_TO"
+    SUPERSEDES = "SUPERSEDES"
+    CONCERNS = "CONCERNS"
+    WATCHES = "WATCHES"
 
 
 class Endpoint(StrEnum):
