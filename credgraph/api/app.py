@@ -1,6 +1,7 @@
 """The Starlette application: /graphql with its explorer, /healthz, /readyz, /metrics.
 
-Every request but /healthz and the explorer's static shell needs `Authorization: Bearer <key>`.
+Every request but /healthz, /readyz and the explorer's static shell needs
+`Authorization: Bearer <key>`.
 """
 
 from __future__ import annotations
@@ -8,8 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
-from collections.abc import MutableMapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -19,9 +18,6 @@ import strawberry
 from graphql import GraphQLError
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Histogram,
     generate_latest,
 )
 from starlette.applications import Starlette
@@ -29,7 +25,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.extensions import (
     AddValidationRules,
@@ -44,6 +39,13 @@ from strawberry.types import ExecutionResult
 
 from credgraph.api.auth import KeyStore, Principal, RateLimiter
 from credgraph.api.errors import ErrorCode
+from credgraph.api.metrics import Metrics
+from credgraph.api.middleware import (
+    AuthenticationMiddleware,
+    MetricsMiddleware,
+    RateLimitMiddleware,
+    json_error,
+)
 from credgraph.api.schema import Mutation, Query
 from credgraph.graph.migrations import CURRENT_VERSION, schema_version
 from credgraph.schema.privacy import scrub
@@ -57,7 +59,8 @@ EXPLORER_ASSETS = {
     "graphiql.js": "graphiql/graphiql.min.js",
     "graphiql.css": "graphiql/graphiql.min.css",
 }
-PUBLIC_PATHS = ("/healthz",)
+PUBLIC_PATHS = ("/healthz", "/readyz")
+PUBLIC_PREFIXES = ("/explorer/",)
 _LIMIT_MESSAGES = re.compile(r"exceeds maximum operation depth|aliases found|more than \d+ tokens")
 
 
@@ -134,81 +137,6 @@ class CredGraphQL(GraphQL[dict[str, Any], None]):
         return response
 
 
-class Metrics:
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.requests = Counter("credgraph_http_requests_total", "HTTP requests",
-                                ["path", "status"], registry=self.registry)
-        self.latency = Histogram("credgraph_http_request_seconds", "HTTP request latency",
-                                 ["path"], registry=self.registry)
-        self.errors = Counter("credgraph_graphql_errors_total", "GraphQL errors by code",
-                              ["code"], registry=self.registry)
-
-
-def _json_error(status: int, code: ErrorCode, message: str) -> JSONResponse:
-    return JSONResponse({"data": None, "errors": [{"message": message,
-                                                   "extensions": {"code": code.value}}]},
-                        status_code=status)
-
-
-class AuthMiddleware:
-    """Bearer keys for everything but /healthz and the explorer shell; per-key rate limits."""
-
-    def __init__(self, app: ASGIApp, keys: KeyStore, limiter: RateLimiter,
-                 metrics: Metrics) -> None:
-        self.app = app
-        self.keys = keys
-        self.limiter = limiter
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path: str = scope["path"]
-        started = time.perf_counter()
-        status_holder = {"status": 500}
-
-        async def send_wrapper(message: MutableMapping[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                status_holder["status"] = message["status"]
-            await send(message)
-
-        try:
-            response = await self._gate(scope, path)
-            if response is not None:
-                await response(scope, receive, send_wrapper)
-            else:
-                await self.app(scope, receive, send_wrapper)
-        finally:
-            label = path if path in ("/graphql", "/healthz", "/readyz", "/metrics") else "other"
-            self.metrics.requests.labels(label, str(status_holder["status"])).inc()
-            self.metrics.latency.labels(label).observe(time.perf_counter() - started)
-
-    async def _gate(self, scope: Scope, path: str) -> Response | None:
-        if path in PUBLIC_PATHS or path.startswith("/explorer/"):
-            return None
-        request = Request(scope)
-        if path == "/graphql" and request.method == "GET" and "text/html" in request.headers.get(
-                "accept", ""):
-            return None  # the explorer page itself; it holds no data
-        header = request.headers.get("authorization", "")
-        token = header[7:].strip() if header.lower().startswith("bearer ") else ""
-        if not token:
-            return _json_error(401, ErrorCode.UNAUTHENTICATED,
-                               "send an API key as 'Authorization: Bearer <key>'")
-        known, who = self.keys.cached(token)
-        if not known:
-            who = await run_in_threadpool(self.keys.lookup, token)
-        if who is None:
-            return _json_error(401, ErrorCode.UNAUTHENTICATED, "unknown or revoked API key")
-        if not self.limiter.allow(who.key_id):
-            return _json_error(429, ErrorCode.LIMIT_EXCEEDED,
-                               "rate limit for this key exceeded; retry in a minute")
-        scope["principal"] = who
-        return None
-
-
 def create_app(services: Services, keys: KeyStore | None = None) -> Starlette:
     metrics = Metrics()
     keys = keys or KeyStore(services.graph)
@@ -217,23 +145,23 @@ def create_app(services: Services, keys: KeyStore | None = None) -> Starlette:
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
-    def readiness() -> tuple[bool, dict[str, Any]]:
+    def readiness() -> bool:
         try:
-            version = schema_version(services.graph)
+            return schema_version(services.graph) >= CURRENT_VERSION
         except Exception as exc:  # any failure to reach Neo4j means not ready
-            return False, {"neo4j": "unreachable", "error": type(exc).__name__}
-        ready = version >= CURRENT_VERSION
-        return ready, {"neo4j": "ok", "schemaVersion": version, "expected": CURRENT_VERSION}
+            log.warning("not ready: Neo4j unreachable (%s)", type(exc).__name__)
+            return False
 
     async def readyz(request: Request) -> JSONResponse:
-        ready, body = await run_in_threadpool(readiness)
-        body["status"] = "ready" if ready else "not ready"
-        return JSONResponse(body, status_code=200 if ready else 503)
+        """Public, so it says ready or not and nothing more (SPEC §10)."""
+        ready = await run_in_threadpool(readiness)
+        return JSONResponse({"status": "ready" if ready else "not ready"},
+                            status_code=200 if ready else 503)
 
     async def metrics_endpoint(request: Request) -> Response:
         who: Principal = request.scope["principal"]
         if who.role.value not in ("admin", "monitor"):
-            return _json_error(403, ErrorCode.FORBIDDEN, "metrics are for admin and monitor keys")
+            return json_error(403, ErrorCode.FORBIDDEN, "metrics are for admin and monitor keys")
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def explorer_asset(request: Request) -> Response:
@@ -255,5 +183,10 @@ def create_app(services: Services, keys: KeyStore | None = None) -> Starlette:
         Route("/graphql", graphql_app, methods=["GET", "POST"]),
     ])
     app.state.services = services
-    app.add_middleware(AuthMiddleware, keys=keys, limiter=limiter, metrics=metrics)
+    # Starlette runs the last added outermost: metrics see every request, authentication
+    # comes before the per-key rate limit.
+    app.add_middleware(RateLimitMiddleware, limiter=limiter)
+    app.add_middleware(AuthenticationMiddleware, keys=keys, public=PUBLIC_PATHS,
+                       public_prefixes=PUBLIC_PREFIXES)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
