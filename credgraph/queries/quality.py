@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from credgraph.graph.driver import Graph
+from credgraph.graph.model import Label, Link, RecordKind, label_predicate
 
 DUPLICATES = """
 MATCH (n:LegalPerson) WHERE n.nameNorm IS NOT NULL AND n.nameNorm <> ''
@@ -18,9 +19,9 @@ WHERE size(subjects) > 1
 RETURN nameNorm, subjects ORDER BY size(subjects) DESC, nameNorm LIMIT $limit
 """
 
-ORPHANS = """
-MATCH (r) WHERE (r:Penalty OR r:License OR r:Listing OR r:Judgment OR r:Contract OR r:Commitment)
-  AND NOT (r)<-[:HAS_RECORD]-(:Subject)
+ORPHANS = f"""
+MATCH (r) WHERE {label_predicate("r", tuple(RecordKind))}
+  AND NOT (r)<-[:{Link.HAS_RECORD}]-(:{Label.SUBJECT})
 RETURN r.kind AS kind, r.id AS id LIMIT $limit
 """
 

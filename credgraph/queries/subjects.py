@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from credgraph.graph.driver import Graph
+from credgraph.graph.model import RecordStatus
 from credgraph.schema.identifiers import (
     IdentifierError,
     is_person_number,
@@ -45,19 +46,21 @@ def find_subject(graph: Graph, keys: list[str]) -> dict[str, Any] | None:
     return rows[0]["subject"] if rows else None
 
 
+# Active: still in force (a DISPUTED record still counts, flagged — SPEC §8).
 RECORDS = """
 MATCH (s:Subject {id: $id})-[h:HAS_RECORD]->(r)
 WHERE ($kind IS NULL OR r.kind = $kind)
-  AND (NOT $activeOnly OR r.status IN ['ACTIVE', 'DISPUTED'])
+  AND (NOT $activeOnly OR r.status IN $active)
 WITH r ORDER BY r.date DESC, r.id LIMIT $limit
 RETURN collect(r {.id, .kind, .domain, .severity, .status, .date, .title, .authority}) AS rows
 """
+ACTIVE_STATUSES = [RecordStatus.ACTIVE.value, RecordStatus.DISPUTED.value]
 
 
 def subject_records(graph: Graph, subject: str, kind: str | None, active_only: bool,
                     limit: int) -> list[dict[str, Any]]:
     return graph.read_rows(RECORDS, {"id": subject, "kind": kind, "activeOnly": active_only,
-                                     "limit": limit})
+                                     "active": ACTIVE_STATUSES, "limit": limit})
 
 
 # What an analysis shows of each subject it names (a map projection of `s`).
