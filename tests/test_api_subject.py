@@ -100,7 +100,7 @@ def test_malformed_id_is_bad_user_input(client: Api, value: str, fragment: str) 
 
 def test_health_and_readiness(client: Api) -> None:
     assert client.client.get("/healthz").json() == {"status": "ok"}
-    ready = client.client.get("/readyz")  # a probe needs no key, and learns nothing more
+    ready = client.client.get("/readyz")  # public: ready or not, nothing more
     assert ready.status_code == 200
     assert ready.json() == {"status": "ready"}
 
