@@ -24,7 +24,7 @@ def _settings() -> Settings:
 
 
 def _fail(message: str, code: int = 2) -> None:
-    click.echo(f"error: {message}", err=True)
+    click.echo(f"error: {scrub(message)}", err=True)
     sys.exit(code)
 
 
@@ -147,7 +147,7 @@ def load(paths: tuple[Path, ...], as_json: bool, rejects: Path, batch_size: int)
     except (BundleError, ServerError) as exc:
         _fail(str(exc))
     except neo4j.exceptions.Neo4jError as exc:
-        _fail(f"Neo4j refused a write ({exc.code}): {scrub(str(exc.message))}")
+        _fail(f"Neo4j refused a write ({exc.code}): {exc.message}")
     except neo4j.exceptions.DriverError as exc:
         _fail(f"cannot reach Neo4j at {settings.bolt_uri}: {type(exc).__name__}")
     sys.exit(1 if summary.rejected else 0)

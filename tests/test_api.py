@@ -6,26 +6,31 @@ import datetime as dt
 import re
 from typing import Any
 
-import neo4j.exceptions
 import pytest
 from graphql import GraphQLError
 
 from credgraph.api.app import error_code
 from credgraph.graph.driver import Graph
+from credgraph.schema.identifiers import parse_id_number
+from credgraph.schema.privacy import Privacy, mask_id_number
 from credgraph.services import Services
-from tests.conftest import Api
+from tests.conftest import TEST_SECRET, Api
 from tests.graphs import AS_OF, record, relate, subject
+from tests.ids import make_id
 
-RAW_ID = re.compile(r"(?<!\d)\d{17}[\dX](?!\d)")
 S = "91371402MA3C00001A"
-PKEY = "P" + "A" * 24
+RAW = make_id(region="371402", born="19900307", seq="003")  # the legal rep's, ends in X
+PKEY = Privacy(TEST_SECRET.encode()).person_key(parse_id_number(RAW))
+MASKED = mask_id_number(RAW)
 
 
 @pytest.fixture()
 def world(graph: Graph, services: Services) -> Graph:
     subject(graph, "S", "德州市甲食品有限公司")
     subject(graph, PKEY, "张三明", "NATURAL_PERSON")
-    graph.write("MATCH (p {id: $id}) SET p.idMasked = '371402********1234'", {"id": PKEY})
+    graph.write("MATCH (p {id: $id}) SET p.idMasked = $masked, p.idEnc = $sealed",
+                {"id": PKEY, "masked": MASKED,
+                 "sealed": services.privacy.encrypt(parse_id_number(RAW))})
     subject(graph, "B", "滨州市乙商贸有限公司", region="371602")
     subject(graph, "O", "王五", "NATURAL_PERSON")
     relate(graph, PKEY, "S", "LEGAL_REPRESENTATIVE")
@@ -63,15 +68,37 @@ def company(world: Graph) -> str:
     return S
 
 
-def test_subject_records(company: str, api: Api) -> None:
+def test_subject_records(company: str, api: Api, graph: Graph) -> None:
+    """Several records of several kinds and statuses: each filter visibly removes some."""
+    for rid, status, day in (("P-repaired", "REPAIRED", 20), ("P-disputed", "DISPUTED", 40),
+                             ("P-expired", "EXPIRED", 50)):
+        record(graph, company, "Penalty", rid, status=status, severity="一般", domain="tax",
+               date=AS_OF - dt.timedelta(days=day))
+    record(graph, company, "Listing", "L-S", listType="经营异常名录", domain="market",
+           date=AS_OF - dt.timedelta(days=5))
+    record(graph, company, "License", "X-S", status="REVOKED", date=AS_OF)
+
+    def ids(arguments: str) -> list[str]:
+        query = "query($id: ID!) { subject(id: $id) { records" + arguments + " { id } } }"
+        return [r["id"] for r in data(api, query, id=company)["subject"]["records"]]
+
+    penalty = "德城市监罚〔2026〕1号"
+    # newest first
+    assert ids("") == ["X-S", "L-S", "P-repaired", penalty, "P-disputed", "P-expired"]
+    assert ids("(kind: PENALTY)") == ["P-repaired", penalty, "P-disputed", "P-expired"]
+    assert ids("(activeOnly: true)") == ["L-S", penalty, "P-disputed"]
+    assert ids("(kind: PENALTY, activeOnly: true)") == [penalty, "P-disputed"]
+    assert ids("(kind: PENALTY, activeOnly: false)") == ids("(kind: PENALTY)")
+    assert ids("(kind: LICENSE, activeOnly: true)") == []
     result = data(api, """query($id: ID!) { subject(id: $id) { name regionName
         records(kind: PENALTY, activeOnly: true) { id kind domain severity status date title
         authority } } }""", id=company)["subject"]
     assert result["regionName"] == "德州市德城区"
-    assert result["records"] == [{
-        "id": "德城市监罚〔2026〕1号", "kind": "PENALTY", "domain": "food_drug", "severity": "一般",
+    assert result["records"][0] == {
+        "id": penalty, "kind": "PENALTY", "domain": "food_drug", "severity": "一般",
         "status": "ACTIVE", "date": "2026-05-31", "title": "销售不符合食品安全标准的食品",
-        "authority": "德州市德城区市场监督管理局"}]
+        "authority": "德州市德城区市场监督管理局"}
+    assert result["records"][1]["status"] == "DISPUTED"
 
 
 def test_search_subjects(company: str, api: Api) -> None:
@@ -121,6 +148,11 @@ def test_risk_assessment(company: str, api: Api) -> None:
         ("张三明", "LEGAL_REPRESENTATIVE", "德州市甲食品有限公司"),
         ("张三明", "LEGAL_REPRESENTATIVE", "滨州市乙商贸有限公司")]
     assert top["signals"] == [{"record": {"id": "L-1"}, "weight": 0.8}]
+    assert result["domains"] == [
+        {"domain": "judicial", "name": "judicial", "ownRisk": 0,
+         "associatedRisk": pytest.approx(0.81 * listing, abs=1e-5), "signals": 1},
+        {"domain": "food_drug", "name": "食品药品", "ownRisk": pytest.approx(own, abs=1e-5),
+         "associatedRisk": 0, "signals": 1}]
     assert result["regions"] == [{"region": "371602", "regionName": "滨州市滨城区",
                                   "risk": pytest.approx(0.81 * listing, abs=1e-5),
                                   "subjects": 1}]
@@ -168,11 +200,29 @@ def test_query_depth_limit(company: str, services: Services) -> None:
     assert "maximum operation depth" in found["message"]
 
 
-def test_transaction_timeout_is_limit_exceeded(graph: Graph) -> None:
-    with pytest.raises(neo4j.exceptions.ClientError) as raised:
-        graph.read("UNWIND range(1, 1000000000) AS x RETURN count(x) AS n", timeout=0.2)
-    wrapped = GraphQLError("timed out", original_error=raised.value)
-    assert error_code(wrapped)[0] == "LIMIT_EXCEEDED"
+CROSS_HOLDINGS = """
+UNWIND range(0, 6) AS i
+CREATE (:Subject:LegalPerson {id: 'G' + i, name: '集团' + i, kind: 'ENTERPRISE'})
+WITH count(*) AS created
+MATCH (a:Subject), (b:Subject) WHERE a.id STARTS WITH 'G' AND b.id STARTS WITH 'G' AND a <> b
+CREATE (a)-[:SHAREHOLDER {key: '', ratio: 0.1}]->(b)
+WITH count(*) AS linked
+MATCH (g:Subject {id: 'G0'}), (c:Subject {id: $company})
+CREATE (g)-[:SHAREHOLDER {key: '', ratio: 0.6}]->(c)
+"""
+
+
+def test_cypher_timeout_is_limit_exceeded(company: str, services: Services) -> None:
+    """A real Cypher timeout through the API: seven companies holding shares in each other
+    above the target make its share-path walk (up to [ownership] max_depth hops) far longer
+    than a deployment's transaction time limit, here half a second."""
+    services.graph.write(CROSS_HOLDINGS, {"company": company})
+    graph = Graph(services.graph.driver, services.graph.database, tx_timeout=0.5)
+    hurried = Api(Services.build(services.settings, graph, services.rules, services.privacy))
+    found = error(hurried, "query($id: ID!) { ultimateOwners(id: $id) { share } }", id=company)
+    assert found["extensions"]["code"] == "LIMIT_EXCEEDED"
+    assert found["message"] == "the query ran longer than the time limit"
+    assert hurried.last_status == 200
 
 
 def test_bad_input(company: str, api: Api) -> None:
@@ -185,9 +235,11 @@ def test_bad_input(company: str, api: Api) -> None:
     assert error(api, "{ subject(id: ) }")["extensions"]["code"] == "BAD_USER_INPUT"
 
 
-def test_internal_errors_hide_details() -> None:
-    wrapped = GraphQLError("boom", original_error=RuntimeError("secret 371402198001011234"))
+def test_internal_errors_hide_details(caplog: pytest.LogCaptureFixture) -> None:
+    wrapped = GraphQLError("boom", original_error=RuntimeError(f"secret {RAW.lower()}"))
     assert error_code(wrapped) == ("INTERNAL", "internal error; the server log has the details")
+    assert f"RuntimeError: secret {MASKED}" in caplog.text  # logged, masked
+    assert RAW not in caplog.text.upper()
 
 
 def test_missing_and_unknown_keys(company: str, api: Api) -> None:
@@ -213,7 +265,7 @@ def test_monitor_sees_masked_names(company: str, api: Api) -> None:
         "extensions"]["code"] == "FORBIDDEN"
     query = f'{{ subject(id: "{PKEY}") {{ name idMasked }} }}'
     assert data(api, query, role="monitor")["subject"] == {"name": "张*明", "idMasked": None}
-    assert data(api, query)["subject"] == {"name": "张三明", "idMasked": "371402********1234"}
+    assert data(api, query)["subject"] == {"name": "张三明", "idMasked": MASKED}
 
 
 def test_rate_limit(company: str, services: Services) -> None:
@@ -239,13 +291,37 @@ def test_health_metrics_and_explorer(company: str, api: Api) -> None:
     assert api.client.get("/explorer/../../etc/passwd").status_code in (401, 404)
 
 
-def test_no_raw_id_number_in_any_response(company: str, api: Api, graph: Graph) -> None:
-    graph.write("MATCH (p {id: $id}) SET p.idEnc = 'sealed'", {"id": PKEY})
+FULL_WIDTH = str.maketrans("0123456789X", "０１２３４５６７８９ｘ")
+RAW_FORMS = [RAW, RAW.lower(), RAW.translate(FULL_WIDTH),
+             f"{RAW[:6]} {RAW[6:14]} {RAW[14:]}"]
+
+
+def test_no_raw_id_number_in_any_response(company: str, api: Api,
+                                          caplog: pytest.LogCaptureFixture) -> None:
+    """The legal representative asked for by the raw number in every way it is written, and
+    malformed numbers: answers and errors name the person by key and masked number only."""
+    mistyped = RAW[:-1] + "0"
     texts = []
-    for query in ('{ riskAssessment(id: "%s") { contributors { subject { id name idMasked } } } }',
-                  '{ associations(id: "%s") { nodes { id name idMasked } } }',
-                  '{ ultimateOwners(id: "%s") { owner { idMasked } } }'):
-        api.query(query % company)
-        texts.append(api.last_text)
-    assert any("********" in text for text in texts)
-    assert not any(RAW_ID.search(text) for text in texts)
+    for form in RAW_FORMS:
+        for query in ('{ subject(id: "%s") { id name idMasked } }',
+                      '{ riskAssessment(id: "%s", asOf: "2026-06-30") { subject { id idMasked } '
+                      'contributors { subject { id } path { from { id idMasked } } } } }',
+                      '{ associations(id: "%s") { center { id } nodes { id idMasked } } }',
+                      '{ searchSubjects(name: "%s") { subject { id } } }'):
+            body = api.query(query % form)
+            texts.append(api.last_text)
+            if not query.startswith("{ searchSubjects"):
+                assert "errors" not in body, body
+                assert PKEY in api.last_text and MASKED in api.last_text
+        for bad in (mistyped, mistyped.lower(), form[:-2]):
+            # in the document itself, which a GraphQL error log line would quote
+            found = error(api, '{ subject(id: "' + bad + '") { id } }')
+            assert found["extensions"]["code"] == "BAD_USER_INPUT"
+            texts.append(api.last_text)
+    texts.append(caplog.text)
+    leaked = [text for text in texts
+              if RAW in text.upper() or mistyped in text.upper() or RAW_SHAPE.search(text)]
+    assert leaked == []
+
+
+RAW_SHAPE = re.compile(r"(?<![0-9０-９])[0-9０-９]{17}[0-9０-９XxＸｘ](?![0-9０-９])")

@@ -55,11 +55,29 @@ def test_demo_city(loaded_city, services: Services) -> None:  # type: ignore[no-
     check_analyses_find_planted_answers(truth, services)
 
 
+# what the loader's reason says for each defect the generator plants
+REASONS = {
+    "non-numeric amount": "not a number", "ratio outside 0–100%": "outside 0–100%",
+    "duplicate key (the earlier row is rejected)": "duplicate key",
+    "row with too many columns": "columns, the header has",
+    "row with too few columns": "columns, the header has",
+}
+
+
 def check_rows_accounted_for(truth: dict, summary: LoadSummary) -> None:  # type: ignore[type-arg]
     assert all(f.read == f.loaded + f.rejected for f in summary.files)
-    planted_bad = sum(item.get("count", 1) for item in truth["badRows"])
-    # every planted bad row is rejected, plus the one ambiguous name (no good row is lost)
-    assert summary.rejected == planted_bad + 1
+    planted = {(f"{bad['file']}.csv", bad["line"]): bad["reason"] for bad in truth["badRows"]}
+    assert len(planted) == len(truth["badRows"])
+    rejected = {(r.file, r.line): r.reason for r in summary.rejects}
+    assert len(rejected) == len(summary.rejects) == summary.rejected
+    # every planted bad row is rejected on its own line, for its own reason ...
+    wrong = {where: (reason, rejected.get(where)) for where, reason in planted.items()
+             if REASONS.get(reason, reason) not in (rejected.get(where) or "")}
+    assert wrong == {}
+    # ... and besides them only the one ambiguous name (no good row is lost)
+    others = {where: reason for where, reason in rejected.items() if where not in planted}
+    assert [(file, "ambiguous" in reason) for (file, _), reason in others.items()] == [
+        ("penalties.csv", True)]
     assert len(summary.corrections) == 1
 
 

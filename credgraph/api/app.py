@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import traceback
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.http import GraphQLHTTPResponse
-from strawberry.types import ExecutionResult
+from strawberry.types import ExecutionContext, ExecutionResult
 
 from credgraph.api.auth import KeyStore, Principal, RateLimiter
 from credgraph.api.errors import ErrorCode
@@ -68,6 +69,13 @@ def explorer_modules() -> Path:
     return Path(str(resources.files("credgraph.api"))) / "explorer" / "node_modules"
 
 
+class Schema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError],
+                       execution_context: ExecutionContext | None = None) -> None:
+        """Not strawberry's log line: it quotes the query document, which may hold a raw ID
+        number. `error_code` logs the internal errors, scrubbed."""
+
+
 def build_schema(services: Services) -> strawberry.Schema:
     section = services.rules.limits
     depth, tokens, aliases = section.max_query_depth, section.max_query_tokens, section.max_aliases
@@ -76,7 +84,7 @@ def build_schema(services: Services) -> strawberry.Schema:
     # the same objects.
     rules = [*QueryDepthLimiter(max_depth=depth).validation_rules,
              *MaxAliasesLimiter(max_alias_count=aliases).validation_rules]
-    return strawberry.Schema(query=Query, mutation=Mutation, extensions=[
+    return Schema(query=Query, mutation=Mutation, extensions=[
         lambda: MaxTokensLimiter(max_token_count=tokens),
         lambda: AddValidationRules(rules),
         lambda: ParserCache(maxsize=512),
@@ -96,7 +104,8 @@ def error_code(error: GraphQLError) -> tuple[str, str]:
         return ErrorCode.LIMIT_EXCEEDED.value, error.message
     if original is None:  # syntax, validation, wrong argument types
         return ErrorCode.BAD_USER_INPUT.value, scrub(error.message)
-    log.error("internal error in %s: %s", error.path, scrub(repr(original)))
+    trace = "".join(traceback.format_exception(original))
+    log.error("internal error in %s: %s", error.path, scrub(trace))
     return ErrorCode.INTERNAL.value, "internal error; the server log has the details"
 
 
@@ -147,6 +156,7 @@ def create_app(services: Services, keys: KeyStore | None = None) -> Starlette:
 
     def readiness() -> bool:
         try:
+            services.graph.driver.verify_connectivity()  # once: the driver would retry a minute
             return schema_version(services.graph) >= CURRENT_VERSION
         except Exception as exc:  # any failure to reach Neo4j means not ready
             log.warning("not ready: Neo4j unreachable (%s)", type(exc).__name__)

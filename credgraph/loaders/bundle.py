@@ -231,10 +231,11 @@ class BundleLoader:
         winners = self._last_lines(path, model, mapping, is_header) if model.key else {}
 
         def reject(line: int, column: str, value: str, reason: str) -> None:
+            reason = scrub(reason)
             result.rejected += 1
             result.reasons[reason.split(":")[0].split(" (")[0]] += 1
             summary.rejects.append(Reject(path.name, line, columns.get(column, column),
-                                          value, scrub(reason)))
+                                          scrub(value), reason))
 
         pending: list[tuple[int, Prepared]] = []
         for raw in table.rows:
@@ -260,7 +261,7 @@ class BundleLoader:
                            f"duplicate key {key!r} in this file: line {winners[key]} wins")
                     continue
             try:
-                prepared = self._prepare(kind, parsed)
+                prepared = self.preparer.prepare(kind, parsed)
             except RowRejected as exc:
                 reject(raw.line, exc.column, exc.value, exc.reason)
                 continue
@@ -292,21 +293,6 @@ class BundleLoader:
                 continue
             last[row_key(model, value)] = raw.line
         return last
-
-    def _prepare(self, kind: str, row: BundleRow) -> Prepared:
-        methods: dict[str, Callable[[Any], Prepared]] = {
-            "legal_persons": self.preparer.legal_person,
-            "natural_persons": self.preparer.natural_person,
-            "officials": self.preparer.official,
-            "relations": self.preparer.relation,
-            "penalties": self.preparer.penalty,
-            "licenses": self.preparer.license,
-            "listings": self.preparer.listing,
-            "judgments": self.preparer.judgment,
-            "contracts": self.preparer.contract,
-            "commitments": self.preparer.commitment,
-        }
-        return methods[kind](row)
 
     # -- one batch --------------------------------------------------------------------------
     def _flush(self, kind: str, pending: list[tuple[int, Prepared]], result: FileSummary,

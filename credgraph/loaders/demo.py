@@ -638,7 +638,8 @@ def _bad_rows(city: City, by_county: dict[str, list[Agency]]) -> None:
 
     def add(file: str, row: dict[str, Any], reason: str) -> None:
         city.rows[file].append(row)
-        city.bad.append({"file": file, "reason": reason})
+        # the row's line in its file (the header is line 1): the rejects file must name it
+        city.bad.append({"file": file, "reason": reason, "line": len(city.rows[file]) + 1})
 
     def bad_check(code: str) -> str:
         alphabet = ORG_ALPHABET
@@ -702,8 +703,10 @@ def _bad_rows(city: City, by_county: dict[str, list[Agency]]) -> None:
                           "creditor_id": "", "creditor_name": "", "amount": "abc",
                           "filed_on": "", "due_on": "", "fulfilled_on": ""},
             "non-numeric amount")
-    city.bad.append({"file": "licenses", "reason": "row with too many columns", "count": 1})
-    city.bad.append({"file": "licenses", "reason": "row with too few columns", "count": 1})
+    after = len(city.rows["licenses"]) + 2  # written by `_write` below the last licence
+    city.bad.append({"file": "licenses", "reason": "row with too many columns", "line": after})
+    city.bad.append({"file": "licenses", "reason": "row with too few columns",
+                     "line": after + 1})
 
 
 def _cell(value: Any) -> str:

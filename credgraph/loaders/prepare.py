@@ -7,6 +7,7 @@ Identifiers are resolved here: USCCs are checked, ID numbers become opaque keys 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +35,7 @@ from credgraph.schema.identifiers import (
     parse_uscc,
 )
 from credgraph.schema.names import NameNormaliser
-from credgraph.schema.privacy import Privacy, is_person_key, mask_id_number
+from credgraph.schema.privacy import Privacy, is_person_key, mask_id_number, scrub
 from credgraph.schema.rows import (
     BundleRow,
     CommitmentRow,
@@ -48,6 +49,7 @@ from credgraph.schema.rows import (
     PenaltyRow,
     RelationRow,
     display_value,
+    text_fields,
 )
 
 REMEMBERED_REFS = 200_000
@@ -108,6 +110,16 @@ class Preparer:
         self.severe_lists: set[str] = set(listings.severe)
         # A subject is pointed at by many rows; its key, encryption and stub are made once.
         self._refs: dict[tuple[str, str | None], SubjectRef | str] = {}
+
+    def prepare(self, kind: str, row: BundleRow) -> Prepared:
+        """The write for one row of a bundle file of this kind, its free text scrubbed first."""
+        methods: dict[str, Callable[[Any], Prepared]] = {
+            "legal_persons": self.legal_person, "natural_persons": self.natural_person,
+            "officials": self.official, "relations": self.relation, "penalties": self.penalty,
+            "licenses": self.license, "listings": self.listing, "judgments": self.judgment,
+            "contracts": self.contract, "commitments": self.commitment,
+        }
+        return methods[kind](scrubbed(row))
 
     # -- identifiers ------------------------------------------------------------------------
     def subject_ref(self, column: str, raw: str | None, name: str | None = None) -> SubjectRef:
@@ -421,6 +433,18 @@ class Preparer:
         }
         return self._record(RecordKind.COMMITMENT, row.commitment_id, props,
                             [("subject_id", subject, PartyRole.SUBJECT)], None, row.made_on)
+
+
+def scrubbed(row: BundleRow) -> BundleRow:
+    """The row with an ID number anywhere in its free text masked (SPEC §6): 双公示 exports
+    write 当事人张三（身份证号码 …） into facts, notes and names. Identifier fields are left
+    for `subject_ref`, which keys a person without keeping the number."""
+    changes = {}
+    for name in text_fields(type(row)):
+        value = getattr(row, name)
+        if isinstance(value, str) and (clean := scrub(value)) != value:
+            changes[name] = clean
+    return row.model_copy(update=changes) if changes else row
 
 
 def _kind(text: str | None) -> SubjectKind | None:

@@ -95,7 +95,7 @@ def ultimate_owners(graph: Graph, rules: Rules, company: str, threshold: float,
     depth = rules.ownership.max_depth
     control_share = rules.ownership.control_share
     rows = graph.read_rows(share_paths(depth), {"id": company, "asOf": as_of,
-                                                "maxPaths": max_paths + 1}, timeout=30)
+                                                "maxPaths": max_paths + 1})
     truncated = len(rows) > max_paths
     paths_by_owner: dict[str, list[OwnerPath]] = defaultdict(list)
     for row in rows[:max_paths]:

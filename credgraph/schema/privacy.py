@@ -65,12 +65,38 @@ def mask_id_number(value: str | IdNumber) -> str:
     return number[:6] + "*" * 8 + number[-4:]
 
 
-_RAW_ID = re.compile(r"(?<![0-9])([0-9]{6})[0-9]{8}([0-9]{3}[0-9Xx])(?![0-9])")
+# An ID number as people write it in free text: half- or full-width digits, the check
+# character x in either case, and a space or hyphen here and there between groups
+# (371402 19900101 123X). Not part of a longer digit run.
+_DIGIT = "[0-9\uff10-\uff19]"
+_GAP = "[ \t\u00a0\u3000-]?"
+_ID_SHAPE = re.compile(
+    rf"(?<![0-9\uff10-\uff19])(?:{_DIGIT}{_GAP}){{17}}[0-9\uff10-\uff19Xx\uff38\uff58]"
+    r"(?![0-9\uff10-\uff19])"
+)
+# A cheap necessary condition: 17 digits or gaps in a row after a digit (most text has none).
+_DIGIT_RUN = re.compile(rf"{_DIGIT}[0-9\uff10-\uff19 \t\u00a0\u3000-]{{16}}")
+# region code, then a plausible birth date (year, month, day)
+_ID_STRUCTURE = re.compile(
+    r"[1-9][0-9]{5}(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"
+)
 
 
 def scrub(text: str) -> str:
-    """Mask anything shaped like an ID number in free text (errors, logs, reasons)."""
-    return _RAW_ID.sub(lambda m: m.group(1) + "*" * 8 + m.group(2)[-4:], text)
+    """Every ID number in free text replaced by its masked form (371402********123X).
+
+    Anything with an ID number's structure counts — a region code, a plausible birth date —
+    whether or not its check digit is right: a mistyped number is still personal data. Used on
+    every free-text field on the way in and on every reason, error and log line on the way out.
+    """
+    if not _DIGIT_RUN.search(text):
+        return text
+    return _ID_SHAPE.sub(_mask_match, text)
+
+
+def _mask_match(match: re.Match[str]) -> str:
+    number = normalise(match.group(0))
+    return mask_id_number(number) if _ID_STRUCTURE.match(number) else match.group(0)
 
 
 def mask_name(name: str) -> str:

@@ -306,6 +306,14 @@ def display_value(value: object) -> str:
     return text if len(text) <= 200 else text[:200] + "…"
 
 
+@cache
+def text_fields(model: type[BundleRow]) -> tuple[str, ...]:
+    """The fields holding text as written (names, addresses, facts, notes …), as opposed to
+    identifiers, dates and numbers."""
+    return tuple(name for name, info in model.model_fields.items()
+                 if any(getattr(item, "func", None) is _bounded for item in info.metadata))
+
+
 def row_key(model: type[BundleRow], value: object) -> str:
     """A row's key as the full parse reads it (a USCC upper-cased, text NFKC-folded) without
     validating the rest of the row: the duplicate pre-pass must agree with the load."""

@@ -1,0 +1,105 @@
+"""The `credgraph` command's contract (SPEC §9): `load --json` exit codes 0 / 1 / 2 and
+`--rejects`, and `keys create` printing a token whose hash alone is stored."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import socket
+from pathlib import Path
+
+from credgraph.graph.driver import Graph
+from credgraph.settings import Settings
+from tests.ids import make_uscc
+from tests.runner import cli_env, invoke
+
+CO = make_uscc(region="371402", org="MA3C00001")
+
+
+def legal_persons(folder: Path, *rows: tuple[str, str]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "legal_persons.csv").open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["uscc", "name"])
+        writer.writerows(rows)
+    return folder
+
+
+def test_load_json_exit_0_when_everything_loads(graph: Graph, settings: Settings,
+                                                tmp_path: Path) -> None:
+    bundle = legal_persons(tmp_path / "b", (CO, "德州市德城区鑫源食品有限公司"))
+    rejects = tmp_path / "out" / "my-rejects.csv"
+    result = invoke(settings, "load", str(bundle), "--json", "--rejects", str(rejects))
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert (summary["read"], summary["loaded"], summary["rejected"]) == (1, 1, 0)
+    assert summary["balanced"] is True and summary["rejectsFile"] == str(rejects)
+    assert [(f["kind"], f["read"], f["loaded"]) for f in summary["files"]] == [
+        ("legal_persons", 1, 1)]
+    assert rejects.read_text(encoding="utf-8").splitlines() == ["file,line,column,value,reason"]
+    assert graph.read("MATCH (s:Subject) RETURN s.id AS id") == [{"id": CO}]
+
+
+def test_load_json_exit_1_with_rejects_where_asked(graph: Graph, settings: Settings,
+                                                   tmp_path: Path) -> None:
+    bad = CO[:-1] + ("0" if CO[-1] != "0" else "1")
+    bundle = legal_persons(tmp_path / "b", (CO, "德州市德城区鑫源食品有限公司"),
+                           (bad, "坏代码公司"), ("", "无代码公司"))
+    rejects = tmp_path / "elsewhere" / "rejected-rows.csv"
+    result = invoke(settings, "load", str(bundle / "legal_persons.csv"), "--json",
+                    "--rejects", str(rejects))
+    assert result.exit_code == 1, result.output
+    summary = json.loads(result.stdout)
+    assert (summary["read"], summary["loaded"], summary["rejected"]) == (3, 1, 2)
+    assert summary["files"][0]["reasons"] == {"bad check digit": 1, "missing required field": 1}
+    rows = list(csv.DictReader(rejects.read_text(encoding="utf-8").splitlines()))
+    assert [(r["file"], r["line"], r["column"], r["value"]) for r in rows] == [
+        ("legal_persons.csv", "3", "uscc", bad), ("legal_persons.csv", "4", "uscc", "")]
+    assert rows[0]["reason"].startswith("bad check digit")
+    assert rows[1]["reason"] == "missing required field"
+    assert not (tmp_path / "rejects.csv").exists()
+
+
+def test_load_exit_2_when_the_load_cannot_run(graph: Graph, settings: Settings,
+                                              tmp_path: Path) -> None:
+    (tmp_path / "weather.csv").write_text("a,b\n1,2\n", encoding="utf-8")
+    unknown = invoke(settings, "load", str(tmp_path / "weather.csv"), "--json")
+    assert unknown.exit_code == 2
+    assert "weather.csv: unknown file" in unknown.stderr and unknown.stdout == ""
+    missing = invoke(settings, "load", str(tmp_path / "nowhere"), "--json")
+    assert missing.exit_code == 2 and "no such file or folder" in missing.stderr
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "penalties.csv").write_text("foo,bar\n1,2\n", encoding="utf-8")
+    columns = invoke(settings, "load", str(tmp_path / "p"), "--json")
+    assert columns.exit_code == 2 and "missing required column" in columns.stderr
+    assert graph.read("MATCH (n) WHERE NOT n:SchemaVersion RETURN count(n) AS n") == [{"n": 0}]
+
+
+def test_load_exit_2_when_neo4j_is_unreachable(settings: Settings, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from credgraph.cli import main
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**cli_env(settings), "NEO4J_URI": f"bolt://127.0.0.1:{port}"}
+    bundle = legal_persons(tmp_path / "b", (CO, "德州市德城区鑫源食品有限公司"))
+    result = CliRunner().invoke(main, ["load", str(bundle), "--json"], env=env)
+    assert result.exit_code == 2
+    assert f"cannot reach Neo4j at bolt://127.0.0.1:{port}" in result.stderr
+
+
+def test_keys_create_prints_the_token_once_and_stores_its_hash(graph: Graph,
+                                                               settings: Settings) -> None:
+    result = invoke(settings, "keys", "create", "--name", "德州市信用中心", "--role", "partner")
+    assert result.exit_code == 0, result.output
+    token = result.stdout.strip()
+    assert token.startswith("cg_") and "shown once" in result.stderr
+    stored = graph.read("MATCH (k:ApiKey) RETURN properties(k) AS k")
+    assert len(stored) == 1
+    key = stored[0]["k"]
+    assert key["id"] == hashlib.sha256(token.encode()).hexdigest()
+    assert key["role"] == "partner" and key["name"] == "德州市信用中心"
+    assert not [value for value in key.values() if token[7:15] in str(value)]

@@ -1,0 +1,222 @@
+"""Record files through the loader: a reload keeps the statuses a workflow set (REPAIRED,
+DISPUTED, REVOKED) and re-links parties and issuers; licences, contracts, judgments and
+officials land with the statuses, roles and links SPEC §4–5 describe."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from credgraph.graph.driver import Graph
+from credgraph.loaders.bundle import BundleLoader, LoadSummary
+from credgraph.schema.identifiers import parse_id_number
+from credgraph.services import Services
+from tests.ids import make_id, make_uscc
+
+TODAY = dt.date(2026, 11, 28)
+CO_A = make_uscc(region="371402", org="MA3C00001")
+CO_B = make_uscc(region="371403", org="MA3C00002")
+MARKET = make_uscc(prefix="11", region="371402", org="004187451")
+TAX = make_uscc(prefix="11", region="371402", org="004187452")
+PERSON = make_id(region="371402", born="19800101", seq="011")
+OFFICIAL = make_id(region="371402", born="19700315", seq="033")
+
+
+def write_csv(path: Path, headers: list[str], rows: list[list[Any]]) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(headers)
+        writer.writerows(rows)
+    return path
+
+
+def load(services: Services, *paths: Path) -> LoadSummary:
+    loader = BundleLoader(services.graph, services.rules, services.privacy, services.normaliser,
+                          today=TODAY, batch_size=2)
+    return loader.load(list(paths), derive_contacts=False)
+
+
+@pytest.fixture()
+def subjects(services: Services, tmp_path: Path) -> Path:
+    folder = tmp_path / "subjects"
+    folder.mkdir()
+    write_csv(folder / "legal_persons.csv", ["uscc", "name"], [
+        [CO_A, "德州市德城区鑫源食品有限公司"], [CO_B, "德州市陵城区宏达商贸有限公司"],
+        [MARKET, "德州市德城区市场监督管理局"], [TAX, "国家税务总局德州市德城区税务局"]])
+    write_csv(folder / "natural_persons.csv", ["id_number", "name"], [[PERSON, "张三明"]])
+    assert load(services, folder).rejected == 0
+    return folder
+
+
+PENALTY_HEADERS = ["decision_no", "subject_name", "subject_id", "category", "fine",
+                   "decided_on", "publicity_until", "authority", "authority_uscc"]
+
+
+def penalties(path: Path, subject: str = CO_A, authority: str = MARKET, fine: str = "1",
+              expired: str = "2027-01-01") -> Path:
+    return write_csv(path, PENALTY_HEADERS, [
+        [f"P-{n}", "德州市德城区鑫源食品有限公司", subject, "罚款", fine, "2026-03-05",
+         expired if n == 4 else "2027-01-01", "德州市德城区市场监督管理局", authority]
+        for n in range(1, 5)])
+
+
+def statuses(graph: Graph) -> dict[str, str]:
+    rows = graph.read("MATCH (p:Penalty) RETURN p.id AS id, p.status AS status")
+    return {row["id"]: row["status"] for row in rows}
+
+
+def links(graph: Graph, rid: str) -> tuple[list[tuple[str, str]], list[str]]:
+    parties = graph.read("MATCH (s)-[h:HAS_RECORD]->({id: $id}) RETURN s.id AS s, h.role AS role "
+                         "ORDER BY s, role", {"id": rid})
+    issuers = graph.read("MATCH ({id: $id})-[:ISSUED_BY]->(a) RETURN a.id AS a", {"id": rid})
+    return [(p["s"], p["role"]) for p in parties], [i["a"] for i in issuers]
+
+
+def test_reload_keeps_workflow_statuses(services: Services, subjects: Path,
+                                        tmp_path: Path) -> None:
+    path = penalties(tmp_path / "penalties.csv")
+    load(services, path)
+    graph = services.graph
+    assert set(statuses(graph).values()) == {"ACTIVE"}
+    # what credit repair (信用修复), an objection (异议) and a revocation leave behind
+    graph.write("UNWIND $set AS s MATCH (p:Penalty {id: s[0]}) SET p.status = s[1]",
+                {"set": [["P-1", "REPAIRED"], ["P-2", "DISPUTED"], ["P-3", "REVOKED"]]})
+    summary = load(services, penalties(path, fine="2", expired="2026-06-01"))
+    assert (summary.loaded, summary.rejected) == (4, 0)
+    assert statuses(graph) == {"P-1": "REPAIRED", "P-2": "DISPUTED", "P-3": "REVOKED",
+                               "P-4": "EXPIRED"}  # a derived status follows the new row
+    fines = graph.read("MATCH (p:Penalty) RETURN collect(DISTINCT p.fine) AS fines")
+    assert fines == [{"fines": [2.0]}]  # the other fields are updated all the same
+
+
+def test_reload_relinks_parties_and_issuers(services: Services, subjects: Path,
+                                            tmp_path: Path) -> None:
+    path = penalties(tmp_path / "penalties.csv")
+    load(services, path)
+    assert links(services.graph, "P-1") == ([(CO_A, "subject")], [MARKET])
+    load(services, penalties(path, subject=CO_B, authority=TAX))
+    assert links(services.graph, "P-1") == ([(CO_B, "subject")], [TAX])
+    load(services, penalties(path, subject=CO_B, authority=""))
+    assert links(services.graph, "P-1") == ([(CO_B, "subject")], [])
+    counts = services.graph.read("MATCH (p:Penalty) RETURN count(p) AS n, "
+                                 "COUNT { ()-[:HAS_RECORD]->(:Penalty) } AS parties")
+    assert counts == [{"n": 4, "parties": 4}]
+
+
+def test_licences(services: Services, subjects: Path, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "行政许可.csv", [
+        "行政许可决定书文号", "行政许可决定文书名称", "行政相对人名称",
+        "行政相对人代码_1（统一社会信用代码）", "许可类别", "许可证书名称", "许可编号",
+        "许可内容", "许可决定日期", "有效期自", "有效期至", "许可机关", "许可机关统一社会信用代码",
+        "当前状态"], [
+        ["德市监许〔2026〕1号", "食品经营许可决定书", "德州市德城区鑫源食品有限公司", CO_A,
+         "普通", "食品经营许可证", "JY13714020001", "预包装食品销售", "2026-01-05",
+         "2026-01-05", "2031-01-04", "德州市德城区市场监督管理局", MARKET, "有效"],
+        ["德市监许〔2021〕9号", "", "德州市德城区鑫源食品有限公司", CO_A, "普通",
+         "食品经营许可证", "JY13714020002", "", "2021-01-05", "2021-01-05", "2026-01-04",
+         "德州市德城区市场监督管理局", MARKET, ""],
+        ["德市监许〔2025〕3号", "", "德州市陵城区宏达商贸有限公司", CO_B, "普通",
+         "食品经营许可证", "JY13714030003", "", "2025-01-05", "2025-01-05", "2030-01-04",
+         "德州市德城区市场监督管理局", MARKET, "已撤销"],
+    ])
+    summary = load(services, path)
+    assert summary.files[0].kind == "licenses"
+    assert (summary.loaded, summary.rejected) == (3, 0)
+    rows = services.graph.read(
+        "MATCH (s)-[:HAS_RECORD {role: 'subject'}]->(l:License)-[:ISSUED_BY]->(a:Agency) "
+        "RETURN l.id AS id, s.id AS s, l.status AS status, l.title AS title, l.domain AS domain, "
+        "l.licenseNo AS no, l.validTo AS validTo, a.id AS a ORDER BY id")
+    assert [(r["id"], r["s"], r["status"], r["a"]) for r in rows] == [
+        ("德市监许〔2021〕9号", CO_A, "EXPIRED", MARKET),
+        ("德市监许〔2025〕3号", CO_B, "REVOKED", MARKET),
+        ("德市监许〔2026〕1号", CO_A, "ACTIVE", MARKET)]
+    # the domain from the authority and category (普通 says nothing): 市场监督管理
+    assert {(r["title"], r["domain"]) for r in rows} == {("食品经营许可证", "market")}
+    assert rows[2]["no"] == "JY13714020001"
+    assert rows[2]["validTo"].to_native() == dt.date(2031, 1, 4)
+
+
+def test_contracts(services: Services, subjects: Path, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "contracts.csv", [
+        "contract_no", "kind", "agency_uscc", "counterparty_id", "title", "amount",
+        "signed_on", "due_on", "fulfilled_on", "status", "gov_default"], [
+        ["HT-1", "政府采购", MARKET, CO_A, "快检设备采购", "120", "2025-01-01", "2025-06-30", "",
+         "供应商违约", "否"],
+        ["HT-2", "招商引资", MARKET, CO_B, "园区建设", "5000", "2025-01-01", "2025-06-30", "",
+         "政府方违约", "是"],
+        ["HT-3", "政府采购", MARKET, PERSON, "培训服务", "3", "2025-01-01", "2025-06-30",
+         "2025-06-01", "已履约", "否"],
+        ["HT-4", "政府采购", PERSON, CO_A, "培训服务", "3", "2025-01-01", "", "", "", ""],
+        ["HT-5", "政府采购", MARKET, CO_A, "未到期", "3", "2026-01-01", "2027-06-30", "",
+         "违约风险", "否"],
+    ])
+    summary = load(services, path)
+    assert (summary.loaded, summary.rejected) == (4, 1)
+    assert summary.rejects[0].line == 5
+    assert summary.rejects[0].reason == "the agency must be a USCC"
+    rows = services.graph.read(
+        "MATCH (c:Contract) RETURN c.id AS id, c.govDefault AS gov, "
+        "c.subjectDefault AS subject, c.amount AS amount ORDER BY id")
+    assert [(r["id"], r["gov"], r["subject"]) for r in rows] == [
+        ("HT-1", False, True), ("HT-2", True, False), ("HT-3", False, False),
+        ("HT-5", False, False)]  # HT-5 is not due yet
+    person = services.privacy.person_key(parse_id_number(PERSON))
+    assert links(services.graph, "HT-1") == (
+        sorted([(CO_A, "counterparty"), (MARKET, "agency")]), [MARKET])
+    assert links(services.graph, "HT-3")[0] == sorted([(MARKET, "agency"),
+                                                       (person, "counterparty")])
+
+
+def test_judgments(services: Services, subjects: Path, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "judgments.csv", [
+        "case_no", "court", "debtor_id", "debtor_name", "creditor_id", "amount", "filed_on",
+        "due_on", "fulfilled_on"], [
+        ["（2026）鲁1402执1号", "德州市德城区人民法院", MARKET, "德州市德城区市场监督管理局", CO_A,
+         "35", "2026-01-05", "2026-03-01", ""],
+        ["（2025）鲁1402执9号", "德州市德城区人民法院", PERSON, "张三明", "", "2",
+         "2025-01-05", "2025-03-01", "2025-02-01"],
+    ])
+    assert load(services, path).rejected == 0
+    rows = services.graph.read("MATCH (j:Judgment) RETURN j.id AS id, j.status AS status, "
+                               "j.domain AS domain, j.amount AS amount ORDER BY id")
+    assert [(r["id"], r["status"], r["domain"], r["amount"]) for r in rows] == [
+        ("(2025)鲁1402执9号", "EXPIRED", "judicial", 2.0),  # full-width brackets folded
+        ("(2026)鲁1402执1号", "ACTIVE", "judicial", 35.0)]
+    assert links(services.graph, "(2026)鲁1402执1号")[0] == sorted(
+        [(MARKET, "debtor"), (CO_A, "creditor")])
+
+
+def test_officials(services: Services, subjects: Path, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "公职人员.csv", [
+        "身份证号码", "姓名", "任职单位统一社会信用代码", "职务", "职级", "任职日期", "离任日期"], [
+        [OFFICIAL, "赵六", MARKET, "局长", "正科级", "2020-01-01", ""],
+        [OFFICIAL, "赵六", TAX, "副局长", "副科级", "2015-01-01", "2019-12-31"],
+        [PERSON, "张三明", CO_A, "科员", "", "2020-01-01", ""],  # a company is no agency
+        [OFFICIAL, "赵六", make_uscc(prefix="11", org="004187459"), "科员", "", "", ""],
+    ])
+    summary = load(services, path)
+    assert summary.files[0].kind == "officials"
+    assert (summary.loaded, summary.rejected) == (2, 2)
+    assert [(r.line, r.reason) for r in summary.rejects] == [
+        (4, "SERVES_IN must go to an agency (机关)"), (5, "relation to an unknown subject")]
+    key = services.privacy.person_key(parse_id_number(OFFICIAL))
+    rows = services.graph.read(
+        "MATCH (o:NaturalPerson:Official {id: $id})-[r:SERVES_IN]->(a:Agency) "
+        "RETURN a.id AS a, r.position AS position, r.rank AS rank, r.start AS start, "
+        "r.end AS end, o.name AS name, o.idMasked AS masked ORDER BY start", {"id": key})
+    assert [(r["a"], r["position"], r["rank"], str(r["end"])) for r in rows] == [
+        (TAX, "副局长", "副科级", "2019-12-31"), (MARKET, "局长", "正科级", "None")]
+    assert rows[0]["name"] == "赵六" and rows[0]["masked"] == OFFICIAL[:6] + "********" + \
+        OFFICIAL[-4:]
+    again = load(services, path)
+    assert (again.loaded, again.rejected) == (2, 2)
+    count = services.graph.read("MATCH (:Official)-[r:SERVES_IN]->() RETURN count(r) AS n")
+    assert count == [{"n": 2}]
+    is_official = services.graph.read("MATCH (p:NaturalPerson {id: $id}) "
+                                      "RETURN p:Official AS official",
+                                      {"id": services.privacy.person_key(parse_id_number(PERSON))})
+    assert is_official == [{"official": False}]

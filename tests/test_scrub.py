@@ -1,0 +1,62 @@
+"""The free-text scrubber (SPEC §6): every way an ID number is written in a 双公示 export is
+found and masked, and nothing that merely has many digits is touched."""
+
+from __future__ import annotations
+
+import pytest
+
+from credgraph.schema.privacy import mask_id_number, scrub
+from tests.ids import make_id
+
+PLAIN = make_id(region="371402", born="19800101", seq="011")
+WITH_X = make_id(region="371402", born="19900307", seq="003")  # ends in X
+assert WITH_X.endswith("X")
+MISTYPED = PLAIN[:-1] + ("0" if PLAIN[-1] != "0" else "1")
+FULL = str.maketrans("0123456789X", "０１２３４５６７８９Ｘ")
+
+
+def masked(number: str) -> str:
+    return mask_id_number(number)
+
+
+@pytest.mark.parametrize(("written", "number"), [
+    (PLAIN, PLAIN),
+    (WITH_X, WITH_X),
+    (WITH_X.lower(), WITH_X),
+    (PLAIN.translate(FULL), PLAIN),
+    (WITH_X.translate(FULL), WITH_X),
+    (WITH_X[:-1] + "ｘ", WITH_X),
+    (f"{PLAIN[:6]} {PLAIN[6:14]} {PLAIN[14:]}", PLAIN),
+    (f"{WITH_X[:6]}-{WITH_X[6:14]}-{WITH_X[14:].lower()}", WITH_X),
+    (" ".join(PLAIN[i:i + 4] for i in range(0, 18, 4)), PLAIN),
+    (f"{PLAIN[:6]}\u3000{PLAIN[6:]}", PLAIN),
+    (MISTYPED, MISTYPED),  # a wrong check digit is still personal data
+])
+def test_every_written_form_is_masked(written: str, number: str) -> None:
+    text = f"当事人张三（身份证号码：{written}）于2024年3月5日销售过期食品"
+    assert scrub(text) == f"当事人张三（身份证号码：{masked(number)}）于2024年3月5日销售过期食品"
+
+
+def test_masked_form_keeps_region_and_last_four() -> None:
+    assert scrub(WITH_X.lower()) == WITH_X[:6] + "********" + WITH_X[-4:]
+    assert scrub(scrub(PLAIN)) == scrub(PLAIN)  # the masked form is not found again
+
+
+def test_several_numbers_and_letters_around_them() -> None:
+    text = f"ID{PLAIN}、{WITH_X.lower()}号 {PLAIN}abc"
+    assert scrub(text) == f"ID{masked(PLAIN)}、{masked(WITH_X)}号 {masked(PLAIN)}abc"
+
+
+@pytest.mark.parametrize("text", [
+    "91371402MA3C00001A",  # a USCC
+    "1" + PLAIN,  # 19 digits: part of a longer number
+    PLAIN + "5",
+    PLAIN[:17],  # 17 digits
+    "6222021234567890123",  # a bank card
+    "123456789012345678",  # 18 digits without a birth date in them
+    "100000000000000000",
+    "0534-1111111 13800000000",  # phone numbers
+    "罚款金额20000元，2024-03-05",
+])
+def test_other_numbers_are_left_alone(text: str) -> None:
+    assert scrub(text) == text
