@@ -113,6 +113,23 @@ def test_hub_is_cut(graph: Graph, rules: Rules) -> None:
     assert {c.subject for c in uncapped.contributors} == {"H", "X0"}
 
 
+def test_records_do_not_make_a_hub(graph: Graph, rules: Rules) -> None:
+    """An agency that issued many records is not a hub: only subject relations count."""
+    capped = rules.with_overrides({"risk": {"degree_cap": 3}})
+    subject(graph, "S", "德州甲公司")
+    subject(graph, "A", "德州市某局", "AGENCY")
+    subject(graph, "B", "德州市主管局", "AGENCY")
+    relate(graph, "S", "A", "SHAREHOLDER", ratio=0.6)
+    relate(graph, "A", "B", "SUBORDINATE_TO")
+    for index in range(6):
+        record(graph, "A", "Penalty", f"PA{index}", role="agency", severity="一般",
+               date=AS_OF)
+    record(graph, "B", "Listing", "LB", listType="失信被执行人", date=AS_OF)
+    result = assess(graph, capped, "S", 3, AS_OF)
+    assert result.cut_hubs == []
+    assert "B" in {c.subject for c in result.contributors}
+
+
 def test_two_path_ownership(graph: Graph, rules: Rules) -> None:
     subject(graph, "O", "王五", "NATURAL_PERSON")
     for sid in ("A", "B", "C"):

@@ -11,8 +11,12 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from credgraph.graph.driver import Graph
-from credgraph.graph.model import RelationType
+from credgraph.graph.model import RISK_RELATIONS, RelationType, types_pattern
 from credgraph.queries.fragments import live
+
+# A hub is judged by its relations to other subjects only: an agency that issued a hundred
+# thousand penalties is not a hub for that (answered from the degree store, no expansion).
+_SUBJECT_RELATIONS = types_pattern(RISK_RELATIONS)
 
 HOP = f"""
 UNWIND $frontier AS fid
@@ -21,10 +25,12 @@ WHERE type(r) IN $types AND {live("r")}
 WITH f, r, n LIMIT $budget
 RETURN collect({{source: f.id, target: n.id, type: type(r), ratio: r.ratio, role: r.role,
                 kind: r.kind, start: r.start, end: r.end, outgoing: startNode(r) = f,
-                degree: COUNT {{ (n)--() }}}}) AS rows
+                degree: COUNT {{ (n)-[:{_SUBJECT_RELATIONS}]-() }}}}) AS rows
 """
 
-DEGREE = "MATCH (s:Subject {id: $id}) RETURN COUNT { (s)--() } AS degree"
+DEGREE = f"""
+MATCH (s:Subject {{id: $id}}) RETURN COUNT {{ (s)-[:{_SUBJECT_RELATIONS}]-() }} AS degree
+"""
 
 
 @dataclass(frozen=True)
