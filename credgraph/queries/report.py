@@ -244,7 +244,7 @@ def records_table(report: Report, rows: list[dict[str, Any]]) -> str:
         if not of_kind:
             continue
         lines = [[esc(r.get("id")), esc(as_date(r.get("date"))), esc(r.get("title")),
-                  esc(domains.get(r.get("domain") or "", r.get("domain"))),
+                  esc(domains.get(r.get("domain") or "")),
                   esc(r.get("severity")),
                   esc(RECORD_STATUS_ZH.get(RecordStatus(r["status"]), r["status"])
                       if r.get("status") in RecordStatus.__members__ else r.get("status")),
@@ -355,8 +355,18 @@ table { width: 100%; border-collapse: collapse; margin: 0 0 3mm; }
 th, td { border: 1px solid #bfbfbf; padding: 1.2mm 2mm; text-align: left; vertical-align: top; }
 thead th { background: #f3f0ee; }
 tr { page-break-inside: avoid; }
-.facts th { width: 32mm; background: #f7f5f3; font-weight: 600; }
-.records td:nth-child(1) { white-space: nowrap; }
+.facts th { width: 36mm; background: #f7f5f3; font-weight: 600; }
+.records { table-layout: fixed; font-size: 9.5pt; }
+.records th, .paths th, .owners th { white-space: nowrap; }
+.records th:nth-child(1) { width: 21%; } .records th:nth-child(2) { width: 12%; }
+.records th:nth-child(3) { width: 22%; } .records th:nth-child(4) { width: 9%; }
+.records th:nth-child(5) { width: 9%; } .records th:nth-child(6) { width: 7%; }
+.records th:nth-child(7) { width: 12%; } .records th:nth-child(8) { width: 8%; }
+.records td { word-break: break-all; }
+.paths th:nth-child(1) { width: 6%; } .paths th:nth-child(2) { width: 18%; }
+.paths th:nth-child(3) { width: 34%; } .owners th:nth-child(5) { width: 40%; }
+h2, h3 { break-after: avoid; page-break-after: avoid; }
+.records td:nth-child(2), .records td:nth-child(6) { white-space: nowrap; word-break: normal; }
 .level { padding: 0 2mm; border-radius: 2mm; color: #fff; font-weight: 600; }
 .level-low { background: #389e0d; } .level-medium { background: #d48806; }
 .level-high { background: #d4380d; } .level-severe { background: #a8071a; }

@@ -76,7 +76,8 @@
     return node;
   }
 
-  const pct = (x) => (x === null || x === undefined ? "—" : (100 * x).toFixed(2) + "%");
+  const pct = (x) => (x === null || x === undefined ? "—"
+    : (100 * x).toFixed(2).replace(/\.?0+$/, "") + "%");
   const relZh = (type) => state.vocab.relations[type] || type;
   const kindZh = (kind) => state.vocab.kinds[kind] || kind;
   const levelZh = (level) => state.vocab.levels[level] || "未评估";
@@ -194,7 +195,7 @@
         "text-background-opacity": 0.85, "text-background-padding": 1,
         "min-zoomed-font-size": 8 } },
       { selector: "edge.symmetric", style: { "target-arrow-shape": "none", "line-style": "dotted" } },
-      { selector: ".faded", style: { opacity: 0.12 } },
+      { selector: ".faded", style: { opacity: 0.22 } },
       { selector: "node.path", style: { "border-color": PATH, "border-width": 5, opacity: 1,
         "z-index": 20 } },
       { selector: "edge.path", style: { "line-color": PATH, "target-arrow-color": PATH,
