@@ -42,7 +42,7 @@ from credgraph.schema.identifiers import parse_id_number
 from credgraph.schema.privacy import Privacy
 from credgraph.services import Services
 from credgraph.settings import Settings
-from tests.ids import make_uscc
+from tests.ids import make_id, make_uscc
 from tests.test_report import cli_env
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -329,6 +329,44 @@ def test_a_hub_stays_usable(desk: Desk) -> None:
     assert desk.outside == [] and desk.errors == []
 
 
+FAN = """
+UNWIND $rows AS row
+MERGE (p:Subject:NaturalPerson {id: row.person})
+  ON CREATE SET p.name = row.personName, p.kind = 'NATURAL_PERSON', p.region = '371402'
+MERGE (c:Subject:LegalPerson {id: row.company})
+  ON CREATE SET c.name = row.companyName, c.kind = 'ENTERPRISE', c.region = '371402'
+MERGE (p)-[r:SHAREHOLDER {key: row.company}]->(c) SET r.ratio = row.ratio
+"""
+
+
+def test_three_hundred_nodes(desk: Desk) -> None:
+    """A company whose three shareholders hold 110 companies each: about 300 nodes drawn,
+    the walk capped and said to be, a node still expandable."""
+    privacy = desk.city.services.privacy
+    center = make_uscc(org="MA3CWF000")
+    persons = [privacy.person_key(parse_id_number(make_id(born="19700101", seq=f"{i:03d}")))
+               for i in (901, 902, 903)]
+    rows = [{"person": p, "personName": f"测试股东{i}", "company": center,
+             "companyName": "德州市三百节点测试有限公司", "ratio": 0.3}
+            for i, p in enumerate(persons)]
+    rows += [{"person": p, "personName": f"测试股东{i}", "ratio": 0.6,
+              "company": make_uscc(org=f"MA3C{i}{n:04d}"),
+              "companyName": f"德州市测试{i}-{n}有限公司"}
+             for i, p in enumerate(persons) for n in range(110)]
+    desk.city.services.graph.write(FAN, {"rows": rows})
+    desk.page.goto(desk.url + "/desk#" + center)
+    desk.wait(f"window.desk.center && window.desk.center.id === '{center}'")
+    desk.idle()
+    assert desk.js("window.desk.cy.nodes().length") >= 290
+    assert "部分关联已截断" in desk.page.inner_text("#status")
+    assert drawn_pixels(desk, "graph") > 2000
+    desk.click_node(persons[0])
+    assert desk.page.is_visible("#node-card")
+    assert desk.js(f"window.desk.expanded.has('{persons[0]}')")
+    desk.shot("7-three-hundred")
+    assert desk.outside == [] and desk.errors == []
+
+
 def test_unknown_id_says_so(desk: Desk) -> None:
     unknown = make_uscc(org="MA3CWX991")
     desk.page.goto(desk.url + "/desk#" + unknown)
@@ -336,7 +374,7 @@ def test_unknown_id_says_so(desk: Desk) -> None:
               "document.getElementById('message').innerText.includes('未找到该主体')")
     assert unknown in desk.page.inner_text("#message")
     assert desk.js("window.desk.cy.nodes().length") == 0
-    desk.shot("7-unknown")
+    desk.shot("8-unknown")
 
 
 def test_a_rejected_key_asks_again(desk: Desk) -> None:
@@ -347,7 +385,7 @@ def test_a_rejected_key_asks_again(desk: Desk) -> None:
     desk.page.wait_for_selector("#key-dialog:not([hidden])", timeout=10_000)
     assert "密钥无效" in desk.page.inner_text("#key-reason")
     assert desk.js("sessionStorage.getItem('credgraph:key')") is None
-    desk.shot("8-key-again")
+    desk.shot("9-key-again")
     enter_key(desk)  # and the page carries on where it was
     desk.wait(f"window.desk.center && window.desk.center.id === '{company}'")
     desk.idle()
@@ -367,7 +405,7 @@ def test_report_from_the_desk(desk: Desk) -> None:
     assert "信用报告" in text and desk.city.names[company] in text
     assert "调查员小王" in text and "招投标资格审查" in text
     assert not RAW_ID.findall(text.replace(company, ""))
-    desk.shot("9-report")
+    desk.shot("10-report")
     events = desk.city.services.graph.read(
         "MATCH (e:AuditEvent {operation: 'creditReport', purpose: '招投标资格审查'}) "
         "RETURN e.actor AS actor, e.subjects AS subjects")

@@ -15,7 +15,7 @@ import secrets
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -31,8 +31,6 @@ from credgraph.graph.model import (
     Link,
     PartyRole,
     RecordKind,
-    RecordStatus,
-    RelationType,
     SubjectKind,
 )
 from credgraph.queries import ownership, risk
@@ -54,6 +52,7 @@ PARTY_ROLE_ZH = {PartyRole.SUBJECT: "当事人", PartyRole.DEBTOR: "被执行人
 # `ultimateOwners` bases (SPEC §8, 受益所有人).
 BASIS_ZH = {"SHARE": "受益所有人（持股）", "ACTUAL_CONTROLLER": "实际控制人（申报）",
             "SUSPECTED_CONTROLLER": "疑似实际控制人", "STATE": "国有出资"}
+RELATION_ZH = {t.value: spec.zh for t, spec in RELATIONS.items()}
 DISCLAIMER = ("本报告依据公共信用信息平台截至数据日期归集的信息生成，仅供信用监管与核查参考，"
               "不作为行政处罚或其他处理的唯一依据；如对所列信息有异议，可依法提出异议申请或"
               "申请信用修复。")
@@ -171,9 +170,14 @@ def level_badge(level: str) -> str:
             f"{html.escape(RISK_LEVEL_ZH.get(level, level))}</span>")
 
 
+def zh(names: Mapping[Any, str], value: Any) -> str | None:
+    """The Chinese name of a declared value (enum keys compare equal to their strings), else
+    the value as stored."""
+    return names.get(value, value)
+
+
 def relation_zh(rtype: str) -> str:
-    spec = RELATIONS.get(RelationType(rtype)) if rtype in RelationType.__members__ else None
-    return spec.zh if spec else rtype
+    return RELATION_ZH.get(rtype, rtype)
 
 
 def path_text(report: Report, start: str, path: list[Edge],
@@ -245,12 +249,8 @@ def records_table(report: Report, rows: list[dict[str, Any]]) -> str:
             continue
         lines = [[esc(r.get("id")), esc(as_date(r.get("date"))), esc(r.get("title")),
                   esc(domains.get(r.get("domain") or "")),
-                  esc(r.get("severity")),
-                  esc(RECORD_STATUS_ZH.get(RecordStatus(r["status"]), r["status"])
-                      if r.get("status") in RecordStatus.__members__ else r.get("status")),
-                  esc(r.get("authority")),
-                  esc(PARTY_ROLE_ZH.get(PartyRole(r["role"]), r["role"])
-                      if r.get("role") in PartyRole._value2member_map_ else r.get("role"))]
+                  esc(r.get("severity")), esc(zh(RECORD_STATUS_ZH, r.get("status"))),
+                  esc(r.get("authority")), esc(zh(PARTY_ROLE_ZH, r.get("role")))]
                  for r in of_kind]
         parts.append(f"<h3>{html.escape(RECORD_KIND_ZH[kind])}（{len(of_kind)} 条）</h3>"
                      + table(["编号", "日期", "事项", "领域", "严重程度", "状态", "机关",
@@ -258,16 +258,23 @@ def records_table(report: Report, rows: list[dict[str, Any]]) -> str:
     return "".join(parts)
 
 
+def capped(report: Report) -> str:
+    limit = report.services.rules.limits.max_list
+    if len(report.records) < limit:
+        return ""
+    return f'<p class="note">注：记录较多，仅列出最近的 {limit} 条。</p>'
+
+
 def active_records(report: Report) -> str:
     """有效信用记录 by kind: in force (有效) or under objection (异议中)."""
     rows = [r for r in report.records if r.get("status") in ACTIVE_STATUSES]
-    return section("二、有效信用记录", records_table(report, rows))
+    return section("二、有效信用记录", records_table(report, rows) + capped(report))
 
 
 def historical_records(report: Report) -> str:
     """历史信用记录 by kind: expired, repaired or revoked."""
     rows = [r for r in report.records if r.get("status") not in ACTIVE_STATUSES]
-    return section("三、历史信用记录", records_table(report, rows))
+    return section("三、历史信用记录", records_table(report, rows) + capped(report))
 
 
 def association_risk(report: Report) -> str:

@@ -7,7 +7,7 @@
 "use strict";
 (function () {
   const KEY = "credgraph:key";
-  const OPEN_LIMIT = 200;    // relations read when a subject is opened
+  const OPEN_LIMIT = 300;    // relations read when a subject is opened
   const EXPAND_LIMIT = 100;  // relations read when one node is expanded
   const MAX_NODES = 600;     // past this, expanding asks for a new centre instead
   const BATCH = 1000;        // riskLevels ids per call ([limits] max_batch_ids)
