@@ -78,28 +78,28 @@ def section_of(page: str, title: str) -> str:
 def test_sections_in_print_order(services: Services, person: str) -> None:
     page = build_report(services, row(services, COMPANY), INVESTIGATOR, TODAY)
     titles = re.findall(r"<h2>(.*?)</h2>", page)
-    assert titles == ["一、基本信息", "二、有效信用记录", "三、历史信用记录", "四、关联风险",
-                      "五、受益所有人"]
+    assert titles == ["基本信息", "有效信用记录", "历史信用记录", "关联风险",
+                      "受益所有人"]
     number = re.search(r"报告编号</th><td>(CR\d{8}[0-9A-F]{8})<", page)
     assert number is not None
     assert f"<td>{TODAY.isoformat()}</td>" in page  # 数据截至
     assert "王科长（调查人员）" in page and "行政许可前核查" in page
     assert credit.DISCLAIMER in page
-    assert COMPANY in section_of(page, "一、基本信息")
-    active = section_of(page, "二、有效信用记录")
+    assert COMPANY in section_of(page, "基本信息")
+    active = section_of(page, "有效信用记录")
     assert "德市监罚〔2026〕1号" in active and "LIC-2024-1" in active
     assert "行政处罚（1 条）" in active and "行政许可（1 条）" in active
-    history = section_of(page, "三、历史信用记录")
+    history = section_of(page, "历史信用记录")
     assert "德市监罚〔2019〕9号" in history and "已届满" in history
     assert "德市监罚〔2026〕1号" not in history
-    risk = section_of(page, "四、关联风险")
+    risk = section_of(page, "关联风险")
     expected = assess(services.graph, services.rules, COMPANY, 3, TODAY, services.risk_model)
     assert f"{expected.score} 分" in risk
     # the top path, step by step with the Chinese relation names of the model
     legal = RELATIONS[RelationType.LEGAL_REPRESENTATIVE].zh
     assert f"←{legal}— 张三明 —{legal}→ 德州市风险贸易有限公司" in risk
     assert "列入严重失信主体名单" in risk
-    owners = section_of(page, "五、受益所有人")
+    owners = section_of(page, "受益所有人")
     # 60 % and no declared controller: the suspected actual controller (SPEC §8)
     assert "张三明" in owners and "60.00%" in owners and "疑似实际控制人" in owners
 
@@ -144,12 +144,12 @@ def test_every_report_is_audited(services: Services, person: str) -> None:
 def test_a_section_is_one_function_and_one_entry(services: Services, person: str,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     def grade(report: Report) -> str:
-        return credit.section("六、信用等级", credit.facts([("等级", credit.esc("A"))]))
+        return credit.section("信用等级", credit.facts([("等级", credit.esc("A"))]))
 
     monkeypatch.setattr(credit, "SECTIONS", [*credit.SECTIONS[:-1], grade, credit.SECTIONS[-1]])
     page = build_report(services, row(services, COMPANY), INVESTIGATOR, TODAY)
-    assert re.findall(r"<h2>(.*?)</h2>", page)[-1] == "六、信用等级"
-    assert page.index("六、信用等级") < page.index(credit.DISCLAIMER)
+    assert re.findall(r"<h2>(.*?)</h2>", page)[-1] == "信用等级"
+    assert page.index("信用等级") < page.index(credit.DISCLAIMER)
 
 
 # -- the report route --------------------------------------------------------------------------

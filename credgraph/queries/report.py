@@ -59,6 +59,7 @@ DISCLAIMER = ("本报告依据公共信用信息平台截至数据日期归集�
 
 RECORDS = f"""
 MATCH (s:{Label.SUBJECT.value} {{id: $id}})-[h:{Link.HAS_RECORD.value}]->(r)
+WHERE r.date IS NULL OR r.date <= $asOf
 WITH h, r ORDER BY r.date DESC, r.id LIMIT $limit
 RETURN collect(r {{.id, .kind, .domain, .severity, .status, .date, .title, .authority,
                   role: h.role}}) AS rows
@@ -106,7 +107,8 @@ class Report:
 
     @cached_property
     def records(self) -> list[dict[str, Any]]:
-        return self.graph.read_rows(RECORDS, {"id": self.subject["id"],
+        """Every record of the subject dated up to the report's date, newest first."""
+        return self.graph.read_rows(RECORDS, {"id": self.subject["id"], "asOf": self.as_of,
                                               "limit": self.services.rules.limits.max_list})
 
     @cached_property
@@ -141,9 +143,10 @@ def esc(value: object) -> str:
     return html.escape(scrub(str(value)))
 
 
-def section(title: str, body: str, css: str = "") -> str:
-    klass = f' class="{css}"' if css else ""
-    return f"<section{klass}><h2>{html.escape(title)}</h2>{body}</section>"
+def section(title: str, body: str) -> str:
+    """A part of the report: its heading (numbered 一、二、… in print order by the style
+    sheet) and already-escaped body."""
+    return f"<section><h2>{html.escape(title)}</h2>{body}</section>"
 
 
 def table(headers: Iterable[str], rows: Iterable[Iterable[str]], css: str = "") -> str:
@@ -235,7 +238,7 @@ def basic_facts(report: Report) -> str:
                   ("成立日期", esc(as_date(row.get("established")))),
                   ("注册资本", esc(f"{capital:g} 万元" if capital is not None else None)),
                   ("住所", esc(row.get("address")))]
-    return section("一、基本信息", facts(pairs))
+    return section("基本信息", facts(pairs))
 
 
 def records_table(report: Report, rows: list[dict[str, Any]]) -> str:
@@ -268,13 +271,13 @@ def capped(report: Report) -> str:
 def active_records(report: Report) -> str:
     """有效信用记录 by kind: in force (有效) or under objection (异议中)."""
     rows = [r for r in report.records if r.get("status") in ACTIVE_STATUSES]
-    return section("二、有效信用记录", records_table(report, rows) + capped(report))
+    return section("有效信用记录", records_table(report, rows) + capped(report))
 
 
 def historical_records(report: Report) -> str:
     """历史信用记录 by kind: expired, repaired or revoked."""
     rows = [r for r in report.records if r.get("status") not in ACTIVE_STATUSES]
-    return section("三、历史信用记录", records_table(report, rows) + capped(report))
+    return section("历史信用记录", records_table(report, rows) + capped(report))
 
 
 def association_risk(report: Report) -> str:
@@ -305,7 +308,7 @@ def association_risk(report: Report) -> str:
     if result.cut_hubs or result.truncated:
         note = (f'<p class="note">注：关联网络中有 {len(result.cut_hubs)} 个枢纽节点（关系数超过 '
                 f"{report.services.rules.risk.degree_cap}），经其传导的路径未计入。</p>")
-    return section("四、关联风险", summary + domain_table + "<h3>主要风险路径</h3>" + top + note)
+    return section("关联风险", summary + domain_table + "<h3>主要风险路径</h3>" + top + note)
 
 
 def beneficial_owners(report: Report) -> str | None:
@@ -326,7 +329,7 @@ def beneficial_owners(report: Report) -> str | None:
     body = (table(["受益人", "类别", "最终持股比例", "认定依据", "持股路径"], rows, "owners")
             if rows else f'<p class="none">未识别到最终持股达到 {percent(threshold)} 的受益所有人或'
                          "实际控制人</p>")
-    return section("五、受益所有人", body)
+    return section("受益所有人", body)
 
 
 def disclaimer(report: Report) -> str:
@@ -355,8 +358,10 @@ body { margin: 0; color: #1f1f1f; font-size: 10.5pt; line-height: 1.55;
 main { max-width: 190mm; margin: 0 auto; padding: 8mm 0; }
 header h1 { text-align: center; font-size: 22pt; letter-spacing: 0.5em; margin: 0 0 2mm; }
 .subject-name { text-align: center; font-size: 15pt; font-weight: 700; margin: 0 0 4mm; }
+main { counter-reset: part; }
 h2 { font-size: 13pt; border-bottom: 2px solid #8c1d18; color: #8c1d18; padding-bottom: 1mm;
      margin: 7mm 0 3mm; }
+h2::before { counter-increment: part; content: counter(part, simp-chinese-informal) "、"; }
 h3 { font-size: 11pt; margin: 4mm 0 2mm; }
 table { width: 100%; border-collapse: collapse; margin: 0 0 3mm; }
 th, td { border: 1px solid #bfbfbf; padding: 1.2mm 2mm; text-align: left; vertical-align: top; }
