@@ -25,13 +25,26 @@ $(EXPLORER_STAMP): $(EXPLORER)/package.json $(EXPLORER)/package-lock.json
 	cd $(EXPLORER) && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 	touch $(EXPLORER_STAMP)
 
-setup: $(STAMP) $(EXPLORER_STAMP)
+DESK := credgraph/api/desk
+DESK_STAMP := $(DESK)/node_modules/.installed
 
-# The browser test drives Debian's chromium; install it when we may (root with apt-get).
+# The desk's graph drawing (cytoscape, fcose layout): prebuilt files from npm, served by the app.
+$(DESK_STAMP): $(DESK)/package.json $(DESK)/package-lock.json
+	cd $(DESK) && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $(DESK_STAMP)
+
+setup: $(STAMP) $(EXPLORER_STAMP) $(DESK_STAMP)
+
+# The browser tests drive Debian's chromium; the desk and the printed report need CJK fonts and
+# the report test reads the PDF with pdftotext. Installed when we may (root with apt-get).
+BROWSER_PACKAGES := chromium fonts-noto-cjk poppler-utils
 browser:
-	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-	  || echo "chromium not installed: the browser test will be skipped"; }
+	@missing=""; command -v chromium >/dev/null 2>&1 || missing="chromium"; \
+	fc-list 2>/dev/null | grep -q "Noto Sans CJK" || missing="$$missing fonts-noto-cjk"; \
+	command -v pdftotext >/dev/null 2>&1 || missing="$$missing poppler-utils"; \
+	[ -z "$$missing" ] || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PACKAGES) >/dev/null) \
+	  || echo "not installed:$$missing (browser tests skip without chromium; CI=true fails them)"; }
 
 neo4j: setup
 	$(BIN)/credgraph db start

@@ -1,6 +1,7 @@
-"""The Starlette application: /graphql with its explorer, /healthz, /readyz, /metrics.
+"""The Starlette application: /graphql with its explorer, /healthz, /readyz, /metrics, the
+investigator's desk and the credit report.
 
-Every request but /healthz, /readyz and the explorer's static shell needs
+Every request but /healthz, /readyz and the static shells of the explorer and the desk needs
 `Authorization: Bearer <key>`.
 """
 
@@ -38,6 +39,7 @@ from strawberry.extensions import (
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionContext, ExecutionResult
 
+from credgraph.api import desk
 from credgraph.api.auth import KeyStore, Principal, RateLimiter
 from credgraph.api.errors import ErrorCode
 from credgraph.api.metrics import Metrics
@@ -60,8 +62,8 @@ EXPLORER_ASSETS = {
     "graphiql.js": "graphiql/graphiql.min.js",
     "graphiql.css": "graphiql/graphiql.min.css",
 }
-PUBLIC_PATHS = ("/healthz", "/readyz")
-PUBLIC_PREFIXES = ("/explorer/",)
+PUBLIC_PATHS = ("/healthz", "/readyz", *desk.PUBLIC_PATHS)
+PUBLIC_PREFIXES = ("/explorer/", *desk.PUBLIC_PREFIXES)
 _LIMIT_MESSAGES = re.compile(r"exceeds maximum operation depth|aliases found|more than \d+ tokens")
 
 
@@ -191,6 +193,7 @@ def create_app(services: Services, keys: KeyStore | None = None) -> Starlette:
         Route("/metrics", metrics_endpoint),
         Route("/explorer/{name}", explorer_asset),
         Route("/graphql", graphql_app, methods=["GET", "POST"]),
+        *desk.desk_routes(services),
     ])
     app.state.services = services
     # Starlette runs the last added outermost: metrics see every request, authentication

@@ -23,6 +23,7 @@ _INVESTIGATION = frozenset({
     "subject", "subjects", "searchSubjects", "associations", "riskAssessment", "ultimateOwners",
     "repeatOffenders", "inspectionPlan", "integrityReport", "conflictsOfInterest",
     "procurementCheck", "federatedCheck", "fileObjection", "objections", "repairs",
+    "riskLevels", "creditReport",
 })
 _CASEWORK = frozenset({"alerts", "updateAlert", "watch", "unwatch", "watchlist"})
 _ADMINISTRATION = frozenset({"runEscalation", "confirmEscalation", "requestRepair",
@@ -33,7 +34,7 @@ ROLE_FIELDS: dict[Role, frozenset[str]] = {
     Role.ADMIN: _INVESTIGATION | _CASEWORK | _ADMINISTRATION,
     Role.INVESTIGATOR: _INVESTIGATION | _CASEWORK,
     Role.MONITOR: frozenset({"subject", "subjects", "searchSubjects", "riskAssessment",
-                             "repeatOffenders"}) | _CASEWORK,
+                             "riskLevels", "repeatOffenders"}) | _CASEWORK,
     Role.PARTNER: frozenset({"sharedCheck"}),
 }
 # Roles that may see the masked ID number; others see the name masked too.

@@ -9,8 +9,9 @@ from __future__ import annotations
 from strawberry.tools import merge_types
 
 from credgraph.api.investigation import InvestigationQuery
+from credgraph.api.risk_levels import RiskLevelsQuery
 
-QUERIES: tuple[type, ...] = (InvestigationQuery,)
+QUERIES: tuple[type, ...] = (InvestigationQuery, RiskLevelsQuery)
 MUTATIONS: tuple[type, ...] = ()
 
 Query = merge_types("Query", QUERIES)

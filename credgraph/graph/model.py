@@ -44,12 +44,31 @@ class RecordKind(StrEnum):
     COMMITMENT = "COMMITMENT"
 
 
+RECORD_KIND_ZH: dict[RecordKind, str] = {
+    RecordKind.PENALTY: "行政处罚",
+    RecordKind.LICENSE: "行政许可",
+    RecordKind.LISTING: "信用名单",
+    RecordKind.JUDGMENT: "司法判决与执行",
+    RecordKind.CONTRACT: "合同履约",
+    RecordKind.COMMITMENT: "信用承诺",
+}
+
+
 class RecordStatus(StrEnum):
     ACTIVE = "ACTIVE"
     EXPIRED = "EXPIRED"
     REPAIRED = "REPAIRED"
     DISPUTED = "DISPUTED"
     REVOKED = "REVOKED"
+
+
+RECORD_STATUS_ZH: dict[RecordStatus, str] = {
+    RecordStatus.ACTIVE: "有效",
+    RecordStatus.EXPIRED: "已届满",
+    RecordStatus.REPAIRED: "已修复",
+    RecordStatus.DISPUTED: "异议中",
+    RecordStatus.REVOKED: "已撤销",
+}
 
 
 class Severity(StrEnum):

@@ -1,0 +1,449 @@
+"""信用报告: the printable credit report of one subject, built on the server from sections.
+
+A section is a function of the report returning an HTML fragment, or None when it does not
+apply to the subject; `SECTIONS` lists them in print order, so a new section is one function
+and one list entry. Every value is HTML-escaped and free text scrubbed of anything shaped like
+an ID number; person names are masked for roles without PII access (the rule of
+`Subject.from_row`). The graph holds no raw ID number, so none can be printed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import secrets
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from credgraph.graph.driver import Graph
+from credgraph.graph.model import (
+    RECORD_KIND_ZH,
+    RECORD_STATUS_ZH,
+    RELATIONS,
+    SUBJECT_KIND_ZH,
+    Label,
+    Link,
+    PartyRole,
+    RecordKind,
+    SubjectKind,
+)
+from credgraph.queries import ownership, risk
+from credgraph.queries.neighbourhood import Edge, as_date
+from credgraph.queries.risk_levels import RISK_LEVEL_ZH
+from credgraph.queries.subjects import ACTIVE_STATUSES
+from credgraph.schema.privacy import mask_name, scrub
+from credgraph.schema.regions import region_name
+from credgraph.services import Services
+
+OPERATION = "creditReport"
+CHINA_TIME = dt.timezone(dt.timedelta(hours=8), "UTC+8")
+
+ROLE_ZH = {"admin": "管理员", "investigator": "调查人员", "monitor": "监测人员",
+           "partner": "合作城市"}
+PARTY_ROLE_ZH = {PartyRole.SUBJECT: "当事人", PartyRole.DEBTOR: "被执行人",
+                 PartyRole.CREDITOR: "申请执行人", PartyRole.AGENCY: "机关",
+                 PartyRole.COUNTERPARTY: "合同相对方"}
+# `ultimateOwners` bases (SPEC §8, 受益所有人).
+BASIS_ZH = {"SHARE": "受益所有人（持股）", "ACTUAL_CONTROLLER": "实际控制人（申报）",
+            "SUSPECTED_CONTROLLER": "疑似实际控制人", "STATE": "国有出资"}
+RELATION_ZH = {t.value: spec.zh for t, spec in RELATIONS.items()}
+DISCLAIMER = ("本报告依据公共信用信息平台截至数据日期归集的信息生成，仅供信用监管与核查参考，"
+              "不作为行政处罚或其他处理的唯一依据；如对所列信息有异议，可依法提出异议申请或"
+              "申请信用修复。")
+
+RECORDS = f"""
+MATCH (s:{Label.SUBJECT.value} {{id: $id}})-[h:{Link.HAS_RECORD.value}]->(r)
+WHERE r.date IS NULL OR r.date <= $asOf
+WITH h, r ORDER BY r.date DESC, r.id LIMIT $limit
+RETURN collect(r {{.id, .kind, .domain, .severity, .status, .date, .title, .authority,
+                  role: h.role}}) AS rows
+"""
+AUDIT = f"""
+UNWIND $rows AS row
+CREATE (e:{Label.AUDIT_EVENT.value})
+SET e = row
+"""
+
+
+class ReportError(RuntimeError):
+    """The report cannot be printed (no chromium, or chromium failed)."""
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Who asked (the API key's name, or `cli:<user>`), in which role, and why (查询事由)."""
+
+    actor: str
+    role: str
+    pii: bool
+    purpose: str | None = None
+
+
+@dataclass
+class Report:
+    """One report being built: the subject, the date of the data, and lazily the analyses the
+    sections share (each runs at most once)."""
+
+    services: Services
+    subject: dict[str, Any]
+    as_of: dt.date
+    requester: Requester
+    number: str
+    generated_at: dt.datetime
+
+    @property
+    def graph(self) -> Graph:
+        return self.services.graph
+
+    @property
+    def kind(self) -> SubjectKind:
+        return SubjectKind(self.subject.get("kind") or SubjectKind.OTHER_ORG)
+
+    @cached_property
+    def records(self) -> list[dict[str, Any]]:
+        """Every record of the subject dated up to the report's date, newest first."""
+        return self.graph.read_rows(RECORDS, {"id": self.subject["id"], "asOf": self.as_of,
+                                              "limit": self.services.rules.limits.max_list})
+
+    @cached_property
+    def assessment(self) -> risk.Assessment:
+        return risk.assess(self.graph, self.services.rules, self.subject["id"],
+                           self.services.rules.risk.default_depth, self.as_of,
+                           self.services.risk_model)
+
+    @cached_property
+    def owners(self) -> ownership.OwnershipResult:
+        rules = self.services.rules
+        return ownership.ultimate_owners(self.graph, rules, self.subject["id"],
+                                         rules.ownership.threshold, self.as_of)
+
+    def name(self, row: dict[str, Any] | None) -> str:
+        """A subject's name as this requester may see it (persons masked without PII)."""
+        if not row:
+            return "（未知主体）"
+        name = str(row.get("name") or "")
+        person = row.get("kind") == SubjectKind.NATURAL_PERSON or bool(row.get("person"))
+        return mask_name(name) if person and not self.requester.pii else name
+
+
+Section = Callable[[Report], str | None]
+
+
+# -- HTML helpers ------------------------------------------------------------------------------
+def esc(value: object) -> str:
+    """Escaped text for the page; free text scrubbed of ID-number-shaped digits."""
+    if value is None or value == "":
+        return "—"
+    return html.escape(scrub(str(value)))
+
+
+def section(title: str, body: str) -> str:
+    """A part of the report: its heading (numbered 一、二、… in print order by the style
+    sheet) and already-escaped body."""
+    return f"<section><h2>{html.escape(title)}</h2>{body}</section>"
+
+
+def table(headers: Iterable[str], rows: Iterable[Iterable[str]], css: str = "") -> str:
+    """A table of already-escaped cells."""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>"
+                   for row in rows)
+    klass = f' class="{css}"' if css else ""
+    return f"<table{klass}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def facts(pairs: Iterable[tuple[str, str]]) -> str:
+    """A two-column fact table (label, escaped value)."""
+    cells = "".join(f"<tr><th>{html.escape(k)}</th><td>{v}</td></tr>" for k, v in pairs)
+    return f'<table class="facts"><tbody>{cells}</tbody></table>'
+
+
+def percent(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.2f}%"
+
+
+def level_badge(level: str) -> str:
+    return (f'<span class="level level-{html.escape(level.lower())}">'
+            f"{html.escape(RISK_LEVEL_ZH.get(level, level))}</span>")
+
+
+def zh(names: Mapping[Any, str], value: Any) -> str | None:
+    """The Chinese name of a declared value (enum keys compare equal to their strings), else
+    the value as stored."""
+    return names.get(value, value)
+
+
+def relation_zh(rtype: str) -> str:
+    return RELATION_ZH.get(rtype, rtype)
+
+
+def path_text(report: Report, start: str, path: list[Edge],
+              subjects: dict[str, dict[str, Any]]) -> str:
+    """A → B walk in words, each step's arrow in the relation's stored direction:
+    甲公司 ←法定代表人— 张*明 —法定代表人→ 乙公司."""
+    parts = [esc(report.name(subjects.get(start)))]
+    here = start
+    for edge in path:
+        label = relation_zh(edge.type)
+        if edge.ratio is not None:
+            label += f" {percent(edge.ratio)}"
+        if edge.source == here:
+            there, arrow = edge.target, f" —{esc(label)}→ "
+        else:
+            there, arrow = edge.source, f" ←{esc(label)}— "
+        parts.append(arrow + esc(report.name(subjects.get(there))))
+        here = there
+    return "".join(parts)
+
+
+# -- sections ----------------------------------------------------------------------------------
+def report_header(report: Report) -> str:
+    """Title, subject, report number and time, data date, who asked and why."""
+    who = report.requester
+    asked = f"{esc(who.actor)}（{esc(ROLE_ZH.get(who.role, who.role))}）"
+    meta = facts([
+        ("报告编号", esc(report.number)),
+        ("报告时间", esc(f"{report.generated_at:%Y-%m-%d %H:%M:%S} (UTC+8)")),
+        ("数据截至", esc(report.as_of.isoformat())),
+        ("查询人", asked),
+        ("查询事由", esc(who.purpose)),
+    ])
+    return (f'<header><h1>信用报告</h1><p class="subject-name">{esc(report.name(report.subject))}'
+            f"</p>{meta}</header>")
+
+
+def basic_facts(report: Report) -> str:
+    """基本信息: identity and registration facts; a person's masked ID only with PII access."""
+    row = report.subject
+    person = report.kind is SubjectKind.NATURAL_PERSON
+    pairs = [("名称" if not person else "姓名", esc(report.name(row))),
+             ("主体类别", esc(SUBJECT_KIND_ZH.get(report.kind, report.kind.value)))]
+    if person:
+        pairs.append(("主体标识", esc(row.get("id"))))
+        if report.requester.pii:
+            pairs.append(("身份证号（脱敏）", esc(row.get("idMasked"))))
+    else:
+        pairs.append(("统一社会信用代码", html.escape(str(row.get("id")))))
+    pairs += [("所属地区", esc(region_name(row.get("region")) or row.get("region"))),
+              ("登记状态", esc(row.get("status")))]
+    if not person:
+        capital = row.get("registeredCapital")
+        pairs += [("行业", esc(row.get("industry"))),
+                  ("成立日期", esc(as_date(row.get("established")))),
+                  ("注册资本", esc(f"{capital:g} 万元" if capital is not None else None)),
+                  ("住所", esc(row.get("address")))]
+    return section("基本信息", facts(pairs))
+
+
+def records_table(report: Report, rows: list[dict[str, Any]]) -> str:
+    domains = report.services.rules.domains.names
+    if not rows:
+        return '<p class="none">无</p>'
+    parts = []
+    for kind in RecordKind:
+        of_kind = [r for r in rows if r.get("kind") == kind]
+        if not of_kind:
+            continue
+        lines = [[esc(r.get("id")), esc(as_date(r.get("date"))), esc(r.get("title")),
+                  esc(domains.get(r.get("domain") or "")),
+                  esc(r.get("severity")), esc(zh(RECORD_STATUS_ZH, r.get("status"))),
+                  esc(r.get("authority")), esc(zh(PARTY_ROLE_ZH, r.get("role")))]
+                 for r in of_kind]
+        parts.append(f"<h3>{html.escape(RECORD_KIND_ZH[kind])}（{len(of_kind)} 条）</h3>"
+                     + table(["编号", "日期", "事项", "领域", "严重程度", "状态", "机关",
+                              "身份"], lines, "records"))
+    return "".join(parts)
+
+
+def capped(report: Report) -> str:
+    limit = report.services.rules.limits.max_list
+    if len(report.records) < limit:
+        return ""
+    return f'<p class="note">注：记录较多，仅列出最近的 {limit} 条。</p>'
+
+
+def active_records(report: Report) -> str:
+    """有效信用记录 by kind: in force (有效) or under objection (异议中)."""
+    rows = [r for r in report.records if r.get("status") in ACTIVE_STATUSES]
+    return section("有效信用记录", records_table(report, rows) + capped(report))
+
+
+def historical_records(report: Report) -> str:
+    """历史信用记录 by kind: expired, repaired or revoked."""
+    rows = [r for r in report.records if r.get("status") not in ACTIVE_STATUSES]
+    return section("历史信用记录", records_table(report, rows) + capped(report))
+
+
+def association_risk(report: Report) -> str:
+    """关联风险: the score, the worst domains and the top paths risk flows along."""
+    result = report.assessment
+    model = report.services.risk_model
+    level = model.level(result.score)
+    summary = facts([
+        ("综合风险", f"{result.score} 分 {level_badge(level)}"),
+        ("自身风险", esc(f"{result.own_score} 分")),
+        ("关联风险", esc(f"{result.association_score} 分")),
+        ("跨领域", "是" if result.cross_domain else "否"),
+        ("跨地区", "是" if result.cross_region else "否"),
+    ])
+    domains = result.ranked_domains(report.services.rules)
+    domain_table = table(["领域", "自身风险", "关联风险", "信号数"], [
+        [esc(d.name), esc(percent(d.own)), esc(percent(d.associated)), esc(d.signals)]
+        for d in domains]) if domains else ""
+    paths = [[esc(i), esc(report.name(result.subjects.get(c.subject))),
+              path_text(report, result.subject, c.path, result.subjects),
+              esc(f"{c.strength:.2f}"), esc(percent(c.risk)), esc(percent(c.contribution)),
+              "<br>".join(esc(s.record.get("title") or s.record.get("id"))
+                          for s in c.signals[:3])]
+             for i, c in enumerate(result.contributors, 1)]
+    top = (table(["序号", "关联主体", "关联路径", "路径强度", "自身风险", "贡献", "主要信号"],
+                 paths, "paths") if paths else '<p class="none">未发现关联风险</p>')
+    note = ""
+    if result.cut_hubs or result.truncated:
+        note = (f'<p class="note">注：关联网络中有 {len(result.cut_hubs)} 个枢纽节点（关系数超过 '
+                f"{report.services.rules.risk.degree_cap}），经其传导的路径未计入。</p>")
+    return section("关联风险", summary + domain_table + "<h3>主要风险路径</h3>" + top + note)
+
+
+def beneficial_owners(report: Report) -> str | None:
+    """受益所有人 with effective shares and their shareholding paths (organisations only)."""
+    if report.kind is SubjectKind.NATURAL_PERSON:
+        return None
+    result = report.owners
+    threshold = report.services.rules.ownership.threshold
+    rows = []
+    for owner in result.owners:
+        row = result.subjects.get(owner.id)
+        kind = SubjectKind(row.get("kind") or SubjectKind.OTHER_ORG) if row else None
+        routes = "<br>".join(path_text(report, p.ids[0], p.edges(), result.subjects)
+                             for p in owner.paths) or "—"
+        rows.append([esc(report.name(row)), esc(SUBJECT_KIND_ZH.get(kind) if kind else None),
+                     esc(percent(owner.share)), esc(BASIS_ZH.get(owner.basis, owner.basis)),
+                     routes])
+    body = (table(["受益人", "类别", "最终持股比例", "认定依据", "持股路径"], rows, "owners")
+            if rows else f'<p class="none">未识别到最终持股达到 {percent(threshold)} 的受益所有人或'
+                         "实际控制人</p>")
+    return section("受益所有人", body)
+
+
+def disclaimer(report: Report) -> str:
+    """免责声明, with the report number once more at the end."""
+    return (f'<footer><p class="disclaimer">{html.escape(DISCLAIMER)}</p>'
+            f'<p class="number">报告编号 {esc(report.number)}</p></footer>')
+
+
+# Print order. Escalation (with history), credit grade and repair status are further sections.
+SECTIONS: list[Section] = [
+    report_header,
+    basic_facts,
+    active_records,
+    historical_records,
+    association_risk,
+    beneficial_owners,
+    disclaimer,
+]
+
+STYLE = """
+@page { size: A4; margin: 16mm 14mm; }
+* { box-sizing: border-box; }
+body { margin: 0; color: #1f1f1f; font-size: 10.5pt; line-height: 1.55;
+       font-family: "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "PingFang SC",
+                    "Microsoft YaHei", "WenQuanYi Micro Hei", sans-serif; }
+main { max-width: 190mm; margin: 0 auto; padding: 8mm 0; }
+header h1 { text-align: center; font-size: 22pt; letter-spacing: 0.5em; margin: 0 0 2mm; }
+.subject-name { text-align: center; font-size: 15pt; font-weight: 700; margin: 0 0 4mm; }
+main { counter-reset: part; }
+h2 { font-size: 13pt; border-bottom: 2px solid #8c1d18; color: #8c1d18; padding-bottom: 1mm;
+     margin: 7mm 0 3mm; }
+h2::before { counter-increment: part; content: counter(part, simp-chinese-informal) "、"; }
+h3 { font-size: 11pt; margin: 4mm 0 2mm; }
+table { width: 100%; border-collapse: collapse; margin: 0 0 3mm; }
+th, td { border: 1px solid #bfbfbf; padding: 1.2mm 2mm; text-align: left; vertical-align: top; }
+thead th { background: #f3f0ee; }
+tr { page-break-inside: avoid; }
+.facts th { width: 36mm; background: #f7f5f3; font-weight: 600; }
+.records { table-layout: fixed; font-size: 9.5pt; }
+.records th, .paths th, .owners th { white-space: nowrap; }
+.records th:nth-child(1) { width: 21%; } .records th:nth-child(2) { width: 12%; }
+.records th:nth-child(3) { width: 22%; } .records th:nth-child(4) { width: 9%; }
+.records th:nth-child(5) { width: 9%; } .records th:nth-child(6) { width: 7%; }
+.records th:nth-child(7) { width: 12%; } .records th:nth-child(8) { width: 8%; }
+.records td { word-break: break-all; }
+.paths th:nth-child(1) { width: 6%; } .paths th:nth-child(2) { width: 18%; }
+.paths th:nth-child(3) { width: 34%; } .owners th:nth-child(5) { width: 40%; }
+h2, h3 { break-after: avoid; page-break-after: avoid; }
+.records td:nth-child(2), .records td:nth-child(6) { white-space: nowrap; word-break: normal; }
+.level { padding: 0 2mm; border-radius: 2mm; color: #fff; font-weight: 600; }
+.level-low { background: #389e0d; } .level-medium { background: #d48806; }
+.level-high { background: #d4380d; } .level-severe { background: #a8071a; }
+.none { color: #595959; }
+.note { color: #595959; font-size: 9.5pt; }
+footer { margin-top: 8mm; border-top: 1px solid #bfbfbf; padding-top: 2mm; font-size: 9pt;
+         color: #595959; }
+"""
+
+
+def render(report: Report) -> str:
+    """The whole document: every section that applies, in order; no script, no outside
+    resource (the page's own policy forbids both)."""
+    body = "".join(part for fn in SECTIONS if (part := fn(report)))
+    return ("<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">"
+            "<meta http-equiv=\"Content-Security-Policy\" "
+            "content=\"default-src 'none'; style-src 'unsafe-inline'\">"
+            f"<title>信用报告 · {esc(report.name(report.subject))} · {esc(report.number)}</title>"
+            f"<style>{STYLE}</style></head><body><main>{body}</main></body></html>")
+
+
+def record_report_request(graph: Graph, report: Report) -> None:
+    """Audit (SPEC §10): who asked for whose report, when and why — a minimal `:AuditEvent`
+    (its id is the report number) until the shared audit helper takes this call over."""
+    who = report.requester
+    graph.write(AUDIT, {"rows": [{
+        "id": report.number, "at": report.generated_at, "actor": who.actor, "role": who.role,
+        "operation": OPERATION, "subjects": [report.subject["id"]], "purpose": who.purpose,
+    }]})
+
+
+def build_report(services: Services, subject: dict[str, Any], requester: Requester,
+                 as_of: dt.date | None = None) -> str:
+    """Number, audit and render one report of a found subject (a `find_subject` row)."""
+    now = dt.datetime.now(CHINA_TIME).replace(microsecond=0)
+    report = Report(services, subject, as_of or now.date(), requester,
+                    f"CR{now:%Y%m%d}{secrets.token_hex(4).upper()}", now)
+    record_report_request(services.graph, report)
+    return render(report)
+
+
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        raise ReportError("chromium is not installed: PDF reports are printed with headless "
+                          "chromium (as root, `make browser` installs Debian's)")
+    return found
+
+
+def print_pdf(page: str, out: Path, browser: str | None = None) -> None:
+    """Print the report's HTML to PDF with headless chromium (no network: the page has no
+    outside resource)."""
+    browser = browser or chromium()
+    with tempfile.TemporaryDirectory(prefix="credgraph-report-") as tmp:
+        source = Path(tmp) / "report.html"
+        source.write_text(page, encoding="utf-8")
+        target = out.resolve()
+        target.unlink(missing_ok=True)
+        done = subprocess.run(
+            [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--disable-background-networking", "--no-pdf-header-footer",
+             f"--user-data-dir={Path(tmp) / 'profile'}", f"--print-to-pdf={target}",
+             source.as_uri()],
+            capture_output=True, text=True, timeout=120, check=False)
+        if not target.exists() or target.stat().st_size == 0:
+            detail = (done.stderr or done.stdout).strip().splitlines()[-1:]
+            raise ReportError(f"chromium did not print the PDF (exit {done.returncode}): "
+                              f"{scrub(' '.join(detail))}")

@@ -1,0 +1,271 @@
+"""The credit report (信用报告) and the desk's server side: sections, escaping, masking, audit,
+the authenticated report route, the public desk shell, `riskLevels` and the CLI."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from credgraph.api.desk import NPM_FILES, desk_folder
+from credgraph.cli import main
+from credgraph.graph.model import RELATIONS, RelationType
+from credgraph.queries import report as credit
+from credgraph.queries.report import Report, Requester, build_report
+from credgraph.queries.risk import assess
+from credgraph.queries.subjects import find_subject
+from credgraph.schema.identifiers import parse_id_number
+from credgraph.schema.privacy import mask_id_number
+from credgraph.services import Services
+from credgraph.settings import Settings
+from tests.conftest import TEST_SECRET, Api
+from tests.graphs import record, relate, subject
+from tests.ids import make_id, make_uscc
+
+TODAY = dt.date.today()
+COMPANY = make_uscc(org="MA3C0R001")
+RISKY = make_uscc(org="MA3C0R002")
+UNKNOWN = make_uscc(org="MA3C0R999")
+CONTROLLER = make_id(region="371402", born="19700101", seq="011")
+HOSTILE_NAME = "德州市<b>鑫源</b>食品有限公司"
+HOSTILE_TITLE = "<script>alert(1)</script>销售过期食品"
+INVESTIGATOR = Requester("王科长", "investigator", True, "行政许可前核查")
+
+
+@pytest.fixture()
+def person(services: Services) -> str:
+    """A small case: a company whose 60 % owner and legal representative also represents a
+    company on the 严重失信主体 list."""
+    graph = services.graph
+    key = services.privacy.person_key(parse_id_number(CONTROLLER))
+    subject(graph, COMPANY, HOSTILE_NAME)
+    subject(graph, RISKY, "德州市风险贸易有限公司")
+    subject(graph, key, "张三明", kind="NATURAL_PERSON")
+    graph.write("MATCH (p:Subject {id: $id}) SET p.idMasked = $masked",
+                {"id": key, "masked": mask_id_number(CONTROLLER)})
+    relate(graph, key, COMPANY, "SHAREHOLDER", ratio=0.6)
+    relate(graph, key, COMPANY, "LEGAL_REPRESENTATIVE")
+    relate(graph, key, RISKY, "LEGAL_REPRESENTATIVE")
+    record(graph, RISKY, "Listing", "LIST-001", listType="严重失信主体", domain="market",
+           date=TODAY - dt.timedelta(days=100), title="列入严重失信主体名单")
+    record(graph, COMPANY, "Penalty", "德市监罚〔2026〕1号", severity="一般", domain="food_drug",
+           date=TODAY - dt.timedelta(days=30), title=HOSTILE_TITLE,
+           authority="德州市市场监督管理局")
+    record(graph, COMPANY, "Penalty", "德市监罚〔2019〕9号", severity="轻微", status="EXPIRED",
+           domain="market", date=dt.date(2019, 5, 1), title="未按规定公示年度报告")
+    record(graph, COMPANY, "License", "LIC-2024-1", domain="food_drug",
+           date=dt.date(2024, 3, 1), title="食品经营许可")
+    return key
+
+
+def row(services: Services, sid: str) -> dict[str, Any]:
+    found = find_subject(services.graph, [sid])
+    assert found is not None
+    return found
+
+
+def section_of(page: str, title: str) -> str:
+    """The HTML of one section, by its heading."""
+    start = page.index(f"<h2>{title}</h2>")
+    end = page.find("<section", start)
+    return page[start:end if end > 0 else len(page)]
+
+
+def test_sections_in_print_order(services: Services, person: str) -> None:
+    page = build_report(services, row(services, COMPANY), INVESTIGATOR, TODAY)
+    titles = re.findall(r"<h2>(.*?)</h2>", page)
+    assert titles == ["基本信息", "有效信用记录", "历史信用记录", "关联风险",
+                      "受益所有人"]
+    number = re.search(r"报告编号</th><td>(CR\d{8}[0-9A-F]{8})<", page)
+    assert number is not None
+    assert f"<td>{TODAY.isoformat()}</td>" in page  # 数据截至
+    assert "王科长（调查人员）" in page and "行政许可前核查" in page
+    assert credit.DISCLAIMER in page
+    assert COMPANY in section_of(page, "基本信息")
+    active = section_of(page, "有效信用记录")
+    assert "德市监罚〔2026〕1号" in active and "LIC-2024-1" in active
+    assert "行政处罚（1 条）" in active and "行政许可（1 条）" in active
+    history = section_of(page, "历史信用记录")
+    assert "德市监罚〔2019〕9号" in history and "已届满" in history
+    assert "德市监罚〔2026〕1号" not in history
+    risk = section_of(page, "关联风险")
+    expected = assess(services.graph, services.rules, COMPANY, 3, TODAY, services.risk_model)
+    assert f"{expected.score} 分" in risk
+    # the top path, step by step with the Chinese relation names of the model
+    legal = RELATIONS[RelationType.LEGAL_REPRESENTATIVE].zh
+    assert f"←{legal}— 张三明 —{legal}→ 德州市风险贸易有限公司" in risk
+    assert "列入严重失信主体名单" in risk
+    owners = section_of(page, "受益所有人")
+    # 60 % and no declared controller: the suspected actual controller (SPEC §8)
+    assert "张三明" in owners and "60.00%" in owners and "疑似实际控制人" in owners
+
+
+def test_every_value_is_escaped(services: Services, person: str) -> None:
+    page = build_report(services, row(services, COMPANY), INVESTIGATOR, TODAY)
+    assert "<script" not in page and "<b>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;销售过期食品" in page
+    assert "德州市&lt;b&gt;鑫源&lt;/b&gt;食品有限公司" in page
+    assert "Content-Security-Policy" in page  # and the page itself forbids any script
+
+
+def test_persons_masked_without_pii_access(services: Services, person: str) -> None:
+    monitor = Requester("监测任务", "monitor", False)
+    masked = build_report(services, row(services, COMPANY), monitor, TODAY)
+    assert "张三明" not in masked and "张*明" in masked
+    assert mask_id_number(CONTROLLER) not in masked
+    about_person = build_report(services, row(services, person), monitor, TODAY)
+    assert "张三明" not in about_person and "张*明" in about_person
+    assert "身份证号" not in about_person
+    full = build_report(services, row(services, person), INVESTIGATOR, TODAY)
+    assert "张三明" in full and mask_id_number(CONTROLLER) in full
+    for page in (masked, about_person, full):
+        assert CONTROLLER not in page
+    # a person has no shareholders to penetrate: no beneficial-owner section
+    assert "受益所有人" not in re.findall(r"<h2>(.*?)</h2>", full)
+
+
+def test_every_report_is_audited(services: Services, person: str) -> None:
+    page = build_report(services, row(services, COMPANY), INVESTIGATOR, TODAY)
+    number = re.search(r"CR\d{8}[0-9A-F]{8}", page)
+    assert number is not None
+    events = services.graph.read(
+        "MATCH (e:AuditEvent {operation: 'creditReport'}) RETURN e {.*} AS e")
+    assert [e["e"]["id"] for e in events] == [number.group()]
+    event = events[0]["e"]
+    assert (event["actor"], event["role"], event["subjects"], event["purpose"]) == (
+        "王科长", "investigator", [COMPANY], "行政许可前核查")
+    assert event["at"] is not None
+
+
+def test_a_section_is_one_function_and_one_entry(services: Services, person: str,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    def grade(report: Report) -> str:
+        return credit.section("信用等级", credit.facts([("等级", credit.esc("A"))]))
+
+    monkeypatch.setattr(credit, "SECTIONS", [*credit.SECTIONS[:-1], grade, credit.SECTIONS[-1]])
+    page = build_report(services, row(services, COMPANY), INVESTIGATOR, TODAY)
+    assert re.findall(r"<h2>(.*?)</h2>", page)[-1] == "信用等级"
+    assert page.index("信用等级") < page.index(credit.DISCLAIMER)
+
+
+# -- the report route --------------------------------------------------------------------------
+def test_report_route(api: Api, person: str) -> None:
+    client = api.client
+    assert client.get(f"/report/{COMPANY}").status_code == 401
+    for role in ("monitor", "partner"):
+        refused = client.get(f"/report/{COMPANY}", headers=api.headers(role))
+        assert refused.status_code == 403
+        assert refused.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    done = client.get(f"/report/{COMPANY}", params={"asOf": TODAY.isoformat(),
+                                                   "purpose": "行政许可前核查"},
+                      headers=api.headers("investigator"))
+    assert done.status_code == 200
+    assert done.headers["content-type"].startswith("text/html")
+    assert done.headers["cache-control"] == "no-store"
+    assert "default-src 'none'" in done.headers["content-security-policy"]
+    assert "德州市&lt;b&gt;鑫源&lt;/b&gt;食品有限公司" in done.text
+    assert "test-investigator（调查人员）" in done.text
+
+
+@pytest.mark.parametrize(("path", "status", "code"), [
+    (f"/report/{UNKNOWN}", 404, "NOT_FOUND"),
+    ("/report/91371402MA3C0R00", 400, "BAD_USER_INPUT"),
+    (f"/report/{COMPANY}?asOf=yesterday", 400, "BAD_USER_INPUT"),
+    (f"/report/{COMPANY}?purpose={'x' * 201}", 400, "BAD_USER_INPUT"),
+])
+def test_report_route_refusals(api: Api, path: str, status: int, code: str) -> None:
+    answer = api.client.get(path, headers=api.headers("investigator"))
+    assert answer.status_code == status
+    assert answer.json()["errors"][0]["extensions"]["code"] == code
+
+
+def test_an_id_number_does_not_belong_in_a_url(api: Api, person: str) -> None:
+    answer = api.client.get(f"/report/{CONTROLLER}", headers=api.headers("investigator"))
+    assert answer.status_code == 400
+    assert CONTROLLER not in answer.text
+    key_answer = api.client.get(f"/report/{person}", headers=api.headers("investigator"))
+    assert key_answer.status_code == 200 and "张三明" in key_answer.text
+
+
+# -- the desk shell ----------------------------------------------------------------------------
+def test_desk_is_public_and_self_contained(api: Api) -> None:
+    client = api.client
+    page = client.get("/desk")
+    assert page.status_code == 200
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert sources and all(s.startswith("/desk/") or s == "data:," for s in sources)
+    for name in NPM_FILES:
+        asset = client.get(f"/desk/{name}")
+        assert asset.status_code == 200, f"{name}: run make setup"
+        assert "javascript" in asset.headers["content-type"]
+    assert client.get("/desk/desk.js").status_code == 200
+    assert client.get("/desk/desk.py").status_code == 404  # only the listed files
+    assert client.get("/desk/package.json").status_code == 404
+    vocabulary = client.get("/desk/model.json").json()
+    assert vocabulary["relations"] == {t.value: s.zh for t, s in RELATIONS.items()}
+    assert vocabulary["kinds"]["NATURAL_PERSON"] == "自然人"
+    assert set(vocabulary["symmetric"]) == {"FAMILY", "SHARES_CONTACT"}
+    # the page's code never writes data as HTML
+    script = (desk_folder() / "desk.js").read_text(encoding="utf-8")
+    assert "innerHTML" not in script and "insertAdjacentHTML" not in script
+
+
+# -- riskLevels --------------------------------------------------------------------------------
+LEVELS = "query($ids: [ID!]!, $asOf: Date) { riskLevels(ids: $ids, asOf: $asOf) " \
+         "{ id score level signals } }"
+
+
+def test_risk_levels_match_the_assessment(api: Api, services: Services, person: str) -> None:
+    answer = api.query(LEVELS, role="monitor", ids=[RISKY, COMPANY, UNKNOWN, person],
+                       asOf=TODAY.isoformat())
+    found = {r["id"]: r for r in answer["data"]["riskLevels"]}  # type: ignore[index]
+    assert list(found) == [RISKY, COMPANY, person]
+    for sid in found:
+        own = assess(services.graph, services.rules, sid, 1, TODAY, services.risk_model)
+        assert found[sid]["score"] == own.own_score
+        assert found[sid]["level"] == services.risk_model.level(own.own_score)
+    assert found[RISKY]["level"] == "SEVERE" and found[person]["score"] == 0
+
+
+def test_risk_levels_limits_and_roles(api: Api, services: Services) -> None:
+    many = [COMPANY] * (services.rules.limits.max_batch_ids + 1)
+    over = api.query(LEVELS, ids=many)
+    assert over["errors"][0]["extensions"]["code"] == "LIMIT_EXCEEDED"  # type: ignore[index]
+    partner = api.query(LEVELS, role="partner", ids=[COMPANY])
+    assert partner["errors"][0]["extensions"]["code"] == "FORBIDDEN"  # type: ignore[index]
+    bad = api.query(LEVELS, ids=["9137"])
+    assert bad["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"  # type: ignore[index]
+
+
+# -- the CLI -----------------------------------------------------------------------------------
+def cli_env(settings: Settings) -> dict[str, str]:
+    from credgraph.graph.server import LocalNeo4j
+
+    password = settings.neo4j_password or LocalNeo4j(settings).password()
+    return {"NEO4J_URI": settings.bolt_uri, "NEO4J_PASSWORD": password,
+            "NEO4J_DATABASE": settings.neo4j_database, "CREDGRAPH_SECRET": TEST_SECRET}
+
+
+def test_cli_report_html(settings: Settings, person: str, tmp_path: Path) -> None:
+    out = tmp_path / "report.html"
+    done = CliRunner().invoke(main, ["report", CONTROLLER, "--html", str(out),
+                                     "--purpose", "核查"], env=cli_env(settings))
+    assert done.exit_code == 0, done.output
+    page = out.read_text(encoding="utf-8")
+    assert "张三明" in page and CONTROLLER not in page and "cli:" in page
+    unknown = CliRunner().invoke(main, ["report", UNKNOWN], env=cli_env(settings))
+    assert unknown.exit_code == 1 and "no subject with this id" in unknown.output
+
+
+def test_cli_pdf_needs_chromium(settings: Settings, tmp_path: Path) -> None:
+    env = {**cli_env(settings), "PATH": str(tmp_path)}
+    done = CliRunner().invoke(main, ["report", COMPANY, "--pdf", str(tmp_path / "r.pdf")],
+                              env=env)
+    assert done.exit_code == 2
+    assert "chromium is not installed" in done.output
+    assert not (tmp_path / "r.pdf").exists()
