@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from strawberry.tools import merge_types
 
+from credgraph.api.integrity import IntegrityQuery
 from credgraph.api.investigation import InvestigationQuery
 
-QUERIES: tuple[type, ...] = (InvestigationQuery,)
+QUERIES: tuple[type, ...] = (InvestigationQuery, IntegrityQuery)
 MUTATIONS: tuple[type, ...] = ()
 
 Query = merge_types("Query", QUERIES)
