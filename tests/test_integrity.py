@@ -335,8 +335,8 @@ def test_g4_restricted_supplier(supplier_world: Graph, rules: Rules) -> None:
     assert g4["R4"].severity.value == "一般"  # severe list, not one procurement must check
     assert g4["R5"].severity.value == "严重"
     words = plain(traced.subjects)
-    assert "签订时该供应商在政府采购严重违法失信名单上（L-gp，2025-01-01 列入，认定部门 德州市财政局）" \
-        in g4["R1"].summary(words)
+    assert ("签订时该供应商在政府采购严重违法失信名单上（L-gp，2025-01-01 列入，"
+            "认定部门 德州市财政局）") in g4["R1"].summary(words)
     assert "处于严重失信（SEVERE）惩戒（E-severe，2025-03-01 起" in g4["R5"].summary(words)
 
 
@@ -424,8 +424,8 @@ def test_procurement_check(supplier_world: Graph, rules: Rules) -> None:
     barred = check("R1")
     assert not barred.allowed
     assert barred.reasons == [
-        "列入政府采购严重违法失信名单（名单编号 L-gp，2025-01-01 列入，认定部门 德州市财政局）："
-        "严重失信名单，限制政府采购"]
+        "列入政府采购严重违法失信名单（名单编号 L-gp，2025-01-01 列入，"
+        "认定部门 德州市财政局）：严重失信名单，限制政府采购"]
     assert [r["id"] for r in barred.records] == ["L-gp"]
     assert check("R2").allowed  # removed
     assert not check("R3").allowed  # listed after that contract, but before the check
