@@ -9,8 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from credgraph.cli import main
 from credgraph.graph.driver import Graph
+from credgraph.graph.server import LocalNeo4j
 from credgraph.loaders.bundle import BundleLoader
 from credgraph.loaders.demo import generate
 from credgraph.queries.integrity import (
@@ -23,7 +26,10 @@ from credgraph.queries.integrity import (
 from credgraph.rules import Rules
 from credgraph.schema.identifiers import parse_id_number
 from credgraph.services import Services
+from credgraph.settings import Settings
+from tests.conftest import TEST_SECRET
 from tests.graphs import AS_OF, record, relate, subject
+from tests.ids import make_uscc
 
 DAY = dt.timedelta(days=1)
 
@@ -514,3 +520,46 @@ def test_demo_city_planted_cases(services: Services, tmp_path: Path) -> None:
                                  True).allowed
     assert procurement_check(services.graph, services.rules, clean["supplier"], DEMO_AS_OF,
                              True).allowed
+
+
+# -- the command line --------------------------------------------------------------------------
+@pytest.fixture()
+def cli_env(settings: Settings, tmp_path: Path) -> dict[str, str]:
+    password = settings.neo4j_password or LocalNeo4j(settings).password()
+    return {"NEO4J_URI": settings.bolt_uri, "NEO4J_PASSWORD": password,
+            "NEO4J_DATABASE": settings.neo4j_database, "CREDGRAPH_SECRET": TEST_SECRET,
+            "CREDGRAPH_HOME": str(tmp_path / "home")}
+
+
+def test_cli_report(debtor_world: Graph, cli_env: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    done = CliRunner().invoke(main, ["integrity", "report", "--as-of", AS_OF.isoformat(),
+                                     "--out", str(out)], env=cli_env)
+    assert done.exit_code == 0, done.output
+    assert "3 agencies, 1 with findings, 3 findings as of 2026-06-30" in done.output
+    data = json.loads((out / "integrity.json").read_text(encoding="utf-8"))
+    assert data["agencies"][0]["agency"] == {"id": "A1", "name": "乐陵市住房和城乡建设局"}
+    assert data["agencies"][0]["counts"] == {"G1": 3}
+    page = (out / "integrity.html").read_text(encoding="utf-8")
+    assert "乐陵市住房和城乡建设局 —隶属→ 乐陵市人民政府" in page
+    assert "王*国" in page and "王建国" not in page  # masked unless --names
+    assert "王建国" not in (out / "integrity.json").read_text(encoding="utf-8")
+    named = CliRunner().invoke(main, ["integrity", "report", "--as-of", AS_OF.isoformat(),
+                                      "--out", str(out), "--names", "--json"], env=cli_env)
+    assert named.exit_code == 0 and "王建国" in named.output
+    wrong = CliRunner().invoke(main, ["integrity", "report", "--region", "abc"], env=cli_env)
+    assert wrong.exit_code == 2 and "2 to 6 digits" in wrong.output
+
+
+def test_cli_check(supplier_world: Graph, cli_env: dict[str, str]) -> None:
+    # the hand-built ids are no USCCs: give them real ones
+    good, bad = make_uscc("91", "371426", "MA3C00R01"), make_uscc("91", "371426", "MA3C00R02")
+    supplier_world.write("MATCH (a {id: 'R2'}), (b {id: 'R1'}) SET a.id = $good, b.id = $bad",
+                         {"good": good, "bad": bad})
+    barred = CliRunner().invoke(main, ["integrity", "check", bad, "--as-of",
+                                       AS_OF.isoformat()], env=cli_env)
+    assert barred.exit_code == 1 and "BARRED" in barred.output and "L-gp" in barred.output
+    allowed = CliRunner().invoke(main, ["integrity", "check", good, "--json"], env=cli_env)
+    assert allowed.exit_code == 0 and json.loads(allowed.output)["allowed"] is True
+    unknown = CliRunner().invoke(main, ["integrity", "check", make_uscc()], env=cli_env)
+    assert unknown.exit_code == 2 and "no subject" in unknown.output

@@ -11,9 +11,12 @@ each finding are computed here, every number from the rules file's [integrity] s
 from __future__ import annotations
 
 import datetime as dt
+import html
+import json
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from credgraph.graph.driver import Graph
@@ -40,6 +43,7 @@ from credgraph.queries.neighbourhood import Edge, as_date
 from credgraph.queries.subjects import subjects_by_ids
 from credgraph.rules import IntegrityRules, Rules
 from credgraph.schema.privacy import mask_name
+from credgraph.schema.regions import region_name
 
 SUBJECT = Label.SUBJECT.value
 AGENCY = Label.AGENCY.value
@@ -872,3 +876,111 @@ def names(subjects: dict[str, dict[str, Any]], mask_persons: bool) -> Namer:
         return mask_name(text) if mask_persons and row.get("person") and row.get("name") \
             else text
     return name
+
+
+# -- the written report (credgraph integrity report) ---------------------------------------------
+def _named(sid: str | None, name: Namer) -> dict[str, str] | None:
+    return {"id": sid, "name": name(sid)} if sid else None
+
+
+def report_data(report: IntegrityReport, mask_persons: bool) -> dict[str, Any]:
+    """The ranked report as plain data: ids are USCCs or opaque person keys, persons' names
+    masked unless asked otherwise, no ID number in any form."""
+    name = names(report.subjects, mask_persons)
+
+    def region_of(sid: str) -> str | None:
+        return report.subjects.get(sid, {}).get("region")
+
+    def finding(f: Finding) -> dict[str, Any]:
+        return {
+            "pattern": f.pattern.value, "title": f.title, "severity": f.severity.value,
+            "deduction": f.weight, "date": f.date.isoformat() if f.date else None,
+            "summary": f.summary(name), "evidence": f.evidence(name),
+            "path": [{"from": _named(e.source, name), "type": e.type, "to": _named(e.target, name),
+                      "ratio": e.ratio, "role": e.role, "kind": e.kind,
+                      "start": e.start.isoformat() if e.start else None,
+                      "end": e.end.isoformat() if e.end else None} for e in f.path],
+            "records": [{"id": r["id"], "kind": r["kind"], "title": r.get("title"),
+                         "date": _day(r.get("date")), "status": r.get("status")}
+                        for r in f.records],
+            "subject": _named(f.subject, name), "official": _named(f.official, name),
+            "key": f.key,
+        }
+
+    def agency(a: AgencyScore) -> dict[str, Any]:
+        return {"rank": a.rank, "agency": _named(a.agency, name), "region": region_of(a.agency),
+                "regionName": region_name(region_of(a.agency)), "score": a.score,
+                "deductions": a.deductions,
+                "counts": {p.value: n for p, (n, _) in a.counts().items()},
+                "findings": [finding(f) for f in a.findings]}
+
+    return {
+        "asOf": report.as_of.isoformat(),
+        "generatedAt": dt.datetime.now().isoformat(timespec="seconds"),
+        "personNamesMasked": mask_persons, "truncated": report.truncated,
+        "counties": [{"rank": c.rank, "region": c.region, "regionName": region_name(c.region),
+                      "score": c.score, "deductions": c.deductions,
+                      "agencies": len(c.agencies),
+                      "flaggedAgencies": sum(1 for a in c.agencies if a.findings),
+                      "findings": len(c.findings)} for c in report.counties],
+        "agencies": [agency(a) for a in report.agencies],
+    }
+
+
+def _cells(*values: Any) -> str:
+    return "".join(f"<td>{html.escape(str(v if v is not None else ''))}</td>" for v in values)
+
+
+def _table(headers: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join(f"<tr>{_cells(*row)}</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _finding_html(f: dict[str, Any]) -> str:
+    title = f"{f['pattern']} {f['title']} · {f['severity']} · 扣 {f['deduction']} 分"
+    records = "、".join(f"{r['id']}（{r['title'] or r['kind']}，{r['date']}）"
+                       for r in f["records"])
+    steps = "".join(f"<li>{html.escape(step)}</li>" for step in f["evidence"])
+    return (f"<div class='finding {html.escape(f['severity'])}'><h4>{html.escape(title)}</h4>"
+            f"<p>{html.escape(f['summary'])}</p>"
+            f"<p class='records'>记录：{html.escape(records)}</p>"
+            f"<ol class='path'>{steps}</ol></div>")
+
+
+def _agency_html(a: dict[str, Any]) -> str:
+    title = f"{a['rank']}. {a['agency']['name']}（{a['regionName'] or ''}，得分 {a['score']}）"
+    return f"<h3>{html.escape(title)}</h3>" + "".join(_finding_html(f) for f in a["findings"])
+
+
+STYLE = ("body{font-family:sans-serif;margin:2em;max-width:70em}"
+         "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;"
+         "font-size:13px}.finding{border-left:4px solid #c90;padding:0 1em;margin:1em 0}"
+         ".finding.严重{border-color:#c00}.path,.records{font-size:13px;color:#333}")
+
+
+def write_report(data: dict[str, Any], out: Path) -> tuple[Path, Path]:
+    """integrity.json and a readable integrity.html (agency, county, pattern, evidence path in
+    words) in `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    json_path = out / "integrity.json"
+    json_path.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
+    patterns = tuple(p.value for p in IntegrityPattern)
+    counties = _table(
+        ("排名", "区县", "得分", "扣分", "机关数", "有问题机关", "问题数"),
+        [(c["rank"], c["regionName"] or c["region"], c["score"], c["deductions"],
+          c["agencies"], c["flaggedAgencies"], c["findings"]) for c in data["counties"]])
+    agencies = _table(
+        ("排名", "机关", "区县", "得分", *patterns),
+        [(a["rank"], a["agency"]["name"], a["regionName"] or a["region"], a["score"],
+          *(a["counts"].get(p, "") for p in patterns)) for a in data["agencies"]])
+    sections = "".join(_agency_html(a) for a in data["agencies"] if a["findings"])
+    masked = "自然人姓名已脱敏" if data["personNamesMasked"] else "含自然人姓名，仅限内部使用"
+    page = (f"<!doctype html><html lang='zh'><meta charset='utf-8'><title>政务诚信报告</title>"
+            f"<style>{STYLE}</style><h1>政务诚信报告 Government integrity report</h1>"
+            f"<p>截至 {data['asOf']}，生成于 {data['generatedAt']}（{masked}）</p>"
+            f"<h2>区县汇总 Counties</h2>{counties}<h2>机关排名 Agencies</h2>{agencies}"
+            f"<h2>问题与证据 Findings and evidence</h2>{sections or '<p>无</p>'}")
+    html_path = out / "integrity.html"
+    html_path.write_text(page, encoding="utf-8")
+    return json_path, html_path
