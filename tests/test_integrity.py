@@ -197,7 +197,8 @@ def conflict_world(graph: Graph) -> Graph:
     agency(graph, "F2", "齐河县教育局", "371425")
     official(graph, "O", "王志明", "F", "副局长", start=dt.date(2018, 1, 1))
     subject(graph, "S", "李秀华", "NATURAL_PERSON")
-    relate(graph, "O", "S", "FAMILY", kind="配偶", start=dt.date(2010, 5, 1))
+    # stored as the loader stores a symmetric relation: lower key first, here S → O
+    relate(graph, "S", "O", "FAMILY", kind="配偶", start=dt.date(2010, 5, 1))
     # the spouse's company: legal representative and 70 % shareholder
     subject(graph, "X", "齐河县华信商贸有限公司", region="371425")
     relate(graph, "S", "X", "LEGAL_REPRESENTATIVE", start=dt.date(2019, 1, 1))

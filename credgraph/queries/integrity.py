@@ -619,8 +619,10 @@ class Tracer:
             steps = [edge_of(paths[0]["serves"])]
             ties = []
             for row in paths:
-                for edge in (*map(edge_of, row["family"]), edge_of(row["tie"]),
-                             *map(edge_of, row["chain"])):
+                # 亲属 is symmetric and stored in either direction: read it from the official
+                kin = [edge_of(f) if f["source"] == official else edge_of(
+                    {**f, "source": f["target"], "target": f["source"]}) for f in row["family"]]
+                for edge in (*kin, edge_of(row["tie"]), *map(edge_of, row["chain"])):
                     if edge not in steps:
                         steps.append(edge)
                 kin = row["family"][0] if row["family"] else None
