@@ -66,7 +66,7 @@ def main() -> None:
     args = parser.parse_args()
     home = Path(__file__).resolve().parent / ".neo4j-bench"
     settings = Settings(home=home, bolt_port=args.port, heap=args.heap,
-                        pagecache=args.pagecache, neo4j_uri=None)
+                        pagecache=args.pagecache, neo4j_uri=None, tx_timeout=600)
     LocalNeo4j(settings).start()
     services = Services.from_settings(settings)
     graph, rules = services.graph, services.rules
@@ -103,8 +103,8 @@ def main() -> None:
         f"MATCH (x:Subject)-[:HAS_RECORD {{role: $role}}]->(:{Label.CONTRACT.value}) "
         "RETURN DISTINCT x.id AS id LIMIT 20000", {"role": PartyRole.COUNTERPARTY.value})]
     ids = [rng.choice(suppliers) for _ in range(args.requests)]
-    barred = sum(1 for i in set(ids)
-                 if not integrity.procurement_check(graph, rules, i, today, True).allowed)
+    checks = [integrity.procurement_check(graph, rules, [i], today, True) for i in set(ids)]
+    barred = sum(1 for c in checks if c is not None and not c.allowed)
     token = KeyStore(graph).create("bench-integrity", Role.INVESTIGATOR)
     port = free_port()
     rules_file = home / "bench-rules.toml"
@@ -134,7 +134,7 @@ def main() -> None:
     check_params = integrity.parameters(rules, today)
 
     def bare(value: str) -> object:
-        return driver.execute_query(integrity.PROCUREMENT, {**check_params, "id": value},
+        return driver.execute_query(integrity.PROCUREMENT, {**check_params, "keys": [value]},
                                     database_=graph.database, routing_=neo4j.RoutingControl.READ)
 
     try:

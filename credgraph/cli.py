@@ -322,7 +322,8 @@ def integrity_check(supplier: str, as_of: dt.datetime | None, as_json: bool,
     services = _services(_settings())
     key = _subject_key(services, supplier, agency=False)
     day = as_of.date() if as_of else dt.date.today()
-    result = procurement_check(services.graph, services.rules, key, day, not full_names)
+    result = procurement_check(services.graph, services.rules, [key], day, not full_names)
+    assert result is not None
     if as_json:
         click.echo(json.dumps({"supplier": key, "asOf": day.isoformat(),
                                "allowed": result.allowed, "reasons": result.reasons,

@@ -18,6 +18,7 @@ from credgraph.loaders.bundle import BundleLoader
 from credgraph.loaders.demo import generate
 from credgraph.queries.integrity import (
     Finding,
+    ProcurementResult,
     Tracer,
     integrity_report,
     names,
@@ -334,7 +335,7 @@ def escalate(graph: Graph, sid: str, eid: str, level: str, status: str = "ACTIVE
 
 def test_g4_restricted_supplier(supplier_world: Graph, rules: Rules) -> None:
     traced = Tracer(supplier_world, rules).trace(AS_OF)
-    g4 = {f.subject: f for f in by_pattern(traced.findings, "G4")}
+    g4 = {str(f.subject): f for f in by_pattern(traced.findings, "G4")}
     # listed and not removed when signed; SEVERE confirmed before signing
     assert sorted(g4) == ["R1", "R4", "R5"]
     assert [r["id"] for r in g4["R1"].records] == ["K-R1", "L-gp"]
@@ -384,7 +385,7 @@ def test_g5_officials_own_records(graph: Graph, rules: Rules) -> None:
     record(graph, "OX", "Listing", "MD-OX", listType="失信被执行人",
            listedOn=AS_OF - 30 * DAY, date=AS_OF - 30 * DAY)  # no longer serving
     traced = Tracer(graph, rules).trace(AS_OF)
-    g5 = {f.official: f for f in by_pattern(traced.findings, "G5")}
+    g5 = {str(f.official): f for f in by_pattern(traced.findings, "G5")}
     assert sorted(g5) == ["OL", "OP"]
     assert g5["OL"].severity.value == "严重" and g5["OP"].severity.value == "一般"
     assert [r["id"] for r in g5["OP"].records] == ["罚-OP"]
@@ -424,41 +425,45 @@ def test_report_filters(debtor_world: Graph, default_world: Graph, rules: Rules)
 
 
 # -- procurement pre-check ---------------------------------------------------------------------
-def test_procurement_check(supplier_world: Graph, rules: Rules) -> None:
-    def check(sid: str) -> Any:
-        return procurement_check(supplier_world, rules, sid, AS_OF, mask_persons=False)
+def check(graph: Graph, rules: Rules, sid: str, as_of: dt.date = AS_OF,
+          mask: bool = False) -> ProcurementResult:
+    result = procurement_check(graph, rules, [sid], as_of, mask)
+    assert result is not None
+    return result
 
-    barred = check("R1")
+
+def test_procurement_check(supplier_world: Graph, rules: Rules) -> None:
+    barred = check(supplier_world, rules, "R1")
     assert not barred.allowed
     assert barred.reasons == [
         "列入政府采购严重违法失信名单（名单编号 L-gp，2025-01-01 列入，"
         "认定部门 德州市财政局）：严重失信名单，限制政府采购"]
     assert [r["id"] for r in barred.records] == ["L-gp"]
-    assert check("R2").allowed  # removed
-    assert not check("R3").allowed  # listed after that contract, but before the check
-    severe = check("R5")
+    assert check(supplier_world, rules, "R2").allowed  # removed
+    assert not check(supplier_world, rules, "R3").allowed  # listed after signing, before now
+    severe = check(supplier_world, rules, "R5")
     assert not severe.allowed and "E-severe" in severe.reasons[0]
     assert "联合惩戒措施 限制政府采购、限制招标投标" in severe.reasons[0]
-    proposed = check("R6")
+    proposed = check(supplier_world, rules, "R6")
     assert proposed.allowed and proposed.reasons == []
     assert "拟列入严重失信主体名单" in proposed.warnings[0]
-    abnormal = check("R7")
+    abnormal = check(supplier_world, rules, "R7")
     assert abnormal.allowed and "经营异常名录" in abnormal.warnings[0]
     # as of a day before R1 was listed
-    assert procurement_check(supplier_world, rules, "R1", dt.date(2024, 12, 31), False).allowed
+    assert check(supplier_world, rules, "R1", dt.date(2024, 12, 31)).allowed
 
 
 def test_procurement_measure_and_responsible_persons(supplier_world: Graph, rules: Rules) -> None:
     escalate(supplier_world, "R2", "E-focus", "FOCUS", since=dt.date(2025, 1, 1),
              measures=["限制政府采购"])
-    result = procurement_check(supplier_world, rules, "R2", AS_OF, False)
+    result = check(supplier_world, rules, "R2")
     assert not result.allowed
     assert result.reasons[0].startswith("联合惩戒措施 限制政府采购：处于重点关注（FOCUS）惩戒")
     subject(supplier_world, "PR", "赵大海", "NATURAL_PERSON")
     relate(supplier_world, "PR", "R6", "LEGAL_REPRESENTATIVE", start=dt.date(2020, 1, 1))
     record(supplier_world, "PR", "Listing", "L-PR", listType="失信被执行人",
            listedOn=dt.date(2025, 1, 1), date=dt.date(2025, 1, 1))
-    masked = procurement_check(supplier_world, rules, "R6", AS_OF, True)
+    masked = check(supplier_world, rules, "R6", mask=True)
     assert masked.allowed
     assert any(w.startswith("法定代表人 赵*海 本人列入失信被执行人名单（名单编号 L-PR")
                for w in masked.warnings)
@@ -466,13 +471,13 @@ def test_procurement_measure_and_responsible_persons(supplier_world: Graph, rule
     # a lifted FOCUS no longer bars
     supplier_world.write("MATCH (e:Escalation {id: 'E-focus'}) SET e.status = 'LIFTED', "
                          "e.liftedOn = $d", {"d": AS_OF})
-    assert procurement_check(supplier_world, rules, "R2", AS_OF, False).allowed
+    assert check(supplier_world, rules, "R2").allowed
 
 
 def test_severe_proposed_may_bar_by_rule(supplier_world: Graph, rules: Rules) -> None:
     strict = rules.with_overrides({"integrity": {"barring_levels": ["SEVERE_PROPOSED",
                                                                     "SEVERE"]}})
-    assert not procurement_check(supplier_world, strict, "R6", AS_OF, False).allowed
+    assert not check(supplier_world, strict, "R6").allowed
 
 
 # -- the demo city -----------------------------------------------------------------------------
@@ -517,10 +522,8 @@ def test_demo_city_planted_cases(services: Services, tmp_path: Path) -> None:
     clean = cases["G_clean_agency"]
     [score] = [a for a in report.agencies if a.agency == clean["agency"]]
     assert (score.score, score.findings) == (100, [])
-    assert not procurement_check(services.graph, services.rules, g4["supplier"], DEMO_AS_OF,
-                                 True).allowed
-    assert procurement_check(services.graph, services.rules, clean["supplier"], DEMO_AS_OF,
-                             True).allowed
+    assert not check(services.graph, services.rules, g4["supplier"], DEMO_AS_OF).allowed
+    assert check(services.graph, services.rules, clean["supplier"], DEMO_AS_OF).allowed
 
 
 # -- the command line --------------------------------------------------------------------------

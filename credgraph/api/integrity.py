@@ -18,6 +18,7 @@ from credgraph.api.types import (
     authorize,
     existing,
     in_thread,
+    keys_for,
     path_steps,
     services,
 )
@@ -218,12 +219,13 @@ class IntegrityQuery:
     async def procurement_check(self, info: Info, supplier: strawberry.ID,
                                 as_of: dt.date | None = None) -> ProcurementCheck:
         who = authorize(info, "procurementCheck")
-        row = await existing(info, str(supplier))
         svc = services(info)
         day = as_of or dt.date.today()
         result = await in_thread(integrity.procurement_check, svc.graph, svc.rules,
-                                 str(row["id"]), day, who.role not in PII_ROLES)
+                                 keys_for(info, str(supplier)), day, who.role not in PII_ROLES)
+        if result is None:
+            raise api_error(ErrorCode.NOT_FOUND, "no subject with this id")
         return ProcurementCheck(
-            supplier=Subject.from_row(row, who), allowed=result.allowed, reasons=result.reasons,
-            warnings=result.warnings, records=[CreditRecord.from_row(r) for r in result.records],
-            as_of=day)
+            supplier=Subject.from_row(result.supplier, who), allowed=result.allowed,
+            reasons=result.reasons, warnings=result.warnings,
+            records=[CreditRecord.from_row(r) for r in result.records], as_of=day)

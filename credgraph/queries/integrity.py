@@ -40,7 +40,7 @@ from credgraph.graph.model import (
 )
 from credgraph.queries.fragments import in_force, live
 from credgraph.queries.neighbourhood import Edge, as_date
-from credgraph.queries.subjects import subjects_by_ids
+from credgraph.queries.subjects import SUBJECT_SUMMARY, subjects_by_ids
 from credgraph.rules import IntegrityRules, Rules
 from credgraph.schema.privacy import mask_name
 from credgraph.schema.regions import region_name
@@ -251,22 +251,24 @@ WHERE s.start IS NULL OR s.start <= $asOf
 RETURN collect({_edge("s")}) AS rows
 """
 
+# One round trip: the supplier (by any of its candidate keys) and everything that may bar it.
 PROCUREMENT = f"""
-MATCH (x:{SUBJECT} {{id: $id}})
-CALL (x) {{
-  MATCH (x)-[:{HAS_RECORD} {{role: $subjectRole}}]->(l:{LISTING})
+MATCH (s:{SUBJECT}) WHERE s.id IN $keys
+WITH s LIMIT 1
+CALL (s) {{
+  MATCH (s)-[:{HAS_RECORD} {{role: $subjectRole}}]->(l:{LISTING})
   WHERE {_listed("l")} AND {in_force("l")}
   RETURN collect(l {{{RECORD_FIELDS}}}) AS listings
 }}
-CALL (x) {{
-  MATCH (x)-[:{HAS_ESCALATION}]->(e:{ESCALATION})
+CALL (s) {{
+  MATCH (s)-[:{HAS_ESCALATION}]->(e:{ESCALATION})
   WHERE {_escalated("e", "$asOf")}
   RETURN collect(e {{{ESCALATION_FIELDS}}}) AS escalations
 }}
-CALL (x) {{
-  MATCH (p:{SUBJECT})-[t:{types_pattern(CONTROL_RELATIONS)}]->(x)
+CALL (s) {{
+  MATCH (p:{SUBJECT})-[t:{types_pattern(CONTROL_RELATIONS)}]->(s)
   WHERE {live("t")}
-  RETURN collect({{edge: {_edge("t")},
+  RETURN collect({{edge: {_edge("t")}, person: p {{.id, .name, person: p:{NATURAL_PERSON}}},
     listings: [(p)-[:{HAS_RECORD} {{role: $subjectRole}}]->(l:{LISTING})
                WHERE l.listType IN $severeLists AND {_listed("l")} AND {in_force("l")}
                | l {{{RECORD_FIELDS}}}],
@@ -274,7 +276,8 @@ CALL (x) {{
                   WHERE (e.level IN $barringLevels OR $measure IN coalesce(e.measures, []))
                     AND {_escalated("e", "$asOf")} | e {{{ESCALATION_FIELDS}}}]}}) AS persons
 }}
-RETURN {{listings: listings, escalations: escalations, persons: persons}} AS check
+RETURN {{supplier: s {{{SUBJECT_SUMMARY}, labels: labels(s)}}, listings: listings,
+        escalations: escalations, persons: persons}} AS check
 """
 
 
@@ -625,11 +628,10 @@ class Tracer:
                 for edge in (*kin, edge_of(row["tie"]), *map(edge_of, row["chain"])):
                     if edge not in steps:
                         steps.append(edge)
-                kin = row["family"][0] if row["family"] else None
                 ties.append({"person": row["tie"]["source"], "company": row["tie"]["target"],
                              "relation": RELATIONS[RelationType(row["tie"]["type"])].zh,
                              "ratio": row["tie"]["ratio"], "hops": len(row["chain"]),
-                             "kinship": kin.get("kind") if kin else None})
+                             "kinship": kin[0].kind if kin else None})
             direct = any(not row["chain"] for row in paths)
             contract = paths[0]["record"]
             found.append(Finding(
@@ -808,7 +810,7 @@ class ProcurementResult:
     """What bars a supplier from an award at a date (reasons) and what the office should know
     without being barred (warnings), each in words with record ids and dates."""
 
-    supplier: str
+    supplier: dict[str, Any]
     as_of: dt.date
     reasons: list[str]
     warnings: list[str]
@@ -826,20 +828,23 @@ def _listing_words(listing: dict[str, Any]) -> str:
             + (f"，案号 {listing['caseNo']}" if listing.get("caseNo") else "") + "）")
 
 
-def procurement_check(graph: Graph, rules: Rules, supplier: str, as_of: dt.date,
-                      mask_persons: bool) -> ProcurementResult:
-    """The credit pre-check a procurement office runs before signing (信用+审批 前置核查):
-    barred by an active severe listing, or by an escalation at a barring level (SEVERE) or
-    carrying the procurement measure (限制政府采购); warned of lesser listings, an escalation
-    at a warning level (SEVERE_PROPOSED: proposed, may still be objected to, so no bar yet),
-    and a legal representative or actual controller barred himself (联合惩戒对象)."""
+def procurement_check(graph: Graph, rules: Rules, keys: list[str], as_of: dt.date,
+                      mask_persons: bool) -> ProcurementResult | None:
+    """The credit pre-check a procurement office runs before signing (信用+审批 前置核查) of
+    the supplier with one of `keys` (None if there is none): barred by an active severe
+    listing, or by an escalation at a barring level (SEVERE) or carrying the procurement
+    measure (限制政府采购); warned of lesser listings, an escalation at a warning level
+    (SEVERE_PROPOSED: proposed, may still be objected to, so no bar yet), and a legal
+    representative or actual controller barred himself (联合惩戒对象)."""
     section = rules.integrity
     severe = set(rules.listings.severe)
     measure = section.procurement_measure
     barring = {level.value for level in section.barring_levels}
     warning = {level.value for level in section.warning_levels}
-    found = graph.read(PROCUREMENT, parameters(rules, as_of, id=supplier))
-    check = found[0]["check"] if found else {"listings": [], "escalations": [], "persons": []}
+    found = graph.read(PROCUREMENT, parameters(rules, as_of, keys=keys))
+    if not found:
+        return None
+    check = found[0]["check"]
     reasons: list[str] = []
     warnings: list[str] = []
     records: list[dict[str, Any]] = []
@@ -857,17 +862,17 @@ def procurement_check(graph: Graph, rules: Rules, supplier: str, as_of: dt.date,
             reasons.append(f"联合惩戒措施 {measure}：{escalation_words(escalation)}")
         elif level in warning:
             warnings.append(f"{escalation_words(escalation)}：尚在告知异议期，确认前不限制采购")
-    persons = [(edge_of(p["edge"]), p) for p in check["persons"]
-               if p["listings"] or p["escalations"]]
-    name = names(subjects_by_ids(graph, sorted({e.source for e, _ in persons})), mask_persons)
-    for edge, person in sorted(persons, key=lambda item: (item[0].type, item[0].source)):
+    persons = [p for p in check["persons"] if p["listings"] or p["escalations"]]
+    name = names({p["person"]["id"]: p["person"] for p in persons}, mask_persons)
+    for person in sorted(persons, key=lambda p: (p["edge"]["type"], p["edge"]["source"])):
+        edge = edge_of(person["edge"])
         who = f"{RELATIONS[RelationType(edge.type)].zh} {name(edge.source)} 本人"
         for listing in sorted(person["listings"], key=lambda r: str(r["id"])):
             records.append(listing)
             warnings.append(f"{who}{_listing_words(listing)}（联合惩戒对象，请核实）")
         for escalation in person["escalations"]:
             warnings.append(f"{who}{escalation_words(escalation)}（联合惩戒对象，请核实）")
-    return ProcurementResult(supplier, as_of, reasons, warnings, records)
+    return ProcurementResult(check["supplier"], as_of, reasons, warnings, records)
 
 
 def names(subjects: dict[str, dict[str, Any]], mask_persons: bool) -> Namer:
