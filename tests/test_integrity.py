@@ -365,6 +365,12 @@ def test_g4_escalation_boundaries(supplier_world: Graph, rules: Rules) -> None:
                          {"l": dt.date(2025, 7, 1)})
     found = by_pattern(Tracer(supplier_world, rules).trace(AS_OF).findings, "G4")
     assert "R5" in {f.subject for f in found}
+    # dates written as date-times count as their day
+    supplier_world.write("MATCH (e:Escalation {id: 'E-severe'}) SET e.confirmedOn = "
+                         "datetime('2025-06-01T15:00:00'), e.liftedOn = datetime($l)",
+                         {"l": "2025-07-01T09:00:00"})
+    found = by_pattern(Tracer(supplier_world, rules).trace(AS_OF).findings, "G4")
+    assert "R5" in {f.subject for f in found}
 
 
 # -- G5 ----------------------------------------------------------------------------------------

@@ -101,10 +101,12 @@ def _listed(record: str, at: str = "$asOf") -> str:
 
 def _escalated(escalation: str, at: str) -> str:
     """An escalation standing at a date: reached (confirmed, for SEVERE) on or before it and
-    not lifted by then; a LIFTED one without a date never stands."""
-    return (f"coalesce({escalation}.confirmedOn, {escalation}.since) <= {at} "
-            f"AND (({escalation}.liftedOn IS NULL AND {escalation}.status <> $lifted) "
-            f"OR {escalation}.liftedOn > {at})")
+    not lifted by then; a LIFTED one without a date never stands. Its dates are read with
+    date(), so a date-time or an ISO string compares as its day."""
+    e = escalation
+    return (f"date(coalesce({e}.confirmedOn, {e}.since)) <= {at} "
+            f"AND (({e}.liftedOn IS NULL AND coalesce({e}.status, '') <> $lifted) "
+            f"OR date({e}.liftedOn) > {at})")
 
 
 def _agencies(one: bool) -> str:
