@@ -988,8 +988,9 @@ def write_report(data: dict[str, Any], out: Path) -> tuple[Path, Path]:
     page = (f"<!doctype html><html lang='zh'><meta charset='utf-8'><title>政务诚信报告</title>"
             f"<style>{STYLE}</style><h1>政务诚信报告 Government integrity report</h1>"
             f"<p>截至 {data['asOf']}，生成于 {data['generatedAt']}（{masked}）</p>"
-            f"<h2>区县汇总 Counties</h2>{counties}<h2>机关排名 Agencies</h2>{agencies}"
-            f"<h2>问题与证据 Findings and evidence</h2>{sections or '<p>无</p>'}")
+            f"<h2>区县汇总 Counties</h2>{counties}"
+            f"<h2>问题与证据 Findings and evidence</h2>{sections or '<p>无</p>'}"
+            f"<h2>机关排名 All agencies</h2>{agencies}")
     html_path = out / "integrity.html"
     html_path.write_text(page, encoding="utf-8")
     return json_path, html_path
