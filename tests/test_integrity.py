@@ -131,6 +131,13 @@ def test_g1_traced_up_with_officials_serving_then(debtor_world: Graph, rules: Ru
     assert "王*国" in masked and "王建国" not in masked
     assert finding.evidence(plain(traced.subjects))[0] == (
         "乐陵市住房和城乡建设局 —隶属→ 乐陵市人民政府")
+    # one hop up only, and one official per agency: the most recent to take office
+    official(debtor_world, "O4", "周国华", "A1", "副局长", start=dt.date(2023, 1, 1))
+    near = rules.with_overrides({"integrity": {"superior_depth": 1, "officials_per_agency": 1}})
+    finding = next(f for f in Tracer(debtor_world, near).trace(AS_OF).findings
+                   if f.records[0]["id"] == "J-yesterday")
+    assert steps(finding) == [("A1", "SUBORDINATE_TO", "CG"), ("O4", "SERVES_IN", "A1"),
+                              ("O3", "SERVES_IN", "CG")]
 
 
 def test_g1_listing_joins_its_judgment(debtor_world: Graph, rules: Rules) -> None:
