@@ -294,5 +294,97 @@ def credit_report(subject_id: str, pdf: Path | None, html_file: Path | None,
         click.echo(page)
 
 
+# -- 政务诚信 (government integrity) -------------------------------------------------------------
+def _subject_key(services: Services, value: str, agency: bool) -> str:
+    """The graph key of an id given on the command line, or exit 2 saying what is wrong."""
+    from credgraph.queries.subjects import candidate_keys, find_subject
+    from credgraph.schema.identifiers import IdentifierError
+
+    try:
+        row = find_subject(services.graph, candidate_keys(value, services.privacy))
+    except IdentifierError as exc:
+        _fail(f"malformed id: {exc}")
+    if row is None:
+        _fail("no subject with this id")
+    assert row is not None
+    if agency and Label.AGENCY.value not in row["labels"]:
+        _fail(f"{row['id']} is not an agency (机关) but {row.get('kind')}")
+    return str(row["id"])
+
+
+@main.group()
+def integrity() -> None:
+    """政务诚信: the agency integrity report and the procurement pre-check."""
+
+
+@integrity.command("report")
+@click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="the date the report is made as of (default today)")
+@click.option("--agency", default=None, help="one agency's USCC")
+@click.option("--region", default=None, help="division-code prefix: 371481 (乐陵市), 3714 (德州)")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("integrity"),
+              show_default=True, help="folder for integrity.json and integrity.html")
+@click.option("--json", "as_json", is_flag=True, help="also print the report as JSON")
+@click.option("--names", "full_names", is_flag=True,
+              help="persons' names in full (masked by default: the report may leave the desk)")
+def integrity_report(as_of: dt.datetime | None, agency: str | None, region: str | None,
+                     out: Path, as_json: bool, full_names: bool) -> None:
+    """G1–G5 per agency and per county, ranked worst first, with the evidence in words."""
+    import json
+
+    from credgraph.queries import integrity as tracing
+
+    if region is not None and not (region.isdigit() and 2 <= len(region) <= 6):
+        _fail("--region must be 2 to 6 digits of a division code")
+    services = _services(_settings())
+    key = _subject_key(services, agency, agency=True) if agency else None
+    day = as_of.date() if as_of else dt.date.today()
+    report = tracing.integrity_report(services.graph, services.rules, day, key, region,
+                                      timeout=600)
+    data = tracing.report_data(report, mask_persons=not full_names)
+    json_path, html_path = tracing.write_report(data, out)
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        flagged = [a for a in report.agencies if a.findings]
+        click.echo(f"{len(report.agencies)} agencies, {len(flagged)} with findings, "
+                   f"{sum(len(a.findings) for a in flagged)} findings as of {day}")
+        for score in flagged[:10]:
+            click.echo(f"{score.rank:>4}  {score.score:>3}  "
+                       f"{report.subjects.get(score.agency, {}).get('name', score.agency)}  "
+                       + " ".join(f"{p.value}×{n}" for p, (n, _) in score.counts().items()))
+        click.echo(f"{json_path}\n{html_path}")
+
+
+@integrity.command("check")
+@click.argument("supplier")
+@click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d"]), default=None)
+@click.option("--json", "as_json", is_flag=True, help="print the answer as JSON")
+@click.option("--names", "full_names", is_flag=True, help="persons' names in full")
+def integrity_check(supplier: str, as_of: dt.datetime | None, as_json: bool,
+                    full_names: bool) -> None:
+    """信用+审批 前置核查 of a supplier before an award. Exit 0: allowed; 1: barred."""
+    import json
+
+    from credgraph.queries.integrity import procurement_check
+
+    services = _services(_settings())
+    key = _subject_key(services, supplier, agency=False)
+    day = as_of.date() if as_of else dt.date.today()
+    result = procurement_check(services.graph, services.rules, [key], day, not full_names)
+    assert result is not None
+    if as_json:
+        click.echo(json.dumps({"supplier": key, "asOf": day.isoformat(),
+                               "allowed": result.allowed, "reasons": result.reasons,
+                               "warnings": result.warnings}, ensure_ascii=False, indent=2))
+    else:
+        click.echo(f"{key} as of {day}: {'allowed' if result.allowed else 'BARRED'}")
+        for reason in result.reasons:
+            click.echo(f"  reason:  {reason}")
+        for warning in result.warnings:
+            click.echo(f"  warning: {warning}")
+    sys.exit(0 if result.allowed else 1)
+
+
 if __name__ == "__main__":
     main()

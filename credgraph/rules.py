@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-from credgraph.graph.model import RelationType
+from credgraph.graph.model import EscalationLevel, IntegrityPattern, RelationType, Severity
 
 
 class RulesError(ValueError):
@@ -122,6 +122,37 @@ class OwnershipRules(Section):
     control_share: float
 
 
+class IntegrityRules(Section):
+    """[integrity]: 政务诚信 patterns G1–G5, the agency score and the procurement pre-check."""
+
+    base_score: int
+    weights: dict[IntegrityPattern, dict[Severity, int]]
+    debtor_lists: list[str]
+    superior_depth: int
+    officials_per_agency: int
+    ownership_hops: int
+    severe_overdue_days: int
+    severe_amount: float
+    official_penalty_severities: list[Severity]
+    procurement_lists: list[str]
+    barring_levels: list[EscalationLevel]
+    warning_levels: list[EscalationLevel]
+    procurement_measure: str
+    max_paths: int
+
+    @model_validator(mode="after")
+    def _complete(self) -> IntegrityRules:
+        missing = [f"{p.value} {s.value}" for p in IntegrityPattern
+                   for s in (Severity.SEVERE, Severity.GENERAL)
+                   if s not in self.weights.get(p, {})]
+        if missing:
+            raise ValueError(f"no weight for {', '.join(missing)}")
+        return self
+
+    def weight(self, pattern: IntegrityPattern, severity: Severity) -> int:
+        return self.weights[pattern][severity]
+
+
 class LimitRules(Section):
     max_batch_ids: int
     max_list: int
@@ -142,6 +173,7 @@ class Rules(Section):
     listings: ListingRules
     resolution: ResolutionRules
     ownership: OwnershipRules
+    integrity: IntegrityRules
     limits: LimitRules
 
     @classmethod

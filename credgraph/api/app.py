@@ -104,7 +104,9 @@ def error_code(error: GraphQLError) -> tuple[str, str]:
         return ErrorCode.LIMIT_EXCEEDED.value, "the query ran longer than the time limit"
     if _LIMIT_MESSAGES.search(error.message):
         return ErrorCode.LIMIT_EXCEEDED.value, error.message
-    if original is None:  # syntax, validation, wrong argument types
+    # syntax, validation, wrong argument types, a variable that cannot be coerced (a Date
+    # "2026-13-45")
+    if original is None or isinstance(original, GraphQLError):
         return ErrorCode.BAD_USER_INPUT.value, scrub(error.message)
     trace = "".join(traceback.format_exception(original))
     log.error("internal error in %s: %s", error.path, scrub(trace))

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from strawberry.tools import merge_types
 
+from credgraph.api.integrity import IntegrityQuery
 from credgraph.api.investigation import InvestigationQuery
 from credgraph.api.risk_levels import RiskLevelsQuery
 
-QUERIES: tuple[type, ...] = (InvestigationQuery, RiskLevelsQuery)
+QUERIES: tuple[type, ...] = (InvestigationQuery, RiskLevelsQuery, IntegrityQuery)
 MUTATIONS: tuple[type, ...] = ()
 
 Query = merge_types("Query", QUERIES)

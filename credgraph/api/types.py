@@ -163,13 +163,16 @@ class AssociationGraph:
     cut_hubs: list[strawberry.ID]
 
 
-@strawberry.type(description="One relation on a path: who, how, with what share")
+@strawberry.type(description="One relation on a path: who, how, with what share, since when")
 class PathStep:
     source: Subject = strawberry.field(name="from")
     target: Subject = strawberry.field(name="to")
     type: RelationType
     ratio: float | None
     role: str | None
+    kind: str | None = None
+    start: dt.date | None = None
+    end: dt.date | None = None
 
 
 @strawberry.type
@@ -272,7 +275,8 @@ def path_steps(path: list[Edge], subjects: dict[str, dict[str, Any]],
         return Subject.from_row(subjects.get(sid) or {"id": sid, "kind": "OTHER_ORG"}, who)
 
     return [PathStep(source=subject(e.source), target=subject(e.target),
-                     type=RelationType(e.type), ratio=e.ratio, role=e.role) for e in path]
+                     type=RelationType(e.type), ratio=e.ratio, role=e.role, kind=e.kind,
+                     start=e.start, end=e.end) for e in path]
 
 
 def signals_out(items: list[risk.Signal]) -> list[RiskSignal]:

@@ -316,3 +316,22 @@ def label_predicate(variable: str, kinds: tuple[RecordKind, ...]) -> str:
 def types_pattern(types: tuple[RelationType, ...] | list[RelationType]) -> str:
     """`A|B|C` for a relationship pattern, from declared relation types only."""
     return "|".join(RelationType(t).value for t in types)
+
+
+class IntegrityPattern(StrEnum):
+    """政务诚信 patterns (SPEC §8); a finding names one, the rules file weighs each."""
+
+    G1 = "G1"
+    G2 = "G2"
+    G3 = "G3"
+    G4 = "G4"
+    G5 = "G5"
+
+
+INTEGRITY_PATTERN_ZH: dict[IntegrityPattern, str] = {
+    IntegrityPattern.G1: "失信政府机构（拒不履行生效判决）",
+    IntegrityPattern.G2: "政府违约（拖欠账款、招商引资承诺不兑现）",
+    IntegrityPattern.G3: "利益冲突（公职人员及亲属关联企业中标）",
+    IntegrityPattern.G4: "向失信主体授予合同",
+    IntegrityPattern.G5: "公职人员本人失信",
+}

@@ -587,10 +587,13 @@ def _plant_cases(city: City, by_county: dict[str, list[Agency]],
         "agency_uscc": procurement.uscc, "position": "副局长", "rank": "四级调研员",
         "start_date": d(3000, 1500), "end_date": "",
     })
-    city.relation(official.id_number, spouse.id_number, "FAMILY", kind="配偶")
+    # every tie older than the contract, so that it is live when the contract is signed
+    city.relation(official.id_number, spouse.id_number, "FAMILY", kind="配偶",
+                  start=d(6000, 3000))
     relative_co = city.company("371425")
-    city.relation(spouse.id_number, relative_co.uscc, "LEGAL_REPRESENTATIVE")
-    city.relation(spouse.id_number, relative_co.uscc, "SHAREHOLDER", 0.70)
+    city.relation(spouse.id_number, relative_co.uscc, "LEGAL_REPRESENTATIVE",
+                  start=d(3000, 1000))
+    city.relation(spouse.id_number, relative_co.uscc, "SHAREHOLDER", 0.70, start=d(3000, 1000))
     conflict_contract = city.contract(procurement, relative_co, d(400, 60),
                                       city.as_of + dt.timedelta(days=60), None,
                                       kind="政府采购")
@@ -614,6 +617,7 @@ def _plant_cases(city: City, by_county: dict[str, list[Agency]],
     city.listing(listed_official, "失信被执行人", d(300, 30))
     city.truth.append({"pattern": "G5_official_records", "official": listed_official.id_number,
                        "expected": "official with an active 失信被执行人 listing"})
+    _plant_clean_agency(city, by_county)
 
     # Entity resolution: a penalty without an id resolving by name; two companies sharing a
     # normalised name, so a penalty naming them is rejected as ambiguous.
@@ -626,6 +630,46 @@ def _plant_cases(city: City, by_county: dict[str, list[Agency]],
     city.penalty_without_id("宏达商贸有限公司", market, d(100))
     city.truth.append({"pattern": "resolution_ambiguous", "companies": [twin_a.uscc, twin_b.uscc],
                        "expected": "rejected: unresolved subject (ambiguous)"})
+
+
+def _plant_clean_agency(city: City, by_county: dict[str, list[Agency]]) -> None:
+    """An agency with no integrity finding although each pattern nearly applies: a judgment
+    paid before its due date, a contract fulfilled on time, a supplier whose severe listing was
+    removed before the signing, and an official's brother whose directorship of the winner
+    ended before the contract was signed (the conflict that must not be found)."""
+    d = city.day
+    clean = city.agency("德州市陵城区审计局", "371403", by_county["371403"][0].uscc)
+    creditor = city.company("371403")
+    due = city.as_of - dt.timedelta(days=300)
+    city.judgment(clean, creditor, due - dt.timedelta(days=90), due,
+                  due - dt.timedelta(days=10), 45)
+    head = city.person("371403")
+    city.rows["officials"].append({
+        "id_number": head.id_number, "name": head.name, "agency_uscc": clean.uscc,
+        "position": "局长", "rank": "二级调研员", "start_date": d(3000, 1500), "end_date": "",
+    })
+    brother = city.person("371403")
+    city.relation(head.id_number, brother.id_number, "FAMILY", kind="兄弟姐妹",
+                  start=d(9000, 6000))
+    winner = city.company("371403")
+    signed = city.as_of - dt.timedelta(days=150)
+    city.relation(brother.id_number, winner.uscc, "LEGAL_REPRESENTATIVE", start=d(3000, 2000),
+                  end=city.as_of - dt.timedelta(days=400))
+    ended = city.contract(clean, winner, signed, signed + dt.timedelta(days=60),
+                          signed + dt.timedelta(days=55), kind="政府采购")
+    city.truth.append({"pattern": "G3_ended_before_signing", "official": head.id_number,
+                       "agency": clean.uscc, "company": winner.uscc, "contract": ended,
+                       "expected": "no conflict: the brother's legal representation ended "
+                                   "before the contract was signed"})
+    reformed = city.company("371403")
+    city.listing(reformed, "失信被执行人", d(900, 700),
+                 removed=city.as_of - dt.timedelta(days=400))
+    city.contract(clean, reformed, signed, signed + dt.timedelta(days=30),
+                  signed + dt.timedelta(days=30), kind="政府采购")
+    city.truth.append({"pattern": "G_clean_agency", "agency": clean.uscc,
+                       "supplier": reformed.uscc,
+                       "expected": "integrity score 100 with no finding; the supplier, removed "
+                                   "from its list before the signing, passes procurementCheck"})
 
 
 def _bad_rows(city: City, by_county: dict[str, list[Agency]]) -> None:
