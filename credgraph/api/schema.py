@@ -9,9 +9,10 @@ from __future__ import annotations
 from strawberry.tools import merge_types
 
 from credgraph.api.investigation import InvestigationQuery
+from credgraph.api.monitoring import MonitoringMutation, MonitoringQuery
 
-QUERIES: tuple[type, ...] = (InvestigationQuery,)
-MUTATIONS: tuple[type, ...] = ()
+QUERIES: tuple[type, ...] = (InvestigationQuery, MonitoringQuery)
+MUTATIONS: tuple[type, ...] = (MonitoringMutation,)
 
 Query = merge_types("Query", QUERIES)
 Mutation = merge_types("Mutation", MUTATIONS) if MUTATIONS else None
