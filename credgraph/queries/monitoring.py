@@ -765,6 +765,24 @@ def _iso(value: Any) -> str:
     return native.isoformat() if hasattr(native, "isoformat") else str(native)
 
 
+RECENT_RUNS = f"""
+OPTIONAL MATCH (l:{_LOCK} {{id: $id}})
+CALL () {{
+  MATCH (r:{_RUN})
+  WITH r ORDER BY r.startedAt DESC LIMIT $limit
+  RETURN collect(r {{.id, .status, .new, .updated, .total, .seconds, asOf: toString(r.asOf),
+                    startedAt: toString(r.startedAt)}}) AS runs
+}}
+RETURN l {{.owner, .host, .pid, expiresAt: toString(l.expiresAt)}} AS lock, runs
+"""
+
+
+def recent_runs(graph: Graph, limit: int) -> tuple[Row | None, list[Row]]:
+    """The lock as it stands and the last runs, newest first (`credgraph monitor status`)."""
+    rows = graph.read(RECENT_RUNS, {"id": LOCK_ID, "limit": limit})
+    return (rows[0]["lock"], list(rows[0]["runs"])) if rows else (None, [])
+
+
 def run_stats(graph: Graph) -> Row:
     """Runs, alerts and watched subjects, for the Prometheus metrics of the API."""
     rows = graph.read(RUN_STATS)
