@@ -295,17 +295,18 @@ def _resolve_ids(services: Services, given: list[tuple[str, str]]
     from credgraph.queries.subjects import candidate_keys, subjects_by_ids
     from credgraph.schema.identifiers import IdentifierError
 
-    keys: dict[str, str] = {}
-    problems = []
-    for where, value in given:
+    keys: dict[str, int] = {}
+    problems: dict[int, str] = {}
+    for position, (where, value) in enumerate(given):
         try:
-            keys[candidate_keys(value, services.privacy)[0]] = where
+            keys.setdefault(candidate_keys(value, services.privacy)[0], position)
         except IdentifierError as exc:
-            problems.append(f"{where}: malformed id ({scrub(str(exc))})")
+            problems[position] = f"{where}: malformed id ({scrub(str(exc))})"
     known = subjects_by_ids(services.graph, list(keys))
-    problems += [f"{where}: no subject with this id" for key, where in keys.items()
-                 if key not in known]
-    return [key for key in keys if key in known], problems
+    for key, position in keys.items():
+        if key not in known:
+            problems[position] = f"{given[position][0]}: no subject with this id"
+    return [key for key in keys if key in known], [problems[p] for p in sorted(problems)]
 
 
 def _watch_report(verb: str, count: int, problems: list[str], listname: str,
