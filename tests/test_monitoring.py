@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 
 from credgraph.graph.driver import Graph
+from credgraph.loaders.bundle import BundleLoader
+from credgraph.loaders.demo import generate
 from credgraph.queries import alerts, monitoring
 from credgraph.queries.alerts import CITY, AlertError, update_alert
 from credgraph.queries.monitoring import (
@@ -27,6 +29,7 @@ from credgraph.queries.monitoring import (
 )
 from credgraph.queries.neighbourhood import Edge
 from credgraph.rules import Rules
+from credgraph.services import Services
 from tests.graphs import AS_OF, record, relate, subject
 
 RAW_ID = re.compile(r"(?<!\d)\d{17}[\dXx](?!\d)")
@@ -382,3 +385,22 @@ def test_watchlists(graph: Graph, rules: Rules) -> None:
     graph.write("MATCH (k:ApiKey) SET k.revoked = true")
     assert alerts.watchlist(graph, mine) == []
     assert monitoring.Evaluator(graph, rules, AS_OF).evaluate().states == []
+
+
+# -- the demo city's monitoring case -------------------------------------------------------------
+def test_demo_update_raises_the_planted_alerts(services: Services, tmp_path: Path) -> None:
+    day = dt.date(2026, 11, 28)
+    generate(tmp_path, subjects=1000, seed=3, as_of=day)
+    case = next(c for c in json.loads((tmp_path / "truth.json").read_text(encoding="utf-8"))
+                ["cases"] if c["pattern"] == "monitoring_watch")
+    loader = BundleLoader(services.graph, services.rules, services.privacy, services.normaliser,
+                          today=day)
+    loader.load([tmp_path])
+    alerts.watch(services.graph, CITY, [case["watch"]], "test")
+    assert run(services.graph, services.rules, day).new == 0
+    assert loader.load([tmp_path / case["update"]]).loaded == 1
+    result = run(services.graph, services.rules, day)
+    assert {(a["rule"], a["subject"]["id"], a["records"][0]["id"]) for a in result.alerts} == {
+        ("NEAR_RECORD", case["watch"], case["listing"]),
+        ("RISK_RISE", case["watch"], case["listing"])}
+    assert "由 0 升至 72" in next(a["summary"] for a in result.alerts if a["rule"] == "RISK_RISE")
