@@ -61,7 +61,9 @@ log = logging.getLogger("credgraph.monitor")
 
 CITY_WATCHLIST = "city"
 LOCK_ID = "monitor"
-RECORD_FIELDS = ".id, .kind, .domain, .severity, .status, .date, .title, .authority, .listType"
+RECORD_KEYS = ("id", "kind", "domain", "severity", "status", "date", "title", "authority",
+               "listType")
+RECORD_FIELDS = ", ".join(f".{key}" for key in RECORD_KEYS)
 RISK_WORKERS = 4
 
 _ALERT = Label.ALERT.value
@@ -302,7 +304,9 @@ def _name(row: dict[str, Any] | None) -> str:
 
 
 def _record(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: _json_default(v) if k == "date" and v is not None else v for k, v in row.items()}
+    """A record as an alert keeps it: the fields of RECORD_FIELDS, the date as ISO text."""
+    return {k: _json_default(row[k]) if k == "date" and row.get(k) is not None else row.get(k)
+            for k in RECORD_KEYS}
 
 
 def _record_words(record: dict[str, Any]) -> str:
