@@ -416,14 +416,7 @@ def monitor_run(as_of: dt.datetime | None, jsonl: Path | None, as_json: bool,
     143: stopped by SIGTERM before the end (run again to finish). With --every, SIGTERM
     stops the loop cleanly (exit 0) and a held lock skips that turn.
     """
-    from credgraph.queries.monitoring import (
-        Interrupted,
-        LockHeld,
-        MonitorError,
-        MonitorRun,
-        check_jsonl,
-        jsonl_lines,
-    )
+    from credgraph.queries.monitoring import MonitorError, check_jsonl
 
     interval = _interval(every) if every else None
     if interval and as_of:
@@ -435,8 +428,26 @@ def monitor_run(as_of: dt.datetime | None, jsonl: Path | None, as_json: bool,
     except MonitorError as exc:
         _fail(str(exc))
     stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+    previous = {signum: signal.signal(signum, lambda *_: stop.set())
+                for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        _monitor_loop(as_of, jsonl, as_json, interval, batch_size, pause, stop)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _monitor_loop(as_of: dt.datetime | None, jsonl: Path | None, as_json: bool,
+                  interval: float | None, batch_size: int, pause: float,
+                  stop: threading.Event) -> None:
+    from credgraph.queries.monitoring import (
+        Interrupted,
+        LockHeld,
+        MonitorError,
+        MonitorRun,
+        jsonl_lines,
+    )
+
     settings = _settings()
     try:
         if not settings.external:
@@ -459,9 +470,10 @@ def monitor_run(as_of: dt.datetime | None, jsonl: Path | None, as_json: bool,
             if interval is None:
                 _fail(str(exc), code=143)
             break
-        except (MonitorError, neo4j.exceptions.DriverError,
+        except (MonitorError, OSError, neo4j.exceptions.DriverError,
                 neo4j.exceptions.Neo4jError) as exc:
-            message = scrub(str(exc)) if isinstance(exc, MonitorError) else type(exc).__name__
+            message = (type(exc).__name__ if isinstance(exc, neo4j.exceptions.DriverError)
+                       else scrub(str(exc)))
             if interval is None:
                 _fail(f"monitoring run failed: {message}")
             click.echo(f"error: monitoring run failed: {message}", err=True)
