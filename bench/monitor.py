@@ -58,11 +58,12 @@ def timed_run(services: Services, as_of: dt.date) -> dict[str, Any]:
     started = time.perf_counter()
     result = MonitorRun(services.graph, services.rules, as_of, services.risk_model).run()
     seconds = time.perf_counter() - started
-    run = services.graph.read("MATCH (r:MonitorRun {id: $id}) RETURN r.evaluateSeconds AS e",
+    run = services.graph.read("MATCH (r:MonitorRun {id: $id}) "
+                              "RETURN r.evaluateSeconds AS e, r.ruleSeconds AS rules",
                               {"id": result.run})[0]
     return {"seconds": round(seconds, 1), "evaluateSeconds": run["e"],
             "writeSeconds": round(seconds - run["e"], 1), **result.counts(),
-            "byRule": result.by_rule}
+            "byRule": result.by_rule, "ruleSeconds": json.loads(run["rules"])}
 
 
 def main() -> None:
@@ -116,6 +117,7 @@ def main() -> None:
         print(f"{name:12}{row['seconds']:>9}{row['evaluateSeconds']:>12}{row['writeSeconds']:>9}"
               f"{row['new']:>8,}{row['updated']:>9,}{row['total']:>8,}")
     print(f"alerts by rule (first run): {first['byRule']}")
+    print(f"seconds by rule: first {first['ruleSeconds']}; no change {again['ruleSeconds']}")
     print(f"the same {len(watched):,} risk assessments alone ({RISK_WORKERS} threads): "
           f"{floor} s")
     RESULTS.mkdir(exist_ok=True)

@@ -65,6 +65,8 @@ RECORD_KEYS = ("id", "kind", "domain", "severity", "status", "date", "title", "a
                "listType")
 RECORD_FIELDS = ", ".join(f".{key}" for key in RECORD_KEYS)
 RISK_WORKERS = 4
+# the rules that look at watched subjects only
+WATCH_RULES = frozenset({AlertRule.RISK_RISE, AlertRule.NEAR_RECORD})
 
 _ALERT = Label.ALERT.value
 _WATCHES = Link.WATCHES.value
@@ -271,6 +273,7 @@ class Evaluation:
     hits: list[Hit]
     states: list[dict[str, Any]]
     by_rule: dict[str, int]
+    seconds: dict[str, float]
 
 
 @dataclass
@@ -347,29 +350,32 @@ class Evaluator:
         hits: list[Hit] = []
         scores: dict[str, int] = {}
         baselines: dict[str, list[str]] = {}
-        if AlertRule.ESCALATION in enabled:
-            hits += self.escalations()
-        self.checkpoint()
-        if AlertRule.SEVERE_RECORD in enabled:
-            hits += self.severe_records()
-        self.checkpoint()
-        if AlertRule.INTEGRITY in enabled:
-            hits += self.integrity()
-        self.checkpoint()
-        if AlertRule.NEAR_RECORD in enabled and watched:
-            near, baselines = self.near_records(watched)
-            hits += near
-        self.checkpoint()
-        if AlertRule.RISK_RISE in enabled and watched:
-            rises, scores = self.risk_rises(watched)
-            hits += rises
+        seconds: dict[str, float] = {}
+        for rule in AlertRule:
+            if rule not in enabled or (rule in WATCH_RULES and not watched):
+                continue
+            started = time.monotonic()
+            if rule is AlertRule.ESCALATION:
+                hits += self.escalations()
+            elif rule is AlertRule.SEVERE_RECORD:
+                hits += self.severe_records()
+            elif rule is AlertRule.INTEGRITY:
+                hits += self.integrity()
+            elif rule is AlertRule.NEAR_RECORD:
+                near, baselines = self.near_records(watched)
+                hits += near
+            else:
+                rises, scores = self.risk_rises(watched)
+                hits += rises
+            seconds[rule.value] = round(time.monotonic() - started, 3)
+            self.checkpoint()
         unique = {hit.fingerprint: hit for hit in hits}
         states = [{"id": w.id, "score": scores.get(w.id), "baseline": baselines.get(w.id)}
                   for w in watched if w.id in scores or w.id in baselines]
         by_rule: dict[str, int] = {rule.value: 0 for rule in AlertRule}
         for hit in unique.values():
             by_rule[hit.rule.value] += 1
-        return Evaluation(list(unique.values()), states, by_rule)
+        return Evaluation(list(unique.values()), states, by_rule, seconds)
 
     def subjects(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         missing = sorted(set(ids) - set(self.names))
@@ -729,7 +735,8 @@ class MonitorRun:
         self.graph.write(FINISH_RUN, {"id": self.id, "props": {
             "status": "COMPLETED", "new": new, "updated": len(written) - new, "total": total,
             "seconds": seconds, "evaluateSeconds": round(evaluated - started, 3),
-            "hits": json.dumps(evaluation.by_rule)}})
+            "hits": json.dumps(evaluation.by_rule),
+            "ruleSeconds": json.dumps(evaluation.seconds)}})
         alerts = self._export(evaluation.hits, written)
         return RunResult(self.id, self.as_of, new, len(written) - new, total,
                          evaluation.by_rule, alerts, seconds)
