@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import neo4j.exceptions
+
 from credgraph.graph.driver import Graph, Row
 from credgraph.graph.model import (
     ESCALATION_LEVEL_ZH,
@@ -65,6 +67,7 @@ RECORD_KEYS = ("id", "kind", "domain", "severity", "status", "date", "title", "a
                "listType")
 RECORD_FIELDS = ", ".join(f".{key}" for key in RECORD_KEYS)
 RISK_WORKERS = 4
+BATCH_TIMEOUT = 300.0  # seconds a monitoring read may run (the API's limit is for people)
 # the rules that look at watched subjects only
 WATCH_RULES = frozenset({AlertRule.RISK_RISE, AlertRule.NEAR_RECORD})
 
@@ -335,7 +338,7 @@ class Evaluator:
     def __init__(self, graph: Graph, rules: Rules, as_of: dt.date,
                  checkpoint: Callable[[], None] = lambda: None,
                  risk_model: RiskModel | None = None) -> None:
-        self.graph = graph
+        self.graph = batch(graph)
         self.rules = rules
         self.section = rules.monitoring
         self.as_of = as_of
@@ -346,7 +349,7 @@ class Evaluator:
     def evaluate(self) -> Evaluation:
         enabled = set(self.section.enabled)
         watched = [Watched(r["id"], r["score"], r["baseline"])
-                   for r in self.graph.read_rows(WATCHED, timeout=300)]
+                   for r in self.graph.read_rows(WATCHED)]
         hits: list[Hit] = []
         scores: dict[str, int] = {}
         baselines: dict[str, list[str]] = {}
@@ -386,7 +389,7 @@ class Evaluator:
     # ESCALATION ---------------------------------------------------------------------------------
     def escalations(self) -> list[Hit]:
         rows = self.graph.read_rows(ESCALATIONS, {
-            "active": EscalationStatus.ACTIVE.value, "asOf": self.as_of}, timeout=300)
+            "active": EscalationStatus.ACTIVE.value, "asOf": self.as_of})
         rank = {level.value: index for index, level in enumerate(EscalationLevel)}
         highest: dict[str, dict[str, Any]] = {}
         for row in rows:
@@ -419,7 +422,7 @@ class Evaluator:
         rows = self.graph.read_rows(SEVERE_RECORDS, {
             "active": EscalationStatus.ACTIVE.value, "severe": EscalationLevel.SEVERE.value,
             "kinds": [k.value for k in self.section.severe_record_kinds],
-            "asOf": self.as_of}, timeout=300)
+            "asOf": self.as_of})
         names = self.subjects(row["subject"] for row in rows)
         severity = self.section.severity.severe_record.value
         hits = []
@@ -457,7 +460,7 @@ class Evaluator:
             adjacency: dict[str, list[Row]] = {}
             for chunk in _chunks(nodes, 2000):
                 for row in self.graph.read_rows(HOP, {"ids": chunk, "types": types,
-                                                      "asOf": self.as_of}, timeout=300):
+                                                      "asOf": self.as_of}):
                     adjacency.setdefault(row["node"], []).append(row)
                     if row["degree"] > cap:
                         hubs.add(row["neighbour"])
@@ -483,7 +486,7 @@ class Evaluator:
         for chunk in _chunks(reached, 5000):
             for row in self.graph.read_rows(NEAR_RECORDS, {
                     "ids": chunk, "asOf": self.as_of,
-                    "severe": Severity.SEVERE.value}, timeout=300):
+                    "severe": Severity.SEVERE.value}):
                 records.setdefault(row["subject"], []).append(_record(row["record"]))
             self.checkpoint()
         recent = (self.as_of - dt.timedelta(days=self.section.lookback_days)).isoformat()
@@ -517,10 +520,17 @@ class Evaluator:
 
     # RISK_RISE ----------------------------------------------------------------------------------
     def risk_rises(self, watched: list[Watched]) -> tuple[list[Hit], dict[str, int]]:
+        """Each watched subject's `riskAssessment`, with a batch job's time limit; one whose
+        assessment still runs out of time keeps its last score and is logged."""
         depth = self.rules.risk.default_depth
-
         def one(w: Watched) -> tuple[Watched, Any]:
-            return w, assess(self.graph, self.rules, w.id, depth, self.as_of, self.risk_model)
+            try:
+                return w, assess(self.graph, self.rules, w.id, depth, self.as_of, self.risk_model)
+            except neo4j.exceptions.ClientError as exc:
+                if "TimedOut" not in (exc.code or ""):
+                    raise
+                log.warning("risk of watched subject %s not assessed: time limit", w.id)
+                return w, None
 
         hits: list[Hit] = []
         scores: dict[str, int] = {}
@@ -529,6 +539,8 @@ class Evaluator:
             for index, (w, result) in enumerate(pool.map(one, watched)):
                 if index % 200 == 0:
                     self.checkpoint()
+                if result is None:
+                    continue
                 scores[w.id] = result.score
                 if w.score is not None and result.score - w.score >= self.section.risk_rise:
                     hits.append(self.risk_hit(w, result))
@@ -553,6 +565,11 @@ class Evaluator:
         records = [_record(s.record) for s in sorted(signals, key=lambda s: -s.decayed)[:5]]
         return Hit(AlertRule.RISK_RISE, w.id, f"{w.score}->{result.score}",
                    self.section.severity.risk_rise.value, words, path, records)
+
+
+def batch(graph: Graph) -> Graph:
+    """The same driver with a batch job's time limit (CREDGRAPH_TX_TIMEOUT is for people)."""
+    return Graph(graph.driver, graph.database, max(graph.tx_timeout, BATCH_TIMEOUT))
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
@@ -658,7 +675,7 @@ class MonitorRun:
     def __init__(self, graph: Graph, rules: Rules, as_of: dt.date,
                  risk_model: RiskModel | None = None, batch_size: int = 1000,
                  pause: float = 0.0, stop: Callable[[], bool] = lambda: False) -> None:
-        self.graph = graph
+        self.graph = batch(graph)
         self.rules = rules
         self.as_of = as_of
         self.risk_model = risk_model
@@ -721,13 +738,12 @@ class MonitorRun:
             self.checkpoint()
             written += self.graph.write(MERGE_ALERTS, {
                 "rows": batch, "now": now, "run": self.id, "asOf": self.as_of,
-                "open": AlertStatus.OPEN.value}, timeout=300)[0]["rows"]
+                "open": AlertStatus.OPEN.value})[0]["rows"]
             self._breathe()
         # the state moves only after every alert it explains is stored
         for batch in _chunks(evaluation.states, self.batch_size):
             self.checkpoint()
-            self.graph.write(SAVE_STATE, {"rows": batch, "asOf": self.as_of, "now": now},
-                             timeout=300)
+            self.graph.write(SAVE_STATE, {"rows": batch, "asOf": self.as_of, "now": now},)
             self._breathe()
         new = sum(1 for row in written if row["created"])
         total = int(self.graph.read(COUNT_ALERTS)[0]["n"])
