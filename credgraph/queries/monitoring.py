@@ -51,6 +51,7 @@ from credgraph.graph.model import (
     RelationType,
     Severity,
     label_predicate,
+    types_pattern,
 )
 from credgraph.queries.fragments import in_force, live
 from credgraph.queries.neighbourhood import Edge, as_date
@@ -101,11 +102,13 @@ WHERE r.kind IN $kinds AND r.date <= $asOf AND (since IS NULL OR r.date >= since
 RETURN collect({{subject: s.id, since: since, record: r {{{RECORD_FIELDS}}}}}) AS rows
 """
 
+# A hub is judged by its relations to other subjects, as the risk walk judges it.
 HOP = f"""
 UNWIND $ids AS id
 MATCH (x:{Label.SUBJECT.value} {{id: id}})-[r]-(n:{Label.SUBJECT.value})
 WHERE type(r) IN $types AND {live("r")}
-RETURN collect({{node: id, neighbour: n.id, degree: COUNT {{ (n)--() }},
+RETURN collect({{node: id, neighbour: n.id,
+                degree: COUNT {{ (n)-[:{types_pattern(RISK_RELATIONS)}]-() }},
                 step: {{source: startNode(r).id, target: endNode(r).id, type: type(r),
                        ratio: r.ratio, role: r.role}}}}) AS rows
 """
