@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
+import signal
 import sys
+import threading
 from pathlib import Path
+from typing import NoReturn
 
 import click
 import neo4j.exceptions
@@ -15,6 +20,7 @@ from credgraph.graph.maintenance import delete_all
 from credgraph.graph.migrations import CURRENT_VERSION, migrate, schema_version
 from credgraph.graph.model import Label
 from credgraph.graph.server import LocalNeo4j, ServerError
+from credgraph.queries.alerts import Watcher
 from credgraph.schema.privacy import scrub
 from credgraph.services import Services
 from credgraph.settings import Settings
@@ -24,7 +30,7 @@ def _settings() -> Settings:
     return Settings()
 
 
-def _fail(message: str, code: int = 2) -> None:
+def _fail(message: str, code: int = 2) -> NoReturn:
     click.echo(f"error: {scrub(message)}", err=True)
     sys.exit(code)
 
@@ -384,6 +390,268 @@ def integrity_check(supplier: str, as_of: dt.datetime | None, as_json: bool,
         for warning in result.warnings:
             click.echo(f"  warning: {warning}")
     sys.exit(0 if result.allowed else 1)
+
+
+# -- monitoring (失信风险预警): watchlists and monitoring runs ------------------------------------
+def _watcher(services: Services, key_name: str | None) -> Watcher:
+    from credgraph.queries.alerts import CITY, AlertError, key_watcher
+
+    if key_name is None:
+        return CITY
+    try:
+        return key_watcher(services.graph, key_name)
+    except AlertError as exc:
+        _fail(str(exc))
+
+
+def _read_ids(ids: tuple[str, ...], file: Path | None) -> list[tuple[str, str]]:
+    """(where, value) of every id given: arguments, or one per line of a file (the first cell
+    of a CSV line; blank lines, # comments and a header line skipped; UTF-8 or GBK)."""
+    found = [(f"argument {index}", value) for index, value in enumerate(ids, 1)]
+    if file is not None:
+        try:
+            raw = file.read_bytes()
+        except OSError as exc:
+            _fail(f"{file}: {exc.strerror}")
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = raw.decode("gb18030", errors="replace")
+        for number, line in enumerate(text.splitlines(), 1):
+            value = re.split(r"[,\t;]", line, maxsplit=1)[0].strip().strip('"')
+            if not value or value.startswith("#"):
+                continue
+            if number == 1 and not any(char.isdigit() for char in value):
+                continue  # a header: id, uscc, 统一社会信用代码 …
+            found.append((f"{file.name} line {number}", value))
+    if not found:
+        _fail("give ids as arguments or --file FILE (one USCC, ID number or key per line)")
+    return found
+
+
+def _resolve_ids(services: Services, given: list[tuple[str, str]]
+                 ) -> tuple[list[str], list[str]]:
+    """Graph keys of the subjects given (ID numbers hashed on arrival), and the problems, each
+    naming where the id came from but never repeating an ID number."""
+    from credgraph.queries.subjects import candidate_keys, subjects_by_ids
+    from credgraph.schema.identifiers import IdentifierError
+
+    keys: dict[str, int] = {}
+    problems: dict[int, str] = {}
+    for position, (where, value) in enumerate(given):
+        try:
+            keys.setdefault(candidate_keys(value, services.privacy)[0], position)
+        except IdentifierError as exc:
+            problems[position] = f"{where}: malformed id ({scrub(str(exc))})"
+    known = subjects_by_ids(services.graph, list(keys))
+    for key, position in keys.items():
+        if key not in known:
+            problems[position] = f"{given[position][0]}: no subject with this id"
+    return [key for key in keys if key in known], [problems[p] for p in sorted(problems)]
+
+
+def _watch_report(verb: str, count: int, problems: list[str], listname: str,
+                  as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({verb: count, "problems": problems}, ensure_ascii=False))
+    else:
+        click.echo(f"{count} subject(s) {verb} on {listname}")
+        for problem in problems:
+            click.echo(f"  {problem}", err=True)
+    sys.exit(1 if problems else 0)
+
+
+@main.group()
+def watch() -> None:
+    """Watchlists: the shared city watchlist, or an API key's own with --key NAME."""
+
+
+@watch.command("add")
+@click.argument("ids", nargs=-1)
+@click.option("--file", type=click.Path(path_type=Path), help="one id per line")
+@click.option("--key", "key_name", help="the API key (by name) whose watchlist to change")
+@click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
+def watch_add(ids: tuple[str, ...], file: Path | None, key_name: str | None,
+              as_json: bool) -> None:
+    """Watch subjects by USCC, ID number (hashed on arrival) or key. Exit 1 when some id
+    was malformed or unknown (the others are watched)."""
+    import getpass
+
+    from credgraph.queries.alerts import watch as add
+
+    given = _read_ids(ids, file)
+    services = _services(_settings())
+    watcher = _watcher(services, key_name)
+    keys, problems = _resolve_ids(services, given)
+    watched = add(services.graph, watcher, keys, f"cli:{getpass.getuser()}") if keys else []
+    listname = f"the watchlist of key {key_name}" if key_name else "the city watchlist"
+    _watch_report("watched", len(watched), problems, listname, as_json)
+
+
+@watch.command("remove")
+@click.argument("ids", nargs=-1)
+@click.option("--file", type=click.Path(path_type=Path), help="one id per line")
+@click.option("--key", "key_name", help="the API key (by name) whose watchlist to change")
+@click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
+def watch_remove(ids: tuple[str, ...], file: Path | None, key_name: str | None,
+                 as_json: bool) -> None:
+    """Stop watching subjects."""
+    from credgraph.queries.alerts import unwatch
+
+    given = _read_ids(ids, file)
+    services = _services(_settings())
+    watcher = _watcher(services, key_name)
+    keys, problems = _resolve_ids(services, given)
+    removed = unwatch(services.graph, watcher, keys) if keys else []
+    listname = f"the watchlist of key {key_name}" if key_name else "the city watchlist"
+    _watch_report("removed", len(removed), problems, listname, as_json)
+
+
+@watch.command("list")
+@click.option("--key", "key_name", help="the API key (by name) whose watchlist to show")
+@click.option("--json", "as_json", is_flag=True, help="print the subjects as JSON")
+def watch_list(key_name: str | None, as_json: bool) -> None:
+    """The subjects on a watchlist (the city's unless --key)."""
+    from credgraph.queries.alerts import watchlist
+
+    services = _services(_settings())
+    rows = watchlist(services.graph, _watcher(services, key_name))
+    if as_json:
+        click.echo(json.dumps([{"id": r["id"], "kind": r["kind"], "name": r["name"],
+                                "region": r["region"], "since": str(r["since"])}
+                               for r in rows], ensure_ascii=False))
+        return
+    for row in rows:
+        click.echo(f"{row['id']:24} {row['kind'] or '':20} {row['name'] or ''}")
+    click.echo(f"{len(rows)} subject(s) watched", err=True)
+
+
+def _interval(text: str) -> float:
+    found = re.fullmatch(r"\s*(\d+)\s*([smhd]?)\s*", text)
+    if not found or int(found.group(1)) == 0:
+        _fail(f"--every {text!r}: give an interval such as 90s, 15m, 1h or 1d")
+    return int(found.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[found.group(2)]
+
+
+@main.group()
+def monitor() -> None:
+    """Monitoring jobs (失信风险预警): rules evaluated into deduplicated alerts."""
+
+
+@monitor.command("run")
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="evaluate as of this date (default today)")
+@click.option("--jsonl", type=click.Path(path_type=Path, allow_dash=True),
+              help="write the run's alerts, one JSON object per line ('-' for stdout)")
+@click.option("--json", "as_json", is_flag=True,
+              help='print {"new": n, "updated": n, "total": n}')
+@click.option("--every", help="run again at this interval (15m, 1h …) until SIGTERM")
+@click.option("--batch-size", default=1000, show_default=True, help="alerts per transaction")
+@click.option("--pause", default=0.0, show_default=True,
+              help="seconds to wait between write batches, to spare a busy server")
+def monitor_run(as_of: dt.datetime | None, jsonl: Path | None, as_json: bool,
+                every: str | None, batch_size: int, pause: float) -> None:
+    """Evaluate the monitoring rules once (or --every interval) and write the alerts.
+
+    Exit 0: done; 2: could not run (nothing written); 3: another run holds the lock;
+    143: stopped by SIGTERM before the end (run again to finish). With --every, SIGTERM
+    stops the loop cleanly (exit 0) and a held lock skips that turn.
+    """
+    from credgraph.queries.monitoring import MonitorError, check_jsonl
+
+    interval = _interval(every) if every else None
+    if interval and as_of:
+        _fail("--every runs as of each day it runs; leave out --as-of")
+    if as_json and jsonl is not None and str(jsonl) == "-":
+        _fail("--json and --jsonl - both write to stdout; give --jsonl a file")
+    try:
+        check_jsonl(jsonl)
+    except MonitorError as exc:
+        _fail(str(exc))
+    stop = threading.Event()
+    previous = {signum: signal.signal(signum, lambda *_: stop.set())
+                for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        _monitor_loop(as_of, jsonl, as_json, interval, batch_size, pause, stop)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _monitor_loop(as_of: dt.datetime | None, jsonl: Path | None, as_json: bool,
+                  interval: float | None, batch_size: int, pause: float,
+                  stop: threading.Event) -> None:
+    from credgraph.queries.monitoring import (
+        Interrupted,
+        LockHeld,
+        MonitorError,
+        MonitorRun,
+        jsonl_lines,
+    )
+
+    settings = _settings()
+    try:
+        if not settings.external:
+            LocalNeo4j(settings).start()
+        services = _services(settings)
+        migrate(services.graph)
+    except (ServerError, neo4j.exceptions.DriverError, neo4j.exceptions.Neo4jError) as exc:
+        _fail(f"cannot reach Neo4j at {settings.bolt_uri}: {type(exc).__name__}")
+    while not stop.is_set():
+        day = as_of.date() if as_of else dt.date.today()
+        run = MonitorRun(services.graph, services.rules, day, services.risk_model,
+                         batch_size=batch_size, pause=pause, stop=stop.is_set)
+        try:
+            result = run.run(jsonl)
+        except LockHeld as exc:
+            if interval is None:
+                _fail(str(exc), code=3)
+            click.echo(f"warning: {exc}", err=True)
+        except Interrupted as exc:
+            if interval is None:
+                _fail(str(exc), code=143)
+            break
+        except (MonitorError, OSError, neo4j.exceptions.DriverError,
+                neo4j.exceptions.Neo4jError) as exc:
+            message = (type(exc).__name__ if isinstance(exc, neo4j.exceptions.DriverError)
+                       else scrub(str(exc)))
+            if interval is None:
+                _fail(f"monitoring run failed: {message}")
+            click.echo(f"error: monitoring run failed: {message}", err=True)
+        else:
+            if jsonl is not None and str(jsonl) == "-":
+                sys.stdout.writelines(jsonl_lines(result.alerts))
+            if as_json:
+                click.echo(json.dumps(result.counts()))
+            else:
+                rules = ", ".join(f"{k} {v}" for k, v in result.by_rule.items() if v)
+                click.echo(f"monitor run {result.run} as of {day}: {result.new} new, "
+                           f"{result.updated} updated, {result.total} alerts in all"
+                           f"{' (' + rules + ')' if rules else ''} in {result.seconds:.1f} s",
+                           err=jsonl is not None and str(jsonl) == "-")
+            sys.stdout.flush()
+        if interval is None or stop.wait(interval):
+            break
+    if interval is not None:
+        click.echo("monitoring stopped", err=True)
+
+
+@monitor.command("status")
+def monitor_status() -> None:
+    """Who holds the monitoring lock, and the last runs."""
+    from credgraph.queries.monitoring import recent_runs
+
+    services = _services(_settings())
+    lock, runs = recent_runs(services.graph, 10)
+    if lock and lock.get("owner"):
+        click.echo(f"lock held by run {lock['owner']} on {lock['host']} pid {lock['pid']} "
+                   f"until {lock['expiresAt']}")
+    else:
+        click.echo("lock free")
+    for run in runs:
+        click.echo(f"{run['id']}  {run['status']:9} as of {run['asOf']}  started "
+                   f"{run['startedAt']}  new {run['new']}  updated {run['updated']}  "
+                   f"total {run['total']}  {run['seconds']} s")
 
 
 if __name__ == "__main__":

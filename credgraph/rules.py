@@ -14,7 +14,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-from credgraph.graph.model import EscalationLevel, IntegrityPattern, RelationType, Severity
+from credgraph.graph.model import (
+    AlertRule,
+    EscalationLevel,
+    IntegrityPattern,
+    RecordKind,
+    RelationType,
+    Severity,
+)
 
 
 class RulesError(ValueError):
@@ -160,6 +167,34 @@ class LimitRules(Section):
     max_query_tokens: int
     max_aliases: int
     requests_per_minute: int
+    max_page: int
+
+
+class MonitoringSeverity(Section):
+    """Alert severity (严重/一般/轻微) of the rules whose evidence has none of its own."""
+
+    escalation: dict[EscalationLevel, Severity]
+    risk_rise: Severity
+    severe_record: Severity
+
+    @model_validator(mode="after")
+    def _every_level(self) -> MonitoringSeverity:
+        missing = [level.value for level in EscalationLevel if level not in self.escalation]
+        if missing:
+            raise ValueError(f"no escalation severity for {', '.join(missing)}")
+        return self
+
+
+class MonitoringRules(Section):
+    """[monitoring]: 失信风险预警, the rules `credgraph monitor run` evaluates."""
+
+    enabled: list[AlertRule]
+    risk_rise: int
+    near_hops: int
+    lookback_days: int
+    severe_record_kinds: list[RecordKind]
+    lock_minutes: float
+    severity: MonitoringSeverity
 
 
 class Rules(Section):
@@ -175,6 +210,7 @@ class Rules(Section):
     ownership: OwnershipRules
     integrity: IntegrityRules
     limits: LimitRules
+    monitoring: MonitoringRules
 
     @classmethod
     def load(cls, override: Path | None = None,

@@ -42,7 +42,7 @@ from strawberry.types import ExecutionContext, ExecutionResult
 from credgraph.api import desk
 from credgraph.api.auth import KeyStore, Principal, RateLimiter
 from credgraph.api.errors import ErrorCode
-from credgraph.api.metrics import Metrics
+from credgraph.api.metrics import Metrics, MonitorCollector
 from credgraph.api.middleware import (
     AuthenticationMiddleware,
     MetricsMiddleware,
@@ -152,6 +152,7 @@ class CredGraphQL(GraphQL[dict[str, Any], None]):
 
 def create_app(services: Services, keys: KeyStore | None = None) -> Starlette:
     metrics = Metrics()
+    metrics.registry.register(MonitorCollector(services.graph))
     keys = keys or KeyStore(services.graph)
     limiter = RateLimiter(services.rules.limits.requests_per_minute)
 
@@ -176,7 +177,8 @@ def create_app(services: Services, keys: KeyStore | None = None) -> Starlette:
         who: Principal = request.scope["principal"]
         if who.role.value not in ("admin", "monitor"):
             return json_error(403, ErrorCode.FORBIDDEN, "metrics are for admin and monitor keys")
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        body = await run_in_threadpool(generate_latest, metrics.registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     async def explorer_asset(request: Request) -> Response:
         name = request.path_params["name"]

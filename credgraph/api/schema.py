@@ -10,10 +10,12 @@ from strawberry.tools import merge_types
 
 from credgraph.api.integrity import IntegrityQuery
 from credgraph.api.investigation import InvestigationQuery
+from credgraph.api.monitoring import MonitoringMutation, MonitoringQuery
 from credgraph.api.risk_levels import RiskLevelsQuery
 
-QUERIES: tuple[type, ...] = (InvestigationQuery, RiskLevelsQuery, IntegrityQuery)
-MUTATIONS: tuple[type, ...] = ()
+QUERIES: tuple[type, ...] = (InvestigationQuery, RiskLevelsQuery, IntegrityQuery,
+                             MonitoringQuery)
+MUTATIONS: tuple[type, ...] = (MonitoringMutation,)
 
 Query = merge_types("Query", QUERIES)
 Mutation = merge_types("Mutation", MUTATIONS) if MUTATIONS else None

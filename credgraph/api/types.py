@@ -228,6 +228,12 @@ class RiskAssessment:
     truncated: bool
 
 
+@strawberry.type(description="Where a page of a connection ends (SPEC §9)")
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
 @strawberry.type
 class BeneficialOwner:
     owner: Subject
@@ -244,6 +250,15 @@ def check_limit(info: Info, value: int, name: str = "limit") -> None:
         raise api_error(ErrorCode.BAD_USER_INPUT, f"{name} must be at least 1")
     if value > maximum:
         raise api_error(ErrorCode.LIMIT_EXCEEDED, f"{name} {value} is above the maximum {maximum}")
+
+
+def check_first(info: Info, first: int) -> None:
+    """`first` of a connection: 0 (just the count) up to the rules' max_page."""
+    maximum = limits(info).max_page
+    if first < 0:
+        raise api_error(ErrorCode.BAD_USER_INPUT, "first must not be negative")
+    if first > maximum:
+        raise api_error(ErrorCode.LIMIT_EXCEEDED, f"first {first} is above the maximum {maximum}")
 
 
 def check_depth(info: Info, depth: int) -> None:

@@ -41,8 +41,27 @@ def _keys_and_lookups() -> list[str]:
     return statements
 
 
+def _monitoring() -> list[str]:
+    """Alerts are merged on their fingerprint (unique, so two writers never make two) and
+    listed by status, rule, subject and first sighting; the monitoring bookkeeping nodes are
+    looked up by id."""
+    alert = Label.ALERT.value
+    statements = [
+        f"CREATE CONSTRAINT alert_fingerprint IF NOT EXISTS "
+        f"FOR (n:{alert}) REQUIRE n.fingerprint IS UNIQUE",
+        *(f"CREATE INDEX alert_{prop.lower()} IF NOT EXISTS FOR (n:{alert}) ON (n.{prop})"
+          for prop in ("status", "rule", "subject", "firstSeen")),
+    ]
+    for label in (Label.WATCHLIST, Label.WATCH_STATE, Label.MONITOR_RUN, Label.MONITOR_LOCK):
+        statements.append(f"CREATE CONSTRAINT {label.value.lower()}_id IF NOT EXISTS "
+                          f"FOR (n:{label.value}) REQUIRE n.id IS UNIQUE")
+    return statements
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "unique keys, lookup indexes, CJK full-text index on names", _keys_and_lookups),
+    Migration(5, "monitoring: alert fingerprints and listing indexes, watch and run state",
+              _monitoring),
 )
 CURRENT_VERSION = MIGRATIONS[-1].version
 

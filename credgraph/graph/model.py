@@ -105,6 +105,13 @@ class EscalationLevel(StrEnum):
     SEVERE = "SEVERE"
 
 
+ESCALATION_LEVEL_ZH: dict[EscalationLevel, str] = {
+    EscalationLevel.FOCUS: "重点关注",
+    EscalationLevel.SEVERE_PROPOSED: "拟列入严重失信主体名单",
+    EscalationLevel.SEVERE: "严重失信主体",
+}
+
+
 class EscalationStatus(StrEnum):
     ACTIVE = "ACTIVE"
     LIFTED = "LIFTED"
@@ -128,6 +135,16 @@ class AlertStatus(StrEnum):
     DISMISSED = "DISMISSED"
 
 
+class AlertRule(StrEnum):
+    """The monitoring rules (失信风险预警, SPEC §8); an alert's `rule` is one of these."""
+
+    ESCALATION = "ESCALATION"            # a new or raised 屡罚不改 escalation
+    RISK_RISE = "RISK_RISE"              # a watched subject's risk score rose
+    NEAR_RECORD = "NEAR_RECORD"          # a new listing or 严重 penalty near a watched subject
+    INTEGRITY = "INTEGRITY"              # a new 政务诚信 finding
+    SEVERE_RECORD = "SEVERE_RECORD"      # a new record of a subject at SEVERE
+
+
 class Label(StrEnum):
     """Every node label the service writes."""
 
@@ -149,6 +166,10 @@ class Label(StrEnum):
     AUDIT_EVENT = "AuditEvent"
     API_KEY = "ApiKey"
     SCHEMA_VERSION = "SchemaVersion"
+    WATCHLIST = "Watchlist"
+    WATCH_STATE = "WatchState"
+    MONITOR_RUN = "MonitorRun"
+    MONITOR_LOCK = "MonitorLock"
 
 
 RECORD_LABELS: dict[RecordKind, Label] = {
@@ -180,7 +201,8 @@ class Link(StrEnum):
     (s)-[:HAS_ESCALATION]->(e:Escalation)-[:TRIGGERED_BY]->(r),
     (x:Repair)-[:REPAIRS]->(r), (o:Objection)-[:OBJECTS_TO]->(r),
     (new)-[:SUPERSEDES]->(old) between versions of a record,
-    (a:Alert)-[:CONCERNS]->(s), (k:ApiKey)-[:WATCHES]->(s).
+    (a:Alert)-[:CONCERNS]->(s), (k:ApiKey)-[:WATCHES]->(s) for a key's own watchlist and
+    (w:Watchlist {id: 'city'})-[:WATCHES]->(s) for the shared city watchlist.
     """
 
     HAS_RECORD = "HAS_RECORD"

@@ -1,5 +1,6 @@
 """The demo city: a Dezhou (德州) bundle with plausible subjects and records, planted cases for
-every analysis of SPEC §8 described in truth.json, and a share of deliberately bad rows.
+every analysis of SPEC §8 described in truth.json, and a share of deliberately bad rows; and a
+small second bundle in update/ (a new listing) for watching a monitoring alert appear.
 
 Deterministic for a seed and an as-of date; 1,000 to 1,000,000 subjects.
 """
@@ -115,6 +116,8 @@ class City:
         self.as_of = as_of
         self.rows: dict[str, list[dict[str, Any]]] = {name: [] for name in HEADERS}
         self.truth: list[dict[str, Any]] = []
+        # the small second bundle (update/): what arrives after the first load
+        self.updates: dict[str, list[dict[str, Any]]] = {"listings": []}
         self.bad: list[dict[str, Any]] = []
         self.used_orgs: set[str] = set()
         self.used_ids: set[str] = set()
@@ -263,10 +266,11 @@ class City:
         self.rows["penalties"].append(row)
 
     def listing(self, subject: Company | Person, list_type: str, listed: dt.date,
-                authority: str = "德州市中级人民法院", removed: dt.date | None = None) -> str:
+                authority: str = "德州市中级人民法院", removed: dt.date | None = None,
+                update: bool = False) -> str:
         self.serial += 1
         list_id = f"MD{listed.year}{self.serial:08d}"
-        self.rows["listings"].append({
+        (self.updates if update else self.rows)["listings"].append({
             "list_id": list_id, "subject_name": subject.name,
             "subject_id": subject.uscc if isinstance(subject, Company) else subject.id_number,
             "list_type": list_type, "authority": authority, "basis": "依据相关规定认定",
@@ -631,6 +635,20 @@ def _plant_cases(city: City, by_county: dict[str, list[Agency]],
     city.truth.append({"pattern": "resolution_ambiguous", "companies": [twin_a.uscc, twin_b.uscc],
                        "expected": "rejected: unresolved subject (ambiguous)"})
 
+    # Monitoring: a company to watch whose 60 % shareholder is listed 失信被执行人 only in the
+    # update bundle; its own address and phone, so no shared contact brings other records near.
+    watched = city.company("371402", address="德州市德城区天衢东路信用监测示范园1号",
+                           phone="0534-1000001")
+    holder = city.company("371402", address="德州市德城区天衢东路信用监测示范园2号",
+                          phone="0534-1000002")
+    city.relation(holder.uscc, watched.uscc, "SHAREHOLDER", 0.60)
+    listed = city.listing(holder, "失信被执行人", city.as_of, update=True)
+    city.truth.append({"pattern": "monitoring_watch", "watch": watched.uscc,
+                       "neighbour": holder.uscc, "update": "update", "listing": listed,
+                       "expected": "watch the company and run the monitor: no alert; load "
+                                   "update/ and run again: NEAR_RECORD (the listing, 1 hop) "
+                                   "and RISK_RISE (0 → 72) on the watched company"})
+
 
 def _plant_clean_agency(city: City, by_county: dict[str, list[Agency]]) -> None:
     """An agency with no integrity finding although each pattern nearly applies: a judgment
@@ -789,4 +807,12 @@ def _write(city: City, out: Path) -> dict[str, int]:
                 handle.write("X1,too,many,columns,,,,,,,,,,,extra,extra\r\n")
                 handle.write("X2,too few\r\n")
         counts[name] = len(city.rows[name]) + (2 if name == "licenses" else 0)
+    update = out / "update"
+    update.mkdir(exist_ok=True)
+    for name, rows in city.updates.items():
+        with (update / f"{name}.csv").open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(HEADERS[name])
+            writer.writerows([_cell(row.get(h)) for h in HEADERS[name]] for row in rows)
+        counts[f"update/{name}"] = len(rows)
     return counts

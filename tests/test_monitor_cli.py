@@ -1,0 +1,207 @@
+"""`credgraph watch` and `credgraph monitor run` as an operator runs them: real processes
+against the test Neo4j, killed half-way (SIGKILL) and run twice at once."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from credgraph.cli import main
+from credgraph.graph.driver import Graph
+from credgraph.graph.server import LocalNeo4j
+from credgraph.queries import alerts
+from credgraph.queries.monitoring import Evaluator, MonitorRun
+from credgraph.rules import Rules
+from credgraph.schema.identifiers import parse_id_number
+from credgraph.services import Services
+from credgraph.settings import Settings
+from tests.conftest import TEST_SECRET
+from tests.graphs import AS_OF, record, relate, subject
+from tests.ids import make_id, make_uscc
+
+RAW_ID = re.compile(r"(?<!\d)\d{17}[\dXx](?!\d)")
+WATCHED = 12
+
+
+@pytest.fixture()
+def env(settings: Settings) -> dict[str, str]:
+    """What a `credgraph` process needs to reach the test server."""
+    password = (os.environ.get("NEO4J_PASSWORD", "") if settings.external
+                else LocalNeo4j(settings).password())
+    return {**os.environ, "NEO4J_URI": settings.bolt_uri, "NEO4J_USER": settings.neo4j_user,
+            "NEO4J_PASSWORD": password, "NEO4J_DATABASE": settings.neo4j_database,
+            "CREDGRAPH_SECRET": TEST_SECRET, "CREDGRAPH_HOME": str(settings.home)}
+
+
+def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "credgraph.cli", *args], env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def start(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "credgraph.cli", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def count(graph: Graph, cypher: str) -> int:
+    return int(graph.read(cypher)[0]["n"])
+
+
+ALERTS = "MATCH (a:Alert) RETURN count(a) AS n"
+MOVED_STATES = "MATCH (s:WatchState) WHERE s.score > 0 RETURN count(s) AS n"
+
+
+@pytest.fixture()
+def busy(graph: Graph, rules: Rules) -> set[str]:
+    """Twelve watched companies, their state noted by a first run; then three listings on
+    each one's majority shareholder: the next run raises 36 NEAR_RECORD and 12 RISK_RISE
+    alerts and moves 12 states. Returns the fingerprints one clean run would store."""
+    for index in range(WATCHED):
+        subject(graph, f"W{index}", f"德州被关注{index}有限公司")
+        subject(graph, f"N{index}", f"德州股东{index}有限公司")
+        relate(graph, f"N{index}", f"W{index}", "SHAREHOLDER", ratio=0.6)
+    alerts.watch(graph, alerts.CITY, [f"W{i}" for i in range(WATCHED)], "test")
+    assert MonitorRun(graph, rules, AS_OF).run().total == 0
+    for index in range(WATCHED):
+        for number in range(3):
+            record(graph, f"N{index}", "Listing", f"L{index}-{number}", listType="失信被执行人",
+                   severity="严重", date=AS_OF)
+    hits = Evaluator(graph, rules, AS_OF).evaluate().hits
+    assert len(hits) == WATCHED * 4
+    return {hit.fingerprint for hit in hits}
+
+
+def wait_until(condition: Callable[[], bool], process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 120
+    while not condition():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the run never reached the point to kill it"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("phase", ["alerts", "states"])
+def test_killed_run_rerun_ends_like_one_clean_run(busy: set[str], graph: Graph,
+                                                  env: dict[str, str], rules: Rules,
+                                                  phase: str) -> None:
+    process = start(env, "monitor", "run", "--as-of", AS_OF.isoformat(), "--batch-size", "1",
+                    "--pause", "0.1")
+    if phase == "alerts":
+        wait_until(lambda: count(graph, ALERTS) >= 3, process)
+    else:
+        wait_until(lambda: count(graph, MOVED_STATES) >= 1, process)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    written, moved = count(graph, ALERTS), count(graph, MOVED_STATES)
+    if phase == "alerts":
+        assert 3 <= written < len(busy) and moved == 0
+    else:
+        assert written == len(busy) and 1 <= moved < WATCHED
+
+    again = cli(env, "monitor", "run", "--as-of", AS_OF.isoformat(), "--json")
+    assert again.returncode == 0, again.stderr
+    counts = json.loads(again.stdout)
+    assert counts["total"] == len(busy)
+    stored = graph.read("MATCH (a:Alert) RETURN a.fingerprint AS f")
+    assert sorted(r["f"] for r in stored) == sorted(busy)  # nothing twice, nothing missing
+    assert count(graph, MOVED_STATES) == WATCHED
+    assert graph.read("MATCH (r:MonitorRun) WHERE r.status = 'CRASHED' RETURN count(r) AS n") \
+        == [{"n": 1}]
+    assert MonitorRun(graph, rules, AS_OF).run().counts() == {
+        "new": 0, "updated": len(busy) - WATCHED, "total": len(busy)}
+
+
+def test_two_runs_at_once_one_writes(busy: set[str], graph: Graph,
+                                     env: dict[str, str]) -> None:
+    runs = [start(env, "monitor", "run", "--as-of", AS_OF.isoformat(), "--json",
+                  "--batch-size", "4", "--pause", "0.2") for _ in range(2)]
+    outcomes = sorted((run.wait(timeout=300), *run.communicate()) for run in runs)
+    (ok, out, _), (refused, _, message) = outcomes
+    assert (ok, refused) == (0, 3)
+    assert json.loads(out) == {"new": len(busy), "updated": 0, "total": len(busy)}
+    assert "another monitoring run holds the lock" in message
+    assert sorted(r["f"] for r in graph.read("MATCH (a:Alert) RETURN a.fingerprint AS f")) \
+        == sorted(busy)
+
+
+def test_sigterm_stops_the_loop_cleanly(busy: set[str], graph: Graph,
+                                        env: dict[str, str]) -> None:
+    process = start(env, "monitor", "run", "--every", "15m", "--json")
+    wait_until(lambda: count(graph, "MATCH (r:MonitorRun {status: 'COMPLETED'}) "
+                                    "RETURN count(r) AS n") == 2, process)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert "monitoring stopped" in err
+    assert list(json.loads(out)) == ["new", "updated", "total"]
+    assert graph.read("MATCH (l:MonitorLock) RETURN l.owner AS owner") == [{"owner": None}]
+
+
+def test_watch_and_run_from_the_command_line(graph: Graph, services: Services,
+                                             env: dict[str, str], tmp_path: Path) -> None:
+    company, other = make_uscc(org="MA3C0000W"), make_uscc(org="MA3C0000X")
+    number = make_id()
+    broken = number[:-1] + ("1" if number[-1] != "1" else "2")
+    person = services.privacy.person_key(parse_id_number(number))
+    subject(graph, company, "德州甲公司")
+    subject(graph, person, "张三明", "NATURAL_PERSON")
+    record(graph, person, "Listing", "L-1", listType="失信被执行人", date=AS_OF)
+    relate(graph, person, company, "LEGAL_REPRESENTATIVE")
+    ids = tmp_path / "watch.csv"
+    ids.write_text(f"统一社会信用代码,名称\n{company},德州甲公司\n{number},张三明\n\n# note\n"
+                   f"{other},未登记\n{broken},坏号\n", encoding="utf-8")
+    runner = CliRunner()
+    added = runner.invoke(main, ["watch", "add", "--file", str(ids), "--json"], env=env)
+    assert added.exit_code == 1
+    summary = json.loads(added.stdout)
+    assert summary["watched"] == 2
+    assert summary["problems"] == ["watch.csv line 6: no subject with this id",
+                                   "watch.csv line 7: malformed id (ID number check digit does "
+                                   "not match (MOD 11-2))"]
+    assert RAW_ID.search(added.output) is None
+    listed = runner.invoke(main, ["watch", "list", "--json"], env=env)
+    assert sorted(s["id"] for s in json.loads(listed.stdout)) == sorted([company, person])
+
+    out = tmp_path / "alerts.jsonl"
+    ran = runner.invoke(main, ["monitor", "run", "--as-of", AS_OF.isoformat(), "--json",
+                               "--jsonl", str(out)], env=env)
+    assert ran.exit_code == 0, ran.output
+    assert json.loads(ran.stdout) == {"new": 2, "updated": 0, "total": 2}
+    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert {(a["rule"], a["subject"]["id"]) for a in lines} == {
+        ("NEAR_RECORD", company), ("NEAR_RECORD", person)}
+    assert RAW_ID.search(out.read_text(encoding="utf-8")) is None
+
+    removed = runner.invoke(main, ["watch", "remove", number, "--json"], env=env)
+    assert json.loads(removed.stdout) == {"removed": 1, "problems": []}
+
+
+def test_command_line_errors(graph: Graph, env: dict[str, str], tmp_path: Path) -> None:
+    runner = CliRunner()
+    missing = runner.invoke(main, ["monitor", "run", "--jsonl",
+                                   str(tmp_path / "nowhere" / "a.jsonl")], env=env)
+    assert missing.exit_code == 2 and "does not exist" in missing.output
+    assert graph.read("MATCH (r:MonitorRun) RETURN count(r) AS n") == [{"n": 0}]
+    every = runner.invoke(main, ["monitor", "run", "--every", "soon"], env=env)
+    assert every.exit_code == 2 and "15m" in every.output
+    both = runner.invoke(main, ["monitor", "run", "--every", "1h", "--as-of", "2026-01-01"],
+                         env=env)
+    assert both.exit_code == 2
+    nothing = runner.invoke(main, ["watch", "add"], env=env)
+    assert nothing.exit_code == 2 and "--file" in nothing.output
+    nokey = runner.invoke(main, ["watch", "list", "--key", "nobody"], env=env)
+    assert nokey.exit_code == 2 and "no active API key named 'nobody'" in nokey.output
+    date = runner.invoke(main, ["monitor", "run", "--as-of", "30/06/2026"], env=env)
+    assert date.exit_code == 2 and "%Y-%m-%d" in date.output
+    status = runner.invoke(main, ["monitor", "status"], env=env)
+    assert status.exit_code == 0 and "lock free" in status.output
+

@@ -1,0 +1,406 @@
+"""Monitoring (失信风险预警): each rule on hand-built graphs, deduplication across runs, the case
+workflow, the JSON-lines export, the lock and interrupted runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from credgraph.graph.driver import Graph
+from credgraph.loaders.bundle import BundleLoader
+from credgraph.loaders.demo import generate
+from credgraph.queries import alerts, monitoring
+from credgraph.queries.alerts import CITY, AlertError, update_alert
+from credgraph.queries.monitoring import (
+    IntegrityFinding,
+    Interrupted,
+    Lock,
+    LockHeld,
+    MonitorError,
+    MonitorRun,
+    RunResult,
+    check_jsonl,
+)
+from credgraph.queries.neighbourhood import Edge
+from credgraph.rules import Rules
+from credgraph.services import Services
+from tests.graphs import AS_OF, record, relate, subject
+
+RAW_ID = re.compile(r"(?<!\d)\d{17}[\dXx](?!\d)")
+LATER = AS_OF + dt.timedelta(days=7)
+
+
+def run(graph: Graph, rules: Rules, as_of: dt.date = AS_OF, **options: Any) -> RunResult:
+    return MonitorRun(graph, rules, as_of, **options).run(options.pop("jsonl", None))
+
+
+def stored(graph: Graph, rule: str | None = None) -> list[dict[str, Any]]:
+    return graph.read("MATCH (a:Alert)-[:CONCERNS]->(s) WHERE $rule IS NULL OR a.rule = $rule "
+                      "RETURN a.rule AS rule, s.id AS subject, a.key AS key, "
+                      "a.severity AS severity, a.summary AS summary, a.status AS status, "
+                      "a.evidence AS evidence, a.records AS records, a.id AS id, "
+                      "a.firstSeen AS firstSeen, a.lastSeen AS lastSeen ORDER BY a.key",
+                      {"rule": rule})
+
+
+def escalation(graph: Graph, sid: str, level: str, since: dt.date, status: str = "ACTIVE",
+               triggers: tuple[str, ...] = ()) -> None:
+    graph.write("MATCH (s:Subject {id: $sid}) "
+                "MERGE (s)-[:HAS_ESCALATION]->(e:Escalation {id: 'E-' + $sid}) "
+                "SET e.subject = $sid, e.level = $level, e.status = $status, e.since = $since, "
+                "e.rules = ['R1'] "
+                "WITH e UNWIND $triggers AS t MATCH (r:Penalty {id: t}) "
+                "MERGE (e)-[:TRIGGERED_BY]->(r)",
+                {"sid": sid, "level": level, "status": status, "since": since,
+                 "triggers": list(triggers)})
+
+
+# -- ESCALATION ----------------------------------------------------------------------------------
+def test_new_and_raised_escalations(graph: Graph, rules: Rules) -> None:
+    subject(graph, "S", "德州甲食品有限公司")
+    subject(graph, "T", "德州乙商贸有限公司")
+    record(graph, "S", "Penalty", "P1", severity="一般", date=AS_OF - dt.timedelta(days=40))
+    escalation(graph, "S", "FOCUS", AS_OF - dt.timedelta(days=10), triggers=("P1",))
+    escalation(graph, "T", "FOCUS", AS_OF - dt.timedelta(days=10), status="LIFTED")
+    escalation(graph, "T", "FOCUS", LATER + dt.timedelta(days=1))  # escalated after the date
+
+    first = run(graph, rules)
+    assert first.counts() == {"new": 1, "updated": 0, "total": 1}
+    [alert] = stored(graph, "ESCALATION")
+    assert (alert["subject"], alert["severity"]) == ("S", "一般")
+    assert "重点关注" in alert["summary"] and "德州甲食品有限公司" in alert["summary"]
+    assert [r["id"] for r in json.loads(alert["records"])] == ["P1"]
+
+    assert run(graph, rules).counts() == {"new": 0, "updated": 1, "total": 1}
+
+    escalation(graph, "S", "SEVERE_PROPOSED", AS_OF, triggers=("P1",))
+    raised = run(graph, rules)
+    assert raised.counts() == {"new": 1, "updated": 0, "total": 2}
+    assert {a["severity"] for a in stored(graph, "ESCALATION")} == {"一般", "严重"}
+
+    escalation(graph, "S", "FOCUS", AS_OF)  # lowered: what it is at was alerted before
+    assert run(graph, rules).counts() == {"new": 0, "updated": 1, "total": 2}
+
+
+# -- NEAR_RECORD ---------------------------------------------------------------------------------
+@pytest.fixture()
+def neighbourhood(graph: Graph) -> Graph:
+    """W (watched) ← N (60 % shareholder) ← M (N's shareholder, 2 hops) ← X (3 hops); P is
+    N's legal representative (2 hops); E is reachable only by an ended relation; H is a hub
+    next to W with a listed company K behind it."""
+    for sid, name in [("W", "德州甲公司"), ("N", "德州乙公司"), ("M", "德州丙公司"),
+                      ("X", "德州丁公司"), ("E", "德州戊公司"), ("K", "德州己公司")]:
+        subject(graph, sid, name)
+    subject(graph, "P", "张三明", "NATURAL_PERSON")
+    subject(graph, "H", "赵登记", "NATURAL_PERSON")
+    relate(graph, "N", "W", "SHAREHOLDER", ratio=0.6)
+    relate(graph, "P", "N", "LEGAL_REPRESENTATIVE")
+    relate(graph, "M", "N", "SHAREHOLDER", ratio=0.3)
+    relate(graph, "X", "M", "SHAREHOLDER", ratio=0.5)
+    relate(graph, "E", "W", "SHAREHOLDER", ratio=0.3, start=dt.date(2019, 1, 1),
+           end=dt.date(2025, 1, 1))
+    relate(graph, "H", "W", "SUPERVISOR")
+    relate(graph, "H", "K", "SUPERVISOR")
+    for index in range(6):
+        subject(graph, f"HC{index}", f"德州代理客户{index}公司")
+        relate(graph, "H", f"HC{index}", "SUPERVISOR")
+    days = lambda n: AS_OF - dt.timedelta(days=n)  # noqa: E731
+    record(graph, "N", "Listing", "L-old", listType="经营异常名录", severity="一般", date=days(400))
+    record(graph, "P", "Listing", "L-p", listType="失信被执行人", severity="严重", date=days(10))
+    record(graph, "M", "Penalty", "PM-severe", severity="严重", date=days(5),
+           publicityUntil=dt.date(2029, 1, 1), title="超标排放大气污染物")
+    record(graph, "M", "Penalty", "PM-general", severity="一般", date=days(5))
+    record(graph, "M", "Listing", "L-removed", listType="失信被执行人", date=days(20),
+           removedOn=days(2))
+    record(graph, "X", "Listing", "L-x", listType="失信被执行人", date=days(3))
+    record(graph, "E", "Listing", "L-e", listType="严重失信主体", date=days(3))
+    record(graph, "K", "Listing", "L-k", listType="严重失信主体", date=days(3))
+    alerts.watch(graph, CITY, ["W"], "test")
+    return graph
+
+
+HUB_CAP = {"risk": {"degree_cap": 6}}
+NEAR_ONLY = {**HUB_CAP, "monitoring": {"enabled": ["NEAR_RECORD"]}}
+
+
+def test_near_records_of_a_watched_subject(neighbourhood: Graph, rules: Rules) -> None:
+    graph = neighbourhood
+    capped = rules.with_overrides(NEAR_ONLY)
+    assert run(graph, capped).counts() == {"new": 2, "updated": 0, "total": 2}
+    found = {a["key"]: a for a in stored(graph, "NEAR_RECORD")}
+    # the old listing is known at the first look; the general penalty, the removed listing,
+    # 3 hops out, behind an ended relation and behind a hub: not raised
+    assert sorted(found) == ["L-p", "PM-severe"]
+    severe = found["PM-severe"]
+    assert severe["subject"] == "W" and severe["severity"] == "严重"
+    assert [(s["source"], s["target"], s["type"], s["ratio"])
+            for s in json.loads(severe["evidence"])] == [
+        ("N", "W", "SHAREHOLDER", 0.6), ("M", "N", "SHAREHOLDER", 0.3)]
+    assert [r["id"] for r in json.loads(severe["records"])] == ["PM-severe"]
+    assert severe["summary"] == ("关注对象 德州甲公司 的关联方 德州丙公司（2 跳，经股东、股东）"
+                                 "新增行政处罚「超标排放大气污染物」PM-severe（2026-06-25）")
+    assert "张*明" in found["L-p"]["summary"] and "张三明" not in found["L-p"]["summary"]
+
+    # a listing loaded late (dated months back) appears next to W: new since the last run
+    record(graph, "N", "Listing", "L-late", listType="失信被执行人", severity="严重",
+           date=AS_OF - dt.timedelta(days=120))
+    assert run(graph, capped, LATER).counts() == {"new": 1, "updated": 2, "total": 3}
+    assert sorted(a["key"] for a in stored(graph, "NEAR_RECORD")) == [
+        "L-late", "L-p", "PM-severe"]
+
+    # a new relation brings a listing within reach: new near W
+    relate(graph, "X", "W", "SHAREHOLDER", ratio=0.1)
+    assert run(graph, capped, LATER).counts() == {"new": 1, "updated": 3, "total": 4}
+    # with the default hub cap the supervisor is crossed and K's listing is reached too
+    hits = monitoring.Evaluator(graph, rules, LATER).evaluate().hits
+    assert "L-k" in {h.key for h in hits} and "L-e" not in {h.key for h in hits}
+
+
+# -- RISK_RISE -----------------------------------------------------------------------------------
+def test_risk_rise_since_the_last_run(graph: Graph, rules: Rules) -> None:
+    subject(graph, "W", "德州甲公司")
+    subject(graph, "N", "德州乙公司")
+    relate(graph, "N", "W", "SHAREHOLDER", ratio=0.6)
+    alerts.watch(graph, CITY, ["W"], "test")
+    assert run(graph, rules).counts()["new"] == 0  # the first run notes the score
+    assert graph.read("MATCH (s:WatchState {id: 'W'}) RETURN s.score AS score") == [
+        {"score": 0}]
+    record(graph, "N", "Listing", "L-1", listType="失信被执行人", date=AS_OF)
+    result = run(graph, rules)
+    assert result.by_rule["RISK_RISE"] == 1
+    [alert] = stored(graph, "RISK_RISE")
+    # 0.9 (SHAREHOLDER ≥ 50 %) × 0.8 (失信被执行人) = 72 points
+    assert alert["key"] == "0->72" and alert["severity"] == "一般"
+    assert "由 0 升至 72" in alert["summary"] and "德州乙公司" in alert["summary"]
+    assert [s["source"] for s in json.loads(alert["evidence"])] == ["N"]
+    assert [r["id"] for r in json.loads(alert["records"])] == ["L-1"]
+    assert run(graph, rules).by_rule["RISK_RISE"] == 0  # no further rise
+
+
+def test_risk_rise_threshold_is_a_rule(graph: Graph, rules: Rules) -> None:
+    subject(graph, "W", "德州甲公司")
+    subject(graph, "N", "德州乙公司")
+    relate(graph, "N", "W", "SHAREHOLDER", ratio=0.6)
+    alerts.watch(graph, CITY, ["W"], "test")
+    strict = rules.with_overrides({"monitoring": {"risk_rise": 80}})
+    run(graph, strict)
+    record(graph, "N", "Listing", "L-1", listType="失信被执行人", date=AS_OF)
+    assert run(graph, strict).by_rule["RISK_RISE"] == 0
+
+
+# -- SEVERE_RECORD -------------------------------------------------------------------------------
+def test_new_records_of_a_severe_subject(graph: Graph, rules: Rules) -> None:
+    subject(graph, "S", "德州甲公司")
+    since = AS_OF - dt.timedelta(days=60)
+    record(graph, "S", "Penalty", "P-before", severity="严重", date=since - dt.timedelta(days=1))
+    record(graph, "S", "License", "LIC-after", date=since + dt.timedelta(days=10),
+           title="食品经营许可证")
+    record(graph, "S", "Penalty", "P-repaired", date=since + dt.timedelta(days=3),
+           status="REPAIRED")
+    record(graph, "S", "Commitment", "C-after", date=since + dt.timedelta(days=10))
+    record(graph, "S", "Penalty", "P-future", date=AS_OF + dt.timedelta(days=3))
+    escalation(graph, "S", "SEVERE", since)
+    run(graph, rules.with_overrides({"monitoring": {"enabled": ["SEVERE_RECORD"]}}))
+    [alert] = stored(graph)
+    assert (alert["key"], alert["severity"]) == ("LIC-after", "严重")
+    assert alert["summary"].startswith("严重失信主体 德州甲公司 新增行政许可「食品经营许可证」")
+
+
+# -- INTEGRITY (the seam) ------------------------------------------------------------------------
+def test_integrity_findings_become_alerts(graph: Graph, rules: Rules,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    assert monitoring.integrity_findings(graph, rules, AS_OF) == []
+    subject(graph, "A", "德州市某局", "AGENCY")
+    subject(graph, "O", "王五", "NATURAL_PERSON")
+    relate(graph, "O", "A", "SERVES_IN")
+    finding = IntegrityFinding("A", "G5", "严重", "公职人员有失信记录",
+                               [Edge("O", "A", "SERVES_IN", None, None, None, None, None)],
+                               [{"id": "L-1", "kind": "LISTING", "date": AS_OF}])
+    monkeypatch.setattr(monitoring, "integrity_findings", lambda *_: [finding])
+    assert run(graph, rules).counts() == {"new": 1, "updated": 0, "total": 1}
+    assert run(graph, rules).counts() == {"new": 0, "updated": 1, "total": 1}
+    [alert] = stored(graph, "INTEGRITY")
+    assert alert["summary"] == "政务诚信 G5：公职人员有失信记录"
+    assert json.loads(alert["records"])[0]["date"] == AS_OF.isoformat()
+
+
+# -- deduplication and the case workflow ---------------------------------------------------------
+def test_dismissed_alert_stays_dismissed_new_evidence_is_new(neighbourhood: Graph,
+                                                             rules: Rules) -> None:
+    graph = neighbourhood
+    near = rules.with_overrides(NEAR_ONLY)
+    run(graph, near)
+    before = {a["key"]: a for a in stored(graph, "NEAR_RECORD")}
+    target = before["L-p"]
+    update_alert(graph, target["id"], "王科长", "investigator", alerts.DISMISSED,
+                 None, "已核实，与本案无关")
+    again = run(graph, near, LATER)
+    assert again.new == 0
+    after = {a["key"]: a for a in stored(graph, "NEAR_RECORD")}
+    assert after["L-p"]["status"] == "DISMISSED"
+    assert after["L-p"]["firstSeen"] == target["firstSeen"]
+    assert after["L-p"]["lastSeen"] > target["lastSeen"]
+    record(graph, "P", "Listing", "L-p2", listType="失信被执行人", date=LATER)
+    assert run(graph, near, LATER).new == 1
+    assert {a["key"]: a["status"] for a in stored(graph, "NEAR_RECORD")}["L-p2"] == "OPEN"
+    assert graph.read("MATCH (a:Alert) WITH a.fingerprint AS f, count(*) AS n "
+                      "WHERE n > 1 RETURN f") == []
+
+
+def test_workflow_transitions_and_history(graph: Graph, rules: Rules) -> None:
+    subject(graph, "S", "德州甲公司")
+    escalation(graph, "S", "FOCUS", AS_OF)
+    run(graph, rules)
+    [alert] = stored(graph)
+    aid = alert["id"]
+    at = dt.datetime(2026, 7, 1, 9, 0, tzinfo=dt.UTC)
+    row = update_alert(graph, aid, "王科长", "investigator", alerts.ACKNOWLEDGED, "李四", None,
+                       at)
+    assert (row["status"], row["assignee"]) == ("ACKNOWLEDGED", "李四")
+    row = update_alert(graph, aid, "王科长", "investigator", None, None, "已电话核实")
+    assert row["comments"] == ["已电话核实"]
+    row = update_alert(graph, aid, "监测岗", "monitor", alerts.DISMISSED, "", None)
+    assert (row["status"], row["assignee"]) == ("DISMISSED", None)
+    with pytest.raises(AlertError, match="give a comment"):
+        update_alert(graph, aid, "王科长", "investigator", alerts.OPEN, None, None)
+    with pytest.raises(AlertError, match="allowed: CONFIRMED, OPEN"):
+        update_alert(graph, aid, "王科长", "investigator", alerts.ACKNOWLEDGED, None, "再看")
+    with pytest.raises(AlertError, match="nothing to update"):
+        update_alert(graph, aid, "王科长", "investigator", None, None, None)
+    with pytest.raises(AlertError, match="empty"):
+        update_alert(graph, aid, "王科长", "investigator", None, None, "  ")
+    with pytest.raises(alerts.AlertNotFound):
+        update_alert(graph, "AL-nope", "王科长", "investigator", alerts.OPEN, None, None)
+    row = update_alert(graph, aid, "王科长", "investigator", alerts.OPEN, None,
+                       "新线索：370102199001011237 有关联")
+    assert row["status"] == "OPEN"
+    assert RAW_ID.search(json.dumps(row["comments"] + row["history"])) is None
+    events = alerts.history(row)
+    assert [(e["action"], e["status"], e.get("previousStatus")) for e in events] == [
+        ("created", "OPEN", None), ("updated", "ACKNOWLEDGED", "OPEN"),
+        ("updated", "ACKNOWLEDGED", "ACKNOWLEDGED"), ("updated", "DISMISSED", "ACKNOWLEDGED"),
+        ("updated", "OPEN", "DISMISSED")]
+    assert events[1]["actor"] == "王科长" and events[1]["at"] == at.isoformat()
+    assert events[3]["role"] == "monitor" and events[3]["assignee"] == ""
+    assert events[4]["comment"].startswith("新线索：370102********1237")
+
+
+# -- JSON lines ----------------------------------------------------------------------------------
+def test_jsonl_export_has_stable_fields_and_no_raw_id(neighbourhood: Graph, rules: Rules,
+                                                       tmp_path: Path) -> None:
+    graph = neighbourhood
+    graph.write("MATCH (p:Subject {id: 'P'}) SET p.id = $key, p.idMasked = $masked",
+                {"key": "P" + "B" * 24, "masked": "371402********1234"})
+    out = tmp_path / "alerts.jsonl"
+    capped = rules.with_overrides(HUB_CAP)
+    result = MonitorRun(graph, capped, AS_OF).run(out)
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == result.new == 2
+    first = json.loads(lines[0])
+    assert set(first) == {"id", "fingerprint", "rule", "severity", "status", "new", "subject",
+                          "summary", "evidence", "records", "firstSeen", "lastSeen", "asOf"}
+    assert set(first["subject"]) == {"id", "kind", "name", "region"}
+    assert first["new"] is True and first["status"] == "OPEN"
+    text = out.read_text(encoding="utf-8")
+    assert RAW_ID.search(text) is None and "张三明" not in text
+    assert "P" + "B" * 24 in text  # persons by their opaque key
+    MonitorRun(graph, capped, AS_OF).run(out)
+    assert all(json.loads(line)["new"] is False for line in out.read_text().splitlines())
+
+
+def test_unwritable_jsonl_is_refused_before_any_work(graph: Graph, rules: Rules,
+                                                     tmp_path: Path) -> None:
+    for path, reason in [(tmp_path / "missing" / "a.jsonl", "does not exist"),
+                         (tmp_path, "is a folder")]:
+        with pytest.raises(MonitorError, match=reason):
+            MonitorRun(graph, rules, AS_OF).run(path)
+    if os.geteuid() != 0:
+        locked = tmp_path / "ro"
+        locked.mkdir()
+        locked.chmod(0o500)
+        with pytest.raises(MonitorError, match="cannot write"):
+            check_jsonl(locked / "a.jsonl")
+    assert graph.read("MATCH (n:MonitorRun) RETURN count(n) AS n") == [{"n": 0}]
+
+
+# -- the lock and stopping -----------------------------------------------------------------------
+def test_a_held_lock_refuses_a_second_run(graph: Graph, rules: Rules) -> None:
+    holder = Lock(graph, "MR-other", 600)
+    holder.acquire()  # this very process: alive
+    with pytest.raises(LockHeld, match="another monitoring run holds the lock"):
+        MonitorRun(graph, rules, AS_OF).run()
+    assert graph.read("MATCH (n:MonitorRun) RETURN count(n) AS n") == [{"n": 0}]
+    holder.release()
+    assert MonitorRun(graph, rules, AS_OF).run().total == 0
+
+
+def test_an_expired_or_orphaned_lock_is_taken_over(graph: Graph, rules: Rules) -> None:
+    graph.write("CREATE (:MonitorLock {id: 'monitor', owner: 'MR-gone', host: 'elsewhere', "
+                "pid: 1, since: datetime(), expiresAt: datetime() - duration('PT1M')})")
+    MonitorRun(graph, rules, AS_OF).run()
+    graph.write("MATCH (l:MonitorLock) SET l.owner = 'MR-dead', l.host = $host, l.pid = $pid, "
+                "l.expiresAt = datetime() + duration('PT1H')",
+                {"host": Lock(graph, "x", 1).host, "pid": 2 ** 22 + 12345})
+    graph.write("CREATE (:MonitorRun {id: 'MR-dead', status: 'RUNNING'})")
+    MonitorRun(graph, rules, AS_OF).run()
+    assert graph.read("MATCH (r:MonitorRun {id: 'MR-dead'}) RETURN r.status AS s") == [
+        {"s": "CRASHED"}]
+    assert graph.read("MATCH (l:MonitorLock) RETURN l.owner AS owner") == [{"owner": None}]
+
+
+def test_a_stop_request_aborts_cleanly(neighbourhood: Graph, rules: Rules) -> None:
+    graph = neighbourhood
+    with pytest.raises(Interrupted):
+        MonitorRun(graph, rules, AS_OF, stop=lambda: True).run()
+    assert stored(graph) == []
+    assert graph.read("MATCH (r:MonitorRun) RETURN r.status AS s") == [{"s": "ABORTED"}]
+    assert graph.read("MATCH (l:MonitorLock) RETURN l.owner AS owner") == [{"owner": None}]
+    assert run(graph, rules.with_overrides(HUB_CAP)).new == 2
+
+
+# -- watchlists ----------------------------------------------------------------------------------
+def test_watchlists(graph: Graph, rules: Rules) -> None:
+    subject(graph, "W", "德州甲公司")
+    subject(graph, "V", "德州乙公司")
+    graph.write("CREATE (:ApiKey {id: 'abcdef0123456789', name: 'k', role: 'monitor', "
+                "revoked: false})")
+    mine = alerts.Watcher("abcdef012345")
+    assert alerts.watch(graph, mine, ["W", "nobody"], "k") == ["W"]
+    assert alerts.watch(graph, CITY, ["W", "V"], "admin") == ["W", "V"]
+    assert [r["id"] for r in alerts.watchlist(graph, mine)] == ["W"]
+    assert [r["id"] for r in alerts.watchlist(graph, CITY)] == ["V", "W"]
+    run(graph, rules)
+    assert graph.read("MATCH (s:WatchState) RETURN s.id AS id ORDER BY id") == [
+        {"id": "V"}, {"id": "W"}]
+    assert alerts.unwatch(graph, CITY, ["W", "V"]) == ["W", "V"]
+    # W is still on the key's list: its state stays; V's goes
+    assert graph.read("MATCH (s:WatchState) RETURN s.id AS id") == [{"id": "W"}]
+    assert alerts.unwatch(graph, CITY, ["W"]) == []
+    graph.write("MATCH (k:ApiKey) SET k.revoked = true")
+    assert alerts.watchlist(graph, mine) == []
+    assert monitoring.Evaluator(graph, rules, AS_OF).evaluate().states == []
+
+
+# -- the demo city's monitoring case -------------------------------------------------------------
+def test_demo_update_raises_the_planted_alerts(services: Services, tmp_path: Path) -> None:
+    day = dt.date(2026, 11, 28)
+    generate(tmp_path, subjects=1000, seed=3, as_of=day)
+    case = next(c for c in json.loads((tmp_path / "truth.json").read_text(encoding="utf-8"))
+                ["cases"] if c["pattern"] == "monitoring_watch")
+    loader = BundleLoader(services.graph, services.rules, services.privacy, services.normaliser,
+                          today=day)
+    loader.load([tmp_path])
+    alerts.watch(services.graph, CITY, [case["watch"]], "test")
+    assert run(services.graph, services.rules, day).new == 0
+    assert loader.load([tmp_path / case["update"]]).loaded == 1
+    result = run(services.graph, services.rules, day)
+    assert {(a["rule"], a["subject"]["id"], a["records"][0]["id"]) for a in result.alerts} == {
+        ("NEAR_RECORD", case["watch"], case["listing"]),
+        ("RISK_RISE", case["watch"], case["listing"])}
+    assert "由 0 升至 72" in next(a["summary"] for a in result.alerts if a["rule"] == "RISK_RISE")
