@@ -215,7 +215,6 @@ def test_new_records_of_a_severe_subject(graph: Graph, rules: Rules) -> None:
 # -- INTEGRITY (the seam) ------------------------------------------------------------------------
 def test_integrity_findings_become_alerts(graph: Graph, rules: Rules,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    assert monitoring.integrity_findings(graph, rules, AS_OF) == []
     subject(graph, "A", "德州市某局", "AGENCY")
     subject(graph, "O", "王五", "NATURAL_PERSON")
     relate(graph, "O", "A", "SERVES_IN")
@@ -228,6 +227,24 @@ def test_integrity_findings_become_alerts(graph: Graph, rules: Rules,
     [alert] = stored(graph, "INTEGRITY")
     assert alert["summary"] == "政务诚信 G5：公职人员有失信记录"
     assert json.loads(alert["records"])[0]["date"] == AS_OF.isoformat()
+
+
+def test_integrity_findings_from_the_tracer(graph: Graph, rules: Rules) -> None:
+    """The seam reads the real G1–G5 patterns: an official's own listing (G5) is raised on
+    the agency, with the official's name masked in the summary."""
+    subject(graph, "Q", "庆云县农业农村局", "AGENCY", "371423")
+    subject(graph, "OL", "张立新", "NATURAL_PERSON")
+    graph.write("MATCH (p:Subject {id: 'OL'}) SET p:Official")
+    relate(graph, "OL", "Q", "SERVES_IN", position="科长", start=dt.date(2015, 1, 1))
+    record(graph, "OL", "Listing", "MD-OL", listType="失信被执行人",
+           listedOn=AS_OF - dt.timedelta(days=30), date=AS_OF - dt.timedelta(days=30))
+    [finding] = monitoring.integrity_findings(graph, rules, AS_OF)
+    assert (finding.subject, finding.pattern, finding.severity) == ("Q", "G5", "严重")
+    assert [r["id"] for r in finding.records] == ["MD-OL"]
+    assert "张*新" in finding.summary and "张立新" not in finding.summary
+    assert run(graph, rules).counts()["new"] >= 1
+    [alert] = stored(graph, "INTEGRITY")
+    assert alert["subject"] == "Q"
 
 
 # -- deduplication and the case workflow ---------------------------------------------------------

@@ -226,9 +226,14 @@ class IntegrityFinding:
 
 
 def integrity_findings(graph: Graph, rules: Rules, as_of: dt.date) -> list[IntegrityFinding]:
-    """THE SEAM to `credgraph.queries.integrity` (built in parallel): every G1–G5 finding as of
-    a date, one per subject it concerns. Until that module is wired here it finds nothing."""
-    return []
+    """Every G1–G5 finding of the city as of a date (政务诚信), raised on the agency it counts
+    against, its summary with person names masked."""
+    from credgraph.queries.integrity import Tracer, names
+
+    found = Tracer(graph, rules).trace(as_of)
+    namer = names(found.subjects, mask_persons=True)
+    return [IntegrityFinding(f.agency, f.pattern.value, f.severity.value, f.summary(namer),
+                             f.path, f.records) for f in found.findings]
 
 
 @dataclass
