@@ -649,12 +649,12 @@ def _plant_resolution(city: City, by_county: dict[str, list[Agency]],
     city.penalty_without_id("禹城恆通物流有限公司", city_market, d(90))  # traditional 恆
     case("resolution_region_prefix", yucheng, "region prefix")
     represented = []
-    for county, name, rep in (("371424", "德州市永泰化工有限公司", "张建国"),
-                              ("371427", "德州市永泰化工有限责任公司", "李秀英")):
+    for county, name, rep in (("371424", "德州市瑞丰化工有限公司", "张建国"),
+                              ("371427", "德州市瑞丰化工有限责任公司", "李秀英")):
         company = city.company(county, name=name)
         city.relation(city.person(county, rep).id_number, company.uscc, "LEGAL_REPRESENTATIVE")
         represented.append(company)
-    city.penalty_without_id("永泰化工有限公司", city_market, d(80), legal_rep="李秀英")
+    city.penalty_without_id("瑞丰化工有限公司", city_market, d(80), legal_rep="李秀英")
     case("resolution_legal_rep", represented[1], "legal representative")
     local = city.company("371423", name="德州市金穗农业科技有限公司")
     city.company("371428", name="德州市金穗农业科技有限责任公司")
