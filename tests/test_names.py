@@ -77,3 +77,18 @@ def test_conflicting_places_give_no_region() -> None:
     split = SplitName("X", (Place("济南市", frozenset({"3701"})),
                             Place("禹城市", frozenset({"371482"}))))
     assert split.region() is None
+
+
+def test_a_region_name_is_a_place_only_where_the_subject_is(normalise: NameNormaliser) -> None:
+    split = normalise.split("德州市凌云商贸有限公司")
+    assert [p.text for p in split.places] == ["德州市", "凌云"]
+    assert split.kept_at("371402") == ["凌云"]  # in 德城区: 凌云 is its 字号
+    assert split.core_at("371402") == normalise("德州市凌云商贸有限公司", "371402") == \
+        "凌云商贸有限公司"
+    assert split.core_at("451027") == "德州市凌云商贸有限公司"  # in 凌云县: not 德州's
+    assert normalise("广西凌云商贸有限公司", "451027") == "商贸有限公司"  # there, it is the place
+    assert split.core_at(None) == "商贸有限公司"
+    assert split.cores() == ["商贸有限公司", "凌云商贸有限公司", "德州市凌云商贸有限公司"]
+    # another name compared with it keeps its own 凌云, whatever stands before
+    assert normalise.split("山东凌云商贸有限公司").core_keeping(["凌云"]) == "凌云商贸有限公司"
+    assert normalise.split("南康商贸有限公司").core_keeping(["凌云"]) == "商贸有限公司"

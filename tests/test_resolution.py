@@ -30,6 +30,8 @@ YT_XIAJIN = make_uscc(region="371427", org="MA3R00006")
 JS_QINGYUN = make_uscc(region="371423", org="MA3R00007")
 JS_WUCHENG = make_uscc(region="371428", org="MA3R00008")
 XINYUAN = make_uscc(region="371402", org="MA3R00009")  # 鑫源食品: no namesake
+# 凌云 is a 字号 here (德城区), though 凌云县 is a county of Guangxi
+LINGYUN = make_uscc(region="371402", org="MA3R0000A")
 YUCHENG_MARKET = make_uscc(prefix="11", region="371482", org="MB1R00001")
 CITY_MARKET = make_uscc(prefix="11", region="371400", org="MB1R00002")
 ZHANG = make_id(region="371424", born="19700101", seq="101")
@@ -68,6 +70,7 @@ def city(services: Services, tmp_path: Path) -> Services:
         [JS_QINGYUN, "德州市金穗农业有限公司", "371423"],
         [JS_WUCHENG, "德州市金穗农业有限公司", "371428"],
         [XINYUAN, "德州市德城区鑫源食品有限公司", "371402"],
+        [LINGYUN, "德州市凌云信息技术服务有限公司", "371402"],
         [YUCHENG_MARKET, "禹城市市场监督管理局", "371482"],
         [CITY_MARKET, "德州市市场监督管理局", "371400"],
     ])
@@ -252,6 +255,23 @@ def test_a_unique_name_resolves_however_written(city: Services, tmp_path: Path,
                                                 name: str) -> None:
     summary = penalties(city, tmp_path, [{"subject_name": name}])
     assert outcome(summary) == {2: (XINYUAN, "name")}
+
+
+def test_a_region_name_that_is_not_where_the_subject_is_is_its_name(city: Services,
+                                                                   tmp_path: Path) -> None:
+    summary = penalties(city, tmp_path, [
+        {"subject_name": "凌云信息技术服务有限公司"},
+        {"subject_name": "德州凌云信息技術服務有限公司"},
+        # 南康 and 东方 are region names too: other 字号, not 凌云's namesakes
+        {"subject_name": "南康信息技术服务有限公司"},
+        {"subject_name": "德州市东方信息技术服务有限公司"},
+        {"subject_name": "德州市南信息技术服务有限公司"},
+    ])
+    found = outcome(summary)
+    assert found[2] == found[3] == (LINGYUN, "name")
+    assert all(found[line][0].startswith("unresolved subject") for line in (4, 5, 6)), found
+    assert city.graph.read("MATCH (c {id: $id}) RETURN c.nameNorm AS core",
+                           {"id": LINGYUN}) == [{"core": "凌云信息技术服务有限公司"}]
 
 
 def test_nothing_is_guessed(city: Services, tmp_path: Path) -> None:

@@ -169,7 +169,8 @@ class Preparer:
         kind = code.kind
         return SubjectRef(
             code.code, person=False, agency=kind is SubjectKind.AGENCY,
-            stub={"name": name or "", "nameNorm": self.normalise(name) if name else None,
+            stub={"name": name or "", "nameNorm": self.normalise(name, code.region) if name
+                  else None,
                   "kind": kind.value, "region": code.region, "stub": True},
         )
 

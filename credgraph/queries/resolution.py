@@ -4,7 +4,9 @@ the likeliest of several.
 
 Candidates are every subject sharing the name's core (an indexed lookup, so no namesake is
 missed) and the CJK full-text index's nearest names, ranked with rapidfuzz on the cores
-(region names are evidence of where a subject is, not part of what it is called). Then:
+(region names are evidence of where a subject is, not part of what it is called — unless the
+subject is elsewhere: 凌云 in 德州市凌云商贸 is a 字号). A near match's namesakes are read too,
+wherever the full-text search ranked them. Then:
 
 1. name — candidates at or above `threshold`; when the name itself names a region (禹城市…,
    宏达（禹城）…) only candidates lying there, or bearing that region name themselves, stay;
@@ -37,17 +39,19 @@ from credgraph.schema.names import NameNormaliser, Place, SplitName, areas, code
 
 _LUCENE_SPECIAL = re.compile(r'([+\-&|!(){}\[\]^"~*?:\\/])')
 LEGAL = "LEGAL"  # a Lookup kind: any legal person (法人及非法人组织)
-BATCH = 500  # lookups per query
+BATCH = 100  # lookups per query
 
 CANDIDATES = f"""
 UNWIND $lookups AS q
-OPTIONAL MATCH (authority:{Label.AGENCY.value} {{id: q.authority}})
+OPTIONAL MATCH (authority:{Label.SUBJECT.value} {{id: q.authority}})
+WHERE authority:{Label.AGENCY.value}
 CALL (q) {{
   CALL (q) {{
+    WITH q WHERE q.text <> ''
     CALL db.index.fulltext.queryNodes('subject_names', q.text, {{limit: $limit}}) YIELD node
     RETURN node
     UNION
-    MATCH (node:{Label.SUBJECT.value} {{nameNorm: q.core}})
+    MATCH (node:{Label.SUBJECT.value}) WHERE node.nameNorm IN q.cores
     RETURN node LIMIT $namesakes
   }}
   WITH node
@@ -58,7 +62,7 @@ CALL (q) {{
                  -[:{RelationType.LEGAL_REPRESENTATIVE.value}]->(node)
   WITH node, collect(rep.name) AS repNames, collect(rep.id) AS repKeys
   RETURN collect({{id: node.id, name: node.name, kind: node.kind, region: node.region,
-                   core: node.nameNorm, repNames: repNames, repKeys: repKeys}}) AS candidates
+                   repNames: repNames, repKeys: repKeys}}) AS candidates
 }}
 RETURN collect({{i: q.i, authorityRegion: authority.region, candidates: candidates}}) AS rows
 """
@@ -110,6 +114,10 @@ class _Found:
     rep_names: frozenset[str]
     rep_keys: frozenset[str]
 
+    @property
+    def core(self) -> str:
+        return self.split.core_at(self.candidate.region)
+
     def lies_in(self, place: Place) -> bool:
         own = {code for p in self.split.places for code in p.codes}
         return bool(place.codes & (areas(self.candidate.region) | own))
@@ -128,16 +136,22 @@ class Resolver:
         self.margin = section.margin
         self.limit = section.candidates
         self.namesakes = section.namesakes
+        # legal forms shared by most names: matched by every company, they only slow the
+        # full-text search down (the namesake lookup still compares whole cores)
+        self.forms = sorted({*section.legal_forms.values(), "公司"}, key=len, reverse=True)
         # candidate names recur across lookups; splitting one costs ~10 µs
         self._split = lru_cache(maxsize=100_000)(normaliser.split)
 
     # -- candidates -------------------------------------------------------------------------
     def _fetch(self, lookups: Sequence[tuple[Lookup, SplitName]], limit: int,
-               region: str | None = None) -> list[tuple[list[_Found], str | None]]:
-        """Per lookup: the scored candidates and the authority's region code prefix."""
+               region: str | None = None, cores: Sequence[list[str]] | None = None
+               ) -> list[tuple[list[_Found], str | None]]:
+        """Per lookup: the scored candidates and the authority's region code prefix. Given
+        `cores`, only the subjects bearing them are read (no full-text search)."""
         out: list[tuple[list[_Found], str | None]] = [([], None)] * len(lookups)
-        params = [{"i": i, "text": lucene_query(split.core), "core": split.core,
-                   "kind": lookup.kind, "region": region, "authority": lookup.authority}
+        params = [{"i": i, "text": "" if cores else lucene_query(self._searched(split)),
+                   "cores": cores[i] if cores else split.cores(), "kind": lookup.kind,
+                   "region": region, "authority": lookup.authority}
                   for i, (lookup, split) in enumerate(lookups) if split.core]
         for start in range(0, len(params), BATCH):
             rows = self.graph.read_rows(CANDIDATES, {
@@ -145,14 +159,31 @@ class Resolver:
                 "namesakes": self.namesakes})
             for row in rows:
                 lookup, split = lookups[row["i"]]
-                found = [self._scored(split.core, c) for c in row["candidates"]]
+                found = [self._scored(split, c) for c in row["candidates"]]
                 out[row["i"]] = (found, self._authority_region(lookup, row["authorityRegion"]))
         return out
 
-    def _scored(self, core: str, row: dict[str, Any]) -> _Found:
+    def _searched(self, split: SplitName) -> str:
+        """What the full-text search looks for: the core without its legal form (matched by
+        nearly every company, it only slows the search down), and the innermost leading
+        county name, which may be a 字号 (凌云商贸) or tell a county's namesake."""
+        core = split.core
+        form = next((f for f in self.forms if core.endswith(f) and len(core) > len(f) + 1), "")
+        text = core[: len(core) - len(form)]
+        inner = split.places[split.leading - 1] if split.leading else None
+        if inner and all(len(code) == 6 for code in inner.codes):
+            text += " " + inner.text
+        return text
+
+    def _scored(self, query: SplitName, row: dict[str, Any]) -> _Found:
+        """A candidate scored on the cores: its own where it is, the query's keeping the region
+        names it keeps (a region prefix is evidence, checked apart; a 字号 is not)."""
         split = self._split(row["name"] or "")
-        candidate = Candidate(row["id"], row["name"], row["kind"], row["region"],
-                              round(float(fuzz.ratio(core, split.core)), 2))
+        region = row["region"]
+        kept = split.kept_at(region)
+        score = fuzz.ratio(query.core_keeping(kept), "".join(kept) + split.core)
+        candidate = Candidate(row["id"], row["name"], row["kind"], region,
+                              round(float(score), 2))
         return _Found(candidate, split, frozenset(row["repNames"]), frozenset(row["repKeys"]))
 
     def _authority_region(self, lookup: Lookup, graph_region: str | None) -> str | None:
@@ -184,28 +215,45 @@ class Resolver:
         """One resolution per lookup, the candidates read in batches."""
         splits = [(lookup, self.normalise.split(lookup.name)) for lookup in lookups]
         fetched = self._fetch(splits, self.limit)
-        return [self._decide(lookup, split, found, authority_region)
-                for (lookup, split), (found, authority_region) in zip(splits, fetched,
-                                                                       strict=True)]
+        results = [self._decide(lookup, split, list(found), authority_region)
+                   for (lookup, split), (found, authority_region) in zip(splits, fetched,
+                                                                          strict=True)]
+        # A near match (not the very core name) may have namesakes the full-text search
+        # ranked too low to be read: read them by the match's core and decide again.
+        near: list[tuple[int, list[str]]] = []
+        for i, result in enumerate(results):
+            if result.match and result.match.score < 100:
+                matched = result.match.id
+                near.append((i, [next(f.core for f in fetched[i][0]
+                                      if f.candidate.id == matched)]))
+        if not near:
+            return results
+        more = self._fetch([splits[i] for i, _ in near], self.limit,
+                           cores=[cores for _, cores in near])
+        for (i, _), (extra, _) in zip(near, more, strict=True):
+            (lookup, split), (found, authority_region) = splits[i], fetched[i]
+            seen = {f.candidate.id for f in found}
+            merged = found + [f for f in extra if f.candidate.id not in seen]
+            results[i] = self._decide(lookup, split, merged, authority_region)
+        return results
 
     def _decide(self, lookup: Lookup, split: SplitName, found: list[_Found],
                 authority_region: str | None) -> Resolution:
-        found.sort(key=lambda f: (-f.candidate.score, f.candidate.id))
-        strong = [f for f in found if f.candidate.score >= self.threshold]
-        if sum(f.candidate.score == 100 for f in found) >= self.namesakes:
-            return _refused(strong, f"ambiguous subject: {self.namesakes} or more subjects "
-                                    "share the name")
-        if not strong:
-            return _refused(strong, "unresolved subject: no name match strong enough")
+        ranked = sorted(found, key=lambda f: (-f.candidate.score, f.candidate.id))
+        if sum(f.candidate.score == 100 for f in ranked) >= self.namesakes:
+            return _refused(ranked[:5], f"ambiguous subject: {self.namesakes} or more subjects "
+                                        "share the name")
+        if not ranked or ranked[0].candidate.score < self.threshold:
+            return _refused([], "unresolved subject: no name match strong enough")
         evidence = [Evidence.NAME]
-        by_name = self._contenders(strong)
+        by_name = self._contenders(ranked)
         if split.places:
             evidence.append(Evidence.REGION_PREFIX)
-            strong = [f for f in strong if all(f.lies_in(p) for p in split.places)]
-            if not strong:
+            ranked = [f for f in ranked if all(f.lies_in(p) for p in split.places)]
+            if not ranked or ranked[0].candidate.score < self.threshold:
                 where = "".join(p.text for p in split.places)
                 return _refused(by_name, f"unresolved subject: no strong name match in {where}")
-        contenders = self._contenders(strong)
+        contenders = self._contenders(ranked)
         decided = None
         if len(by_name) > 1 and len(contenders) == 1:
             decided = Evidence.REGION_PREFIX
@@ -236,16 +284,21 @@ class Resolver:
                   if e is not Evidence.LEGAL_REPRESENTATIVE or _rep_agrees(match, lookup)]
         if authority_region and authority_region in areas(match.candidate.region):
             agreed.append(Evidence.AUTHORITY_REGION)
-        return Resolution(match.candidate, [f.candidate for f in strong],
+        strong = [f.candidate for f in ranked if f.candidate.score >= self.threshold]
+        return Resolution(match.candidate, strong,
                           f"resolved by {(decided or Evidence.NAME).value}",
                           tuple(agreed), decided or Evidence.NAME)
 
-    def _contenders(self, strong: list[_Found]) -> list[_Found]:
-        """Candidates as good as the best by name, within the margin."""
-        if not strong:
+    def _contenders(self, ranked: list[_Found]) -> list[_Found]:
+        """Candidates as good as the best by name: within the margin of it, strong or not —
+        or, when the best bears the very core name, only those that do (a name one character
+        longer is another company: 银嘉建筑工程 is not 银嘉黄建筑工程)."""
+        if not ranked:
             return []
-        best = strong[0].candidate.score
-        return [f for f in strong if best - f.candidate.score < self.margin]
+        best = ranked[0].candidate.score
+        if best == 100:
+            return [f for f in ranked if f.candidate.score == 100]
+        return [f for f in ranked if best - f.candidate.score < self.margin]
 
 
 def _representative(lookup: Lookup) -> str | None:

@@ -6,6 +6,9 @@ county, current and historical, full and short (山东省/山东, 德州市/德�
 陵城区/陵城) — so that 德州市宏达商贸 and 禹城市宏达商贸 share the core 宏达商贸有限公司 and differ
 only in the evidence of where they are: which of them a bare 宏达商贸有限公司 means is the
 resolver's question, not a side effect of which prefixes happen to be stripped.
+
+A region name is a place only where the subject is: 德州市凌云商贸 registered in 德城区 bears the
+字号 凌云, not 凌云县 (Guangxi), so its core is 凌云商贸有限公司 (`SplitName.core_at`).
 """
 
 from __future__ import annotations
@@ -48,6 +51,35 @@ class Place:
 class SplitName:
     core: str
     places: tuple[Place, ...] = ()
+    leading: int = 0  # how many places were stripped from the start (the rest were bracketed)
+
+    def kept_at(self, region: str | None) -> list[str]:
+        """The leading region names that are part of what a subject of this region is called:
+        from the first that is not where it is (德州市凌云商贸 in 德城区 keeps 凌云, a 字号, not
+        凌云县; in 凌云县 it would keep none)."""
+        here = areas(region)
+        for index, place in enumerate(self.places[: self.leading]):
+            if here and not place.codes & here:
+                return [p.text for p in self.places[index: self.leading]]
+        return []
+
+    def core_at(self, region: str | None) -> str:
+        """The core of a subject of this region (凌云商贸有限公司 for 德州市凌云商贸 in 德城区)."""
+        return "".join(self.kept_at(region)) + self.core
+
+    def core_keeping(self, kept: list[str]) -> str:
+        """The core with the leading region names kept that another name keeps: a name is
+        compared with 德州市凌云商贸 in 德城区 by its own 凌云…, whatever stands before it."""
+        lead = [p.text for p in self.places[: self.leading]]
+        if kept and kept[0] in lead:
+            return "".join(lead[lead.index(kept[0]):]) + self.core
+        return self.core
+
+    def cores(self) -> list[str]:
+        """Every core the name may have, as the region of the subject meant would decide:
+        宏达商贸有限公司 for 德州市宏达商贸, and 凌云商贸有限公司 too for 德州市凌云商贸."""
+        lead = [p.text for p in self.places[: self.leading]]
+        return ["".join(lead[index:]) + self.core for index in range(len(lead), -1, -1)]
 
     def region(self) -> str | None:
         """The narrowest code prefix every place agrees on, when there is exactly one
@@ -135,8 +167,9 @@ class NameNormaliser:
         self.legal_forms = sorted(section.legal_forms.items(), key=lambda kv: -len(kv[0]))
         self.min_rest = section.min_name_after_prefix
 
-    def __call__(self, name: str) -> str:
-        return self.split(name).core
+    def __call__(self, name: str, region: str | None = None) -> str:
+        """The core name of a subject of this region (`nameNorm`)."""
+        return self.split(name).core_at(region)
 
     def split(self, name: str) -> SplitName:
         text = _traditional_to_simplified().convert(unicodedata.normalize("NFKC", name))
@@ -148,12 +181,14 @@ class NameNormaliser:
             text = text[len(prefix):]
             if prefix in self.places:
                 places.append(Place(prefix, self.places[prefix]))
+        leading = len(places)
         text = _BRACKETED.sub(lambda m: self._bracketed(m.group(1), places), text)
+        text = text.replace("(", "").replace(")", "")  # 鑫源食品（有限公司）
         for long_form, short_form in self.legal_forms:
             if text.endswith(long_form):
                 text = text[: -len(long_form)] + short_form
                 break
-        return SplitName(text.replace("(", "").replace(")", "").upper(), tuple(places))
+        return SplitName(text.upper(), tuple(places), leading)
 
     def _longest_prefix(self, text: str) -> str | None:
         return next((p for p in self.prefixes.get(text[:2], ()) if text.startswith(p)), None)
