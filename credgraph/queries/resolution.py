@@ -212,28 +212,35 @@ class Resolver:
         return self.resolve_many([lookup])[0]
 
     def resolve_many(self, lookups: Sequence[Lookup]) -> list[Resolution]:
-        """One resolution per lookup, the candidates read in batches."""
+        """One resolution per lookup, the candidates read in batches: first the subjects
+        bearing a core the name may have (index seeks); only where none of them decides — a
+        typo, a name not registered — the full-text search's nearest names too."""
         splits = [(lookup, self.normalise.split(lookup.name)) for lookup in lookups]
-        fetched = self._fetch(splits, self.limit)
-        results = [self._decide(lookup, split, list(found), authority_region)
+        fetched = self._fetch(splits, self.limit, cores=[split.cores() for _, split in splits])
+        results = [self._decide(lookup, split, found, authority_region)
                    for (lookup, split), (found, authority_region) in zip(splits, fetched,
                                                                           strict=True)]
-        # A near match (not the very core name) may have namesakes the full-text search
-        # ranked too low to be read: read them by the match's core and decide again.
+        fuzzy = [i for i, result in enumerate(results) if not _by_core(result)]
+        for i, (found, authority_region) in zip(
+                fuzzy, self._fetch([splits[i] for i in fuzzy], self.limit), strict=True):
+            fetched[i] = found, authority_region
+            lookup, split = splits[i]
+            results[i] = self._decide(lookup, split, found, authority_region)
+        # A near match may have namesakes the full-text search ranked too low to be read:
+        # read them by the match's core and decide again.
         near: list[tuple[int, list[str]]] = []
         for i, result in enumerate(results):
             if result.match and result.match.score < 100:
                 matched = result.match.id
                 near.append((i, [next(f.core for f in fetched[i][0]
                                       if f.candidate.id == matched)]))
-        if not near:
-            return results
         more = self._fetch([splits[i] for i, _ in near], self.limit,
                            cores=[cores for _, cores in near])
         for (i, _), (extra, _) in zip(near, more, strict=True):
-            (lookup, split), (found, authority_region) = splits[i], fetched[i]
+            found, authority_region = fetched[i]
             seen = {f.candidate.id for f in found}
             merged = found + [f for f in extra if f.candidate.id not in seen]
+            lookup, split = splits[i]
             results[i] = self._decide(lookup, split, merged, authority_region)
         return results
 
@@ -313,6 +320,14 @@ def _rep_agrees(found: _Found, lookup: Lookup) -> bool | None:
     if name and found.rep_names:
         return name in found.rep_names
     return None
+
+
+def _by_core(result: Resolution) -> bool:
+    """Decided among subjects bearing the very core name: nearer names cannot change it."""
+    if result.match is not None:
+        return result.match.score == 100
+    return result.reason.startswith("ambiguous subject") and all(
+        c.score == 100 for c in result.candidates)
 
 
 def _refused(found: list[_Found], reason: str) -> Resolution:
