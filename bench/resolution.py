@@ -8,10 +8,11 @@ with a legal representative of the same name as the original's). Each labelled r
 company the way a department's export might: registered name, 有限责任公司 ↔ 有限公司, brackets,
 spaces, region prefixes added or dropped at every level, traditional characters, a typo, and
 for the namesakes the core name alone, a county prefix, the legal representative (name or ID
-number) or a county authority. A row's label is what its evidence determines, taken from how
-the demo builds names (region + 字号 + 行业 + 组织形式): the one company it was made from
-(uniquely resolvable), or none when several companies share the core name and nothing in the
-row tells them apart (ambiguous by construction: any attachment is a guess).
+number) or a county authority; and names of another 字号 that no company bears. A row's label
+is what its evidence determines, taken from how the demo builds names (region + 字号 + 行业 +
+组织形式): the one company it was made from (uniquely resolvable), or none when several
+companies share the core name and nothing in the row tells them apart (ambiguous by
+construction: any attachment is a guess), or none for a name not registered.
 
     .venv/bin/python -m bench.resolution --subjects 20000
 """
@@ -36,6 +37,7 @@ from stdnum.cn import ric, uscc
 
 from bench.load import RESULTS, empty, machine
 from credgraph.graph.migrations import migrate
+from credgraph.graph.model import Label, RelationType
 from credgraph.graph.server import LocalNeo4j
 from credgraph.loaders.bundle import BundleLoader
 from credgraph.loaders.demo import COUNTIES, NEIGHBOURS, ORG_ALPHABET, generate
@@ -50,15 +52,15 @@ TYPO_CHARS = "华信达源通泰丰盛兴利德和安顺昌隆"
 TO_TRADITIONAL = OpenCC("s2t.json")
 UNREGISTERED = "甲乙丙丁戊己庚辛壬癸"  # 字号 characters no demo company bears
 NOT_REGISTERED = "not registered: another 字号, same 行业"
-COMPANIES = """
-MATCH (c:LegalPerson) WHERE c.kind <> 'AGENCY' AND c.stub IS NULL
-OPTIONAL MATCH (p:NaturalPerson)-[:LEGAL_REPRESENTATIVE]->(c)
+COMPANIES = f"""
+MATCH (c:{Label.LEGAL_PERSON.value}) WHERE NOT c:{Label.AGENCY.value} AND c.stub IS NULL
+OPTIONAL MATCH (p:{Label.NATURAL_PERSON.value})-[:{RelationType.LEGAL_REPRESENTATIVE.value}]->(c)
 WITH c, collect([p.name, p.id]) AS reps
-RETURN collect({id: c.id, name: c.name, region: c.region, reps: reps}) AS rows
+RETURN collect({{id: c.id, name: c.name, region: c.region, reps: reps}}) AS rows
 """
-BUREAUS = """
-MATCH (a:Agency) WHERE a.name ENDS WITH '市场监督管理局'
-RETURN collect({id: a.id, region: a.region}) AS rows
+BUREAUS = f"""
+MATCH (a:{Label.AGENCY.value}) WHERE a.name ENDS WITH '市场监督管理局'
+RETURN collect({{id: a.id, region: a.region}}) AS rows
 """
 
 
@@ -79,12 +81,18 @@ def heads() -> list[str]:
 HEADS = heads()
 
 
-def core_of(name: str) -> str:
-    """The name as the demo built it, without its region names, legal form canonical."""
+def without_heads(name: str) -> str:
+    """The name as the demo built it without the region names before it."""
     text = name
     while head := next((h for h in HEADS if text.startswith(h) and len(text) > len(h) + 3),
                        None):
         text = text[len(head):]
+    return text
+
+
+def core_of(name: str) -> str:
+    """The name as the demo built it, without its region names, legal form canonical."""
+    text = without_heads(name)
     for long_form, short_form in LEGAL_FORMS:
         if text.endswith(long_form):
             return text[: -len(long_form)] + short_form
@@ -105,11 +113,7 @@ class Company:
     @property
     def core_as_written(self) -> str:
         """The core name with the legal form as registered."""
-        text = self.name
-        while head := next((h for h in HEADS if text.startswith(h) and len(text) > len(h) + 3),
-                           None):
-            text = text[len(head):]
-        return text
+        return without_heads(self.name)
 
 
 @dataclass

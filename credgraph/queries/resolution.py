@@ -3,14 +3,15 @@ attached only to the subject that its name and the row's other evidence single o
 the likeliest of several.
 
 Candidates are every subject sharing the name's core (an indexed lookup, so no namesake is
-missed) and the CJK full-text index's nearest names, ranked with rapidfuzz on the cores
-(region names are evidence of where a subject is, not part of what it is called — unless the
-subject is elsewhere: 凌云 in 德州市凌云商贸 is a 字号). A near match's namesakes are read too,
-wherever the full-text search ranked them. Then:
+missed) and, where those do not decide, the CJK full-text index's nearest names and a near
+match's namesakes; rapidfuzz ranks them on the cores (region names are evidence of where a
+subject is, not part of what it is called — unless the subject is elsewhere: 凌云 in
+德州市凌云商贸 is a 字号). Then:
 
-1. name — candidates at or above `threshold`; when the name itself names a region (禹城市…,
+1. name — the best must reach `threshold`; when the name itself names a region (禹城市…,
    宏达（禹城）…) only candidates lying there, or bearing that region name themselves, stay;
-2. margin — candidates within `margin` of the best remain contenders;
+2. margin — candidates within `margin` of the best remain contenders (when the best bears the
+   very core name, only those that do);
 3. legal representative — the row's 法定代表人 (its 证件号码 when valid, else the name): a
    contender whose known legal representatives do not include it drops out;
 4. authority region — of several contenders, the only one in the issuing authority's region
