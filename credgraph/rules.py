@@ -117,6 +117,7 @@ class ResolutionRules(Section):
     threshold: float
     margin: float
     candidates: int
+    namesakes: int
     contact_group_cap: int
     region_prefixes: list[str]
     min_name_after_prefix: int

@@ -79,7 +79,13 @@ def check_rows_accounted_for(truth: dict, summary: LoadSummary) -> None:  # type
     others = {where: reason for where, reason in rejected.items() if where not in planted}
     assert [(file, "ambiguous" in reason) for (file, _), reason in others.items()] == [
         ("penalties.csv", True)]
-    assert len(summary.corrections) == 1
+    # each penalty without an id went to its planted subject, decided by the planted evidence
+    resolved = {c["resolvedTo"]: c["decidedBy"] for c in summary.corrections}
+    assert resolved == {case["company"]: case["decidedBy"] for case in truth["cases"]
+                        if "decidedBy" in case}
+    twins = next(c for c in truth["cases"] if c["pattern"] == "resolution_ambiguous")
+    [ambiguous] = [r for r in summary.rejects if r.reason.startswith("ambiguous subject")]
+    assert all(uscc in ambiguous.reason for uscc in twins["companies"])
 
 
 def check_truth_cases_present(truth: dict, services: Services) -> None:  # type: ignore[type-arg]

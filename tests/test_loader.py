@@ -331,17 +331,19 @@ def test_unknown_and_unreadable_files_are_clear_errors(services: Services,
         loader(services).load([tmp_path / "penalties.csv"])
 
 
-def penalty_without_id(tmp_path: Path, name: str, number: str = "P-1") -> Path:
+def penalty_without_id(tmp_path: Path, name: str, number: str = "P-1",
+                       authority: str = "德州市德城区市场监督管理局") -> Path:
     return write_csv(tmp_path / "penalties.csv", [
         "decision_no", "subject_name", "subject_id", "category", "decided_on", "authority"],
-        [[number, name, "", "警告", "2026-01-05", "德州市德城区市场监督管理局"]])
+        [[number, name, "", "警告", "2026-01-05", authority]])
 
 
 @pytest.mark.parametrize("name", [
     "德州市德城区鑫源食品有限责任公司",  # 有限责任公司 vs 有限公司
     "山东省德州市德城区鑫源食品（有限公司）",  # province prefix, full-width brackets
     "德城区鑫源食品有限公司",  # no 德州市 prefix
-    "德州市德城区鑫源食口有限公司",  # a typo
+    "德州市德城区鑫源食有限公司",  # a character dropped
+    "德州市德城区鑫源食品品有限公司",  # a character doubled
 ])
 def test_resolution_attaches_by_name(services: Services, tmp_path: Path, name: str) -> None:
     loader(services).load([base_bundle(tmp_path / "b")])
@@ -360,10 +362,12 @@ def test_same_normalised_name_is_ambiguous(services: Services, tmp_path: Path) -
         [make_uscc(org="MA3C00031"), "德州市宏达商贸有限公司"],
         [make_uscc(region="371403", org="MA3C00032"), "山东省德州市宏达商贸有限责任公司"]])
     loader(services).load([bundle / "legal_persons.csv"], derive_contacts=False)
+    # the city's bureau: its region holds both counties, so nothing tells the two apart
     summary: LoadSummary = loader(services).load(
-        [penalty_without_id(tmp_path, "宏达商贸有限公司")], derive_contacts=False)
+        [penalty_without_id(tmp_path, "宏达商贸有限公司", authority="德州市市场监督管理局")],
+        derive_contacts=False)
     assert (summary.loaded, summary.rejected) == (0, 1)
-    assert summary.rejects[0].reason.startswith("unresolved subject: ambiguous name")
+    assert summary.rejects[0].reason.startswith("ambiguous subject: 2 candidates")
 
 
 def test_unmatched_name_is_rejected(services: Services, tmp_path: Path) -> None:

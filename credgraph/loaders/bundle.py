@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from credgraph.graph.driver import Graph
-from credgraph.graph.model import ENDPOINT_LABELS, PartyRole, RecordKind
+from credgraph.graph.model import ENDPOINT_LABELS, RecordKind
 from credgraph.loaders.prepare import (
     STICKY_STATUSES,
     Prepared,
     Preparer,
     RowRejected,
 )
-from credgraph.loaders.readers import SUFFIXES, UnreadableFile, read_table
+from credgraph.loaders.readers import SUFFIXES, RawRow, UnreadableFile, read_table
 from credgraph.loaders.subjects import write_legal_persons, write_natural_persons
 from credgraph.loaders.writes import (
     OFFICIALS,
@@ -242,26 +242,8 @@ class BundleLoader:
             result.read += 1
             if self.progress and result.read % 1000 == 0:
                 self.progress(kind, 1000)
-            if raw.problem:
-                reject(raw.line, "", "", raw.problem)
-                continue
-            values = row_values(mapping, raw.values)
-            parsed = parse_row(model, values, columns)
-            if isinstance(parsed, list):
-                first = parsed[0]
-                reason = first.reason
-                if len(parsed) > 1:
-                    reason += f" (and {len(parsed) - 1} more problem(s) in this row)"
-                reject(raw.line, first.column, first.value, reason)
-                continue
-            if model.key:
-                key = str(getattr(parsed, model.key))
-                if winners.get(key, raw.line) != raw.line:
-                    reject(raw.line, model.key, key,
-                           f"duplicate key {key!r} in this file: line {winners[key]} wins")
-                    continue
             try:
-                prepared = self.preparer.prepare(kind, parsed)
+                prepared = self._prepared(kind, model, raw, mapping, columns, winners)
             except RowRejected as exc:
                 reject(raw.line, exc.column, exc.value, exc.reason)
                 continue
@@ -294,10 +276,30 @@ class BundleLoader:
             last[row_key(model, value)] = raw.line
         return last
 
+    def _prepared(self, kind: str, model: type[BundleRow], raw: RawRow,
+                  mapping: dict[str, str], columns: dict[str, str],
+                  winners: dict[str, int]) -> Prepared:
+        """One row read, validated, deduplicated and prepared — or RowRejected saying why not,
+        whichever step refuses it."""
+        if raw.problem:
+            raise RowRejected("", "", raw.problem)
+        parsed = parse_row(model, row_values(mapping, raw.values), columns)
+        if isinstance(parsed, list):
+            first = parsed[0]
+            more = (f" (and {len(parsed) - 1} more problem(s) in this row)"
+                    if len(parsed) > 1 else "")
+            raise RowRejected(first.column, first.value, first.reason + more)
+        if model.key:
+            key = str(getattr(parsed, model.key))
+            if winners.get(key, raw.line) != raw.line:
+                raise RowRejected(model.key, key, f"duplicate key {key!r} in this file: "
+                                                  f"line {winners[key]} wins")
+        return self.preparer.prepare(kind, parsed)
+
     # -- one batch --------------------------------------------------------------------------
     def _flush(self, kind: str, pending: list[tuple[int, Prepared]], result: FileSummary,
                reject: Callable[[int, str, str, str], None], summary: LoadSummary) -> None:
-        pending = self._resolve_names(kind, pending, result, reject, summary)
+        pending = self._resolve_names(pending, result, reject, summary)
         pending = self._check_references(pending, reject)
         if not pending:
             return
@@ -331,35 +333,40 @@ class BundleLoader:
             self.graph.write_batches(record_statement(RECORD_FILES[kind]), rows,
                                      self.batch_size, extra={"sticky": STICKY_STATUSES})
 
-    def _resolve_names(self, kind: str, pending: list[tuple[int, Prepared]],
-                       result: FileSummary, reject: Callable[[int, str, str, str], None],
+    def _resolve_names(self, pending: list[tuple[int, Prepared]], result: FileSummary,
+                       reject: Callable[[int, str, str, str], None],
                        summary: LoadSummary) -> list[tuple[int, Prepared]]:
+        """Rows whose party has no usable id: attached to the subject the evidence singles
+        out (关联补正, reported with that evidence), else rejected saying why."""
+        waiting = [p.resolve.lookup for _, p in pending if p.resolve]
+        if not waiting:
+            return pending
+        resolutions = iter(self.resolver.resolve_many(waiting))
         kept = []
         for line, prepared in pending:
-            if prepared.resolve is None:
+            unresolved = prepared.resolve
+            if unresolved is None:
                 kept.append((line, prepared))
                 continue
-            column, name, legal_rep, problem = prepared.resolve
-            resolution = self.resolver.resolve(name, legal_rep=legal_rep)
-            if resolution.match is None:
-                reject(line, column, name, f"{resolution.reason}; {problem}")
-                continue
+            resolution = next(resolutions)
+            name = unresolved.lookup.name
             match = resolution.match
-            try:
-                ref = self.preparer.subject_ref(column, match.id, match.name)
-            except RowRejected as exc:
-                reject(line, column, name, f"unresolved subject: {exc.reason}")
+            if match is None:
+                reject(line, unresolved.column, name, f"{resolution.reason}; {unresolved.problem}")
                 continue
-            role = PartyRole.DEBTOR if column == "debtor_id" else PartyRole.SUBJECT
-            prepared.data["parties"].insert(0, {"id": ref.key, "role": role,
-                                                "person": ref.person, "agency": ref.agency,
-                                                "stub": ref.stub})
-            prepared.data["partyKeys"].insert(0, [ref.key, role])
+            try:
+                ref = self.preparer.subject_ref(unresolved.column, match.id, match.name)
+            except RowRejected as exc:
+                reject(line, unresolved.column, name, f"unresolved subject: {exc.reason}")
+                continue
+            prepared.attach(ref, unresolved.role)
             result.corrected += 1
             summary.corrections.append({
                 "file": Path(result.file).name, "line": line, "name": name,
                 "resolvedTo": match.id, "resolvedName": match.name, "score": match.score,
-                "reason": scrub(problem),
+                "evidence": [e.value for e in resolution.evidence],
+                "decidedBy": resolution.decided_by.value if resolution.decided_by else None,
+                "reason": scrub(unresolved.problem),
             })
             kept.append((line, prepared))
         return kept

@@ -254,12 +254,14 @@ class City:
         })
         return number
 
-    def penalty_without_id(self, name: str, agency: Agency, decided: dt.date) -> None:
+    def penalty_without_id(self, name: str, agency: Agency, decided: dt.date,
+                           legal_rep: str = "") -> None:
         """A 警告 naming its subject only by name: the loader must resolve it (关联补正)."""
         self.serial += 1
         row = dict.fromkeys(HEADERS["penalties"], "")
         row.update({"行政处罚决定书文号": f"德城市监罚〔{decided.year}〕N{self.serial}号",
                     "行政相对人名称": name, "行政相对人类别": "法人及非法人组织",
+                    "法定代表人": legal_rep,
                     "违法行为类型": "虚假宣传", "处罚类别": "警告", "处罚内容": "警告",
                     "处罚决定日期": decided.isoformat(), "处罚机关": agency.name,
                     "处罚机关统一社会信用代码": agency.uscc, "数据来源单位": agency.name})
@@ -623,17 +625,49 @@ def _plant_cases(city: City, by_county: dict[str, list[Agency]],
                        "expected": "official with an active 失信被执行人 listing"})
     _plant_clean_agency(city, by_county)
 
-    # Entity resolution: a penalty without an id resolving by name; two companies sharing a
-    # normalised name, so a penalty naming them is rejected as ambiguous.
-    target_name = city.company("371402", name="德州市德城区鑫源食品有限公司")
+    _plant_resolution(city, by_county, municipal)
+
+
+def _plant_resolution(city: City, by_county: dict[str, list[Agency]],
+                      municipal: list[Agency]) -> None:
+    """Penalties naming their subject without an id (关联补正): each attached only when the
+    evidence singles out one subject — the name, a region it names, the legal representative,
+    the authority's region — and namesakes nothing tells apart rejected as ambiguous."""
+    market = by_county["371402"][1]  # 德州市德城区市场监督管理局
+    city_market = municipal[0]  # 德州市市场监督管理局: its region holds every county
+
+    def d(back: int) -> dt.date:
+        return city.as_of - dt.timedelta(days=back)
+
+    def case(pattern: str, company: Company, decided_by: str) -> None:
+        city.truth.append({"pattern": pattern, "company": company.uscc,
+                           "expected": f"penalty without id attached (decided by {decided_by})",
+                           "decidedBy": decided_by})
+
+    target = city.company("371402", name="德州市德城区鑫源食品有限公司")
     city.penalty_without_id("德州市德城区鑫源食品有限责任公司", market, d(100))
-    city.truth.append({"pattern": "resolution_correction", "company": target_name.uscc,
-                       "expected": "penalty without id attached by name (关联补正)"})
+    case("resolution_correction", target, "name")
     twin_a = city.company("371402", name="德州市宏达商贸有限公司")
     twin_b = city.company("371403", name="山东省德州市宏达商贸有限责任公司")
-    city.penalty_without_id("宏达商贸有限公司", market, d(100))
+    city.penalty_without_id("宏达商贸有限公司", city_market, d(100))
     city.truth.append({"pattern": "resolution_ambiguous", "companies": [twin_a.uscc, twin_b.uscc],
-                       "expected": "rejected: unresolved subject (ambiguous)"})
+                       "expected": "rejected: ambiguous subject"})
+    yucheng = city.company("371482", name="禹城市恒通物流有限公司")
+    city.company("371425", name="齐河县恒通物流有限公司")
+    city.penalty_without_id("禹城恆通物流有限公司", city_market, d(90))  # traditional 恆
+    case("resolution_region_prefix", yucheng, "region prefix")
+    represented = []
+    for county, name, rep in (("371424", "德州市瑞丰化工有限公司", "张建国"),
+                              ("371427", "德州市瑞丰化工有限责任公司", "李秀英")):
+        company = city.company(county, name=name)
+        city.relation(city.person(county, rep).id_number, company.uscc, "LEGAL_REPRESENTATIVE")
+        represented.append(company)
+    city.penalty_without_id("瑞丰化工有限公司", city_market, d(80), legal_rep="李秀英")
+    case("resolution_legal_rep", represented[1], "legal representative")
+    local = city.company("371423", name="德州市金穗农业科技有限公司")
+    city.company("371428", name="德州市金穗农业科技有限责任公司")
+    city.penalty_without_id("金穗农业科技有限公司", by_county["371423"][1], d(70))
+    case("resolution_authority_region", local, "authority region")
 
     # Monitoring: a company to watch whose 60 % shareholder is listed 失信被执行人 only in the
     # update bundle; its own address and phone, so no shared contact brings other records near.

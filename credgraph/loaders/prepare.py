@@ -9,7 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from credgraph.graph.model import (
     KINSHIP,
@@ -26,6 +27,7 @@ from credgraph.graph.model import (
 )
 from credgraph.loaders.derive import Deriver
 from credgraph.loaders.subjects import legal_person_props, natural_person_props
+from credgraph.queries.resolution import LEGAL, Lookup
 from credgraph.rules import Rules
 from credgraph.schema.identifiers import (
     IdentifierError,
@@ -52,6 +54,8 @@ from credgraph.schema.rows import (
     text_fields,
 )
 
+T = TypeVar("T")
+
 REMEMBERED_REFS = 200_000
 STICKY_STATUSES = [RecordStatus.REPAIRED.value, RecordStatus.DISPUTED.value,
                    RecordStatus.REVOKED.value]
@@ -75,6 +79,21 @@ class SubjectRef:
     stub: dict[str, Any] = field(default_factory=dict)
 
 
+def party_row(ref: SubjectRef, role: PartyRole) -> dict[str, Any]:
+    return {"id": ref.key, "role": role, "person": ref.person, "agency": ref.agency,
+            "stub": ref.stub}
+
+
+@dataclass(frozen=True)
+class Unresolved:
+    """A record's party named without a usable id: to be resolved by name (关联补正)."""
+
+    column: str
+    role: PartyRole
+    lookup: Lookup
+    problem: str  # what was wrong with the id
+
+
 @dataclass
 class Prepared:
     """One write: `data` goes into an UNWIND batch; `refs` must exist (or be stubbed)."""
@@ -87,8 +106,12 @@ class Prepared:
     expect_reason: str = ""
     relation: RelationType | None = None
     superior: str | None = None
-    correction: dict[str, Any] | None = None
-    resolve: tuple[str, str, str | None, str] | None = None  # column, name, legal rep, problem
+    resolve: Unresolved | None = None
+
+    def attach(self, ref: SubjectRef, role: PartyRole) -> None:
+        """The party found by name joins the record, first as if the row had named it."""
+        self.data["parties"].insert(0, party_row(ref, role))
+        self.data["partyKeys"].insert(0, [ref.key, role])
 
 
 def _iso(value: dt.date | None) -> str | None:
@@ -157,7 +180,8 @@ class Preparer:
         kind = code.kind
         return SubjectRef(
             code.code, person=False, agency=kind is SubjectKind.AGENCY,
-            stub={"name": name or "", "nameNorm": self.normalise(name) if name else None,
+            stub={"name": name or "", "nameNorm": self.normalise(name, code.region) if name
+                  else None,
                   "kind": kind.value, "region": code.region, "stub": True},
         )
 
@@ -170,10 +194,7 @@ class Preparer:
 
     # -- subjects ---------------------------------------------------------------------------
     def legal_person(self, row: LegalPersonRow) -> Prepared:
-        try:
-            code = parse_uscc(row.uscc)
-        except IdentifierError as exc:
-            raise RowRejected("uscc", row.uscc, _identifier_reason(exc)) from None
+        code = _checked("uscc", row.uscc, parse_uscc)
         self.not_future(row, "established")
         kind = _kind(row.kind) or code.kind
         region = row.region or code.region
@@ -182,28 +203,17 @@ class Preparer:
         data = legal_person_props(row, code, kind, self.normalise)
         data["props"]["region"] = region
         data["props"]["stub"] = None
-        superior = None
-        if row.superior:
-            try:
-                superior = parse_uscc(row.superior).code
-            except IdentifierError as exc:
-                raise RowRejected("superior", row.superior, _identifier_reason(exc)) from None
+        superior = _checked("superior", row.superior, parse_uscc).code if row.superior else None
         return Prepared(data, superior=superior)
 
     def natural_person(self, row: NaturalPersonRow) -> Prepared:
-        try:
-            number = parse_id_number(row.id_number, self.today)
-        except IdentifierError as exc:
-            raise RowRejected("id_number", row.id_number, _identifier_reason(exc)) from None
+        number = _checked("id_number", row.id_number, partial(parse_id_number, today=self.today))
         data = natural_person_props(row, number, self.privacy)
         data["props"]["stub"] = None
         return Prepared(data)
 
     def official(self, row: OfficialRow) -> Prepared:
-        try:
-            number = parse_id_number(row.id_number, self.today)
-        except IdentifierError as exc:
-            raise RowRejected("id_number", row.id_number, _identifier_reason(exc)) from None
+        number = _checked("id_number", row.id_number, partial(parse_id_number, today=self.today))
         self.not_future(row, "start_date")
         agency = self.subject_ref("agency_uscc", row.agency_uscc)
         if agency.person:
@@ -263,8 +273,7 @@ class Preparer:
             "id": key,
             "props": props,
             "status": props.pop("status"),
-            "parties": [{"id": ref.key, "role": role, "person": ref.person,
-                         "agency": ref.agency, "stub": ref.stub} for _, ref, role in parties],
+            "parties": [party_row(ref, role) for _, ref, role in parties],
             "partyKeys": [[ref.key, role] for _, ref, role in parties],
             "issuer": issuer.key if issuer else None,
             "issuerStub": issuer.stub if issuer else None,
@@ -281,16 +290,39 @@ class Preparer:
             return None  # an unusable authority code only loses the ISSUED_BY link
         return None if ref.person else ref
 
-    def _party_or_resolve(self, column: str, raw: str | None, name: str | None,
-                          legal_rep: str | None) -> tuple[SubjectRef | None, str | None]:
-        """A party from its id, or (None, problem) when the id is missing or invalid and the
-        name may still resolve it (关联补正)."""
+    def _named_record(self, kind: RecordKind, key: str, props: dict[str, Any],
+                      date: dt.date | None, issuer: SubjectRef | None, column: str,
+                      raw: str | None, lookup: Lookup, role: PartyRole = PartyRole.SUBJECT,
+                      others: tuple[tuple[str, SubjectRef, PartyRole], ...] = ()) -> Prepared:
+        """A record whose party is given by its id — or, when the id is missing or invalid
+        but the row names the party, left to be resolved by name (关联补正)."""
         try:
-            return self.subject_ref(column, raw, name), None
+            party = self.subject_ref(column, raw, lookup.name or None)
         except RowRejected as exc:
-            if not name:
+            if not lookup.name:
                 raise
-            return None, f"{exc.reason} ({exc.value})" if raw else "missing subject id"
+            prepared = self._record(kind, key, props, list(others), issuer, date)
+            problem = f"{exc.reason} ({exc.value})" if raw else "missing subject id"
+            prepared.resolve = Unresolved(column, role, lookup, problem)
+            return prepared
+        return self._record(kind, key, props, [(column, party, role), *others], issuer, date)
+
+    def _lookup(self, name: str | None, category: str | None = None,
+                issuer: SubjectRef | None = None, authority: str | None = None,
+                legal_rep: str | None = None, legal_rep_id: str | None = None) -> Lookup:
+        """What the row tells about the party beside its name: 行政相对人类别, the legal
+        representative, the authority."""
+        text = category or ""
+        kind = (SubjectKind.NATURAL_PERSON.value if "自然人" in text
+                else LEGAL if "法人" in text or "组织" in text or "个体" in text else None)
+        rep_key = None
+        if legal_rep_id:
+            try:
+                rep_key = self.privacy.person_key(parse_id_number(legal_rep_id, self.today))
+            except IdentifierError:
+                rep_key = None  # an unusable number is no evidence; the name may still be
+        return Lookup(name or "", kind, legal_rep, rep_key, issuer.key if issuer else None,
+                      authority)
 
     def penalty(self, row: PenaltyRow) -> Prepared:
         self.not_future(row, "decided_on")
@@ -309,15 +341,11 @@ class Preparer:
             "sourceUscc": row.source_uscc, "note": row.note, "subjectName": row.subject_name,
             "subjectCategory": row.subject_category, "legalRep": row.legal_rep,
         }
-        party, problem = self._party_or_resolve("subject_id", row.subject_id, row.subject_name,
-                                                row.legal_rep)
         issuer = self._issuer(row.authority_uscc, row.authority)
-        prepared = self._record(RecordKind.PENALTY, row.decision_no, props,
-                                [("subject_id", party, PartyRole.SUBJECT)] if party else [], issuer,
-                                row.decided_on)
-        if party is None:
-            prepared.resolve = ("subject_id", row.subject_name, row.legal_rep, problem or "")
-        return prepared
+        lookup = self._lookup(row.subject_name, row.subject_category, issuer, row.authority,
+                              row.legal_rep, row.legal_rep_id)
+        return self._named_record(RecordKind.PENALTY, row.decision_no, props, row.decided_on,
+                                  issuer, "subject_id", row.subject_id, lookup)
 
     def license(self, row: LicenseRow) -> Prepared:
         self.not_future(row, "decided_on")
@@ -336,14 +364,10 @@ class Preparer:
             "content": row.content, "validFrom": row.valid_from, "validTo": row.valid_to,
             "currentStatus": row.status, "subjectName": row.subject_name,
         }
-        party, problem = self._party_or_resolve("subject_id", row.subject_id, row.subject_name,
-                                                None)
-        prepared = self._record(RecordKind.LICENSE, row.decision_no, props,
-                                [("subject_id", party, PartyRole.SUBJECT)] if party else [],
-                                self._issuer(row.authority_uscc, row.authority), row.decided_on)
-        if party is None:
-            prepared.resolve = ("subject_id", row.subject_name, None, problem or "")
-        return prepared
+        issuer = self._issuer(row.authority_uscc, row.authority)
+        lookup = self._lookup(row.subject_name, issuer=issuer, authority=row.authority)
+        return self._named_record(RecordKind.LICENSE, row.decision_no, props, row.decided_on,
+                                  issuer, "subject_id", row.subject_id, lookup)
 
     def listing(self, row: ListingRow) -> Prepared:
         self.not_future(row, "listed_on", "removed_on")
@@ -366,14 +390,9 @@ class Preparer:
             "amount": row.amount, "listedOn": row.listed_on, "removedOn": row.removed_on,
             "removalReason": row.removal_reason, "subjectName": row.subject_name,
         }
-        party, problem = self._party_or_resolve("subject_id", row.subject_id, row.subject_name,
-                                                None)
-        prepared = self._record(RecordKind.LISTING, row.list_id, props,
-                                [("subject_id", party, PartyRole.SUBJECT)] if party else [], None,
-                                row.listed_on)
-        if party is None:
-            prepared.resolve = ("subject_id", row.subject_name, None, problem or "")
-        return prepared
+        lookup = self._lookup(row.subject_name, authority=row.authority)
+        return self._named_record(RecordKind.LISTING, row.list_id, props, row.listed_on, None,
+                                  "subject_id", row.subject_id, lookup)
 
     def judgment(self, row: JudgmentRow) -> Prepared:
         self.not_future(row, "filed_on", "fulfilled_on")
@@ -386,18 +405,13 @@ class Preparer:
             "fulfilledOn": row.fulfilled_on, "debtorName": row.debtor_name,
             "creditorName": row.creditor_name,
         }
-        debtor, problem = self._party_or_resolve("debtor_id", row.debtor_id, row.debtor_name,
-                                                 None)
-        parties = [("debtor_id", debtor, PartyRole.DEBTOR)] if debtor else []
-        if row.creditor_id:
-            parties.append(("creditor_id",
-                            self.subject_ref("creditor_id", row.creditor_id, row.creditor_name),
-                            PartyRole.CREDITOR))
-        prepared = self._record(RecordKind.JUDGMENT, row.case_no, props, parties, None,
-                                row.filed_on or row.due_on)
-        if debtor is None:
-            prepared.resolve = ("debtor_id", row.debtor_name or "", None, problem or "")
-        return prepared
+        creditor = (("creditor_id",
+                     self.subject_ref("creditor_id", row.creditor_id, row.creditor_name),
+                     PartyRole.CREDITOR),) if row.creditor_id else ()
+        lookup = self._lookup(row.debtor_name, authority=row.court)
+        return self._named_record(RecordKind.JUDGMENT, row.case_no, props,
+                                  row.filed_on or row.due_on, None, "debtor_id", row.debtor_id,
+                                  lookup, PartyRole.DEBTOR, creditor)
 
     def contract(self, row: ContractRow) -> Prepared:
         self.not_future(row, "signed_on", "fulfilled_on")
@@ -461,6 +475,14 @@ def _kind(text: str | None) -> SubjectKind | None:
     if "公司" in value or "企业" in value:
         return SubjectKind.ENTERPRISE
     return None
+
+
+def _checked(column: str, raw: str, parse: Callable[[str], T]) -> T:
+    """An identifier parsed, or the row rejected saying what is wrong with it."""
+    try:
+        return parse(raw)
+    except IdentifierError as exc:
+        raise RowRejected(column, raw, _identifier_reason(exc)) from None
 
 
 def _identifier_reason(exc: IdentifierError) -> str:

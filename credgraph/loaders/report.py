@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 from rich.console import Console
@@ -59,6 +60,10 @@ def print_summary(console: Console, summary: LoadSummary, rejects: Path) -> None
     table.add_row("total", f"{summary.read:,}", f"{summary.loaded:,}", f"{summary.rejected:,}",
                   f"{len(summary.corrections):,}", total_rate)
     console.print(table)
+    if summary.corrections:
+        decided = Counter(c["decidedBy"] for c in summary.corrections)
+        console.print("subjects resolved by name (关联补正), decided by: " + ", ".join(
+            f"{evidence} {count:,}" for evidence, count in decided.most_common()))
     contacts = ", ".join(f"{k} {v:,}" for k, v in summary.shared_contacts.items())
     console.print(f"shared-contact pairs derived: {contacts or 'none'}")
     if summary.rejected:

@@ -53,7 +53,7 @@ def legal_person_props(
         "agency": kind is SubjectKind.AGENCY,
         "props": {
             "name": row.name,
-            "nameNorm": normaliser(row.name),
+            "nameNorm": normaliser(row.name, row.region or uscc.region),
             "kind": kind.value,
             "region": row.region or uscc.region,
             **from_columns(row, LEGAL_PERSON_COLUMNS),

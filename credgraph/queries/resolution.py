@@ -1,30 +1,93 @@
-"""Entity resolution (SPEC §7, 关联补正): candidates from the CJK full-text index, ranked with
-rapidfuzz on normalised names, accepted only above a threshold and with a margin."""
+"""Entity resolution (SPEC §7, 关联补正): a record naming its subject without a usable id is
+attached only to the subject that its name and the row's other evidence single out — never to
+the likeliest of several.
+
+Candidates are every subject sharing the name's core (an indexed lookup, so no namesake is
+missed) and, where those do not decide, the CJK full-text index's nearest names and a near
+match's namesakes; rapidfuzz ranks them on the cores (region names are evidence of where a
+subject is, not part of what it is called — unless the subject is elsewhere: 凌云 in
+德州市凌云商贸 is a 字号). Then:
+
+1. name — the best must reach `threshold`; when the name itself names a region (禹城市…,
+   宏达（禹城）…) only candidates lying there, or bearing that region name themselves, stay;
+2. margin — candidates within `margin` of the best remain contenders (when the best bears the
+   very core name, only those that do);
+3. legal representative — the row's 法定代表人 (its 证件号码 when valid, else the name): a
+   contender whose known legal representatives do not include it drops out;
+4. authority region — of several contenders, the only one in the issuing authority's region
+   (a county bureau punishes in its county: the agency's region, else its USCC positions 3–8,
+   else the region its name names) is taken.
+
+One contender left is the match, with the evidence that agreed and the step that decided; none
+is `unresolved subject`; several is `ambiguous subject`, naming them.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
+from functools import lru_cache
+from typing import Any
 
 from rapidfuzz import fuzz
 
 from credgraph.graph.driver import Graph
+from credgraph.graph.model import Label, RelationType
 from credgraph.rules import Rules
-from credgraph.schema.names import NameNormaliser
+from credgraph.schema.names import NameNormaliser, Place, SplitName, areas, code_prefix
 
 _LUCENE_SPECIAL = re.compile(r'([+\-&|!(){}\[\]^"~*?:\\/])')
+LEGAL = "LEGAL"  # a Lookup kind: any legal person (法人及非法人组织)
+BATCH = 100  # lookups per query
 
-CANDIDATES = """
-CALL db.index.fulltext.queryNodes('subject_names', $query, {limit: $limit * 4})
-YIELD node, score
-WHERE ($kind IS NULL OR node.kind = $kind OR ($kind = 'LEGAL' AND node:LegalPerson))
-  AND ($region IS NULL OR node.region STARTS WITH $region)
-WITH node LIMIT $limit
-OPTIONAL MATCH (rep:NaturalPerson)-[:LEGAL_REPRESENTATIVE]->(node)
-WITH node, collect(rep.name) AS representatives
-RETURN collect({id: node.id, name: node.name, nameNorm: node.nameNorm, kind: node.kind,
-                region: node.region, representatives: representatives}) AS rows
+CANDIDATES = f"""
+UNWIND $lookups AS q
+OPTIONAL MATCH (authority:{Label.SUBJECT.value} {{id: q.authority}})
+WHERE authority:{Label.AGENCY.value}
+CALL (q) {{
+  CALL (q) {{
+    WITH q WHERE q.text <> ''
+    CALL db.index.fulltext.queryNodes('subject_names', q.text, {{limit: $limit}}) YIELD node
+    RETURN node
+    UNION
+    MATCH (node:{Label.SUBJECT.value}) WHERE node.nameNorm IN q.cores
+    RETURN node LIMIT $namesakes
+  }}
+  WITH node
+  WHERE (q.kind IS NULL OR node.kind = q.kind
+         OR (q.kind = '{LEGAL}' AND node:{Label.LEGAL_PERSON.value}))
+    AND (q.region IS NULL OR node.region STARTS WITH q.region)
+  OPTIONAL MATCH (rep:{Label.NATURAL_PERSON.value})
+                 -[:{RelationType.LEGAL_REPRESENTATIVE.value}]->(node)
+  WITH node, collect(rep.name) AS repNames, collect(rep.id) AS repKeys
+  RETURN collect({{id: node.id, name: node.name, kind: node.kind, region: node.region,
+                   repNames: repNames, repKeys: repKeys}}) AS candidates
+}}
+RETURN collect({{i: q.i, authorityRegion: authority.region, candidates: candidates}}) AS rows
 """
+
+
+class Evidence(StrEnum):
+    """What a resolution rested on, as the correction report (关联补正) names it."""
+
+    NAME = "name"
+    REGION_PREFIX = "region prefix"
+    LEGAL_REPRESENTATIVE = "legal representative"
+    AUTHORITY_REGION = "authority region"
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """What a row says about the subject it names but does not identify."""
+
+    name: str
+    kind: str | None = None  # a SubjectKind value, or LEGAL for any legal person
+    legal_rep: str | None = None
+    legal_rep_key: str | None = None  # the representative's opaque person key
+    authority: str | None = None  # the issuing authority's USCC
+    authority_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -39,8 +102,26 @@ class Candidate:
 @dataclass(frozen=True)
 class Resolution:
     match: Candidate | None
-    candidates: list[Candidate]
+    candidates: list[Candidate]  # the contenders when ambiguous, else the strong matches
     reason: str
+    evidence: tuple[Evidence, ...] = ()
+    decided_by: Evidence | None = None
+
+
+@dataclass(frozen=True)
+class _Found:
+    candidate: Candidate
+    split: SplitName
+    rep_names: frozenset[str]
+    rep_keys: frozenset[str]
+
+    @property
+    def core(self) -> str:
+        return self.split.core_at(self.candidate.region)
+
+    def lies_in(self, place: Place) -> bool:
+        own = {code for p in self.split.places for code in p.codes}
+        return bool(place.codes & (areas(self.candidate.region) | own))
 
 
 def lucene_query(text: str) -> str:
@@ -55,37 +136,200 @@ class Resolver:
         self.threshold = section.threshold
         self.margin = section.margin
         self.limit = section.candidates
+        self.namesakes = section.namesakes
+        # legal forms shared by most names: matched by every company, they only slow the
+        # full-text search down (the namesake lookup still compares whole cores)
+        self.forms = sorted({*section.legal_forms.values(), "公司"}, key=len, reverse=True)
+        # candidate names recur across lookups; splitting one costs ~10 µs
+        self._split = lru_cache(maxsize=100_000)(normaliser.split)
 
-    def candidates(self, name: str, kind: str | None = None, limit: int | None = None,
-                   legal_rep: str | None = None, region: str | None = None) -> list[Candidate]:
-        norm = self.normalise(name)
-        if not norm:
+    # -- candidates -------------------------------------------------------------------------
+    def _fetch(self, lookups: Sequence[tuple[Lookup, SplitName]], limit: int,
+               region: str | None = None, cores: Sequence[list[str]] | None = None
+               ) -> list[tuple[list[_Found], str | None]]:
+        """Per lookup: the scored candidates and the authority's region code prefix. Given
+        `cores`, only the subjects bearing them are read (no full-text search)."""
+        out: list[tuple[list[_Found], str | None]] = [([], None)] * len(lookups)
+        params = [{"i": i, "text": "" if cores else lucene_query(self._searched(split)),
+                   "cores": cores[i] if cores else split.cores(), "kind": lookup.kind,
+                   "region": region, "authority": lookup.authority}
+                  for i, (lookup, split) in enumerate(lookups) if split.core]
+        for start in range(0, len(params), BATCH):
+            rows = self.graph.read_rows(CANDIDATES, {
+                "lookups": params[start:start + BATCH], "limit": limit,
+                "namesakes": self.namesakes})
+            for row in rows:
+                lookup, split = lookups[row["i"]]
+                found = [self._scored(split, c) for c in row["candidates"]]
+                out[row["i"]] = (found, self._authority_region(lookup, row["authorityRegion"]))
+        return out
+
+    def _searched(self, split: SplitName) -> str:
+        """What the full-text search looks for: the core without its legal form (matched by
+        nearly every company, it only slows the search down), and the innermost leading
+        county name, which may be a 字号 (凌云商贸) or tell a county's namesake."""
+        core = split.core
+        form = next((f for f in self.forms if core.endswith(f) and len(core) > len(f) + 1), "")
+        text = core[: len(core) - len(form)]
+        inner = split.places[split.leading - 1] if split.leading else None
+        if inner and all(len(code) == 6 for code in inner.codes):
+            text += " " + inner.text
+        return text
+
+    def _scored(self, query: SplitName, row: dict[str, Any]) -> _Found:
+        """A candidate scored on the cores: its own where it is, the query's keeping the region
+        names it keeps (a region prefix is evidence, checked apart; a 字号 is not)."""
+        split = self._split(row["name"] or "")
+        region = row["region"]
+        kept = split.kept_at(region)
+        score = fuzz.ratio(query.core_keeping(kept), "".join(kept) + split.core)
+        candidate = Candidate(row["id"], row["name"], row["kind"], region,
+                              round(float(score), 2))
+        return _Found(candidate, split, frozenset(row["repNames"]), frozenset(row["repKeys"]))
+
+    def _authority_region(self, lookup: Lookup, graph_region: str | None) -> str | None:
+        """The issuing authority's region: the loaded agency's, else its USCC's positions 3–8,
+        else the region its name names (德州市德城区市场监督管理局 → 371402)."""
+        code = graph_region or (lookup.authority[2:8] if lookup.authority else None)
+        if code and len(code) == 6 and code.isdigit():
+            return code_prefix(code)
+        if lookup.authority_name:
+            return self._split(lookup.authority_name).region()
+        return None
+
+    def candidates(self, name: str, kind: str | None, limit: int,
+                   region: str | None = None) -> list[Candidate]:
+        """Subjects by name for a search: ranked by the cores' similarity, those lying in the
+        region the name names first among equals."""
+        split = self.normalise.split(name)
+        found, _ = self._fetch([(Lookup(name, kind), split)], max(limit, self.limit),
+                               region)[0]
+        found.sort(key=lambda f: (-f.candidate.score,
+                                  not all(f.lies_in(p) for p in split.places), f.candidate.id))
+        return [f.candidate for f in found[:limit]]
+
+    # -- resolution -------------------------------------------------------------------------
+    def resolve(self, lookup: Lookup) -> Resolution:
+        return self.resolve_many([lookup])[0]
+
+    def resolve_many(self, lookups: Sequence[Lookup]) -> list[Resolution]:
+        """One resolution per lookup, the candidates read in batches: first the subjects
+        bearing a core the name may have (index seeks); only where none of them decides — a
+        typo, a name not registered — the full-text search's nearest names too."""
+        splits = [(lookup, self.normalise.split(lookup.name)) for lookup in lookups]
+        fetched = self._fetch(splits, self.limit, cores=[split.cores() for _, split in splits])
+        results = [self._decide(lookup, split, found, authority_region)
+                   for (lookup, split), (found, authority_region) in zip(splits, fetched,
+                                                                          strict=True)]
+        fuzzy = [i for i, result in enumerate(results) if not _by_core(result)]
+        for i, (found, authority_region) in zip(
+                fuzzy, self._fetch([splits[i] for i in fuzzy], self.limit), strict=True):
+            fetched[i] = found, authority_region
+            lookup, split = splits[i]
+            results[i] = self._decide(lookup, split, found, authority_region)
+        # A near match may have namesakes the full-text search ranked too low to be read:
+        # read them by the match's core and decide again.
+        near: list[tuple[int, list[str]]] = []
+        for i, result in enumerate(results):
+            if result.match and result.match.score < 100:
+                matched = result.match.id
+                near.append((i, [next(f.core for f in fetched[i][0]
+                                      if f.candidate.id == matched)]))
+        more = self._fetch([splits[i] for i, _ in near], self.limit,
+                           cores=[cores for _, cores in near])
+        for (i, _), (extra, _) in zip(near, more, strict=True):
+            found, authority_region = fetched[i]
+            seen = {f.candidate.id for f in found}
+            merged = found + [f for f in extra if f.candidate.id not in seen]
+            lookup, split = splits[i]
+            results[i] = self._decide(lookup, split, merged, authority_region)
+        return results
+
+    def _decide(self, lookup: Lookup, split: SplitName, found: list[_Found],
+                authority_region: str | None) -> Resolution:
+        ranked = sorted(found, key=lambda f: (-f.candidate.score, f.candidate.id))
+        if sum(f.candidate.score == 100 for f in ranked) >= self.namesakes:
+            return _refused(ranked[:5], f"ambiguous subject: {self.namesakes} or more subjects "
+                                        "share the name")
+        if not ranked or ranked[0].candidate.score < self.threshold:
+            return _refused([], "unresolved subject: no name match strong enough")
+        evidence = [Evidence.NAME]
+        by_name = self._contenders(ranked)
+        if split.places:
+            evidence.append(Evidence.REGION_PREFIX)
+            ranked = [f for f in ranked if all(f.lies_in(p) for p in split.places)]
+            if not ranked or ranked[0].candidate.score < self.threshold:
+                where = "".join(p.text for p in split.places)
+                return _refused(by_name, f"unresolved subject: no strong name match in {where}")
+        contenders = self._contenders(ranked)
+        decided = None
+        if len(by_name) > 1 and len(contenders) == 1:
+            decided = Evidence.REGION_PREFIX
+
+        rep = _representative(lookup)
+        if rep is not None:
+            evidence.append(Evidence.LEGAL_REPRESENTATIVE)
+            kept = [f for f in contenders if _rep_agrees(f, lookup) is not False]
+            if not kept:
+                return _refused(contenders, "unresolved subject: the legal representative "
+                                            "named matches no candidate")
+            if len(contenders) > 1 and len(kept) == 1:
+                decided = Evidence.LEGAL_REPRESENTATIVE
+            contenders = kept
+
+        if len(contenders) > 1 and authority_region:
+            local = [f for f in contenders if authority_region in areas(f.candidate.region)]
+            if len(local) == 1:
+                contenders, decided = local, Evidence.AUTHORITY_REGION
+        if len(contenders) > 1:
+            named = "; ".join(f"{f.candidate.id} {f.candidate.name}" for f in contenders[:5])
+            more = f" and {len(contenders) - 5} more" if len(contenders) > 5 else ""
+            return _refused(contenders, f"ambiguous subject: {len(contenders)} candidates "
+                                        f"({named}{more})")
+
+        match = contenders[0]
+        agreed = [e for e in evidence
+                  if e is not Evidence.LEGAL_REPRESENTATIVE or _rep_agrees(match, lookup)]
+        if authority_region and authority_region in areas(match.candidate.region):
+            agreed.append(Evidence.AUTHORITY_REGION)
+        strong = [f.candidate for f in ranked if f.candidate.score >= self.threshold]
+        return Resolution(match.candidate, strong,
+                          f"resolved by {(decided or Evidence.NAME).value}",
+                          tuple(agreed), decided or Evidence.NAME)
+
+    def _contenders(self, ranked: list[_Found]) -> list[_Found]:
+        """Candidates as good as the best by name: within the margin of it, strong or not —
+        or, when the best bears the very core name, only those that do (a name one character
+        longer is another company: 银嘉建筑工程 is not 银嘉黄建筑工程)."""
+        if not ranked:
             return []
-        query = " OR ".join(lucene_query(t) for t in {norm, name.strip()} if t)
-        rows = self.graph.read_rows(CANDIDATES, {"query": query,
-                                                 "limit": (limit or self.limit) * 3,
-                                                 "kind": kind, "region": region})
-        ranked = []
-        for row in rows:
-            score = float(fuzz.ratio(norm, row["nameNorm"] or self.normalise(row["name"])))
-            if legal_rep and row["representatives"] and legal_rep not in row["representatives"]:
-                score -= 20.0  # a named legal representative who does not match weakens it
-            ranked.append(Candidate(row["id"], row["name"], row["kind"], row["region"],
-                                    round(max(score, 0.0), 2)))
-        ranked.sort(key=lambda c: (-c.score, c.id))
-        return ranked[: limit or self.limit]
+        best = ranked[0].candidate.score
+        if best == 100:
+            return [f for f in ranked if f.candidate.score == 100]
+        return [f for f in ranked if best - f.candidate.score < self.margin]
 
-    def resolve(self, name: str, kind: str | None = None,
-                legal_rep: str | None = None) -> Resolution:
-        """The unique strong match, or None with the reason it was refused."""
-        ranked = self.candidates(name, kind, legal_rep=legal_rep)
-        if not ranked or ranked[0].score < self.threshold:
-            return Resolution(None, ranked, "unresolved subject: no name match strong enough")
-        best = ranked[0]
-        runner_up = ranked[1].score if len(ranked) > 1 else 0.0
-        if best.score - runner_up < self.margin:
-            return Resolution(None, ranked,
-                              "unresolved subject: ambiguous name "
-                              f"({best.name} {best.score:.0f} vs {ranked[1].name} "
-                              f"{runner_up:.0f})")
-        return Resolution(best, ranked, "resolved by name")
+
+def _representative(lookup: Lookup) -> str | None:
+    return lookup.legal_rep_key or (lookup.legal_rep or "").strip() or None
+
+
+def _rep_agrees(found: _Found, lookup: Lookup) -> bool | None:
+    """True or False when the candidate's legal representatives are known, else None."""
+    if lookup.legal_rep_key and found.rep_keys:
+        return lookup.legal_rep_key in found.rep_keys
+    name = (lookup.legal_rep or "").strip()
+    if name and found.rep_names:
+        return name in found.rep_names
+    return None
+
+
+def _by_core(result: Resolution) -> bool:
+    """Decided among subjects bearing the very core name: nearer names cannot change it."""
+    if result.match is not None:
+        return result.match.score == 100
+    return result.reason.startswith("ambiguous subject") and all(
+        c.score == 100 for c in result.candidates)
+
+
+def _refused(found: list[_Found], reason: str) -> Resolution:
+    return Resolution(None, [f.candidate for f in found], reason)

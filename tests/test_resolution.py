@@ -1,0 +1,302 @@
+"""Entity resolution through the real loader and Neo4j (SPEC §7, 关联补正): a record without a
+usable subject id is attached only when its name and the row's evidence single out one
+subject; namesakes nothing tells apart are rejected as ambiguous with their candidates."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from credgraph.loaders.bundle import BundleLoader, LoadSummary, write_rejects
+from credgraph.loaders.report import print_summary
+from credgraph.services import Services
+from tests.ids import make_id, make_uscc
+
+TODAY = dt.date(2026, 11, 28)
+# 宏达商贸: one in 禹城市, one in 齐河县, both prefixed only by the prefecture or nothing
+YUCHENG = make_uscc(region="371482", org="MA3R00001")
+QIHE = make_uscc(region="371425", org="MA3R00002")
+# 丰源物流: one in 德州 (德城区), one in 济南 (历下区)
+DEZHOU_FY = make_uscc(region="371402", org="MA3R00003")
+JINAN_FY = make_uscc(region="370102", org="MA3R00004")
+# 瑞丰化工: namesakes with different legal representatives
+YT_LINYI = make_uscc(region="371424", org="MA3R00005")
+YT_XIAJIN = make_uscc(region="371427", org="MA3R00006")
+# 金穗农业: namesakes whose legal representatives share a name (王伟)
+JS_QINGYUN = make_uscc(region="371423", org="MA3R00007")
+JS_WUCHENG = make_uscc(region="371428", org="MA3R00008")
+XINYUAN = make_uscc(region="371402", org="MA3R00009")  # 鑫源食品: no namesake
+# 凌云 is a 字号 here (德城区), though 凌云县 is a county of Guangxi
+LINGYUN = make_uscc(region="371402", org="MA3R0000A")
+YUCHENG_MARKET = make_uscc(prefix="11", region="371482", org="MB1R00001")
+CITY_MARKET = make_uscc(prefix="11", region="371400", org="MB1R00002")
+ZHANG = make_id(region="371424", born="19700101", seq="101")
+LI = make_id(region="371427", born="19750202", seq="202")
+WANG_1 = make_id(region="371423", born="19800303", seq="303")
+WANG_2 = make_id(region="371428", born="19850404", seq="404")
+
+PENALTY_HEADERS = ["decision_no", "subject_name", "subject_category", "subject_id", "legal_rep",
+                   "legal_rep_id", "category", "decided_on", "authority", "authority_uscc"]
+
+
+def write_csv(path: Path, headers: list[str], rows: list[list[str]]) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(headers)
+        writer.writerows(rows)
+    return path
+
+
+def loader(services: Services) -> BundleLoader:
+    return BundleLoader(services.graph, services.rules, services.privacy, services.normaliser,
+                        today=TODAY)
+
+
+@pytest.fixture()
+def city(services: Services, tmp_path: Path) -> Services:
+    folder = tmp_path / "city"
+    folder.mkdir()
+    write_csv(folder / "legal_persons.csv", ["uscc", "name", "region"], [
+        [YUCHENG, "德州市宏达商贸有限公司", "371482"],
+        [QIHE, "齐河县宏达商贸有限责任公司", "371425"],
+        [DEZHOU_FY, "德州市丰源物流有限公司", "371402"],
+        [JINAN_FY, "济南市丰源物流有限公司", "370102"],
+        [YT_LINYI, "德州市瑞丰化工有限公司", "371424"],
+        [YT_XIAJIN, "德州市瑞丰化工有限责任公司", "371427"],
+        [JS_QINGYUN, "德州市金穗农业有限公司", "371423"],
+        [JS_WUCHENG, "德州市金穗农业有限公司", "371428"],
+        [XINYUAN, "德州市德城区鑫源食品有限公司", "371402"],
+        [LINGYUN, "德州市凌云信息技术服务有限公司", "371402"],
+        [YUCHENG_MARKET, "禹城市市场监督管理局", "371482"],
+        [CITY_MARKET, "德州市市场监督管理局", "371400"],
+    ])
+    write_csv(folder / "natural_persons.csv", ["id_number", "name"], [
+        [ZHANG, "张建国"], [LI, "李秀英"], [WANG_1, "王伟"], [WANG_2, "王伟"]])
+    write_csv(folder / "relations.csv", ["from_id", "to_id", "type"], [
+        [ZHANG, YT_LINYI, "法定代表人"], [LI, YT_XIAJIN, "法定代表人"],
+        [WANG_1, JS_QINGYUN, "法定代表人"], [WANG_2, JS_WUCHENG, "法定代表人"]])
+    summary = loader(services).load([folder], derive_contacts=False)
+    assert summary.rejected == 0
+    return services
+
+
+def penalties(services: Services, tmp_path: Path, rows: list[dict[str, str]]) -> LoadSummary:
+    """One penalty per row, none with a subject id; the authority is the city's bureau
+    (whose region holds every county) unless the row says otherwise."""
+    table = []
+    for number, row in enumerate(rows, start=1):
+        values = {"decision_no": f"P-{number}", "subject_category": "法人及非法人组织",
+                  "category": "警告", "decided_on": "2026-01-05",
+                  "authority": "德州市市场监督管理局", **row}
+        table.append([values.get(h, "") for h in PENALTY_HEADERS])
+    path = write_csv(tmp_path / "penalties.csv", PENALTY_HEADERS, table)
+    summary = loader(services).load([path], derive_contacts=False)
+    assert summary.read == summary.loaded + summary.rejected == len(rows)
+    return summary
+
+
+def owners(services: Services) -> dict[str, str]:
+    found = services.graph.read("MATCH (s:Subject)-[:HAS_RECORD]->(p:Penalty) "
+                                "RETURN p.id AS penalty, s.id AS subject")
+    return {row["penalty"]: row["subject"] for row in found}
+
+
+def outcome(summary: LoadSummary) -> dict[int, tuple[str, str | None]]:
+    """Per line of the penalties file: (resolved USCC, deciding evidence) or (reason, None)."""
+    out: dict[int, tuple[str, str | None]] = {
+        c["line"]: (c["resolvedTo"], c["decidedBy"]) for c in summary.corrections}
+    out.update({r.line: (r.reason, None) for r in summary.rejects})
+    return out
+
+
+def test_a_core_name_in_two_counties_is_ambiguous(city: Services, tmp_path: Path) -> None:
+    summary = penalties(city, tmp_path, [
+        {"subject_name": "宏达商贸有限公司"},
+        {"subject_name": "德州市宏达商贸有限责任公司"},  # the prefecture holds both
+        {"subject_name": "山东宏达商贸有限公司"},
+        {"subject_name": "宏达商贸有限公司", "subject_id": "91371482MA3R0000X1"},  # bad id
+    ])
+    assert (summary.loaded, summary.rejected, summary.corrections) == (0, 4, [])
+    for item in summary.rejects:
+        assert item.reason.startswith("ambiguous subject: 2 candidates"), item
+        assert f"{YUCHENG} 德州市宏达商贸有限公司" in item.reason
+        assert f"{QIHE} 齐河县宏达商贸有限责任公司" in item.reason
+    assert summary.rejects[3].reason.endswith("(91371482MA3R0000X1)")  # why the id was unusable
+    assert summary.files[0].reasons == {"ambiguous subject": 4}
+    write_rejects(summary.rejects, tmp_path / "rejects.csv")
+    with (tmp_path / "rejects.csv").open(encoding="utf-8") as handle:
+        first = next(csv.DictReader(handle))
+    assert (first["column"], first["value"]) == ("subject_id", "宏达商贸有限公司")
+    assert YUCHENG in first["reason"] and QIHE in first["reason"]
+    # never attached, not even as a record without its subject
+    assert city.graph.read("MATCH (p:Penalty) RETURN count(p) AS n") == [{"n": 0}]
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("禹城市宏达商贸有限公司", YUCHENG),
+    ("禹城宏达商贸有限公司", YUCHENG),  # the short form
+    ("山东省德州市禹城市宏达商贸有限责任公司", YUCHENG),  # every level
+    ("宏达（禹城）商贸有限公司", YUCHENG),  # bracketed
+    ("齐河县宏达商贸有限公司", QIHE),
+    ("齐河宏達商貿有限公司", QIHE),  # short form, traditional characters
+])
+def test_a_county_prefix_decides(city: Services, tmp_path: Path, name: str,
+                                 expected: str) -> None:
+    summary = penalties(city, tmp_path, [{"subject_name": name}])
+    assert outcome(summary) == {2: (expected, "region prefix")}
+    # the city's bureau agreed, but holds both counties
+    assert summary.corrections[0]["evidence"] == ["name", "region prefix", "authority region"]
+    assert owners(city) == {"P-1": expected}
+
+
+def test_a_prefix_naming_another_region_is_not_attached_elsewhere(city: Services,
+                                                                  tmp_path: Path) -> None:
+    summary = penalties(city, tmp_path, [
+        {"subject_name": "乐陵市宏达商贸有限公司"},  # 乐陵 has no 宏达商贸
+        {"subject_name": "陵城鑫源食品有限公司"},  # the only 鑫源食品 is in 德城区
+    ])
+    assert outcome(summary) == {
+        2: ("unresolved subject: no strong name match in 乐陵市; missing subject id", None),
+        3: ("unresolved subject: no strong name match in 陵城; missing subject id", None)}
+
+
+def test_a_prefecture_prefix_decides_between_prefectures(city: Services,
+                                                         tmp_path: Path) -> None:
+    summary = penalties(city, tmp_path, [
+        {"subject_name": "德州丰源物流有限公司"},
+        {"subject_name": "济南市丰源物流有限责任公司"},
+        # both are in 山东, the province's bureau too (the city's would prefer 德州's)
+        {"subject_name": "山东省丰源物流有限公司", "authority": "山东省市场监督管理局"},
+        {"subject_name": "丰源物流有限公司", "authority": "山东省市场监督管理局"},
+        {"subject_name": "丰源物流有限公司"},
+    ])
+    found = outcome(summary)
+    assert found[2] == (DEZHOU_FY, "region prefix")
+    assert found[3] == (JINAN_FY, "region prefix")
+    assert found[4][0].startswith("ambiguous subject: 2 candidates")
+    assert found[5][0].startswith("ambiguous subject: 2 candidates")
+    assert found[6] == (DEZHOU_FY, "authority region")
+
+
+def test_the_legal_representative_decides_between_namesakes(city: Services,
+                                                            tmp_path: Path) -> None:
+    summary = penalties(city, tmp_path, [
+        {"subject_name": "瑞丰化工有限公司", "legal_rep": "李秀英"},
+        {"subject_name": "瑞丰化工有限公司", "legal_rep": "张建国"},
+        {"subject_name": "瑞丰化工有限公司", "legal_rep": "赵六"},  # neither's
+        {"subject_name": "瑞丰化工有限公司"},
+    ])
+    found = outcome(summary)
+    assert found[2] == (YT_XIAJIN, "legal representative")
+    assert found[3] == (YT_LINYI, "legal representative")
+    assert found[4][0].startswith("unresolved subject: the legal representative named "
+                                  "matches no candidate")
+    assert found[5][0].startswith("ambiguous subject: 2 candidates")
+    assert summary.corrections[0]["evidence"] == ["name", "legal representative",
+                                                  "authority region"]
+
+
+def test_namesake_representatives_decide_only_by_id_number(city: Services,
+                                                           tmp_path: Path) -> None:
+    """Both 金穗农业 are represented by a 王伟: the name tells nothing, the ID number does."""
+    summary = penalties(city, tmp_path, [
+        {"subject_name": "金穗农业有限公司", "legal_rep": "王伟"},
+        {"subject_name": "金穗农业有限公司", "legal_rep": "王伟", "legal_rep_id": WANG_2},
+        {"subject_name": "金穗农业有限公司", "legal_rep": "王伟", "legal_rep_id": WANG_1},
+    ])
+    found = outcome(summary)
+    assert found[2][0].startswith("ambiguous subject: 2 candidates")
+    assert found[3] == (JS_WUCHENG, "legal representative")
+    assert found[4] == (JS_QINGYUN, "legal representative")
+    text = repr(summary.as_json()) + repr(summary.rejects)
+    assert WANG_1 not in text and WANG_2 not in text
+
+
+def test_the_authority_region_decides_between_namesakes(city: Services,
+                                                        tmp_path: Path) -> None:
+    summary = penalties(city, tmp_path, [
+        # the agency as loaded
+        {"subject_name": "宏达商贸有限公司", "authority": "禹城市市场监督管理局",
+         "authority_uscc": YUCHENG_MARKET},
+        # an agency not loaded: its USCC's positions 3–8
+        {"subject_name": "宏达商贸有限公司", "authority": "某局",
+         "authority_uscc": make_uscc(prefix="11", region="371425", org="MB1R00009")},
+        # no USCC: the region the authority's name names
+        {"subject_name": "宏达商贸有限公司", "authority": "齐河县市场监督管理局"},
+        # a county's bureau with no namesake there decides nothing
+        {"subject_name": "宏达商贸有限公司", "authority": "德州市德城区市场监督管理局"},
+    ])
+    found = outcome(summary)
+    assert found[2] == (YUCHENG, "authority region")
+    assert found[3] == (QIHE, "authority region")
+    assert found[4] == (QIHE, "authority region")
+    assert found[5][0].startswith("ambiguous subject: 2 candidates")
+    assert summary.corrections[0]["evidence"] == ["name", "authority region"]
+    # the region prefix, when given, outranks the authority
+    summary = penalties(city, tmp_path, [
+        {"subject_name": "齐河县宏达商贸有限公司", "authority": "禹城市市场监督管理局",
+         "authority_uscc": YUCHENG_MARKET}])
+    assert outcome(summary) == {2: (QIHE, "region prefix")}
+
+
+@pytest.mark.parametrize("name", [
+    "德州市德城区鑫源食品有限责任公司",
+    "德州市德城區鑫源食品有限公司",  # traditional
+    "鑫源食品（有限公司）",  # brackets
+    "【德城】鑫源食品有限公司",  # a bracketed region name, other brackets
+    "鑫源 食品 有限 公司",  # spaces
+    "鑫源食品有限公司",  # no region at all
+])
+def test_a_unique_name_resolves_however_written(city: Services, tmp_path: Path,
+                                                name: str) -> None:
+    summary = penalties(city, tmp_path, [{"subject_name": name}])
+    assert outcome(summary) == {2: (XINYUAN, "name")}
+
+
+def test_a_region_name_that_is_not_where_the_subject_is_is_its_name(city: Services,
+                                                                   tmp_path: Path) -> None:
+    summary = penalties(city, tmp_path, [
+        {"subject_name": "凌云信息技术服务有限公司"},
+        {"subject_name": "德州凌云信息技術服務有限公司"},
+        # 南康 and 东方 are region names too: other 字号, not 凌云's namesakes
+        {"subject_name": "南康信息技术服务有限公司"},
+        {"subject_name": "德州市东方信息技术服务有限公司"},
+        {"subject_name": "德州市南信息技术服务有限公司"},
+    ])
+    found = outcome(summary)
+    assert found[2] == found[3] == (LINGYUN, "name")
+    assert all(found[line][0].startswith("unresolved subject") for line in (4, 5, 6)), found
+    assert city.graph.read("MATCH (c {id: $id}) RETURN c.nameNorm AS core",
+                           {"id": LINGYUN}) == [{"core": "凌云信息技术服务有限公司"}]
+
+
+def test_nothing_is_guessed(city: Services, tmp_path: Path) -> None:
+    summary = penalties(city, tmp_path, [
+        # one character off an 8-character core: as likely another company (鑫达食品)
+        {"subject_name": "鑫达食品有限公司"},
+        # a natural person's penalty cannot go to a company of that name
+        {"subject_name": "德州市德城区鑫源食品有限公司", "subject_category": "自然人"},
+        {"subject_name": "完全不同的名字科技有限公司"},
+    ])
+    assert summary.corrections == []
+    assert all(r.reason.startswith("unresolved subject: no name match strong enough")
+               for r in summary.rejects)
+    assert owners(city) == {}
+
+
+def test_the_printed_summary_says_which_evidence_decided(city: Services,
+                                                         tmp_path: Path) -> None:
+    summary = penalties(city, tmp_path, [
+        {"subject_name": "禹城宏达商贸有限公司"},
+        {"subject_name": "齐河宏达商贸有限公司"},
+        {"subject_name": "瑞丰化工有限公司", "legal_rep": "李秀英"},
+        {"subject_name": "鑫源食品有限公司"},
+    ])
+    console = Console(record=True, width=120)
+    print_summary(console, summary, tmp_path / "rejects.csv")
+    assert ("decided by: region prefix 2, legal representative 1, name 1"
+            in console.export_text())
