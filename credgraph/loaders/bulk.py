@@ -262,6 +262,7 @@ class BulkLoader(BundleLoader):
         for kind, pending, result, reject in self._deferred:
             super()._flush(kind, pending, result, reject, summary)
         self._await_write()
+        self.timings["resolved"] = time.monotonic() - started
         if derive_contacts:
             cap = self.rules.resolution.contact_group_cap
             summary.shared_contacts = derive_shared_contacts(self.graph, cap)
@@ -407,8 +408,10 @@ class BulkLoader(BundleLoader):
                     for g in self.stage.relationship_files]
         env = dict(os.environ, NEO4J_HOME=str(self.server.home),
                    NEO4J_CONF=str(self.server.conf_dir))
+        started = time.monotonic()
         result = subprocess.run(command, capture_output=True, text=True, env=env,
                                 cwd=self.server.home, check=False)
+        self.timings["importTool"] = time.monotonic() - started
         if result.returncode != 0:
             lines = [line for line in (result.stdout + result.stderr).splitlines()
                      if line.strip() and not line.startswith(("\tat ", "\t... "))]
