@@ -137,7 +137,10 @@ def _services(settings: Settings) -> Services:
 @click.option("--rejects", type=click.Path(path_type=Path), default=Path("rejects.csv"),
               show_default=True, help="where rejected rows are written")
 @click.option("--batch-size", default=5000, show_default=True)
-def load(paths: tuple[Path, ...], as_json: bool, rejects: Path, batch_size: int) -> None:
+@click.option("--bulk", is_flag=True,
+              help="first load into an empty local database through neo4j-admin import")
+def load(paths: tuple[Path, ...], as_json: bool, rejects: Path, batch_size: int,
+         bulk: bool) -> None:
     """Load a data bundle (folders or files). Exit 0: all loaded; 1: some rows rejected;
     2: the load could not run."""
     from credgraph.loaders.bundle import BundleError
@@ -150,7 +153,7 @@ def load(paths: tuple[Path, ...], as_json: bool, rejects: Path, batch_size: int)
         services = _services(settings)
         services.graph.driver.verify_connectivity()
         migrate(services.graph)
-        summary = run_load(services, list(paths), rejects, batch_size, as_json)
+        summary = run_load(services, list(paths), rejects, batch_size, as_json, bulk)
     except (BundleError, ServerError) as exc:
         _fail(str(exc))
     except neo4j.exceptions.Neo4jError as exc:
@@ -197,9 +200,15 @@ def demo_ensure(subjects: int, seed: int, out: Path) -> None:
     if count:
         click.echo(f"database holds {count:,} subjects; demo city not loaded again")
         return
+    from credgraph.graph.maintenance import count_nodes
+    from credgraph.loaders.bulk import ALLOWED_BEFORE
+
     click.echo(f"generating the demo city ({subjects:,} subjects, seed {seed}) in {out}")
     generate(out, subjects=subjects, seed=seed)
-    run_load(services, [out], out / "rejects.csv", 5000, False)
+    # an empty local database is built offline by neo4j-admin import, much faster
+    bulk = not settings.external and not count_nodes(
+        services.graph, exclude=[label.value for label in ALLOWED_BEFORE])
+    run_load(services, [out], out / "rejects.csv", 5000, False, bulk)
 
 
 @main.group()

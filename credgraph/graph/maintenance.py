@@ -24,3 +24,15 @@ def delete_all(graph: Graph, keep: tuple[str, ...] = ()) -> None:
     """Every relationship, and every node without one of the `keep` labels."""
     graph.run_autocommit(DELETE_RELATIONSHIPS)
     graph.run_autocommit(DELETE_NODES, {"keep": list(keep)})
+
+
+COUNT_NODES = """
+MATCH (n) WHERE none(label IN labels(n) WHERE label IN $exclude)
+RETURN count(n) AS n
+"""
+
+
+def count_nodes(graph: Graph, exclude: list[str] | None = None) -> int:
+    """Nodes without any of the `exclude` labels (is this database empty of data?)."""
+    rows = graph.read(COUNT_NODES, {"exclude": exclude or []}, timeout=300)
+    return int(rows[0]["n"]) if rows else 0

@@ -70,7 +70,8 @@ _VERSION_ID = "schema"
 
 def schema_version(graph: Graph) -> int:
     rows = graph.read(
-        "MATCH (v:SchemaVersion {id: $id}) RETURN v.version AS version", {"id": _VERSION_ID}
+        "MATCH (v:SchemaVersion {id: $id}) RETURN v.version AS version", {"id": _VERSION_ID},
+        timeout=60,
     )
     return int(rows[0]["version"]) if rows else 0
 
@@ -88,7 +89,7 @@ def migrate(graph: Graph) -> list[Migration]:
             "MERGE (v:SchemaVersion {id: $id}) SET v.version = $version, "
             "v.description = $description, v.appliedAt = datetime()",
             {"id": _VERSION_ID, "version": migration.version,
-             "description": migration.description},
+             "description": migration.description}, timeout=120,
         )
         applied.append(migration)
     graph.write("CALL db.awaitIndexes(300)", timeout=310)

@@ -376,7 +376,7 @@ class BundleLoader:
                           ) -> list[tuple[int, Prepared]]:
         """Relations need both ends to exist, with the kinds the model declares."""
         ids = {ref.key for _, p in pending if p.must_exist for _, ref in p.refs}
-        known = existing_subjects(self.graph, ids)
+        known = self._known_subjects(ids)
         kept = []
         for line, prepared in pending:
             if not prepared.must_exist:
@@ -399,6 +399,10 @@ class BundleLoader:
                 continue
             kept.append((line, prepared))
         return kept
+
+    def _known_subjects(self, ids: set[str]) -> dict[str, set[str]]:
+        """The labels of the subjects among `ids` that exist."""
+        return existing_subjects(self.graph, ids)
 
     def _link_superiors(self, summary: LoadSummary) -> None:
         """SUBORDINATE_TO (隶属) once the whole file is in, wherever the superior stood."""

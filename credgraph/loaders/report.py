@@ -23,7 +23,7 @@ from credgraph.services import Services
 
 
 def run_load(services: Services, paths: list[Path], rejects: Path, batch_size: int,
-             as_json: bool) -> LoadSummary:
+             as_json: bool, bulk: bool = False) -> LoadSummary:
     console = Console(stderr=as_json)
     interactive = console.is_terminal and not as_json
     progress = Progress(TextColumn("{task.description:16}"), BarColumn(), MofNCompleteColumn(),
@@ -35,8 +35,15 @@ def run_load(services: Services, paths: list[Path], rejects: Path, batch_size: i
             tasks[kind] = progress.add_task(kind, total=None)
         progress.advance(tasks[kind], rows)
 
-    loader = BundleLoader(services.graph, services.rules, services.privacy,
-                          services.normaliser, batch_size=batch_size, progress=advance)
+    loader: BundleLoader
+    if bulk:
+        from credgraph.loaders.bulk import BulkLoader
+
+        loader = BulkLoader(services.settings, services.graph, services.rules, services.privacy,
+                            services.normaliser, batch_size=batch_size, progress=advance)
+    else:
+        loader = BundleLoader(services.graph, services.rules, services.privacy,
+                              services.normaliser, batch_size=batch_size, progress=advance)
     with progress:
         summary = loader.load(paths)
     write_rejects(summary.rejects, rejects)

@@ -1,0 +1,425 @@
+"""`credgraph load --bulk`: a first load into an empty local database through
+`neo4j-admin database import full`, which writes the store directly instead of through
+transactions.
+
+Rows are read, validated, resolved and derived by the same `BundleLoader` code as the
+transactional path (same rejects, same summary, same keys and encryption); only the write
+differs: the graph the MERGE statements of `loaders/writes.py` would build is staged as CSV files
+— subjects merged in memory in file order, exactly as successive `SET n += props` would — and
+imported with the server stopped. Rows whose subject must be found by name (关联补正) need the
+full-text index of a running database, so they are held back and written transactionally after
+the import, as are the derived shared contacts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from credgraph.graph.driver import Graph
+from credgraph.graph.maintenance import count_nodes
+from credgraph.graph.migrations import migrate
+from credgraph.graph.model import RECORD_LABELS, RELATIONS, Label, Link, RelationType
+from credgraph.graph.server import ADMIN_CLASS, LocalNeo4j, ServerError
+from credgraph.loaders.bundle import (
+    RECORD_FILES,
+    BundleError,
+    BundleLoader,
+    FileSummary,
+    LoadSummary,
+    ProgressHook,
+    discover,
+)
+from credgraph.loaders.prepare import Prepared
+from credgraph.loaders.writes import derive_shared_contacts
+from credgraph.rules import Rules
+from credgraph.schema.names import NameNormaliser
+from credgraph.schema.privacy import Privacy, scrub
+from credgraph.settings import Settings
+
+Reject = Callable[[int, str, str, str], None]
+
+# Nodes that may already be in a database a bulk load replaces: keys are carried over, the
+# schema version is rebuilt by the migrations that follow the import.
+CARRIED_LABELS = (Label.API_KEY,)
+ALLOWED_BEFORE = (Label.SCHEMA_VERSION, *CARRIED_LABELS)
+
+CARRIED = """
+MATCH (n:ApiKey)
+RETURN collect(n {.*}) AS rows
+"""
+
+
+class BulkRefused(BundleError):
+    """The bulk path cannot be used here; the transactional `credgraph load` can."""
+
+
+def _type(value: Any) -> str | None:
+    """The neo4j-admin header type of a Python value (None: no value, no column)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "long"
+    if isinstance(value, float):
+        return "double"
+    if isinstance(value, dt.datetime) or hasattr(value, "to_native"):
+        return "datetime"
+    if isinstance(value, dt.date):
+        return "date"
+    if isinstance(value, (list, tuple)):
+        return "string[]"
+    return "string"
+
+
+def _cell(value: Any, kind: str) -> str:
+    if value is None:
+        return ""
+    if kind == "boolean":
+        return "true" if value else "false"
+    if kind in ("long", "double"):
+        return repr(value)
+    if kind in ("date", "datetime"):
+        return str(value.isoformat())
+    if kind == "string[]":
+        return _quote(";".join(str(v) for v in value))
+    return _quote(str(value))
+
+
+def _quote(text: str) -> str:
+    # Always quoted: an empty string stays an empty string (an empty field is no value).
+    return '"' + text.replace('"', '""') + '"'
+
+
+@dataclass
+class CsvGroup:
+    """One file of the import: a header and rows whose properties share it."""
+
+    path: Path
+    label_or_type: str
+    multiline: bool = False
+
+
+@dataclass
+class ImportStage:
+    """The graph of a first load, as neo4j-admin CSV files under `folder`."""
+
+    folder: Path
+    subjects: dict[str, tuple[set[str], dict[str, Any]]] = field(default_factory=dict)
+    node_files: list[CsvGroup] = field(default_factory=list)
+    relationship_files: list[CsvGroup] = field(default_factory=list)
+    seen_relationships: set[tuple[str, ...]] = field(default_factory=set)
+    records: dict[str, set[str]] = field(default_factory=dict)
+    _counter: int = 0
+
+    # -- subjects: merged in memory in load order ---------------------------------------------
+    def merge_subject(self, key: str, labels: Iterable[str], props: dict[str, Any],
+                      on_create: dict[str, Any] | None = None) -> None:
+        """`MERGE (n:Subject {id}) ON CREATE SET n += on_create SET n:labels, n += props`."""
+        found = self.subjects.get(key)
+        if found is None:
+            found = ({Label.SUBJECT.value}, {"id": key, **(on_create or {})})
+            self.subjects[key] = found
+        found[0].update(labels)
+        _set_all(found[1], props)
+
+    def subject_labels(self, key: str) -> set[str] | None:
+        found = self.subjects.get(key)
+        return found[0] if found else None
+
+    # -- files ----------------------------------------------------------------------------------
+    def _write(self, kind: str, header_kind: str, rows: list[tuple[Any, ...]],
+               columns: list[str], nodes: bool, label_or_type: str,
+               group: str | None) -> None:
+        """One CSV file: `columns` are property names; the leading id columns are given."""
+        types: dict[str, str] = {}
+        for row in rows:
+            for name, value in zip(columns, row[_ids(nodes):], strict=True):
+                if name not in types and (found := _type(value)) is not None:
+                    types[name] = found
+        used = [i for i, name in enumerate(columns) if name in types]
+        if nodes:
+            head = [f"id:ID({group})"]
+        else:
+            head = [f":START_ID({group.split('>')[0] if group else ''})",
+                    f":END_ID({group.split('>')[1] if group else ''})"]
+        head += [f"{columns[i]}:{types[columns[i]]}" for i in used]
+        self._counter += 1
+        path = self.folder / f"{self._counter:05d}-{header_kind}-{kind}.csv"
+        multiline = False
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            handle.write(",".join(head) + "\n")
+            for row in rows:
+                ids = [_quote(str(v)) for v in row[:_ids(nodes)]]
+                cells = [_cell(row[_ids(nodes) + i], types[columns[i]]) for i in used]
+                line = ",".join(ids + cells)
+                multiline = multiline or "\n" in line or "\r" in line
+                handle.write(line + "\n")
+        target = self.node_files if nodes else self.relationship_files
+        target.append(CsvGroup(path, label_or_type, multiline))
+
+    def write_nodes(self, label: str, labels: str, group: str,
+                    rows: list[dict[str, Any]]) -> None:
+        columns = sorted({k for row in rows for k in row if k != "id"})
+        self._write(label, "nodes", [(row["id"], *(row.get(c) for c in columns))
+                                     for row in rows], columns, True, labels, group)
+
+    def write_relationships(self, rtype: str, start_group: str, end_group: str,
+                            rows: list[tuple[str, str, dict[str, Any]]]) -> None:
+        fresh = []
+        for source, target, props in rows:
+            identity = (rtype, source, target, str(props.get("key", props.get("role", ""))))
+            if identity in self.seen_relationships:
+                continue
+            self.seen_relationships.add(identity)
+            fresh.append((source, target, props))
+        if not fresh:
+            return
+        columns = sorted({k for _, _, props in fresh for k in props})
+        self._write(rtype, "rels", [(s, t, *(p.get(c) for c in columns)) for s, t, p in fresh],
+                    columns, False, rtype, f"{start_group}>{end_group}")
+
+    def write_subjects(self, chunk: int = 200_000) -> None:
+        """Subjects grouped by labels and property names, after every file is staged."""
+        groups: dict[tuple[tuple[str, ...], tuple[str, ...]], list[dict[str, Any]]] = {}
+        for labels, props in self.subjects.values():
+            signature = (tuple(sorted(labels)), tuple(sorted(props)))
+            groups.setdefault(signature, []).append(props)
+        for (names, _), rows in groups.items():
+            for start in range(0, len(rows), chunk):
+                self.write_nodes("subjects", ":".join(names), Label.SUBJECT.value,
+                                 rows[start:start + chunk])
+
+
+def _ids(nodes: bool) -> int:
+    return 1 if nodes else 2
+
+
+def _set_all(target: dict[str, Any], props: dict[str, Any]) -> None:
+    """`SET n += props`: a null removes the property."""
+    for key, value in props.items():
+        if value is None:
+            target.pop(key, None)
+        else:
+            target[key] = value
+
+
+class BulkLoader(BundleLoader):
+    """The bulk path: stage, stop the server, import, start, migrate, then finish what needs a
+    running database (name resolution, shared contacts)."""
+
+    def __init__(self, settings: Settings, graph: Graph, rules: Rules, privacy: Privacy,
+                 normaliser: NameNormaliser, today: dt.date | None = None,
+                 batch_size: int = 5000, progress: ProgressHook | None = None) -> None:
+        super().__init__(graph, rules, privacy, normaliser, today, batch_size, progress)
+        self.settings = settings
+        self.server = LocalNeo4j(settings)
+        self.stage = ImportStage(settings.server_dir / "import" / "bulk")
+        self._deferred: list[tuple[str, list[tuple[int, Prepared]], FileSummary, Reject]] = []
+        self._imported = False
+        self.timings: dict[str, float] = {}
+
+    # -- the checks that make bulk safe -------------------------------------------------------
+    def refuse_unless_empty(self) -> None:
+        if self.settings.external:
+            raise BulkRefused("--bulk builds a local database offline; NEO4J_URI names an "
+                              "external server: load without --bulk")
+        others = count_nodes(self.graph, exclude=[label.value for label in ALLOWED_BEFORE])
+        if others:
+            raise BulkRefused(f"--bulk needs an empty database and this one holds {others:,} "
+                              "nodes: load without --bulk to update it")
+
+    def load(self, paths: list[Path], derive_contacts: bool = True) -> LoadSummary:
+        started = time.monotonic()
+        self.refuse_unless_empty()
+        shutil.rmtree(self.stage.folder, ignore_errors=True)
+        self.stage.folder.mkdir(parents=True)
+        carried = self.graph.read_rows(CARRIED)
+        summary = LoadSummary()
+        try:
+            for kind, path in discover(paths):
+                summary.files.append(self.load_file(kind, path, summary))
+            self.stage.write_subjects()
+            if carried:
+                self.stage.write_nodes("keys", Label.API_KEY.value, Label.API_KEY.value,
+                                       carried)
+            self.timings["staged"] = time.monotonic() - started
+            self._import()
+            self.timings["imported"] = time.monotonic() - started
+        finally:
+            shutil.rmtree(self.stage.folder, ignore_errors=True)
+        self._imported = True
+        migrate(self.graph)
+        self.timings["migrated"] = time.monotonic() - started
+        for kind, pending, result, reject in self._deferred:
+            super()._flush(kind, pending, result, reject, summary)
+        self._await_write()
+        self.timings["resolved"] = time.monotonic() - started
+        if derive_contacts:
+            cap = self.rules.resolution.contact_group_cap
+            summary.shared_contacts = derive_shared_contacts(self.graph, cap)
+        summary.seconds = time.monotonic() - started
+        return summary
+
+    # -- staging instead of writing -------------------------------------------------------------
+    def _flush(self, kind: str, pending: list[tuple[int, Prepared]], result: FileSummary,
+               reject: Reject, summary: LoadSummary) -> None:
+        if self._imported:
+            super()._flush(kind, pending, result, reject, summary)
+            return
+        by_name = [(line, p) for line, p in pending if p.resolve is not None]
+        if by_name:
+            self._deferred.append((kind, by_name, result, reject))
+        ready = self._check_references([(line, p) for line, p in pending if p.resolve is None],
+                                       reject)
+        self._stage(kind, [p for _, p in ready])
+        self._superiors.extend({"from": p.data["id"], "to": p.superior}
+                               for _, p in ready if p.superior)
+        result.loaded += len(ready)
+
+    def _known_subjects(self, ids: set[str]) -> dict[str, set[str]]:
+        if self._imported:
+            return super()._known_subjects(ids)
+        return {key: labels for key in ids if (labels := self.stage.subject_labels(key))}
+
+    def _link_superiors(self, summary: LoadSummary) -> None:
+        links, self._superiors = self._superiors, []
+        usable = []
+        for link in links:
+            if self.stage.subject_labels(link["to"]) is None:
+                summary.warnings.append(f"{link['from']}: superior {link['to']} is not loaded; "
+                                        "SUBORDINATE_TO not created")
+            else:
+                usable.append((link["from"], link["to"], {"key": ""}))
+        self.stage.write_relationships(RelationType.SUBORDINATE_TO.value, Label.SUBJECT.value,
+                                       Label.SUBJECT.value, usable)
+
+    def _stage(self, kind: str, prepared: list[Prepared]) -> None:
+        stage, subject = self.stage, Label.SUBJECT.value
+        if kind == "legal_persons":
+            for p in prepared:
+                labels = [Label.LEGAL_PERSON.value] + ([Label.AGENCY.value]
+                                                       if p.data["agency"] else [])
+                stage.merge_subject(p.data["id"], labels, p.data["props"])
+        elif kind == "natural_persons":
+            for p in prepared:
+                stage.merge_subject(p.data["id"], [Label.NATURAL_PERSON.value],
+                                    p.data["props"], {"idEnc": p.data["idEnc"]})
+        elif kind == "officials":
+            serves = []
+            for p in prepared:
+                stage.merge_subject(p.data["id"], [Label.NATURAL_PERSON.value,
+                                                   Label.OFFICIAL.value],
+                                    p.data["props"], {"idEnc": p.data["idEnc"]})
+                serves.append((p.data["id"], p.data["agency"],
+                               {"key": p.data["key"], **_present(p.data["rel"])}))
+            stage.write_relationships(RelationType.SERVES_IN.value, subject, subject, serves)
+        elif kind == "relations":
+            by_type: dict[RelationType, list[tuple[str, str, dict[str, Any]]]] = {}
+            for p in prepared:
+                assert p.relation is not None
+                by_type.setdefault(p.relation, []).append(
+                    (p.data["from"], p.data["to"], {"key": p.data["key"],
+                                                    **_present(p.data["props"])}))
+            for rtype, rows in by_type.items():
+                stage.write_relationships(RELATIONS[rtype].type, subject, subject, rows)
+        else:
+            self._stage_records(kind, prepared)
+
+    def _stage_records(self, kind: str, prepared: list[Prepared]) -> None:
+        stage, subject = self.stage, Label.SUBJECT.value
+        label = RECORD_LABELS[RECORD_FILES[kind]].value
+        nodes: list[dict[str, Any]] = []
+        parties: list[tuple[str, str, dict[str, Any]]] = []
+        issued: list[tuple[str, str, dict[str, Any]]] = []
+        for p in prepared:
+            data = p.data
+            nodes.append({"id": data["id"], **_present(data["props"]), "status": data["status"]})
+            for party in data["parties"]:
+                labels = [Label.NATURAL_PERSON.value] if party["person"] else [
+                    Label.LEGAL_PERSON.value]
+                if party["agency"]:
+                    labels.append(Label.AGENCY.value)
+                if party["id"] in stage.subjects:
+                    stage.merge_subject(party["id"], labels, {})
+                else:
+                    stage.merge_subject(party["id"], labels, {}, _present(party["stub"]))
+                parties.append((party["id"], data["id"], {"role": str(party["role"])}))
+            if data["issuer"] is not None:
+                issuer = data["issuer"]
+                if issuer not in stage.subjects:
+                    stage.merge_subject(issuer, [Label.LEGAL_PERSON.value], {},
+                                        _present(data["issuerStub"] or {}))
+                if data["issuerAgency"]:
+                    stage.merge_subject(issuer, [Label.AGENCY.value], {})
+                issued.append((data["id"], issuer, {}))
+        stage.write_nodes(label, label, label, nodes)
+        stage.write_relationships(Link.HAS_RECORD.value, subject, label, parties)
+        stage.write_relationships(Link.ISSUED_BY.value, label, subject, issued)
+
+    # -- the import itself ------------------------------------------------------------------
+    def _import(self) -> None:
+        """Stop the server, import into a fresh store, start again. A failed import puts the
+        previous database back before the error is raised."""
+        databases = self.server.data_dir / "databases" / self.settings.neo4j_database
+        transactions = self.server.data_dir / "transactions" / self.settings.neo4j_database
+        saved = [(folder, folder.with_name(folder.name + ".before-bulk"))
+                 for folder in (databases, transactions) if folder.exists()]
+        self.server.stop()
+        for folder, backup in saved:
+            shutil.rmtree(backup, ignore_errors=True)
+            folder.rename(backup)
+        try:
+            self._run_import()
+        except BaseException:
+            for folder, backup in saved:
+                shutil.rmtree(folder, ignore_errors=True)
+                backup.rename(folder)
+            self.server.start()
+            raise
+        for _, backup in saved:
+            shutil.rmtree(backup, ignore_errors=True)
+        self.server.start()
+
+    def _run_import(self) -> None:
+        lib = self.server.ensure_jars()
+        self.server.write_conf()
+        command = [self.settings.java, f"-Xmx{self.settings.heap}", "-cp", f"{lib}/*",
+                   ADMIN_CLASS, "database", "import", "full", self.settings.neo4j_database,
+                   "--overwrite-destination=true",
+                   "--id-type=string", "--skip-duplicate-nodes=false",
+                   "--skip-bad-relationships=false", "--bad-tolerance=0",
+                   f"--report-file={self.stage.folder / 'import.report'}",
+                   f"--threads={max(os.cpu_count() or 2, 2)}"]
+        multiline = [str(g.path) for g in (*self.stage.node_files,
+                                           *self.stage.relationship_files) if g.multiline]
+        if multiline:
+            command += ["--multiline-fields-format=v2", f"--multiline-fields={','.join(multiline)}"]
+        command += [f"--nodes={g.label_or_type}={g.path}" for g in self.stage.node_files]
+        command += [f"--relationships={g.label_or_type}={g.path}"
+                    for g in self.stage.relationship_files]
+        env = dict(os.environ, NEO4J_HOME=str(self.server.home),
+                   NEO4J_CONF=str(self.server.conf_dir))
+        started = time.monotonic()
+        result = subprocess.run(command, capture_output=True, text=True, env=env,
+                                cwd=self.server.home, check=False)
+        self.timings["importTool"] = time.monotonic() - started
+        if result.returncode != 0:
+            lines = [line for line in (result.stdout + result.stderr).splitlines()
+                     if line.strip() and not line.startswith(("\tat ", "\t... "))]
+            tail = "\n".join(lines[-12:])
+            raise ServerError(f"neo4j-admin import failed (exit {result.returncode}); the "
+                              f"previous database is kept:\n{scrub(tail)}")
+
+
+def _present(props: dict[str, Any]) -> dict[str, Any]:
+    """Properties with a value: on a new node `SET += {x: null}` stores nothing."""
+    return {k: v for k, v in props.items() if v is not None}

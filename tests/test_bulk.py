@@ -1,0 +1,133 @@
+"""The bulk path (`credgraph load --bulk`): the same graph and the same rejects as the
+transactional path, refused where it is unsafe, and a failed import loses nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from credgraph.api.auth import KeyStore, Role
+from credgraph.graph.driver import Graph
+from credgraph.graph.maintenance import delete_all
+from credgraph.graph.model import Label
+from credgraph.loaders.bulk import BulkLoader, BulkRefused, CsvGroup
+from credgraph.loaders.bundle import BundleLoader, LoadSummary
+from credgraph.loaders.demo import generate
+from credgraph.services import Services
+from tests.conftest import make_settings
+
+AS_OF = dt.date(2026, 11, 28)
+
+def snapshot(graph: Graph) -> dict[str, Any]:
+    """Every node and relationship with labels and properties, comparable across two loads.
+    (Encrypted ID numbers use a random nonce, so only their presence is compared.)"""
+    nodes = graph.read(
+        "MATCH (n) WHERE NOT n:SchemaVersion "
+        "RETURN n.id AS id, labels(n) AS labels, properties(n) AS props", timeout=120)
+    rels = graph.read(
+        "MATCH (a)-[r]->(b) RETURN a.id AS a, labels(a) AS al, type(r) AS type, b.id AS b, "
+        "labels(b) AS bl, properties(r) AS props", timeout=120)
+
+    def node_key(row: dict[str, Any]) -> tuple[str, str]:
+        return (",".join(sorted(row["labels"])), str(row["id"]))
+
+    shaped_nodes = {}
+    for row in nodes:
+        props = dict(row["props"])
+        if "idEnc" in props:
+            props["idEnc"] = "<encrypted>"
+        shaped_nodes[node_key(row)] = props
+    shaped_rels = sorted(
+        (str(r["a"]), ",".join(sorted(r["al"])), r["type"], str(r["b"]),
+         ",".join(sorted(r["bl"])), sorted((k, str(v)) for k, v in r["props"].items()))
+        for r in rels)
+    return {"nodes": shaped_nodes, "relationships": shaped_rels}
+
+
+def rejects(summary: LoadSummary) -> list[tuple[str, int, str, str, str]]:
+    return sorted((r.file, r.line, r.column, r.value, r.reason) for r in summary.rejects)
+
+
+def bulk_loader(services: Services, **kwargs: Any) -> BulkLoader:
+    return BulkLoader(services.settings, services.graph, services.rules, services.privacy,
+                      services.normaliser, today=AS_OF, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("bulk-city")
+    generate(folder, subjects=1000, seed=23, as_of=AS_OF)
+    return folder
+
+
+def test_bulk_and_transactional_build_the_same_graph(services: Services, city: Path) -> None:
+    """One transactional and one bulk load of the same bundle (an import restarts the server,
+    so the checks of the imported database share this test)."""
+    transactional = BundleLoader(services.graph, services.rules, services.privacy,
+                                 services.normaliser, today=AS_OF).load([city])
+    expected = snapshot(services.graph)
+    delete_all(services.graph, keep=(Label.SCHEMA_VERSION.value,))
+    token = KeyStore(services.graph).create("before-bulk", Role.ADMIN)
+
+    bulk = bulk_loader(services).load([city])
+    assert KeyStore(services.graph).lookup(token) is not None  # keys survive the import
+    services.graph.write("MATCH (k:ApiKey) DETACH DELETE k")
+    found = snapshot(services.graph)
+
+    assert rejects(bulk) == rejects(transactional)
+    assert [(f.kind, f.read, f.loaded, f.rejected, f.corrected) for f in bulk.files] == [
+        (f.kind, f.read, f.loaded, f.rejected, f.corrected) for f in transactional.files]
+    assert bulk.corrections == transactional.corrections
+    assert bulk.shared_contacts == transactional.shared_contacts
+    assert len(found["nodes"]) == len(expected["nodes"]) > 3000
+    assert len(found["relationships"]) == len(expected["relationships"]) > 3000
+    assert set(expected["nodes"]) == set(found["nodes"])
+    different = [key for key, props in expected["nodes"].items() if found["nodes"][key] != props]
+    assert not different, [(k, expected["nodes"][k], found["nodes"][k]) for k in different[:3]]
+    assert found["relationships"] == expected["relationships"]
+
+    # the imported database is migrated: constraints, lookups and the full-text index answer
+    version = services.graph.read("MATCH (v:SchemaVersion) RETURN v.version AS v")
+    assert version and version[0]["v"] >= 1
+    indexes = {row["name"] for row in services.graph.read("SHOW INDEXES YIELD name")}
+    assert {"subject_id", "subject_names", "penalty_date"} <= indexes
+    assert services.resolver.candidates("德州", limit=3)
+
+
+def test_refused_on_a_database_with_data(services: Services, city: Path) -> None:
+    services.graph.write("CREATE (:Subject {id: 'X', name: '已有主体'})")
+    with pytest.raises(BulkRefused, match="empty database"):
+        bulk_loader(services).load([city])
+    assert services.graph.read("MATCH (n:Subject) RETURN count(n) AS n")[0]["n"] == 1
+
+
+def test_refused_on_an_external_database(services: Services, city: Path) -> None:
+    external = make_settings(neo4j_uri="neo4j://cluster.example:7687")
+    loader = BulkLoader(external, services.graph, services.rules, services.privacy,
+                        services.normaliser, today=AS_OF)
+    with pytest.raises(BulkRefused, match="external"):
+        loader.load([city])
+
+
+class BrokenImport(BulkLoader):
+    """neo4j-admin fed a file it cannot import (a relationship to a node that is not there)."""
+
+    def _run_import(self) -> None:
+        bad = self.stage.folder / "99999-rels-broken.csv"
+        bad.write_text(":START_ID(Subject),:END_ID(Subject)\n\"nobody\",\"nothing\"\n",
+                       encoding="utf-8")
+        self.stage.relationship_files.append(CsvGroup(bad, "FAMILY"))
+        super()._run_import()
+
+
+def test_a_failed_import_keeps_the_previous_database(services: Services, city: Path) -> None:
+    token = KeyStore(services.graph).create("kept", Role.INVESTIGATOR)
+    with pytest.raises(Exception, match="neo4j-admin import failed"):
+        BrokenImport(services.settings, services.graph, services.rules, services.privacy,
+                     services.normaliser, today=AS_OF).load([city])
+    # the server is up again, on the database it had before
+    assert KeyStore(services.graph).lookup(token) is not None
+    assert services.graph.read("MATCH (n:Subject) RETURN count(n) AS n")[0]["n"] == 0
