@@ -5,11 +5,12 @@ Every request but /healthz and the explorer's static shell needs `Authorization:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
 import time
-from collections.abc import MutableMapping
+from collections.abc import AsyncIterator, MutableMapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ from strawberry.extensions import (
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 
+from credgraph.api.audit import AuditReveals
 from credgraph.api.auth import KeyStore, Principal, RateLimiter
 from credgraph.api.errors import ErrorCode
 from credgraph.api.schema import Mutation, Query
@@ -78,6 +80,7 @@ def build_schema(services: Services) -> strawberry.Schema:
         lambda: AddValidationRules(rules),
         lambda: ParserCache(maxsize=512),
         lambda: ValidationCache(maxsize=512),
+        AuditReveals,
     ])
 
 
@@ -246,8 +249,13 @@ def create_app(services: Services, keys: KeyStore | None = None) -> Starlette:
                                 status_code=503)
         return FileResponse(path, headers={"Cache-Control": "max-age=86400"})
 
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await run_in_threadpool(services.audit.stop)  # no audit event lost on a clean stop
+
     graphql_app = CredGraphQL(services, metrics)
-    app = Starlette(routes=[
+    app = Starlette(lifespan=lifespan, routes=[
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from strawberry.tools import merge_types
 
+from credgraph.api.audit import AuditQuery
 from credgraph.api.investigation import InvestigationQuery
+from credgraph.api.workflow import WorkflowMutation, WorkflowQuery
 
-QUERIES: tuple[type, ...] = (InvestigationQuery,)
-MUTATIONS: tuple[type, ...] = ()
+QUERIES: tuple[type, ...] = (InvestigationQuery, WorkflowQuery, AuditQuery)
+MUTATIONS: tuple[type, ...] = (WorkflowMutation,)
 
 Query = merge_types("Query", QUERIES)
 Mutation = merge_types("Mutation", MUTATIONS) if MUTATIONS else None

@@ -41,8 +41,19 @@ def _keys_and_lookups() -> list[str]:
     return statements
 
 
+def _workflow() -> list[str]:
+    """The audit log read newest first and by actor; open objections found by status."""
+    event, objection = Label.AUDIT_EVENT.value, Label.OBJECTION.value
+    return [
+        f"CREATE INDEX auditevent_at IF NOT EXISTS FOR (n:{event}) ON (n.at)",
+        f"CREATE INDEX auditevent_actor IF NOT EXISTS FOR (n:{event}) ON (n.actor)",
+        f"CREATE INDEX objection_status IF NOT EXISTS FOR (n:{objection}) ON (n.status)",
+    ]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "unique keys, lookup indexes, CJK full-text index on names", _keys_and_lookups),
+    Migration(3, "audit log by time and actor, objections by status", _workflow),
 )
 CURRENT_VERSION = MIGRATIONS[-1].version
 

@@ -297,3 +297,10 @@ def label_predicate(variable: str, kinds: tuple[RecordKind, ...]) -> str:
 def types_pattern(types: tuple[RelationType, ...] | list[RelationType]) -> str:
     """`A|B|C` for a relationship pattern, from declared relation types only."""
     return "|".join(RelationType(t).value for t in types)
+
+
+# 信用修复 (SPEC §8): the records a repair may be asked for. A listing leaves its list by the
+# listing authority's removal (移出, the bundle's `removed_on`), not by a repair.
+REPAIRABLE_RECORDS: tuple[RecordKind, ...] = (RecordKind.PENALTY,)
+# Records of a subject's own conduct that count as re-offending (再次失信) after a repair.
+REOFFENCE_RECORDS: tuple[RecordKind, ...] = (RecordKind.PENALTY, RecordKind.LISTING)
