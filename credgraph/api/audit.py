@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Iterator
+from urllib.parse import unquote
 
 import strawberry
 from graphql import DocumentNode, FieldNode, OperationDefinitionNode
@@ -39,10 +40,12 @@ def audit(info: Info, operation: str, subjects: Iterable[str],
           purpose: str | None = None) -> None:
     """Record that the caller ran `operation` about `subjects` (graph keys: USCC or `P…`),
     with the persons whose personal data the answer has shown so far. Returns at once: the
-    event is written off the request path. `purpose` defaults to the `X-Purpose` header."""
+    event is written off the request path. `purpose` defaults to the `X-Purpose` header
+    (percent-encoded UTF-8, as HTTP headers carry only ASCII)."""
     svc = services(info)
     if purpose is None:
-        purpose = info.context["request"].headers.get(PURPOSE_HEADER)
+        header = info.context["request"].headers.get(PURPOSE_HEADER)
+        purpose = unquote(header) if header else None
     record(svc.audit, principal(info), operation, subjects, purpose, svc.privacy)
 
 

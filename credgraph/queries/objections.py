@@ -165,8 +165,8 @@ RETURN o {{{OBJECTION_FIELDS}}} AS objection, r {{{RECORD_FIELDS}}} AS record,
     r.revocationReason = $note, r.revokedBy = o.id""" + tail
     return head + f"""
 CREATE (n:{label})-[:{SUPERSEDES}]->(r)
-SET n = properties(r)
-SET n += $corrections, n.id = $newId, n.baseId = $baseId, n.version = $version,
+SET n = r {{.*, id: $newId}}
+SET n += $corrections, n.baseId = $baseId, n.version = $version,
     n.status = $status, n.correctedOn = $today, n.correctedBy = o.id
 SET o.correctedRecord = $newId,
     r.status = $revoked, r.revokedOn = $today, r.supersededBy = $newId, r.revokedBy = o.id,

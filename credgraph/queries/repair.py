@@ -235,7 +235,8 @@ MATCH (x:{REPAIR})-[:{REPAIRS}]->(r)
 WHERE ($subject IS NULL OR x.subject = $subject) AND ($record IS NULL OR x.record = $record)
 WITH x, r ORDER BY x.grantedOn DESC, x.id DESC LIMIT $limit
 RETURN collect(x {{.id, .subject, .grantedOn, .commitment, record: r {{{RECORD_FIELDS}}},
-  commitmentText: head([(c:{COMMITMENT} {{id: x.commitment}}) | c.content])}}) AS rows
+  commitmentText: head(COLLECT {{ MATCH (c:{COMMITMENT} {{id: x.commitment}})
+                                  RETURN c.content }})}}) AS rows
 """
 
 
