@@ -154,6 +154,11 @@ def test_correct_the_subject_moves_the_new_version(world: Graph, api: Api) -> No
                       {"r": "P-1#v2", "s": OTHER, "name": "德州市乙食品有限公司"}]
     assert ok(api, OWN, id=S)["riskAssessment"]["ownScore"] == 0
     assert ok(api, OWN, id=OTHER)["riskAssessment"]["ownScore"] > 0
+    # the day before the correction saw the old version only
+    then = 'query($id: ID!, $d: Date) { riskAssessment(id: $id, asOf: $d) { ownScore } }'
+    yesterday = (TODAY - dt.timedelta(1)).isoformat()
+    assert ok(api, then, id=S, d=yesterday)["riskAssessment"]["ownScore"] > 0
+    assert ok(api, then, id=OTHER, d=yesterday)["riskAssessment"]["ownScore"] == 0
 
 
 def test_a_corrected_version_can_be_objected_to_again(world: Graph, api: Api) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from credgraph.graph.driver import Graph
 from credgraph.loaders.derive import add_months
+from credgraph.queries.fragments import in_force, in_force_at
 from credgraph.queries.repair import Refused, request_repair
 from credgraph.rules import Rules
 from credgraph.services import Services
@@ -148,6 +149,28 @@ def test_only_penalties_are_repaired(world: Graph, rules: Rules) -> None:
     record(world, S, "Listing", "L-1", listType="经营异常名录", date=DECIDED)
     with pytest.raises(Refused, match="only administrative penalties"):
         request_repair(world, rules, "L-1", PROMISE, "desk", dt.date(2026, 6, 30))
+
+
+def test_in_force_and_its_python_twin_agree(graph: Graph) -> None:
+    day = dt.date(2026, 6, 30)
+    cases = {
+        "plain": {"status": "ACTIVE"},
+        "disputed": {"status": "DISPUTED"},
+        "repaired": {"status": "REPAIRED", "repairedOn": day},
+        "revoked": {"status": "REVOKED", "revokedOn": day},
+        "revoked-undated": {"status": "REVOKED"},
+        "corrected": {"status": "ACTIVE", "correctedOn": day},
+    }
+    for rid, props in cases.items():
+        graph.write("CREATE (r:Penalty {id: $id}) SET r += $props", {"id": rid, "props": props})
+    query = f"MATCH (r:Penalty) WHERE {in_force('r')} RETURN collect(r.id) AS ids"
+    counted = {}
+    for at in (day - dt.timedelta(1), day):
+        cypher = set(graph.read(query, {"asOf": at})[0]["ids"])
+        assert cypher == {rid for rid, props in cases.items() if in_force_at(props, at)}
+        counted[at] = cypher
+    assert counted == {day - dt.timedelta(1): {"plain", "disputed", "repaired", "revoked"},
+                       day: {"plain", "disputed", "corrected"}}
 
 
 # -- through the API -------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from credgraph.api.audit import audit
 from credgraph.api.errors import ErrorCode, api_error
 from credgraph.api.types import (
     CreditRecord,
+    RecordStatus,
     authorize,
     check_limit,
     in_thread,
@@ -67,7 +68,8 @@ class Objection:
     resolved_at: dt.datetime | None
     filed_by: str | None
     resolved_by: str | None
-    previous_status: str | None
+    previous_status: RecordStatus | None = strawberry.field(
+        description="the record's status when the objection was filed")
     corrected_record: CreditRecord | None = strawberry.field(
         description="CORRECT: the new version, which supersedes the record")
 
@@ -81,7 +83,8 @@ class Objection:
             note=row.get("note"), filed_at=native(row["filedAt"]),
             resolved_at=native(row["resolvedAt"]) if row.get("resolvedAt") else None,
             filed_by=row.get("filedBy"), resolved_by=row.get("resolvedBy"),
-            previous_status=row.get("previousStatus"),
+            previous_status=RecordStatus(row["previousStatus"]) if row.get("previousStatus")
+            else None,
             corrected_record=CreditRecord.from_row(view.corrected) if view.corrected else None)
 
 
