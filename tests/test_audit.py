@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import time
 from typing import Any
 from urllib.parse import quote
 
@@ -204,6 +205,19 @@ def test_the_trail_batches_and_keeps_failed_writes(graph: Graph) -> None:
     with pytest.raises(Exception):  # noqa: B017 - whatever Neo4j says, the event stays queued
         broken.flush()
     assert broken.pending == 1
+
+
+def test_the_writer_thread_appends_without_being_asked(graph: Graph) -> None:
+    trail = AuditTrail(graph, interval=0.05, batch=1000)
+    trail.record(AuditEvent("a", "admin", "op", ("x",)))
+    written = 0
+    for _ in range(600):  # no flush() here: the background writer has to do it
+        written = graph.read("MATCH (e:AuditEvent) RETURN count(e) AS n")[0]["n"]
+        if written:
+            break
+        time.sleep(0.1)
+    assert written == 1 and trail.pending == 0
+    trail.stop()
 
 
 def test_revoked_key_is_refused_at_once(world: str, services: Services) -> None:
