@@ -62,7 +62,7 @@ class Refused(ValueError):
 
 FIND_RECORD = f"""
 {record_by_id("r")}
-RETURN collect(r {{.*, labels: labels(r),
+RETURN collect(r {{.*,
   parties: [(s:{SUBJECT})-[h:{HAS_RECORD}]->(r) | {{id: s.id, role: h.role}}],
   issuer: head([(r)-[:{Link.ISSUED_BY.value}]->(a) | a.id]),
   openObjections: [(o:{OBJECTION})-[:{Link.OBJECTS_TO.value}]->(r)
@@ -133,7 +133,8 @@ def blockers(record: dict[str, Any], facts: dict[str, Any], rules: Rules,
     dated = [publicity_ends]
     if today < publicity_ends:
         reasons.append(f"its minimum publicity period ({months} months for a {severity.value} "
-                       f"penalty decided on {decided}) lasts until {publicity_ends}")
+                       f"penalty decided on {decided}) has not passed: repairable from "
+                       f"{publicity_ends}")
     for case in facts["enforcement"]:
         reasons.append(f"it is not fulfilled: enforcement case {case} of the issuing "
                        "authority is unfulfilled")
