@@ -81,6 +81,8 @@ def main() -> None:
     parser.add_argument("--label", default="bench", help="scale label for the results file")
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--port", type=int, default=17797)
+    parser.add_argument("--only", action="append", choices=list(QUERIES),
+                        help="measure only these queries (repeatable)")
     args = parser.parse_args()
     home = Path(__file__).resolve().parent / ".neo4j-bench"
     settings = Settings(home=home, bolt_port=args.port, neo4j_uri=None)
@@ -135,7 +137,7 @@ def main() -> None:
     }
     rows: list[dict[str, Any]] = []
     try:
-        for name in QUERIES:
+        for name in args.only or QUERIES:
             inputs = words if name == "searchSubjects" else ids
             for clients in (1, 8):
                 api = measure(via_api(name), inputs, clients)

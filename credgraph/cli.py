@@ -297,6 +297,7 @@ def credit_report(subject_id: str, pdf: Path | None, html_file: Path | None,
     # The local operator holds the database's own credentials: an administrator.
     requester = Requester(f"cli:{getpass.getuser()}", Role.ADMIN.value, True, purpose)
     page = build_report(services, row, requester, as_of.date() if as_of else None)
+    services.audit.stop()  # the audit event is written before the command ends
     if html_file:
         html_file.write_text(page, encoding="utf-8")
     if pdf:
@@ -661,6 +662,41 @@ def monitor_status() -> None:
         click.echo(f"{run['id']}  {run['status']:9} as of {run['asOf']}  started "
                    f"{run['startedAt']}  new {run['new']}  updated {run['updated']}  "
                    f"total {run['total']}  {run['seconds']} s")
+
+
+# -- keys: list and revoke (issue 11) ------------------------------------------------------------
+@keys.command("list")
+@click.option("--json", "as_json", is_flag=True, help="print the keys as JSON")
+def keys_list(as_json: bool) -> None:
+    """Every key: name, role, token prefix, created, revoked (never a token or its hash)."""
+    import json
+
+    settings = _settings()
+    with connect(settings) as graph:
+        found = KeyStore(graph).list_keys()
+    rows = [{"name": k["name"], "role": k["role"], "prefix": k["prefix"],
+             "created": str(k["createdAt"])[:19],
+             "revoked": str(k["revokedAt"])[:19] if k.get("revoked") else None} for k in found]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{'name':24} {'role':13} {'prefix':8} {'created':20} status")
+    for row in rows:
+        status = f"revoked {row['revoked']}" if row["revoked"] else "active"
+        click.echo(f"{row['name']:24} {row['role']:13} {row['prefix']:8} "
+                   f"{row['created']:20} {status}")
+
+
+@keys.command("revoke")
+@click.argument("name")
+def keys_revoke(name: str) -> None:
+    """Revoke every active key of that name; the API refuses it from then on (401)."""
+    settings = _settings()
+    with connect(settings) as graph:
+        revoked = KeyStore(graph).revoke(name)
+    if not revoked:
+        _fail(f"no active key named {name!r} (see `credgraph keys list`)", code=1)
+    click.echo(f"revoked {revoked} key(s) named {name}")
 
 
 if __name__ == "__main__":

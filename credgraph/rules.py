@@ -164,11 +164,11 @@ class IntegrityRules(Section):
 class LimitRules(Section):
     max_batch_ids: int
     max_list: int
+    max_page: int
     max_query_depth: int
     max_query_tokens: int
     max_aliases: int
     requests_per_minute: int
-    max_page: int
 
 
 class MonitoringSeverity(Section):
@@ -198,6 +198,30 @@ class MonitoringRules(Section):
     severity: MonitoringSeverity
 
 
+class RepairRules(Section):
+    """[repair]: 信用修复 — minimum publicity per severity (per domain overridable), what
+    counts as unfulfilled, the re-offending bar; and the length of the desk's free texts."""
+
+    min_publicity_months: dict[Severity, int]
+    domain_months: dict[str, dict[Severity, int]]
+    reoffence_window_months: int
+    ineligible_months: int
+    unfulfilled_keywords: list[str]
+    max_text: int
+
+    @model_validator(mode="after")
+    def _complete(self) -> RepairRules:
+        missing = [s.value for s in Severity if s not in self.min_publicity_months]
+        if missing:
+            raise ValueError(f"no minimum publicity for {', '.join(missing)}")
+        return self
+
+    def months(self, severity: Severity, domain: str | None) -> int:
+        """最短公示期 of a penalty: its domain's override, else its severity's default."""
+        override = self.domain_months.get(domain or "", {})
+        return override.get(severity, self.min_publicity_months[severity])
+
+
 class Rules(Section):
     """Every rule number, typed. Build with `Rules.load()`; tests derive variants with
     `Rules.load(overrides={...})` so a changed rule is never "restored" by hand."""
@@ -212,6 +236,7 @@ class Rules(Section):
     integrity: IntegrityRules
     limits: LimitRules
     monitoring: MonitoringRules
+    repair: RepairRules
 
     @classmethod
     def load(cls, override: Path | None = None,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from credgraph.graph.driver import Graph, connect
+from credgraph.queries.audit import AuditTrail
 from credgraph.queries.resolution import Resolver
 from credgraph.queries.risk import RiskModel
 from credgraph.rules import Rules
@@ -23,6 +24,7 @@ class Services:
     normaliser: NameNormaliser
     resolver: Resolver
     risk_model: RiskModel
+    audit: AuditTrail
 
     @classmethod
     def from_settings(cls, settings: Settings, graph: Graph | None = None) -> Services:
@@ -31,12 +33,15 @@ class Services:
                          Privacy(load_secret(settings)))
 
     @classmethod
-    def build(cls, settings: Settings, graph: Graph, rules: Rules, privacy: Privacy) -> Services:
+    def build(cls, settings: Settings, graph: Graph, rules: Rules, privacy: Privacy,
+              audit: AuditTrail | None = None) -> Services:
         normaliser = NameNormaliser(rules)
+        audit = audit or AuditTrail(graph, settings.audit_flush_ms / 1000, settings.audit_batch)
         return cls(settings=settings, graph=graph, rules=rules, privacy=privacy,
                    normaliser=normaliser, resolver=Resolver(graph, rules, normaliser),
-                   risk_model=RiskModel(rules))
+                   risk_model=RiskModel(rules), audit=audit)
 
     def with_rules(self, rules: Rules) -> Services:
-        """The same services under other rules (everything derived from them rebuilt)."""
-        return Services.build(self.settings, self.graph, rules, self.privacy)
+        """The same services under other rules (everything derived from them rebuilt but the
+        audit trail, which stays one queue per process)."""
+        return Services.build(self.settings, self.graph, rules, self.privacy, self.audit)

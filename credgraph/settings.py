@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     # Query limits (SPEC §10).
     tx_timeout: float = 10.0
 
+    # The audit log is written off the request path: every this many milliseconds, or as soon
+    # as this many events wait.
+    audit_flush_ms: int = 200
+    audit_batch: int = 500
+
     @property
     def external(self) -> bool:
         return bool(self.neo4j_uri)

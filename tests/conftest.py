@@ -103,8 +103,11 @@ def privacy() -> Privacy:
 
 
 @pytest.fixture()
-def services(settings: Settings, graph: Graph, rules: Rules, privacy: Privacy) -> Services:
-    return Services.build(settings, graph, rules, privacy)
+def services(settings: Settings, graph: Graph, rules: Rules,
+             privacy: Privacy) -> Iterator[Services]:
+    built = Services.build(settings, graph, rules, privacy)
+    yield built
+    built.audit.stop()  # this test's audit events written before the next test empties the db
 
 
 class Api:

@@ -132,6 +132,7 @@ def test_every_report_is_audited(services: Services, person: str) -> None:
     page = build_report(services, row(services, COMPANY), INVESTIGATOR, TODAY)
     number = re.search(r"CR\d{8}[0-9A-F]{8}", page)
     assert number is not None
+    services.audit.flush()
     events = services.graph.read(
         "MATCH (e:AuditEvent {operation: 'creditReport'}) RETURN e {.*} AS e")
     assert [e["e"]["id"] for e in events] == [number.group()]

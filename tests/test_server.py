@@ -85,6 +85,8 @@ def test_migrate_from_scratch_is_idempotent(graph: Graph) -> None:
     assert schema_version(graph) == 0
     applied = migrate(graph)
     assert [m.version for m in applied] == [m.version for m in MIGRATIONS]
+
+    assert applied[-1].version == CURRENT_VERSION
     assert migrate(graph) == []
 
 

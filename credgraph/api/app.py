@@ -7,10 +7,12 @@ Every request but /healthz, /readyz and the static shells of the explorer and th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
 import traceback
+from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,7 @@ from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionContext, ExecutionResult
 
 from credgraph.api import desk
+from credgraph.api.audit import AuditReveals
 from credgraph.api.auth import KeyStore, Principal, RateLimiter
 from credgraph.api.errors import ErrorCode
 from credgraph.api.metrics import Metrics, MonitorCollector
@@ -91,6 +94,7 @@ def build_schema(services: Services) -> strawberry.Schema:
         lambda: AddValidationRules(rules),
         lambda: ParserCache(maxsize=512),
         lambda: ValidationCache(maxsize=512),
+        AuditReveals,
     ])
 
 
@@ -190,8 +194,13 @@ def create_app(services: Services, keys: KeyStore | None = None) -> Starlette:
                                 status_code=503)
         return FileResponse(path, headers={"Cache-Control": "max-age=86400"})
 
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await run_in_threadpool(services.audit.stop)  # no audit event lost on a clean stop
+
     graphql_app = CredGraphQL(services, metrics)
-    app = Starlette(routes=[
+    app = Starlette(lifespan=lifespan, routes=[
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),

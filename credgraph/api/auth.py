@@ -60,12 +60,24 @@ CREATE (k:ApiKey {id: $id, name: $name, role: $role, prefix: $prefix,
                   createdAt: datetime(), revoked: false})
 """
 FIND_KEY = "MATCH (k:ApiKey {id: $id}) WHERE NOT k.revoked RETURN k.name AS name, k.role AS role"
+LIST_KEYS = """
+MATCH (k:ApiKey)
+WITH k ORDER BY k.createdAt, k.name
+RETURN collect(k {.name, .role, .prefix, .createdAt, .revoked, .revokedAt}) AS rows
+"""
+REVOKE_KEYS = """
+MATCH (k:ApiKey {name: $name}) WHERE NOT k.revoked
+SET k.revoked = true, k.revokedAt = datetime()
+RETURN count(k) AS revoked
+"""
 
 
 class KeyStore:
-    """Keys in Neo4j; lookups cached briefly so a request costs no extra round trip."""
+    """Keys in Neo4j. A lookup is remembered for `ttl` seconds, so a burst of requests costs
+    one round trip, and a key revoked elsewhere (`credgraph keys revoke`) is refused within
+    that second; one revoked through this store is refused at once."""
 
-    def __init__(self, graph: Graph, ttl: float = 60.0) -> None:
+    def __init__(self, graph: Graph, ttl: float = 1.0) -> None:
         self.graph = graph
         self.ttl = ttl
         self._cache: dict[str, tuple[float, Principal | None]] = {}
@@ -96,6 +108,18 @@ class KeyStore:
                      if rows else None)
         self._cache[digest] = (now, principal)
         return principal
+
+    def list_keys(self) -> list[dict[str, object]]:
+        """Every key with its name, role, token prefix, creation and revocation; never a
+        token or its hash."""
+        return self.graph.read_rows(LIST_KEYS)
+
+    def revoke(self, name: str) -> int:
+        """Revoke every active key of that name; returns how many."""
+        revoked = int(self.graph.write(REVOKE_KEYS, {"name": name})[0]["revoked"])
+        self._cache = {digest: entry for digest, entry in self._cache.items()
+                       if entry[1] is None or entry[1].name != name}
+        return revoked
 
 
 class RateLimiter:

@@ -8,6 +8,7 @@ import datetime as dt
 import strawberry
 from strawberry.types import Info
 
+from credgraph.api.audit import audit
 from credgraph.api.errors import ErrorCode, api_error
 from credgraph.api.types import (
     AssociationGraph,
@@ -44,8 +45,11 @@ class InvestigationQuery:
     @strawberry.field(description="A subject by USCC, raw ID number (hashed on arrival) or key")
     async def subject(self, info: Info, id: strawberry.ID) -> Subject | None:
         who = authorize(info, "subject")
-        row = await in_thread(find_subject, services(info).graph, keys_for(info, str(id)))
-        return Subject.from_row(row, who) if row else None
+        keys = keys_for(info, str(id))
+        row = await in_thread(find_subject, services(info).graph, keys)
+        found = Subject.from_row(row, who) if row else None
+        audit(info, "subject", [row["id"] if row else keys[0]])
+        return found
 
     @strawberry.field(description="Subjects by name: normalised, full-text candidates re-ranked")
     async def search_subjects(self, info: Info, name: str, kind: SubjectKind | None = None,
@@ -61,8 +65,10 @@ class InvestigationQuery:
             lambda: svc.resolver.candidates(name, kind.value if kind else None, limit,
                                             region=region))
         rows = await in_thread(subjects_by_ids, svc.graph, [c.id for c in candidates])
-        return [SubjectMatch(subject=Subject.from_row(rows[c.id], who), score=c.score / 100)
-                for c in candidates if c.id in rows]
+        matches = [SubjectMatch(subject=Subject.from_row(rows[c.id], who), score=c.score / 100)
+                   for c in candidates if c.id in rows]
+        audit(info, "searchSubjects", [str(m.subject.id) for m in matches])
+        return matches
 
     @strawberry.field(description="Live relations around a subject, fan-out capped")
     async def associations(
@@ -79,12 +85,14 @@ class InvestigationQuery:
                                list(types or model.RELATIONS), as_of or dt.date.today(), cap,
                                limit)
         rows = await in_thread(subjects_by_ids, svc.graph, sorted(hood.hops))
-        return AssociationGraph(
+        answer = AssociationGraph(
             center=Subject.from_row(center, who),
             nodes=[Subject.from_row(rows[i], who) for i in sorted(hood.hops) if i in rows],
             edges=[Relation.from_edge(e) for e in hood.edges.values()],
             truncated=hood.truncated, cut_hubs=[strawberry.ID(h) for h in sorted(hood.hubs)],
         )
+        audit(info, "associations", [center["id"]])
+        return answer
 
     @strawberry.field(description="Own and association risk (关联风险) as of a date; depth "
                                   "defaults to the rules file's [risk] default_depth")
@@ -98,7 +106,7 @@ class InvestigationQuery:
         day = as_of or dt.date.today()
         result = await in_thread(risk.assess, svc.graph, svc.rules, center["id"], hops, day,
                                  svc.risk_model)
-        return RiskAssessment(
+        answer = RiskAssessment(
             subject=Subject.from_row(center, who), as_of=day, score=result.score,
             level=RiskLevel(svc.risk_model.level(result.score)),
             own_score=result.own_score, association_score=result.association_score,
@@ -120,6 +128,8 @@ class InvestigationQuery:
             signals=signals_out(result.signals),
             cut_hubs=[strawberry.ID(h) for h in result.cut_hubs], truncated=result.truncated,
         )
+        audit(info, "riskAssessment", [center["id"]])
+        return answer
 
     @strawberry.field(description="Beneficial owners (受益所有人) and state owners of a company; "
                                   "threshold defaults to the rules file's [ownership] threshold")
@@ -133,8 +143,10 @@ class InvestigationQuery:
         center = await existing(info, str(id))
         result = await in_thread(ownership.ultimate_owners, svc.graph, svc.rules, center["id"],
                                  share, as_of or dt.date.today())
-        return [BeneficialOwner(
+        owners = [BeneficialOwner(
             owner=Subject.from_row(result.subjects[owner.id], who),
             share=round(owner.share, 6), basis=owner.basis,
             paths=[path_steps(p.edges(), result.subjects, who) for p in owner.paths],
             evidence=owner.evidence) for owner in result.owners]
+        audit(info, "ultimateOwners", [center["id"]])
+        return owners

@@ -3,8 +3,11 @@ subject, its records, relations and paths; the caller's role; argument checks.""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
 from collections.abc import Callable
+from contextvars import ContextVar
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -42,6 +45,10 @@ class RiskLevel(StrEnum):
 
 
 T = TypeVar("T")
+
+# Persons whose unmasked name or masked ID number this request's answer shows (PII reveals),
+# collected by `Subject.from_row` for the audit log (credgraph.api.audit).
+REVEALED: ContextVar[set[str] | None] = ContextVar("revealed", default=None)
 
 
 def services(info: Info) -> Services:
@@ -122,6 +129,9 @@ class Subject:
         person = kind is SubjectKind.NATURAL_PERSON
         pii = who.role in PII_ROLES
         name = row.get("name") or ""
+        revealed = REVEALED.get()
+        if person and pii and revealed is not None:
+            revealed.add(row["id"])
         return cls(
             id=strawberry.ID(row["id"]), kind=kind,
             name=mask_name(name) if person and not pii else name,
@@ -244,21 +254,38 @@ class BeneficialOwner:
 
 
 # -- argument checks ---------------------------------------------------------------------------
+def check_first(info: Info, first: int) -> None:
+    """A connection's page size (SPEC §9): 0 to the rules file's [limits] max_page."""
+    maximum = limits(info).max_page
+    if first < 0:
+        raise api_error(ErrorCode.BAD_USER_INPUT, "first must not be negative")
+    if first > maximum:
+        raise api_error(ErrorCode.LIMIT_EXCEEDED,
+                        f"first {first} is above the maximum page of {maximum}")
+
+
+def encode_cursor(*values: str) -> str:
+    """An opaque cursor for keyset paging: the sort keys of a page's last entry."""
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode()
+
+
+def decode_cursor(text: str, size: int) -> list[str]:
+    try:
+        values = json.loads(base64.urlsafe_b64decode(text.encode()))
+    except ValueError:
+        values = None
+    if not (isinstance(values, list) and len(values) == size
+            and all(isinstance(v, str) for v in values)):
+        raise api_error(ErrorCode.BAD_USER_INPUT, "after is not a cursor this query gave")
+    return values
+
+
 def check_limit(info: Info, value: int, name: str = "limit") -> None:
     maximum = limits(info).max_list
     if value < 1:
         raise api_error(ErrorCode.BAD_USER_INPUT, f"{name} must be at least 1")
     if value > maximum:
         raise api_error(ErrorCode.LIMIT_EXCEEDED, f"{name} {value} is above the maximum {maximum}")
-
-
-def check_first(info: Info, first: int) -> None:
-    """`first` of a connection: 0 (just the count) up to the rules' max_page."""
-    maximum = limits(info).max_page
-    if first < 0:
-        raise api_error(ErrorCode.BAD_USER_INPUT, "first must not be negative")
-    if first > maximum:
-        raise api_error(ErrorCode.LIMIT_EXCEEDED, f"first {first} is above the maximum {maximum}")
 
 
 def check_depth(info: Info, depth: int) -> None:

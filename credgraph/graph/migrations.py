@@ -57,38 +57,62 @@ def _monitoring() -> list[str]:
                           f"FOR (n:{label.value}) REQUIRE n.id IS UNIQUE")
     return statements
 
+def _workflow() -> list[str]:
+    """The audit log read newest first and by actor; open objections found by status."""
+    event, objection = Label.AUDIT_EVENT.value, Label.OBJECTION.value
+    return [
+        f"CREATE INDEX auditevent_at IF NOT EXISTS FOR (n:{event}) ON (n.at)",
+        f"CREATE INDEX auditevent_actor IF NOT EXISTS FOR (n:{event}) ON (n.actor)",
+        f"CREATE INDEX objection_status IF NOT EXISTS FOR (n:{objection}) ON (n.status)",
+    ]
+
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "unique keys, lookup indexes, CJK full-text index on names", _keys_and_lookups),
+    Migration(3, "audit log by time and actor, objections by status", _workflow),
     Migration(5, "monitoring: alert fingerprints and listing indexes, watch and run state",
               _monitoring),
 )
-CURRENT_VERSION = MIGRATIONS[-1].version
+CURRENT_VERSION = max(m.version for m in MIGRATIONS)
 
 _VERSION_ID = "schema"
 
 
 def schema_version(graph: Graph) -> int:
+    """The schema version: the highest migration applied, if every one below it is too."""
     rows = graph.read(
-        "MATCH (v:SchemaVersion {id: $id}) RETURN v.version AS version", {"id": _VERSION_ID},
-        timeout=60,
+        "MATCH (v:SchemaVersion {id: $id}) RETURN v.version AS version, v.applied AS applied",
+        {"id": _VERSION_ID}, timeout=60,
     )
-    return int(rows[0]["version"]) if rows else 0
+    if not rows:
+        return 0
+    applied = set(rows[0]["applied"] or [])
+    missing = [m.version for m in MIGRATIONS
+               if m.version <= int(rows[0]["version"]) and m.version not in applied]
+    return min(missing) - 1 if missing else int(rows[0]["version"])
+
+
+def _applied(graph: Graph) -> set[int]:
+    rows = graph.read("MATCH (v:SchemaVersion {id: $id}) RETURN v.applied AS applied",
+                      {"id": _VERSION_ID}, timeout=60)
+    return set(rows[0]["applied"] or []) if rows else set()
 
 
 def migrate(graph: Graph) -> list[Migration]:
-    """Apply every migration above the recorded version; safe to run any number of times."""
+    """Apply every migration not yet recorded as applied (versions may have been added below
+    the highest one); each statement is `IF NOT EXISTS`, so any number of runs is safe."""
     applied = []
-    current = schema_version(graph)
+    done = _applied(graph)
     for migration in MIGRATIONS:
-        if migration.version <= current:
+        if migration.version in done:
             continue
         for statement in migration.statements():
             graph.write(statement, timeout=300)
+        done.add(migration.version)
         graph.write(
-            "MERGE (v:SchemaVersion {id: $id}) SET v.version = $version, "
+            "MERGE (v:SchemaVersion {id: $id}) SET v.version = $version, v.applied = $applied, "
             "v.description = $description, v.appliedAt = datetime()",
-            {"id": _VERSION_ID, "version": migration.version,
+            {"id": _VERSION_ID, "version": max(done), "applied": sorted(done),
              "description": migration.description}, timeout=120,
         )
         applied.append(migration)

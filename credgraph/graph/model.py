@@ -357,3 +357,9 @@ INTEGRITY_PATTERN_ZH: dict[IntegrityPattern, str] = {
     IntegrityPattern.G4: "向失信主体授予合同",
     IntegrityPattern.G5: "公职人员本人失信",
 }
+
+# 信用修复 (SPEC §8): the records a repair may be asked for. A listing leaves its list by the
+# listing authority's removal (移出, the bundle's `removed_on`), not by a repair.
+REPAIRABLE_RECORDS: tuple[RecordKind, ...] = (RecordKind.PENALTY,)
+# Records of a subject's own conduct that count as re-offending (再次失信) after a repair.
+REOFFENCE_RECORDS: tuple[RecordKind, ...] = (RecordKind.PENALTY, RecordKind.LISTING)

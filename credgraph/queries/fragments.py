@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from credgraph.graph.model import RECORD_LABELS, RecordStatus
+
 
 def live(rel: str, at: str = "$asOf") -> str:
     """A relation live at a date (SPEC §4): started on or before it, not ended by then. A
@@ -13,6 +19,36 @@ def live(rel: str, at: str = "$asOf") -> str:
 def in_force(record: str, at: str = "$asOf") -> str:
     """A record that still counts at a date: not repaired (信用修复) nor revoked (撤销) by then.
     A repair or revocation takes effect from its day (`repairedOn`, `revokedOn`): an earlier
-    date still sees the record as it was; a status without a date counts as always."""
+    date still sees the record as it was; a status without a date counts as always. A
+    corrected version (异议更正) counts from its `correctedOn`, the day its predecessor was
+    revoked, so no date sees both versions."""
     return (f"NOT ({record}.status IN ['REPAIRED', 'REVOKED'] AND "
-            f"coalesce({record}.repairedOn, {record}.revokedOn, {at}) <= {at})")
+            f"coalesce({record}.repairedOn, {record}.revokedOn, {at}) <= {at})"
+            f" AND coalesce({record}.correctedOn, {at}) <= {at}")
+
+
+def in_force_at(record: Mapping[str, Any], at: dt.date) -> bool:
+    """`in_force` for a record already read (with its status, repairedOn, revokedOn and
+    correctedOn), for scoring in Python."""
+    if record.get("status") in (RecordStatus.REPAIRED, RecordStatus.REVOKED):
+        since = _day(record.get("repairedOn")) or _day(record.get("revokedOn"))
+        if since is None or since <= at:
+            return False
+    corrected = _day(record.get("correctedOn"))
+    return corrected is None or corrected <= at
+
+
+def _day(value: object) -> dt.date | None:
+    to_native = getattr(value, "to_native", None)
+    if to_native is not None:
+        return to_native()
+    return value if isinstance(value, dt.date) else None
+
+
+def record_by_id(variable: str = "r", param: str = "$id") -> str:
+    """`CALL () { … }` binding `variable` to every record, of any kind, whose natural key is
+    the parameter: one index seek per declared record label."""
+    branches = " UNION ".join(
+        f"MATCH ({variable}:{label.value} {{id: {param}}}) RETURN {variable}"
+        for label in RECORD_LABELS.values())
+    return f"CALL () {{ {branches} }}"

@@ -34,6 +34,7 @@ from credgraph.graph.model import (
     SubjectKind,
 )
 from credgraph.queries import ownership, risk
+from credgraph.queries.audit import AuditEvent, AuditTrail
 from credgraph.queries.neighbourhood import Edge, as_date
 from credgraph.queries.risk_levels import RISK_LEVEL_ZH
 from credgraph.queries.subjects import ACTIVE_STATUSES
@@ -63,11 +64,6 @@ WHERE r.date IS NULL OR r.date <= $asOf
 WITH h, r ORDER BY r.date DESC, r.id LIMIT $limit
 RETURN collect(r {{.id, .kind, .domain, .severity, .status, .date, .title, .authority,
                   role: h.role}}) AS rows
-"""
-AUDIT = f"""
-UNWIND $rows AS row
-CREATE (e:{Label.AUDIT_EVENT.value})
-SET e = row
 """
 
 
@@ -400,14 +396,13 @@ def render(report: Report) -> str:
             f"<style>{STYLE}</style></head><body><main>{body}</main></body></html>")
 
 
-def record_report_request(graph: Graph, report: Report) -> None:
-    """Audit (SPEC §10): who asked for whose report, when and why — a minimal `:AuditEvent`
-    (its id is the report number) until the shared audit helper takes this call over."""
+def record_report_request(trail: AuditTrail, report: Report) -> None:
+    """Audit (SPEC §10): who asked for whose report, when and why, in the audit log (the event
+    id is the report number)."""
     who = report.requester
-    graph.write(AUDIT, {"rows": [{
-        "id": report.number, "at": report.generated_at, "actor": who.actor, "role": who.role,
-        "operation": OPERATION, "subjects": [report.subject["id"]], "purpose": who.purpose,
-    }]})
+    trail.record(AuditEvent(actor=who.actor, role=who.role, operation=OPERATION,
+                            subjects=(report.subject["id"],), purpose=who.purpose,
+                            at=report.generated_at, id=report.number))
 
 
 def build_report(services: Services, subject: dict[str, Any], requester: Requester,
@@ -416,7 +411,7 @@ def build_report(services: Services, subject: dict[str, Any], requester: Request
     now = dt.datetime.now(CHINA_TIME).replace(microsecond=0)
     report = Report(services, subject, as_of or now.date(), requester,
                     f"CR{now:%Y%m%d}{secrets.token_hex(4).upper()}", now)
-    record_report_request(services.graph, report)
+    record_report_request(services.audit, report)
     return render(report)
 
 

@@ -27,6 +27,7 @@ from credgraph.graph.model import (
     Severity,
     label_predicate,
 )
+from credgraph.queries.fragments import in_force_at
 from credgraph.queries.neighbourhood import Edge, Neighbourhood, as_date, expand
 from credgraph.queries.subjects import SUBJECT_SUMMARY
 from credgraph.rules import Rules
@@ -41,7 +42,7 @@ RETURN collect(s {{{SUBJECT_SUMMARY}, records: [
   WHERE {label_predicate("r", SIGNAL_RECORDS)} AND r.date <= $asOf
   | {{role: h.role, record: r {{.id, .kind, .domain, .severity, .status, .date, .title,
        .authority, .publicityUntil, .removedOn, .listType, .dueOn, .fulfilledOn,
-       .subjectDefault}}}}]}}) AS rows
+       .subjectDefault, .repairedOn, .revokedOn, .correctedOn}}}}]}}) AS rows
 """
 
 
@@ -170,9 +171,9 @@ class RiskModel:
         return weight * math.pow(0.5, months_between(date, as_of) / self.half_life)
 
     def signal(self, role: str, record: dict[str, Any], as_of: dt.date) -> Signal | None:
-        """The signal of one record as of a date, or None when it does not count."""
-        status = record.get("status")
-        if status in (RecordStatus.REPAIRED.value, RecordStatus.REVOKED.value):
+        """The signal of one record as of a date, or None when it does not count. A record
+        repaired or revoked after `as_of` still counts at `as_of` (SPEC §8)."""
+        if not in_force_at(record, as_of):
             return None
         kind = record.get("kind")
         date = as_date(record.get("date"))
@@ -206,7 +207,7 @@ class RiskModel:
             return None
         return Signal(record, str(record.get("domain") or "other"), weight,
                       self.decay(weight, date, as_of),
-                      status == RecordStatus.DISPUTED.value)
+                      record.get("status") == RecordStatus.DISPUTED.value)
 
 
 def strongest_paths(hood: Neighbourhood, model: RiskModel) -> dict[str, tuple[float, list[Edge]]]:

@@ -1,0 +1,163 @@
+"""The audit log in the API (SPEC §9, §10): one line for a resolver to say who asked what about
+whom — `audit(info, "riskAssessment", [center])` —, the schema extension that audits personal
+data shown by a resolver that named nobody, and `auditLog` for admins."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from urllib.parse import unquote
+
+import strawberry
+from graphql import DocumentNode, FieldNode, OperationDefinitionNode
+from strawberry.extensions import SchemaExtension
+from strawberry.types import Info
+
+from credgraph.api.auth import Principal
+from credgraph.api.errors import ErrorCode, api_error
+from credgraph.api.types import (
+    REVEALED,
+    PageInfo,
+    authorize,
+    check_first,
+    decode_cursor,
+    encode_cursor,
+    in_thread,
+    keys_for,
+    principal,
+    services,
+)
+from credgraph.queries.audit import AuditEvent, AuditTrail, audit_log
+from credgraph.queries.subjects import candidate_keys
+from credgraph.schema.identifiers import IdentifierError, is_person_number
+from credgraph.schema.privacy import Privacy, scrub
+
+PURPOSE_HEADER = "x-purpose"
+MAX_PURPOSE = 200
+
+
+def audit(info: Info, operation: str, subjects: Iterable[str],
+          purpose: str | None = None) -> None:
+    """Record that the caller ran `operation` about `subjects` (graph keys: USCC or `P…`),
+    with the persons whose personal data the answer has shown so far. Returns at once: the
+    event is written off the request path. `purpose` defaults to the `X-Purpose` header
+    (percent-encoded UTF-8, as HTTP headers carry only ASCII)."""
+    svc = services(info)
+    if purpose is None:
+        header = info.context["request"].headers.get(PURPOSE_HEADER)
+        purpose = unquote(header) if header else None
+    record(svc.audit, principal(info), operation, subjects, purpose, svc.privacy)
+
+
+def record(trail: AuditTrail, who: Principal, operation: str, subjects: Iterable[str],
+           purpose: str | None, privacy: Privacy) -> None:
+    named = list(dict.fromkeys(safe_key(s, privacy) for s in subjects))
+    revealed = REVEALED.get()
+    if revealed:
+        named += sorted(revealed - set(named))
+        revealed.clear()
+    trail.record(AuditEvent(actor=who.name, role=who.role.value, operation=operation,
+                            subjects=tuple(named),
+                            purpose=scrub(purpose.strip())[:MAX_PURPOSE] if purpose else None))
+
+
+def safe_key(value: str, privacy: Privacy) -> str:
+    """A subject as the log keeps it: a raw ID number never, its opaque key instead."""
+    if is_person_number(value):
+        try:
+            return candidate_keys(value, privacy)[0]
+        except IdentifierError:
+            return scrub(value)
+    return scrub(value)
+
+
+def root_fields(document: DocumentNode | None, operation: str | None) -> list[str]:
+    if document is None:
+        return []
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode) and (
+                operation is None or (definition.name and definition.name.value == operation)):
+            return [s.name.value for s in definition.selection_set.selections
+                    if isinstance(s, FieldNode)]
+    return []
+
+
+class AuditReveals(SchemaExtension):
+    """Every PII reveal is audited: persons shown with their name unmasked or their masked ID
+    number (`Subject.from_row` notes them) that no `audit()` call of the request named."""
+
+    def on_execute(self) -> Iterator[None]:
+        REVEALED.set(set())
+        yield
+        left = REVEALED.get()
+        REVEALED.set(None)
+        context = self.execution_context.context
+        who = context.get("principal")
+        if not left or who is None:
+            return
+        svc = context["services"]
+        operation = "+".join(root_fields(self.execution_context.graphql_document,
+                                         self.execution_context.operation_name)) or "query"
+        svc.audit.record(AuditEvent(actor=who.name, role=who.role.value, operation=operation,
+                                    subjects=tuple(sorted(left))))
+
+
+@strawberry.type
+class AuditEntry:
+    id: strawberry.ID
+    at: dt.datetime
+    actor: str
+    role: str
+    operation: str
+    subjects: list[strawberry.ID]
+    purpose: str | None
+
+
+@strawberry.type
+class AuditEdge:
+    node: AuditEntry
+    cursor: str
+
+
+@strawberry.type
+class AuditConnection:
+    edges: list[AuditEdge]
+    page_info: PageInfo
+    total_count: int
+
+
+@strawberry.type
+class AuditQuery:
+    @strawberry.field(description="The audit log, newest first (admin only): by subject (any "
+                                  "id form), actor (key name) and time")
+    async def audit_log(self, info: Info, subject: strawberry.ID | None = None,
+                        actor: str | None = None, since: dt.datetime | None = None,
+                        first: int = 100, after: str | None = None) -> AuditConnection:
+        authorize(info, "auditLog")
+        check_first(info, first)
+        key = keys_for(info, str(subject))[0] if subject is not None else None
+        if actor is not None and not 0 < len(actor) <= MAX_PURPOSE:
+            raise api_error(ErrorCode.BAD_USER_INPUT, "actor must have 1 to 200 characters")
+        if since is not None and since.tzinfo is None:
+            since = since.replace(tzinfo=dt.UTC)
+        cursor = None
+        if after is not None:
+            at, event = decode_cursor(after, 2)
+            try:
+                cursor = (dt.datetime.fromisoformat(at), event)
+            except ValueError:
+                raise api_error(ErrorCode.BAD_USER_INPUT,
+                                "after is not a cursor this query gave") from None
+        svc = services(info)
+        await in_thread(svc.audit.flush)  # what was asked until now is in the answer
+        page = await in_thread(audit_log, svc.graph, key, actor, since, first, cursor)
+        audit(info, "auditLog", [key] if key else [])
+        edges = [AuditEdge(node=AuditEntry(
+            id=strawberry.ID(row["id"]), at=row["at"], actor=row["actor"], role=row["role"],
+            operation=row["operation"], subjects=[strawberry.ID(s) for s in row["subjects"]],
+            purpose=row.get("purpose")), cursor=encode_cursor(row["at"].isoformat(), row["id"]))
+            for row in page.entries]
+        return AuditConnection(
+            edges=edges, total_count=page.total,
+            page_info=PageInfo(has_next_page=page.has_next,
+                               end_cursor=edges[-1].cursor if edges else None))

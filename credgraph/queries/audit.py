@@ -1,0 +1,161 @@
+"""The audit log (审计日志, SPEC §10): who asked what about whom, when, for which purpose.
+
+Events leave the request path at once: `AuditTrail.record` queues one and returns; a writer
+thread appends the queue to Neo4j as one `UNWIND` batch every `interval` seconds, or as soon as
+`batch` events wait, and `stop()` (the app's shutdown) writes what is left. A failed write keeps
+its events queued for the next attempt. Nothing updates or deletes an `:AuditEvent`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from credgraph.graph.driver import Graph
+from credgraph.graph.model import Label
+
+log = logging.getLogger("credgraph.audit")
+
+EVENT = Label.AUDIT_EVENT.value
+# `at` travels as ISO text: the driver's conversion of a zoned datetime costs more Python time
+# than everything else in the row together.
+APPEND = f"UNWIND $rows AS row CREATE (e:{EVENT}) SET e = row, e.at = datetime(row.at)"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One entry: `subjects` are graph keys (USCC or the opaque `P…` key), never ID numbers."""
+
+    actor: str
+    role: str
+    operation: str
+    subjects: tuple[str, ...]
+    purpose: str | None = None
+    at: dt.datetime = field(default_factory=utcnow)
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def row(self) -> dict[str, Any]:
+        return {"id": self.id, "at": self.at.isoformat(), "actor": self.actor, "role": self.role,
+                "operation": self.operation, "subjects": list(self.subjects),
+                "purpose": self.purpose}
+
+
+class AuditTrail:
+    """An in-process queue of events and the thread that appends them in batches."""
+
+    def __init__(self, graph: Graph, interval: float, batch: int) -> None:
+        self.graph = graph
+        self.interval = interval
+        self.batch = batch
+        self._pending: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._ready = threading.Condition(self._lock)
+        self._writing = threading.Lock()  # one batch in flight, so a flush waits for it
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+
+    def record(self, event: AuditEvent) -> None:
+        with self._ready:
+            self._pending.append(event.row())
+            if self._thread is None:
+                self._stopping = False
+                self._thread = threading.Thread(target=self._run, name="audit-writer",
+                                                daemon=True)
+                self._thread.start()
+            if len(self._pending) == 1 or len(self._pending) >= self.batch:
+                self._ready.notify()
+
+    def flush(self) -> int:
+        """Append every queued event now; returns how many were written."""
+        with self._writing:
+            with self._lock:
+                rows, self._pending = self._pending, []
+            if not rows:
+                return 0
+            try:
+                self.graph.write(APPEND, {"rows": rows})
+            except Exception:
+                with self._lock:
+                    self._pending[:0] = rows
+                raise
+            return len(rows)
+
+    def stop(self) -> None:
+        """Write what is queued and stop the writer (a later event starts it again)."""
+        with self._ready:
+            thread, self._thread = self._thread, None
+            self._stopping = True
+            self._ready.notify()
+        if thread is not None:
+            thread.join()
+        self.flush()
+
+    @property
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._pending)
+
+    def _run(self) -> None:
+        while True:
+            with self._ready:
+                while not self._pending and not self._stopping:
+                    self._ready.wait()
+                if self._stopping:
+                    return
+                # gather more for up to `interval`, unless a full batch is already waiting
+                deadline = time.monotonic() + self.interval
+                while len(self._pending) < self.batch and not self._stopping:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._ready.wait(remaining)
+            try:
+                self.flush()
+            except Exception as exc:  # Neo4j away: the events stay queued for the next try
+                log.error("audit events not written yet (%d queued): %s", self.pending,
+                          type(exc).__name__)
+                time.sleep(self.interval)
+
+
+FILTER = f"""
+MATCH (e:{EVENT})
+WHERE e.at >= $since
+  AND ($subject IS NULL OR $subject IN e.subjects)
+  AND ($actor IS NULL OR e.actor = $actor)
+"""
+COUNT = FILTER + "RETURN count(e) AS total"
+PAGE = FILTER + """
+  AND ($afterAt IS NULL OR e.at < $afterAt OR (e.at = $afterAt AND e.id < $afterId))
+WITH e ORDER BY e.at DESC, e.id DESC LIMIT $limit
+RETURN collect(e {.id, .at, .actor, .role, .operation, .subjects, .purpose}) AS rows
+"""
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    entries: list[dict[str, Any]]
+    total: int
+    has_next: bool
+
+
+def audit_log(graph: Graph, subject: str | None, actor: str | None, since: dt.datetime | None,
+              first: int, after: tuple[dt.datetime, str] | None) -> AuditPage:
+    """Events newest first, filtered by subject key, actor and time; `after` is the
+    (time, id) of the last entry of the previous page. `total` counts the whole filter."""
+    params: dict[str, Any] = {"subject": subject, "actor": actor, "since": since or EPOCH}
+    total = int(graph.read(COUNT, params)[0]["total"])
+    rows = graph.read_rows(PAGE, {**params, "afterAt": after[0] if after else None,
+                                  "afterId": after[1] if after else None, "limit": first + 1})
+    for row in rows:
+        row["at"] = row["at"].to_native()
+    return AuditPage(rows[:first], total, len(rows) > first)

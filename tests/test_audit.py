@@ -1,0 +1,261 @@
+"""The audit log: an entry for every investigative query, PII reveal and mutation, never a raw
+ID number; written off the request path yet surviving a restart; `auditLog` for admins with
+paging; revoked keys refused; `keys list` and `keys revoke`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import time
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+import strawberry
+from click.testing import CliRunner
+from starlette.testclient import TestClient
+from strawberry.types import Info
+
+from credgraph.api.app import create_app
+from credgraph.api.audit import AuditReveals
+from credgraph.api.auth import KeyStore, Principal, Role
+from credgraph.api.types import REVEALED, Subject
+from credgraph.cli import main
+from credgraph.graph.driver import Graph
+from credgraph.graph.server import LocalNeo4j
+from credgraph.queries.audit import AuditEvent, AuditTrail
+from credgraph.schema.identifiers import parse_id_number
+from credgraph.services import Services
+from credgraph.settings import Settings
+from tests.conftest import Api
+from tests.graphs import record, relate, subject
+from tests.ids import make_id, make_uscc
+
+RAW_ID = re.compile(r"(?<!\d)\d{17}[\dX](?!\d)")
+S = make_uscc(org="MA3C00001")
+NUMBER = make_id(region="371402", born="19800101", seq="011")
+LOG = """query($subject: ID, $actor: String, $since: DateTime, $first: Int, $after: String) {
+  auditLog(subject: $subject, actor: $actor, since: $since, first: $first, after: $after) {
+    totalCount pageInfo { hasNextPage endCursor }
+    edges { cursor node { at actor role operation subjects purpose } } } }"""
+
+
+@pytest.fixture()
+def world(graph: Graph, services: Services) -> str:
+    """A company and its legal representative, a person known by a raw ID number."""
+    person = services.privacy.person_key(parse_id_number(NUMBER))
+    subject(graph, S, "德州市甲食品有限公司")
+    subject(graph, person, "张三明", "NATURAL_PERSON")
+    graph.write("MATCH (p {id: $id}) SET p.idMasked = $masked",
+                {"id": person, "masked": NUMBER[:6] + "********" + NUMBER[-4:]})
+    relate(graph, person, S, "LEGAL_REPRESENTATIVE")
+    relate(graph, person, S, "SHAREHOLDER", ratio=0.6)
+    record(graph, S, "Penalty", "P-1", severity="一般", domain="market",
+           date=dt.date.today() - dt.timedelta(days=400), publicityUntil=dt.date(2099, 1, 1))
+    return person
+
+
+def ok(api: Api, query: str, role: str = "admin", **variables: Any) -> Any:
+    body = api.query(query, role, **variables)
+    assert "errors" not in body, body
+    return body["data"]
+
+
+def events(services: Services) -> list[dict[str, Any]]:
+    services.audit.flush()
+    rows = services.graph.read("MATCH (e:AuditEvent) RETURN properties(e) AS e ORDER BY e.at")
+    return [row["e"] for row in rows]
+
+
+def test_every_operation_is_audited_without_raw_id_numbers(world: str, api: Api,
+                                                           services: Services) -> None:
+    person = world
+    calls = [
+        (f'{{ subject(id: "{NUMBER}") {{ name idMasked }} }}', "subject", [person]),
+        ('{ searchSubjects(name: "甲食品") { subject { id } } }', "searchSubjects", [S]),
+        (f'{{ associations(id: "{S}") {{ nodes {{ id name }} }} }}', "associations",
+         [S, person]),
+        (f'{{ riskAssessment(id: "{S}") {{ score }} }}', "riskAssessment", [S]),
+        (f'{{ ultimateOwners(id: "{S}") {{ owner {{ name }} }} }}', "ultimateOwners",
+         [S, person]),
+        ('mutation { fileObjection(recordId: "P-1", reason: "有误") { id } }',
+         "fileObjection", [S]),
+        (f'{{ objections(subject: "{S}") {{ id }} }}', "objections", [S]),
+        ('mutation { requestRepair(recordId: "P-1", commitment: "承诺") { eligible } }',
+         "requestRepair", [S]),
+        (f'{{ repairs(subject: "{S}") {{ id }} }}', "repairs", [S]),
+    ]
+    for query, _, _ in calls:
+        ok(api, query, "investigator" if "mutation" not in query else "admin")
+    objection = services.graph.read("MATCH (o:Objection) RETURN o.id AS id")[0]["id"]
+    ok(api, f'mutation {{ resolveObjection(id: "{objection}", outcome: UPHOLD, note: "维持") '
+            '{ id } }')
+    logged = events(services)
+    expected = [(op, subjects) for _, op, subjects in calls] + [("resolveObjection", [S])]
+    assert [(e["operation"], e["subjects"]) for e in logged] == expected
+    roles = {(e["actor"], e["role"]) for e in logged}
+    assert roles == {("test-investigator", "investigator"), ("test-admin", "admin")}
+    assert not RAW_ID.search(json.dumps([{k: str(v) for k, v in e.items()} for e in logged],
+                                        ensure_ascii=False))
+
+
+def test_pii_reveals_name_the_persons_shown(world: str, api: Api, services: Services,
+                                           graph: Graph) -> None:
+    person = world
+    record(graph, person, "Penalty", "P-2", severity="严重", domain="market",
+           date=dt.date.today() - dt.timedelta(days=30), publicityUntil=dt.date(2099, 1, 1))
+    query = f'{{ riskAssessment(id: "{S}") {{ contributors {{ subject {{ id name }} }} }} }}'
+    shown = ok(api, query, "investigator")["riskAssessment"]["contributors"]
+    assert shown == [{"subject": {"id": person, "name": "张三明"}}]
+    assert ok(api, query, "monitor")["riskAssessment"]["contributors"] == [
+        {"subject": {"id": person, "name": "张*明"}}]  # masked: no reveal
+    assert [e["subjects"] for e in events(services)] == [[S, person], [S]]
+
+
+@strawberry.type
+class Forgetful:
+    @strawberry.field
+    def someone(self, info: Info, id: str) -> Subject:
+        return Subject.from_row({"id": id, "kind": "NATURAL_PERSON", "name": "张三明"},
+                                info.context["principal"])
+
+
+def test_an_unaudited_reveal_is_still_audited(world: str, services: Services) -> None:
+    """A resolver that forgets `audit()` but shows a person: the extension records it."""
+    schema = strawberry.Schema(query=Forgetful, extensions=[AuditReveals])
+    context = {"principal": Principal("k", "tester", Role.INVESTIGATOR), "services": services}
+    result = schema.execute_sync(f'{{ someone(id: "{world}") {{ name }} }}',
+                                 context_value=context)
+    assert result.errors is None and result.data == {"someone": {"name": "张三明"}}
+    assert REVEALED.get() is None
+    assert [(e["operation"], e["subjects"], e["actor"]) for e in events(services)] == [
+        ("someone", [world], "tester")]
+
+
+def test_purpose_header(world: str, api: Api, services: Services) -> None:
+    api.client.post("/graphql", json={"query": f'{{ riskAssessment(id: "{S}") {{ score }} }}'},
+                    headers={**api.headers("investigator"),
+                             "X-Purpose": quote("案件 2026-17 核查")})
+    assert [e["purpose"] for e in events(services)] == ["案件 2026-17 核查"]
+
+
+def test_audit_log_filters_and_pages(world: str, api: Api, services: Services) -> None:
+    for _ in range(3):
+        ok(api, f'{{ riskAssessment(id: "{S}") {{ score }} }}', "investigator")
+    ok(api, f'{{ subject(id: "{NUMBER}") {{ id }} }}', "monitor")
+    page = ok(api, LOG, first=2)["auditLog"]
+    assert page["totalCount"] == 4 and page["pageInfo"]["hasNextPage"]
+    assert [e["node"]["operation"] for e in page["edges"]] == ["subject", "riskAssessment"]
+    rest = ok(api, LOG, first=2, after=page["pageInfo"]["endCursor"])["auditLog"]
+    assert rest["totalCount"] == 5  # the first auditLog call is in the log now
+    assert not rest["pageInfo"]["hasNextPage"]
+    assert [e["node"]["operation"] for e in rest["edges"]] == ["riskAssessment"] * 2
+    # by subject (a raw ID number is hashed on arrival), by actor, since a time
+    by_person = ok(api, LOG, subject=NUMBER)["auditLog"]
+    assert [e["node"]["subjects"] for e in by_person["edges"]] == [[world]]
+    assert ok(api, LOG, actor="test-investigator")["auditLog"]["totalCount"] == 3
+    later = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).isoformat()
+    assert ok(api, LOG, since=later)["auditLog"]["totalCount"] == 0
+    # the auditLog calls themselves are in the log too, by the admin
+    logged = ok(api, LOG, actor="test-admin")["auditLog"]["edges"]
+    assert {e["node"]["operation"] for e in logged} == {"auditLog"}
+
+
+@pytest.mark.parametrize(("variables", "role", "code"), [
+    ({"first": 501}, "admin", "LIMIT_EXCEEDED"),
+    ({"first": -1}, "admin", "BAD_USER_INPUT"),
+    ({"after": "not-a-cursor"}, "admin", "BAD_USER_INPUT"),
+    ({"subject": "123"}, "admin", "BAD_USER_INPUT"),
+    ({}, "investigator", "FORBIDDEN"),
+    ({}, "partner", "FORBIDDEN"),
+])
+def test_audit_log_refusals(world: str, api: Api, variables: dict[str, Any], role: str,
+                            code: str) -> None:
+    body = api.query(LOG, role, **variables)
+    assert body["errors"][0]["extensions"]["code"] == code
+
+
+def test_audit_survives_a_restart(world: str, settings: Settings, services: Services) -> None:
+    slow = Services.build(settings.model_copy(update={"audit_flush_ms": 600_000}),
+                          services.graph, services.rules, services.privacy)
+    token = KeyStore(services.graph).create("auditor", Role.ADMIN)
+    headers = {"Authorization": f"Bearer {token}"}
+    with TestClient(create_app(slow)) as client:  # runs the lifespan: stopped on exit
+        response = client.post("/graphql", headers=headers,
+                               json={"query": f'{{ riskAssessment(id: "{S}") {{ score }} }}'})
+        assert response.status_code == 200 and "errors" not in response.json()
+        assert slow.audit.pending == 1  # not written on the request path
+    assert slow.audit.pending == 0
+    fresh = Services.build(settings, services.graph, services.rules, services.privacy)
+    client = TestClient(create_app(fresh))
+    answer = client.post("/graphql", headers=headers, json={"query": LOG}).json()
+    assert answer["data"]["auditLog"]["edges"][0]["node"]["operation"] == "riskAssessment"
+    fresh.audit.stop()
+
+
+def test_the_trail_batches_and_keeps_failed_writes(graph: Graph) -> None:
+    trail = AuditTrail(graph, interval=600, batch=3)
+    for n in range(3):
+        trail.record(AuditEvent("a", "admin", f"op{n}", ()))
+    trail.stop()  # whatever the writer had not written yet, stop writes
+    assert graph.read("MATCH (e:AuditEvent) RETURN count(e) AS n")[0]["n"] == 3
+    broken = AuditTrail(graph, interval=600, batch=100)
+    broken.record(AuditEvent("a", "admin", "op", ("x",), purpose={"a map": "refused"}))  # type: ignore[arg-type]
+    with pytest.raises(Exception):  # noqa: B017 - whatever Neo4j says, the event stays queued
+        broken.flush()
+    assert broken.pending == 1
+
+
+def test_the_writer_thread_appends_without_being_asked(graph: Graph) -> None:
+    trail = AuditTrail(graph, interval=0.05, batch=1000)
+    trail.record(AuditEvent("a", "admin", "op", ("x",)))
+    written = 0
+    for _ in range(600):  # no flush() here: the background writer has to do it
+        written = graph.read("MATCH (e:AuditEvent) RETURN count(e) AS n")[0]["n"]
+        if written:
+            break
+        time.sleep(0.1)
+    assert written == 1 and trail.pending == 0
+    trail.stop()
+
+
+def test_revoked_key_is_refused_at_once(world: str, services: Services) -> None:
+    store = KeyStore(services.graph)
+    token = store.create("leaver", Role.INVESTIGATOR)
+    client = TestClient(create_app(services, store))
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.post("/graphql", headers=headers,
+                       json={"query": "{ __typename }"}).status_code == 200
+    assert store.revoke("leaver") == 1
+    refused = client.post("/graphql", headers=headers, json={"query": "{ __typename }"})
+    assert refused.status_code == 401
+    assert refused.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+def test_keys_list_and_revoke_cli(world: str, settings: Settings, services: Services) -> None:
+    password = settings.neo4j_password or LocalNeo4j(settings).password()
+    env = {"NEO4J_URI": settings.bolt_uri, "NEO4J_PASSWORD": password,
+           "NEO4J_DATABASE": settings.neo4j_database}
+    runner = CliRunner()
+    created = runner.invoke(main, ["keys", "create", "--name", "hebei-city", "--role",
+                                   "partner"], env=env)
+    assert created.exit_code == 0, created.output
+    token = created.stdout.strip().splitlines()[-1]
+    listed = runner.invoke(main, ["keys", "list", "--json"], env=env)
+    assert listed.exit_code == 0
+    rows = json.loads(listed.stdout)
+    assert [(r["name"], r["role"], r["prefix"], r["revoked"]) for r in rows] == [
+        ("hebei-city", "partner", token[:7], None)]
+    assert token not in listed.stdout and token[7:15] not in listed.stdout
+    revoked = runner.invoke(main, ["keys", "revoke", "hebei-city"], env=env)
+    assert revoked.exit_code == 0 and "revoked 1 key(s) named hebei-city" in revoked.output
+    table = runner.invoke(main, ["keys", "list"], env=env)
+    assert "hebei-city" in table.output and "revoked 20" in table.output
+    again = runner.invoke(main, ["keys", "revoke", "hebei-city"], env=env)
+    assert again.exit_code == 1 and "no active key named 'hebei-city'" in again.output
+    # another process (a server started now, or after its second of caching) refuses it
+    client = TestClient(create_app(services))
+    response = client.post("/graphql", json={"query": "{ __typename }"},
+                           headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401

@@ -1,0 +1,288 @@
+"""Objections (异议): filing disputes a record, each outcome with its record versions, refusals
+with their codes, and a reload of the bundle that undoes no decision."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from credgraph.graph.driver import Graph
+from credgraph.loaders.bundle import BundleLoader
+from credgraph.services import Services
+from tests.conftest import Api
+from tests.graphs import record, subject
+from tests.ids import make_uscc
+from tests.test_loader import write_csv
+
+S = make_uscc(org="MA3C00001")
+OTHER = make_uscc(org="MA3C00002")
+AGENCY = make_uscc(prefix="11", org="004187451")
+TODAY = dt.date.today()
+DECIDED = TODAY - dt.timedelta(days=60)
+
+FILE = """mutation($id: ID!, $reason: String!) { fileObjection(recordId: $id, reason: $reason) {
+  id status reason outcome filedAt previousStatus record { id status } } }"""
+RESOLVE = """mutation($id: ID!, $outcome: ObjectionOutcome!, $note: String!,
+  $corrections: RecordCorrection) {
+  resolveObjection(id: $id, outcome: $outcome, note: $note, corrections: $corrections) {
+    id status outcome note resolvedAt record { id status severity }
+    correctedRecord { id status severity domain date } } }"""
+OWN = """query($id: ID!) { riskAssessment(id: $id) { ownScore
+  signals { record { id status severity } weight disputed } } }"""
+RECORDS = 'query($id: ID!) { subject(id: $id) { records { id status severity } } }'
+
+
+def ok(api: Api, query: str, role: str = "admin", **variables: Any) -> Any:
+    body = api.query(query, role, **variables)
+    assert "errors" not in body, body
+    return body["data"]
+
+
+def failure(api: Api, query: str, role: str = "admin", **variables: Any) -> dict[str, Any]:
+    body = api.query(query, role, **variables)
+    assert body.get("errors"), body
+    error: dict[str, Any] = body["errors"][0]
+    return error
+
+
+@pytest.fixture()
+def world(graph: Graph) -> Graph:
+    subject(graph, S, "德州市甲食品有限公司")
+    subject(graph, OTHER, "德州市乙食品有限公司")
+    subject(graph, AGENCY, "德州市德城区市场监督管理局", "AGENCY")
+    record(graph, S, "Penalty", "P-1", severity="一般", domain="food_drug", date=DECIDED,
+           publicityUntil=TODAY + dt.timedelta(days=300), title="销售过期食品",
+           authority="德州市德城区市场监督管理局", fine=2.0, subjectName="德州市甲食品有限公司")
+    graph.write("MATCH (r:Penalty {id: 'P-1'}), (a:Subject {id: $a}) "
+                "CREATE (r)-[:ISSUED_BY]->(a)", {"a": AGENCY})
+    return graph
+
+
+def file_one(api: Api, role: str = "admin") -> dict[str, Any]:
+    filed: dict[str, Any] = ok(api, FILE, role, id="P-1",
+                               reason="处罚对象有误：该企业当日未营业")["fileObjection"]
+    return filed
+
+
+def test_filing_disputes_the_record_which_still_counts(world: Graph, api: Api) -> None:
+    before = ok(api, OWN, id=S)["riskAssessment"]
+    filed = file_one(api, "investigator")  # on behalf of the subject
+    assert filed["status"] == "OPEN" and filed["outcome"] is None
+    assert filed["previousStatus"] == "ACTIVE"
+    assert filed["record"] == {"id": "P-1", "status": "DISPUTED"}
+    after = ok(api, OWN, id=S)["riskAssessment"]
+    assert after["ownScore"] == before["ownScore"] > 0
+    assert after["signals"][0]["disputed"] is True
+    again = failure(api, FILE, id="P-1", reason="再次异议")
+    assert again["extensions"]["code"] == "BAD_USER_INPUT"
+    assert f"objection {filed['id']} on P-1 is already open" in again["message"]
+    listed = ok(api, 'query { objections(status: OPEN) { id record { id } } }',
+                "investigator")["objections"]
+    assert listed == [{"id": filed["id"], "record": {"id": "P-1"}}]
+
+
+def test_uphold_restores_the_status(world: Graph, api: Api) -> None:
+    filed = file_one(api)
+    done = ok(api, RESOLVE, id=filed["id"], outcome="UPHOLD",
+              note="经核实，处罚事实清楚")["resolveObjection"]
+    assert done["status"] == "RESOLVED" and done["outcome"] == "UPHOLD"
+    assert done["note"] == "经核实，处罚事实清楚" and done["resolvedAt"]
+    assert done["record"]["status"] == "ACTIVE" and done["correctedRecord"] is None
+    closed = failure(api, RESOLVE, id=filed["id"], outcome="REVOKE", note="改判")
+    assert closed["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "already resolved (UPHOLD)" in closed["message"]
+    assert world.read("MATCH (r:Penalty {id: 'P-1'}) RETURN r.status AS s")[0]["s"] == "ACTIVE"
+
+
+def test_revoke_stops_counting_and_keeps_the_reason(world: Graph, api: Api) -> None:
+    filed = file_one(api)
+    done = ok(api, RESOLVE, id=filed["id"], outcome="REVOKE",
+              note="处罚决定已被行政复议撤销")["resolveObjection"]
+    assert done["record"]["status"] == "REVOKED"
+    kept = world.read("MATCH (r:Penalty {id: 'P-1'}) RETURN r {.revokedOn, .revocationReason, "
+                      ".revokedBy, .fine} AS r")[0]["r"]
+    assert kept == {"revokedOn": TODAY, "revocationReason": "处罚决定已被行政复议撤销",
+                    "revokedBy": filed["id"], "fine": 2.0}
+    assert ok(api, OWN, id=S)["riskAssessment"]["ownScore"] == 0
+    yesterday = (TODAY - dt.timedelta(1)).isoformat()
+    then = ok(api, 'query($id: ID!, $d: Date) { riskAssessment(id: $id, asOf: $d) '
+                   '{ ownScore } }', id=S, d=yesterday)["riskAssessment"]
+    assert then["ownScore"] > 0
+    assert {"id": "P-1", "status": "REVOKED", "severity": "一般"} in ok(
+        api, RECORDS, id=S)["subject"]["records"]
+    refused = failure(api, FILE, id="P-1", reason="再议")
+    assert "was revoked on" in refused["message"]
+
+
+def test_correct_makes_a_new_version_and_keeps_the_old(world: Graph, api: Api) -> None:
+    before = ok(api, OWN, id=S)["riskAssessment"]["ownScore"]
+    filed = file_one(api)
+    done = ok(api, RESOLVE, id=filed["id"], outcome="CORRECT", note="严重程度认定有误，更正为轻微",
+              corrections={"severity": "轻微", "fine": 0.2})["resolveObjection"]
+    assert done["record"] == {"id": "P-1", "status": "REVOKED", "severity": "一般"}
+    # 轻微 is not published: the corrected version's publicity ended on its decision day
+    assert done["correctedRecord"] == {"id": "P-1#v2", "status": "EXPIRED", "severity": "轻微",
+                                       "domain": "food_drug", "date": DECIDED.isoformat()}
+    versions = world.read("""
+        MATCH (n:Penalty {id: 'P-1#v2'})-[:SUPERSEDES]->(o:Penalty {id: 'P-1'})
+        RETURN n {.fine, .baseId, .version, .correctedOn, .correctedBy, .title,
+                  .publicityUntil} AS n, o {.fine, .supersededBy, .revokedOn} AS o,
+               [(s)-[h:HAS_RECORD]->(n) | [s.id, h.role]] AS parties,
+               [(n)-[:ISSUED_BY]->(a) | a.id] AS issuers""")
+    assert len(versions) == 1
+    row = versions[0]
+    assert row["n"] == {"fine": 0.2, "baseId": "P-1", "version": 2, "correctedOn": TODAY,
+                        "correctedBy": filed["id"], "title": "销售过期食品",
+                        "publicityUntil": DECIDED}
+    assert row["o"] == {"fine": 2.0, "supersededBy": "P-1#v2", "revokedOn": TODAY}
+    assert row["parties"] == [[S, "subject"]] and row["issuers"] == [AGENCY]
+    records = ok(api, RECORDS, id=S)["subject"]["records"]
+    assert sorted(r["id"] for r in records) == ["P-1", "P-1#v2"]
+    assert before > 0 and ok(api, OWN, id=S)["riskAssessment"]["ownScore"] == 0
+
+
+def test_correct_the_subject_moves_the_new_version(world: Graph, api: Api) -> None:
+    filed = file_one(api)
+    ok(api, RESOLVE, id=filed["id"], outcome="CORRECT", note="处罚对象认定错误",
+       corrections={"subject": OTHER})
+    owners = world.read("MATCH (s)-[:HAS_RECORD]->(r:Penalty) RETURN r.id AS r, s.id AS s, "
+                        "r.subjectName AS name ORDER BY r")
+    assert owners == [{"r": "P-1", "s": S, "name": "德州市甲食品有限公司"},
+                      {"r": "P-1#v2", "s": OTHER, "name": "德州市乙食品有限公司"}]
+    assert ok(api, OWN, id=S)["riskAssessment"]["ownScore"] == 0
+    assert ok(api, OWN, id=OTHER)["riskAssessment"]["ownScore"] > 0
+    # the day before the correction saw the old version only
+    then = 'query($id: ID!, $d: Date) { riskAssessment(id: $id, asOf: $d) { ownScore } }'
+    yesterday = (TODAY - dt.timedelta(1)).isoformat()
+    assert ok(api, then, id=S, d=yesterday)["riskAssessment"]["ownScore"] > 0
+    assert ok(api, then, id=OTHER, d=yesterday)["riskAssessment"]["ownScore"] == 0
+
+
+def test_a_corrected_version_can_be_objected_to_again(world: Graph, api: Api) -> None:
+    first = file_one(api)
+    ok(api, RESOLVE, id=first["id"], outcome="CORRECT", note="更正日期",
+       corrections={"title": "销售不合格食品"})
+    second = ok(api, FILE, id="P-1#v2", reason="金额仍有误")["fileObjection"]
+    done = ok(api, RESOLVE, id=second["id"], outcome="CORRECT", note="更正金额",
+              corrections={"fine": 1.5})["resolveObjection"]
+    assert done["correctedRecord"]["id"] == "P-1#v3"
+    chain = world.read("MATCH p = (:Penalty {id: 'P-1#v3'})-[:SUPERSEDES*]->(:Penalty {id: 'P-1'})"
+                       " RETURN [n IN nodes(p) | n.status] AS statuses")
+    assert chain == [{"statuses": ["ACTIVE", "REVOKED", "REVOKED"]}]
+
+
+@pytest.mark.parametrize(("variables", "code", "fragment"), [
+    ({"outcome": "CORRECT", "note": "更正"}, "BAD_USER_INPUT", "needs the corrected fields"),
+    ({"outcome": "CORRECT", "note": "更正", "corrections": {"listType": "经营异常名录"}},
+     "BAD_USER_INPUT", "a penalty has no field listType"),
+    ({"outcome": "CORRECT", "note": "更正", "corrections": {"severity": "很重"}},
+     "BAD_USER_INPUT", "severity must be one of"),
+    ({"outcome": "CORRECT", "note": "更正", "corrections": {"domain": "火星"}},
+     "BAD_USER_INPUT", "unknown domain"),
+    ({"outcome": "CORRECT", "note": "更正", "corrections": {"date": "2099-01-01"}},
+     "BAD_USER_INPUT", "in the future"),
+    ({"outcome": "CORRECT", "note": "更正",
+      "corrections": {"subject": make_uscc(org="MA3C00099")}}, "NOT_FOUND", "no subject"),
+    ({"outcome": "UPHOLD", "note": "维持", "corrections": {"fine": 1.0}}, "BAD_USER_INPUT",
+     "only with the outcome CORRECT"),
+    ({"outcome": "UPHOLD", "note": "  "}, "BAD_USER_INPUT", "note must not be empty"),
+])
+def test_bad_resolutions_change_nothing(world: Graph, api: Api, variables: dict[str, Any],
+                                        code: str, fragment: str) -> None:
+    filed = file_one(api)
+    found = failure(api, RESOLVE, id=filed["id"], **variables)
+    assert found["extensions"]["code"] == code
+    assert fragment in found["message"]
+    state = world.read("MATCH (o:Objection) MATCH (r:Penalty) RETURN o.status AS o, "
+                       "collect(r.status) AS r")
+    assert state == [{"o": "OPEN", "r": ["DISPUTED"]}]
+
+
+def test_bad_filings_and_roles(world: Graph, api: Api) -> None:
+    assert failure(api, FILE, id="NO-SUCH", reason="x")["extensions"]["code"] == "NOT_FOUND"
+    assert failure(api, FILE, id="P-1", reason=" ")["extensions"]["code"] == "BAD_USER_INPUT"
+    assert failure(api, FILE, "monitor", id="P-1", reason="x")["extensions"][
+        "code"] == "FORBIDDEN"
+    assert failure(api, RESOLVE, id="OBJ-NONE", outcome="UPHOLD", note="x")["extensions"][
+        "code"] == "NOT_FOUND"
+    filed = file_one(api, "investigator")
+    assert failure(api, RESOLVE, "investigator", id=filed["id"], outcome="UPHOLD",
+                   note="x")["extensions"]["code"] == "FORBIDDEN"
+    assert world.read("MATCH (o:Objection) RETURN count(o) AS n")[0]["n"] == 1
+
+
+def test_a_repaired_record_takes_no_objection(world: Graph, api: Api) -> None:
+    world.write("MATCH (r:Penalty {id: 'P-1'}) SET r.status = 'REPAIRED', "
+                "r.repairedOn = date() - duration('P1D')")
+    found = failure(api, FILE, id="P-1", reason="x")
+    assert found["extensions"]["code"] == "BAD_USER_INPUT" and "was repaired on" in found[
+        "message"]
+
+
+def test_an_open_objection_blocks_repair(world: Graph, api: Api) -> None:
+    world.write("MATCH (r:Penalty {id: 'P-1'}) SET r.date = date() - duration('P1Y')")
+    filed = file_one(api)
+    decision = ok(api, """mutation { requestRepair(recordId: "P-1", commitment: "承诺守信")
+                  { eligible reason } }""")["requestRepair"]
+    assert decision["eligible"] is False
+    assert f"objection {filed['id']} on it is open" in decision["reason"]
+
+
+# -- a reload of the bundle undoes no decision ---------------------------------------------------
+def bundle(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    write_csv(folder / "legal_persons.csv", ["uscc", "name"],
+              [[S, "德州市甲食品有限公司"], [OTHER, "德州市乙食品有限公司"],
+               [AGENCY, "德州市德城区市场监督管理局"]])
+    decided = (TODAY - dt.timedelta(days=500)).isoformat()
+    write_csv(folder / "penalties.csv", [
+        "decision_no", "subject_name", "subject_id", "category", "decided_on", "authority",
+        "authority_uscc", "severity", "fine", "publicity_until"], [
+        [f"德市监罚〔2025〕{n}号", "德州市甲食品有限公司", S, "罚款", decided,
+         "德州市德城区市场监督管理局", AGENCY, "一般", "1.5",
+         (TODAY + dt.timedelta(days=200)).isoformat()] for n in range(1, 6)])
+    return folder
+
+
+def state(graph: Graph) -> list[dict[str, Any]]:
+    return graph.read("""
+        MATCH (r:Penalty)
+        RETURN r.id AS id, r.status AS status, r.fine AS fine, r.severity AS severity,
+               r.repairedOn AS repaired, r.revokedOn AS revoked, r.supersededBy AS by,
+               [(s)-[:HAS_RECORD]->(r) | s.id] AS owners,
+               COUNT { (r)-[:SUPERSEDES]->() } AS supersedes
+        ORDER BY id""")
+
+
+def test_reload_after_resolutions_undoes_nothing(services: Services, api: Api,
+                                                 tmp_path: Path) -> None:
+    folder = bundle(tmp_path / "bundle")
+
+    def load() -> None:
+        loader = BundleLoader(services.graph, services.rules, services.privacy,
+                              services.normaliser, today=TODAY)
+        assert loader.load([folder], derive_contacts=False).rejected == 0
+
+    load()
+    key = "德市监罚〔2025〕{}号".format
+    repaired = ok(api, "mutation($id: ID!) { requestRepair(recordId: $id, "
+                       'commitment: "承诺守信") { eligible } }', id=key(1))
+    assert repaired["requestRepair"]["eligible"]
+    for number, outcome, corrections in ((2, "CORRECT", {"severity": "轻微", "fine": 0.1}),
+                                         (3, "REVOKE", None), (4, "UPHOLD", None)):
+        filed = ok(api, FILE, id=key(number), reason="有误")["fileObjection"]
+        ok(api, RESOLVE, id=filed["id"], outcome=outcome, note="经核实",
+           corrections=corrections)
+    ok(api, FILE, id=key(5), reason="仍在核实")  # left open
+    before = state(services.graph)
+    assert [(r["id"], r["status"]) for r in before] == [
+        (key(1), "REPAIRED"), (key(2), "REVOKED"), (key(2) + "#v2", "EXPIRED"),
+        (key(3), "REVOKED"), (key(4), "ACTIVE"), (key(5), "DISPUTED")]
+    load()
+    assert state(services.graph) == before
+    corrected = services.graph.read("MATCH (r:Penalty {id: $id}) RETURN r.fine AS fine, "
+                                    "r.severity AS severity", {"id": key(2) + "#v2"})
+    assert corrected == [{"fine": 0.1, "severity": "轻微"}]
