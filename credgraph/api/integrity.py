@@ -9,6 +9,7 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
+from credgraph.api.audit import audit
 from credgraph.api.auth import PII_ROLES, Principal
 from credgraph.api.errors import ErrorCode, api_error
 from credgraph.api.types import (
@@ -185,6 +186,7 @@ class IntegrityQuery:
         report = await in_thread(integrity.integrity_report, svc.graph, svc.rules,
                                  as_of or dt.date.today(), key, prefix)
         shaper = Shaper(report.subjects, who)
+        audit(info, "integrityReport", [key] if key else [])
         return [shaper.agency(a) for a in report.agencies]
 
     @strawberry.field(description="The integrity report rolled up per county (an agency "
@@ -197,6 +199,7 @@ class IntegrityQuery:
         report = await in_thread(integrity.integrity_report, svc.graph, svc.rules,
                                  as_of or dt.date.today(), None, prefix)
         shaper = Shaper(report.subjects, who)
+        audit(info, "countyIntegrity", [])
         return [shaper.county(c) for c in report.counties]
 
     @strawberry.field(description="G3 利益冲突 for an agency, an official (USCC / ID number / "
@@ -212,6 +215,7 @@ class IntegrityQuery:
         found = await in_thread(tracer.conflicts, as_of or dt.date.today(), agency_key,
                                 official_key)
         shaper = Shaper(found.subjects, who)
+        audit(info, "conflictsOfInterest", [k for k in (agency_key, official_key) if k])
         return [shaper.finding(f) for f in found.findings]
 
     @strawberry.field(description="信用+审批 前置核查 before an award: allowed false with one "
@@ -225,6 +229,7 @@ class IntegrityQuery:
                                  keys_for(info, str(supplier)), day, who.role not in PII_ROLES)
         if result is None:
             raise api_error(ErrorCode.NOT_FOUND, "no subject with this id")
+        audit(info, "procurementCheck", [result.supplier["id"]])
         return ProcurementCheck(
             supplier=Subject.from_row(result.supplier, who), allowed=result.allowed,
             reasons=result.reasons, warnings=result.warnings,

@@ -10,6 +10,7 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
+from credgraph.api.audit import audit
 from credgraph.api.auth import Principal, Role
 from credgraph.api.errors import ErrorCode, api_error
 from credgraph.api.types import (
@@ -187,6 +188,7 @@ class MonitoringMutation:
         watcher = _watcher(info, who, city)
         found = await existing(info, str(id))
         await in_thread(alerts.watch, services(info).graph, watcher, [found["id"]], who.name)
+        audit(info, "watch", [found["id"]])
         return True
 
     @strawberry.mutation(description="Stop watching a subject; false when it was not watched")
@@ -196,6 +198,7 @@ class MonitoringMutation:
         found = await existing(info, str(id))
         removed = await in_thread(alerts.unwatch, services(info).graph, watcher,
                                   [found["id"]])
+        audit(info, "unwatch", [found["id"]])
         return bool(removed)
 
     @strawberry.mutation(description="Work an alert: change its status along the workflow, "
@@ -211,4 +214,6 @@ class MonitoringMutation:
             raise api_error(ErrorCode.NOT_FOUND, str(exc)) from None
         except alerts.AlertError as exc:
             raise api_error(ErrorCode.BAD_USER_INPUT, str(exc)) from None
-        return (await alerts_out(info, [row], who))[0]
+        answer = (await alerts_out(info, [row], who))[0]
+        audit(info, "updateAlert", [str(answer.subject.id)])
+        return answer
