@@ -94,7 +94,7 @@ def test_bulk_and_transactional_build_the_same_graph(services: Services, city: P
     assert version and version[0]["v"] >= 1
     indexes = {row["name"] for row in services.graph.read("SHOW INDEXES YIELD name")}
     assert {"subject_id", "subject_names", "penalty_date"} <= indexes
-    assert services.resolver.candidates("德州", limit=3)
+    assert services.resolver.candidates("德州", None, 3)
 
 
 def test_refused_on_a_database_with_data(services: Services, city: Path) -> None:
