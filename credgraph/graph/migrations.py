@@ -41,8 +41,21 @@ def _keys_and_lookups() -> list[str]:
     return statements
 
 
+def _escalations() -> list[str]:
+    """屡罚不改: escalations listed by status and level; companies found by 登记状态 (a text
+    index, for `CONTAINS '吊销'`)."""
+    escalation, subject = Label.ESCALATION.value, Label.SUBJECT.value
+    return [
+        *(f"CREATE INDEX escalation_{prop.lower()} IF NOT EXISTS "
+          f"FOR (n:{escalation}) ON (n.{prop})" for prop in ("status", "level")),
+        f"CREATE TEXT INDEX subject_status_text IF NOT EXISTS FOR (n:{subject}) ON (n.status)",
+    ]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "unique keys, lookup indexes, CJK full-text index on names", _keys_and_lookups),
+    Migration(2, "escalation status and level indexes, text index on subject status",
+              _escalations),
 )
 CURRENT_VERSION = MIGRATIONS[-1].version
 
