@@ -8,8 +8,11 @@ import json
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from credgraph.cli import main
 from credgraph.graph.driver import Graph
+from credgraph.graph.server import LocalNeo4j
 from credgraph.queries.escalation import (
     EscalationRefused,
     apply,
@@ -22,6 +25,8 @@ from credgraph.queries.escalation import (
     wanted_escalations,
 )
 from credgraph.rules import Rules
+from credgraph.settings import Settings
+from tests.conftest import TEST_SECRET
 from tests.graphs import AS_OF, record, relate, subject
 
 WINDOW_START = dt.date(2024, 6, 30)  # AS_OF (2026-06-30) − 24 months
@@ -400,7 +405,26 @@ def test_confirmation_refusals(proposed: Graph, rules: Rules) -> None:
         confirm_escalation(proposed, rules, "A", "n", "admin", later)
     proposed.write("MATCH (p:Penalty {id: 'C9'}) "
                    "CREATE (:Objection {id: 'OBJ-1', status: 'OPEN'})-[:OBJECTS_TO]->(p)")
-    with pytest.raises(EscalationRefused, match="open objections .*OBJ-1 on C9"):
+    with pytest.raises(EscalationRefused, match=r"open objections .*OBJ-1 on C9"):
         confirm_escalation(proposed, rules, "C", "n", "admin", later)
     proposed.write("MATCH (o:Objection {id: 'OBJ-1'}) SET o.status = 'RESOLVED'")
     assert confirm_escalation(proposed, rules, "C", "n", "admin", later)["level"] == "SEVERE"
+
+
+def test_cli_escalate(city: Graph, settings: Settings) -> None:
+    password = settings.neo4j_password or LocalNeo4j(settings).password()
+    env = {"NEO4J_URI": settings.bolt_uri, "NEO4J_PASSWORD": password,
+           "NEO4J_DATABASE": settings.neo4j_database, "CREDGRAPH_SECRET": TEST_SECRET}
+    first = CliRunner().invoke(main, ["escalate", "--as-of", AS_OF.isoformat(), "--json"],
+                               env=env)
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.output) == {"asOf": "2026-06-30", "created": 3, "raised": 0,
+                                        "unchanged": 0, "lifted": 0, "lowered": 0}
+    second = CliRunner().invoke(main, ["escalate", "--as-of", AS_OF.isoformat()], env=env)
+    assert second.exit_code == 0, second.output
+    assert "escalation as of 2026-06-30" in second.output
+    assert "unchanged          3" in second.output
+    assert node(city, "A")["history"] and json.loads(node(city, "A")["history"][0])[
+        "actor"].startswith("cli:")
+    bad = CliRunner().invoke(main, ["escalate", "--as-of", "30/06/2026"], env=env)
+    assert bad.exit_code == 2 and "--as-of" in bad.output

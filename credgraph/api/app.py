@@ -91,7 +91,9 @@ def error_code(error: GraphQLError) -> tuple[str, str]:
         return ErrorCode.LIMIT_EXCEEDED.value, "the query ran longer than the time limit"
     if _LIMIT_MESSAGES.search(error.message):
         return ErrorCode.LIMIT_EXCEEDED.value, error.message
-    if original is None:  # syntax, validation, wrong argument types
+    if original is None or error.path is None:
+        # syntax, validation, wrong argument types, a variable that does not coerce (an enum
+        # value that does not exist, a malformed date): the request's fault, before execution
         return ErrorCode.BAD_USER_INPUT.value, scrub(error.message)
     log.error("internal error in %s: %s", error.path, scrub(repr(original)))
     return ErrorCode.INTERNAL.value, "internal error; the server log has the details"

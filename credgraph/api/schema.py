@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from strawberry.tools import merge_types
 
+from credgraph.api.escalation import EscalationMutation, EscalationQuery
 from credgraph.api.investigation import InvestigationQuery
 
-QUERIES: tuple[type, ...] = (InvestigationQuery,)
-MUTATIONS: tuple[type, ...] = ()
+QUERIES: tuple[type, ...] = (InvestigationQuery, EscalationQuery)
+MUTATIONS: tuple[type, ...] = (EscalationMutation,)
 
 Query = merge_types("Query", QUERIES)
 Mutation = merge_types("Mutation", MUTATIONS) if MUTATIONS else None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import strawberry
 from starlette.concurrency import run_in_threadpool
@@ -24,8 +24,12 @@ from credgraph.schema.privacy import mask_name
 from credgraph.schema.regions import region_name
 from credgraph.services import Services
 
+if TYPE_CHECKING:
+    from credgraph.api.escalation import CreditGrade, Escalation
+
 # GraphQL enums are the declared model's enums.
-for _enum in (model.SubjectKind, model.RecordKind, model.RecordStatus, model.RelationType):
+for _enum in (model.SubjectKind, model.RecordKind, model.RecordStatus, model.RelationType,
+              model.EscalationLevel, model.EscalationStatus):
     strawberry.enum(_enum)
 SubjectKind = model.SubjectKind
 RecordKind = model.RecordKind
@@ -115,6 +119,21 @@ class Subject:
         rows = await in_thread(subject_records, services(info).graph, str(self.id),
                                kind.value if kind else None, bool(active_only), limit)
         return [CreditRecord.from_row(row) for row in rows]
+
+    @strawberry.field(description="屡罚不改: the subject's escalation (null when none; a LIFTED "
+                                  "one keeps its history)")
+    async def escalation(self, info: Info) -> Annotated[
+            Escalation, strawberry.lazy("credgraph.api.escalation")] | None:
+        from credgraph.api.escalation import subject_escalation
+
+        return await subject_escalation(info, str(self.id))
+
+    @strawberry.field(description="分级分类: grade A/B/C/D as of a date (default today)")
+    async def credit_grade(self, info: Info, as_of: dt.date | None = None) -> Annotated[
+            CreditGrade, strawberry.lazy("credgraph.api.escalation")]:
+        from credgraph.api.escalation import subject_grade
+
+        return await subject_grade(info, str(self.id), as_of)
 
     @classmethod
     def from_row(cls, row: dict[str, Any], who: Principal) -> Subject:
@@ -232,6 +251,12 @@ class BeneficialOwner:
     basis: str
     paths: list[list[PathStep]]
     evidence: list[str]
+
+
+@strawberry.type(description="Where a connection's page ends")
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
 
 
 # -- argument checks ---------------------------------------------------------------------------
