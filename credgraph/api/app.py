@@ -91,7 +91,7 @@ def error_code(error: GraphQLError) -> tuple[str, str]:
         return ErrorCode.LIMIT_EXCEEDED.value, "the query ran longer than the time limit"
     if _LIMIT_MESSAGES.search(error.message):
         return ErrorCode.LIMIT_EXCEEDED.value, error.message
-    if original is None or error.path is None:
+    if original is None or (error.path is None and error.nodes):
         # syntax, validation, wrong argument types, a variable that does not coerce (an enum
         # value that does not exist, a malformed date): the request's fault, before execution
         return ErrorCode.BAD_USER_INPUT.value, scrub(error.message)
