@@ -33,9 +33,9 @@ from credgraph.settings import Settings
 
 TARGET_S = 60
 TRANSACTIONS = """
-SHOW TRANSACTIONS YIELD currentQuery, estimatedUsedHeapMemory, allocatedBytes
+SHOW TRANSACTIONS YIELD currentQuery, estimatedUsedHeapMemory, currentQueryAllocatedBytes
 WHERE NOT currentQuery STARTS WITH 'SHOW'
-RETURN max(estimatedUsedHeapMemory) AS heap, max(allocatedBytes) AS allocated
+RETURN max(estimatedUsedHeapMemory) AS heap, max(currentQueryAllocatedBytes) AS allocated
 """
 
 
@@ -90,7 +90,7 @@ def timed_run(services: Services, as_of: dt.date) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--subjects", type=int, default=1_000_000)
-    parser.add_argument("--port", type=int, default=17797)
+    parser.add_argument("--port", type=int, default=17807)
     parser.add_argument("--keep-server", action="store_true")
     parser.add_argument("--heap", default="4g")
     parser.add_argument("--pagecache", default="6g")

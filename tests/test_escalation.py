@@ -428,3 +428,26 @@ def test_cli_escalate(city: Graph, settings: Settings) -> None:
         "actor"].startswith("cli:")
     bad = CliRunner().invoke(main, ["escalate", "--as-of", "30/06/2026"], env=env)
     assert bad.exit_code == 2 and "--as-of" in bad.output
+
+
+def test_severe_left_with_only_propagation_is_lowered(graph: Graph, rules: Rules) -> None:
+    """H controls S (actual controller, a company); both confirmed SEVERE. When H's own rules
+    stop holding it stays a 联合惩戒对象 of S: lowered to FOCUS, not lifted."""
+    for sid in ("H", "S"):
+        subject(graph, sid, f"{sid}公司")
+        for index in range(3):
+            penalty(graph, sid, f"{sid}{index}", days(100 + index))
+        penalty(graph, sid, f"{sid}9", days(90), severity="严重")
+    relate(graph, "H", "S", "ACTUAL_CONTROLLER")
+    run(graph, rules)
+    confirm_on = AS_OF + dt.timedelta(days=30)
+    for sid in ("H", "S"):
+        confirm_escalation(graph, rules, sid, "确认", "admin", confirm_on)
+    assert node(graph, "H")["rules"] == ["PROPAGATION", "R1", "R3"]
+    graph.write("MATCH (p:Penalty) WHERE p.id STARTS WITH 'H' "
+                "SET p.status = 'REVOKED', p.revokedOn = $d", {"d": confirm_on})
+    assert run(graph, rules, confirm_on)["lowered"] == 1
+    h = node(graph, "H")
+    assert (h["level"], h["status"], h["rules"]) == ("FOCUS", "ACTIVE", ["PROPAGATION"])
+    assert actions(h) == ["created", "confirmed", "updated", "lowered"]
+    assert run(graph, rules, confirm_on)["lowered"] == 0
