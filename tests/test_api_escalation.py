@@ -80,7 +80,8 @@ OFFENDERS = """query($asOf: Date, $level: EscalationLevel, $region: String, $fir
     totalCount pageInfo { hasNextPage endCursor }
     edges { cursor node { id level status rules reasons since measures inspectionRatio
       proposedOn earliestConfirmation
-      subject { id name regionName } triggers { id kind severity domain date }
+      subject { id name regionName creditGrade { grade score } escalation { level } }
+      triggers { id kind severity domain date }
       history { at action level actor } } } } }"""
 PLAN = "query($region: String, $size: Int!, $seed: Int!) { inspectionPlan(region: $region, " \
        "size: $size, seed: $seed) { id creditGrade { grade inspectionRatio } } }"
@@ -103,6 +104,9 @@ def test_run_and_list(api: Api, city: Graph) -> None:
     assert (first["subject"]["id"], first["level"], first["rules"]) == (
         USCC_C, "SEVERE_PROPOSED", ["R1", "R3"])
     assert first["subject"]["regionName"] == "德州市陵城区"
+    # 100 − 3 × 5 − 15 (严重) − 20 (SEVERE_PROPOSED), answered in one query for the page
+    assert first["subject"]["creditGrade"] == {"grade": "D", "score": 50}
+    assert first["subject"]["escalation"] == {"level": "SEVERE_PROPOSED"}
     assert first["earliestConfirmation"] == (TODAY + dt.timedelta(days=30)).isoformat()
     assert sorted(t["id"] for t in first["triggers"]) == ["C0", "C1", "C2", "C9"]
     assert first["triggers"][0]["date"] == days(10).isoformat()  # newest first

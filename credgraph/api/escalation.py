@@ -8,9 +8,11 @@ import base64
 import binascii
 import datetime as dt
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import strawberry
+from strawberry.dataloader import DataLoader
 from strawberry.types import Info
 
 from credgraph.api.auth import Principal
@@ -157,20 +159,41 @@ class CreditGrade:
                    deductions=[GradeDeduction(reason=r, points=p) for r, p in grade.deductions])
 
 
-# -- helpers for Subject's fields ----------------------------------------------------------------
+# -- helpers for Subject's fields: one query per request for all subjects of an answer ----------
+def _loader(info: Info, name: str, load: Callable[[list[Any]], Awaitable[list[Any]]],
+            ) -> DataLoader[Any, Any]:
+    loaders: dict[str, DataLoader[Any, Any]] = info.context.setdefault("loaders", {})
+    if name not in loaders:
+        loaders[name] = DataLoader(load_fn=load)
+    return loaders[name]
+
+
 async def subject_escalation(info: Info, subject: str) -> Escalation | None:
     svc = services(info)
-    row = (await in_thread(engine.escalations_of, svc.graph, [subject])).get(subject)
+
+    async def load(ids: list[str]) -> list[dict[str, Any] | None]:
+        rows = await in_thread(engine.escalations_of, svc.graph, ids)
+        return [rows.get(sid) for sid in ids]
+
+    row = await _loader(info, "escalation", load).load(subject)
     return Escalation.from_row(row, principal(info), svc.rules) if row else None
 
 
 async def subject_grade(info: Info, subject: str, as_of: dt.date | None) -> CreditGrade:
     svc = services(info)
-    grades = await in_thread(credit_grades, svc.graph, svc.rules, [subject],
-                             as_of or dt.date.today())
-    if subject not in grades:
+
+    async def load(keys: list[tuple[str, dt.date]]) -> list[Grade | None]:
+        found: dict[tuple[str, dt.date], Grade] = {}
+        for day in {day for _, day in keys}:
+            ids = [sid for sid, other in keys if other == day]
+            grades = await in_thread(credit_grades, svc.graph, svc.rules, ids, day)
+            found.update({(sid, day): grade for sid, grade in grades.items()})
+        return [found.get(key) for key in keys]
+
+    grade = await _loader(info, "creditGrade", load).load((subject, as_of or dt.date.today()))
+    if grade is None:
         raise api_error(ErrorCode.NOT_FOUND, "no subject with this id")
-    return CreditGrade.from_grade(grades[subject])
+    return CreditGrade.from_grade(grade)
 
 
 # -- argument checks -----------------------------------------------------------------------------
