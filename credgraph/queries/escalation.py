@@ -180,6 +180,7 @@ REOFFENCES = f"""
 CALL () {{
   MATCH (x:{Label.REPAIR.value})-[:{Link.REPAIRS.value}]->(r)<-[:{_HAS_RECORD}]-(s:{_SUBJECT})
   WHERE x.grantedOn IS NOT NULL AND date(x.grantedOn) <= $asOf
+    AND coalesce(x.subject, s.id) = s.id
   RETURN s, date(x.grantedOn) AS granted, r.id AS repaired
   UNION
   MATCH (r:{_PENALTY})
@@ -358,7 +359,8 @@ def _reoffences(graph: Graph, window: Window, wanted: dict[str, Wanted],
         target.add(R5, level, [_penalty(row["penalty"])],
                    f"R5: penalty of {day.isoformat()} within "
                    f"{section.repair_reoffence_months} months of a credit repair "
-                   f"({granted.isoformat()})")
+                   f"({granted.isoformat()}): one level up, no repair until "
+                   f"{add_months(day, section.repair_block_months).isoformat()}")
         blocked = add_months(day, section.repair_block_months)
         if target.repair_blocked_until is None or blocked > target.repair_blocked_until:
             target.repair_blocked_until = blocked
