@@ -98,7 +98,7 @@ def main() -> None:
     args = parser.parse_args()
     home = Path(__file__).resolve().parent / ".neo4j-bench"
     settings = Settings(home=home, bolt_port=args.port, heap=args.heap,
-                        pagecache=args.pagecache, neo4j_uri=None)
+                        pagecache=args.pagecache, neo4j_uri=None, tx_timeout=120.0)
     server = LocalNeo4j(settings)
     server.start()
     services = Services.from_settings(settings)

@@ -250,7 +250,6 @@ def wanted_escalations(graph: Graph, rules: Rules, as_of: dt.date,
     escalations that keep an own rule are used."""
     window = Window.of(rules, as_of)
     section = rules.escalation
-    domains = rules.domains.names
     wanted: dict[str, Wanted] = {}
 
     def want(sid: str) -> Wanted:
@@ -259,43 +258,15 @@ def wanted_escalations(graph: Graph, rules: Rules, as_of: dt.date,
     at_least = min(section.r1.count, section.r2.count, section.r4.company_penalties)
     rows = graph.read_rows(COUNTED_PENALTIES, {**window.params(), "atLeast": at_least},
                            timeout=READ_TIMEOUT)
-    serious = {s.value for s in section.serious_severities}
-    months = section.window_months
-    flagged: list[str] = []
-    for row in rows:
-        penalties = row["penalties"]
-        by_domain: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for item in penalties:
-            by_domain[item.get("domain") or rules.domains.fallback].append(item)
-        for domain, items in sorted(by_domain.items()):
-            if len(items) >= section.r1.count:
-                want(row["id"]).add(
-                    R1, EscalationLevel.FOCUS, (_penalty(p["id"]) for p in items),
-                    f"R1: {len(items)} penalties in {domains.get(domain, domain)} "
-                    f"within {months} months")
-        if len(penalties) >= section.r2.count:
-            want(row["id"]).add(R2, EscalationLevel.FOCUS,
-                                (_penalty(p["id"]) for p in penalties),
-                                f"R2: {len(penalties)} penalties within {months} months")
-        if row["id"] in wanted:
-            flagged.append(row["id"])
-            grave = [p for p in penalties if p["severity"] in serious]
-            if grave:
-                want(row["id"]).add(
-                    R3, EscalationLevel.SEVERE_PROPOSED, (_penalty(p["id"]) for p in grave),
-                    f"R3: repeat offender with {len(grave)} 严重 penalties")
-
-    listings: dict[str, list[str]] = defaultdict(list)
+    flagged = _repeat_offences(rules, rows, want)
     for row in graph.read_rows(ACTIVE_LISTINGS, {
             "ids": flagged, "asOf": as_of, "types": list(rules.listings.severe)},
             timeout=READ_TIMEOUT):
-        listings[row["id"]].append(row["listing"])
-    for sid, found in listings.items():
-        want(sid).add(R3, EscalationLevel.SEVERE_PROPOSED, (_listing(i) for i in found),
-                      "R3: repeat offender with an active severe listing (失信)")
+        want(row["id"]).add(R3, EscalationLevel.SEVERE_PROPOSED, [_listing(row["listing"])],
+                            "R3: repeat offender with an active severe listing (失信)")
 
     _shells(graph, window, rows, want)
-    _reoffences(graph, window, wanted, want)
+    _reoffences(graph, window, want)
 
     kept = severe(wanted) if severe else None
     if kept is None:
@@ -310,6 +281,39 @@ def wanted_escalations(graph: Graph, rules: Rules, as_of: dt.date,
                        "listed 严重失信 (联合惩戒对象)")
     _raise_reoffenders(wanted)
     return wanted
+
+
+def _repeat_offences(rules: Rules, rows: list[dict[str, Any]],
+                     want: Callable[[str], Wanted]) -> list[str]:
+    """R1, R2 and R3's 严重 penalty from each subject's counted penalties; returns the
+    subjects R1 or R2 holds for (whose listings R3 looks at)."""
+    section = rules.escalation
+    serious = {s.value for s in section.serious_severities}
+    months = section.window_months
+    flagged: list[str] = []
+    for row in rows:
+        penalties = row["penalties"]
+        by_domain: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for item in penalties:
+            by_domain[item.get("domain") or rules.domains.fallback].append(item)
+        found: list[tuple[str, list[dict[str, Any]], str]] = [
+            (R1, items, f"R1: {len(items)} penalties in "
+                        f"{rules.domains.names.get(domain, domain)} within {months} months")
+            for domain, items in sorted(by_domain.items()) if len(items) >= section.r1.count]
+        if len(penalties) >= section.r2.count:
+            found.append((R2, penalties,
+                          f"R2: {len(penalties)} penalties within {months} months"))
+        if not found:
+            continue
+        flagged.append(row["id"])
+        target = want(row["id"])
+        for rule, items, reason in found:
+            target.add(rule, EscalationLevel.FOCUS, (_penalty(p["id"]) for p in items), reason)
+        grave = [p for p in penalties if p["severity"] in serious]
+        if grave:
+            target.add(R3, EscalationLevel.SEVERE_PROPOSED, (_penalty(p["id"]) for p in grave),
+                       f"R3: repeat offender with {len(grave)} 严重 penalties")
+    return flagged
 
 
 def _shells(graph: Graph, window: Window, rows: list[dict[str, Any]],
@@ -344,8 +348,7 @@ def _shells(graph: Graph, window: Window, rows: list[dict[str, Any]],
             want(sid).add(R4, EscalationLevel.FOCUS, triggers, reason)
 
 
-def _reoffences(graph: Graph, window: Window, wanted: dict[str, Wanted],
-                want: Callable[[str], Wanted]) -> None:
+def _reoffences(graph: Graph, window: Window, want: Callable[[str], Wanted]) -> None:
     section = window.rules
     rows = graph.read_rows(REOFFENCES, {
         **window.params(), "repairedStatus": RecordStatus.REPAIRED.value,
