@@ -408,7 +408,12 @@ def test_confirmation_refusals(proposed: Graph, rules: Rules) -> None:
     with pytest.raises(EscalationRefused, match=r"open objections .*OBJ-1 on C9"):
         confirm_escalation(proposed, rules, "C", "n", "admin", later)
     proposed.write("MATCH (o:Objection {id: 'OBJ-1'}) SET o.status = 'RESOLVED'")
-    assert confirm_escalation(proposed, rules, "C", "n", "admin", later)["level"] == "SEVERE"
+    # a note naming someone by ID number is stored masked
+    confirmed = confirm_escalation(proposed, rules, "C", "经办人 371402198001011234 核实",
+                                   "admin", later)
+    assert confirmed["level"] == "SEVERE"
+    assert "371402198001011234" not in confirmed["history"][-1]
+    assert json.loads(confirmed["history"][-1])["note"] == "经办人 371402********1234 核实"
 
 
 def test_cli_escalate(city: Graph, settings: Settings) -> None:

@@ -58,6 +58,7 @@ from credgraph.queries.fragments import in_force, live
 from credgraph.queries.neighbourhood import as_date
 from credgraph.queries.subjects import SUBJECT_SUMMARY
 from credgraph.rules import EscalationRules, Rules
+from credgraph.schema.privacy import scrub
 
 R1, R2, R3, R4, R5 = "R1", "R2", "R3", "R4", "R5"
 PROPAGATION = "PROPAGATION"
@@ -486,9 +487,10 @@ class RunResult:
 
 def _event(action: str, level: str, as_of: dt.date, actor: str, note: str,
            rules: Iterable[str] = ()) -> dict[str, Any]:
+    """A history entry; free text is scrubbed of anything shaped like an ID number."""
     return {"at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "action": action,
-            "level": level, "asOf": as_of.isoformat(), "actor": actor, "note": note,
-            "rules": sorted(rules)}
+            "level": level, "asOf": as_of.isoformat(), "actor": scrub(actor),
+            "note": scrub(note), "rules": sorted(rules)}
 
 
 def _level_props(rules: Rules, level: EscalationLevel, since: dt.date) -> dict[str, Any]:
