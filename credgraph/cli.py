@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import json
 import re
 import signal
 import sys
 import threading
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 import neo4j.exceptions
@@ -697,6 +698,51 @@ def keys_revoke(name: str) -> None:
     if not revoked:
         _fail(f"no active key named {name!r} (see `credgraph keys list`)", code=1)
     click.echo(f"revoked {revoked} key(s) named {name}")
+
+
+@main.command()
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="the date the rules are evaluated at, YYYY-MM-DD (default today)")
+@click.option("--json", "as_json", is_flag=True, help="print the counts as JSON")
+def escalate(as_of: dt.datetime | None, as_json: bool) -> None:
+    """Run the 屡罚不改 escalation rules over the whole city; safe to run twice and to re-run
+    after a crash. Prints what changed (EscalationRun)."""
+    from credgraph.queries.escalation import run_escalation
+
+    settings = _settings()
+    day = as_of.date() if as_of else dt.date.today()
+    bar: Any = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None and total and sys.stdout.isatty() and not as_json:
+            bar = click.progressbar(length=total, label="writing escalations").__enter__()
+        if bar is not None:
+            bar.update(done - bar.pos)
+
+    try:
+        if not settings.external:
+            LocalNeo4j(settings).start()
+        services = _services(settings)
+        migrate(services.graph)
+        result = run_escalation(services.graph, services.rules, day,
+                                f"cli:{getpass.getuser()}", progress)
+    except ServerError as exc:
+        _fail(str(exc))
+    except neo4j.exceptions.Neo4jError as exc:
+        _fail(f"Neo4j refused the run ({exc.code}): {scrub(str(exc.message))}")
+    except neo4j.exceptions.DriverError as exc:
+        _fail(f"cannot reach Neo4j at {settings.bolt_uri}: {type(exc).__name__}")
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    counts = result.as_dict()
+    if as_json:
+        click.echo(json.dumps(counts))
+        return
+    click.echo(f"escalation as of {counts.pop('asOf')}")
+    for name, count in counts.items():
+        click.echo(f"{name:10} {count:>9,}")
 
 
 if __name__ == "__main__":

@@ -161,6 +161,87 @@ class IntegrityRules(Section):
         return self.weights[pattern][severity]
 
 
+class CountRule(Section):
+    count: int
+
+
+class ShellRule(Section):
+    """R4 换壳: people behind several penalised companies, or behind a defunct company with
+    unpaid penalties and then a new one."""
+
+    companies: int
+    company_penalties: int
+    majority_share: float
+    successor_months: int
+
+
+class LevelMeasures(Section):
+    inspection_ratio: float
+    measures: list[str]
+
+
+class EscalationRules(Section):
+    """[escalation]: 屡罚不改 rules R1–R4, the repair re-offence rule, notice period, measures."""
+
+    window_months: int
+    counted_severities: list[Severity]
+    serious_severities: list[Severity]
+    notice_days: int
+    defunct_status: list[str]
+    repair_reoffence_months: int
+    repair_block_months: int
+    r1: CountRule
+    r2: CountRule
+    r4: ShellRule
+    levels: dict[EscalationLevel, LevelMeasures]
+
+    @model_validator(mode="after")
+    def _every_level(self) -> EscalationRules:
+        missing = [level.value for level in EscalationLevel if level not in self.levels]
+        if missing:
+            raise ValueError(f"no measures for {', '.join(missing)}")
+        return self
+
+
+class GradeDeductions(Section):
+    penalty_severe: int
+    penalty_general: int
+    penalty_minor: int
+    listing_severe: int
+    listing_other: int
+    judgment_unfulfilled: int
+    contract_default: int
+
+
+class GradeRules(Section):
+    """[grade]: 分级分类 score, bands, caps and inspection ratios."""
+
+    start: int
+    bands: list[tuple[int, str]]
+    inspection_ratio: dict[str, float]
+    caps: dict[EscalationLevel, str]
+    severe_listing_cap: str
+    deductions: GradeDeductions
+    escalation: dict[EscalationLevel, int]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> GradeRules:
+        grades = [grade for _, grade in self.bands]
+        unknown = sorted({*self.caps.values(), self.severe_listing_cap,
+                          *self.inspection_ratio} - set(grades))
+        if unknown:
+            raise ValueError(f"grades {', '.join(unknown)} are not in bands")
+        if set(grades) - set(self.inspection_ratio):
+            raise ValueError("every grade needs an inspection_ratio")
+        missing = [level.value for level in EscalationLevel
+                   if level not in self.caps or level not in self.escalation]
+        if missing:
+            raise ValueError(f"no cap or deduction for {', '.join(missing)}")
+        if any(a[0] <= b[0] for a, b in zip(self.bands, self.bands[1:], strict=False)):
+            raise ValueError("bands go from the highest minimum score down")
+        return self
+
+
 class LimitRules(Section):
     max_batch_ids: int
     max_list: int
@@ -234,6 +315,10 @@ class Rules(Section):
     resolution: ResolutionRules
     ownership: OwnershipRules
     integrity: IntegrityRules
+
+
+    escalation: EscalationRules
+    grade: GradeRules
     limits: LimitRules
     monitoring: MonitoringRules
     repair: RepairRules

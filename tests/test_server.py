@@ -87,6 +87,8 @@ def test_migrate_from_scratch_is_idempotent(graph: Graph) -> None:
     assert [m.version for m in applied] == [m.version for m in MIGRATIONS]
 
     assert applied[-1].version == CURRENT_VERSION
+
+    assert schema_version(graph) == CURRENT_VERSION
     assert migrate(graph) == []
 
 

@@ -108,9 +108,10 @@ def error_code(error: GraphQLError) -> tuple[str, str]:
         return ErrorCode.LIMIT_EXCEEDED.value, "the query ran longer than the time limit"
     if _LIMIT_MESSAGES.search(error.message):
         return ErrorCode.LIMIT_EXCEEDED.value, error.message
-    # syntax, validation, wrong argument types, a variable that cannot be coerced (a Date
-    # "2026-13-45")
-    if original is None or isinstance(original, GraphQLError):
+    # syntax, validation, wrong argument types, a variable that does not coerce (an enum
+    # value that does not exist, a malformed date "2026-13-45"): the request's fault
+    if (original is None or isinstance(original, GraphQLError)
+            or (error.path is None and error.nodes)):
         return ErrorCode.BAD_USER_INPUT.value, scrub(error.message)
     trace = "".join(traceback.format_exception(original))
     log.error("internal error in %s: %s", error.path, scrub(trace))

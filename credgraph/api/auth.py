@@ -21,7 +21,7 @@ class Role(StrEnum):
 
 _INVESTIGATION = frozenset({
     "subject", "subjects", "searchSubjects", "associations", "riskAssessment", "ultimateOwners",
-    "repeatOffenders", "inspectionPlan", "integrityReport", "conflictsOfInterest",
+    "repeatOffenders", "integrityReport", "conflictsOfInterest",
     "procurementCheck", "federatedCheck", "fileObjection", "objections", "repairs",
     "riskLevels", "creditReport",
 })
@@ -29,12 +29,13 @@ _CASEWORK = frozenset({"alerts", "updateAlert", "watch", "unwatch", "watchlist"}
 _ADMINISTRATION = frozenset({"runEscalation", "confirmEscalation", "requestRepair",
                              "resolveObjection", "auditLog", "sharedCheck"})
 # Which top-level fields each role may ask for (SPEC §9 "Roles"). Partners see only the
-# sharing query; monitoring jobs read subjects, risk and escalations and work their alerts.
+# sharing query; monitoring jobs read subjects, risk and escalations and work their alerts;
+# the 双随机 inspection plan is drawn by admin and monitor keys (scheduled supervision jobs).
 ROLE_FIELDS: dict[Role, frozenset[str]] = {
-    Role.ADMIN: _INVESTIGATION | _CASEWORK | _ADMINISTRATION,
+    Role.ADMIN: _INVESTIGATION | _CASEWORK | _ADMINISTRATION | {"inspectionPlan"},
     Role.INVESTIGATOR: _INVESTIGATION | _CASEWORK,
     Role.MONITOR: frozenset({"subject", "subjects", "searchSubjects", "riskAssessment",
-                             "riskLevels", "repeatOffenders"}) | _CASEWORK,
+                             "riskLevels", "repeatOffenders", "inspectionPlan"}) | _CASEWORK,
     Role.PARTNER: frozenset({"sharedCheck"}),
 }
 # Roles that may see the masked ID number; others see the name masked too.

@@ -9,15 +9,16 @@ from __future__ import annotations
 from strawberry.tools import merge_types
 
 from credgraph.api.audit import AuditQuery
+from credgraph.api.escalation import EscalationMutation, EscalationQuery
 from credgraph.api.integrity import IntegrityQuery
 from credgraph.api.investigation import InvestigationQuery
 from credgraph.api.monitoring import MonitoringMutation, MonitoringQuery
 from credgraph.api.risk_levels import RiskLevelsQuery
 from credgraph.api.workflow import WorkflowMutation, WorkflowQuery
 
-QUERIES: tuple[type, ...] = (InvestigationQuery, RiskLevelsQuery, IntegrityQuery,
-                             MonitoringQuery, WorkflowQuery, AuditQuery)
-MUTATIONS: tuple[type, ...] = (MonitoringMutation, WorkflowMutation)
+QUERIES: tuple[type, ...] = (InvestigationQuery, RiskLevelsQuery, EscalationQuery,
+                             IntegrityQuery, MonitoringQuery, WorkflowQuery, AuditQuery)
+MUTATIONS: tuple[type, ...] = (EscalationMutation, MonitoringMutation, WorkflowMutation)
 
 Query = merge_types("Query", QUERIES)
 Mutation = merge_types("Mutation", MUTATIONS) if MUTATIONS else None

@@ -9,7 +9,7 @@ import json
 from collections.abc import Callable
 from contextvars import ContextVar
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import strawberry
 from starlette.concurrency import run_in_threadpool
@@ -27,8 +27,12 @@ from credgraph.schema.privacy import mask_name
 from credgraph.schema.regions import region_name
 from credgraph.services import Services
 
+if TYPE_CHECKING:
+    from credgraph.api.escalation import CreditGrade, Escalation
+
 # GraphQL enums are the declared model's enums.
-for _enum in (model.SubjectKind, model.RecordKind, model.RecordStatus, model.RelationType):
+for _enum in (model.SubjectKind, model.RecordKind, model.RecordStatus, model.RelationType,
+              model.EscalationLevel, model.EscalationStatus):
     strawberry.enum(_enum)
 SubjectKind = model.SubjectKind
 RecordKind = model.RecordKind
@@ -122,6 +126,21 @@ class Subject:
         rows = await in_thread(subject_records, services(info).graph, str(self.id),
                                kind.value if kind else None, bool(active_only), limit)
         return [CreditRecord.from_row(row) for row in rows]
+
+    @strawberry.field(description="屡罚不改: the subject's escalation (null when none; a LIFTED "
+                                  "one keeps its history)")
+    async def escalation(self, info: Info) -> Annotated[
+            Escalation, strawberry.lazy("credgraph.api.escalation")] | None:
+        from credgraph.api.escalation import subject_escalation
+
+        return await subject_escalation(info, str(self.id))
+
+    @strawberry.field(description="分级分类: grade A/B/C/D as of a date (default today)")
+    async def credit_grade(self, info: Info, as_of: dt.date | None = None) -> Annotated[
+            CreditGrade, strawberry.lazy("credgraph.api.escalation")]:
+        from credgraph.api.escalation import subject_grade
+
+        return await subject_grade(info, str(self.id), as_of)
 
     @classmethod
     def from_row(cls, row: dict[str, Any], who: Principal) -> Subject:

@@ -57,6 +57,7 @@ def _monitoring() -> list[str]:
                           f"FOR (n:{label.value}) REQUIRE n.id IS UNIQUE")
     return statements
 
+
 def _workflow() -> list[str]:
     """The audit log read newest first and by actor; open objections found by status."""
     event, objection = Label.AUDIT_EVENT.value, Label.OBJECTION.value
@@ -67,8 +68,21 @@ def _workflow() -> list[str]:
     ]
 
 
+def _escalations() -> list[str]:
+    """屡罚不改: escalations listed by status and level; companies found by 登记状态 (a text
+    index, for `CONTAINS '吊销'`)."""
+    escalation, subject = Label.ESCALATION.value, Label.SUBJECT.value
+    return [
+        *(f"CREATE INDEX escalation_{prop.lower()} IF NOT EXISTS "
+          f"FOR (n:{escalation}) ON (n.{prop})" for prop in ("status", "level")),
+        f"CREATE TEXT INDEX subject_status_text IF NOT EXISTS FOR (n:{subject}) ON (n.status)",
+    ]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "unique keys, lookup indexes, CJK full-text index on names", _keys_and_lookups),
+    Migration(2, "escalation status and level indexes, text index on subject status",
+              _escalations),
     Migration(3, "audit log by time and actor, objections by status", _workflow),
     Migration(5, "monitoring: alert fingerprints and listing indexes, watch and run state",
               _monitoring),

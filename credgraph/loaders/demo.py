@@ -570,6 +570,7 @@ def _plant_cases(city: City, by_county: dict[str, list[Agency]],
     city.truth.append({"pattern": "repeat_R4_shell", "person": shell_person.id_number,
                        "companies": [s.uscc for s in shells],
                        "expected": "FOCUS on the person and both companies"})
+    _plant_escalation_cases(city, market, env, r3)
 
     # Government integrity.
     debtor_agency = by_county["371481"][4]  # 乐陵市住房和城乡建设局
@@ -722,6 +723,65 @@ def _plant_clean_agency(city: City, by_county: dict[str, list[Agency]]) -> None:
                        "supplier": reformed.uscc,
                        "expected": "integrity score 100 with no finding; the supplier, removed "
                                    "from its list before the signing, passes procurementCheck"})
+
+
+def _plant_escalation_cases(city: City, market: Agency, env: Agency, r3: Company) -> None:
+    """屡罚不改 beyond R1–R4 (a): the shell swap, propagation, the window's edge, a removed
+    listing and a re-offence after a credit repair."""
+    def back(days: int) -> dt.date:
+        return city.as_of - dt.timedelta(days=days)
+
+    food = ("食品制造业", "食品")
+    controller = city.person("371427")
+    city.relation(controller.id_number, r3.uscc, "ACTUAL_CONTROLLER")
+    city.truth.append({"pattern": "repeat_propagation", "company": r3.uscc,
+                       "actualController": controller.id_number,
+                       "confirmOn": (city.as_of + dt.timedelta(days=30)).isoformat(),
+                       "expected": "after confirmEscalation of repeat_R3 (not before), its "
+                                   "legal representative and actual controller at FOCUS"})
+
+    owner = city.person("371481")
+    old = city.company("371481", status="吊销，未注销", established=back(days=3000))
+    new = city.company("371481", established=back(days=200))
+    city.relation(owner.id_number, old.uscc, "LEGAL_REPRESENTATIVE", start=back(days=3000),
+                  end=back(days=300))
+    city.relation(owner.id_number, new.uscc, "LEGAL_REPRESENTATIVE", start=back(days=200))
+    unpaid = city.penalty(old, env, back(days=500), category="罚款", fine=8,
+                          violation="超标排放大气污染物")
+    city.truth.append({"pattern": "repeat_R4_successor", "person": owner.id_number,
+                       "old": old.uscc, "new": new.uscc, "unpaid": [unpaid],
+                       "expected": "FOCUS (R4) on the person, the revoked company with an "
+                                   "unpaid fine and the new company"})
+
+    stale = city.company("371482", industry=food)
+    for months in (26, 27, 28):
+        city.penalty(stale, market, back(days=30 * months), category="罚款", fine=2,
+                     violation="销售不符合食品安全标准的食品")
+    city.truth.append({"pattern": "repeat_outside_window", "company": stale.uscc,
+                       "escalatedAsOf": back(days=183).isoformat(),
+                       "expected": "FOCUS (R1) as of escalatedAsOf; no escalation at asOf: "
+                                   "run again then, it is LIFTED"})
+
+    delisted = city.company("371403", industry=food)
+    for months in (2, 4, 6):
+        city.penalty(delisted, market, back(days=30 * months), category="罚款", fine=2,
+                     violation="未取得食品经营许可从事食品经营")
+    listing = city.listing(delisted, "失信被执行人", back(days=300), removed=back(days=15))
+    city.truth.append({"pattern": "repeat_listing_removed", "company": delisted.uscc,
+                       "listing": listing, "proposedAsOf": back(days=30).isoformat(),
+                       "expected": "SEVERE_PROPOSED (R1 + R3) as of proposedAsOf; the listing "
+                                   "removed, the proposal is withdrawn at asOf: FOCUS (R1)"})
+
+    repaired = city.company("371424")
+    first = city.penalty(repaired, market, back(days=400), category="罚款", fine=1)
+    again = city.penalty(repaired, market, back(days=60), category="罚款", fine=1)
+    city.truth.append({"pattern": "repeat_after_repair", "company": repaired.uscc,
+                       "repaired": first, "repairedOn": back(days=200).isoformat(),
+                       "reoffence": again,
+                       "repairBlockedUntil": add_months(back(days=60), 12).isoformat(),
+                       "expected": "once the repair of `repaired` is granted on repairedOn, "
+                                   "the penalty after it puts the company at FOCUS (R5) and "
+                                   "bars repair until repairBlockedUntil"})
 
 
 def _bad_rows(city: City, by_county: dict[str, list[Agency]]) -> None:

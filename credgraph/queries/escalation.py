@@ -1,0 +1,818 @@
+"""屡罚不改: the escalation of repeat offenders (SPEC §8), as of a date, over the whole city.
+
+A run reads what holds with a handful of set-based queries for the whole city, decides in
+Python the escalation each subject should have, compares it with the stored `:Escalation`
+nodes and writes only the differences, in `UNWIND $rows` batches keyed by subject. Each row
+carries the revision of the node it was computed from and applies only while the node still
+has it: a batch replayed, a run killed half-way and started again, or a confirmation racing a
+run never writes twice — the re-run reads the new state and finishes the rest.
+
+Rules (every number in rules.toml [escalation]); a penalty counts when it is in force at asOf
+(`fragments.in_force`: DISPUTED counts, REPAIRED/REVOKED from their date do not), of a
+counted severity (严重/一般, not 轻微), dated within the window:
+
+- R1 ≥ 3 counted penalties in one domain → FOCUS (重点关注);
+- R2 ≥ 5 counted penalties in any domains → FOCUS;
+- R3 R1 or R2, with a 严重 penalty in the window or an active severe listing (失信) →
+  SEVERE_PROPOSED (拟列入严重失信主体名单), confirmed by a person after the notice period;
+- R4 换壳: a person who is legal representative, actual controller or majority shareholder of
+  ≥ 2 companies that each have ≥ 2 counted penalties, or of a defunct (吊销/注销) company
+  with unpaid penalties followed by a new company → FOCUS on the person and the companies;
+- R5 re-offending within 12 months of a credit repair (信用修复) → one level up (at most
+  SEVERE_PROPOSED: SEVERE always needs a person), and no repair for 12 months after;
+- PROPAGATION: the legal representative and actual controller of a legal person confirmed at
+  SEVERE → FOCUS (联合惩戒对象), never before the confirmation.
+
+A confirmed SEVERE stays while any of the subject's own rules (R1–R5) holds; when none does
+it is lifted, or lowered to FOCUS when the subject is still a propagation target. An
+escalation whose conditions no longer hold is LIFTED with the date, never deleted; its
+history is append-only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from credgraph.graph.driver import Graph
+from credgraph.graph.model import (
+    CONTROL_RELATIONS,
+    RECORD_LABELS,
+    EscalationLevel,
+    EscalationStatus,
+    Label,
+    Link,
+    ObjectionStatus,
+    PartyRole,
+    RecordKind,
+    RecordStatus,
+    RelationType,
+    types_pattern,
+)
+from credgraph.loaders.derive import add_months
+from credgraph.queries.fragments import in_force, live
+from credgraph.queries.neighbourhood import as_date
+from credgraph.queries.subjects import SUBJECT_SUMMARY
+from credgraph.rules import EscalationRules, Rules
+from credgraph.schema.privacy import scrub
+
+R1, R2, R3, R4, R5 = "R1", "R2", "R3", "R4", "R5"
+PROPAGATION = "PROPAGATION"
+OWN_RULES = (R1, R2, R3, R4, R5)
+
+# Lowest first: FOCUS < SEVERE_PROPOSED < SEVERE.
+LEVELS: tuple[EscalationLevel, ...] = tuple(EscalationLevel)
+# Records an escalation may be triggered by.
+TRIGGER_KINDS: tuple[RecordKind, ...] = (RecordKind.PENALTY, RecordKind.LISTING)
+BATCH = 2000
+READ_TIMEOUT = 600.0
+
+Trigger = tuple[str, str]  # (record kind, record id)
+
+_ESC = Label.ESCALATION.value
+_SUBJECT = Label.SUBJECT.value
+_PENALTY = Label.PENALTY.value
+_LISTING = Label.LISTING.value
+_HAS_RECORD = Link.HAS_RECORD.value
+_HAS_ESCALATION = Link.HAS_ESCALATION.value
+_TRIGGERED_BY = Link.TRIGGERED_BY.value
+_BEHIND = types_pattern([*CONTROL_RELATIONS, RelationType.SHAREHOLDER])
+_CONTROL = types_pattern(list(CONTROL_RELATIONS))
+_SHAREHOLDER = RelationType.SHAREHOLDER.value
+
+
+def rank(level: str | None) -> int:
+    """0 for no escalation, then 1, 2, 3 from FOCUS up."""
+    return 0 if level is None else LEVELS.index(EscalationLevel(level)) + 1
+
+
+def escalation_id(subject: str) -> str:
+    return f"ESC-{subject}"
+
+
+class EscalationRefused(ValueError):
+    """A request the escalation state does not allow; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """The dates a run looks at: penalties dated from `start` to `as_of`, both included."""
+
+    as_of: dt.date
+    start: dt.date
+    rules: EscalationRules
+
+    @classmethod
+    def of(cls, rules: Rules, as_of: dt.date) -> Window:
+        section = rules.escalation
+        return cls(as_of, add_months(as_of, -section.window_months), section)
+
+    def params(self) -> dict[str, Any]:
+        section = self.rules
+        return {"asOf": self.as_of, "from": self.start, "role": PartyRole.SUBJECT.value,
+                "severities": [s.value for s in section.counted_severities]}
+
+
+# -- what holds ---------------------------------------------------------------------------------
+# Every counted penalty of the window, grouped by subject; only subjects with enough of them
+# for some rule. Starts from the penalty date index.
+COUNTED_PENALTIES = f"""
+MATCH (p:{_PENALTY})
+WHERE p.date >= $from AND p.date <= $asOf AND p.severity IN $severities AND {in_force("p")}
+MATCH (s:{_SUBJECT})-[h:{_HAS_RECORD}]->(p) WHERE h.role = $role
+WITH s, p ORDER BY p.date, p.id
+WITH s, collect(p {{.id, .domain, .severity, .date}}) AS penalties
+WHERE size(penalties) >= $atLeast
+RETURN collect({{id: s.id, legal: s:{Label.LEGAL_PERSON.value}, penalties: penalties}}) AS rows
+"""
+
+# Active severe listings (失信) of some subjects at asOf.
+ACTIVE_LISTINGS = f"""
+UNWIND $ids AS sid
+MATCH (s:{_SUBJECT} {{id: sid}})-[:{_HAS_RECORD}]->(l:{_LISTING})
+WHERE l.listType IN $types AND l.date <= $asOf
+  AND (l.removedOn IS NULL OR l.removedOn > $asOf) AND {in_force("l")}
+WITH s, l ORDER BY l.date, l.id
+RETURN collect({{id: s.id, listing: l.id}}) AS rows
+"""
+
+# R4 (a): people behind several penalised companies, at some time within the window.
+SHELL_PEOPLE = f"""
+UNWIND $companies AS cid
+MATCH (c:{_SUBJECT} {{id: cid}})<-[r:{_BEHIND}]-(p:{Label.NATURAL_PERSON.value})
+WHERE (r.start IS NULL OR r.start <= $asOf) AND (r.end IS NULL OR r.end > $from)
+  AND (type(r) <> '{_SHAREHOLDER}' OR r.ratio > $majority)
+WITH p, collect(DISTINCT c.id) AS companies
+WHERE size(companies) >= $companiesMin
+RETURN collect({{person: p.id, companies: companies}}) AS rows
+"""
+
+# R4 (b): a defunct company (吊销/注销) with unpaid penalties — fined, in force, not repaired —
+# and a person behind it who then stands behind a company founded after its last such penalty
+# and within the successor window. Starts from the text index on 登记状态.
+SHELL_SUCCESSORS = f"""
+UNWIND $defunct AS word
+MATCH (old:{_SUBJECT}) WHERE old.status CONTAINS word
+WITH DISTINCT old WHERE old:{Label.LEGAL_PERSON.value} AND NOT old:{Label.AGENCY.value}
+MATCH (old)-[h:{_HAS_RECORD}]->(p:{_PENALTY})
+WHERE h.role = $role AND p.date <= $asOf AND p.severity IN $severities
+  AND (coalesce(p.fine, 0) > 0 OR coalesce(p.confiscation, 0) > 0) AND {in_force("p")}
+WITH old, collect(p.id) AS unpaid, max(p.date) AS last
+MATCH (person:{Label.NATURAL_PERSON.value})-[r1:{_BEHIND}]->(old)
+WHERE (r1.start IS NULL OR r1.start <= $asOf)
+  AND (type(r1) <> '{_SHAREHOLDER}' OR r1.ratio > $majority)
+MATCH (person)-[r2:{_BEHIND}]->(new:{Label.LEGAL_PERSON.value})
+WHERE new <> old AND {live("r2")} AND (type(r2) <> '{_SHAREHOLDER}' OR r2.ratio > $majority)
+  AND new.established >= last AND new.established >= $successorFrom
+  AND new.established <= $asOf
+  AND NOT any(word IN $defunct WHERE coalesce(new.status, '') CONTAINS word)
+WITH person, old, unpaid, collect(DISTINCT new.id) AS successors
+RETURN collect({{person: person.id, old: old.id, unpaid: unpaid,
+                 successors: successors}}) AS rows
+"""
+
+# R5: counted penalties within the re-offence period after a granted repair (a `:Repair`
+# node, or a record REPAIRED with its date).
+REOFFENCES = f"""
+CALL () {{
+  MATCH (x:{Label.REPAIR.value})-[:{Link.REPAIRS.value}]->(r)<-[:{_HAS_RECORD}]-(s:{_SUBJECT})
+  WHERE x.grantedOn IS NOT NULL AND date(x.grantedOn) <= $asOf
+    AND coalesce(x.subject, s.id) = s.id
+  RETURN s, date(x.grantedOn) AS granted, r.id AS repaired
+  UNION
+  MATCH (r:{_PENALTY})
+  WHERE r.status = $repairedStatus AND r.repairedOn IS NOT NULL AND r.repairedOn <= $asOf
+  MATCH (s:{_SUBJECT})-[:{_HAS_RECORD}]->(r)
+  RETURN s, date(r.repairedOn) AS granted, r.id AS repaired
+}}
+MATCH (s)-[h:{_HAS_RECORD}]->(p:{_PENALTY})
+WHERE h.role = $role AND p.id <> repaired AND p.date > granted
+  AND p.date <= granted + duration({{months: $months}})
+  AND p.date >= $from AND p.date <= $asOf AND p.severity IN $severities AND {in_force("p")}
+WITH s, p, min(granted) AS granted ORDER BY p.date, p.id
+RETURN collect({{id: s.id, penalty: p.id, date: p.date, granted: granted}}) AS rows
+"""
+
+# PROPAGATION: legal representatives and actual controllers of some legal persons, live.
+CONTROLLERS = f"""
+UNWIND $companies AS cid
+MATCH (c:{_SUBJECT} {{id: cid}})<-[r:{_CONTROL}]-(p:{_SUBJECT})
+WHERE {live("r")} AND p.id <> c.id
+RETURN collect(DISTINCT {{person: p.id, company: c.id}}) AS rows
+"""
+
+
+@dataclass
+class Wanted:
+    """The escalation a subject should have as of the run's date, and why."""
+
+    subject: str
+    level: EscalationLevel = EscalationLevel.FOCUS
+    rules: set[str] = field(default_factory=set)
+    triggers: set[Trigger] = field(default_factory=set)
+    reasons: list[str] = field(default_factory=list)
+    propagated_from: set[str] = field(default_factory=set)
+    repair_blocked_until: dt.date | None = None
+
+    def add(self, rule: str, level: EscalationLevel, triggers: Iterable[Trigger],
+            reason: str) -> None:
+        if not self.rules or rank(level) > rank(self.level):
+            self.level = level
+        self.rules.add(rule)
+        self.triggers.update(triggers)
+        if reason not in self.reasons:
+            self.reasons.append(reason)
+
+    @property
+    def own(self) -> bool:
+        """Whether a rule of the subject's own conduct holds (not only propagation)."""
+        return any(rule in OWN_RULES for rule in self.rules)
+
+
+def _penalty(pid: str) -> Trigger:
+    return (RecordKind.PENALTY.value, pid)
+
+
+def _listing(lid: str) -> Trigger:
+    return (RecordKind.LISTING.value, lid)
+
+
+def wanted_escalations(graph: Graph, rules: Rules, as_of: dt.date,
+                       severe: Callable[[dict[str, Wanted]], set[str]] | None = None,
+                       ) -> dict[str, Wanted]:
+    """What every subject of the city should have as of a date (nothing is written).
+
+    `severe(own)` names the legal persons at SEVERE after the run, from the subjects whose
+    own rules hold; their controllers are propagation targets. Without it, the stored SEVERE
+    escalations that keep an own rule are used."""
+    window = Window.of(rules, as_of)
+    section = rules.escalation
+    wanted: dict[str, Wanted] = {}
+
+    def want(sid: str) -> Wanted:
+        return wanted.setdefault(sid, Wanted(sid))
+
+    at_least = min(section.r1.count, section.r2.count, section.r4.company_penalties)
+    rows = graph.read_rows(COUNTED_PENALTIES, {**window.params(), "atLeast": at_least},
+                           timeout=READ_TIMEOUT)
+    flagged = _repeat_offences(rules, rows, want)
+    for row in graph.read_rows(ACTIVE_LISTINGS, {
+            "ids": flagged, "asOf": as_of, "types": list(rules.listings.severe)},
+            timeout=READ_TIMEOUT):
+        want(row["id"]).add(R3, EscalationLevel.SEVERE_PROPOSED, [_listing(row["listing"])],
+                            "R3: repeat offender with an active severe listing (失信)")
+
+    _shells(graph, window, rows, want)
+    _reoffences(graph, window, want)
+
+    kept = severe(wanted) if severe else None
+    if kept is None:
+        kept = _stored_severe(graph, wanted)
+    if kept:
+        for row in graph.read_rows(CONTROLLERS, {"companies": sorted(kept), "asOf": as_of},
+                                   timeout=READ_TIMEOUT):
+            target = want(row["person"])
+            target.propagated_from.add(row["company"])
+            target.add(PROPAGATION, EscalationLevel.FOCUS, (),
+                       "PROPAGATION: legal representative or actual controller of a subject "
+                       "listed 严重失信 (联合惩戒对象)")
+    _raise_reoffenders(wanted)
+    return wanted
+
+
+def _repeat_offences(rules: Rules, rows: list[dict[str, Any]],
+                     want: Callable[[str], Wanted]) -> list[str]:
+    """R1, R2 and R3's 严重 penalty from each subject's counted penalties; returns the
+    subjects R1 or R2 holds for (whose listings R3 looks at)."""
+    section = rules.escalation
+    serious = {s.value for s in section.serious_severities}
+    months = section.window_months
+    flagged: list[str] = []
+    for row in rows:
+        penalties = row["penalties"]
+        by_domain: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for item in penalties:
+            by_domain[item.get("domain") or rules.domains.fallback].append(item)
+        found: list[tuple[str, list[dict[str, Any]], str]] = [
+            (R1, items, f"R1: {len(items)} penalties in "
+                        f"{rules.domains.names.get(domain, domain)} within {months} months")
+            for domain, items in sorted(by_domain.items()) if len(items) >= section.r1.count]
+        if len(penalties) >= section.r2.count:
+            found.append((R2, penalties,
+                          f"R2: {len(penalties)} penalties within {months} months"))
+        if not found:
+            continue
+        flagged.append(row["id"])
+        target = want(row["id"])
+        for rule, items, reason in found:
+            target.add(rule, EscalationLevel.FOCUS, (_penalty(p["id"]) for p in items), reason)
+        grave = [p for p in penalties if p["severity"] in serious]
+        if grave:
+            target.add(R3, EscalationLevel.SEVERE_PROPOSED, (_penalty(p["id"]) for p in grave),
+                       f"R3: repeat offender with {len(grave)} 严重 penalties")
+    return flagged
+
+
+def _shells(graph: Graph, window: Window, rows: list[dict[str, Any]],
+            want: Callable[[str], Wanted]) -> None:
+    section = window.rules.r4
+    penalised = {row["id"]: row["penalties"] for row in rows
+                 if row["legal"] and len(row["penalties"]) >= section.company_penalties}
+    people = graph.read_rows(SHELL_PEOPLE, {
+        "companies": sorted(penalised), "asOf": window.as_of, "from": window.start,
+        "majority": section.majority_share, "companiesMin": section.companies},
+        timeout=READ_TIMEOUT)
+    for row in people:
+        companies = sorted(row["companies"])
+        triggers = [_penalty(p["id"]) for c in companies for p in penalised[c]]
+        reason = (f"R4: behind {len(companies)} companies that each have at least "
+                  f"{section.company_penalties} penalties within {window.rules.window_months} "
+                  f"months (换壳)")
+        want(row["person"]).add(R4, EscalationLevel.FOCUS, triggers, reason)
+        for company in companies:
+            want(company).add(R4, EscalationLevel.FOCUS,
+                              (_penalty(p["id"]) for p in penalised[company]), reason)
+    successors = graph.read_rows(SHELL_SUCCESSORS, {
+        **window.params(), "defunct": list(window.rules.defunct_status),
+        "majority": section.majority_share,
+        "successorFrom": add_months(window.as_of, -section.successor_months)},
+        timeout=READ_TIMEOUT)
+    for row in successors:
+        triggers = [_penalty(p) for p in row["unpaid"]]
+        reason = (f"R4: a defunct company with {len(triggers)} unpaid penalties, then a new "
+                  f"company behind the same person (换壳)")
+        for sid in (row["person"], row["old"], *row["successors"]):
+            want(sid).add(R4, EscalationLevel.FOCUS, triggers, reason)
+
+
+def _reoffences(graph: Graph, window: Window, want: Callable[[str], Wanted]) -> None:
+    section = window.rules
+    rows = graph.read_rows(REOFFENCES, {
+        **window.params(), "repairedStatus": RecordStatus.REPAIRED.value,
+        "months": section.repair_reoffence_months}, timeout=READ_TIMEOUT)
+    for row in rows:
+        day = as_date(row["date"])
+        granted = as_date(row["granted"])
+        assert day is not None and granted is not None
+        target = want(row["id"])
+        level = target.level if target.rules else EscalationLevel.FOCUS
+        target.add(R5, level, [_penalty(row["penalty"])],
+                   f"R5: penalty of {day.isoformat()} within "
+                   f"{section.repair_reoffence_months} months of a credit repair "
+                   f"({granted.isoformat()}): one level up, no repair until "
+                   f"{add_months(day, section.repair_block_months).isoformat()}")
+        blocked = add_months(day, section.repair_block_months)
+        if target.repair_blocked_until is None or blocked > target.repair_blocked_until:
+            target.repair_blocked_until = blocked
+
+
+def _raise_reoffenders(wanted: dict[str, Wanted]) -> None:
+    """R5 raises the level its other rules give by one step; SEVERE always needs a person."""
+    for item in wanted.values():
+        if R5 not in item.rules:
+            continue
+        others = item.rules - {R5}
+        if others:
+            step = min(rank(item.level) + 1, rank(EscalationLevel.SEVERE_PROPOSED))
+            item.level = LEVELS[step - 1]
+
+
+# -- what is stored -----------------------------------------------------------------------------
+ESCALATION_FIELDS = (".id, .subject, .level, .status, .since, .openedOn, .proposedOn, "
+                     ".confirmedOn, .confirmedBy, .liftedOn, .rules, .reasons, .measures, "
+                     ".inspectionRatio, .propagatedFrom, .repairBlockedUntil, .revision")
+
+STORED = f"""
+MATCH (e:{_ESC})
+RETURN collect(e {{{ESCALATION_FIELDS},
+  triggers: [(e)-[:{_TRIGGERED_BY}]->(r) | [r.kind, r.id]]}}) AS rows
+"""
+
+STORED_SEVERE = f"""
+MATCH (e:{_ESC}) WHERE e.status = $active AND e.level = $severe
+MATCH (s:{Label.LEGAL_PERSON.value})-[:{_HAS_ESCALATION}]->(e)
+RETURN collect({{id: s.id}}) AS rows
+"""
+
+
+@dataclass
+class Stored:
+    """An `:Escalation` node as read."""
+
+    subject: str
+    level: str
+    status: str
+    revision: int
+    rules: list[str]
+    triggers: set[Trigger]
+    propagated_from: list[str]
+    repair_blocked_until: dt.date | None
+    row: dict[str, Any]
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Stored:
+        triggers = {(t["kind"], t["id"]) if isinstance(t, Mapping) else (t[0], t[1])
+                    for t in row.get("triggers") or []}
+        return cls(
+            subject=row["subject"], level=row["level"], status=row["status"],
+            revision=int(row.get("revision") or 0), rules=list(row.get("rules") or []),
+            triggers=triggers,
+            propagated_from=list(row.get("propagatedFrom") or []),
+            repair_blocked_until=as_date(row.get("repairBlockedUntil")), row=dict(row))
+
+    @property
+    def active(self) -> bool:
+        return self.status == EscalationStatus.ACTIVE.value
+
+
+def stored_escalations(graph: Graph) -> dict[str, Stored]:
+    rows = graph.read_rows(STORED, timeout=READ_TIMEOUT)
+    return {row["subject"]: Stored.from_row(row) for row in rows}
+
+
+def _stored_severe(graph: Graph, wanted: dict[str, Wanted]) -> set[str]:
+    rows = graph.read_rows(STORED_SEVERE, {"active": EscalationStatus.ACTIVE.value,
+                                           "severe": EscalationLevel.SEVERE.value})
+    return {row["id"] for row in rows if row["id"] in wanted and wanted[row["id"]].own}
+
+
+# -- the difference, and writing it --------------------------------------------------------------
+CREATED, RAISED, LOWERED, LIFTED, UPDATED, CONFIRMED = (
+    "created", "raised", "lowered", "lifted", "updated", "confirmed")
+
+
+@dataclass
+class Change:
+    """One subject's write: the node's new properties, computed from `revision`."""
+
+    subject: str
+    action: str
+    revision: int
+    props: dict[str, Any]
+    triggers: set[Trigger] | None
+    event: dict[str, Any]
+
+    def row(self) -> dict[str, Any]:
+        triggers = self.triggers or set()
+        return {
+            "subject": self.subject, "id": escalation_id(self.subject), "action": self.action,
+            "revision": self.revision, "props": self.props,
+            "sync": self.triggers is not None,
+            "keys": sorted([kind, rid] for kind, rid in triggers),
+            **{kind.value: sorted(rid for k, rid in triggers if k == kind.value)
+               for kind in TRIGGER_KINDS},
+            "event": json.dumps(self.event, ensure_ascii=False, sort_keys=True, default=str),
+        }
+
+
+@dataclass
+class RunResult:
+    """What a run changed, as the contract's EscalationRun counts (plus `lowered`)."""
+
+    as_of: dt.date
+    created: int = 0
+    raised: int = 0
+    lowered: int = 0
+    unchanged: int = 0
+    lifted: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"asOf": self.as_of.isoformat(), "created": self.created, "raised": self.raised,
+                "unchanged": self.unchanged, "lifted": self.lifted, "lowered": self.lowered}
+
+
+def _event(action: str, level: str, as_of: dt.date, actor: str, note: str,
+           rules: Iterable[str] = ()) -> dict[str, Any]:
+    """A history entry; free text is scrubbed of anything shaped like an ID number."""
+    return {"at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "action": action,
+            "level": level, "asOf": as_of.isoformat(), "actor": scrub(actor),
+            "note": scrub(note), "rules": sorted(rules)}
+
+
+def _level_props(rules: Rules, level: EscalationLevel, since: dt.date) -> dict[str, Any]:
+    measures = rules.escalation.levels[level]
+    return {"level": level.value, "since": since, "measures": list(measures.measures),
+            "inspectionRatio": measures.inspection_ratio}
+
+
+def _reason_props(item: Wanted, stored: Stored | None) -> dict[str, Any]:
+    blocked = item.repair_blocked_until
+    if stored and stored.repair_blocked_until and (
+            blocked is None or stored.repair_blocked_until > blocked):
+        blocked = stored.repair_blocked_until
+    return {"rules": sorted(item.rules), "reasons": list(item.reasons),
+            "propagatedFrom": sorted(item.propagated_from), "repairBlockedUntil": blocked}
+
+
+def plan(rules: Rules, as_of: dt.date, wanted: Mapping[str, Wanted],
+         stored: Mapping[str, Stored], actor: str) -> tuple[list[Change], int]:
+    """The writes that bring the stored escalations to the wanted ones, and how many active
+    escalations keep their level without any write."""
+    changes: list[Change] = []
+    untouched = 0
+    for sid in sorted(set(wanted) | {s for s, e in stored.items() if e.active}):
+        item, node = wanted.get(sid), stored.get(sid)
+        change = _change(rules, as_of, item, node, actor)
+        if change is not None:
+            changes.append(change)
+        elif node is not None and node.active:
+            untouched += 1
+    return changes, untouched
+
+
+def _change(rules: Rules, as_of: dt.date, item: Wanted | None, node: Stored | None,
+            actor: str) -> Change | None:
+    revision = node.revision if node else 0
+    if item is None:
+        if node is None or not node.active:
+            return None
+        return Change(node.subject, LIFTED, revision,
+                      {"status": EscalationStatus.LIFTED.value, "liftedOn": as_of},
+                      None, _event(LIFTED, node.level, as_of, actor,
+                                   "no escalation rule holds any more", node.rules))
+    note = "; ".join(item.reasons)
+    level = item.level
+    if node is None or not node.active:
+        props = {**_level_props(rules, level, as_of), **_reason_props(item, node),
+                 "status": EscalationStatus.ACTIVE.value, "openedOn": as_of,
+                 "proposedOn": as_of if level is EscalationLevel.SEVERE_PROPOSED else None,
+                 "confirmedOn": None, "confirmedBy": None, "liftedOn": None}
+        return Change(item.subject, CREATED, revision, props, item.triggers,
+                      _event(CREATED, level.value, as_of, actor, note, item.rules))
+    current = EscalationLevel(node.level)
+    if current is EscalationLevel.SEVERE:
+        level = current if item.own else EscalationLevel.FOCUS
+    if rank(level) != rank(current):
+        action = RAISED if rank(level) > rank(current) else LOWERED
+        props = {**_level_props(rules, level, as_of), **_reason_props(item, node),
+                 "proposedOn": as_of if level is EscalationLevel.SEVERE_PROPOSED else None}
+        return Change(item.subject, action, revision, props, item.triggers,
+                      _event(action, level.value, as_of, actor, note, item.rules))
+    props = _reason_props(item, node)
+    same = (props["rules"] == sorted(node.rules) and item.triggers == node.triggers
+            and props["reasons"] == list(node.row.get("reasons") or [])
+            and props["propagatedFrom"] == sorted(node.propagated_from)
+            and props["repairBlockedUntil"] == node.repair_blocked_until)
+    if same:
+        return None
+    return Change(item.subject, UPDATED, revision, props, item.triggers,
+                  _event(UPDATED, level.value, as_of, actor, note, item.rules))
+
+
+def _apply_statement() -> str:
+    links = "\n".join(f"""CALL (e, row) {{
+  WITH e, row WHERE row.sync
+  UNWIND row.{kind.value} AS rid
+  MATCH (r:{RECORD_LABELS[kind].value} {{id: rid}})
+  MERGE (e)-[:{_TRIGGERED_BY}]->(r)
+}}""" for kind in TRIGGER_KINDS)
+    return f"""
+UNWIND $rows AS row
+MATCH (s:{_SUBJECT} {{id: row.subject}})
+MERGE (e:{_ESC} {{id: row.id}})
+ON CREATE SET e.subject = row.subject, e.revision = 0, e.history = []
+MERGE (s)-[:{_HAS_ESCALATION}]->(e)
+WITH e, row WHERE e.revision = row.revision
+SET e += row.props, e.revision = row.revision + 1, e.history = e.history + [row.event],
+    e.updatedAt = datetime()
+WITH e, row
+CALL (e, row) {{
+  WITH e, row WHERE row.sync
+  MATCH (e)-[t:{_TRIGGERED_BY}]->(r)
+  WHERE NOT [r.kind, r.id] IN row.keys
+  DELETE t
+}}
+{links}
+RETURN collect(row.action) AS applied
+"""
+
+
+APPLY = _apply_statement()
+
+
+def apply(graph: Graph, changes: list[Change], batch: int = BATCH,
+          progress: Callable[[int], None] | None = None) -> Counter[str]:
+    """Write the changes in batches, one transaction each; returns the actions applied (a row
+    whose node moved on since it was read is skipped: the next run reconciles it)."""
+    applied: Counter[str] = Counter()
+    for start in range(0, len(changes), batch):
+        chunk = changes[start:start + batch]
+        found = graph.write(APPLY, {"rows": [c.row() for c in chunk]}, timeout=READ_TIMEOUT)
+        applied.update(found[0]["applied"] if found else [])
+        if progress:
+            progress(len(chunk))
+    return applied
+
+
+def run_escalation(graph: Graph, rules: Rules, as_of: dt.date, actor: str,
+                   progress: Callable[[int, int], None] | None = None) -> RunResult:
+    """Evaluate every rule over the city as of a date and bring the stored escalations to the
+    result. Safe to run twice (the second run writes nothing) and to re-run after a crash.
+
+    `progress(done, total)` is called as the batches are written."""
+    stored = stored_escalations(graph)
+
+    def severe_after(wanted: dict[str, Wanted]) -> set[str]:
+        return {sid for sid, node in stored.items()
+                if node.active and node.level == EscalationLevel.SEVERE.value
+                and sid in wanted and wanted[sid].own}
+
+    wanted = wanted_escalations(graph, rules, as_of, severe_after)
+    changes, untouched = plan(rules, as_of, wanted, stored, actor)
+    done = 0
+
+    def step(count: int) -> None:
+        nonlocal done
+        done += count
+        if progress:
+            progress(done, len(changes))
+
+    if progress:
+        progress(0, len(changes))
+    applied = apply(graph, changes, progress=step)
+    return RunResult(as_of, created=applied[CREATED], raised=applied[RAISED],
+                     lowered=applied[LOWERED], lifted=applied[LIFTED],
+                     unchanged=untouched + applied[UPDATED])
+
+
+# -- confirmation (人工确认) ----------------------------------------------------------------------
+ONE = f"""
+UNWIND $ids AS sid
+MATCH (s:{_SUBJECT} {{id: sid}})-[:{_HAS_ESCALATION}]->(e:{_ESC})
+RETURN collect(e {{{ESCALATION_FIELDS}, .history,
+  subjectRow: s {{{SUBJECT_SUMMARY}}},
+  triggers: [(e)-[:{_TRIGGERED_BY}]->(r) | r {{.id, .kind, .domain, .severity, .status, .date,
+                                              .title, .authority}}],
+  objections: [(e)-[:{_TRIGGERED_BY}]->(r)<-[:{Link.OBJECTS_TO.value}]-
+               (o:{Label.OBJECTION.value} {{status: $open}}) | [r.id, o.id]]}}) AS rows
+"""
+
+
+def escalations_of(graph: Graph, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The escalation node of each subject that has one (any status), with its subject and
+    triggering records: one query for many subjects."""
+    rows = graph.read_rows(ONE, {"ids": ids, "open": ObjectionStatus.OPEN.value})
+    return {row["subject"]: row for row in rows}
+
+
+def escalation_levels(graph: Graph, ids: list[str]) -> dict[str, str]:
+    """The level of each subject's ACTIVE escalation (subjects without one are absent); one
+    query for up to thousands of ids, for grades and inter-city sharing."""
+    rows = graph.read_rows(LEVELS_OF, {"ids": ids, "active": EscalationStatus.ACTIVE.value})
+    return {row["id"]: row["level"] for row in rows}
+
+
+LEVELS_OF = f"""
+UNWIND $ids AS sid
+MATCH (s:{_SUBJECT} {{id: sid}})-[:{_HAS_ESCALATION}]->(e:{_ESC} {{status: $active}})
+RETURN collect({{id: sid, level: e.level}}) AS rows
+"""
+
+
+def earliest_confirmation(rules: Rules, proposed_on: dt.date) -> dt.date:
+    return proposed_on + dt.timedelta(days=rules.escalation.notice_days)
+
+
+def confirm_escalation(graph: Graph, rules: Rules, subject: str, note: str, actor: str,
+                       today: dt.date) -> dict[str, Any]:
+    """SEVERE_PROPOSED → SEVERE (列入严重失信主体名单) by a person, after the notice period and
+    with no open objection on a triggering record; then the legal representative and actual
+    controller of a legal person are put at FOCUS (联合惩戒对象). Raises EscalationRefused."""
+    found = escalations_of(graph, [subject]).get(subject)
+    if found is None:
+        raise EscalationRefused("this subject has no escalation, so nothing to confirm")
+    node = Stored.from_row(found)
+    if not node.active:
+        lifted = as_date(found.get("liftedOn"))
+        raise EscalationRefused(f"the escalation was lifted on {lifted}; nothing to confirm")
+    if node.level == EscalationLevel.SEVERE.value:
+        raise EscalationRefused(f"already confirmed at SEVERE on "
+                                f"{as_date(found.get('confirmedOn'))} by "
+                                f"{found.get('confirmedBy')}")
+    if node.level != EscalationLevel.SEVERE_PROPOSED.value:
+        raise EscalationRefused(f"the escalation is at {node.level}; only SEVERE_PROPOSED "
+                                "(拟列入严重失信主体名单) can be confirmed")
+    proposed = as_date(found.get("proposedOn"))
+    assert proposed is not None
+    earliest = earliest_confirmation(rules, proposed)
+    if today < earliest:
+        raise EscalationRefused(
+            f"the notice period ({rules.escalation.notice_days} days from the proposal of "
+            f"{proposed}) is not over: confirm on or after {earliest.isoformat()}")
+    if found["objections"]:
+        pairs = ", ".join(f"{oid} on {rid}" for rid, oid in sorted(found["objections"]))
+        raise EscalationRefused(f"open objections on triggering records ({pairs}): resolve "
+                                "them before confirming")
+    props = {**_level_props(rules, EscalationLevel.SEVERE, today), "confirmedOn": today,
+             "confirmedBy": actor}
+    change = Change(subject, CONFIRMED, node.revision, props, None,
+                    _event(CONFIRMED, EscalationLevel.SEVERE.value, today, actor, note,
+                           node.rules))
+    if not apply(graph, [change])[CONFIRMED]:
+        raise EscalationRefused("the escalation changed while confirming; try again")
+    if found["subjectRow"].get("person") is False:
+        propagate(graph, rules, [subject], today, actor)
+    return escalations_of(graph, [subject])[subject]
+
+
+def propagate(graph: Graph, rules: Rules, companies: list[str], today: dt.date,
+              actor: str) -> Counter[str]:
+    """Put the controllers of legal persons just confirmed at SEVERE at FOCUS now, keeping
+    whatever else they are escalated for; the next run re-evaluates them with every rule."""
+    targets: dict[str, set[str]] = defaultdict(set)
+    for row in graph.read_rows(CONTROLLERS, {"companies": companies, "asOf": today}):
+        targets[row["person"]].add(row["company"])
+    if not targets:
+        return Counter()
+    stored = escalations_stored(graph, sorted(targets))
+    wanted: dict[str, Wanted] = {}
+    for sid, sources in targets.items():
+        node = stored.get(sid)
+        item = Wanted(sid)
+        if node is not None and node.active:
+            item.level = EscalationLevel(node.level)
+            item.rules = set(node.rules)
+            item.triggers = set(node.triggers)
+            item.reasons = list(node.row.get("reasons") or [])
+            item.propagated_from = set(node.propagated_from)
+        item.propagated_from |= sources
+        item.add(PROPAGATION, EscalationLevel.FOCUS, (),
+                 "PROPAGATION: legal representative or actual controller of a subject listed "
+                 "严重失信 (联合惩戒对象)")
+        wanted[sid] = item
+    changes, _ = plan(rules, today, wanted, stored, actor)
+    return apply(graph, changes)
+
+
+STORED_OF = f"""
+UNWIND $ids AS eid
+MATCH (e:{_ESC} {{id: eid}})
+RETURN collect(e {{{ESCALATION_FIELDS},
+  triggers: [(e)-[:{_TRIGGERED_BY}]->(r) | [r.kind, r.id]]}}) AS rows
+"""
+
+
+def escalations_stored(graph: Graph, ids: list[str]) -> dict[str, Stored]:
+    rows = graph.read_rows(STORED_OF, {"ids": [escalation_id(sid) for sid in ids]})
+    return {row["subject"]: Stored.from_row(row) for row in rows}
+
+
+# -- the list (repeatOffenders) ------------------------------------------------------------------
+_RANK = ("CASE e.level " + " ".join(f"WHEN '{level.value}' THEN {rank(level)}"
+                                     for level in LEVELS) + " ELSE 0 END")
+
+
+def _list_statement(dated: bool) -> str:
+    where = ("e.openedOn <= $asOf AND (e.liftedOn IS NULL OR e.liftedOn > $asOf)" if dated
+             else "e.status = $active")
+    return f"""
+MATCH (e:{_ESC})
+WHERE {where} AND ($level IS NULL OR e.level = $level)
+MATCH (s:{_SUBJECT})-[:{_HAS_ESCALATION}]->(e)
+WHERE $region IS NULL OR s.region STARTS WITH $region
+WITH e, s, {_RANK} AS rank
+ORDER BY rank DESC, e.id
+WITH collect({{e: e, s: s, rank: rank}}) AS found
+WITH size(found) AS total,
+     [x IN found WHERE $afterRank IS NULL OR x.rank < $afterRank
+                       OR (x.rank = $afterRank AND x.e.id > $afterId)][0..$first + 1] AS page
+CALL (page) {{
+  UNWIND page AS x
+  WITH x.e AS e, x.s AS s, x.rank AS rank
+  RETURN collect(e {{{ESCALATION_FIELDS}, .history, rank: rank,
+    subjectRow: s {{{SUBJECT_SUMMARY}}},
+    triggers: [(e)-[:{_TRIGGERED_BY}]->(r) | r {{.id, .kind, .domain, .severity, .status,
+                                                .date, .title, .authority}}]}}) AS rows
+}}
+RETURN total, rows
+"""
+
+
+LIST_ACTIVE = _list_statement(dated=False)
+LIST_AS_OF = _list_statement(dated=True)
+
+
+@dataclass(frozen=True)
+class Page:
+    total: int
+    rows: list[dict[str, Any]]
+    has_next: bool
+
+
+def list_escalations(graph: Graph, as_of: dt.date | None, level: str | None,
+                     region: str | None, first: int, after: tuple[int, str] | None) -> Page:
+    """Escalations worst level first, then by id. Without `as_of`: the ACTIVE ones; with it:
+    those open on that date (opened on or before it, not lifted by then), at their current
+    level. `region` is a prefix of the subject's region code."""
+    params = {"asOf": as_of, "active": EscalationStatus.ACTIVE.value, "level": level,
+              "region": region, "first": first,
+              "afterRank": after[0] if after else None, "afterId": after[1] if after else None}
+    found = graph.read(LIST_AS_OF if as_of else LIST_ACTIVE, params, timeout=READ_TIMEOUT)
+    if not found:
+        return Page(0, [], False)
+    rows = list(found[0]["rows"])
+    return Page(int(found[0]["total"]), rows[:first], len(rows) > first)

@@ -1,0 +1,458 @@
+"""屡罚不改 on hand-built graphs: every rule and its boundaries, propagation, idempotency,
+lifting, interruption and confirmation (SPEC §8)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from credgraph.cli import main
+from credgraph.graph.driver import Graph
+from credgraph.graph.server import LocalNeo4j
+from credgraph.queries.escalation import (
+    EscalationRefused,
+    apply,
+    confirm_escalation,
+    escalation_levels,
+    escalations_of,
+    plan,
+    run_escalation,
+    stored_escalations,
+    wanted_escalations,
+)
+from credgraph.rules import Rules
+from credgraph.settings import Settings
+from tests.conftest import TEST_SECRET
+from tests.graphs import AS_OF, record, relate, subject
+
+WINDOW_START = dt.date(2024, 6, 30)  # AS_OF (2026-06-30) − 24 months
+
+
+def days(n: int) -> dt.date:
+    return AS_OF - dt.timedelta(days=n)
+
+
+def penalty(graph: Graph, sid: str, pid: str, date: dt.date, severity: str = "一般",
+            domain: str = "food_drug", **props: Any) -> None:
+    record(graph, sid, "Penalty", pid, date=date, severity=severity, domain=domain,
+           publicityUntil=date + dt.timedelta(days=365), **props)
+
+
+def levels(graph: Graph, rules: Rules, as_of: dt.date = AS_OF) -> dict[str, tuple[str, list[str]]]:
+    """What the rules want, without writing: subject → (level, rules)."""
+    return {sid: (w.level.value, sorted(w.rules))
+            for sid, w in wanted_escalations(graph, rules, as_of).items()}
+
+
+def run(graph: Graph, rules: Rules, as_of: dt.date = AS_OF) -> dict[str, int]:
+    result = run_escalation(graph, rules, as_of, "test").as_dict()
+    del result["asOf"]
+    return result
+
+
+def node(graph: Graph, sid: str) -> dict[str, Any]:
+    return escalations_of(graph, [sid])[sid]
+
+
+def actions(row: dict[str, Any]) -> list[str]:
+    return [json.loads(e)["action"] for e in row["history"]]
+
+
+# -- R1 / R2 and what counts --------------------------------------------------------------------
+def test_r1_three_in_one_domain_at_the_window_boundary(graph: Graph, rules: Rules) -> None:
+    subject(graph, "A", "甲食品公司")
+    subject(graph, "B", "乙食品公司")
+    for sid, oldest in (("A", WINDOW_START), ("B", WINDOW_START - dt.timedelta(days=1))):
+        penalty(graph, sid, f"{sid}1", oldest)
+        penalty(graph, sid, f"{sid}2", days(100))
+        penalty(graph, sid, f"{sid}3", days(10))
+    assert levels(graph, rules) == {"A": ("FOCUS", ["R1"])}
+
+
+def test_minor_penalties_do_not_count_severe_ones_do(graph: Graph, rules: Rules) -> None:
+    subject(graph, "A", "甲公司")
+    subject(graph, "B", "乙公司")
+    for sid, third in (("A", "轻微"), ("B", "严重")):
+        penalty(graph, sid, f"{sid}1", days(300))
+        penalty(graph, sid, f"{sid}2", days(200))
+        penalty(graph, sid, f"{sid}3", days(100), severity=third)
+    assert levels(graph, rules) == {"B": ("SEVERE_PROPOSED", ["R1", "R3"])}
+
+
+def test_r1_needs_one_domain_r2_counts_five_in_any(graph: Graph, rules: Rules) -> None:
+    subject(graph, "A", "甲公司")
+    subject(graph, "B", "乙公司")
+    for index, domain in enumerate(["food_drug", "tax", "environment", "tax"]):
+        penalty(graph, "A", f"A{index}", days(50 + index), domain=domain)
+    for index, domain in enumerate(["food_drug", "tax", "environment", "land", "fire"]):
+        penalty(graph, "B", f"B{index}", days(50 + index), domain=domain)
+    assert levels(graph, rules) == {"B": ("FOCUS", ["R2"])}
+    found = wanted_escalations(graph, rules, AS_OF)["B"]
+    assert {rid for _, rid in found.triggers} == {f"B{i}" for i in range(5)}
+
+
+def test_repaired_and_revoked_stop_counting_from_their_date(graph: Graph, rules: Rules) -> None:
+    subject(graph, "A", "甲公司")
+    penalty(graph, "A", "A1", days(300))
+    penalty(graph, "A", "A2", days(200), status="DISPUTED")
+    penalty(graph, "A", "A3", days(100), status="REPAIRED", repairedOn=days(20))
+    assert levels(graph, rules) == {}
+    # as of a day before the repair took effect, A3 still counted
+    assert levels(graph, rules, days(30)) == {"A": ("FOCUS", ["R1"])}
+    graph.write("MATCH (p:Penalty {id: 'A3'}) SET p.status = 'REVOKED', p.revokedOn = $d "
+                "REMOVE p.repairedOn", {"d": days(5)})
+    assert levels(graph, rules, days(6)) == {"A": ("FOCUS", ["R1"])}
+    assert levels(graph, rules) == {}
+
+
+def test_rule_numbers_come_from_the_rules_file(graph: Graph, rules: Rules) -> None:
+    subject(graph, "A", "甲公司")
+    for index in range(3):
+        penalty(graph, "A", f"A{index}", days(400 + index))
+    assert levels(graph, rules) == {"A": ("FOCUS", ["R1"])}
+    assert levels(graph, rules.with_overrides({"escalation": {"r1": {"count": 4}}})) == {}
+    shorter = rules.with_overrides({"escalation": {"window_months": 12}})
+    assert levels(graph, shorter) == {}
+
+
+# -- R3 ----------------------------------------------------------------------------------------
+def test_r3_listing_active_removed_or_not_severe(graph: Graph, rules: Rules) -> None:
+    for sid, list_type, removed in (("A", "失信被执行人", None), ("B", "失信被执行人", days(1)),
+                                    ("C", "经营异常名录", None)):
+        subject(graph, sid, f"{sid}公司")
+        for index in range(3):
+            penalty(graph, sid, f"{sid}{index}", days(100 + index))
+        record(graph, sid, "Listing", f"L{sid}", date=days(60), listType=list_type,
+               removedOn=removed)
+    assert levels(graph, rules) == {"A": ("SEVERE_PROPOSED", ["R1", "R3"]),
+                                    "B": ("FOCUS", ["R1"]), "C": ("FOCUS", ["R1"])}
+    assert levels(graph, rules, days(2))["B"] == ("SEVERE_PROPOSED", ["R1", "R3"])
+
+
+def test_a_severe_penalty_alone_is_not_r3(graph: Graph, rules: Rules) -> None:
+    subject(graph, "A", "甲公司")
+    penalty(graph, "A", "A1", days(10), severity="严重")
+    record(graph, "A", "Listing", "LA", date=days(60), listType="严重失信主体")
+    assert levels(graph, rules) == {}
+
+
+# -- R4 ----------------------------------------------------------------------------------------
+@pytest.fixture()
+def shells(graph: Graph) -> Graph:
+    """P is legal representative of X and 60 % shareholder of Y; Q holds 40 % of both; R was
+    legal representative of Z until before the window. X, Y, Z each have two penalties."""
+    for sid in ("P", "Q", "R"):
+        subject(graph, sid, f"{sid}某", "NATURAL_PERSON")
+    for sid in ("X", "Y", "Z"):
+        subject(graph, sid, f"{sid}公司")
+        penalty(graph, sid, f"{sid}1", days(300), domain="environment")
+        penalty(graph, sid, f"{sid}2", days(30), domain="tax")
+    relate(graph, "P", "X", "LEGAL_REPRESENTATIVE")
+    relate(graph, "P", "Y", "SHAREHOLDER", ratio=0.6)
+    relate(graph, "Q", "X", "SHAREHOLDER", ratio=0.4)
+    relate(graph, "Q", "Y", "SHAREHOLDER", ratio=0.4)
+    relate(graph, "R", "Z", "LEGAL_REPRESENTATIVE", end=WINDOW_START - dt.timedelta(days=1))
+    relate(graph, "R", "X", "ACTUAL_CONTROLLER")
+    return graph
+
+
+def test_r4_person_behind_two_penalised_companies(shells: Graph, rules: Rules) -> None:
+    assert levels(shells, rules) == {"P": ("FOCUS", ["R4"]), "X": ("FOCUS", ["R4"]),
+                                     "Y": ("FOCUS", ["R4"])}
+    person = wanted_escalations(shells, rules, AS_OF)["P"]
+    assert {rid for _, rid in person.triggers} == {"X1", "X2", "Y1", "Y2"}
+
+
+def test_r4_needs_two_penalties_each(shells: Graph, rules: Rules) -> None:
+    shells.write("MATCH (p:Penalty {id: 'Y1'}) SET p.severity = '轻微'")
+    assert levels(shells, rules) == {}
+
+
+def test_r4_defunct_company_then_a_new_one(graph: Graph, rules: Rules) -> None:
+    subject(graph, "P", "张某", "NATURAL_PERSON")
+    subject(graph, "OLD", "旧公司")
+    subject(graph, "NEW", "新公司")
+    subject(graph, "EARLY", "早公司")
+    graph.write("MATCH (o {id: 'OLD'}) SET o.status = '吊销，未注销'")
+    graph.write("MATCH (n {id: 'NEW'}) SET n.status = '存续', n.established = $d",
+                {"d": days(200)})
+    graph.write("MATCH (n {id: 'EARLY'}) SET n.status = '存续', n.established = $d",
+                {"d": days(2000)})
+    penalty(graph, "OLD", "O1", days(1500), fine=5.0)  # outside the window, still unpaid
+    penalty(graph, "OLD", "O2", days(400), fine=2.0)
+    penalty(graph, "OLD", "O3", days(390), severity="轻微")
+    relate(graph, "P", "OLD", "LEGAL_REPRESENTATIVE", end=days(380))
+    relate(graph, "P", "NEW", "LEGAL_REPRESENTATIVE")
+    relate(graph, "P", "EARLY", "SHAREHOLDER", ratio=0.9)
+    assert levels(graph, rules) == {"P": ("FOCUS", ["R4"]), "OLD": ("FOCUS", ["R4"]),
+                                    "NEW": ("FOCUS", ["R4"])}
+    found = wanted_escalations(graph, rules, AS_OF)["NEW"]
+    assert {rid for _, rid in found.triggers} == {"O1", "O2"}
+    # paid off (repaired): nothing unpaid, no shell
+    graph.write("MATCH (p:Penalty) WHERE p.id IN ['O1', 'O2'] "
+                "SET p.status = 'REPAIRED', p.repairedOn = $d", {"d": days(250)})
+    assert levels(graph, rules) == {}
+
+
+# -- R5: re-offending after a credit repair -----------------------------------------------------
+def test_reoffence_after_repair(graph: Graph, rules: Rules) -> None:
+    for sid, repaired in (("A", days(300)), ("B", days(500)), ("C", days(300))):
+        subject(graph, sid, f"{sid}公司")
+        penalty(graph, sid, f"{sid}0", days(600), status="REPAIRED", repairedOn=repaired)
+    graph.write("MATCH (p:Penalty {id: 'A0'}) "
+                "CREATE (:Repair {id: 'RP-A0', record: 'A0', subject: 'A', grantedOn: $d})"
+                "-[:REPAIRS]->(p) REMOVE p.repairedOn SET p.status = 'ACTIVE'",
+                {"d": days(300)})
+    penalty(graph, "A", "A1", days(100))                  # 200 days after the repair
+    penalty(graph, "B", "B1", days(100))                  # 400 days after its repair: no
+    for index in range(3):                                 # C: R1 and a re-offence
+        penalty(graph, "C", f"C{index + 1}", days(200 + index))
+    assert levels(graph, rules) == {"A": ("FOCUS", ["R5"]),
+                                    "C": ("SEVERE_PROPOSED", ["R1", "R5"])}
+    found = wanted_escalations(graph, rules, AS_OF)
+    assert found["A"].repair_blocked_until == dt.date(2027, 3, 22)  # A1 + 12 months
+    assert found["C"].repair_blocked_until == dt.date(2026, 12, 12)
+
+
+# -- state: idempotency, lifting, raising, interruption ----------------------------------------
+@pytest.fixture()
+def city(graph: Graph) -> Graph:
+    """A (R1), B (R2), C (R1 + 严重 → SEVERE_PROPOSED) and D (nothing)."""
+    for sid in "ABCD":
+        subject(graph, sid, f"{sid}公司")
+    for index in range(3):
+        penalty(graph, "A", f"A{index}", days(100 + index))
+        penalty(graph, "C", f"C{index}", days(100 + index))
+    penalty(graph, "C", "C9", days(20), severity="严重")
+    for index, domain in enumerate(["food_drug", "tax", "environment", "land", "fire"]):
+        penalty(graph, "B", f"B{index}", days(50 + index), domain=domain)
+    penalty(graph, "D", "D0", days(50))
+    return graph
+
+
+def test_run_twice_changes_nothing(city: Graph, rules: Rules) -> None:
+    assert run(city, rules) == {"created": 3, "raised": 0, "unchanged": 0, "lifted": 0,
+                                "lowered": 0}
+    before = snapshot(city)
+    assert run(city, rules) == {"created": 0, "raised": 0, "unchanged": 3, "lifted": 0,
+                                "lowered": 0}
+    assert snapshot(city) == before
+    c = node(city, "C")
+    assert (c["level"], c["status"], c["rules"]) == ("SEVERE_PROPOSED", "ACTIVE", ["R1", "R3"])
+    assert c["proposedOn"].to_native() == AS_OF == c["since"].to_native()
+    assert sorted(t["id"] for t in c["triggers"]) == ["C0", "C1", "C2", "C9"]
+    assert c["measures"] == rules.escalation.levels["SEVERE_PROPOSED"].measures
+    assert escalation_levels(city, ["A", "C", "D", "nobody"]) == {
+        "A": "FOCUS", "C": "SEVERE_PROPOSED"}
+
+
+def test_lifted_not_deleted_raised_keeps_history(city: Graph, rules: Rules) -> None:
+    run(city, rules)
+    city.write("MATCH (p:Penalty {id: 'A0'}) SET p.status = 'REVOKED', p.revokedOn = $d",
+               {"d": AS_OF})
+    penalty(city, "B", "B9", days(5), severity="严重")
+    later = AS_OF + dt.timedelta(days=1)
+    assert run(city, rules, later) == {"created": 0, "raised": 1, "unchanged": 1, "lifted": 1,
+                                       "lowered": 0}
+    a = node(city, "A")
+    assert (a["status"], a["level"], a["liftedOn"].to_native()) == ("LIFTED", "FOCUS", later)
+    assert sorted(t["id"] for t in a["triggers"]) == ["A0", "A1", "A2"]  # kept as evidence
+    assert actions(a) == ["created", "lifted"]
+    b = node(city, "B")
+    assert (b["level"], b["since"].to_native(), b["proposedOn"].to_native()) == (
+        "SEVERE_PROPOSED", later, later)
+    assert actions(b) == ["created", "raised"]
+    assert escalation_levels(city, ["A", "B"]) == {"B": "SEVERE_PROPOSED"}
+    # A offends again: the same node is opened again, its history continued
+    penalty(city, "A", "A5", days(1))
+    assert run(city, rules, later)["created"] == 1
+    a = node(city, "A")
+    assert (a["status"], a["liftedOn"], a["openedOn"].to_native()) == ("ACTIVE", None, later)
+    assert actions(a) == ["created", "lifted", "created"]
+    assert city.read("MATCH (e:Escalation) RETURN count(e) AS n") == [{"n": 3}]
+
+
+def test_lowered_when_the_listing_is_removed(graph: Graph, rules: Rules) -> None:
+    subject(graph, "A", "甲公司")
+    for index in range(3):
+        penalty(graph, "A", f"A{index}", days(100 + index))
+    record(graph, "A", "Listing", "LA", date=days(60), listType="失信被执行人")
+    run(graph, rules)
+    assert node(graph, "A")["level"] == "SEVERE_PROPOSED"
+    graph.write("MATCH (l:Listing {id: 'LA'}) SET l.removedOn = $d", {"d": days(1)})
+    assert run(graph, rules)["lowered"] == 1
+    a = node(graph, "A")
+    assert (a["level"], a["proposedOn"], sorted(t["id"] for t in a["triggers"])) == (
+        "FOCUS", None, ["A0", "A1", "A2"])
+    assert actions(a) == ["created", "lowered"]
+
+
+def snapshot(graph: Graph) -> dict[str, Any]:
+    """Every escalation's state, without wall-clock times."""
+    rows = graph.read("MATCH (s)-[:HAS_ESCALATION]->(e:Escalation) "
+                      "RETURN s.id AS s, e {.*} AS e, "
+                      "[(e)-[:TRIGGERED_BY]->(r) | r.id] AS triggers")
+    out = {}
+    for row in rows:
+        props = dict(row["e"])
+        props.pop("updatedAt")
+        history = [json.loads(e) for e in props.pop("history")]
+        for event in history:
+            event.pop("at")
+        out[row["s"]] = {**props, "history": history, "triggers": sorted(row["triggers"])}
+    return out
+
+
+def test_interrupted_run_then_rerun_ends_like_one_clean_run(city: Graph, rules: Rules) -> None:
+    run(city, rules)
+    # the world changes: C's severe penalty revoked, A lifted, D becomes R1
+    city.write("MATCH (p:Penalty) WHERE p.id IN ['C9', 'A0'] "
+               "SET p.status = 'REVOKED', p.revokedOn = $d", {"d": AS_OF})
+    for index in range(1, 3):
+        penalty(city, "D", f"D{index}", days(40 + index))
+    later = AS_OF + dt.timedelta(days=3)
+    wanted = wanted_escalations(city, rules, later)
+    changes, _ = plan(rules, later, wanted, stored_escalations(city), "test")
+    assert sorted((c.subject, c.action) for c in changes) == [
+        ("A", "lifted"), ("C", "lowered"), ("D", "created")]
+    apply(city, changes[:1], batch=1)       # killed after the first batch
+    apply(city, changes[:1], batch=1)       # a batch replayed: its revision no longer matches
+    interrupted = run(city, rules, later)
+    assert interrupted["created"] + interrupted["lowered"] + interrupted["lifted"] == 2
+    crashed = snapshot(city)
+
+    city.write("MATCH (e:Escalation) DETACH DELETE e")
+    city.write("MATCH (p:Penalty) WHERE p.id IN ['C9', 'A0'] "
+               "SET p.status = 'ACTIVE' REMOVE p.revokedOn")
+    city.write("MATCH (p:Penalty) WHERE p.id IN ['D1', 'D2'] DETACH DELETE p")
+    run(city, rules)
+    city.write("MATCH (p:Penalty) WHERE p.id IN ['C9', 'A0'] "
+               "SET p.status = 'REVOKED', p.revokedOn = $d", {"d": AS_OF})
+    for index in range(1, 3):
+        penalty(city, "D", f"D{index}", days(40 + index))
+    run(city, rules, later)
+    assert snapshot(city) == crashed
+    assert crashed["A"]["status"] == "LIFTED" and crashed["C"]["level"] == "FOCUS"
+
+
+# -- confirmation and propagation ---------------------------------------------------------------
+@pytest.fixture()
+def proposed(city: Graph, rules: Rules) -> Graph:
+    """C (SEVERE_PROPOSED) has legal representative P and actual controller Q; F a former
+    legal representative."""
+    for sid in ("P", "Q", "F"):
+        subject(city, sid, f"{sid}某", "NATURAL_PERSON")
+    relate(city, "P", "C", "LEGAL_REPRESENTATIVE")
+    relate(city, "Q", "C", "ACTUAL_CONTROLLER")
+    relate(city, "F", "C", "LEGAL_REPRESENTATIVE", start=dt.date(2015, 1, 1),
+           end=dt.date(2020, 1, 1))
+    run(city, rules)
+    return city
+
+
+def test_confirmation_waits_for_the_notice_period(proposed: Graph, rules: Rules) -> None:
+    earliest = AS_OF + dt.timedelta(days=30)
+    with pytest.raises(EscalationRefused, match=f"on or after {earliest.isoformat()}"):
+        confirm_escalation(proposed, rules, "C", "告知期未满", "admin-1",
+                           earliest - dt.timedelta(days=1))
+    assert node(proposed, "C")["level"] == "SEVERE_PROPOSED"
+    assert escalation_levels(proposed, ["P", "Q"]) == {}  # nothing propagates before
+    confirmed = confirm_escalation(proposed, rules, "C", "经审核，列入严重失信主体名单",
+                                   "admin-1", earliest)
+    assert (confirmed["level"], confirmed["confirmedBy"]) == ("SEVERE", "admin-1")
+    assert confirmed["confirmedOn"].to_native() == earliest == confirmed["since"].to_native()
+    assert confirmed["measures"][:2] == ["限制政府采购", "限制招标投标"]
+    last = json.loads(confirmed["history"][-1])
+    assert (last["action"], last["actor"], last["note"]) == (
+        "confirmed", "admin-1", "经审核，列入严重失信主体名单")
+    assert escalation_levels(proposed, ["P", "Q", "F"]) == {"P": "FOCUS", "Q": "FOCUS"}
+    p = node(proposed, "P")
+    assert (p["rules"], p["propagatedFrom"]) == (["PROPAGATION"], ["C"])
+    with pytest.raises(EscalationRefused, match="already confirmed"):
+        confirm_escalation(proposed, rules, "C", "again", "admin-1", earliest)
+    # a later run keeps all of it
+    assert run(proposed, rules, earliest) == {"created": 0, "raised": 0, "unchanged": 5,
+                                              "lifted": 0, "lowered": 0}
+    assert node(proposed, "C")["level"] == "SEVERE"
+
+
+def test_severe_lifted_with_its_propagation(proposed: Graph, rules: Rules) -> None:
+    earliest = AS_OF + dt.timedelta(days=30)
+    confirm_escalation(proposed, rules, "C", "确认", "admin-1", earliest)
+    # C's severe penalty revoked: R1 still holds, so C stays SEVERE
+    proposed.write("MATCH (p:Penalty {id: 'C9'}) SET p.status = 'REVOKED', p.revokedOn = $d",
+                   {"d": earliest})
+    run(proposed, rules, earliest)
+    assert escalation_levels(proposed, ["C", "P", "Q"]) == {
+        "C": "SEVERE", "P": "FOCUS", "Q": "FOCUS"}
+    # no rule left: C lifted, and with it its controllers' FOCUS
+    proposed.write("MATCH (p:Penalty {id: 'C0'}) SET p.status = 'REVOKED', p.revokedOn = $d",
+                   {"d": earliest})
+    assert run(proposed, rules, earliest)["lifted"] == 3
+    assert escalation_levels(proposed, ["C", "P", "Q"]) == {}
+    assert run(proposed, rules, earliest)["lifted"] == 0
+
+
+def test_confirmation_refusals(proposed: Graph, rules: Rules) -> None:
+    later = AS_OF + dt.timedelta(days=60)
+    with pytest.raises(EscalationRefused, match="no escalation"):
+        confirm_escalation(proposed, rules, "D", "n", "admin", later)
+    with pytest.raises(EscalationRefused, match="at FOCUS"):
+        confirm_escalation(proposed, rules, "A", "n", "admin", later)
+    proposed.write("MATCH (p:Penalty {id: 'C9'}) "
+                   "CREATE (:Objection {id: 'OBJ-1', status: 'OPEN'})-[:OBJECTS_TO]->(p)")
+    with pytest.raises(EscalationRefused, match=r"open objections .*OBJ-1 on C9"):
+        confirm_escalation(proposed, rules, "C", "n", "admin", later)
+    proposed.write("MATCH (o:Objection {id: 'OBJ-1'}) SET o.status = 'RESOLVED'")
+    # a note naming someone by ID number is stored masked
+    confirmed = confirm_escalation(proposed, rules, "C", "经办人 371402198001011234 核实",
+                                   "admin", later)
+    assert confirmed["level"] == "SEVERE"
+    assert "371402198001011234" not in confirmed["history"][-1]
+    assert json.loads(confirmed["history"][-1])["note"] == "经办人 371402********1234 核实"
+
+
+def test_cli_escalate(city: Graph, settings: Settings) -> None:
+    password = settings.neo4j_password or LocalNeo4j(settings).password()
+    env = {"NEO4J_URI": settings.bolt_uri, "NEO4J_PASSWORD": password,
+           "NEO4J_DATABASE": settings.neo4j_database, "CREDGRAPH_SECRET": TEST_SECRET}
+    first = CliRunner().invoke(main, ["escalate", "--as-of", AS_OF.isoformat(), "--json"],
+                               env=env)
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.output) == {"asOf": "2026-06-30", "created": 3, "raised": 0,
+                                        "unchanged": 0, "lifted": 0, "lowered": 0}
+    second = CliRunner().invoke(main, ["escalate", "--as-of", AS_OF.isoformat()], env=env)
+    assert second.exit_code == 0, second.output
+    assert "escalation as of 2026-06-30" in second.output
+    assert "unchanged          3" in second.output
+    assert node(city, "A")["history"] and json.loads(node(city, "A")["history"][0])[
+        "actor"].startswith("cli:")
+    bad = CliRunner().invoke(main, ["escalate", "--as-of", "30/06/2026"], env=env)
+    assert bad.exit_code == 2 and "--as-of" in bad.output
+
+
+def test_severe_left_with_only_propagation_is_lowered(graph: Graph, rules: Rules) -> None:
+    """H controls S (actual controller, a company); both confirmed SEVERE. When H's own rules
+    stop holding it stays a 联合惩戒对象 of S: lowered to FOCUS, not lifted."""
+    for sid in ("H", "S"):
+        subject(graph, sid, f"{sid}公司")
+        for index in range(3):
+            penalty(graph, sid, f"{sid}{index}", days(100 + index))
+        penalty(graph, sid, f"{sid}9", days(90), severity="严重")
+    relate(graph, "H", "S", "ACTUAL_CONTROLLER")
+    run(graph, rules)
+    confirm_on = AS_OF + dt.timedelta(days=30)
+    for sid in ("H", "S"):
+        confirm_escalation(graph, rules, sid, "确认", "admin", confirm_on)
+    assert node(graph, "H")["rules"] == ["PROPAGATION", "R1", "R3"]
+    graph.write("MATCH (p:Penalty) WHERE p.id STARTS WITH 'H' "
+                "SET p.status = 'REVOKED', p.revokedOn = $d", {"d": confirm_on})
+    assert run(graph, rules, confirm_on)["lowered"] == 1
+    h = node(graph, "H")
+    assert (h["level"], h["status"], h["rules"]) == ("FOCUS", "ACTIVE", ["PROPAGATION"])
+    assert actions(h) == ["created", "confirmed", "updated", "lowered"]
+    assert run(graph, rules, confirm_on)["lowered"] == 0
