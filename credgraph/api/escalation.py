@@ -15,6 +15,7 @@ import strawberry
 from strawberry.dataloader import DataLoader
 from strawberry.types import Info
 
+from credgraph.api.audit import audit
 from credgraph.api.auth import Principal
 from credgraph.api.errors import ErrorCode, api_error
 from credgraph.api.types import (
@@ -259,6 +260,7 @@ class EscalationQuery:
         edges = [EscalationEdge(node=Escalation.from_row(row, who, svc.rules),
                                 cursor=encode_cursor(int(row["rank"]), row["id"]))
                  for row in page.rows]
+        audit(info, "repeatOffenders", [str(row["subject"]) for row in page.rows])
         return EscalationConnection(
             edges=edges, total_count=page.total,
             page_info=PageInfo(has_next_page=page.has_next,
@@ -282,6 +284,7 @@ class EscalationQuery:
         drawn = await in_thread(inspection_plan, svc.graph, svc.rules, prefix, size, seed,
                                 as_of or dt.date.today())
         rows = await in_thread(subjects_by_ids, svc.graph, [d.subject for d in drawn])
+        audit(info, "inspectionPlan", [d.subject for d in drawn])
         return [Subject.from_row(rows[d.subject], who) for d in drawn if d.subject in rows]
 
 
@@ -294,6 +297,7 @@ class EscalationMutation:
         svc = services(info)
         day = as_of or dt.date.today()
         result = await in_thread(engine.run_escalation, svc.graph, svc.rules, day, who.name)
+        audit(info, "runEscalation", [])
         return EscalationRun(as_of=day, created=result.created, raised=result.raised,
                              unchanged=result.unchanged, lifted=result.lifted,
                              lowered=result.lowered)
@@ -313,4 +317,5 @@ class EscalationMutation:
                                   note.strip(), who.name, dt.date.today())
         except engine.EscalationRefused as exc:
             raise api_error(ErrorCode.BAD_USER_INPUT, str(exc)) from None
+        audit(info, "confirmEscalation", [found["id"]])
         return Escalation.from_row(row, who, svc.rules)
