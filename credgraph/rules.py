@@ -129,6 +129,17 @@ class LimitRules(Section):
     max_query_tokens: int
     max_aliases: int
     requests_per_minute: int
+    max_body_bytes: int
+
+
+class SharingRules(Section):
+    """[sharing]: what partner cities may ask (区域信用共享), and how we ask theirs."""
+
+    requests_per_minute: int
+    daily_ids: int
+    max_purpose_length: int
+    partner_timeout_s: float
+    max_partner_answer_bytes: int
 
 
 class Rules(Section):
@@ -143,6 +154,7 @@ class Rules(Section):
     resolution: ResolutionRules
     ownership: OwnershipRules
     limits: LimitRules
+    sharing: SharingRules
 
     @classmethod
     def load(cls, override: Path | None = None,

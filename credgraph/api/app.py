@@ -6,6 +6,7 @@ Every request but /healthz, /readyz and the explorer's static shell needs
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -37,11 +38,12 @@ from strawberry.extensions import (
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 
-from credgraph.api.auth import KeyStore, Principal, RateLimiter
-from credgraph.api.errors import ErrorCode
+from credgraph.api.auth import KeyStore, Principal, RateLimiter, Role
+from credgraph.api.errors import UNREACHABLE, UNREACHABLE_MESSAGE, ErrorCode
 from credgraph.api.metrics import Metrics
 from credgraph.api.middleware import (
     AuthenticationMiddleware,
+    BodySizeLimitMiddleware,
     MetricsMiddleware,
     RateLimitMiddleware,
     json_error,
@@ -90,6 +92,9 @@ def error_code(error: GraphQLError) -> tuple[str, str]:
     if code:
         return str(code), error.message
     original = error.original_error
+    if isinstance(original, UNREACHABLE):
+        log.warning("Neo4j unreachable in %s: %s", error.path, type(original).__name__)
+        return ErrorCode.SERVICE_UNAVAILABLE.value, UNREACHABLE_MESSAGE
     if isinstance(original, neo4j.exceptions.ClientError) and "TimedOut" in (original.code or ""):
         return ErrorCode.LIMIT_EXCEEDED.value, "the query ran longer than the time limit"
     if _LIMIT_MESSAGES.search(error.message):
@@ -141,6 +146,7 @@ def create_app(services: Services, keys: KeyStore | None = None) -> Starlette:
     metrics = Metrics()
     keys = keys or KeyStore(services.graph)
     limiter = RateLimiter(services.rules.limits.requests_per_minute)
+    partner_limiter = RateLimiter(services.rules.sharing.requests_per_minute)
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -153,8 +159,14 @@ def create_app(services: Services, keys: KeyStore | None = None) -> Starlette:
             return False
 
     async def readyz(request: Request) -> JSONResponse:
-        """Public, so it says ready or not and nothing more (SPEC §10)."""
-        ready = await run_in_threadpool(readiness)
+        """Public, so it says ready or not and nothing more (SPEC §10); an orchestrator's
+        probe hears "not ready" within a second or two, even from a hung server."""
+        try:
+            ready = await asyncio.wait_for(run_in_threadpool(readiness),
+                                           services.settings.api_db_wait + 1.0)
+        except TimeoutError:
+            log.warning("not ready: Neo4j did not answer in time")
+            ready = False
         return JSONResponse({"status": "ready" if ready else "not ready"},
                             status_code=200 if ready else 503)
 
@@ -183,10 +195,12 @@ def create_app(services: Services, keys: KeyStore | None = None) -> Starlette:
         Route("/graphql", graphql_app, methods=["GET", "POST"]),
     ])
     app.state.services = services
-    # Starlette runs the last added outermost: metrics see every request, authentication
-    # comes before the per-key rate limit.
-    app.add_middleware(RateLimitMiddleware, limiter=limiter)
+    # Starlette runs the last added outermost: metrics see every request, an oversized body
+    # is refused before anything reads it, authentication comes before the per-key rate limit.
+    app.add_middleware(RateLimitMiddleware, limiter=limiter,
+                       role_limiters={Role.PARTNER: partner_limiter})
     app.add_middleware(AuthenticationMiddleware, keys=keys, public=PUBLIC_PATHS,
                        public_prefixes=PUBLIC_PREFIXES)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=services.rules.limits.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

@@ -9,8 +9,9 @@ from __future__ import annotations
 from strawberry.tools import merge_types
 
 from credgraph.api.investigation import InvestigationQuery
+from credgraph.api.sharing import SharingQuery
 
-QUERIES: tuple[type, ...] = (InvestigationQuery,)
+QUERIES: tuple[type, ...] = (InvestigationQuery, SharingQuery)
 MUTATIONS: tuple[type, ...] = ()
 
 Query = merge_types("Query", QUERIES)

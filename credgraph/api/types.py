@@ -25,12 +25,14 @@ from credgraph.schema.regions import region_name
 from credgraph.services import Services
 
 # GraphQL enums are the declared model's enums.
-for _enum in (model.SubjectKind, model.RecordKind, model.RecordStatus, model.RelationType):
+for _enum in (model.SubjectKind, model.RecordKind, model.RecordStatus, model.RelationType,
+              model.EscalationLevel):
     strawberry.enum(_enum)
 SubjectKind = model.SubjectKind
 RecordKind = model.RecordKind
 RecordStatus = model.RecordStatus
 RelationType = model.RelationType
+EscalationLevel = model.EscalationLevel
 
 
 @strawberry.enum

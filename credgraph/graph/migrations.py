@@ -41,8 +41,16 @@ def _keys_and_lookups() -> list[str]:
     return statements
 
 
+def _sharing_quota() -> list[str]:
+    """One counter per partner key and day, incremented under the unique key's lock."""
+    label = Label.SHARING_QUOTA.value
+    return [f"CREATE CONSTRAINT sharingquota_id IF NOT EXISTS FOR (n:{label}) "
+            "REQUIRE n.id IS UNIQUE"]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "unique keys, lookup indexes, CJK full-text index on names", _keys_and_lookups),
+    Migration(6, "daily sharing quota per partner key", _sharing_quota),
 )
 CURRENT_VERSION = MIGRATIONS[-1].version
 
