@@ -18,8 +18,8 @@ from credgraph.graph.model import EscalationLevel, EscalationStatus, Label, Link
 from credgraph.queries.fragments import in_force
 from credgraph.queries.subjects import MAX_ID_LENGTH, candidate_keys
 from credgraph.rules import Rules
-from credgraph.schema.identifiers import IdentifierError, normalise
-from credgraph.schema.privacy import Privacy, is_person_key, scrub
+from credgraph.schema.identifiers import IdentifierError, normalise, parse_id_number
+from credgraph.schema.privacy import Privacy, is_person_key, mask_id_number, scrub
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,16 @@ class Asked:
 
     echo: str
     key: str | None
+
+
+def _person_shaped(text: str) -> bool:
+    """18 digits with a real birth date: a mistyped ID number, even when its digits happen to
+    make a valid USCC too — never echoed as sent."""
+    try:
+        parse_id_number(text)
+    except IdentifierError as exc:
+        return exc.reason == "check_digit"
+    return True
 
 
 def resolve_ids(ids: list[str], privacy: Privacy) -> list[Asked]:
@@ -41,7 +51,12 @@ def resolve_ids(ids: list[str], privacy: Privacy) -> list[Asked]:
         except IdentifierError:
             asked.append(Asked(scrub(normalise(value))[:MAX_ID_LENGTH], None))
             continue
-        asked.append(Asked(key if is_person_key(key) else value, key))
+        if is_person_key(key):
+            asked.append(Asked(key, key))
+        elif _person_shaped(normalise(value)):
+            asked.append(Asked(mask_id_number(value), key))
+        else:
+            asked.append(Asked(value, key))
     return asked
 
 
