@@ -127,6 +127,7 @@ class LimitRules(Section):
     max_list: int
     max_query_depth: int
     max_query_tokens: int
+    max_query_fields: int
     max_aliases: int
     requests_per_minute: int
     max_body_bytes: int

@@ -16,6 +16,7 @@ from typing import Any
 
 import neo4j.exceptions
 import strawberry
+from cross_web import HTTPException
 from graphql import GraphQLError
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -26,6 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.extensions import (
     AddValidationRules,
@@ -33,10 +35,9 @@ from strawberry.extensions import (
     MaxTokensLimiter,
     ParserCache,
     QueryDepthLimiter,
-    ValidationCache,
 )
 from strawberry.http import GraphQLHTTPResponse
-from strawberry.types import ExecutionResult
+from strawberry.types import ExecutionContext, ExecutionResult
 
 from credgraph.api.auth import KeyStore, Principal, RateLimiter, Role
 from credgraph.api.errors import UNREACHABLE, UNREACHABLE_MESSAGE, ErrorCode
@@ -49,6 +50,7 @@ from credgraph.api.middleware import (
     json_error,
 )
 from credgraph.api.schema import Mutation, Query
+from credgraph.api.validation import BoundedValidationCache
 from credgraph.graph.migrations import CURRENT_VERSION, schema_version
 from credgraph.schema.privacy import scrub
 from credgraph.services import Services
@@ -70,6 +72,15 @@ def explorer_modules() -> Path:
     return Path(str(resources.files("credgraph.api"))) / "explorer" / "node_modules"
 
 
+class QuietSchema(strawberry.Schema):
+    """Strawberry logs every error with the query text around it, which may hold an ID
+    number; here `error_code` logs what needs logging (internal errors, scrubbed)."""
+
+    def process_errors(self, errors: list[GraphQLError],
+                       execution_context: ExecutionContext | None = None) -> None:
+        return None
+
+
 def build_schema(services: Services) -> strawberry.Schema:
     section = services.rules.limits
     depth, tokens, aliases = section.max_query_depth, section.max_query_tokens, section.max_aliases
@@ -78,11 +89,11 @@ def build_schema(services: Services) -> strawberry.Schema:
     # the same objects.
     rules = [*QueryDepthLimiter(max_depth=depth).validation_rules,
              *MaxAliasesLimiter(max_alias_count=aliases).validation_rules]
-    return strawberry.Schema(query=Query, mutation=Mutation, extensions=[
+    return QuietSchema(query=Query, mutation=Mutation, extensions=[
         lambda: MaxTokensLimiter(max_token_count=tokens),
         lambda: AddValidationRules(rules),
         lambda: ParserCache(maxsize=512),
-        lambda: ValidationCache(maxsize=512),
+        lambda: BoundedValidationCache(max_fields=section.max_query_fields, maxsize=512),
     ])
 
 
@@ -110,6 +121,29 @@ class CredGraphQL(GraphQL[dict[str, Any], None]):
         super().__init__(build_schema(services), graphql_ide="graphiql")
         self.services = services
         self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Strawberry answers a request it cannot read in plain text; ours is shaped like every
+        other error (BAD_USER_INPUT with the HTTP status it had)."""
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            response = await self.run(Request(scope, receive=receive))
+        except HTTPException as exc:
+            response = json_error(exc.status_code, ErrorCode.BAD_USER_INPUT, exc.reason)
+        await response(scope, receive, send)
+
+    def decode_json(self, data: str | bytes) -> object:
+        try:
+            decoded = json.loads(data)
+        except RecursionError:
+            raise HTTPException(400, "request JSON is nested too deeply") from None
+        except UnicodeDecodeError:
+            raise HTTPException(400, "request body is not UTF-8 JSON") from None
+        if not isinstance(decoded, dict | list):
+            raise HTTPException(400, "request body must be a JSON object with a query")
+        return decoded
 
     def encode_json(self, data: object) -> str:
         # Chinese names stay readable for an investigator using curl or a log
