@@ -38,7 +38,8 @@ from tests.servers import (
 
 RAW_ID = re.compile(r"(?<!\d)\d{17}[\dX](?!\d)")
 TODAY = dt.date.today()
-FEDERATED = """query($ids: [ID!]!, $purpose: String!) { federatedCheck(ids: $ids, purpose: $purpose) {
+FEDERATED = """query($ids: [ID!]!, $purpose: String!) {
+  federatedCheck(ids: $ids, purpose: $purpose) {
   results { city code answeredAt statuses { id found severeListings escalation
             activePenaltiesByDomain { domain count } creditGrade } }
   errors { city code message } } }"""

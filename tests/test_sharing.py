@@ -233,5 +233,5 @@ def test_partners_file_errors(tmp_path: Path, text: str, fragment: str) -> None:
 
 
 def test_missing_partners_file_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(PartnersError, match="partners.toml"):
+    with pytest.raises(PartnersError, match=r"partners\.toml"):
         load_partners(tmp_path / "partners.toml")

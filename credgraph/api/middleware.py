@@ -103,9 +103,11 @@ class BodySizeLimitMiddleware:
             await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await json_error(413, ErrorCode.LIMIT_EXCEEDED,
-                         f"request body above the limit of {self.max_bytes:,} bytes")(
-            scope, receive, send)
+        response = json_error(413, ErrorCode.LIMIT_EXCEEDED,
+                              f"request body above the limit of {self.max_bytes:,} bytes")
+        # and hang up: otherwise the server would go on receiving (and dropping) the rest
+        response.headers["connection"] = "close"
+        await response(scope, receive, send)
 
 
 class AuthenticationMiddleware:
