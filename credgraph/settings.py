@@ -46,9 +46,11 @@ class Settings(BaseSettings):
 
     # Query limits (SPEC §10).
     tx_timeout: float = 10.0
-    # How long the API keeps retrying an unreachable Neo4j before it answers
-    # SERVICE_UNAVAILABLE (batch commands keep the driver's 30 s: they may ride out a blip).
+    # Seconds an unreachable Neo4j is retried before giving up: the API answers
+    # SERVICE_UNAVAILABLE after `api_db_wait`; batch commands (load, migrate …) ride out a
+    # restart for `db_wait`.
     api_db_wait: float = 1.0
+    db_wait: float = 30.0
 
     # Inter-city sharing (SPEC §9): the partner cities we ask; no file = no partners.
     partners: Path | None = Field(default=None, description="TOML file of partner cities")

@@ -1,11 +1,12 @@
-"""Servers the sharing and fault tests need besides the session's Neo4j: a partner city with
-its own Neo4j and credgraph, misbehaving partners, uvicorn in threads (a pytest plugin of
-conftest.py).
+"""Servers the sharing and fault tests need besides the session's Neo4j: a second Neo4j
+holding a partner city served by its own credgraph, misbehaving partners, uvicorn in threads
+(a pytest plugin of conftest.py).
 
-A second Neo4j starts in a background thread as soon as collection shows that a test needs
+The second Neo4j starts in a background thread as soon as collection shows that a test needs
 it, so that its start overlaps with the session's own; it is small (heap 512m, page cache
 256m), keeps its state in its own folder and port, and stops at the end of the session
-(CREDGRAPH_TEST_KEEP=1 keeps it running, like the session's).
+(CREDGRAPH_TEST_KEEP=1 keeps it running, like the session's). The fault tests kill it and
+start it again, which the partner city survives.
 """
 
 from __future__ import annotations
@@ -119,11 +120,11 @@ def small_server_settings(home: Path, secret: str) -> Settings:
         for line in conf.read_text().splitlines():
             if line.startswith("server.bolt.listen_address="):
                 port = int(line.rsplit(":", 1)[1])
-    settings = make_settings(home=home, bolt_port=port or free_port(), heap="512m",
-                             pagecache="256m", secret=secret)
+    small = {"home": home, "heap": "512m", "pagecache": "256m", "secret": secret,
+             "tx_timeout": 60.0}  # a cold server on a busy machine may take its time
+    settings = make_settings(bolt_port=port or free_port(), **small)
     if port and not LocalNeo4j(settings).status().running:
-        settings = make_settings(home=home, bolt_port=free_port(), heap="512m",
-                                 pagecache="256m", secret=secret)
+        settings = make_settings(bolt_port=free_port(), **small)
     return settings
 
 
@@ -170,7 +171,8 @@ class PartnerCity:
     services: Services
 
 
-def _start_partner_city() -> tuple[Settings, Graph]:
+def _start_second_server() -> tuple[Settings, Graph]:
+    """The partner city's Neo4j (state in .credgraph-test-partner/), loaded with its bundle."""
     settings = small_server_settings(ROOT / ".credgraph-test-partner", PARTNER_SECRET)
     LocalNeo4j(settings).start()
     graph = connect(settings)
@@ -185,37 +187,35 @@ def _start_partner_city() -> tuple[Settings, Graph]:
     return settings, graph
 
 
-_BACKGROUND: dict[str, Background[Any]] = {}
-_STARTERS: dict[str, Callable[[], Any]] = {"partner_city": _start_partner_city}
+_STARTED: list[Background[tuple[Settings, Graph]]] = []
+_USERS = {"second_server", "partner_city"}
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Start the extra servers the collected tests need, while the session starts its own."""
-    if EXTERNAL:
-        return
+    """Start the second server when a collected test needs it, while the session starts its
+    own."""
     wanted = {name for item in session.items for name in getattr(item, "fixturenames", ())}
-    for name, starter in _STARTERS.items():
-        if name in wanted and name not in _BACKGROUND:
-            _BACKGROUND[name] = Background(starter)
-
-
-def background(name: str) -> Any:
-    """The started server of `name` (started now if collection did not start it)."""
-    if EXTERNAL:
-        pytest.skip("needs a second local Neo4j; NEO4J_URI points at an external one")
-    job = _BACKGROUND.pop(name, None) or Background(_STARTERS[name])
-    return job.result()
+    if not EXTERNAL and not _STARTED and wanted & _USERS:
+        _STARTED.append(Background(_start_second_server))
 
 
 @pytest.fixture(scope="session")
-def partner_city() -> Iterator[PartnerCity]:
-    settings, graph = background("partner_city")
+def second_server() -> Iterator[tuple[Settings, Graph]]:
+    """A second local Neo4j, small, holding the partner city. The fault tests may kill it
+    (and start it again); the partner city's data stays."""
+    if EXTERNAL:
+        pytest.skip("needs a second local Neo4j; NEO4J_URI points at an external one")
+    settings, graph = (_STARTED.pop() if _STARTED else Background(_start_second_server)).result()
+    yield settings, graph
+    graph.close()
+    if not KEEP:
+        LocalNeo4j(settings).stop()
+
+
+@pytest.fixture(scope="session")
+def partner_city(second_server: tuple[Settings, Graph]) -> Iterator[PartnerCity]:
+    settings, graph = second_server
     services = Services.build(settings, graph, Rules.load(), Privacy(PARTNER_SECRET.encode()))
     key = KeyStore(graph).create(PARTNER_NAME, Role.PARTNER)
-    try:
-        with Served(create_app(services)) as served:
-            yield PartnerCity(url=served.url, key=key, services=services)
-    finally:
-        graph.close()
-        if not KEEP:
-            LocalNeo4j(settings).stop()
+    with Served(create_app(services)) as served:
+        yield PartnerCity(url=served.url, key=key, services=services)

@@ -11,9 +11,6 @@ import neo4j
 from credgraph.settings import Settings
 
 Row = dict[str, Any]
-# Seconds batch work (loads, migrations, the CLI) waits for and retries an unreachable server:
-# the driver's own defaults, long enough to ride out a restart.
-BATCH_DB_WAIT = 30.0
 
 
 def _text(cypher: str) -> LiteralString:
@@ -109,14 +106,14 @@ def _chunks(rows: Iterable[Mapping[str, Any]], size: int) -> Iterator[Sequence[M
 def connect(settings: Settings, serving: bool = False) -> Graph:
     """A `Graph` for the configured server: external (`NEO4J_URI`) or the local one. A
     serving API gives up on an unreachable server after `api_db_wait` seconds so that a
-    caller hears SERVICE_UNAVAILABLE at once; batch work rides out a restart."""
+    caller hears SERVICE_UNAVAILABLE at once; batch work rides out a restart (`db_wait`)."""
     if settings.external:
         password = settings.neo4j_password or ""
     else:
         from credgraph.graph.server import LocalNeo4j
 
         password = LocalNeo4j(settings).password()
-    wait = settings.api_db_wait if serving else BATCH_DB_WAIT
+    wait = settings.api_db_wait if serving else settings.db_wait
     driver = neo4j.GraphDatabase.driver(
         settings.bolt_uri, auth=(settings.neo4j_user, password),
         max_connection_pool_size=50, connection_acquisition_timeout=30.0,

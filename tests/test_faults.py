@@ -1,0 +1,131 @@
+"""Neo4j dying under the service (SPEC §10), tried by killing the tests' second Neo4j (the
+partner city's, whose data stays): while serving, queries answer SERVICE_UNAVAILABLE and /readyz
+503, and the same process serves again once Neo4j is back; during a load, `credgraph load`
+exits 2 with a clear message and a re-run completes with nothing lost or doubled."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from starlette.testclient import TestClient
+
+from credgraph.api.app import create_app
+from credgraph.api.auth import KeyStore, Role
+from credgraph.graph.driver import Graph, connect
+from credgraph.graph.model import Label
+from credgraph.graph.server import LocalNeo4j
+from credgraph.loaders.bundle import BundleLoader
+from credgraph.loaders.demo import generate
+from credgraph.rules import Rules
+from credgraph.schema.names import NameNormaliser
+from credgraph.schema.privacy import Privacy
+from credgraph.services import Services
+from credgraph.settings import Settings
+from tests.ids import make_uscc
+from tests.servers import PARTNER_SECRET
+
+COUNTS = """
+CALL () { MATCH (n) UNWIND labels(n) AS label RETURN label AS name, count(*) AS n
+          UNION ALL MATCH ()-[r]->() RETURN type(r) AS name, count(*) AS n }
+RETURN name, sum(n) AS n ORDER BY name
+"""
+
+
+def kill(server: LocalNeo4j) -> None:
+    """SIGKILL, as an out-of-memory killer or a pulled plug would."""
+    pid = server.status().pid
+    assert pid is not None
+    os.killpg(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while server.status().running and time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.1)
+    assert not server.status().running
+
+
+def counts(graph: Graph) -> dict[str, int]:
+    return {row["name"]: row["n"] for row in graph.read(COUNTS)
+            if row["name"] != Label.SCHEMA_VERSION.value}
+
+
+def test_neo4j_killed_while_serving(second_server: tuple[Settings, Graph]) -> None:
+    fault_server, _ = second_server
+    server = LocalNeo4j(fault_server)
+    server.start()
+    query = {"query": "query($id: ID!) { subject(id: $id) { id } }",
+             "variables": {"id": make_uscc()}}
+    with connect(fault_server, serving=True) as graph:
+        services = Services.build(fault_server, graph, Rules.load(),
+                                  Privacy(PARTNER_SECRET.encode()))
+        headers = {"Authorization": "Bearer "
+                   + KeyStore(graph).create("desk", Role.INVESTIGATOR)}
+        client = TestClient(create_app(services))
+        assert client.post("/graphql", json=query, headers=headers).json() == {
+            "data": {"subject": None}}
+        kill(server)
+        answer = client.post("/graphql", json=query, headers=headers)
+        assert answer.status_code == 200
+        assert answer.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+        assert client.get("/readyz").status_code == 503
+        server.start()
+        # the same process, app and driver: it recovers by itself
+        assert client.post("/graphql", json=query, headers=headers).json() == {
+            "data": {"subject": None}}
+        assert client.get("/readyz").status_code == 200
+
+
+def delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+    return {k: n - before.get(k, 0) for k, n in after.items() if n != before.get(k, 0)}
+
+
+def test_neo4j_killed_during_a_load(second_server: tuple[Settings, Graph], graph: Graph,
+                                    tmp_path: Path) -> None:
+    fault_server, _ = second_server
+    server = LocalNeo4j(fault_server)
+    server.start()
+    bundle = tmp_path / "city"
+    generate(bundle, subjects=2000, seed=11)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEO4J_", "CREDGRAPH_"))}
+    env.update(CREDGRAPH_HOME=str(fault_server.home), CREDGRAPH_SECRET=PARTNER_SECRET,
+               CREDGRAPH_BOLT_PORT=str(fault_server.bolt_port), CREDGRAPH_HEAP=fault_server.heap,
+               CREDGRAPH_PAGECACHE=fault_server.pagecache, CREDGRAPH_DB_WAIT="2",
+               CREDGRAPH_TX_TIMEOUT=str(fault_server.tx_timeout))
+    command = [sys.executable, "-m", "credgraph.cli", "load", str(bundle), "--json",
+               "--rejects", str(tmp_path / "rejects.csv"), "--batch-size", "200"]
+    with connect(fault_server) as target:
+        before = counts(target)
+        load = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        while load.poll() is None and target.read(
+                "MATCH (n:Subject) RETURN count(n) AS n")[0]["n"] <= before["Subject"]:
+            time.sleep(0.05)
+    kill(server)
+    out, err = load.communicate(timeout=300)
+    assert load.returncode == 2, (out, err)
+    assert "error: cannot reach Neo4j at bolt://127.0.0.1:" in err
+    assert "Traceback" not in err
+
+    server.start()
+    rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode in (0, 1), rerun.stderr  # the demo city has bad rows on purpose
+    summary = json.loads(rerun.stdout)
+    assert summary["read"] == summary["loaded"] + summary["rejected"]
+    with connect(fault_server) as target:
+        after = counts(target)
+        again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+        assert again.returncode == rerun.returncode
+        assert counts(target) == after  # nothing doubled
+
+    # nothing lost: the same bundle loaded once, cleanly, into the session's database
+    rules = Rules.load()
+    BundleLoader(graph, rules, Privacy(PARTNER_SECRET.encode()), NameNormaliser(rules)).load(
+        [bundle])
+    assert counts(graph) == after
