@@ -121,7 +121,7 @@ def small_server_settings(home: Path, secret: str) -> Settings:
             if line.startswith("server.bolt.listen_address="):
                 port = int(line.rsplit(":", 1)[1])
     small = {"home": home, "heap": "512m", "pagecache": "256m", "secret": secret,
-             "tx_timeout": 60.0}  # a cold server on a busy machine may take its time
+             "tx_timeout": 60.0, "start_timeout": 300.0}  # a busy machine is slow to start it
     settings = make_settings(bolt_port=port or free_port(), **small)
     if port and not LocalNeo4j(settings).status().running:
         settings = make_settings(bolt_port=free_port(), **small)
