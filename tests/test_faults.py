@@ -1,7 +1,8 @@
 """Neo4j dying under the service (SPEC §10), tried by killing the tests' second Neo4j (the
-partner city's, whose data stays): while serving, queries answer SERVICE_UNAVAILABLE and /readyz
-503, and the same process serves again once Neo4j is back; during a load, `credgraph load`
-exits 2 with a clear message and a re-run completes with nothing lost or doubled."""
+partner city's, whose data stays) during a load while the API serves: `credgraph load` exits 2
+with a clear message, queries answer SERVICE_UNAVAILABLE and /readyz 503; once Neo4j is back
+the same API process serves again and a re-run of the load completes with nothing lost or
+doubled."""
 
 from __future__ import annotations
 
@@ -56,70 +57,62 @@ def counts(graph: Graph) -> dict[str, int]:
             if row["name"] != Label.SCHEMA_VERSION.value}
 
 
-def test_neo4j_killed_while_serving(second_server: tuple[Settings, Graph]) -> None:
-    fault_server, _ = second_server
-    server = LocalNeo4j(fault_server)
-    server.start()
-    query = {"query": "query($id: ID!) { subject(id: $id) { id } }",
-             "variables": {"id": make_uscc(org="MA3C00099")}}  # unknown there
-    with connect(fault_server, serving=True) as graph:
-        services = Services.build(fault_server, graph, Rules.load(),
-                                  Privacy(PARTNER_SECRET.encode()))
-        headers = {"Authorization": "Bearer "
-                   + KeyStore(graph).create("desk", Role.INVESTIGATOR)}
-        client = TestClient(create_app(services))
-        assert client.post("/graphql", json=query, headers=headers).json() == {
-            "data": {"subject": None}}
-        kill(server)
-        answer = client.post("/graphql", json=query, headers=headers)
-        assert answer.status_code == 200
-        assert answer.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
-        assert client.get("/readyz").status_code == 503
-        server.start()
-        # the same process, app and driver: it recovers by itself
-        assert client.post("/graphql", json=query, headers=headers).json() == {
-            "data": {"subject": None}}
-        assert client.get("/readyz").status_code == 200
-
-
 def delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
     return {k: n - before.get(k, 0) for k, n in after.items() if n != before.get(k, 0)}
 
 
-def test_neo4j_killed_during_a_load(second_server: tuple[Settings, Graph], graph: Graph,
-                                    tmp_path: Path) -> None:
-    fault_server, _ = second_server
-    server = LocalNeo4j(fault_server)
+def test_neo4j_killed_during_a_load_and_under_the_api(
+        second_server: tuple[Settings, Graph], graph: Graph, tmp_path: Path) -> None:
+    """One kill (a restart costs time): a load is running and the API is serving."""
+    settings, _ = second_server
+    server = LocalNeo4j(settings)
     server.start()
     bundle = tmp_path / "city"
     generate(bundle, subjects=1000, seed=11)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NEO4J_", "CREDGRAPH_"))}
-    env.update(CREDGRAPH_HOME=str(fault_server.home), CREDGRAPH_SECRET=PARTNER_SECRET,
-               CREDGRAPH_BOLT_PORT=str(fault_server.bolt_port), CREDGRAPH_HEAP=fault_server.heap,
-               CREDGRAPH_PAGECACHE=fault_server.pagecache, CREDGRAPH_DB_WAIT="2",
-               CREDGRAPH_TX_TIMEOUT=str(fault_server.tx_timeout))
+    env.update(CREDGRAPH_HOME=str(settings.home), CREDGRAPH_SECRET=PARTNER_SECRET,
+               CREDGRAPH_BOLT_PORT=str(settings.bolt_port), CREDGRAPH_HEAP=settings.heap,
+               CREDGRAPH_PAGECACHE=settings.pagecache, CREDGRAPH_DB_WAIT="2",
+               CREDGRAPH_TX_TIMEOUT=str(settings.tx_timeout))
     command = [sys.executable, "-m", "credgraph.cli", "load", str(bundle), "--json",
                "--rejects", str(tmp_path / "rejects.csv"), "--batch-size", "200"]
-    with connect(fault_server) as target:
-        before = counts(target)
+    query = {"query": "query($id: ID!) { subject(id: $id) { id } }",
+             "variables": {"id": make_uscc(org="MA3C00099")}}  # unknown there
+    with connect(settings, serving=True) as served:
+        services = Services.build(settings, served, Rules.load(),
+                                  Privacy(PARTNER_SECRET.encode()))
+        headers = {"Authorization": "Bearer "
+                   + KeyStore(served).create("desk", Role.INVESTIGATOR)}
+        api = TestClient(create_app(services))
+        assert api.post("/graphql", json=query, headers=headers).json() == {
+            "data": {"subject": None}}
+        before = counts(served)
         load = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
-        while load.poll() is None and target.read(
+        while load.poll() is None and served.read(
                 "MATCH (n:Subject) RETURN count(n) AS n")[0]["n"] <= before["Subject"]:
             time.sleep(0.05)
-    kill(server)
-    out, err = load.communicate(timeout=300)
-    assert load.returncode == 2, (out, err)
-    assert "error: cannot reach Neo4j at bolt://127.0.0.1:" in err
-    assert "Traceback" not in err
+        kill(server)
 
-    server.start()
-    rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-    assert rerun.returncode in (0, 1), rerun.stderr  # the demo city has bad rows on purpose
-    summary = json.loads(rerun.stdout)
-    assert summary["read"] == summary["loaded"] + summary["rejected"]
-    with connect(fault_server) as target:
-        after = counts(target)
+        out, err = load.communicate(timeout=300)
+        assert load.returncode == 2, (out, err)
+        assert "error: cannot reach Neo4j at bolt://127.0.0.1:" in err
+        assert "Traceback" not in err
+        answer = api.post("/graphql", json=query, headers=headers)
+        assert answer.status_code == 200
+        assert answer.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+        assert api.get("/readyz").status_code == 503
+
+        server.start()
+        # the same process, app and driver serve again by themselves
+        assert api.post("/graphql", json=query, headers=headers).json() == {
+            "data": {"subject": None}}
+        assert api.get("/readyz").status_code == 200
+        rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+        assert rerun.returncode in (0, 1), rerun.stderr  # the demo city has bad rows on purpose
+        summary = json.loads(rerun.stdout)
+        assert summary["read"] == summary["loaded"] + summary["rejected"]
+        after = counts(served)
 
     # nothing lost, nothing doubled: what the bundle added equals what it adds when loaded
     # once, cleanly, into the session's empty database
