@@ -165,3 +165,33 @@ def test_unreachable_neo4j_is_service_unavailable(graph: Graph, services: Servic
         assert response.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
         ready = client.get("/readyz")
         assert (ready.status_code, ready.json()) == (503, {"status": "not ready"})
+
+
+@pytest.mark.parametrize(("accept", "media", "invalid_status"), [
+    ("application/graphql-response+json", "application/graphql-response+json", 400),
+    ("application/graphql-response+json, application/json;q=0.9",
+     "application/graphql-response+json", 400),
+    ("application/json, application/graphql-response+json;q=0.5", "application/json", 200),
+    ("application/json", "application/json", 200),
+    ("*/*", "application/json", 200),
+])
+def test_graphql_over_http_media_types(hostile_api: Api, accept: str, media: str,
+                                       invalid_status: int) -> None:
+    """GraphQL over HTTP: the new media type when asked for, with 400 and no `data` for a
+    request that could not run; plain JSON and 200 otherwise."""
+    headers = {**hostile_api.headers("admin"), "Accept": accept}
+    good = hostile_api.client.post("/graphql", json={"query": SUBJECT, "variables": {
+        "id": COMPANY}}, headers=headers)
+    assert (good.status_code, good.headers["content-type"].split(";")[0]) == (200, media)
+    assert good.json() == {"data": {"subject": {"id": COMPANY}}}
+    for query in ("{ nope }", "{ subject(id: ", _fragment_bomb(20)):
+        bad = hostile_api.client.post("/graphql", json={"query": query}, headers=headers)
+        assert (bad.status_code, bad.headers["content-type"].split(";")[0]) == (
+            invalid_status, media)
+        assert ("data" in bad.json()) is (invalid_status == 200)
+    # a field's error is no request error: 200 with data, whatever the media type
+    field = hostile_api.client.post("/graphql", json={"query": SUBJECT, "variables": {
+        "id": "x"}}, headers=headers)
+    assert field.status_code == 200
+    assert field.json()["data"] == {"subject": None}
+    assert field.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"

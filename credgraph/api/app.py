@@ -64,6 +64,7 @@ EXPLORER_ASSETS = {
     "graphiql.css": "graphiql/graphiql.min.css",
 }
 PUBLIC_PATHS = ("/healthz", "/readyz")
+GRAPHQL_RESPONSE = "application/graphql-response+json"
 PUBLIC_PREFIXES = ("/explorer/",)
 _LIMIT_MESSAGES = re.compile(r"exceeds maximum operation depth|aliases found|more than \d+ tokens")
 
@@ -117,6 +118,32 @@ def error_code(error: GraphQLError) -> tuple[str, str]:
     return ErrorCode.INTERNAL.value, "internal error; the server log has the details"
 
 
+def accepts_graphql_response(accept: str) -> bool:
+    """Whether the Accept header asks for application/graphql-response+json at least as much
+    as for application/json."""
+    weights: dict[str, float] = {}
+    for part in accept.lower().split(","):
+        kind, *params = (p.strip() for p in part.split(";"))
+        quality = 1.0
+        for param in params:
+            if param.startswith("q="):
+                try:
+                    quality = float(param[2:])
+                except ValueError:
+                    quality = 0.0
+        weights[kind] = max(quality, weights.get(kind, 0.0))
+    wanted = weights.get(GRAPHQL_RESPONSE, 0.0)
+    return wanted > 0 and wanted >= weights.get("application/json", 0.0)
+
+
+def request_failed(response: GraphQLHTTPResponse) -> bool:
+    """No field ran: every error is the request's (syntax, validation, variables), none a
+    field's (those carry a `path`)."""
+    errors = response.get("errors") or []
+    return response.get("data") is None and bool(errors) and all(
+        "path" not in error for error in errors if isinstance(error, dict))
+
+
 class CredGraphQL(GraphQL[dict[str, Any], None]):
     def __init__(self, services: Services, metrics: Metrics) -> None:
         super().__init__(build_schema(services), graphql_ide="graphiql")
@@ -153,8 +180,25 @@ class CredGraphQL(GraphQL[dict[str, Any], None]):
     async def get_context(  # type: ignore[override]
         self, request: Request, response: Response
     ) -> dict[str, Any]:
+        if accepts_graphql_response(request.headers.get("accept", "")):
+            response.headers["content-type"] = GRAPHQL_RESPONSE
         return {"services": self.services, "request": request, "response": response,
                 "principal": request.scope.get("principal")}
+
+    def create_response(self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+                        sub_response: Response) -> Response:
+        """GraphQL over HTTP: a client accepting application/graphql-response+json gets it,
+        and a request that could not run (syntax, validation, variables) is a 400 without
+        `data`; plain application/json clients get 200 as ever."""
+        headers = {k: v for k, v in sub_response.headers.items() if k != "content-type"}
+        if sub_response.headers.get("content-type") != GRAPHQL_RESPONSE:
+            return Response(self.encode_json(response_data), headers=headers,
+                            media_type="application/json")
+        status = 200
+        if isinstance(response_data, dict) and request_failed(response_data):
+            response_data, status = {"errors": response_data["errors"]}, 400
+        return Response(self.encode_json(response_data), status_code=status, headers=headers,
+                        media_type=f"{GRAPHQL_RESPONSE}; charset=utf-8")
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         page = resources.files("credgraph.api") / "explorer" / "index.html"
