@@ -9,7 +9,7 @@ import stat
 import pytest
 
 from credgraph.graph.driver import Graph
-from credgraph.graph.migrations import CURRENT_VERSION, migrate, schema_version
+from credgraph.graph.migrations import CURRENT_VERSION, MIGRATIONS, migrate, schema_version
 from credgraph.graph.server import LocalNeo4j, ServerError
 from credgraph.settings import Settings
 from tests.conftest import make_settings
@@ -84,7 +84,8 @@ def test_migrate_from_scratch_is_idempotent(graph: Graph) -> None:
     graph.write("MATCH (v:SchemaVersion) DELETE v")
     assert schema_version(graph) == 0
     applied = migrate(graph)
-    assert [m.version for m in applied] == [CURRENT_VERSION]
+    assert [m.version for m in applied] == [m.version for m in MIGRATIONS]
+    assert schema_version(graph) == CURRENT_VERSION
     assert migrate(graph) == []
 
 

@@ -111,7 +111,8 @@ def error_code(error: GraphQLError) -> tuple[str, str]:
         return ErrorCode.LIMIT_EXCEEDED.value, "the query ran longer than the time limit"
     if _LIMIT_MESSAGES.search(error.message):
         return ErrorCode.LIMIT_EXCEEDED.value, error.message
-    if original is None or error.path is None:
+    if original is None or (error.path is None
+                            and isinstance(original, GraphQLError | ValueError | TypeError)):
         # syntax, validation, wrong argument or variable types: before any resolver ran
         return ErrorCode.BAD_USER_INPUT.value, scrub(error.message)
     log.error("internal error in %s: %s", error.path, scrub(repr(original)))
