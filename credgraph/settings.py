@@ -10,7 +10,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CREDGRAPH_", extra="ignore")
+    # an empty variable (CREDGRAPH_PARTNERS=) means "not set", not the current folder
+    model_config = SettingsConfigDict(env_prefix="CREDGRAPH_", extra="ignore",
+                                      env_ignore_empty=True)
 
     home: Path = Field(default=Path(".credgraph"), description="state folder: Neo4j, secrets")
     rules_file: Path | None = Field(default=None, description="TOML overriding rules defaults")

@@ -234,6 +234,6 @@ def test_partners_check(partners_file: tuple[Path, int], partner_city: PartnerCi
 
 
 def test_partners_check_without_partners() -> None:
-    result = CliRunner().invoke(main, ["partners", "check"], env={"CREDGRAPH_PARTNERS": None})
+    result = CliRunner().invoke(main, ["partners", "check"], env={"CREDGRAPH_PARTNERS": ""})
     assert result.exit_code == 0
     assert "no partners configured" in result.output
