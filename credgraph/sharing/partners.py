@@ -32,11 +32,20 @@ class Partner(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     city: str = Field(min_length=1, max_length=50)
-    code: str = Field(pattern=r"^\d{6}$")
+    code: str
     url: str
     key: str | None = Field(default=None, repr=False)
     key_env: str | None = None
     timeout_s: float | None = Field(default=None, gt=0, le=120)
+
+    @field_validator("code", mode="before")
+    @classmethod
+    def _region_code(cls, value: object) -> str:
+        value = str(value) if isinstance(value, int) else value  # code = 371600, unquoted
+        if not (isinstance(value, str) and len(value) == 6 and value.isascii()
+                and value.isdigit()):
+            raise ValueError("must be the city's 6-digit region code (371600)")
+        return value
 
     @field_validator("url")
     @classmethod
