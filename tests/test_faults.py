@@ -75,7 +75,8 @@ def test_neo4j_killed_during_a_load_and_under_the_api(
                CREDGRAPH_PAGECACHE=settings.pagecache, CREDGRAPH_DB_WAIT="2",
                CREDGRAPH_TX_TIMEOUT=str(settings.tx_timeout))
     command = [sys.executable, "-m", "credgraph.cli", "load", str(bundle), "--json",
-               "--rejects", str(tmp_path / "rejects.csv"), "--batch-size", "200"]
+               "--rejects", str(tmp_path / "rejects.csv")]
+    slowly = [*command, "--batch-size", "200"]  # many small transactions: killed mid-way
     query = {"query": "query($id: ID!) { subject(id: $id) { id } }",
              "variables": {"id": make_uscc(org="MA3C00099")}}  # unknown there
     with connect(settings, serving=True) as served:
@@ -87,7 +88,7 @@ def test_neo4j_killed_during_a_load_and_under_the_api(
         assert api.post("/graphql", json=query, headers=headers).json() == {
             "data": {"subject": None}}
         before = counts(served)
-        load = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
+        load = subprocess.Popen(slowly, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
         while load.poll() is None and served.read(
                 "MATCH (n:Subject) RETURN count(n) AS n")[0]["n"] <= before["Subject"]:
