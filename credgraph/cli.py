@@ -745,5 +745,53 @@ def escalate(as_of: dt.datetime | None, as_json: bool) -> None:
         click.echo(f"{name:10} {count:>9,}")
 
 
+# -- inter-city sharing (区域信用共享) ----------------------------------------------------------
+@main.group()
+def partners() -> None:
+    """Partner cities: the TOML file CREDGRAPH_PARTNERS names."""
+
+
+@partners.command("check")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object per partner")
+def partners_check(as_json: bool) -> None:
+    """Ask each partner's sharedCheck (an empty batch, audited there as a connectivity check)
+    with the key it issued us. Exit 0: all answered; 1: some did not; 2: bad file."""
+    import asyncio
+    import json
+
+    from credgraph.rules import Rules, RulesError
+    from credgraph.sharing.client import CityAnswer, ask_partners
+    from credgraph.sharing.partners import PartnersError, load_partners
+
+    settings = _settings()
+    try:
+        rules = Rules.load(settings.rules_file)
+        configured = load_partners(settings.partners)
+    except (PartnersError, RulesError) as exc:
+        _fail(str(exc))
+    if not configured:
+        click.echo("no partners configured (set CREDGRAPH_PARTNERS to a partners file)")
+        return
+    answers = asyncio.run(ask_partners(configured, [], "connectivity check (partners check)",
+                                       rules.sharing))
+    failed = 0
+    for answer in answers:
+        p = answer.partner
+        if isinstance(answer, CityAnswer):
+            ok, detail = True, "ok"
+        else:  # a partner that refuses an empty batch as bad input has still taken our key
+            ok = answer.error_code == "BAD_USER_INPUT"
+            detail = "ok (key accepted)" if ok else answer.message
+        failed += not ok
+        if as_json:
+            click.echo(json.dumps({"city": p.city, "code": p.code, "url": p.url, "ok": ok,
+                                   "detail": detail, "ms": answer.elapsed_ms},
+                                  ensure_ascii=False))
+        else:
+            warn = "  (plain http: ids cross the network unencrypted)" if p.plain_http else ""
+            click.echo(f"{p.city} {p.code} {p.url}: {detail} ({answer.elapsed_ms} ms){warn}")
+    sys.exit(1 if failed else 0)
+
+
 if __name__ == "__main__":
     main()

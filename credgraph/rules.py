@@ -248,8 +248,20 @@ class LimitRules(Section):
     max_page: int
     max_query_depth: int
     max_query_tokens: int
+    max_query_fields: int
     max_aliases: int
     requests_per_minute: int
+    max_body_bytes: int
+
+
+class SharingRules(Section):
+    """[sharing]: what partner cities may ask (区域信用共享), and how we ask theirs."""
+
+    requests_per_minute: int
+    daily_ids: int
+    max_purpose_length: int
+    partner_timeout_s: float
+    max_partner_answer_bytes: int
 
 
 class MonitoringSeverity(Section):
@@ -322,6 +334,7 @@ class Rules(Section):
     limits: LimitRules
     monitoring: MonitoringRules
     repair: RepairRules
+    sharing: SharingRules
 
     @classmethod
     def load(cls, override: Path | None = None,

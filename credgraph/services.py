@@ -4,6 +4,7 @@ once from settings and replaceable in tests."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from credgraph.graph.driver import Graph, connect
 from credgraph.queries.audit import AuditTrail
@@ -13,6 +14,7 @@ from credgraph.rules import Rules
 from credgraph.schema.names import NameNormaliser
 from credgraph.schema.privacy import Privacy, load_secret
 from credgraph.settings import Settings
+from credgraph.sharing.partners import Partner, load_partners
 
 
 @dataclass
@@ -40,6 +42,12 @@ class Services:
         return cls(settings=settings, graph=graph, rules=rules, privacy=privacy,
                    normaliser=normaliser, resolver=Resolver(graph, rules, normaliser),
                    risk_model=RiskModel(rules), audit=audit)
+
+    @cached_property
+    def partners(self) -> tuple[Partner, ...]:
+        """The partner cities of CREDGRAPH_PARTNERS, read on first use (`serve` reads them at
+        start, so a bad file stops it there rather than failing a federatedCheck)."""
+        return load_partners(self.settings.partners)
 
     def with_rules(self, rules: Rules) -> Services:
         """The same services under other rules (everything derived from them rebuilt but the

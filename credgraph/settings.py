@@ -10,7 +10,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CREDGRAPH_", extra="ignore")
+    # an empty variable (CREDGRAPH_PARTNERS=) means "not set", not the current folder
+    model_config = SettingsConfigDict(env_prefix="CREDGRAPH_", extra="ignore",
+                                      env_ignore_empty=True)
 
     home: Path = Field(default=Path(".credgraph"), description="state folder: Neo4j, secrets")
     rules_file: Path | None = Field(default=None, description="TOML overriding rules defaults")
@@ -46,6 +48,14 @@ class Settings(BaseSettings):
 
     # Query limits (SPEC §10).
     tx_timeout: float = 10.0
+    # Seconds an unreachable Neo4j is retried before giving up: the API answers
+    # SERVICE_UNAVAILABLE after `api_db_wait`; batch commands (load, migrate …) ride out a
+    # restart for `db_wait`.
+    api_db_wait: float = 1.0
+    db_wait: float = 30.0
+
+    # Inter-city sharing (SPEC §9): the partner cities we ask; no file = no partners.
+    partners: Path | None = Field(default=None, description="TOML file of partner cities")
 
     # The audit log is written off the request path: every this many milliseconds, or as soon
     # as this many events wait.

@@ -21,6 +21,8 @@ from credgraph.services import Services
 from credgraph.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
+# Second servers (a partner city's Neo4j and credgraph …) started early when tests need them.
+pytest_plugins = ["tests.servers"]
 TEST_SECRET = "test-secret-not-for-production-0123456789"
 
 

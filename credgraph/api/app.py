@@ -7,6 +7,7 @@ Every request but /healthz, /readyz and the static shells of the explorer and th
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -19,6 +20,7 @@ from typing import Any
 
 import neo4j.exceptions
 import strawberry
+from cross_web import HTTPException
 from graphql import GraphQLError
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -29,6 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.extensions import (
     AddValidationRules,
@@ -36,23 +39,24 @@ from strawberry.extensions import (
     MaxTokensLimiter,
     ParserCache,
     QueryDepthLimiter,
-    ValidationCache,
 )
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionContext, ExecutionResult
 
 from credgraph.api import desk
 from credgraph.api.audit import AuditReveals
-from credgraph.api.auth import KeyStore, Principal, RateLimiter
-from credgraph.api.errors import ErrorCode
+from credgraph.api.auth import KeyStore, Principal, RateLimiter, Role
+from credgraph.api.errors import UNREACHABLE, UNREACHABLE_MESSAGE, ErrorCode
 from credgraph.api.metrics import Metrics, MonitorCollector
 from credgraph.api.middleware import (
     AuthenticationMiddleware,
+    BodySizeLimitMiddleware,
     MetricsMiddleware,
     RateLimitMiddleware,
     json_error,
 )
 from credgraph.api.schema import Mutation, Query
+from credgraph.api.validation import BoundedValidationCache
 from credgraph.graph.migrations import CURRENT_VERSION, schema_version
 from credgraph.schema.privacy import scrub
 from credgraph.services import Services
@@ -67,6 +71,7 @@ EXPLORER_ASSETS = {
 }
 PUBLIC_PATHS = ("/healthz", "/readyz", *desk.PUBLIC_PATHS)
 PUBLIC_PREFIXES = ("/explorer/", *desk.PUBLIC_PREFIXES)
+GRAPHQL_RESPONSE = "application/graphql-response+json"
 _LIMIT_MESSAGES = re.compile(r"exceeds maximum operation depth|aliases found|more than \d+ tokens")
 
 
@@ -93,7 +98,7 @@ def build_schema(services: Services) -> strawberry.Schema:
         lambda: MaxTokensLimiter(max_token_count=tokens),
         lambda: AddValidationRules(rules),
         lambda: ParserCache(maxsize=512),
-        lambda: ValidationCache(maxsize=512),
+        lambda: BoundedValidationCache(max_fields=section.max_query_fields, maxsize=512),
         AuditReveals,
     ])
 
@@ -104,6 +109,9 @@ def error_code(error: GraphQLError) -> tuple[str, str]:
     if code:
         return str(code), error.message
     original = error.original_error
+    if isinstance(original, UNREACHABLE):
+        log.warning("Neo4j unreachable in %s: %s", error.path, type(original).__name__)
+        return ErrorCode.SERVICE_UNAVAILABLE.value, UNREACHABLE_MESSAGE
     if isinstance(original, neo4j.exceptions.ClientError) and "TimedOut" in (original.code or ""):
         return ErrorCode.LIMIT_EXCEEDED.value, "the query ran longer than the time limit"
     if _LIMIT_MESSAGES.search(error.message):
@@ -111,11 +119,38 @@ def error_code(error: GraphQLError) -> tuple[str, str]:
     # syntax, validation, wrong argument types, a variable that does not coerce (an enum
     # value that does not exist, a malformed date "2026-13-45"): the request's fault
     if (original is None or isinstance(original, GraphQLError)
-            or (error.path is None and error.nodes)):
+            or (error.path is None and error.nodes)
+            or (error.path is None and isinstance(original, ValueError | TypeError))):
         return ErrorCode.BAD_USER_INPUT.value, scrub(error.message)
     trace = "".join(traceback.format_exception(original))
     log.error("internal error in %s: %s", error.path, scrub(trace))
     return ErrorCode.INTERNAL.value, "internal error; the server log has the details"
+
+
+def accepts_graphql_response(accept: str) -> bool:
+    """Whether the Accept header asks for application/graphql-response+json at least as much
+    as for application/json."""
+    weights: dict[str, float] = {}
+    for part in accept.lower().split(","):
+        kind, *params = (p.strip() for p in part.split(";"))
+        quality = 1.0
+        for param in params:
+            if param.startswith("q="):
+                try:
+                    quality = float(param[2:])
+                except ValueError:
+                    quality = 0.0
+        weights[kind] = max(quality, weights.get(kind, 0.0))
+    wanted = weights.get(GRAPHQL_RESPONSE, 0.0)
+    return wanted > 0 and wanted >= weights.get("application/json", 0.0)
+
+
+def request_failed(response: GraphQLHTTPResponse) -> bool:
+    """No field ran: every error is the request's (syntax, validation, variables), none a
+    field's (those carry a `path`)."""
+    errors = response.get("errors") or []
+    return response.get("data") is None and bool(errors) and all(
+        "path" not in error for error in errors if isinstance(error, dict))
 
 
 class CredGraphQL(GraphQL[dict[str, Any], None]):
@@ -124,6 +159,29 @@ class CredGraphQL(GraphQL[dict[str, Any], None]):
         self.services = services
         self.metrics = metrics
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Strawberry answers a request it cannot read in plain text; ours is shaped like every
+        other error (BAD_USER_INPUT with the HTTP status it had)."""
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            response = await self.run(Request(scope, receive=receive))
+        except HTTPException as exc:
+            response = json_error(exc.status_code, ErrorCode.BAD_USER_INPUT, exc.reason)
+        await response(scope, receive, send)
+
+    def decode_json(self, data: str | bytes) -> object:
+        try:
+            decoded = json.loads(data)
+        except RecursionError:
+            raise HTTPException(400, "request JSON is nested too deeply") from None
+        except UnicodeDecodeError:
+            raise HTTPException(400, "request body is not UTF-8 JSON") from None
+        if not isinstance(decoded, dict | list):
+            raise HTTPException(400, "request body must be a JSON object with a query")
+        return decoded
+
     def encode_json(self, data: object) -> str:
         # Chinese names stay readable for an investigator using curl or a log
         return json.dumps(data, ensure_ascii=False)
@@ -131,8 +189,25 @@ class CredGraphQL(GraphQL[dict[str, Any], None]):
     async def get_context(  # type: ignore[override]
         self, request: Request, response: Response
     ) -> dict[str, Any]:
+        if accepts_graphql_response(request.headers.get("accept", "")):
+            response.headers["content-type"] = GRAPHQL_RESPONSE
         return {"services": self.services, "request": request, "response": response,
                 "principal": request.scope.get("principal")}
+
+    def create_response(self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+                        sub_response: Response) -> Response:
+        """GraphQL over HTTP: a client accepting application/graphql-response+json gets it,
+        and a request that could not run (syntax, validation, variables) is a 400 without
+        `data`; plain application/json clients get 200 as ever."""
+        headers = {k: v for k, v in sub_response.headers.items() if k != "content-type"}
+        if sub_response.headers.get("content-type") != GRAPHQL_RESPONSE:
+            return Response(self.encode_json(response_data), headers=headers,
+                            media_type="application/json")
+        status = 200
+        if isinstance(response_data, dict) and request_failed(response_data):
+            response_data, status = {"errors": response_data["errors"]}, 400
+        return Response(self.encode_json(response_data), status_code=status, headers=headers,
+                        media_type=f"{GRAPHQL_RESPONSE}; charset=utf-8")
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         page = resources.files("credgraph.api") / "explorer" / "index.html"
@@ -160,6 +235,7 @@ def create_app(services: Services, keys: KeyStore | None = None) -> Starlette:
     metrics.registry.register(MonitorCollector(services.graph))
     keys = keys or KeyStore(services.graph)
     limiter = RateLimiter(services.rules.limits.requests_per_minute)
+    partner_limiter = RateLimiter(services.rules.sharing.requests_per_minute)
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -174,7 +250,12 @@ def create_app(services: Services, keys: KeyStore | None = None) -> Starlette:
 
     async def readyz(request: Request) -> JSONResponse:
         """Public, so it says ready or not and nothing more (SPEC §10)."""
-        ready = await run_in_threadpool(readiness)
+        try:
+            ready = await asyncio.wait_for(run_in_threadpool(readiness),
+                                           services.settings.api_db_wait + 1.0)
+        except TimeoutError:
+            log.warning("not ready: Neo4j did not answer in time")
+            ready = False
         return JSONResponse({"status": "ready" if ready else "not ready"},
                             status_code=200 if ready else 503)
 
@@ -210,10 +291,12 @@ def create_app(services: Services, keys: KeyStore | None = None) -> Starlette:
         *desk.desk_routes(services),
     ])
     app.state.services = services
-    # Starlette runs the last added outermost: metrics see every request, authentication
-    # comes before the per-key rate limit.
-    app.add_middleware(RateLimitMiddleware, limiter=limiter)
+    # Starlette runs the last added outermost: metrics see every request, an oversized body
+    # is refused before anything reads it, authentication comes before the per-key rate limit.
+    app.add_middleware(RateLimitMiddleware, limiter=limiter,
+                       role_limiters={Role.PARTNER: partner_limiter})
     app.add_middleware(AuthenticationMiddleware, keys=keys, public=PUBLIC_PATHS,
                        public_prefixes=PUBLIC_PREFIXES)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=services.rules.limits.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+import neo4j.exceptions
 from graphql import GraphQLError
 
 
@@ -13,7 +14,14 @@ class ErrorCode(StrEnum):
     UNAUTHENTICATED = "UNAUTHENTICATED"
     FORBIDDEN = "FORBIDDEN"
     LIMIT_EXCEEDED = "LIMIT_EXCEEDED"
+    SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
     INTERNAL = "INTERNAL"
+
+
+# Driver errors that mean "Neo4j cannot be reached now", not a bug: the caller may retry.
+UNREACHABLE = (neo4j.exceptions.ServiceUnavailable, neo4j.exceptions.SessionExpired,
+               neo4j.exceptions.ConnectionPoolError, neo4j.exceptions.DatabaseUnavailable)
+UNREACHABLE_MESSAGE = "the credit database cannot be reached right now; retry shortly"
 
 
 def api_error(code: ErrorCode, message: str) -> GraphQLError:

@@ -1,20 +1,24 @@
 """The ASGI middleware of the app, one responsibility each (SPEC §10): request metrics,
-bearer-key authentication, per-key rate limits."""
+request-body size, bearer-key authentication, per-key rate limits."""
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from credgraph.api.auth import KeyStore, Principal, RateLimiter
-from credgraph.api.errors import ErrorCode
+from credgraph.api.auth import KeyStore, Principal, RateLimiter, Role
+from credgraph.api.errors import UNREACHABLE, UNREACHABLE_MESSAGE, ErrorCode
 from credgraph.api.metrics import Metrics
+
+log = logging.getLogger("credgraph.api")
 
 METERED_PATHS = ("/graphql", "/healthz", "/readyz", "/metrics")
 
@@ -53,6 +57,59 @@ class MetricsMiddleware:
             self.metrics.latency.labels(path).observe(time.perf_counter() - started)
 
 
+class _BodyTooLarge(Exception):
+    """Raised from `receive` once a streamed body passes the limit."""
+
+
+class BodySizeLimitMiddleware:
+    """Refuses a request body above `max_bytes` with 413 LIMIT_EXCEEDED before it is read
+    whole: at once when Content-Length announces it, else as soon as the streamed (chunked)
+    body passes the limit — memory stays bounded by the limit, whatever a client sends."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, receive, send)
+            return
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _BodyTooLarge:
+            if started:
+                raise
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = json_error(413, ErrorCode.LIMIT_EXCEEDED,
+                              f"request body above the limit of {self.max_bytes:,} bytes")
+        # and hang up: otherwise the server would go on receiving (and dropping) the rest
+        response.headers["connection"] = "close"
+        await response(scope, receive, send)
+
+
 class AuthenticationMiddleware:
     """`Authorization: Bearer <key>` on everything but the public paths; the caller's
     `Principal` goes into the scope for the rate limiter and the resolvers."""
@@ -78,7 +135,13 @@ class AuthenticationMiddleware:
             return
         known, who = self.keys.cached(token)
         if not known:
-            who = await run_in_threadpool(self.keys.lookup, token)
+            try:
+                who = await run_in_threadpool(self.keys.lookup, token)
+            except UNREACHABLE as exc:
+                log.warning("key lookup failed: Neo4j unreachable (%s)", type(exc).__name__)
+                await json_error(503, ErrorCode.SERVICE_UNAVAILABLE, UNREACHABLE_MESSAGE)(
+                    scope, receive, send)
+                return
         if who is None:
             await json_error(401, ErrorCode.UNAUTHENTICATED, "unknown or revoked API key")(
                 scope, receive, send)
@@ -97,15 +160,23 @@ class AuthenticationMiddleware:
 
 
 class RateLimitMiddleware:
-    """A token bucket per API key; over the limit is LIMIT_EXCEEDED with HTTP 429."""
+    """A token bucket per API key, and a stricter one for some roles (partner cities); over
+    either limit is LIMIT_EXCEEDED with HTTP 429."""
 
-    def __init__(self, app: ASGIApp, limiter: RateLimiter) -> None:
+    def __init__(self, app: ASGIApp, limiter: RateLimiter,
+                 role_limiters: Mapping[Role, RateLimiter] | None = None) -> None:
         self.app = app
         self.limiter = limiter
+        self.role_limiters = dict(role_limiters or {})
+
+    def _allow(self, who: Principal) -> bool:
+        role_limiter = self.role_limiters.get(who.role)
+        return self.limiter.allow(who.key_id) and (
+            role_limiter is None or role_limiter.allow(who.key_id))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         who: Principal | None = scope.get("principal") if scope["type"] == "http" else None
-        if who is not None and not self.limiter.allow(who.key_id):
+        if who is not None and not self._allow(who):
             await json_error(429, ErrorCode.LIMIT_EXCEEDED,
                              "rate limit for this key exceeded; retry in a minute")(
                 scope, receive, send)

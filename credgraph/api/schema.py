@@ -14,10 +14,12 @@ from credgraph.api.integrity import IntegrityQuery
 from credgraph.api.investigation import InvestigationQuery
 from credgraph.api.monitoring import MonitoringMutation, MonitoringQuery
 from credgraph.api.risk_levels import RiskLevelsQuery
+from credgraph.api.sharing import SharingQuery
 from credgraph.api.workflow import WorkflowMutation, WorkflowQuery
 
 QUERIES: tuple[type, ...] = (InvestigationQuery, RiskLevelsQuery, EscalationQuery,
-                             IntegrityQuery, MonitoringQuery, WorkflowQuery, AuditQuery)
+                             IntegrityQuery, MonitoringQuery, WorkflowQuery, AuditQuery,
+                             SharingQuery)
 MUTATIONS: tuple[type, ...] = (EscalationMutation, MonitoringMutation, WorkflowMutation)
 
 Query = merge_types("Query", QUERIES)

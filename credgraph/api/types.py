@@ -38,6 +38,7 @@ SubjectKind = model.SubjectKind
 RecordKind = model.RecordKind
 RecordStatus = model.RecordStatus
 RelationType = model.RelationType
+EscalationLevel = model.EscalationLevel
 
 
 @strawberry.enum

@@ -103,17 +103,23 @@ def _chunks(rows: Iterable[Mapping[str, Any]], size: int) -> Iterator[Sequence[M
         yield batch
 
 
-def connect(settings: Settings) -> Graph:
-    """A `Graph` for the configured server: external (`NEO4J_URI`) or the local one."""
+def connect(settings: Settings, serving: bool = False) -> Graph:
+    """A `Graph` for the configured server: external (`NEO4J_URI`) or the local one. A
+    serving API gives up on an unreachable server after `api_db_wait` seconds so that a
+    caller hears SERVICE_UNAVAILABLE at once; batch work rides out a restart (`db_wait`)."""
     if settings.external:
         password = settings.neo4j_password or ""
     else:
         from credgraph.graph.server import LocalNeo4j
 
         password = LocalNeo4j(settings).password()
+    wait = settings.api_db_wait if serving else settings.db_wait
     driver = neo4j.GraphDatabase.driver(
         settings.bolt_uri, auth=(settings.neo4j_user, password),
         max_connection_pool_size=50, connection_acquisition_timeout=30.0,
+        connection_timeout=wait, max_transaction_retry_time=wait,
+        # retries after 0.2, 0.6, 1.4 s … so that the last one ends near `wait`, not 2 s later
+        initial_retry_delay=min(1.0, wait / 5),
         notifications_min_severity="OFF",
     )
     return Graph(driver, settings.neo4j_database, settings.tx_timeout)

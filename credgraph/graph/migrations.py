@@ -79,6 +79,13 @@ def _escalations() -> list[str]:
     ]
 
 
+def _sharing_quota() -> list[str]:
+    """One counter per partner key and day, incremented under the unique key's lock."""
+    label = Label.SHARING_QUOTA.value
+    return [f"CREATE CONSTRAINT sharingquota_id IF NOT EXISTS FOR (n:{label}) "
+            "REQUIRE n.id IS UNIQUE"]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "unique keys, lookup indexes, CJK full-text index on names", _keys_and_lookups),
     Migration(2, "escalation status and level indexes, text index on subject status",
@@ -86,6 +93,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "audit log by time and actor, objections by status", _workflow),
     Migration(5, "monitoring: alert fingerprints and listing indexes, watch and run state",
               _monitoring),
+    Migration(6, "daily sharing quota per partner key", _sharing_quota),
 )
 CURRENT_VERSION = max(m.version for m in MIGRATIONS)
 

@@ -165,6 +165,7 @@ class Label(StrEnum):
     REPAIR = "Repair"
     AUDIT_EVENT = "AuditEvent"
     API_KEY = "ApiKey"
+    SHARING_QUOTA = "SharingQuota"
     SCHEMA_VERSION = "SchemaVersion"
     WATCHLIST = "Watchlist"
     WATCH_STATE = "WatchState"

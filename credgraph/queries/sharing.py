@@ -1,0 +1,154 @@
+"""Inter-city sharing, the incoming side (区域信用共享, SPEC §8): the status of a batch of
+subjects a partner city asks about — active severe listings, escalation level, active
+penalties per domain, credit grade — and nothing that names or identifies a person.
+
+One Cypher read answers the whole batch; the daily quota is one counter write; every call is
+audited with its purpose.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+
+from credgraph.graph.driver import Graph
+from credgraph.graph.model import EscalationLevel, EscalationStatus, Label, Link, RecordStatus
+from credgraph.queries.fragments import in_force
+from credgraph.queries.subjects import MAX_ID_LENGTH, candidate_keys
+from credgraph.rules import Rules
+from credgraph.schema.identifiers import IdentifierError, normalise, parse_id_number
+from credgraph.schema.privacy import Privacy, is_person_key, mask_id_number, scrub
+
+
+@dataclass(frozen=True)
+class Asked:
+    """One id as a partner sent it: the id its answer carries, and the graph key it denotes
+    (None when malformed). A person is answered under the opaque key, never the number."""
+
+    echo: str
+    key: str | None
+
+
+def _person_shaped(text: str) -> bool:
+    """18 digits with a real birth date: a mistyped ID number, even when its digits happen to
+    make a valid USCC too — never echoed as sent."""
+    try:
+        parse_id_number(text)
+    except IdentifierError as exc:
+        return exc.reason == "check_digit"
+    return True
+
+
+def resolve_ids(ids: list[str], privacy: Privacy) -> list[Asked]:
+    """Each id in order. A malformed id is not an error of the whole batch: it is answered
+    `found: false`, echoed with anything shaped like an ID number masked."""
+    asked = []
+    for value in ids:
+        try:
+            key = candidate_keys(value, privacy)[0]
+        except IdentifierError:
+            asked.append(Asked(scrub(normalise(value))[:MAX_ID_LENGTH], None))
+            continue
+        if is_person_key(key):
+            asked.append(Asked(key, key))
+        elif _person_shaped(normalise(value)):
+            asked.append(Asked(mask_id_number(value), key))
+        else:
+            asked.append(Asked(value, key))
+    return asked
+
+
+@dataclass(frozen=True)
+class Status:
+    """What a partner learns of one subject found here."""
+
+    severe_listings: int
+    escalation: EscalationLevel | None
+    penalties_by_domain: list[tuple[str, int]] = field(default_factory=list)
+
+
+_HAS_RECORD = Link.HAS_RECORD.value
+STATUSES = f"""
+UNWIND $keys AS key
+MATCH (s:{Label.SUBJECT.value} {{id: key}})
+RETURN collect({{
+  id: s.id,
+  severeListings: COUNT {{
+    (s)-[:{_HAS_RECORD}]->(l:{Label.LISTING.value})
+    WHERE l.listType IN $severe AND coalesce(l.listedOn, l.date) <= $asOf
+      AND (l.removedOn IS NULL OR l.removedOn > $asOf) AND {in_force("l")} }},
+  penaltyDomains: [(s)-[:{_HAS_RECORD}]->(p:{Label.PENALTY.value})
+    WHERE coalesce(p.status, '') <> $expired AND coalesce(p.date, $asOf) <= $asOf
+      AND (p.publicityUntil IS NULL OR p.publicityUntil >= $asOf) AND {in_force("p")}
+    | coalesce(p.domain, $fallback)],
+  escalations: [(s)-[:{Link.HAS_ESCALATION.value}]->(e:{Label.ESCALATION.value})
+    WHERE e.status = $activeEscalation | e.level]
+}}) AS rows
+"""
+_LEVELS = list(EscalationLevel)
+_LEVEL_VALUES = frozenset(level.value for level in EscalationLevel)
+
+
+def statuses(graph: Graph, rules: Rules, keys: list[str], as_of: dt.date) -> dict[str, Status]:
+    """The status of every subject among `keys` that exists, in one read."""
+    rows = graph.read_rows(STATUSES, {
+        "keys": sorted(set(keys)), "asOf": as_of, "severe": rules.listings.severe,
+        "expired": RecordStatus.EXPIRED.value, "fallback": rules.domains.fallback,
+        "activeEscalation": EscalationStatus.ACTIVE.value,
+    })
+    found = {}
+    for row in rows:
+        levels = [EscalationLevel(v) for v in row["escalations"] if v in _LEVEL_VALUES]
+        domains = Counter(str(d) for d in row["penaltyDomains"])
+        found[row["id"]] = Status(
+            severe_listings=int(row["severeListings"]),
+            escalation=max(levels, key=_LEVELS.index) if levels else None,
+            penalties_by_domain=sorted(domains.items(), key=lambda item: (-item[1], item[0])),
+        )
+    return found
+
+
+def grades_for(graph: Graph, rules: Rules, keys: list[str],
+               as_of: dt.date) -> dict[str, str | None]:
+    """The credit grade (分级分类, A–D) of each subject: the seam where the escalation work's
+    grades plug in. Until then no grade is claimed (null), rather than a second formula."""
+    return dict.fromkeys(keys)
+
+
+QUOTA = f"""
+MERGE (q:{Label.SHARING_QUOTA.value} {{id: $id}})
+ON CREATE SET q.key = $key, q.day = $day, q.ids = 0
+SET q.locked = true
+WITH q, q.ids + $n AS after
+SET q.ids = CASE WHEN after <= $limit THEN after ELSE q.ids END
+REMOVE q.locked
+RETURN after <= $limit AS allowed, q.ids AS used
+"""
+
+
+def take_quota(graph: Graph, key_id: str, day: dt.date, n: int, limit: int) -> tuple[bool, int]:
+    """Count `n` ids against a key's quota for the day unless that would pass `limit`;
+    (allowed, ids used today). The lock is taken before the read, so concurrent calls from
+    several API processes never both slip under the limit."""
+    row = graph.write(QUOTA, {"id": f"{key_id}:{day.isoformat()}", "key": key_id,
+                              "day": day, "n": n, "limit": limit})[0]
+    return bool(row["allowed"]), int(row["used"])
+
+
+RECORD_CALL = f"""
+CREATE (e:{Label.AUDIT_EVENT.value} {{id: $id, at: datetime(), actor: $actor, role: $role,
+                                     operation: $operation, subjects: $subjects,
+                                     purpose: $purpose}})
+"""
+
+
+def record_sharing_call(graph: Graph, actor: str, role: str, operation: str,
+                        subjects: list[str], purpose: str) -> None:
+    """Audit one sharing call (who, which subjects as USCC or opaque key, why, when). The one
+    call site of this module's audit writes: it moves to the shared audit helper when the
+    audit log lands."""
+    graph.write(RECORD_CALL, {"id": str(uuid.uuid4()), "actor": actor, "role": role,
+                              "operation": operation, "subjects": subjects,
+                              "purpose": purpose})

@@ -1,0 +1,177 @@
+"""Asking partner cities' `sharedCheck` concurrently (federatedCheck, `partners check`).
+
+Each partner gets its own time limit; whatever goes wrong with one — down, slow, refusing our
+key, HTTP 500, an answer that is not a sharedCheck answer, or too large — becomes a failure
+for that city with a message a person can act on, never an exception for the whole call.
+A partner's answer is validated and its ids masked before anyone sees it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from credgraph.graph.model import EscalationLevel
+from credgraph.rules import SharingRules
+from credgraph.schema.privacy import scrub
+from credgraph.sharing.partners import Partner
+
+SHARED_CHECK = """
+query SharedCheck($ids: [ID!]!, $purpose: String!) {
+  sharedCheck(ids: $ids, purpose: $purpose) {
+    id found severeListings escalation activePenaltiesByDomain { domain count } creditGrade
+  }
+}
+"""
+MESSAGE_LENGTH = 300
+
+
+class DomainCountAnswer(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    domain: str = Field(max_length=100)
+    count: int = Field(ge=0)
+
+
+class StatusAnswer(BaseModel):
+    """One status as a partner sent it (the contract's camelCase names)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: str = Field(max_length=200)
+    found: bool
+    severe_listings: int = Field(ge=0, alias="severeListings")
+    escalation: EscalationLevel | None
+    penalties_by_domain: list[DomainCountAnswer] = Field(alias="activePenaltiesByDomain")
+    credit_grade: str | None = Field(max_length=20, alias="creditGrade")
+
+    def masked(self) -> StatusAnswer:
+        """The same status with anything shaped like an ID number in its id masked: a
+        partner that echoes raw numbers must not make us show them."""
+        return self.model_copy(update={"id": scrub(self.id)})
+
+
+@dataclass(frozen=True)
+class CityAnswer:
+    partner: Partner
+    statuses: list[StatusAnswer]
+    answered_at: dt.datetime
+    elapsed_ms: int
+
+
+@dataclass(frozen=True)
+class CityFailure:
+    partner: Partner
+    message: str
+    elapsed_ms: int
+    error_code: str | None = None  # the partner's GraphQL error code, when it sent one
+
+
+class _Refused(Exception):
+    def __init__(self, message: str, error_code: str | None = None) -> None:
+        super().__init__(message)
+        self.error_code = error_code
+
+
+def _tidy(text: str) -> str:
+    return scrub(" ".join(text.split()))[:MESSAGE_LENGTH]
+
+
+async def _read_capped(response: httpx.Response, limit: int) -> bytes:
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _Refused(f"answer larger than {limit:,} bytes")
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body.extend(chunk)
+        if len(body) > limit:
+            raise _Refused(f"answer larger than {limit:,} bytes")
+    return bytes(body)
+
+
+def _first_error(payload: Any) -> tuple[str | None, str] | None:
+    errors = payload.get("errors") if isinstance(payload, dict) else None
+    if not errors or not isinstance(errors, list) or not isinstance(errors[0], dict):
+        return None
+    first = errors[0]
+    extensions = first.get("extensions")
+    code = extensions.get("code") if isinstance(extensions, dict) else None
+    return (str(code) if code else None), str(first.get("message") or "")
+
+
+def _statuses(status: int, body: bytes, expected: int) -> list[StatusAnswer]:
+    """The partner's statuses, or _Refused saying what is wrong with the answer."""
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, ValueError):
+        payload = None
+    error = _first_error(payload)
+    if status in (401, 403):
+        code = error[0] if error else None
+        raise _Refused(f"refused our key (HTTP {status}{f' {code}' if code else ''})", code)
+    if error is not None:
+        code, message = error
+        raise _Refused(f"answered HTTP {status} with {code or 'an error'}: {_tidy(message)}",
+                       code)
+    if status != 200:
+        raise _Refused(f"answered HTTP {status}")
+    data = payload.get("data") if isinstance(payload, dict) else None
+    items = data.get("sharedCheck") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        raise _Refused("answered something that is not a sharedCheck answer")
+    try:
+        statuses = [StatusAnswer.model_validate(item).masked() for item in items]
+    except ValidationError as exc:
+        where = ".".join(str(p) for p in exc.errors()[0]["loc"])
+        raise _Refused(f"answered a malformed status ({where})") from None
+    if len(statuses) != expected:
+        raise _Refused(f"answered {len(statuses)} statuses for {expected} ids")
+    return statuses
+
+
+async def ask_partner(client: httpx.AsyncClient, partner: Partner, ids: list[str],
+                      purpose: str, rules: SharingRules) -> CityAnswer | CityFailure:
+    """One partner's sharedCheck within its time limit."""
+    started = time.perf_counter()
+    timeout = partner.timeout_s or rules.partner_timeout_s
+
+    def elapsed() -> int:
+        return round((time.perf_counter() - started) * 1000)
+
+    token = partner.token
+    if not token:
+        return CityFailure(partner, f"no key configured: set {partner.key_env}", elapsed())
+    try:
+        async with asyncio.timeout(timeout):
+            async with client.stream(
+                "POST", partner.url, json={"query": SHARED_CHECK,
+                                           "variables": {"ids": ids, "purpose": purpose}},
+                headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+                timeout=httpx.Timeout(timeout),
+            ) as response:
+                body = await _read_capped(response, rules.max_partner_answer_bytes)
+            statuses = _statuses(response.status_code, body, len(ids))
+    except (TimeoutError, httpx.TimeoutException):
+        return CityFailure(partner, f"no answer within {timeout:g} s", elapsed())
+    except httpx.TransportError as exc:
+        return CityFailure(partner, f"unreachable ({type(exc).__name__})", elapsed())
+    except _Refused as exc:
+        return CityFailure(partner, str(exc), elapsed(), exc.error_code)
+    return CityAnswer(partner, statuses, dt.datetime.now(dt.UTC), elapsed())
+
+
+async def ask_partners(partners: tuple[Partner, ...] | list[Partner], ids: list[str],
+                       purpose: str, rules: SharingRules) -> list[CityAnswer | CityFailure]:
+    """Every partner at once; one answer or failure per partner, in the file's order."""
+    if not partners:
+        return []
+    async with httpx.AsyncClient(follow_redirects=False) as client:
+        return list(await asyncio.gather(
+            *(ask_partner(client, p, ids, purpose, rules) for p in partners)))

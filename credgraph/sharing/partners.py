@@ -1,0 +1,106 @@
+"""The partners file (SPEC §9): the cities we ask, one `[[partner]]` table each, in the TOML
+file that `CREDGRAPH_PARTNERS` names.
+
+```toml
+[[partner]]
+city = "滨州"
+code = "371600"                        # 6-digit region code
+url = "https://credit.binzhou.example/graphql"
+key_env = "CREDGRAPH_KEY_BINZHOU"      # or key = "cg_…" (the partner key it issued us)
+timeout_s = 5                          # default: the rules file's [sharing] partner_timeout_s
+```
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+class PartnersError(ValueError):
+    """The partners file cannot be used; the message names the entry and key (never a key's
+    value)."""
+
+
+class Partner(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    city: str = Field(min_length=1, max_length=50)
+    code: str
+    url: str
+    key: str | None = Field(default=None, repr=False)
+    key_env: str | None = None
+    timeout_s: float | None = Field(default=None, gt=0, le=120)
+
+    @field_validator("code", mode="before")
+    @classmethod
+    def _region_code(cls, value: object) -> str:
+        value = str(value) if isinstance(value, int) else value  # code = 371600, unquoted
+        if not (isinstance(value, str) and len(value) == 6 and value.isascii()
+                and value.isdigit()):
+            raise ValueError("must be the city's 6-digit region code (371600)")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http(s) URL of the partner's /graphql")
+        return value
+
+    @model_validator(mode="after")
+    def _one_key(self) -> Partner:
+        if (self.key is None) == (self.key_env is None):
+            raise ValueError("give exactly one of key and key_env")
+        return self
+
+    @property
+    def token(self) -> str | None:
+        """The key the partner issued us; None when `key_env` names an unset variable."""
+        return self.key if self.key is not None else os.environ.get(self.key_env or "")
+
+    @property
+    def plain_http(self) -> bool:
+        """True when ids would cross a network unencrypted (http to another host)."""
+        parts = urlsplit(self.url)
+        return parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS
+
+
+class PartnersFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    partner: list[Partner] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _distinct_codes(self) -> PartnersFile:
+        codes = [p.code for p in self.partner]
+        doubled = sorted({c for c in codes if codes.count(c) > 1})
+        if doubled:
+            raise ValueError(f"region code {', '.join(doubled)} is given to two partners")
+        return self
+
+
+def load_partners(path: Path | None) -> tuple[Partner, ...]:
+    """The configured partners; none without a file. A file that is named but missing or
+    invalid is an error: a typo must not silently mean "no partners"."""
+    if path is None:
+        return ()
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise PartnersError(f"partners file {path}: {exc}") from None
+    try:
+        return tuple(PartnersFile.model_validate(data).partner)
+    except ValidationError as exc:
+        # the messages only, never `input` (it could be a key)
+        problems = "; ".join(
+            f"[{'.'.join(str(p) for p in err['loc'])}] {err['msg']}" for err in exc.errors())
+        raise PartnersError(f"partners file {path}: {problems}") from None

@@ -1,0 +1,239 @@
+"""federatedCheck against real partners: our own city and 滨州 (a second credgraph with its
+own Neo4j, secret and data), and partners that are down, hang, fail, answer garbage or refuse
+our key — each a CityError, never a failure of the whole answer."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from credgraph.cli import main
+from credgraph.graph.driver import Graph
+from credgraph.schema.identifiers import parse_id_number
+from credgraph.services import Services
+from tests.conftest import Api, make_settings
+from tests.graphs import record, subject
+from tests.servers import (
+    BZ_COMPANY,
+    PARTNER_NAME,
+    PARTNER_SECRET,
+    SHARED_COMPANY,
+    SHARED_PERSON,
+    PartnerCity,
+    Served,
+    free_port,
+)
+
+RAW_ID = re.compile(r"(?<!\d)\d{17}[\dX](?!\d)")
+TODAY = dt.date.today()
+FEDERATED = """query($ids: [ID!]!, $purpose: String!) {
+  federatedCheck(ids: $ids, purpose: $purpose) {
+  results { city code answeredAt statuses { id found severeListings escalation
+            activePenaltiesByDomain { domain count } creditGrade } }
+  errors { city code message } } }"""
+
+
+def misbehaving() -> Starlette:
+    """Partners that answer HTTP 500, garbage, or a valid-looking answer with a raw number."""
+
+    async def fail(request: Request) -> Response:
+        return PlainTextResponse("Internal Server Error", status_code=500)
+
+    async def garbage(request: Request) -> Response:
+        return HTMLResponse("<html><body>系统维护中</body></html>")
+
+    async def short(request: Request) -> Response:
+        return JSONResponse({"data": {"sharedCheck": []}})
+
+    return Starlette(routes=[Route("/500/graphql", fail, methods=["POST"]),
+                             Route("/garbage/graphql", garbage, methods=["POST"]),
+                             Route("/short/graphql", short, methods=["POST"])])
+
+
+@pytest.fixture()
+def hanging() -> Iterator[int]:
+    """A port that accepts connections (the kernel's backlog) and never answers."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        yield int(sock.getsockname()[1])
+
+
+@pytest.fixture()
+def partners_file(tmp_path: Path, partner_city: PartnerCity, hanging: int,
+                  monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, int]]:
+    """Our city (served on a port picked here), 滨州, and six partners that fail."""
+    monkeypatch.setenv("CREDGRAPH_TEST_KEY_BINZHOU", partner_city.key)
+    home_port = free_port()
+    with Served(misbehaving()) as bad:
+        base = f"http://127.0.0.1:{bad.port}"
+        # real servers get time to spare on a busy machine; the hanging one is cut at 2 s
+        entries = [
+            ("德州", "371400", f"http://127.0.0.1:{home_port}/graphql", 'key = "{home}"', 30),
+            ("滨州", "371600", partner_city.url, 'key_env = "CREDGRAPH_TEST_KEY_BINZHOU"', 30),
+            ("沧州", "130900", f"http://127.0.0.1:{free_port()}/graphql", 'key = "cg_x"', 30),
+            ("衡水", "131100", f"http://127.0.0.1:{hanging}/graphql", 'key = "cg_x"', 2),
+            ("聊城", "371500", f"{base}/500/graphql", 'key = "cg_x"', 30),
+            ("济南", "370100", f"{base}/garbage/graphql", 'key = "cg_x"', 30),
+            ("淄博", "370300", f"{base}/short/graphql", 'key = "cg_x"', 30),
+            ("东营", "370500", partner_city.url, 'key = "cg_not-the-key-they-issued"', 30),
+        ]
+        text = "".join(f'[[partner]]\ncity = "{c}"\ncode = "{k}"\nurl = "{u}"\n{key}\n'
+                       f"timeout_s = {seconds}\n\n" for c, k, u, key, seconds in entries)
+        path = tmp_path / "partners.toml"
+        path.write_text(text, encoding="utf-8")
+        yield path, home_port
+
+
+@pytest.fixture()
+def home(graph: Graph, services: Services) -> str:
+    """Our city: the shared company with a severe listing, the person unlisted here."""
+    person = services.privacy.person_key(parse_id_number(SHARED_PERSON))
+    subject(graph, SHARED_COMPANY, "德州市甲食品有限公司")
+    subject(graph, person, "张三明", "NATURAL_PERSON")
+    record(graph, SHARED_COMPANY, "Listing", "DZ-L-1", listType="严重失信主体",
+           date=TODAY - dt.timedelta(days=3), listedOn=TODAY - dt.timedelta(days=3))
+    return person
+
+
+@pytest.fixture()
+def federating(home: str, services: Services,
+               partners_file: tuple[Path, int]) -> Iterator[Api]:
+    """Our app with the partners file, served on its port too so that it can ask itself."""
+    path, port = partners_file
+    ours = Services.build(make_settings(partners=path), services.graph, services.rules,
+                          services.privacy)
+    api = Api(ours)
+    path.write_text(path.read_text(encoding="utf-8").replace("{home}", api.tokens["partner"]),
+                    encoding="utf-8")
+    with Served(api.client.app, port):
+        yield api
+
+
+def by_city(answer: dict[str, Any]) -> dict[str, Any]:
+    return {r["city"]: r for r in answer["results"]} | {e["city"]: e for e in answer["errors"]}
+
+
+def test_federated_check_across_cities(federating: Api, home: str,
+                                       partner_city: PartnerCity) -> None:
+    ids = [SHARED_COMPANY, BZ_COMPANY, SHARED_PERSON, "not-an-id"]
+    body = federating.query(FEDERATED, "investigator", ids=ids, purpose="招投标 资格审查")
+    assert "errors" not in body, body
+    answer = body["data"]["federatedCheck"]  # type: ignore[index]
+    assert [r["city"] for r in answer["results"]] == ["德州", "滨州"], answer["errors"]
+    cities = by_city(answer)
+    dezhou, binzhou = cities["德州"], cities["滨州"]
+    assert (dezhou["code"], binzhou["code"]) == ("371400", "371600")
+    for result in (dezhou, binzhou):
+        answered = dt.datetime.fromisoformat(result["answeredAt"])
+        assert answered.tzinfo is not None
+        assert abs(dt.datetime.now(dt.UTC) - answered) < dt.timedelta(minutes=5)
+
+    empty = {"severeListings": 0, "escalation": None, "activePenaltiesByDomain": [],
+             "creditGrade": None}
+    assert dezhou["statuses"] == [
+        {"id": SHARED_COMPANY, "found": True, **empty, "severeListings": 1},
+        {"id": BZ_COMPANY, "found": False, **empty},
+        {"id": home, "found": True, **empty},
+        {"id": "NOTANID", "found": False, **empty},
+    ]
+    their_key = partner_city.services.privacy.person_key(parse_id_number(SHARED_PERSON))
+    assert their_key != home  # each city keys persons with its own secret
+    assert binzhou["statuses"] == [
+        {"id": SHARED_COMPANY, "found": True, **empty,
+         "activePenaltiesByDomain": [{"domain": "transport", "count": 1}]},
+        {"id": BZ_COMPANY, "found": True, **empty, "severeListings": 1,
+         "activePenaltiesByDomain": [{"domain": "environment", "count": 2},
+                                     {"domain": "tax", "count": 1}]},
+        {"id": their_key, "found": True, **empty, "severeListings": 1},
+        {"id": "NOTANID", "found": False, **empty},
+    ]
+    assert [(e["city"], e["code"]) for e in answer["errors"]] == [
+        ("沧州", "130900"), ("衡水", "131100"), ("聊城", "371500"), ("济南", "370100"),
+        ("淄博", "370300"), ("东营", "370500")]
+    assert cities["沧州"]["message"] == "unreachable (ConnectError)"
+    assert cities["衡水"]["message"] == "no answer within 2 s"
+    assert cities["聊城"]["message"] == "answered HTTP 500"
+    assert cities["济南"]["message"] == "answered something that is not a sharedCheck answer"
+    assert cities["淄博"]["message"] == "answered 0 statuses for 4 ids"
+    assert cities["东营"]["message"] == "refused our key (HTTP 401 UNAUTHENTICATED)"
+    assert not RAW_ID.search(federating.last_text)
+    assert "张" not in federating.last_text and "滨城区" not in federating.last_text
+
+
+def test_partner_city_audits_our_call(federating: Api, partner_city: PartnerCity) -> None:
+    federating.query(FEDERATED, "admin", ids=[BZ_COMPANY], purpose="失信联合惩戒核查")
+    rows = partner_city.services.graph.read(
+        "MATCH (e:AuditEvent {purpose: $purpose}) RETURN e {.*} AS e",
+        {"purpose": "失信联合惩戒核查"})
+    assert [(r["e"]["actor"], r["e"]["role"], r["e"]["operation"], r["e"]["subjects"])
+            for r in rows] == [(PARTNER_NAME, "partner", "sharedCheck", [BZ_COMPANY])]
+
+
+def test_a_partner_answer_is_validated_and_masked(partner_city: PartnerCity) -> None:
+    """A partner that echoes a raw ID number has it masked; one whose statuses break the
+    contract is a CityError."""
+    import asyncio
+
+    from credgraph.rules import Rules
+    from credgraph.sharing.client import CityAnswer, CityFailure, ask_partners
+    from credgraph.sharing.partners import Partner
+
+    status = {"id": SHARED_PERSON, "found": True, "severeListings": 1, "escalation": "SEVERE",
+              "activePenaltiesByDomain": [], "creditGrade": "D"}
+
+    async def echo(request: Request) -> Response:
+        return JSONResponse({"data": {"sharedCheck": [status]}})
+
+    async def wrong(request: Request) -> Response:
+        return JSONResponse({"data": {"sharedCheck": [{**status, "escalation": "JAIL"}]}})
+
+    app = Starlette(routes=[Route("/echo", echo, methods=["POST"]),
+                            Route("/wrong", wrong, methods=["POST"])])
+    with Served(app) as served:
+        base = f"http://127.0.0.1:{served.port}"
+        partners = [Partner(city="甲", code="100000", url=f"{base}/echo", key="k"),
+                    Partner(city="乙", code="200000", url=f"{base}/wrong", key="k")]
+        answers = asyncio.run(ask_partners(partners, [SHARED_PERSON], "p", Rules.load().sharing))
+    first, second = answers
+    assert isinstance(first, CityAnswer)
+    assert first.statuses[0].id == SHARED_PERSON[:6] + "********" + SHARED_PERSON[-4:]
+    assert (first.statuses[0].escalation, first.statuses[0].credit_grade) == ("SEVERE", "D")
+    assert isinstance(second, CityFailure)
+    assert second.message == "answered a malformed status (escalation)"
+
+
+def test_partners_check(partners_file: tuple[Path, int], partner_city: PartnerCity) -> None:
+    path, _ = partners_file
+    result = CliRunner().invoke(main, ["partners", "check", "--json"],
+                                env={"CREDGRAPH_PARTNERS": str(path)})
+    lines = [json.loads(line) for line in result.output.splitlines()]
+    assert result.exit_code == 1  # some partners fail
+    status = {line["city"]: (line["ok"], line["detail"]) for line in lines}
+    assert status["滨州"] == (True, "ok")
+    assert status["沧州"] == (False, "unreachable (ConnectError)")
+    assert status["东营"] == (False, "refused our key (HTTP 401 UNAUTHENTICATED)")
+    assert status["德州"][0] is False  # not served in this test
+    assert PARTNER_SECRET not in result.output and partner_city.key not in result.output
+    [event] = partner_city.services.graph.read(
+        "MATCH (e:AuditEvent {purpose: 'connectivity check (partners check)'}) "
+        "RETURN e.subjects AS subjects ORDER BY e.at DESC LIMIT 1")
+    assert event["subjects"] == []
+
+
+def test_partners_check_without_partners() -> None:
+    result = CliRunner().invoke(main, ["partners", "check"], env={"CREDGRAPH_PARTNERS": ""})
+    assert result.exit_code == 0
+    assert "no partners configured" in result.output

@@ -1,0 +1,197 @@
+"""SPEC §10 limits and faults through the real app: hostile documents and bodies are refused
+with LIMIT_EXCEEDED or BAD_USER_INPUT (never a 500, never a hang), an oversized body is
+refused before it is read, an unreachable Neo4j is SERVICE_UNAVAILABLE."""
+
+from __future__ import annotations
+
+import json
+import socket
+import tracemalloc
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from credgraph.api.app import create_app
+from credgraph.api.auth import KeyStore, Role
+from credgraph.graph.driver import Graph, connect
+from credgraph.services import Services
+from tests.conftest import Api, make_settings
+from tests.graphs import subject
+from tests.ids import make_uscc
+from tests.servers import Served, free_port
+
+COMPANY = make_uscc()
+MB = 1024 * 1024
+
+
+def _fragment_bomb(levels: int) -> str:
+    fragments = "".join(f"fragment F{i} on Subject {{ ...F{i + 1} ...F{i + 1} name }}\n"
+                        for i in range(levels))
+    return (f'{{ subject(id: "{COMPANY}") {{ ...F0 }} }}\n{fragments}'
+            f"fragment F{levels} on Subject {{ id }}")
+
+
+def _body(query: str, **variables: Any) -> bytes:
+    return json.dumps({"query": query, "variables": variables}, ensure_ascii=False).encode()
+
+
+SUBJECT = "query($id: ID!) { subject(id: $id) { id } }"
+SHARED = "query($ids: [ID!]!) { sharedCheck(ids: $ids, purpose: \"审查\") { id } }"
+HOSTILE = {
+    "deep JSON": (b'{"query": "{ __typename }", "variables": {"x": ' + b"[" * 200_000
+                  + b"]" * 200_000 + b"}}", 400, "BAD_USER_INPUT", "nested too deeply"),
+    "deep selection": (_body(f'{{ subject(id: "{COMPANY}") ' + "{ records " * 400 + "}" * 401),
+                       200, "BAD_USER_INPUT", "nested too deeply"),
+    "fragment bomb": (_body(_fragment_bomb(40)), 200, "LIMIT_EXCEEDED",
+                      "2,199,023,255,552 fields once its fragments are expanded"),
+    "fragment cycle": (_body('{ subject(id: "x") { ...A } } fragment A on Subject { ...B } '
+                             "fragment B on Subject { ...A }"), 200, "BAD_USER_INPUT",
+                       "within itself"),
+    "alias bomb": (_body("{ " + " ".join(f"a{i}: __typename" for i in range(500)) + " }"),
+                   200, "LIMIT_EXCEEDED", "aliases"),
+    "token flood": (_body("{ " + "__typename " * 5000 + "}"), 200, "LIMIT_EXCEEDED",
+                    "more than 2000 tokens"),
+    "huge id": (_body(SUBJECT, id="9" * 900_000), 200, "BAD_USER_INPUT", "at most 64"),
+    "huge name": (_body("query($n: String!) { searchSubjects(name: $n) { score } }",
+                        n="甲" * 300_000), 200, "BAD_USER_INPUT", "1 to 200 characters"),
+    "10,000 ids": (_body(SHARED, ids=[COMPANY] * 10_000), 200, "LIMIT_EXCEEDED",
+                   "above the batch limit of 1,000"),
+    "10,000 literal ids": (_body("{ sharedCheck(ids: [" + ",".join(['"x"'] * 10_000)
+                                 + '], purpose: "p") { id } }'), 200, "LIMIT_EXCEEDED",
+                           "tokens"),
+    "wrong type": (_body(SHARED, ids=[{"a": 1}]), 200, "BAD_USER_INPUT", "ID"),
+    "not JSON": (b"{not json", 400, "BAD_USER_INPUT", "parse"),
+    "JSON null": (b"null", 400, "BAD_USER_INPUT", "JSON object"),
+    "batch": (b'[{"query": "{ __typename }"}]', 400, "BAD_USER_INPUT", "Batching"),
+    "not UTF-8": (b'{"query": "\xff\xfe"}', 400, "BAD_USER_INPUT", "JSON"),
+    "2 MB body": (_body("{ __typename }", pad="x" * 2 * MB), 413, "LIMIT_EXCEEDED",
+                  "above the limit of 1,048,576 bytes"),
+}
+
+
+@pytest.fixture()
+def hostile_api(graph: Graph, api: Api) -> Api:
+    subject(graph, COMPANY, "德州市甲食品有限公司")
+    return api
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_hostile_requests(hostile_api: Api, case: str) -> None:
+    body, status, code, fragment = HOSTILE[case]
+    response = hostile_api.client.post("/graphql", content=body, headers={
+        **hostile_api.headers("admin"), "Content-Type": "application/json"})
+    assert response.status_code == status, response.text[:300]
+    error = response.json()["errors"][0]
+    assert error["extensions"]["code"] == code
+    assert fragment in error["message"]
+
+
+@pytest.fixture()
+def served(services: Services) -> Iterator[tuple[str, dict[str, str]]]:
+    token = KeyStore(services.graph).create("fuzzer", Role.ADMIN)
+    with Served(create_app(services)) as server:
+        yield server.url, {"Authorization": f"Bearer {token}",
+                           "Content-Type": "application/json"}
+
+
+def test_oversized_body_is_refused_before_it_is_read(
+        served: tuple[str, dict[str, str]]) -> None:
+    """50 MB streamed without a length: refused once 1 MB has arrived; the server's memory
+    (traced in this process, where it runs) stays far below the body's size."""
+    url, headers = served
+    sent = 0
+    chunk = b" " * (64 * 1024)
+
+    def body() -> Iterator[bytes]:
+        nonlocal sent
+        yield b'{"query": "{ __typename }", "pad": "'
+        while sent < 50 * MB:
+            sent += len(chunk)
+            yield chunk
+        yield b'"}'
+
+    tracemalloc.start()
+    try:
+        response = httpx.post(url, content=body(), headers=headers, timeout=30)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert response.status_code == 413
+    assert response.json()["errors"][0]["extensions"]["code"] == "LIMIT_EXCEEDED"
+    assert sent < 16 * MB  # the client stopped long before 50 MB: nobody read them
+    assert peak < 16 * MB
+
+
+def test_announced_oversized_body_is_refused_at_once(
+        served: tuple[str, dict[str, str]]) -> None:
+    """Content-Length says 50 MB: the answer comes before a byte of the body is sent."""
+    url, headers = served
+    port = int(url.split(":")[2].split("/")[0])
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(f"POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\n{head}"
+                     f"Content-Length: {50 * MB}\r\n\r\n".encode())
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 413")
+    assert b"connection: close" in answer.lower()
+    assert "above the limit of 1,048,576 bytes" in answer.decode()
+
+
+def test_unreachable_neo4j_is_service_unavailable(graph: Graph, services: Services) -> None:
+    """Neo4j gone (nothing listens on its port): a query answers SERVICE_UNAVAILABLE, an
+    unknown key cannot be checked (503), /readyz says not ready; nothing is a 500."""
+    keys = KeyStore(graph)
+    known = keys.create("known", Role.INVESTIGATOR)
+    keys.lookup(known)  # cached, as for a key in use when Neo4j went away
+    gone = make_settings(bolt_port=free_port())
+    with connect(gone, serving=True) as dead:
+        down = Services.build(gone, dead, services.rules, services.privacy)
+        client = TestClient(create_app(down, keys))
+        response = client.post("/graphql", json={"query": SUBJECT, "variables": {"id": COMPANY}},
+                               headers={"Authorization": f"Bearer {known}"})
+        assert response.status_code == 200
+        [error] = response.json()["errors"]
+        assert error["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+        assert "cannot be reached" in error["message"]
+        fresh = TestClient(create_app(down))  # knows no key yet: cannot check this one
+        response = fresh.post("/graphql", json={"query": "{ __typename }"},
+                              headers={"Authorization": f"Bearer {known}"})
+        assert response.status_code == 503
+        assert response.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+        ready = client.get("/readyz")
+        assert (ready.status_code, ready.json()) == (503, {"status": "not ready"})
+
+
+@pytest.mark.parametrize(("accept", "media", "invalid_status"), [
+    ("application/graphql-response+json", "application/graphql-response+json", 400),
+    ("application/graphql-response+json, application/json;q=0.9",
+     "application/graphql-response+json", 400),
+    ("application/json, application/graphql-response+json;q=0.5", "application/json", 200),
+    ("application/json", "application/json", 200),
+    ("*/*", "application/json", 200),
+])
+def test_graphql_over_http_media_types(hostile_api: Api, accept: str, media: str,
+                                       invalid_status: int) -> None:
+    """GraphQL over HTTP: the new media type when asked for, with 400 and no `data` for a
+    request that could not run; plain JSON and 200 otherwise."""
+    headers = {**hostile_api.headers("admin"), "Accept": accept}
+    good = hostile_api.client.post("/graphql", json={"query": SUBJECT, "variables": {
+        "id": COMPANY}}, headers=headers)
+    assert (good.status_code, good.headers["content-type"].split(";")[0]) == (200, media)
+    assert good.json() == {"data": {"subject": {"id": COMPANY}}}
+    for query in ("{ nope }", "{ subject(id: ", _fragment_bomb(20)):
+        bad = hostile_api.client.post("/graphql", json={"query": query}, headers=headers)
+        assert (bad.status_code, bad.headers["content-type"].split(";")[0]) == (
+            invalid_status, media)
+        assert ("data" in bad.json()) is (invalid_status == 200)
+    # a field's error is no request error: 200 with data, whatever the media type
+    field = hostile_api.client.post("/graphql", json={"query": SUBJECT, "variables": {
+        "id": "x"}}, headers=headers)
+    assert field.status_code == 200
+    assert field.json()["data"] == {"subject": None}
+    assert field.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"

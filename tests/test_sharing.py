@@ -1,0 +1,237 @@
+"""sharedCheck (区域信用共享, incoming): what a partner city may ask and learn, through the real
+app and a real Neo4j; the partners file."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from credgraph.graph.driver import Graph
+from credgraph.schema.identifiers import parse_id_number
+from credgraph.services import Services
+from credgraph.sharing.partners import PartnersError, load_partners
+from tests.conftest import Api
+from tests.graphs import record, subject
+from tests.ids import make_id, make_uscc
+
+RAW_ID = re.compile(r"(?<!\d)\d{17}[\dX](?!\d)")
+TODAY = dt.date.today()
+DAY = dt.timedelta(days=1)
+COMPANY = make_uscc(org="MA3C00001")
+CLEAN = make_uscc(org="MA3C00002")
+UNKNOWN = make_uscc(org="MA3C00003")
+PERSON_ID = make_id(born="19800101", seq="123")
+SHARED = """query($ids: [ID!]!, $purpose: String!) { sharedCheck(ids: $ids, purpose: $purpose) {
+  id found severeListings escalation activePenaltiesByDomain { domain count } creditGrade } }"""
+
+
+@pytest.fixture()
+def city(graph: Graph, services: Services) -> str:
+    """A company with listings, penalties and escalations in every state that matters; a
+    clean company; a person with a severe listing. Returns the person's opaque key."""
+    person = services.privacy.person_key(parse_id_number(PERSON_ID))
+    subject(graph, COMPANY, "德州市甲食品有限公司")
+    subject(graph, CLEAN, "德州市乙商贸有限公司")
+    subject(graph, person, "张三明", "NATURAL_PERSON")
+    graph.write("MATCH (p {id: $id}) SET p.idMasked = '371402********1234', "
+                "p.address = '德州市德城区某路1号'", {"id": person})
+    listing = {"domain": "judicial", "date": TODAY - 100 * DAY, "listedOn": TODAY - 100 * DAY}
+    record(graph, COMPANY, "Listing", "L-active", listType="失信被执行人", **listing)
+    record(graph, COMPANY, "Listing", "L-minor", listType="经营异常名录", **listing)
+    record(graph, COMPANY, "Listing", "L-removed", listType="严重失信主体",
+           removedOn=TODAY - DAY, **listing)
+    record(graph, COMPANY, "Listing", "L-repaired", listType="严重失信主体", status="REPAIRED",
+           repairedOn=TODAY - 10 * DAY, **listing)
+    record(graph, COMPANY, "Listing", "L-later", listType="严重失信主体",
+           removedOn=TODAY + 30 * DAY, **listing)
+    penalty = {"severity": "一般", "date": TODAY - 50 * DAY, "publicityUntil": TODAY + 300 * DAY}
+    record(graph, COMPANY, "Penalty", "P-food-1", domain="food_drug", **penalty)
+    record(graph, COMPANY, "Penalty", "P-food-2", domain="food_drug", status="DISPUTED",
+           **penalty)
+    record(graph, COMPANY, "Penalty", "P-env", domain="environment", **penalty)
+    record(graph, COMPANY, "Penalty", "P-past", domain="tax", severity="一般",
+           date=TODAY - 500 * DAY, publicityUntil=TODAY - DAY)
+    record(graph, COMPANY, "Penalty", "P-expired", domain="tax", status="EXPIRED", **penalty)
+    record(graph, COMPANY, "Penalty", "P-revoked", domain="tax", status="REVOKED",
+           revokedOn=TODAY - DAY, **penalty)
+    record(graph, COMPANY, "Penalty", "P-nodomain", **penalty)
+    record(graph, person, "Listing", "L-person", listType="严重失信主体", **listing)
+    graph.write("""MATCH (s:Subject {id: $id})
+        CREATE (s)-[:HAS_ESCALATION]->(:Escalation {id: 'E1', level: 'FOCUS', status: 'ACTIVE'}),
+               (s)-[:HAS_ESCALATION]->(:Escalation {id: 'E2', level: 'SEVERE',
+                                                    status: 'LIFTED'})""", {"id": COMPANY})
+    return person
+
+
+def shared(api: Api, ids: list[str], role: str = "partner",
+           purpose: str = "政府采购供应商资格审查") -> Any:
+    body = api.query(SHARED, role, ids=ids, purpose=purpose)
+    assert "errors" not in body, body
+    return body["data"]["sharedCheck"]  # type: ignore[index]
+
+
+def error_of(api: Api, ids: list[str], purpose: str = "审查",
+             role: str = "partner") -> dict[str, Any]:
+    body = api.query(SHARED, role, ids=ids, purpose=purpose)
+    assert body.get("errors") and body["data"] is None, body
+    return body["errors"][0]  # type: ignore[index, no-any-return]
+
+
+def test_status_of_a_company(city: str, api: Api) -> None:
+    [status] = shared(api, [COMPANY])
+    assert status == {
+        "id": COMPANY, "found": True,
+        "severeListings": 2,  # L-active, L-later; not removed, repaired or non-severe ones
+        "escalation": "FOCUS",  # the lifted SEVERE does not count
+        "activePenaltiesByDomain": [{"domain": "food_drug", "count": 2},
+                                    {"domain": "environment", "count": 1},
+                                    {"domain": "other", "count": 1}],
+        "creditGrade": None,
+    }
+
+
+def test_batch_in_order_with_unknown_malformed_and_person(city: str, api: Api) -> None:
+    # mistyped check digits: one of these 18 digit strings is also a valid USCC (by chance);
+    # neither is echoed as sent
+    mistyped = [PERSON_ID[:17] + d for d in "01" if d != PERSON_ID[17]][:1] + [
+        PERSON_ID[:17] + d for d in "23" if d != PERSON_ID[17]][:1]
+    ids = [CLEAN, UNKNOWN, "not-an-id", PERSON_ID, city, *mistyped, COMPANY.lower()]
+    statuses = shared(api, ids)
+    assert [s["id"] for s in statuses] == [
+        CLEAN, UNKNOWN, "NOTANID", city, city,
+        *(m[:6] + "********" + m[-4:] for m in mistyped), COMPANY.lower()]
+    assert [s["found"] for s in statuses] == [True, False, False, True, True, False, False, True]
+    assert statuses[0] == {"id": CLEAN, "found": True, "severeListings": 0, "escalation": None,
+                           "activePenaltiesByDomain": [], "creditGrade": None}
+    assert statuses[1]["severeListings"] == 0 and statuses[1]["escalation"] is None
+    assert statuses[3]["severeListings"] == 1 == statuses[4]["severeListings"]
+    assert statuses[7]["severeListings"] == 2
+    assert not RAW_ID.search(api.last_text)
+    assert "张" not in api.last_text and "德城区" not in api.last_text
+
+
+def test_every_call_is_audited_with_its_purpose(city: str, api: Api, graph: Graph) -> None:
+    shared(api, [COMPANY, PERSON_ID, "x"], purpose="  招投标 资格审查 ")
+    [event] = graph.read("MATCH (e:AuditEvent) RETURN e {.*} AS e")
+    audit = event["e"]
+    assert (audit["actor"], audit["role"], audit["operation"], audit["purpose"]) == (
+        "test-partner", "partner", "sharedCheck", "招投标 资格审查")
+    assert audit["subjects"] == [COMPANY, city]
+    assert audit["at"] is not None
+
+
+def test_purpose_and_batch_limits(city: str, api: Api) -> None:
+    assert error_of(api, [COMPANY], purpose="  ")["extensions"]["code"] == "BAD_USER_INPUT"
+    assert error_of(api, [COMPANY], purpose="x" * 501)["extensions"]["code"] == "BAD_USER_INPUT"
+    found = error_of(api, [COMPANY] * 1001)
+    assert found["extensions"]["code"] == "LIMIT_EXCEEDED"
+    assert "batch limit of 1,000" in found["message"]
+    assert len(shared(api, [COMPANY] * 1000)) == 1000
+    assert shared(api, []) == []
+
+
+def test_daily_quota_per_partner_key(city: str, services: Services, graph: Graph) -> None:
+    api = Api(services.with_rules(services.rules.with_overrides({"sharing": {"daily_ids": 5}})))
+    assert len(shared(api, [COMPANY, CLEAN, UNKNOWN])) == 3
+    found = error_of(api, [COMPANY, CLEAN, UNKNOWN])
+    assert found["extensions"]["code"] == "LIMIT_EXCEEDED"
+    assert "daily quota of 5 (3 checked today)" in found["message"]
+    assert len(shared(api, [COMPANY, CLEAN])) == 2  # exactly up to the quota
+    assert error_of(api, [COMPANY])["extensions"]["code"] == "LIMIT_EXCEEDED"
+    assert len(shared(api, [COMPANY], role="admin")) == 1  # the quota is for partner keys
+    [row] = graph.read("MATCH (q:SharingQuota) RETURN q.ids AS ids, q.day AS day")
+    assert row["ids"] == 5 and row["day"].to_native() == TODAY
+
+
+def test_partner_rate_limit(city: str, services: Services) -> None:
+    api = Api(services.with_rules(services.rules.with_overrides(
+        {"sharing": {"requests_per_minute": 2}})))
+    codes = [api.client.post("/graphql", json={"query": SHARED, "variables": {
+        "ids": [COMPANY], "purpose": "审查"}}, headers=api.headers("partner")).status_code
+        for _ in range(3)]
+    assert codes == [200, 200, 429]
+    # other roles keep the general limit
+    assert api.client.post("/graphql", json={"query": "{ __typename }"},
+                           headers=api.headers("admin")).status_code == 200
+
+
+@pytest.mark.parametrize("role", ["investigator", "monitor"])
+def test_only_partner_and_admin_may_share(city: str, api: Api, role: str) -> None:
+    assert error_of(api, [COMPANY], role=role)["extensions"]["code"] == "FORBIDDEN"
+
+
+def test_partner_may_ask_nothing_else(city: str, api: Api) -> None:
+    body = api.query("""query { federatedCheck(ids: ["x"], purpose: "p") { errors { city } }
+                      }""", "partner")
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"  # type: ignore[index]
+    body = api.query(f'{{ subject(id: "{COMPANY}") {{ name }} }}', "partner")
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"  # type: ignore[index]
+    assert api.client.get("/metrics", headers=api.headers("partner")).status_code == 403
+
+
+def test_federated_check_without_partners(city: str, api: Api, graph: Graph) -> None:
+    body = api.query("""query($ids: [ID!]!) { federatedCheck(ids: $ids, purpose: "核查") {
+        results { city } errors { city } } }""", "investigator", ids=[COMPANY, PERSON_ID])
+    assert body == {"data": {"federatedCheck": {"results": [], "errors": []}}}
+    [event] = graph.read("MATCH (e:AuditEvent) RETURN e {.*} AS e")
+    assert event["e"]["operation"] == "federatedCheck"
+    assert event["e"]["subjects"] == [COMPANY, city]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "partners.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_partners_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_partners(None) == ()
+    monkeypatch.setenv("KEY_BZ", "cg_from_env")
+    binzhou, cangzhou = load_partners(write(tmp_path, """
+[[partner]]
+city = "滨州"
+code = "371600"
+url = "https://credit.binzhou.example/graphql"
+key_env = "KEY_BZ"
+
+[[partner]]
+city = "沧州"
+code = "130900"
+url = "http://10.1.2.3/graphql"
+key = "cg_inline"
+timeout_s = 2.5
+"""))
+    assert (binzhou.city, binzhou.token, binzhou.timeout_s, binzhou.plain_http) == (
+        "滨州", "cg_from_env", None, False)
+    assert (cangzhou.token, cangzhou.timeout_s, cangzhou.plain_http) == ("cg_inline", 2.5, True)
+    assert "cg_inline" not in repr(cangzhou)
+
+
+@pytest.mark.parametrize(("text", "fragment"), [
+    ('[[partner]]\ncity = "滨州"\ncode = "3716"\nurl = "https://x/graphql"\nkey = "secret-k"',
+     "[partner.0.code]"),
+    ('[[partner]]\ncity = "滨州"\ncode = "371600"\nurl = "ftp://x"\nkey = "secret-k"',
+     "[partner.0.url]"),
+    ('[[partner]]\ncity = "滨州"\ncode = "371600"\nurl = "https://x/graphql"',
+     "exactly one of key and key_env"),
+    ('[[partner]]\ncity = "滨州"\ncode = "371600"\nurl = "https://x/graphql"\nkey = "secret-k"'
+     '\ntimeout = 3', "[partner.0.timeout]"),
+    ('[[partner]]\ncity = "a"\ncode = "371600"\nurl = "https://x/graphql"\nkey = "secret-k"\n'
+     '[[partner]]\ncity = "b"\ncode = "371600"\nurl = "https://y/graphql"\nkey = "secret-k"',
+     "371600 is given to two partners"),
+    ("[[partner]\n", "partners file"),
+])
+def test_partners_file_errors(tmp_path: Path, text: str, fragment: str) -> None:
+    with pytest.raises(PartnersError) as raised:
+        load_partners(write(tmp_path, text))
+    assert fragment in str(raised.value)
+    assert "secret-k" not in str(raised.value)
+
+
+def test_missing_partners_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(PartnersError, match=r"partners\.toml"):
+        load_partners(tmp_path / "partners.toml")
