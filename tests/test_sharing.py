@@ -106,7 +106,7 @@ def test_batch_in_order_with_unknown_malformed_and_person(city: str, api: Api) -
         *(m[:6] + "********" + m[-4:] for m in mistyped), COMPANY.lower()]
     assert [s["found"] for s in statuses] == [True, False, False, True, True, False, False, True]
     assert statuses[0] == {"id": CLEAN, "found": True, "severeListings": 0, "escalation": None,
-                           "activePenaltiesByDomain": [], "creditGrade": None}
+                           "activePenaltiesByDomain": [], "creditGrade": "A"}
     assert statuses[1]["severeListings"] == 0 and statuses[1]["escalation"] is None
     assert statuses[3]["severeListings"] == 1 == statuses[4]["severeListings"]
     assert statuses[7]["severeListings"] == 2

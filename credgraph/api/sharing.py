@@ -8,6 +8,7 @@ import datetime as dt
 import strawberry
 from strawberry.types import Info
 
+from credgraph.api.audit import audit
 from credgraph.api.auth import Role
 from credgraph.api.errors import ErrorCode, api_error
 from credgraph.api.types import EscalationLevel, authorize, in_thread, services
@@ -15,7 +16,6 @@ from credgraph.queries.sharing import (
     Asked,
     Status,
     grades_for,
-    record_sharing_call,
     resolve_ids,
     statuses,
     take_quota,
@@ -96,6 +96,12 @@ def checked_purpose(info: Info, ids: list[strawberry.ID], purpose: str) -> str:
     return text
 
 
+async def on_record(info: Info, operation: str, keys: list[str], purpose: str) -> None:
+    """A sharing call is in the audit log before it is answered (SPEC §8: every call)."""
+    audit(info, operation, keys, purpose)
+    await in_thread(services(info).audit.flush)
+
+
 @strawberry.type
 class SharingQuery:
     @strawberry.field(description="The sharing status of up to 1,000 subjects (USCC, ID number "
@@ -117,8 +123,7 @@ class SharingQuery:
                                 f"{daily:,} ({used:,} checked today)")
         asked = resolve_ids([str(i) for i in ids], svc.privacy)
         keys = list(dict.fromkeys(a.key for a in asked if a.key))
-        await in_thread(record_sharing_call, svc.graph, who.name, who.role.value,
-                        "sharedCheck", keys, why)
+        await on_record(info, "sharedCheck", keys, why)
         found = await in_thread(statuses, svc.graph, svc.rules, keys, today)
         grades = await in_thread(grades_for, svc.graph, svc.rules, sorted(found), today)
         return [SharedStatus.of(a, found.get(a.key or ""), grades.get(a.key or ""))
@@ -129,13 +134,12 @@ class SharingQuery:
                                   "city that did not. Audited with its purpose")
     async def federated_check(self, info: Info, ids: list[strawberry.ID],
                               purpose: str) -> FederatedResult:
-        who = authorize(info, "federatedCheck")
+        authorize(info, "federatedCheck")
         why = checked_purpose(info, ids, purpose)
         svc = services(info)
         sent = [str(i) for i in ids]
         keys = list(dict.fromkeys(a.key for a in resolve_ids(sent, svc.privacy) if a.key))
-        await in_thread(record_sharing_call, svc.graph, who.name, who.role.value,
-                        "federatedCheck", keys, why)
+        await on_record(info, "federatedCheck", keys, why)
         answers = await ask_partners(svc.partners, sent, why, svc.rules.sharing)
         return FederatedResult(
             results=[CityResult(city=a.partner.city, code=a.partner.code,

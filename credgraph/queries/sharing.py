@@ -9,13 +9,13 @@ audited with its purpose.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 
 from credgraph.graph.driver import Graph
 from credgraph.graph.model import EscalationLevel, EscalationStatus, Label, Link, RecordStatus
 from credgraph.queries.fragments import in_force
+from credgraph.queries.grading import credit_grades
 from credgraph.queries.subjects import MAX_ID_LENGTH, candidate_keys
 from credgraph.rules import Rules
 from credgraph.schema.identifiers import IdentifierError, normalise, parse_id_number
@@ -112,9 +112,9 @@ def statuses(graph: Graph, rules: Rules, keys: list[str], as_of: dt.date) -> dic
 
 def grades_for(graph: Graph, rules: Rules, keys: list[str],
                as_of: dt.date) -> dict[str, str | None]:
-    """The credit grade (分级分类, A–D) of each subject: the seam where the escalation work's
-    grades plug in. Until then no grade is claimed (null), rather than a second formula."""
-    return dict.fromkeys(keys)
+    """The credit grade (分级分类, A–D) of each subject, in one query for the batch."""
+    grades = credit_grades(graph, rules, keys, as_of)
+    return {key: grades[key].grade if key in grades else None for key in keys}
 
 
 QUOTA = f"""
@@ -137,18 +137,3 @@ def take_quota(graph: Graph, key_id: str, day: dt.date, n: int, limit: int) -> t
     return bool(row["allowed"]), int(row["used"])
 
 
-RECORD_CALL = f"""
-CREATE (e:{Label.AUDIT_EVENT.value} {{id: $id, at: datetime(), actor: $actor, role: $role,
-                                     operation: $operation, subjects: $subjects,
-                                     purpose: $purpose}})
-"""
-
-
-def record_sharing_call(graph: Graph, actor: str, role: str, operation: str,
-                        subjects: list[str], purpose: str) -> None:
-    """Audit one sharing call (who, which subjects as USCC or opaque key, why, when). The one
-    call site of this module's audit writes: it moves to the shared audit helper when the
-    audit log lands."""
-    graph.write(RECORD_CALL, {"id": str(uuid.uuid4()), "actor": actor, "role": role,
-                              "operation": operation, "subjects": subjects,
-                              "purpose": purpose})
