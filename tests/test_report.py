@@ -78,8 +78,8 @@ def section_of(page: str, title: str) -> str:
 def test_sections_in_print_order(services: Services, person: str) -> None:
     page = build_report(services, row(services, COMPANY), INVESTIGATOR, TODAY)
     titles = re.findall(r"<h2>(.*?)</h2>", page)
-    assert titles == ["基本信息", "有效信用记录", "历史信用记录", "关联风险",
-                      "受益所有人"]
+    assert titles == ["基本信息", "有效信用记录", "历史信用记录", "信用等级与屡罚不改",
+                      "关联风险", "受益所有人"]
     number = re.search(r"报告编号</th><td>(CR\d{8}[0-9A-F]{8})<", page)
     assert number is not None
     assert f"<td>{TODAY.isoformat()}</td>" in page  # 数据截至
@@ -270,3 +270,23 @@ def test_cli_pdf_needs_chromium(settings: Settings, tmp_path: Path) -> None:
     assert done.exit_code == 2
     assert "chromium is not installed" in done.output
     assert not (tmp_path / "r.pdf").exists()
+
+
+def test_grade_and_escalation_section(services: Services, person: str) -> None:
+    """The grade as of the report's date and the escalation with its triggering records."""
+    graph = services.graph
+    graph.write("MATCH (s:Subject {id: $id}), (r:Penalty {id: $pid}) "
+                "CREATE (s)-[:HAS_ESCALATION]->(e:Escalation {id: 'E-' + $id, subject: $id, "
+                "level: 'FOCUS', status: 'ACTIVE', since: $since, rules: ['R1'], "
+                "measures: ['列入重点关注对象名单']})-[:TRIGGERED_BY]->(r)",
+                {"id": COMPANY, "pid": "德市监罚〔2026〕1号", "since": TODAY})
+    page = build_report(services, row(services, COMPANY), INVESTIGATOR, TODAY)
+    part = section_of(page, "信用等级与屡罚不改")
+    assert "信用等级" in part and "重点关注" in part and "R1" in part
+    assert "德市监罚〔2026〕1号" in part and "列入重点关注对象名单" in part
+    grade = re.search(r"信用等级</th><td>([ABCD])<", part)
+    assert grade is not None and grade.group(1) in "BCD"  # FOCUS caps the grade at B
+    # a person has no grade and no escalation section
+    assert "信用等级与屡罚不改" not in build_report(services, row(services, person),
+                                                   INVESTIGATOR, TODAY)
+

@@ -23,6 +23,7 @@ from typing import Any
 
 from credgraph.graph.driver import Graph
 from credgraph.graph.model import (
+    ESCALATION_LEVEL_ZH,
     RECORD_KIND_ZH,
     RECORD_STATUS_ZH,
     RELATIONS,
@@ -35,6 +36,8 @@ from credgraph.graph.model import (
 )
 from credgraph.queries import ownership, risk
 from credgraph.queries.audit import AuditEvent, AuditTrail
+from credgraph.queries.escalation import escalations_of
+from credgraph.queries.grading import credit_grades
 from credgraph.queries.neighbourhood import Edge, as_date
 from credgraph.queries.risk_levels import RISK_LEVEL_ZH
 from credgraph.queries.subjects import ACTIVE_STATUSES
@@ -328,6 +331,40 @@ def beneficial_owners(report: Report) -> str | None:
     return section("受益所有人", body)
 
 
+def grade_and_escalation(report: Report) -> str | None:
+    """分级分类 and 屡罚不改: the credit grade as of the report's date and any escalation with
+    its rules, measures and history (persons have no grade)."""
+    if report.kind is SubjectKind.NATURAL_PERSON:
+        return None
+    key = report.subject["id"]
+    grade = credit_grades(report.graph, report.services.rules, [key], report.as_of).get(key)
+    escalation = escalations_of(report.graph, [key]).get(key)
+    pairs = []
+    if grade is not None:
+        pairs += [("信用等级", esc(grade.grade)), ("信用分", esc(grade.score)),
+                  ("双随机抽查比例", esc(percent(grade.inspection_ratio)))]
+        if grade.capped_by:
+            pairs.append(("等级上限", esc(grade.capped_by)))
+    body = facts(pairs)
+    if escalation is None:
+        body += "<p>无屡罚不改升级记录。</p>"
+    else:
+        level = escalation.get("level")
+        body += facts([
+            ("惩戒级别", esc(zh(ESCALATION_LEVEL_ZH, level) or level)),
+            ("状态", esc(escalation.get("status"))),
+            ("起始日期", esc(escalation.get("since"))),
+            ("触发规则", esc("、".join(escalation.get("rules") or []))),
+            ("措施", esc("、".join(escalation.get("measures") or []))),
+        ])
+        triggers = escalation.get("triggers") or []
+        if triggers:
+            body += table(("触发记录", "日期", "领域", "严重程度"),
+                          [(esc(r.get("id")), esc(r.get("date")), esc(r.get("domain")),
+                            esc(r.get("severity"))) for r in triggers])
+    return section("信用等级与屡罚不改", body)
+
+
 def disclaimer(report: Report) -> str:
     """免责声明, with the report number once more at the end."""
     return (f'<footer><p class="disclaimer">{html.escape(DISCLAIMER)}</p>'
@@ -340,6 +377,7 @@ SECTIONS: list[Section] = [
     basic_facts,
     active_records,
     historical_records,
+    grade_and_escalation,
     association_risk,
     beneficial_owners,
     disclaimer,
