@@ -90,7 +90,7 @@ def test_status_of_a_company(city: str, api: Api) -> None:
         "activePenaltiesByDomain": [{"domain": "food_drug", "count": 2},
                                     {"domain": "environment", "count": 1},
                                     {"domain": "other", "count": 1}],
-        "creditGrade": None,
+        "creditGrade": "D",  # two active severe listings and a FOCUS escalation
     }
 
 
