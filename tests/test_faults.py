@@ -100,7 +100,9 @@ def test_neo4j_killed_during_a_load_and_under_the_api(
         assert "error: cannot reach Neo4j at bolt://127.0.0.1:" in err
         assert "Traceback" not in err
         answer = api.post("/graphql", json=query, headers=headers)
-        assert answer.status_code == 200
+        # 503 when the key's own check needs Neo4j (its cache is kept short so a revoked key
+        # is refused at once), else a GraphQL error; the code says why either way
+        assert answer.status_code in (200, 503)
         assert answer.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
         assert api.get("/readyz").status_code == 503
 
