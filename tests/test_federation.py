@@ -141,8 +141,11 @@ def test_federated_check_across_cities(federating: Api, home: str,
         assert answered.tzinfo is not None
         assert abs(dt.datetime.now(dt.UTC) - answered) < dt.timedelta(minutes=5)
 
-    empty = {"severeListings": 0, "escalation": None, "activePenaltiesByDomain": [],
-             "creditGrade": None}
+    for result in (dezhou, binzhou):
+        for status in result["statuses"]:  # each city grades its own subjects (分级分类)
+            grade = status.pop("creditGrade")
+            assert grade in ("A", "B", "C", "D") if status["found"] else grade is None
+    empty = {"severeListings": 0, "escalation": None, "activePenaltiesByDomain": []}
     assert dezhou["statuses"] == [
         {"id": SHARED_COMPANY, "found": True, **empty, "severeListings": 1},
         {"id": BZ_COMPANY, "found": False, **empty},
