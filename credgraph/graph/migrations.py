@@ -100,31 +100,29 @@ CURRENT_VERSION = max(m.version for m in MIGRATIONS)
 _VERSION_ID = "schema"
 
 
-def schema_version(graph: Graph) -> int:
-    """The schema version: the highest migration applied, if every one below it is too."""
+def _recorded(graph: Graph) -> tuple[int, set[int]]:
+    """The highest version recorded and the versions recorded as applied."""
     rows = graph.read(
         "MATCH (v:SchemaVersion {id: $id}) RETURN v.version AS version, v.applied AS applied",
         {"id": _VERSION_ID}, timeout=60,
     )
     if not rows:
-        return 0
-    applied = set(rows[0]["applied"] or [])
-    missing = [m.version for m in MIGRATIONS
-               if m.version <= int(rows[0]["version"]) and m.version not in applied]
-    return min(missing) - 1 if missing else int(rows[0]["version"])
+        return 0, set()
+    return int(rows[0]["version"]), set(rows[0]["applied"] or [])
 
 
-def _applied(graph: Graph) -> set[int]:
-    rows = graph.read("MATCH (v:SchemaVersion {id: $id}) RETURN v.applied AS applied",
-                      {"id": _VERSION_ID}, timeout=60)
-    return set(rows[0]["applied"] or []) if rows else set()
+def schema_version(graph: Graph) -> int:
+    """The schema version: the highest migration applied, if every one below it is too."""
+    version, applied = _recorded(graph)
+    missing = [m.version for m in MIGRATIONS if m.version <= version and m.version not in applied]
+    return min(missing) - 1 if missing else version
 
 
 def migrate(graph: Graph) -> list[Migration]:
     """Apply every migration not yet recorded as applied (versions may have been added below
     the highest one); each statement is `IF NOT EXISTS`, so any number of runs is safe."""
     applied = []
-    done = _applied(graph)
+    done = _recorded(graph)[1]
     for migration in MIGRATIONS:
         if migration.version in done:
             continue

@@ -55,7 +55,8 @@ def _owner_only_write(path: Path, text: str) -> None:
     path.chmod(0o600)
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """A local process that runs (a zombie, exited but not reaped, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -190,7 +191,7 @@ class LocalNeo4j:
         except ValueError:
             self.pid_file.unlink(missing_ok=True)
             return None
-        if _alive(pid) and MAIN_CLASS in _cmdline(pid) and str(self.home) in _cmdline(pid):
+        if process_alive(pid) and MAIN_CLASS in _cmdline(pid) and str(self.home) in _cmdline(pid):
             return pid
         self.pid_file.unlink(missing_ok=True)
         return None
@@ -261,7 +262,7 @@ class LocalNeo4j:
     def _await_ready(self, pid: int | None, already: bool) -> ServerStatus:
         deadline = time.monotonic() + self.settings.start_timeout
         while time.monotonic() < deadline:
-            if pid is None or not _alive(pid):
+            if pid is None or not process_alive(pid):
                 self.pid_file.unlink(missing_ok=True)
                 raise ServerError("Neo4j exited during start-up.\n" + self.log_tail())
             if self._bolt_ready():
@@ -281,11 +282,11 @@ class LocalNeo4j:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _alive(pid):
+        while time.monotonic() < deadline and process_alive(pid):
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, os.WNOHANG)
             time.sleep(0.2)
-        if _alive(pid):
+        if process_alive(pid):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
         self.pid_file.unlink(missing_ok=True)

@@ -117,7 +117,6 @@ class ImportStage:
     node_files: list[CsvGroup] = field(default_factory=list)
     relationship_files: list[CsvGroup] = field(default_factory=list)
     seen_relationships: set[tuple[str, ...]] = field(default_factory=set)
-    records: dict[str, set[str]] = field(default_factory=dict)
     _counter: int = 0
 
     # -- subjects: merged in memory in load order ---------------------------------------------
@@ -136,41 +135,38 @@ class ImportStage:
         return found[0] if found else None
 
     # -- files ----------------------------------------------------------------------------------
-    def _write(self, kind: str, header_kind: str, rows: list[tuple[Any, ...]],
-               columns: list[str], nodes: bool, label_or_type: str,
-               group: str | None) -> None:
-        """One CSV file: `columns` are property names; the leading id columns are given."""
+    def _write(self, name: str, id_header: list[str], rows: list[tuple[Any, ...]],
+               columns: list[str], label_or_type: str, target: list[CsvGroup]) -> None:
+        """One CSV file: the id columns of `id_header` lead each row, then the properties
+        named by `columns`, typed by the first value each has (a column no row fills is
+        left out)."""
+        lead = len(id_header)
         types: dict[str, str] = {}
         for row in rows:
-            for name, value in zip(columns, row[_ids(nodes):], strict=True):
-                if name not in types and (found := _type(value)) is not None:
-                    types[name] = found
-        used = [i for i, name in enumerate(columns) if name in types]
-        if nodes:
-            head = [f"id:ID({group})"]
-        else:
-            head = [f":START_ID({group.split('>')[0] if group else ''})",
-                    f":END_ID({group.split('>')[1] if group else ''})"]
-        head += [f"{columns[i]}:{types[columns[i]]}" for i in used]
+            for column, value in zip(columns, row[lead:], strict=True):
+                if column not in types and (found := _type(value)) is not None:
+                    types[column] = found
+        used = [i for i, column in enumerate(columns) if column in types]
+        head = [*id_header, *(f"{columns[i]}:{types[columns[i]]}" for i in used)]
         self._counter += 1
-        path = self.folder / f"{self._counter:05d}-{header_kind}-{kind}.csv"
+        path = self.folder / f"{self._counter:05d}-{name}.csv"
         multiline = False
         with path.open("w", encoding="utf-8", newline="") as handle:
             handle.write(",".join(head) + "\n")
             for row in rows:
-                ids = [_quote(str(v)) for v in row[:_ids(nodes)]]
-                cells = [_cell(row[_ids(nodes) + i], types[columns[i]]) for i in used]
+                ids = [_quote(str(v)) for v in row[:lead]]
+                cells = [_cell(row[lead + i], types[columns[i]]) for i in used]
                 line = ",".join(ids + cells)
                 multiline = multiline or "\n" in line or "\r" in line
                 handle.write(line + "\n")
-        target = self.node_files if nodes else self.relationship_files
         target.append(CsvGroup(path, label_or_type, multiline))
 
     def write_nodes(self, label: str, labels: str, group: str,
                     rows: list[dict[str, Any]]) -> None:
         columns = sorted({k for row in rows for k in row if k != "id"})
-        self._write(label, "nodes", [(row["id"], *(row.get(c) for c in columns))
-                                     for row in rows], columns, True, labels, group)
+        self._write(f"nodes-{label}", [f"id:ID({group})"],
+                    [(row["id"], *(row.get(c) for c in columns)) for row in rows],
+                    columns, labels, self.node_files)
 
     def write_relationships(self, rtype: str, start_group: str, end_group: str,
                             rows: list[tuple[str, str, dict[str, Any]]]) -> None:
@@ -184,8 +180,9 @@ class ImportStage:
         if not fresh:
             return
         columns = sorted({k for _, _, props in fresh for k in props})
-        self._write(rtype, "rels", [(s, t, *(p.get(c) for c in columns)) for s, t, p in fresh],
-                    columns, False, rtype, f"{start_group}>{end_group}")
+        self._write(f"rels-{rtype}", [f":START_ID({start_group})", f":END_ID({end_group})"],
+                    [(s, t, *(p.get(c) for c in columns)) for s, t, p in fresh],
+                    columns, rtype, self.relationship_files)
 
     def write_subjects(self, chunk: int = 200_000) -> None:
         """Subjects grouped by labels and property names, after every file is staged."""
@@ -197,10 +194,6 @@ class ImportStage:
             for start in range(0, len(rows), chunk):
                 self.write_nodes("subjects", ":".join(names), Label.SUBJECT.value,
                                  rows[start:start + chunk])
-
-
-def _ids(nodes: bool) -> int:
-    return 1 if nodes else 2
 
 
 def _set_all(target: dict[str, Any], props: dict[str, Any]) -> None:

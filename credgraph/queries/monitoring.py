@@ -53,6 +53,7 @@ from credgraph.graph.model import (
     label_predicate,
     types_pattern,
 )
+from credgraph.graph.server import process_alive
 from credgraph.queries.fragments import in_force, live
 from credgraph.queries.neighbourhood import Edge, as_date
 from credgraph.queries.risk import RiskModel, assess
@@ -586,16 +587,6 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
 
 
 # -- the lock ------------------------------------------------------------------------------------
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class Lock:
     """One run at a time, across processes and machines: a `:MonitorLock` node with an owner
     and an expiry. The node is write-locked before it is read (SET first), so two runs
@@ -614,7 +605,7 @@ class Lock:
     def acquire(self) -> None:
         row = self._claim(None)
         if not row["free"] and row["host"] == self.host and row["pid"] is not None \
-                and not _alive(int(row["pid"])):
+                and not process_alive(int(row["pid"])):
             self.taken_over = row["owner"]
             row = self._claim(row["owner"])
         if not row["free"]:
