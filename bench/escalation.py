@@ -4,7 +4,8 @@ Times `credgraph escalate` (run_escalation) over a demo city twice, after one ev
 warms the page cache (timed apart as the cold read) — a first run that writes every
 escalation, and a second that finds nothing to change — with this process's peak memory
 (Python, ru_maxrss) and the largest transaction memory Neo4j reported for it (sampled from
-SHOW TRANSACTIONS while the run goes). The city is the one bench/load.py left in its server
+SHOW TRANSACTIONS while the run goes); then a 双随机 inspection plan of one county and of the
+whole city. The city is the one bench/load.py left in its server
 (`--keep-server`), or bench/load.py is run first when that server holds another size.
 
     .venv/bin/python -m bench.load --subjects 1000000 --keep-server
@@ -29,6 +30,7 @@ from credgraph.graph.driver import Graph
 from credgraph.graph.migrations import migrate
 from credgraph.graph.server import LocalNeo4j
 from credgraph.queries.escalation import run_escalation, wanted_escalations
+from credgraph.queries.grading import inspection_plan
 from credgraph.services import Services
 from credgraph.settings import Settings
 
@@ -70,8 +72,11 @@ class TransactionMemory:
 def ensure_city(services: Services, subjects: int, port: int) -> None:
     """The demo city of that size in the bench server: kept from bench/load.py, else loaded
     by it in a child process (so this process's peak memory is the runs' alone)."""
-    loaded = services.graph.read("MATCH (n:Subject) RETURN count(n) AS n")[0]["n"]
-    if loaded and abs(loaded - subjects) <= subjects // 10:
+    found = services.graph.read("MATCH (n:Subject) WITH count(n) AS n "
+                                "RETURN n, COUNT { (:Commitment) } > 0 AS complete")[0]
+    loaded = found["n"]
+    # commitments are the last file a load writes: without them the load was cut short
+    if found["complete"] and abs(loaded - subjects) <= subjects // 10:
         print(f"using the loaded city ({loaded:,} subjects)")
         return
     subprocess.run([sys.executable, "-m", "bench.load", "--subjects", str(subjects),
@@ -112,12 +117,19 @@ def main() -> None:
         cold = round(time.perf_counter() - started, 1)
         first = timed_run(services, as_of)
         second = timed_run(services, as_of)
+        plans = {}
+        for region in ("371402", None):
+            started = time.perf_counter()
+            drawn = inspection_plan(services.graph, services.rules, region, 100, 1, as_of)
+            plans[region or "all"] = {"seconds": round(time.perf_counter() - started, 1),
+                                      "drawn": len(drawn)}
     finally:
         services.graph.close()
         if not args.keep_server:
             server.stop()
     result = {"date": as_of.isoformat(), "machine": machine(), "subjects": args.subjects,
               "coldReadSeconds": cold, "first": first, "second": second,
+              "inspectionPlan": plans,
               "pythonPeakMiB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
               "targetSeconds": TARGET_S}
     print(f"\nescalation benchmark — {args.subjects:,} subjects — {result['date']} — "
@@ -127,6 +139,8 @@ def main() -> None:
         run = result[name]
         print(f"{name:8}{run['seconds']:>9}{run['created']:>9,}{run['unchanged']:>11,}"
               f"{run['neo4jTxHeapMiB']:>19}")
+    for name, plan in plans.items():
+        print(f"inspectionPlan(region {name}, size 100): {plan['seconds']} s")
     print(f"cold read (first evaluation after start, no writes) {cold} s; Python peak RSS "
           f"{result['pythonPeakMiB']} MiB; target ≤ {TARGET_S} s per run")
     RESULTS.mkdir(exist_ok=True)
