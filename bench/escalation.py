@@ -100,8 +100,10 @@ def main() -> None:
     parser.add_argument("--keep-server", action="store_true")
     parser.add_argument("--heap", default="4g")
     parser.add_argument("--pagecache", default="6g")
+    parser.add_argument("--home", type=Path, default=Path(__file__).resolve().parent /
+                        ".neo4j-bench", help="the bench server's state folder")
     args = parser.parse_args()
-    home = Path(__file__).resolve().parent / ".neo4j-bench"
+    home = args.home
     settings = Settings(home=home, bolt_port=args.port, heap=args.heap,
                         pagecache=args.pagecache, neo4j_uri=None, tx_timeout=120.0)
     server = LocalNeo4j(settings)
@@ -117,6 +119,7 @@ def main() -> None:
         cold = round(time.perf_counter() - started, 1)
         first = timed_run(services, as_of)
         second = timed_run(services, as_of)
+        print(f"first run {first}\nsecond run {second}", flush=True)
         plans = {}
         for region in ("371402", None):
             started = time.perf_counter()
