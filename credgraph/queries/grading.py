@@ -35,15 +35,17 @@ from credgraph.rules import Rules
 PLAN_TIMEOUT = 300.0
 GRADE_BATCH = 5000
 
-# A subject's records that may be signals at asOf and its ACTIVE escalation's level.
+# A subject's records that may be signals at asOf and its ACTIVE escalation's level. The
+# escalation is reached from the subject with no label on it: with `:Escalation` the planner
+# starts from the status index and checks every escalation for every subject.
 _INPUTS = f"""
   records: [(s)-[h:{Link.HAS_RECORD.value}]->(r)
             WHERE {label_predicate("r", SIGNAL_RECORDS)} AND r.date <= $asOf
               AND {in_force("r")}
             | {{role: h.role, record: r {{.id, .kind, .severity, .status, .date, .publicityUntil,
                  .removedOn, .listType, .dueOn, .fulfilledOn, .subjectDefault}}}}],
-  escalation: head([(s)-[:{Link.HAS_ESCALATION.value}]->(e:{Label.ESCALATION.value})
-                    WHERE e.status = $active | e.level])"""
+  escalation: head([(s)-[:{Link.HAS_ESCALATION.value}]->(e) WHERE e.status = $active
+                    | e.level])"""
 
 GRADE_INPUTS = f"""
 UNWIND $ids AS sid
