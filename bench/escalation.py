@@ -69,7 +69,10 @@ class TransactionMemory:
         self._thread.join()
 
 
-def ensure_city(services: Services, subjects: int, port: int) -> None:
+DEFAULT_HOME = Path(__file__).resolve().parent / ".neo4j-bench"
+
+
+def ensure_city(services: Services, subjects: int, port: int, home: Path) -> None:
     """The demo city of that size in the bench server: kept from bench/load.py, else loaded
     by it in a child process (so this process's peak memory is the runs' alone)."""
     found = services.graph.read("MATCH (n:Subject) WITH count(n) AS n "
@@ -79,6 +82,9 @@ def ensure_city(services: Services, subjects: int, port: int) -> None:
     if found["complete"] and abs(loaded - subjects) <= subjects // 10:
         print(f"using the loaded city ({loaded:,} subjects)")
         return
+    if home.resolve() != DEFAULT_HOME:
+        raise SystemExit(f"no complete {subjects:,}-subject city in {home}: load one there "
+                         "(CREDGRAPH_HOME=… credgraph load …) or use bench/load.py's home")
     subprocess.run([sys.executable, "-m", "bench.load", "--subjects", str(subjects),
                     "--port", str(port), "--keep-server"], check=True)
 
@@ -100,8 +106,8 @@ def main() -> None:
     parser.add_argument("--keep-server", action="store_true")
     parser.add_argument("--heap", default="4g")
     parser.add_argument("--pagecache", default="6g")
-    parser.add_argument("--home", type=Path, default=Path(__file__).resolve().parent /
-                        ".neo4j-bench", help="the bench server's state folder")
+    parser.add_argument("--home", type=Path, default=DEFAULT_HOME,
+                        help="the bench server's state folder (bench/load.py's by default)")
     args = parser.parse_args()
     home = args.home
     settings = Settings(home=home, bolt_port=args.port, heap=args.heap,
@@ -112,7 +118,7 @@ def main() -> None:
     migrate(services.graph)
     as_of = dt.date.today()
     try:
-        ensure_city(services, args.subjects, args.port)
+        ensure_city(services, args.subjects, args.port, home)
         services.graph.write("MATCH (e:Escalation) DETACH DELETE e", timeout=600)
         started = time.perf_counter()
         wanted_escalations(services.graph, services.rules, as_of)  # page cache warmed
