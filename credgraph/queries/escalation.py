@@ -668,7 +668,8 @@ def escalation_levels(graph: Graph, ids: list[str]) -> dict[str, str]:
 
 LEVELS_OF = f"""
 UNWIND $ids AS sid
-MATCH (s:{_SUBJECT} {{id: sid}})-[:{_HAS_ESCALATION}]->(e:{_ESC} {{status: $active}})
+MATCH (s:{_SUBJECT} {{id: sid}})-[:{_HAS_ESCALATION}]->(e)
+WHERE e.status = $active
 RETURN collect({{id: sid, level: e.level}}) AS rows
 """
 

@@ -33,16 +33,19 @@ from credgraph.queries.risk import RiskModel
 from credgraph.rules import Rules
 
 PLAN_TIMEOUT = 300.0
+GRADE_BATCH = 5000
 
-# A subject's records that may be signals at asOf and its ACTIVE escalation's level.
+# A subject's records that may be signals at asOf and its ACTIVE escalation's level. The
+# escalation is reached from the subject with no label on it: with `:Escalation` the planner
+# starts from the status index and checks every escalation for every subject.
 _INPUTS = f"""
   records: [(s)-[h:{Link.HAS_RECORD.value}]->(r)
             WHERE {label_predicate("r", SIGNAL_RECORDS)} AND r.date <= $asOf
               AND {in_force("r")}
             | {{role: h.role, record: r {{.id, .kind, .severity, .status, .date, .publicityUntil,
                  .removedOn, .listType, .dueOn, .fulfilledOn, .subjectDefault}}}}],
-  escalation: head([(s)-[:{Link.HAS_ESCALATION.value}]->(e:{Label.ESCALATION.value})
-                    WHERE e.status = $active | e.level])"""
+  escalation: head([(s)-[:{Link.HAS_ESCALATION.value}]->(e) WHERE e.status = $active
+                    | e.level])"""
 
 GRADE_INPUTS = f"""
 UNWIND $ids AS sid
@@ -57,7 +60,7 @@ def _population(regional: bool) -> str:
 MATCH (s:{Label.SUBJECT.value})
 WHERE {where}s:{Label.LEGAL_PERSON.value} AND NOT s:{Label.AGENCY.value}
   AND NOT any(word IN $defunct WHERE coalesce(s.status, '') CONTAINS word)
-RETURN collect({{id: s.id, {_INPUTS}}}) AS rows
+RETURN collect({{id: s.id}}) AS rows
 """
 
 
@@ -155,12 +158,16 @@ def inspection_plan(graph: Graph, rules: Rules, region: str | None, size: int, s
        its quota ⌈ratio × subjects of that grade⌉;
     4. if `size` is still not reached, the rest in the same key order.
     """
-    params = {"asOf": as_of, "active": EscalationStatus.ACTIVE.value, "region": region,
-              "defunct": list(rules.escalation.defunct_status)}
+    params = {"region": region, "defunct": list(rules.escalation.defunct_status)}
     rows = graph.read_rows(POPULATION_IN_REGION if region else POPULATION, params,
                            timeout=PLAN_TIMEOUT)
+    ids = [row["id"] for row in rows]
     grader = Grader(rules)
-    grades = {row["id"]: grader.grade(row["records"], row["escalation"], as_of) for row in rows}
+    grades: dict[str, Grade] = {}
+    # graded a slice at a time: a whole city's records would not fit one transaction
+    for start in range(0, len(ids), GRADE_BATCH):
+        grades.update(credit_grades(graph, rules, ids[start:start + GRADE_BATCH], as_of,
+                                    grader))
     return [Drawn(sid, grades[sid]) for sid in draw(rules, grades, size, seed)]
 
 
