@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     api_db_wait: float = 1.0
     db_wait: float = 30.0
 
+    # Processes validating a load's rows beside the writer (0: one per core; 1: in process).
+    load_workers: int = 0
+
     # Inter-city sharing (SPEC §9): the partner cities we ask; no file = no partners.
     partners: Path | None = Field(default=None, description="TOML file of partner cities")
 

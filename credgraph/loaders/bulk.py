@@ -38,7 +38,7 @@ from credgraph.loaders.bundle import (
     discover,
 )
 from credgraph.loaders.prepare import Prepared
-from credgraph.loaders.writes import derive_shared_contacts
+from credgraph.loaders.writes import CONTACT_PROPERTIES
 from credgraph.rules import Rules
 from credgraph.schema.names import NameNormaliser
 from credgraph.schema.privacy import Privacy, scrub
@@ -184,6 +184,28 @@ class ImportStage:
                     [(s, t, *(p.get(c) for c in columns)) for s, t, p in fresh],
                     columns, rtype, self.relationship_files)
 
+    def write_shared_contacts(self, cap: int) -> dict[str, int]:
+        """共用联系方式 as `SHARED_CONTACTS` derives it in a running database: every pair of
+        subjects with the same phone (or address) in a group of 2 to `cap`, from the smaller id
+        to the larger."""
+        pairs: dict[str, int] = {}
+        for via in CONTACT_PROPERTIES:
+            groups: dict[Any, list[str]] = {}
+            for key, (_, props) in self.subjects.items():
+                value = props.get(via)
+                if value is not None and value != "":
+                    groups.setdefault(value, []).append(key)
+            rows: list[tuple[str, str, dict[str, Any]]] = []
+            for members in groups.values():
+                if 2 <= len(members) <= cap:
+                    ordered = sorted(members)
+                    rows.extend((a, b, {"key": via, "via": via})
+                                for i, a in enumerate(ordered) for b in ordered[i + 1:])
+            pairs[via] = len(rows)
+            self.write_relationships(RelationType.SHARES_CONTACT.value, Label.SUBJECT.value,
+                                     Label.SUBJECT.value, rows)
+        return pairs
+
     def write_subjects(self, chunk: int = 200_000) -> None:
         """Subjects grouped by labels and property names, after every file is staged."""
         groups: dict[tuple[tuple[str, ...], tuple[str, ...]], list[dict[str, Any]]] = {}
@@ -211,8 +233,10 @@ class BulkLoader(BundleLoader):
 
     def __init__(self, settings: Settings, graph: Graph, rules: Rules, privacy: Privacy,
                  normaliser: NameNormaliser, today: dt.date | None = None,
-                 batch_size: int = 5000, progress: ProgressHook | None = None) -> None:
-        super().__init__(graph, rules, privacy, normaliser, today, batch_size, progress)
+                 batch_size: int = 5000, progress: ProgressHook | None = None,
+                 workers: int = 1) -> None:
+        super().__init__(graph, rules, privacy, normaliser, today, batch_size, progress,
+                         workers)
         self.settings = settings
         self.server = LocalNeo4j(settings)
         self.stage = ImportStage(settings.server_dir / "import" / "bulk")
@@ -238,8 +262,11 @@ class BulkLoader(BundleLoader):
         carried = self.graph.read_rows(CARRIED)
         summary = LoadSummary()
         try:
-            for kind, path in discover(paths):
-                summary.files.append(self.load_file(kind, path, summary))
+            with self.validator:
+                for kind, path in discover(paths):
+                    summary.files.append(self.load_file(kind, path, summary))
+            contacts = (self.stage.write_shared_contacts(self.rules.resolution.contact_group_cap)
+                        if derive_contacts else {})
             self.stage.write_subjects()
             if carried:
                 self.stage.write_nodes("keys", Label.API_KEY.value, Label.API_KEY.value,
@@ -256,9 +283,7 @@ class BulkLoader(BundleLoader):
             super()._flush(kind, pending, result, reject, summary)
         self._await_write()
         self.timings["resolved"] = time.monotonic() - started
-        if derive_contacts:
-            cap = self.rules.resolution.contact_group_cap
-            summary.shared_contacts = derive_shared_contacts(self.graph, cap)
+        summary.shared_contacts = contacts
         summary.seconds = time.monotonic() - started
         return summary
 

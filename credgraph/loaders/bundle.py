@@ -15,14 +15,10 @@ from typing import Any
 
 from credgraph.graph.driver import Graph
 from credgraph.graph.model import ENDPOINT_LABELS, RecordKind
-from credgraph.loaders.prepare import (
-    STICKY_STATUSES,
-    Prepared,
-    Preparer,
-    RowRejected,
-)
-from credgraph.loaders.readers import SUFFIXES, RawRow, UnreadableFile, read_table
+from credgraph.loaders.prepare import STICKY_STATUSES, Prepared, Preparer, RowRejected
+from credgraph.loaders.readers import SUFFIXES, UnreadableFile, read_table
 from credgraph.loaders.subjects import write_legal_persons, write_natural_persons
+from credgraph.loaders.validation import FileShape, Rejection, Validator
 from credgraph.loaders.writes import (
     OFFICIALS,
     SUBORDINATE,
@@ -39,9 +35,7 @@ from credgraph.schema.rows import (
     ROW_MODELS,
     BundleRow,
     header_map,
-    parse_row,
     row_key,
-    row_values,
 )
 
 # Dependency order: subjects before the relations and records that point at them.
@@ -180,11 +174,12 @@ ProgressHook = Callable[[str, int], None]
 class BundleLoader:
     def __init__(self, graph: Graph, rules: Rules, privacy: Privacy, normaliser: NameNormaliser,
                  today: dt.date | None = None, batch_size: int = 5000,
-                 progress: ProgressHook | None = None) -> None:
+                 progress: ProgressHook | None = None, workers: int = 1) -> None:
         self.graph = graph
         self.rules = rules
         self.today = today or dt.date.today()
         self.preparer = Preparer(rules, privacy, normaliser, self.today)
+        self.validator = Validator(self.preparer, workers)
         self.resolver = Resolver(graph, rules, normaliser)
         self.batch_size = batch_size
         self.progress = progress
@@ -195,8 +190,9 @@ class BundleLoader:
     def load(self, paths: list[Path], derive_contacts: bool = True) -> LoadSummary:
         started = time.monotonic()
         summary = LoadSummary()
-        for kind, path in discover(paths):
-            summary.files.append(self.load_file(kind, path, summary))
+        with self.validator:
+            for kind, path in discover(paths):
+                summary.files.append(self.load_file(kind, path, summary))
         if derive_contacts:
             cap = self.rules.resolution.contact_group_cap
             summary.shared_contacts = derive_shared_contacts(self.graph, cap)
@@ -238,16 +234,20 @@ class BundleLoader:
                                           scrub(value), reason))
 
         pending: list[tuple[int, Prepared]] = []
-        for raw in table.rows:
+        shape = FileShape(kind, mapping, columns)
+        for line, prepared, key in self.validator.outcomes(shape, table.rows,
+                                                           path.stat().st_size):
             result.read += 1
             if self.progress and result.read % 1000 == 0:
                 self.progress(kind, 1000)
-            try:
-                prepared = self._prepared(kind, model, raw, mapping, columns, winners)
-            except RowRejected as exc:
-                reject(raw.line, exc.column, exc.value, exc.reason)
+            if key is not None and winners.get(key, line) != line:
+                reject(line, model.key, key,
+                       f"duplicate key {key!r} in this file: line {winners[key]} wins")
                 continue
-            pending.append((raw.line, prepared))
+            if isinstance(prepared, Rejection):
+                reject(line, *prepared)
+                continue
+            pending.append((line, prepared))
             if len(pending) >= self.batch_size:
                 self._flush(kind, pending, result, reject, summary)
                 pending = []
@@ -275,26 +275,6 @@ class BundleLoader:
                 continue
             last[row_key(model, value)] = raw.line
         return last
-
-    def _prepared(self, kind: str, model: type[BundleRow], raw: RawRow,
-                  mapping: dict[str, str], columns: dict[str, str],
-                  winners: dict[str, int]) -> Prepared:
-        """One row read, validated, deduplicated and prepared — or RowRejected saying why not,
-        whichever step refuses it."""
-        if raw.problem:
-            raise RowRejected("", "", raw.problem)
-        parsed = parse_row(model, row_values(mapping, raw.values), columns)
-        if isinstance(parsed, list):
-            first = parsed[0]
-            more = (f" (and {len(parsed) - 1} more problem(s) in this row)"
-                    if len(parsed) > 1 else "")
-            raise RowRejected(first.column, first.value, first.reason + more)
-        if model.key:
-            key = str(getattr(parsed, model.key))
-            if winners.get(key, raw.line) != raw.line:
-                raise RowRejected(model.key, key, f"duplicate key {key!r} in this file: "
-                                                  f"line {winners[key]} wins")
-        return self.preparer.prepare(kind, parsed)
 
     # -- one batch --------------------------------------------------------------------------
     def _flush(self, kind: str, pending: list[tuple[int, Prepared]], result: FileSummary,

@@ -40,10 +40,12 @@ def run_load(services: Services, paths: list[Path], rejects: Path, batch_size: i
         from credgraph.loaders.bulk import BulkLoader
 
         loader = BulkLoader(services.settings, services.graph, services.rules, services.privacy,
-                            services.normaliser, batch_size=batch_size, progress=advance)
+                            services.normaliser, batch_size=batch_size, progress=advance,
+                            workers=services.settings.load_workers)
     else:
         loader = BundleLoader(services.graph, services.rules, services.privacy,
-                              services.normaliser, batch_size=batch_size, progress=advance)
+                              services.normaliser, batch_size=batch_size, progress=advance,
+                              workers=services.settings.load_workers)
     with progress:
         summary = loader.load(paths)
     write_rejects(summary.rejects, rejects)

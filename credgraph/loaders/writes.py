@@ -105,12 +105,14 @@ CALL (members) {
 } IN TRANSACTIONS OF 2000 ROWS
 """
 
+CONTACT_PROPERTIES = ("phone", "address")
+
 COUNT_SHARED = "MATCH ()-[r:SHARES_CONTACT {key: $via}]->() RETURN count(r) AS pairs"
 
 
 def derive_shared_contacts(graph: Graph, cap: int) -> dict[str, int]:
     pairs = {}
-    for via in ("phone", "address"):
+    for via in CONTACT_PROPERTIES:
         graph.run_autocommit(SHARED_CONTACTS, {"via": via, "cap": cap})
         rows = graph.read(COUNT_SHARED, {"via": via}, timeout=600)
         pairs[via] = int(rows[0]["pairs"]) if rows else 0

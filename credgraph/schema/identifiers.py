@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 from stdnum.cn import ric, uscc
 
@@ -40,7 +41,7 @@ class IdentifierError(ValueError):
 
 def normalise(value: str) -> str:
     """Strip, fold full-width characters to half-width, upper-case (x → X), drop spaces."""
-    folded = unicodedata.normalize("NFKC", value)
+    folded = value if value.isascii() else unicodedata.normalize("NFKC", value)
     return "".join(folded.split()).replace("-", "").upper()
 
 
@@ -58,6 +59,13 @@ class Uscc:
 
 
 def parse_uscc(value: str) -> Uscc:
+    return _parse_uscc(value)
+
+
+@lru_cache(maxsize=1 << 18)
+def _parse_uscc(value: str) -> Uscc:
+    """Cached: a company's code recurs in its registration, relations and records (a failed
+    parse raises and is not cached)."""
     code = normalise(value)
     if len(code) != 18:
         raise IdentifierError(

@@ -29,8 +29,14 @@ class Privacy:
     def __init__(self, secret: bytes) -> None:
         if len(secret) < 16:
             raise ValueError("the personal-data secret must be at least 16 bytes")
+        self._secret = secret
         self._mac_key = _derive(secret, b"credgraph person key")
         self._aead = AESGCM(_derive(secret, b"credgraph id encryption"))
+
+    def __reduce__(self) -> tuple[type[Privacy], tuple[bytes]]:
+        # The loader's validation workers are separate processes: they get the secret, not
+        # the cipher object (which cannot be pickled).
+        return (Privacy, (self._secret,))
 
     def person_key(self, id_number: IdNumber) -> str:
         digest = hmac.new(self._mac_key, id_number.number.encode(), hashlib.sha256).hexdigest()

@@ -30,6 +30,11 @@ def parse_date(value: object) -> dt.date | None:
         return value
     if isinstance(value, float) and value.is_integer():
         value = int(value)  # 20240305 from a numeric spreadsheet cell
+    if isinstance(value, str) and len(value) == 10 and value[4] == value[7] == "-":
+        try:  # the usual 2024-03-05, without the patterns (a bad one falls through to them)
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            pass
     text = _TIME_SUFFIX.sub("", _clean(value))
     if not text:
         return None

@@ -1,0 +1,159 @@
+"""Rows of a bundle file validated and prepared, in this process or in a pool of worker
+processes (no shared interpreter lock), the outcomes coming back in file order.
+
+Validation is the loader's CPU work (pydantic, check digits, name normalisation, HMAC keys):
+a pool of one process per core feeds the writer — or the bulk stage — while the main process
+reads the next rows. What runs in a worker is exactly what runs in process, so a load's
+rejects, summary and graph do not depend on the number of workers.
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from credgraph.loaders.prepare import Prepared, Preparer, RowRejected
+from credgraph.loaders.readers import RawRow
+from credgraph.schema.rows import ROW_MODELS, parse_row, row_values
+
+# A smaller file is validated before worker processes would have started.
+PARALLEL_FROM_BYTES = 2_000_000
+CHUNK_ROWS = 2_000
+
+
+class Rejection(NamedTuple):
+    column: str
+    value: str
+    reason: str
+
+
+class Outcome(NamedTuple):
+    """One row: its line, the write or why it is refused, and its key (for the file's
+    last-occurrence-wins rule, applied by the caller)."""
+
+    line: int
+    result: Prepared | Rejection
+    key: str | None
+
+
+@dataclass(frozen=True)
+class FileShape:
+    """What validating a row of one file needs besides the row."""
+
+    kind: str
+    mapping: dict[str, str]  # header → field
+    columns: dict[str, str]  # field → header, for error messages
+
+
+def validate(preparer: Preparer, shape: FileShape, rows: Iterable[RawRow]) -> list[Outcome]:
+    model = ROW_MODELS[shape.kind]
+    outcomes = []
+    for raw in rows:
+        if raw.problem:
+            outcomes.append(Outcome(raw.line, Rejection("", "", raw.problem), None))
+            continue
+        parsed = parse_row(model, row_values(shape.mapping, raw.values), shape.columns)
+        if isinstance(parsed, list):
+            first = parsed[0]
+            more = (f" (and {len(parsed) - 1} more problem(s) in this row)"
+                    if len(parsed) > 1 else "")
+            outcomes.append(Outcome(raw.line, Rejection(first.column, first.value,
+                                                        first.reason + more), None))
+            continue
+        key = str(getattr(parsed, model.key)) if model.key else None
+        try:
+            outcomes.append(Outcome(raw.line, preparer.prepare(shape.kind, parsed), key))
+        except RowRejected as exc:
+            outcomes.append(Outcome(raw.line, Rejection(exc.column, exc.value, exc.reason), key))
+    return outcomes
+
+
+_worker_preparer: Preparer | None = None
+
+
+def _start_worker(preparer: Preparer) -> None:
+    global _worker_preparer
+    _worker_preparer = preparer
+    gc.disable()
+
+
+def _validate_in_worker(shape: FileShape, rows: list[RawRow]) -> list[Outcome]:
+    assert _worker_preparer is not None, "worker not initialised"
+    outcomes = validate(_worker_preparer, shape, rows)
+    gc.collect(1)
+    return outcomes
+
+
+class Validator:
+    """Validation for one load: in process, or by `workers` processes (0: one per core) for
+    files of at least `parallel_from_bytes`. Close it (or use it as a context) to stop them."""
+
+    def __init__(self, preparer: Preparer, workers: int = 1,
+                 parallel_from_bytes: int = PARALLEL_FROM_BYTES) -> None:
+        self.preparer = preparer
+        self.workers = workers if workers > 0 else (os.cpu_count() or 1)
+        self.parallel_from_bytes = parallel_from_bytes
+        self._pool: ProcessPoolExecutor | None = None
+        self._collecting = True
+
+    def outcomes(self, shape: FileShape, rows: Iterable[RawRow],
+                 size: int) -> Iterator[Outcome]:
+        """Every row's outcome in file order; `size` (bytes) decides whether workers help."""
+        if self.workers <= 1 or size < self.parallel_from_bytes:
+            for chunk in _chunks(rows, CHUNK_ROWS):
+                yield from validate(self.preparer, shape, chunk)
+                gc.collect(1)
+            return
+        pool = self._started()
+        waiting: deque[Future[list[Outcome]]] = deque()
+        for chunk in _chunks(rows, CHUNK_ROWS):
+            waiting.append(pool.submit(_validate_in_worker, shape, chunk))
+            if len(waiting) > 2 * self.workers:
+                yield from waiting.popleft().result()
+                gc.collect(1)
+        while waiting:
+            yield from waiting.popleft().result()
+
+    def _started(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            # forkserver: the loader's process holds driver and writer threads, which a fork
+            # would copy mid-flight.
+            self._pool = ProcessPoolExecutor(
+                self.workers, mp_context=multiprocessing.get_context("forkserver"),
+                initializer=_start_worker, initargs=(self.preparer,))
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> Validator:
+        """Automatic garbage collection paused for the load, young generations collected
+        after each chunk: a load keeps millions of objects alive (the bulk stage, key
+        caches), and the collector's full passes over them cost more than validating."""
+        self._collecting = gc.isenabled()
+        gc.disable()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+        if self._collecting:
+            gc.enable()
+
+
+def _chunks(rows: Iterable[RawRow], size: int) -> Iterator[list[RawRow]]:
+    chunk: list[RawRow] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
