@@ -30,7 +30,7 @@ from credgraph.graph.migrations import migrate
 from credgraph.graph.model import Label
 from credgraph.graph.server import LocalNeo4j
 from credgraph.loaders.bulk import BulkLoader
-from credgraph.loaders.bundle import BundleLoader, discover
+from credgraph.loaders.bundle import BundleLoader, LoadSummary, discover
 from credgraph.loaders.demo import generate
 from credgraph.loaders.readers import read_table
 from credgraph.loaders.writes import derive_shared_contacts
@@ -62,6 +62,17 @@ def bare_driver(graph: Graph, folder: Path, batch: int) -> dict[str, tuple[int, 
         out[kind] = (len(rows), time.perf_counter() - started)
     graph.run_autocommit("MATCH (n:BareBench) CALL (n) { DELETE n } IN TRANSACTIONS OF 10000 ROWS")
     return out
+
+
+def per_file(summary: LoadSummary, bare: dict[str, tuple[int, float]]) -> list[dict[str, Any]]:
+    files = []
+    for item in summary.files:
+        rows, seconds = bare[item.kind]
+        files.append({"file": Path(item.file).name, "read": item.read, "loaded": item.loaded,
+                      "rejected": item.rejected, "seconds": item.seconds,
+                      "rowsPerSecond": round(item.read / item.seconds) if item.seconds else None,
+                      "bareRowsPerSecond": round(rows / seconds) if seconds else None})
+    return files
 
 
 def run(subjects: int, services: Services, workdir: Path, batch: int,
@@ -98,13 +109,7 @@ def run(subjects: int, services: Services, workdir: Path, batch: int,
         phases["shared contacts"] = time.perf_counter() - started
         summary.seconds += phases["shared contacts"]
     bare = bare_driver(services.graph, folder, batch)
-    files = []
-    for item in summary.files:
-        rows, seconds = bare[item.kind]
-        files.append({"file": Path(item.file).name, "read": item.read, "loaded": item.loaded,
-                      "rejected": item.rejected, "seconds": item.seconds,
-                      "rowsPerSecond": round(item.read / item.seconds) if item.seconds else None,
-                      "bareRowsPerSecond": round(rows / seconds) if seconds else None})
+    files = per_file(summary, bare)
     bare_rows = sum(r for r, _ in bare.values())
     bare_seconds = sum(s for _, s in bare.values())
     return {
@@ -135,13 +140,7 @@ def run_update(subjects: int, services: Services, workdir: Path, batch: int) -> 
     bare = bare_driver(services.graph, folder, batch)
     bare_rows = sum(r for r, _ in bare.values())
     bare_seconds = sum(s for _, s in bare.values())
-    files = []
-    for item in summary.files:
-        rows, seconds = bare[item.kind]
-        files.append({"file": Path(item.file).name, "read": item.read, "loaded": item.loaded,
-                      "rejected": item.rejected, "seconds": item.seconds,
-                      "rowsPerSecond": round(item.read / item.seconds) if item.seconds else None,
-                      "bareRowsPerSecond": round(rows / seconds) if seconds else None})
+    files = per_file(summary, bare)
     return {
         "date": dt.date.today().isoformat(), "machine": machine(), "subjects": subjects,
         "mode": "update", "nodesBefore": before, "files": files, "phases": {},

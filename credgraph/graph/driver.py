@@ -3,12 +3,14 @@ local server and against a routed cluster (`neo4j://`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, LiteralString, cast
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, LiteralString, TypeVar, cast
 
 import neo4j
 
 from credgraph.settings import Settings
+
+T = TypeVar("T")
 
 Row = dict[str, Any]
 
@@ -85,17 +87,18 @@ class Graph:
         """`UNWIND $rows` writes, one managed transaction per batch; returns rows written."""
         written = 0
         with self.driver.session(database=self.database) as session:
-            for batch in _chunks(rows, batch_size):
+            for batch in batched(rows, batch_size):
                 params = {**(extra or {}), "rows": batch}
                 session.execute_write(self._work(cypher, params, timeout))
                 written += len(batch)
         return written
 
 
-def _chunks(rows: Iterable[Mapping[str, Any]], size: int) -> Iterator[Sequence[Mapping[str, Any]]]:
-    batch: list[Mapping[str, Any]] = []
-    for row in rows:
-        batch.append(row)
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Lists of `size` items (the last may be shorter): write batches, validation chunks."""
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
         if len(batch) >= size:
             yield batch
             batch = []

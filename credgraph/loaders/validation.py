@@ -18,6 +18,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from credgraph.graph.driver import batched
 from credgraph.loaders.prepare import Prepared, Preparer, RowRejected
 from credgraph.loaders.readers import RawRow
 from credgraph.schema.rows import ROW_MODELS, parse_row, row_values
@@ -106,13 +107,13 @@ class Validator:
                  size: int) -> Iterator[Outcome]:
         """Every row's outcome in file order; `size` (bytes) decides whether workers help."""
         if self.workers <= 1 or size < self.parallel_from_bytes:
-            for chunk in _chunks(rows, CHUNK_ROWS):
+            for chunk in batched(rows, CHUNK_ROWS):
                 yield from validate(self.preparer, shape, chunk)
                 gc.collect(1)
             return
         pool = self._started()
         waiting: deque[Future[list[Outcome]]] = deque()
-        for chunk in _chunks(rows, CHUNK_ROWS):
+        for chunk in batched(rows, CHUNK_ROWS):
             waiting.append(pool.submit(_validate_in_worker, shape, chunk))
             if len(waiting) > 2 * self.workers:
                 yield from waiting.popleft().result()
@@ -147,13 +148,3 @@ class Validator:
         if self._collecting:
             gc.enable()
 
-
-def _chunks(rows: Iterable[RawRow], size: int) -> Iterator[list[RawRow]]:
-    chunk: list[RawRow] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
