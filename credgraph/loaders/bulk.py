@@ -117,7 +117,8 @@ class ImportStage:
     node_files: list[CsvGroup] = field(default_factory=list)
     relationship_files: list[CsvGroup] = field(default_factory=list)
     seen_relationships: set[tuple[str, ...]] = field(default_factory=set)
-    _counter: int = 0
+    # one file per label (or type) and header: batches with the same columns append to it
+    _groups: dict[tuple[str, tuple[str, ...]], CsvGroup] = field(default_factory=dict)
 
     # -- subjects: merged in memory in load order ---------------------------------------------
     def merge_subject(self, key: str, labels: Iterable[str], props: dict[str, Any],
@@ -137,9 +138,9 @@ class ImportStage:
     # -- files ----------------------------------------------------------------------------------
     def _write(self, name: str, id_header: list[str], rows: list[tuple[Any, ...]],
                columns: list[str], label_or_type: str, target: list[CsvGroup]) -> None:
-        """One CSV file: the id columns of `id_header` lead each row, then the properties
-        named by `columns`, typed by the first value each has (a column no row fills is
-        left out)."""
+        """Rows into a CSV file: the id columns of `id_header` lead each row, then the
+        properties named by `columns`, typed by the first value each has (a column no row
+        fills is left out)."""
         lead = len(id_header)
         types: dict[str, str] = {}
         for row in rows:
@@ -148,18 +149,20 @@ class ImportStage:
                     types[column] = found
         used = [i for i, column in enumerate(columns) if column in types]
         head = [*id_header, *(f"{columns[i]}:{types[columns[i]]}" for i in used)]
-        self._counter += 1
-        path = self.folder / f"{self._counter:05d}-{name}.csv"
-        multiline = False
-        with path.open("w", encoding="utf-8", newline="") as handle:
-            handle.write(",".join(head) + "\n")
+        key = (label_or_type, tuple(head))
+        group = self._groups.get(key)
+        if group is None:
+            path = self.folder / f"{len(self._groups) + 1:05d}-{name}.csv"
+            path.write_text(",".join(head) + "\n", encoding="utf-8")
+            group = self._groups[key] = CsvGroup(path, label_or_type)
+            target.append(group)
+        with group.path.open("a", encoding="utf-8", newline="") as handle:
             for row in rows:
                 ids = [_quote(str(v)) for v in row[:lead]]
                 cells = [_cell(row[lead + i], types[columns[i]]) for i in used]
                 line = ",".join(ids + cells)
-                multiline = multiline or "\n" in line or "\r" in line
+                group.multiline = group.multiline or "\n" in line or "\r" in line
                 handle.write(line + "\n")
-        target.append(CsvGroup(path, label_or_type, multiline))
 
     def write_nodes(self, label: str, labels: str, group: str,
                     rows: list[dict[str, Any]]) -> None:
