@@ -41,7 +41,32 @@ CALL (seen) {{
   MATCH (s:Subject {{id: id}})
   RETURN collect(s {{{SUBJECT_SUMMARY}}}) AS nodes
 }}""" if summaries else ", [] AS nodes"
-    hop = f"""
+    return f"""
+UNWIND $keys AS key
+MATCH (s:Subject {{id: key}})
+WITH s LIMIT 1
+WITH s AS c, s {{{SUBJECT_SUMMARY}}} AS centre,
+     COUNT {{ (s)-[:{_SUBJECT_RELATIONS}]-() }} AS degree
+WITH c, centre, degree, [] AS steps, [c.id] AS seen, [] AS keys, [c.id] AS frontier
+{"".join(_hop(hop == depth) for hop in range(1, depth + 1))}{nodes}
+RETURN centre, degree, steps, nodes
+"""
+
+
+def _hop(last: bool) -> str:
+    """One hop of `statement`; the last needs neither the edges counted nor a frontier."""
+    follow = "" if last else """,
+         collect(DISTINCT CASE WHEN NOT x.target IN seen AND x.degree <= $cap
+                               THEN x.target END) AS frontier"""
+    count = "" if last else """
+CALL (keys, rows) {
+  UNWIND keys + [x IN rows | CASE WHEN x.outgoing THEN [x.source, x.target]
+                                  ELSE [x.target, x.source] END
+                             + [x.type, coalesce(toString(x.start), '')]] AS key
+  RETURN collect(DISTINCT key) AS counted
+}"""
+    kept = "keys, [] AS frontier" if last else "counted AS keys, frontier"
+    return f"""
 WITH c, centre, degree, steps, seen, keys,
      CASE WHEN $budget > size(keys) THEN frontier ELSE [] END AS frontier
 CALL (frontier) {{
@@ -53,35 +78,16 @@ CALL (frontier) {{
                   kind: r.kind, start: r.start, end: r.end, outgoing: startNode(r) = f,
                   degree: COUNT {{ (s)-[:{_SUBJECT_RELATIONS}]-() }}}}) AS found
 }}
-WITH c, centre, degree, steps, seen, keys, frontier, found, $budget - size(keys) AS budget
+WITH c, centre, degree, steps, seen, keys, found, $budget - size(keys) AS budget
 WITH c, centre, degree, steps, seen, keys,
      CASE WHEN budget > 0 THEN found[..budget] ELSE [] END AS rows,
      size(found) > budget AS over
 CALL (rows, seen) {{
   UNWIND rows AS x
-  WITH x, CASE WHEN x.outgoing THEN [x.source, x.target] ELSE [x.target, x.source] END
-          + [x.type, coalesce(toString(x.start), '')] AS key
-  RETURN collect(DISTINCT key) AS added,
-         collect(DISTINCT CASE WHEN NOT x.target IN seen THEN x.target END) AS fresh,
-         collect(DISTINCT CASE WHEN NOT x.target IN seen AND x.degree <= $cap
-                               THEN x.target END) AS frontier
-}}
-CALL (keys, added) {{
-  UNWIND keys + added AS key
-  RETURN collect(DISTINCT key) AS merged
-}}
+  RETURN collect(DISTINCT CASE WHEN NOT x.target IN seen THEN x.target END) AS fresh{follow}
+}}{count}
 WITH c, centre, degree, steps + [{{rows: rows, over: over}}] AS steps, seen + fresh AS seen,
-     merged AS keys, frontier"""
-    return f"""
-UNWIND $keys AS key
-MATCH (s:Subject {{id: key}})
-WITH s LIMIT 1
-WITH s AS c, s {{{SUBJECT_SUMMARY}}} AS centre,
-     COUNT {{ (s)-[:{_SUBJECT_RELATIONS}]-() }} AS degree
-WITH c, centre, degree, [] AS steps, [c.id] AS seen, [] AS keys, [c.id] AS frontier
-{hop * depth}{nodes}
-RETURN centre, degree, steps, nodes
-"""
+     {kept}"""
 
 
 @dataclass(frozen=True)
