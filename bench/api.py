@@ -88,10 +88,11 @@ CALL (ring) {{
   UNWIND ring AS n1
   WITH n1 WHERE {_DEGREE} <= $cap
   MATCH (n1)-[r2:{_TYPES}]-(n2:Subject) WHERE {live("r2")}
-  RETURN collect({_EDGE % ("r2", "r2", "r2")}) AS e2, collect(DISTINCT n2.id) AS far
+  RETURN collect({_EDGE % ("r2", "r2", "r2")}) AS e2, collect(DISTINCT n2) AS far
 }}
-RETURN [n IN ring | n.id] + far AS nodes, e1 + e2 AS edges,
-       [n1 IN ring WHERE {_DEGREE} > $cap | n1.id] AS hubs
+WITH c, e1 + e2 AS edges, ring, [n2 IN far WHERE NOT n2 IN ring AND n2 <> c] AS far
+RETURN [n IN ring + far | n.id] AS nodes, edges,
+       [n1 IN ring + far WHERE {_DEGREE} > $cap | n1.id] AS hubs
 """,
 }
 
