@@ -2,10 +2,15 @@
 `associations` (depth 2) and `riskAssessment` (depth 3) with 1 and 8 concurrent clients,
 through HTTP + GraphQL, beside the same work through the bare driver in the same run.
 
+`--peer` (issue 14) times `subject` and the depth-1 and depth-2 neighbourhood, one client,
+through credgraph, through @neo4j/graphql (bench/peer/, started here on the same Neo4j) and
+through the bare driver with one hand-written Cypher statement each, checks that the three
+answers agree and stores the Cypher the peer generated.
+
 Run it against a database loaded by bench/load.py (`--keep-server`):
 
     .venv/bin/python -m bench.load --subjects 100000 --keep-server
-    .venv/bin/python -m bench.api --label 100000
+    .venv/bin/python -m bench.api --label 100000 [--peer]
 """
 
 from __future__ import annotations
@@ -15,27 +20,37 @@ import datetime as dt
 import json
 import os
 import random
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+import neo4j
 
+from bench import peer_schema
 from bench.load import RESULTS, machine
 from credgraph.api.auth import KeyStore, Role
-from credgraph.graph.model import RELATIONS
+from credgraph.graph.model import RELATIONS, RISK_RELATIONS, types_pattern
+from credgraph.graph.server import LocalNeo4j
+from credgraph.queries.fragments import live
 from credgraph.queries.neighbourhood import expand
 from credgraph.queries.risk import assess
 from credgraph.queries.subjects import find_subject
 from credgraph.services import Services
 from credgraph.settings import Settings
 
+BENCH = Path(__file__).resolve().parent
+EDGE_LIMIT = 200  # associations' default `limit`, which bench's documents keep
+NAMESPACE = "@neo4j/graphql:execution"  # the peer's debug lines that carry its Cypher
 QUERIES = {
     "subject": "query($id: ID!) { subject(id: $id) { id name kind region status } }",
     "searchSubjects": "query($name: String!) { searchSubjects(name: $name, limit: 10) "
@@ -46,6 +61,40 @@ QUERIES = {
                       "contributors { subject { id } strength } } }",
 }
 TARGETS_MS = {"subject": 10, "searchSubjects": 50, "riskAssessment": 100}
+
+# The peer comparison (issue 14): credgraph's documents; the peer's are bench.peer_schema's.
+_HOOD = ("query($id: ID!) {{ associations(id: $id, depth: {depth}) "
+         "{{ truncated cutHubs nodes {{ id }} edges {{ source target type }} }} }}")
+PEER_QUERIES = {"subject": QUERIES["subject"], "depth1": _HOOD.format(depth=1),
+                "depth2": _HOOD.format(depth=2)}
+# The bare driver's hand-written equivalents: one statement each, the same live-at-date
+# predicate and the same hub rule (a neighbour with more subject relations than the cap is
+# reached but not expanded). Types spliced from the model only.
+_TYPES = types_pattern(list(RELATIONS))
+_DEGREE = f"COUNT {{ (n1)-[:{types_pattern(RISK_RELATIONS)}]-() }}"
+_EDGE = "{source: startNode(%s).id, target: endNode(%s).id, type: type(%s)}"
+BARE_CYPHER = {
+    "subject": "MATCH (n:Subject {id: $id}) "
+               "RETURN n {.id, .name, .kind, .region, .status} AS subject",
+    "depth1": f"""
+MATCH (c:Subject {{id: $id}})-[r1:{_TYPES}]-(n1:Subject) WHERE {live("r1")}
+RETURN collect(DISTINCT n1.id) AS nodes, collect({_EDGE % ("r1", "r1", "r1")}) AS edges,
+       collect(DISTINCT CASE WHEN {_DEGREE} > $cap THEN n1.id END) AS hubs
+""",
+    "depth2": f"""
+MATCH (c:Subject {{id: $id}})-[r1:{_TYPES}]-(n1:Subject) WHERE {live("r1")}
+WITH c, collect({_EDGE % ("r1", "r1", "r1")}) AS e1, collect(DISTINCT n1) AS ring
+CALL (ring) {{
+  UNWIND ring AS n1
+  WITH n1 WHERE {_DEGREE} <= $cap
+  MATCH (n1)-[r2:{_TYPES}]-(n2:Subject) WHERE {live("r2")}
+  RETURN collect({_EDGE % ("r2", "r2", "r2")}) AS e2, collect(DISTINCT n2) AS far
+}}
+WITH c, e1 + e2 AS edges, ring, [n2 IN far WHERE NOT n2 IN ring AND n2 <> c] AS far
+RETURN [n IN ring + far | n.id] AS nodes, edges,
+       [n1 IN ring + far WHERE {_DEGREE} > $cap | n1.id] AS hubs
+""",
+}
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:
@@ -76,6 +125,196 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def bench_settings(port: int) -> Settings:
+    return Settings(home=BENCH / ".neo4j-bench", bolt_port=port, neo4j_uri=None)
+
+
+def load_average() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
+
+
+def wait_ready(client: httpx.Client, probe: Callable[[httpx.Client], bool],
+               process: subprocess.Popen[bytes], what: str) -> None:
+    for _ in range(300):
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode}")
+        try:
+            if probe(client):
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{what} did not answer within a minute")
+
+
+@contextmanager
+def peer_server(settings: Settings) -> Iterator[tuple[httpx.Client, str]]:
+    """@neo4j/graphql on a free port over the bench Neo4j, with its type definitions
+    generated from the model; yields a client and the URL of its capture switch."""
+    peer = BENCH / "peer"
+    if not (peer / "node_modules").exists():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts",
+                        "--loglevel=error"], cwd=peer, check=True)
+    port, control = free_port(), free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        typedefs = Path(tmp) / "typedefs.graphql"
+        typedefs.write_text(peer_schema.type_defs())
+        env = dict(os.environ, PEER_BOLT_URI=settings.bolt_uri, PEER_USER=settings.neo4j_user,
+                   PEER_PASSWORD=LocalNeo4j(settings).password(), PEER_PORT=str(port),
+                   PEER_CONTROL_PORT=str(control), PEER_TYPEDEFS=str(typedefs),
+                   NODE_ENV="production")
+        log = (Path(tmp) / "peer.log").open("wb")
+        process = subprocess.Popen([shutil.which("node") or "node", "server.mjs"], cwd=peer,
+                                   env=env, stdout=log, stderr=subprocess.STDOUT)
+        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
+        try:
+            wait_ready(client, lambda c: c.post("/", json={"query": "{ __typename }"})
+                       .status_code == 200, process, "the peer")
+            yield client, f"http://127.0.0.1:{control}"
+        except BaseException:
+            log.flush()
+            print((Path(tmp) / "peer.log").read_text()[-3000:], file=sys.stderr)
+            raise
+        finally:
+            client.close()
+            process.terminate()
+            process.wait(10)
+            log.close()
+
+
+def graphql(client: httpx.Client, path: str, query: str,
+            variables: dict[str, Any]) -> dict[str, Any]:
+    body: dict[str, Any] = client.post(path, json={"query": query,
+                                                   "variables": variables}).json()
+    if body.get("errors"):
+        raise RuntimeError(body["errors"])
+    return dict(body["data"])
+
+
+def peer_ids(node: dict[str, Any], depth: int) -> tuple[set[str], dict[str, set[str]]]:
+    """The peer's answer as (every id reached, ids reached through each first neighbour)."""
+    reached: set[str] = set()
+    through: dict[str, set[str]] = {}
+    for name, connection in node.items():
+        if name == "id":
+            continue
+        for edge in connection["edges"]:
+            child = edge["node"]
+            reached.add(child["id"])
+            if depth > 1:
+                far, _ = peer_ids(child, depth - 1)
+                through.setdefault(child["id"], set()).update(far)
+                reached |= far
+    return reached, through
+
+
+def agreement(name: str, ours: dict[str, Any], peer: dict[str, Any],
+              bare: dict[str, Any], center: str) -> list[str]:
+    """What differs between the three answers for one input; credgraph's documented caps
+    (hubs reached but not expanded, the edge limit) are allowed to drop what they drop."""
+    if name == "subject":
+        mine = ours["subject"]
+        theirs = (peer["subjects"] or [None])[0]
+        return [f"{who} {center}: {other} != {mine}"
+                for who, other in (("peer", theirs), ("bare", bare["subject"]))
+                if other != mine]
+    hood = ours["associations"]
+    depth = int(name[-1])
+    nodes = {n["id"] for n in hood["nodes"]} - {center}
+    edges = {(e["source"], e["target"], e["type"]) for e in hood["edges"]}
+    hubs = set(hood["cutHubs"]) - {center}
+    # the edge limit (200, credgraph's default) keeps an arbitrary part of a larger answer
+    budget_cut = hood["truncated"] and len(edges) >= EDGE_LIMIT
+    problems = []
+    bare_nodes = set(bare["nodes"]) - {center}
+    bare_edges = {(e["source"], e["target"], e["type"]) for e in bare["edges"]}
+    if budget_cut:
+        if not edges <= bare_edges:
+            problems.append(f"bare {center}: {len(edges - bare_edges)} edges not in bare")
+    else:
+        for what, mine, theirs in (("nodes", nodes, bare_nodes), ("edges", edges, bare_edges),
+                                   ("hubs", hubs, set(bare["hubs"]) - {center})):
+            if mine != theirs:
+                problems.append(f"bare {center}: {what} differ by {len(mine ^ theirs)}")
+    subject = (peer["subjects"] or [{}])[0]
+    reached, through = peer_ids(subject, depth)
+    # what the peer reached, less what lies behind a hub credgraph reached but did not expand
+    expected = set(through) if depth > 1 else set(reached)
+    for first, far in through.items():
+        if first not in hubs:
+            expected |= far
+    expected.discard(center)
+    if budget_cut:
+        if not nodes <= expected | set(through):
+            problems.append(f"peer {center}: credgraph has {len(nodes - expected)} "
+                            "nodes the peer lacks (answer cut at the edge limit)")
+    elif expected != nodes:
+        problems.append(f"peer {center}: nodes differ by {len(expected ^ nodes)} "
+                        f"(peer {len(expected)}, credgraph {len(nodes)})")
+    return problems
+
+
+def compare_peer(services: Services, settings: Settings, client: httpx.Client,
+                 ids: list[str], today: dt.date) -> dict[str, Any]:
+    """subject, depth-1 and depth-2 neighbourhood through credgraph, the peer and the bare
+    driver, one client, same inputs; the answers checked against each other."""
+    graph = services.graph
+    cap = services.rules.risk.degree_cap
+    variables = lambda v: {"id": v, "asOf": today.isoformat()}  # noqa: E731
+    rows: list[dict[str, Any]] = []
+    with peer_server(settings) as (peer, control):
+        peer_docs = {"subject": peer_schema.SUBJECT, "depth1": peer_schema.neighbourhood(1),
+                     "depth2": peer_schema.neighbourhood(2)}
+        cypher: dict[str, list[str]] = {}
+        for name in PEER_QUERIES:
+            bare_query = neo4j.Query(BARE_CYPHER[name])
+
+            def bare(value: str, query: neo4j.Query = bare_query) -> dict[str, Any]:
+                records, _, _ = graph.driver.execute_query(
+                    query, {"id": value, "cap": cap, "asOf": today},
+                    database_=graph.database, routing_=neo4j.RoutingControl.READ)
+                return dict(records[0].data()) if records else {"subject": None}
+
+            def ours(value: str, doc: str = PEER_QUERIES[name]) -> dict[str, Any]:
+                return graphql(client, "/graphql", doc, {"id": value})
+
+            def theirs(value: str, doc: str = peer_docs[name]) -> dict[str, Any]:
+                return graphql(peer, "/", doc, variables(value))
+
+            httpx.post(f"{control}/start")
+            theirs(ids[0])
+            cypher[name] = [line.split(f"{NAMESPACE} ", 1)[-1]
+                            for line in httpx.post(f"{control}/stop").json()
+                            if not line.endswith("executing cypher")]
+            problems: list[str] = []
+            capped = 0  # answers cut by a hub or the edge limit (what may differ from the peer)
+            for value in ids:
+                answer = ours(value)
+                capped += bool(answer.get("associations", {}).get("truncated"))
+                problems += agreement(name, answer, theirs(value), bare(value), value)
+            timings = {who: measure(call, ids, 1)
+                       for who, call in (("credgraph", ours), ("peer", theirs), ("bare", bare))}
+            ratio = timings["credgraph"]["p50"] / timings["bare"]["p50"]
+            rows.append({"query": name, **timings,
+                         "overheadMs": round(timings["credgraph"]["p50"]
+                                             - timings["bare"]["p50"], 2),
+                         "overhead": round(ratio, 2), "disagreements": len(problems),
+                         "capped": capped,
+                         "examples": problems[:10]})
+    return {"rows": rows, "peerCypher": cypher, "peerTypeDefs": peer_schema.type_defs()}
+
+
+def print_peer(peer: dict[str, Any]) -> None:
+    print(f"\n{'query':10}{'credgraph p50':>15}{'p95':>8}{'peer p50':>10}{'p95':>8}"
+          f"{'bare p50':>10}{'p95':>8}{'over ms':>9}{'over x':>8}{'disagree':>10}")
+    for row in peer["rows"]:
+        ours, theirs, bare = row["credgraph"], row["peer"], row["bare"]
+        print(f"{row['query']:10}{ours['p50']:>15}{ours['p95']:>8}{theirs['p50']:>10}"
+              f"{theirs['p95']:>8}{bare['p50']:>10}{bare['p95']:>8}{row['overheadMs']:>9}"
+              f"{row['overhead']:>8}{row['disagreements']:>10}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--label", default="bench", help="scale label for the results file")
@@ -83,9 +322,13 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=17797)
     parser.add_argument("--only", action="append", choices=list(QUERIES),
                         help="measure only these queries (repeatable)")
+    parser.add_argument("--peer", action="store_true",
+                        help="also compare with @neo4j/graphql and the bare driver (issue 14)")
+    parser.add_argument("--peer-only", action="store_true",
+                        help="only the comparison with @neo4j/graphql")
     args = parser.parse_args()
-    home = Path(__file__).resolve().parent / ".neo4j-bench"
-    settings = Settings(home=home, bolt_port=args.port, neo4j_uri=None)
+    settings = bench_settings(args.port)
+    home = settings.home
     services = Services.from_settings(settings)
     graph = services.graph
     rng = random.Random(7)
@@ -109,24 +352,14 @@ def main() -> None:
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60,
                           headers={"Authorization": f"Bearer {token}"},
                           limits=httpx.Limits(max_connections=16))
-    for _ in range(100):
-        try:
-            if client.get("/healthz").status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.2)
+    wait_ready(client, lambda c: c.get("/healthz").status_code == 200, server, "credgraph")
     today = dt.date.today()
     cap = services.rules.risk.degree_cap
+    load = {"start": load_average()}
 
-    def via_api(name: str) -> Callable[[Any], None]:
+    def via_api(name: str) -> Callable[[Any], object]:
         variable = "name" if name == "searchSubjects" else "id"
-
-        def call(value: Any) -> None:
-            body = client.post("/graphql", json={"query": QUERIES[name],
-                                                 "variables": {variable: value}}).json()
-            if body.get("errors"):
-                raise RuntimeError(body["errors"])
-        return call
+        return lambda value: graphql(client, "/graphql", QUERIES[name], {variable: value})
 
     bare: dict[str, Callable[[Any], object]] = {
         "subject": lambda v: find_subject(graph, [v]),
@@ -136,8 +369,9 @@ def main() -> None:
                                            services.risk_model),
     }
     rows: list[dict[str, Any]] = []
+    peer: dict[str, Any] | None = None
     try:
-        for name in args.only or QUERIES:
+        for name in [] if args.peer_only else args.only or QUERIES:
             inputs = words if name == "searchSubjects" else ids
             for clients in (1, 8):
                 api = measure(via_api(name), inputs, clients)
@@ -145,21 +379,31 @@ def main() -> None:
                 rows.append({"query": name, "clients": clients, "api": api, "bare": direct,
                              "overhead": round(api["p50"] / direct["p50"], 2)
                              if direct["p50"] else None})
+        if args.peer or args.peer_only:
+            peer = compare_peer(services, settings, client, ids, today)
     finally:
         server.terminate()
         client.close()
         graph.close()
-    result = {"date": today.isoformat(), "machine": machine(), "subjects": subjects,
-              "requests": args.requests, "rows": rows}
-    print(f"\nAPI benchmark — {subjects:,} subjects — {result['date']} — {result['machine']}")
-    print(f"{'query':16}{'clients':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'req/s':>8}"
-          f"{'bare p50':>10}{'bare p95':>10}{'overhead':>10}{'target p95':>12}")
+    load["end"] = load_average()
+    result: dict[str, Any] = {"date": today.isoformat(), "machine": machine(),
+                              "subjects": subjects, "requests": args.requests,
+                              "loadAverage": load, "rows": rows}
+    if peer is not None:
+        result["peer"] = peer
+    print(f"\nAPI benchmark — {subjects:,} subjects — {result['date']} — {result['machine']}"
+          f" — load average {load['start']} → {load['end']}")
+    if rows:
+        print(f"{'query':16}{'clients':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'req/s':>8}"
+              f"{'bare p50':>10}{'bare p95':>10}{'overhead':>10}{'target p95':>12}")
     for row in rows:
         api, direct = row["api"], row["bare"]
         target = TARGETS_MS.get(row["query"])
         print(f"{row['query']:16}{row['clients']:>8}{api['p50']:>9}{api['p95']:>9}"
               f"{api['p99']:>9}{api['throughput']:>8}{direct['p50']:>10}{direct['p95']:>10}"
               f"{row['overhead']:>10}{(str(target) + ' ms') if target else '-':>12}")
+    if peer is not None:
+        print_peer(peer)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"api-{args.label}.json").write_text(json.dumps(result, indent=2))
 

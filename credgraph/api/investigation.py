@@ -35,7 +35,7 @@ from credgraph.api.types import (
 )
 from credgraph.graph import model
 from credgraph.queries import ownership, risk
-from credgraph.queries.neighbourhood import expand
+from credgraph.queries.neighbourhood import explore
 from credgraph.queries.subjects import find_subject, subjects_by_ids
 from credgraph.schema.regions import region_name
 
@@ -78,16 +78,19 @@ class InvestigationQuery:
         who = authorize(info, "associations")
         check_depth(info, depth)
         check_limit(info, limit)
-        center = await existing(info, str(id))
+        keys = keys_for(info, str(id))
         svc = services(info)
         cap = svc.rules.risk.degree_cap
-        hood = await in_thread(expand, svc.graph, center["id"], depth,
+        # the centre, the hops and every node's summary in one round trip
+        hood = await in_thread(explore, svc.graph, keys, depth,
                                list(types or model.RELATIONS), as_of or dt.date.today(), cap,
-                               limit)
-        rows = await in_thread(subjects_by_ids, svc.graph, sorted(hood.hops))
+                               limit, True)
+        if hood is None:
+            raise api_error(ErrorCode.NOT_FOUND, "no subject with this id")
+        center = hood.subjects[hood.center]
         answer = AssociationGraph(
             center=Subject.from_row(center, who),
-            nodes=[Subject.from_row(rows[i], who) for i in sorted(hood.hops) if i in rows],
+            nodes=[Subject.from_row(hood.subjects[i], who) for i in sorted(hood.hops)],
             edges=[Relation.from_edge(e) for e in hood.edges.values()],
             truncated=hood.truncated, cut_hubs=[strawberry.ID(h) for h in sorted(hood.hubs)],
         )

@@ -7,12 +7,42 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, LiteralString, TypeVar, cast
 
 import neo4j
+import neo4j.time
 
 from credgraph.settings import Settings
 
 T = TypeVar("T")
 
 Row = dict[str, Any]
+
+# Values that `Record.data()` hands back unchanged.
+_LEAVES = frozenset({str, int, float, bool, type(None), neo4j.time.Date, neo4j.time.DateTime,
+                     neo4j.time.Time, neo4j.time.Duration})
+
+
+class _GraphValue(Exception):
+    """A node, relationship, path or other value that `Record.data()` must convert."""
+
+
+def _plain(value: Any) -> Any:
+    kind = type(value)
+    if kind in _LEAVES:
+        return value
+    if kind is list:
+        return [_plain(item) for item in value]
+    if kind is dict:
+        return {key: _plain(item) for key, item in value.items()}
+    raise _GraphValue
+
+
+def _data(record: neo4j.Record) -> Row:
+    """`record.data()`, without its generic walk where the values are maps, lists and
+    scalars — as every projection is. That walk (an abstract-class check per value) cost
+    more than the query for an answer of a few hundred values: 1.5 ms for 70 small maps."""
+    try:
+        return {key: _plain(value) for key, value in record.items()}
+    except _GraphValue:
+        return record.data()
 
 
 def _text(cypher: str) -> LiteralString:
@@ -43,7 +73,7 @@ class Graph:
     ) -> Callable[[neo4j.ManagedTransaction], list[Row]]:
         @neo4j.unit_of_work(timeout=timeout if timeout is not None else self.tx_timeout)
         def work(tx: neo4j.ManagedTransaction) -> list[Row]:
-            return [record.data() for record in tx.run(_text(cypher), dict(params or {}))]
+            return [_data(record) for record in tx.run(_text(cypher), dict(params or {}))]
 
         return work
 

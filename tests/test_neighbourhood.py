@@ -1,0 +1,66 @@
+"""The bounded expansion, every hop in one statement: the edge budget left before each hop,
+the first reach of a node, hubs reached but not expanded, live-at-date relations."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from credgraph.graph.driver import Graph
+from credgraph.graph.model import RELATIONS, RelationType
+from credgraph.queries.neighbourhood import expand, explore
+from tests.graphs import AS_OF, relate, subject
+
+ALL = list(RELATIONS)
+
+
+def chain(graph: Graph) -> None:
+    """C — A — {X0 … X3} and C — B — Y; A has 5 subject relations, C 4, B 2; an ended
+    shareholding C — E; a relation C — F that starts after AS_OF."""
+    for sid in ("C", "A", "B", "Y", "E", "F"):
+        subject(graph, sid, f"公司{sid}")
+    relate(graph, "A", "C", "SHAREHOLDER", ratio=0.5)
+    relate(graph, "B", "C", "BRANCH_OF")
+    relate(graph, "Y", "B", "SHAREHOLDER", ratio=0.1)
+    relate(graph, "E", "C", "SHAREHOLDER", ratio=0.3, end=dt.date(2025, 1, 1))
+    relate(graph, "F", "C", "SHAREHOLDER", ratio=0.3, start=dt.date(2027, 1, 1))
+    for index in range(4):
+        subject(graph, f"X{index}", f"子公司{index}")
+        relate(graph, "A", f"X{index}", "SHAREHOLDER", ratio=0.2)
+
+
+def test_two_hops_live_only(graph: Graph) -> None:
+    chain(graph)
+    hood = expand(graph, "C", 2, ALL, AS_OF, 10, 200)
+    assert hood.hops == {"C": 0, "A": 1, "B": 1, "Y": 2, "X0": 2, "X1": 2, "X2": 2, "X3": 2}
+    assert len(hood.edges) == 7 and not hood.truncated and hood.hubs == set()
+    assert hood.edges[("A", "C", "SHAREHOLDER", "None")].ratio == 0.5
+    # the edge back to the centre, seen again from A and B, is one edge
+    assert {target for target, _ in hood.adjacency["A"]} == {"C", "X0", "X1", "X2", "X3"}
+
+
+def test_hub_reached_not_expanded(graph: Graph) -> None:
+    chain(graph)
+    hood = expand(graph, "C", 2, ALL, AS_OF, 4, 200)
+    assert hood.hubs == {"A"} and hood.truncated
+    assert set(hood.hops) == {"C", "A", "B", "Y"}
+
+
+def test_budget_spent_in_the_first_hop(graph: Graph) -> None:
+    chain(graph)
+    exact = expand(graph, "C", 2, ALL, AS_OF, 10, 2)
+    # two edges fit the budget exactly: nothing more was there at hop 1, hop 2 never runs
+    assert len(exact.edges) == 2 and exact.truncated
+    assert set(exact.hops) == {"C", "A", "B"}
+    # at most two more edges at hop 2, of seven there (an edge back to C counts once)
+    short = expand(graph, "C", 2, ALL, AS_OF, 10, 4)
+    assert 2 <= len(short.edges) <= 4 and short.truncated
+
+
+def test_types_and_summaries(graph: Graph) -> None:
+    chain(graph)
+    hood = explore(graph, ["nobody", "C"], 2, [RelationType.BRANCH_OF], AS_OF, 10, 200,
+                   summaries=True)
+    assert hood is not None and hood.center == "C"
+    assert set(hood.hops) == {"C", "B"}
+    assert hood.subjects["B"]["name"] == "公司B" and hood.subjects["C"]["kind"] == "ENTERPRISE"
+    assert explore(graph, ["nobody"], 1, ALL, AS_OF, 10, 200) is None
