@@ -13,8 +13,9 @@ import pytest
 from credgraph.graph.driver import Graph, connect
 from credgraph.graph.maintenance import delete_all
 from credgraph.graph.migrations import migrate
-from credgraph.graph.model import Label
+from credgraph.graph.model import RELATIONS, Label
 from credgraph.graph.server import LocalNeo4j
+from credgraph.queries.neighbourhood import warm_up
 from credgraph.rules import Rules
 from credgraph.schema.privacy import Privacy
 from credgraph.services import Services
@@ -83,6 +84,7 @@ def server(settings: Settings) -> Iterator[LocalNeo4j | None]:
 def session_graph(settings: Settings, server: LocalNeo4j | None) -> Iterator[Graph]:
     graph = connect(settings)
     migrate(graph)
+    warm_up(graph, Rules.load().risk.max_depth, list(RELATIONS))
     yield graph
     graph.close()
 

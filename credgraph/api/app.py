@@ -58,6 +58,8 @@ from credgraph.api.middleware import (
 from credgraph.api.schema import Mutation, Query
 from credgraph.api.validation import BoundedValidationCache
 from credgraph.graph.migrations import CURRENT_VERSION, schema_version
+from credgraph.graph.model import RELATIONS
+from credgraph.queries.neighbourhood import warm_up
 from credgraph.schema.privacy import scrub
 from credgraph.services import Services
 
@@ -278,6 +280,11 @@ def create_app(services: Services, keys: KeyStore | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            await run_in_threadpool(warm_up, services.graph, services.rules.risk.max_depth,
+                                    list(RELATIONS))
+        except (*UNREACHABLE, neo4j.exceptions.Neo4jError):
+            log.warning("Neo4j not ready at start: expansion plans are made on first use")
         yield
         await run_in_threadpool(services.audit.stop)  # no audit event lost on a clean stop
 

@@ -117,6 +117,17 @@ class Neighbourhood:
     subjects: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
+def warm_up(graph: Graph, max_depth: int, types: list[RelationType]) -> None:
+    """Plan every expansion statement before a request needs it: a cold server takes seconds
+    to plan the chained subqueries, inside the first request's time limit. The parameters
+    have the types of a real call (plans are cached per query and parameter types)."""
+    for depth in range(1, max_depth + 1):
+        for summaries in (False, True):
+            graph.read(statement(depth, summaries), {
+                "keys": ["warm-up"], "types": [t.value for t in types],
+                "asOf": dt.date.today(), "cap": 1, "budget": 1, "limit": 2}, timeout=120)
+
+
 def as_date(value: object) -> dt.date | None:
     if value is None:
         return None
