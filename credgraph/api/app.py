@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import re
+import threading
 import traceback
 from collections.abc import AsyncIterator
 from importlib import resources
@@ -232,6 +233,15 @@ class CredGraphQL(GraphQL[dict[str, Any], None]):
         return response
 
 
+def warm_plans(services: Services) -> None:
+    """The expansion statements planned while the server starts, off the request path; a
+    Neo4j not up yet only means the first request plans them."""
+    try:
+        warm_up(services.graph, services.rules.risk.max_depth, list(RELATIONS))
+    except (*UNREACHABLE, neo4j.exceptions.Neo4jError):
+        log.warning("expansion plans not made at start: Neo4j unavailable")
+
+
 def create_app(services: Services, keys: KeyStore | None = None) -> Starlette:
     metrics = Metrics()
     metrics.registry.register(MonitorCollector(services.graph))
@@ -280,11 +290,8 @@ def create_app(services: Services, keys: KeyStore | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        try:
-            await run_in_threadpool(warm_up, services.graph, services.rules.risk.max_depth,
-                                    list(RELATIONS))
-        except (*UNREACHABLE, neo4j.exceptions.Neo4jError):
-            log.warning("Neo4j not ready at start: expansion plans are made on first use")
+        threading.Thread(target=warm_plans, args=(services,), name="credgraph-warm-up",
+                         daemon=True).start()
         yield
         await run_in_threadpool(services.audit.stop)  # no audit event lost on a clean stop
 
