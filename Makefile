@@ -68,8 +68,8 @@ test: setup browser lint typecheck
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: setup
-	$(BIN)/python -m bench.load --subjects 100000 --keep-server
-	$(BIN)/python -m bench.api --label 100000
+	$(BIN)/python -m bench.load --subjects 100000 --update --keep-server
+	$(BIN)/python -m bench.api --label 100000 --peer
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
