@@ -22,14 +22,14 @@ from typing import Any
 
 from bench.load import RESULTS, machine
 from credgraph.graph.model import RelationType
-from credgraph.loaders.bundle import RECORD_FILES, discover, missing_columns
+from credgraph.loaders.bundle import RECORD_FILES, discover, header_test
 from credgraph.loaders.demo import generate
 from credgraph.loaders.prepare import STICKY_STATUSES, Prepared, Preparer
 from credgraph.loaders.readers import read_table
 from credgraph.loaders.subjects import UPSERT_LEGAL_PERSONS, UPSERT_NATURAL_PERSONS
 from credgraph.loaders.validation import FileShape, Rejection, validate
 from credgraph.loaders.writes import OFFICIALS, record_statement, relation_statement
-from credgraph.schema.rows import ROW_MODELS, header_map
+from credgraph.schema.rows import ROW_MODELS
 from credgraph.services import Services
 from credgraph.settings import Settings
 
@@ -41,11 +41,8 @@ def prepared_rows(folder: Path, preparer: Preparer,
                   per_file: int) -> list[tuple[str, list[Prepared]]]:
     out = []
     for kind, path in discover([folder]):
-        model = ROW_MODELS[kind]
-        table = read_table(path, lambda cells: not missing_columns(
-            model, header_map(model, cells)))  # noqa: B023 (used before the loop moves on)
-        mapping = header_map(model, table.headers)
-        shape = FileShape(kind, mapping, {f: h for h, f in mapping.items()})
+        table = read_table(path, header_test(ROW_MODELS[kind]))
+        shape = FileShape.of(kind, table.headers)
         rows = [row for _, row in zip(range(per_file * 2), table.rows, strict=False)]
         found = [o.result for o in validate(preparer, shape, rows)
                  if not isinstance(o.result, Rejection) and o.result.resolve is None]

@@ -132,6 +132,11 @@ def missing_columns(model: type[BundleRow], mapping: dict[str, str]) -> list[str
             if info.is_required() and name not in fed]
 
 
+def header_test(model: type[BundleRow]) -> Callable[[list[str]], bool]:
+    """Whether a row of cells is this file's header: it names every required field."""
+    return lambda cells: not missing_columns(model, header_map(model, cells))
+
+
 def file_kind(path: Path) -> str | None:
     """The bundle file a name stands for: legal_persons.csv, Legal-Persons_2026.xlsx, 法人.csv."""
     stem = _file_stem(path.stem)
@@ -205,18 +210,14 @@ class BundleLoader:
         model = ROW_MODELS[kind]
         result = FileSummary(file=str(path), kind=kind)
 
-        def is_header(cells: list[str]) -> bool:
-            return not missing_columns(model, header_map(model, cells))
-
+        is_header = header_test(model)
         try:
             table = read_table(path, is_header)
         except UnreadableFile as exc:
             raise BundleError(f"{path}: {exc}") from None
         result.encoding = table.encoding
-        mapping = header_map(model, table.headers)
-        columns: dict[str, str] = {}
-        for header, field_name in mapping.items():
-            columns.setdefault(field_name, header)
+        shape = FileShape.of(kind, table.headers)
+        mapping, columns = shape.mapping, shape.columns
         missing = missing_columns(model, mapping)
         if missing:
             raise BundleError(f"{path}: missing required column(s) {', '.join(missing)} "
@@ -234,7 +235,6 @@ class BundleLoader:
                                           scrub(value), reason))
 
         pending: list[tuple[int, Prepared]] = []
-        shape = FileShape(kind, mapping, columns)
         for line, prepared, key in self.validator.outcomes(shape, table.rows,
                                                            path.stat().st_size):
             result.read += 1

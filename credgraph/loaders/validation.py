@@ -21,7 +21,7 @@ from typing import NamedTuple
 from credgraph.graph.driver import batched
 from credgraph.loaders.prepare import Prepared, Preparer, RowRejected
 from credgraph.loaders.readers import RawRow
-from credgraph.schema.rows import ROW_MODELS, parse_row, row_values
+from credgraph.schema.rows import ROW_MODELS, header_map, parse_row, row_values
 
 # A smaller file is validated before worker processes would have started.
 PARALLEL_FROM_BYTES = 2_000_000
@@ -50,6 +50,16 @@ class FileShape:
     kind: str
     mapping: dict[str, str]  # header → field
     columns: dict[str, str]  # field → header, for error messages
+
+    @classmethod
+    def of(cls, kind: str, headers: list[str]) -> FileShape:
+        """The shape of a file with these headers; a field fed by several headers is named
+        in messages by the first."""
+        mapping = header_map(ROW_MODELS[kind], headers)
+        columns: dict[str, str] = {}
+        for header, field_name in mapping.items():
+            columns.setdefault(field_name, header)
+        return cls(kind, mapping, columns)
 
 
 def validate(preparer: Preparer, shape: FileShape, rows: Iterable[RawRow]) -> list[Outcome]:

@@ -58,12 +58,8 @@ class Uscc:
         return self.code[2:8]
 
 
-def parse_uscc(value: str) -> Uscc:
-    return _parse_uscc(value)
-
-
 @lru_cache(maxsize=1 << 18)
-def _parse_uscc(value: str) -> Uscc:
+def parse_uscc(value: str) -> Uscc:
     """Cached: a company's code recurs in its registration, relations and records (a failed
     parse raises and is not cached)."""
     code = normalise(value)
