@@ -75,6 +75,15 @@ def per_file(summary: LoadSummary, bare: dict[str, tuple[int, float]]) -> list[d
     return files
 
 
+def total(summary: LoadSummary, bare: dict[str, tuple[int, float]]) -> dict[str, Any]:
+    bare_rows = sum(r for r, _ in bare.values())
+    bare_seconds = sum(s for _, s in bare.values())
+    return {"read": summary.read, "loaded": summary.loaded, "rejected": summary.rejected,
+            "seconds": round(summary.seconds, 1),
+            "rowsPerSecond": round(summary.read / summary.seconds),
+            "bareRowsPerSecond": round(bare_rows / bare_seconds)}
+
+
 def run(subjects: int, services: Services, workdir: Path, batch: int,
         bulk: bool) -> dict[str, Any]:
     folder = workdir / f"city-{subjects}"
@@ -110,18 +119,13 @@ def run(subjects: int, services: Services, workdir: Path, batch: int,
         summary.seconds += phases["shared contacts"]
     bare = bare_driver(services.graph, folder, batch)
     files = per_file(summary, bare)
-    bare_rows = sum(r for r, _ in bare.values())
-    bare_seconds = sum(s for _, s in bare.values())
     return {
         "date": dt.date.today().isoformat(), "machine": machine(), "subjects": subjects,
         "mode": "bulk" if bulk else "transactional",
         "generationSeconds": round(generation, 1), "files": files,
         "phases": {k: round(v, 1) for k, v in phases.items()},
         "sharedContacts": summary.shared_contacts,
-        "total": {"read": summary.read, "loaded": summary.loaded, "rejected": summary.rejected,
-                  "seconds": round(summary.seconds, 1),
-                  "rowsPerSecond": round(summary.read / summary.seconds),
-                  "bareRowsPerSecond": round(bare_rows / bare_seconds)},
+        "total": total(summary, bare),
         "target": 30000,
     }
 
@@ -138,16 +142,11 @@ def run_update(subjects: int, services: Services, workdir: Path, batch: int) -> 
                           workers=services.settings.load_workers)
     summary = loader.load([folder], derive_contacts=False)
     bare = bare_driver(services.graph, folder, batch)
-    bare_rows = sum(r for r, _ in bare.values())
-    bare_seconds = sum(s for _, s in bare.values())
     files = per_file(summary, bare)
     return {
         "date": dt.date.today().isoformat(), "machine": machine(), "subjects": subjects,
         "mode": "update", "nodesBefore": before, "files": files, "phases": {},
-        "total": {"read": summary.read, "loaded": summary.loaded, "rejected": summary.rejected,
-                  "seconds": round(summary.seconds, 1),
-                  "rowsPerSecond": round(summary.read / summary.seconds),
-                  "bareRowsPerSecond": round(bare_rows / bare_seconds)},
+        "total": total(summary, bare),
         "target": "0.5 × bare",
     }
 
