@@ -134,9 +134,10 @@ def run(subjects: int, services: Services, workdir: Path, batch: int,
 
 def run_update(subjects: int, services: Services, workdir: Path, batch: int,
                seed: int, server: str) -> dict[str, Any]:
-    """A transactional update of a tenth of the loaded city's size: another seed's city
-    (brand-new keys, plus the agencies every demo city shares), through `credgraph load`'s
-    MERGE path, beside the bare driver writing the same rows right after it."""
+    """A transactional update of a tenth of the loaded city's size: another seed's city (new
+    subjects, plus the agencies every demo city shares; records new or, where the seeds share
+    a decision number, updated in place) through `credgraph load`'s transactional path,
+    beside the bare driver writing the same rows right after it."""
     folder = workdir / f"update-{subjects}-{seed}"
     generate(folder, subjects=subjects // 10, seed=seed)
     before = services.graph.read("MATCH (n) RETURN count(n) AS n")[0]["n"]

@@ -28,7 +28,12 @@ from credgraph.loaders.prepare import STICKY_STATUSES, Prepared, Preparer
 from credgraph.loaders.readers import read_table
 from credgraph.loaders.subjects import UPSERT_LEGAL_PERSONS, UPSERT_NATURAL_PERSONS
 from credgraph.loaders.validation import FileShape, Rejection, validate
-from credgraph.loaders.writes import OFFICIALS, record_statement, relation_statement
+from credgraph.loaders.writes import (
+    OFFICIALS,
+    new_record_statement,
+    record_statement,
+    relation_statement,
+)
 from credgraph.schema.rows import ROW_MODELS
 from credgraph.services import Services
 from credgraph.settings import Settings
@@ -66,7 +71,12 @@ def statements(kind: str, prepared: list[Prepared]) -> list[tuple[str, str, list
             by_type.setdefault(p.relation, []).append(p.data)
         return [(f"relations {rtype.value}", relation_statement(rtype), batch, {})
                 for rtype, batch in by_type.items()]
-    return [(kind, record_statement(RECORD_FILES[kind]), rows, {"sticky": STICKY_STATUSES})]
+    # brand-new records as a load CREATEs them (their numbers made unique: demo cities of
+    # different seeds share decision numbers), then the same rows again as a reload MERGEs them
+    record = RECORD_FILES[kind]
+    fresh = [{**row, "id": f"{row['id']} (plans)"} for row in rows]
+    return [(f"{kind} (new)", new_record_statement(record), fresh, {}),
+            (f"{kind} (again)", record_statement(record), fresh, {"sticky": STICKY_STATUSES})]
 
 
 def walk(plan: Any) -> tuple[int, list[str]]:

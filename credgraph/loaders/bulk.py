@@ -80,23 +80,35 @@ def _type(value: Any) -> str | None:
     return "string"
 
 
-def _cell(value: Any, kind: str) -> str:
-    if value is None:
-        return ""
-    if kind == "boolean":
-        return "true" if value else "false"
-    if kind in ("long", "double"):
-        return repr(value)
-    if kind in ("date", "datetime"):
-        return str(value.isoformat())
-    if kind == "string[]":
-        return _quote(";".join(str(v) for v in value))
-    return _quote(str(value))
-
-
 def _quote(text: str) -> str:
     # Always quoted: an empty string stays an empty string (an empty field is no value).
     return '"' + text.replace('"', '""') + '"'
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else _quote(str(value))
+
+
+def _number(value: Any) -> str:
+    return "" if value is None else repr(value)
+
+
+def _boolean(value: Any) -> str:
+    return "" if value is None else "true" if value else "false"
+
+
+def _temporal(value: Any) -> str:
+    return "" if value is None else str(value.isoformat())
+
+
+def _array(value: Any) -> str:
+    return "" if value is None else _quote(";".join(str(v) for v in value))
+
+
+# A column's cells are formatted by its header type, chosen once per batch.
+CELL_FORMATS: dict[str, Callable[[Any], str]] = {
+    "boolean": _boolean, "long": _number, "double": _number, "date": _temporal,
+    "datetime": _temporal, "string[]": _array, "string": _text}
 
 
 @dataclass
@@ -141,6 +153,8 @@ class ImportStage:
         """Rows into a CSV file: the id columns of `id_header` lead each row, then the
         properties named by `columns`, typed by the first value each has (a column no row
         fills is left out)."""
+        if not rows:
+            return
         lead = len(id_header)
         types: dict[str, str] = {}
         for row in rows:
@@ -156,13 +170,14 @@ class ImportStage:
             path.write_text(",".join(head) + "\n", encoding="utf-8")
             group = self._groups[key] = CsvGroup(path, label_or_type)
             target.append(group)
+        cells = [(lead + i, CELL_FORMATS[types[columns[i]]]) for i in used]
+        lines = [",".join([*(_quote(str(v)) for v in row[:lead]),
+                           *(form(row[j]) for j, form in cells)]) for row in rows]
+        body = "\n".join(lines) + "\n"
+        # a field holding a line break makes the file multiline for neo4j-admin
+        group.multiline = group.multiline or "\r" in body or body.count("\n") > len(lines)
         with group.path.open("a", encoding="utf-8", newline="") as handle:
-            for row in rows:
-                ids = [_quote(str(v)) for v in row[:lead]]
-                cells = [_cell(row[lead + i], types[columns[i]]) for i in used]
-                line = ",".join(ids + cells)
-                group.multiline = group.multiline or "\n" in line or "\r" in line
-                handle.write(line + "\n")
+            handle.write(body)
 
     def write_nodes(self, label: str, labels: str, group: str,
                     rows: list[dict[str, Any]]) -> None:

@@ -24,8 +24,8 @@ from credgraph.loaders.writes import (
     SUBORDINATE,
     derive_shared_contacts,
     existing_subjects,
-    record_statement,
     relation_statement,
+    write_records,
 )
 from credgraph.queries.resolution import Resolver
 from credgraph.rules import Rules
@@ -310,8 +310,8 @@ class BundleLoader:
             for rtype, batch in by_type.items():
                 self.graph.write_batches(relation_statement(rtype), batch, self.batch_size)
         else:
-            self.graph.write_batches(record_statement(RECORD_FILES[kind]), rows,
-                                     self.batch_size, extra={"sticky": STICKY_STATUSES})
+            write_records(self.graph, RECORD_FILES[kind], rows, self.batch_size,
+                          STICKY_STATUSES)
 
     def _resolve_names(self, pending: list[tuple[int, Prepared]], result: FileSummary,
                        reject: Callable[[int, str, str, str], None],

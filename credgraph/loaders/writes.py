@@ -3,9 +3,13 @@ only from the declared model."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cache
+from typing import Any
 
-from credgraph.graph.driver import Graph
+import neo4j.exceptions
+
+from credgraph.graph.driver import Graph, batched
 from credgraph.graph.model import RECORD_LABELS, RELATIONS, RecordKind, RelationType
 
 EXISTING = """
@@ -58,6 +62,67 @@ CALL (r, row) {{
   MERGE (r)-[:ISSUED_BY]->(a)
 }}
 """
+
+
+@cache
+def new_record_statement(kind: RecordKind) -> str:
+    """`record_statement` for records not in the graph yet: CREATEd with their links, with no
+    lookup of the record and no old links to clear."""
+    label = RECORD_LABELS[kind].value
+    return f"""
+UNWIND $rows AS row
+CREATE (r:{label} {{id: row.id}})
+SET r += row.props, r.status = row.status
+WITH r, row
+CALL (r, row) {{
+  UNWIND row.parties AS party
+  MERGE (s:Subject {{id: party.id}})
+  ON CREATE SET s += party.stub
+  FOREACH (_ IN CASE WHEN party.person THEN [1] ELSE [] END | SET s:NaturalPerson)
+  FOREACH (_ IN CASE WHEN party.person THEN [] ELSE [1] END | SET s:LegalPerson)
+  FOREACH (_ IN CASE WHEN party.agency THEN [1] ELSE [] END | SET s:Agency)
+  CREATE (s)-[:HAS_RECORD {{role: party.role}}]->(r)
+}}
+CALL (r, row) {{
+  WITH r, row WHERE row.issuer IS NOT NULL
+  MERGE (a:Subject {{id: row.issuer}})
+  ON CREATE SET a += row.issuerStub, a:LegalPerson
+  FOREACH (_ IN CASE WHEN row.issuerAgency THEN [1] ELSE [] END | SET a:Agency)
+  CREATE (r)-[:ISSUED_BY]->(a)
+}}
+"""
+
+
+@cache
+def existing_records_statement(kind: RecordKind) -> str:
+    return f"""
+UNWIND $ids AS id
+MATCH (r:{RECORD_LABELS[kind].value} {{id: id}})
+RETURN collect(r.id) AS rows
+"""
+
+
+def write_records(graph: Graph, kind: RecordKind, rows: Iterable[dict[str, Any]],
+                  batch_size: int, sticky: list[str]) -> int:
+    """Records of one kind, a batch at a time: those already in the graph MERGEd (statuses set
+    by repair or objection kept, parties and issuer re-linked), brand-new ones — most of a
+    daily update — CREATEd. Keys are unique within a batch (a file's last occurrence wins)."""
+    written = 0
+    for batch in batched(rows, batch_size):
+        found = set(graph.read_rows(existing_records_statement(kind),
+                                    {"ids": [row["id"] for row in batch]}, timeout=120))
+        fresh = [row for row in batch if row["id"] not in found]
+        known = [row for row in batch if row["id"] in found]
+        if fresh:
+            try:
+                graph.write_batches(new_record_statement(kind), fresh, batch_size)
+            except neo4j.exceptions.ConstraintError:
+                known += fresh  # another writer created some meanwhile: MERGE is always right
+        if known:
+            graph.write_batches(record_statement(kind), known, batch_size,
+                                extra={"sticky": sticky})
+        written += len(batch)
+    return written
 
 
 @cache
