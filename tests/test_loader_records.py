@@ -107,6 +107,52 @@ def test_reload_relinks_parties_and_issuers(services: Services, subjects: Path,
     assert counts == [{"n": 4, "parties": 4}]
 
 
+def test_update_mixes_new_and_known_records(services: Services, subjects: Path,
+                                            tmp_path: Path) -> None:
+    """Batches holding both records already in the graph (MERGEd) and brand-new ones
+    (CREATEd) give each record one node, one party link and one issuer link."""
+    path = penalties(tmp_path / "penalties.csv")
+    load(services, path)
+    write_csv(path, PENALTY_HEADERS, [
+        [f"P-{n}", "德州市德城区鑫源食品有限公司", CO_A, "罚款", "3", "2026-03-05", "2027-01-01",
+         "德州市德城区市场监督管理局", MARKET] for n in (3, 5, 4, 6)])  # batches of 2: mixed
+    summary = load(services, path)
+    assert (summary.loaded, summary.rejected) == (4, 0)
+    rows = services.graph.read(
+        "MATCH (p:Penalty) RETURN p.id AS id, p.fine AS fine, "
+        "COUNT { (:Subject)-[:HAS_RECORD]->(p) } AS parties, "
+        "COUNT { (p)-[:ISSUED_BY]->(:Subject) } AS issuers ORDER BY id")
+    assert [(r["id"], r["fine"], r["parties"], r["issuers"]) for r in rows] == [
+        ("P-1", 1.0, 1, 1), ("P-2", 1.0, 1, 1), ("P-3", 3.0, 1, 1), ("P-4", 3.0, 1, 1),
+        ("P-5", 3.0, 1, 1), ("P-6", 3.0, 1, 1)]
+
+
+class BlindToRecords(Graph):
+    """Sees no record as existing: what a loader sees when another writer creates the same
+    records between its check and its write."""
+
+    def read_rows(self, cypher: str, params: Any = None, timeout: float | None = None
+                  ) -> list[Any]:
+        if "RETURN collect(r.id) AS rows" in cypher:
+            return []
+        return super().read_rows(cypher, params, timeout)
+
+
+def test_records_created_meanwhile_are_merged(services: Services, subjects: Path,
+                                              tmp_path: Path) -> None:
+    path = penalties(tmp_path / "penalties.csv")
+    load(services, path)
+    graph = services.graph
+    blind = BlindToRecords(graph.driver, graph.database, graph.tx_timeout)
+    loader = BundleLoader(blind, services.rules, services.privacy, services.normaliser,
+                          today=TODAY, batch_size=2)
+    summary = loader.load([penalties(path, fine="5")], derive_contacts=False)
+    assert (summary.loaded, summary.rejected) == (4, 0)
+    counts = graph.read("MATCH (p:Penalty) RETURN count(p) AS n, collect(DISTINCT p.fine) AS "
+                        "fines, COUNT { ()-[:HAS_RECORD]->(:Penalty) } AS parties")
+    assert counts == [{"n": 4, "fines": [5.0], "parties": 4}]
+
+
 def test_licences(services: Services, subjects: Path, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "行政许可.csv", [
         "行政许可决定书文号", "行政许可决定文书名称", "行政相对人名称",
