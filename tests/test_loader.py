@@ -13,6 +13,7 @@ import pytest
 from openpyxl import Workbook
 
 from credgraph.graph.driver import Graph
+from credgraph.loaders import prepare
 from credgraph.loaders.bundle import (
     BundleError,
     BundleLoader,
@@ -412,3 +413,17 @@ def test_person_penalty_with_both_id_columns(services: Services, tmp_path: Path)
     owners = services.graph.read("MATCH (s)-[:HAS_RECORD]->(p:Penalty) "
                                  "RETURN p.id AS id, s:NaturalPerson AS person ORDER BY id")
     assert [r["person"] for r in owners] == [True, False]
+
+
+def test_remembered_references_forget_the_older_half(services: Services,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A city larger than the reference memory: the older half is forgotten, the newest kept,
+    and a forgotten subject is worked out again the same."""
+    monkeypatch.setattr(prepare, "REMEMBERED_REFS", 4)
+    preparer = prepare.Preparer(services.rules, services.privacy, services.normaliser, TODAY)
+    codes = [make_uscc(org=f"MA3C0000{n}") for n in range(1, 6)]
+    refs = [preparer.subject_ref("from_id", code) for code in codes]
+    assert preparer.subject_ref("from_id", codes[4]) is refs[4]  # remembered
+    assert preparer.subject_ref("from_id", codes[3]) is refs[3]  # the newer half kept
+    again = preparer.subject_ref("from_id", codes[0])  # forgotten when the fifth came in
+    assert again is not refs[0] and again == refs[0]

@@ -10,6 +10,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import islice
 from typing import Any, TypeVar
 
 from credgraph.graph.model import (
@@ -56,7 +57,10 @@ from credgraph.schema.rows import (
 
 T = TypeVar("T")
 
-REMEMBERED_REFS = 200_000
+# References a validating process remembers: a 1M-subject city's subjects fit (≈ 0.8 KB each
+# with their parsed codes, ≈ 1.2 GB when full); when full, the older half is forgotten, so the
+# subjects of the rows at hand stay.
+REMEMBERED_REFS = 1_500_000
 STICKY_STATUSES = [RecordStatus.REPAIRED.value, RecordStatus.DISPUTED.value,
                    RecordStatus.REVOKED.value]
 
@@ -152,7 +156,8 @@ class Preparer:
         remembered = self._refs.get((raw, name))
         if remembered is None:
             if len(self._refs) >= REMEMBERED_REFS:
-                self._refs.clear()
+                for key in list(islice(self._refs, REMEMBERED_REFS // 2)):
+                    del self._refs[key]
             remembered = self._refs[(raw, name)] = self._subject_ref(raw, name)
         if isinstance(remembered, str):
             raise RowRejected(column, raw, remembered)
