@@ -26,8 +26,23 @@ def existing_subjects(graph: Graph, ids: set[str]) -> dict[str, set[str]]:
     return {row["id"]: set(row["labels"]) for row in rows}
 
 
+# A record's party and its issuer, created as stubs when a record names them first.
+_PARTY = """UNWIND row.parties AS party
+  MERGE (s:Subject {id: party.id})
+  ON CREATE SET s += party.stub
+  FOREACH (_ IN CASE WHEN party.person THEN [1] ELSE [] END | SET s:NaturalPerson)
+  FOREACH (_ IN CASE WHEN party.person THEN [] ELSE [1] END | SET s:LegalPerson)
+  FOREACH (_ IN CASE WHEN party.agency THEN [1] ELSE [] END | SET s:Agency)"""
+_ISSUER = """WITH r, row WHERE row.issuer IS NOT NULL
+  MERGE (a:Subject {id: row.issuer})
+  ON CREATE SET a += row.issuerStub, a:LegalPerson
+  FOREACH (_ IN CASE WHEN row.issuerAgency THEN [1] ELSE [] END | SET a:Agency)"""
+
+
 @cache
 def record_statement(kind: RecordKind) -> str:
+    """Records that may be in the graph: updated in place (a status set by repair, objection or
+    revocation kept), their parties and issuer re-linked."""
     label = RECORD_LABELS[kind].value
     return f"""
 UNWIND $rows AS row
@@ -36,12 +51,7 @@ SET r += row.props,
     r.status = CASE WHEN r.status IN $sticky THEN r.status ELSE row.status END
 WITH r, row
 CALL (r, row) {{
-  UNWIND row.parties AS party
-  MERGE (s:Subject {{id: party.id}})
-  ON CREATE SET s += party.stub
-  FOREACH (_ IN CASE WHEN party.person THEN [1] ELSE [] END | SET s:NaturalPerson)
-  FOREACH (_ IN CASE WHEN party.person THEN [] ELSE [1] END | SET s:LegalPerson)
-  FOREACH (_ IN CASE WHEN party.agency THEN [1] ELSE [] END | SET s:Agency)
+  {_PARTY}
   MERGE (s)-[:HAS_RECORD {{role: party.role}}]->(r)
 }}
 CALL (r, row) {{
@@ -55,10 +65,7 @@ CALL (r, row) {{
   DELETE i
 }}
 CALL (r, row) {{
-  WITH r, row WHERE row.issuer IS NOT NULL
-  MERGE (a:Subject {{id: row.issuer}})
-  ON CREATE SET a += row.issuerStub, a:LegalPerson
-  FOREACH (_ IN CASE WHEN row.issuerAgency THEN [1] ELSE [] END | SET a:Agency)
+  {_ISSUER}
   MERGE (r)-[:ISSUED_BY]->(a)
 }}
 """
@@ -75,19 +82,11 @@ CREATE (r:{label} {{id: row.id}})
 SET r += row.props, r.status = row.status
 WITH r, row
 CALL (r, row) {{
-  UNWIND row.parties AS party
-  MERGE (s:Subject {{id: party.id}})
-  ON CREATE SET s += party.stub
-  FOREACH (_ IN CASE WHEN party.person THEN [1] ELSE [] END | SET s:NaturalPerson)
-  FOREACH (_ IN CASE WHEN party.person THEN [] ELSE [1] END | SET s:LegalPerson)
-  FOREACH (_ IN CASE WHEN party.agency THEN [1] ELSE [] END | SET s:Agency)
+  {_PARTY}
   CREATE (s)-[:HAS_RECORD {{role: party.role}}]->(r)
 }}
 CALL (r, row) {{
-  WITH r, row WHERE row.issuer IS NOT NULL
-  MERGE (a:Subject {{id: row.issuer}})
-  ON CREATE SET a += row.issuerStub, a:LegalPerson
-  FOREACH (_ IN CASE WHEN row.issuerAgency THEN [1] ELSE [] END | SET a:Agency)
+  {_ISSUER}
   CREATE (r)-[:ISSUED_BY]->(a)
 }}
 """
