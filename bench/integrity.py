@@ -76,7 +76,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as workdir:
             folder = Path(workdir) / "city"
             generate(folder, subjects=args.load, seed=371400, as_of=today)
-            empty(graph)
+            empty(services)
             BundleLoader(graph, rules, services.privacy, services.normaliser).load([folder])
     subjects = graph.read("MATCH (n:Subject) RETURN count(n) AS n")[0]["n"]
     label = args.label or str(args.load or subjects)

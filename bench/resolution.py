@@ -392,7 +392,7 @@ def run(subjects: int, seed: int, services: Services, workdir: Path, pairs: int,
     rng = random.Random(seed)
     folder = workdir / f"city-{subjects}"
     generate(folder, subjects=subjects, seed=seed)
-    empty(services.graph)
+    empty(services)
     loader = BundleLoader(services.graph, services.rules, services.privacy,
                           services.normaliser)
     subject_files = ["legal_persons", "natural_persons", "relations"]
