@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import http.client
 import json
 import os
 import random
@@ -26,6 +27,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -37,7 +39,7 @@ import httpx
 import neo4j
 
 from bench import peer_schema
-from bench.load import RESULTS, machine
+from bench.load import RESULTS, load_average, machine
 from credgraph.api.auth import KeyStore, Role
 from credgraph.graph.model import RELATIONS, RISK_RELATIONS, types_pattern
 from credgraph.graph.server import LocalNeo4j
@@ -146,11 +148,6 @@ def bench_settings(port: int) -> Settings:
     return Settings(home=BENCH / ".neo4j-bench", bolt_port=port, neo4j_uri=None)
 
 
-def load_average() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
-
-
 def wait_ready(client: httpx.Client, probe: Callable[[httpx.Client], bool],
                process: subprocess.Popen[bytes], what: str) -> None:
     for _ in range(300):
@@ -166,7 +163,7 @@ def wait_ready(client: httpx.Client, probe: Callable[[httpx.Client], bool],
 
 
 @contextmanager
-def peer_server(settings: Settings) -> Iterator[tuple[httpx.Client, str]]:
+def peer_server(settings: Settings) -> Iterator[tuple[GraphQLClient, str]]:
     """@neo4j/graphql on a free port over the bench Neo4j, with its type definitions
     generated from the model; yields a client and the URL of its capture switch."""
     peer = BENCH / "peer"
@@ -188,7 +185,7 @@ def peer_server(settings: Settings) -> Iterator[tuple[httpx.Client, str]]:
         try:
             wait_ready(client, lambda c: c.post("/", json={"query": "{ __typename }"})
                        .status_code == 200, process, "the peer")
-            yield client, f"http://127.0.0.1:{control}"
+            yield GraphQLClient(port, "/"), f"http://127.0.0.1:{control}"
         except BaseException:
             log.flush()
             print((Path(tmp) / "peer.log").read_text()[-3000:], file=sys.stderr)
@@ -200,13 +197,38 @@ def peer_server(settings: Settings) -> Iterator[tuple[httpx.Client, str]]:
             log.close()
 
 
-def graphql(client: httpx.Client, path: str, query: str,
-            variables: dict[str, Any]) -> dict[str, Any]:
-    body: dict[str, Any] = client.post(path, json={"query": query,
-                                                   "variables": variables}).json()
-    if body.get("errors"):
-        raise RuntimeError(body["errors"])
-    return dict(body["data"])
+class GraphQLClient:
+    """POSTs GraphQL documents to one local server over kept-alive connections, one per
+    thread, with the standard library's http.client: a request costs the client about 0.3 ms
+    here against 0.85 ms through httpx (measured 2026-11-29), and what the benchmark times is
+    the servers. credgraph and the peer are asked through the same client."""
+
+    def __init__(self, port: int, path: str, headers: dict[str, str] | None = None) -> None:
+        self.port = port
+        self.path = path
+        self.headers = {"Content-Type": "application/json", **(headers or {})}
+        self._local = threading.local()
+
+    def query(self, document: str, variables: dict[str, Any]) -> dict[str, Any]:
+        payload = json.dumps({"query": document, "variables": variables})
+        try:
+            raw = self._post(payload)
+        except (http.client.HTTPException, ConnectionError):
+            # the server closed an idle kept-alive connection: once more on a new one
+            self._local.connection = None
+            raw = self._post(payload)
+        body: dict[str, Any] = json.loads(raw)
+        if body.get("errors"):
+            raise RuntimeError(body["errors"])
+        return dict(body["data"])
+
+    def _post(self, payload: str) -> bytes:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+            self._local.connection = connection
+        connection.request("POST", self.path, payload, self.headers)
+        return connection.getresponse().read()
 
 
 def peer_ids(node: dict[str, Any], depth: int) -> tuple[set[str], dict[str, set[str]]]:
@@ -274,7 +296,7 @@ def agreement(name: str, ours: dict[str, Any], peer: dict[str, Any],
     return problems
 
 
-def compare_peer(services: Services, settings: Settings, client: httpx.Client,
+def compare_peer(services: Services, settings: Settings, client: GraphQLClient,
                  ids: list[str], today: dt.date) -> dict[str, Any]:
     """subject, depth-1 and depth-2 neighbourhood through credgraph, the peer and the bare
     driver, one client, same inputs; the answers checked against each other."""
@@ -296,10 +318,10 @@ def compare_peer(services: Services, settings: Settings, client: httpx.Client,
                 return dict(records[0].data()) if records else {"subject": None}
 
             def ours(value: str, doc: str = PEER_QUERIES[name]) -> dict[str, Any]:
-                return graphql(client, "/graphql", doc, {"id": value})
+                return client.query(doc, {"id": value})
 
             def theirs(value: str, doc: str = peer_docs[name]) -> dict[str, Any]:
-                return graphql(peer, "/", doc, variables(value))
+                return peer.query(doc, variables(value))
 
             httpx.post(f"{control}/start")
             theirs(ids[0])
@@ -370,17 +392,16 @@ def main() -> None:
     server = subprocess.Popen([sys.executable, "-m", "credgraph.cli", "serve", "--port",
                                str(port)], env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60,
-                          headers={"Authorization": f"Bearer {token}"},
-                          limits=httpx.Limits(max_connections=16))
-    wait_ready(client, lambda c: c.get("/healthz").status_code == 200, server, "credgraph")
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as probe:
+        wait_ready(probe, lambda c: c.get("/healthz").status_code == 200, server, "credgraph")
+    client = GraphQLClient(port, "/graphql", {"Authorization": f"Bearer {token}"})
     today = dt.date.today()
     cap = services.rules.risk.degree_cap
     load = {"start": load_average()}
 
     def via_api(name: str) -> Callable[[Any], object]:
         variable = "name" if name == "searchSubjects" else "id"
-        return lambda value: graphql(client, "/graphql", QUERIES[name], {variable: value})
+        return lambda value: client.query(QUERIES[name], {variable: value})
 
     bare: dict[str, Callable[[Any], object]] = {
         "subject": lambda v: find_subject(graph, [v]),
@@ -407,7 +428,6 @@ def main() -> None:
             peer = compare_peer(services, settings, client, ids, today)
     finally:
         server.terminate()
-        client.close()
         graph.close()
     load["end"] = load_average()
     result: dict[str, Any] = {"date": today.isoformat(), "machine": machine(),

@@ -48,6 +48,13 @@ def machine() -> str:
            f"{platform.python_version()}"
 
 
+def load_average() -> str:
+    """The host's 1, 5 and 15-minute load averages: a figure measured on a busy host is
+    recorded as such."""
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
+
+
 def empty(services: Services) -> None:
     """An empty database for the next city: a local server gets a fresh store (deleting a 1M
     city through Cypher took ten minutes), an external one is emptied through Cypher."""
@@ -101,6 +108,7 @@ def run(subjects: int, services: Services, workdir: Path, batch: int,
     generate(folder, subjects=subjects, seed=371400)
     generation = time.perf_counter() - started
     empty(services)
+    load = {"start": load_average()}
     phases: dict[str, float] = {}
     loader: BundleLoader
     if bulk:
@@ -136,6 +144,7 @@ def run(subjects: int, services: Services, workdir: Path, batch: int,
         "phases": {k: round(v, 1) for k, v in phases.items()},
         "sharedContacts": summary.shared_contacts,
         "total": total(summary, bare),
+        "loadAverage": {**load, "end": load_average()},
         "target": 30000,
     }
 
@@ -149,6 +158,7 @@ def run_update(subjects: int, services: Services, workdir: Path, batch: int,
     folder = workdir / f"update-{subjects}-{seed}"
     generate(folder, subjects=subjects // 10, seed=seed)
     before = services.graph.read("MATCH (n) RETURN count(n) AS n")[0]["n"]
+    load = {"start": load_average()}
     loader = BundleLoader(services.graph, services.rules, services.privacy,
                           services.normaliser, batch_size=batch,
                           workers=services.settings.load_workers)
@@ -158,7 +168,8 @@ def run_update(subjects: int, services: Services, workdir: Path, batch: int,
     return {
         "date": dt.date.today().isoformat(), "machine": machine(), "subjects": subjects,
         "mode": "update", "server": server, "nodesBefore": before, "files": files,
-        "phases": {}, "total": total(summary, bare), "target": "0.5 × bare",
+        "phases": {}, "total": total(summary, bare),
+        "loadAverage": {**load, "end": load_average()}, "target": "0.5 × bare",
     }
 
 
@@ -175,7 +186,8 @@ def run_updates(subjects: int, services: Services, workdir: Path,
 def print_table(result: dict[str, Any]) -> None:
     server = f" — server {result['server']}" if "server" in result else ""
     print(f"\nload benchmark ({result['mode']}) — {result['subjects']:,} subjects — "
-          f"{result['date']} — {result['machine']}{server}")
+          f"{result['date']} — {result['machine']}{server} — load average "
+          f"{result['loadAverage']['start']} → {result['loadAverage']['end']}")
     print(f"{'file':22}{'rows':>11}{'rejected':>10}{'credgraph rows/s':>18}"
           f"{'bare driver rows/s':>20}")
     for item in result["files"]:
