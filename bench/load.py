@@ -32,7 +32,7 @@ from credgraph.graph.model import Label
 from credgraph.graph.server import LocalNeo4j
 from credgraph.loaders.bulk import BulkLoader
 from credgraph.loaders.bundle import BundleLoader, LoadSummary, discover
-from credgraph.loaders.demo import generate
+from credgraph.loaders.demo import MIN_SUBJECTS, generate
 from credgraph.loaders.readers import read_table
 from credgraph.loaders.writes import derive_shared_contacts
 from credgraph.services import Services
@@ -218,6 +218,10 @@ def main() -> None:
     parser.add_argument("--update", action="store_true",
                         help="then a transactional update of a tenth of the city's size")
     args = parser.parse_args()
+    scales = args.subjects or [100_000, 1_000_000]
+    if args.update and min(scales) < 10 * MIN_SUBJECTS:
+        parser.error(f"--update loads a tenth of the city again, and a demo city has at least "
+                     f"{MIN_SUBJECTS:,} subjects: --subjects {10 * MIN_SUBJECTS:,} or more")
     home = Path(__file__).resolve().parent / ".neo4j-bench"
     settings = Settings(home=home, bolt_port=args.port, heap="4g", pagecache="6g",
                         neo4j_uri=None, load_workers=args.workers)
@@ -228,7 +232,7 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     try:
         with tempfile.TemporaryDirectory() as workdir:
-            for subjects in args.subjects or [100_000, 1_000_000]:
+            for subjects in scales:
                 result = run(subjects, services, Path(workdir), args.batch,
                              bulk=not args.transactional)
                 results = [result]

@@ -22,6 +22,9 @@ from stdnum.cn import ric, uscc
 
 from credgraph.loaders.derive import add_months
 
+# The sizes a demo city can have.
+MIN_SUBJECTS, MAX_SUBJECTS = 1_000, 1_000_000
+
 COUNTIES = {
     "371402": "德城区", "371403": "陵城区", "371422": "宁津县", "371423": "庆云县",
     "371424": "临邑县", "371425": "齐河县", "371426": "平原县", "371427": "夏津县",
@@ -335,8 +338,8 @@ def _authority_for(city: City, by_county: dict[str, list[Agency]], region: str,
 def generate(out: Path, subjects: int = 20000, seed: int = 371400,
              as_of: dt.date | None = None) -> dict[str, int]:
     """Write the bundle and truth.json into `out`; returns rows written per file."""
-    if not 1000 <= subjects <= 1_000_000:
-        raise ValueError("the demo city has 1,000 to 1,000,000 subjects")
+    if not MIN_SUBJECTS <= subjects <= MAX_SUBJECTS:
+        raise ValueError(f"the demo city has {MIN_SUBJECTS:,} to {MAX_SUBJECTS:,} subjects")
     as_of = as_of or dt.date.today()
     city = City(seed, as_of)
     by_county, municipal = _county_agencies(city)
