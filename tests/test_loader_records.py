@@ -36,9 +36,10 @@ def write_csv(path: Path, headers: list[str], rows: list[list[Any]]) -> Path:
     return path
 
 
-def load(services: Services, *paths: Path) -> LoadSummary:
-    loader = BundleLoader(services.graph, services.rules, services.privacy, services.normaliser,
-                          today=TODAY, batch_size=2)
+def load(services: Services, *paths: Path, graph: Graph | None = None) -> LoadSummary:
+    """The files loaded in batches of 2, through `graph` if given (else the services')."""
+    loader = BundleLoader(graph or services.graph, services.rules, services.privacy,
+                          services.normaliser, today=TODAY, batch_size=2)
     return loader.load(list(paths), derive_contacts=False)
 
 
@@ -143,9 +144,7 @@ def test_records_created_meanwhile_are_merged(services: Services, subjects: Path
     load(services, path)
     graph = services.graph
     blind = BlindToRecords(graph.driver, graph.database, graph.tx_timeout)
-    loader = BundleLoader(blind, services.rules, services.privacy, services.normaliser,
-                          today=TODAY, batch_size=2)
-    summary = loader.load([penalties(path, fine="5")], derive_contacts=False)
+    summary = load(services, penalties(path, fine="5"), graph=blind)
     assert (summary.loaded, summary.rejected) == (4, 0)
     counts = graph.read("MATCH (p:Penalty) RETURN count(p) AS n, collect(DISTINCT p.fine) AS "
                         "fines, COUNT { ()-[:HAS_RECORD]->(:Penalty) } AS parties")
