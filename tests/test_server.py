@@ -92,6 +92,20 @@ def test_migrate_from_scratch_is_idempotent(graph: Graph) -> None:
     assert migrate(graph) == []
 
 
+def test_record_indexes_no_query_reads_are_dropped(graph: Graph) -> None:
+    """A database migrated before migration 7 keeps its record indexes until it runs: then
+    only the penalty date and status indexes (the escalation run's starting points) stay."""
+    graph.write("CREATE INDEX license_domain IF NOT EXISTS FOR (n:License) ON (n.domain)")
+    graph.write("CREATE INDEX penalty_domain IF NOT EXISTS FOR (n:Penalty) ON (n.domain)")
+    graph.write("MATCH (v:SchemaVersion) SET v.applied = [x IN v.applied WHERE x <> 7], "
+                "v.version = 6")
+    assert [m.version for m in migrate(graph)] == [7]
+    names = {row["name"] for row in graph.read("SHOW INDEXES YIELD name RETURN name")}
+    assert {"penalty_date", "penalty_status", "penalty_id", "license_id"} <= names
+    assert not {"license_domain", "penalty_domain", "license_date", "commitment_status"} & names
+    assert schema_version(graph) == CURRENT_VERSION
+
+
 def test_generated_password_never_looks_like_an_option(tmp_path) -> None:  # type: ignore[no-untyped-def]
     for index in range(200):
         local = LocalNeo4j(make_settings(home=tmp_path / str(index), bolt_port=_free_port()))
