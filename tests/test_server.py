@@ -92,17 +92,21 @@ def test_migrate_from_scratch_is_idempotent(graph: Graph) -> None:
     assert migrate(graph) == []
 
 
-def test_record_indexes_no_query_reads_are_dropped(graph: Graph) -> None:
-    """A database migrated before migration 7 keeps its record indexes until it runs: then
-    only the penalty date and status indexes (the escalation run's starting points) stay."""
-    graph.write("CREATE INDEX license_domain IF NOT EXISTS FOR (n:License) ON (n.domain)")
-    graph.write("CREATE INDEX penalty_domain IF NOT EXISTS FOR (n:Penalty) ON (n.domain)")
+def test_indexes_no_query_reads_are_dropped(graph: Graph) -> None:
+    """A database migrated before migration 7 keeps the indexes migration 1 used to make until
+    it runs: then of the record property indexes only the penalties' date and status (the
+    escalation run's starting points) stay, and subjects keep region and core name."""
+    for label, prop in (("License", "domain"), ("Penalty", "domain"), ("Subject", "kind")):
+        graph.write(f"CREATE INDEX {label.lower()}_{prop} IF NOT EXISTS "
+                    f"FOR (n:{label}) ON (n.{prop})")
     graph.write("MATCH (v:SchemaVersion) SET v.applied = [x IN v.applied WHERE x <> 7], "
                 "v.version = 6")
     assert [m.version for m in migrate(graph)] == [7]
     names = {row["name"] for row in graph.read("SHOW INDEXES YIELD name RETURN name")}
-    assert {"penalty_date", "penalty_status", "penalty_id", "license_id"} <= names
-    assert not {"license_domain", "penalty_domain", "license_date", "commitment_status"} & names
+    assert {"penalty_date", "penalty_status", "penalty_id", "license_id", "subject_region",
+            "subject_namenorm", "subject_names"} <= names
+    assert not {"license_domain", "penalty_domain", "license_date", "commitment_status",
+                "subject_kind"} & names
     assert schema_version(graph) == CURRENT_VERSION
 
 
