@@ -31,23 +31,29 @@ def _index_name(label: Label, prop: str) -> str:
     return f"{label.value.lower()}_{prop.lower()}"
 
 
+def _range_index(label: Label, prop: str) -> str:
+    return (f"CREATE INDEX {_index_name(label, prop)} IF NOT EXISTS "
+            f"FOR (n:{label.value}) ON (n.{prop})")
+
+
+def _unique_id(label: Label) -> str:
+    return (f"CREATE CONSTRAINT {_index_name(label, 'id')} IF NOT EXISTS "
+            f"FOR (n:{label.value}) REQUIRE n.id IS UNIQUE")
+
+
 # Made by migration 1 before it was narrowed to LOOKUP_INDEXES; no query reads them (SHOW
 # INDEXES' readCount stayed 0 through the load, API, escalation and integrity benchmarks).
 UNREAD_INDEXES = tuple(
-    name for name in ("subject_kind", *(_index_name(label, prop)
-                                        for label in RECORD_LABELS.values()
-                                        for prop in ("domain", "status", "date")))
-    if name not in {_index_name(label, prop) for label, prop in LOOKUP_INDEXES})
+    _index_name(label, prop)
+    for label, prop in ((Label.SUBJECT, "kind"), *((label, prop)
+                                                   for label in RECORD_LABELS.values()
+                                                   for prop in ("domain", "status", "date")))
+    if (label, prop) not in LOOKUP_INDEXES)
 
 
 def _keys_and_lookups() -> list[str]:
-    statements = [
-        f"CREATE CONSTRAINT {label.value.lower()}_id IF NOT EXISTS "
-        f"FOR (n:{label.value}) REQUIRE n.id IS UNIQUE"
-        for label in KEYED_LABELS
-    ]
-    statements.extend(f"CREATE INDEX {_index_name(label, prop)} IF NOT EXISTS "
-                      f"FOR (n:{label.value}) ON (n.{prop})" for label, prop in LOOKUP_INDEXES)
+    statements = [_unique_id(label) for label in KEYED_LABELS]
+    statements.extend(_range_index(label, prop) for label, prop in LOOKUP_INDEXES)
     subject = Label.SUBJECT.value
     statements.append(
         f"CREATE FULLTEXT INDEX subject_names IF NOT EXISTS FOR (n:{subject}) "
@@ -64,41 +70,32 @@ def _monitoring() -> list[str]:
     statements = [
         f"CREATE CONSTRAINT alert_fingerprint IF NOT EXISTS "
         f"FOR (n:{alert}) REQUIRE n.fingerprint IS UNIQUE",
-        *(f"CREATE INDEX alert_{prop.lower()} IF NOT EXISTS FOR (n:{alert}) ON (n.{prop})"
-          for prop in ("status", "rule", "subject", "firstSeen")),
+        *(_range_index(Label.ALERT, prop) for prop in ("status", "rule", "subject", "firstSeen")),
     ]
-    for label in (Label.WATCHLIST, Label.WATCH_STATE, Label.MONITOR_RUN, Label.MONITOR_LOCK):
-        statements.append(f"CREATE CONSTRAINT {label.value.lower()}_id IF NOT EXISTS "
-                          f"FOR (n:{label.value}) REQUIRE n.id IS UNIQUE")
+    statements.extend(_unique_id(label) for label in (
+        Label.WATCHLIST, Label.WATCH_STATE, Label.MONITOR_RUN, Label.MONITOR_LOCK))
     return statements
 
 
 def _workflow() -> list[str]:
     """The audit log read newest first and by actor; open objections found by status."""
-    event, objection = Label.AUDIT_EVENT.value, Label.OBJECTION.value
-    return [
-        f"CREATE INDEX auditevent_at IF NOT EXISTS FOR (n:{event}) ON (n.at)",
-        f"CREATE INDEX auditevent_actor IF NOT EXISTS FOR (n:{event}) ON (n.actor)",
-        f"CREATE INDEX objection_status IF NOT EXISTS FOR (n:{objection}) ON (n.status)",
-    ]
+    return [_range_index(Label.AUDIT_EVENT, "at"), _range_index(Label.AUDIT_EVENT, "actor"),
+            _range_index(Label.OBJECTION, "status")]
 
 
 def _escalations() -> list[str]:
     """屡罚不改: escalations listed by status and level; companies found by 登记状态 (a text
     index, for `CONTAINS '吊销'`)."""
-    escalation, subject = Label.ESCALATION.value, Label.SUBJECT.value
     return [
-        *(f"CREATE INDEX escalation_{prop.lower()} IF NOT EXISTS "
-          f"FOR (n:{escalation}) ON (n.{prop})" for prop in ("status", "level")),
-        f"CREATE TEXT INDEX subject_status_text IF NOT EXISTS FOR (n:{subject}) ON (n.status)",
+        *(_range_index(Label.ESCALATION, prop) for prop in ("status", "level")),
+        f"CREATE TEXT INDEX subject_status_text IF NOT EXISTS FOR (n:{Label.SUBJECT.value}) "
+        "ON (n.status)",
     ]
 
 
 def _sharing_quota() -> list[str]:
     """One counter per partner key and day, incremented under the unique key's lock."""
-    label = Label.SHARING_QUOTA.value
-    return [f"CREATE CONSTRAINT sharingquota_id IF NOT EXISTS FOR (n:{label}) "
-            "REQUIRE n.id IS UNIQUE"]
+    return [_unique_id(Label.SHARING_QUOTA)]
 
 
 def _unread_indexes() -> list[str]:
