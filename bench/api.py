@@ -215,6 +215,7 @@ class GraphQLClient:
             raw = self._post(payload)
         except (http.client.HTTPException, ConnectionError):
             # the server closed an idle kept-alive connection: once more on a new one
+            self._local.connection.close()
             self._local.connection = None
             raw = self._post(payload)
         body: dict[str, Any] = json.loads(raw)
