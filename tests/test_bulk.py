@@ -3,6 +3,7 @@ transactional path, refused where it is unsafe, and a failed import loses nothin
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,10 @@ from credgraph.graph.driver import Graph
 from credgraph.graph.maintenance import delete_all
 from credgraph.graph.model import Label
 from credgraph.loaders.bulk import BulkLoader, BulkRefused, CsvGroup
-from credgraph.loaders.bundle import BundleLoader, LoadSummary
+from credgraph.loaders.bundle import BundleLoader, LoadSummary, header_test
 from credgraph.loaders.demo import generate
+from credgraph.loaders.readers import read_table
+from credgraph.schema.rows import ROW_MODELS, header_map
 from credgraph.services import Services
 from tests.conftest import make_settings
 
@@ -56,6 +59,44 @@ def bulk_loader(services: Services, **kwargs: Any) -> BulkLoader:
                       services.normaliser, today=AS_OF, **kwargs)
 
 
+def rows_of(folder: Path, kind: str) -> list[dict[str, str]]:
+    """A file's loadable-looking rows, by field name."""
+    model = ROW_MODELS[kind]
+    table = read_table(folder / f"{kind}.csv", header_test(model))
+    fields = header_map(model, table.headers)
+    return [{fields[h]: v for h, v in raw.values.items() if h in fields and v}
+            for raw in table.rows if not raw.problem]
+
+
+def write_rows(path: Path, rows: list[dict[str, str]]) -> None:
+    headers = sorted({name for row in rows for name in row})
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=headers)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def add_repeats(folder: Path) -> dict[str, str]:
+    """Second files of a kind that repeat keys of the first — a record updated, a relation and
+    an official's post restated — and a licence whose number is also a penalty's: the later
+    row wins as a MERGE would make it win, and the licence is a record of its own."""
+    penalties = [row for row in rows_of(folder, "penalties")
+                 if row.get("subject_id", "").startswith("91")][:3]
+    write_rows(folder / "penalties_update.csv",
+               [{**row, "fine": "77.5", "content": "更正后的处罚内容"} for row in penalties])
+    shared = penalties[0]
+    write_rows(folder / "licenses_same_numbers.csv", [{
+        "decision_no": shared["decision_no"], "subject_name": shared["subject_name"],
+        "subject_id": shared["subject_id"], "decided_on": shared["decided_on"],
+        "authority": shared["authority"], "license_category": "普通"}])
+    stakes = [row for row in rows_of(folder, "relations") if row["type"] == "SHAREHOLDER"][:3]
+    write_rows(folder / "relations_restated.csv",
+               [{**row, "ratio": "12.5%"} for row in stakes] + [{**stakes[0], "ratio": "31%"}])
+    official = rows_of(folder, "officials")[0]
+    write_rows(folder / "officials_restated.csv", [{**official, "position": "调研员"}])
+    return {"penalty": shared["decision_no"], "company": stakes[0]["to_id"]}
+
+
 @pytest.fixture(scope="module")
 def city(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("bulk-city")
@@ -63,13 +104,31 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def test_bulk_and_transactional_build_the_same_graph(services: Services, city: Path) -> None:
+@pytest.fixture(scope="module")
+def repeated(city: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    folder = tmp_path_factory.mktemp("bulk-repeats")
+    for path in city.iterdir():
+        if path.is_file():
+            (folder / path.name).write_bytes(path.read_bytes())
+    return folder, add_repeats(folder)
+
+
+def test_bulk_and_transactional_build_the_same_graph(
+        services: Services, repeated: tuple[Path, dict[str, str]]) -> None:
     """One transactional and one bulk load of the same bundle (an import restarts the server,
     so the checks of the imported database share this test), shared contacts derived in the
-    database by one and staged by the other."""
+    database by one and staged by the other; later files repeat keys of earlier ones."""
+    city, keys = repeated
     transactional = BundleLoader(services.graph, services.rules, services.privacy,
                                  services.normaliser, today=AS_OF).load([city])
     expected = snapshot(services.graph)
+    # the repeats took effect as a MERGE makes them: the later row's values, two records
+    penalty = expected["nodes"][("Penalty", keys["penalty"])]
+    assert (penalty["fine"], penalty["content"]) == (77.5, "更正后的处罚内容")
+    assert ("License", keys["penalty"]) in expected["nodes"]
+    ratios = [dict(props)["ratio"] for _, _, kind, b, _, props in expected["relationships"]
+              if b == keys["company"] and kind == "SHAREHOLDER"]
+    assert "0.31" in ratios
     delete_all(services.graph, keep=(Label.SCHEMA_VERSION.value,))
     token = KeyStore(services.graph).create("before-bulk", Role.ADMIN)
 

@@ -8,7 +8,8 @@ differs: the graph the MERGE statements of `loaders/writes.py` would build is st
 — subjects merged in memory in file order, exactly as successive `SET n += props` would — and
 imported with the server stopped. Rows whose subject must be found by name (关联补正) need the
 full-text index of a running database, so they are held back and written transactionally after
-the import, as are the derived shared contacts.
+the import; so are the rows that restate a record, relation or post an earlier row staged (a
+second file of the same kind), which the MERGE after the import applies as it would have.
 """
 
 from __future__ import annotations
@@ -128,7 +129,8 @@ class ImportStage:
     subjects: dict[str, tuple[set[str], dict[str, Any]]] = field(default_factory=dict)
     node_files: list[CsvGroup] = field(default_factory=list)
     relationship_files: list[CsvGroup] = field(default_factory=list)
-    seen_relationships: set[tuple[str, ...]] = field(default_factory=set)
+    # records by label and key, relationships by type, ends and key: each staged once
+    claimed: set[tuple[str, ...]] = field(default_factory=set)
     # one file per label (or type) and header: batches with the same columns append to it
     _groups: dict[tuple[str, tuple[str, ...]], CsvGroup] = field(default_factory=dict)
 
@@ -146,6 +148,14 @@ class ImportStage:
     def subject_labels(self, key: str) -> set[str] | None:
         found = self.subjects.get(key)
         return found[0] if found else None
+
+    def claim(self, identity: tuple[str, ...]) -> bool:
+        """Whether a record or relationship is new to the stage, which now holds it: neo4j-admin
+        takes each node once, and a repeat must update it as a MERGE would."""
+        if identity in self.claimed:
+            return False
+        self.claimed.add(identity)
+        return True
 
     # -- files ----------------------------------------------------------------------------------
     def _write(self, name: str, id_header: list[str], rows: list[tuple[Any, ...]],
@@ -188,18 +198,12 @@ class ImportStage:
 
     def write_relationships(self, rtype: str, start_group: str, end_group: str,
                             rows: list[tuple[str, str, dict[str, Any]]]) -> None:
-        fresh = []
-        for source, target, props in rows:
-            identity = (rtype, source, target, str(props.get("key", props.get("role", ""))))
-            if identity in self.seen_relationships:
-                continue
-            self.seen_relationships.add(identity)
-            fresh.append((source, target, props))
-        if not fresh:
+        """Relationships the caller made unique (claimed, or unique by construction)."""
+        if not rows:
             return
-        columns = sorted({k for _, _, props in fresh for k in props})
+        columns = sorted({k for _, _, props in rows for k in props})
         self._write(f"rels-{rtype}", [f":START_ID({start_group})", f":END_ID({end_group})"],
-                    [(s, t, *(p.get(c) for c in columns)) for s, t, p in fresh],
+                    [(s, t, *(p.get(c) for c in columns)) for s, t, p in rows],
                     columns, rtype, self.relationship_files)
 
     def write_shared_contacts(self, cap: int) -> dict[str, int]:
@@ -312,13 +316,22 @@ class BulkLoader(BundleLoader):
             super()._flush(kind, pending, result, reject, summary)
             return
         by_name = [(line, p) for line, p in pending if p.resolve is not None]
-        if by_name:
-            self._deferred.append((kind, by_name, result, reject))
-        ready = self._check_references([(line, p) for line, p in pending if p.resolve is None],
-                                       reject)
-        self._stage(kind, [p for _, p in ready])
+        checked = self._check_references([(line, p) for line, p in pending if p.resolve is None],
+                                         reject)
+        later: list[tuple[int, Prepared]] = []
+        ready: list[Prepared] = []
+        for line, prepared in sorted(by_name + checked, key=lambda item: item[0]):
+            identity = _identity(kind, prepared)
+            fresh = identity is None or self.stage.claim(identity)
+            if fresh and prepared.resolve is None:
+                ready.append(prepared)
+            else:
+                later.append((line, prepared))
+        if later:
+            self._deferred.append((kind, later, result, reject))
+        self._stage(kind, ready)
         self._superiors.extend({"from": p.data["id"], "to": p.superior}
-                               for _, p in ready if p.superior)
+                               for p in ready if p.superior)
         result.loaded += len(ready)
 
     def _known_subjects(self, ids: set[str]) -> dict[str, set[str]]:
@@ -333,7 +346,7 @@ class BulkLoader(BundleLoader):
             if self.stage.subject_labels(link["to"]) is None:
                 summary.warnings.append(f"{link['from']}: superior {link['to']} is not loaded; "
                                         "SUBORDINATE_TO not created")
-            else:
+            elif self.stage.claim((RelationType.SUBORDINATE_TO.value, link["from"], link["to"])):
                 usable.append((link["from"], link["to"], {"key": ""}))
         self.stage.write_relationships(RelationType.SUBORDINATE_TO.value, Label.SUBJECT.value,
                                        Label.SUBJECT.value, usable)
@@ -454,6 +467,20 @@ class BulkLoader(BundleLoader):
             tail = "\n".join(lines[-12:])
             raise ServerError(f"neo4j-admin import failed (exit {result.returncode}); the "
                               f"previous database is kept:\n{scrub(tail)}")
+
+
+def _identity(kind: str, prepared: Prepared) -> tuple[str, ...] | None:
+    """What a row stages once: a record by label and key, a relation or post (任职) by type,
+    ends and key; subjects are merged in memory instead."""
+    data = prepared.data
+    if kind in RECORD_FILES:
+        return (RECORD_LABELS[RECORD_FILES[kind]].value, data["id"])
+    if kind == "relations":
+        assert prepared.relation is not None
+        return (RELATIONS[prepared.relation].type, data["from"], data["to"], data["key"])
+    if kind == "officials":
+        return (RelationType.SERVES_IN.value, data["id"], data["agency"], data["key"])
+    return None
 
 
 def _present(props: dict[str, Any]) -> dict[str, Any]:
