@@ -174,8 +174,23 @@ def test_a_corrected_version_can_be_objected_to_again(world: Graph, api: Api) ->
     assert chain == [{"statuses": ["ACTIVE", "REVOKED", "REVOKED"]}]
 
 
+def test_correct_without_fields_makes_a_new_version_of_the_same(world: Graph,
+                                                                api: Api) -> None:
+    """The contract's call names only the outcome and the note."""
+    filed = file_one(api)
+    done = ok(api, RESOLVE, id=filed["id"], outcome="CORRECT",
+              note="文书号更正，内容不变")["resolveObjection"]
+    assert (done["status"], done["outcome"], done["note"]) == ("RESOLVED", "CORRECT",
+                                                               "文书号更正，内容不变")
+    assert done["record"] == {"id": "P-1", "status": "REVOKED", "severity": "一般"}
+    assert done["correctedRecord"] == {"id": "P-1#v2", "status": "ACTIVE", "severity": "一般",
+                                       "domain": "food_drug", "date": DECIDED.isoformat()}
+    fines = world.read("MATCH (n:Penalty {id: 'P-1#v2'})-[:SUPERSEDES]->(o:Penalty {id: 'P-1'})"
+                       " RETURN n.fine AS new, o.fine AS old")
+    assert fines == [{"new": 2.0, "old": 2.0}]
+
+
 @pytest.mark.parametrize(("variables", "code", "fragment"), [
-    ({"outcome": "CORRECT", "note": "更正"}, "BAD_USER_INPUT", "needs the corrected fields"),
     ({"outcome": "CORRECT", "note": "更正", "corrections": {"listType": "经营异常名录"}},
      "BAD_USER_INPUT", "a penalty has no field listType"),
     ({"outcome": "CORRECT", "note": "更正", "corrections": {"severity": "很重"}},

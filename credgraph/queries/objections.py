@@ -6,7 +6,9 @@ objection (`previousStatus`). Resolving it:
 - REVOKE: REVOKED from today (`revokedOn`, `revocationReason` = the note), it stops counting;
 - CORRECT: a new version `<id>#v<n>` carrying the corrected fields, in force from today
   (`correctedOn`), `(new)-[:SUPERSEDES]->(old)`; the old version is REVOKED from today with
-  `supersededBy`, so no date sees both.
+  `supersededBy`, so no date sees both. Without corrected fields (the contract's call names
+  only the outcome and the note) the new version carries the old one's, the note saying what
+  the correction was.
 Each step is one transaction and nothing is deleted. A reload of the bundle undoes none of it:
 the loader keeps REVOKED and DISPUTED, and a new version has its own key the bundle never has.
 """
@@ -212,9 +214,7 @@ def resolve_objection(graph: Graph, rules: Rules, objection_id: str,
     if outcome is ObjectionOutcome.UPHOLD:
         params["status"] = status_today(kind, record, previous, today)
     elif outcome is ObjectionOutcome.CORRECT:
-        if not corrections:
-            raise Refused("CORRECT needs the corrected fields (corrections)")
-        changed = corrected_fields(kind, record, corrections, rules, today)
+        changed = corrected_fields(kind, record, corrections or {}, rules, today)
         subject = changed.pop("subject", None)
         base = record.get("baseId") or record["id"]
         version = int(record.get("version") or 1) + 1
@@ -249,8 +249,6 @@ def corrected_fields(kind: RecordKind, record: dict[str, Any], corrections: dict
         if key in ("fine", "confiscation", "amount") and value < 0:
             raise Refused(f"{key} must not be negative")
         changed[key] = value
-    if not changed:
-        raise Refused("CORRECT needs at least one corrected field")
     if "severity" in changed:
         severity = SEVERITY_ALIASES.get(str(changed["severity"]).strip())
         if severity is None:
