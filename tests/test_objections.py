@@ -14,7 +14,7 @@ from credgraph.loaders.bundle import BundleLoader
 from credgraph.services import Services
 from tests.conftest import Api
 from tests.graphs import record, subject
-from tests.ids import make_uscc
+from tests.ids import make_id, make_uscc
 from tests.test_loader import write_csv
 
 S = make_uscc(org="MA3C00001")
@@ -227,6 +227,31 @@ def test_bad_filings_and_roles(world: Graph, api: Api) -> None:
     assert failure(api, RESOLVE, "investigator", id=filed["id"], outcome="UPHOLD",
                    note="x")["extensions"]["code"] == "FORBIDDEN"
     assert world.read("MATCH (o:Objection) RETURN count(o) AS n")[0]["n"] == 1
+
+
+def test_no_raw_id_number_is_stored_or_echoed(world: Graph, api: Api) -> None:
+    """A reason, a note or a commitment naming a person, and an ID number typed as a record
+    id: masked in the answer, in the error and in Neo4j (SPEC §6)."""
+    number = make_id(region="371402", born="19800101", seq="011")
+    masked = number[:6] + "********" + number[-4:]
+    filed = ok(api, FILE, id="P-1", reason=f"当事人身份证号{number}登记有误")["fileObjection"]
+    assert filed["reason"] == f"当事人身份证号{masked}登记有误"
+    done = ok(api, RESOLVE, id=filed["id"], outcome="UPHOLD",
+              note=f"已核实{number}")["resolveObjection"]
+    assert done["note"] == f"已核实{masked}"
+    world.write("MATCH (r:Penalty {id: 'P-1'}) SET r.date = date() - duration('P1Y')")
+    granted = ok(api, """mutation($c: String!) { requestRepair(recordId: "P-1", commitment: $c)
+                 { eligible } }""", c=f"本人{number}承诺守信")["requestRepair"]
+    assert granted["eligible"] is True
+    for query in (FILE, """mutation($id: ID!, $reason: String!) {
+                  requestRepair(recordId: $id, commitment: $reason) { eligible } }"""):
+        unknown = failure(api, query, id=number, reason="x")
+        assert unknown["extensions"]["code"] == "NOT_FOUND"
+        assert masked in unknown["message"] and number not in unknown["message"]
+    stored = world.read("MATCH (n) WHERE n:Objection OR n:Commitment OR n:Repair "
+                        "RETURN properties(n) AS p")
+    assert len(stored) == 3 and not any(number in str(row["p"]) for row in stored)
+    assert any(row["p"].get("content") == f"本人{masked}承诺守信" for row in stored)
 
 
 def test_a_repaired_record_takes_no_objection(world: Graph, api: Api) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from credgraph.schema.privacy import mask_id_number, scrub
+from credgraph.schema.rows import display_value
 from tests.ids import make_id
 
 PLAIN = make_id(region="371402", born="19800101", seq="011")
@@ -60,3 +61,16 @@ def test_several_numbers_and_letters_around_them() -> None:
 ])
 def test_other_numbers_are_left_alone(text: str) -> None:
     assert scrub(text) == text
+
+
+@pytest.mark.parametrize(("value", "shown"), [
+    (PLAIN, PLAIN[:6] + "********" + PLAIN[-4:]),
+    (PLAIN[:17], PLAIN[:6] + "*******" + PLAIN[13:17]),  # a digit short: still a person's
+    (PLAIN + "7", PLAIN[:6] + "*********" + PLAIN[-3:] + "7"),
+    ("371402800101011", "371402*****1011"),  # first generation, 15 digits
+    ("91371402MA3C00001A", "91371402MA3C00001A"),
+    ("6222021234567890123", "6222021234567890123"),
+    ("德城罚字〔2026〕2号", "德城罚字〔2026〕2号"),
+])
+def test_rejected_values_show_no_id_number(value: str, shown: str) -> None:
+    assert display_value(value) == shown

@@ -109,8 +109,8 @@ def build_schema(services: Services) -> strawberry.Schema:
 def error_code(error: GraphQLError) -> tuple[str, str]:
     """The contract's code for an error, and the message a person sees."""
     code = (error.extensions or {}).get("code")
-    if code:
-        return str(code), error.message
+    if code:  # an id the caller typed is echoed in many messages: masked if it is a person's
+        return str(code), scrub(error.message)
     original = error.original_error
     if isinstance(original, UNREACHABLE):
         log.warning("Neo4j unreachable in %s: %s", error.path, type(original).__name__)

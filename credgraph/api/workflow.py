@@ -25,6 +25,7 @@ from credgraph.graph import model
 from credgraph.queries import objections as desk
 from credgraph.queries import repair
 from credgraph.queries.neighbourhood import as_date
+from credgraph.schema.privacy import scrub
 
 for _enum in (model.ObjectionStatus, model.ObjectionOutcome):
     strawberry.enum(_enum)
@@ -121,6 +122,8 @@ def native(value: Any) -> Any:
 
 
 def text(info: Info, value: str, name: str) -> str:
+    """Free text a person typed (a reason, a note, a commitment), bounded, with any ID number
+    in it masked before it is stored or echoed (SPEC §6)."""
     maximum = services(info).rules.repair.max_text
     stripped = value.strip()
     if not stripped:
@@ -128,7 +131,7 @@ def text(info: Info, value: str, name: str) -> str:
     if len(stripped) > maximum:
         raise api_error(ErrorCode.BAD_USER_INPUT,
                         f"{name} has {len(stripped)} characters; at most {maximum}")
-    return stripped
+    return scrub(stripped)
 
 
 def identifier(value: str, name: str) -> str:
@@ -143,9 +146,9 @@ async def desk_call(fn: Callable[..., T], *args: Any) -> T:
     try:
         return await in_thread(fn, *args)
     except repair.NotFound as exc:
-        raise api_error(ErrorCode.NOT_FOUND, str(exc)) from None
+        raise api_error(ErrorCode.NOT_FOUND, scrub(str(exc))) from None
     except repair.Refused as exc:
-        raise api_error(ErrorCode.BAD_USER_INPUT, str(exc)) from None
+        raise api_error(ErrorCode.BAD_USER_INPUT, scrub(str(exc))) from None
 
 
 def repair_out(row: dict[str, Any]) -> Repair:

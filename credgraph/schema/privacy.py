@@ -100,6 +100,27 @@ def scrub(text: str) -> str:
     return _ID_SHAPE.sub(_mask_match, text)
 
 
+# The first-generation 15-digit number (一代身份证): region, a two-digit year, month, day.
+_OLD_ID_STRUCTURE = re.compile(r"[1-9][0-9]{5}[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])")
+
+
+def is_near_id_number(value: str) -> bool:
+    """An identifier cell that is an ID number but for a digit too few or too many, or a
+    first-generation 15-digit one: personal data all the same, masked wherever it is shown."""
+    text = normalise(value)
+    body = text[:-1] if text.endswith("X") else text
+    if not (15 <= len(text) <= 19 and body.isdigit()):
+        return False
+    structure = _OLD_ID_STRUCTURE if len(text) == 15 else _ID_STRUCTURE
+    return structure.match(text) is not None
+
+
+def mask_digits(value: str) -> str:
+    """Any length's mask in the ID number's manner: region and last four kept."""
+    text = normalise(value)
+    return text[:6] + "*" * (len(text) - 10) + text[-4:]
+
+
 def _mask_match(match: re.Match[str]) -> str:
     number = normalise(match.group(0))
     return mask_id_number(number) if _ID_STRUCTURE.match(number) else match.group(0)

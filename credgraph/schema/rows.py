@@ -22,7 +22,7 @@ from pydantic import (
 )
 
 from credgraph.schema.identifiers import looks_like_id_number, normalise
-from credgraph.schema.privacy import scrub
+from credgraph.schema.privacy import is_near_id_number, mask_digits, scrub
 from credgraph.schema.values import parse_amount, parse_bool, parse_date, parse_ratio
 
 
@@ -300,9 +300,8 @@ class FieldProblem(BaseModel):
 def display_value(value: object) -> str:
     """A value fit for a rejects file or error: ID numbers masked, long text cut."""
     text = "" if value is None else str(value)
-    if looks_like_id_number(text):
-        folded = normalise(text)
-        return folded[:6] + "*" * 8 + folded[-4:]
+    if looks_like_id_number(text) or is_near_id_number(text):
+        return mask_digits(text)
     return text if len(text) <= 200 else text[:200] + "…"
 
 
