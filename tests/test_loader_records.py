@@ -228,9 +228,9 @@ def test_judgments(services: Services, subjects: Path, tmp_path: Path) -> None:
     rows = services.graph.read("MATCH (j:Judgment) RETURN j.id AS id, j.status AS status, "
                                "j.domain AS domain, j.amount AS amount ORDER BY id")
     assert [(r["id"], r["status"], r["domain"], r["amount"]) for r in rows] == [
-        ("(2025)鲁1402执9号", "EXPIRED", "judicial", 2.0),  # full-width brackets folded
-        ("(2026)鲁1402执1号", "ACTIVE", "judicial", 35.0)]
-    assert links(services.graph, "(2026)鲁1402执1号")[0] == sorted(
+        ("（2025）鲁1402执9号", "EXPIRED", "judicial", 2.0),  # the key as the court wrote it
+        ("（2026）鲁1402执1号", "ACTIVE", "judicial", 35.0)]
+    assert links(services.graph, "（2026）鲁1402执1号")[0] == sorted(
         [(MARKET, "debtor"), (CO_A, "creditor")])
 
 

@@ -78,6 +78,23 @@ def test_row_parses_values() -> None:
     assert row.start_date == dt.date(2020, 1, 2)
 
 
+def test_text_kept_as_written_codes_folded() -> None:
+    """Names, keys and free text as the source wrote them; codes written in full-width forms
+    folded, so that equal codes compare equal."""
+    row = parse_row(LegalPersonRow, {"uscc": "９１３７１４０２ＭＡ３Ｃ００００１Ａ",
+                                     "name": " 山东德州鑫源（集团）有限公司 ",
+                                     "region": "３７１４０２", "phone": "０５３４－２６１２３４５",
+                                     "address": "德州市德城区新湖大街１２号"})
+    assert isinstance(row, LegalPersonRow)
+    assert (row.uscc, row.region, row.phone) == ("91371402MA3C00001A", "371402", "0534-2612345")
+    assert (row.name, row.address) == ("山东德州鑫源（集团）有限公司", "德州市德城区新湖大街１２号")
+    penalty = parse_row(PenaltyRow, {"decision_no": "德市监罚（２０２６）１号",
+                                     "subject_name": "某公司", "category": "罚款",
+                                     "decided_on": "2026-01-05", "authority": "德州市监管局",
+                                     "severity": "一般"})
+    assert isinstance(penalty, PenaltyRow) and penalty.decision_no == "德市监罚（２０２６）１号"
+
+
 def test_parse_errors_name_column_and_value() -> None:
     problems = parse_row(
         LegalPersonRow,

@@ -27,6 +27,17 @@ from credgraph.schema.values import parse_amount, parse_bool, parse_date, parse_
 
 
 def _text(value: object) -> str | None:
+    """Text as written: a name's （集团）, a case number's （2024）鲁14执 are shown and looked up
+    as the source wrote them (matching folds widths on its own, `names.py`)."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _code(value: object) -> str | None:
+    """A code written in text (a region, a phone number, a type): full-width forms folded
+    (３７１４０２ is 371402), so equal codes compare equal."""
     if value is None:
         return None
     text = unicodedata.normalize("NFKC", str(value)).strip()
@@ -34,21 +45,29 @@ def _text(value: object) -> str | None:
 
 
 def _identifier(value: object) -> str | None:
-    text = _text(value)
+    text = _code(value)
     return normalise(text) if text else None
 
 
 MAX_TEXT = 4000
 
 
-def _bounded(value: object) -> str | None:
-    text = _text(value)
+def _limited(text: str | None) -> str | None:
     if text is not None and len(text) > MAX_TEXT:
         raise ValueError(f"text of {len(text)} characters is longer than {MAX_TEXT}")
     return text
 
 
+def _bounded(value: object) -> str | None:
+    return _limited(_text(value))
+
+
+def _bounded_code(value: object) -> str | None:
+    return _limited(_code(value))
+
+
 Text = Annotated[str | None, BeforeValidator(_bounded)]
+Code = Annotated[str | None, BeforeValidator(_bounded_code)]
 RequiredText = Annotated[str, BeforeValidator(_bounded)]
 Identifier = Annotated[str | None, BeforeValidator(_identifier)]
 RequiredIdentifier = Annotated[str, BeforeValidator(_identifier)]
@@ -77,14 +96,14 @@ class LegalPersonRow(BundleRow):
     key = "uscc"
     uscc: RequiredIdentifier = col("uscc", "统一社会信用代码", required=True)
     name: RequiredText = col("name", "名称", "主体名称", "企业名称", required=True)
-    kind: Text = col("kind", "主体类别")
-    region: Text = col("region", "行政区划代码")
+    kind: Code = col("kind", "主体类别")
+    region: Code = col("region", "行政区划代码")
     industry: Text = col("industry", "行业", "所属行业")
     status: Text = col("status", "登记状态")
     established: Date = col("established", "成立日期")
     registered_capital: Amount = col("registered_capital", "注册资本（万元）", "注册资本")
     address: Text = col("address", "住所", "地址")
-    phone: Text = col("phone", "联系电话")
+    phone: Code = col("phone", "联系电话")
     superior: Identifier = col("superior", "上级主管部门统一社会信用代码")
 
 
@@ -93,7 +112,7 @@ class NaturalPersonRow(BundleRow):
     key = "id_number"
     id_number: RequiredIdentifier = col("id_number", "身份证号码", "证件号码", required=True)
     name: RequiredText = col("name", "姓名", required=True)
-    phone: Text = col("phone", "联系电话")
+    phone: Code = col("phone", "联系电话")
     address: Text = col("address", "住址")
 
 
@@ -102,7 +121,8 @@ class RelationRow(BundleRow):
     key = ""
     from_id: RequiredIdentifier = col("from_id", "关联方标识", required=True)
     to_id: RequiredIdentifier = col("to_id", "主体标识", required=True)
-    type: RequiredText = col("type", "关系类型", required=True)
+    type: Annotated[str, BeforeValidator(_bounded_code)] = col("type", "关系类型",
+                                                               required=True)
     ratio: Ratio = col("ratio", "持股比例")
     role: Text = col("role", "职务")
     kind: Text = col("kind", "亲属关系")
@@ -153,8 +173,8 @@ class PenaltyRow(BundleRow):
     source: Text = col("source", "数据来源单位")
     source_uscc: Identifier = col("source_uscc", "数据来源单位统一社会信用代码")
     note: Text = col("note", "备注")
-    domain: Text = col("domain", "领域")
-    severity: Text = col("severity", "严重程度")
+    domain: Code = col("domain", "领域")
+    severity: Code = col("severity", "严重程度")
 
 
 class LicenseRow(BundleRow):
@@ -310,12 +330,13 @@ def text_fields(model: type[BundleRow]) -> tuple[str, ...]:
     """The fields holding text as written (names, addresses, facts, notes …), as opposed to
     identifiers, dates and numbers."""
     return tuple(name for name, info in model.model_fields.items()
-                 if any(getattr(item, "func", None) is _bounded for item in info.metadata))
+                 if any(getattr(item, "func", None) in (_bounded, _bounded_code)
+                        for item in info.metadata))
 
 
 def row_key(model: type[BundleRow], value: object) -> str:
-    """A row's key as the full parse reads it (a USCC upper-cased, text NFKC-folded) without
-    validating the rest of the row: the duplicate pre-pass must agree with the load."""
+    """A row's key as the full parse reads it (a USCC folded and upper-cased, text stripped)
+    without validating the rest of the row: the duplicate pre-pass must agree with the load."""
     try:
         return str(_key_adapter(model).validate_python(value))
     except ValidationError:
