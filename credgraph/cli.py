@@ -140,10 +140,12 @@ def _services(settings: Settings) -> Services:
 @click.option("--batch-size", default=5000, show_default=True)
 @click.option("--bulk", is_flag=True,
               help="first load into an empty local database through neo4j-admin import")
+@click.option("--strict", is_flag=True, help="exit 1 when any row was rejected")
 def load(paths: tuple[Path, ...], as_json: bool, rejects: Path, batch_size: int,
-         bulk: bool) -> None:
-    """Load a data bundle (folders or files). Exit 0: all loaded; 1: some rows rejected;
-    2: the load could not run."""
+         bulk: bool, strict: bool) -> None:
+    """Load a data bundle (folders or files). Exit 0: the load ran, every row loaded or
+    rejected with its reason (rejects are a daily matter, not a failed job); with --strict, 1
+    when any row was rejected; 2: the load could not run."""
     from credgraph.loaders.bundle import BundleError
     from credgraph.loaders.report import run_load
 
@@ -161,7 +163,7 @@ def load(paths: tuple[Path, ...], as_json: bool, rejects: Path, batch_size: int,
         _fail(f"Neo4j refused a write ({exc.code}): {exc.message}")
     except neo4j.exceptions.DriverError as exc:
         _fail(f"cannot reach Neo4j at {settings.bolt_uri}: {type(exc).__name__}")
-    sys.exit(1 if summary.rejected else 0)
+    sys.exit(1 if strict and summary.rejected else 0)
 
 
 @main.group()

@@ -41,15 +41,15 @@ def test_load_json_exit_0_when_everything_loads(graph: Graph, settings: Settings
     assert graph.read("MATCH (s:Subject) RETURN s.id AS id") == [{"id": CO}]
 
 
-def test_load_json_exit_1_with_rejects_where_asked(graph: Graph, settings: Settings,
-                                                   tmp_path: Path) -> None:
+def test_load_json_with_rejects_where_asked(graph: Graph, settings: Settings,
+                                            tmp_path: Path) -> None:
     bad = CO[:-1] + ("0" if CO[-1] != "0" else "1")
     bundle = legal_persons(tmp_path / "b", (CO, "德州市德城区鑫源食品有限公司"),
                            (bad, "坏代码公司"), ("", "无代码公司"))
     rejects = tmp_path / "elsewhere" / "rejected-rows.csv"
     result = invoke(settings, "load", str(bundle / "legal_persons.csv"), "--json",
                     "--rejects", str(rejects))
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 0, result.output  # the load ran; its rejects are reported
     summary = json.loads(result.stdout)
     assert (summary["read"], summary["loaded"], summary["rejected"]) == (3, 1, 2)
     assert summary["files"][0]["reasons"] == {"bad check digit": 1, "missing required field": 1}
@@ -103,3 +103,16 @@ def test_keys_create_prints_the_token_once_and_stores_its_hash(graph: Graph,
     assert key["id"] == hashlib.sha256(token.encode()).hexdigest()
     assert key["role"] == "partner" and key["name"] == "德州市信用中心"
     assert not [value for value in key.values() if token[7:15] in str(value)]
+
+
+def test_load_strict_exits_1_on_rejects(graph: Graph, settings: Settings, tmp_path: Path) -> None:
+    bad = CO[:-1] + ("0" if CO[-1] != "0" else "1")
+    bundle = legal_persons(tmp_path / "b", (CO, "德州市德城区鑫源食品有限公司"),
+                           (bad, "坏代码公司"))
+    rejects = tmp_path / "rejects.csv"
+    result = invoke(settings, "load", str(bundle), "--strict", "--rejects", str(rejects))
+    assert result.exit_code == 1, result.output
+    clean = legal_persons(tmp_path / "c", (CO, "德州市德城区鑫源食品有限公司"))
+    again = invoke(settings, "load", str(clean), "--strict", "--rejects", str(rejects))
+    assert again.exit_code == 0, again.output
+    assert graph.read("MATCH (s:Subject) RETURN s.id AS id") == [{"id": CO}]

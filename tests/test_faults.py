@@ -113,7 +113,7 @@ def test_neo4j_killed_during_a_load_and_under_the_api(
             "data": {"subject": None}}
         assert api.get("/readyz").status_code == 200
         rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-        assert rerun.returncode in (0, 1), rerun.stderr  # the demo city has bad rows on purpose
+        assert rerun.returncode == 0, rerun.stderr  # its bad rows are rejected, not a failure
         summary = json.loads(rerun.stdout)
         assert summary["read"] == summary["loaded"] + summary["rejected"]
         after = counts(served)
