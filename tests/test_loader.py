@@ -332,6 +332,30 @@ def test_unknown_and_unreadable_files_are_clear_errors(services: Services,
         loader(services).load([tmp_path / "penalties.csv"])
 
 
+def test_files_in_a_folder_known_by_their_header_or_skipped(services: Services,
+                                                            tmp_path: Path) -> None:
+    """A folder as an export leaves it: a penalty file named by its system, beside a manifest."""
+    folder = tmp_path / "export"
+    folder.mkdir()
+    write_csv(folder / "manifest.csv", ["file", "rows"], [["德州市行政处罚信息.csv", "1"]])
+    write_csv(folder / "德州市行政处罚信息.csv",
+              ["行政处罚决定书文号", "行政相对人名称", "统一社会信用代码", "处罚类别",
+               "处罚决定日期", "处罚机关"],
+              [["德城市监罚〔2026〕7号", "德州市甲公司", CO_A, "警告", "2026-03-01",
+                "德州市德城区市场监督管理局"]])
+    summary = loader(services).load([folder], derive_contacts=False)
+    assert [(f.kind, f.read, f.loaded, f.rejected) for f in summary.files] == [
+        ("penalties", 1, 1, 0)]
+    assert summary.warnings == [
+        "manifest.csv: skipped — neither its name nor its header is a bundle file's",
+        "德州市行政处罚信息.csv: loaded as penalties, which its header matches"]
+    assert services.graph.read("MATCH (p:Penalty) RETURN p.id AS id") == [
+        {"id": "德城市监罚〔2026〕7号"}]
+    (folder / "德州市行政处罚信息.csv").unlink()
+    with pytest.raises(BundleError, match="no bundle file"):
+        loader(services).load([folder])
+
+
 def penalty_without_id(tmp_path: Path, name: str, number: str = "P-1",
                        authority: str = "德州市德城区市场监督管理局") -> Path:
     return write_csv(tmp_path / "penalties.csv", [

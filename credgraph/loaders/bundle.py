@@ -150,9 +150,27 @@ def _file_stem(name: str) -> str:
     return "".join(char for char in name.lower() if char not in "_- ")
 
 
-def discover(paths: list[Path]) -> list[tuple[str, Path]]:
-    """Files of the bundle with their kinds, in dependency order; unknown files are errors."""
+def header_kind(path: Path) -> str | None:
+    """The kind whose required columns a file's header names — the most demanding when several
+    do (officials before natural persons, penalties before licences) — or None."""
+    tests = {kind: header_test(model) for kind, model in ROW_MODELS.items()}
+    try:
+        table = read_table(path, lambda cells: any(test(cells) for test in tests.values()))
+    except UnreadableFile:
+        return None
+    fits = [kind for kind, test in tests.items() if test(table.headers)]
+    if not fits:
+        return None
+    return max(fits, key=lambda kind: len(missing_columns(ROW_MODELS[kind], {})))
+
+
+def discover(paths: list[Path], warnings: list[str] | None = None) -> list[tuple[str, Path]]:
+    """Files of the bundle with their kinds, in dependency order. A file is known by its name,
+    else by its header (处罚信息.csv with the 双公示 penalty columns); a file named on the
+    command line that is neither is an error, one in a folder (a manifest, a data dictionary)
+    is skipped with a warning."""
     found: list[tuple[str, Path]] = []
+    notes = warnings if warnings is not None else []
     for path in paths:
         if path.is_dir():
             candidates = sorted(p for p in path.iterdir()
@@ -166,10 +184,19 @@ def discover(paths: list[Path]) -> list[tuple[str, Path]]:
             raise BundleError(f"{path}: no such file or folder")
         for candidate in candidates:
             kind = file_kind(candidate)
+            if kind is None and (kind := header_kind(candidate)) is not None:
+                notes.append(f"{candidate.name}: loaded as {kind}, which its header matches")
             if kind is None:
-                raise BundleError(
-                    f"{candidate}: unknown file; name it after one of {', '.join(FILE_ORDER)}")
+                if candidate is path:
+                    raise BundleError(f"{candidate}: unknown file; name it after one of "
+                                      f"{', '.join(FILE_ORDER)}")
+                notes.append(f"{candidate.name}: skipped — neither its name nor its header is "
+                             "a bundle file's")
+                continue
             found.append((kind, candidate))
+    if not found:
+        raise BundleError(f"{', '.join(map(str, paths))}: no bundle file; name files after "
+                          f"{', '.join(FILE_ORDER)}")
     return sorted(found, key=lambda item: (FILE_ORDER.index(item[0]), str(item[1])))
 
 
@@ -196,7 +223,7 @@ class BundleLoader:
         started = time.monotonic()
         summary = LoadSummary()
         with self.validator:
-            for kind, path in discover(paths):
+            for kind, path in discover(paths, summary.warnings):
                 summary.files.append(self.load_file(kind, path, summary))
         if derive_contacts:
             cap = self.rules.resolution.contact_group_cap
