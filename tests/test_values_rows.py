@@ -5,8 +5,10 @@ import datetime as dt
 import pytest
 
 from credgraph.schema.rows import (
+    CommitmentRow,
     FieldProblem,
     LegalPersonRow,
+    LicenseRow,
     PenaltyRow,
     RelationRow,
     header_map,
@@ -68,6 +70,9 @@ def test_chinese_and_english_headers_map_to_the_same_fields() -> None:
         "USCC": "uscc", "Registered Capital": "registered_capital"}
     penalty = header_map(PenaltyRow, ["行政处罚决定书文号", "罚款金额（万元）", "处罚机关"])
     assert sorted(penalty.values()) == ["authority", "decision_no", "fine"]
+    # the national 双公示 licence number's name; a commitment's subject by its code's name
+    assert header_map(LicenseRow, ["行政许可决定文书号"]) == {"行政许可决定文书号": "decision_no"}
+    assert header_map(CommitmentRow, ["统一社会信用代码"]) == {"统一社会信用代码": "subject_id"}
 
 
 def test_row_parses_values() -> None:

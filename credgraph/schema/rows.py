@@ -180,7 +180,8 @@ class PenaltyRow(BundleRow):
 class LicenseRow(BundleRow):
     file = "licenses"
     key = "decision_no"
-    decision_no: RequiredText = col("decision_no", "行政许可决定书文号", required=True)
+    decision_no: RequiredText = col("decision_no", "行政许可决定书文号", "行政许可决定文书号",
+                                    required=True)
     document_name: Text = col("document_name", "行政许可决定文书名称")
     subject_name: RequiredText = col("subject_name", "行政相对人名称", required=True)
     subject_id: Identifier = col("subject_id", "统一社会信用代码", "证件号码",
@@ -252,7 +253,8 @@ class CommitmentRow(BundleRow):
     file = "commitments"
     key = "commitment_id"
     commitment_id: RequiredText = col("commitment_id", "承诺编号", required=True)
-    subject_id: RequiredIdentifier = col("subject_id", "主体标识", required=True)
+    subject_id: RequiredIdentifier = col("subject_id", "主体标识", "统一社会信用代码", "证件号码",
+                                         required=True)
     kind: Text = col("kind", "承诺类型")
     content: Text = col("content", "承诺内容")
     made_on: RequiredDate = col("made_on", "承诺日期", required=True)
