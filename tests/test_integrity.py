@@ -162,7 +162,10 @@ def default_world(graph: Graph) -> Graph:
     subject(graph, "X", "禹城市投资开发有限公司", region="371482")
     signed = dt.date(2024, 1, 10)
     contract(graph, "YC", "X", "K-overdue", signed, dueOn=AS_OF - 10 * DAY, amount=80.0,
-             contractKind="招商引资", title="产业园招商引资协议", govDefault=False)
+             contractKind="招商引资", title="产业园招商引资协议")
+    # overdue too, but the source says the agency is not in default (政府方违约 = 否)
+    contract(graph, "YC", "X", "K-cleared", signed, dueOn=AS_OF - 10 * DAY, amount=80.0,
+             govDefault=False)
     contract(graph, "YC", "X", "K-flagged", signed, amount=20.0, contractKind="政府采购",
              govDefault=True)
     contract(graph, "YC", "X", "K-paid", signed, dueOn=AS_OF - 10 * DAY,

@@ -197,9 +197,11 @@ def test_contracts(services: Services, subjects: Path, tmp_path: Path) -> None:
         ["HT-4", "政府采购", PERSON, CO_A, "培训服务", "3", "2025-01-01", "", "", "", ""],
         ["HT-5", "政府采购", MARKET, CO_A, "未到期", "3", "2026-01-01", "2027-06-30", "",
          "违约风险", "否"],
+        ["HT-6", "政府采购", MARKET, CO_B, "逾期未付", "8", "2025-01-01", "2025-06-30", "",
+         "履行中", ""],
     ])
     summary = load(services, path)
-    assert (summary.loaded, summary.rejected) == (4, 1)
+    assert (summary.loaded, summary.rejected) == (5, 1)
     assert summary.rejects[0].line == 5
     assert summary.rejects[0].reason == "the agency must be a USCC"
     rows = services.graph.read(
@@ -207,7 +209,8 @@ def test_contracts(services: Services, subjects: Path, tmp_path: Path) -> None:
         "c.subjectDefault AS subject, c.amount AS amount ORDER BY id")
     assert [(r["id"], r["gov"], r["subject"]) for r in rows] == [
         ("HT-1", False, True), ("HT-2", True, False), ("HT-3", False, False),
-        ("HT-5", False, False)]  # HT-5 is not due yet
+        ("HT-5", False, False),  # HT-5 is not due yet
+        ("HT-6", None, False)]  # the source does not say who defaulted
     person = services.privacy.person_key(parse_id_number(PERSON))
     assert links(services.graph, "HT-1") == (
         sorted([(CO_A, "counterparty"), (MARKET, "agency")]), [MARKET])

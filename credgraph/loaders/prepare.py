@@ -433,7 +433,7 @@ class Preparer:
             "title": row.title, "authority": None, "contractKind": row.kind,
             "amount": row.amount, "signedOn": row.signed_on, "dueOn": row.due_on,
             "fulfilledOn": row.fulfilled_on, "performance": row.status,
-            "govDefault": bool(row.gov_default), "subjectDefault": defaulted_by_subject,
+            "govDefault": row.gov_default, "subjectDefault": defaulted_by_subject,
             "agencyUscc": agency.key,
         }
         return self._record(RecordKind.CONTRACT, row.contract_no, props,

@@ -142,15 +142,17 @@ RETURN collect({{agency: a.id, records: records}}) AS rows
 
 
 def g2_query(one: bool) -> str:
-    """G2 政府违约: a contract of the agency past its due date and not fulfilled (unless the
-    counterparty was the one in default), or recorded as 政府方违约."""
+    """G2 政府违约: a contract recorded as 政府方违约, or one of the agency past its due date
+    and not fulfilled where the source says nothing of who defaulted (政府方违约 blank) and
+    the counterparty is not the one in default; 政府方违约 = 否 clears the agency."""
     return f"""
 {_agencies(one)}
 MATCH (a)-[:{HAS_RECORD} {{role: $agencyRole}}]->(k:{CONTRACT})
 WHERE {_signed("k")} <= $asOf AND {in_force("k")}
   AND (k.fulfilledOn IS NULL OR k.fulfilledOn > $asOf)
   AND ((k.dueOn < $asOf AND (coalesce(k.govDefault, false)
-                             OR NOT coalesce(k.subjectDefault, false)))
+                             OR (k.govDefault IS NULL
+                                 AND NOT coalesce(k.subjectDefault, false))))
        OR (k.dueOn IS NULL AND coalesce(k.govDefault, false)))
 RETURN collect({{agency: a.id, record: k {{{RECORD_FIELDS},
   counterparty: [(x)-[:{HAS_RECORD} {{role: $counterparty}}]->(k) | x.id][0]}}}}) AS rows
