@@ -19,11 +19,13 @@ from credgraph.queries.escalation import (
     confirm_escalation,
     escalation_levels,
     escalations_of,
+    list_escalations,
     plan,
     run_escalation,
     stored_escalations,
     wanted_escalations,
 )
+from credgraph.queries.grading import credit_grades
 from credgraph.rules import Rules
 from credgraph.settings import Settings
 from tests.conftest import TEST_SECRET
@@ -274,6 +276,38 @@ def test_lifted_not_deleted_raised_keeps_history(city: Graph, rules: Rules) -> N
     assert (a["status"], a["liftedOn"], a["openedOn"].to_native()) == ("ACTIVE", None, later)
     assert actions(a) == ["created", "lifted", "created"]
     assert city.read("MATCH (e:Escalation) RETURN count(e) AS n") == [{"n": 3}]
+
+
+def test_the_state_on_a_date_comes_from_the_history(proposed: Graph, rules: Rules) -> None:
+    """C proposed at AS_OF and confirmed 30 days on; A lifted the day after AS_OF and opened
+    again ten days on: every earlier date sees what stood then, in the list and the grade."""
+    confirmed = AS_OF + dt.timedelta(days=30)
+    confirm_escalation(proposed, rules, "C", "经审核", "admin-1", confirmed)
+    later = AS_OF + dt.timedelta(days=1)
+    proposed.write("MATCH (p:Penalty {id: 'A0'}) SET p.status = 'REVOKED', p.revokedOn = $d",
+                   {"d": later})
+    run(proposed, rules, later)
+    penalty(proposed, "A", "A5", later)
+    again = AS_OF + dt.timedelta(days=10)
+    run(proposed, rules, again)
+
+    def listed(day: dt.date, level: str | None = None) -> dict[str, tuple[str, dt.date]]:
+        page = list_escalations(proposed, rules, day, level, None, 50, None)
+        assert page.total == len(page.rows)
+        return {row["subject"]: (row["level"], row["since"]) for row in page.rows}
+
+    assert listed(AS_OF - dt.timedelta(days=1)) == {}
+    assert listed(AS_OF) == {"A": ("FOCUS", AS_OF), "B": ("FOCUS", AS_OF),
+                             "C": ("SEVERE_PROPOSED", AS_OF)}
+    assert listed(later + dt.timedelta(days=2)) == {"B": ("FOCUS", AS_OF),
+                                                    "C": ("SEVERE_PROPOSED", AS_OF)}
+    assert listed(confirmed, "SEVERE") == {"C": ("SEVERE", confirmed)}
+    assert listed(confirmed - dt.timedelta(days=1), "SEVERE") == {}
+    assert set(listed(confirmed)) == {"A", "B", "C", "P", "Q"}  # P and Q: propagation
+    grades = {day: credit_grades(proposed, rules, ["C"], day)["C"]
+              for day in (AS_OF - dt.timedelta(days=1), AS_OF, confirmed)}
+    # 100 − 3 × 5 − 15 (严重), then − 20 (SEVERE_PROPOSED), then − 40 (SEVERE)
+    assert [(g.grade, g.score) for g in grades.values()] == [("C", 70), ("D", 50), ("D", 30)]
 
 
 def test_lowered_when_the_listing_is_removed(graph: Graph, rules: Rules) -> None:

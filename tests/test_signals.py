@@ -68,6 +68,13 @@ def test_contract_default_is_a_signal_of_the_counterparty(graph: Graph, rules: R
         ("HT-default", rules.risk.signals.contract_default)]
     assert result.own_risk == pytest.approx(decayed(rules.risk.signals.contract_default, due))
     assert own_ids(graph, rules, "A") == set()  # the agency's side is not the subject's default
+    # not before its due date, nor once fulfilled
+    assert assess(graph, rules, "S", 1, due - dt.timedelta(days=1)).signals == []
+    assert assess(graph, rules, "S", 1, due).signals == []
+    graph.write("MATCH (c:Contract {id: 'HT-default'}) SET c.fulfilledOn = $d",
+                {"d": AS_OF - dt.timedelta(days=10)})
+    assert assess(graph, rules, "S", 1, AS_OF).signals == []
+    assert len(assess(graph, rules, "S", 1, AS_OF - dt.timedelta(days=11)).signals) == 1
 
 
 def test_disputed_records_count_and_are_flagged(graph: Graph, rules: Rules) -> None:

@@ -255,7 +255,7 @@ class EscalationQuery:
         prefix = region_prefix(region) if region is not None else None
         start = decode_cursor(after) if after is not None else None
         svc = services(info)
-        page = await in_thread(engine.list_escalations, svc.graph, as_of,
+        page = await in_thread(engine.list_escalations, svc.graph, svc.rules, as_of,
                                level.value if level else None, prefix, first, start)
         edges = [EscalationEdge(node=Escalation.from_row(row, who, svc.rules),
                                 cursor=encode_cursor(int(row["rank"]), row["id"]))

@@ -424,9 +424,10 @@ class Preparer:
         if agency.person:
             raise RowRejected("agency_uscc", row.agency_uscc, "the agency must be a USCC")
         counterparty = self.subject_ref("counterparty_id", row.counterparty_id)
+        performance = row.status or ""
         defaulted_by_subject = bool(
             row.due_on and not row.fulfilled_on and row.due_on < self.today
-            and not row.gov_default and (row.status or "").find("违约") >= 0
+            and not row.gov_default and "违约" in performance and "政府" not in performance
         )
         props = {
             "domain": "contract", "severity": None, "status": RecordStatus.ACTIVE.value,

@@ -767,12 +767,14 @@ _RANK = ("CASE e.level " + " ".join(f"WHEN '{level.value}' THEN {rank(level)}"
                                      for level in LEVELS) + " ELSE 0 END")
 
 
-def _list_statement(dated: bool) -> str:
-    where = ("e.openedOn <= $asOf AND (e.liftedOn IS NULL OR e.liftedOn > $asOf)" if dated
-             else "e.status = $active")
-    return f"""
+_ROW = f"""e {{{ESCALATION_FIELDS}, .history, rank: rank,
+    subjectRow: s {{{SUBJECT_SUMMARY}}},
+    triggers: [(e)-[:{_TRIGGERED_BY}]->(r) | r {{.id, .kind, .domain, .severity, .status,
+                                                .date, .title, .authority}}]}}"""
+
+LIST_ACTIVE = f"""
 MATCH (e:{_ESC})
-WHERE {where} AND ($level IS NULL OR e.level = $level)
+WHERE e.status = $active AND ($level IS NULL OR e.level = $level)
 MATCH (s:{_SUBJECT})-[:{_HAS_ESCALATION}]->(e)
 WHERE $region IS NULL OR s.region STARTS WITH $region
 WITH e, s, {_RANK} AS rank
@@ -784,17 +786,58 @@ WITH size(found) AS total,
 CALL (page) {{
   UNWIND page AS x
   WITH x.e AS e, x.s AS s, x.rank AS rank
-  RETURN collect(e {{{ESCALATION_FIELDS}, .history, rank: rank,
-    subjectRow: s {{{SUBJECT_SUMMARY}}},
-    triggers: [(e)-[:{_TRIGGERED_BY}]->(r) | r {{.id, .kind, .domain, .severity, .status,
-                                                .date, .title, .authority}}]}}) AS rows
+  RETURN collect({_ROW}) AS rows
 }}
 RETURN total, rows
 """
 
+# Every escalation's history, for the state on a date (a node keeps one subject's escalations
+# across lifts and re-openings, so only its history knows an earlier date).
+HISTORIES = f"""
+MATCH (s:{_SUBJECT})-[:{_HAS_ESCALATION}]->(e:{_ESC})
+WHERE $region IS NULL OR s.region STARTS WITH $region
+RETURN collect(e {{.id, .history, .level, .status, .since}}) AS rows
+"""
 
-LIST_ACTIVE = _list_statement(dated=False)
-LIST_AS_OF = _list_statement(dated=True)
+ROWS_BY_ID = f"""
+UNWIND $ids AS eid
+MATCH (s:{_SUBJECT})-[:{_HAS_ESCALATION}]->(e:{_ESC} {{id: eid}})
+WITH e, s, 0 AS rank
+RETURN collect({_ROW}) AS rows
+"""
+
+
+@dataclass(frozen=True)
+class StateOn:
+    """An escalation as it stood on a date: its level and the day it reached it."""
+
+    level: EscalationLevel
+    since: dt.date
+
+
+def state_on(node: Mapping[str, Any], as_of: dt.date) -> StateOn | None:
+    """The state of an escalation node on a date from its append-only history: the last event
+    of a run dated on or before it (its `asOf`) decides — none when that was a lift, or before
+    the first. A node written without history stands for its ACTIVE level from `since`."""
+    history = node.get("history") or []
+    if not history:
+        since = as_date(node.get("since"))
+        if node.get("status") != EscalationStatus.ACTIVE or not node.get("level") or (
+                since is not None and since > as_of):
+            return None
+        return StateOn(EscalationLevel(node["level"]), since or as_of)
+    events = sorted((json.loads(item) for item in history),
+                    key=lambda event: (event["asOf"], event["at"]))
+    state: StateOn | None = None
+    for event in events:
+        day = dt.date.fromisoformat(event["asOf"])
+        if day > as_of:
+            break
+        if event["action"] == LIFTED:
+            state = None
+        elif state is None or state.level != event["level"]:
+            state = StateOn(EscalationLevel(event["level"]), day)
+    return state
 
 
 @dataclass(frozen=True)
@@ -804,16 +847,35 @@ class Page:
     has_next: bool
 
 
-def list_escalations(graph: Graph, as_of: dt.date | None, level: str | None,
+def list_escalations(graph: Graph, rules: Rules, as_of: dt.date | None, level: str | None,
                      region: str | None, first: int, after: tuple[int, str] | None) -> Page:
     """Escalations worst level first, then by id. Without `as_of`: the ACTIVE ones; with it:
-    those open on that date (opened on or before it, not lifted by then), at their current
-    level. `region` is a prefix of the subject's region code."""
-    params = {"asOf": as_of, "active": EscalationStatus.ACTIVE.value, "level": level,
-              "region": region, "first": first,
-              "afterRank": after[0] if after else None, "afterId": after[1] if after else None}
-    found = graph.read(LIST_AS_OF if as_of else LIST_ACTIVE, params, timeout=READ_TIMEOUT)
-    if not found:
-        return Page(0, [], False)
-    rows = list(found[0]["rows"])
-    return Page(int(found[0]["total"]), rows[:first], len(rows) > first)
+    those open on that date, at the level they had then (with its measures from `rules`).
+    `region` is a prefix of the subject's region code."""
+    if as_of is None:
+        params = {"active": EscalationStatus.ACTIVE.value, "level": level, "region": region,
+                  "first": first, "afterRank": after[0] if after else None,
+                  "afterId": after[1] if after else None}
+        found = graph.read(LIST_ACTIVE, params, timeout=READ_TIMEOUT)
+        if not found:
+            return Page(0, [], False)
+        rows = list(found[0]["rows"])
+        return Page(int(found[0]["total"]), rows[:first], len(rows) > first)
+    states = {row["id"]: state for row in graph.read_rows(HISTORIES, {"region": region},
+                                                         timeout=READ_TIMEOUT)
+              if (state := state_on(row, as_of)) is not None
+              and (level is None or state.level == level)}
+    ranked = sorted(((rank(state.level), eid) for eid, state in states.items()),
+                    key=lambda item: (-item[0], item[1]))
+    if after is not None:
+        ranked = [(r, eid) for r, eid in ranked if r < after[0] or (r == after[0]
+                                                                    and eid > after[1])]
+    page = ranked[:first + 1]
+    found_rows = {row["id"]: row for row in graph.read_rows(
+        ROWS_BY_ID, {"ids": [eid for _, eid in page[:first]]}, timeout=READ_TIMEOUT)}
+    rows = []
+    for position, eid in page[:first]:
+        state = states[eid]
+        rows.append({**found_rows[eid], **_level_props(rules, state.level, state.since),
+                     "rank": position, "status": EscalationStatus.ACTIVE.value})
+    return Page(len(states), rows, len(page) > first)

@@ -2,9 +2,9 @@
 (SPEC §8). Every number is in rules.toml [grade].
 
 score = start − Σ deduction per own active signal (the records that are risk signals at the
-date, §8) − the deduction of the ACTIVE escalation's level, floored at 0; the grade is the first
-band the score reaches, made no better than the cap of the escalation level (FOCUS → B,
-SEVERE_PROPOSED → C, SEVERE → D) and of an active severe listing (→ C).
+date, §8) − the deduction of the escalation's level on that date, floored at 0; the grade is
+the first band the score reaches, made no better than the cap of the escalation level (FOCUS →
+B, SEVERE_PROPOSED → C, SEVERE → D) and of an active severe listing (→ C).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from credgraph.graph.driver import Graph
 from credgraph.graph.model import (
     SIGNAL_RECORDS,
     EscalationLevel,
-    EscalationStatus,
     Label,
     Link,
     RecordKind,
@@ -28,6 +27,7 @@ from credgraph.graph.model import (
     Severity,
     label_predicate,
 )
+from credgraph.queries.escalation import state_on
 from credgraph.queries.fragments import in_force
 from credgraph.queries.risk import RiskModel
 from credgraph.rules import Rules
@@ -35,17 +35,18 @@ from credgraph.rules import Rules
 PLAN_TIMEOUT = 300.0
 GRADE_BATCH = 5000
 
-# A subject's records that may be signals at asOf and its ACTIVE escalation's level. The
-# escalation is reached from the subject with no label on it: with `:Escalation` the planner
-# starts from the status index and checks every escalation for every subject.
+# A subject's records that may be signals at asOf and its escalation's history (the level on
+# asOf is read from it). The escalation is reached from the subject with no label on it: with
+# `:Escalation` the planner starts from a label scan and checks every escalation for every
+# subject.
 _INPUTS = f"""
   records: [(s)-[h:{Link.HAS_RECORD.value}]->(r)
             WHERE {label_predicate("r", SIGNAL_RECORDS)} AND r.date <= $asOf
               AND {in_force("r")}
             | {{role: h.role, record: r {{.id, .kind, .severity, .status, .date, .publicityUntil,
                  .removedOn, .listType, .dueOn, .fulfilledOn, .subjectDefault}}}}],
-  escalation: head([(s)-[:{Link.HAS_ESCALATION.value}]->(e) WHERE e.status = $active
-                    | e.level])"""
+  escalation: head([(s)-[:{Link.HAS_ESCALATION.value}]->(e)
+                    | e {{.history, .level, .status, .since}}])"""
 
 GRADE_INPUTS = f"""
 UNWIND $ids AS sid
@@ -134,9 +135,12 @@ def credit_grades(graph: Graph, rules: Rules, ids: list[str], as_of: dt.date,
     """The grade of each existing subject among `ids`, in one query (unknown ids are absent);
     for `Subject.creditGrade` and for the partners' `sharedCheck` batches."""
     grader = grader or Grader(rules)
-    rows = graph.read_rows(GRADE_INPUTS, {"ids": ids, "asOf": as_of,
-                                          "active": EscalationStatus.ACTIVE.value})
-    return {row["id"]: grader.grade(row["records"], row["escalation"], as_of) for row in rows}
+    rows = graph.read_rows(GRADE_INPUTS, {"ids": ids, "asOf": as_of})
+    grades = {}
+    for row in rows:
+        state = state_on(row["escalation"], as_of) if row["escalation"] else None
+        grades[row["id"]] = grader.grade(row["records"], state.level if state else None, as_of)
+    return grades
 
 
 @dataclass(frozen=True)

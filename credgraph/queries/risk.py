@@ -199,10 +199,15 @@ class RiskModel:
             weight = self.signal_weights.judgment_unfulfilled
             date = due
         elif kind == RecordKind.CONTRACT:
-            if role != PartyRole.COUNTERPARTY or not record.get("subjectDefault"):
+            # the counterparty's default (相对方违约) counts from its due date, until fulfilled
+            due = as_date(record.get("dueOn"))
+            fulfilled = as_date(record.get("fulfilledOn"))
+            if role != PartyRole.COUNTERPARTY or not record.get("subjectDefault") or (
+                    due is None or due >= as_of
+                    or (fulfilled is not None and fulfilled <= as_of)):
                 return None
             weight = self.signal_weights.contract_default
-            date = as_date(record.get("dueOn")) or date
+            date = due
         else:
             return None
         return Signal(record, str(record.get("domain") or "other"), weight,
