@@ -167,6 +167,69 @@ def test_ultimate_owners(company: str, api: Api) -> None:
                        "paths": [[{"from": {"id": "O"}, "to": {"id": company}, "ratio": 0.4}]]}]
 
 
+# SPEC §9's arguments with a default: nullable, the default shown (introspection prints it as
+# GraphQL source)
+SPEC_DEFAULTS = {
+    ("searchSubjects", "limit"): "10", ("associations", "depth"): "2",
+    ("associations", "limit"): "200", ("riskAssessment", "depth"): "3",
+    ("ultimateOwners", "threshold"): "0.25", ("repeatOffenders", "first"): "50",
+    ("alerts", "first"): "50", ("auditLog", "first"): "100",
+}
+QUERY_ARGUMENTS = """{ __type(name: "Query") {
+    fields { name args { name defaultValue type { kind } } } } }"""
+
+
+def advertised(api: Api) -> dict[tuple[str, str], tuple[str, str | None]]:
+    """(field, argument) → (the argument type's kind, its default) as introspection shows."""
+    fields = data(api, QUERY_ARGUMENTS)["__type"]["fields"]
+    return {(f["name"], a["name"]): (a["type"]["kind"], a["defaultValue"])
+            for f in fields for a in f["args"]}
+
+
+def test_defaults_are_nullable_and_shown(company: str, api: Api, services: Services) -> None:
+    shown = advertised(api)
+    assert {key: shown[key] for key in SPEC_DEFAULTS} == {
+        key: ("SCALAR", value) for key, value in SPEC_DEFAULTS.items()}
+    # the rules file's numbers: a deployment that changes them sees its own
+    changed = services.with_rules(services.rules.with_overrides(
+        {"risk": {"default_depth": 2}, "ownership": {"threshold": 0.5}}))
+    other = advertised(Api(changed))
+    assert other[("riskAssessment", "depth")] == ("SCALAR", "2")
+    assert other[("ultimateOwners", "threshold")] == ("SCALAR", "0.5")
+
+
+def test_null_means_the_default(company: str, api: Api) -> None:
+    def both(query: str, **nulls: None) -> Any:
+        """The answer with the arguments null, once it is the answer without them."""
+        left_out = data(api, query, id=company)
+        assert data(api, query, id=company, **nulls) == left_out
+        return left_out
+
+    search = '{ searchSubjects(name: "甲食品有限公司", limit: $l) { subject { id } } }'
+    matches = data(api, "query($l: Int) " + search, l=None)["searchSubjects"]
+    assert matches == data(api, "query($l: Int) " + search)["searchSubjects"]
+    assert [m["subject"]["id"] for m in matches] == [company]
+    hood = both("""query($id: ID!, $d: Int, $l: Int) { associations(id: $id, depth: $d,
+        limit: $l) { truncated nodes { id } } }""", d=None, l=None)["associations"]
+    # two hops reach B through the legal representative; nothing is cut at 200 relations
+    assert sorted(n["id"] for n in hood["nodes"]) == sorted(["B", "O", PKEY, company])
+    assert not hood["truncated"]
+    risk = both("""query($id: ID!, $d: Int) { riskAssessment(id: $id, depth: $d,
+        asOf: "2026-06-30") { contributors { subject { id } } } }""", d=None)
+    assert [c["subject"]["id"] for c in risk["riskAssessment"]["contributors"]] == ["B"]
+    owners = both("""query($id: ID!, $t: Float) { ultimateOwners(id: $id, threshold: $t)
+        { owner { id } share } }""", t=None)["ultimateOwners"]
+    assert owners == [{"owner": {"id": "O"}, "share": 0.4}]
+    for field in ("repeatOffenders", "alerts"):
+        page = data(api, "query($f: Int) { " + field + "(first: $f) { totalCount edges "
+                    "{ cursor } } }", "admin", f=None)[field]
+        assert page == {"totalCount": 0, "edges": []}
+    # the questions above are in the log, fewer than a page of 100
+    log = data(api, "query($f: Int) { auditLog(first: $f) { totalCount edges { node "
+                    "{ operation } } } }", "admin", f=None)["auditLog"]
+    assert log["totalCount"] == len(log["edges"]) > 0
+
+
 def test_not_found(company: str, api: Api) -> None:
     other = "91371402MA3C00002" + "8"
     from stdnum.cn import uscc

@@ -56,7 +56,7 @@ from credgraph.api.middleware import (
     RateLimitMiddleware,
     json_error,
 )
-from credgraph.api.schema import Mutation, Query
+from credgraph.api.schema import Mutation, Query, advertise_rule_defaults
 from credgraph.api.validation import BoundedValidationCache
 from credgraph.graph.migrations import CURRENT_VERSION, schema_version
 from credgraph.graph.model import RELATIONS
@@ -97,13 +97,15 @@ def build_schema(services: Services) -> strawberry.Schema:
     # the same objects.
     rules = [*QueryDepthLimiter(max_depth=depth).validation_rules,
              *MaxAliasesLimiter(max_alias_count=aliases).validation_rules]
-    return Schema(query=Query, mutation=Mutation, extensions=[
+    schema = Schema(query=Query, mutation=Mutation, extensions=[
         lambda: MaxTokensLimiter(max_token_count=tokens),
         lambda: AddValidationRules(rules),
         lambda: ParserCache(maxsize=512),
         lambda: BoundedValidationCache(max_fields=section.max_query_fields, maxsize=512),
         AuditReveals,
     ])
+    advertise_rule_defaults(schema, services.rules)
+    return schema
 
 
 def error_code(error: GraphQLError) -> tuple[str, str]:

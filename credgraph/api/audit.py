@@ -34,6 +34,7 @@ from credgraph.schema.privacy import Privacy, scrub
 
 PURPOSE_HEADER = "x-purpose"
 MAX_PURPOSE = 200
+AUDIT_PAGE = 100  # SPEC §9's `auditLog(first)`; an explicit null means it too
 
 
 def audit(info: Info, operation: str, subjects: Iterable[str],
@@ -132,8 +133,10 @@ class AuditQuery:
                                   "id form), actor (key name) and time")
     async def audit_log(self, info: Info, subject: strawberry.ID | None = None,
                         actor: str | None = None, since: dt.datetime | None = None,
-                        first: int = 100, after: str | None = None) -> AuditConnection:
+                        first: int | None = AUDIT_PAGE,
+                        after: str | None = None) -> AuditConnection:
         authorize(info, "auditLog")
+        first = AUDIT_PAGE if first is None else first
         check_first(info, first)
         key = keys_for(info, str(subject))[0] if subject is not None else None
         if actor is not None and not 0 < len(actor) <= MAX_PURPOSE:

@@ -38,6 +38,7 @@ from credgraph.rules import Rules
 from credgraph.schema.regions import region, regions
 
 MAX_NOTE = 2000
+PAGE = 50  # SPEC §9's `repeatOffenders(first)`; an explicit null means it too
 _CURSOR_PREFIX = "esc1:"
 
 
@@ -247,10 +248,10 @@ class EscalationQuery:
                                   "the ACTIVE ones; with asOf those open on that date")
     async def repeat_offenders(
         self, info: Info, as_of: dt.date | None = None, level: EscalationLevel | None = None,
-        region: str | None = None, first: int | None = 50, after: str | None = None,
+        region: str | None = None, first: int | None = PAGE, after: str | None = None,
     ) -> EscalationConnection:
         who = authorize(info, "repeatOffenders")
-        first = 50 if first is None else first
+        first = PAGE if first is None else first
         check_first(info, first)
         prefix = region_prefix(region) if region is not None else None
         start = decode_cursor(after) if after is not None else None

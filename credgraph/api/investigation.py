@@ -37,7 +37,22 @@ from credgraph.graph import model
 from credgraph.queries import ownership, risk
 from credgraph.queries.neighbourhood import explore
 from credgraph.queries.subjects import find_subject, subjects_by_ids
+from credgraph.rules import Rules
 from credgraph.schema.regions import region_name
+
+# SPEC §9's defaults; an explicit null means the default too (the arguments are nullable)
+SEARCH_LIMIT = 10
+ASSOCIATION_DEPTH = 2
+ASSOCIATION_LIMIT = 200
+
+
+def rule_defaults(rules: Rules) -> dict[tuple[str, str], int | float]:
+    """(field, argument) → the default the schema advertises for the arguments whose default is
+    a rules-file number: SPEC §9's depth 3 and threshold 0.25 with the shipped rules, and a
+    deployment's own number when its rules file changes them, so introspection tells the truth.
+    The resolvers read the same rule when the argument is null."""
+    return {("riskAssessment", "depth"): rules.risk.default_depth,
+            ("ultimateOwners", "threshold"): rules.ownership.threshold}
 
 
 @strawberry.type
@@ -53,8 +68,10 @@ class InvestigationQuery:
 
     @strawberry.field(description="Subjects by name: normalised, full-text candidates re-ranked")
     async def search_subjects(self, info: Info, name: str, kind: SubjectKind | None = None,
-                              region: str | None = None, limit: int = 10) -> list[SubjectMatch]:
+                              region: str | None = None,
+                              limit: int | None = SEARCH_LIMIT) -> list[SubjectMatch]:
         who = authorize(info, "searchSubjects")
+        limit = SEARCH_LIMIT if limit is None else limit
         check_limit(info, limit)
         if not name.strip() or len(name) > 200:
             raise api_error(ErrorCode.BAD_USER_INPUT, "name must have 1 to 200 characters")
@@ -72,10 +89,13 @@ class InvestigationQuery:
 
     @strawberry.field(description="Live relations around a subject, fan-out capped")
     async def associations(
-        self, info: Info, id: strawberry.ID, depth: int = 2,
-        types: list[RelationType] | None = None, limit: int = 200, as_of: dt.date | None = None,
+        self, info: Info, id: strawberry.ID, depth: int | None = ASSOCIATION_DEPTH,
+        types: list[RelationType] | None = None, limit: int | None = ASSOCIATION_LIMIT,
+        as_of: dt.date | None = None,
     ) -> AssociationGraph:
         who = authorize(info, "associations")
+        depth = ASSOCIATION_DEPTH if depth is None else depth
+        limit = ASSOCIATION_LIMIT if limit is None else limit
         check_depth(info, depth)
         check_limit(info, limit)
         keys = keys_for(info, str(id))

@@ -34,6 +34,7 @@ from credgraph.queries.subjects import subjects_by_ids
 
 strawberry.enum(model.AlertStatus)
 AlertStatus = model.AlertStatus
+ALERTS_PAGE = 50  # SPEC §9's `first`; an explicit null means it too
 
 
 @strawberry.type(description="One change of an alert: who, when, what")
@@ -146,9 +147,11 @@ class MonitoringQuery:
     @strawberry.field(description="Alerts newest first, filtered by status, rule (ESCALATION, "
                                   "RISK_RISE, NEAR_RECORD, INTEGRITY, SEVERE_RECORD) or subject")
     async def alerts(self, info: Info, status: AlertStatus | None = None,
-                     rule: str | None = None, first: int = 50, after: str | None = None,
+                     rule: str | None = None, first: int | None = ALERTS_PAGE,
+                     after: str | None = None,
                      subject: strawberry.ID | None = None) -> AlertConnection:
         who = authorize(info, "alerts")
+        first = ALERTS_PAGE if first is None else first
         check_first(info, first)
         rule_name = None
         if rule is not None:
