@@ -210,7 +210,7 @@ def test_subject_fields_and_masking(api: Api, city: Graph) -> None:
 
 @pytest.mark.parametrize(("role", "allowed"), [
     ("admin", {"repeatOffenders", "inspectionPlan", "runEscalation", "confirmEscalation"}),
-    ("investigator", {"repeatOffenders"}),
+    ("investigator", {"repeatOffenders", "inspectionPlan"}),
     ("monitor", {"repeatOffenders", "inspectionPlan"}),
     ("partner", set()),
 ])
@@ -242,6 +242,9 @@ def test_inspection_plan(api: Api, city: Graph) -> None:
     assert len(first) == 5
     assert "GOV" not in {s["id"] for s in first}
     assert data(api, PLAN, region="371402", size=5, seed=42)["inspectionPlan"] == first
+    # an investigator draws the same plan (SPEC §9 limits inspectionPlan to no role)
+    assert data(api, PLAN, role="investigator", region="371402", size=5, seed=42)[
+        "inspectionPlan"] == first
     everyone = data(api, PLAN, region="371402", size=1000, seed=1)["inspectionPlan"]
     assert {s["id"] for s in everyone} == {USCC_A, USCC_B, USCC_D} | {
         f"X{i:02}" for i in range(20)}

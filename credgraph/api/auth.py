@@ -21,7 +21,7 @@ class Role(StrEnum):
 
 _INVESTIGATION = frozenset({
     "subject", "subjects", "searchSubjects", "associations", "riskAssessment", "ultimateOwners",
-    "repeatOffenders", "integrityReport", "conflictsOfInterest",
+    "repeatOffenders", "inspectionPlan", "integrityReport", "conflictsOfInterest",
     "procurementCheck", "federatedCheck", "fileObjection", "objections", "repairs",
     "riskLevels", "creditReport",
 })
@@ -29,10 +29,11 @@ _CASEWORK = frozenset({"alerts", "updateAlert", "watch", "unwatch", "watchlist"}
 _ADMINISTRATION = frozenset({"runEscalation", "confirmEscalation", "requestRepair",
                              "resolveObjection", "auditLog", "sharedCheck"})
 # Which top-level fields each role may ask for (SPEC §9 "Roles"). Partners see only the
-# sharing query; monitoring jobs read subjects, risk and escalations and work their alerts;
-# the 双随机 inspection plan is drawn by admin and monitor keys (scheduled supervision jobs).
+# sharing query; monitoring jobs read subjects, risk and escalations, draw the 双随机
+# inspection plan and work their alerts. SPEC §9 gives inspectionPlan no role limit, so
+# investigators draw the plan too.
 ROLE_FIELDS: dict[Role, frozenset[str]] = {
-    Role.ADMIN: _INVESTIGATION | _CASEWORK | _ADMINISTRATION | {"inspectionPlan"},
+    Role.ADMIN: _INVESTIGATION | _CASEWORK | _ADMINISTRATION,
     Role.INVESTIGATOR: _INVESTIGATION | _CASEWORK,
     Role.MONITOR: frozenset({"subject", "subjects", "searchSubjects", "riskAssessment",
                              "riskLevels", "repeatOffenders", "inspectionPlan"}) | _CASEWORK,
