@@ -150,7 +150,7 @@ def test_federated_check_across_cities(federating: Api, home: str,
         {"id": SHARED_COMPANY, "found": True, **empty, "severeListings": 1},
         {"id": BZ_COMPANY, "found": False, **empty},
         {"id": home, "found": True, **empty},
-        {"id": "NOTANID", "found": False, **empty},
+        {"id": "not-an-id", "found": False, **empty},
     ]
     their_key = partner_city.services.privacy.person_key(parse_id_number(SHARED_PERSON))
     assert their_key != home  # each city keys persons with its own secret
@@ -161,7 +161,7 @@ def test_federated_check_across_cities(federating: Api, home: str,
          "activePenaltiesByDomain": [{"domain": "environment", "count": 2},
                                      {"domain": "tax", "count": 1}]},
         {"id": their_key, "found": True, **empty, "severeListings": 1},
-        {"id": "NOTANID", "found": False, **empty},
+        {"id": "not-an-id", "found": False, **empty},
     ]
     assert [(e["city"], e["code"]) for e in answer["errors"]] == [
         ("沧州", "130900"), ("衡水", "131100"), ("聊城", "371500"), ("济南", "370100"),

@@ -99,17 +99,23 @@ def test_batch_in_order_with_unknown_malformed_and_person(city: str, api: Api) -
     # neither is echoed as sent
     mistyped = [PERSON_ID[:17] + d for d in "01" if d != PERSON_ID[17]][:1] + [
         PERSON_ID[:17] + d for d in "23" if d != PERSON_ID[17]][:1]
-    ids = [CLEAN, UNKNOWN, "not-an-id", PERSON_ID, city, *mistyped, COMPANY.lower()]
+    # a malformed id comes back exactly as sent (SPEC §9), not normalised
+    malformed = ["not-an-id", " bad id ", "ｂａｄ"]
+    # the one that is not a USCC, written with double spaces: masked all the same
+    wrong = mistyped[1]
+    spaced = f"{wrong[:6]}  {wrong[6:14]}  {wrong[14:]}"
+    ids = [CLEAN, UNKNOWN, *malformed, PERSON_ID, city, *mistyped, spaced, COMPANY.lower()]
     statuses = shared(api, ids)
     assert [s["id"] for s in statuses] == [
-        CLEAN, UNKNOWN, "NOTANID", city, city,
-        *(m[:6] + "********" + m[-4:] for m in mistyped), COMPANY.lower()]
-    assert [s["found"] for s in statuses] == [True, False, False, True, True, False, False, True]
+        CLEAN, UNKNOWN, *malformed, city, city,
+        *(m[:6] + "********" + m[-4:] for m in [*mistyped, wrong]), COMPANY.lower()]
+    assert [s["found"] for s in statuses] == [
+        True, False, False, False, False, True, True, False, False, False, True]
     assert statuses[0] == {"id": CLEAN, "found": True, "severeListings": 0, "escalation": None,
                            "activePenaltiesByDomain": [], "creditGrade": "A"}
     assert statuses[1]["severeListings"] == 0 and statuses[1]["escalation"] is None
-    assert statuses[3]["severeListings"] == 1 == statuses[4]["severeListings"]
-    assert statuses[7]["severeListings"] == 2
+    assert statuses[5]["severeListings"] == 1 == statuses[6]["severeListings"]
+    assert statuses[10]["severeListings"] == 2
     assert not RAW_ID.search(api.last_text)
     assert "张" not in api.last_text and "德城区" not in api.last_text
 

@@ -30,8 +30,8 @@ class DomainCount:
 
 
 @strawberry.type(description="What a partner city learns of one subject: never a name, an "
-                             "address or an ID number. `id` is the USCC as sent, or for a "
-                             "person the opaque key")
+                             "address or an ID number. `id` is the USCC (or a malformed id) "
+                             "as sent, or for a person the opaque key")
 class SharedStatus:
     id: strawberry.ID
     found: bool

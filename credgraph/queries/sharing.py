@@ -43,13 +43,17 @@ def _person_shaped(text: str) -> bool:
 
 def resolve_ids(ids: list[str], privacy: Privacy) -> list[Asked]:
     """Each id in order. A malformed id is not an error of the whole batch: it is answered
-    `found: false`, echoed with anything shaped like an ID number masked."""
+    `found: false` and echoed as sent (SPEC §9), so the partner recognises it — unless it
+    holds something shaped like an ID number, which is echoed masked; one longer than any id
+    is cut to MAX_ID_LENGTH."""
     asked = []
     for value in ids:
         try:
             key = candidate_keys(value, privacy)[0]
         except IdentifierError:
-            asked.append(Asked(scrub(normalise(value))[:MAX_ID_LENGTH], None))
+            folded = normalise(value)
+            masked = scrub(folded)
+            asked.append(Asked((value if masked == folded else masked)[:MAX_ID_LENGTH], None))
             continue
         if is_person_key(key):
             asked.append(Asked(key, key))
