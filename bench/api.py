@@ -70,10 +70,13 @@ _HOOD = ("query($id: ID!) {{ associations(id: $id, depth: {depth}) "
 PEER_QUERIES = {"subject": QUERIES["subject"], "depth1": _HOOD.format(depth=1),
                 "depth2": _HOOD.format(depth=2)}
 # The bare driver's hand-written equivalents: one statement each, the same live-at-date
-# predicate and the same hub rule (a neighbour with more subject relations than the cap is
-# reached but not expanded). Types spliced from the model only.
+# predicate and the same hub rule (a neighbour with more live subject relations than the cap
+# is reached but not expanded; the degree store answers while it is within the cap). Types
+# spliced from the model only.
 _TYPES = types_pattern(list(RELATIONS))
-_DEGREE = f"COUNT {{ (n1)-[:{types_pattern(RISK_RELATIONS)}]-() }}"
+_STORED = f"COUNT {{ (n1)-[:{types_pattern(RISK_RELATIONS)}]-() }}"
+_DEGREE = (f"CASE WHEN {_STORED} <= $cap THEN {_STORED} ELSE "
+           f"COUNT {{ (n1)-[d:{types_pattern(RISK_RELATIONS)}]-() WHERE {live('d')} }} END")
 _EDGE = "{source: startNode(%s).id, target: endNode(%s).id, type: type(%s)}"
 BARE_CYPHER = {
     "subject": "MATCH (n:Subject {id: $id}) "

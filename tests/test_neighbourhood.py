@@ -45,6 +45,20 @@ def test_hub_reached_not_expanded(graph: Graph) -> None:
     assert set(hood.hops) == {"C", "A", "B", "Y"}
 
 
+def test_ended_relations_make_no_hub(graph: Graph) -> None:
+    """A has 5 live relations; two more that ended, or start later, do not make it a hub at a
+    cap of 5 — the degree store counts 7 — but do at a date when they were live."""
+    chain(graph)
+    subject(graph, "G", "公司G")
+    relate(graph, "A", "G", "SHAREHOLDER", ratio=0.1, end=dt.date(2025, 1, 1))
+    relate(graph, "A", "F", "SHAREHOLDER", ratio=0.1, start=dt.date(2027, 1, 1))
+    hood = expand(graph, "C", 2, ALL, AS_OF, 5, 200)
+    assert hood.hubs == set() and not hood.truncated
+    assert {"X0", "X1", "X2", "X3"} <= set(hood.hops) and "G" not in hood.hops
+    earlier = expand(graph, "C", 2, ALL, dt.date(2024, 6, 1), 5, 200)
+    assert earlier.hubs == {"A"} and earlier.truncated
+
+
 def test_budget_spent_in_the_first_hop(graph: Graph) -> None:
     chain(graph)
     exact = expand(graph, "C", 2, ALL, AS_OF, 10, 2)

@@ -51,11 +51,10 @@ from credgraph.graph.model import (
     RelationType,
     Severity,
     label_predicate,
-    types_pattern,
 )
 from credgraph.graph.server import process_alive
 from credgraph.queries.fragments import in_force, live
-from credgraph.queries.neighbourhood import Edge, as_date
+from credgraph.queries.neighbourhood import Edge, as_date, live_degree
 from credgraph.queries.risk import RiskModel, assess
 from credgraph.queries.subjects import subjects_by_ids
 from credgraph.rules import Rules
@@ -109,7 +108,7 @@ UNWIND $ids AS id
 MATCH (x:{Label.SUBJECT.value} {{id: id}})-[r]-(n:{Label.SUBJECT.value})
 WHERE type(r) IN $types AND {live("r")}
 RETURN collect({{node: id, neighbour: n.id,
-                degree: COUNT {{ (n)-[:{types_pattern(RISK_RELATIONS)}]-() }},
+                degree: {live_degree("n")},
                 step: {{source: startNode(r).id, target: endNode(r).id, type: type(r),
                        ratio: r.ratio, role: r.role}}}}) AS rows
 """
@@ -469,7 +468,7 @@ class Evaluator:
             adjacency: dict[str, list[Row]] = {}
             for chunk in _chunks(nodes, 2000):
                 for row in self.graph.read_rows(HOP, {"ids": chunk, "types": types,
-                                                      "asOf": self.as_of}):
+                                                      "asOf": self.as_of, "cap": cap}):
                     adjacency.setdefault(row["node"], []).append(row)
                     if row["degree"] > cap:
                         hubs.add(row["neighbour"])

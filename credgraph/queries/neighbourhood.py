@@ -1,8 +1,8 @@
 """Bounded expansion of a subject's live relations, every hop in one Cypher statement.
 
 Each hop starts from indexed `Subject.id` lookups, keeps only relations live at `asOf`, and
-never expands a node whose degree exceeds the cap (a hub, such as a registration agent shared
-by hundreds of companies): the hub is reached, reported as cut, and not traversed.
+never expands a node with more live relations than the cap (a hub, such as a registration
+agent shared by hundreds of companies): the hub is reached, reported as cut, and not traversed.
 
 The hops run inside one statement — one round trip however deep, where one query per hop cost
 a round trip (about 1 ms on the benchmark machine) each — and the statement applies the same
@@ -30,6 +30,15 @@ _SUBJECT_RELATIONS = types_pattern(RISK_RELATIONS)
 _DECLARED = types_pattern(list(RELATIONS))
 
 
+def live_degree(node: str) -> str:
+    """A node's subject relations live at $asOf: from the degree store while that is within
+    the cap (no expansion), counted one by one only when it is not — an ended relation makes
+    no hub (SPEC §4: it carries nothing at a later date)."""
+    stored = f"COUNT {{ ({node})-[:{_SUBJECT_RELATIONS}]-() }}"
+    return (f"CASE WHEN {stored} <= $cap THEN {stored} "
+            f"ELSE COUNT {{ ({node})-[d:{_SUBJECT_RELATIONS}]-() WHERE {live('d')} }} END")
+
+
 @cache
 def statement(depth: int, summaries: bool) -> str:
     """The expansion `depth` hops deep: the centre (the first of $keys that exists), its
@@ -46,7 +55,7 @@ UNWIND $keys AS key
 MATCH (s:Subject {{id: key}})
 WITH s LIMIT 1
 WITH s AS c, s {{{SUBJECT_SUMMARY}}} AS centre,
-     COUNT {{ (s)-[:{_SUBJECT_RELATIONS}]-() }} AS degree
+     {live_degree("s")} AS degree
 WITH c, centre, degree, [] AS steps, [c.id] AS seen, [] AS keys, [c.id] AS frontier
 {"".join(_hop(hop == depth) for hop in range(1, depth + 1))}{nodes}
 RETURN centre, degree, steps, nodes
@@ -76,7 +85,7 @@ CALL (frontier) {{
   WITH f, r, s LIMIT $limit
   RETURN collect({{source: f.id, target: s.id, type: type(r), ratio: r.ratio, role: r.role,
                   kind: r.kind, start: r.start, end: r.end, outgoing: startNode(r) = f,
-                  degree: COUNT {{ (s)-[:{_SUBJECT_RELATIONS}]-() }}}}) AS found
+                  degree: {live_degree("s")}}}) AS found
 }}
 WITH c, centre, degree, steps, seen, keys, found, $budget - size(keys) AS budget
 WITH c, centre, degree, steps, seen, keys,
