@@ -222,12 +222,14 @@ def quality() -> None:
 @quality.command("report")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("quality"),
               show_default=True)
-def quality_report(out: Path) -> None:
+@click.option("--rejects", type=click.Path(path_type=Path), default=Path("rejects.csv"),
+              show_default=True, help="the rejects file of the load to report on")
+def quality_report(out: Path, rejects: Path) -> None:
     """Duplicates, invalid identifiers, orphan records, missing fields: JSON and HTML."""
     from credgraph.queries.quality import build_report, write_report
 
     services = _services(_settings())
-    report = build_report(services.graph, Path("rejects.csv"))
+    report = build_report(services.graph, rejects)
     json_path, html_path = write_report(report, out)
     click.echo(f"{json_path}\n{html_path}")
 

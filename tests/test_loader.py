@@ -18,7 +18,9 @@ from credgraph.loaders.bundle import (
     BundleError,
     BundleLoader,
     LoadSummary,
+    corrections_path,
     file_kind,
+    write_corrections,
     write_rejects,
 )
 from credgraph.schema.identifiers import looks_like_id_number
@@ -409,14 +411,28 @@ def test_quality_report(services: Services, tmp_path: Path) -> None:
     write_csv(bundle / "legal_persons.csv", ["uscc", "name"], [
         [make_uscc(org="MA3C00031"), "德州市宏达商贸有限公司"],
         [make_uscc(region="371403", org="MA3C00032"), "山东省德州市宏达商贸有限责任公司"],
-        [CO_A[:-1] + ("0" if CO_A[-1] != "0" else "1"), "坏代码公司"]])
+        [CO_A[:-1] + ("0" if CO_A[-1] != "0" else "1"), "坏代码公司"],
+        [CO_A, "德州市德城区鑫源食品有限公司"]])
     summary = loader(services).load([bundle / "legal_persons.csv"], derive_contacts=False)
     write_rejects(summary.rejects, tmp_path / "rejects.csv")
     report = build_report(services.graph, tmp_path / "rejects.csv")
     assert report["duplicateSubjects"][0]["nameNorm"] == "宏达商贸有限公司"
     assert len(report["duplicateSubjects"][0]["subjects"]) == 2
     assert report["invalidIdentifiers"] == [{"file": "legal_persons.csv", "column": "uscc",
-                                             "reason": "bad check digit", "count": 1}]
+                                             "reason": "bad check digit", "count": 1,
+                                             "resolvedByName": 0}]
+    # a penalty whose bad code was attached by name (关联补正) is an invalid identifier seen too
+    penalties = write_csv(tmp_path / "penalties.csv", [
+        "decision_no", "subject_name", "subject_id", "category", "decided_on", "authority"],
+        [["P-1", "德州市德城区鑫源食品有限公司", CO_A[:-1] + ("0" if CO_A[-1] != "0" else "1"),
+          "警告", "2026-01-05", "德州市德城区市场监督管理局"]])
+    resolved = loader(services).load([penalties], derive_contacts=False)
+    assert len(resolved.corrections) == 1
+    write_rejects(summary.rejects + resolved.rejects, tmp_path / "rejects.csv")
+    write_corrections(resolved.corrections, corrections_path(tmp_path / "rejects.csv"))
+    seen = build_report(services.graph, tmp_path / "rejects.csv")["invalidIdentifiers"]
+    assert {(e["file"], e["column"], e["count"], e["resolvedByName"]) for e in seen} == {
+        ("legal_persons.csv", "uscc", 1, 0), ("penalties.csv", "subject_id", 1, 1)}
     json_path, html_path = write_report(report, tmp_path / "q")
     assert "宏达商贸有限公司" in html_path.read_text(encoding="utf-8")
     assert json_path.exists()

@@ -369,7 +369,8 @@ class BundleLoader:
             prepared.attach(ref, unresolved.role)
             result.corrected += 1
             summary.corrections.append({
-                "file": Path(result.file).name, "line": line, "name": name,
+                "file": Path(result.file).name, "line": line, "column": unresolved.column,
+                "name": name,
                 "resolvedTo": match.id, "resolvedName": match.name, "score": match.score,
                 "evidence": [e.value for e in resolution.evidence],
                 "decidedBy": resolution.decided_by.value if resolution.decided_by else None,
@@ -433,4 +434,22 @@ def write_rejects(rejects: list[Reject], path: Path) -> None:
         writer.writerow(["file", "line", "column", "value", "reason"])
         for item in rejects:
             writer.writerow([item.file, item.line, item.column, item.value, item.reason])
+
+
+CORRECTION_COLUMNS = ("file", "line", "column", "name", "resolvedTo", "resolvedName", "score",
+                      "decidedBy", "reason")
+
+
+def corrections_path(rejects: Path) -> Path:
+    """Where the rows attached by name (关联补正) are written: beside the rejects file."""
+    return rejects.with_name("corrections.csv")
+
+
+def write_corrections(corrections: list[dict[str, Any]], path: Path) -> None:
+    """The 关联补正 of a load, for the data-quality report and the source's owners."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=CORRECTION_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(corrections)
 

@@ -18,7 +18,13 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from credgraph.loaders.bundle import BundleLoader, LoadSummary, write_rejects
+from credgraph.loaders.bundle import (
+    BundleLoader,
+    LoadSummary,
+    corrections_path,
+    write_corrections,
+    write_rejects,
+)
 from credgraph.services import Services
 
 
@@ -49,6 +55,7 @@ def run_load(services: Services, paths: list[Path], rejects: Path, batch_size: i
     with progress:
         summary = loader.load(paths)
     write_rejects(summary.rejects, rejects)
+    write_corrections(summary.corrections, corrections_path(rejects))
     if as_json:
         sys.stdout.write(json.dumps(summary.as_json(rejects), ensure_ascii=False, indent=2))
         sys.stdout.write("\n")

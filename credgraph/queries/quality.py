@@ -11,6 +11,7 @@ from typing import Any
 
 from credgraph.graph.driver import Graph
 from credgraph.graph.model import Label, Link, RecordKind, label_predicate
+from credgraph.loaders.bundle import corrections_path
 
 DUPLICATES = """
 MATCH (n:LegalPerson) WHERE n.nameNorm IS NOT NULL AND n.nameNorm <> ''
@@ -46,21 +47,24 @@ IDENTIFIER_REASONS = ("bad check digit", "bad length", "bad characters", "imposs
 
 
 def invalid_identifiers(rejects: Path) -> list[dict[str, Any]]:
-    """Invalid identifiers seen by the last load, from its rejects file (values are masked)."""
-    if not rejects.exists():
-        return []
-    counts: dict[tuple[str, str, str], int] = {}
-    with rejects.open(encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            reason = row["reason"].split(":")[0]
-            if reason in IDENTIFIER_REASONS:
-                key = (row["file"], row["column"], reason)
-                counts[key] = counts.get(key, 0) + 1
-    return [{"file": f, "column": c, "reason": r, "count": n}
-            for (f, c, r), n in sorted(counts.items(), key=lambda kv: -kv[1])]
+    """Invalid identifiers seen by the last load: the rows its rejects file holds for them and
+    the rows attached by name despite them (关联补正, its corrections file beside)."""
+    counts: dict[tuple[str, str, str], list[int]] = {}
+    for path, resolved in ((rejects, 0), (corrections_path(rejects), 1)):
+        if not path.exists():
+            continue
+        with path.open(encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                reason = row["reason"].split(":")[0]
+                if reason in IDENTIFIER_REASONS:
+                    seen = counts.setdefault((row["file"], row["column"], reason), [0, 0])
+                    seen[resolved] += 1
+    return [{"file": f, "column": c, "reason": r, "count": n[0] + n[1], "resolvedByName": n[1]}
+            for (f, c, r), n in sorted(counts.items(), key=lambda kv: -sum(kv[1]))]
 
 
 def build_report(graph: Graph, rejects: Path, limit: int = 200) -> dict[str, Any]:
+    """The report of the graph and of the last load, whose rejects file is `rejects`."""
     params = {"limit": limit}
     return {
         "generatedAt": dt.datetime.now().isoformat(timespec="seconds"),
