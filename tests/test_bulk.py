@@ -188,9 +188,11 @@ class BrokenImport(BulkLoader):
 
 def test_a_failed_import_keeps_the_previous_database(services: Services, city: Path) -> None:
     token = KeyStore(services.graph).create("kept", Role.INVESTIGATOR)
-    with pytest.raises(Exception, match="neo4j-admin import failed"):
+    with pytest.raises(Exception, match="neo4j-admin import failed") as failed:
         BrokenImport(services.settings, services.graph, services.rules, services.privacy,
                      services.normaliser, today=AS_OF).load([city])
+    # the message names the entry that stopped it
+    assert "referring to missing node nobody" in str(failed.value)
     # the server is up again, on the database it had before
     assert KeyStore(services.graph).lookup(token) is not None
     assert services.graph.read("MATCH (n:Subject) RETURN count(n) AS n")[0]["n"] == 0

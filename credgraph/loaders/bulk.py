@@ -447,7 +447,7 @@ class BulkLoader(BundleLoader):
                    "--id-type=string", "--skip-duplicate-nodes=false",
                    "--skip-bad-relationships=false", "--bad-tolerance=0",
                    f"--report-file={self.stage.folder / 'import.report'}",
-                   f"--threads={max(os.cpu_count() or 2, 2)}"]
+                   f"--threads={max(os.cpu_count() or 2, 2)}", "--verbose"]
         multiline = [str(g.path) for g in (*self.stage.node_files,
                                            *self.stage.relationship_files) if g.multiline]
         if multiline:
@@ -462,11 +462,14 @@ class BulkLoader(BundleLoader):
                                 cwd=self.server.home, check=False)
         self.timings["importTool"] = time.monotonic() - started
         if result.returncode != 0:
-            lines = [line for line in (result.stdout + result.stderr).splitlines()
-                     if line.strip() and not line.startswith(("\tat ", "\t... "))]
-            tail = "\n".join(lines[-12:])
+            lines = [line.strip() for line in (result.stdout + result.stderr).splitlines()
+                     if line.strip() and not line.startswith(("\tat ", "\t... ", "....."))]
+            # --verbose: the exception chain names the entry that stopped the import
+            causes = [line.removeprefix("Caused by: ") for line in lines
+                      if line.startswith("Caused by:")]
+            detail = causes[-1] if causes else "\n".join(lines[-8:])
             raise ServerError(f"neo4j-admin import failed (exit {result.returncode}); the "
-                              f"previous database is kept:\n{scrub(tail)}")
+                              f"previous database is kept:\n{scrub(detail)}")
 
 
 def _identity(kind: str, prepared: Prepared) -> tuple[str, ...] | None:
