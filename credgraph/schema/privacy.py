@@ -66,9 +66,10 @@ def is_person_key(value: str) -> bool:
 
 
 def mask_id_number(value: str | IdNumber) -> str:
-    """371402********1234: region kept, birth date and sequence hidden."""
+    """371402********1234: region kept, birth date and sequence hidden (as many stars as a
+    digit short or over, or a 15-digit number, needs)."""
     number = value.number if isinstance(value, IdNumber) else normalise(value)
-    return number[:6] + "*" * 8 + number[-4:]
+    return number[:6] + "*" * (len(number) - 10) + number[-4:]
 
 
 # An ID number as people write it in free text: half- or full-width digits, the check
@@ -113,12 +114,6 @@ def is_near_id_number(value: str) -> bool:
         return False
     structure = _OLD_ID_STRUCTURE if len(text) == 15 else _ID_STRUCTURE
     return structure.match(text) is not None
-
-
-def mask_digits(value: str) -> str:
-    """Any length's mask in the ID number's manner: region and last four kept."""
-    text = normalise(value)
-    return text[:6] + "*" * (len(text) - 10) + text[-4:]
 
 
 def _mask_match(match: re.Match[str]) -> str:

@@ -22,7 +22,7 @@ from pydantic import (
 )
 
 from credgraph.schema.identifiers import looks_like_id_number, normalise
-from credgraph.schema.privacy import is_near_id_number, mask_digits, scrub
+from credgraph.schema.privacy import is_near_id_number, mask_id_number, scrub
 from credgraph.schema.values import parse_amount, parse_bool, parse_date, parse_ratio
 
 
@@ -68,6 +68,7 @@ def _bounded_code(value: object) -> str | None:
 
 Text = Annotated[str | None, BeforeValidator(_bounded)]
 Code = Annotated[str | None, BeforeValidator(_bounded_code)]
+RequiredCode = Annotated[str, BeforeValidator(_bounded_code)]
 RequiredText = Annotated[str, BeforeValidator(_bounded)]
 Identifier = Annotated[str | None, BeforeValidator(_identifier)]
 RequiredIdentifier = Annotated[str, BeforeValidator(_identifier)]
@@ -121,8 +122,7 @@ class RelationRow(BundleRow):
     key = ""
     from_id: RequiredIdentifier = col("from_id", "关联方标识", required=True)
     to_id: RequiredIdentifier = col("to_id", "主体标识", required=True)
-    type: Annotated[str, BeforeValidator(_bounded_code)] = col("type", "关系类型",
-                                                               required=True)
+    type: RequiredCode = col("type", "关系类型", required=True)
     ratio: Ratio = col("ratio", "持股比例")
     role: Text = col("role", "职务")
     kind: Text = col("kind", "亲属关系")
@@ -323,7 +323,7 @@ def display_value(value: object) -> str:
     """A value fit for a rejects file or error: ID numbers masked, long text cut."""
     text = "" if value is None else str(value)
     if looks_like_id_number(text) or is_near_id_number(text):
-        return mask_digits(text)
+        return mask_id_number(text)
     return text if len(text) <= 200 else text[:200] + "…"
 
 
