@@ -41,10 +41,10 @@ import neo4j
 from bench import peer_schema
 from bench.load import RESULTS, load_average, machine
 from credgraph.api.auth import KeyStore, Role
-from credgraph.graph.model import RELATIONS, RISK_RELATIONS, types_pattern
+from credgraph.graph.model import RELATIONS, types_pattern
 from credgraph.graph.server import LocalNeo4j
 from credgraph.queries.fragments import live
-from credgraph.queries.neighbourhood import expand
+from credgraph.queries.neighbourhood import expand, live_degree
 from credgraph.queries.risk import assess
 from credgraph.queries.subjects import find_subject
 from credgraph.services import Services
@@ -74,9 +74,7 @@ PEER_QUERIES = {"subject": QUERIES["subject"], "depth1": _HOOD.format(depth=1),
 # is reached but not expanded; the degree store answers while it is within the cap). Types
 # spliced from the model only.
 _TYPES = types_pattern(list(RELATIONS))
-_STORED = f"COUNT {{ (n1)-[:{types_pattern(RISK_RELATIONS)}]-() }}"
-_DEGREE = (f"CASE WHEN {_STORED} <= $cap THEN {_STORED} ELSE "
-           f"COUNT {{ (n1)-[d:{types_pattern(RISK_RELATIONS)}]-() WHERE {live('d')} }} END")
+_DEGREE = live_degree("n1")
 _EDGE = "{source: startNode(%s).id, target: endNode(%s).id, type: type(%s)}"
 BARE_CYPHER = {
     "subject": "MATCH (n:Subject {id: $id}) "

@@ -767,10 +767,11 @@ _RANK = ("CASE e.level " + " ".join(f"WHEN '{level.value}' THEN {rank(level)}"
                                      for level in LEVELS) + " ELSE 0 END")
 
 
-_ROW = f"""e {{{ESCALATION_FIELDS}, .history, rank: rank,
-    subjectRow: s {{{SUBJECT_SUMMARY}}},
+# What a listing shows of an escalation `e` (a map projection): its fields, its subject `s`'s
+# summary and its triggers.
+_ROW = f"""{ESCALATION_FIELDS}, .history, subjectRow: s {{{SUBJECT_SUMMARY}}},
     triggers: [(e)-[:{_TRIGGERED_BY}]->(r) | r {{.id, .kind, .domain, .severity, .status,
-                                                .date, .title, .authority}}]}}"""
+                                                .date, .title, .authority}}]"""
 
 LIST_ACTIVE = f"""
 MATCH (e:{_ESC})
@@ -786,7 +787,7 @@ WITH size(found) AS total,
 CALL (page) {{
   UNWIND page AS x
   WITH x.e AS e, x.s AS s, x.rank AS rank
-  RETURN collect({_ROW}) AS rows
+  RETURN collect(e {{{_ROW}, rank: rank}}) AS rows
 }}
 RETURN total, rows
 """
@@ -802,8 +803,7 @@ RETURN collect(e {{.id, .history, .level, .status, .since}}) AS rows
 ROWS_BY_ID = f"""
 UNWIND $ids AS eid
 MATCH (s:{_SUBJECT})-[:{_HAS_ESCALATION}]->(e:{_ESC} {{id: eid}})
-WITH e, s, 0 AS rank
-RETURN collect({_ROW}) AS rows
+RETURN collect(e {{{_ROW}}}) AS rows
 """
 
 
