@@ -3,7 +3,6 @@ transactional path, refused where it is unsafe, and a failed import loses nothin
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from credgraph.loaders.readers import read_table
 from credgraph.schema.rows import ROW_MODELS, header_map
 from credgraph.services import Services
 from tests.conftest import make_settings
+from tests.test_loader import write_csv
 
 AS_OF = dt.date(2026, 11, 28)
 
@@ -70,10 +70,7 @@ def rows_of(folder: Path, kind: str) -> list[dict[str, str]]:
 
 def write_rows(path: Path, rows: list[dict[str, str]]) -> None:
     headers = sorted({name for row in rows for name in row})
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=headers)
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(path, headers, [[row.get(name, "") for name in headers] for row in rows])
 
 
 def add_repeats(folder: Path) -> dict[str, str]:
