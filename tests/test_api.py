@@ -101,6 +101,40 @@ def test_subject_records(company: str, api: Api, graph: Graph) -> None:
     assert result["records"][1]["status"] == "DISPUTED"
 
 
+def test_record_status_follows_its_dates(company: str, api: Api, graph: Graph) -> None:
+    """A record stored ACTIVE at the last load whose 公示期 has ended, whose listing was removed
+    or whose judgment was fulfilled since reads EXPIRED today, and drops out of activeOnly."""
+    today = dt.date.today()
+    past, future = today - dt.timedelta(days=1), today + dt.timedelta(days=1)
+    record(graph, company, "Penalty", "P-ended", severity="一般", domain="tax",
+           date=today - dt.timedelta(days=400), publicityUntil=past)
+    record(graph, company, "Penalty", "P-ends-today", severity="一般", domain="tax",
+           date=today - dt.timedelta(days=300), publicityUntil=today)
+    record(graph, company, "Listing", "L-removed", listType="经营异常名录", domain="market",
+           date=today - dt.timedelta(days=200), removedOn=today)
+    record(graph, company, "Listing", "L-removing", listType="经营异常名录", domain="market",
+           date=today - dt.timedelta(days=190), removedOn=future)
+    record(graph, company, "Judgment", "J-done", domain="judicial",
+           date=today - dt.timedelta(days=100), fulfilledOn=past)
+    record(graph, company, "Judgment", "J-open", domain="judicial",
+           date=today - dt.timedelta(days=90), fulfilledOn=future)
+    record(graph, company, "Penalty", "P-repaired-late", status="REPAIRED", severity="一般",
+           domain="tax", date=today - dt.timedelta(days=80), publicityUntil=past)
+
+    rows = data(api, "query($id: ID!) { subject(id: $id) { records { id status } } }",
+                id=company)["subject"]["records"]
+    status = {row["id"]: row["status"] for row in rows}
+    assert {k: status[k] for k in ("P-ended", "P-ends-today", "L-removed", "L-removing",
+                                   "J-done", "J-open", "P-repaired-late")} == {
+        "P-ended": "EXPIRED", "P-ends-today": "ACTIVE", "L-removed": "EXPIRED",
+        "L-removing": "ACTIVE", "J-done": "EXPIRED", "J-open": "ACTIVE",
+        "P-repaired-late": "REPAIRED"}
+    active = data(api, "query($id: ID!) { subject(id: $id) { records(activeOnly: true) { id } } }",
+                  id=company)["subject"]["records"]
+    assert {"P-ends-today", "L-removing", "J-open"} <= {r["id"] for r in active}
+    assert not {"P-ended", "L-removed", "J-done"} & {r["id"] for r in active}
+
+
 def test_search_subjects(company: str, api: Api) -> None:
     matches = data(api, """{ searchSubjects(name: "甲食品有限责任公司", limit: 3)
         { score subject { id name } } }""")["searchSubjects"]

@@ -125,7 +125,8 @@ class Subject:
                       active_only: bool | None = None, limit: int = 200) -> list[CreditRecord]:
         check_limit(info, limit)
         rows = await in_thread(subject_records, services(info).graph, str(self.id),
-                               kind.value if kind else None, bool(active_only), limit)
+                               kind.value if kind else None, bool(active_only), limit,
+                               dt.date.today())
         return [CreditRecord.from_row(row) for row in rows]
 
     @strawberry.field(description="屡罚不改: the subject's escalation (null when none; a LIFTED "

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from credgraph.graph.model import RECORD_LABELS, RecordStatus
+from credgraph.graph.model import RECORD_LABELS, Label, RecordStatus
 
 
 def live(rel: str, at: str = "$asOf") -> str:
@@ -14,6 +14,17 @@ def live(rel: str, at: str = "$asOf") -> str:
     relation whose `end` is past is kept as history but carries nothing at a later date."""
     return (f"({rel}.start IS NULL OR {rel}.start <= {at})"
             f" AND ({rel}.end IS NULL OR {rel}.end > {at})")
+
+
+def status_at(record: str, at: str = "$asOf") -> str:
+    """A record's status on a date as its dates give it, without waiting for the next load: an
+    ACTIVE penalty whose 公示期 has ended, listing removed (移出名单) or judgment fulfilled
+    (履行完毕) is EXPIRED, as the loader derives it; other statuses are kept as stored."""
+    return (f"CASE WHEN {record}.status = '{RecordStatus.ACTIVE.value}' AND ("
+            f"({record}:{Label.PENALTY} AND {record}.publicityUntil < {at})"
+            f" OR ({record}:{Label.LISTING} AND {record}.removedOn <= {at})"
+            f" OR ({record}:{Label.JUDGMENT} AND {record}.fulfilledOn <= {at}))"
+            f" THEN '{RecordStatus.EXPIRED.value}' ELSE {record}.status END")
 
 
 def in_force(record: str, at: str = "$asOf") -> str:

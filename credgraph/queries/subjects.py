@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from credgraph.graph.driver import Graph
 from credgraph.graph.model import RecordStatus
+from credgraph.queries.fragments import status_at
 from credgraph.schema.identifiers import (
     IdentifierError,
     is_person_number,
@@ -47,20 +49,22 @@ def find_subject(graph: Graph, keys: list[str]) -> dict[str, Any] | None:
 
 
 # Active: still in force (a DISPUTED record still counts, flagged — SPEC §8).
-RECORDS = """
-MATCH (s:Subject {id: $id})-[h:HAS_RECORD]->(r)
-WHERE ($kind IS NULL OR r.kind = $kind)
-  AND (NOT $activeOnly OR r.status IN $active)
-WITH r ORDER BY r.date DESC, r.id LIMIT $limit
-RETURN collect(r {.id, .kind, .domain, .severity, .status, .date, .title, .authority}) AS rows
+RECORDS = f"""
+MATCH (s:Subject {{id: $id}})-[h:HAS_RECORD]->(r)
+WHERE $kind IS NULL OR r.kind = $kind
+WITH r, {status_at("r", "$today")} AS status
+WHERE NOT $activeOnly OR status IN $active
+WITH r, status ORDER BY r.date DESC, r.id LIMIT $limit
+RETURN collect(r {{.id, .kind, .domain, .severity, status, .date, .title, .authority}}) AS rows
 """
 ACTIVE_STATUSES = [RecordStatus.ACTIVE.value, RecordStatus.DISPUTED.value]
 
 
 def subject_records(graph: Graph, subject: str, kind: str | None, active_only: bool,
-                    limit: int) -> list[dict[str, Any]]:
+                    limit: int, today: dt.date) -> list[dict[str, Any]]:
     return graph.read_rows(RECORDS, {"id": subject, "kind": kind, "activeOnly": active_only,
-                                     "active": ACTIVE_STATUSES, "limit": limit})
+                                     "active": ACTIVE_STATUSES, "limit": limit,
+                                     "today": today})
 
 
 # What an analysis shows of each subject it names (a map projection of `s`).
