@@ -137,16 +137,16 @@ class Preparer:
         self.severe_lists: set[str] = set(listings.severe)
         # A subject is pointed at by many rows; its key, encryption and stub are made once.
         self._refs: dict[tuple[str, str | None], SubjectRef | str] = {}
-
-    def prepare(self, kind: str, row: BundleRow) -> Prepared:
-        """The write for one row of a bundle file of this kind, its free text scrubbed first."""
-        methods: dict[str, Callable[[Any], Prepared]] = {
+        self._methods: dict[str, Callable[[Any], Prepared]] = {
             "legal_persons": self.legal_person, "natural_persons": self.natural_person,
             "officials": self.official, "relations": self.relation, "penalties": self.penalty,
             "licenses": self.license, "listings": self.listing, "judgments": self.judgment,
             "contracts": self.contract, "commitments": self.commitment,
         }
-        return methods[kind](scrubbed(row))
+
+    def prepare(self, kind: str, row: BundleRow) -> Prepared:
+        """The write for one row of a bundle file of this kind, its free text scrubbed first."""
+        return self._methods[kind](scrubbed(row))
 
     # -- identifiers ------------------------------------------------------------------------
     def subject_ref(self, column: str, raw: str | None, name: str | None = None) -> SubjectRef:

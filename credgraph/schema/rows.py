@@ -40,8 +40,10 @@ def _code(value: object) -> str | None:
     (３７１４０２ is 371402), so equal codes compare equal."""
     if value is None:
         return None
-    text = unicodedata.normalize("NFKC", str(value)).strip()
-    return text or None
+    text = str(value)
+    if not text.isascii():  # ASCII is its own NFKC form; most codes are ASCII
+        text = unicodedata.normalize("NFKC", text)
+    return text.strip() or None
 
 
 def _identifier(value: object) -> str | None:

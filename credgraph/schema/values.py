@@ -22,7 +22,7 @@ def _clean(value: object) -> str:
 
 def parse_date(value: object) -> dt.date | None:
     """2024-03-05, 2024/3/5, 20240305, 2024年3月5日 (a trailing time is ignored)."""
-    if value is None:
+    if value is None or value == "":  # most optional date cells are blank
         return None
     if isinstance(value, dt.datetime):
         return value.date()
@@ -59,7 +59,7 @@ _AMOUNT_UNITS = (("亿元", 10_000, 1), ("亿", 10_000, 1), ("万元", 1, 1), ("
 def parse_amount(value: object) -> float | None:
     """An amount in 万元: '12.5', '1,250.00', '12.5万元', '¥12.5万', '1.2亿元' (12,000),
     '125000元' (12.5); negative amounts are refused."""
-    if value is None:
+    if value is None or value == "":
         return None
     if isinstance(value, bool):
         raise ValueError(f"not an amount: {value!r}")
