@@ -135,6 +135,17 @@ def test_record_status_follows_its_dates(company: str, api: Api, graph: Graph) -
     assert not {"P-ended", "L-removed", "J-done"} & {r["id"] for r in active}
 
 
+def test_signal_records_show_todays_status(company: str, api: Api, graph: Graph) -> None:
+    """A penalty that counted a year ago shows, as every record does, its status today."""
+    today = dt.date.today()
+    record(graph, company, "Penalty", "P-then", severity="严重", domain="tax",
+           date=today - dt.timedelta(days=500), publicityUntil=today - dt.timedelta(days=1))
+    signals = data(api, """query($id: ID!, $asOf: Date) { riskAssessment(id: $id, asOf: $asOf)
+        { signals { record { id status } } } }""", id=company,
+                   asOf=(today - dt.timedelta(days=365)).isoformat())["riskAssessment"]["signals"]
+    assert {"id": "P-then", "status": "EXPIRED"} in [s["record"] for s in signals]
+
+
 def test_search_subjects(company: str, api: Api) -> None:
     matches = data(api, """{ searchSubjects(name: "甲食品有限责任公司", limit: 3)
         { score subject { id name } } }""")["searchSubjects"]

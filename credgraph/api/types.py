@@ -19,6 +19,7 @@ from credgraph.api.auth import PII_ROLES, Principal
 from credgraph.api.errors import ErrorCode, api_error
 from credgraph.graph import model
 from credgraph.queries import risk
+from credgraph.queries.fragments import status_on
 from credgraph.queries.neighbourhood import Edge, as_date
 from credgraph.queries.subjects import candidate_keys, find_subject, subject_records
 from credgraph.rules import LimitRules
@@ -101,7 +102,7 @@ class CreditRecord:
         return cls(
             id=strawberry.ID(str(row["id"])), kind=RecordKind(row["kind"]),
             domain=row.get("domain"), severity=row.get("severity"),
-            status=RecordStatus(row.get("status") or "ACTIVE"),
+            status=RecordStatus(status_on(row, dt.date.today())),
             date=as_date(date),
             title=row.get("title"), authority=row.get("authority"),
         )

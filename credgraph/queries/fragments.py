@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from credgraph.graph.model import RECORD_LABELS, Label, RecordStatus
+from credgraph.graph.model import RECORD_LABELS, Label, RecordKind, RecordStatus
 
 
 def live(rel: str, at: str = "$asOf") -> str:
@@ -25,6 +25,23 @@ def status_at(record: str, at: str = "$asOf") -> str:
             f" OR ({record}:{Label.LISTING} AND {record}.removedOn <= {at})"
             f" OR ({record}:{Label.JUDGMENT} AND {record}.fulfilledOn <= {at}))"
             f" THEN '{RecordStatus.EXPIRED.value}' ELSE {record}.status END")
+
+
+def status_on(record: Mapping[str, Any], at: dt.date) -> str:
+    """`status_at` for a record already read with its kind and dates (a row without them keeps
+    its stored status)."""
+    status = str(record.get("status") or RecordStatus.ACTIVE.value)
+    if status != RecordStatus.ACTIVE.value:
+        return status
+    kind = record.get("kind")
+    until = _day(record.get("publicityUntil"))
+    removed = _day(record.get("removedOn"))
+    fulfilled = _day(record.get("fulfilledOn"))
+    if ((kind == RecordKind.PENALTY.value and until is not None and until < at)
+            or (kind == RecordKind.LISTING.value and removed is not None and removed <= at)
+            or (kind == RecordKind.JUDGMENT.value and fulfilled is not None and fulfilled <= at)):
+        return RecordStatus.EXPIRED.value
+    return status
 
 
 def in_force(record: str, at: str = "$asOf") -> str:
