@@ -261,6 +261,29 @@ def test_gbk_csv_with_chinese_headers(services: Services, tmp_path: Path) -> Non
     assert rows[0]["status"] == "ACTIVE"
 
 
+@pytest.mark.parametrize("encoding", ["utf-8", "gbk"])
+def test_a_damaged_row_is_rejected_and_the_file_loads(services: Services, tmp_path: Path,
+                                                      encoding: str) -> None:
+    """A character cut in two where a source system truncated a field: that row is rejected,
+    naming its line and column, and the export's other rows load in its own encoding."""
+    path = write_csv(tmp_path / "legal_persons.csv", ["统一社会信用代码", "名称"], [
+        [CO_A, "德州市德城区鑫源食品有限公司"],
+        [CO_B, "德州市陵城区宏达商贸有限公司"],
+        [AGENCY, "德州市德城区市场监督管理局"],
+    ], encoding=encoding)
+    data = path.read_bytes()
+    cut = data.index("宏达".encode(encoding))
+    path.write_bytes(data[:cut] + b"\xff" + data[cut + 1:])
+    summary = loader(services).load([path], derive_contacts=False)
+    assert summary.files[0].encoding == ("utf-8" if encoding == "utf-8" else "gb18030")
+    assert (summary.read, summary.loaded, summary.rejected) == (3, 2, 1)
+    rejected = summary.rejects[0]
+    assert (rejected.line, rejected.column) == (3, "名称")
+    assert rejected.reason.startswith("undecodable bytes")
+    names = services.graph.read("MATCH (s:LegalPerson) RETURN s.name AS n ORDER BY n")
+    assert names == [{"n": "德州市德城区市场监督管理局"}, {"n": "德州市德城区鑫源食品有限公司"}]
+
+
 def test_xlsx_and_jsonl(services: Services, tmp_path: Path) -> None:
     loader(services).load([base_bundle(tmp_path / "b")])
     book = Workbook()

@@ -3,10 +3,12 @@ sheet) and JSON Lines, each row with its line number and a note when its shape i
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,24 @@ csv.field_size_limit(10_000_000)
 TITLE_ROWS = 5
 
 HeaderTest = Callable[[list[str]], bool]
+# Bytes the file's encoding cannot decode (a character cut in two where a source system
+# truncated a field, a stray byte) are read as lone surrogates U+DC00 + byte, which no decoded
+# text contains: the rows holding them are rejected, the rest of the file loads.
+UNDECODABLE = "credgraph-undecodable"
+
+
+def _mark_undecodable(error: UnicodeError) -> tuple[str, int]:
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    bad = error.object[error.start:error.end]
+    return "".join(chr(0xDC00 + byte) for byte in bad), error.end
+
+
+codecs.register_error(UNDECODABLE, _mark_undecodable)
+_MARKED = re.compile("[\udc00-\udcff]")
+# A file that is UTF-8 or GB18030 but for at most one line in this many (and at least one
+# line) is read as such; more damage than that is more likely another encoding.
+DAMAGED_LINES_PER = 100
 
 
 class UnreadableFile(Exception):
@@ -27,10 +47,19 @@ class UnreadableFile(Exception):
 
 
 @dataclass(frozen=True)
+class RawProblem:
+    """Why a whole row is rejected before its values are read, and where."""
+
+    reason: str
+    column: str = ""
+    value: str = ""
+
+
+@dataclass(frozen=True)
 class RawRow:
     line: int
     values: dict[str, Any]
-    problem: str | None = None  # a shape error that rejects the whole row
+    problem: RawProblem | None = None  # a shape error that rejects the whole row
 
 
 @dataclass
@@ -54,9 +83,15 @@ def _find_header(first: list[list[str]], is_header: HeaderTest | None) -> int:
 
 def detect_encoding(data: bytes) -> str:
     """UTF-8 (BOM or not) when it decodes; else GB18030 (a superset of GBK) when it decodes;
-    else what charset-normalizer finds."""
+    else either of them when only a few lines hold bytes it cannot decode (a damaged row does
+    not make the export another encoding: those rows are rejected, the others load); else what
+    charset-normalizer finds."""
     if data.startswith(b"\xef\xbb\xbf"):
         return "utf-8-sig"
+    if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "utf-32"
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
     try:
         data.decode("utf-8")
         return "utf-8"
@@ -67,16 +102,48 @@ def detect_encoding(data: bytes) -> str:
         return "gb18030"
     except UnicodeDecodeError:
         pass
+    damaged = {encoding: _damaged_lines(data, encoding) for encoding in ("utf-8", "gb18030")}
+    encoding = min(damaged, key=lambda name: damaged[name])
+    if damaged[encoding] <= max(1, (data.count(b"\n") + 1) // DAMAGED_LINES_PER):
+        return encoding
     best = from_bytes(data[:200_000]).best()
     if best is None:
         raise UnreadableFile("cannot detect the text encoding (not UTF-8 or GBK/GB18030)")
     return str(best.encoding)
 
 
-def _csv(path: Path, is_header: HeaderTest | None) -> Table:
-    data = path.read_bytes()
+def _damaged_lines(data: bytes, encoding: str) -> int:
+    """Lines holding bytes `encoding` cannot decode (a newline byte is never part of a UTF-8
+    or GB18030 character, so lines split alike before and after decoding)."""
+    text = data.decode(encoding, errors=UNDECODABLE)
+    damaged: set[int] = set()
+    line = position = 0
+    for match in _MARKED.finditer(text):
+        line += text.count("\n", position, match.start())
+        position = match.start()
+        damaged.add(line)
+    return len(damaged)
+
+
+def _undecodable(cells: Iterable[object], headers: list[str]) -> RawProblem | None:
+    """The cell holding bytes the file's encoding does not decode, if any, and what to do."""
+    for index, cell in enumerate(cells):
+        if isinstance(cell, str) and _MARKED.search(cell):
+            return RawProblem(
+                "undecodable bytes (damaged in the export): correct the row at the source and "
+                "load it again",
+                headers[index] if index < len(headers) else "", _MARKED.sub("\ufffd", cell))
+    return None
+
+
+def _decode(data: bytes) -> tuple[str, str]:
+    """The file's text and encoding; undecodable bytes marked (`UNDECODABLE`)."""
     encoding = detect_encoding(data)
-    text = data.decode(encoding, errors="replace")
+    return data.decode(encoding, errors=UNDECODABLE), encoding
+
+
+def _csv(path: Path, is_header: HeaderTest | None) -> Table:
+    text, encoding = _decode(path.read_bytes())
     reader = csv.reader(io.StringIO(text, newline=""))
     first: list[tuple[int, list[str]]] = []
     for cells in reader:
@@ -89,6 +156,9 @@ def _csv(path: Path, is_header: HeaderTest | None) -> Table:
     headers = [c.strip() for c in first[title_rows][1]]
     if not any(headers):
         raise UnreadableFile("the header row is empty")
+    if _undecodable(headers, headers):
+        raise UnreadableFile(f"the header row is not readable as {encoding} "
+                             "(not UTF-8 or GBK/GB18030)")
     buffered = first[title_rows + 1:]  # data rows read while looking for the header
 
     def numbered() -> Iterator[tuple[int, list[str]]]:
@@ -100,8 +170,12 @@ def _csv(path: Path, is_header: HeaderTest | None) -> Table:
         for line, cells in numbered():
             if not cells or all(not c.strip() for c in cells):
                 continue
+            if damaged := _undecodable(cells, headers):
+                yield RawRow(line, {}, damaged)
+                continue
             if len(cells) != len(headers):
-                problem = (f"row has {len(cells)} columns, the header has {len(headers)}")
+                problem = RawProblem(f"row has {len(cells)} columns, the header has "
+                                     f"{len(headers)}")
                 yield RawRow(line, dict(zip(headers, cells, strict=False)), problem)
                 continue
             yield RawRow(line, dict(zip(headers, cells, strict=True)))
@@ -139,7 +213,8 @@ def _xlsx(path: Path, is_header: HeaderTest | None) -> Table:
             extra = [c for c in cells[len(headers):] if c is not None and str(c).strip()]
             values = {h: cells[i] if i < len(cells) else None for i, h in enumerate(headers)}
             if extra:
-                yield RawRow(line, values, f"row has values beyond the {len(headers)} headers")
+                yield RawRow(line, values,
+                             RawProblem(f"row has values beyond the {len(headers)} headers"))
             else:
                 yield RawRow(line, values)
         workbook.close()
@@ -148,21 +223,23 @@ def _xlsx(path: Path, is_header: HeaderTest | None) -> Table:
 
 
 def _jsonl(path: Path) -> Table:
-    data = path.read_bytes()
-    text = data.decode(detect_encoding(data), errors="replace")
+    text, _ = _decode(path.read_bytes())
     lines = text.splitlines()
     headers: list[str] = []
-    parsed: list[tuple[int, dict[str, Any] | None, str | None]] = []
+    parsed: list[tuple[int, dict[str, Any] | None, RawProblem | None]] = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
+            continue
+        if damaged := _undecodable([line], [""]):
+            parsed.append((number, None, damaged))
             continue
         try:
             value = json.loads(line)
         except json.JSONDecodeError as exc:
-            parsed.append((number, None, f"not valid JSON: {exc.msg}"))
+            parsed.append((number, None, RawProblem(f"not valid JSON: {exc.msg}")))
             continue
         if not isinstance(value, dict):
-            parsed.append((number, None, "a JSON Lines row must be an object"))
+            parsed.append((number, None, RawProblem("a JSON Lines row must be an object")))
             continue
         for key in value:
             if key not in headers:

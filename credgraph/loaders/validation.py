@@ -21,7 +21,7 @@ from typing import NamedTuple
 from credgraph.graph.driver import batched
 from credgraph.loaders.prepare import Prepared, Preparer, RowRejected
 from credgraph.loaders.readers import RawRow
-from credgraph.schema.rows import ROW_MODELS, header_map, parse_row, row_values
+from credgraph.schema.rows import ROW_MODELS, display_value, header_map, parse_row, row_values
 
 # A smaller file is validated before worker processes would have started.
 PARALLEL_FROM_BYTES = 2_000_000
@@ -67,7 +67,10 @@ def validate(preparer: Preparer, shape: FileShape, rows: Iterable[RawRow]) -> li
     outcomes = []
     for raw in rows:
         if raw.problem:
-            outcomes.append(Outcome(raw.line, Rejection("", "", raw.problem), None))
+            problem = raw.problem
+            outcomes.append(Outcome(raw.line, Rejection(problem.column,
+                                                        display_value(problem.value),
+                                                        problem.reason), None))
             continue
         parsed = parse_row(model, row_values(shape.mapping, raw.values), shape.columns)
         if isinstance(parsed, list):
