@@ -37,6 +37,7 @@ def test_uscc_bad_check_digit() -> None:
     ("91110000600037341LX", "length"),
     ("91110000600037341I", "character"),  # I is not in the USCC alphabet
     ("9111000O600037341L", "character"),
+    ("9.11100006E+17", "number"),  # a spreadsheet's number cell
 ])
 def test_uscc_malformed(value: str, reason: str) -> None:
     with pytest.raises(IdentifierError) as err:
@@ -96,6 +97,8 @@ def test_id_lower_case_x_and_full_width() -> None:
     ("360426199101010072", "check_digit"),
     (make_id(born="19990230"), "date"),  # 30 February
     (make_id(born="20990101"), "date"),  # in the future
+    ("3.60426199101010E+17", "number"),  # a spreadsheet's number cell, digits lost
+    ("3.6042619910101005e17", "number"),
 ])
 def test_id_malformed(value: str, reason: str) -> None:
     with pytest.raises(IdentifierError) as err:

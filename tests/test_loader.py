@@ -308,6 +308,38 @@ def test_xlsx_and_jsonl(services: Services, tmp_path: Path) -> None:
                     {"id": "L9", "kind": "LISTING", "severity": "严重"}]
 
 
+def test_an_id_number_a_spreadsheet_turned_into_a_number(services: Services,
+                                                         tmp_path: Path) -> None:
+    """An 18-digit ID typed into a number cell is 3.7140219800101E+17, its last digits gone:
+    refused with what to do about it, and the birth date it still shows never printed."""
+    loader(services).load([base_bundle(tmp_path / "b")])
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["身份证号码", "姓名"])
+    sheet.append([float(SPOUSE[:17] + "0"), "李四"])
+    book.save(tmp_path / "natural_persons.xlsx")
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["行政处罚决定书文号", "行政相对人名称", "证件号码", "处罚类别", "处罚决定日期",
+                  "处罚机关"])
+    sheet.append(["德城市监罚〔2026〕9号", "张三明", float(PERSON[:17] + "0"), "警告",
+                  "2026-03-05", "德州市德城区市场监督管理局"])
+    book.save(tmp_path / "penalties.xlsx")
+    summary = loader(services).load([tmp_path / "natural_persons.xlsx",
+                                     tmp_path / "penalties.xlsx"], derive_contacts=False)
+    assert (summary.read, summary.loaded, summary.rejected) == (2, 1, 1)
+    rejected = summary.rejects[0]
+    assert rejected.reason.startswith("digits lost: the spreadsheet stored it as a number")
+    assert rejected.value == "3.71402" + "*" * 10 + "E+17"
+    assert [c["resolvedName"] for c in summary.corrections] == ["张三明"]
+    reason = summary.corrections[0]["reason"]
+    assert reason.startswith("digits lost") and "3.71402" + "*" * 10 + "E+17" in reason
+    shown = json.dumps(summary.as_json(), ensure_ascii=False) + rejected.value + rejected.reason
+    assert SPOUSE[6:14] not in shown and PERSON[6:14] not in shown
+
+
 @pytest.mark.parametrize(("name", "kind"), [
     ("legal_persons.csv", "legal_persons"), ("LegalPersons.xlsx", "legal_persons"),
     ("natural-persons 2026.csv", "natural_persons"), ("行政处罚_202611.csv", "penalties"),

@@ -493,5 +493,6 @@ def _checked(column: str, raw: str, parse: Callable[[str], T]) -> T:
 
 def _identifier_reason(exc: IdentifierError) -> str:
     labels = {"length": "bad length", "character": "bad characters",
-              "check_digit": "bad check digit", "date": "impossible birth date"}
+              "check_digit": "bad check digit", "date": "impossible birth date",
+              "number": "digits lost"}
     return f"{labels.get(exc.reason, exc.reason)}: {exc}"

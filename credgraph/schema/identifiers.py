@@ -8,6 +8,7 @@ region code has since been abolished or is missing from any table).
 from __future__ import annotations
 
 import datetime as dt
+import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
@@ -32,11 +33,30 @@ _KIND_BY_PREFIX: dict[str, SubjectKind] = {
 
 
 class IdentifierError(ValueError):
-    """A malformed identifier; `reason` is one of length, character, check_digit, date."""
+    """A malformed identifier; `reason` is one of length, character, check_digit, date,
+    number."""
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+# An identifier a spreadsheet kept as a number, shown in scientific notation (3.71402199001011E+17):
+# a double holds 15-17 digits, so its last ones are gone.
+_NUMBER_NOTATION = re.compile(r"[0-9](?:\.[0-9]+)?E\+?[0-9]+")
+
+
+def in_number_notation(value: str) -> bool:
+    """Whether an identifier cell is a number in scientific notation (digits lost)."""
+    return _NUMBER_NOTATION.fullmatch(normalise(value)) is not None
+
+
+def _written_as_text(code: str) -> None:
+    """Refuse an identifier a spreadsheet turned into a number, saying what the clerk can do."""
+    if _NUMBER_NOTATION.fullmatch(code):
+        raise IdentifierError(
+            "number", "the spreadsheet stored it as a number in scientific notation and dropped "
+            "its last digits: format the column as text and export again")
 
 
 def normalise(value: str) -> str:
@@ -63,6 +83,7 @@ def parse_uscc(value: str) -> Uscc:
     """Cached: a company's code recurs in its registration, relations and records (a failed
     parse raises and is not cached)."""
     code = normalise(value)
+    _written_as_text(code)
     if len(code) != 18:
         raise IdentifierError(
             "length", f"USCC must have 18 characters, this one has {len(code)}"
@@ -122,6 +143,7 @@ def _birth_date(number: str) -> dt.date:
 def parse_id_number(value: str, today: dt.date | None = None) -> IdNumber:
     """Validate an 18-character ID number; messages never repeat the number itself."""
     number = normalise(value)
+    _written_as_text(number)
     if len(number) != 18:
         raise IdentifierError(
             "length", f"ID number must have 18 characters, this one has {len(number)}"

@@ -72,6 +72,15 @@ def mask_id_number(value: str | IdNumber) -> str:
     return number[:6] + "*" * (len(number) - 10) + number[-4:]
 
 
+def mask_number_notation(value: str) -> str:
+    """3.71402*********E+17: an identifier a spreadsheet turned into a number keeps its region
+    code (the first six digits) and hides the birth date and sequence it still shows."""
+    text = normalise(value)
+    mantissa, _, exponent = text.partition("E")
+    kept = 7 if "." in mantissa[:7] else 6
+    return mantissa[:kept] + "*" * len(mantissa[kept:]) + "E" + exponent
+
+
 # An ID number as people write it in free text: half- or full-width digits, the check
 # character x in either case, and a space or hyphen here and there between groups
 # (371402 19900101 123X). Not part of a longer digit run.

@@ -21,8 +21,13 @@ from pydantic import (
     ValidationError,
 )
 
-from credgraph.schema.identifiers import looks_like_id_number, normalise
-from credgraph.schema.privacy import is_near_id_number, mask_id_number, scrub
+from credgraph.schema.identifiers import in_number_notation, looks_like_id_number, normalise
+from credgraph.schema.privacy import (
+    is_near_id_number,
+    mask_id_number,
+    mask_number_notation,
+    scrub,
+)
 from credgraph.schema.values import parse_amount, parse_bool, parse_date, parse_ratio
 
 
@@ -326,6 +331,8 @@ def display_value(value: object) -> str:
     text = "" if value is None else str(value)
     if looks_like_id_number(text) or is_near_id_number(text):
         return mask_id_number(text)
+    if in_number_notation(text):
+        return mask_number_notation(text)
     return text if len(text) <= 200 else text[:200] + "…"
 
 
