@@ -340,6 +340,26 @@ def test_an_id_number_a_spreadsheet_turned_into_a_number(services: Services,
     assert SPOUSE[6:14] not in shown and PERSON[6:14] not in shown
 
 
+def test_json_objects_and_lists_are_not_text(services: Services, tmp_path: Path) -> None:
+    """A JSON Lines value that is an object or a list where one value belongs is refused, not
+    stored as its Python spelling (a name "{'zh': '李四'}", a key "['C5']")."""
+    loader(services).load([base_bundle(tmp_path / "b")])
+    (tmp_path / "commitments.jsonl").write_text("\n".join(json.dumps(row, ensure_ascii=False)
+                                                          for row in [
+        {"commitment_id": ["C5"], "subject_id": CO_A, "made_on": "2026-01-05"},
+        {"commitment_id": "C6", "subject_id": CO_A, "made_on": "2026-01-05",
+         "content": {"zh": "按期履约"}},
+        {"commitment_id": 7, "subject_id": CO_A, "made_on": 20260105, "authority": None},
+    ]) + "\n", encoding="utf-8")
+    summary = loader(services).load([tmp_path / "commitments.jsonl"], derive_contacts=False)
+    assert (summary.read, summary.loaded, summary.rejected) == (3, 1, 2)
+    assert [(r.line, r.column, r.reason) for r in summary.rejects] == [
+        (1, "commitment_id", "expected one value, got a list"),
+        (2, "content", "expected one value, got an object")]
+    keys = services.graph.read("MATCH (c:Commitment) RETURN c.id AS id")
+    assert keys == [{"id": "7"}]
+
+
 @pytest.mark.parametrize(("name", "kind"), [
     ("legal_persons.csv", "legal_persons"), ("LegalPersons.xlsx", "legal_persons"),
     ("natural-persons 2026.csv", "natural_persons"), ("行政处罚_202611.csv", "penalties"),

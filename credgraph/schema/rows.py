@@ -31,10 +31,19 @@ from credgraph.schema.privacy import (
 from credgraph.schema.values import parse_amount, parse_bool, parse_date, parse_ratio
 
 
+def _scalar(value: object) -> object:
+    """A cell's value; a JSON Lines object or list where one value belongs is refused rather
+    than stored as its Python spelling ("{'zh': '王五'}")."""
+    if isinstance(value, dict | list):
+        kind = "an object" if isinstance(value, dict) else "a list"
+        raise ValueError(f"expected one value, got {kind}")
+    return value
+
+
 def _text(value: object) -> str | None:
     """Text as written: a name's （集团）, a case number's （2024）鲁14执 are shown and looked up
     as the source wrote them (matching folds widths on its own, `names.py`)."""
-    if value is None:
+    if _scalar(value) is None:
         return None
     text = str(value).strip()
     return text or None
@@ -43,7 +52,7 @@ def _text(value: object) -> str | None:
 def _code(value: object) -> str | None:
     """A code written in text (a region, a phone number, a type): full-width forms folded
     (３７１４０２ is 371402), so equal codes compare equal."""
-    if value is None:
+    if _scalar(value) is None:
         return None
     text = str(value)
     if not text.isascii():  # ASCII is its own NFKC form; most codes are ASCII
