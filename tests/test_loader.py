@@ -360,6 +360,33 @@ def test_json_objects_and_lists_are_not_text(services: Services, tmp_path: Path)
     assert keys == [{"id": "7"}]
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_a_column_named_twice(services: Services, tmp_path: Path, suffix: str) -> None:
+    """Two columns an export names alike (联系电话 for the company and for its contact): a
+    row's first non-empty one is read, with a warning — not silently the last column's."""
+    headers = ["uscc", "name", "联系电话", "联系电话"]
+    rows = [[CO_A, "德州市德城区鑫源食品有限公司", "0534-1111111", ""],
+            [CO_B, "德州市陵城区宏达商贸有限公司", "", "0534-2222222"]]
+    path = tmp_path / f"legal_persons{suffix}"
+    if suffix == ".csv":
+        write_csv(path, headers, rows)
+    else:
+        book = Workbook()
+        sheet = book.active
+        assert sheet is not None
+        for row in [headers, *rows]:
+            sheet.append(row)
+        book.save(path)
+    summary = loader(services).load([path], derive_contacts=False)
+    assert (summary.loaded, summary.rejected) == (2, 0)
+    assert summary.warnings == [f"legal_persons{suffix}: column(s) 联系电话 appear more than "
+                                "once; a row's first non-empty one is read"]
+    phones = services.graph.read("MATCH (s:LegalPerson) RETURN s.id AS id, s.phone AS phone "
+                                 "ORDER BY id")
+    assert {row["id"]: row["phone"] for row in phones} == {CO_A: "0534-1111111",
+                                                          CO_B: "0534-2222222"}
+
+
 @pytest.mark.parametrize(("name", "kind"), [
     ("legal_persons.csv", "legal_persons"), ("LegalPersons.xlsx", "legal_persons"),
     ("natural-persons 2026.csv", "natural_persons"), ("行政处罚_202611.csv", "penalties"),

@@ -16,7 +16,7 @@ from typing import Any
 from credgraph.graph.driver import Graph
 from credgraph.graph.model import ENDPOINT_LABELS, RecordKind
 from credgraph.loaders.prepare import STICKY_STATUSES, Prepared, Preparer, RowRejected
-from credgraph.loaders.readers import SUFFIXES, UnreadableFile, read_table
+from credgraph.loaders.readers import SUFFIXES, UnreadableFile, read_table, repeated_headers
 from credgraph.loaders.subjects import write_legal_persons, write_natural_persons
 from credgraph.loaders.validation import FileShape, Rejection, Validator
 from credgraph.loaders.writes import (
@@ -252,6 +252,9 @@ class BundleLoader:
         if table.title_rows:
             summary.warnings.append(f"{path.name}: {table.title_rows} title row(s) above the "
                                     "header skipped")
+        if repeated := repeated_headers(table.headers):
+            summary.warnings.append(f"{path.name}: column(s) {', '.join(repeated)} appear more "
+                                    "than once; a row's first non-empty one is read")
         winners = self._last_lines(path, model, mapping, is_header) if model.key else {}
 
         def reject(line: int, column: str, value: str, reason: str) -> None:

@@ -8,7 +8,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -142,6 +142,26 @@ def _decode(data: bytes) -> tuple[str, str]:
     return data.decode(encoding, errors=UNDECODABLE), encoding
 
 
+def _blank(cell: object) -> bool:
+    return cell is None or (isinstance(cell, str) and not cell.strip())
+
+
+def _values(headers: list[str], cells: Sequence[Any]) -> dict[str, Any]:
+    """A row by header. Of columns an export names alike (two 联系电话), the first non-empty
+    cell, as of several headers feeding one field — not silently the last column's."""
+    values: dict[str, Any] = {}
+    for header, cell in zip(headers, cells, strict=False):
+        if header not in values or (_blank(values[header]) and not _blank(cell)):
+            values[header] = cell
+    return values
+
+
+def repeated_headers(headers: list[str]) -> list[str]:
+    """The (non-empty) headers a file names more than once."""
+    named = [h for h in headers if h]
+    return list(dict.fromkeys(h for h in named if named.count(h) > 1))
+
+
 def _csv(path: Path, is_header: HeaderTest | None) -> Table:
     text, encoding = _decode(path.read_bytes())
     reader = csv.reader(io.StringIO(text, newline=""))
@@ -160,6 +180,7 @@ def _csv(path: Path, is_header: HeaderTest | None) -> Table:
         raise UnreadableFile(f"the header row is not readable as {encoding} "
                              "(not UTF-8 or GBK/GB18030)")
     buffered = first[title_rows + 1:]  # data rows read while looking for the header
+    unique = len(set(headers)) == len(headers)
 
     def numbered() -> Iterator[tuple[int, list[str]]]:
         yield from buffered
@@ -178,7 +199,8 @@ def _csv(path: Path, is_header: HeaderTest | None) -> Table:
                                      f"{len(headers)}")
                 yield RawRow(line, dict(zip(headers, cells, strict=False)), problem)
                 continue
-            yield RawRow(line, dict(zip(headers, cells, strict=True)))
+            yield RawRow(line, dict(zip(headers, cells, strict=True)) if unique
+                         else _values(headers, cells))
 
     return Table(path, headers, rows(), encoding, title_rows)
 
@@ -211,7 +233,7 @@ def _xlsx(path: Path, is_header: HeaderTest | None) -> Table:
             if all(c is None or str(c).strip() == "" for c in cells):
                 continue
             extra = [c for c in cells[len(headers):] if c is not None and str(c).strip()]
-            values = {h: cells[i] if i < len(cells) else None for i, h in enumerate(headers)}
+            values = _values(headers, [*cells, *[None] * (len(headers) - len(cells))])
             if extra:
                 yield RawRow(line, values,
                              RawProblem(f"row has values beyond the {len(headers)} headers"))
