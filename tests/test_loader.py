@@ -387,6 +387,21 @@ def test_a_column_named_twice(services: Services, tmp_path: Path, suffix: str) -
                                                           CO_B: "0534-2222222"}
 
 
+def test_a_lone_surrogate_escape_is_rejected_and_written(services: Services,
+                                                         tmp_path: Path) -> None:
+    """JSON may spell a lone surrogate ("\\ud800"), which is no character: the row is rejected
+    and the rejects file is still written (it used to stop the load with a traceback)."""
+    loader(services).load([base_bundle(tmp_path / "b")])
+    (tmp_path / "commitments.jsonl").write_text(
+        json.dumps({"commitment_id": "C1", "subject_id": CO_A, "made_on": "2026-01-05",
+                    "content": "按期\ud800履约"}) + "\n", encoding="utf-8")
+    summary = loader(services).load([tmp_path / "commitments.jsonl"], derive_contacts=False)
+    assert (summary.read, summary.loaded, summary.rejected) == (1, 0, 1)
+    write_rejects(summary.rejects, tmp_path / "rejects.csv")
+    row = next(csv.DictReader((tmp_path / "rejects.csv").open(encoding="utf-8")))
+    assert (row["line"], row["column"], row["value"]) == ("1", "content", "按期\ufffd履约")
+
+
 @pytest.mark.parametrize(("name", "kind"), [
     ("legal_persons.csv", "legal_persons"), ("LegalPersons.xlsx", "legal_persons"),
     ("natural-persons 2026.csv", "natural_persons"), ("行政处罚_202611.csv", "penalties"),

@@ -7,6 +7,7 @@ The aliases declared here are the only header table: readers map a file's header
 from __future__ import annotations
 
 import datetime as dt
+import re
 import unicodedata
 from functools import cache
 from typing import Annotated, Any, ClassVar
@@ -335,9 +336,14 @@ class FieldProblem(BaseModel):
     reason: str
 
 
+# A lone surrogate (a JSON "\ud800" escape) is no character: it cannot be written as UTF-8.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def display_value(value: object) -> str:
-    """A value fit for a rejects file or error: ID numbers masked, long text cut."""
-    text = "" if value is None else str(value)
+    """A value fit for a rejects file or error: ID numbers masked, long text cut, what cannot
+    be written as UTF-8 shown as U+FFFD."""
+    text = "" if value is None else _SURROGATE.sub("\ufffd", str(value))
     if looks_like_id_number(text) or is_near_id_number(text):
         return mask_id_number(text)
     if in_number_notation(text):
