@@ -180,6 +180,7 @@ def _csv(path: Path, is_header: HeaderTest | None) -> Table:
         raise UnreadableFile(f"the header row is not readable as {encoding} "
                              "(not UTF-8 or GBK/GB18030)")
     buffered = first[title_rows + 1:]  # data rows read while looking for the header
+    damaged_file = _MARKED.search(text) is not None  # else no row needs the per-cell search
     unique = len(set(headers)) == len(headers)
 
     def numbered() -> Iterator[tuple[int, list[str]]]:
@@ -191,7 +192,7 @@ def _csv(path: Path, is_header: HeaderTest | None) -> Table:
         for line, cells in numbered():
             if not cells or all(not c.strip() for c in cells):
                 continue
-            if damaged := _undecodable(cells, headers):
+            if damaged_file and (damaged := _undecodable(cells, headers)):
                 yield RawRow(line, {}, damaged)
                 continue
             if len(cells) != len(headers):
