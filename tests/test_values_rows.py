@@ -39,7 +39,9 @@ def test_amounts(text: str, value: float | None) -> None:
     assert parse_amount(text) == value
 
 
-@pytest.mark.parametrize(("text", "message"), [("-3", "negative"), ("abc", "not a number")])
+@pytest.mark.parametrize(("text", "message"), [
+    ("-3", "negative"), ("abc", "not a number"),
+    ("371402199001011234", "an ID number where an amount belongs")])  # a shifted column
 def test_bad_amounts(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_amount(text)
@@ -98,6 +100,16 @@ def test_text_kept_as_written_codes_folded() -> None:
                                      "decided_on": "2026-01-05", "authority": "德州市监管局",
                                      "severity": "一般"})
     assert isinstance(penalty, PenaltyRow) and penalty.decision_no == "德市监罚（２０２６）１号"
+
+
+def test_control_characters_are_dropped() -> None:
+    """A NUL or form feed from a source system's dump is no part of a name or a code (and would
+    break the bulk import's CSV); tabs and line breaks in free text are kept."""
+    row = parse_row(LegalPersonRow, {"uscc": "91371402MA3C0\x0000001", "name": "德州\x00市甲公司\x0c",
+                                     "address": "德州市\n德城区\t1号\x7f"})
+    assert isinstance(row, LegalPersonRow)
+    assert (row.uscc, row.name, row.address) == ("91371402MA3C000001", "德州市甲公司",
+                                                 "德州市\n德城区\t1号")
 
 
 def test_parse_errors_name_column_and_value() -> None:

@@ -41,12 +41,22 @@ def _scalar(value: object) -> object:
     return value
 
 
+# Control characters no one writes (a NUL, a form feed from a source system's field dump);
+# tabs and line breaks in free text are kept.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _printable(text: str) -> str:
+    return text if text.isprintable() else _CONTROL.sub("", text)
+
+
 def _text(value: object) -> str | None:
     """Text as written: a name's （集团）, a case number's （2024）鲁14执 are shown and looked up
-    as the source wrote them (matching folds widths on its own, `names.py`)."""
+    as the source wrote them (matching folds widths on its own, `names.py`) — less control
+    characters."""
     if _scalar(value) is None:
         return None
-    text = str(value).strip()
+    text = _printable(str(value)).strip()
     return text or None
 
 
@@ -55,7 +65,7 @@ def _code(value: object) -> str | None:
     (３７１４０２ is 371402), so equal codes compare equal."""
     if _scalar(value) is None:
         return None
-    text = str(value)
+    text = _printable(str(value))
     if not text.isascii():  # ASCII is its own NFKC form; most codes are ASCII
         text = unicodedata.normalize("NFKC", text)
     return text.strip() or None

@@ -6,6 +6,8 @@ import datetime as dt
 import re
 import unicodedata
 
+from credgraph.schema.identifiers import looks_like_id_number
+
 _DATE_PATTERNS = (
     re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$"),
     re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})$"),
@@ -63,6 +65,8 @@ def parse_amount(value: object) -> float | None:
         return None
     if isinstance(value, bool):
         raise ValueError(f"not an amount: {value!r}")
+    if looks_like_id_number(_clean(value)):  # a shifted column: personal data, not a fine
+        raise ValueError("an ID number where an amount belongs")
     if isinstance(value, int | float):
         number = float(value)
     else:
