@@ -284,6 +284,23 @@ def test_a_damaged_row_is_rejected_and_the_file_loads(services: Services, tmp_pa
     assert names == [{"n": "德州市德城区市场监督管理局"}, {"n": "德州市德城区鑫源食品有限公司"}]
 
 
+def test_a_spreadsheets_empty_trailing_columns(services: Services, tmp_path: Path) -> None:
+    """Excel's CSV export writes the sheet's empty columns after the header and every row
+    (`名称,,`): they hold nothing, so no row is refused for them — a row's non-empty cell beyond
+    the header still is."""
+    path = tmp_path / "legal_persons.csv"
+    path.write_text("统一社会信用代码,名称,,\n"
+                    f"{CO_A},德州市德城区鑫源食品有限公司,,\n"
+                    f"{CO_B},德州市陵城区宏达商贸有限公司\n"
+                    f"{AGENCY},德州市德城区市场监督管理局,,备注\n", encoding="utf-8")
+    summary = loader(services).load([path], derive_contacts=False)
+    assert (summary.read, summary.loaded, summary.rejected) == (3, 2, 1)
+    assert (summary.rejects[0].line, summary.rejects[0].reason) == (
+        4, "row has 4 columns, the header has 2")
+    names = services.graph.read("MATCH (s:LegalPerson) RETURN s.id AS id ORDER BY id")
+    assert [row["id"] for row in names] == sorted([CO_A, CO_B])
+
+
 def test_xlsx_and_jsonl(services: Services, tmp_path: Path) -> None:
     loader(services).load([base_bundle(tmp_path / "b")])
     book = Workbook()

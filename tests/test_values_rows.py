@@ -103,9 +103,10 @@ def test_text_kept_as_written_codes_folded() -> None:
 
 
 def test_control_characters_are_dropped() -> None:
-    """A NUL or form feed from a source system's dump is no part of a name or a code (and would
-    break the bulk import's CSV); tabs and line breaks in free text are kept."""
-    row = parse_row(LegalPersonRow, {"uscc": "91371402MA3C0\x0000001", "name": "德州\x00市甲公司\x0c",
+    """A NUL or form feed from a source system's dump is no part of a name or a code; tabs and
+    line breaks in free text are kept."""
+    row = parse_row(LegalPersonRow, {"uscc": "91371402MA3C0\x0000001",
+                                     "name": "德州\x00市甲公司\x0c",
                                      "address": "德州市\n德城区\t1号\x7f"})
     assert isinstance(row, LegalPersonRow)
     assert (row.uscc, row.name, row.address) == ("91371402MA3C000001", "德州市甲公司",

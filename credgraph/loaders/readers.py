@@ -174,7 +174,9 @@ def _csv(path: Path, is_header: HeaderTest | None) -> Table:
         raise UnreadableFile("the file is empty (no header row)")
     title_rows = _find_header([[c.strip() for c in cells] for _, cells in first], is_header)
     headers = [c.strip() for c in first[title_rows][1]]
-    if not any(headers):
+    while headers and not headers[-1]:
+        headers.pop()  # a spreadsheet's empty trailing columns, as the XLSX reader drops them
+    if not headers:
         raise UnreadableFile("the header row is empty")
     if _undecodable(headers, headers):
         raise UnreadableFile(f"the header row is not readable as {encoding} "
@@ -195,6 +197,8 @@ def _csv(path: Path, is_header: HeaderTest | None) -> Table:
             if damaged_file and (damaged := _undecodable(cells, headers)):
                 yield RawRow(line, {}, damaged)
                 continue
+            if len(cells) > len(headers) and not any(c.strip() for c in cells[len(headers):]):
+                cells = cells[:len(headers)]  # empty cells beyond the header hold nothing
             if len(cells) != len(headers):
                 problem = RawProblem(f"row has {len(cells)} columns, the header has "
                                      f"{len(headers)}")
