@@ -24,6 +24,15 @@ def test_dates_in_four_notations(text: object) -> None:
     assert parse_date(text) == dt.date(2024, 3, 5)
 
 
+def test_a_spreadsheets_day_number_is_a_date_only_as_a_number() -> None:
+    """A date cell formatted General shows Excel's day number: read as the date it is, but
+    not from text, and a year alone is no date."""
+    assert parse_date(45356) == parse_date(45356.0) == dt.date(2024, 3, 5)
+    for value in ("45356", 2024, True):
+        with pytest.raises(ValueError, match="unrecognised"):
+            parse_date(value)
+
+
 @pytest.mark.parametrize(("text", "message"), [("2024-02-30", "impossible"),
                                                 ("5 March", "unrecognised")])
 def test_bad_dates(text: str, message: str) -> None:

@@ -15,6 +15,10 @@ _DATE_PATTERNS = (
     re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
     re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日$"),
 )
+# Excel's day numbers, as a date cell formatted General shows them: 45356 is 2024-03-05. Only
+# numbers (not text) in 1954–2119 are read so; a year alone (2024) is not a date.
+_SERIAL_EPOCH = dt.date(1899, 12, 30)
+_SERIAL_DAYS = (20_000, 80_000)
 _TIME_SUFFIX = re.compile(r"[ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$")
 
 
@@ -23,7 +27,8 @@ def _clean(value: object) -> str:
 
 
 def parse_date(value: object) -> dt.date | None:
-    """2024-03-05, 2024/3/5, 20240305, 2024年3月5日 (a trailing time is ignored)."""
+    """2024-03-05, 2024/3/5, 20240305, 2024年3月5日 (a trailing time is ignored); a spreadsheet's
+    day number (45356) when the cell holds a number."""
     if value is None or value == "":  # most optional date cells are blank
         return None
     if isinstance(value, dt.datetime):
@@ -32,6 +37,9 @@ def parse_date(value: object) -> dt.date | None:
         return value
     if isinstance(value, float) and value.is_integer():
         value = int(value)  # 20240305 from a numeric spreadsheet cell
+    if isinstance(value, int) and not isinstance(value, bool) and _SERIAL_DAYS[0] <= value \
+            <= _SERIAL_DAYS[1]:
+        return _SERIAL_EPOCH + dt.timedelta(days=value)  # a date pasted as a number (45356)
     if isinstance(value, str) and len(value) == 10 and value[4] == value[7] == "-":
         try:  # the usual 2024-03-05, without the patterns (a bad one falls through to them)
             return dt.date.fromisoformat(value)
