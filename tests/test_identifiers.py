@@ -89,6 +89,15 @@ def test_id_lower_case_x_and_full_width() -> None:
     assert parse_id_number("１１０１０５１９４９１２３１００２Ｘ").number == "11010519491231002X"
 
 
+def test_identifiers_an_export_kept_as_text() -> None:
+    """="…" and '… are how exports keep a spreadsheet from turning an identifier into a
+    number: the identifier inside is read."""
+    code = make_uscc(org="MA3C00001")
+    assert parse_uscc(f'="{code}"') == parse_uscc(f"'{code}") == parse_uscc(code)
+    assert parse_id_number('="11010519491231002x"').number == "11010519491231002X"
+    assert parse_id_number("'11010519491231002X").number == "11010519491231002X"
+
+
 @pytest.mark.parametrize(("value", "reason"), [
     ("36042619910101007", "length"),
     ("3604261991010100711", "length"),

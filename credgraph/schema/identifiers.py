@@ -60,9 +60,14 @@ def _written_as_text(code: str) -> None:
 
 
 def normalise(value: str) -> str:
-    """Strip, fold full-width characters to half-width, upper-case (x → X), drop spaces."""
+    """Strip, fold full-width characters to half-width, upper-case (x → X), drop spaces, and
+    unwrap `="…"` or `'…`, which exports write to keep a spreadsheet from making a long number
+    of the identifier."""
     folded = value if value.isascii() else unicodedata.normalize("NFKC", value)
-    return "".join(folded.split()).replace("-", "").upper()
+    text = "".join(folded.split()).replace("-", "").upper()
+    if text.startswith('="') and text.endswith('"') and len(text) > 3:
+        return text[2:-1]
+    return text[1:] if text.startswith("'") else text
 
 
 @dataclass(frozen=True)
