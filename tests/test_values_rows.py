@@ -43,17 +43,23 @@ def test_bad_dates(text: str, message: str) -> None:
 @pytest.mark.parametrize(("text", "value"), [("12.5", 12.5), ("1,250.00", 1250.0),
                                              ("12.5万元", 12.5), ("3万", 3.0), ("", None),
                                              ("¥12.5万元", 12.5), ("1.2亿元", 12000.0),
-                                             ("125,000元", 12.5)])
+                                             ("125,000元", 12.5), ("１２，３４５.６万元", 12345.6),
+                                             ("12,345,678元", 1234.5678)])
 def test_amounts(text: str, value: float | None) -> None:
     assert parse_amount(text) == value
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("-3", "negative"), ("abc", "not a number"),
+    ("-3", "negative"), ("abc", "not a number"), ("1,2,3", "not a number"),
+    ("12,34.5", "not a number"),
     ("371402199001011234", "an ID number where an amount belongs")])  # a shifted column
 def test_bad_amounts(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_amount(text)
+
+
+def test_minus_zero_is_zero() -> None:
+    assert str(parse_amount("-0")) == "0.0"
 
 
 @pytest.mark.parametrize(("text", "value"), [("0.35", 0.35), ("35", 0.35), ("35%", 0.35),

@@ -61,6 +61,8 @@ def parse_date(value: object) -> dt.date | None:
     )
 
 
+# Thousands separators where they belong: 1,250.00 and 12,345,678, not 1,2,3.
+_THOUSANDS = re.compile(r"[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]*)?")
 # Units an amount may carry: (suffix, multiplier, divisor) to the 万元 every amount is kept in.
 _AMOUNT_UNITS = (("亿元", 10_000, 1), ("亿", 10_000, 1), ("万元", 1, 1), ("万", 1, 1),
                  ("元", 1, 10_000))
@@ -78,8 +80,7 @@ def parse_amount(value: object) -> float | None:
     if isinstance(value, int | float):
         number = float(value)
     else:
-        text = _clean(value).replace(",", "").replace("，", "").replace(" ", "")
-        text = text.lstrip("¥￥")
+        text = _clean(value).replace(" ", "").lstrip("¥￥")  # NFKC makes ，a comma
         multiplier, divisor = 1, 1
         for unit, unit_multiplier, unit_divisor in _AMOUNT_UNITS:
             if text.endswith(unit):
@@ -88,15 +89,17 @@ def parse_amount(value: object) -> float | None:
                 break
         if not text:
             return None
+        if "," in text and not _THOUSANDS.fullmatch(text):  # 1,2,3 is no number
+            raise ValueError(f"not a number: {_clean(value)!r}")
         try:
-            number = float(text) * multiplier / divisor
+            number = float(text.replace(",", "")) * multiplier / divisor
         except ValueError:
             raise ValueError(f"not a number: {_clean(value)!r}") from None
     if number != number or number in (float("inf"), float("-inf")):
         raise ValueError(f"not a finite number: {value!r}")
     if number < 0:
         raise ValueError(f"negative amount {number:g}")
-    return number
+    return number + 0.0  # -0 is 0
 
 
 def parse_ratio(value: object) -> float | None:
