@@ -15,6 +15,8 @@ from typing import Any
 
 from charset_normalizer import from_bytes
 
+from credgraph.schema.rows import is_blank
+
 SUFFIXES = (".csv", ".xlsx", ".jsonl", ".ndjson")
 csv.field_size_limit(10_000_000)
 # A sheet exported by a government system often opens with a title row or two (德州市行政处罚
@@ -142,16 +144,12 @@ def _decode(data: bytes) -> tuple[str, str]:
     return data.decode(encoding, errors=UNDECODABLE), encoding
 
 
-def _blank(cell: object) -> bool:
-    return cell is None or (isinstance(cell, str) and not cell.strip())
-
-
 def _values(headers: list[str], cells: Sequence[Any]) -> dict[str, Any]:
     """A row by header. Of columns an export names alike (two 联系电话), the first non-empty
     cell, as of several headers feeding one field — not silently the last column's."""
     values: dict[str, Any] = {}
     for header, cell in zip(headers, cells, strict=False):
-        if header not in values or (_blank(values[header]) and not _blank(cell)):
+        if header not in values or (is_blank(values[header]) and not is_blank(cell)):
             values[header] = cell
     return values
 

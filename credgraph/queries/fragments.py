@@ -27,6 +27,10 @@ def status_at(record: str, at: str = "$asOf") -> str:
             f" THEN '{RecordStatus.EXPIRED.value}' ELSE {record}.status END")
 
 
+# The kinds whose status their dates decide (`status_at`, `status_on`).
+DATED_STATUS = (RecordKind.PENALTY, RecordKind.LISTING, RecordKind.JUDGMENT)
+
+
 def status_on(record: Mapping[str, Any], at: dt.date) -> str:
     """`status_at` for a record already read with its kind and dates (a row without them keeps
     its stored status)."""

@@ -35,6 +35,7 @@ from credgraph.graph.model import (
     Severity,
 )
 from credgraph.loaders.derive import Deriver
+from credgraph.queries.fragments import DATED_STATUS, status_on
 from credgraph.queries.neighbourhood import as_date
 from credgraph.queries.repair import (
     RECORD_FIELDS,
@@ -87,16 +88,9 @@ def status_today(kind: RecordKind, props: dict[str, Any], previous: str,
                  today: dt.date) -> str:
     """A record's status as its dates give it today (as the loader derives it); kinds whose
     status no date decides keep `previous`."""
-    if kind is RecordKind.PENALTY:
-        return Deriver.status(as_date(props.get("publicityUntil")), today)
-    if kind is RecordKind.LISTING:
-        removed = as_date(props.get("removedOn"))
-        return (RecordStatus.EXPIRED if removed and removed <= today
-                else RecordStatus.ACTIVE).value
-    if kind is RecordKind.JUDGMENT:
-        fulfilled = as_date(props.get("fulfilledOn"))
-        return (RecordStatus.EXPIRED if fulfilled and fulfilled <= today
-                else RecordStatus.ACTIVE).value
+    if kind in DATED_STATUS:
+        return status_on({**props, "kind": kind.value, "status": RecordStatus.ACTIVE.value},
+                         today)
     return previous
 
 

@@ -326,7 +326,8 @@ def header_map(model: type[BundleRow], headers: list[str]) -> dict[str, str]:
     return mapped
 
 
-def _blank(value: object) -> bool:
+def is_blank(value: object) -> bool:
+    """An empty cell: none, or only spaces."""
     return value is None or (isinstance(value, str) and not value.strip())
 
 
@@ -335,7 +336,7 @@ def row_values(mapping: dict[str, str], raw: dict[str, Any]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for header, field_name in mapping.items():
         value = raw.get(header)
-        if field_name not in values or (_blank(values[field_name]) and not _blank(value)):
+        if field_name not in values or (is_blank(values[field_name]) and not is_blank(value)):
             values[field_name] = value
     return values
 
