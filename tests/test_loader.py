@@ -18,6 +18,7 @@ from credgraph.loaders.bundle import (
     BundleError,
     BundleLoader,
     LoadSummary,
+    Reject,
     corrections_path,
     file_kind,
     write_corrections,
@@ -536,6 +537,19 @@ def test_unmatched_name_is_rejected(services: Services, tmp_path: Path) -> None:
     summary = loader(services).load([penalty_without_id(tmp_path, "完全不同的名字科技公司")],
                                     derive_contacts=False)
     assert summary.rejects[0].reason.startswith("unresolved subject")
+
+
+def test_quality_report_counts_every_identifier_reason(tmp_path: Path) -> None:
+    """Each reason the loader gives a malformed identifier is an invalid identifier seen —
+    an ID number a spreadsheet turned into a number (digits lost) too."""
+    from credgraph.loaders.prepare import IDENTIFIER_REASONS
+    from credgraph.queries.quality import invalid_identifiers
+
+    rejects = [Reject("natural_persons.xlsx", line, "id_number", "x", f"{reason}: …")
+               for line, reason in enumerate(IDENTIFIER_REASONS.values(), start=2)]
+    write_rejects(rejects, tmp_path / "rejects.csv")
+    assert sorted(row["reason"] for row in invalid_identifiers(tmp_path / "rejects.csv")) == [
+        "bad characters", "bad check digit", "bad length", "digits lost", "impossible birth date"]
 
 
 def test_quality_report(services: Services, tmp_path: Path) -> None:

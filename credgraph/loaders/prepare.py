@@ -491,8 +491,11 @@ def _checked(column: str, raw: str, parse: Callable[[str], T]) -> T:
         raise RowRejected(column, raw, _identifier_reason(exc)) from None
 
 
+# The reject reason of each kind of malformed identifier (the quality report counts them).
+IDENTIFIER_REASONS = {"length": "bad length", "character": "bad characters",
+                      "check_digit": "bad check digit", "date": "impossible birth date",
+                      "number": "digits lost"}
+
+
 def _identifier_reason(exc: IdentifierError) -> str:
-    labels = {"length": "bad length", "character": "bad characters",
-              "check_digit": "bad check digit", "date": "impossible birth date",
-              "number": "digits lost"}
-    return f"{labels.get(exc.reason, exc.reason)}: {exc}"
+    return f"{IDENTIFIER_REASONS.get(exc.reason, exc.reason)}: {exc}"

@@ -12,6 +12,7 @@ from typing import Any
 from credgraph.graph.driver import Graph
 from credgraph.graph.model import Label, Link, RecordKind, label_predicate
 from credgraph.loaders.bundle import corrections_path
+from credgraph.loaders.prepare import IDENTIFIER_REASONS
 
 DUPLICATES = """
 MATCH (n:LegalPerson) WHERE n.nameNorm IS NOT NULL AND n.nameNorm <> ''
@@ -43,8 +44,6 @@ RETURN source, count(p) AS records,
 ORDER BY records DESC LIMIT $limit
 """
 
-IDENTIFIER_REASONS = ("bad check digit", "bad length", "bad characters", "impossible birth date")
-
 
 def invalid_identifiers(rejects: Path) -> list[dict[str, Any]]:
     """Invalid identifiers seen by the last load: the rows its rejects file holds for them and
@@ -56,7 +55,7 @@ def invalid_identifiers(rejects: Path) -> list[dict[str, Any]]:
         with path.open(encoding="utf-8") as handle:
             for row in csv.DictReader(handle):
                 reason = row["reason"].split(":")[0]
-                if reason in IDENTIFIER_REASONS:
+                if reason in IDENTIFIER_REASONS.values():
                     seen = counts.setdefault((row["file"], row["column"], reason), [0, 0])
                     seen[resolved] += 1
     return [{"file": f, "column": c, "reason": r, "count": n[0] + n[1], "resolvedByName": n[1]}
