@@ -75,12 +75,13 @@ def parse_amount(value: object) -> float | None:
         return None
     if isinstance(value, bool):
         raise ValueError(f"not an amount: {value!r}")
-    if looks_like_id_number(_clean(value)):  # a shifted column: personal data, not a fine
+    cleaned = _clean(value)
+    if looks_like_id_number(cleaned):  # a shifted column: personal data, not a fine
         raise ValueError("an ID number where an amount belongs")
     if isinstance(value, int | float):
         number = float(value)
     else:
-        text = _clean(value).replace(" ", "").lstrip("¥￥")  # NFKC makes ，a comma
+        text = cleaned.replace(" ", "").lstrip("¥￥")  # NFKC makes ，a comma
         multiplier, divisor = 1, 1
         for unit, unit_multiplier, unit_divisor in _AMOUNT_UNITS:
             if text.endswith(unit):
@@ -90,11 +91,11 @@ def parse_amount(value: object) -> float | None:
         if not text:
             return None
         if "," in text and not _THOUSANDS.fullmatch(text):  # 1,2,3 is no number
-            raise ValueError(f"not a number: {_clean(value)!r}")
+            raise ValueError(f"not a number: {cleaned!r}")
         try:
             number = float(text.replace(",", "")) * multiplier / divisor
         except ValueError:
-            raise ValueError(f"not a number: {_clean(value)!r}") from None
+            raise ValueError(f"not a number: {cleaned!r}") from None
     if number != number or number in (float("inf"), float("-inf")):
         raise ValueError(f"not a finite number: {value!r}")
     if number < 0:
