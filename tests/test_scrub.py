@@ -48,8 +48,23 @@ def test_several_numbers_and_letters_around_them() -> None:
     assert scrub(text) == f"ID{masked(PLAIN)}、{masked(WITH_X)}号 {masked(PLAIN)}abc"
 
 
+OLD = "371402800101011"  # first generation (一代身份证): region, 800101, sequence
+
+
+@pytest.mark.parametrize("written", [
+    OLD, OLD.translate(FULL), f"{OLD[:6]} {OLD[6:12]} {OLD[12:]}", f"{OLD[:6]}-{OLD[6:]}",
+])
+def test_first_generation_numbers_are_masked(written: str) -> None:
+    text = f"当事人李四（身份证号：{written}）无证经营"
+    assert scrub(text) == f"当事人李四（身份证号：{OLD[:6]}*****{OLD[-4:]}）无证经营"
+
+
 @pytest.mark.parametrize("text", [
     "91371402MA3C00001A",  # a USCC
+    "371402801301011",  # 15 digits, but month 13: no birth date in them
+    "371402800101011X",  # 16 characters
+    "0371402800101011",  # part of a longer number
+    "6222021234567890",  # a 16-digit bank card
     "1" + PLAIN,  # 19 digits: part of a longer number
     PLAIN + "5",
     PLAIN[:17],  # 17 digits

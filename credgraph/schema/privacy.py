@@ -90,8 +90,12 @@ _ID_SHAPE = re.compile(
     rf"(?<![0-9\uff10-\uff19])(?:{_DIGIT}{_GAP}){{17}}[0-9\uff10-\uff19Xx\uff38\uff58]"
     r"(?![0-9\uff10-\uff19])"
 )
-# A cheap necessary condition: 17 digits or gaps in a row after a digit (most text has none).
-_DIGIT_RUN = re.compile(rf"{_DIGIT}[0-9\uff10-\uff19 \t\u00a0\u3000-]{{16}}")
+# The first-generation number (一代身份证) written in free text: fifteen digits, gaps as above.
+_OLD_ID_SHAPE = re.compile(
+    rf"(?<![0-9\uff10-\uff19])(?:{_DIGIT}{_GAP}){{14}}{_DIGIT}(?![0-9\uff10-\uff19Xx\uff38\uff58])"
+)
+# A cheap necessary condition: 15 digits or gaps in a row after a digit (most text has none).
+_DIGIT_RUN = re.compile(rf"{_DIGIT}[0-9\uff10-\uff19 \t\u00a0\u3000-]{{14}}")
 # region code, then a plausible birth date (year, month, day)
 _ID_STRUCTURE = re.compile(
     r"[1-9][0-9]{5}(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"
@@ -107,7 +111,7 @@ def scrub(text: str) -> str:
     """
     if not _DIGIT_RUN.search(text):
         return text
-    return _ID_SHAPE.sub(_mask_match, text)
+    return _OLD_ID_SHAPE.sub(_mask_old_match, _ID_SHAPE.sub(_mask_match, text))
 
 
 # The first-generation 15-digit number (一代身份证): region, a two-digit year, month, day.
@@ -128,6 +132,11 @@ def is_near_id_number(value: str) -> bool:
 def _mask_match(match: re.Match[str]) -> str:
     number = normalise(match.group(0))
     return mask_id_number(number) if _ID_STRUCTURE.match(number) else match.group(0)
+
+
+def _mask_old_match(match: re.Match[str]) -> str:
+    number = normalise(match.group(0))
+    return mask_id_number(number) if _OLD_ID_STRUCTURE.match(number) else match.group(0)
 
 
 def mask_name(name: str) -> str:
