@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import getpass
 import json
 import re
@@ -262,6 +263,11 @@ def serve(host: str, port: int) -> None:
 
     settings = _settings()
     app = create_app(Services.from_settings(settings))
+    # What start-up built (modules, the schema, models) lives as long as the process: frozen,
+    # a full collection no longer walks its 100,000-odd objects — a 60–80 ms pause of some
+    # request every few thousand, 5 ms after (measured on the 100k city, in-process).
+    gc.collect()
+    gc.freeze()
     uvicorn.run(app, host=host, port=port, log_level="info")
 
 

@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 import csv
+import gc
 import hashlib
 import json
 import socket
 from pathlib import Path
+
+import pytest
 
 from credgraph.graph.driver import Graph
 from credgraph.settings import Settings
@@ -116,3 +119,19 @@ def test_load_strict_exits_1_on_rejects(graph: Graph, settings: Settings, tmp_pa
     again = invoke(settings, "load", str(clean), "--strict", "--rejects", str(rejects))
     assert again.exit_code == 0, again.output
     assert graph.read("MATCH (s:Subject) RETURN s.id AS id") == [{"id": CO}]
+
+
+def test_serve_freezes_what_start_up_built(settings: Settings,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """`serve` moves the start-up objects out of the collector's reach before serving, so no
+    request pays for a full collection walking them."""
+    import uvicorn
+
+    frozen: list[int] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: frozen.append(gc.get_freeze_count()))
+    try:
+        result = invoke(settings, "serve", "--port", "1")
+    finally:
+        gc.unfreeze()
+    assert result.exit_code == 0, result.output
+    assert len(frozen) == 1 and frozen[0] > 10_000
