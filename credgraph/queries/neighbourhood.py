@@ -7,7 +7,10 @@ agent shared by hundreds of companies): the hub is reached, reported as cut, and
 The hops run inside one statement — one round trip however deep, where one query per hop cost
 a round trip (about 1 ms on the benchmark machine) each — and the statement applies the same
 rules as the Python loop that reads its answer: the edge budget left before each hop, the first
-reach of a node, the hub test.
+reach of a node, the hub test. The budget counts distinct relations: a relation seen again from
+its far side (every edge back to the previous hop, or between two nodes of one hop) is returned
+for the paths but spends nothing, so `associations(limit: n)` answers n relations when there
+are n or more.
 """
 
 from __future__ import annotations
@@ -82,15 +85,23 @@ CALL (frontier) {{
   UNWIND frontier AS fid
   MATCH (f:Subject {{id: fid}})-[r:{_DECLARED}]-(s:Subject)
   WHERE type(r) IN $types AND {live("r")}
-  WITH f, r, s LIMIT $limit
+  WITH f, r, s LIMIT 2 * $limit
   RETURN collect({{source: f.id, target: s.id, type: type(r), ratio: r.ratio, role: r.role,
                   kind: r.kind, start: r.start, end: r.end, outgoing: startNode(r) = f,
+                  key: [startNode(r).id, endNode(r).id, type(r), coalesce(toString(r.start), '')],
                   degree: {live_degree("s")}}}) AS found
 }}
 WITH c, centre, degree, steps, seen, keys, found, $budget - size(keys) AS budget
-WITH c, centre, degree, steps, seen, keys,
-     CASE WHEN budget > 0 THEN found[..budget] ELSE [] END AS rows,
-     size(found) > budget AS over
+CALL (found, keys) {{
+  UNWIND found AS x
+  WITH x WHERE NOT x.key IN keys
+  RETURN collect(DISTINCT x.key) AS fresh
+}}
+WITH c, centre, degree, steps, seen, keys, found,
+     CASE WHEN budget > 0 THEN fresh[..budget] ELSE [] END AS allowed,
+     size(fresh) > budget AS over
+WITH c, centre, degree, steps, seen, keys, over,
+     [x IN found WHERE x.key IN keys OR x.key IN allowed] AS rows
 CALL (rows, seen) {{
   UNWIND rows AS x
   RETURN collect(DISTINCT CASE WHEN NOT x.target IN seen THEN x.target END) AS fresh{follow}
