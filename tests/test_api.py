@@ -16,7 +16,7 @@ from credgraph.schema.privacy import Privacy, mask_id_number
 from credgraph.services import Services
 from tests.conftest import TEST_SECRET, Api
 from tests.graphs import AS_OF, record, relate, subject
-from tests.ids import make_id
+from tests.ids import make_id, make_uscc
 
 S = "91371402MA3C00001A"
 RAW = make_id(region="371402", born="19900307", seq="003")  # the legal rep's, ends in X
@@ -282,6 +282,26 @@ def test_not_found(company: str, api: Api) -> None:
     assert data(api, f'{{ subject(id: "{other}") {{ id }} }}')["subject"] is None
     found = error(api, f'{{ riskAssessment(id: "{other}") {{ score }} }}')
     assert found["extensions"]["code"] == "NOT_FOUND"
+
+
+def test_associations_limit_counts_relations(graph: Graph, api: Api) -> None:
+    """`limit` caps the relations answered: a neighbourhood of exactly `limit` relations is
+    answered whole, its hop-1 relations seen again from hop 2 spending nothing."""
+    centre = make_uscc(region="371402", org="MA3C0LMT1")
+    subject(graph, centre, "限额中心公司")
+    for sid in ("A", "B", "Y", "X0", "X1", "X2", "X3"):
+        subject(graph, sid, f"公司{sid}")
+    relate(graph, "A", centre, "SHAREHOLDER", ratio=0.5)
+    relate(graph, "B", centre, "BRANCH_OF")
+    relate(graph, "Y", "B", "SHAREHOLDER", ratio=0.1)
+    for index in range(4):
+        relate(graph, "A", f"X{index}", "SHAREHOLDER", ratio=0.2)
+    query = """query($id: ID!, $l: Int) { associations(id: $id, depth: 2, limit: $l)
+               { truncated edges { source target type } } }"""
+    whole = data(api, query, id=centre, l=7)["associations"]
+    assert len(whole["edges"]) == 7 and not whole["truncated"]
+    capped = data(api, query, id=centre, l=6)["associations"]
+    assert len(capped["edges"]) == 6 and capped["truncated"]
 
 
 @pytest.mark.parametrize(("query", "fragment"), [

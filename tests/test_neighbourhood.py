@@ -78,3 +78,16 @@ def test_types_and_summaries(graph: Graph) -> None:
     assert set(hood.hops) == {"C", "B"}
     assert hood.subjects["B"]["name"] == "公司B" and hood.subjects["C"]["kind"] == "ENTERPRISE"
     assert explore(graph, ["nobody"], 1, ALL, AS_OF, 10, 200) is None
+
+
+def test_budget_counts_relations_not_rows(graph: Graph) -> None:
+    """A relation seen again from its far side (the edge back to the previous hop) is one
+    relation: it spends no budget, so a budget of exactly the neighbourhood's seven live
+    relations reads all of them, untruncated, and one fewer reads six."""
+    chain(graph)
+    exact = expand(graph, "C", 2, ALL, AS_OF, 10, 7)
+    assert len(exact.edges) == 7 and not exact.truncated
+    short = expand(graph, "C", 2, ALL, AS_OF, 10, 6)
+    assert len(short.edges) == 6 and short.truncated
+    assert len(short.hops) == 7  # C, A, B and four of X0 … X3, Y
+
