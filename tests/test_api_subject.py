@@ -88,6 +88,8 @@ def test_unknown_subject_is_null(client: Api) -> None:
     (COMPANY[:-1] + ("0" if COMPANY[-1] != "0" else "1"), "check character"),
     ("91371402MA3C0000", "18 characters"),
     (BAD_ID, "check digit"),
+    ("371402199002301234", "positions 7-14 are not a valid birth date"),  # 30 February
+    ("371402285001011234", "birth year 2850 is impossible"),
     ("x" * 5000, "at most 64"),
 ])
 def test_malformed_id_is_bad_user_input(client: Api, value: str, fragment: str) -> None:

@@ -11,6 +11,7 @@ from credgraph.queries.fragments import status_at
 from credgraph.schema.identifiers import (
     IdentifierError,
     is_person_number,
+    looks_like_id_number,
     normalise,
     parse_id_number,
     parse_uscc,
@@ -31,7 +32,18 @@ def candidate_keys(value: str, privacy: Privacy) -> list[str]:
     if is_person_number(text):
         # 18 digits with a date at positions 7-14: an ID number, whose errors are reported.
         return [privacy.person_key(parse_id_number(text))]
-    return [parse_uscc(text).code]
+    try:
+        return [parse_uscc(text).code]
+    except IdentifierError as as_uscc:
+        if not looks_like_id_number(text):
+            raise
+        # 18 digits are an ID number sooner than a USCC: say what is wrong with both
+        try:
+            parse_id_number(text)
+        except IdentifierError as as_person:
+            raise IdentifierError(as_person.reason, f"{as_person}; not a USCC either "
+                                                    f"({as_uscc})") from None
+        raise
 
 
 SUBJECT_BY_KEYS = """
