@@ -57,7 +57,7 @@ def base_bundle(folder: Path) -> Path:
               ["uscc", "name", "region", "phone", "address", "registered_capital"], [
                   [CO_A, "德州市德城区鑫源食品有限公司", "", "0534-1111111", "德州市新华路1号",
                    "1,000万元"],
-                  [CO_B, "德州市陵城区宏达商贸有限责任公司", "", "0534-1111111", "", "50"],
+                  [CO_B, "德州市陵城区宏达商贸有限责任公司", "", "(0534) 111 1111", "", "50"],
                   [AGENCY, "德州市德城区市场监督管理局", "", "", "", ""],
               ])
     write_csv(folder / "natural_persons.csv", ["id_number", "name"],
@@ -105,6 +105,7 @@ def test_bundle_loads_with_chinese_relation_names(services: Services, tmp_path: 
     family = graph.read("MATCH (:NaturalPerson)-[r:FAMILY]-(:NaturalPerson) "
                         "RETURN r.kind AS kind")
     assert family == [{"kind": "配偶"}, {"kind": "配偶"}]  # one edge, seen from both ends
+    # one number, typed "0534-1111111" for A and "(0534) 111 1111" for B
     shared = graph.read("MATCH (a)-[r:SHARES_CONTACT]->(b) RETURN r.via AS via")
     assert shared == [{"via": "phone"}]
     person = graph.read("MATCH (p:NaturalPerson {id: $id}) RETURN p {.*} AS p",

@@ -117,6 +117,29 @@ def test_text_kept_as_written_codes_folded() -> None:
     assert isinstance(penalty, PenaltyRow) and penalty.decision_no == "德市监罚（２０２６）１号"
 
 
+@pytest.mark.parametrize(("written", "stored"), [
+    ("0534-2345678", "0534-2345678"),
+    ("0534 2345678", "0534-2345678"),
+    ("(0534)2345678", "0534-2345678"),
+    ("（０５３４）２３４５６７８", "0534-2345678"),
+    ("05342345678", "0534-2345678"),
+    ("+86 534 2345678", "0534-2345678"),
+    ("010-12345678", "010-12345678"),
+    ("021 8765 4321", "021-87654321"),
+    ("138 0000 0000", "13800000000"),
+    ("+86-138-0000-0000", "13800000000"),
+    ("0086 13800000000", "13800000000"),
+    ("0534-2345678转801", "0534-2345678转801"),  # an extension: as written
+    ("2345678", "2345678"),  # no area code: as written
+])
+def test_phone_numbers_in_one_spelling(written: str, stored: str) -> None:
+    """One number typed in different ways by two sources is one 联系电话, so that the shared
+    contact (共用联系方式) between their subjects is found."""
+    row = parse_row(LegalPersonRow, {"uscc": "91371402MA3C00001A", "name": "某公司",
+                                     "phone": written})
+    assert isinstance(row, LegalPersonRow) and row.phone == stored
+
+
 def test_control_characters_are_dropped() -> None:
     """A NUL or form feed from a source system's dump is no part of a name or a code; tabs and
     line breaks in free text are kept."""

@@ -71,6 +71,34 @@ def _code(value: object) -> str | None:
     return text.strip() or None
 
 
+# Spaces, hyphens, dashes, dots and brackets people put between a phone number's digits.
+_PHONE_SEPARATORS = re.compile(r"[\s\-\u2010-\u2015.()]")
+_MOBILE = re.compile(r"1[3-9][0-9]{9}")
+_LANDLINE = re.compile(r"0[1-9][0-9]{8,10}")  # area code with its 0, then 7 or 8 digits
+
+
+def _phone(value: object) -> str | None:
+    """联系电话 in one spelling, so that one number shared by two subjects (共用联系方式) is
+    found however each source typed it: a mobile as its 11 digits, a landline as area code,
+    hyphen, number (0534-2345678; 010 and 02x have three-digit codes, the rest four), with
+    spaces, brackets and +86 gone. Anything else (extensions, two numbers) stays as written."""
+    text = _bounded_code(value)
+    if text is None:
+        return None
+    digits = _PHONE_SEPARATORS.sub("", text)
+    for country in ("+86", "0086"):
+        if digits.startswith(country):
+            rest = digits[len(country):]
+            digits = rest if _MOBILE.fullmatch(rest) or rest.startswith("0") else "0" + rest
+            break
+    if _MOBILE.fullmatch(digits):
+        return digits
+    if _LANDLINE.fullmatch(digits):
+        area = 3 if digits[1] in "12" else 4
+        return f"{digits[:area]}-{digits[area:]}"
+    return text
+
+
 def _identifier(value: object) -> str | None:
     text = _code(value)
     return normalise(text) if text else None
@@ -98,6 +126,7 @@ Code = Annotated[str | None, BeforeValidator(_bounded_code)]
 RequiredCode = Annotated[str, BeforeValidator(_bounded_code)]
 RequiredText = Annotated[str, BeforeValidator(_bounded)]
 Identifier = Annotated[str | None, BeforeValidator(_identifier)]
+Phone = Annotated[str | None, BeforeValidator(_phone)]
 RequiredIdentifier = Annotated[str, BeforeValidator(_identifier)]
 Date = Annotated[dt.date | None, BeforeValidator(parse_date)]
 RequiredDate = Annotated[dt.date, BeforeValidator(parse_date)]
@@ -131,7 +160,7 @@ class LegalPersonRow(BundleRow):
     established: Date = col("established", "成立日期")
     registered_capital: Amount = col("registered_capital", "注册资本（万元）", "注册资本")
     address: Text = col("address", "住所", "地址")
-    phone: Code = col("phone", "联系电话")
+    phone: Phone = col("phone", "联系电话")
     superior: Identifier = col("superior", "上级主管部门统一社会信用代码")
 
 
@@ -140,7 +169,7 @@ class NaturalPersonRow(BundleRow):
     key = "id_number"
     id_number: RequiredIdentifier = col("id_number", "身份证号码", "证件号码", required=True)
     name: RequiredText = col("name", "姓名", required=True)
-    phone: Code = col("phone", "联系电话")
+    phone: Phone = col("phone", "联系电话")
     address: Text = col("address", "住址")
 
 
