@@ -88,7 +88,7 @@ ESCALATIONS = f"""
 MATCH (s:{Label.SUBJECT.value})-[:{Link.HAS_ESCALATION.value}]->(e:{Label.ESCALATION.value})
 WHERE e.status = $active AND (e.since IS NULL OR date(e.since) <= $asOf)
 RETURN collect({{subject: s.id, escalation: e.id, level: e.level, since: date(e.since),
-                rules: coalesce(e.rules, []),
+                rules: coalesce(e.rules, []), history: coalesce(e.history, []),
                 triggers: [(e)-[:{Link.TRIGGERED_BY.value}]->(r) | r {{{RECORD_FIELDS}}}]}}) AS rows
 """
 
@@ -264,6 +264,31 @@ class Hit:
         }
 
 
+def _opening(history: Iterable[str], level: EscalationLevel) -> tuple[int, bool]:
+    """From an escalation's append-only history (JSON events in the order written): which
+    opening it is in (1 for the first; an escalation lifted and created again is a new one),
+    and whether `level` was reached in this opening only by lowering (a SEVERE_PROPOSED
+    withdrawn to FOCUS is no escalation to FOCUS). Without history: the first, not lowered."""
+    opening, lowered = 0, False
+    held: set[str] = set()
+    for item in history:
+        try:
+            event = json.loads(item) if isinstance(item, str) else dict(item)
+        except (TypeError, ValueError):
+            continue
+        action, reached = event.get("action"), event.get("level")
+        if action == "created":
+            opening, held, lowered = opening + 1, set(), False
+        if action == "lifted" or reached is None:
+            continue
+        if reached != level.value:
+            held.add(reached)
+        elif reached not in held:
+            lowered = action == "lowered"
+            held.add(reached)
+    return max(opening, 1), lowered
+
+
 def fingerprint(rule: AlertRule, subject: str, key: str) -> str:
     return hashlib.sha256(f"{rule.value}|{subject}|{key}".encode()).hexdigest()
 
@@ -420,7 +445,13 @@ class Evaluator:
                 words += f"，自 {since.isoformat()} 起"
             if row["triggers"]:
                 words += f"，触发记录 {len(row['triggers'])} 条"
-            hits.append(Hit(AlertRule.ESCALATION, sid, f"{level.value}|{row['escalation'] or ''}",
+            opening, lowered = _opening(row["history"], level)
+            if lowered:
+                continue  # lowered to a level it never had: nothing was escalated
+            key = f"{level.value}|{row['escalation'] or ''}"
+            if opening > 1:
+                key += f"|{opening}"  # re-opened after a lift: a new escalation
+            hits.append(Hit(AlertRule.ESCALATION, sid, key,
                             severities[level].value, words,
                             records=[_record(r) for r in row["triggers"]]))
         return hits

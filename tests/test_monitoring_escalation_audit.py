@@ -1,0 +1,72 @@
+"""Monitoring's ESCALATION rule over escalations written by real escalation runs (their
+history): a re-opened escalation is a new escalation and alerts anew; an escalation lowered
+to a level it never had raises no alert that says it was escalated."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from credgraph.graph.driver import Graph
+from credgraph.queries.escalation import run_escalation
+from credgraph.queries.monitoring import MonitorRun
+from credgraph.rules import Rules
+from tests.graphs import AS_OF, record, subject
+
+ESCALATION_ONLY = {"monitoring": {"enabled": ["ESCALATION"]}}
+
+
+def penalty(graph: Graph, sid: str, pid: str, date: dt.date, domain: str = "food_drug") -> None:
+    record(graph, sid, "Penalty", pid, date=date, severity="一般", domain=domain,
+           publicityUntil=date + dt.timedelta(days=365))
+
+
+def escalate(graph: Graph, rules: Rules, as_of: dt.date) -> dict[str, Any]:
+    return run_escalation(graph, rules, as_of, "test").as_dict()
+
+
+def monitor(graph: Graph, rules: Rules, as_of: dt.date) -> dict[str, int]:
+    return MonitorRun(graph, rules.with_overrides(ESCALATION_ONLY), as_of).run(None).counts()
+
+
+def alerts(graph: Graph) -> list[dict[str, Any]]:
+    return graph.read("MATCH (a:Alert {rule: 'ESCALATION'}) RETURN a.key AS key, "
+                      "a.status AS status ORDER BY a.firstSeen, a.key")
+
+
+def test_an_escalation_reopened_after_a_lift_alerts_again(graph: Graph, rules: Rules) -> None:
+    subject(graph, "S", "德州甲食品有限公司")
+    penalty(graph, "S", "P1", dt.date(2024, 7, 1))  # leaves the window after 2026-07-01
+    penalty(graph, "S", "P2", dt.date(2025, 1, 1))
+    penalty(graph, "S", "P3", dt.date(2026, 1, 1))
+    assert escalate(graph, rules, AS_OF)["created"] == 1
+    assert monitor(graph, rules, AS_OF)["new"] == 1
+    graph.write("MATCH (a:Alert) SET a.status = 'DISMISSED'")  # the first case was closed
+
+    later = AS_OF + dt.timedelta(days=7)
+    assert escalate(graph, rules, later)["lifted"] == 1
+    penalty(graph, "S", "P4", AS_OF + dt.timedelta(days=10))
+    reopened = AS_OF + dt.timedelta(days=14)
+    assert escalate(graph, rules, reopened)["created"] == 1  # a new escalation (R1 again)
+
+    assert monitor(graph, rules, reopened)["new"] == 1
+    assert [a["status"] for a in alerts(graph)] == ["DISMISSED", "OPEN"]
+    assert monitor(graph, rules, reopened)["new"] == 0
+
+
+def test_an_escalation_lowered_to_a_level_it_never_had_is_not_new(graph: Graph,
+                                                                   rules: Rules) -> None:
+    subject(graph, "T", "德州乙商贸有限公司")
+    for i, domain in enumerate(["tax", "environment", "safety", "fire", "construction"]):
+        penalty(graph, "T", f"Q{i}", dt.date(2025, 1 + i, 10), domain=domain)
+    record(graph, "T", "Listing", "L1", listType="失信被执行人", date=dt.date(2026, 3, 1))
+    assert escalate(graph, rules, AS_OF)["created"] == 1  # R2 + R3: SEVERE_PROPOSED at once
+    assert monitor(graph, rules, AS_OF)["new"] == 1
+
+    graph.write("MATCH (l:Listing {id: 'L1'}) SET l.removedOn = $day, l.status = 'EXPIRED'",
+                {"day": AS_OF + dt.timedelta(days=1)})
+    later = AS_OF + dt.timedelta(days=7)
+    assert escalate(graph, rules, later)["lowered"] == 1  # to FOCUS, the proposal withdrawn
+
+    assert monitor(graph, rules, later)["new"] == 0
+    assert len(alerts(graph)) == 1
