@@ -38,6 +38,7 @@ from credgraph.graph.model import (
     label_predicate,
     types_pattern,
 )
+from credgraph.queries.escalation import state_on
 from credgraph.queries.fragments import in_force, live
 from credgraph.queries.neighbourhood import Edge, as_date
 from credgraph.queries.subjects import SUBJECT_SUMMARY, subjects_by_ids
@@ -75,7 +76,8 @@ RECORD_FIELDS = (".id, .kind, .domain, .severity, .status, .date, .title, .autho
                  ".listType, .listedOn, .removedOn, .caseNo, .dueOn, .fulfilledOn, .amount, "
                  ".court, .signedOn, .contractKind, .govDefault, .subjectDefault, "
                  ".performance, .publicityUntil, .category")
-ESCALATION_FIELDS = ".id, .level, .status, .since, .confirmedOn, .liftedOn, .measures, .rules"
+ESCALATION_FIELDS = (".id, .level, .status, .since, .confirmedOn, .liftedOn, .measures, .rules, "
+                     ".history")
 
 
 def _edge(rel: str) -> str:
@@ -97,6 +99,13 @@ def _listed(record: str, at: str = "$asOf") -> str:
     """A listing in force at a date: listed on or before it, not removed by then."""
     return (f"coalesce({record}.listedOn, {record}.date) <= {at} "
             f"AND ({record}.removedOn IS NULL OR {record}.removedOn > {at})")
+
+
+def _historied(escalation: str) -> str:
+    """An escalation node with a history: which level it had on a date is read from the history
+    in Python (`standing`), since the node keeps one subject's escalations across lifts and
+    re-openings and its current level says nothing of an earlier date."""
+    return f"size(coalesce({escalation}.history, [])) > 0"
 
 
 def _escalated(escalation: str, at: str) -> str:
@@ -208,8 +217,8 @@ CALL (x, signed) {{
 }}
 CALL (x, signed) {{
   MATCH (x)-[:{HAS_ESCALATION}]->(e:{ESCALATION})
-  WHERE (e.level IN $barringLevels OR $measure IN coalesce(e.measures, []))
-    AND {_escalated("e", "signed")}
+  WHERE {_historied("e")} OR ((e.level IN $barringLevels OR $measure IN coalesce(e.measures, []))
+    AND {_escalated("e", "signed")})
   RETURN collect(e {{{ESCALATION_FIELDS}}}) AS escalations
 }}
 WITH a, k, x, listings, escalations WHERE size(listings) + size(escalations) > 0
@@ -266,7 +275,7 @@ CALL (s) {{
 }}
 CALL (s) {{
   MATCH (s)-[:{HAS_ESCALATION}]->(e:{ESCALATION})
-  WHERE {_escalated("e", "$asOf")}
+  WHERE {_historied("e")} OR {_escalated("e", "$asOf")}
   RETURN collect(e {{{ESCALATION_FIELDS}}}) AS escalations
 }}
 CALL (s) {{
@@ -277,8 +286,9 @@ CALL (s) {{
                WHERE l.listType IN $severeLists AND {_listed("l")} AND {in_force("l")}
                | l {{{RECORD_FIELDS}}}],
     escalations: [(p)-[:{HAS_ESCALATION}]->(e:{ESCALATION})
-                  WHERE (e.level IN $barringLevels OR $measure IN coalesce(e.measures, []))
-                    AND {_escalated("e", "$asOf")} | e {{{ESCALATION_FIELDS}}}]}}) AS persons
+                  WHERE {_historied("e")} OR ((e.level IN $barringLevels
+                    OR $measure IN coalesce(e.measures, []))
+                    AND {_escalated("e", "$asOf")}) | e {{{ESCALATION_FIELDS}}}]}}) AS persons
 }}
 RETURN {{supplier: s {{{SUBJECT_SUMMARY}, labels: labels(s)}}, listings: listings,
         escalations: escalations, persons: persons}} AS check
@@ -653,6 +663,12 @@ class Tracer:
         for row in self._read(g4_query(one), params):
             contract = row["record"]
             listings = sorted(row["listings"], key=lambda r: str(r["id"]))
+            signed = as_date(contract.get("signedOn") or contract.get("date")) or as_of
+            escalations = [e for e in standing(row["escalations"], signed, self.rules)
+                           if bars_procurement(e, self.rules)]
+            if not listings and not escalations:
+                continue
+            row = {**row, "escalations": escalations}
             severe = bool(row["escalations"]) or any(r.get("listType") in lawful
                                                      for r in listings)
             found.append(Finding(
@@ -825,6 +841,37 @@ class ProcurementResult:
         return not self.reasons
 
 
+def standing(escalations: list[dict[str, Any]], day: dt.date,
+             rules: Rules) -> list[dict[str, Any]]:
+    """The escalations (as read, with `history`) as they stood on a day: one with a history at
+    the level it had then (its measures, the day it reached it; dropped when it did not stand
+    then); one without a history as read (its Cypher predicate judged it). `history` is not
+    passed on."""
+    kept = []
+    for escalation in escalations:
+        history = escalation.get("history") or []
+        row = {k: v for k, v in escalation.items() if k != "history"}
+        if not history:
+            kept.append(row)
+            continue
+        state = state_on(escalation, day)
+        if state is None:
+            continue
+        level = state.level
+        kept.append({**row, "level": level.value, "status": EscalationStatus.ACTIVE.value,
+                     "since": state.since, "liftedOn": None,
+                     "confirmedOn": state.since if level is EscalationLevel.SEVERE else None,
+                     "measures": list(rules.escalation.levels[level].measures)})
+    return kept
+
+
+def bars_procurement(escalation: dict[str, Any], rules: Rules) -> bool:
+    """An escalation that bars procurement: at a barring level, or carrying the measure."""
+    section = rules.integrity
+    return (escalation.get("level") in {level.value for level in section.barring_levels}
+            or section.procurement_measure in (escalation.get("measures") or []))
+
+
 def _listing_words(listing: dict[str, Any]) -> str:
     return (f"列入{listing.get('listType')}名单（名单编号 {listing['id']}，"
             f"{_day(listing.get('listedOn') or listing.get('date'))} 列入"
@@ -849,6 +896,10 @@ def procurement_check(graph: Graph, rules: Rules, keys: list[str], as_of: dt.dat
     if not found:
         return None
     check = found[0]["check"]
+    check = {**check, "escalations": standing(check["escalations"], as_of, rules),
+             "persons": [{**person, "escalations": [
+                 e for e in standing(person["escalations"], as_of, rules)
+                 if bars_procurement(e, rules)]} for person in check["persons"]]}
     reasons: list[str] = []
     warnings: list[str] = []
     records: list[dict[str, Any]] = []
