@@ -70,3 +70,23 @@ def test_an_escalation_lowered_to_a_level_it_never_had_is_not_new(graph: Graph,
 
     assert monitor(graph, rules, later)["new"] == 0
     assert len(alerts(graph)) == 1
+
+
+def test_an_escalation_raised_again_after_a_lowering_alerts_again(graph: Graph,
+                                                                   rules: Rules) -> None:
+    subject(graph, "U", "德州丙商贸有限公司")
+    for i, domain in enumerate(["tax", "environment", "safety", "fire", "construction"]):
+        penalty(graph, "U", f"Q{i}", dt.date(2025, 1 + i, 10), domain=domain)
+    record(graph, "U", "Listing", "L1", listType="失信被执行人", date=dt.date(2026, 3, 1),
+           removedOn=AS_OF + dt.timedelta(days=1))
+    assert escalate(graph, rules, AS_OF)["created"] == 1  # SEVERE_PROPOSED
+    assert monitor(graph, rules, AS_OF)["new"] == 1
+    later = AS_OF + dt.timedelta(days=7)
+    assert escalate(graph, rules, later)["lowered"] == 1  # the proposal withdrawn
+    assert monitor(graph, rules, later)["new"] == 0
+
+    record(graph, "U", "Listing", "L2", listType="严重失信主体", date=later + dt.timedelta(days=1))
+    again = later + dt.timedelta(days=3)
+    assert escalate(graph, rules, again)["raised"] == 1  # proposed anew: a new notice period
+    assert monitor(graph, rules, again)["new"] == 1
+    assert monitor(graph, rules, again)["new"] == 0

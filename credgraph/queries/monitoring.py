@@ -264,29 +264,39 @@ class Hit:
         }
 
 
-def _opening(history: Iterable[str], level: EscalationLevel) -> tuple[int, bool]:
+def _occurrence(history: Iterable[str], level: EscalationLevel) -> tuple[str, bool]:
     """From an escalation's append-only history (JSON events in the order written): which
-    opening it is in (1 for the first; an escalation lifted and created again is a new one),
-    and whether `level` was reached in this opening only by lowering (a SEVERE_PROPOSED
-    withdrawn to FOCUS is no escalation to FOCUS). Without history: the first, not lowered."""
-    opening, lowered = 0, False
-    held: set[str] = set()
+    occurrence of `level` the escalation stands at, as a fingerprint suffix — "" for the first
+    time it reached the level in its first opening; else the opening (an escalation lifted and
+    created again is a new one) and, when the level was reached again after a lowering (a
+    proposal withdrawn, then proposed anew), the count — and whether it stands at `level` only
+    by lowering (a SEVERE_PROPOSED withdrawn to FOCUS is no escalation to FOCUS). Without
+    history: the first occurrence, not lowered."""
+    opening, reached, current = 0, 0, None
     for item in history:
         try:
             event = json.loads(item) if isinstance(item, str) else dict(item)
         except (TypeError, ValueError):
             continue
-        action, reached = event.get("action"), event.get("level")
+        action, at = event.get("action"), event.get("level")
         if action == "created":
-            opening, held, lowered = opening + 1, set(), False
-        if action == "lifted" or reached is None:
+            opening, reached, current = opening + 1, 0, None
+        if action == "lifted":
+            current = None
             continue
-        if reached != level.value:
-            held.add(reached)
-        elif reached not in held:
-            lowered = action == "lowered"
-            held.add(reached)
-    return max(opening, 1), lowered
+        if at is None or at == current:
+            continue
+        if at == level.value and action in ("created", "raised", "confirmed"):
+            reached += 1
+        current = at
+    opening = max(opening, 1)
+    if not history:
+        return "", False
+    if reached == 0:
+        return "", True
+    if opening == 1 and reached == 1:
+        return "", False
+    return (f"|{opening}" if reached == 1 else f"|{opening}.{reached}"), False
 
 
 def fingerprint(rule: AlertRule, subject: str, key: str) -> str:
@@ -445,12 +455,11 @@ class Evaluator:
                 words += f"，自 {since.isoformat()} 起"
             if row["triggers"]:
                 words += f"，触发记录 {len(row['triggers'])} 条"
-            opening, lowered = _opening(row["history"], level)
+            occurrence, lowered = _occurrence(row["history"], level)
             if lowered:
-                continue  # lowered to a level it never had: nothing was escalated
-            key = f"{level.value}|{row['escalation'] or ''}"
-            if opening > 1:
-                key += f"|{opening}"  # re-opened after a lift: a new escalation
+                continue  # lowered to a level it never reached: nothing was escalated
+            # a re-opened escalation, or one raised again after a lowering, is new
+            key = f"{level.value}|{row['escalation'] or ''}{occurrence}"
             hits.append(Hit(AlertRule.ESCALATION, sid, key,
                             severities[level].value, words,
                             records=[_record(r) for r in row["triggers"]]))
