@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from graphql import (
+    BREAK,
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
@@ -20,6 +21,8 @@ from graphql import (
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    Visitor,
+    visit,
 )
 from strawberry.extensions import ValidationCache
 
@@ -60,6 +63,26 @@ def expanded_fields(document: DocumentNode) -> int:
                if isinstance(d, OperationDefinitionNode))
 
 
+class _EmptySelection(Visitor):
+    """The first `{ }` of a document: the parser takes it, the depth limiter fails on it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.node: SelectionSetNode | None = None
+
+    def enter_selection_set(self, node: SelectionSetNode, *_: object) -> object:
+        if not node.selections:
+            self.node = node
+            return BREAK
+        return None
+
+
+def empty_selection(document: DocumentNode) -> SelectionSetNode | None:
+    finder = _EmptySelection()
+    visit(document, finder)
+    return finder.node
+
+
 class BoundedValidationCache(ValidationCache):
     """The validation cache, refusing a document above `max_fields` expanded fields before
     any validation rule runs: the depth and alias limiters walk every fragment spread too,
@@ -71,6 +94,13 @@ class BoundedValidationCache(ValidationCache):
 
     def on_validate(self) -> Iterator[None]:
         document = self.execution_context.graphql_document
+        empty = empty_selection(document) if document is not None else None
+        if empty is not None:
+            self.execution_context.pre_execution_errors = [GraphQLError(
+                "a selection { } asks for nothing: name at least one field in it",
+                nodes=[empty], extensions={"code": ErrorCode.BAD_USER_INPUT.value})]
+            yield
+            return
         count = expanded_fields(document) if document is not None else 0
         if count > self.max_fields:
             self.execution_context.pre_execution_errors = [GraphQLError(
