@@ -179,6 +179,20 @@ def test_partner_may_ask_nothing_else(city: str, api: Api) -> None:
     assert api.client.get("/metrics", headers=api.headers("partner")).status_code == 403
 
 
+@pytest.mark.parametrize("query", ["{ __schema { queryType { fields { name } } } }",
+                                   '{ __type(name: "Subject") { fields { name } } }'])
+def test_partner_may_not_introspect(city: str, api: Api, query: str) -> None:
+    """The schema's other queries are none of a partner's business; the explorer's roles
+    introspect, and `__typename` is everybody's."""
+    body = api.query(query, "partner")
+    assert body["data"] is None
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"  # type: ignore[index]
+    assert "introspection" in body["errors"][0]["message"]  # type: ignore[index]
+    for role in ("admin", "investigator", "monitor"):
+        assert api.query(query, role).get("errors") is None
+    assert api.query("{ __typename }", "partner")["data"] == {"__typename": "Query"}
+
+
 def test_federated_check_without_partners(city: str, api: Api, graph: Graph) -> None:
     body = api.query("""query($ids: [ID!]!) { federatedCheck(ids: $ids, purpose: "核查") {
         results { city } errors { city } } }""", "investigator", ids=[COMPANY, PERSON_ID])

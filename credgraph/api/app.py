@@ -48,6 +48,7 @@ from credgraph.api import desk
 from credgraph.api.audit import AuditReveals
 from credgraph.api.auth import KeyStore, Principal, RateLimiter, Role
 from credgraph.api.errors import UNREACHABLE, UNREACHABLE_MESSAGE, ErrorCode
+from credgraph.api.introspection import RoleIntrospection
 from credgraph.api.metrics import Metrics, MonitorCollector
 from credgraph.api.middleware import (
     AuthenticationMiddleware,
@@ -103,6 +104,7 @@ def build_schema(services: Services) -> strawberry.Schema:
         lambda: ParserCache(maxsize=512),
         lambda: BoundedValidationCache(max_fields=section.max_query_fields, maxsize=512),
         AuditReveals,
+        RoleIntrospection,
     ])
     advertise_rule_defaults(schema, services.rules)
     return schema

@@ -39,6 +39,8 @@ ROLE_FIELDS: dict[Role, frozenset[str]] = {
                              "riskLevels", "repeatOffenders", "inspectionPlan"}) | _CASEWORK,
     Role.PARTNER: frozenset({"sharedCheck"}),
 }
+# Roles that may introspect the schema (the explorer does): not a partner city's key.
+INTROSPECTING_ROLES = frozenset({Role.ADMIN, Role.INVESTIGATOR, Role.MONITOR})
 # Roles that may see the masked ID number; others see the name masked too.
 PII_ROLES = frozenset({Role.ADMIN, Role.INVESTIGATOR})
 
