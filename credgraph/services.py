@@ -3,7 +3,9 @@ once from settings and replaceable in tests."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import cached_property
 
 from credgraph.graph.driver import Graph, connect
@@ -27,6 +29,9 @@ class Services:
     resolver: Resolver
     risk_model: RiskModel
     audit: AuditTrail
+    # 今天: the day the API answers as of when no asOf is given (tests set it; one request
+    # reads it once, so an answer spanning midnight has one date)
+    today: Callable[[], dt.date] = field(default=dt.date.today)
 
     @classmethod
     def from_settings(cls, settings: Settings, graph: Graph | None = None) -> Services:
@@ -36,12 +41,13 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings, graph: Graph, rules: Rules, privacy: Privacy,
-              audit: AuditTrail | None = None) -> Services:
+              audit: AuditTrail | None = None,
+              today: Callable[[], dt.date] = dt.date.today) -> Services:
         normaliser = NameNormaliser(rules)
         audit = audit or AuditTrail(graph, settings.audit_flush_ms / 1000, settings.audit_batch)
         return cls(settings=settings, graph=graph, rules=rules, privacy=privacy,
                    normaliser=normaliser, resolver=Resolver(graph, rules, normaliser),
-                   risk_model=RiskModel(rules), audit=audit)
+                   risk_model=RiskModel(rules), audit=audit, today=today)
 
     @cached_property
     def partners(self) -> tuple[Partner, ...]:
@@ -52,4 +58,5 @@ class Services:
     def with_rules(self, rules: Rules) -> Services:
         """The same services under other rules (everything derived from them rebuilt but the
         audit trail, which stays one queue per process)."""
-        return Services.build(self.settings, self.graph, rules, self.privacy, self.audit)
+        return Services.build(self.settings, self.graph, rules, self.privacy, self.audit,
+                              self.today)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import socket
 from collections.abc import Iterator
@@ -25,6 +26,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # Second servers (a partner city's Neo4j and credgraph …) started early when tests need them.
 pytest_plugins = ["tests.servers"]
 TEST_SECRET = "test-secret-not-for-production-0123456789"
+# The session's today: the `services` fixture's clock, and the date tests write data against —
+# one date however long the session runs, midnight included.
+TODAY = dt.date.today()
 
 
 def _test_port(home: Path) -> int:
@@ -109,7 +113,7 @@ def privacy() -> Privacy:
 @pytest.fixture()
 def services(settings: Settings, graph: Graph, rules: Rules,
              privacy: Privacy) -> Iterator[Services]:
-    built = Services.build(settings, graph, rules, privacy)
+    built = Services.build(settings, graph, rules, privacy, today=lambda: TODAY)
     yield built
     built.audit.stop()  # this test's audit events written before the next test empties the db
 

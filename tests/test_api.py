@@ -14,7 +14,7 @@ from credgraph.graph.driver import Graph
 from credgraph.schema.identifiers import parse_id_number
 from credgraph.schema.privacy import Privacy, mask_id_number
 from credgraph.services import Services
-from tests.conftest import TEST_SECRET, Api
+from tests.conftest import TEST_SECRET, TODAY, Api
 from tests.graphs import AS_OF, record, relate, subject
 from tests.ids import make_id, make_uscc
 
@@ -104,7 +104,7 @@ def test_subject_records(company: str, api: Api, graph: Graph) -> None:
 def test_record_status_follows_its_dates(company: str, api: Api, graph: Graph) -> None:
     """A record stored ACTIVE at the last load whose 公示期 has ended, whose listing was removed
     or whose judgment was fulfilled since reads EXPIRED today, and drops out of activeOnly."""
-    today = dt.date.today()
+    today = TODAY
     past, future = today - dt.timedelta(days=1), today + dt.timedelta(days=1)
     record(graph, company, "Penalty", "P-ended", severity="一般", domain="tax",
            date=today - dt.timedelta(days=400), publicityUntil=past)
@@ -137,13 +137,41 @@ def test_record_status_follows_its_dates(company: str, api: Api, graph: Graph) -
 
 def test_signal_records_show_todays_status(company: str, api: Api, graph: Graph) -> None:
     """A penalty that counted a year ago shows, as every record does, its status today."""
-    today = dt.date.today()
+    today = TODAY
     record(graph, company, "Penalty", "P-then", severity="严重", domain="tax",
            date=today - dt.timedelta(days=500), publicityUntil=today - dt.timedelta(days=1))
     signals = data(api, """query($id: ID!, $asOf: Date) { riskAssessment(id: $id, asOf: $asOf)
         { signals { record { id status } } } }""", id=company,
                    asOf=(today - dt.timedelta(days=365)).isoformat())["riskAssessment"]["signals"]
     assert {"id": "P-then", "status": "EXPIRED"} in [s["record"] for s in signals]
+
+
+def test_the_api_answers_as_of_its_clock(company: str, services: Services, api: Api,
+                                         graph: Graph) -> None:
+    """`Services.today` is the API's today: statuses and every left-out asOf follow it, so a
+    deployment (or a test) can set the day it answers as of."""
+    record(graph, company, "Penalty", "P-clock", severity="严重", domain="tax",
+           date=AS_OF - dt.timedelta(days=30), publicityUntil=AS_OF + dt.timedelta(days=10))
+    query = """query($id: ID!) { subject(id: $id) { records { id status } }
+        riskAssessment(id: $id) { asOf signals { record { id status } } } }"""
+
+    def clock_penalty(answer: Any) -> tuple[Any, Any, Any]:
+        records = [r for r in answer["subject"]["records"] if r["id"] == "P-clock"]
+        signals = [s["record"] for s in answer["riskAssessment"]["signals"]
+                   if s["record"]["id"] == "P-clock"]
+        return answer["riskAssessment"]["asOf"], records, signals
+
+    then = Services.build(services.settings, graph, services.rules, services.privacy,
+                          today=lambda: AS_OF)
+    try:
+        assert clock_penalty(data(Api(then), query, id=company)) == (
+            AS_OF.isoformat(), [{"id": "P-clock", "status": "ACTIVE"}],
+            [{"id": "P-clock", "status": "ACTIVE"}])
+    finally:
+        then.audit.stop()
+    # the session's today, months later: over, and no longer a signal
+    assert clock_penalty(data(api, query, id=company)) == (
+        TODAY.isoformat(), [{"id": "P-clock", "status": "EXPIRED"}], [])
 
 
 def test_search_subjects(company: str, api: Api) -> None:

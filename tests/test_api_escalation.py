@@ -8,10 +8,8 @@ from typing import Any
 import pytest
 
 from credgraph.graph.driver import Graph
-from tests.conftest import Api
+from tests.conftest import TODAY, Api
 from tests.graphs import record, relate, subject
-
-TODAY = dt.date.today()
 
 
 def days(n: int) -> dt.date:

@@ -16,7 +16,7 @@ from credgraph.graph.driver import Graph
 from credgraph.queries.integrity import Tracer
 from credgraph.schema.identifiers import parse_id_number
 from credgraph.services import Services
-from tests.conftest import Api
+from tests.conftest import TODAY, Api
 from tests.graphs import AS_OF, record, relate, subject
 from tests.ids import make_id, make_uscc
 from tests.test_integrity import agency, contract, official
@@ -178,7 +178,7 @@ def test_procurement_check(city: dict[str, str], api: Api) -> None:
     assert barred["asOf"] == AS_OF.isoformat()
     clean = data(api, CHECK, supplier=CLEAN)["procurementCheck"]
     assert (clean["allowed"], clean["reasons"], clean["warnings"]) == (True, [], [])
-    assert clean["asOf"] == dt.date.today().isoformat()
+    assert clean["asOf"] == TODAY.isoformat()
     before = data(api, CHECK, supplier=R, asOf="2024-12-31")["procurementCheck"]
     assert before["allowed"] is True
 

@@ -28,7 +28,7 @@ from credgraph.queries.audit import AuditEvent, AuditTrail
 from credgraph.schema.identifiers import parse_id_number
 from credgraph.services import Services
 from credgraph.settings import Settings
-from tests.conftest import Api
+from tests.conftest import TODAY, Api
 from tests.graphs import record, relate, subject
 from tests.ids import make_id, make_uscc
 
@@ -52,7 +52,7 @@ def world(graph: Graph, services: Services) -> str:
     relate(graph, person, S, "LEGAL_REPRESENTATIVE")
     relate(graph, person, S, "SHAREHOLDER", ratio=0.6)
     record(graph, S, "Penalty", "P-1", severity="一般", domain="market",
-           date=dt.date.today() - dt.timedelta(days=400), publicityUntil=dt.date(2099, 1, 1))
+           date=TODAY - dt.timedelta(days=400), publicityUntil=dt.date(2099, 1, 1))
     return person
 
 
@@ -104,7 +104,7 @@ def test_pii_reveals_name_the_persons_shown(world: str, api: Api, services: Serv
                                            graph: Graph) -> None:
     person = world
     record(graph, person, "Penalty", "P-2", severity="严重", domain="market",
-           date=dt.date.today() - dt.timedelta(days=30), publicityUntil=dt.date(2099, 1, 1))
+           date=TODAY - dt.timedelta(days=30), publicityUntil=dt.date(2099, 1, 1))
     query = f'{{ riskAssessment(id: "{S}") {{ contributors {{ subject {{ id name }} }} }} }}'
     shown = ok(api, query, "investigator")["riskAssessment"]["contributors"]
     assert shown == [{"subject": {"id": person, "name": "张三明"}}]

@@ -12,7 +12,7 @@ import pytest
 from credgraph.graph.driver import Graph
 from credgraph.loaders.bundle import BundleLoader
 from credgraph.services import Services
-from tests.conftest import Api
+from tests.conftest import TODAY, Api
 from tests.graphs import record, subject
 from tests.ids import make_id, make_uscc
 from tests.test_loader import write_csv
@@ -20,7 +20,6 @@ from tests.test_loader import write_csv
 S = make_uscc(org="MA3C00001")
 OTHER = make_uscc(org="MA3C00002")
 AGENCY = make_uscc(prefix="11", org="004187451")
-TODAY = dt.date.today()
 DECIDED = TODAY - dt.timedelta(days=60)
 
 FILE = """mutation($id: ID!, $reason: String!) { fileObjection(recordId: $id, reason: $reason) {

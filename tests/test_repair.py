@@ -14,7 +14,7 @@ from credgraph.queries.fragments import in_force, in_force_at
 from credgraph.queries.repair import Refused, request_repair
 from credgraph.rules import Rules
 from credgraph.services import Services
-from tests.conftest import Api
+from tests.conftest import TODAY, Api
 from tests.graphs import record, relate, subject
 from tests.ids import make_uscc
 
@@ -195,7 +195,7 @@ def code(api: Api, query: str, role: str = "admin", **variables: Any) -> str:
 
 
 def test_repaired_record_leaves_risk_but_stays_in_history(world: Graph, api: Api) -> None:
-    today = dt.date.today()
+    today = TODAY
     yesterday = (today - dt.timedelta(1)).isoformat()
     penalty(world, "P-1", "严重", decided=today - dt.timedelta(days=400))
     before = ok(api, RISK, id=S)["riskAssessment"]
@@ -224,7 +224,7 @@ def test_repaired_record_leaves_risk_but_stays_in_history(world: Graph, api: Api
 
 
 def test_refusal_through_the_api(world: Graph, api: Api) -> None:
-    today = dt.date.today()
+    today = TODAY
     penalty(world, "P-1", "一般", decided=today - dt.timedelta(days=10))
     decision = ok(api, REQUEST, id="P-1", c=PROMISE)["requestRepair"]
     assert decision["eligible"] is False and decision["repair"] is None
@@ -246,7 +246,7 @@ def test_bad_repair_requests(world: Graph, api: Api) -> None:
 
 
 def test_services_rules_change_the_period(world: Graph, services: Services) -> None:
-    penalty(world, "P-1", "一般", decided=dt.date.today() - dt.timedelta(days=120))
+    penalty(world, "P-1", "一般", decided=TODAY - dt.timedelta(days=120))
     strict = services.with_rules(services.rules.with_overrides(
         {"repair": {"min_publicity_months": {"一般": 12}}}))
     decision = ok(Api(strict), REQUEST, id="P-1", c=PROMISE)["requestRepair"]

@@ -22,11 +22,10 @@ from credgraph.schema.identifiers import parse_id_number
 from credgraph.schema.privacy import mask_id_number
 from credgraph.services import Services
 from credgraph.settings import Settings
-from tests.conftest import TEST_SECRET, Api
+from tests.conftest import TEST_SECRET, TODAY, Api
 from tests.graphs import record, relate, subject
 from tests.ids import make_id, make_uscc
 
-TODAY = dt.date.today()
 COMPANY = make_uscc(org="MA3C0R001")
 RISKY = make_uscc(org="MA3C0R002")
 UNKNOWN = make_uscc(org="MA3C0R999")

@@ -14,12 +14,11 @@ from credgraph.graph.driver import Graph
 from credgraph.schema.identifiers import parse_id_number
 from credgraph.services import Services
 from credgraph.sharing.partners import PartnersError, load_partners
-from tests.conftest import Api
+from tests.conftest import TODAY, Api
 from tests.graphs import record, subject
 from tests.ids import make_id, make_uscc
 
 RAW_ID = re.compile(r"(?<!\d)\d{17}[\dX](?!\d)")
-TODAY = dt.date.today()
 DAY = dt.timedelta(days=1)
 COMPANY = make_uscc(org="MA3C00001")
 CLEAN = make_uscc(org="MA3C00002")

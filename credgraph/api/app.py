@@ -58,6 +58,7 @@ from credgraph.api.middleware import (
     json_error,
 )
 from credgraph.api.schema import Mutation, Query, advertise_rule_defaults
+from credgraph.api.types import TODAY
 from credgraph.api.validation import BoundedValidationCache
 from credgraph.graph.migrations import CURRENT_VERSION, schema_version
 from credgraph.graph.model import RELATIONS
@@ -198,6 +199,7 @@ class CredGraphQL(GraphQL[dict[str, Any], None]):
     ) -> dict[str, Any]:
         if accepts_graphql_response(request.headers.get("accept", "")):
             response.headers["content-type"] = GRAPHQL_RESPONSE
+        TODAY.set(self.services.today())
         return {"services": self.services, "request": request, "response": response,
                 "principal": request.scope.get("principal")}
 

@@ -28,6 +28,7 @@ from credgraph.api.types import (
     limits,
     principal,
     services,
+    today,
 )
 from credgraph.graph.model import EscalationLevel, EscalationStatus
 from credgraph.queries import escalation as engine
@@ -192,7 +193,7 @@ async def subject_grade(info: Info, subject: str, as_of: dt.date | None) -> Cred
             found.update({(sid, day): grade for sid, grade in grades.items()})
         return [found.get(key) for key in keys]
 
-    grade = await _loader(info, "creditGrade", load).load((subject, as_of or dt.date.today()))
+    grade = await _loader(info, "creditGrade", load).load((subject, as_of or today()))
     if grade is None:
         raise api_error(ErrorCode.NOT_FOUND, "no subject with this id")
     return CreditGrade.from_grade(grade)
@@ -283,7 +284,7 @@ class EscalationQuery:
         prefix = region_prefix(region) if region is not None else None
         svc = services(info)
         drawn = await in_thread(inspection_plan, svc.graph, svc.rules, prefix, size, seed,
-                                as_of or dt.date.today())
+                                as_of or today())
         rows = await in_thread(subjects_by_ids, svc.graph, [d.subject for d in drawn])
         audit(info, "inspectionPlan", [d.subject for d in drawn])
         return [Subject.from_row(rows[d.subject], who) for d in drawn if d.subject in rows]
@@ -296,7 +297,7 @@ class EscalationMutation:
     async def run_escalation(self, info: Info, as_of: dt.date | None = None) -> EscalationRun:
         who = authorize(info, "runEscalation")
         svc = services(info)
-        day = as_of or dt.date.today()
+        day = as_of or today()
         result = await in_thread(engine.run_escalation, svc.graph, svc.rules, day, who.name)
         audit(info, "runEscalation", [])
         return EscalationRun(as_of=day, created=result.created, raised=result.raised,
@@ -315,7 +316,7 @@ class EscalationMutation:
         svc = services(info)
         try:
             row = await in_thread(engine.confirm_escalation, svc.graph, svc.rules, found["id"],
-                                  note.strip(), who.name, dt.date.today())
+                                  note.strip(), who.name, today())
         except engine.EscalationRefused as exc:
             raise api_error(ErrorCode.BAD_USER_INPUT, str(exc)) from None
         audit(info, "confirmEscalation", [found["id"]])

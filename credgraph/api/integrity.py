@@ -22,6 +22,7 @@ from credgraph.api.types import (
     keys_for,
     path_steps,
     services,
+    today,
 )
 from credgraph.graph.model import INTEGRITY_PATTERN_ZH, IntegrityPattern, Label
 from credgraph.queries import integrity
@@ -184,7 +185,7 @@ class IntegrityQuery:
         key = await _agency(info, agency)
         svc = services(info)
         report = await in_thread(integrity.integrity_report, svc.graph, svc.rules,
-                                 as_of or dt.date.today(), key, prefix)
+                                 as_of or today(), key, prefix)
         shaper = Shaper(report.subjects, who)
         audit(info, "integrityReport", [key] if key else [])
         return [shaper.agency(a) for a in report.agencies]
@@ -197,7 +198,7 @@ class IntegrityQuery:
         prefix = _region(region)
         svc = services(info)
         report = await in_thread(integrity.integrity_report, svc.graph, svc.rules,
-                                 as_of or dt.date.today(), None, prefix)
+                                 as_of or today(), None, prefix)
         shaper = Shaper(report.subjects, who)
         audit(info, "countyIntegrity", [])
         return [shaper.county(c) for c in report.counties]
@@ -212,7 +213,7 @@ class IntegrityQuery:
         official_key = await _official(info, official)
         svc = services(info)
         tracer = integrity.Tracer(svc.graph, svc.rules)
-        found = await in_thread(tracer.conflicts, as_of or dt.date.today(), agency_key,
+        found = await in_thread(tracer.conflicts, as_of or today(), agency_key,
                                 official_key)
         shaper = Shaper(found.subjects, who)
         audit(info, "conflictsOfInterest", [k for k in (agency_key, official_key) if k])
@@ -224,7 +225,7 @@ class IntegrityQuery:
                                 as_of: dt.date | None = None) -> ProcurementCheck:
         who = authorize(info, "procurementCheck")
         svc = services(info)
-        day = as_of or dt.date.today()
+        day = as_of or today()
         result = await in_thread(integrity.procurement_check, svc.graph, svc.rules,
                                  keys_for(info, str(supplier)), day, who.role not in PII_ROLES)
         if result is None:

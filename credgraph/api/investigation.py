@@ -32,6 +32,7 @@ from credgraph.api.types import (
     path_steps,
     services,
     signals_out,
+    today,
 )
 from credgraph.graph import model
 from credgraph.queries import ownership, risk
@@ -103,7 +104,7 @@ class InvestigationQuery:
         cap = svc.rules.risk.degree_cap
         # the centre, the hops and every node's summary in one round trip
         hood = await in_thread(explore, svc.graph, keys, depth,
-                               list(types or model.RELATIONS), as_of or dt.date.today(), cap,
+                               list(types or model.RELATIONS), as_of or today(), cap,
                                limit, True)
         if hood is None:
             raise api_error(ErrorCode.NOT_FOUND, "no subject with this id")
@@ -126,7 +127,7 @@ class InvestigationQuery:
         hops = depth if depth is not None else svc.rules.risk.default_depth
         check_depth(info, hops)
         center = await existing(info, str(id))
-        day = as_of or dt.date.today()
+        day = as_of or today()
         result = await in_thread(risk.assess, svc.graph, svc.rules, center["id"], hops, day,
                                  svc.risk_model)
         answer = RiskAssessment(
@@ -165,7 +166,7 @@ class InvestigationQuery:
             raise api_error(ErrorCode.BAD_USER_INPUT, "threshold must be above 0 and at most 1")
         center = await existing(info, str(id))
         result = await in_thread(ownership.ultimate_owners, svc.graph, svc.rules, center["id"],
-                                 share, as_of or dt.date.today())
+                                 share, as_of or today())
         owners = [BeneficialOwner(
             owner=Subject.from_row(result.subjects[owner.id], who),
             share=round(owner.share, 6), basis=owner.basis,

@@ -10,7 +10,7 @@ from strawberry.types import Info
 
 from credgraph.api.audit import audit
 from credgraph.api.errors import ErrorCode, api_error
-from credgraph.api.types import RiskLevel, authorize, in_thread, keys_for, services
+from credgraph.api.types import RiskLevel, authorize, in_thread, keys_for, services, today
 from credgraph.queries.risk_levels import own_risks
 
 
@@ -36,7 +36,7 @@ class RiskLevelsQuery:
                             f"{len(ids)} ids are above the maximum of {maximum}")
         keys = [key for value in ids for key in keys_for(info, str(value))]
         found = await in_thread(own_risks, svc.graph, svc.risk_model, keys,
-                                as_of or dt.date.today())
+                                as_of or today())
         audit(info, "riskLevels", [r.id for r in found])
         return [SubjectRiskLevel(id=strawberry.ID(r.id), score=r.score, level=RiskLevel(r.level),
                                  signals=r.signals) for r in found]

@@ -11,7 +11,7 @@ from strawberry.types import Info
 from credgraph.api.audit import audit
 from credgraph.api.auth import Role
 from credgraph.api.errors import ErrorCode, api_error
-from credgraph.api.types import EscalationLevel, authorize, in_thread, services
+from credgraph.api.types import EscalationLevel, authorize, in_thread, services, today
 from credgraph.queries.sharing import (
     Asked,
     Status,
@@ -112,10 +112,10 @@ class SharingQuery:
         who = authorize(info, "sharedCheck")
         why = checked_purpose(info, ids, purpose)
         svc = services(info)
-        today = dt.date.today()
+        day = today()
         if who.role is Role.PARTNER:
             daily = svc.rules.sharing.daily_ids
-            allowed, used = await in_thread(take_quota, svc.graph, who.key_id, today, len(ids),
+            allowed, used = await in_thread(take_quota, svc.graph, who.key_id, day, len(ids),
                                             daily)
             if not allowed:
                 raise api_error(ErrorCode.LIMIT_EXCEEDED,
@@ -124,8 +124,8 @@ class SharingQuery:
         asked = resolve_ids([str(i) for i in ids], svc.privacy)
         keys = list(dict.fromkeys(a.key for a in asked if a.key))
         await on_record(info, "sharedCheck", keys, why)
-        found = await in_thread(statuses, svc.graph, svc.rules, keys, today)
-        grades = await in_thread(grades_for, svc.graph, svc.rules, sorted(found), today)
+        found = await in_thread(statuses, svc.graph, svc.rules, keys, day)
+        grades = await in_thread(grades_for, svc.graph, svc.rules, sorted(found), day)
         return [SharedStatus.of(a, found.get(a.key or ""), grades.get(a.key or ""))
                 for a in asked]
 

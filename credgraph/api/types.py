@@ -55,6 +55,13 @@ T = TypeVar("T")
 # Persons whose unmasked name or masked ID number this request's answer shows (PII reveals),
 # collected by `Subject.from_row` for the audit log (credgraph.api.audit).
 REVEALED: ContextVar[set[str] | None] = ContextVar("revealed", default=None)
+# The day this request is answered as of (`Services.today`, read once a request by the view).
+TODAY: ContextVar[dt.date | None] = ContextVar("today", default=None)
+
+
+def today() -> dt.date:
+    """今天 for this request: statuses, and every `asOf` left out."""
+    return TODAY.get() or dt.date.today()
 
 
 def services(info: Info) -> Services:
@@ -102,7 +109,7 @@ class CreditRecord:
         return cls(
             id=strawberry.ID(str(row["id"])), kind=RecordKind(row["kind"]),
             domain=row.get("domain"), severity=row.get("severity"),
-            status=RecordStatus(status_on(row, dt.date.today())),
+            status=RecordStatus(status_on(row, today())),
             date=as_date(date),
             title=row.get("title"), authority=row.get("authority"),
         )
@@ -127,7 +134,7 @@ class Subject:
         check_limit(info, limit)
         rows = await in_thread(subject_records, services(info).graph, str(self.id),
                                kind.value if kind else None, bool(active_only), limit,
-                               dt.date.today())
+                               today())
         return [CreditRecord.from_row(row) for row in rows]
 
     @strawberry.field(description="屡罚不改: the subject's escalation (null when none; a LIFTED "

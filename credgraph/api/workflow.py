@@ -20,6 +20,7 @@ from credgraph.api.types import (
     in_thread,
     keys_for,
     services,
+    today,
 )
 from credgraph.graph import model
 from credgraph.queries import objections as desk
@@ -154,7 +155,7 @@ async def desk_call(fn: Callable[..., T], *args: Any) -> T:
 def repair_out(row: dict[str, Any]) -> Repair:
     return Repair(id=strawberry.ID(row["id"]), record=CreditRecord.from_row(row["record"]),
                   subject=strawberry.ID(row["subject"]),
-                  granted_on=as_date(row["grantedOn"]) or dt.date.today(),
+                  granted_on=as_date(row["grantedOn"]) or today(),
                   commitment=strawberry.ID(row["commitment"]),
                   commitment_text=row.get("commitmentText"))
 
@@ -198,7 +199,7 @@ class WorkflowMutation:
         promise = text(info, commitment, "commitment")
         svc = services(info)
         decision = await desk_call(repair.request_repair, svc.graph, svc.rules, record_id_,
-                                   promise, who.name, dt.date.today())
+                                   promise, who.name, today())
         audit(info, "requestRepair", repair.record_subjects(decision.record))
         return RepairDecision(
             eligible=decision.eligible, earliest_date=decision.earliest,
@@ -214,7 +215,7 @@ class WorkflowMutation:
         record_id_ = identifier(str(record_id), "recordId")
         why = text(info, reason, "reason")
         view = await desk_call(desk.file_objection, services(info).graph, record_id_, why,
-                               who.name, who.role.value, dt.date.today())
+                               who.name, who.role.value, today())
         audit(info, "fileObjection", view.subjects)
         return Objection.from_view(view)
 
@@ -238,7 +239,7 @@ class WorkflowMutation:
                 changes["subject"] = keys_for(info, str(changes["subject"]))[0]
         svc = services(info)
         view = await desk_call(desk.resolve_objection, svc.graph, svc.rules, objection_id,
-                               outcome, why, changes, who.name, dt.date.today())
+                               outcome, why, changes, who.name, today())
         audit(info, "resolveObjection",
               [*view.subjects, *([changes["subject"]] if changes and "subject" in changes
                                  else [])])
