@@ -33,9 +33,10 @@ from credgraph.api.auth import KeyStore, Role
 from credgraph.cli import main
 from credgraph.graph.driver import Graph
 from credgraph.graph.maintenance import delete_all
-from credgraph.graph.model import Label
+from credgraph.graph.model import RELATIONS, Label
 from credgraph.loaders.bundle import BundleLoader
 from credgraph.loaders.demo import generate
+from credgraph.queries.neighbourhood import explore
 from credgraph.queries.risk import assess
 from credgraph.rules import Rules
 from credgraph.schema.identifiers import parse_id_number
@@ -318,15 +319,22 @@ def test_readme_screenshot(desk: Desk) -> None:
 
 
 def test_a_hub_stays_usable(desk: Desk) -> None:
-    """The registration agent of 220 companies: the walk is capped and says so."""
-    hub = desk.city.services.privacy.person_key(
-        parse_id_number(desk.city.cases["hub_cut"]["hub"]))
+    """The registration agent of 220 companies: drawn, marked as a hub beyond the degree cap,
+    and said to be truncated exactly when the API's answer is (the relations past the
+    desk's read limit of 300; the hub's companies seen again from hop 2 spend none of it)."""
+    services = desk.city.services
+    hub = services.privacy.person_key(parse_id_number(desk.city.cases["hub_cut"]["hub"]))
     desk.page.goto(desk.url + "/desk#" + hub)
     desk.wait(f"window.desk.center && window.desk.center.id === '{hub}'")
     desk.idle()
-    assert desk.js("window.desk.cy.nodes().length") >= 150
-    assert desk.js("window.desk.truncated")
-    assert "部分关联已截断" in desk.page.inner_text("#status")
+    answer = explore(services.graph, [hub], 2, list(RELATIONS), dt.date.today(),
+                     services.rules.risk.degree_cap, 300)
+    assert answer is not None and hub in answer.hubs
+    assert desk.js("window.desk.cy.nodes().length") == len(answer.hops) >= 150
+    assert desk.js("window.desk.truncated") == answer.truncated
+    status = desk.page.inner_text("#status")
+    assert "枢纽节点关系过多" in status
+    assert ("部分关联已截断" in status) == answer.truncated
     assert drawn_pixels(desk, "graph") > 2000
     desk.shot("6-hub")
     assert desk.outside == [] and desk.errors == []
