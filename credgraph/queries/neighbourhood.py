@@ -74,9 +74,7 @@ def _hop(last: bool) -> str:
                                THEN x.target END) AS frontier"""
     count = "" if last else """
 CALL (keys, rows) {
-  UNWIND keys + [x IN rows | CASE WHEN x.outgoing THEN [x.source, x.target]
-                                  ELSE [x.target, x.source] END
-                             + [x.type, coalesce(toString(x.start), '')]] AS key
+  UNWIND keys + [x IN rows | x.key] AS key
   RETURN collect(DISTINCT key) AS counted
 }"""
     kept = "keys, [] AS frontier" if last else "counted AS keys, frontier"
@@ -90,7 +88,7 @@ CALL (frontier) {{
   WITH f, r, s LIMIT 3 * $limit
   RETURN collect({{source: f.id, target: s.id, type: type(r), ratio: r.ratio, role: r.role,
                   kind: r.kind, start: r.start, end: r.end, outgoing: startNode(r) = f,
-                  key: [startNode(r).id, endNode(r).id, type(r), coalesce(toString(r.start), '')],
+                  key: elementId(r),
                   degree: {live_degree("s")}}}) AS found
 }}
 WITH c, centre, degree, steps, seen, keys, found, $budget - size(keys) AS budget
