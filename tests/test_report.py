@@ -74,6 +74,18 @@ def section_of(page: str, title: str) -> str:
     return page[start:end if end > 0 else len(page)]
 
 
+def test_the_report_is_as_of_the_apis_today(services: Services, person: str) -> None:
+    """Without an asOf the report's data date (数据截至) is the API's today, not another
+    clock's: the desk's report and the desk's graph answer as of one day."""
+    earlier = dt.date(2026, 6, 30)
+    then = Services.build(services.settings, services.graph, services.rules, services.privacy,
+                          services.audit, today=lambda: earlier)
+    assert f"<td>{earlier.isoformat()}</td>" in build_report(then, row(services, COMPANY),
+                                                             INVESTIGATOR)
+    assert f"<td>{TODAY.isoformat()}</td>" in build_report(services, row(services, COMPANY),
+                                                           INVESTIGATOR)
+
+
 def test_sections_in_print_order(services: Services, person: str) -> None:
     page = build_report(services, row(services, COMPANY), INVESTIGATOR, TODAY)
     titles = re.findall(r"<h2>(.*?)</h2>", page)

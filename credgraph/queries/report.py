@@ -445,9 +445,10 @@ def record_report_request(trail: AuditTrail, report: Report) -> None:
 
 def build_report(services: Services, subject: dict[str, Any], requester: Requester,
                  as_of: dt.date | None = None) -> str:
-    """Number, audit and render one report of a found subject (a `find_subject` row)."""
+    """Number, audit and render one report of a found subject (a `find_subject` row), as of
+    the API's today unless told (its number and time are China's)."""
     now = dt.datetime.now(CHINA_TIME).replace(microsecond=0)
-    report = Report(services, subject, as_of or now.date(), requester,
+    report = Report(services, subject, as_of or services.today(), requester,
                     f"CR{now:%Y%m%d}{secrets.token_hex(4).upper()}", now)
     record_report_request(services.audit, report)
     return render(report)
