@@ -178,8 +178,13 @@ def test_partner_may_ask_nothing_else(city: str, api: Api) -> None:
     assert api.client.get("/metrics", headers=api.headers("partner")).status_code == 403
 
 
-@pytest.mark.parametrize("query", ["{ __schema { queryType { fields { name } } } }",
-                                   '{ __type(name: "Subject") { fields { name } } }'])
+@pytest.mark.parametrize("query", [
+    "{ __schema { queryType { fields { name } } } }",
+    '{ __type(name: "Subject") { fields { name } } }',
+    "{ s: __schema { types { name } } }",
+    "{ ... on Query { __schema { types { name } } } }",
+    "query { ...F } fragment F on Query { __schema { types { name } } }",
+])
 def test_partner_may_not_introspect(city: str, api: Api, query: str) -> None:
     """The schema's other queries are none of a partner's business; the explorer's roles
     introspect, and `__typename` is everybody's."""

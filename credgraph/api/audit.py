@@ -9,7 +9,15 @@ from collections.abc import Iterable, Iterator
 from urllib.parse import unquote
 
 import strawberry
-from graphql import DocumentNode, FieldNode, OperationDefinitionNode
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+)
 from strawberry.extensions import SchemaExtension
 from strawberry.types import Info
 
@@ -73,13 +81,30 @@ def safe_key(value: str, privacy: Privacy) -> str:
 
 
 def root_fields(document: DocumentNode | None, operation: str | None) -> list[str]:
+    """The top-level fields an operation asks for, those its fragments (`... on Query`,
+    `...F`) select included, once each in the order written."""
     if document is None:
         return []
+    fragments = {d.name.value: d for d in document.definitions
+                 if isinstance(d, FragmentDefinitionNode)}
+    names: list[str] = []
+
+    def collect(selection_set: SelectionSetNode, spread: frozenset[str]) -> None:
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                names.append(selection.name.value)
+            elif isinstance(selection, InlineFragmentNode):
+                collect(selection.selection_set, spread)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                if name in fragments and name not in spread:
+                    collect(fragments[name].selection_set, spread | {name})
+
     for definition in document.definitions:
         if isinstance(definition, OperationDefinitionNode) and (
                 operation is None or (definition.name and definition.name.value == operation)):
-            return [s.name.value for s in definition.selection_set.selections
-                    if isinstance(s, FieldNode)]
+            collect(definition.selection_set, frozenset())
+            return list(dict.fromkeys(names))
     return []
 
 
