@@ -91,3 +91,19 @@ def test_budget_counts_relations_not_rows(graph: Graph) -> None:
     assert len(short.edges) == 6 and short.truncated
     assert len(short.hops) == 7  # C, A, B and four of X0 … X3, Y
 
+
+
+def test_a_pair_sharing_phone_and_address_is_one_edge_of_the_budget(graph: Graph) -> None:
+    """A and B share a phone and an address (two SHARES_CONTACT relations, one edge in the
+    answer); A — C — D: three edges in all, so a budget of three reaches D untruncated."""
+    for sid in ("A", "B", "C", "D"):
+        subject(graph, sid, f"公司{sid}")
+    relate(graph, "A", "B", "SHARES_CONTACT", key="phone", via="phone")
+    relate(graph, "A", "B", "SHARES_CONTACT", key="address", via="address")
+    relate(graph, "C", "A", "SHAREHOLDER", ratio=0.6)
+    relate(graph, "D", "C", "SHAREHOLDER", ratio=0.6)
+    whole = expand(graph, "A", 2, ALL, AS_OF, 10, 3)
+    assert set(whole.hops) == {"A", "B", "C", "D"}
+    assert len(whole.edges) == 3 and not whole.truncated
+    short = expand(graph, "A", 2, ALL, AS_OF, 10, 2)
+    assert len(short.edges) == 2 and short.truncated

@@ -10,9 +10,11 @@ rules as the Python loop that reads its answer: the edge budget left before each
 reach of a node, the hub test. The budget counts distinct relations: a relation seen again from
 its far side (every edge back to the previous hop, or between two nodes of one hop) is returned
 for the paths but spends nothing, so `associations(limit: n)` answers n relations when there
-are n or more. A hop reads at most 3 × (budget + 1) rows, enough to tell whether more than the
-budget left is there: a relation already counted shows once at most (one end is in the
-frontier, the other was expanded before), a new one twice at most (from both ends).
+are n or more. A relation is counted as the answer shows it, by its ends, type and start: a
+shared phone and a shared address of one pair are one SHARES_CONTACT edge. A hop reads at most
+4 × (budget + 1) rows, enough to tell whether more than the budget left is there: a pair holds
+one such relation twice at most (phone and address), a relation already counted shows from one
+end only (the other was expanded before), a new one from both ends at most.
 """
 
 from __future__ import annotations
@@ -85,10 +87,11 @@ CALL (frontier) {{
   UNWIND frontier AS fid
   MATCH (f:Subject {{id: fid}})-[r:{_DECLARED}]-(s:Subject)
   WHERE type(r) IN $types AND {live("r")}
-  WITH f, r, s LIMIT 3 * $limit
+  WITH f, r, s LIMIT 4 * $limit
   RETURN collect({{source: f.id, target: s.id, type: type(r), ratio: r.ratio, role: r.role,
                   kind: r.kind, start: r.start, end: r.end, outgoing: startNode(r) = f,
-                  key: elementId(r),
+                  key: startNode(r).id + '|' + endNode(r).id + '|' + type(r) + '|'
+                       + coalesce(toString(r.start), ''),
                   degree: {live_degree("s")}}}) AS found
 }}
 WITH c, centre, degree, steps, seen, keys, found, $budget - size(keys) AS budget
