@@ -5,11 +5,13 @@ to a level it never had raises no alert that says it was escalated."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 from credgraph.graph.driver import Graph
+from credgraph.graph.model import EscalationLevel
 from credgraph.queries.escalation import run_escalation
-from credgraph.queries.monitoring import MonitorRun
+from credgraph.queries.monitoring import MonitorRun, _occurrence
 from credgraph.rules import Rules
 from tests.graphs import AS_OF, record, subject
 
@@ -90,3 +92,21 @@ def test_an_escalation_raised_again_after_a_lowering_alerts_again(graph: Graph,
     assert escalate(graph, rules, again)["raised"] == 1  # proposed anew: a new notice period
     assert monitor(graph, rules, again)["new"] == 1
     assert monitor(graph, rules, again)["new"] == 0
+
+
+def _events(*pairs: tuple[str, str]) -> list[str]:
+    return [json.dumps({"action": action, "level": level}) for action, level in pairs]
+
+
+def test_histories_written_from_the_middle_or_unreadable_alert_as_first_occurrences() -> None:
+    """Only a lowering hides an escalation's alert: a node whose history starts later than its
+    creation (or holds nothing readable) is a first occurrence, alerted."""
+    focus = EscalationLevel.FOCUS
+    assert _occurrence(_events(("updated", "FOCUS")), focus) == ("", False)
+    assert _occurrence(["not json"], focus) == ("", False)
+    assert _occurrence([], focus) == ("", False)
+    assert _occurrence(_events(("created", "SEVERE_PROPOSED"), ("lowered", "FOCUS")),
+                       focus) == ("", True)
+    # back at a level it was alerted at before: the first alert, refreshed
+    assert _occurrence(_events(("created", "FOCUS"), ("raised", "SEVERE_PROPOSED"),
+                               ("lowered", "FOCUS")), focus) == ("", False)

@@ -53,6 +53,7 @@ from credgraph.graph.model import (
     label_predicate,
 )
 from credgraph.graph.server import process_alive
+from credgraph.queries.escalation import CREATED, LIFTED, LOWERED
 from credgraph.queries.fragments import in_force, live
 from credgraph.queries.neighbourhood import Edge, as_date, live_degree
 from credgraph.queries.risk import RiskModel, assess
@@ -269,33 +270,32 @@ def _occurrence(history: Iterable[str], level: EscalationLevel) -> tuple[str, bo
     occurrence of `level` the escalation stands at, as a fingerprint suffix — "" for the first
     time it reached the level in its first opening; else the opening (an escalation lifted and
     created again is a new one) and, when the level was reached again after a lowering (a
-    proposal withdrawn, then proposed anew), the count — and whether it stands at `level` only
-    by lowering (a SEVERE_PROPOSED withdrawn to FOCUS is no escalation to FOCUS). Without
-    history: the first occurrence, not lowered."""
-    opening, reached, current = 0, 0, None
+    proposal withdrawn, then proposed anew), the count — and whether a lowering brought it to
+    `level` (a SEVERE_PROPOSED withdrawn to FOCUS is no escalation to FOCUS). A history without
+    a readable event, or one written from the middle (no `created`), is a first occurrence."""
+    opening, reached, current, lowered = 0, 0, None, False
     for item in history:
         try:
             event = json.loads(item) if isinstance(item, str) else dict(item)
         except (TypeError, ValueError):
             continue
         action, at = event.get("action"), event.get("level")
-        if action == "created":
-            opening, reached, current = opening + 1, 0, None
-        if action == "lifted":
-            current = None
+        if action == CREATED:
+            opening, reached, current, lowered = opening + 1, 0, None, False
+        if action == LIFTED:
+            current, lowered = None, False
             continue
         if at is None or at == current:
             continue
-        if at == level.value and action in ("created", "raised", "confirmed"):
-            reached += 1
+        if at == level.value:
+            if action == LOWERED:
+                lowered = True
+            else:
+                reached, lowered = reached + 1, False
         current = at
     opening = max(opening, 1)
-    if not history:
-        return "", False
-    if reached == 0:
-        return "", True
-    if opening == 1 and reached == 1:
-        return "", False
+    if reached == 0 or (opening == 1 and reached == 1):
+        return "", lowered and reached == 0
     return (f"|{opening}" if reached == 1 else f"|{opening}.{reached}"), False
 
 
