@@ -129,8 +129,14 @@ def test_text_kept_as_written_codes_folded() -> None:
     ("138 0000 0000", "13800000000"),
     ("+86-138-0000-0000", "13800000000"),
     ("0086 13800000000", "13800000000"),
+    ("+86 10 1234 5678", "010-12345678"),
+    ("013800138000", "13800138000"),  # a 0 typed before a mobile
+    ("86 13800138000", "13800138000"),
+    ("8613800138000", "13800138000"),
     ("0534-2345678转801", "0534-2345678转801"),  # an extension: as written
     ("2345678", "2345678"),  # no area code: as written
+    ("+86 400 123 4567", "+86 400 123 4567"),  # a service number has no area code
+    ("0101234567", "0101234567"),  # Beijing numbers have eight digits
 ])
 def test_phone_numbers_in_one_spelling(written: str, stored: str) -> None:
     """One number typed in different ways by two sources is one 联系电话, so that the shared

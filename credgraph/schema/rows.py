@@ -74,28 +74,38 @@ def _code(value: object) -> str | None:
 # Spaces, hyphens, dashes, dots and brackets people put between a phone number's digits.
 _PHONE_SEPARATORS = re.compile(r"[\s\-\u2010-\u2015.()]")
 _MOBILE = re.compile(r"1[3-9][0-9]{9}")
-_LANDLINE = re.compile(r"0[1-9][0-9]{8,10}")  # area code with its 0, then 7 or 8 digits
+# Area code with its 0 (010 and 02x: three digits, eight after; the rest four, seven or eight).
+_LANDLINE = re.compile(r"(010|02[0-9])([0-9]{8})|(0[3-9][0-9]{2})([0-9]{7,8})")
+_SERVICE = ("400", "800")  # nationwide service numbers: no area code to restore
 
 
 def _phone(value: object) -> str | None:
     """联系电话 in one spelling, so that one number shared by two subjects (共用联系方式) is
     found however each source typed it: a mobile as its 11 digits, a landline as area code,
-    hyphen, number (0534-2345678; 010 and 02x have three-digit codes, the rest four), with
-    spaces, brackets and +86 gone. Anything else (extensions, two numbers) stays as written."""
+    hyphen, number (0534-2345678, 010-12345678), with spaces, brackets, +86 / 0086 (86 before a
+    mobile) and a 0 typed before a mobile gone. Anything else (extensions, two numbers, 400
+    numbers, a number without its area code) stays as written."""
     text = _bounded_code(value)
     if text is None:
         return None
     digits = _PHONE_SEPARATORS.sub("", text)
-    for country in ("+86", "0086"):
-        if digits.startswith(country):
-            rest = digits[len(country):]
-            digits = rest if _MOBILE.fullmatch(rest) or rest.startswith("0") else "0" + rest
-            break
+    for country in ("+86", "0086", "86"):
+        rest = digits[len(country):]
+        if not digits.startswith(country) or len(rest) < 10:
+            continue
+        if _MOBILE.fullmatch(rest) or rest.startswith("0"):
+            digits = rest
+        elif country != "86" and not rest.startswith(_SERVICE):
+            digits = "0" + rest  # the area code's 0 goes after the country code
+        break
+    if digits.startswith("0") and _MOBILE.fullmatch(digits[1:]):
+        digits = digits[1:]
     if _MOBILE.fullmatch(digits):
         return digits
-    if _LANDLINE.fullmatch(digits):
-        area = 3 if digits[1] in "12" else 4
-        return f"{digits[:area]}-{digits[area:]}"
+    landline = _LANDLINE.fullmatch(digits)
+    if landline:
+        area, number = (landline[1], landline[2]) if landline[1] else (landline[3], landline[4])
+        return f"{area}-{number}"
     return text
 
 
