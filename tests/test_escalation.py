@@ -12,9 +12,11 @@ from click.testing import CliRunner
 
 from credgraph.cli import main
 from credgraph.graph.driver import Graph
+from credgraph.graph.model import EscalationLevel
 from credgraph.graph.server import LocalNeo4j
 from credgraph.queries.escalation import (
     EscalationRefused,
+    StateOn,
     apply,
     confirm_escalation,
     escalation_levels,
@@ -22,6 +24,7 @@ from credgraph.queries.escalation import (
     list_escalations,
     plan,
     run_escalation,
+    state_on,
     stored_escalations,
     wanted_escalations,
 )
@@ -490,3 +493,18 @@ def test_severe_left_with_only_propagation_is_lowered(graph: Graph, rules: Rules
     assert (h["level"], h["status"], h["rules"]) == ("FOCUS", "ACTIVE", ["PROPAGATION"])
     assert actions(h) == ["created", "confirmed", "updated", "lowered"]
     assert run(graph, rules, confirm_on)["lowered"] == 0
+
+
+def test_an_unreadable_history_entry_is_skipped() -> None:
+    """One hand-edited entry does not stop the reports that read a level on a date (G4,
+    procurementCheck, repeatOffenders(asOf)); a history of nothing readable reads as none."""
+    created = json.dumps({"at": "2026-01-01T08:00:00+00:00", "action": "created",
+                          "level": "FOCUS", "asOf": "2026-01-01"})
+    node = {"status": "ACTIVE", "level": "FOCUS", "since": dt.date(2026, 1, 1),
+            "history": [created, "not json", "[1, 2]"]}
+    assert state_on(node, dt.date(2026, 6, 1)) == StateOn(EscalationLevel.FOCUS,
+                                                          dt.date(2026, 1, 1))
+    assert state_on(node, dt.date(2025, 12, 31)) is None
+    garbled = {**node, "since": dt.date(2026, 2, 1), "history": ["not json"]}
+    assert state_on(garbled, dt.date(2026, 6, 1)) == StateOn(EscalationLevel.FOCUS,
+                                                             dt.date(2026, 2, 1))

@@ -34,7 +34,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -815,19 +815,32 @@ class StateOn:
     since: dt.date
 
 
+def history_events(history: Iterable[Any]) -> Iterator[dict[str, Any]]:
+    """An escalation's history as events, in the order written, the unreadable ones skipped:
+    one hand-edited entry does not stop a report or an alert."""
+    for item in history:
+        try:
+            event = json.loads(item) if isinstance(item, str) else dict(item)
+        except (TypeError, ValueError):
+            continue
+        if isinstance(event, dict):
+            yield event
+
+
 def state_on(node: Mapping[str, Any], as_of: dt.date) -> StateOn | None:
     """The state of an escalation node on a date from its append-only history: the last event
     of a run dated on or before it (its `asOf`) decides — none when that was a lift, or before
-    the first. A node written without history stands for its ACTIVE level from `since`."""
-    history = node.get("history") or []
-    if not history:
+    the first. A node written without history (or none readable) stands for its ACTIVE level
+    from `since`."""
+    events = sorted((event for event in history_events(node.get("history") or [])
+                     if {"asOf", "at", "action", "level"} <= event.keys()),
+                    key=lambda event: (event["asOf"], event["at"]))
+    if not events:
         since = as_date(node.get("since"))
         if node.get("status") != EscalationStatus.ACTIVE or not node.get("level") or (
                 since is not None and since > as_of):
             return None
         return StateOn(EscalationLevel(node["level"]), since or as_of)
-    events = sorted((json.loads(item) for item in history),
-                    key=lambda event: (event["asOf"], event["at"]))
     state: StateOn | None = None
     for event in events:
         day = dt.date.fromisoformat(event["asOf"])

@@ -53,7 +53,7 @@ from credgraph.graph.model import (
     label_predicate,
 )
 from credgraph.graph.server import process_alive
-from credgraph.queries.escalation import CREATED, LIFTED, LOWERED
+from credgraph.queries.escalation import CREATED, LIFTED, LOWERED, history_events
 from credgraph.queries.fragments import in_force, live
 from credgraph.queries.neighbourhood import Edge, as_date, live_degree
 from credgraph.queries.risk import RiskModel, assess
@@ -274,11 +274,7 @@ def _occurrence(history: Iterable[str], level: EscalationLevel) -> tuple[str, bo
     `level` (a SEVERE_PROPOSED withdrawn to FOCUS is no escalation to FOCUS). A history without
     a readable event, or one written from the middle (no `created`), is a first occurrence."""
     opening, reached, current, lowered = 0, 0, None, False
-    for item in history:
-        try:
-            event = json.loads(item) if isinstance(item, str) else dict(item)
-        except (TypeError, ValueError):
-            continue
+    for event in history_events(history):
         action, at = event.get("action"), event.get("level")
         if action == CREATED:
             opening, reached, current, lowered = opening + 1, 0, None, False
