@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from graphql import (
-    BREAK,
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
@@ -21,8 +20,6 @@ from graphql import (
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
-    Visitor,
-    visit,
 )
 from strawberry.extensions import ValidationCache
 
@@ -63,24 +60,28 @@ def expanded_fields(document: DocumentNode) -> int:
                if isinstance(d, OperationDefinitionNode))
 
 
-class _EmptySelection(Visitor):
-    """The first `{ }` of a document: the parser takes it, the depth limiter fails on it."""
+def empty_selection(document: DocumentNode) -> SelectionSetNode | None:
+    """The first `{ }` of a document (the parser takes it, the depth limiter fails on it),
+    walked by hand like `expanded_fields`: graphql's visitor costs ≈ 50 µs a request."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.node: SelectionSetNode | None = None
-
-    def enter_selection_set(self, node: SelectionSetNode, *_: object) -> object:
+    def first_empty(node: SelectionSetNode | None) -> SelectionSetNode | None:
+        if node is None:
+            return None
         if not node.selections:
-            self.node = node
-            return BREAK
+            return node
+        for item in node.selections:
+            if isinstance(item, FieldNode | InlineFragmentNode):
+                found = first_empty(item.selection_set)
+                if found is not None:
+                    return found
         return None
 
-
-def empty_selection(document: DocumentNode) -> SelectionSetNode | None:
-    finder = _EmptySelection()
-    visit(document, finder)
-    return finder.node
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode | FragmentDefinitionNode):
+            found = first_empty(definition.selection_set)
+            if found is not None:
+                return found
+    return None
 
 
 class BoundedValidationCache(ValidationCache):
