@@ -663,19 +663,16 @@ class Tracer:
         for row in self._read(g4_query(one), params):
             contract = row["record"]
             listings = sorted(row["listings"], key=lambda r: str(r["id"]))
-            signed = as_date(contract.get("signedOn") or contract.get("date")) or as_of
-            escalations = [e for e in standing(row["escalations"], signed, self.rules)
+            signed = as_date(contract.get("signedOn") or contract.get("date"))
+            escalations = [e for e in standing(row["escalations"], signed or as_of, self.rules)
                            if bars_procurement(e, self.rules)]
             if not listings and not escalations:
                 continue
-            row = {**row, "escalations": escalations}
-            severe = bool(row["escalations"]) or any(r.get("listType") in lawful
-                                                     for r in listings)
+            severe = bool(escalations) or any(r.get("listType") in lawful for r in listings)
             found.append(Finding(
                 IntegrityPattern.G4, Severity.SEVERE if severe else Severity.GENERAL,
-                row["agency"], [contract, *listings], subject=row["supplier"],
-                date=as_date(contract.get("signedOn") or contract.get("date")),
-                facts={"escalations": row["escalations"]}))
+                row["agency"], [contract, *listings], subject=row["supplier"], date=signed,
+                facts={"escalations": escalations}))
         self.trail(found, as_of, lambda f: (f.date or as_of, f.date or as_of))
         return found
 

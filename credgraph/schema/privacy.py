@@ -111,7 +111,7 @@ def scrub(text: str) -> str:
     """
     if not _DIGIT_RUN.search(text):
         return text
-    return _OLD_ID_SHAPE.sub(_mask_old_match, _ID_SHAPE.sub(_mask_match, text))
+    return _OLD_ID_SHAPE.sub(_mask_match, _ID_SHAPE.sub(_mask_match, text))
 
 
 # The first-generation 15-digit number (一代身份证): region, a two-digit year, month, day.
@@ -131,12 +131,8 @@ def is_near_id_number(value: str) -> bool:
 
 def _mask_match(match: re.Match[str]) -> str:
     number = normalise(match.group(0))
-    return mask_id_number(number) if _ID_STRUCTURE.match(number) else match.group(0)
-
-
-def _mask_old_match(match: re.Match[str]) -> str:
-    number = normalise(match.group(0))
-    return mask_id_number(number) if _OLD_ID_STRUCTURE.match(number) else match.group(0)
+    structure = _OLD_ID_STRUCTURE if len(number) == 15 else _ID_STRUCTURE
+    return mask_id_number(number) if structure.match(number) else match.group(0)
 
 
 def mask_name(name: str) -> str:
