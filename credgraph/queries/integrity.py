@@ -217,8 +217,7 @@ CALL (x, signed) {{
 }}
 CALL (x, signed) {{
   MATCH (x)-[:{HAS_ESCALATION}]->(e:{ESCALATION})
-  WHERE {_historied("e")} OR ((e.level IN $barringLevels OR $measure IN coalesce(e.measures, []))
-    AND {_escalated("e", "signed")})
+  WHERE {_historied("e")} OR {_escalated("e", "signed")}
   RETURN collect(e {{{ESCALATION_FIELDS}}}) AS escalations
 }}
 WITH a, k, x, listings, escalations WHERE size(listings) + size(escalations) > 0
@@ -286,9 +285,8 @@ CALL (s) {{
                WHERE l.listType IN $severeLists AND {_listed("l")} AND {in_force("l")}
                | l {{{RECORD_FIELDS}}}],
     escalations: [(p)-[:{HAS_ESCALATION}]->(e:{ESCALATION})
-                  WHERE {_historied("e")} OR ((e.level IN $barringLevels
-                    OR $measure IN coalesce(e.measures, []))
-                    AND {_escalated("e", "$asOf")}) | e {{{ESCALATION_FIELDS}}}]}}) AS persons
+                  WHERE {_historied("e")} OR {_escalated("e", "$asOf")}
+                  | e {{{ESCALATION_FIELDS}}}]}}) AS persons
 }}
 RETURN {{supplier: s {{{SUBJECT_SUMMARY}, labels: labels(s)}}, listings: listings,
         escalations: escalations, persons: persons}} AS check
@@ -316,8 +314,7 @@ def parameters(rules: Rules, as_of: dt.date, **given: Any) -> dict[str, Any]:
         "counterparty": PartyRole.COUNTERPARTY.value,
         "debtorLists": list(section.debtor_lists), "severeLists": list(rules.listings.severe),
         "penaltySeverities": [s.value for s in section.official_penalty_severities],
-        "barringLevels": [level.value for level in section.barring_levels],
-        "measure": section.procurement_measure, "lifted": EscalationStatus.LIFTED.value,
+        "lifted": EscalationStatus.LIFTED.value,
         "revoked": RecordStatus.REVOKED.value, "maxPaths": section.max_paths + 1,
         **{key: value for key, value in given.items() if value is not None},
     }
@@ -863,7 +860,8 @@ def standing(escalations: list[dict[str, Any]], day: dt.date,
 
 
 def bars_procurement(escalation: dict[str, Any], rules: Rules) -> bool:
-    """An escalation that bars procurement: at a barring level, or carrying the measure."""
+    """An escalation that bars procurement (G4, procurementCheck), judged here alone: at a
+    barring level, or carrying the measure (限制政府采购)."""
     section = rules.integrity
     return (escalation.get("level") in {level.value for level in section.barring_levels}
             or section.procurement_measure in (escalation.get("measures") or []))
