@@ -48,6 +48,7 @@ from credgraph.api import desk
 from credgraph.api.audit import AuditReveals
 from credgraph.api.auth import KeyStore, Principal, RateLimiter, Role
 from credgraph.api.errors import UNREACHABLE, UNREACHABLE_MESSAGE, ErrorCode
+from credgraph.api.execution import LeanExecutionContext
 from credgraph.api.introspection import RoleIntrospection
 from credgraph.api.metrics import Metrics, MonitorCollector
 from credgraph.api.middleware import (
@@ -99,14 +100,16 @@ def build_schema(services: Services) -> strawberry.Schema:
     # the same objects.
     rules = [*QueryDepthLimiter(max_depth=depth).validation_rules,
              *MaxAliasesLimiter(max_alias_count=aliases).validation_rules]
-    schema = Schema(query=Query, mutation=Mutation, extensions=[
-        lambda: MaxTokensLimiter(max_token_count=tokens),
-        lambda: AddValidationRules(rules),
-        lambda: ParserCache(maxsize=512),
-        lambda: BoundedValidationCache(max_fields=section.max_query_fields, maxsize=512),
-        AuditReveals,
-        RoleIntrospection,
-    ])
+    schema = Schema(query=Query, mutation=Mutation, execution_context_class=LeanExecutionContext,
+                    extensions=[
+                        lambda: MaxTokensLimiter(max_token_count=tokens),
+                        lambda: AddValidationRules(rules),
+                        lambda: ParserCache(maxsize=512),
+                        lambda: BoundedValidationCache(max_fields=section.max_query_fields,
+                                                       maxsize=512),
+                        AuditReveals,
+                        RoleIntrospection,
+                    ])
     advertise_rule_defaults(schema, services.rules)
     return schema
 
