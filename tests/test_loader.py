@@ -24,6 +24,7 @@ from credgraph.loaders.bundle import (
     write_corrections,
     write_rejects,
 )
+from credgraph.loaders.writes import derive_shared_contacts
 from credgraph.schema.identifiers import looks_like_id_number
 from credgraph.schema.privacy import mask_id_number
 from credgraph.services import Services
@@ -135,6 +136,26 @@ def test_changed_row_updates_its_node(services: Services, tmp_path: Path) -> Non
     # a column the file lacks keeps what was stored; a present column updates
     assert row == [{"s": "吊销", "phone": "0534-1111111", "address": "德州市新华路1号"}]
     assert counts(services.graph) == before
+
+
+def test_a_contact_no_longer_shared_unlinks_its_pair(services: Services,
+                                                     tmp_path: Path) -> None:
+    """共用联系方式 follows the stored contacts: a later load that changes one company's phone
+    ends the pair, and a value grown into a hub (more subjects than the cap) links nobody."""
+    bundle = base_bundle(tmp_path / "b")
+    loader(services).load([bundle])
+    pairs = "MATCH ()-[r:SHARES_CONTACT]->() RETURN r.via AS via"
+    assert services.graph.read(pairs) == [{"via": "phone"}]
+    write_csv(bundle / "legal_persons.csv", ["uscc", "name", "phone"],
+              [[CO_B, "德州市陵城区宏达商贸有限责任公司", "0534-2222222"]])
+    loader(services).load([bundle / "legal_persons.csv"])
+    assert services.graph.read(pairs) == []
+    write_csv(bundle / "legal_persons.csv", ["uscc", "name", "phone"],
+              [[CO_B, "德州市陵城区宏达商贸有限责任公司", "0534-1111111"]])
+    loader(services).load([bundle / "legal_persons.csv"])
+    assert services.graph.read(pairs) == [{"via": "phone"}]
+    assert derive_shared_contacts(services.graph, cap=1) == {"phone": 0, "address": 0}
+    assert services.graph.read(pairs) == []
 
 
 REJECT_CASES: list[tuple[str, list[str], list[Any], str]] = [

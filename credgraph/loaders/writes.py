@@ -169,6 +169,23 @@ CALL (members) {
 } IN TRANSACTIONS OF 2000 ROWS
 """
 
+# A pair that is no tie any more: a later load changed or removed the value one of the two had
+# (they no longer share it), or so many subjects share it now that it is a hub.
+UNSHARED_CONTACTS = """
+MATCH (a:Subject)-[r:SHARES_CONTACT {key: $via}]->(b:Subject)
+WHERE a[$via] IS NULL OR b[$via] IS NULL OR a[$via] <> b[$via]
+CALL (r) { DELETE r } IN TRANSACTIONS OF 2000 ROWS
+"""
+
+HUB_CONTACTS = """
+MATCH (n:Subject) WHERE n[$via] IS NOT NULL AND n[$via] <> ''
+WITH n[$via] AS value, collect(n) AS members
+WHERE size(members) > $cap
+UNWIND members AS a
+MATCH (a)-[r:SHARES_CONTACT {key: $via}]->(:Subject)
+CALL (r) { DELETE r } IN TRANSACTIONS OF 2000 ROWS
+"""
+
 CONTACT_PROPERTIES = ("phone", "address")
 
 COUNT_SHARED = "MATCH ()-[r:SHARES_CONTACT {key: $via}]->() RETURN count(r) AS pairs"
@@ -177,6 +194,8 @@ COUNT_SHARED = "MATCH ()-[r:SHARES_CONTACT {key: $via}]->() RETURN count(r) AS p
 def derive_shared_contacts(graph: Graph, cap: int) -> dict[str, int]:
     pairs = {}
     for via in CONTACT_PROPERTIES:
+        graph.run_autocommit(UNSHARED_CONTACTS, {"via": via})
+        graph.run_autocommit(HUB_CONTACTS, {"via": via, "cap": cap})
         graph.run_autocommit(SHARED_CONTACTS, {"via": via, "cap": cap})
         rows = graph.read(COUNT_SHARED, {"via": via}, timeout=600)
         pairs[via] = int(rows[0]["pairs"]) if rows else 0
