@@ -491,6 +491,21 @@ def test_unknown_and_unreadable_files_are_clear_errors(services: Services,
         loader(services).load([tmp_path / "penalties.csv"])
 
 
+def test_an_unreadable_file_in_a_folder_loads_nothing(services: Services,
+                                                       tmp_path: Path) -> None:
+    """Exit 2 means the load could not run: the folder's readable files are not written before
+    the unreadable one is met (their rows would be in the graph with no summary, and their
+    rejected rows in no rejects file)."""
+    folder = base_bundle(tmp_path / "b")
+    (folder / "penalties.csv").write_bytes(bytes(range(256)) * 8)
+    with pytest.raises(BundleError, match=r"penalties\.csv: cannot detect the text encoding"):
+        loader(services).load([folder])
+    (folder / "penalties.csv").write_text("decision_no,subject_name\nX-1,甲\n", encoding="utf-8")
+    with pytest.raises(BundleError, match=r"penalties\.csv: missing required column"):
+        loader(services).load([folder])
+    assert counts(services.graph) == {"nodes": 0, "relations": 0}
+
+
 def test_files_in_a_folder_known_by_their_header_or_skipped(services: Services,
                                                             tmp_path: Path) -> None:
     """A folder as an export leaves it: a penalty file named by its system, beside a manifest."""

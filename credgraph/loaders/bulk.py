@@ -36,7 +36,7 @@ from credgraph.loaders.bundle import (
     FileSummary,
     LoadSummary,
     ProgressHook,
-    discover,
+    readable_bundle,
 )
 from credgraph.loaders.prepare import Prepared
 from credgraph.loaders.writes import CONTACT_PROPERTIES
@@ -285,7 +285,7 @@ class BulkLoader(BundleLoader):
         summary = LoadSummary()
         try:
             with self.validator:
-                for kind, path in discover(paths, summary.warnings):
+                for kind, path in readable_bundle(paths, summary.warnings):
                     summary.files.append(self.load_file(kind, path, summary))
             contacts = (self.stage.write_shared_contacts(self.rules.resolution.contact_group_cap)
                         if derive_contacts else {})

@@ -16,7 +16,13 @@ from typing import Any
 from credgraph.graph.driver import Graph
 from credgraph.graph.model import ENDPOINT_LABELS, RecordKind
 from credgraph.loaders.prepare import STICKY_STATUSES, Prepared, Preparer, RowRejected
-from credgraph.loaders.readers import SUFFIXES, UnreadableFile, read_table, repeated_headers
+from credgraph.loaders.readers import (
+    SUFFIXES,
+    Table,
+    UnreadableFile,
+    read_table,
+    repeated_headers,
+)
 from credgraph.loaders.subjects import write_legal_persons, write_natural_persons
 from credgraph.loaders.validation import FileShape, Rejection, Validator
 from credgraph.loaders.writes import (
@@ -150,6 +156,32 @@ def _file_stem(name: str) -> str:
     return "".join(char for char in name.lower() if char not in "_- ")
 
 
+def open_bundle_file(kind: str, path: Path) -> tuple[Table, FileShape]:
+    """A bundle file's rows and the shape of its header; a file that cannot be read, or lacks a
+    required column, is a BundleError naming it."""
+    model = ROW_MODELS[kind]
+    try:
+        table = read_table(path, header_test(model))
+    except UnreadableFile as exc:
+        raise BundleError(f"{path}: {exc}") from None
+    shape = FileShape.of(kind, table.headers)
+    missing = missing_columns(model, shape.mapping)
+    if missing:
+        raise BundleError(f"{path}: missing required column(s) {', '.join(missing)} "
+                          f"for {kind} (headers: {', '.join(table.headers)})")
+    return table, shape
+
+
+def readable_bundle(paths: list[Path], warnings: list[str]) -> list[tuple[str, Path]]:
+    """The bundle's files (`discover`), each opened once before anything is written: a file
+    that cannot be read stops the load with nothing of the bundle loaded (exit 2), rather than
+    after the files before it were written without their summary and rejects."""
+    files = discover(paths, warnings)
+    for kind, path in files:
+        open_bundle_file(kind, path)
+    return files
+
+
 def header_kind(path: Path) -> str | None:
     """The kind whose required columns a file's header names — the most demanding when several
     do (officials before natural persons, penalties before licences) — or None."""
@@ -223,7 +255,7 @@ class BundleLoader:
         started = time.monotonic()
         summary = LoadSummary()
         with self.validator:
-            for kind, path in discover(paths, summary.warnings):
+            for kind, path in readable_bundle(paths, summary.warnings):
                 summary.files.append(self.load_file(kind, path, summary))
         if derive_contacts:
             cap = self.rules.resolution.contact_group_cap
@@ -238,17 +270,9 @@ class BundleLoader:
         result = FileSummary(file=str(path), kind=kind)
 
         is_header = header_test(model)
-        try:
-            table = read_table(path, is_header)
-        except UnreadableFile as exc:
-            raise BundleError(f"{path}: {exc}") from None
+        table, shape = open_bundle_file(kind, path)
         result.encoding = table.encoding
-        shape = FileShape.of(kind, table.headers)
         mapping, columns = shape.mapping, shape.columns
-        missing = missing_columns(model, mapping)
-        if missing:
-            raise BundleError(f"{path}: missing required column(s) {', '.join(missing)} "
-                              f"for {kind} (headers: {', '.join(table.headers)})")
         if table.title_rows:
             summary.warnings.append(f"{path.name}: {table.title_rows} title row(s) above the "
                                     "header skipped")
