@@ -576,6 +576,14 @@ def test_unmatched_name_is_rejected(services: Services, tmp_path: Path) -> None:
     assert summary.rejects[0].reason.startswith("unresolved subject")
 
 
+def test_each_rejects_file_has_its_own_corrections_file() -> None:
+    """Two loads writing their rejects into one folder (a nightly job naming them by date) keep
+    their 关联补正 apart: the quality report of one never counts the other's."""
+    assert corrections_path(Path("out/rejects.csv")) == Path("out/corrections.csv")
+    assert corrections_path(Path("out/rejects-0601.csv")) == Path("out/corrections-0601.csv")
+    assert corrections_path(Path("out/bad.csv")) == Path("out/bad.corrections.csv")
+
+
 def test_quality_report_counts_every_identifier_reason(tmp_path: Path) -> None:
     """Each reason the loader gives a malformed identifier is an invalid identifier seen —
     an ID number a spreadsheet turned into a number (digits lost) too."""

@@ -468,8 +468,14 @@ CORRECTION_COLUMNS = ("file", "line", "column", "name", "resolvedTo", "resolvedN
 
 
 def corrections_path(rejects: Path) -> Path:
-    """Where the rows attached by name (关联补正) are written: beside the rejects file."""
-    return rejects.with_name("corrections.csv")
+    """Where the rows attached by name (关联补正) are written: beside the rejects file and named
+    after it (rejects.csv → corrections.csv, rejects-0601.csv → corrections-0601.csv, bad.csv →
+    bad.corrections.csv), so that two loads' files in one folder are kept apart and the quality
+    report reads the corrections of the load whose rejects it is given."""
+    name = rejects.name
+    if name.startswith("rejects"):
+        return rejects.with_name("corrections" + name.removeprefix("rejects"))
+    return rejects.with_name(f"{rejects.stem}.corrections.csv")
 
 
 def write_corrections(corrections: list[dict[str, Any]], path: Path) -> None:
