@@ -44,7 +44,7 @@ from credgraph.api.auth import KeyStore, Role
 from credgraph.graph.model import RELATIONS, types_pattern
 from credgraph.graph.server import LocalNeo4j
 from credgraph.queries.fragments import live
-from credgraph.queries.neighbourhood import expand, live_degree
+from credgraph.queries.neighbourhood import expand, live_hub
 from credgraph.queries.risk import assess
 from credgraph.queries.subjects import find_subject
 from credgraph.services import Services
@@ -71,10 +71,10 @@ PEER_QUERIES = {"subject": QUERIES["subject"], "depth1": _HOOD.format(depth=1),
                 "depth2": _HOOD.format(depth=2)}
 # The bare driver's hand-written equivalents: one statement each, the same live-at-date
 # predicate and the same hub rule (a neighbour with more live subject relations than the cap
-# is reached but not expanded; the degree store answers while it is within the cap). Types
+# is reached but not expanded; `live_hub`: every relation counted first, one read). Types
 # spliced from the model only.
 _TYPES = types_pattern(list(RELATIONS))
-_DEGREE = live_degree("n1")
+_HUB = live_hub("n1")
 _EDGE = "{source: startNode(%s).id, target: endNode(%s).id, type: type(%s)}"
 BARE_CYPHER = {
     "subject": "MATCH (n:Subject {id: $id}) "
@@ -82,20 +82,20 @@ BARE_CYPHER = {
     "depth1": f"""
 MATCH (c:Subject {{id: $id}})-[r1:{_TYPES}]-(n1:Subject) WHERE {live("r1")}
 RETURN collect(DISTINCT n1.id) AS nodes, collect({_EDGE % ("r1", "r1", "r1")}) AS edges,
-       collect(DISTINCT CASE WHEN {_DEGREE} > $cap THEN n1.id END) AS hubs
+       collect(DISTINCT CASE WHEN {_HUB} THEN n1.id END) AS hubs
 """,
     "depth2": f"""
 MATCH (c:Subject {{id: $id}})-[r1:{_TYPES}]-(n1:Subject) WHERE {live("r1")}
 WITH c, collect({_EDGE % ("r1", "r1", "r1")}) AS e1, collect(DISTINCT n1) AS ring
 CALL (ring) {{
   UNWIND ring AS n1
-  WITH n1 WHERE {_DEGREE} <= $cap
+  WITH n1 WHERE NOT {_HUB}
   MATCH (n1)-[r2:{_TYPES}]-(n2:Subject) WHERE {live("r2")}
   RETURN collect({_EDGE % ("r2", "r2", "r2")}) AS e2, collect(DISTINCT n2) AS far
 }}
 WITH c, e1 + e2 AS edges, ring, [n2 IN far WHERE NOT n2 IN ring AND n2 <> c] AS far
 RETURN [n IN ring + far | n.id] AS nodes, edges,
-       [n1 IN ring + far WHERE {_DEGREE} > $cap | n1.id] AS hubs
+       [n1 IN ring + far WHERE {_HUB} | n1.id] AS hubs
 """,
 }
 

@@ -55,7 +55,7 @@ from credgraph.graph.model import (
 from credgraph.graph.server import process_alive
 from credgraph.queries.escalation import CREATED, LIFTED, LOWERED, history_events
 from credgraph.queries.fragments import in_force, live
-from credgraph.queries.neighbourhood import Edge, as_date, live_degree
+from credgraph.queries.neighbourhood import Edge, as_date, live_hub
 from credgraph.queries.risk import RiskModel, assess
 from credgraph.queries.subjects import subjects_by_ids
 from credgraph.rules import Rules
@@ -109,7 +109,7 @@ UNWIND $ids AS id
 MATCH (x:{Label.SUBJECT.value} {{id: id}})-[r]-(n:{Label.SUBJECT.value})
 WHERE type(r) IN $types AND {live("r")}
 RETURN collect({{node: id, neighbour: n.id,
-                degree: {live_degree("n")},
+                hub: {live_hub("n")},
                 step: {{source: startNode(r).id, target: endNode(r).id, type: type(r),
                        ratio: r.ratio, role: r.role}}}}) AS rows
 """
@@ -506,7 +506,7 @@ class Evaluator:
                 for row in self.graph.read_rows(HOP, {"ids": chunk, "types": types,
                                                       "asOf": self.as_of, "cap": cap}):
                     adjacency.setdefault(row["node"], []).append(row)
-                    if row["degree"] > cap:
+                    if row["hub"]:
                         hubs.add(row["neighbour"])
                 self.checkpoint()
             next_frontier: dict[str, set[str]] = {}

@@ -37,20 +37,23 @@ _SUBJECT_RELATIONS = types_pattern(RISK_RELATIONS)
 _DECLARED = types_pattern(list(RELATIONS))
 
 
-def live_degree(node: str) -> str:
-    """A node's subject relations live at $asOf: from the degree store while that is within
-    the cap (no expansion), counted one by one only when it is not — an ended relation makes
-    no hub (SPEC §4: it carries nothing at a later date)."""
-    stored = f"COUNT {{ ({node})-[:{_SUBJECT_RELATIONS}]-() }}"
-    return (f"CASE WHEN {stored} <= $cap THEN {stored} "
-            f"ELSE COUNT {{ ({node})-[d:{_SUBJECT_RELATIONS}]-() WHERE {live('d')} }} END")
+def live_hub(node: str) -> str:
+    """Whether a node has more subject relations live at $asOf than the cap (a hub). Its
+    relations of every kind are counted first, one read, where each subject relation type is
+    a read of its own: at or under the cap it is no hub, and most nodes end there. Above it,
+    its subject relations from the degree store, then — only when those are over the cap too —
+    the live ones one by one: an ended relation makes no hub (SPEC §4: it carries nothing at
+    a later date)."""
+    return (f"CASE WHEN COUNT {{ ({node})--() }} <= $cap THEN false"
+            f" WHEN COUNT {{ ({node})-[:{_SUBJECT_RELATIONS}]-() }} <= $cap THEN false"
+            f" ELSE COUNT {{ ({node})-[d:{_SUBJECT_RELATIONS}]-() WHERE {live('d')} }} > $cap END")
 
 
 @cache
 def statement(depth: int, summaries: bool) -> str:
-    """The expansion `depth` hops deep: the centre (the first of $keys that exists), its
-    degree, and for each hop the rows read (`rows`, at most the budget left) and whether more
-    were there (`over`). With `summaries`, each row carries its subject's summary."""
+    """The expansion `depth` hops deep: the centre (the first of $keys that exists), whether
+    it is a hub, and for each hop the rows read (`rows`, at most the budget left) and whether
+    more were there (`over`). With `summaries`, each row carries its subject's summary."""
     nodes = f"""
 CALL (seen) {{
   UNWIND seen AS id
@@ -62,17 +65,17 @@ UNWIND $keys AS key
 MATCH (s:Subject {{id: key}})
 WITH s LIMIT 1
 WITH s AS c, s {{{SUBJECT_SUMMARY}}} AS centre,
-     {live_degree("s")} AS degree
-WITH c, centre, degree, [] AS steps, [c.id] AS seen, [] AS keys, [c.id] AS frontier
+     {live_hub("s")} AS hub
+WITH c, centre, hub, [] AS steps, [c.id] AS seen, [] AS keys, [c.id] AS frontier
 {"".join(_hop(hop == depth) for hop in range(1, depth + 1))}{nodes}
-RETURN centre, degree, steps, nodes
+RETURN centre, hub, steps, nodes
 """
 
 
 def _hop(last: bool) -> str:
     """One hop of `statement`; the last needs neither the edges counted nor a frontier."""
     follow = "" if last else """,
-         collect(DISTINCT CASE WHEN NOT x.target IN seen AND x.degree <= $cap
+         collect(DISTINCT CASE WHEN NOT x.target IN seen AND NOT x.hub
                                THEN x.target END) AS frontier"""
     count = "" if last else """
 CALL (keys, rows) {
@@ -81,35 +84,36 @@ CALL (keys, rows) {
 }"""
     kept = "keys, [] AS frontier" if last else "counted AS keys, frontier"
     return f"""
-WITH c, centre, degree, steps, seen, keys,
+WITH c, centre, hub, steps, seen, keys,
      CASE WHEN $budget > size(keys) THEN frontier ELSE [] END AS frontier
 CALL (frontier) {{
   UNWIND frontier AS fid
   MATCH (f:Subject {{id: fid}})-[r:{_DECLARED}]-(s:Subject)
   WHERE type(r) IN $types AND {live("r")}
   WITH f, r, s LIMIT 4 * $limit
-  RETURN collect({{source: f.id, target: s.id, type: type(r), ratio: r.ratio, role: r.role,
-                  kind: r.kind, start: r.start, end: r.end, outgoing: startNode(r) = f,
-                  key: startNode(r).id + '|' + endNode(r).id + '|' + type(r) + '|'
-                       + coalesce(toString(r.start), ''),
-                  degree: {live_degree("s")}}}) AS found
+  WITH f.id AS source, r, s, s.id AS target, startNode(r) = f AS outgoing
+  RETURN collect({{source: source, target: target, type: type(r), ratio: r.ratio,
+                  role: r.role, kind: r.kind, start: r.start, end: r.end, outgoing: outgoing,
+                  key: CASE WHEN outgoing THEN source + '|' + target ELSE target + '|' + source
+                       END + '|' + type(r) + '|' + coalesce(toString(r.start), ''),
+                  hub: {live_hub("s")}}}) AS found
 }}
-WITH c, centre, degree, steps, seen, keys, found, $budget - size(keys) AS budget
+WITH c, centre, hub, steps, seen, keys, found, $budget - size(keys) AS budget
 CALL (found, keys) {{
   UNWIND found AS x
   WITH x WHERE NOT x.key IN keys
   RETURN collect(DISTINCT x.key) AS fresh
 }}
-WITH c, centre, degree, steps, seen, keys, found,
+WITH c, centre, hub, steps, seen, keys, found,
      CASE WHEN budget > 0 THEN fresh[..budget] ELSE [] END AS allowed,
      size(fresh) > budget AS over
-WITH c, centre, degree, steps, seen, keys, over,
+WITH c, centre, hub, steps, seen, keys, over,
      [x IN found WHERE x.key IN keys OR x.key IN allowed] AS rows
 CALL (rows, seen) {{
   UNWIND rows AS x
   RETURN collect(DISTINCT CASE WHEN NOT x.target IN seen THEN x.target END) AS fresh{follow}
 }}{count}
-WITH c, centre, degree, steps + [{{rows: rows, over: over}}] AS steps, seen + fresh AS seen,
+WITH c, centre, hub, steps + [{{rows: rows, over: over}}] AS steps, seen + fresh AS seen,
      {kept}"""
 
 
@@ -178,7 +182,7 @@ def explore(graph: Graph, keys: list[str], depth: int, types: list[RelationType]
     centre = answer[0]["centre"]
     center = centre["id"]
     hood = Neighbourhood(center, depth, hops={center: 0})
-    if answer[0]["degree"] > degree_cap:
+    if answer[0]["hub"]:
         hood.hubs.add(center)
     frontier = [center]
     for hop, step in enumerate(answer[0]["steps"], start=1):
@@ -201,7 +205,7 @@ def explore(graph: Graph, keys: list[str], depth: int, types: list[RelationType]
             hood.adjacency.setdefault(source, []).append((target, edge))
             if target not in hood.hops:
                 hood.hops[target] = hop
-                if row["degree"] > degree_cap:
+                if row["hub"]:
                     hood.hubs.add(target)
                     hood.truncated = True
                 else:
