@@ -262,7 +262,9 @@ def serve(host: str, port: int) -> None:
     from credgraph.api.app import create_app
 
     settings = _settings()
-    app = create_app(Services.from_settings(settings))
+    # the serving driver: an unreachable Neo4j is SERVICE_UNAVAILABLE after api_db_wait,
+    # not after the batch commands' db_wait of retries
+    app = create_app(Services.from_settings(settings, connect(settings, serving=True)))
     # What start-up built (modules, the schema, models) lives as long as the process: frozen,
     # a full collection no longer walks its 100,000-odd objects — a 60–80 ms pause of some
     # request every few thousand, 5 ms after (measured on the 100k city, in-process).

@@ -8,6 +8,7 @@ import gc
 import hashlib
 import json
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from credgraph.graph.driver import Graph
 from credgraph.settings import Settings
 from tests.ids import make_uscc
 from tests.runner import cli_env, invoke
+from tests.servers import free_port
 
 CO = make_uscc(region="371402", org="MA3C00001")
 
@@ -135,3 +137,30 @@ def test_serve_freezes_what_start_up_built(settings: Settings,
         gc.unfreeze()
     assert result.exit_code == 0, result.output
     assert len(frozen) == 1 and frozen[0] > 10_000
+
+
+def test_serve_answers_service_unavailable_at_once_when_neo4j_is_gone(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The API `serve` builds gives up on an unreachable Neo4j after CREDGRAPH_API_DB_WAIT
+    (1 s), as docs/security.md promises — not after the 30 s of retries a load rides out."""
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.testclient import TestClient
+
+    served: list[Starlette] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **k: served.append(app))
+    gone = settings.model_copy(update={"neo4j_uri": f"bolt://127.0.0.1:{free_port()}",
+                                       "neo4j_password": "unused"})
+    try:
+        result = invoke(gone, "serve", "--port", "1")
+    finally:
+        gc.unfreeze()
+    assert result.exit_code == 0, result.output
+    with TestClient(served[0]) as client:
+        started = time.monotonic()
+        response = client.post("/graphql", json={"query": "{ __typename }"},
+                               headers={"Authorization": "Bearer cg_never_checked"})
+        waited = time.monotonic() - started
+    assert response.status_code == 503
+    assert response.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+    assert waited < 10, f"answered after {waited:.1f} s"
