@@ -98,6 +98,25 @@ def test_connection_limits_and_bad_arguments(city: Graph, api: Api) -> None:
     assert "NEAR_RECORD" in bad_rule["message"]
 
 
+def test_a_cursor_of_another_connection_is_refused(city: Graph, api: Api, rules: Rules) -> None:
+    """alerts and auditLog page by (time, id) alike: each refuses the other's endCursor
+    (BAD_USER_INPUT) instead of reading it as a place in its own order; so is an empty one."""
+    watch_and_run(api, city, rules)
+    alert_cursor = data(api, "{ alerts(first: 1) { pageInfo { endCursor } } }", "admin")[
+        "alerts"]["pageInfo"]["endCursor"]
+    audit_cursor = data(api, "{ auditLog(first: 1) { pageInfo { endCursor } } }", "admin")[
+        "auditLog"]["pageInfo"]["endCursor"]
+    for connection, foreign in (("alerts", audit_cursor), ("auditLog", alert_cursor),
+                                ("alerts", "")):
+        query = "query($a: String) { " + connection + "(after: $a) { totalCount } }"
+        refused = error(api, query, "admin", a=foreign)
+        assert refused["extensions"]["code"] == "BAD_USER_INPUT", (connection, foreign)
+        assert "cursor" in refused["message"]
+    own = data(api, "query($a: String) { alerts(after: $a) { totalCount } }", "admin",
+               a=alert_cursor)
+    assert own["alerts"]["totalCount"] == 3
+
+
 def test_monitor_role_works_alerts_and_sees_persons_masked(city: Graph, api: Api,
                                                           rules: Rules) -> None:
     watch_and_run(api, city, rules)

@@ -170,7 +170,7 @@ class AuditQuery:
             since = since.replace(tzinfo=dt.UTC)
         cursor = None
         if after is not None:
-            at, event = decode_cursor(after, 2)
+            at, event = decode_cursor("auditLog", after, 2)
             try:
                 cursor = (dt.datetime.fromisoformat(at), event)
             except ValueError:
@@ -183,7 +183,8 @@ class AuditQuery:
         edges = [AuditEdge(node=AuditEntry(
             id=strawberry.ID(row["id"]), at=row["at"], actor=row["actor"], role=row["role"],
             operation=row["operation"], subjects=[strawberry.ID(s) for s in row["subjects"]],
-            purpose=row.get("purpose")), cursor=encode_cursor(row["at"].isoformat(), row["id"]))
+            purpose=row.get("purpose")),
+            cursor=encode_cursor("auditLog", row["at"].isoformat(), row["id"]))
             for row in page.entries]
         return AuditConnection(
             edges=edges, total_count=page.total,

@@ -293,20 +293,22 @@ def check_first(info: Info, first: int) -> None:
                         f"first {first} is above the maximum page of {maximum}")
 
 
-def encode_cursor(*values: str) -> str:
-    """An opaque cursor for keyset paging: the sort keys of a page's last entry."""
-    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode()
+def encode_cursor(connection: str, *values: str) -> str:
+    """An opaque cursor for keyset paging: the connection that gave it out (another one's
+    cursor is refused, not read as a place in this one) and the sort keys of a page's last
+    entry."""
+    return base64.urlsafe_b64encode(json.dumps([connection, *values]).encode()).decode()
 
 
-def decode_cursor(text: str, size: int) -> list[str]:
+def decode_cursor(connection: str, text: str, size: int) -> list[str]:
     try:
         values = json.loads(base64.urlsafe_b64decode(text.encode()))
     except ValueError:
         values = None
-    if not (isinstance(values, list) and len(values) == size
+    if not (isinstance(values, list) and len(values) == size + 1 and values[0] == connection
             and all(isinstance(v, str) for v in values)):
         raise api_error(ErrorCode.BAD_USER_INPUT, "after is not a cursor this query gave")
-    return values
+    return values[1:]
 
 
 def check_limit(info: Info, value: int, name: str = "limit") -> None:
