@@ -129,6 +129,17 @@ def test_every_call_is_audited_with_its_purpose(city: str, api: Api, graph: Grap
     assert audit["at"] is not None
 
 
+def test_a_purpose_as_long_as_allowed_is_audited_whole(city: str, api: Api,
+                                                       graph: Graph) -> None:
+    """sharedCheck takes a purpose of up to [sharing] max_purpose_length (500) characters; the
+    audit log keeps the purpose as stated, not its first 200 characters."""
+    purpose = "政府采购供应商资格审查 德公资〔2026〕31号 " * 20
+    purpose = purpose[:500]
+    shared(api, [COMPANY], purpose=purpose)
+    [event] = graph.read("MATCH (e:AuditEvent) RETURN e.purpose AS purpose")
+    assert event["purpose"] == " ".join(purpose.split())
+
+
 def test_purpose_and_batch_limits(city: str, api: Api) -> None:
     assert error_of(api, [COMPANY], purpose="  ")["extensions"]["code"] == "BAD_USER_INPUT"
     assert error_of(api, [COMPANY], purpose="x" * 501)["extensions"]["code"] == "BAD_USER_INPUT"

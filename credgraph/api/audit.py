@@ -49,12 +49,13 @@ def audit(info: Info, operation: str, subjects: Iterable[str],
           purpose: str | None = None) -> None:
     """Record that the caller ran `operation` about `subjects` (graph keys: USCC or `P…`),
     with the persons whose personal data the answer has shown so far. Returns at once: the
-    event is written off the request path. `purpose` defaults to the `X-Purpose` header
-    (percent-encoded UTF-8, as HTTP headers carry only ASCII)."""
+    event is written off the request path. `purpose` — kept whole: the query that takes it
+    has bounded it — defaults to the `X-Purpose` header (percent-encoded UTF-8, as HTTP
+    headers carry only ASCII), of which the first MAX_PURPOSE characters are kept."""
     svc = services(info)
     if purpose is None:
         header = info.context["request"].headers.get(PURPOSE_HEADER)
-        purpose = unquote(header) if header else None
+        purpose = scrub(unquote(header).strip())[:MAX_PURPOSE] if header else None
     record(svc.audit, principal(info), operation, subjects, purpose, svc.privacy)
 
 
@@ -67,7 +68,7 @@ def record(trail: AuditTrail, who: Principal, operation: str, subjects: Iterable
         revealed.clear()
     trail.record(AuditEvent(actor=who.name, role=who.role.value, operation=operation,
                             subjects=tuple(named),
-                            purpose=scrub(purpose.strip())[:MAX_PURPOSE] if purpose else None))
+                            purpose=scrub(purpose.strip()) if purpose else None))
 
 
 def safe_key(value: str, privacy: Privacy) -> str:
