@@ -719,7 +719,7 @@ def keys_revoke(name: str) -> None:
 def escalate(as_of: dt.datetime | None, as_json: bool) -> None:
     """Run the 屡罚不改 escalation rules over the whole city; safe to run twice and to re-run
     after a crash. Prints what changed (EscalationRun)."""
-    from credgraph.queries.escalation import run_escalation
+    from credgraph.queries.escalation import EscalationRefused, check_run_date, run_escalation
 
     settings = _settings()
     day = as_of.date() if as_of else dt.date.today()
@@ -736,10 +736,11 @@ def escalate(as_of: dt.datetime | None, as_json: bool) -> None:
         if not settings.external:
             LocalNeo4j(settings).start()
         services = _services(settings)
+        check_run_date(services.rules, day, dt.date.today())
         migrate(services.graph)
         result = run_escalation(services.graph, services.rules, day,
                                 f"cli:{getpass.getuser()}", progress)
-    except ServerError as exc:
+    except (ServerError, EscalationRefused) as exc:
         _fail(str(exc))
     except neo4j.exceptions.Neo4jError as exc:
         _fail(f"Neo4j refused the run ({exc.code}): {scrub(str(exc.message))}")

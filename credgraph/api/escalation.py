@@ -298,6 +298,10 @@ class EscalationMutation:
         who = authorize(info, "runEscalation")
         svc = services(info)
         day = as_of or today()
+        try:
+            engine.check_run_date(svc.rules, day, today())
+        except engine.EscalationRefused as exc:
+            raise api_error(ErrorCode.BAD_USER_INPUT, str(exc)) from None
         result = await in_thread(engine.run_escalation, svc.graph, svc.rules, day, who.name)
         audit(info, "runEscalation", [])
         return EscalationRun(as_of=day, created=result.created, raised=result.raised,

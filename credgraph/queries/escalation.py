@@ -608,6 +608,21 @@ def apply(graph: Graph, changes: list[Change], batch: int = BATCH,
     return applied
 
 
+def check_run_date(rules: Rules, as_of: dt.date, today: dt.date) -> None:
+    """A run writes what it decides (raised, lifted — a confirmed SEVERE too), so its date
+    is one whose data is known: not after today, nor so early that its window starts before
+    the calendar does. Raises EscalationRefused."""
+    if as_of > today:
+        raise EscalationRefused(f"asOf {as_of} is after today ({today}): a run decides on the "
+                                "records known by its date; run it on that day")
+    try:
+        Window.of(rules, as_of)
+    except ValueError:
+        raise EscalationRefused(f"asOf {as_of} is too early: its window of "
+                                f"{rules.escalation.window_months} months would start before "
+                                "year 1") from None
+
+
 def run_escalation(graph: Graph, rules: Rules, as_of: dt.date, actor: str,
                    progress: Callable[[int, int], None] | None = None) -> RunResult:
     """Evaluate every rule over the city as of a date and bring the stored escalations to the
