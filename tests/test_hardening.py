@@ -70,6 +70,9 @@ HOSTILE = {
     "JSON null": (b"null", 400, "BAD_USER_INPUT", "JSON object"),
     "batch": (b'[{"query": "{ __typename }"}]', 400, "BAD_USER_INPUT", "Batching"),
     "not UTF-8": (b'{"query": "\xff\xfe"}', 400, "BAD_USER_INPUT", "JSON"),
+    "unpaired surrogate": (b'{"query": "query($n: String!) { searchSubjects(name: $n) '
+                           b'{ score } }", "variables": {"n": "\\ud800"}}', 400,
+                           "BAD_USER_INPUT", "unpaired surrogate"),
     "2 MB body": (_body("{ __typename }", pad="x" * 2 * MB), 413, "LIMIT_EXCEEDED",
                   "above the limit of 1,048,576 bytes"),
 }
@@ -90,6 +93,25 @@ def test_hostile_requests(hostile_api: Api, case: str) -> None:
     error = response.json()["errors"][0]
     assert error["extensions"]["code"] == code
     assert fragment in error["message"]
+
+
+def test_an_unpaired_surrogate_cannot_stop_the_audit_log(hostile_api: Api) -> None:
+    """A partner's purpose holding a lone surrogate (valid JSON, no UTF-8 text) is refused at
+    the door: audited, it stuck at the head of the audit queue, every later event waited
+    behind it and auditLog answered INTERNAL."""
+    body = (b'{"query": "query($p: String!) { sharedCheck(ids: [], purpose: $p) { id } }", '
+            b'"variables": {"p": "\\udc00"}}')
+    response = hostile_api.client.post("/graphql", content=body, headers={
+        **hostile_api.headers("partner"), "Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    paired = hostile_api.query("query($n: String!) { searchSubjects(name: $n) { score } }",
+                               n="甲\U0001F600")  # a pair: one character, answered
+    assert "errors" not in paired, paired
+    log: Any = hostile_api.query("{ auditLog(first: 5) { edges { node { operation } } } }",
+                                 "admin")
+    assert "errors" not in log, log
+    assert "searchSubjects" in [e["node"]["operation"] for e in log["data"]["auditLog"]["edges"]]
 
 
 @pytest.fixture()

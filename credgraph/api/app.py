@@ -79,6 +79,9 @@ PUBLIC_PATHS = ("/healthz", "/readyz", *desk.PUBLIC_PATHS)
 PUBLIC_PREFIXES = ("/explorer/", *desk.PUBLIC_PREFIXES)
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 _LIMIT_MESSAGES = re.compile(r"exceeds maximum operation depth|aliases found|more than \d+ tokens")
+# A JSON escape of a UTF-16 surrogate (\ud800–\udfff): paired, it decodes to one character;
+# alone, to a string no UTF-8 text (Neo4j, the audit log) can hold.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 def explorer_modules() -> Path:
@@ -191,6 +194,15 @@ class CredGraphQL(GraphQL[dict[str, Any], None]):
             raise HTTPException(400, "request body is not UTF-8 JSON") from None
         if not isinstance(decoded, dict | list):
             raise HTTPException(400, "request body must be a JSON object with a query")
+        raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+        if _SURROGATE_ESCAPE.search(raw):
+            try:
+                json.dumps(decoded, ensure_ascii=False).encode("utf-8")
+            except RecursionError:
+                raise HTTPException(400, "request JSON is nested too deeply") from None
+            except UnicodeEncodeError:
+                raise HTTPException(400, "request JSON holds an unpaired surrogate (\\ud800–"
+                                    "\\udfff), which is no character: send UTF-8 text") from None
         return decoded
 
     def encode_json(self, data: object) -> str:
