@@ -162,6 +162,18 @@ def test_audit_log_filters_and_pages(world: str, api: Api, services: Services) -
     assert {e["node"]["operation"] for e in logged} == {"auditLog"}
 
 
+def test_since_counts_from_its_instant_in_any_offset(world: str, api: Api) -> None:
+    """`since` is an instant: China time (+08:00) and UTC of one event's own `at` both include
+    that event."""
+    ok(api, f'{{ riskAssessment(id: "{S}") {{ score }} }}', "investigator")
+    [edge] = ok(api, LOG, actor="test-investigator")["auditLog"]["edges"]
+    at = dt.datetime.fromisoformat(edge["node"]["at"])
+    china = at.astimezone(dt.timezone(dt.timedelta(hours=8))).isoformat()
+    for since in (at.isoformat(), china):
+        assert ok(api, LOG, actor="test-investigator", since=since)["auditLog"][
+            "totalCount"] == 1, since
+
+
 @pytest.mark.parametrize(("variables", "role", "code"), [
     ({"first": 501}, "admin", "LIMIT_EXCEEDED"),
     ({"first": -1}, "admin", "BAD_USER_INPUT"),

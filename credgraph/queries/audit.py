@@ -152,7 +152,10 @@ def audit_log(graph: Graph, subject: str | None, actor: str | None, since: dt.da
               first: int, after: tuple[dt.datetime, str] | None) -> AuditPage:
     """Events newest first, filtered by subject key, actor and time; `after` is the
     (time, id) of the last entry of the previous page. `total` counts the whole filter."""
-    params: dict[str, Any] = {"subject": subject, "actor": actor, "since": since or EPOCH}
+    # in UTC, as `at` is stored: Neo4j orders one instant in two offsets apart (13:00+08:00
+    # after 05:00Z), so `since` given in China time would miss the event of that very instant
+    params: dict[str, Any] = {"subject": subject, "actor": actor,
+                              "since": (since or EPOCH).astimezone(dt.UTC)}
     total = int(graph.read(COUNT, params)[0]["total"])
     rows = graph.read_rows(PAGE, {**params, "afterAt": after[0] if after else None,
                                   "afterId": after[1] if after else None, "limit": first + 1})
