@@ -87,10 +87,11 @@ class Background(Generic[T]):
 class Served:
     """An ASGI app served by uvicorn in a thread on a loopback port."""
 
-    def __init__(self, app: ASGIApp, port: int | None = None) -> None:
+    def __init__(self, app: ASGIApp, port: int | None = None,
+                 log_level: str = "warning") -> None:
         self.port = port or free_port()
         self.server = uvicorn.Server(uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off",
+            app, host="127.0.0.1", port=self.port, log_level=log_level, lifespan="off",
             timeout_graceful_shutdown=1))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

@@ -5,6 +5,7 @@ refused before it is read, an unreachable Neo4j is SERVICE_UNAVAILABLE."""
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import tracemalloc
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from credgraph.graph.driver import Graph, connect
 from credgraph.services import Services
 from tests.conftest import Api, make_settings
 from tests.graphs import subject
-from tests.ids import make_uscc
+from tests.ids import make_id, make_uscc
 from tests.servers import Served, free_port
 
 COMPANY = make_uscc()
@@ -112,6 +113,30 @@ def test_an_unpaired_surrogate_cannot_stop_the_audit_log(hostile_api: Api) -> No
                                  "admin")
     assert "errors" not in log, log
     assert "searchSubjects" in [e["node"]["operation"] for e in log["data"]["auditLog"]["edges"]]
+
+
+def test_an_id_number_in_a_url_never_reaches_the_access_log(
+        graph: Graph, services: Services, caplog: pytest.LogCaptureFixture) -> None:
+    """uvicorn logs every request line with its query string: an ID number in a GET query, or
+    in a /report URL (refused for that very reason), is masked in that line too."""
+    number = make_id(born="19700101", seq="678")
+    token = KeyStore(graph).create("logged", Role.ADMIN)
+    served = Served(create_app(services), log_level="info")  # configures uvicorn's logging
+    access = logging.getLogger("uvicorn.access")
+    access.addHandler(caplog.handler)  # uvicorn's own loggers do not propagate
+    try:
+        with served as server:
+            base = server.url.removesuffix("/graphql")
+            headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+            query = f'{{ subject(id: "{number}") {{ id }} }}'
+            httpx.get(server.url, params={"query": query}, headers=headers)
+            httpx.get(f"{base}/report/{number}", headers=headers)
+    finally:
+        access.removeHandler(caplog.handler)
+    lines = [r.getMessage() for r in caplog.records if r.name == "uvicorn.access"]
+    assert len(lines) == 2, lines
+    assert not any(number in line for line in lines), lines
+    assert all(number[:6] + "********" + number[-4:] in line for line in lines), lines
 
 
 @pytest.fixture()

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_plus
 
 import neo4j.exceptions
 import strawberry
@@ -82,6 +83,24 @@ _LIMIT_MESSAGES = re.compile(r"exceeds maximum operation depth|aliases found|mor
 # A JSON escape of a UTF-16 surrogate (\ud800–\udfff): paired, it decodes to one character;
 # alone, to a string no UTF-8 text (Neo4j, the audit log) can hold.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+class AccessLogScrubber(logging.Filter):
+    """uvicorn's access log prints each request line, query string included: an ID number
+    sent in a URL (`GET /graphql?query=…`, `/report/<number>` — refused, but logged) is masked
+    there as in every other log line (SPEC §6)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) > 2 and isinstance(args[2], str):
+            decoded = unquote_plus(args[2])
+            masked = scrub(decoded)
+            if masked != decoded:
+                record.args = (*args[:2], masked, *args[3:])
+        return True
+
+
+ACCESS_LOG_SCRUBBER = AccessLogScrubber()
 
 
 def explorer_modules() -> Path:
@@ -264,6 +283,7 @@ def warm_plans(services: Services) -> None:
 
 
 def create_app(services: Services, keys: KeyStore | None = None) -> Starlette:
+    logging.getLogger("uvicorn.access").addFilter(ACCESS_LOG_SCRUBBER)
     metrics = Metrics()
     metrics.registry.register(MonitorCollector(services.graph))
     keys = keys or KeyStore(services.graph)
