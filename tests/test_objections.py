@@ -203,6 +203,7 @@ def test_correct_without_fields_makes_a_new_version_of_the_same(world: Graph,
     ({"outcome": "UPHOLD", "note": "维持", "corrections": {"fine": 1.0}}, "BAD_USER_INPUT",
      "only with the outcome CORRECT"),
     ({"outcome": "UPHOLD", "note": "  "}, "BAD_USER_INPUT", "note must not be empty"),
+    ({"outcome": "UPHOLD", "note": "\x00\x01 \x7f"}, "BAD_USER_INPUT", "note must not be empty"),
 ])
 def test_bad_resolutions_change_nothing(world: Graph, api: Api, variables: dict[str, Any],
                                         code: str, fragment: str) -> None:
@@ -218,6 +219,8 @@ def test_bad_resolutions_change_nothing(world: Graph, api: Api, variables: dict[
 def test_bad_filings_and_roles(world: Graph, api: Api) -> None:
     assert failure(api, FILE, id="NO-SUCH", reason="x")["extensions"]["code"] == "NOT_FOUND"
     assert failure(api, FILE, id="P-1", reason=" ")["extensions"]["code"] == "BAD_USER_INPUT"
+    assert failure(api, FILE, id="P-1", reason="\x00\x0c")["extensions"][
+        "code"] == "BAD_USER_INPUT"
     assert failure(api, FILE, "monitor", id="P-1", reason="x")["extensions"][
         "code"] == "FORBIDDEN"
     assert failure(api, RESOLVE, id="OBJ-NONE", outcome="UPHOLD", note="x")["extensions"][
@@ -226,6 +229,15 @@ def test_bad_filings_and_roles(world: Graph, api: Api) -> None:
     assert failure(api, RESOLVE, "investigator", id=filed["id"], outcome="UPHOLD",
                    note="x")["extensions"]["code"] == "FORBIDDEN"
     assert world.read("MATCH (o:Objection) RETURN count(o) AS n")[0]["n"] == 1
+
+
+def test_control_characters_are_not_stored(world: Graph, api: Api) -> None:
+    """A reason is stored as a bundle's text is: control characters (a NUL) dropped, line
+    breaks kept."""
+    filed = ok(api, FILE, id="P-1", reason="处罚对象\x00有误\n当日未营业")["fileObjection"]
+    [row] = world.read("MATCH (o:Objection {id: $id}) RETURN o.reason AS reason",
+                       {"id": filed["id"]})
+    assert row["reason"] == "处罚对象有误\n当日未营业"
 
 
 def test_no_raw_id_number_is_stored_or_echoed(world: Graph, api: Api) -> None:

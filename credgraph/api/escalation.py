@@ -37,6 +37,7 @@ from credgraph.queries.neighbourhood import as_date
 from credgraph.queries.subjects import subjects_by_ids
 from credgraph.rules import Rules
 from credgraph.schema.regions import region, regions
+from credgraph.schema.rows import printable
 
 MAX_NOTE = 2000
 PAGE = 50  # SPEC §9's `repeatOffenders(first)`; an explicit null means it too
@@ -313,14 +314,15 @@ class EscalationMutation:
     async def confirm_escalation(self, info: Info, subject: strawberry.ID,
                                  note: str) -> Escalation:
         who = authorize(info, "confirmEscalation")
-        if not note.strip() or len(note) > MAX_NOTE:
+        note = printable(note).strip()
+        if not note or len(note) > MAX_NOTE:
             raise api_error(ErrorCode.BAD_USER_INPUT,
                             f"note must have 1 to {MAX_NOTE} characters: say why")
         found = await existing(info, str(subject))
         svc = services(info)
         try:
             row = await in_thread(engine.confirm_escalation, svc.graph, svc.rules, found["id"],
-                                  note.strip(), who.name, today())
+                                  note, who.name, today())
         except engine.EscalationRefused as exc:
             raise api_error(ErrorCode.BAD_USER_INPUT, str(exc)) from None
         audit(info, "confirmEscalation", [found["id"]])

@@ -27,6 +27,7 @@ from credgraph.queries import objections as desk
 from credgraph.queries import repair
 from credgraph.queries.neighbourhood import as_date
 from credgraph.schema.privacy import scrub
+from credgraph.schema.rows import printable
 
 for _enum in (model.ObjectionStatus, model.ObjectionOutcome):
     strawberry.enum(_enum)
@@ -123,10 +124,11 @@ def native(value: Any) -> Any:
 
 
 def text(info: Info, value: str, name: str) -> str:
-    """Free text a person typed (a reason, a note, a commitment), bounded, with any ID number
-    in it masked before it is stored or echoed (SPEC §6)."""
+    """Free text a person typed (a reason, a note, a commitment), bounded, rid of control
+    characters as a bundle's text is (nothing but them is empty), with any ID number in it
+    masked before it is stored or echoed (SPEC §6)."""
     maximum = services(info).rules.repair.max_text
-    stripped = value.strip()
+    stripped = printable(value).strip()
     if not stripped:
         raise api_error(ErrorCode.BAD_USER_INPUT, f"{name} must not be empty")
     if len(stripped) > maximum:

@@ -46,7 +46,9 @@ def _scalar(value: object) -> object:
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-def _printable(text: str) -> str:
+def printable(text: str) -> str:
+    """Text rid of control characters (a NUL, a form feed), tabs and line breaks kept: what
+    the loader and the API's free-text arguments store."""
     return text if text.isprintable() else _CONTROL.sub("", text)
 
 
@@ -56,7 +58,7 @@ def _text(value: object) -> str | None:
     characters."""
     if _scalar(value) is None:
         return None
-    text = _printable(str(value)).strip()
+    text = printable(str(value)).strip()
     return text or None
 
 
@@ -65,7 +67,7 @@ def _code(value: object) -> str | None:
     (３７１４０２ is 371402), so equal codes compare equal."""
     if _scalar(value) is None:
         return None
-    text = _printable(str(value))
+    text = printable(str(value))
     if not text.isascii():  # ASCII is its own NFKC form; most codes are ASCII
         text = unicodedata.normalize("NFKC", text)
     return text.strip() or None
