@@ -736,7 +736,7 @@ def escalate(as_of: dt.datetime | None, as_json: bool) -> None:
         if not settings.external:
             LocalNeo4j(settings).start()
         services = _services(settings)
-        check_run_date(services.rules, day, dt.date.today())
+        check_run_date(services.rules, day)
         migrate(services.graph)
         result = run_escalation(services.graph, services.rules, day,
                                 f"cli:{getpass.getuser()}", progress)

@@ -300,7 +300,7 @@ class EscalationMutation:
         svc = services(info)
         day = as_of or today()
         try:
-            engine.check_run_date(svc.rules, day, today())
+            engine.check_run_date(svc.rules, day)
         except engine.EscalationRefused as exc:
             raise api_error(ErrorCode.BAD_USER_INPUT, str(exc)) from None
         result = await in_thread(engine.run_escalation, svc.graph, svc.rules, day, who.name)

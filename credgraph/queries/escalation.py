@@ -608,13 +608,10 @@ def apply(graph: Graph, changes: list[Change], batch: int = BATCH,
     return applied
 
 
-def check_run_date(rules: Rules, as_of: dt.date, today: dt.date) -> None:
-    """A run writes what it decides (raised, lifted — a confirmed SEVERE too), so its date
-    is one whose data is known: not after today, nor so early that its window starts before
-    the calendar does. Raises EscalationRefused."""
-    if as_of > today:
-        raise EscalationRefused(f"asOf {as_of} is after today ({today}): a run decides on the "
-                                "records known by its date; run it on that day")
+def check_run_date(rules: Rules, as_of: dt.date) -> None:
+    """A run's window must start within the calendar (asOf 0001-01-01 has none). A date ahead
+    of today is allowed: it is how one sees what a run would lift once the window has passed.
+    Raises EscalationRefused."""
     try:
         Window.of(rules, as_of)
     except ValueError:
