@@ -350,7 +350,8 @@ def integrity() -> None:
 @click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d"]), default=None,
               help="the date the report is made as of (default today)")
 @click.option("--agency", default=None, help="one agency's USCC")
-@click.option("--region", default=None, help="division-code prefix: 371481 (乐陵市), 3714 (德州)")
+@click.option("--region", default=None,
+              help="division code or prefix: 371481 (乐陵市), 371400 or 3714 (德州)")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("integrity"),
               show_default=True, help="folder for integrity.json and integrity.html")
 @click.option("--json", "as_json", is_flag=True, help="also print the report as JSON")
@@ -362,14 +363,15 @@ def integrity_report(as_of: dt.datetime | None, agency: str | None, region: str 
     import json
 
     from credgraph.queries import integrity as tracing
+    from credgraph.schema.regions import division_prefix
 
     if region is not None and not (region.isdigit() and 2 <= len(region) <= 6):
         _fail("--region must be 2 to 6 digits of a division code")
     services = _services(_settings())
     key = _subject_key(services, agency, agency=True) if agency else None
     day = as_of.date() if as_of else dt.date.today()
-    report = tracing.integrity_report(services.graph, services.rules, day, key, region,
-                                      timeout=600)
+    report = tracing.integrity_report(services.graph, services.rules, day, key,
+                                      division_prefix(region) if region else None, timeout=600)
     data = tracing.report_data(report, mask_persons=not full_names)
     json_path, html_path = tracing.write_report(data, out)
     if as_json:

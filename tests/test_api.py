@@ -181,6 +181,12 @@ def test_search_subjects(company: str, api: Api) -> None:
     assert 0.8 < matches[0]["score"] <= 1.0
     assert data(api, '{ searchSubjects(name: "甲食品", region: "3716") { subject { id } } }')[
         "searchSubjects"] == []
+    # a prefecture's code covers its counties, as in repeatOffenders and inspectionPlan
+    for code, found in (("371400", [company]), ("370000", [company]), ("371402", [company]),
+                        ("371600", [])):
+        matches = data(api, """query($region: String) { searchSubjects(name: "甲食品",
+            region: $region) { subject { id } } }""", region=code)["searchSubjects"]
+        assert [m["subject"]["id"] for m in matches] == found, code
 
 
 def test_associations(company: str, api: Api) -> None:

@@ -124,6 +124,10 @@ def test_integrity_report_filters(city: dict[str, str], api: Api) -> None:
     assert [a["agency"]["id"] for a in one] == [A1]
     county = data(api, REPORT, region="371481", asOf=AS_OF.isoformat())["integrityReport"]
     assert [a["agency"]["id"] for a in county] == [A1, CG]
+    # the prefecture's code covers its counties' agencies too
+    city = data(api, REPORT, region="371400", asOf=AS_OF.isoformat())["integrityReport"]
+    dezhou = data(api, REPORT, region="3714", asOf=AS_OF.isoformat())["integrityReport"]
+    assert {a["agency"]["id"] for a in city} == {a["agency"]["id"] for a in dezhou} > {A1, CG}
     # before the judgment fell due and before anything was signed: all clean
     early = data(api, REPORT, asOf="2024-01-01")["integrityReport"]
     assert {a["score"] for a in early} == {100}

@@ -36,7 +36,7 @@ from credgraph.queries.grading import Grade, credit_grades, inspection_plan
 from credgraph.queries.neighbourhood import as_date
 from credgraph.queries.subjects import subjects_by_ids
 from credgraph.rules import Rules
-from credgraph.schema.regions import region, regions
+from credgraph.schema.regions import division_prefix, region, regions
 from credgraph.schema.rows import printable
 
 MAX_NOTE = 2000
@@ -211,7 +211,7 @@ def region_prefix(value: str) -> str:
     if len(text) == 6:
         if region(text) is None:
             raise api_error(ErrorCode.BAD_USER_INPUT, f"unknown region {text}")
-        return text[:2] if text.endswith("0000") else text[:4] if text.endswith("00") else text
+        return division_prefix(text)
     if not any(code.startswith(text) for code in regions()):
         raise api_error(ErrorCode.BAD_USER_INPUT, f"no region code starts with {text}")
     return text

@@ -26,7 +26,7 @@ from credgraph.api.types import (
 )
 from credgraph.graph.model import INTEGRITY_PATTERN_ZH, IntegrityPattern, Label
 from credgraph.queries import integrity
-from credgraph.schema.regions import region_name
+from credgraph.schema.regions import division_prefix, region_name
 
 
 @strawberry.type(description="How many findings of one pattern, and the points they cost")
@@ -94,7 +94,7 @@ def _region(value: str | None) -> str | None:
     if value is not None and not (value.isdigit() and 2 <= len(value) <= 6):
         raise api_error(ErrorCode.BAD_USER_INPUT,
                         "region must be 2 to 6 digits of a division code (3714, 371481)")
-    return value
+    return division_prefix(value) if value is not None else None
 
 
 async def _agency(info: Info, value: strawberry.ID | None) -> str | None:

@@ -39,7 +39,7 @@ from credgraph.queries import ownership, risk
 from credgraph.queries.neighbourhood import explore
 from credgraph.queries.subjects import find_subject, subjects_by_ids
 from credgraph.rules import Rules
-from credgraph.schema.regions import region_name
+from credgraph.schema.regions import division_prefix, region_name
 
 # SPEC §9's defaults; an explicit null means the default too (the arguments are nullable)
 SEARCH_LIMIT = 10
@@ -81,7 +81,7 @@ class InvestigationQuery:
         svc = services(info)
         candidates = await in_thread(
             lambda: svc.resolver.candidates(name, kind.value if kind else None, limit,
-                                            region=region))
+                                            region=division_prefix(region) if region else None))
         rows = await in_thread(subjects_by_ids, svc.graph, [c.id for c in candidates])
         matches = [SubjectMatch(subject=Subject.from_row(rows[c.id], who), score=c.score / 100)
                    for c in candidates if c.id in rows]

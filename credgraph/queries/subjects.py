@@ -29,6 +29,10 @@ def candidate_keys(value: str, privacy: Privacy) -> list[str]:
     text = normalise(value)
     if is_person_key(text):
         return [text]
+    if len(text) == 15 and text[:14].isdigit() and (text[14].isdigit() or text[14] == "X"):
+        raise IdentifierError("length", "15 digits: a first-generation ID number (一代身份证) "
+                                        "is not a key here; give the 18-digit ID number (a "
+                                        "USCC has 18 characters too)")
     if is_person_number(text):
         # 18 digits with a date at positions 7-14: an ID number, whose errors are reported.
         return [privacy.person_key(parse_id_number(text))]

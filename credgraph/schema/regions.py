@@ -46,6 +46,17 @@ def region_name(code: str | None) -> str | None:
     return found.name
 
 
+def division_prefix(code: str) -> str:
+    """A region argument as the prefix of the codes it covers: a province's code its two
+    digits (370000 → 37), a prefecture's its four (371400 → 3714, every Dezhou county), a
+    county's, or a prefix, as given."""
+    if len(code) == 6 and code.endswith("0000"):
+        return code[:2]
+    if len(code) == 6 and code.endswith("00"):
+        return code[:4]
+    return code
+
+
 def prefecture(code: str | None) -> str | None:
     """The 4-digit prefecture prefix of a region code (3714 for every Dezhou county)."""
     return code[:4] if code and len(code) >= 4 else None
