@@ -2,8 +2,10 @@
 
 Events leave the request path at once: `AuditTrail.record` queues one and returns; a writer
 thread appends the queue to Neo4j as one `UNWIND` batch every `interval` seconds, or as soon as
-`batch` events wait, and `stop()` (the app's shutdown) writes what is left. A failed write keeps
-its events queued for the next attempt. Nothing updates or deletes an `:AuditEvent`.
+`batch` events wait, and `stop()` (the app's shutdown) writes what is left. A write that fails
+because Neo4j is away keeps its events queued for the next attempt; an event refused for its
+own content is set aside, named in the server log, and the others written. Nothing updates or
+deletes an `:AuditEvent`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import neo4j.exceptions
+
 from credgraph.graph.driver import Graph
 from credgraph.graph.model import Label
 
@@ -25,6 +29,15 @@ EVENT = Label.AUDIT_EVENT.value
 # `at` travels as ISO text: the driver's conversion of a zoned datetime costs more Python time
 # than everything else in the row together.
 APPEND = f"UNWIND $rows AS row CREATE (e:{EVENT}) SET e = row, e.at = datetime(row.at)"
+
+
+def refused(exc: Exception) -> bool:
+    """Whether a write failed for what the events hold — a value Neo4j's statement refuses,
+    or one the driver cannot encode (a lone surrogate) — rather than for where they go (Neo4j
+    away, a database missing), after which the same write can succeed."""
+    if isinstance(exc, neo4j.exceptions.ClientError):
+        return (exc.code or "").startswith("Neo.ClientError.Statement.")
+    return isinstance(exc, ValueError | TypeError)
 
 
 def utcnow() -> dt.datetime:
@@ -83,11 +96,33 @@ class AuditTrail:
                 return 0
             try:
                 self.graph.write(APPEND, {"rows": rows})
-            except Exception:
-                with self._lock:
-                    self._pending[:0] = rows
+            except Exception as exc:
+                if refused(exc):
+                    return self._isolate(rows)
+                self._requeue(rows)
                 raise
             return len(rows)
+
+    def _isolate(self, rows: list[dict[str, Any]]) -> int:
+        """A batch refused as written: its events one by one, so that one that can never be
+        written (named in the server log, set aside) does not hold back every later event."""
+        written = 0
+        for n, row in enumerate(rows):
+            try:
+                self.graph.write(APPEND, {"rows": [row]})
+            except Exception as exc:
+                if not refused(exc):
+                    self._requeue(rows[n:])
+                    raise
+                log.error("audit event %s (%s by %s) refused, set aside: %s", row["id"],
+                          row["operation"], row["actor"], type(exc).__name__)
+            else:
+                written += 1
+        return written
+
+    def _requeue(self, rows: list[dict[str, Any]]) -> None:
+        with self._lock:
+            self._pending[:0] = rows
 
     def stop(self) -> None:
         """Write what is queued and stop the writer (a later event starts it again)."""
