@@ -140,8 +140,11 @@ def test_monitor_role_works_alerts_and_sees_persons_masked(city: Graph, api: Api
     refused = error(api, mutation, "admin", id=aid, status="OPEN")
     assert refused["extensions"]["code"] == "BAD_USER_INPUT"
     assert "comment" in refused["message"]
-    reopened = data(api, mutation, "admin", id=aid, status="OPEN", comment="新线索")
+    reopened = data(api, mutation, "admin", id=aid, status="OPEN", comment="新线索\x00")
     assert reopened["updateAlert"]["status"] == "OPEN"
+    assert reopened["updateAlert"]["comments"][-1] == "新线索"  # no control character stored
+    blank = error(api, mutation, "admin", id=aid, comment="\x00\x01")
+    assert blank["extensions"]["code"] == "BAD_USER_INPUT"
     unknown = error(api, mutation, id="AL0000", status="OPEN")
     assert unknown["extensions"]["code"] == "NOT_FOUND"
 

@@ -20,6 +20,7 @@ from credgraph.queries.sharing import (
     statuses,
     take_quota,
 )
+from credgraph.schema.rows import printable
 from credgraph.sharing.client import CityAnswer, StatusAnswer, ask_partners
 
 
@@ -84,7 +85,7 @@ class FederatedResult:
 def checked_purpose(info: Info, ids: list[strawberry.ID], purpose: str) -> str:
     """The stated purpose, once the batch is within the limits."""
     rules = services(info).rules
-    text = " ".join(purpose.split())
+    text = " ".join(printable(purpose).split())
     if not text:
         raise api_error(ErrorCode.BAD_USER_INPUT, "purpose must say why the subjects are checked")
     if len(text) > rules.sharing.max_purpose_length:

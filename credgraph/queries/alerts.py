@@ -28,6 +28,7 @@ from credgraph.graph.model import AlertStatus, Label, Link
 from credgraph.queries.monitoring import CITY_WATCHLIST
 from credgraph.queries.subjects import SUBJECT_SUMMARY
 from credgraph.schema.privacy import scrub
+from credgraph.schema.rows import printable
 
 OPEN, ACKNOWLEDGED, CONFIRMED, DISMISSED = (AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED,
                                             AlertStatus.CONFIRMED, AlertStatus.DISMISSED)
@@ -141,10 +142,11 @@ def get_alert(graph: Graph, alert_id: str) -> Row | None:
 
 
 def _text(value: str | None, name: str, maximum: int) -> str | None:
-    """A person's free text as stored: trimmed, bounded, any ID number masked."""
+    """A person's free text as stored: rid of control characters, trimmed, bounded, any ID
+    number masked."""
     if value is None:
         return None
-    text = value.strip()
+    text = printable(value).strip()
     if len(text) > maximum:
         raise AlertError(f"{name} has at most {maximum} characters")
     return scrub(text)
