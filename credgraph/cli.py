@@ -255,7 +255,10 @@ def keys_create(name: str, role: str) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-def serve(host: str, port: int) -> None:
+@click.option("--access-log/--no-access-log", default=False, show_default=True,
+              help="a text line per request (ID numbers masked); who asked what about whom is "
+                   "in the audit log either way")
+def serve(host: str, port: int, access_log: bool) -> None:
     """Serve the GraphQL API and explorer."""
     import uvicorn
 
@@ -270,7 +273,10 @@ def serve(host: str, port: int) -> None:
     # request every few thousand, 5 ms after (measured on the 100k city, in-process).
     gc.collect()
     gc.freeze()
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    # The per-request line is off unless asked for: the audit log already names the actor,
+    # the operation and the subjects of every request that reads data, /metrics counts them
+    # all, and the line cost the event loop ≈ 0.15 ms a request (5 % of a `subject` answer).
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log)
 
 
 # -- 信用报告 (credit report) ---------------------------------------------------------------------

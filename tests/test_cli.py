@@ -10,6 +10,7 @@ import json
 import socket
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -130,13 +131,21 @@ def test_serve_freezes_what_start_up_built(settings: Settings,
     import uvicorn
 
     frozen: list[int] = []
-    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: frozen.append(gc.get_freeze_count()))
+    logged: list[bool] = []
+
+    def run(*args: Any, **kwargs: Any) -> None:
+        frozen.append(gc.get_freeze_count())
+        logged.append(kwargs["access_log"])
+
+    monkeypatch.setattr(uvicorn, "run", run)
     try:
         result = invoke(settings, "serve", "--port", "1")
+        with_lines = invoke(settings, "serve", "--port", "1", "--access-log")
     finally:
         gc.unfreeze()
-    assert result.exit_code == 0, result.output
-    assert len(frozen) == 1 and frozen[0] > 10_000
+    assert result.exit_code == 0 and with_lines.exit_code == 0, result.output
+    assert len(frozen) == 2 and frozen[0] > 10_000
+    assert logged == [False, True]  # the per-request line only when asked for
 
 
 def test_serve_answers_service_unavailable_at_once_when_neo4j_is_gone(
