@@ -434,9 +434,13 @@ def test_rate_limit(company: str, services: Services) -> None:
     strict = services.with_rules(
         services.rules.with_overrides({"limits": {"requests_per_minute": 2}}))
     api = Api(strict)
-    codes = [api.client.post("/graphql", json={"query": "{ __typename }"},
-                             headers=api.headers()).status_code for _ in range(3)]
-    assert codes == [200, 200, 429]
+    answers = [api.client.post("/graphql", json={"query": "{ __typename }"},
+                               headers=api.headers()) for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    # two a minute: the next one in 30 s (less what the three requests took), said both ways
+    wait = int(answers[2].headers["retry-after"])
+    assert 25 <= wait <= 30
+    assert f"retry in {wait} s" in answers[2].json()["errors"][0]["message"]
 
 
 def test_health_metrics_and_explorer(company: str, api: Api) -> None:

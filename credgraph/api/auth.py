@@ -143,3 +143,9 @@ class RateLimiter:
             return False
         self._buckets[key] = (tokens - 1, now)
         return True
+
+    def wait(self, key: str) -> float:
+        """Seconds until `key` may make its next request (0 when it may now)."""
+        tokens, last = self._buckets.get(key, (self.capacity, time.monotonic()))
+        tokens = min(self.capacity, tokens + (time.monotonic() - last) * self.rate)
+        return max(0.0, (1 - tokens) / self.rate)

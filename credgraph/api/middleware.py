@@ -4,6 +4,7 @@ request-body size, bearer-key authentication, per-key rate limits."""
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Mapping, MutableMapping
 from typing import Any
@@ -23,11 +24,12 @@ log = logging.getLogger("credgraph.api")
 METERED_PATHS = ("/graphql", "/healthz", "/readyz", "/metrics")
 
 
-def json_error(status: int, code: ErrorCode, message: str) -> JSONResponse:
+def json_error(status: int, code: ErrorCode, message: str,
+               headers: Mapping[str, str] | None = None) -> JSONResponse:
     """An error shaped like a GraphQL answer, so every client reads one format."""
     return JSONResponse({"data": None, "errors": [{"message": message,
                                                    "extensions": {"code": code.value}}]},
-                        status_code=status)
+                        status_code=status, headers=headers)
 
 
 class MetricsMiddleware:
@@ -169,16 +171,20 @@ class RateLimitMiddleware:
         self.limiter = limiter
         self.role_limiters = dict(role_limiters or {})
 
-    def _allow(self, who: Principal) -> bool:
+    def _limiters(self, who: Principal) -> list[RateLimiter]:
         role_limiter = self.role_limiters.get(who.role)
-        return self.limiter.allow(who.key_id) and (
-            role_limiter is None or role_limiter.allow(who.key_id))
+        return [self.limiter] if role_limiter is None else [self.limiter, role_limiter]
+
+    def _allow(self, who: Principal) -> bool:
+        return all(limiter.allow(who.key_id) for limiter in self._limiters(who))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         who: Principal | None = scope.get("principal") if scope["type"] == "http" else None
         if who is not None and not self._allow(who):
+            wait = max(1, math.ceil(max(limiter.wait(who.key_id)
+                                        for limiter in self._limiters(who))))
             await json_error(429, ErrorCode.LIMIT_EXCEEDED,
-                             "rate limit for this key exceeded; retry in a minute")(
-                scope, receive, send)
+                             f"rate limit for this key exceeded; retry in {wait} s",
+                             {"Retry-After": str(wait)})(scope, receive, send)
             return
         await self.app(scope, receive, send)
