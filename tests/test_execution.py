@@ -117,3 +117,32 @@ def test_all_leaf_objects_skip_the_per_field_machinery() -> None:
     Counting.fields = []
     answer(Counting, "{ items { name shout } }")  # a resolver: the general way, every field
     assert Counting.fields == ["items", "name", "shout", "name", "shout"]
+
+
+@strawberry.type
+class Sparse:
+    @strawberry.field
+    def maybe(self) -> list[Item | None]:
+        return [ITEMS[0], None]
+
+    @strawberry.field
+    def strict(self) -> list[Item]:
+        return [ITEMS[0], None]  # type: ignore[list-item]
+
+
+def sparse(context: type[StrawberryGraphQLCoreExecutionContext], document: str) -> Any:
+    schema = strawberry.Schema(query=Sparse, execution_context_class=context)
+    result = schema.execute_sync(document)
+    return result.data, [(e.message, e.path) for e in result.errors or []]
+
+
+@pytest.mark.parametrize("document", [
+    "{ maybe { name @skip(if: true) } }",
+    "{ strict { name @include(if: false) } }",
+    "{ maybe { name } strict { note } }",
+])
+def test_a_null_item_with_every_field_skipped_as_the_general_way(document: str) -> None:
+    """A list item that is None is null (or the non-null error) whatever the selection —
+    with every field skipped the lean loop read nothing and answered {} for it."""
+    assert (sparse(LeanExecutionContext, document)
+            == sparse(StrawberryGraphQLCoreExecutionContext, document))

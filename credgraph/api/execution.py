@@ -69,7 +69,9 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 and not item_type.is_type_of):
             grouped, defer_usages, _ = self.collect_subfields(item_type, field_details_list)
             plan = None if defer_usages else self._leaf_plan(item_type, grouped)
-            if plan is not None:
+            # an empty plan (every field skipped) reads nothing that would fail on a None
+            # item, which the general way nulls or refuses
+            if plan:
                 items = [self._complete_leaves(plan, item) for item in result]
                 if None not in items:
                     return items
