@@ -146,3 +146,17 @@ def test_a_null_item_with_every_field_skipped_as_the_general_way(document: str) 
     with every field skipped the lean loop read nothing and answered {} for it."""
     assert (sparse(LeanExecutionContext, document)
             == sparse(StrawberryGraphQLCoreExecutionContext, document))
+
+
+class Refusal(Exception):
+    def __str__(self) -> str:
+        return "refused"
+
+
+def test_an_exception_held_as_a_value_is_the_same_located_error() -> None:
+    """graphql-core raises an Exception a resolver hands back; String serialises a custom
+    one by its str(), so the lean loop answered "refused" as the note with no error."""
+    ITEMS[1].note = Refusal()  # type: ignore[assignment]
+    lean, general = both("{ items { name note } first { note } }")
+    assert lean == general
+    assert lean[1] == [("refused", ["items", 1, "note"])]

@@ -112,6 +112,8 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
                         return None
                     completed[response_name] = None
                     continue
+                if isinstance(value, Exception):  # graphql-core raises it, located
+                    return None
                 coerced = self._coerce(leaf, value)
                 if coerced is None or coerced is Undefined:
                     return None
