@@ -74,6 +74,8 @@ HOSTILE = {
     "unpaired surrogate": (b'{"query": "query($n: String!) { searchSubjects(name: $n) '
                            b'{ score } }", "variables": {"n": "\\ud800"}}', 400,
                            "BAD_USER_INPUT", "unpaired surrogate"),
+    "5,000-digit number": (b'{"query": "{ __typename }", "variables": {"x": 1' + b"1" * 5000
+                           + b"}}", 400, "BAD_USER_INPUT", "number too long"),
     "2 MB body": (_body("{ __typename }", pad="x" * 2 * MB), 413, "LIMIT_EXCEEDED",
                   "above the limit of 1,048,576 bytes"),
 }

@@ -211,6 +211,10 @@ class CredGraphQL(GraphQL[dict[str, Any], None]):
             raise HTTPException(400, "request JSON is nested too deeply") from None
         except UnicodeDecodeError:
             raise HTTPException(400, "request body is not UTF-8 JSON") from None
+        except json.JSONDecodeError:
+            raise  # strawberry's 400: "Unable to parse request body as JSON"
+        except ValueError:  # an integer longer than Python converts (4,300 digits)
+            raise HTTPException(400, "request JSON holds a number too long to read") from None
         if not isinstance(decoded, dict | list):
             raise HTTPException(400, "request body must be a JSON object with a query")
         raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
