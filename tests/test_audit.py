@@ -232,8 +232,8 @@ def test_an_event_refused_for_its_content_does_not_hold_back_the_rest(
     with caplog.at_level("ERROR", logger="credgraph.audit"):
         assert trail.flush() == 2
     assert trail.pending == 0
-    assert graph.read("MATCH (e:AuditEvent) WITH e ORDER BY e.at "
-                      "RETURN collect(e.operation) AS ops")[0]["ops"] == ["first", "last"]
+    assert sorted(graph.read("MATCH (e:AuditEvent) RETURN collect(e.operation) AS ops")[0][
+        "ops"]) == ["first", "last"]  # two events may share a microsecond: no order asked
     assert [r.getMessage().split(" refused")[0].split("(")[1] for r in caplog.records] == [
         "map by a)", "surrogate by a)"]
 
