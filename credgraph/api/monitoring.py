@@ -20,6 +20,8 @@ from credgraph.api.types import (
     Subject,
     authorize,
     check_first,
+    decode_cursor,
+    encode_cursor,
     existing,
     in_thread,
     keys_for,
@@ -160,17 +162,16 @@ class MonitoringQuery:
                 raise api_error(ErrorCode.BAD_USER_INPUT, "rule must be one of " + ", ".join(
                     r.value for r in model.AlertRule))
         subject_key = keys_for(info, str(subject))[0] if subject is not None else None
-        try:
-            page = await in_thread(alerts.list_alerts, services(info).graph, status, rule_name,
-                                   subject_key, first, after)
-        except alerts.CursorError as exc:
-            raise api_error(ErrorCode.BAD_USER_INPUT, str(exc)) from None
+        start = decode_cursor("alerts", after) if after is not None else None
+        page = await in_thread(alerts.list_alerts, services(info).graph, status, rule_name,
+                               subject_key, first, start)
         nodes = await alerts_out(info, page.rows, who)
+        edges = [AlertEdge(node=node, cursor=encode_cursor("alerts", node.first_seen, node.id))
+                 for node in nodes]
         return AlertConnection(
-            edges=[AlertEdge(node=node, cursor=alerts.cursor(row))
-                   for node, row in zip(nodes, page.rows, strict=True)],
-            page_info=PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor),
-            total_count=page.total)
+            edges=edges, total_count=page.total,
+            page_info=PageInfo(has_next_page=page.has_next,
+                               end_cursor=edges[-1].cursor if edges else None))
 
     @strawberry.field(description="The subjects on the caller's watchlist, or (admin) on the "
                                   "city watchlist")

@@ -293,22 +293,24 @@ def check_first(info: Info, first: int) -> None:
                         f"first {first} is above the maximum page of {maximum}")
 
 
-def encode_cursor(connection: str, *values: str) -> str:
-    """An opaque cursor for keyset paging: the connection that gave it out (another one's
-    cursor is refused, not read as a place in this one) and the sort keys of a page's last
-    entry."""
-    return base64.urlsafe_b64encode(json.dumps([connection, *values]).encode()).decode()
+def encode_cursor(connection: str, at: dt.datetime, key: str) -> str:
+    """An opaque cursor for keyset paging by (time, id), as auditLog and alerts page: the
+    connection that gave it out (another one's cursor is refused, not read as a place in this
+    one) and the time and id of a page's last entry."""
+    raw = json.dumps([connection, at.isoformat(), key]).encode()
+    return base64.urlsafe_b64encode(raw).decode()
 
 
-def decode_cursor(connection: str, text: str, size: int) -> list[str]:
+def decode_cursor(connection: str, text: str) -> tuple[dt.datetime, str]:
+    """The (time, id) an `encode_cursor` of `connection` holds; BAD_USER_INPUT otherwise."""
     try:
         values = json.loads(base64.urlsafe_b64decode(text.encode()))
+        if (isinstance(values, list) and len(values) == 3 and values[0] == connection
+                and all(isinstance(v, str) for v in values)):
+            return dt.datetime.fromisoformat(values[1]), values[2]
     except ValueError:
-        values = None
-    if not (isinstance(values, list) and len(values) == size + 1 and values[0] == connection
-            and all(isinstance(v, str) for v in values)):
-        raise api_error(ErrorCode.BAD_USER_INPUT, "after is not a cursor this query gave")
-    return values[1:]
+        pass
+    raise api_error(ErrorCode.BAD_USER_INPUT, "after is not a cursor this query gave")
 
 
 def check_limit(info: Info, value: int, name: str = "limit") -> None:

@@ -16,8 +16,6 @@ Watchlists: `(k:ApiKey)-[:WATCHES]->(s)` is a key's own list; the shared city wa
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import json
 from dataclasses import dataclass
@@ -85,50 +83,19 @@ class AlertNotFound(AlertError):
     pass
 
 
-class CursorError(AlertError):
-    pass
-
-
 @dataclass(frozen=True)
 class Page:
     total: int
     rows: list[Row]
     has_next: bool
 
-    @property
-    def end_cursor(self) -> str | None:
-        return cursor(self.rows[-1]) if self.rows else None
-
-
-def _native(value: Any) -> Any:
-    return value.to_native() if hasattr(value, "to_native") else value
-
-
-# Named in every cursor, so that another connection's cursor (auditLog's has the same shape)
-# is refused rather than read as a place in this one.
-CONNECTION = "alerts"
-
-
-def cursor(row: Row) -> str:
-    """Opaque: where a row stands in the newest-first order (first seen, then id)."""
-    raw = json.dumps([CONNECTION, _native(row["firstSeen"]).isoformat(), row["id"]])
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def parse_cursor(value: str) -> tuple[dt.datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-        connection, seen, alert = json.loads(raw)
-        if connection != CONNECTION or not isinstance(alert, str):
-            raise ValueError(value)
-        return dt.datetime.fromisoformat(seen), alert
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
-        raise CursorError("after is not a cursor this connection gave out") from None
-
 
 def list_alerts(graph: Graph, status: AlertStatus | None, rule: str | None,
-                subject: str | None, first: int, after: str | None) -> Page:
-    seen, alert = parse_cursor(after) if after is not None else (None, None)
+                subject: str | None, first: int,
+                after: tuple[dt.datetime, str] | None) -> Page:
+    """A page newest first (first seen, then id); `after` is the (first seen, id) of the last
+    alert of the previous page."""
+    seen, alert = after if after is not None else (None, None)
     found = graph.read(LIST_ALERTS, {
         "status": status.value if status else None, "rule": rule, "subject": subject,
         "afterSeen": seen, "afterId": alert, "limit": first + 1})
