@@ -123,16 +123,19 @@ def is_near_id_number(value: str) -> bool:
     first-generation 15-digit one: personal data all the same, masked wherever it is shown."""
     text = normalise(value)
     body = text[:-1] if text.endswith("X") else text
-    if not (15 <= len(text) <= 19 and body.isdigit()):
-        return False
-    structure = _OLD_ID_STRUCTURE if len(text) == 15 else _ID_STRUCTURE
-    return structure.match(text) is not None
+    return 15 <= len(text) <= 19 and body.isdigit() and _id_structure(text)
+
+
+def _id_structure(number: str) -> bool:
+    """Region and birth date where an ID number has them: a 15-digit (first-generation) number
+    by its own layout, any other by the 18-digit one."""
+    structure = _OLD_ID_STRUCTURE if len(number) == 15 else _ID_STRUCTURE
+    return structure.match(number) is not None
 
 
 def _mask_match(match: re.Match[str]) -> str:
     number = normalise(match.group(0))
-    structure = _OLD_ID_STRUCTURE if len(number) == 15 else _ID_STRUCTURE
-    return mask_id_number(number) if structure.match(number) else match.group(0)
+    return mask_id_number(number) if _id_structure(number) else match.group(0)
 
 
 def mask_name(name: str) -> str:
