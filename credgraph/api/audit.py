@@ -56,11 +56,14 @@ def audit(info: Info, operation: str, subjects: Iterable[str],
     if purpose is None:
         header = info.context["request"].headers.get(PURPOSE_HEADER)
         purpose = scrub(unquote(header).strip())[:MAX_PURPOSE] if header else None
-    record(svc.audit, principal(info), operation, subjects, purpose, svc.privacy)
+    else:
+        purpose = scrub(purpose.strip())
+    record(svc.audit, principal(info), operation, subjects, purpose or None, svc.privacy)
 
 
 def record(trail: AuditTrail, who: Principal, operation: str, subjects: Iterable[str],
            purpose: str | None, privacy: Privacy) -> None:
+    """Queue the event; `purpose` as it is kept (scrubbed, bounded)."""
     named = list(dict.fromkeys(safe_key(s, privacy) for s in subjects))
     revealed = REVEALED.get()
     if revealed:
@@ -68,7 +71,7 @@ def record(trail: AuditTrail, who: Principal, operation: str, subjects: Iterable
         revealed.clear()
     trail.record(AuditEvent(actor=who.name, role=who.role.value, operation=operation,
                             subjects=tuple(named),
-                            purpose=scrub(purpose.strip()) if purpose else None))
+                            purpose=purpose))
 
 
 def safe_key(value: str, privacy: Privacy) -> str:
