@@ -80,6 +80,21 @@ def test_types_and_summaries(graph: Graph) -> None:
     assert explore(graph, ["nobody"], 1, ALL, AS_OF, 10, 200) is None
 
 
+def test_summaries_are_those_of_the_nodes_reached(graph: Graph) -> None:
+    """A hop reads more rows than a cut budget keeps, and the summaries are taken from what
+    it read: the answer holds the summary of each node reached — a node read but cut, a
+    hub's far side, an ended relation's end hold none."""
+    chain(graph)
+    for depth, cap, budget in ((2, 10, 200), (2, 10, 4), (2, 4, 200), (1, 10, 1), (3, 10, 6)):
+        hood = explore(graph, ["C"], depth, ALL, AS_OF, cap, budget, summaries=True)
+        assert hood is not None
+        assert set(hood.subjects) == set(hood.hops), (depth, cap, budget)
+        assert all(hood.subjects[sid]["id"] == sid for sid in hood.hops)
+    cut = explore(graph, ["C"], 2, ALL, AS_OF, 10, 4, summaries=True)
+    assert cut is not None and cut.truncated and len(cut.hops) < 8
+    assert not {"E", "F"} & set(cut.subjects)
+
+
 def test_budget_counts_relations_not_rows(graph: Graph) -> None:
     """A relation seen again from its far side (the edge back to the previous hop) is one
     relation: it spends no budget, so a budget of exactly the neighbourhood's seven live

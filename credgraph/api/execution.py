@@ -13,16 +13,20 @@ coerce — goes the general way, which also raises the error the spec asks for.
 from __future__ import annotations
 
 from collections.abc import Callable
+from operator import attrgetter
 from typing import Any
 
 from graphql import (
+    GraphQLBoolean,
     GraphQLEnumType,
+    GraphQLID,
     GraphQLLeafType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLResolveInfo,
+    GraphQLString,
     Undefined,
     is_leaf_type,
     is_non_null_type,
@@ -31,10 +35,15 @@ from graphql import (
 from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
 from graphql.pyutils import AwaitableOrValue, Path
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
-from strawberry.schema.schema_converter import CustomGraphQLEnumType
+from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
+from strawberry.types.field import StrawberryField
 
-# (response name, resolver, leaf type, non-null) of each field an object's selection asks for
-LeafPlan = tuple[tuple[str, Callable[..., Any], GraphQLLeafType, bool], ...]
+# (response name, reader, leaf type, non-null, the Python type its values pass as they are)
+# of each field an object's selection asks for
+LeafPlan = tuple[tuple[str, Callable[[Any], Any], GraphQLLeafType, bool, type | None], ...]
+# the scalars whose output coercion returns a value of this exact type unchanged
+_VERBATIM: dict[GraphQLLeafType, type] = {GraphQLString: str, GraphQLID: str,
+                                          GraphQLBoolean: bool}
 
 
 class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
@@ -85,19 +94,20 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return cached[1]
         plan: LeafPlan | None = None
         if self.middleware_manager is None or not self.middleware_manager.middlewares:
-            fields = []
+            fields: list[tuple[str, Callable[[Any], Any], GraphQLLeafType, bool, type | None]] = []
             for response_name, details in grouped_field_set.items():
                 node = details[0].node
                 field = self.schema.get_field(parent_type, node.name.value)
-                if (field is None or field.args or node.arguments
+                if (field is None or field.resolve is None or field.args or node.arguments
                         or not getattr(field.resolve, "_is_default", False)):
                     break
                 leaf = field.type.of_type if is_non_null_type(field.type) else field.type
                 if not is_leaf_type(leaf):
                     break
-                fields.append((response_name, field.resolve, leaf, is_non_null_type(field.type)))
+                fields.append((response_name, _reader(field.extensions, field.resolve), leaf,
+                               is_non_null_type(field.type), _VERBATIM.get(leaf)))
             else:
-                plan = tuple(fields)  # type: ignore[arg-type]
+                plan = tuple(fields)
         self._leaf_plans[id(grouped_field_set)] = (grouped_field_set, plan)
         return plan
 
@@ -105,8 +115,11 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
         """The object's fields, or None when one needs the general way."""
         completed: dict[str, Any] = {}
         try:
-            for response_name, resolve, leaf, non_null in plan:
-                value = resolve(source, None)
+            for response_name, read, leaf, non_null, verbatim in plan:
+                value = read(source)
+                if type(value) is verbatim:
+                    completed[response_name] = value
+                    continue
                 if value is None:
                     if non_null:
                         return None
@@ -132,3 +145,14 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 self._enum_names[leaf] = names
             return names.get(value.value)
         return leaf.coerce_output_value(value)
+
+
+def _reader(extensions: dict[str, Any], resolve: Callable[..., Any]) -> Callable[[Any], Any]:
+    """The attribute itself for a strawberry field read by the default resolver (`getattr`
+    of its Python name, no permission or field extension); else strawberry's resolver."""
+    definition = extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    if isinstance(definition, StrawberryField) and definition.is_basic_field:
+        resolver = definition.default_resolver
+        if resolver is getattr:
+            return attrgetter(definition.python_name)
+    return lambda source: resolve(source, None)

@@ -53,11 +53,14 @@ def live_hub(node: str) -> str:
 def statement(depth: int, summaries: bool) -> str:
     """The expansion `depth` hops deep: the centre (the first of $keys that exists), whether
     it is a hub, and for each hop the rows read (`rows`, at most the budget left) and whether
-    more were there (`over`). With `summaries`, each row carries its subject's summary."""
+    more were there (`over`). With `summaries`, `nodes` holds the summary of every subject a
+    hop read (a superset of those kept): taken from the nodes the hops hold, where looking
+    each kept id up again cost an index seek per node."""
+    reached = ", [] AS reached" if summaries else ""
     nodes = f"""
-CALL (seen) {{
-  UNWIND seen AS id
-  MATCH (s:Subject {{id: id}})
+CALL (reached) {{
+  UNWIND reached AS s
+  WITH DISTINCT s
   RETURN collect(s {{{SUBJECT_SUMMARY}}}) AS nodes
 }}""" if summaries else ", [] AS nodes"
     return f"""
@@ -66,13 +69,13 @@ MATCH (s:Subject {{id: key}})
 WITH s LIMIT 1
 WITH s AS c, s {{{SUBJECT_SUMMARY}}} AS centre,
      {live_hub("s")} AS hub
-WITH c, centre, hub, [] AS steps, [c.id] AS seen, [] AS keys, [c.id] AS frontier
-{"".join(_hop(hop == depth) for hop in range(1, depth + 1))}{nodes}
+WITH c, centre, hub, [] AS steps, [c.id] AS seen, [] AS keys, [c.id] AS frontier{reached}
+{"".join(_hop(hop == depth, summaries) for hop in range(1, depth + 1))}{nodes}
 RETURN centre, hub, steps, nodes
 """
 
 
-def _hop(last: bool) -> str:
+def _hop(last: bool, summaries: bool) -> str:
     """One hop of `statement`; the last needs neither the edges counted nor a frontier."""
     follow = "" if last else """,
          collect(DISTINCT CASE WHEN NOT x.target IN seen AND NOT x.hub
@@ -83,8 +86,11 @@ CALL (keys, rows) {
   RETURN collect(DISTINCT key) AS counted
 }"""
     kept = "keys, [] AS frontier" if last else "counted AS keys, frontier"
+    near = ", collect(s) AS near" if summaries else ""
+    carried = ", reached + near AS reached" if summaries else ""
+    reached = ", reached" if summaries else ""
     return f"""
-WITH c, centre, hub, steps, seen, keys,
+WITH c, centre, hub, steps, seen, keys{reached},
      CASE WHEN $budget > size(keys) THEN frontier ELSE [] END AS frontier
 CALL (frontier) {{
   UNWIND frontier AS fid
@@ -96,24 +102,24 @@ CALL (frontier) {{
                   role: r.role, kind: r.kind, start: r.start, end: r.end, outgoing: outgoing,
                   key: CASE WHEN outgoing THEN source + '|' + target ELSE target + '|' + source
                        END + '|' + type(r) + '|' + coalesce(toString(r.start), ''),
-                  hub: {live_hub("s")}}}) AS found
+                  hub: {live_hub("s")}}}) AS found{near}
 }}
-WITH c, centre, hub, steps, seen, keys, found, $budget - size(keys) AS budget
+WITH c, centre, hub, steps, seen, keys, found{carried}, $budget - size(keys) AS budget
 CALL (found, keys) {{
   UNWIND found AS x
   WITH x WHERE NOT x.key IN keys
   RETURN collect(DISTINCT x.key) AS fresh
 }}
-WITH c, centre, hub, steps, seen, keys, found,
+WITH c, centre, hub, steps, seen, keys, found{reached},
      CASE WHEN budget > 0 THEN fresh[..budget] ELSE [] END AS allowed,
      size(fresh) > budget AS over
-WITH c, centre, hub, steps, seen, keys, over,
+WITH c, centre, hub, steps, seen, keys, over{reached},
      [x IN found WHERE x.key IN keys OR x.key IN allowed] AS rows
 CALL (rows, seen) {{
   UNWIND rows AS x
   RETURN collect(DISTINCT CASE WHEN NOT x.target IN seen THEN x.target END) AS fresh{follow}
 }}{count}
-WITH c, centre, hub, steps + [{{rows: rows, over: over}}] AS steps, seen + fresh AS seen,
+WITH c, centre, hub, steps + [{{rows: rows, over: over}}] AS steps, seen + fresh AS seen{reached},
      {kept}"""
 
 
