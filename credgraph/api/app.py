@@ -35,13 +35,7 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-)
+from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionContext, ExecutionResult
 
@@ -61,7 +55,7 @@ from credgraph.api.middleware import (
 )
 from credgraph.api.schema import Mutation, Query, advertise_rule_defaults
 from credgraph.api.types import TODAY
-from credgraph.api.validation import BoundedValidationCache
+from credgraph.api.validation import DocumentCache, PreparedDocuments
 from credgraph.graph.migrations import CURRENT_VERSION, schema_version
 from credgraph.graph.model import RELATIONS
 from credgraph.queries.neighbourhood import warm_up
@@ -117,21 +111,15 @@ class Schema(strawberry.Schema):
 def build_schema(services: Services) -> strawberry.Schema:
     section = services.rules.limits
     depth, tokens, aliases = section.max_query_depth, section.max_query_tokens, section.max_aliases
-    # The limit rules are made once, not per request: validating a document is most of the
-    # GraphQL cost of a cheap query, and the validation cache only hits when the rules are
-    # the same objects.
-    rules = [*QueryDepthLimiter(max_depth=depth).validation_rules,
-             *MaxAliasesLimiter(max_alias_count=aliases).validation_rules]
+    # The limit rules are made once, not per request, and each query text is parsed and
+    # validated once: validating a document is most of the GraphQL cost of a cheap query.
+    documents = DocumentCache(
+        [*QueryDepthLimiter(max_depth=depth).validation_rules,
+         *MaxAliasesLimiter(max_alias_count=aliases).validation_rules],
+        max_tokens=tokens, max_fields=section.max_query_fields, maxsize=512)
     schema = Schema(query=Query, mutation=Mutation, execution_context_class=LeanExecutionContext,
-                    extensions=[
-                        lambda: MaxTokensLimiter(max_token_count=tokens),
-                        lambda: AddValidationRules(rules),
-                        lambda: ParserCache(maxsize=512),
-                        lambda: BoundedValidationCache(max_fields=section.max_query_fields,
-                                                       maxsize=512),
-                        AuditReveals,
-                        RoleIntrospection,
-                    ])
+                    extensions=[lambda: PreparedDocuments(documents), AuditReveals,
+                                RoleIntrospection])
     advertise_rule_defaults(schema, services.rules)
     return schema
 

@@ -1,4 +1,5 @@
-"""A guard against fragment bombs (SPEC §10).
+"""Each query text parsed and validated once (SPEC §10's limits), and a guard against
+fragment bombs.
 
 `fragment A on Subject { ...B ...B }`, `fragment B on Subject { ...C ...C }` … doubles the
 selection at each step while the document stays a few hundred tokens long: within the token
@@ -9,19 +10,24 @@ linear time, and a document above the limit is refused without being validated.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import lru_cache
 
 from graphql import (
+    ASTValidationRule,
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLSchema,
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    parse,
 )
-from strawberry.extensions import ValidationCache
+from strawberry.extensions import SchemaExtension
+from strawberry.schema.schema import validate_document
 
 from credgraph.api.errors import ErrorCode
 
@@ -80,30 +86,64 @@ def empty_selection(document: DocumentNode) -> SelectionSetNode | None:
                        if isinstance(d, OperationDefinitionNode | FragmentDefinitionNode))
 
 
-class BoundedValidationCache(ValidationCache):
-    """The validation cache, refusing a document above `max_fields` expanded fields before
-    any validation rule runs: the depth and alias limiters walk every fragment spread too,
-    as exponentially as the merge rule."""
+class DocumentCache:
+    """What a query text parses to (within `max_tokens`) and the errors validating it gives
+    (empty selections and the expanded-field count first, then the rules), kept by the text
+    for the `maxsize` texts used last. Keyed by the text, whose hash Python keeps: strawberry's
+    validation cache is keyed by the parsed document, whose hash walks its whole tree on every
+    request."""
 
-    def __init__(self, max_fields: int, maxsize: int) -> None:
-        super().__init__(maxsize=maxsize)
+    def __init__(self, rules: Sequence[type[ASTValidationRule]], max_tokens: int,
+                 max_fields: int, maxsize: int) -> None:
+        self.rules = tuple(rules)
+        self.max_tokens = max_tokens
         self.max_fields = max_fields
+        self.document: Callable[[str], DocumentNode] = lru_cache(maxsize)(self._parse)
+        self._errors = lru_cache(maxsize)(self._validate)
 
-    def on_validate(self) -> Iterator[None]:
-        document = self.execution_context.graphql_document
-        empty = empty_selection(document) if document is not None else None
+    def errors(self, query: str, schema: GraphQLSchema,
+               rules: tuple[type[ASTValidationRule], ...]) -> list[GraphQLError]:
+        """The validation errors of a query text (the schema and strawberry's rules are the
+        same for every request of one schema)."""
+        return self._errors(query, schema, rules)
+
+    def _parse(self, query: str) -> DocumentNode:
+        return parse(query, max_tokens=self.max_tokens)
+
+    def _validate(self, query: str, schema: GraphQLSchema,
+                  rules: tuple[type[ASTValidationRule], ...]) -> list[GraphQLError]:
+        document = self.document(query)
+        empty = empty_selection(document)
         if empty is not None:
-            self.execution_context.pre_execution_errors = [GraphQLError(
+            return [GraphQLError(
                 "a selection { } asks for nothing: name at least one field in it",
                 nodes=[empty], extensions={"code": ErrorCode.BAD_USER_INPUT.value})]
-            yield
-            return
-        count = expanded_fields(document) if document is not None else 0
+        count = expanded_fields(document)
         if count > self.max_fields:
-            self.execution_context.pre_execution_errors = [GraphQLError(
+            return [GraphQLError(
                 f"the query selects {count:,} fields once its fragments are expanded, "
                 f"above the limit of {self.max_fields:,}",
                 extensions={"code": ErrorCode.LIMIT_EXCEEDED.value})]
-            yield
-            return
-        yield from super().on_validate()
+        return validate_document(schema, document, (*rules, *self.rules))
+
+
+class PreparedDocuments(SchemaExtension):
+    """Parsing and validation answered from a `DocumentCache` shared by every request: one
+    extension where a token limiter, a parser cache, added rules and a validation cache were
+    four, each with its hooks entered and left on every request."""
+
+    def __init__(self, documents: DocumentCache) -> None:
+        self.documents = documents
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.query:
+            context.graphql_document = self.documents.document(context.query)
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.query and context.pre_execution_errors is None:
+            context.pre_execution_errors = self.documents.errors(
+                context.query, context.schema._schema, context.validation_rules)
+        yield
