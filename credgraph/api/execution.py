@@ -13,6 +13,7 @@ coerce — goes the general way, which also raises the error the spec asks for.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from operator import attrgetter
 from typing import Any
 
@@ -54,7 +55,6 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
         # per request: a selection's plan (None: not all plain leaves), kept with the
         # selection so that its id is not reused while the request runs
         self._leaf_plans: dict[int, tuple[GroupedFieldSet, LeafPlan | None]] = {}
-        self._enum_names: dict[GraphQLEnumType, dict[Any, str]] = {}
 
     def execute_fields(self, parent_type: GraphQLObjectType, source_value: Any,
                        path: Path | None, grouped_field_set: GroupedFieldSet,
@@ -139,12 +139,14 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
         """`coerce_output_value`, except that an enum member is looked up by its value
         (strawberry's enum scans its members for every value)."""
         if isinstance(leaf, CustomGraphQLEnumType) and isinstance(value, leaf.wrapped_cls):
-            names = self._enum_names.get(leaf)
-            if names is None:
-                names = {member.value: name for name, member in leaf.values.items()}
-                self._enum_names[leaf] = names
-            return names.get(value.value)
+            return _enum_names(leaf).get(value._value_)  # the member's attribute, no property
         return leaf.coerce_output_value(value)
+
+
+@cache
+def _enum_names(leaf: GraphQLEnumType) -> dict[Any, str]:
+    """An enum's GraphQL names by its members' values, made once per schema type."""
+    return {member.value: name for name, member in leaf.values.items()}
 
 
 def _reader(extensions: dict[str, Any], resolve: Callable[..., Any]) -> Callable[[Any], Any]:
