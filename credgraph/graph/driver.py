@@ -45,6 +45,10 @@ def _data(record: neo4j.Record) -> Row:
         return record.data()
 
 
+def _rows(result: neo4j.Result) -> list[Row]:
+    return [_data(record) for record in result]
+
+
 def _text(cypher: str) -> LiteralString:
     # Cypher text is a module constant or spliced only from the declared model (an
     # allow-list); values always travel as parameters.
@@ -82,8 +86,18 @@ class Graph:
         timeout: float | None = None,
     ) -> list[Row]:
         """Run a read query in a managed, routed read transaction."""
-        with self.driver.session(database=self.database) as session:
-            return session.execute_read(self._work(cypher, params, timeout))
+        return self._execute(cypher, params, timeout, neo4j.RoutingControl.READ)
+
+    def _execute(self, cypher: str, params: Mapping[str, Any] | None, timeout: float | None,
+                 routing: neo4j.RoutingControl) -> list[Row]:
+        """One statement in a managed transaction (retried, routed) whose BEGIN travels with
+        the statement: `execute_read` waits for BEGIN's answer first, a round trip more on
+        every call. No bookmarks chain the calls, as with a session per call."""
+        query = neo4j.Query(_text(cypher),
+                            timeout=timeout if timeout is not None else self.tx_timeout)
+        return self.driver.execute_query(
+            query, dict(params or {}), routing_=routing, database_=self.database,
+            bookmark_manager_=None, result_transformer_=_rows)
 
     def read_rows(
         self, cypher: str, params: Mapping[str, Any] | None = None,
@@ -99,8 +113,7 @@ class Graph:
         self, cypher: str, params: Mapping[str, Any] | None = None,
         timeout: float | None = None,
     ) -> list[Row]:
-        with self.driver.session(database=self.database) as session:
-            return session.execute_write(self._work(cypher, params, timeout))
+        return self._execute(cypher, params, timeout, neo4j.RoutingControl.WRITE)
 
     def run_autocommit(self, cypher: str, params: Mapping[str, Any] | None = None,
                        timeout: float = 3600.0) -> None:
