@@ -67,6 +67,8 @@ HOSTILE = {
     "empty selection": (_body(f'{{ subject(id: "{COMPANY}") {{ }} }}'), 200, "BAD_USER_INPUT",
                         "asks for nothing"),
     "empty document": (_body("{ }"), 200, "BAD_USER_INPUT", "asks for nothing"),
+    "two operations, none named": (_body("query A { __typename } query B { __typename }"), 200,
+                                   "BAD_USER_INPUT", "name the one to run in operationName"),
     "not JSON": (b"{not json", 400, "BAD_USER_INPUT", "parse"),
     "JSON null": (b"null", 400, "BAD_USER_INPUT", "JSON object"),
     "batch": (b'[{"query": "{ __typename }"}]', 400, "BAD_USER_INPUT", "Batching"),
@@ -217,6 +219,18 @@ def test_unreachable_neo4j_is_service_unavailable(graph: Graph, services: Servic
         assert response.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
         ready = client.get("/readyz")
         assert (ready.status_code, ready.json()) == (503, {"status": "not ready"})
+
+
+def test_the_operation_named_runs(hostile_api: Api) -> None:
+    """Of several operations, the one `operationName` names runs (none named: refused)."""
+    document = f'query A {{ subject(id: "{COMPANY}") {{ id }} }} query B {{ __typename }}'
+    for name, data in (("A", {"subject": {"id": COMPANY}}), ("B", {"__typename": "Query"})):
+        response = hostile_api.client.post("/graphql", json={
+            "query": document, "operationName": name}, headers=hostile_api.headers("admin"))
+        assert response.json() == {"data": data}
+    missing = hostile_api.client.post("/graphql", json={"query": document, "operationName": "C"},
+                                      headers=hostile_api.headers("admin"))
+    assert missing.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
 
 
 @pytest.mark.parametrize(("accept", "media", "invalid_status"), [

@@ -145,5 +145,19 @@ class PreparedDocuments(SchemaExtension):
         context = self.execution_context
         if context.query and context.pre_execution_errors is None:
             context.pre_execution_errors = self.documents.errors(
-                context.query, context.schema._schema, context.validation_rules)
+                context.query, context.schema._schema, context.validation_rules) or (
+                self._unnamed_choice(context.graphql_document, context._provided_operation_name))
         yield
+
+    @staticmethod
+    def _unnamed_choice(document: DocumentNode | None,
+                        operation_name: str | None) -> list[GraphQLError]:
+        """GraphQL's rule that strawberry skips (it runs the first operation): a document of
+        several operations needs `operationName` to say which one runs."""
+        if operation_name is not None or document is None:
+            return []
+        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+        if len(operations) < 2:
+            return []
+        return [GraphQLError("the document holds several operations: name the one to run in "
+                             "operationName", extensions={"code": ErrorCode.BAD_USER_INPUT.value})]
