@@ -150,11 +150,10 @@ def _enum_names(leaf: GraphQLEnumType) -> dict[Any, str]:
 
 
 def _reader(extensions: dict[str, Any], resolve: Callable[..., Any]) -> Callable[[Any], Any]:
-    """The attribute itself for a strawberry field read by the default resolver (`getattr`
-    of its Python name, no permission or field extension); else strawberry's resolver."""
+    """The attribute itself for a field strawberry resolves by its basic resolver (the plan
+    takes no other: `_is_default`, no resolver, no extension) when that resolver is `getattr`
+    of the Python name; else strawberry's resolver."""
     definition = extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
-    if isinstance(definition, StrawberryField) and definition.is_basic_field:
-        resolver = definition.default_resolver
-        if resolver is getattr:
-            return attrgetter(definition.python_name)
+    if isinstance(definition, StrawberryField) and definition.default_resolver is getattr:
+        return attrgetter(definition.python_name)
     return lambda source: resolve(source, None)
