@@ -206,6 +206,33 @@ def test_associations(company: str, api: Api) -> None:
     assert capped["truncated"] and len(capped["edges"]) == 1
 
 
+def test_association_nodes_show_what_the_selection_asks(company: str, api: Api,
+                                                        services: Services) -> None:
+    """Nodes asked for their ids (and what is read by id) are answered without their
+    summaries — so no person's name is revealed, and the audit names only the centre; a
+    summary field asked for directly, through a fragment or an inline fragment, or under
+    `@skip`, is the stored one."""
+    shown = {company: ("德州市甲食品有限公司", "ENTERPRISE"),
+             "B": ("滨州市乙商贸有限公司", "ENTERPRISE"),
+             PKEY: ("张三明", "NATURAL_PERSON"), "O": ("王五", "NATURAL_PERSON")}
+    plain = data(api, """query($id: ID!) { associations(id: $id) { center { name }
+        nodes { id __typename records { id } } } }""", id=company)["associations"]
+    assert plain["center"] == {"name": "德州市甲食品有限公司"}
+    assert {n["id"] for n in plain["nodes"]} == set(shown)
+    assert {n["id"]: [r["id"] for r in n["records"]] for n in plain["nodes"]}["B"] == ["L-1"]
+    services.audit.flush()
+    assert services.graph.read("MATCH (e:AuditEvent) RETURN e.subjects AS subjects") == [
+        {"subjects": [company]}]
+    for nodes, fragment in (
+            ("nodes { id name kind }", ""),
+            ("nodes { id ...Shown }", "fragment Shown on Subject { name kind }"),
+            ("nodes { id ... on Subject { name } ... { kind } }", ""),
+            ("nodes { id kind name @skip(if: false) }", "")):
+        answer = data(api, "query($id: ID!) { associations(id: $id) { " + nodes + " } } "
+                      + fragment, id=company)["associations"]
+        assert {n["id"]: (n["name"], n["kind"]) for n in answer["nodes"]} == shown, nodes
+
+
 def test_risk_assessment(company: str, api: Api) -> None:
     result = data(api, """query($id: ID!, $asOf: Date) { riskAssessment(id: $id, asOf: $asOf) {
         score level ownScore associationScore crossDomain crossRegion

@@ -11,6 +11,7 @@ from strawberry.types import Info
 from credgraph.api.audit import audit
 from credgraph.api.errors import ErrorCode, api_error
 from credgraph.api.types import (
+    ID_ONLY_FIELDS,
     AssociationGraph,
     BeneficialOwner,
     DomainRisk,
@@ -23,6 +24,7 @@ from credgraph.api.types import (
     Subject,
     SubjectKind,
     SubjectMatch,
+    asks_beyond,
     authorize,
     check_depth,
     check_limit,
@@ -102,16 +104,19 @@ class InvestigationQuery:
         keys = keys_for(info, str(id))
         svc = services(info)
         cap = svc.rules.risk.degree_cap
-        # the centre, the hops and every node's summary in one round trip
+        # the centre, the hops and — when the answer shows more of them than their ids — every
+        # node's summary, in one round trip
+        summaries = asks_beyond(info, ("nodes",), ID_ONLY_FIELDS)
         hood = await in_thread(explore, svc.graph, keys, depth,
                                list(types or model.RELATIONS), as_of or today(), cap,
-                               limit, True)
+                               limit, summaries)
         if hood is None:
             raise api_error(ErrorCode.NOT_FOUND, "no subject with this id")
         center = hood.subjects[hood.center]
         answer = AssociationGraph(
             center=Subject.from_row(center, who),
-            nodes=[Subject.from_row(hood.subjects[i], who) for i in sorted(hood.hops)],
+            nodes=[Subject.from_row(hood.subjects.get(i) or {"id": i}, who)
+                   for i in sorted(hood.hops)],
             edges=[Relation.from_edge(e) for e in hood.edges.values()],
             truncated=hood.truncated, cut_hubs=[strawberry.ID(h) for h in sorted(hood.hubs)],
         )

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import strawberry
 from starlette.concurrency import run_in_threadpool
 from strawberry.types import Info
+from strawberry.types.nodes import SelectedField, Selection
 
 from credgraph.api.auth import PII_ROLES, Principal
 from credgraph.api.errors import ErrorCode, api_error
@@ -167,6 +168,32 @@ class Subject:
             region=row.get("region"), status=row.get("status"),
             id_masked=row.get("idMasked") if pii else None,
         )
+
+
+# Subject fields answered from its id alone, without the summary row (`SUBJECT_SUMMARY`): a
+# field added to Subject needs the summary unless it is named here.
+ID_ONLY_FIELDS = frozenset({"id", "__typename", "records", "escalation", "creditGrade"})
+
+
+def asks_beyond(info: Info, path: tuple[str, ...], fields: frozenset[str]) -> bool:
+    """Whether the resolved field's selection at `path` (field names, fragments followed)
+    names a field not in `fields` — directives not evaluated: a field under `@skip` counts."""
+    return _asks_beyond([item for field in info.selected_fields
+                         for item in getattr(field, "selections", ())], path, fields)
+
+
+def _asks_beyond(selections: list[Selection], path: tuple[str, ...],
+                 fields: frozenset[str]) -> bool:
+    for item in selections:
+        if not isinstance(item, SelectedField):
+            if _asks_beyond(item.selections, path, fields):
+                return True
+        elif not path:
+            if item.name not in fields:
+                return True
+        elif item.name == path[0] and _asks_beyond(item.selections, path[1:], fields):
+            return True
+    return False
 
 
 @strawberry.type

@@ -146,7 +146,7 @@ class Neighbourhood:
     adjacency: dict[str, list[tuple[str, Edge]]] = field(default_factory=dict)
     hubs: set[str] = field(default_factory=set)
     truncated: bool = False
-    # id -> summary (SUBJECT_SUMMARY) of the centre and every node reached, when asked for
+    # id -> summary (SUBJECT_SUMMARY) of the centre, and of every node reached when asked for
     subjects: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -179,7 +179,8 @@ def explore(graph: Graph, keys: list[str], depth: int, types: list[RelationType]
             as_of: dt.date, degree_cap: int, edge_budget: int,
             summaries: bool = False) -> Neighbourhood | None:
     """`expand` around the first of `keys` that names a subject (None if none does), in one
-    round trip; with `summaries`, `subjects` holds what an answer shows of every node."""
+    round trip; `subjects` holds what an answer shows of the centre and, with `summaries`, of
+    every node."""
     answer = graph.read(statement(depth, summaries), {
         "keys": keys, "types": [t.value for t in types], "asOf": as_of, "cap": degree_cap,
         "budget": edge_budget, "limit": edge_budget + 1})
@@ -219,5 +220,5 @@ def explore(graph: Graph, keys: list[str], depth: int, types: list[RelationType]
         frontier = next_frontier
     if summaries:
         hood.subjects = {row["id"]: row for row in answer[0]["nodes"] if row["id"] in hood.hops}
-        hood.subjects[center] = centre
+    hood.subjects[center] = centre
     return hood
