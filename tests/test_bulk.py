@@ -141,6 +141,7 @@ def test_bulk_and_transactional_build_the_same_graph(
     assert [(f.kind, f.read, f.loaded, f.rejected, f.corrected) for f in bulk.files] == [
         (f.kind, f.read, f.loaded, f.rejected, f.corrected) for f in transactional.files]
     assert bulk.corrections == transactional.corrections
+    assert bulk.missing == transactional.missing and sum(bulk.missing.values()) > 0
     assert bulk.shared_contacts == transactional.shared_contacts
     assert len(found["nodes"]) == len(expected["nodes"]) > 2000
     assert len(found["relationships"]) == len(expected["relationships"]) > 2000

@@ -631,6 +631,37 @@ def test_quality_report(services: Services, tmp_path: Path) -> None:
     assert json_path.exists()
 
 
+def test_missing_required_fields_are_counted_by_department(services: Services,
+                                                           tmp_path: Path) -> None:
+    """A row refused for a missing required field is counted by the department it names
+    (数据来源单位, else the deciding authority, its ID numbers masked) in a file beside the
+    rejects, which the quality report lists; other refusals are not counted there."""
+    from credgraph.loaders.report import run_load
+    from credgraph.queries.quality import build_report
+
+    market, county = "德州市市场监督管理局", "德州市德城区市场监督管理局"
+    penalties = write_csv(tmp_path / "penalties.csv", [
+        "行政处罚决定书文号", "行政相对人名称", "统一社会信用代码", "处罚类别", "处罚决定日期",
+        "处罚机关", "数据来源单位"], [
+        ["P-1", "甲", CO_A, "警告", "", county, market],
+        ["P-2", "甲", CO_A, "警告", " ", county, market],
+        ["P-3", "甲", CO_A, "", "2026-01-05", "德州市生态环境局", ""],
+        ["P-4", "甲", CO_A, "警告", "2026-01-05", "", ""],
+        ["P-5", "甲", CO_A, "警告", "", county, f"经办人{PERSON}"],
+        ["P-6", "甲", CO_A, "警告", "2026-13-45", county, market]])
+    rejects = tmp_path / "out" / "rejects-0601.csv"
+    summary = run_load(services, [penalties], rejects, 1000, as_json=True)
+    assert summary.rejected == 6
+    assert (tmp_path / "out" / "missing-0601.csv").exists()
+    assert build_report(services.graph, rejects)["missingRequiredBySource"] == [
+        {"file": "penalties.csv", "department": market, "column": "处罚决定日期", "rows": 2},
+        {"file": "penalties.csv", "department": "(not given)", "column": "处罚机关", "rows": 1},
+        {"file": "penalties.csv", "department": "德州市生态环境局", "column": "处罚类别",
+         "rows": 1},
+        {"file": "penalties.csv", "department": f"经办人{mask_id_number(PERSON)}",
+         "column": "处罚决定日期", "rows": 1}]
+
+
 def test_person_penalty_with_both_id_columns(services: Services, tmp_path: Path) -> None:
     """双公示 files carry 统一社会信用代码 for organisations and 证件号码 for persons."""
     loader(services).load([base_bundle(tmp_path / "b")])

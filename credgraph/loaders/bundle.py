@@ -38,6 +38,7 @@ from credgraph.rules import Rules
 from credgraph.schema.names import NameNormaliser
 from credgraph.schema.privacy import Privacy, scrub
 from credgraph.schema.rows import (
+    MISSING,
     ROW_MODELS,
     BundleRow,
     header_map,
@@ -64,7 +65,9 @@ RECORD_FILES: dict[str, RecordKind] = {
     "listings": RecordKind.LISTING, "judgments": RecordKind.JUDGMENT,
     "contracts": RecordKind.CONTRACT, "commitments": RecordKind.COMMITMENT,
 }
-OUTPUT_PREFIXES = ("rejects", "corrections", "truth")
+OUTPUT_PREFIXES = ("rejects", "corrections", "missing", "truth")
+# A refused row whose file names no department (subjects and relations have no such column).
+NO_DEPARTMENT = "(not given)"
 
 
 class BundleError(Exception):
@@ -105,6 +108,8 @@ class LoadSummary:
     warnings: list[str] = field(default_factory=list)
     shared_contacts: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    # (file, department, column) → rows refused for a missing required field
+    missing: Counter[tuple[str, str, str]] = field(default_factory=Counter)
 
     @property
     def read(self) -> int:
@@ -281,12 +286,15 @@ class BundleLoader:
                                     "than once; a row's first non-empty one is read")
         winners = self._last_lines(path, model, mapping, is_header) if model.key else {}
 
-        def reject(line: int, column: str, value: str, reason: str) -> None:
+        def reject(line: int, column: str, value: str, reason: str,
+                   department: str | None = None) -> None:
             reason = scrub(reason)
             result.rejected += 1
             result.reasons[reason.split(":")[0].split(" (")[0]] += 1
-            summary.rejects.append(Reject(path.name, line, columns.get(column, column),
-                                          scrub(value), reason))
+            header = columns.get(column, column)
+            summary.rejects.append(Reject(path.name, line, header, scrub(value), reason))
+            if reason.startswith(MISSING):
+                summary.missing[(path.name, scrub(department or NO_DEPARTMENT), header)] += 1
 
         pending: list[tuple[int, Prepared]] = []
         for line, prepared, key in self.validator.outcomes(shape, table.rows,
@@ -467,15 +475,40 @@ CORRECTION_COLUMNS = ("file", "line", "column", "name", "resolvedTo", "resolvedN
                       "decidedBy", "reason")
 
 
-def corrections_path(rejects: Path) -> Path:
-    """Where the rows attached by name (关联补正) are written: beside the rejects file and named
-    after it (rejects.csv → corrections.csv, rejects-0601.csv → corrections-0601.csv, bad.csv →
-    bad.corrections.csv), so that two loads' files in one folder are kept apart and the quality
-    report reads the corrections of the load whose rejects it is given."""
+def beside_rejects(rejects: Path, what: str) -> Path:
+    """A file of a load written beside its rejects file and named after it (rejects.csv →
+    corrections.csv, rejects-0601.csv → corrections-0601.csv, bad.csv → bad.corrections.csv),
+    so that two loads' files in one folder are kept apart and the quality report reads those
+    of the load whose rejects it is given."""
     name = rejects.name
     if name.startswith("rejects"):
-        return rejects.with_name("corrections" + name.removeprefix("rejects"))
-    return rejects.with_name(f"{rejects.stem}.corrections.csv")
+        return rejects.with_name(what + name.removeprefix("rejects"))
+    return rejects.with_name(f"{rejects.stem}.{what}.csv")
+
+
+def corrections_path(rejects: Path) -> Path:
+    """Where the rows attached by name (关联补正) are written."""
+    return beside_rejects(rejects, "corrections")
+
+
+def missing_path(rejects: Path) -> Path:
+    """Where the rows refused for a missing required field are counted by department."""
+    return beside_rejects(rejects, "missing")
+
+
+MISSING_COLUMNS = ("file", "department", "column", "rows")
+
+
+def write_missing(missing: Counter[tuple[str, str, str]], path: Path) -> None:
+    """Rows refused for a missing required field, by file, department and column, most first:
+    what each source department must send complete (缺失必填字段)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(MISSING_COLUMNS)
+        for (file, department, column), rows in sorted(missing.items(),
+                                                       key=lambda kv: (-kv[1], kv[0])):
+            writer.writerow([file, department, column, rows])
 
 
 def write_corrections(corrections: list[dict[str, Any]], path: Path) -> None:

@@ -40,6 +40,7 @@ from credgraph.schema.identifiers import (
 from credgraph.schema.names import NameNormaliser
 from credgraph.schema.privacy import Privacy, is_person_key, mask_id_number, scrub
 from credgraph.schema.rows import (
+    MISSING,
     BundleRow,
     CommitmentRow,
     ContractRow,
@@ -152,7 +153,7 @@ class Preparer:
     def subject_ref(self, column: str, raw: str | None, name: str | None = None) -> SubjectRef:
         """A USCC, a raw ID number or an opaque key; raises RowRejected saying what is wrong."""
         if not raw:
-            raise RowRejected(column, raw, "missing required field")
+            raise RowRejected(column, raw, MISSING)
         remembered = self._refs.get((raw, name))
         if remembered is None:
             if len(self._refs) >= REMEMBERED_REFS:

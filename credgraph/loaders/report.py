@@ -22,7 +22,9 @@ from credgraph.loaders.bundle import (
     BundleLoader,
     LoadSummary,
     corrections_path,
+    missing_path,
     write_corrections,
+    write_missing,
     write_rejects,
 )
 from credgraph.services import Services
@@ -56,6 +58,7 @@ def run_load(services: Services, paths: list[Path], rejects: Path, batch_size: i
         summary = loader.load(paths)
     write_rejects(summary.rejects, rejects)
     write_corrections(summary.corrections, corrections_path(rejects))
+    write_missing(summary.missing, missing_path(rejects))
     if as_json:
         sys.stdout.write(json.dumps(summary.as_json(rejects), ensure_ascii=False, indent=2))
         sys.stdout.write("\n")

@@ -21,7 +21,15 @@ from typing import NamedTuple
 from credgraph.graph.driver import batched
 from credgraph.loaders.prepare import Prepared, Preparer, RowRejected
 from credgraph.loaders.readers import RawRow
-from credgraph.schema.rows import ROW_MODELS, display_value, header_map, parse_row, row_values
+from credgraph.schema.rows import (
+    MISSING,
+    ROW_MODELS,
+    department,
+    display_value,
+    header_map,
+    parse_row,
+    row_values,
+)
 
 # A smaller file is validated before worker processes would have started.
 PARALLEL_FROM_BYTES = 2_000_000
@@ -32,6 +40,7 @@ class Rejection(NamedTuple):
     column: str
     value: str
     reason: str
+    department: str | None = None  # for a missing required field: who sent the row
 
 
 class Outcome(NamedTuple):
@@ -72,19 +81,25 @@ def validate(preparer: Preparer, shape: FileShape, rows: Iterable[RawRow]) -> li
                                                         display_value(problem.value),
                                                         problem.reason), None))
             continue
-        parsed = parse_row(model, row_values(shape.mapping, raw.values), shape.columns)
+        values = row_values(shape.mapping, raw.values)
+        parsed = parse_row(model, values, shape.columns)
         if isinstance(parsed, list):
             first = parsed[0]
             more = (f" (and {len(parsed) - 1} more problem(s) in this row)"
                     if len(parsed) > 1 else "")
+            sender = department(model, values) if first.reason == MISSING else None
             outcomes.append(Outcome(raw.line, Rejection(first.column, first.value,
-                                                        first.reason + more), None))
+                                                        first.reason + more, sender), None))
             continue
         key = str(getattr(parsed, model.key)) if model.key else None
         try:
             outcomes.append(Outcome(raw.line, preparer.prepare(shape.kind, parsed), key))
         except RowRejected as exc:
-            outcomes.append(Outcome(raw.line, Rejection(exc.column, exc.value, exc.reason), key))
+            sender = (department(model, {name: getattr(parsed, name)
+                                         for name in model.departments})
+                      if exc.reason == MISSING else None)
+            outcomes.append(Outcome(raw.line, Rejection(exc.column, exc.value, exc.reason,
+                                                        sender), key))
     return outcomes
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from credgraph.graph.driver import Graph
 from credgraph.graph.model import Label, Link, RecordKind, label_predicate
-from credgraph.loaders.bundle import corrections_path
+from credgraph.loaders.bundle import corrections_path, missing_path
 from credgraph.loaders.prepare import IDENTIFIER_REASONS
 
 DUPLICATES = """
@@ -62,6 +62,16 @@ def invalid_identifiers(rejects: Path) -> list[dict[str, Any]]:
             for (f, c, r), n in sorted(counts.items(), key=lambda kv: -sum(kv[1]))]
 
 
+def missing_required(rejects: Path) -> list[dict[str, Any]]:
+    """Rows the last load refused for a missing required field, by file, department (数据来源单位,
+    else the deciding authority) and column — from the count written beside its rejects file."""
+    path = missing_path(rejects)
+    if not path.exists():
+        return []
+    with path.open(encoding="utf-8") as handle:
+        return [{**row, "rows": int(row["rows"])} for row in csv.DictReader(handle)]
+
+
 def build_report(graph: Graph, rejects: Path, limit: int = 200) -> dict[str, Any]:
     """The report of the graph and of the last load, whose rejects file is `rejects`."""
     params = {"limit": limit}
@@ -69,6 +79,7 @@ def build_report(graph: Graph, rejects: Path, limit: int = 200) -> dict[str, Any
         "generatedAt": dt.datetime.now().isoformat(timespec="seconds"),
         "duplicateSubjects": graph.read(DUPLICATES, params, timeout=300),
         "invalidIdentifiers": invalid_identifiers(rejects),
+        "missingRequiredBySource": missing_required(rejects)[:limit],
         "orphanRecords": graph.read(ORPHANS, params, timeout=300),
         "stubSubjects": graph.read(STUBS, timeout=300),
         "missingFieldsBySource": graph.read(MISSING_BY_SOURCE, params, timeout=300),
@@ -93,7 +104,10 @@ TITLES = {
     "invalidIdentifiers": "无效标识 Invalid identifiers seen in the last load",
     "orphanRecords": "孤立记录 Orphan records (no subject)",
     "stubSubjects": "待补全主体 Subjects known only from records",
-    "missingFieldsBySource": "缺失字段 Missing fields by source department",
+    "missingRequiredBySource": "缺失必填字段 Rows refused for a missing required field, by source "
+                               "department (last load)",
+    "missingFieldsBySource": "缺失字段 Loaded penalties without optional fields, by source "
+                             "department",
 }
 
 
