@@ -87,5 +87,7 @@ def print_summary(console: Console, summary: LoadSummary, rejects: Path) -> None
     console.print(f"shared-contact pairs derived: {contacts or 'none'}")
     if summary.rejected:
         console.print(f"rejected rows with reasons: {rejects}")
+    if summary.missing:
+        console.print(f"rows missing a required field, by department: {missing_path(rejects)}")
     for warning in summary.warnings[:10]:
         console.print(f"warning: {warning}")
