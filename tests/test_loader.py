@@ -633,13 +633,15 @@ def test_quality_report(services: Services, tmp_path: Path) -> None:
 
 def test_missing_required_fields_are_counted_by_department(services: Services,
                                                            tmp_path: Path) -> None:
-    """A row refused for a missing required field is counted by the department it names
-    (数据来源单位, else the deciding authority, its ID numbers masked) in a file beside the
-    rejects, which the quality report lists; other refusals are not counted there."""
+    """A row refused for lacking required fields is counted, for each field it lacks, by the
+    department it names (数据来源单位, else the deciding authority; on one line, ID numbers
+    masked — also across the cut of a long name) in a file beside the rejects, which the quality
+    report lists; other refusals are not counted there."""
     from credgraph.loaders.report import run_load
     from credgraph.queries.quality import build_report
 
     market, county = "德州市市场监督管理局", "德州市德城区市场监督管理局"
+    long_name = "局" * 190 + PERSON
     penalties = write_csv(tmp_path / "penalties.csv", [
         "行政处罚决定书文号", "行政相对人名称", "统一社会信用代码", "处罚类别", "处罚决定日期",
         "处罚机关", "数据来源单位"], [
@@ -648,18 +650,23 @@ def test_missing_required_fields_are_counted_by_department(services: Services,
         ["P-3", "甲", CO_A, "", "2026-01-05", "德州市生态环境局", ""],
         ["P-4", "甲", CO_A, "警告", "2026-01-05", "", ""],
         ["P-5", "甲", CO_A, "警告", "", county, f"经办人{PERSON}"],
-        ["P-6", "甲", CO_A, "警告", "2026-13-45", county, market]])
+        ["P-6", "甲", CO_A, "警告", "2026-13-45", county, market],
+        ["P-7", "甲", CO_A, "警告", "2026-13-45", "", market],
+        ["P-8", "甲", CO_A, "警告", "", county, long_name],
+        ["P-9", "甲", CO_A, "警告", "", county, "德州市\n质监局"]])
     rejects = tmp_path / "out" / "rejects-0601.csv"
     summary = run_load(services, [penalties], rejects, 1000, as_json=True)
-    assert summary.rejected == 6
+    assert summary.rejected == 9
     assert (tmp_path / "out" / "missing-0601.csv").exists()
-    assert build_report(services.graph, rejects)["missingRequiredBySource"] == [
-        {"file": "penalties.csv", "department": market, "column": "处罚决定日期", "rows": 2},
-        {"file": "penalties.csv", "department": "(not given)", "column": "处罚机关", "rows": 1},
-        {"file": "penalties.csv", "department": "德州市生态环境局", "column": "处罚类别",
-         "rows": 1},
-        {"file": "penalties.csv", "department": f"经办人{mask_id_number(PERSON)}",
-         "column": "处罚决定日期", "rows": 1}]
+    listed = build_report(services.graph, rejects)["missingRequiredBySource"]
+    assert {(row["department"], row["column"]): row["rows"] for row in listed} == {
+        (market, "处罚决定日期"): 2, ("(not given)", "处罚机关"): 1,
+        ("德州市生态环境局", "处罚类别"): 1, (f"经办人{mask_id_number(PERSON)}", "处罚决定日期"): 1,
+        (market, "处罚机关"): 1,  # behind an impossible date, the row's first problem
+        (("局" * 190 + mask_id_number(PERSON))[:200] + "…", "处罚决定日期"): 1,
+        ("德州市 质监局", "处罚决定日期"): 1}
+    assert listed[0]["rows"] == 2 and {row["file"] for row in listed} == {"penalties.csv"}
+    assert PERSON[:10] not in (tmp_path / "out" / "missing-0601.csv").read_text(encoding="utf-8")
 
 
 def test_person_penalty_with_both_id_columns(services: Services, tmp_path: Path) -> None:

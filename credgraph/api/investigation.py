@@ -115,7 +115,8 @@ class InvestigationQuery:
         center = hood.subjects[hood.center]
         answer = AssociationGraph(
             center=Subject.from_row(center, who),
-            nodes=[Subject.from_row(hood.subjects.get(i) or {"id": i}, who)
+            nodes=[Subject.from_row(hood.subjects[i] if summaries else
+                                    hood.subjects.get(i, {"id": i}), who)
                    for i in sorted(hood.hops)],
             edges=[Relation.from_edge(e) for e in hood.edges.values()],
             truncated=hood.truncated, cut_hubs=[strawberry.ID(h) for h in sorted(hood.hubs)],

@@ -38,7 +38,6 @@ from credgraph.rules import Rules
 from credgraph.schema.names import NameNormaliser
 from credgraph.schema.privacy import Privacy, scrub
 from credgraph.schema.rows import (
-    MISSING,
     ROW_MODELS,
     BundleRow,
     header_map,
@@ -108,7 +107,7 @@ class LoadSummary:
     warnings: list[str] = field(default_factory=list)
     shared_contacts: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
-    # (file, department, column) → rows refused for a missing required field
+    # (file, department, column) → rows refused lacking that required field
     missing: Counter[tuple[str, str, str]] = field(default_factory=Counter)
 
     @property
@@ -287,14 +286,15 @@ class BundleLoader:
         winners = self._last_lines(path, model, mapping, is_header) if model.key else {}
 
         def reject(line: int, column: str, value: str, reason: str,
-                   department: str | None = None) -> None:
+                   department: str | None = None, missing: tuple[str, ...] = ()) -> None:
             reason = scrub(reason)
             result.rejected += 1
             result.reasons[reason.split(":")[0].split(" (")[0]] += 1
-            header = columns.get(column, column)
-            summary.rejects.append(Reject(path.name, line, header, scrub(value), reason))
-            if reason.startswith(MISSING):
-                summary.missing[(path.name, scrub(department or NO_DEPARTMENT), header)] += 1
+            summary.rejects.append(Reject(path.name, line, columns.get(column, column),
+                                          scrub(value), reason))
+            sender = scrub(department or NO_DEPARTMENT)
+            for lacking in missing:  # every required field the row lacks, not only the first
+                summary.missing[(path.name, sender, columns.get(lacking, lacking))] += 1
 
         pending: list[tuple[int, Prepared]] = []
         for line, prepared, key in self.validator.outcomes(shape, table.rows,

@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -86,8 +87,9 @@ def print_summary(console: Console, summary: LoadSummary, rejects: Path) -> None
     contacts = ", ".join(f"{k} {v:,}" for k, v in summary.shared_contacts.items())
     console.print(f"shared-contact pairs derived: {contacts or 'none'}")
     if summary.rejected:
-        console.print(f"rejected rows with reasons: {rejects}")
+        console.print(f"rejected rows with reasons: {escape(str(rejects))}")
     if summary.missing:
-        console.print(f"rows missing a required field, by department: {missing_path(rejects)}")
+        console.print("rows missing a required field, by department: "
+                      + escape(str(missing_path(rejects))))
     for warning in summary.warnings[:10]:
         console.print(f"warning: {warning}")

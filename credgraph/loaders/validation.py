@@ -40,7 +40,9 @@ class Rejection(NamedTuple):
     column: str
     value: str
     reason: str
-    department: str | None = None  # for a missing required field: who sent the row
+    # for a row lacking required fields: the department that sent it, and those fields' columns
+    department: str | None = None
+    missing: tuple[str, ...] = ()
 
 
 class Outcome(NamedTuple):
@@ -87,19 +89,22 @@ def validate(preparer: Preparer, shape: FileShape, rows: Iterable[RawRow]) -> li
             first = parsed[0]
             more = (f" (and {len(parsed) - 1} more problem(s) in this row)"
                     if len(parsed) > 1 else "")
-            sender = department(model, values) if first.reason == MISSING else None
+            missing = tuple(p.column for p in parsed if p.reason == MISSING)
+            sender = department(model, values) if missing else None
             outcomes.append(Outcome(raw.line, Rejection(first.column, first.value,
-                                                        first.reason + more, sender), None))
+                                                        first.reason + more, sender, missing),
+                                    None))
             continue
         key = str(getattr(parsed, model.key)) if model.key else None
         try:
             outcomes.append(Outcome(raw.line, preparer.prepare(shape.kind, parsed), key))
         except RowRejected as exc:
+            missing = (exc.column,) if exc.reason == MISSING else ()
             sender = (department(model, {name: getattr(parsed, name)
                                          for name in model.departments})
-                      if exc.reason == MISSING else None)
+                      if missing else None)
             outcomes.append(Outcome(raw.line, Rejection(exc.column, exc.value, exc.reason,
-                                                        sender), key))
+                                                        sender, missing), key))
     return outcomes
 
 

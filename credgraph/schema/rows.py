@@ -412,16 +412,18 @@ def display_value(value: object) -> str:
         return mask_id_number(text)
     if in_number_notation(text):
         return mask_number_notation(text)
-    return text if len(text) <= 200 else text[:200] + "…"
+    # masked before it is cut: a number across the cut would keep its first digits unmasked
+    return text if len(text) <= 200 else scrub(text)[:200] + "…"
 
 
 def department(model: type[BundleRow], values: dict[str, Any]) -> str | None:
-    """The department a row names (raw or parsed values by field name), as a rejects file
-    shows a value: ID numbers masked, long text cut; None when it names none."""
+    """The department a row names (raw or parsed values by field name) on one line, as a
+    rejects file shows a value: ID numbers masked, long text cut; None when it names none."""
     for name in model.departments:
         value = values.get(name)
         if not is_blank(value) and not isinstance(value, dict | list):
-            return display_value(printable(str(value)).strip())
+            text = " ".join(str(value).split())
+            return display_value("".join(c for c in text if c.isprintable()))
     return None
 
 
