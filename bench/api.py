@@ -45,7 +45,7 @@ from credgraph.api.auth import KeyStore, Role
 from credgraph.graph.model import RELATIONS, types_pattern
 from credgraph.graph.server import LocalNeo4j
 from credgraph.queries.fragments import live
-from credgraph.queries.neighbourhood import expand, live_hub, statement
+from credgraph.queries.neighbourhood import expand, live_hub, parameters, statement
 from credgraph.queries.risk import assess
 from credgraph.queries.subjects import SUBJECT_BY_KEYS, find_subject
 from credgraph.services import Services
@@ -107,9 +107,8 @@ def own_statement(name: str, value: str, cap: int,
     (its `nodes { id }` needs no summaries), to be run through the bare driver."""
     if name == "subject":
         return neo4j.Query(SUBJECT_BY_KEYS), {"keys": [value]}
-    return neo4j.Query(statement(int(name[-1]), False)), {
-        "keys": [value], "types": [t.value for t in RELATIONS], "asOf": today, "cap": cap,
-        "budget": EDGE_LIMIT, "limit": EDGE_LIMIT + 1}
+    return (neo4j.Query(statement(int(name[-1]), False)),
+            parameters([value], list(RELATIONS), today, cap, EDGE_LIMIT))
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:

@@ -77,7 +77,7 @@ class Graph:
     ) -> Callable[[neo4j.ManagedTransaction], list[Row]]:
         @neo4j.unit_of_work(timeout=timeout if timeout is not None else self.tx_timeout)
         def work(tx: neo4j.ManagedTransaction) -> list[Row]:
-            return [_data(record) for record in tx.run(_text(cypher), dict(params or {}))]
+            return _rows(tx.run(_text(cypher), dict(params or {})))
 
         return work
 

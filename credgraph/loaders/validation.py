@@ -100,9 +100,7 @@ def validate(preparer: Preparer, shape: FileShape, rows: Iterable[RawRow]) -> li
             outcomes.append(Outcome(raw.line, preparer.prepare(shape.kind, parsed), key))
         except RowRejected as exc:
             missing = (exc.column,) if exc.reason == MISSING else ()
-            sender = (department(model, {name: getattr(parsed, name)
-                                         for name in model.departments})
-                      if missing else None)
+            sender = department(model, dict(parsed)) if missing else None
             outcomes.append(Outcome(raw.line, Rejection(exc.column, exc.value, exc.reason,
                                                         sender, missing), key))
     return outcomes

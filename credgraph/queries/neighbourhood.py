@@ -156,9 +156,16 @@ def warm_up(graph: Graph, max_depth: int, types: list[RelationType]) -> None:
     have the types of a real call (plans are cached per query and parameter types)."""
     for depth in range(1, max_depth + 1):
         for summaries in (False, True):
-            graph.read(statement(depth, summaries), {
-                "keys": ["warm-up"], "types": [t.value for t in types],
-                "asOf": dt.date.today(), "cap": 1, "budget": 1, "limit": 2}, timeout=120)
+            graph.read(statement(depth, summaries),
+                       parameters(["warm-up"], types, dt.date.today(), 1, 1), timeout=120)
+
+
+def parameters(keys: list[str], types: list[RelationType], as_of: dt.date, degree_cap: int,
+               edge_budget: int) -> dict[str, Any]:
+    """What `statement` is run with (a hop reads at most the budget plus one, to tell
+    whether more was there)."""
+    return {"keys": keys, "types": [t.value for t in types], "asOf": as_of, "cap": degree_cap,
+            "budget": edge_budget, "limit": edge_budget + 1}
 
 
 def as_date(value: object) -> dt.date | None:
@@ -181,9 +188,8 @@ def explore(graph: Graph, keys: list[str], depth: int, types: list[RelationType]
     """`expand` around the first of `keys` that names a subject (None if none does), in one
     round trip; `subjects` holds what an answer shows of the centre and, with `summaries`, of
     every node."""
-    answer = graph.read(statement(depth, summaries), {
-        "keys": keys, "types": [t.value for t in types], "asOf": as_of, "cap": degree_cap,
-        "budget": edge_budget, "limit": edge_budget + 1})
+    answer = graph.read(statement(depth, summaries),
+                        parameters(keys, types, as_of, degree_cap, edge_budget))
     if not answer:
         return None
     centre = answer[0]["centre"]
