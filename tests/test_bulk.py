@@ -13,7 +13,7 @@ from credgraph.api.auth import KeyStore, Role
 from credgraph.graph.driver import Graph
 from credgraph.graph.maintenance import delete_all
 from credgraph.graph.model import Label
-from credgraph.loaders.bulk import BulkLoader, BulkRefused, CsvGroup
+from credgraph.loaders.bulk import BulkLoader, BulkRefused, CsvGroup, ImportStage
 from credgraph.loaders.bundle import BundleLoader, LoadSummary, header_test
 from credgraph.loaders.demo import generate
 from credgraph.loaders.readers import read_table
@@ -194,3 +194,23 @@ def test_a_failed_import_keeps_the_previous_database(services: Services, city: P
     # the server is up again, on the database it had before
     assert KeyStore(services.graph).lookup(token) is not None
     assert services.graph.read("MATCH (n:Subject) RETURN count(n) AS n")[0]["n"] == 0
+
+
+def test_staged_cells_keep_what_a_merge_would_store(tmp_path: Path) -> None:
+    """An absent value is an empty field, an empty string a quoted one; quotes, line breaks,
+    dates, booleans and lists written as neo4j-admin reads them; a column no row fills is
+    left out."""
+    stage = ImportStage(tmp_path)
+    stage.write_nodes("Penalty", "Penalty", "Penalty", [
+        {"id": "A", "title": 'say "no"\nnow', "fine": 2.5, "count": 3, "empty": "",
+         "date": dt.date(2026, 1, 2), "done": True, "tags": ["x", "y"], "none": None},
+        {"id": "B", "title": None, "fine": None, "count": 4, "empty": None,
+         "date": None, "done": False, "tags": None},
+    ])
+    [group] = stage.node_files
+    assert group.path.read_text(encoding="utf-8") == (
+        "id:ID(Penalty),count:long,date:date,done:boolean,empty:string,fine:double,"
+        "tags:string[],title:string\n"
+        '"A",3,"2026-01-02","true","",2.5,"x;y","say ""no""\nnow"\n'
+        '"B",4,,"false",,,,\n')
+    assert group.multiline

@@ -14,7 +14,9 @@ second file of the same kind), which the MERGE after the import applies as it wo
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import os
 import shutil
 import subprocess
@@ -81,35 +83,41 @@ def _type(value: Any) -> str | None:
     return "string"
 
 
-def _quote(text: str) -> str:
-    # Always quoted: an empty string stays an empty string (an empty field is no value).
-    return '"' + text.replace('"', '""') + '"'
+class _Bare(float):
+    """A cell the C csv writer leaves unquoted — it quotes whatever is not a number — and
+    writes as `text`."""
+
+    text = ""
+
+    def __new__(cls, text: str) -> _Bare:
+        bare = super().__new__(cls, 0.0)
+        bare.text = text
+        return bare
+
+    def __str__(self) -> str:
+        return self.text
 
 
-def _text(value: Any) -> str:
-    return "" if value is None else _quote(str(value))
-
-
-def _number(value: Any) -> str:
-    return "" if value is None else repr(value)
-
-
-def _boolean(value: Any) -> str:
-    return "" if value is None else "true" if value else "false"
+# An absent property: an empty unquoted field (a quoted empty field is an empty string).
+ABSENT = _Bare("")
 
 
 def _temporal(value: Any) -> str:
-    return "" if value is None else str(value.isoformat())
+    return str(value.isoformat())
 
 
 def _array(value: Any) -> str:
-    return "" if value is None else _quote(";".join(str(v) for v in value))
+    return ";".join(str(v) for v in value)
 
 
-# A column's cells are formatted by its header type, chosen once per batch.
+def _boolean(value: Any) -> str:
+    return "true" if value else "false"
+
+
+# The columns whose values the csv writer cannot write as they are. Strings are quoted (an
+# empty string stays an empty string), numbers are not (`str` of a float is its repr).
 CELL_FORMATS: dict[str, Callable[[Any], str]] = {
-    "boolean": _boolean, "long": _number, "double": _number, "date": _temporal,
-    "datetime": _temporal, "string[]": _array, "string": _text}
+    "boolean": _boolean, "date": _temporal, "datetime": _temporal, "string[]": _array}
 
 
 @dataclass
@@ -162,17 +170,26 @@ class ImportStage:
                columns: list[str], label_or_type: str, target: list[CsvGroup]) -> None:
         """Rows into a CSV file: the id columns of `id_header` lead each row, then the
         properties named by `columns`, typed by the first value each has (a column no row
-        fills is left out)."""
+        fills is left out). Cells are written column by column by the C csv writer; only the
+        columns holding an absent value or a value it cannot write are rewritten."""
         if not rows:
             return
         lead = len(id_header)
-        types: dict[str, str] = {}
-        for row in rows:
-            for column, value in zip(columns, row[lead:], strict=True):
-                if column not in types and (found := _type(value)) is not None:
-                    types[column] = found
-        used = [i for i, column in enumerate(columns) if column in types]
-        head = [*id_header, *(f"{columns[i]}:{types[columns[i]]}" for i in used)]
+        cells = list(zip(*rows, strict=True))
+        head = list(id_header)
+        kept = cells[:lead]
+        for column, values in zip(columns, cells[lead:], strict=True):
+            found = next((_type(v) for v in values if v is not None), None)
+            if found is None:
+                continue
+            head.append(f"{column}:{found}")
+            form = CELL_FORMATS.get(found)
+            if form is not None:
+                kept.append(tuple(ABSENT if v is None else form(v) for v in values))
+            elif None in values:
+                kept.append(tuple(ABSENT if v is None else v for v in values))
+            else:
+                kept.append(values)
         key = (label_or_type, tuple(head))
         group = self._groups.get(key)
         if group is None:
@@ -180,12 +197,12 @@ class ImportStage:
             path.write_text(",".join(head) + "\n", encoding="utf-8")
             group = self._groups[key] = CsvGroup(path, label_or_type)
             target.append(group)
-        cells = [(lead + i, CELL_FORMATS[types[columns[i]]]) for i in used]
-        lines = [",".join([*(_quote(str(v)) for v in row[:lead]),
-                           *(form(row[j]) for j, form in cells)]) for row in rows]
-        body = "\n".join(lines) + "\n"
+        buffer = io.StringIO()
+        csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n").writerows(
+            zip(*kept, strict=True))
+        body = buffer.getvalue()
         # a field holding a line break makes the file multiline for neo4j-admin
-        group.multiline = group.multiline or "\r" in body or body.count("\n") > len(lines)
+        group.multiline = group.multiline or "\r" in body or body.count("\n") > len(rows)
         with group.path.open("a", encoding="utf-8", newline="") as handle:
             handle.write(body)
 
