@@ -369,15 +369,17 @@ def integrity_report(as_of: dt.datetime | None, agency: str | None, region: str 
     import json
 
     from credgraph.queries import integrity as tracing
-    from credgraph.schema.regions import division_prefix
+    from credgraph.schema.regions import region_prefix
 
-    if region is not None and not (region.isdigit() and 2 <= len(region) <= 6):
-        _fail("--region must be 2 to 6 digits of a division code")
+    try:
+        prefix = region_prefix(region) if region is not None else None
+    except ValueError as exc:
+        _fail(f"--region: {exc}")
     services = _services(_settings())
     key = _subject_key(services, agency, agency=True) if agency else None
     day = as_of.date() if as_of else dt.date.today()
     report = tracing.integrity_report(services.graph, services.rules, day, key,
-                                      division_prefix(region) if region else None, timeout=600)
+                                      prefix, timeout=600)
     data = tracing.report_data(report, mask_persons=not full_names)
     json_path, html_path = tracing.write_report(data, out)
     if as_json:

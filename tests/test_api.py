@@ -187,6 +187,13 @@ def test_search_subjects(company: str, api: Api) -> None:
         matches = data(api, """query($region: String) { searchSubjects(name: "甲食品",
             region: $region) { subject { id } } }""", region=code)["searchSubjects"]
         assert [m["subject"]["id"] for m in matches] == found, code
+    # a region no division code has is a mistake to say, not an empty answer
+    search = 'query($region: String) { searchSubjects(name: "甲食品", region: $region) { score } }'
+    for code, message in (("99", "no region code starts with 99"),
+                          ("999999", "unknown region 999999"), ("371", "2- or 4-digit")):
+        found = error(api, search, region=code)
+        assert (found["extensions"]["code"], message in found["message"]) == (
+            "BAD_USER_INPUT", True), found
 
 
 def test_associations(company: str, api: Api) -> None:

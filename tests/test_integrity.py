@@ -568,7 +568,10 @@ def test_cli_report(debtor_world: Graph, cli_env: dict[str, str], tmp_path: Path
                                       "--out", str(out), "--names", "--json"], env=cli_env)
     assert named.exit_code == 0 and "王建国" in named.output
     wrong = CliRunner().invoke(main, ["integrity", "report", "--region", "abc"], env=cli_env)
-    assert wrong.exit_code == 2 and "2 to 6 digits" in wrong.output
+    assert wrong.exit_code == 2 and "2- or 4-digit prefix" in wrong.output
+    unknown = CliRunner().invoke(main, ["integrity", "report", "--region", "999999"],
+                                 env=cli_env)
+    assert unknown.exit_code == 2 and "unknown region 999999" in unknown.output
 
 
 def test_cli_check(supplier_world: Graph, cli_env: dict[str, str]) -> None:

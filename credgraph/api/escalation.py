@@ -27,6 +27,7 @@ from credgraph.api.types import (
     in_thread,
     limits,
     principal,
+    region_prefix,
     services,
     today,
 )
@@ -36,7 +37,6 @@ from credgraph.queries.grading import Grade, credit_grades, inspection_plan
 from credgraph.queries.neighbourhood import as_date
 from credgraph.queries.subjects import subjects_by_ids
 from credgraph.rules import Rules
-from credgraph.schema.regions import division_prefix, region, regions
 from credgraph.schema.rows import printable
 
 MAX_NOTE = 2000
@@ -201,22 +201,6 @@ async def subject_grade(info: Info, subject: str, as_of: dt.date | None) -> Cred
 
 
 # -- argument checks -----------------------------------------------------------------------------
-def region_prefix(value: str) -> str:
-    """A region argument as a code prefix: a county code, a prefecture (371400 → 3714) or
-    province code (370000 → 37), or a 2- or 4-digit prefix of known codes."""
-    text = value.strip()
-    if not text.isdigit() or len(text) not in (2, 4, 6):
-        raise api_error(ErrorCode.BAD_USER_INPUT,
-                        "region must be a 6-digit division code or a 2- or 4-digit prefix")
-    if len(text) == 6:
-        if region(text) is None:
-            raise api_error(ErrorCode.BAD_USER_INPUT, f"unknown region {text}")
-        return division_prefix(text)
-    if not any(code.startswith(text) for code in regions()):
-        raise api_error(ErrorCode.BAD_USER_INPUT, f"no region code starts with {text}")
-    return text
-
-
 def encode_cursor(rank: int, eid: str) -> str:
     raw = json.dumps([rank, eid], ensure_ascii=False).encode()
     return _CURSOR_PREFIX + base64.urlsafe_b64encode(raw).decode()

@@ -21,12 +21,13 @@ from credgraph.api.types import (
     in_thread,
     keys_for,
     path_steps,
+    region_prefix,
     services,
     today,
 )
 from credgraph.graph.model import INTEGRITY_PATTERN_ZH, IntegrityPattern, Label
 from credgraph.queries import integrity
-from credgraph.schema.regions import division_prefix, region_name
+from credgraph.schema.regions import region_name
 
 
 @strawberry.type(description="How many findings of one pattern, and the points they cost")
@@ -88,13 +89,6 @@ class ProcurementCheck:
     warnings: list[str]
     records: list[CreditRecord]
     as_of: dt.date
-
-
-def _region(value: str | None) -> str | None:
-    if value is not None and not (value.isdigit() and 2 <= len(value) <= 6):
-        raise api_error(ErrorCode.BAD_USER_INPUT,
-                        "region must be 2 to 6 digits of a division code (3714, 371481)")
-    return division_prefix(value) if value is not None else None
 
 
 async def _agency(info: Info, value: strawberry.ID | None) -> str | None:
@@ -181,7 +175,7 @@ class IntegrityQuery:
                                region: str | None = None,
                                as_of: dt.date | None = None) -> list[AgencyIntegrity]:
         who = authorize(info, "integrityReport")
-        prefix = _region(region)
+        prefix = region_prefix(region) if region is not None else None
         key = await _agency(info, agency)
         svc = services(info)
         report = await in_thread(integrity.integrity_report, svc.graph, svc.rules,
@@ -195,7 +189,7 @@ class IntegrityQuery:
     async def county_integrity(self, info: Info, region: str | None = None,
                                as_of: dt.date | None = None) -> list[CountyIntegrity]:
         who = authorize(info, "integrityReport")  # the same report, another roll-up
-        prefix = _region(region)
+        prefix = region_prefix(region) if region is not None else None
         svc = services(info)
         report = await in_thread(integrity.integrity_report, svc.graph, svc.rules,
                                  as_of or today(), None, prefix)

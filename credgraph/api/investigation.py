@@ -32,6 +32,7 @@ from credgraph.api.types import (
     in_thread,
     keys_for,
     path_steps,
+    region_prefix,
     services,
     signals_out,
     today,
@@ -41,7 +42,7 @@ from credgraph.queries import ownership, risk
 from credgraph.queries.neighbourhood import explore
 from credgraph.queries.subjects import find_subject, subjects_by_ids
 from credgraph.rules import Rules
-from credgraph.schema.regions import division_prefix, region_name
+from credgraph.schema.regions import region_name
 
 # SPEC §9's defaults; an explicit null means the default too (the arguments are nullable)
 SEARCH_LIMIT = 10
@@ -78,12 +79,11 @@ class InvestigationQuery:
         check_limit(info, limit)
         if not name.strip() or len(name) > 200:
             raise api_error(ErrorCode.BAD_USER_INPUT, "name must have 1 to 200 characters")
-        if region is not None and not (region.isdigit() and 2 <= len(region) <= 6):
-            raise api_error(ErrorCode.BAD_USER_INPUT, "region must be 2 to 6 digits")
+        prefix = region_prefix(region) if region is not None else None
         svc = services(info)
         candidates = await in_thread(
             lambda: svc.resolver.candidates(name, kind.value if kind else None, limit,
-                                            region=division_prefix(region) if region else None))
+                                            region=prefix))
         rows = await in_thread(subjects_by_ids, svc.graph, [c.id for c in candidates])
         matches = [SubjectMatch(subject=Subject.from_row(rows[c.id], who), score=c.score / 100)
                    for c in candidates if c.id in rows]

@@ -24,6 +24,7 @@ from credgraph.queries.fragments import status_on
 from credgraph.queries.neighbourhood import Edge, as_date
 from credgraph.queries.subjects import candidate_keys, find_subject, subject_records
 from credgraph.rules import LimitRules
+from credgraph.schema import regions
 from credgraph.schema.identifiers import IdentifierError
 from credgraph.schema.privacy import mask_name
 from credgraph.schema.regions import region_name
@@ -338,6 +339,14 @@ def decode_cursor(connection: str, text: str) -> tuple[dt.datetime, str]:
     except ValueError:
         pass
     raise api_error(ErrorCode.BAD_USER_INPUT, "after is not a cursor this query gave")
+
+
+def region_prefix(value: str) -> str:
+    """A region argument (every query's `region`) as a code prefix, or BAD_USER_INPUT."""
+    try:
+        return regions.region_prefix(value)
+    except ValueError as exc:
+        raise api_error(ErrorCode.BAD_USER_INPUT, str(exc)) from None
 
 
 def check_limit(info: Info, value: int, name: str = "limit") -> None:

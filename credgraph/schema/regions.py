@@ -57,6 +57,22 @@ def division_prefix(code: str) -> str:
     return code
 
 
+def region_prefix(value: str) -> str:
+    """A region argument as the prefix of the codes it covers: a known county code, a
+    prefecture (371400 → 3714) or province code (370000 → 37), or a 2- or 4-digit prefix of
+    known codes. ValueError says what is wrong with it."""
+    text = value.strip()
+    if not text.isdigit() or len(text) not in (2, 4, 6):
+        raise ValueError("region must be a 6-digit division code or a 2- or 4-digit prefix")
+    if len(text) == 6:
+        if region(text) is None:
+            raise ValueError(f"unknown region {text}")
+        return division_prefix(text)
+    if not any(code.startswith(text) for code in regions()):
+        raise ValueError(f"no region code starts with {text}")
+    return text
+
+
 def prefecture(code: str | None) -> str | None:
     """The 4-digit prefecture prefix of a region code (3714 for every Dezhou county)."""
     return code[:4] if code and len(code) >= 4 else None
