@@ -189,3 +189,21 @@ def test_metrics_count_runs_and_alerts(city: Graph, api: Api, rules: Rules) -> N
     assert 'credgraph_monitor_alerts{rule="NEAR_RECORD",status="OPEN"} 3.0' in text
     assert "credgraph_monitor_watched_subjects 1.0" in text
     assert "credgraph_monitor_last_run_seconds" in text
+
+
+def test_reading_alerts_and_watchlists_is_audited(city: Graph, api: Api, rules: Rules,
+                                                 services: Services) -> None:
+    """SPEC §9: every investigative query names its subjects — an alert list names the
+    subjects alerted on (and, as any answer, the persons whose names it showed)."""
+    watch_and_run(api, city, rules)
+    data(api, "{ alerts { edges { node { subject { id } } } } }", "monitor")
+    data(api, "{ alerts { edges { node { evidence { from { name } } } } } }", "investigator")
+    data(api, "{ watchlist { id } }", "monitor")
+    services.audit.flush()
+    logged = services.graph.read(
+        "MATCH (e:AuditEvent) WHERE e.operation IN ['alerts', 'watchlist'] "
+        "RETURN e.operation AS op, e.role AS role, e.subjects AS subjects ORDER BY e.at")
+    person = services.privacy.person_key(parse_id_number(PERSON_ID))
+    assert [(e["op"], e["role"], sorted(e["subjects"])) for e in logged] == [
+        ("alerts", "monitor", [W]), ("alerts", "investigator", sorted([W, person])),
+        ("watchlist", "monitor", [W])]

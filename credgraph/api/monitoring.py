@@ -166,6 +166,7 @@ class MonitoringQuery:
         page = await in_thread(alerts.list_alerts, services(info).graph, status, rule_name,
                                subject_key, first, start)
         nodes = await alerts_out(info, page.rows, who)
+        audit(info, "alerts", list(dict.fromkeys(str(row["subject"]) for row in page.rows)))
         edges = [AlertEdge(node=node, cursor=encode_cursor("alerts", node.first_seen, node.id))
                  for node in nodes]
         return AlertConnection(
@@ -179,6 +180,7 @@ class MonitoringQuery:
         who = authorize(info, "watchlist")
         rows = await in_thread(alerts.watchlist, services(info).graph,
                                _watcher(info, who, city))
+        audit(info, "watchlist", [row["id"] for row in rows])
         return [Subject.from_row(row, who) for row in rows]
 
 
