@@ -230,7 +230,7 @@ def quality_report(out: Path, rejects: Path) -> None:
     from credgraph.queries.quality import build_report, write_report
 
     services = _services(_settings())
-    report = build_report(services.graph, rejects)
+    report = build_report(services.graph, services.normaliser, rejects)
     json_path, html_path = write_report(report, out)
     click.echo(f"{json_path}\n{html_path}")
 

@@ -605,12 +605,15 @@ def test_quality_report(services: Services, tmp_path: Path) -> None:
         [make_uscc(org="MA3C00031"), "德州市宏达商贸有限公司"],
         [make_uscc(region="371403", org="MA3C00032"), "山东省德州市宏达商贸有限责任公司"],
         [CO_A[:-1] + ("0" if CO_A[-1] != "0" else "1"), "坏代码公司"],
-        [CO_A, "德州市德城区鑫源食品有限公司"]])
+        [CO_A, "德州市德城区鑫源食品有限公司"],
+        # the bureaus of two counties: one normalised name, two places named — no duplicate
+        [make_uscc(prefix="11", region="371402", org="MA3C00033"), "德城区市场监督管理局"],
+        [make_uscc(prefix="11", region="371482", org="MA3C00034"), "禹城市市场监督管理局"]])
     summary = loader(services).load([bundle / "legal_persons.csv"], derive_contacts=False)
     write_rejects(summary.rejects, tmp_path / "rejects.csv")
-    report = build_report(services.graph, tmp_path / "rejects.csv")
-    assert report["duplicateSubjects"][0]["nameNorm"] == "宏达商贸有限公司"
-    assert len(report["duplicateSubjects"][0]["subjects"]) == 2
+    report = build_report(services.graph, services.normaliser, tmp_path / "rejects.csv")
+    assert [(group["nameNorm"], len(group["subjects"]))
+            for group in report["duplicateSubjects"]] == [("宏达商贸有限公司", 2)]
     assert report["invalidIdentifiers"] == [{"file": "legal_persons.csv", "column": "uscc",
                                              "reason": "bad check digit", "count": 1,
                                              "resolvedByName": 0}]
@@ -623,7 +626,8 @@ def test_quality_report(services: Services, tmp_path: Path) -> None:
     assert len(resolved.corrections) == 1
     write_rejects(summary.rejects + resolved.rejects, tmp_path / "rejects.csv")
     write_corrections(resolved.corrections, corrections_path(tmp_path / "rejects.csv"))
-    seen = build_report(services.graph, tmp_path / "rejects.csv")["invalidIdentifiers"]
+    seen = build_report(services.graph, services.normaliser,
+                        tmp_path / "rejects.csv")["invalidIdentifiers"]
     assert {(e["file"], e["column"], e["count"], e["resolvedByName"]) for e in seen} == {
         ("legal_persons.csv", "uscc", 1, 0), ("penalties.csv", "subject_id", 1, 1)}
     json_path, html_path = write_report(report, tmp_path / "q")
@@ -658,7 +662,8 @@ def test_missing_required_fields_are_counted_by_department(services: Services,
     summary = run_load(services, [penalties], rejects, 1000, as_json=True)
     assert summary.rejected == 9
     assert (tmp_path / "out" / "missing-0601.csv").exists()
-    listed = build_report(services.graph, rejects)["missingRequiredBySource"]
+    listed = build_report(services.graph, services.normaliser,
+                          rejects)["missingRequiredBySource"]
     assert {(row["department"], row["column"]): row["rows"] for row in listed} == {
         (market, "处罚决定日期"): 2, ("(not given)", "处罚机关"): 1,
         ("德州市生态环境局", "处罚类别"): 1, (f"经办人{mask_id_number(PERSON)}", "处罚决定日期"): 1,

@@ -13,13 +13,54 @@ from credgraph.graph.driver import Graph
 from credgraph.graph.model import Label, Link, RecordKind, label_predicate
 from credgraph.loaders.bundle import corrections_path, missing_path
 from credgraph.loaders.prepare import IDENTIFIER_REASONS
+from credgraph.schema.names import NameNormaliser
 
 DUPLICATES = """
 MATCH (n:LegalPerson) WHERE n.nameNorm IS NOT NULL AND n.nameNorm <> ''
 WITH n.nameNorm AS nameNorm, collect({id: n.id, name: n.name}) AS subjects
 WHERE size(subjects) > 1
-RETURN nameNorm, subjects ORDER BY size(subjects) DESC, nameNorm LIMIT $limit
+RETURN nameNorm, subjects
 """
+
+
+def duplicate_subjects(graph: Graph, normaliser: NameNormaliser,
+                       limit: int) -> list[dict[str, Any]]:
+    """重复主体: legal persons with one normalised name and different USCCs — unless their
+    names say they are in different places. The normalised name drops the region a name
+    starts with, so 德城区市场监督管理局 and 禹城市市场监督管理局 share one; the places the names
+    carry tell them apart (as resolution does), while 德州市宏达商贸 and 宏达商贸 (no place, or
+    places one within the other) stay together."""
+    groups = []
+    for row in graph.read(DUPLICATES, timeout=300):
+        subjects = row["subjects"]
+        places = [normaliser.split(s["name"] or "").region() for s in subjects]
+        for members in _together(places):
+            if len(members) > 1:
+                groups.append({"nameNorm": row["nameNorm"],
+                               "subjects": [subjects[i] for i in members]})
+    groups.sort(key=lambda g: (-len(g["subjects"]), g["nameNorm"]))
+    return groups[:limit]
+
+
+def _together(places: list[str | None]) -> list[list[int]]:
+    """The indexes of `places` in groups of names that may name one place: no place, or one
+    code within the other (3714 and 371402), linked in chains."""
+    group = list(range(len(places)))
+
+    def root(i: int) -> int:
+        while group[i] != i:
+            i = group[i]
+        return i
+
+    for i, a in enumerate(places):
+        for j in range(i):
+            b = places[j]
+            if a is None or b is None or a.startswith(b) or b.startswith(a):
+                group[root(i)] = root(j)
+    found: dict[int, list[int]] = {}
+    for i in range(len(places)):
+        found.setdefault(root(i), []).append(i)
+    return list(found.values())
 
 ORPHANS = f"""
 MATCH (r) WHERE {label_predicate("r", tuple(RecordKind))}
@@ -72,12 +113,13 @@ def missing_required(rejects: Path) -> list[dict[str, Any]]:
         return [{**row, "rows": int(row["rows"])} for row in csv.DictReader(handle)]
 
 
-def build_report(graph: Graph, rejects: Path, limit: int = 200) -> dict[str, Any]:
+def build_report(graph: Graph, normaliser: NameNormaliser, rejects: Path,
+                 limit: int = 200) -> dict[str, Any]:
     """The report of the graph and of the last load, whose rejects file is `rejects`."""
     params = {"limit": limit}
     return {
         "generatedAt": dt.datetime.now().isoformat(timespec="seconds"),
-        "duplicateSubjects": graph.read(DUPLICATES, params, timeout=300),
+        "duplicateSubjects": duplicate_subjects(graph, normaliser, limit),
         "invalidIdentifiers": invalid_identifiers(rejects),
         "missingRequiredBySource": missing_required(rejects)[:limit],
         "orphanRecords": graph.read(ORPHANS, params, timeout=300),
