@@ -166,16 +166,16 @@ class ImportStage:
         return True
 
     # -- files ----------------------------------------------------------------------------------
-    def _write(self, name: str, id_header: list[str], rows: list[tuple[Any, ...]],
+    def _write(self, name: str, id_header: list[str], cells: list[list[Any]],
                columns: list[str], label_or_type: str, target: list[CsvGroup]) -> None:
-        """Rows into a CSV file: the id columns of `id_header` lead each row, then the
-        properties named by `columns`, typed by the first value each has (a column no row
-        fills is left out). Cells are written column by column by the C csv writer; only the
-        columns holding an absent value or a value it cannot write are rewritten."""
+        """Rows into a CSV file, given column by column: `cells` holds the id columns of
+        `id_header`, then the properties named by `columns`, each typed by the first value it
+        has (a column no row fills is left out). The C csv writer writes the rows; only the
+        columns holding an absent value or a value it cannot write are rewritten first."""
+        rows = len(cells[0])
         if not rows:
             return
         lead = len(id_header)
-        cells = list(zip(*rows, strict=True))
         head = list(id_header)
         kept = cells[:lead]
         for column, values in zip(columns, cells[lead:], strict=True):
@@ -185,9 +185,9 @@ class ImportStage:
             head.append(f"{column}:{found}")
             form = CELL_FORMATS.get(found)
             if form is not None:
-                kept.append(tuple(ABSENT if v is None else form(v) for v in values))
+                kept.append([ABSENT if v is None else form(v) for v in values])
             elif None in values:
-                kept.append(tuple(ABSENT if v is None else v for v in values))
+                kept.append([ABSENT if v is None else v for v in values])
             else:
                 kept.append(values)
         key = (label_or_type, tuple(head))
@@ -202,7 +202,7 @@ class ImportStage:
             zip(*kept, strict=True))
         body = buffer.getvalue()
         # a field holding a line break makes the file multiline for neo4j-admin
-        group.multiline = group.multiline or "\r" in body or body.count("\n") > len(rows)
+        group.multiline = group.multiline or "\r" in body or body.count("\n") > rows
         with group.path.open("a", encoding="utf-8", newline="") as handle:
             handle.write(body)
 
@@ -210,7 +210,8 @@ class ImportStage:
                     rows: list[dict[str, Any]]) -> None:
         columns = sorted({k for row in rows for k in row if k != "id"})
         self._write(f"nodes-{label}", [f"id:ID({group})"],
-                    [(row["id"], *(row.get(c) for c in columns)) for row in rows],
+                    [[row["id"] for row in rows],
+                     *([row.get(c) for row in rows] for c in columns)],
                     columns, labels, self.node_files)
 
     def write_relationships(self, rtype: str, start_group: str, end_group: str,
@@ -220,7 +221,8 @@ class ImportStage:
             return
         columns = sorted({k for _, _, props in rows for k in props})
         self._write(f"rels-{rtype}", [f":START_ID({start_group})", f":END_ID({end_group})"],
-                    [(s, t, *(p.get(c) for c in columns)) for s, t, p in rows],
+                    [[s for s, _, _ in rows], [t for _, t, _ in rows],
+                     *([p.get(c) for _, _, p in rows] for c in columns)],
                     columns, rtype, self.relationship_files)
 
     def write_shared_contacts(self, cap: int) -> dict[str, int]:
