@@ -63,6 +63,8 @@ def normalise(value: str) -> str:
     """Strip, fold full-width characters to half-width, upper-case (x → X), drop spaces, and
     unwrap `="…"` or `'…`, which exports write to keep a spreadsheet from making a long number
     of the identifier."""
+    if value.isascii() and value.isalnum():  # as most are written: nothing to fold or drop
+        return value.upper()
     folded = value if value.isascii() else unicodedata.normalize("NFKC", value)
     text = "".join(folded.split()).replace("-", "").upper()
     if text.startswith('="') and text.endswith('"') and len(text) > 3:

@@ -56,18 +56,22 @@ def _text(value: object) -> str | None:
     """Text as written: a name's （集团）, a case number's （2024）鲁14执 are shown and looked up
     as the source wrote them (matching folds widths on its own, `names.py`) — less control
     characters."""
-    if _scalar(value) is None:
-        return None
-    text = printable(str(value)).strip()
+    if type(value) is not str:  # a cell is text; JSON Lines and XLSX give other values too
+        if _scalar(value) is None:
+            return None
+        value = str(value)
+    text = (value if value.isprintable() else _CONTROL.sub("", value)).strip()
     return text or None
 
 
 def _code(value: object) -> str | None:
     """A code written in text (a region, a phone number, a type): full-width forms folded
     (３７１４０２ is 371402), so equal codes compare equal."""
-    if _scalar(value) is None:
-        return None
-    text = printable(str(value))
+    if type(value) is not str:
+        if _scalar(value) is None:
+            return None
+        value = str(value)
+    text = value if value.isprintable() else _CONTROL.sub("", value)
     if not text.isascii():  # ASCII is its own NFKC form; most codes are ASCII
         text = unicodedata.normalize("NFKC", text)
     return text.strip() or None
@@ -126,11 +130,13 @@ def _limited(text: str | None) -> str | None:
 
 
 def _bounded(value: object) -> str | None:
-    return _limited(_text(value))
+    text = _text(value)
+    return text if text is None or len(text) <= MAX_TEXT else _limited(text)
 
 
 def _bounded_code(value: object) -> str | None:
-    return _limited(_code(value))
+    text = _code(value)
+    return text if text is None or len(text) <= MAX_TEXT else _limited(text)
 
 
 Text = Annotated[str | None, BeforeValidator(_bounded)]
