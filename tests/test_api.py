@@ -194,6 +194,11 @@ def test_search_subjects(company: str, api: Api) -> None:
         found = error(api, search, region=code)
         assert (found["extensions"]["code"], message in found["message"]) == (
             "BAD_USER_INPUT", True), found
+    # full-width digits are digits; a development zone's code (no division) is in its city
+    for code, found in (("３７１４", [company]), ("371471", [])):
+        matches = data(api, search.replace("score", "subject { id }"),
+                       region=code)["searchSubjects"]
+        assert [m["subject"]["id"] for m in matches] == found, code
 
 
 def test_associations(company: str, api: Api) -> None:

@@ -199,6 +199,8 @@ def test_reading_alerts_and_watchlists_is_audited(city: Graph, api: Api, rules: 
     data(api, "{ alerts { edges { node { subject { id } } } } }", "monitor")
     data(api, "{ alerts { edges { node { evidence { from { name } } } } } }", "investigator")
     data(api, "{ watchlist { id } }", "monitor")
+    asked = "query($id: ID!) { alerts(subject: $id) { totalCount } }"
+    assert data(api, asked, "monitor", id=N)["alerts"]["totalCount"] == 0
     services.audit.flush()
     logged = services.graph.read(
         "MATCH (e:AuditEvent) WHERE e.operation IN ['alerts', 'watchlist'] "
@@ -206,4 +208,4 @@ def test_reading_alerts_and_watchlists_is_audited(city: Graph, api: Api, rules: 
     person = services.privacy.person_key(parse_id_number(PERSON_ID))
     assert [(e["op"], e["role"], sorted(e["subjects"])) for e in logged] == [
         ("alerts", "monitor", [W]), ("alerts", "investigator", sorted([W, person])),
-        ("watchlist", "monitor", [W])]
+        ("watchlist", "monitor", [W]), ("alerts", "monitor", [N])]

@@ -606,9 +606,10 @@ def test_quality_report(services: Services, tmp_path: Path) -> None:
         [make_uscc(region="371403", org="MA3C00032"), "山东省德州市宏达商贸有限责任公司"],
         [CO_A[:-1] + ("0" if CO_A[-1] != "0" else "1"), "坏代码公司"],
         [CO_A, "德州市德城区鑫源食品有限公司"],
-        # the bureaus of two counties: one normalised name, two places named — no duplicate
+        # the bureaus of the city and two counties: one normalised name, three places named
         [make_uscc(prefix="11", region="371402", org="MA3C00033"), "德城区市场监督管理局"],
-        [make_uscc(prefix="11", region="371482", org="MA3C00034"), "禹城市市场监督管理局"]])
+        [make_uscc(prefix="11", region="371482", org="MA3C00034"), "禹城市市场监督管理局"],
+        [make_uscc(prefix="11", region="371400", org="MA3C00035"), "德州市市场监督管理局"]])
     summary = loader(services).load([bundle / "legal_persons.csv"], derive_contacts=False)
     write_rejects(summary.rejects, tmp_path / "rejects.csv")
     report = build_report(services.graph, services.normaliser, tmp_path / "rejects.csv")

@@ -166,7 +166,9 @@ class MonitoringQuery:
         page = await in_thread(alerts.list_alerts, services(info).graph, status, rule_name,
                                subject_key, first, start)
         nodes = await alerts_out(info, page.rows, who)
-        audit(info, "alerts", list(dict.fromkeys(str(row["subject"]) for row in page.rows)))
+        asked = [subject_key] if subject_key else []
+        audit(info, "alerts", list(dict.fromkeys(
+            [*asked, *(str(row["subject"]) for row in page.rows)])))
         edges = [AlertEdge(node=node, cursor=encode_cursor("alerts", node.first_seen, node.id))
                  for node in nodes]
         return AlertConnection(

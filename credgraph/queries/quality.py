@@ -26,15 +26,15 @@ RETURN nameNorm, subjects
 def duplicate_subjects(graph: Graph, normaliser: NameNormaliser,
                        limit: int) -> list[dict[str, Any]]:
     """重复主体: legal persons with one normalised name and different USCCs — unless their
-    names say they are in different places. The normalised name drops the region a name
-    starts with, so 德城区市场监督管理局 and 禹城市市场监督管理局 share one; the places the names
-    carry tell them apart (as resolution does), while 德州市宏达商贸 and 宏达商贸 (no place, or
-    places one within the other) stay together."""
+    names name different places. The normalised name drops the region a name starts with, so
+    德州市, 德城区 and 禹城市市场监督管理局 share one; the place each name carries tells them
+    apart (德州市宏达商贸 and 山东省德州市宏达商贸 name one place and stay together), and a name
+    with no place (宏达商贸有限公司) is listed beside each of the places it may belong to."""
     groups = []
     for row in graph.read(DUPLICATES, timeout=300):
         subjects = row["subjects"]
         places = [normaliser.split(s["name"] or "").region() for s in subjects]
-        for members in _together(places):
+        for members in _by_place(places):
             if len(members) > 1:
                 groups.append({"nameNorm": row["nameNorm"],
                                "subjects": [subjects[i] for i in members]})
@@ -42,25 +42,20 @@ def duplicate_subjects(graph: Graph, normaliser: NameNormaliser,
     return groups[:limit]
 
 
-def _together(places: list[str | None]) -> list[list[int]]:
-    """The indexes of `places` in groups of names that may name one place: no place, or one
-    code within the other (3714 and 371402), linked in chains."""
-    group = list(range(len(places)))
+def _by_place(places: list[str | None]) -> list[list[int]]:
+    """The indexes of `places` by the place named (a code prefix, or None for no place): one
+    group per place, each with the names that name none."""
+    named: dict[str, list[int]] = {}
+    unplaced = []
+    for index, place in enumerate(places):
+        if place is None:
+            unplaced.append(index)
+        else:
+            named.setdefault(place, []).append(index)
+    if not named:
+        return [unplaced]
+    return [sorted(members + unplaced) for members in named.values()]
 
-    def root(i: int) -> int:
-        while group[i] != i:
-            i = group[i]
-        return i
-
-    for i, a in enumerate(places):
-        for j in range(i):
-            b = places[j]
-            if a is None or b is None or a.startswith(b) or b.startswith(a):
-                group[root(i)] = root(j)
-    found: dict[int, list[int]] = {}
-    for i in range(len(places)):
-        found.setdefault(root(i), []).append(i)
-    return list(found.values())
 
 ORPHANS = f"""
 MATCH (r) WHERE {label_predicate("r", tuple(RecordKind))}

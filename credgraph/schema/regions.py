@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import unicodedata
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -58,14 +59,16 @@ def division_prefix(code: str) -> str:
 
 
 def region_prefix(value: str) -> str:
-    """A region argument as the prefix of the codes it covers: a known county code, a
-    prefecture (371400 → 3714) or province code (370000 → 37), or a 2- or 4-digit prefix of
-    known codes. ValueError says what is wrong with it."""
-    text = value.strip()
-    if not text.isdigit() or len(text) not in (2, 4, 6):
+    """A region argument as the prefix of the codes it covers: a county code (a known one, or
+    one of a known prefecture — a development zone's 371471 is in no list of divisions but in
+    its subjects' USCCs), a prefecture (371400 → 3714) or province code (370000 → 37), or a
+    2- or 4-digit prefix of known codes; full-width digits read as digits. ValueError says what
+    is wrong with it."""
+    text = unicodedata.normalize("NFKC", value).strip()
+    if not (text.isascii() and text.isdigit()) or len(text) not in (2, 4, 6):
         raise ValueError("region must be a 6-digit division code or a 2- or 4-digit prefix")
     if len(text) == 6:
-        if region(text) is None:
+        if region(text) is None and region(text[:4] + "00") is None:
             raise ValueError(f"unknown region {text}")
         return division_prefix(text)
     if not any(code.startswith(text) for code in regions()):
