@@ -609,7 +609,10 @@ def test_quality_report(services: Services, tmp_path: Path) -> None:
         # the bureaus of the city and two counties: one normalised name, three places named
         [make_uscc(prefix="11", region="371402", org="MA3C00033"), "德城区市场监督管理局"],
         [make_uscc(prefix="11", region="371482", org="MA3C00034"), "禹城市市场监督管理局"],
-        [make_uscc(prefix="11", region="371400", org="MA3C00035"), "德州市市场监督管理局"]])
+        [make_uscc(prefix="11", region="371400", org="MA3C00035"), "德州市市场监督管理局"],
+        # two shops whose 字号 南康 is also a place: the counties before it tell them apart
+        [make_uscc(prefix="92", region="371423", org="MA3C00036"), "德州市庆云县南康商贸经营部"],
+        [make_uscc(prefix="92", region="371426", org="MA3C00037"), "德州市平原县南康商贸经营部"]])
     summary = loader(services).load([bundle / "legal_persons.csv"], derive_contacts=False)
     write_rejects(summary.rejects, tmp_path / "rejects.csv")
     report = build_report(services.graph, services.normaliser, tmp_path / "rejects.csv")

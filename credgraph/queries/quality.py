@@ -17,7 +17,7 @@ from credgraph.schema.names import NameNormaliser
 
 DUPLICATES = """
 MATCH (n:LegalPerson) WHERE n.nameNorm IS NOT NULL AND n.nameNorm <> ''
-WITH n.nameNorm AS nameNorm, collect({id: n.id, name: n.name}) AS subjects
+WITH n.nameNorm AS nameNorm, collect({id: n.id, name: n.name, region: n.region}) AS subjects
 WHERE size(subjects) > 1
 RETURN nameNorm, subjects
 """
@@ -28,16 +28,18 @@ def duplicate_subjects(graph: Graph, normaliser: NameNormaliser,
     """重复主体: legal persons with one normalised name and different USCCs — unless their
     names name different places. The normalised name drops the region a name starts with, so
     德州市, 德城区 and 禹城市市场监督管理局 share one; the place each name carries tells them
-    apart (德州市宏达商贸 and 山东省德州市宏达商贸 name one place and stay together), and a name
-    with no place (宏达商贸有限公司) is listed beside each of the places it may belong to."""
+    apart (德州市宏达商贸 and 山东省德州市宏达商贸 name one place and stay together;
+    德州市庆云县南康商贸 and 德州市平原县南康商贸 do not), and a name with no place
+    (宏达商贸有限公司) is listed beside each of the places it may belong to."""
     groups = []
     for row in graph.read(DUPLICATES, timeout=300):
         subjects = row["subjects"]
-        places = [normaliser.split(s["name"] or "").region() for s in subjects]
+        places = [normaliser.split(s["name"] or "").named_region(s["region"])
+                  for s in subjects]
         for members in _by_place(places):
             if len(members) > 1:
-                groups.append({"nameNorm": row["nameNorm"],
-                               "subjects": [subjects[i] for i in members]})
+                groups.append({"nameNorm": row["nameNorm"], "subjects": [
+                    {"id": subjects[i]["id"], "name": subjects[i]["name"]} for i in members]})
     groups.sort(key=lambda g: (-len(g["subjects"]), g["nameNorm"]))
     return groups[:limit]
 

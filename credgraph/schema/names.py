@@ -67,6 +67,14 @@ class SplitName:
         """The core of a subject of this region (凌云商贸有限公司 for 德州市凌云商贸 in 德城区)."""
         return "".join(self.kept_at(region)) + self.core
 
+    def named_region(self, region: str | None) -> str | None:
+        """The place the name says a subject of this region is in: the code the places its
+        normalised name drops agree on (德州市庆云县南康商贸 in 庆云县 → 371423; its 南康 is the
+        字号, kept), or None when it names none, or places that do not agree."""
+        dropped = self.leading - len(self.kept_at(region))
+        places = (*self.places[:dropped], *self.places[self.leading:])
+        return SplitName(self.core, places, dropped).region() if places else None
+
     def core_keeping(self, kept: list[str]) -> str:
         """The core with the leading region names kept that another name keeps: a name is
         compared with 德州市凌云商贸 in 德城区 by its own 凌云…, whatever stands before it."""
