@@ -239,7 +239,7 @@ class EscalationQuery:
         who = authorize(info, "repeatOffenders")
         first = PAGE if first is None else first
         check_first(info, first)
-        prefix = region_prefix(region) if region is not None else None
+        prefix = region_prefix(region)
         start = decode_cursor(after) if after is not None else None
         svc = services(info)
         page = await in_thread(engine.list_escalations, svc.graph, svc.rules, as_of,
@@ -266,7 +266,7 @@ class EscalationQuery:
         if size > maximum:
             raise api_error(ErrorCode.LIMIT_EXCEEDED, f"size {size} is above the maximum "
                                                       f"{maximum}")
-        prefix = region_prefix(region) if region is not None else None
+        prefix = region_prefix(region)
         svc = services(info)
         drawn = await in_thread(inspection_plan, svc.graph, svc.rules, prefix, size, seed,
                                 as_of or today())

@@ -175,7 +175,7 @@ class IntegrityQuery:
                                region: str | None = None,
                                as_of: dt.date | None = None) -> list[AgencyIntegrity]:
         who = authorize(info, "integrityReport")
-        prefix = region_prefix(region) if region is not None else None
+        prefix = region_prefix(region)
         key = await _agency(info, agency)
         svc = services(info)
         report = await in_thread(integrity.integrity_report, svc.graph, svc.rules,
@@ -189,7 +189,7 @@ class IntegrityQuery:
     async def county_integrity(self, info: Info, region: str | None = None,
                                as_of: dt.date | None = None) -> list[CountyIntegrity]:
         who = authorize(info, "integrityReport")  # the same report, another roll-up
-        prefix = region_prefix(region) if region is not None else None
+        prefix = region_prefix(region)
         svc = services(info)
         report = await in_thread(integrity.integrity_report, svc.graph, svc.rules,
                                  as_of or today(), None, prefix)

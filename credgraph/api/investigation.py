@@ -79,7 +79,7 @@ class InvestigationQuery:
         check_limit(info, limit)
         if not name.strip() or len(name) > 200:
             raise api_error(ErrorCode.BAD_USER_INPUT, "name must have 1 to 200 characters")
-        prefix = region_prefix(region) if region is not None else None
+        prefix = region_prefix(region)
         svc = services(info)
         candidates = await in_thread(
             lambda: svc.resolver.candidates(name, kind.value if kind else None, limit,

@@ -341,8 +341,11 @@ def decode_cursor(connection: str, text: str) -> tuple[dt.datetime, str]:
     raise api_error(ErrorCode.BAD_USER_INPUT, "after is not a cursor this query gave")
 
 
-def region_prefix(value: str) -> str:
-    """A region argument (every query's `region`) as a code prefix, or BAD_USER_INPUT."""
+def region_prefix(value: str | None) -> str | None:
+    """A region argument (every query's `region`) as a code prefix (None: no region asked),
+    or BAD_USER_INPUT."""
+    if value is None:
+        return None
     try:
         return regions.region_prefix(value)
     except ValueError as exc:

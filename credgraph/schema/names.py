@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 
@@ -72,8 +73,7 @@ class SplitName:
         normalised name drops agree on (德州市庆云县南康商贸 in 庆云县 → 371423; its 南康 is the
         字号, kept), or None when it names none, or places that do not agree."""
         dropped = self.leading - len(self.kept_at(region))
-        places = (*self.places[:dropped], *self.places[self.leading:])
-        return SplitName(self.core, places, dropped).region() if places else None
+        return _agreed((*self.places[:dropped], *self.places[self.leading:]))
 
     def core_keeping(self, kept: list[str]) -> str:
         """The core with the leading region names kept that another name keeps: a name is
@@ -92,14 +92,19 @@ class SplitName:
     def region(self) -> str | None:
         """The narrowest code prefix every place agrees on, when there is exactly one
         (德州市德城区 → 371402; 新华区 alone → None, three counties bear the name)."""
-        current = {""}
-        for place in self.places:
-            merged = ({code for code in place.codes for p in current if code.startswith(p)}
-                      | {p for p in current for code in place.codes if p.startswith(code)})
-            if not merged:
-                return None
-            current = merged
-        return next(iter(current)) if len(current) == 1 and current != {""} else None
+        return _agreed(self.places)
+
+
+def _agreed(places: Iterable[Place]) -> str | None:
+    """The narrowest code prefix all `places` agree on, when there is exactly one."""
+    current = {""}
+    for place in places:
+        merged = ({code for code in place.codes for p in current if code.startswith(p)}
+                  | {p for p in current for code in place.codes if p.startswith(code)})
+        if not merged:
+            return None
+        current = merged
+    return next(iter(current)) if len(current) == 1 and current != {""} else None
 
 
 def code_prefix(code: str) -> str:

@@ -52,26 +52,29 @@ def printable(text: str) -> str:
     return text if text.isprintable() else _CONTROL.sub("", text)
 
 
-def _text(value: object) -> str | None:
-    """Text as written: a name's （集团）, a case number's （2024）鲁14执 are shown and looked up
-    as the source wrote them (matching folds widths on its own, `names.py`) — less control
-    characters."""
+def _cell(value: object) -> str | None:
+    """A cell as text less control characters; None for no value."""
     if type(value) is not str:  # a cell is text; JSON Lines and XLSX give other values too
         if _scalar(value) is None:
             return None
         value = str(value)
-    text = (value if value.isprintable() else _CONTROL.sub("", value)).strip()
-    return text or None
+    return printable(value)
+
+
+def _text(value: object) -> str | None:
+    """Text as written: a name's （集团）, a case number's （2024）鲁14执 are shown and looked up
+    as the source wrote them (matching folds widths on its own, `names.py`) — less control
+    characters."""
+    text = _cell(value)
+    return (text.strip() or None) if text is not None else None
 
 
 def _code(value: object) -> str | None:
     """A code written in text (a region, a phone number, a type): full-width forms folded
     (３７１４０２ is 371402), so equal codes compare equal."""
-    if type(value) is not str:
-        if _scalar(value) is None:
-            return None
-        value = str(value)
-    text = value if value.isprintable() else _CONTROL.sub("", value)
+    text = _cell(value)
+    if text is None:
+        return None
     if not text.isascii():  # ASCII is its own NFKC form; most codes are ASCII
         text = unicodedata.normalize("NFKC", text)
     return text.strip() or None
@@ -130,13 +133,11 @@ def _limited(text: str | None) -> str | None:
 
 
 def _bounded(value: object) -> str | None:
-    text = _text(value)
-    return text if text is None or len(text) <= MAX_TEXT else _limited(text)
+    return _limited(_text(value))
 
 
 def _bounded_code(value: object) -> str | None:
-    text = _code(value)
-    return text if text is None or len(text) <= MAX_TEXT else _limited(text)
+    return _limited(_code(value))
 
 
 Text = Annotated[str | None, BeforeValidator(_bounded)]
