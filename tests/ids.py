@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 from stdnum.cn import ric, uscc
+
+from credgraph.schema.identifiers import is_id_number
+
+_EIGHTEEN = re.compile(r"(?<!\d)\d{17}[\dXx](?!\d)")
 
 
 def make_uscc(prefix: str = "91", region: str = "371402", org: str = "MA3C00001") -> str:
@@ -13,3 +19,9 @@ def make_uscc(prefix: str = "91", region: str = "371402", org: str = "MA3C00001"
 def make_id(region: str = "371402", born: str = "19800101", seq: str = "123") -> str:
     body = region + born + seq
     return body + ric.calc_check_digit(body + "0")
+
+
+def raw_id_numbers(text: str) -> list[str]:
+    """Resident ID numbers (身份证号) in `text`: 18 characters with a birth date and a check
+    character that holds — a digit run inside a hex digest or a key is not one."""
+    return [found for found in _EIGHTEEN.findall(text) if is_id_number(found.upper())]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from typing import Any
 
 import pytest
@@ -18,10 +17,9 @@ from credgraph.schema.identifiers import parse_id_number
 from credgraph.services import Services
 from tests.conftest import TODAY, Api
 from tests.graphs import AS_OF, record, relate, subject
-from tests.ids import make_id, make_uscc
+from tests.ids import make_id, make_uscc, raw_id_numbers
 from tests.test_integrity import agency, contract, official
 
-RAW_ID = re.compile(r"(?<!\d)\d{17}[\dX](?!\d)")
 GOV = make_uscc("11", "371400", "00400A001")
 CG = make_uscc("11", "371481", "00400A002")
 A1 = make_uscc("11", "371481", "00400A003")
@@ -67,14 +65,14 @@ def city(graph: Graph, services: Services) -> dict[str, str]:
 def data(api: Api, query: str, role: str | None = "investigator", **variables: Any) -> Any:
     body = api.query(query, role, **variables)
     assert "errors" not in body, body
-    assert not RAW_ID.search(api.last_text)
+    assert not raw_id_numbers(api.last_text)
     return body["data"]
 
 
 def error(api: Api, query: str, role: str | None = "investigator", **variables: Any) -> Any:
     body = api.query(query, role, **variables)
     assert body.get("errors"), body
-    assert not RAW_ID.search(api.last_text)
+    assert not raw_id_numbers(api.last_text)
     return body["errors"][0]
 
 
@@ -244,4 +242,4 @@ def test_names_masked_for_roles_without_pii(city: dict[str, str], services: Serv
                        for f in shaped], ensure_ascii=False)
     assert "王*明" in text and "李*华" in text
     assert "王志明" not in text and "李秀华" not in text
-    assert "371425****" not in text and not RAW_ID.search(text)
+    assert "371425****" not in text and not raw_id_numbers(text)

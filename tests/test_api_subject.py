@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
@@ -19,9 +18,8 @@ from credgraph.schema.identifiers import is_id_number, is_uscc, parse_id_number,
 from credgraph.schema.rows import LegalPersonRow, NaturalPersonRow
 from credgraph.services import Services
 from tests.conftest import Api
-from tests.ids import make_id, make_uscc
+from tests.ids import make_id, make_uscc, raw_id_numbers
 
-RAW_ID = re.compile(r"(?<!\d)\d{17}[\dX](?!\d)")
 COMPANY = make_uscc(region="371402")
 AGENCY = make_uscc(prefix="11", region="371400", org="00418745X")
 PERSON = make_id(region="371403", born="19750612", seq="031")
@@ -114,7 +112,7 @@ def test_no_raw_id_number_anywhere_in_neo4j(client: Api, graph: Graph) -> None:
     assert rows, "persons were written"
     values = [str(v) for row in rows for v in row["props"].values()]
     assert any("********" in v for v in values)  # the masked form is there
-    offending = [v for v in values if RAW_ID.search(v.upper())]
+    offending = [v for v in values if raw_id_numbers(v.upper())]
     assert offending == []
 
 

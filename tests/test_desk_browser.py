@@ -43,7 +43,7 @@ from credgraph.schema.identifiers import parse_id_number
 from credgraph.schema.privacy import Privacy
 from credgraph.services import Services
 from credgraph.settings import Settings
-from tests.ids import make_id, make_uscc
+from tests.ids import make_id, make_uscc, raw_id_numbers
 from tests.test_report import cli_env
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -52,7 +52,6 @@ playwright = pytest.importorskip("playwright.sync_api")
 VIEWPORT = {"width": 1280, "height": 800}
 # Bounds for waiting on the page, not timings: the machine is shared and may be very busy.
 PATIENCE_S = 120
-RAW_ID = re.compile(r"(?<![0-9A-Z])[1-9]\d{5}(?:19|20)\d{2}[01]\d[0-3]\d\d{3}[\dX](?![0-9A-Z])")
 
 
 def require(found: str | None, what: str) -> str:
@@ -415,7 +414,7 @@ def test_report_from_the_desk(desk: Desk) -> None:
     text = desk.js("document.getElementById('report-frame').contentDocument.body.innerText")
     assert "信用报告" in text and desk.city.names[company] in text
     assert "调查员小王" in text and "招投标资格审查" in text
-    assert not RAW_ID.findall(text.replace(company, ""))
+    assert not raw_id_numbers(text.replace(company, ""))
     desk.shot("10-report")
     events = desk.city.services.graph.read(
         "MATCH (e:AuditEvent {operation: 'creditReport', purpose: '招投标资格审查'}) "

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +19,9 @@ from credgraph.queries.escalation import (
 from credgraph.schema.identifiers import parse_id_number
 from credgraph.services import Services
 from tests.conftest import Api
+from tests.ids import raw_id_numbers
 
 AS_OF = dt.date(2026, 11, 28)
-RAW_ID = re.compile(r"(?<!\d)\d{17}[\dX](?!\d)")
 
 
 def rules_of(services: Services, sid: str) -> tuple[str, str, list[str]] | None:
@@ -105,4 +104,4 @@ def test_planted_escalations(services: Services, api: Api, tmp_path: Path) -> No
     ids = {e["node"]["subject"]["id"] for e in listed["edges"]}
     assert {r3["company"], *controllers, person(shell["person"])} <= ids
     assert listed["totalCount"] == len(listed["edges"])
-    assert not RAW_ID.search(api.last_text)
+    assert not raw_id_numbers(api.last_text)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +24,7 @@ from credgraph.schema.identifiers import parse_id_number
 from credgraph.services import Services
 from tests.conftest import Api, make_settings
 from tests.graphs import record, subject
+from tests.ids import raw_id_numbers
 from tests.servers import (
     BZ_COMPANY,
     PARTNER_NAME,
@@ -36,7 +36,6 @@ from tests.servers import (
     free_port,
 )
 
-RAW_ID = re.compile(r"(?<!\d)\d{17}[\dX](?!\d)")
 TODAY = dt.date.today()
 FEDERATED = """query($ids: [ID!]!, $purpose: String!) {
   federatedCheck(ids: $ids, purpose: $purpose) {
@@ -172,7 +171,7 @@ def test_federated_check_across_cities(federating: Api, home: str,
     assert cities["济南"]["message"] == "answered something that is not a sharedCheck answer"
     assert cities["淄博"]["message"] == "answered 0 statuses for 4 ids"
     assert cities["东营"]["message"] == "refused our key (HTTP 401 UNAUTHENTICATED)"
-    assert not RAW_ID.search(federating.last_text)
+    assert not raw_id_numbers(federating.last_text)
     assert "张" not in federating.last_text and "滨城区" not in federating.last_text
 
 
