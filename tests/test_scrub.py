@@ -31,6 +31,10 @@ def masked(number: str) -> str:
     (f"{WITH_X[:6]}-{WITH_X[6:14]}-{WITH_X[14:].lower()}", WITH_X),
     (" ".join(PLAIN[i:i + 4] for i in range(0, 18, 4)), PLAIN),
     (f"{PLAIN[:6]}\u3000{PLAIN[6:]}", PLAIN),
+    (f"{PLAIN[:6]}\u2002{PLAIN[6:14]}\u2009{PLAIN[14:]}", PLAIN),  # en and thin spaces
+    (f"{PLAIN[:6]}\u200b{PLAIN[6:14]}\ufeff{PLAIN[14:]}", PLAIN),  # zero-width, pasted from web
+    (f"{WITH_X[:6]}\u2014{WITH_X[6:14]}\uff0d{WITH_X[14:]}", WITH_X),  # dashes
+    (f"{PLAIN[:6]}\n{PLAIN[6:]}", PLAIN),  # a line break inside the number
     (MISTYPED, MISTYPED),  # a wrong check digit is still personal data
 ])
 def test_every_written_form_is_masked(written: str, number: str) -> None:

@@ -82,10 +82,11 @@ def mask_number_notation(value: str) -> str:
 
 
 # An ID number as people write it in free text: half- or full-width digits, the check
-# character x in either case, and a space or hyphen here and there between groups
-# (371402 19900101 123X). Not part of a longer digit run.
+# character x in either case, and a space (any Unicode space, zero-width ones too), hyphen or
+# dash here and there between groups (371402 19900101 123X). Not part of a longer digit run.
 _DIGIT = "[0-9\uff10-\uff19]"
-_GAP = "[ \t\u00a0\u3000-]?"
+_GAP_CHARS = "\\s\u200b-\u200d\u2060\ufeff\u2010-\u2015\uff0d-"
+_GAP = f"[{_GAP_CHARS}]?"
 _ID_SHAPE = re.compile(
     rf"(?<![0-9\uff10-\uff19])(?:{_DIGIT}{_GAP}){{17}}[0-9\uff10-\uff19Xx\uff38\uff58]"
     r"(?![0-9\uff10-\uff19])"
@@ -95,7 +96,7 @@ _OLD_ID_SHAPE = re.compile(
     rf"(?<![0-9\uff10-\uff19])(?:{_DIGIT}{_GAP}){{14}}{_DIGIT}(?![0-9\uff10-\uff19Xx\uff38\uff58])"
 )
 # A cheap necessary condition: 15 digits or gaps in a row after a digit (most text has none).
-_DIGIT_RUN = re.compile(rf"{_DIGIT}[0-9\uff10-\uff19 \t\u00a0\u3000-]{{14}}")
+_DIGIT_RUN = re.compile(rf"{_DIGIT}[0-9\uff10-\uff19{_GAP_CHARS}]{{14}}")
 # region code, then a plausible birth date (year, month, day)
 _ID_STRUCTURE = re.compile(
     r"[1-9][0-9]{5}(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"
@@ -134,7 +135,7 @@ def _id_structure(number: str) -> bool:
 
 
 def _mask_match(match: re.Match[str]) -> str:
-    number = normalise(match.group(0))
+    number = "".join(c for c in normalise(match.group(0)) if c in "0123456789X")
     return mask_id_number(number) if _id_structure(number) else match.group(0)
 
 
