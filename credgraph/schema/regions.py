@@ -32,6 +32,12 @@ def regions() -> dict[str, Region]:
     return _table()
 
 
+@cache
+def _prefixes() -> frozenset[str]:
+    """The 2- and 4-digit prefixes of known codes (provinces and prefectures, past ones too)."""
+    return frozenset(code[:size] for code in _table() for size in (2, 4))
+
+
 def region(code: str | None) -> Region | None:
     return _table().get(code or "")
 
@@ -71,7 +77,7 @@ def region_prefix(value: str) -> str:
         if region(text) is None and region(text[:4] + "00") is None:
             raise ValueError(f"unknown region {text}")
         return division_prefix(text)
-    if not any(code.startswith(text) for code in regions()):
+    if text not in _prefixes():
         raise ValueError(f"no region code starts with {text}")
     return text
 
