@@ -7,7 +7,7 @@ import csv
 import datetime as dt
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -462,13 +462,21 @@ class BundleLoader:
         self.graph.write_batches(SUBORDINATE, usable, self.batch_size)
 
 
-def write_rejects(rejects: list[Reject], path: Path) -> None:
+def _write_table(path: Path, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    """One of a load's own files (rejects, corrections, missing fields): a header, then rows."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["file", "line", "column", "value", "reason"])
-        for item in rejects:
-            writer.writerow([item.file, item.line, item.column, item.value, item.reason])
+        writer.writerow(columns)
+        writer.writerows(rows)
+
+
+REJECT_COLUMNS = ("file", "line", "column", "value", "reason")
+
+
+def write_rejects(rejects: list[Reject], path: Path) -> None:
+    _write_table(path, REJECT_COLUMNS,
+                 ((item.file, item.line, item.column, item.value, item.reason) for item in rejects))
 
 
 CORRECTION_COLUMNS = ("file", "line", "column", "name", "resolvedTo", "resolvedName", "score",
@@ -502,20 +510,12 @@ MISSING_COLUMNS = ("file", "department", "column", "rows")
 def write_missing(missing: Counter[tuple[str, str, str]], path: Path) -> None:
     """Rows refused for a missing required field, by file, department and column, most first:
     what each source department must send complete (缺失必填字段)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(MISSING_COLUMNS)
-        for (file, department, column), rows in sorted(missing.items(),
-                                                       key=lambda kv: (-kv[1], kv[0])):
-            writer.writerow([file, department, column, rows])
+    counted = sorted(missing.items(), key=lambda kv: (-kv[1], kv[0]))
+    _write_table(path, MISSING_COLUMNS, ((*where, rows) for where, rows in counted))
 
 
 def write_corrections(corrections: list[dict[str, Any]], path: Path) -> None:
     """The 关联补正 of a load, for the data-quality report and the source's owners."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=CORRECTION_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(corrections)
+    _write_table(path, CORRECTION_COLUMNS,
+                 ([row.get(column, "") for column in CORRECTION_COLUMNS] for row in corrections))
 
