@@ -185,6 +185,22 @@ def test_procurement_check(city: dict[str, str], api: Api) -> None:
     assert before["allowed"] is True
 
 
+def test_persons_a_warning_names_are_audited(city: dict[str, str], api: Api, graph: Graph,
+                                             services: Services) -> None:
+    """A warning names the legal representative listed himself: a PII reveal, which the audit
+    log records (SPEC §9) as it does any answer showing a person's name."""
+    spouse = city["spouse"]
+    record(graph, spouse, "Listing", "SX2025007", listType="失信被执行人",
+           listedOn=dt.date(2025, 1, 1), date=dt.date(2025, 1, 1), authority="齐河县人民法院")
+    warned = data(api, CHECK, supplier=X)["procurementCheck"]
+    assert warned["allowed"] is True
+    assert [w for w in warned["warnings"] if "李秀华" in w and "SX2025007" in w]
+    services.audit.flush()
+    logged = graph.read("MATCH (e:AuditEvent {operation: 'procurementCheck'}) "
+                        "RETURN e.subjects AS subjects")
+    assert [sorted(e["subjects"]) for e in logged] == [sorted([X, spouse])]
+
+
 ALL = {
     "integrityReport": ("query { integrityReport { score } }", {}),
     "countyIntegrity": ("query { countyIntegrity { score } }", {}),

@@ -224,7 +224,7 @@ class IntegrityQuery:
                                  keys_for(info, str(supplier)), day, who.role not in PII_ROLES)
         if result is None:
             raise api_error(ErrorCode.NOT_FOUND, "no subject with this id")
-        audit(info, "procurementCheck", [result.supplier["id"]])
+        audit(info, "procurementCheck", [result.supplier["id"], *result.named])
         return ProcurementCheck(
             supplier=Subject.from_row(result.supplier, who), allowed=result.allowed,
             reasons=result.reasons, warnings=result.warnings,

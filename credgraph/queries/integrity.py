@@ -829,6 +829,8 @@ class ProcurementResult:
     reasons: list[str]
     warnings: list[str]
     records: list[dict[str, Any]]
+    # persons a warning names unmasked (a PII reveal the audit log records)
+    named: list[str]
 
     @property
     def allowed(self) -> bool:
@@ -922,7 +924,9 @@ def procurement_check(graph: Graph, rules: Rules, keys: list[str], as_of: dt.dat
             warnings.append(f"{who}{_listing_words(listing)}（联合惩戒对象，请核实）")
         for escalation in person["escalations"]:
             warnings.append(f"{who}{escalation_words(escalation)}（联合惩戒对象，请核实）")
-    return ProcurementResult(check["supplier"], as_of, reasons, warnings, records)
+    named = [] if mask_persons else sorted(
+        {p["person"]["id"] for p in persons if p["person"].get("person")})
+    return ProcurementResult(check["supplier"], as_of, reasons, warnings, records, named)
 
 
 def names(subjects: dict[str, dict[str, Any]], mask_persons: bool) -> Namer:
