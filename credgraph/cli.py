@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 import click
 import neo4j.exceptions
 
-from credgraph.api.auth import KeyStore, Role
+from credgraph.api.auth import KeyStore, Role, key_name
 from credgraph.graph.driver import connect
 from credgraph.graph.maintenance import delete_all
 from credgraph.graph.migrations import CURRENT_VERSION, migrate, schema_version
@@ -245,6 +245,10 @@ def keys() -> None:
 @click.option("--role", required=True, type=click.Choice([r.value for r in Role]))
 def keys_create(name: str, role: str) -> None:
     """Create a key and print its token once (only its hash is stored)."""
+    try:
+        key_name(name)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--name") from None
     settings = _settings()
     with connect(settings) as graph:
         token = KeyStore(graph).create(name, Role(role))

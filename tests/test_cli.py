@@ -111,6 +111,16 @@ def test_keys_create_prints_the_token_once_and_stores_its_hash(graph: Graph,
     assert not [value for value in key.values() if token[7:15] in str(value)]
 
 
+@pytest.mark.parametrize("name", ["", "   ", "x" * 201, "张\t三", "line\nbreak", " 小王"])
+def test_keys_create_refuses_a_name_the_audit_log_could_not_show(
+        graph: Graph, settings: Settings, name: str) -> None:
+    """The name is the actor of every audit event the key's requests write."""
+    result = invoke(settings, "keys", "create", "--name", name, "--role", "admin")
+    assert result.exit_code == 2, result.output
+    assert "--name" in result.stderr and "key's name" in result.stderr
+    assert graph.read("MATCH (k:ApiKey) RETURN count(k) AS n") == [{"n": 0}]
+
+
 def test_load_strict_exits_1_on_rejects(graph: Graph, settings: Settings, tmp_path: Path) -> None:
     bad = CO[:-1] + ("0" if CO[-1] != "0" else "1")
     bundle = legal_persons(tmp_path / "b", (CO, "德州市德城区鑫源食品有限公司"),

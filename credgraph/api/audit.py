@@ -21,7 +21,7 @@ from graphql import (
 from strawberry.extensions import SchemaExtension
 from strawberry.types import Info
 
-from credgraph.api.auth import Principal
+from credgraph.api.auth import KEY_NAME_MAX, Principal
 from credgraph.api.errors import ErrorCode, api_error
 from credgraph.api.types import (
     REVEALED,
@@ -168,8 +168,9 @@ class AuditQuery:
         first = AUDIT_PAGE if first is None else first
         check_first(info, first)
         key = keys_for(info, str(subject))[0] if subject is not None else None
-        if actor is not None and not 0 < len(actor) <= MAX_PURPOSE:
-            raise api_error(ErrorCode.BAD_USER_INPUT, "actor must have 1 to 200 characters")
+        if actor is not None and not 0 < len(actor) <= KEY_NAME_MAX:
+            raise api_error(ErrorCode.BAD_USER_INPUT,
+                            f"actor must have 1 to {KEY_NAME_MAX} characters")
         if since is not None and since.tzinfo is None:
             since = since.replace(tzinfo=dt.UTC)
         cursor = decode_cursor("auditLog", after) if after is not None else None

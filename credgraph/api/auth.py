@@ -55,6 +55,21 @@ class Principal:
         return field in ROLE_FIELDS[self.role]
 
 
+# A key's name is the actor of every audit event its requests write, and what `auditLog`
+# filters by: this long at most.
+KEY_NAME_MAX = 200
+
+
+def key_name(value: str) -> str:
+    """A key's name as the audit log will show it; ValueError says what is wrong with it."""
+    if not value.strip() or len(value) > KEY_NAME_MAX:
+        raise ValueError(f"a key's name has 1 to {KEY_NAME_MAX} characters, not only spaces")
+    if value != value.strip() or not value.isprintable():
+        raise ValueError("a key's name is one line of printable text, without leading or "
+                         "trailing spaces")
+    return value
+
+
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -88,7 +103,7 @@ class KeyStore:
 
     def create(self, name: str, role: Role) -> str:
         token = "cg_" + secrets.token_urlsafe(32)
-        self.graph.write(CREATE_KEY, {"id": token_hash(token), "name": name,
+        self.graph.write(CREATE_KEY, {"id": token_hash(token), "name": key_name(name),
                                       "role": role.value, "prefix": token[:7]})
         return token
 
