@@ -147,6 +147,10 @@ def test_monitor_role_works_alerts_and_sees_persons_masked(city: Graph, api: Api
     assert blank["extensions"]["code"] == "BAD_USER_INPUT"
     unknown = error(api, mutation, id="AL0000", status="OPEN")
     assert unknown["extensions"]["code"] == "NOT_FOUND"
+    for malformed in ("", "A" * 65, "A" * 100_000):  # as every other id argument
+        refused = error(api, mutation, id=malformed, status="OPEN")
+        assert refused["extensions"]["code"] == "BAD_USER_INPUT"
+        assert "malformed alert id" in refused["message"]
 
 
 def test_partner_may_not_monitor(city: Graph, api: Api) -> None:

@@ -123,8 +123,8 @@ def update_alert(graph: Graph, alert_id: str, actor: str, role: str,
                  status: AlertStatus | None, assignee: str | None, comment: str | None,
                  now: dt.datetime | None = None) -> Row:
     """Move an alert along the workflow, (un)assign it (assignee "" clears), comment on it."""
-    if len(alert_id) > MAX_ALERT_ID:
-        raise AlertNotFound("no alert with this id")
+    if not 0 < len(alert_id) <= MAX_ALERT_ID:
+        raise AlertError(f"malformed alert id: it has 1 to {MAX_ALERT_ID} characters")
     note = _text(comment, "comment", MAX_COMMENT)
     if comment is not None and not note:
         raise AlertError("comment must not be empty")
