@@ -406,9 +406,12 @@ def integrity_report(as_of: dt.datetime | None, agency: str | None, region: str 
 @click.option("--names", "full_names", is_flag=True, help="persons' names in full")
 def integrity_check(supplier: str, as_of: dt.datetime | None, as_json: bool,
                     full_names: bool) -> None:
-    """信用+审批 前置核查 of a supplier before an award. Exit 0: allowed; 1: barred."""
+    """信用+审批 前置核查 of a supplier before an award. Exit 0: allowed; 1: barred. Audited as
+    the API's procurementCheck is (the supplier, and the persons named with --names)."""
+    import getpass
     import json
 
+    from credgraph.queries.audit import AuditEvent
     from credgraph.queries.integrity import procurement_check
 
     services = _services(_settings())
@@ -416,6 +419,11 @@ def integrity_check(supplier: str, as_of: dt.datetime | None, as_json: bool,
     day = as_of.date() if as_of else dt.date.today()
     result = procurement_check(services.graph, services.rules, [key], day, not full_names)
     assert result is not None
+    # the local operator holds the database's own credentials: an administrator
+    services.audit.record(AuditEvent(actor=f"cli:{getpass.getuser()}", role=Role.ADMIN.value,
+                                     operation="procurementCheck",
+                                     subjects=(key, *result.named)))
+    services.audit.stop()  # the audit event is written before the command ends
     if as_json:
         click.echo(json.dumps({"supplier": key, "asOf": day.isoformat(),
                                "allowed": result.allowed, "reasons": result.reasons,

@@ -6,7 +6,7 @@ import re
 
 from stdnum.cn import ric, uscc
 
-from credgraph.schema.identifiers import is_id_number
+from credgraph.schema.privacy import scrub
 
 _EIGHTEEN = re.compile(r"(?<!\d)\d{17}[\dXx](?!\d)")
 
@@ -22,6 +22,8 @@ def make_id(region: str = "371402", born: str = "19800101", seq: str = "123") ->
 
 
 def raw_id_numbers(text: str) -> list[str]:
-    """Resident ID numbers (身份证号) in `text`: 18 characters with a birth date and a check
-    character that holds — a digit run inside a hex digest or a key is not one."""
-    return [found for found in _EIGHTEEN.findall(text) if is_id_number(found.upper())]
+    """Resident ID numbers (身份证号) in `text`: 18 characters with a region code and a birth
+    date where an ID number has them, the check character right or not (a mistyped number is
+    still a person's) — the scrubber's rule. A digit run inside a hex digest or a key is
+    rarely one; a bare 18-digit pattern took one for an ID number."""
+    return [found for found in _EIGHTEEN.findall(text) if scrub(found) != found]

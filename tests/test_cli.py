@@ -121,6 +121,13 @@ def test_keys_create_refuses_a_name_the_audit_log_could_not_show(
     assert graph.read("MATCH (k:ApiKey) RETURN count(k) AS n") == [{"n": 0}]
 
 
+def test_keys_create_takes_spaces_inside_a_name(graph: Graph, settings: Settings) -> None:
+    name = "德州市\u3000监测岗 2"
+    result = invoke(settings, "keys", "create", "--name", name, "--role", "monitor")
+    assert result.exit_code == 0, result.output
+    assert graph.read("MATCH (k:ApiKey) RETURN k.name AS name") == [{"name": name}]
+
+
 def test_load_strict_exits_1_on_rejects(graph: Graph, settings: Settings, tmp_path: Path) -> None:
     bad = CO[:-1] + ("0" if CO[-1] != "0" else "1")
     bundle = legal_persons(tmp_path / "b", (CO, "德州市德城区鑫源食品有限公司"),

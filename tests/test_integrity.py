@@ -586,3 +586,6 @@ def test_cli_check(supplier_world: Graph, cli_env: dict[str, str]) -> None:
     assert allowed.exit_code == 0 and json.loads(allowed.output)["allowed"] is True
     unknown = CliRunner().invoke(main, ["integrity", "check", make_uscc()], env=cli_env)
     assert unknown.exit_code == 2 and "no subject" in unknown.output
+    logged = supplier_world.read("MATCH (e:AuditEvent {operation: 'procurementCheck'}) "
+                                 "RETURN e.role AS role, e.subjects AS subjects ORDER BY e.at")
+    assert [(e["role"], e["subjects"]) for e in logged] == [("admin", [bad]), ("admin", [good])]

@@ -35,6 +35,9 @@ def masked(number: str) -> str:
     (f"{PLAIN[:6]}\u200b{PLAIN[6:14]}\ufeff{PLAIN[14:]}", PLAIN),  # zero-width, pasted from web
     (f"{WITH_X[:6]}\u2014{WITH_X[6:14]}\uff0d{WITH_X[14:]}", WITH_X),  # dashes
     (f"{PLAIN[:6]}\n{PLAIN[6:]}", PLAIN),  # a line break inside the number
+    (f"{PLAIN[:6]}\r\n{PLAIN[6:]}", PLAIN),  # … a Windows one, inside a CSV cell
+    (f"{WITH_X[:6]}——{WITH_X[6:14]} - {WITH_X[14:]}", WITH_X),  # 破折号, spaced hyphen
+    (f"{PLAIN[:6]}\u00ad{PLAIN[6:14]}\u2212{PLAIN[14:]}", PLAIN),  # soft hyphen, minus sign
     (MISTYPED, MISTYPED),  # a wrong check digit is still personal data
 ])
 def test_every_written_form_is_masked(written: str, number: str) -> None:
@@ -90,6 +93,7 @@ def test_other_numbers_are_left_alone(text: str) -> None:
     ("91371402MA3C00001A", "91371402MA3C00001A"),
     ("6222021234567890123", "6222021234567890123"),
     ("德城罚字〔2026〕2号", "德城罚字〔2026〕2号"),
+    (f"身份证{WITH_X}", f"身份证{masked(WITH_X)}"),  # short free text is scrubbed too
     # long text is masked before it is cut: a number across the cut keeps no digit it would hide
     ("违法事实" * 48 + PLAIN, "违法事实" * 48 + PLAIN[:6] + "**…"),
 ])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -64,9 +65,11 @@ def key_name(value: str) -> str:
     """A key's name as the audit log will show it; ValueError says what is wrong with it."""
     if not value.strip() or len(value) > KEY_NAME_MAX:
         raise ValueError(f"a key's name has 1 to {KEY_NAME_MAX} characters, not only spaces")
-    if value != value.strip() or not value.isprintable():
-        raise ValueError("a key's name is one line of printable text, without leading or "
-                         "trailing spaces")
+    if value != value.strip():
+        raise ValueError("a key's name has no leading or trailing spaces")
+    if any(unicodedata.category(c)[0] == "C" or c in "\u2028\u2029" for c in value):
+        raise ValueError("a key's name is one line of text: no tabs, line breaks, control or "
+                         "invisible characters")
     return value
 
 

@@ -82,11 +82,13 @@ def mask_number_notation(value: str) -> str:
 
 
 # An ID number as people write it in free text: half- or full-width digits, the check
-# character x in either case, and a space (any Unicode space, zero-width ones too), hyphen or
-# dash here and there between groups (371402 19900101 123X). Not part of a longer digit run.
+# character x in either case, and up to three spaces (any Unicode space, zero-width ones and
+# line breaks too), hyphens or dashes here and there between groups (371402 19900101 123X,
+# 371402——19900101, a CRLF inside a cell). Not part of a longer digit run.
 _DIGIT = "[0-9\uff10-\uff19]"
-_GAP_CHARS = "\\s\u200b-\u200d\u2060\ufeff\u2010-\u2015\uff0d-"
-_GAP = f"[{_GAP_CHARS}]?"
+_GAP_CHARS = ("\\s\u00ad\u200b-\u200d\u2060\ufeff\u2010-\u2015\u2212\u2e3a\u2e3b"
+              "\ufe58\ufe63\uff0d-")
+_GAP = f"[{_GAP_CHARS}]{{0,3}}"
 _ID_SHAPE = re.compile(
     rf"(?<![0-9\uff10-\uff19])(?:{_DIGIT}{_GAP}){{17}}[0-9\uff10-\uff19Xx\uff38\uff58]"
     r"(?![0-9\uff10-\uff19])"

@@ -420,7 +420,8 @@ def display_value(value: object) -> str:
     if in_number_notation(text):
         return mask_number_notation(text)
     # masked before it is cut: a number across the cut would keep its first digits unmasked
-    return text if len(text) <= 200 else scrub(text)[:200] + "…"
+    shown = scrub(text)
+    return shown if len(shown) <= 200 else shown[:200] + "…"
 
 
 def department(model: type[BundleRow], values: dict[str, Any]) -> str | None:
