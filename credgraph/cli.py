@@ -356,6 +356,18 @@ def integrity() -> None:
     """政务诚信: the agency integrity report and the procurement pre-check."""
 
 
+def _audited(services: Services, operation: str, subjects: list[str]) -> None:
+    """The audit event of a command that shows subjects, as the API's query of the same name
+    writes it; the local operator holds the database's own credentials: an administrator."""
+    import getpass
+
+    from credgraph.queries.audit import AuditEvent
+
+    services.audit.record(AuditEvent(actor=f"cli:{getpass.getuser()}", role=Role.ADMIN.value,
+                                     operation=operation, subjects=tuple(subjects)))
+    services.audit.stop()  # written before the command ends
+
+
 @integrity.command("report")
 @click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d"]), default=None,
               help="the date the report is made as of (default today)")
@@ -369,7 +381,8 @@ def integrity() -> None:
               help="persons' names in full (masked by default: the report may leave the desk)")
 def integrity_report(as_of: dt.datetime | None, agency: str | None, region: str | None,
                      out: Path, as_json: bool, full_names: bool) -> None:
-    """G1–G5 per agency and per county, ranked worst first, with the evidence in words."""
+    """G1–G5 per agency and per county, ranked worst first, with the evidence in words;
+    audited as the API's integrityReport is (the agency asked, the persons named with --names)."""
     import json
 
     from credgraph.queries import integrity as tracing
@@ -385,6 +398,8 @@ def integrity_report(as_of: dt.datetime | None, agency: str | None, region: str 
     report = tracing.integrity_report(services.graph, services.rules, day, key,
                                       prefix, timeout=600)
     data = tracing.report_data(report, mask_persons=not full_names)
+    named = sorted(sid for sid, row in report.subjects.items() if row.get("person"))
+    _audited(services, "integrityReport", ([key] if key else []) + (named if full_names else []))
     json_path, html_path = tracing.write_report(data, out)
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
@@ -408,10 +423,8 @@ def integrity_check(supplier: str, as_of: dt.datetime | None, as_json: bool,
                     full_names: bool) -> None:
     """信用+审批 前置核查 of a supplier before an award. Exit 0: allowed; 1: barred. Audited as
     the API's procurementCheck is (the supplier, and the persons named with --names)."""
-    import getpass
     import json
 
-    from credgraph.queries.audit import AuditEvent
     from credgraph.queries.integrity import procurement_check
 
     services = _services(_settings())
@@ -419,11 +432,7 @@ def integrity_check(supplier: str, as_of: dt.datetime | None, as_json: bool,
     day = as_of.date() if as_of else dt.date.today()
     result = procurement_check(services.graph, services.rules, [key], day, not full_names)
     assert result is not None
-    # the local operator holds the database's own credentials: an administrator
-    services.audit.record(AuditEvent(actor=f"cli:{getpass.getuser()}", role=Role.ADMIN.value,
-                                     operation="procurementCheck",
-                                     subjects=(key, *result.named)))
-    services.audit.stop()  # the audit event is written before the command ends
+    _audited(services, "procurementCheck", [key, *result.named])
     if as_json:
         click.echo(json.dumps({"supplier": key, "asOf": day.isoformat(),
                                "allowed": result.allowed, "reasons": result.reasons,

@@ -567,6 +567,12 @@ def test_cli_report(debtor_world: Graph, cli_env: dict[str, str], tmp_path: Path
     named = CliRunner().invoke(main, ["integrity", "report", "--as-of", AS_OF.isoformat(),
                                       "--out", str(out), "--names", "--json"], env=cli_env)
     assert named.exit_code == 0 and "王建国" in named.output
+    logged = debtor_world.read("MATCH (e:AuditEvent {operation: 'integrityReport'}) "
+                               "RETURN e.role AS role, e.subjects AS subjects ORDER BY e.at")
+    shown = [sid for sid, name in (("O1", "王建国"), ("O2", "李卫东"), ("O3", "赵志刚"))
+             if name in named.output]
+    assert shown == ["O1", "O3"]  # the head of A1, and of CG above it
+    assert [(e["role"], e["subjects"]) for e in logged] == [("admin", []), ("admin", shown)]
     wrong = CliRunner().invoke(main, ["integrity", "report", "--region", "abc"], env=cli_env)
     assert wrong.exit_code == 2 and "2- or 4-digit prefix" in wrong.output
     unknown = CliRunner().invoke(main, ["integrity", "report", "--region", "999999"],
