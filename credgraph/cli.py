@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 import click
 import neo4j.exceptions
 
-from credgraph.api.auth import KeyStore, Role, key_name
+from credgraph.api.auth import KeyStore, Role, check_key_name
 from credgraph.graph.driver import connect
 from credgraph.graph.maintenance import delete_all
 from credgraph.graph.migrations import CURRENT_VERSION, migrate, schema_version
@@ -30,6 +30,11 @@ from credgraph.settings import Settings
 
 def _settings() -> Settings:
     return Settings()
+
+
+def _operator() -> str:
+    """Who the local operator is in audit events, watchlists and escalation runs."""
+    return f"cli:{getpass.getuser()}"
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
@@ -246,7 +251,7 @@ def keys() -> None:
 def keys_create(name: str, role: str) -> None:
     """Create a key and print its token once (only its hash is stored)."""
     try:
-        key_name(name)
+        check_key_name(name)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--name") from None
     settings = _settings()
@@ -297,8 +302,6 @@ def credit_report(subject_id: str, pdf: Path | None, html_file: Path | None,
                   as_of: dt.datetime | None, purpose: str | None) -> None:
     """The credit report (信用报告) of a subject by USCC, ID number or key: PDF with --pdf,
     HTML with --html, else HTML on stdout. Every report is audited."""
-    import getpass
-
     from credgraph.queries.report import ReportError, Requester, build_report, chromium, print_pdf
     from credgraph.queries.subjects import candidate_keys, find_subject
     from credgraph.schema.identifiers import IdentifierError
@@ -318,7 +321,7 @@ def credit_report(subject_id: str, pdf: Path | None, html_file: Path | None,
         _fail("no subject with this id", 1)
         return
     # The local operator holds the database's own credentials: an administrator.
-    requester = Requester(f"cli:{getpass.getuser()}", Role.ADMIN.value, True, purpose)
+    requester = Requester(_operator(), Role.ADMIN.value, True, purpose)
     page = build_report(services, row, requester, as_of.date() if as_of else None)
     services.audit.stop()  # the audit event is written before the command ends
     if html_file:
@@ -359,11 +362,9 @@ def integrity() -> None:
 def _audited(services: Services, operation: str, subjects: list[str]) -> None:
     """The audit event of a command that shows subjects, as the API's query of the same name
     writes it; the local operator holds the database's own credentials: an administrator."""
-    import getpass
-
     from credgraph.queries.audit import AuditEvent
 
-    services.audit.record(AuditEvent(actor=f"cli:{getpass.getuser()}", role=Role.ADMIN.value,
+    services.audit.record(AuditEvent(actor=_operator(), role=Role.ADMIN.value,
                                      operation=operation, subjects=tuple(subjects)))
     services.audit.stop()  # written before the command ends
 
@@ -398,8 +399,9 @@ def integrity_report(as_of: dt.datetime | None, agency: str | None, region: str 
     report = tracing.integrity_report(services.graph, services.rules, day, key,
                                       prefix, timeout=600)
     data = tracing.report_data(report, mask_persons=not full_names)
-    named = sorted(sid for sid, row in report.subjects.items() if row.get("person"))
-    _audited(services, "integrityReport", ([key] if key else []) + (named if full_names else []))
+    named = sorted(sid for sid, row in report.subjects.items()
+                   if row.get("person")) if full_names else []
+    _audited(services, "integrityReport", ([key] if key else []) + named)
     json_path, html_path = tracing.write_report(data, out)
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
@@ -529,15 +531,13 @@ def watch_add(ids: tuple[str, ...], file: Path | None, key_name: str | None,
               as_json: bool) -> None:
     """Watch subjects by USCC, ID number (hashed on arrival) or key. Exit 1 when some id
     was malformed or unknown (the others are watched)."""
-    import getpass
-
     from credgraph.queries.alerts import watch as add
 
     given = _read_ids(ids, file)
     services = _services(_settings())
     watcher = _watcher(services, key_name)
     keys, problems = _resolve_ids(services, given)
-    watched = add(services.graph, watcher, keys, f"cli:{getpass.getuser()}") if keys else []
+    watched = add(services.graph, watcher, keys, _operator()) if keys else []
     listname = f"the watchlist of key {key_name}" if key_name else "the city watchlist"
     _watch_report("watched", len(watched), problems, listname, as_json)
 
@@ -770,7 +770,7 @@ def escalate(as_of: dt.datetime | None, as_json: bool) -> None:
         check_run_date(services.rules, day)
         migrate(services.graph)
         result = run_escalation(services.graph, services.rules, day,
-                                f"cli:{getpass.getuser()}", progress)
+                                _operator(), progress)
     except (ServerError, EscalationRefused) as exc:
         _fail(str(exc))
     except neo4j.exceptions.Neo4jError as exc:

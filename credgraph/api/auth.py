@@ -61,7 +61,7 @@ class Principal:
 KEY_NAME_MAX = 200
 
 
-def key_name(value: str) -> str:
+def check_key_name(value: str) -> str:
     """A key's name as the audit log will show it; ValueError says what is wrong with it."""
     if not value.strip() or len(value) > KEY_NAME_MAX:
         raise ValueError(f"a key's name has 1 to {KEY_NAME_MAX} characters, not only spaces")
@@ -106,7 +106,7 @@ class KeyStore:
 
     def create(self, name: str, role: Role) -> str:
         token = "cg_" + secrets.token_urlsafe(32)
-        self.graph.write(CREATE_KEY, {"id": token_hash(token), "name": key_name(name),
+        self.graph.write(CREATE_KEY, {"id": token_hash(token), "name": check_key_name(name),
                                       "role": role.value, "prefix": token[:7]})
         return token
 
