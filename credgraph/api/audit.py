@@ -35,13 +35,12 @@ from credgraph.api.types import (
     principal,
     services,
 )
-from credgraph.queries.audit import AuditEvent, AuditTrail, audit_log
+from credgraph.queries.audit import MAX_PURPOSE, AuditEvent, AuditTrail, audit_log
 from credgraph.queries.subjects import candidate_keys
 from credgraph.schema.identifiers import IdentifierError, is_person_number
 from credgraph.schema.privacy import Privacy, scrub
 
 PURPOSE_HEADER = "x-purpose"
-MAX_PURPOSE = 200
 AUDIT_PAGE = 100  # SPEC §9's `auditLog(first)`; an explicit null means it too
 
 

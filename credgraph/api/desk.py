@@ -27,6 +27,7 @@ from credgraph.graph.model import (
     RELATIONS,
     SUBJECT_KIND_ZH,
 )
+from credgraph.queries.audit import MAX_PURPOSE
 from credgraph.queries.report import BASIS_ZH, Requester, build_report
 from credgraph.queries.risk_levels import RISK_LEVEL_ZH
 from credgraph.queries.subjects import candidate_keys, find_subject
@@ -35,7 +36,6 @@ from credgraph.services import Services
 
 PUBLIC_PATHS = ("/desk",)
 PUBLIC_PREFIXES = ("/desk/",)
-MAX_PURPOSE = 200
 # The page's own files, and the npm packages' prebuilt files (installed by `make setup`).
 OWN_FILES = ("desk.js", "desk.css")
 NPM_FILES = {

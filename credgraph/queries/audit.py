@@ -40,6 +40,10 @@ def refused(exc: Exception) -> bool:
     return isinstance(exc, ValueError | TypeError)
 
 
+# A purpose stated in a header or the desk's form (sharing's own bound is a rule, SPEC §9).
+MAX_PURPOSE = 200
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
