@@ -410,7 +410,7 @@ def run(subjects: int, seed: int, services: Services, workdir: Path, pairs: int,
     resolutions = resolver.resolve_many(lookups)
     ours_seconds = time.perf_counter() - started
     ours: list[str | None] = [r.match.id if r.match else None for r in resolutions]
-    ours_ambiguous = [r.reason.startswith("ambiguous subject") for r in resolutions]
+    ours_ambiguous = [r.reason.startswith("unresolved subject: ambiguous") for r in resolutions]
 
     names = [c.name for c in city.companies]
     started = time.perf_counter()

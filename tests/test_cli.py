@@ -16,7 +16,7 @@ import pytest
 
 from credgraph.graph.driver import Graph
 from credgraph.settings import Settings
-from tests.ids import make_uscc
+from tests.ids import make_id, make_uscc, raw_id_numbers
 from tests.runner import cli_env, invoke
 from tests.servers import free_port
 
@@ -111,13 +111,15 @@ def test_keys_create_prints_the_token_once_and_stores_its_hash(graph: Graph,
     assert not [value for value in key.values() if token[7:15] in str(value)]
 
 
-@pytest.mark.parametrize("name", ["", "   ", "x" * 201, "张\t三", "line\nbreak", " 小王"])
+@pytest.mark.parametrize("name", ["", "   ", "x" * 201, "张\t三", "line\nbreak", " 小王",
+                                  f"张三{make_id()}"])
 def test_keys_create_refuses_a_name_the_audit_log_could_not_show(
         graph: Graph, settings: Settings, name: str) -> None:
     """The name is the actor of every audit event the key's requests write."""
     result = invoke(settings, "keys", "create", "--name", name, "--role", "admin")
     assert result.exit_code == 2, result.output
     assert "--name" in result.stderr and "key's name" in result.stderr
+    assert not raw_id_numbers(result.output)
     assert graph.read("MATCH (k:ApiKey) RETURN count(k) AS n") == [{"n": 0}]
 
 

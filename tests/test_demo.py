@@ -84,7 +84,8 @@ def check_rows_accounted_for(truth: dict, summary: LoadSummary) -> None:  # type
     assert resolved == {case["company"]: case["decidedBy"] for case in truth["cases"]
                         if "decidedBy" in case}
     twins = next(c for c in truth["cases"] if c["pattern"] == "resolution_ambiguous")
-    [ambiguous] = [r for r in summary.rejects if r.reason.startswith("ambiguous subject")]
+    [ambiguous] = [r for r in summary.rejects
+                   if r.reason.startswith("unresolved subject: ambiguous")]
     assert all(uscc in ambiguous.reason for uscc in twins["companies"])
 
 

@@ -369,14 +369,16 @@ def test_an_id_number_a_spreadsheet_turned_into_a_number(services: Services,
     book.save(tmp_path / "penalties.xlsx")
     summary = loader(services).load([tmp_path / "natural_persons.xlsx",
                                      tmp_path / "penalties.xlsx"], derive_contacts=False)
-    assert (summary.read, summary.loaded, summary.rejected) == (2, 1, 1)
-    rejected = summary.rejects[0]
+    assert (summary.read, summary.loaded, summary.rejected) == (2, 0, 2)
+    rejected, penalty = summary.rejects
     assert rejected.reason.startswith("digits lost: the spreadsheet stored it as a number")
     assert rejected.value == "3.71402" + "*" * 10 + "E+17"
-    assert [c["resolvedName"] for c in summary.corrections] == ["张三明"]
-    reason = summary.corrections[0]["reason"]
-    assert reason.startswith("digits lost") and "3.71402" + "*" * 10 + "E+17" in reason
-    shown = json.dumps(summary.as_json(), ensure_ascii=False) + rejected.value + rejected.reason
+    # the person 张三明 is in the graph, and still not found by his name (SPEC §6, §7)
+    assert summary.corrections == []
+    assert penalty.value == "张三明" and penalty.reason.startswith("unresolved subject")
+    assert "digits lost" in penalty.reason and "3.71402" + "*" * 10 + "E+17" in penalty.reason
+    shown = json.dumps(summary.as_json(), ensure_ascii=False) + "".join(
+        r.value + r.reason for r in summary.rejects)
     assert SPOUSE[6:14] not in shown and PERSON[6:14] not in shown
 
 
@@ -566,7 +568,7 @@ def test_same_normalised_name_is_ambiguous(services: Services, tmp_path: Path) -
         [penalty_without_id(tmp_path, "宏达商贸有限公司", authority="德州市市场监督管理局")],
         derive_contacts=False)
     assert (summary.loaded, summary.rejected) == (0, 1)
-    assert summary.rejects[0].reason.startswith("ambiguous subject: 2 candidates")
+    assert summary.rejects[0].reason.startswith("unresolved subject: ambiguous, 2 candidates")
 
 
 def test_unmatched_name_is_rejected(services: Services, tmp_path: Path) -> None:
@@ -594,7 +596,8 @@ def test_quality_report_counts_every_identifier_reason(tmp_path: Path) -> None:
                for line, reason in enumerate(IDENTIFIER_REASONS.values(), start=2)]
     write_rejects(rejects, tmp_path / "rejects.csv")
     assert sorted(row["reason"] for row in invalid_identifiers(tmp_path / "rejects.csv")) == [
-        "bad characters", "bad check digit", "bad length", "digits lost", "impossible birth date"]
+        "an ID number", "bad characters", "bad check digit", "bad length", "digits lost",
+        "impossible birth date"]
 
 
 def test_quality_report(services: Services, tmp_path: Path) -> None:
@@ -612,12 +615,18 @@ def test_quality_report(services: Services, tmp_path: Path) -> None:
         [make_uscc(prefix="11", region="371400", org="MA3C00035"), "德州市市场监督管理局"],
         # two shops whose 字号 南康 is also a place: the counties before it tell them apart
         [make_uscc(prefix="92", region="371423", org="MA3C00036"), "德州市庆云县南康商贸经营部"],
-        [make_uscc(prefix="92", region="371426", org="MA3C00037"), "德州市平原县南康商贸经营部"]])
+        [make_uscc(prefix="92", region="371426", org="MA3C00037"), "德州市平原县南康商贸经营部"],
+        # registered in 德城区, named with and without the county; 禹城's namesake apart
+        [make_uscc(region="371402", org="MA3C00038"), "德州市永安商贸有限公司"],
+        [make_uscc(region="371402", org="MA3C00039"), "德州市德城区永安商贸有限公司"],
+        [make_uscc(region="371482", org="MA3C00040"), "禹城市永安商贸有限公司"]])
     summary = loader(services).load([bundle / "legal_persons.csv"], derive_contacts=False)
     write_rejects(summary.rejects, tmp_path / "rejects.csv")
     report = build_report(services.graph, services.normaliser, tmp_path / "rejects.csv")
-    assert [(group["nameNorm"], len(group["subjects"]))
-            for group in report["duplicateSubjects"]] == [("宏达商贸有限公司", 2)]
+    assert [(group["nameNorm"], sorted(s["name"] for s in group["subjects"]))
+            for group in report["duplicateSubjects"]] == [
+        ("宏达商贸有限公司", ["山东省德州市宏达商贸有限责任公司", "德州市宏达商贸有限公司"]),
+        ("永安商贸有限公司", ["德州市德城区永安商贸有限公司", "德州市永安商贸有限公司"])]
     assert report["invalidIdentifiers"] == [{"file": "legal_persons.csv", "column": "uscc",
                                              "reason": "bad check digit", "count": 1,
                                              "resolvedByName": 0}]

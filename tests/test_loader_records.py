@@ -15,6 +15,7 @@ from credgraph.graph.driver import Graph
 from credgraph.graph.model import RecordKind
 from credgraph.loaders.bundle import BundleLoader, LoadSummary
 from credgraph.loaders.writes import existing_records_statement
+from credgraph.queries.risk import assess
 from credgraph.schema.identifiers import parse_id_number
 from credgraph.services import Services
 from tests.ids import make_id, make_uscc
@@ -209,8 +210,15 @@ def test_contracts(services: Services, subjects: Path, tmp_path: Path) -> None:
         "c.subjectDefault AS subject, c.amount AS amount ORDER BY id")
     assert [(r["id"], r["gov"], r["subject"]) for r in rows] == [
         ("HT-1", False, True), ("HT-2", True, False), ("HT-3", False, False),
-        ("HT-5", False, False),  # HT-5 is not due yet
+        ("HT-5", False, True),  # not due yet: the analyses count it from its due date
         ("HT-6", None, False)]  # the source does not say who defaulted
+    # HT-5, loaded before its due date and never sent again, counts once the date has passed
+    due = dt.date(2027, 6, 30)
+    signals = {s.record["id"] for s in assess(services.graph, services.rules, CO_A, 1,
+                                               due + dt.timedelta(days=1)).signals}
+    assert "HT-5" in signals
+    assert "HT-5" not in {s.record["id"] for s in assess(services.graph, services.rules, CO_A,
+                                                         1, due).signals}
     person = services.privacy.person_key(parse_id_number(PERSON))
     assert links(services.graph, "HT-1") == (
         sorted([(CO_A, "counterparty"), (MARKET, "agency")]), [MARKET])

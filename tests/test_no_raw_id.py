@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from credgraph.graph.driver import Graph
-from credgraph.schema.identifiers import parse_id_number
+from credgraph.schema.identifiers import is_uscc, parse_id_number
 from credgraph.schema.privacy import Privacy, mask_id_number
 from credgraph.settings import Settings
 from tests.ids import make_id, make_uscc
@@ -29,7 +29,10 @@ C = make_id(region="371481", born="19700515", seq="021")
 D = make_id(region="371403", born="19851212", seq="041")  # appears only in text
 E = make_id(region="371424", born="19750606", seq="051")  # an unknown relation end
 MISTYPED = A[:-1] + ("0" if A[-1] != "0" else "1")
-NUMBERS = (A, B, C, D, E, MISTYPED)
+# an ID number that passes the USCC check too (about one in 31 do)
+ALSO_USCC = next(n for n in (make_id(region="371402", born="19800101", seq=f"{s:03d}")
+                             for s in range(100, 400)) if is_uscc(n))
+NUMBERS = (A, B, C, D, E, MISTYPED, ALSO_USCC)
 CO = make_uscc(region="371402", org="MA3C00001")
 SHOP = make_uscc(prefix="92", region="371402", org="MA3C00002")
 AGENCY = make_uscc(prefix="11", region="371402", org="004187451")
@@ -77,6 +80,7 @@ def leaky_bundle(folder: Path) -> Path:
          f"食品零售 {B.lower()}", ""],
         [SHOP, f"个体工商户张三{A}", spaced(A), "", ""],
         [AGENCY, "德州市德城区市场监督管理局", "", "", ""],
+        [ALSO_USCC, "张三商行", "", "", ""],  # a person's number where a USCC belongs
     ])
     write(folder, "natural_persons", ["id_number", "name", "phone", "address"], [
         [A, "张三", "", ""],  # line 2: the later row of the same number wins
@@ -97,19 +101,22 @@ def leaky_bundle(folder: Path) -> Path:
     write(folder, "penalties", [
         "decision_no", "subject_name", "subject_id", "legal_rep", "legal_rep_id",
         "violation_type", "facts", "basis", "category", "content", "fine", "decided_on",
-        "authority", "authority_uscc", "note", "license_action"], [
+        "authority", "authority_uscc", "note", "license_action", "source_uscc"], [
         ["德城市监罚〔2026〕1号", "德州市德城区鑫源食品有限公司", CO, f"张三{A}", A,
          "销售过期食品", f"当事人张三（身份证号码{A}）销售过期食品",
          f"《食品安全法》第一百二十四条；法定代表人{B.lower()}", "罚款",
          f"罚款1万元，法定代表人{full(D)}", "1", "2026-03-05", "德州市德城区市场监督管理局",
-         AGENCY, spaced(A), f"吊销证照 {A}"],
+         AGENCY, spaced(A), f"吊销证照 {A}", ""],
         ["德城市监罚〔2026〕2号", f"李四（{B.lower()}）", B.lower(), "", "", "无照经营",
          f"李四{full(B)}无照经营", "", "警告", "", "", "2026-04-01",
-         "德州市德城区市场监督管理局", AGENCY, "", ""],
+         "德州市德城区市场监督管理局", AGENCY, "", "", ""],
         ["德城市监罚〔2026〕3号", f"无此人{A}", "", "", "", "无照经营", "", "", "警告", "",
-         "", "2026-04-02", "德州市德城区市场监督管理局", "", "", ""],  # unresolved
+         "", "2026-04-02", "德州市德城区市场监督管理局", "", "", "", ""],  # unresolved
         ["德城市监罚〔2026〕4号", "德州市德城区鑫源食品有限公司", CO, "", "", "", "", "",
-         "警告", "", "", A, "德州市德城区市场监督管理局", "", "", ""],  # a date column
+         "警告", "", "", A, "德州市德城区市场监督管理局", "", "", "", ""],  # a date column
+        # persons' numbers where the authority's and the source's codes belong: masked
+        ["德城市监罚〔2026〕5号", "德州市德城区鑫源食品有限公司", CO, "", "", "", "", "",
+         "警告", "", "", "2026-04-03", "德州市德城区市场监督管理局", C, "", "", D],
     ])
     write(folder, "licenses", [
         "decision_no", "subject_name", "subject_id", "license_category", "content",
@@ -160,10 +167,11 @@ def test_no_raw_id_number_after_a_load(graph: Graph, settings: Settings, privacy
     result = invoke(settings, "load", str(bundle), "--json", "--rejects", str(rejects))
     assert result.exit_code == 0, result.output
     summary: dict[str, Any] = json.loads(result.stdout)
-    assert (summary["read"], summary["loaded"], summary["rejected"]) == (23, 17, 6)
+    assert (summary["read"], summary["loaded"], summary["rejected"]) == (25, 18, 7)
     rejected = rejects.read_text(encoding="utf-8")
     lines = {(row["file"], row["line"]) for row in csv.DictReader(rejected.splitlines())}
-    assert lines == {("natural_persons.csv", "2"), ("natural_persons.csv", "4"),
+    assert lines == {("legal_persons.csv", "5"),
+                     ("natural_persons.csv", "2"), ("natural_persons.csv", "4"),
                      ("relations.csv", "6"), ("penalties.csv", "4"), ("penalties.csv", "5"),
                      ("listings.csv", "3")}
 
@@ -180,6 +188,10 @@ def test_no_raw_id_number_after_a_load(graph: Graph, settings: Settings, privacy
     assert facts["content"] == f"罚款1万元，法定代表人{masked(D)}"
     assert facts["basis"].endswith(f"法定代表人{masked(B)}")
     assert facts["note"] == masked(A) and facts["legalRep"] == f"张三{masked(A)}"
+    codes = graph.read("MATCH (p:Penalty {id: '德城市监罚〔2026〕5号'}) "
+                       "RETURN p.authorityUscc AS authority, p.sourceUscc AS source")
+    assert codes == [{"authority": masked(C), "source": masked(D)}]
+    assert "legal_persons.csv,5,uscc," in rejected and "an ID number, not a USCC" in rejected
     person = graph.read("MATCH (p:NaturalPerson {id: $id}) RETURN p {.*} AS p",
                         {"id": privacy.person_key(parse_id_number(A))})[0]["p"]
     assert person["name"] == f"张三（{masked(A)}）"

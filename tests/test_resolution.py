@@ -122,11 +122,11 @@ def test_a_core_name_in_two_counties_is_ambiguous(city: Services, tmp_path: Path
     ])
     assert (summary.loaded, summary.rejected, summary.corrections) == (0, 4, [])
     for item in summary.rejects:
-        assert item.reason.startswith("ambiguous subject: 2 candidates"), item
+        assert item.reason.startswith("unresolved subject: ambiguous, 2 candidates"), item
         assert f"{YUCHENG} 德州市宏达商贸有限公司" in item.reason
         assert f"{QIHE} 齐河县宏达商贸有限责任公司" in item.reason
     assert summary.rejects[3].reason.endswith("(91371482MA3R0000X1)")  # why the id was unusable
-    assert summary.files[0].reasons == {"ambiguous subject": 4}
+    assert summary.files[0].reasons == {"unresolved subject": 4}
     write_rejects(summary.rejects, tmp_path / "rejects.csv")
     with (tmp_path / "rejects.csv").open(encoding="utf-8") as handle:
         first = next(csv.DictReader(handle))
@@ -177,8 +177,8 @@ def test_a_prefecture_prefix_decides_between_prefectures(city: Services,
     found = outcome(summary)
     assert found[2] == (DEZHOU_FY, "region prefix")
     assert found[3] == (JINAN_FY, "region prefix")
-    assert found[4][0].startswith("ambiguous subject: 2 candidates")
-    assert found[5][0].startswith("ambiguous subject: 2 candidates")
+    assert found[4][0].startswith("unresolved subject: ambiguous, 2 candidates")
+    assert found[5][0].startswith("unresolved subject: ambiguous, 2 candidates")
     assert found[6] == (DEZHOU_FY, "authority region")
 
 
@@ -195,7 +195,7 @@ def test_the_legal_representative_decides_between_namesakes(city: Services,
     assert found[3] == (YT_LINYI, "legal representative")
     assert found[4][0].startswith("unresolved subject: the legal representative named "
                                   "matches no candidate")
-    assert found[5][0].startswith("ambiguous subject: 2 candidates")
+    assert found[5][0].startswith("unresolved subject: ambiguous, 2 candidates")
     assert summary.corrections[0]["evidence"] == ["name", "legal representative",
                                                   "authority region"]
 
@@ -209,7 +209,7 @@ def test_namesake_representatives_decide_only_by_id_number(city: Services,
         {"subject_name": "金穗农业有限公司", "legal_rep": "王伟", "legal_rep_id": WANG_1},
     ])
     found = outcome(summary)
-    assert found[2][0].startswith("ambiguous subject: 2 candidates")
+    assert found[2][0].startswith("unresolved subject: ambiguous, 2 candidates")
     assert found[3] == (JS_WUCHENG, "legal representative")
     assert found[4] == (JS_QINGYUN, "legal representative")
     text = repr(summary.as_json()) + repr(summary.rejects)
@@ -234,7 +234,7 @@ def test_the_authority_region_decides_between_namesakes(city: Services,
     assert found[2] == (YUCHENG, "authority region")
     assert found[3] == (QIHE, "authority region")
     assert found[4] == (QIHE, "authority region")
-    assert found[5][0].startswith("ambiguous subject: 2 candidates")
+    assert found[5][0].startswith("unresolved subject: ambiguous, 2 candidates")
     assert summary.corrections[0]["evidence"] == ["name", "authority region"]
     # the region prefix, when given, outranks the authority
     summary = penalties(city, tmp_path, [
@@ -283,8 +283,31 @@ def test_nothing_is_guessed(city: Services, tmp_path: Path) -> None:
         {"subject_name": "完全不同的名字科技有限公司"},
     ])
     assert summary.corrections == []
-    assert all(r.reason.startswith("unresolved subject: no name match strong enough")
-               for r in summary.rejects)
+    assert [r.reason.split(";")[0] for r in sorted(summary.rejects, key=lambda r: r.line)] == [
+        "unresolved subject: no name match strong enough",
+        "unresolved subject: a natural person is found by the ID number, not by name",
+        "unresolved subject: no name match strong enough"]
+    assert owners(city) == {}
+
+
+def test_a_person_is_never_found_by_name(city: Services, tmp_path: Path) -> None:
+    """李秀英 is the only person of that name in the city, and still no penalty without her
+    number goes to her: a Chinese name does not single out a person."""
+    mistyped = LI[:-1] + ("0" if LI[-1] != "0" else "1")
+    summary = penalties(city, tmp_path, [
+        {"subject_name": "李秀英", "subject_category": "自然人"},
+        {"subject_name": "李秀英", "subject_category": ""},
+        {"subject_name": "李秀英", "subject_category": "自然人", "subject_id": mistyped},
+        # her first-generation 15-digit number (region, YYMMDD, sequence)
+        {"subject_name": "李秀英", "subject_category": "", "subject_id": LI[:6] + LI[8:17]},
+    ])
+    assert summary.corrections == []
+    reasons = {r.line: r.reason for r in summary.rejects}
+    assert sorted(reasons) == [2, 3, 4, 5]
+    assert all(reason.startswith("unresolved subject") for reason in reasons.values())
+    assert "found by the ID number, not by name; missing subject id" in reasons[2]
+    assert "ID number check digit does not match" in reasons[4]
+    assert "ID number must have 18 characters" in reasons[5]  # not "USCC must have …"
     assert owners(city) == {}
 
 

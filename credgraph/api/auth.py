@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from credgraph.graph.driver import Graph
+from credgraph.schema.privacy import scrub
 
 
 class Role(StrEnum):
@@ -70,6 +71,8 @@ def check_key_name(value: str) -> str:
     if any(unicodedata.category(c)[0] == "C" or c in "\u2028\u2029" for c in value):
         raise ValueError("a key's name is one line of text: no tabs, line breaks, control or "
                          "invisible characters")
+    if scrub(value) != value:  # the actor of every audit event: stored and shown as it is
+        raise ValueError("a key's name holds no ID number (name the person or the office)")
     return value
 
 

@@ -93,6 +93,11 @@ class FileSummary:
     corrected: int = 0
     seconds: float = 0.0
     reasons: Counter[str] = field(default_factory=Counter)
+    # a field's column as the file's header names it (统一社会信用代码 for subject_id)
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def header(self, column: str) -> str:
+        return self.headers.get(column, column)
 
     @property
     def balanced(self) -> bool:
@@ -124,7 +129,7 @@ class LoadSummary:
 
     def as_json(self, rejects_file: Path | None = None) -> dict[str, Any]:
         return {
-            "files": [{**{k: v for k, v in asdict(f).items() if k != "reasons"},
+            "files": [{**{k: v for k, v in asdict(f).items() if k not in ("reasons", "headers")},
                        "reasons": dict(f.reasons)} for f in self.files],
             "read": self.read, "loaded": self.loaded, "rejected": self.rejected,
             "balanced": all(f.balanced for f in self.files),
@@ -277,6 +282,7 @@ class BundleLoader:
         table, shape = open_bundle_file(kind, path)
         result.encoding = table.encoding
         mapping, columns = shape.mapping, shape.columns
+        result.headers = dict(columns)
         if table.title_rows:
             summary.warnings.append(f"{path.name}: {table.title_rows} title row(s) above the "
                                     "header skipped")
@@ -290,7 +296,7 @@ class BundleLoader:
             reason = scrub(reason)
             result.rejected += 1
             result.reasons[reason.split(":")[0].split(" (")[0]] += 1
-            summary.rejects.append(Reject(path.name, line, columns.get(column, column),
+            summary.rejects.append(Reject(path.name, line, result.header(column),
                                           scrub(value), reason))
             sender = scrub(department or NO_DEPARTMENT)
             for lacking in missing:  # every required field the row lacks, not only the first
@@ -404,7 +410,8 @@ class BundleLoader:
             prepared.attach(ref, unresolved.role)
             result.corrected += 1
             summary.corrections.append({
-                "file": Path(result.file).name, "line": line, "column": unresolved.column,
+                "file": Path(result.file).name, "line": line,
+                "column": result.header(unresolved.column),
                 "name": name,
                 "resolvedTo": match.id, "resolvedName": match.name, "score": match.score,
                 "evidence": [e.value for e in resolution.evidence],

@@ -655,7 +655,7 @@ def _plant_resolution(city: City, by_county: dict[str, list[Agency]],
     twin_b = city.company("371403", name="山东省德州市宏达商贸有限责任公司")
     city.penalty_without_id("宏达商贸有限公司", city_market, d(100))
     city.truth.append({"pattern": "resolution_ambiguous", "companies": [twin_a.uscc, twin_b.uscc],
-                       "expected": "rejected: ambiguous subject"})
+                       "expected": "rejected: unresolved subject: ambiguous"})
     yucheng = city.company("371482", name="禹城市恒通物流有限公司")
     city.company("371425", name="齐河县恒通物流有限公司")
     city.penalty_without_id("禹城恆通物流有限公司", city_market, d(90))  # traditional 恆

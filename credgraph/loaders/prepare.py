@@ -35,10 +35,17 @@ from credgraph.schema.identifiers import (
     is_person_number,
     normalise,
     parse_id_number,
+    parse_org_code,
     parse_uscc,
 )
 from credgraph.schema.names import NameNormaliser
-from credgraph.schema.privacy import Privacy, is_person_key, mask_id_number, scrub
+from credgraph.schema.privacy import (
+    Privacy,
+    is_near_id_number,
+    is_person_key,
+    mask_id_number,
+    scrub,
+)
 from credgraph.schema.rows import (
     MISSING,
     BundleRow,
@@ -170,7 +177,8 @@ class Preparer:
         try:
             if is_person_key(text):
                 return SubjectRef(text, person=True, stub={"name": name or "", "nameNorm": name})
-            if is_person_number(text):
+            if is_person_number(text) or (len(text) != 18 and is_near_id_number(text)):
+                # a 15-digit or one-digit-off number is a person's: said so, not "bad USCC"
                 number = parse_id_number(text, self.today)
                 return SubjectRef(
                     self.privacy.person_key(number), person=True,
@@ -200,7 +208,7 @@ class Preparer:
 
     # -- subjects ---------------------------------------------------------------------------
     def legal_person(self, row: LegalPersonRow) -> Prepared:
-        code = _checked("uscc", row.uscc, parse_uscc)
+        code = _checked("uscc", row.uscc, parse_org_code)
         self.not_future(row, "established")
         kind = _kind(row.kind) or code.kind
         region = row.region or code.region
@@ -209,7 +217,8 @@ class Preparer:
         data = legal_person_props(row, code, kind, self.normalise)
         data["props"]["region"] = region
         data["props"]["stub"] = None
-        superior = _checked("superior", row.superior, parse_uscc).code if row.superior else None
+        superior = (_checked("superior", row.superior, parse_org_code).code if row.superior
+                    else None)
         return Prepared(data, superior=superior)
 
     def natural_person(self, row: NaturalPersonRow) -> Prepared:
@@ -307,8 +316,13 @@ class Preparer:
         except RowRejected as exc:
             if not lookup.name:
                 raise
-            prepared = self._record(kind, key, props, list(others), issuer, date)
             problem = f"{exc.reason} ({exc.value})" if raw else "missing subject id"
+            if lookup.kind == SubjectKind.NATURAL_PERSON.value or (raw and is_near_id_number(raw)):
+                # a Chinese name does not single out a person (two 王伟): only his number does
+                raise RowRejected(column, raw or lookup.name, "unresolved subject: a natural "
+                                  f"person is found by the ID number, not by name; {problem}"
+                                  ) from exc
+            prepared = self._record(kind, key, props, list(others), issuer, date)
             prepared.resolve = Unresolved(column, role, lookup, problem)
             return prepared
         return self._record(kind, key, props, [(column, party, role), *others], issuer, date)
@@ -318,9 +332,8 @@ class Preparer:
                 legal_rep: str | None = None, legal_rep_id: str | None = None) -> Lookup:
         """What the row tells about the party beside its name: 行政相对人类别, the legal
         representative, the authority."""
-        text = category or ""
-        kind = (SubjectKind.NATURAL_PERSON.value if "自然人" in text
-                else LEGAL if "法人" in text or "组织" in text or "个体" in text else None)
+        # only legal persons are found by name (关联补正); a person's record needs his number
+        kind = SubjectKind.NATURAL_PERSON.value if "自然人" in (category or "") else LEGAL
         rep_key = None
         if legal_rep_id:
             try:
@@ -340,11 +353,11 @@ class Preparer:
         props = {
             "domain": domain, "severity": severity, "status": status,
             "title": row.violation_type or row.category, "authority": row.authority,
-            "authorityUscc": row.authority_uscc, "category": row.category,
+            "authorityUscc": _code(row.authority_uscc), "category": row.category,
             "content": row.content, "facts": row.facts, "basis": row.basis, "fine": row.fine,
             "confiscation": row.confiscation, "licenseAction": row.license_action,
             "validUntil": row.valid_until, "publicityUntil": until, "source": row.source,
-            "sourceUscc": row.source_uscc, "note": row.note, "subjectName": row.subject_name,
+            "sourceUscc": _code(row.source_uscc), "note": row.note, "subjectName": row.subject_name,
             "subjectCategory": row.subject_category, "legalRep": row.legal_rep,
         }
         issuer = self._issuer(row.authority_uscc, row.authority)
@@ -364,7 +377,7 @@ class Preparer:
             "domain": self.derive.domain(None, row.authority, row.license_category),
             "severity": None, "status": status,
             "title": row.certificate_name or row.document_name or row.license_category,
-            "authority": row.authority, "authorityUscc": row.authority_uscc,
+            "authority": row.authority, "authorityUscc": _code(row.authority_uscc),
             "documentName": row.document_name, "licenseCategory": row.license_category,
             "certificateName": row.certificate_name, "licenseNo": row.license_no,
             "content": row.content, "validFrom": row.valid_from, "validTo": row.valid_to,
@@ -426,10 +439,11 @@ class Preparer:
             raise RowRejected("agency_uscc", row.agency_uscc, "the agency must be a USCC")
         counterparty = self.subject_ref("counterparty_id", row.counterparty_id)
         performance = row.status or ""
-        defaulted_by_subject = bool(
-            row.due_on and not row.fulfilled_on and row.due_on < self.today
-            and not row.gov_default and "违约" in performance and "政府" not in performance
-        )
+        # Who the source says defaulted (相对方违约), not whether it has yet: the analyses count
+        # the default from the due date as of their own date, so a contract loaded before its
+        # due date and never sent again still counts once the date has passed.
+        defaulted_by_subject = (not row.gov_default and "违约" in performance
+                                and "政府" not in performance)
         props = {
             "domain": "contract", "severity": None, "status": RecordStatus.ACTIVE.value,
             "title": row.title, "authority": None, "contractKind": row.kind,
@@ -484,6 +498,12 @@ def _kind(text: str | None) -> SubjectKind | None:
     return None
 
 
+def _code(raw: str | None) -> str | None:
+    """An authority's or source's code as the row gave it — an unusable one only loses its
+    link — unless it holds an ID number (a person's, typed where the code belongs): masked."""
+    return scrub(raw) if raw else raw
+
+
 def _checked(column: str, raw: str, parse: Callable[[str], T]) -> T:
     """An identifier parsed, or the row rejected saying what is wrong with it."""
     try:
@@ -495,7 +515,7 @@ def _checked(column: str, raw: str, parse: Callable[[str], T]) -> T:
 # The reject reason of each kind of malformed identifier (the quality report counts them).
 IDENTIFIER_REASONS = {"length": "bad length", "character": "bad characters",
                       "check_digit": "bad check digit", "date": "impossible birth date",
-                      "number": "digits lost"}
+                      "number": "digits lost", "person": "an ID number"}
 
 
 def _identifier_reason(exc: IdentifierError) -> str:

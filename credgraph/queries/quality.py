@@ -29,14 +29,15 @@ def duplicate_subjects(graph: Graph, normaliser: NameNormaliser,
     names name different places. The normalised name drops the region a name starts with, so
     德州市, 德城区 and 禹城市市场监督管理局 share one; the place each name carries tells them
     apart (德州市宏达商贸 and 山东省德州市宏达商贸 name one place and stay together;
-    德州市庆云县南康商贸 and 德州市平原县南康商贸 do not), and a name with no place
-    (宏达商贸有限公司) is listed beside each of the places it may belong to."""
+    德州市庆云县南康商贸 and 德州市平原县南康商贸 do not), a name naming the prefecture joins
+    the county its subject is registered in, and a name with no place (宏达商贸有限公司) is
+    listed beside each of the places it may belong to."""
     groups = []
     for row in graph.read(DUPLICATES, timeout=300):
         subjects = row["subjects"]
         places = [normaliser.split(s["name"] or "").named_region(s["region"])
                   for s in subjects]
-        for members in _by_place(places):
+        for members in _by_place(places, [s["region"] or "" for s in subjects]):
             if len(members) > 1:
                 groups.append({"nameNorm": row["nameNorm"], "subjects": [
                     {"id": subjects[i]["id"], "name": subjects[i]["name"]} for i in members]})
@@ -44,9 +45,11 @@ def duplicate_subjects(graph: Graph, normaliser: NameNormaliser,
     return groups[:limit]
 
 
-def _by_place(places: list[str | None]) -> list[list[int]]:
+def _by_place(places: list[str | None], regions: list[str]) -> list[list[int]]:
     """The indexes of `places` by the place named (a code prefix, or None for no place): one
-    group per place, each with the names that name none."""
+    group per place, each with the names that name none, and with those naming a wider place
+    whose subject is registered in it (德州市永安商贸 registered in 德城区 beside
+    德城区永安商贸) — a subject is registered in one county, so no group joins two others."""
     named: dict[str, list[int]] = {}
     unplaced = []
     for index, place in enumerate(places):
@@ -56,7 +59,14 @@ def _by_place(places: list[str | None]) -> list[list[int]]:
             named.setdefault(place, []).append(index)
     if not named:
         return [unplaced]
-    return [sorted(members + unplaced) for members in named.values()]
+    groups = []
+    for place, members in named.items():
+        wider = [index for index, other in enumerate(places)
+                 if other is not None and other != place and place.startswith(other)
+                 and regions[index].startswith(place)]
+        groups.append(sorted(members + wider + unplaced))
+    return [group for group in groups
+            if not any(set(group) < set(other) for other in groups)]
 
 
 ORPHANS = f"""
@@ -92,8 +102,10 @@ def invalid_identifiers(rejects: Path) -> list[dict[str, Any]]:
             continue
         with path.open(encoding="utf-8") as handle:
             for row in csv.DictReader(handle):
-                reason = row["reason"].split(":")[0]
-                if reason in IDENTIFIER_REASONS.values():
+                # a row no name resolved either: "unresolved subject: …; bad check digit: …"
+                heads = (part.split(":")[0] for part in row["reason"].split("; "))
+                reason = next((h for h in heads if h in IDENTIFIER_REASONS.values()), None)
+                if reason is not None:
                     seen = counts.setdefault((row["file"], row["column"], reason), [0, 0])
                     seen[resolved] += 1
     return [{"file": f, "column": c, "reason": r, "count": n[0] + n[1], "resolvedByName": n[1]}

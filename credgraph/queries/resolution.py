@@ -19,7 +19,8 @@ subject is, not part of what it is called — unless the subject is elsewhere: �
    else the region its name names) is taken.
 
 One contender left is the match, with the evidence that agreed and the step that decided; none
-is `unresolved subject`; several is `ambiguous subject`, naming them.
+is `unresolved subject` saying what failed; several is `unresolved subject: ambiguous`, naming
+them (SPEC §7's reason for every row left unattached).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from credgraph.schema.names import NameNormaliser, Place, SplitName, areas, code
 
 _LUCENE_SPECIAL = re.compile(r'([+\-&|!(){}\[\]^"~*?:\\/])')
 LEGAL = "LEGAL"  # a Lookup kind: any legal person (法人及非法人组织)
+AMBIGUOUS = "unresolved subject: ambiguous"  # several subjects the evidence does not tell apart
 BATCH = 100  # lookups per query
 
 CANDIDATES = f"""
@@ -249,7 +251,7 @@ class Resolver:
                 authority_region: str | None) -> Resolution:
         ranked = sorted(found, key=lambda f: (-f.candidate.score, f.candidate.id))
         if sum(f.candidate.score == 100 for f in ranked) >= self.namesakes:
-            return _refused(ranked[:5], f"ambiguous subject: {self.namesakes} or more subjects "
+            return _refused(ranked[:5], f"{AMBIGUOUS}, {self.namesakes} or more subjects "
                                         "share the name")
         if not ranked or ranked[0].candidate.score < self.threshold:
             return _refused([], "unresolved subject: no name match strong enough")
@@ -284,7 +286,7 @@ class Resolver:
         if len(contenders) > 1:
             named = "; ".join(f"{f.candidate.id} {f.candidate.name}" for f in contenders[:5])
             more = f" and {len(contenders) - 5} more" if len(contenders) > 5 else ""
-            return _refused(contenders, f"ambiguous subject: {len(contenders)} candidates "
+            return _refused(contenders, f"{AMBIGUOUS}, {len(contenders)} candidates "
                                         f"({named}{more})")
 
         match = contenders[0]
@@ -327,7 +329,7 @@ def _by_core(result: Resolution) -> bool:
     """Decided among subjects bearing the very core name: nearer names cannot change it."""
     if result.match is not None:
         return result.match.score == 100
-    return result.reason.startswith("ambiguous subject") and all(
+    return result.reason.startswith(AMBIGUOUS) and all(
         c.score == 100 for c in result.candidates)
 
 

@@ -34,7 +34,7 @@ _KIND_BY_PREFIX: dict[str, SubjectKind] = {
 
 class IdentifierError(ValueError):
     """A malformed identifier; `reason` is one of length, character, check_digit, date,
-    number."""
+    number, person."""
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
@@ -110,6 +110,17 @@ def parse_uscc(value: str) -> Uscc:
             "check_digit", f"USCC check character is {code[17]!r}, expected {expected!r}"
         )
     return Uscc(code)
+
+
+def parse_org_code(value: str) -> Uscc:
+    """A USCC where only an organisation's code belongs (a registration's 统一社会信用代码, a
+    superior agency). A value that reads as an ID number (`is_person_number`: about one in 31
+    valid ID numbers passes the USCC check too) is refused — `subject(id:)` reads it as a
+    person's, and stored as a code it would keep a person's number raw."""
+    if is_person_number(value):
+        raise IdentifierError("person", "an ID number, not a USCC: a person's number belongs in "
+                                        "natural_persons")
+    return parse_uscc(value)
 
 
 def is_uscc(value: str) -> bool:
