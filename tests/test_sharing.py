@@ -98,16 +98,20 @@ def test_batch_in_order_with_unknown_malformed_and_person(city: str, api: Api) -
         PERSON_ID[:17] + d for d in "23" if d != PERSON_ID[17]][:1]
     # a malformed id comes back exactly as sent (SPEC §9), not normalised
     malformed = ["not-an-id", " bad id ", "ｂａｄ"]
+    # but a number a digit short, or one inside other characters, comes back masked
+    short, wrapped = PERSON_ID[:17], f"a{PERSON_ID}b"
     # the one that is not a USCC, written with double spaces: masked all the same
     wrong = mistyped[1]
     spaced = f"{wrong[:6]}  {wrong[6:14]}  {wrong[14:]}"
-    ids = [CLEAN, UNKNOWN, *malformed, PERSON_ID, city, *mistyped, spaced, COMPANY.lower()]
+    ids = [CLEAN, UNKNOWN, *malformed, PERSON_ID, city, *mistyped, spaced, COMPANY.lower(),
+           short, wrapped]
     statuses = shared(api, ids)
     assert [s["id"] for s in statuses] == [
         CLEAN, UNKNOWN, *malformed, city, city,
-        *(m[:6] + "********" + m[-4:] for m in [*mistyped, wrong]), COMPANY.lower()]
+        *(m[:6] + "********" + m[-4:] for m in [*mistyped, wrong]), COMPANY.lower(),
+        short[:6] + "*******" + short[-4:], f"a{PERSON_ID[:6]}********{PERSON_ID[-4:]}b"]
     assert [s["found"] for s in statuses] == [
-        True, False, False, False, False, True, True, False, False, False, True]
+        True, False, False, False, False, True, True, False, False, False, True, False, False]
     assert statuses[0] == {"id": CLEAN, "found": True, "severeListings": 0, "escalation": None,
                            "activePenaltiesByDomain": [], "creditGrade": "A"}
     assert statuses[1]["severeListings"] == 0 and statuses[1]["escalation"] is None

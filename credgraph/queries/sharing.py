@@ -19,7 +19,13 @@ from credgraph.queries.grading import credit_grades
 from credgraph.queries.subjects import MAX_ID_LENGTH, candidate_keys
 from credgraph.rules import Rules
 from credgraph.schema.identifiers import IdentifierError, normalise, parse_id_number
-from credgraph.schema.privacy import Privacy, is_person_key, mask_id_number, scrub
+from credgraph.schema.privacy import (
+    Privacy,
+    is_near_id_number,
+    is_person_key,
+    mask_id_number,
+    scrub,
+)
 
 
 @dataclass(frozen=True)
@@ -44,16 +50,16 @@ def _person_shaped(text: str) -> bool:
 def resolve_ids(ids: list[str], privacy: Privacy) -> list[Asked]:
     """Each id in order. A malformed id is not an error of the whole batch: it is answered
     `found: false` and echoed as sent (SPEC §9), so the partner recognises it — unless it
-    holds something shaped like an ID number, which is echoed masked; one longer than any id
-    is cut to MAX_ID_LENGTH."""
+    holds something shaped like an ID number, which is echoed masked (a digit short or over
+    too); one longer than any id is cut to MAX_ID_LENGTH."""
     asked = []
     for value in ids:
         try:
             key = candidate_keys(value, privacy)[0]
         except IdentifierError:
             folded = normalise(value)
-            masked = scrub(folded)
-            asked.append(Asked((value if masked == folded else masked)[:MAX_ID_LENGTH], None))
+            echo = mask_id_number(folded) if is_near_id_number(folded) else scrub(value)
+            asked.append(Asked(echo[:MAX_ID_LENGTH], None))
             continue
         if is_person_key(key):
             asked.append(Asked(key, key))
