@@ -206,8 +206,8 @@ def test_a_partner_answer_is_validated_and_masked(partner_city: PartnerCity) -> 
                             Route("/wrong", wrong, methods=["POST"])])
     with Served(app) as served:
         base = f"http://127.0.0.1:{served.port}"
-        partners = [Partner(city="甲", code="100000", url=f"{base}/echo", key="k"),
-                    Partner(city="乙", code="200000", url=f"{base}/wrong", key="k")]
+        partners = [Partner(city="甲", code="371600", url=f"{base}/echo", key="k"),
+                    Partner(city="乙", code="130900", url=f"{base}/wrong", key="k")]
         answers = asyncio.run(ask_partners(partners, [SHARED_PERSON], "p", Rules.load().sharing))
     first, second = answers
     assert isinstance(first, CityAnswer)
@@ -239,3 +239,14 @@ def test_partners_check_without_partners() -> None:
     result = CliRunner().invoke(main, ["partners", "check"], env={"CREDGRAPH_PARTNERS": ""})
     assert result.exit_code == 0
     assert "no partners configured" in result.output
+
+
+def test_partners_check_with_a_file_not_in_utf8(tmp_path: Path) -> None:
+    """A partners file saved as GBK: the usual bad-file message and exit 2, no traceback."""
+    path = tmp_path / "partners.toml"
+    path.write_bytes('[[partner]]\ncity = "滨州"\ncode = "371600"\n'.encode("gbk"))
+    result = CliRunner().invoke(main, ["partners", "check"],
+                                env={"CREDGRAPH_PARTNERS": str(path)})
+    assert result.exit_code == 2
+    assert result.stderr == (f"error: partners file {path} is bad: not UTF-8 text "
+                             "(invalid start byte at byte 20)\n")
