@@ -268,15 +268,19 @@ def keys_create(name: str, role: str) -> None:
               help="a text line per request (ID numbers masked); who asked what about whom is "
                    "in the audit log either way")
 def serve(host: str, port: int, access_log: bool) -> None:
-    """Serve the GraphQL API and explorer."""
+    """Serve the GraphQL API and explorer. Exit 2 at start when the partners file is bad."""
     import uvicorn
 
     from credgraph.api.app import create_app
+    from credgraph.sharing.partners import PartnersError
 
     settings = _settings()
     # the serving driver: an unreachable Neo4j is SERVICE_UNAVAILABLE after api_db_wait,
     # not after the batch commands' db_wait of retries
-    app = create_app(Services.from_settings(settings, connect(settings, serving=True)))
+    try:
+        app = create_app(Services.from_settings(settings, connect(settings, serving=True)))
+    except PartnersError as exc:  # no server that would fail every federatedCheck
+        _fail(str(exc))
     # What start-up built (modules, the schema, models) lives as long as the process: frozen,
     # a full collection no longer walks its 100,000-odd objects — a 60–80 ms pause of some
     # request every few thousand, 5 ms after (measured on the 100k city, in-process).

@@ -1,5 +1,5 @@
 """The `credgraph` command's contract (SPEC §9): `load --json` exit codes 0 / 1 / 2 and
-`--rejects`, and `keys create` printing a token whose hash alone is stored."""
+`--rejects`, `keys create` printing a token whose hash alone is stored, and `serve`."""
 
 from __future__ import annotations
 
@@ -190,3 +190,33 @@ def test_serve_answers_service_unavailable_at_once_when_neo4j_is_gone(
     assert response.status_code == 503
     assert response.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
     assert waited < 10, f"answered after {waited:.1f} s"
+
+
+@pytest.mark.parametrize(("content", "problem"), [
+    (None, "No such file or directory"),
+    (b"[[partner]\n", "Expected ']]'"),
+    ('[[partner]]\ncity = "滨州"\ncode = "3716"\nurl = "https://x/graphql"\nkey = "cg_k"\n'
+     .encode(), "[partner.0.code] Value error, must be the city's 6-digit region code"),
+    ('[[partner]]\ncity = "滨州"\ncode = "371600"\n'.encode("gbk"), "not UTF-8 text"),
+])
+def test_serve_stops_at_start_on_a_bad_partners_file(
+        settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        content: bytes | None, problem: str) -> None:
+    """No server that says it is ready and then answers every federatedCheck INTERNAL: exit 2
+    with the file's problem, before anything is served."""
+    import uvicorn
+    from click.testing import CliRunner
+
+    from credgraph.cli import main
+
+    served: list[object] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **k: served.append(app))
+    path = tmp_path / "partners.toml"
+    if content is not None:
+        path.write_bytes(content)
+    result = CliRunner().invoke(main, ["serve", "--port", "1"],
+                                env={**cli_env(settings), "CREDGRAPH_PARTNERS": str(path)})
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"error: partners file {path} is bad: ")
+    assert problem in result.stderr
+    assert served == []
