@@ -4,10 +4,11 @@ our key — each a CityError, never a failure of the whole answer."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,14 @@ from starlette.routing import Route
 
 from credgraph.cli import main
 from credgraph.graph.driver import Graph
+from credgraph.queries.sharing import resolve_ids
+from credgraph.rules import Rules
 from credgraph.schema.identifiers import parse_id_number
+from credgraph.schema.privacy import Privacy
 from credgraph.services import Services
-from tests.conftest import Api, make_settings
+from credgraph.sharing.client import CityAnswer, CityFailure, ask_partners
+from credgraph.sharing.partners import Partner
+from tests.conftest import TEST_SECRET, Api, make_settings
 from tests.graphs import record, subject
 from tests.ids import raw_id_numbers
 from tests.servers import (
@@ -185,37 +191,85 @@ def test_partner_city_audits_our_call(federating: Api, partner_city: PartnerCity
             for r in rows] == [(PARTNER_NAME, "partner", "sharedCheck", [BZ_COMPANY])]
 
 
-def test_a_partner_answer_is_validated_and_masked(partner_city: PartnerCity) -> None:
-    """A partner that echoes a raw ID number has it masked; one whose statuses break the
-    contract is a CityError."""
-    import asyncio
+def fake_partner(answer: Callable[[list[str]], list[str]]) -> Starlette:
+    """A partner whose sharedCheck answers, for the ids sent, statuses under the ids `answer`
+    gives (found, with a severe listing)."""
 
-    from credgraph.rules import Rules
-    from credgraph.sharing.client import CityAnswer, CityFailure, ask_partners
-    from credgraph.sharing.partners import Partner
+    async def shared_check(request: Request) -> Response:
+        ids = (await request.json())["variables"]["ids"]
+        return JSONResponse({"data": {"sharedCheck": [
+            {"id": i, "found": True, "severeListings": 1, "escalation": "SEVERE",
+             "activePenaltiesByDomain": [], "creditGrade": "D"} for i in answer(ids)]}})
 
-    status = {"id": SHARED_PERSON, "found": True, "severeListings": 1, "escalation": "SEVERE",
-              "activePenaltiesByDomain": [], "creditGrade": "D"}
+    return Starlette(routes=[Route("/graphql", shared_check, methods=["POST"])])
 
-    async def echo(request: Request) -> Response:
-        return JSONResponse({"data": {"sharedCheck": [status]}})
 
+def ask_fake(answer: Callable[[list[str]], list[str]], ids: list[str]) -> CityAnswer | CityFailure:
+    """What our client makes of that partner's answer to `ids`."""
+    with Served(fake_partner(answer)) as served:
+        partner = Partner(city="滨州", code="371600", url=served.url, key="k")
+        asked = resolve_ids(ids, Privacy(TEST_SECRET.encode()))
+        [found] = asyncio.run(ask_partners([partner], asked, "p", Rules.load().sharing))
+    return found
+
+
+THEIR_KEY = "P" + "0123456789ABCDEF01234567"  # the partner's opaque key of a person
+
+
+def test_a_partner_answer_that_keeps_to_the_contract_is_taken() -> None:
+    """Organisations under the USCC as sent or normalised, a person under the partner's key,
+    a malformed id as sent."""
+    ids = [SHARED_COMPANY.lower(), BZ_COMPANY, SHARED_PERSON, "not-an-id"]
+    found = ask_fake(lambda sent: [sent[0], sent[1].upper(), THEIR_KEY, sent[3]], ids)
+    assert isinstance(found, CityAnswer)
+    assert [s.id for s in found.statuses] == [SHARED_COMPANY.lower(), BZ_COMPANY, THEIR_KEY,
+                                              "not-an-id"]
+
+
+@pytest.mark.parametrize(("answer", "message"), [
+    # the review's partner: one person's raw number for every id
+    (lambda sent: [SHARED_PERSON] * len(sent), "answered an unmasked ID number (status 1)"),
+    # a raw number for the person asked (it used to be masked and shown)
+    (lambda sent: [sent[0], sent[1], sent[2], sent[3]],
+     "answered an unmasked ID number (status 3)"),
+    # another organisation's status for the one asked
+    (lambda sent: [BZ_COMPANY, sent[1], THEIR_KEY, sent[3]],
+     "answered a status for an id other than the one sent (status 1)"),
+    # the right statuses in the wrong order
+    (lambda sent: [sent[1], sent[0], THEIR_KEY, sent[3]],
+     "answered a status for an id other than the one sent (status 1)"),
+    # an organisation's status for the person asked
+    (lambda sent: [sent[0], sent[1], BZ_COMPANY, sent[3]],
+     "answered a status for an id other than the one sent (status 3)"),
+    # something else for the malformed id
+    (lambda sent: [sent[0], sent[1], THEIR_KEY, "x"],
+     "answered a status for an id other than the one sent (status 4)"),
+])
+def test_a_partner_answer_for_other_ids_is_a_city_error(
+        answer: Callable[[list[str]], list[str]], message: str) -> None:
+    found = ask_fake(answer, [SHARED_COMPANY, BZ_COMPANY, SHARED_PERSON, "not-an-id"])
+    assert isinstance(found, CityFailure)
+    assert found.message == message
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"escalation": "JAIL"}, "answered a malformed status (escalation)"),
+    ({"activePenaltiesByDomain": [{"domain": f"tax {SHARED_PERSON}", "count": 1}]},
+     "answered an unmasked ID number (status 1)"),
+])
+def test_a_partner_status_that_breaks_the_contract_is_a_city_error(
+        change: dict[str, Any], message: str) -> None:
     async def wrong(request: Request) -> Response:
-        return JSONResponse({"data": {"sharedCheck": [{**status, "escalation": "JAIL"}]}})
+        return JSONResponse({"data": {"sharedCheck": [
+            {"id": BZ_COMPANY, "found": True, "severeListings": 1, "escalation": "SEVERE",
+             "activePenaltiesByDomain": [], "creditGrade": "D", **change}]}})
 
-    app = Starlette(routes=[Route("/echo", echo, methods=["POST"]),
-                            Route("/wrong", wrong, methods=["POST"])])
-    with Served(app) as served:
-        base = f"http://127.0.0.1:{served.port}"
-        partners = [Partner(city="甲", code="371600", url=f"{base}/echo", key="k"),
-                    Partner(city="乙", code="130900", url=f"{base}/wrong", key="k")]
-        answers = asyncio.run(ask_partners(partners, [SHARED_PERSON], "p", Rules.load().sharing))
-    first, second = answers
-    assert isinstance(first, CityAnswer)
-    assert first.statuses[0].id == SHARED_PERSON[:6] + "********" + SHARED_PERSON[-4:]
-    assert (first.statuses[0].escalation, first.statuses[0].credit_grade) == ("SEVERE", "D")
-    assert isinstance(second, CityFailure)
-    assert second.message == "answered a malformed status (escalation)"
+    with Served(Starlette(routes=[Route("/graphql", wrong, methods=["POST"])])) as served:
+        partner = Partner(city="滨州", code="371600", url=served.url, key="k")
+        asked = resolve_ids([BZ_COMPANY], Privacy(TEST_SECRET.encode()))
+        [found] = asyncio.run(ask_partners([partner], asked, "p", Rules.load().sharing))
+    assert isinstance(found, CityFailure)
+    assert found.message == message
 
 
 def test_partners_check(partners_file: tuple[Path, int], partner_city: PartnerCity) -> None:

@@ -24,9 +24,11 @@ from credgraph.schema.privacy import Privacy, is_person_key, mask_id_number, scr
 
 @dataclass(frozen=True)
 class Asked:
-    """One id as a partner sent it: the id its answer carries, and the graph key it denotes
-    (None when malformed). A person is answered under the opaque key, never the number."""
+    """One id as sent: the id its answer carries, and the graph key it denotes (None when
+    malformed). A person is answered under the opaque key, never the number. federatedCheck
+    holds a partner's answer to the same rules (sharing/client.py)."""
 
+    sent: str
     echo: str
     key: str | None
 
@@ -53,14 +55,15 @@ def resolve_ids(ids: list[str], privacy: Privacy) -> list[Asked]:
         except IdentifierError:
             folded = normalise(value)
             masked = scrub(folded)
-            asked.append(Asked((value if masked == folded else masked)[:MAX_ID_LENGTH], None))
+            asked.append(Asked(value, (value if masked == folded else masked)[:MAX_ID_LENGTH],
+                               None))
             continue
         if is_person_key(key):
-            asked.append(Asked(key, key))
+            asked.append(Asked(value, key, key))
         elif _person_shaped(normalise(value)):
-            asked.append(Asked(mask_id_number(value), key))
+            asked.append(Asked(value, mask_id_number(value), key))
         else:
-            asked.append(Asked(value, key))
+            asked.append(Asked(value, value, key))
     return asked
 
 

@@ -3,7 +3,7 @@
 Each partner gets its own time limit; whatever goes wrong with one — down, slow, refusing our
 key, HTTP 500, an answer that is not a sharedCheck answer, or too large — becomes a failure
 for that city with a message a person can act on, never an exception for the whole call.
-A partner's answer is validated and its ids masked before anyone sees it.
+A partner's answer is validated against the ids sent before anyone sees it.
 """
 
 from __future__ import annotations
@@ -19,8 +19,10 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from credgraph.graph.model import EscalationLevel
+from credgraph.queries.sharing import Asked
 from credgraph.rules import SharingRules
-from credgraph.schema.privacy import scrub
+from credgraph.schema.identifiers import IdentifierError, parse_uscc
+from credgraph.schema.privacy import is_person_key, scrub
 from credgraph.sharing.partners import Partner
 
 SHARED_CHECK = """
@@ -51,11 +53,6 @@ class StatusAnswer(BaseModel):
     escalation: EscalationLevel | None
     penalties_by_domain: list[DomainCountAnswer] = Field(alias="activePenaltiesByDomain")
     credit_grade: str | None = Field(max_length=20, alias="creditGrade")
-
-    def masked(self) -> StatusAnswer:
-        """The same status with anything shaped like an ID number in its id masked: a
-        partner that echoes raw numbers must not make us show them."""
-        return self.model_copy(update={"id": scrub(self.id)})
 
 
 @dataclass(frozen=True)
@@ -106,8 +103,37 @@ def _first_error(payload: Any) -> tuple[str | None, str] | None:
     return (str(code) if code else None), str(first.get("message") or "")
 
 
-def _statuses(status: int, body: bytes, expected: int) -> list[StatusAnswer]:
-    """The partner's statuses, or _Refused saying what is wrong with the answer."""
+def _uscc(text: str) -> str | None:
+    try:
+        return parse_uscc(text).code
+    except IdentifierError:
+        return None
+
+
+def _mismatch(asked: Asked, status: StatusAnswer) -> str | None:
+    """What makes `status` no answer for the id we sent, judged as our own sharedCheck answers
+    (SPEC §9), else None: an organisation's carries its USCC as sent (or normalised), a
+    person's the partner's own opaque key — never an ID number, nor an organisation's USCC —,
+    a malformed id's the id as sent (or masked and cut, as ours echoes it). Otherwise a partner
+    could hand an organisation asked by USCC someone else's status, or make us show a number."""
+    organisation = asked.key is not None and not is_person_key(asked.key)
+    if asked.key is None:
+        matches = status.id in (asked.sent, asked.echo)
+    elif organisation:
+        matches = status.id == asked.echo or _uscc(status.id) == asked.key
+    else:
+        matches = _uscc(status.id) is None
+    texts = [status.credit_grade or "", *(d.domain for d in status.penalties_by_domain)]
+    if not (organisation and matches):  # the USCC we sent is ours to show, whatever its digits
+        texts.append(status.id)
+    if any(scrub(text) != text for text in texts):
+        return "an unmasked ID number"
+    return None if matches else "a status for an id other than the one sent"
+
+
+def _statuses(status: int, body: bytes, asked: list[Asked]) -> list[StatusAnswer]:
+    """The partner's statuses, one per id sent and in order, or _Refused saying what is wrong
+    with the answer."""
     try:
         payload = json.loads(body)
     except (UnicodeDecodeError, ValueError):
@@ -127,18 +153,22 @@ def _statuses(status: int, body: bytes, expected: int) -> list[StatusAnswer]:
     if not isinstance(items, list):
         raise _Refused("answered something that is not a sharedCheck answer")
     try:
-        statuses = [StatusAnswer.model_validate(item).masked() for item in items]
+        statuses = [StatusAnswer.model_validate(item) for item in items]
     except ValidationError as exc:
         where = ".".join(str(p) for p in exc.errors()[0]["loc"])
         raise _Refused(f"answered a malformed status ({where})") from None
-    if len(statuses) != expected:
-        raise _Refused(f"answered {len(statuses)} statuses for {expected} ids")
+    if len(statuses) != len(asked):
+        raise _Refused(f"answered {len(statuses)} statuses for {len(asked)} ids")
+    for number, (sent, answer) in enumerate(zip(asked, statuses, strict=True), 1):
+        problem = _mismatch(sent, answer)
+        if problem:
+            raise _Refused(f"answered {problem} (status {number})")
     return statuses
 
 
-async def ask_partner(client: httpx.AsyncClient, partner: Partner, ids: list[str],
+async def ask_partner(client: httpx.AsyncClient, partner: Partner, asked: list[Asked],
                       purpose: str, rules: SharingRules) -> CityAnswer | CityFailure:
-    """One partner's sharedCheck within its time limit."""
+    """One partner's sharedCheck of the ids as sent, within its time limit."""
     started = time.perf_counter()
     timeout = partner.timeout_s or rules.partner_timeout_s
 
@@ -151,13 +181,13 @@ async def ask_partner(client: httpx.AsyncClient, partner: Partner, ids: list[str
     try:
         async with asyncio.timeout(timeout):
             async with client.stream(
-                "POST", partner.url, json={"query": SHARED_CHECK,
-                                           "variables": {"ids": ids, "purpose": purpose}},
+                "POST", partner.url, json={"query": SHARED_CHECK, "variables": {
+                    "ids": [a.sent for a in asked], "purpose": purpose}},
                 headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
                 timeout=httpx.Timeout(timeout),
             ) as response:
                 body = await _read_capped(response, rules.max_partner_answer_bytes)
-            statuses = _statuses(response.status_code, body, len(ids))
+            statuses = _statuses(response.status_code, body, asked)
     except (TimeoutError, httpx.TimeoutException):
         return CityFailure(partner, f"no answer within {timeout:g} s", elapsed())
     except httpx.TransportError as exc:
@@ -167,11 +197,11 @@ async def ask_partner(client: httpx.AsyncClient, partner: Partner, ids: list[str
     return CityAnswer(partner, statuses, dt.datetime.now(dt.UTC), elapsed())
 
 
-async def ask_partners(partners: tuple[Partner, ...] | list[Partner], ids: list[str],
+async def ask_partners(partners: tuple[Partner, ...] | list[Partner], asked: list[Asked],
                        purpose: str, rules: SharingRules) -> list[CityAnswer | CityFailure]:
     """Every partner at once; one answer or failure per partner, in the file's order."""
     if not partners:
         return []
     async with httpx.AsyncClient(follow_redirects=False) as client:
         return list(await asyncio.gather(
-            *(ask_partner(client, p, ids, purpose, rules) for p in partners)))
+            *(ask_partner(client, p, asked, purpose, rules) for p in partners)))
