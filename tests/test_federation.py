@@ -272,6 +272,38 @@ def test_a_partner_status_that_breaks_the_contract_is_a_city_error(
     assert found.message == message
 
 
+NAMED = "subject 371402********1234 王一明 unknown"  # a partner's text: masked, but a name
+
+
+@pytest.mark.parametrize(("status", "errors", "message", "code"), [
+    (200, [{"message": NAMED, "extensions": {"code": "BAD_USER_INPUT"}}],
+     "answered HTTP 200 with BAD_USER_INPUT", "BAD_USER_INPUT"),
+    (500, [{"message": f"Traceback: KeyError {NAMED}", "extensions": {"code": "KABOOM"}}],
+     "answered HTTP 500 with an error", None),
+    (200, [{"message": NAMED, "extensions": {"code": "LIMIT_EXCEEDED"}},
+           {"message": NAMED, "extensions": {"code": "FORBIDDEN"}},
+           {"message": NAMED, "extensions": {"code": "LIMIT_EXCEEDED"}}],
+     "answered HTTP 200 with LIMIT_EXCEEDED, FORBIDDEN", "LIMIT_EXCEEDED"),
+    (403, [{"message": NAMED, "extensions": {"code": "FORBIDDEN"}}],
+     "refused our key (HTTP 403 FORBIDDEN)", "FORBIDDEN"),
+    (200, [{"message": NAMED, "extensions": {"code": ["BAD_USER_INPUT"]}}, "王一明"],
+     "answered HTTP 200 with an error", None),
+])
+def test_a_partner_error_is_told_by_its_status_and_codes_only(
+        status: int, errors: list[Any], message: str, code: str | None) -> None:
+    """What we can vouch for — the HTTP status, the contract's codes — and not the partner's
+    own words, which may name a person."""
+    async def failing(request: Request) -> Response:
+        return JSONResponse({"data": None, "errors": errors}, status_code=status)
+
+    with Served(Starlette(routes=[Route("/graphql", failing, methods=["POST"])])) as served:
+        partner = Partner(city="滨州", code="371600", url=served.url, key="k")
+        asked = resolve_ids([BZ_COMPANY], Privacy(TEST_SECRET.encode()))
+        [found] = asyncio.run(ask_partners([partner], asked, "p", Rules.load().sharing))
+    assert isinstance(found, CityFailure)
+    assert (found.message, found.error_code) == (message, code)
+
+
 def test_partners_check(partners_file: tuple[Path, int], partner_city: PartnerCity) -> None:
     path, _ = partners_file
     result = CliRunner().invoke(main, ["partners", "check", "--json"],

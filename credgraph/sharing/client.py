@@ -3,7 +3,9 @@
 Each partner gets its own time limit; whatever goes wrong with one — down, slow, refusing our
 key, HTTP 500, an answer that is not a sharedCheck answer, or too large — becomes a failure
 for that city with a message a person can act on, never an exception for the whole call.
-A partner's answer is validated against the ids sent before anyone sees it.
+A partner's answer is validated against the ids sent before anyone sees it, and a failure
+says only what we can vouch for (the HTTP status, the contract's error codes), never the
+partner's own text, which may hold a name or a number.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from credgraph.api.errors import ErrorCode
 from credgraph.graph.model import EscalationLevel
 from credgraph.queries.sharing import Asked
 from credgraph.rules import SharingRules
@@ -32,7 +35,7 @@ query SharedCheck($ids: [ID!]!, $purpose: String!) {
   }
 }
 """
-MESSAGE_LENGTH = 300
+CONTRACT_CODES = frozenset(code.value for code in ErrorCode)
 
 
 class DomainCountAnswer(BaseModel):
@@ -77,10 +80,6 @@ class _Refused(Exception):
         self.error_code = error_code
 
 
-def _tidy(text: str) -> str:
-    return scrub(" ".join(text.split()))[:MESSAGE_LENGTH]
-
-
 async def _read_capped(response: httpx.Response, limit: int) -> bytes:
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
@@ -93,14 +92,20 @@ async def _read_capped(response: httpx.Response, limit: int) -> bytes:
     return bytes(body)
 
 
-def _first_error(payload: Any) -> tuple[str | None, str] | None:
+def _error_codes(payload: Any) -> list[str] | None:
+    """The contract's codes among a GraphQL answer's errors, each once (None: no errors). The
+    messages are not kept: a partner's text is its own — a masked number beside a person's
+    name, an HTML error page — and a CityError shows only what we can vouch for."""
     errors = payload.get("errors") if isinstance(payload, dict) else None
-    if not errors or not isinstance(errors, list) or not isinstance(errors[0], dict):
+    if not errors or not isinstance(errors, list):
         return None
-    first = errors[0]
-    extensions = first.get("extensions")
-    code = extensions.get("code") if isinstance(extensions, dict) else None
-    return (str(code) if code else None), str(first.get("message") or "")
+    codes: list[str] = []
+    for error in errors:
+        extensions = error.get("extensions") if isinstance(error, dict) else None
+        code = extensions.get("code") if isinstance(extensions, dict) else None
+        if isinstance(code, str) and code in CONTRACT_CODES and code not in codes:
+            codes.append(code)
+    return codes
 
 
 def _uscc(text: str) -> str | None:
@@ -138,14 +143,12 @@ def _statuses(status: int, body: bytes, asked: list[Asked]) -> list[StatusAnswer
         payload = json.loads(body)
     except (UnicodeDecodeError, ValueError):
         payload = None
-    error = _first_error(payload)
+    codes = _error_codes(payload)
+    code, said = (codes[0], ", ".join(codes)) if codes else (None, "")
     if status in (401, 403):
-        code = error[0] if error else None
-        raise _Refused(f"refused our key (HTTP {status}{f' {code}' if code else ''})", code)
-    if error is not None:
-        code, message = error
-        raise _Refused(f"answered HTTP {status} with {code or 'an error'}: {_tidy(message)}",
-                       code)
+        raise _Refused(f"refused our key (HTTP {status}{f' {said}' if said else ''})", code)
+    if codes is not None:
+        raise _Refused(f"answered HTTP {status} with {said or 'an error'}", code)
     if status != 200:
         raise _Refused(f"answered HTTP {status}")
     data = payload.get("data") if isinstance(payload, dict) else None
