@@ -584,6 +584,11 @@ def watch_list(key_name: str | None, as_json: bool) -> None:
     click.echo(f"{len(rows)} subject(s) watched", err=True)
 
 
+# Alerts per write transaction of a monitoring run: one holds the alerts, evidence included,
+# in memory on both sides, so a bound keeps a typo (1000000) from becoming one huge write.
+MAX_MONITOR_BATCH = 100_000
+
+
 def _interval(text: str) -> float:
     found = re.fullmatch(r"\s*(\d+)\s*([smhd]?)\s*", text)
     if not found or int(found.group(1)) == 0:
@@ -604,7 +609,9 @@ def monitor() -> None:
 @click.option("--json", "as_json", is_flag=True,
               help='print {"new": n, "updated": n, "total": n}')
 @click.option("--every", help="run again at this interval (15m, 1h …) until SIGTERM")
-@click.option("--batch-size", default=1000, show_default=True, help="alerts per transaction")
+@click.option("--batch-size", default=1000, show_default=True,
+              type=click.IntRange(1, MAX_MONITOR_BATCH),
+              help="alerts per transaction; more spares round trips, fewer a busy server")
 @click.option("--pause", default=0.0, show_default=True,
               help="seconds to wait between write batches, to spare a busy server")
 def monitor_run(as_of: dt.datetime | None, jsonl: Path | None, as_json: bool,
