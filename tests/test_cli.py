@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import gc
 import hashlib
 import json
@@ -220,3 +221,30 @@ def test_serve_stops_at_start_on_a_bad_partners_file(
     assert result.stderr.startswith(f"error: partners file {path} is bad: ")
     assert problem in result.stderr
     assert served == []
+
+
+@pytest.mark.parametrize("command", [
+    ["escalate"], ["monitor", "run"], ["report", CO], ["integrity", "report"],
+    ["integrity", "check", CO]])
+@pytest.mark.parametrize(("given", "problem"), [
+    ("2026-02-30", "2026-02-30 is not a date: day is out of range for month"),
+    ("2026-13-01", "2026-13-01 is not a date: month must be in 1..12"),
+    ("2026-2-3", "'2026-2-3' is not a date in the form YYYY-MM-DD"),
+])
+def test_as_of_says_which_day_does_not_exist(command: list[str], given: str,
+                                              problem: str) -> None:
+    """Every --as-of: a usage error (exit 2) naming the problem, before anything runs — not
+    "does not match the format '%Y-%m-%d'" for a day that is merely impossible."""
+    from click.testing import CliRunner
+
+    from credgraph.cli import main
+
+    result = CliRunner().invoke(main, [*command, "--as-of", given])
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for '--as-of': {problem}" in result.stderr
+
+
+def test_as_of_takes_a_real_day() -> None:
+    from credgraph.cli import ISO_DATE
+
+    assert ISO_DATE.convert(" 2028-02-29 ", None, None) == dt.date(2028, 2, 29)
