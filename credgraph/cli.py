@@ -42,6 +42,27 @@ def _fail(message: str, code: int = 2) -> NoReturn:
     sys.exit(code)
 
 
+class IsoDate(click.ParamType):
+    """A day written YYYY-MM-DD, as every --as-of takes it. click.DateTime said a day that does
+    not exist (2026-02-30) "does not match the format": the format was right, the day wrong."""
+
+    name = "date"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> dt.date:
+        text = str(value).strip()
+        found = re.fullmatch(r"([0-9]{4})-([0-9]{2})-([0-9]{2})", text)
+        if not found:
+            self.fail(f"{text!r} is not a date in the form YYYY-MM-DD", param, ctx)
+        try:
+            return dt.date(*(int(part) for part in found.groups()))
+        except ValueError as exc:  # day is out of range for month, month must be in 1..12
+            self.fail(f"{text} is not a date: {exc}", param, ctx)
+
+
+ISO_DATE = IsoDate()
+
+
 @click.group()
 def main() -> None:
     """credgraph — the public credit graph (公共信用信息平台)."""
@@ -230,10 +251,16 @@ def quality() -> None:
               show_default=True)
 @click.option("--rejects", type=click.Path(path_type=Path), default=Path("rejects.csv"),
               show_default=True, help="the rejects file of the load to report on")
-def quality_report(out: Path, rejects: Path) -> None:
+@click.pass_context
+def quality_report(ctx: click.Context, out: Path, rejects: Path) -> None:
     """Duplicates, invalid identifiers, orphan records, missing fields: JSON and HTML."""
     from credgraph.queries.quality import build_report, write_report
 
+    if not rejects.is_file():
+        if ctx.get_parameter_source("rejects") is not click.core.ParameterSource.DEFAULT:
+            raise click.BadParameter(f"{rejects}: no such file", param_hint="--rejects")
+        click.echo(f"no {rejects} here: the last load's invalid identifiers and missing fields "
+                   "are not in the report (give its rejects file with --rejects)", err=True)
     services = _services(_settings())
     report = build_report(services.graph, services.normaliser, rejects)
     json_path, html_path = write_report(report, out)
@@ -268,15 +295,19 @@ def keys_create(name: str, role: str) -> None:
               help="a text line per request (ID numbers masked); who asked what about whom is "
                    "in the audit log either way")
 def serve(host: str, port: int, access_log: bool) -> None:
-    """Serve the GraphQL API and explorer."""
+    """Serve the GraphQL API and explorer. Exit 2 at start when the partners file is bad."""
     import uvicorn
 
     from credgraph.api.app import create_app
+    from credgraph.sharing.partners import PartnersError
 
     settings = _settings()
     # the serving driver: an unreachable Neo4j is SERVICE_UNAVAILABLE after api_db_wait,
     # not after the batch commands' db_wait of retries
-    app = create_app(Services.from_settings(settings, connect(settings, serving=True)))
+    try:
+        app = create_app(Services.from_settings(settings, connect(settings, serving=True)))
+    except PartnersError as exc:  # no server that would fail every federatedCheck
+        _fail(str(exc))
     # What start-up built (modules, the schema, models) lives as long as the process: frozen,
     # a full collection no longer walks its 100,000-odd objects — a 60–80 ms pause of some
     # request every few thousand, 5 ms after (measured on the 100k city, in-process).
@@ -295,11 +326,10 @@ def serve(host: str, port: int, access_log: bool) -> None:
               help="print the report to this PDF file (headless chromium)")
 @click.option("--html", "html_file", type=click.Path(path_type=Path),
               help="write the report's HTML to this file")
-@click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]),
-              help="the date of the data (default: today)")
+@click.option("--as-of", type=ISO_DATE, help="the date of the data (default: today)")
 @click.option("--purpose", help="查询事由, kept in the audit log")
 def credit_report(subject_id: str, pdf: Path | None, html_file: Path | None,
-                  as_of: dt.datetime | None, purpose: str | None) -> None:
+                  as_of: dt.date | None, purpose: str | None) -> None:
     """The credit report (信用报告) of a subject by USCC, ID number or key: PDF with --pdf,
     HTML with --html, else HTML on stdout. Every report is audited."""
     from credgraph.queries.report import ReportError, Requester, build_report, chromium, print_pdf
@@ -322,7 +352,7 @@ def credit_report(subject_id: str, pdf: Path | None, html_file: Path | None,
         return
     # The local operator holds the database's own credentials: an administrator.
     requester = Requester(_operator(), Role.ADMIN.value, True, purpose)
-    page = build_report(services, row, requester, as_of.date() if as_of else None)
+    page = build_report(services, row, requester, as_of)
     services.audit.stop()  # the audit event is written before the command ends
     if html_file:
         html_file.write_text(page, encoding="utf-8")
@@ -370,7 +400,7 @@ def _audited(services: Services, operation: str, subjects: list[str]) -> None:
 
 
 @integrity.command("report")
-@click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d"]), default=None,
+@click.option("--as-of", "as_of", type=ISO_DATE, default=None,
               help="the date the report is made as of (default today)")
 @click.option("--agency", default=None, help="one agency's USCC")
 @click.option("--region", default=None,
@@ -380,7 +410,7 @@ def _audited(services: Services, operation: str, subjects: list[str]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="also print the report as JSON")
 @click.option("--names", "full_names", is_flag=True,
               help="persons' names in full (masked by default: the report may leave the desk)")
-def integrity_report(as_of: dt.datetime | None, agency: str | None, region: str | None,
+def integrity_report(as_of: dt.date | None, agency: str | None, region: str | None,
                      out: Path, as_json: bool, full_names: bool) -> None:
     """G1–G5 per agency and per county, ranked worst first, with the evidence in words;
     audited as the API's integrityReport is (the agency asked, the persons named with --names)."""
@@ -395,7 +425,7 @@ def integrity_report(as_of: dt.datetime | None, agency: str | None, region: str 
         _fail(f"--region: {exc}")
     services = _services(_settings())
     key = _subject_key(services, agency, agency=True) if agency else None
-    day = as_of.date() if as_of else dt.date.today()
+    day = as_of or dt.date.today()
     report = tracing.integrity_report(services.graph, services.rules, day, key,
                                       prefix, timeout=600)
     data = tracing.report_data(report, mask_persons=not full_names)
@@ -418,10 +448,11 @@ def integrity_report(as_of: dt.datetime | None, agency: str | None, region: str 
 
 @integrity.command("check")
 @click.argument("supplier")
-@click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d"]), default=None)
+@click.option("--as-of", "as_of", type=ISO_DATE, default=None,
+              help="the date the check is made as of (default today)")
 @click.option("--json", "as_json", is_flag=True, help="print the answer as JSON")
 @click.option("--names", "full_names", is_flag=True, help="persons' names in full")
-def integrity_check(supplier: str, as_of: dt.datetime | None, as_json: bool,
+def integrity_check(supplier: str, as_of: dt.date | None, as_json: bool,
                     full_names: bool) -> None:
     """信用+审批 前置核查 of a supplier before an award. Exit 0: allowed; 1: barred. Audited as
     the API's procurementCheck is (the supplier, and the persons named with --names)."""
@@ -431,7 +462,7 @@ def integrity_check(supplier: str, as_of: dt.datetime | None, as_json: bool,
 
     services = _services(_settings())
     key = _subject_key(services, supplier, agency=False)
-    day = as_of.date() if as_of else dt.date.today()
+    day = as_of or dt.date.today()
     result = procurement_check(services.graph, services.rules, [key], day, not full_names)
     assert result is not None
     _audited(services, "procurementCheck", [key, *result.named])
@@ -580,6 +611,11 @@ def watch_list(key_name: str | None, as_json: bool) -> None:
     click.echo(f"{len(rows)} subject(s) watched", err=True)
 
 
+# Alerts per write transaction of a monitoring run: one holds the alerts, evidence included,
+# in memory on both sides, so a bound keeps a typo (1000000) from becoming one huge write.
+MAX_MONITOR_BATCH = 100_000
+
+
 def _interval(text: str) -> float:
     found = re.fullmatch(r"\s*(\d+)\s*([smhd]?)\s*", text)
     if not found or int(found.group(1)) == 0:
@@ -593,17 +629,19 @@ def monitor() -> None:
 
 
 @monitor.command("run")
-@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]),
+@click.option("--as-of", "as_of", type=ISO_DATE,
               help="evaluate as of this date (default today)")
 @click.option("--jsonl", type=click.Path(path_type=Path, allow_dash=True),
               help="write the run's alerts, one JSON object per line ('-' for stdout)")
 @click.option("--json", "as_json", is_flag=True,
               help='print {"new": n, "updated": n, "total": n}')
 @click.option("--every", help="run again at this interval (15m, 1h …) until SIGTERM")
-@click.option("--batch-size", default=1000, show_default=True, help="alerts per transaction")
+@click.option("--batch-size", default=1000, show_default=True,
+              type=click.IntRange(1, MAX_MONITOR_BATCH),
+              help="alerts per transaction; more spares round trips, fewer a busy server")
 @click.option("--pause", default=0.0, show_default=True,
               help="seconds to wait between write batches, to spare a busy server")
-def monitor_run(as_of: dt.datetime | None, jsonl: Path | None, as_json: bool,
+def monitor_run(as_of: dt.date | None, jsonl: Path | None, as_json: bool,
                 every: str | None, batch_size: int, pause: float) -> None:
     """Evaluate the monitoring rules once (or --every interval) and write the alerts.
 
@@ -632,7 +670,7 @@ def monitor_run(as_of: dt.datetime | None, jsonl: Path | None, as_json: bool,
             signal.signal(signum, handler)
 
 
-def _monitor_loop(as_of: dt.datetime | None, jsonl: Path | None, as_json: bool,
+def _monitor_loop(as_of: dt.date | None, jsonl: Path | None, as_json: bool,
                   interval: float | None, batch_size: int, pause: float,
                   stop: threading.Event) -> None:
     from credgraph.queries.monitoring import (
@@ -652,7 +690,7 @@ def _monitor_loop(as_of: dt.datetime | None, jsonl: Path | None, as_json: bool,
     except (ServerError, neo4j.exceptions.DriverError, neo4j.exceptions.Neo4jError) as exc:
         _fail(f"cannot reach Neo4j at {settings.bolt_uri}: {type(exc).__name__}")
     while not stop.is_set():
-        day = as_of.date() if as_of else dt.date.today()
+        day = as_of or dt.date.today()
         run = MonitorRun(services.graph, services.rules, day, services.risk_model,
                          batch_size=batch_size, pause=pause, stop=stop.is_set)
         try:
@@ -744,16 +782,16 @@ def keys_revoke(name: str) -> None:
 
 
 @main.command()
-@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+@click.option("--as-of", "as_of", type=ISO_DATE, default=None,
               help="the date the rules are evaluated at, YYYY-MM-DD (default today)")
 @click.option("--json", "as_json", is_flag=True, help="print the counts as JSON")
-def escalate(as_of: dt.datetime | None, as_json: bool) -> None:
+def escalate(as_of: dt.date | None, as_json: bool) -> None:
     """Run the 屡罚不改 escalation rules over the whole city; safe to run twice and to re-run
     after a crash. Prints what changed (EscalationRun)."""
     from credgraph.queries.escalation import EscalationRefused, check_run_date, run_escalation
 
     settings = _settings()
-    day = as_of.date() if as_of else dt.date.today()
+    day = as_of or dt.date.today()
     bar: Any = None
 
     def progress(done: int, total: int) -> None:

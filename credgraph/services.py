@@ -51,8 +51,9 @@ class Services:
 
     @cached_property
     def partners(self) -> tuple[Partner, ...]:
-        """The partner cities of CREDGRAPH_PARTNERS, read on first use (`serve` reads them at
-        start, so a bad file stops it there rather than failing a federatedCheck)."""
+        """The partner cities of CREDGRAPH_PARTNERS, read on first use: the app factory uses
+        them when it makes the app, so a bad file stops `serve` at start instead of failing
+        every federatedCheck; the commands that never ask a partner do not read the file."""
         return load_partners(self.settings.partners)
 
     def with_rules(self, rules: Rules) -> Services:

@@ -217,6 +217,7 @@ def test_roles(city: dict[str, str], api: Api, field: str) -> None:
     for role in ("monitor", "partner"):
         found = error(api, query, role, **variables)
         assert found["extensions"]["code"] == "FORBIDDEN"
+        assert found["message"] == f"the {role} role may not ask for {field}"
         assert "王志明" not in api.last_text and "李秀华" not in api.last_text
     assert error(api, query, None, **variables)["extensions"]["code"] == "UNAUTHENTICATED"
 

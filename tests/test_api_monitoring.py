@@ -137,6 +137,9 @@ def test_monitor_role_works_alerts_and_sees_persons_masked(city: Graph, api: Api
     assert done["comments"] == ["误报"]
     assert [(h["status"], h["previousStatus"]) for h in done["history"]] == [
         ("OPEN", None), ("ACKNOWLEDGED", "OPEN"), ("DISMISSED", "ACKNOWLEDGED")]
+    unchanged = error(api, mutation, "admin", id=aid, status="DISMISSED")
+    assert unchanged["extensions"]["code"] == "BAD_USER_INPUT"
+    assert unchanged["message"].startswith("nothing to change: the alert is already DISMISSED")
     refused = error(api, mutation, "admin", id=aid, status="OPEN")
     assert refused["extensions"]["code"] == "BAD_USER_INPUT"
     assert "comment" in refused["message"]

@@ -1,9 +1,10 @@
 """The `credgraph` command's contract (SPEC §9): `load --json` exit codes 0 / 1 / 2 and
-`--rejects`, and `keys create` printing a token whose hash alone is stored."""
+`--rejects`, `keys create` printing a token whose hash alone is stored, and `serve`."""
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import gc
 import hashlib
 import json
@@ -192,3 +193,70 @@ def test_serve_answers_service_unavailable_at_once_when_neo4j_is_gone(
     assert response.status_code == 503
     assert response.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
     assert waited < 10, f"answered after {waited:.1f} s"
+
+
+@pytest.mark.parametrize(("content", "problem"), [
+    (None, "No such file or directory"),
+    (b"[[partner]\n", "Expected ']]'"),
+    ('[[partner]]\ncity = "滨州"\ncode = "3716"\nurl = "https://x/graphql"\nkey = "cg_k"\n'
+     .encode(), "[partner.0.code] Value error, must be the city's 6-digit region code"),
+    ('[[partner]]\ncity = "滨州"\ncode = "371600"\n'.encode("gbk"), "not UTF-8 text"),
+])
+def test_serve_stops_at_start_on_a_bad_partners_file(
+        settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        content: bytes | None, problem: str) -> None:
+    """No server that says it is ready and then answers every federatedCheck INTERNAL: exit 2
+    with the file's problem, before anything is served."""
+    import uvicorn
+    from click.testing import CliRunner
+
+    from credgraph.cli import main
+
+    served: list[object] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **k: served.append(app))
+    path = tmp_path / "partners.toml"
+    if content is not None:
+        path.write_bytes(content)
+    result = CliRunner().invoke(main, ["serve", "--port", "1"],
+                                env={**cli_env(settings), "CREDGRAPH_PARTNERS": str(path)})
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"error: partners file {path} is bad: ")
+    assert problem in result.stderr
+    assert served == []
+
+
+@pytest.mark.parametrize("command", [
+    ["escalate"], ["monitor", "run"], ["report", CO], ["integrity", "report"],
+    ["integrity", "check", CO]])
+@pytest.mark.parametrize(("given", "problem"), [
+    ("2026-02-30", "2026-02-30 is not a date: day is out of range for month"),
+    ("2026-13-01", "2026-13-01 is not a date: month must be in 1..12"),
+    ("2026-2-3", "'2026-2-3' is not a date in the form YYYY-MM-DD"),
+])
+def test_as_of_says_which_day_does_not_exist(command: list[str], given: str,
+                                              problem: str) -> None:
+    """Every --as-of: a usage error (exit 2) naming the problem, before anything runs — not
+    "does not match the format '%Y-%m-%d'" for a day that is merely impossible."""
+    from click.testing import CliRunner
+
+    from credgraph.cli import main
+
+    result = CliRunner().invoke(main, [*command, "--as-of", given])
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for '--as-of': {problem}" in result.stderr
+
+
+def test_as_of_takes_a_real_day() -> None:
+    from credgraph.cli import ISO_DATE
+
+    assert ISO_DATE.convert(" 2028-02-29 ", None, None) == dt.date(2028, 2, 29)
+
+
+def test_quality_report_refuses_a_rejects_file_that_is_not_there(
+        graph: Graph, settings: Settings, tmp_path: Path) -> None:
+    missing = tmp_path / "rejects-0601.csv"
+    result = invoke(settings, "quality", "report", "--rejects", str(missing),
+                    "--out", str(tmp_path / "q"))
+    assert result.exit_code == 2, result.output
+    assert "--rejects" in result.stderr and "no such file" in result.stderr
+    assert not (tmp_path / "q").exists()

@@ -4,10 +4,11 @@ our key — each a CityError, never a failure of the whole answer."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,14 @@ from starlette.routing import Route
 
 from credgraph.cli import main
 from credgraph.graph.driver import Graph
+from credgraph.queries.sharing import resolve_ids
+from credgraph.rules import Rules
 from credgraph.schema.identifiers import parse_id_number
+from credgraph.schema.privacy import Privacy
 from credgraph.services import Services
-from tests.conftest import Api, make_settings
+from credgraph.sharing.client import CityAnswer, CityFailure, ask_partners
+from credgraph.sharing.partners import Partner
+from tests.conftest import TEST_SECRET, Api, make_settings
 from tests.graphs import record, subject
 from tests.ids import raw_id_numbers
 from tests.servers import (
@@ -80,7 +86,8 @@ def partners_file(tmp_path: Path, partner_city: PartnerCity, hanging: int,
         base = f"http://127.0.0.1:{bad.port}"
         # real servers get time to spare on a busy machine; the hanging one is cut at 2 s
         entries = [
-            ("德州", "371400", f"http://127.0.0.1:{home_port}/graphql", 'key = "{home}"', 30),
+            ("德州", "371400", f"http://127.0.0.1:{home_port}/graphql",
+             'key_env = "CREDGRAPH_TEST_KEY_HOME"', 30),
             ("滨州", "371600", partner_city.url, 'key_env = "CREDGRAPH_TEST_KEY_BINZHOU"', 30),
             ("沧州", "130900", f"http://127.0.0.1:{free_port()}/graphql", 'key = "cg_x"', 30),
             ("衡水", "131100", f"http://127.0.0.1:{hanging}/graphql", 'key = "cg_x"', 2),
@@ -108,15 +115,15 @@ def home(graph: Graph, services: Services) -> str:
 
 
 @pytest.fixture()
-def federating(home: str, services: Services,
-               partners_file: tuple[Path, int]) -> Iterator[Api]:
-    """Our app with the partners file, served on its port too so that it can ask itself."""
+def federating(home: str, services: Services, partners_file: tuple[Path, int],
+               monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
+    """Our app with the partners file, served on its port too so that it can ask itself
+    with the partner key the app's keys include (read from the environment when asked)."""
     path, port = partners_file
     ours = Services.build(make_settings(partners=path), services.graph, services.rules,
                           services.privacy)
     api = Api(ours)
-    path.write_text(path.read_text(encoding="utf-8").replace("{home}", api.tokens["partner"]),
-                    encoding="utf-8")
+    monkeypatch.setenv("CREDGRAPH_TEST_KEY_HOME", api.tokens["partner"])
     with Served(api.client.app, port):
         yield api
 
@@ -184,37 +191,114 @@ def test_partner_city_audits_our_call(federating: Api, partner_city: PartnerCity
             for r in rows] == [(PARTNER_NAME, "partner", "sharedCheck", [BZ_COMPANY])]
 
 
-def test_a_partner_answer_is_validated_and_masked(partner_city: PartnerCity) -> None:
-    """A partner that echoes a raw ID number has it masked; one whose statuses break the
-    contract is a CityError."""
-    import asyncio
+def fake_partner(answer: Callable[[list[str]], list[str]]) -> Starlette:
+    """A partner whose sharedCheck answers, for the ids sent, statuses under the ids `answer`
+    gives (found, with a severe listing)."""
 
-    from credgraph.rules import Rules
-    from credgraph.sharing.client import CityAnswer, CityFailure, ask_partners
-    from credgraph.sharing.partners import Partner
+    async def shared_check(request: Request) -> Response:
+        ids = (await request.json())["variables"]["ids"]
+        return JSONResponse({"data": {"sharedCheck": [
+            {"id": i, "found": True, "severeListings": 1, "escalation": "SEVERE",
+             "activePenaltiesByDomain": [], "creditGrade": "D"} for i in answer(ids)]}})
 
-    status = {"id": SHARED_PERSON, "found": True, "severeListings": 1, "escalation": "SEVERE",
-              "activePenaltiesByDomain": [], "creditGrade": "D"}
+    return Starlette(routes=[Route("/graphql", shared_check, methods=["POST"])])
 
-    async def echo(request: Request) -> Response:
-        return JSONResponse({"data": {"sharedCheck": [status]}})
 
+def ask_fake(answer: Callable[[list[str]], list[str]], ids: list[str]) -> CityAnswer | CityFailure:
+    """What our client makes of that partner's answer to `ids`."""
+    with Served(fake_partner(answer)) as served:
+        partner = Partner(city="滨州", code="371600", url=served.url, key="k")
+        asked = resolve_ids(ids, Privacy(TEST_SECRET.encode()))
+        [found] = asyncio.run(ask_partners([partner], asked, "p", Rules.load().sharing))
+    return found
+
+
+THEIR_KEY = "P" + "0123456789ABCDEF01234567"  # the partner's opaque key of a person
+
+
+def test_a_partner_answer_that_keeps_to_the_contract_is_taken() -> None:
+    """Organisations under the USCC as sent or normalised, a person under the partner's key,
+    an id we cannot read as the partner read it (folded here: its reading is its own)."""
+    ids = [SHARED_COMPANY.lower(), BZ_COMPANY, SHARED_PERSON, "not-an-id"]
+    found = ask_fake(lambda sent: [sent[0], sent[1].upper(), THEIR_KEY, sent[3].upper()], ids)
+    assert isinstance(found, CityAnswer)
+    assert [s.id for s in found.statuses] == [SHARED_COMPANY.lower(), BZ_COMPANY, THEIR_KEY,
+                                              "NOT-AN-ID"]
+
+
+@pytest.mark.parametrize(("answer", "message"), [
+    # the review's partner: one person's raw number for every id
+    (lambda sent: [SHARED_PERSON] * len(sent), "answered an unmasked ID number (status 1)"),
+    # a raw number for the person asked (it used to be masked and shown)
+    (lambda sent: [sent[0], sent[1], sent[2], sent[3]],
+     "answered an unmasked ID number (status 3)"),
+    # another organisation's status for the one asked
+    (lambda sent: [BZ_COMPANY, sent[1], THEIR_KEY, sent[3]],
+     "answered a status for an id other than the one sent (status 1)"),
+    # the right statuses in the wrong order
+    (lambda sent: [sent[1], sent[0], THEIR_KEY, sent[3]],
+     "answered a status for an id other than the one sent (status 1)"),
+    # an organisation's status for the person asked
+    (lambda sent: [sent[0], sent[1], BZ_COMPANY, sent[3]],
+     "answered a status for an id other than the one sent (status 3)"),
+])
+def test_a_partner_answer_for_other_ids_is_a_city_error(
+        answer: Callable[[list[str]], list[str]], message: str) -> None:
+    found = ask_fake(answer, [SHARED_COMPANY, BZ_COMPANY, SHARED_PERSON, "not-an-id"])
+    assert isinstance(found, CityFailure)
+    assert found.message == message
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"escalation": "JAIL"}, "answered a malformed status (escalation)"),
+    ({"activePenaltiesByDomain": [{"domain": f"tax {SHARED_PERSON}", "count": 1}]},
+     "answered an unmasked ID number (status 1)"),
+])
+def test_a_partner_status_that_breaks_the_contract_is_a_city_error(
+        change: dict[str, Any], message: str) -> None:
     async def wrong(request: Request) -> Response:
-        return JSONResponse({"data": {"sharedCheck": [{**status, "escalation": "JAIL"}]}})
+        return JSONResponse({"data": {"sharedCheck": [
+            {"id": BZ_COMPANY, "found": True, "severeListings": 1, "escalation": "SEVERE",
+             "activePenaltiesByDomain": [], "creditGrade": "D", **change}]}})
 
-    app = Starlette(routes=[Route("/echo", echo, methods=["POST"]),
-                            Route("/wrong", wrong, methods=["POST"])])
-    with Served(app) as served:
-        base = f"http://127.0.0.1:{served.port}"
-        partners = [Partner(city="甲", code="100000", url=f"{base}/echo", key="k"),
-                    Partner(city="乙", code="200000", url=f"{base}/wrong", key="k")]
-        answers = asyncio.run(ask_partners(partners, [SHARED_PERSON], "p", Rules.load().sharing))
-    first, second = answers
-    assert isinstance(first, CityAnswer)
-    assert first.statuses[0].id == SHARED_PERSON[:6] + "********" + SHARED_PERSON[-4:]
-    assert (first.statuses[0].escalation, first.statuses[0].credit_grade) == ("SEVERE", "D")
-    assert isinstance(second, CityFailure)
-    assert second.message == "answered a malformed status (escalation)"
+    with Served(Starlette(routes=[Route("/graphql", wrong, methods=["POST"])])) as served:
+        partner = Partner(city="滨州", code="371600", url=served.url, key="k")
+        asked = resolve_ids([BZ_COMPANY], Privacy(TEST_SECRET.encode()))
+        [found] = asyncio.run(ask_partners([partner], asked, "p", Rules.load().sharing))
+    assert isinstance(found, CityFailure)
+    assert found.message == message
+
+
+NAMED = "subject 371402********1234 王一明 unknown"  # a partner's text: masked, but a name
+
+
+@pytest.mark.parametrize(("status", "errors", "message", "code"), [
+    (200, [{"message": NAMED, "extensions": {"code": "BAD_USER_INPUT"}}],
+     "answered HTTP 200 with BAD_USER_INPUT", "BAD_USER_INPUT"),
+    (500, [{"message": f"Traceback: KeyError {NAMED}", "extensions": {"code": "KABOOM"}}],
+     "answered HTTP 500 with an error", None),
+    (200, [{"message": NAMED, "extensions": {"code": "LIMIT_EXCEEDED"}},
+           {"message": NAMED, "extensions": {"code": "FORBIDDEN"}},
+           {"message": NAMED, "extensions": {"code": "LIMIT_EXCEEDED"}}],
+     "answered HTTP 200 with LIMIT_EXCEEDED, FORBIDDEN", "LIMIT_EXCEEDED"),
+    (403, [{"message": NAMED, "extensions": {"code": "FORBIDDEN"}}],
+     "refused our key (HTTP 403 FORBIDDEN)", "FORBIDDEN"),
+    (200, [{"message": NAMED, "extensions": {"code": ["BAD_USER_INPUT"]}}, "王一明"],
+     "answered HTTP 200 with an error", None),
+])
+def test_a_partner_error_is_told_by_its_status_and_codes_only(
+        status: int, errors: list[Any], message: str, code: str | None) -> None:
+    """What we can vouch for — the HTTP status, the contract's codes — and not the partner's
+    own words, which may name a person."""
+    async def failing(request: Request) -> Response:
+        return JSONResponse({"data": None, "errors": errors}, status_code=status)
+
+    with Served(Starlette(routes=[Route("/graphql", failing, methods=["POST"])])) as served:
+        partner = Partner(city="滨州", code="371600", url=served.url, key="k")
+        asked = resolve_ids([BZ_COMPANY], Privacy(TEST_SECRET.encode()))
+        [found] = asyncio.run(ask_partners([partner], asked, "p", Rules.load().sharing))
+    assert isinstance(found, CityFailure)
+    assert (found.message, found.error_code) == (message, code)
 
 
 def test_partners_check(partners_file: tuple[Path, int], partner_city: PartnerCity) -> None:
@@ -227,7 +311,7 @@ def test_partners_check(partners_file: tuple[Path, int], partner_city: PartnerCi
     assert status["滨州"] == (True, "ok")
     assert status["沧州"] == (False, "unreachable (ConnectError)")
     assert status["东营"] == (False, "refused our key (HTTP 401 UNAUTHENTICATED)")
-    assert status["德州"][0] is False  # not served in this test
+    assert status["德州"] == (False, "no key configured: set CREDGRAPH_TEST_KEY_HOME")
     assert PARTNER_SECRET not in result.output and partner_city.key not in result.output
     [event] = partner_city.services.graph.read(
         "MATCH (e:AuditEvent {purpose: 'connectivity check (partners check)'}) "
@@ -239,3 +323,14 @@ def test_partners_check_without_partners() -> None:
     result = CliRunner().invoke(main, ["partners", "check"], env={"CREDGRAPH_PARTNERS": ""})
     assert result.exit_code == 0
     assert "no partners configured" in result.output
+
+
+def test_partners_check_with_a_file_not_in_utf8(tmp_path: Path) -> None:
+    """A partners file saved as GBK: the usual bad-file message and exit 2, no traceback."""
+    path = tmp_path / "partners.toml"
+    path.write_bytes('[[partner]]\ncity = "滨州"\ncode = "371600"\n'.encode("gbk"))
+    result = CliRunner().invoke(main, ["partners", "check"],
+                                env={"CREDGRAPH_PARTNERS": str(path)})
+    assert result.exit_code == 2
+    assert result.stderr == (f"error: partners file {path} is bad: not UTF-8 text "
+                             "(invalid start byte at byte 20)\n")

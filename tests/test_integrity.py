@@ -463,6 +463,10 @@ def test_procurement_check(supplier_world: Graph, rules: Rules) -> None:
     proposed = check(supplier_world, rules, "R6")
     assert proposed.allowed and proposed.reasons == []
     assert "拟列入严重失信主体名单" in proposed.warnings[0]
+    # proposed 2025-05-01: the 30-day notice period long over, waiting for a person's confirmation
+    assert "告知异议期已满（2025-05-31 起可确认），待确认" in proposed.warnings[0]
+    early = check(supplier_world, rules, "R6", dt.date(2025, 5, 20))
+    assert "尚在告知异议期（2025-05-31 起可确认）" in early.warnings[0]
     abnormal = check(supplier_world, rules, "R7")
     assert abnormal.allowed and "经营异常名录" in abnormal.warnings[0]
     # as of a day before R1 was listed

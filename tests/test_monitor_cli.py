@@ -203,3 +203,15 @@ def test_command_line_errors(graph: Graph, env: dict[str, str], tmp_path: Path) 
     status = runner.invoke(main, ["monitor", "status"], env=env)
     assert status.exit_code == 0 and "lock free" in status.output
 
+
+
+@pytest.mark.parametrize("size", ["0", "-5", "100001"])
+def test_monitor_run_refuses_a_batch_size_out_of_range(graph: Graph, env: dict[str, str],
+                                                       size: str) -> None:
+    """A usage error before anything runs: 0 used to fail the run with a traceback, -5 to
+    finish it writing no alerts."""
+    result = CliRunner().invoke(main, ["monitor", "run", "--batch-size", size], env=env)
+    assert result.exit_code == 2
+    assert "Invalid value for '--batch-size'" in result.stderr
+    assert "1<=x<=100000" in result.stderr
+    assert count(graph, "MATCH (r:MonitorRun) RETURN count(r) AS n") == 0

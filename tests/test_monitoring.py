@@ -279,10 +279,21 @@ def test_workflow_transitions_and_history(graph: Graph, rules: Rules) -> None:
     row = update_alert(graph, aid, "王科长", "investigator", alerts.ACKNOWLEDGED, "李四", None,
                        at)
     assert (row["status"], row["assignee"]) == ("ACKNOWLEDGED", "李四")
-    row = update_alert(graph, aid, "王科长", "investigator", None, None, "已电话核实")
+    for same_status, same_assignee in [(alerts.ACKNOWLEDGED, None), (None, "李四"),
+                                       (alerts.ACKNOWLEDGED, " 李四 ")]:
+        with pytest.raises(AlertError) as refused:  # nothing to change: no history entry
+            update_alert(graph, aid, "王科长", "investigator", same_status, same_assignee, None)
+        assert str(refused.value).startswith("nothing to change: the alert is already "
+                                             "ACKNOWLEDGED")
+    row = update_alert(graph, aid, "王科长", "investigator", alerts.ACKNOWLEDGED, None,
+                       "已电话核实")  # the status it has, with a comment: a comment
     assert row["comments"] == ["已电话核实"]
     row = update_alert(graph, aid, "监测岗", "monitor", alerts.DISMISSED, "", None)
     assert (row["status"], row["assignee"]) == ("DISMISSED", None)
+    with pytest.raises(AlertError) as refused:
+        update_alert(graph, aid, "王科长", "investigator", alerts.DISMISSED, "", None)
+    assert str(refused.value) == ("nothing to change: the alert is already DISMISSED and "
+                                  "unassigned; give another status or assignee, or a comment")
     with pytest.raises(AlertError, match="give a comment"):
         update_alert(graph, aid, "王科长", "investigator", alerts.OPEN, None, None)
     with pytest.raises(AlertError, match="allowed: CONFIRMED, OPEN"):

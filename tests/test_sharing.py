@@ -262,12 +262,39 @@ timeout_s = 2.5
      '[[partner]]\ncity = "b"\ncode = "371600"\nurl = "https://y/graphql"\nkey = "secret-k"',
      "371600 is given to two partners"),
     ("[[partner]\n", "partners file"),
+    # the code is checked as the API's region arguments are: a known one, as a string
+    ('[[partner]]\ncity = "滨州"\ncode = "999999"\nurl = "https://x/graphql"\nkey = "secret-k"',
+     "[partner.0.code] Value error, unknown region 999999"),
+    ('[[partner]]\ncity = "滨州"\ncode = 371600\nurl = "https://x/graphql"\nkey = "secret-k"',
+     '[partner.0.code] Value error, must be the city\'s 6-digit region code as a string'),
+    ('[[partner]]\ncity = "滨州"\ncode = "３７１６００"\nurl = "https://x/graphql"\nkey = "k"',
+     "[partner.0.code]"),
+    # a key that cannot be one
+    ('[[partner]]\ncity = "滨州"\ncode = "371600"\nurl = "https://x/graphql"\nkey = ""',
+     "[partner.0.key] Value error, must be the partner key it issued us, not empty"),
+    ('[[partner]]\ncity = "滨州"\ncode = "371600"\nurl = "https://x/graphql"\nkey = " \\t "',
+     "[partner.0.key] Value error, must be the partner key"),
+    ('[[partner]]\ncity = "滨州"\ncode = "371600"\nurl = "https://x/graphql"\nkey_env = ""',
+     "[partner.0.key_env] Value error, must name an environment variable"),
+    ('[[partner]]\ncity = "滨州"\ncode = "371600"\nurl = "https://x/graphql"\nkey_env = "KEY BZ"',
+     "[partner.0.key_env]"),
 ])
 def test_partners_file_errors(tmp_path: Path, text: str, fragment: str) -> None:
     with pytest.raises(PartnersError) as raised:
         load_partners(write(tmp_path, text))
     assert fragment in str(raised.value)
+    assert "is bad" in str(raised.value)
     assert "secret-k" not in str(raised.value)
+
+
+def test_a_partners_file_not_in_utf8_is_bad(tmp_path: Path) -> None:
+    """A file saved as GBK is a PartnersError saying so, not a UnicodeDecodeError."""
+    path = tmp_path / "partners.toml"
+    path.write_bytes('[[partner]]\ncity = "滨州"\ncode = "371600"\n'.encode("gbk"))
+    with pytest.raises(PartnersError) as raised:
+        load_partners(path)
+    assert str(raised.value) == (f"partners file {path} is bad: not UTF-8 text "
+                                 "(invalid start byte at byte 20)")
 
 
 def test_missing_partners_file_is_an_error(tmp_path: Path) -> None:

@@ -276,6 +276,9 @@ def warm_plans(services: Services) -> None:
 
 
 def create_app(services: Services, keys: KeyStore | None = None) -> Starlette:
+    """The app; PartnersError when the partners file is bad, read here rather than by the
+    first federatedCheck, which would answer INTERNAL every time (SPEC §9)."""
+    log.info("federatedCheck asks %d partner cities", len(services.partners))
     logging.getLogger("uvicorn.access").addFilter(ACCESS_LOG_SCRUBBER)
     metrics = Metrics()
     metrics.registry.register(MonitorCollector(services.graph))

@@ -23,7 +23,8 @@ class Role(StrEnum):
 
 _INVESTIGATION = frozenset({
     "subject", "subjects", "searchSubjects", "associations", "riskAssessment", "ultimateOwners",
-    "repeatOffenders", "inspectionPlan", "integrityReport", "conflictsOfInterest",
+    "repeatOffenders", "inspectionPlan", "integrityReport", "countyIntegrity",
+    "conflictsOfInterest",
     "procurementCheck", "federatedCheck", "fileObjection", "objections", "repairs",
     "riskLevels", "creditReport",
 })

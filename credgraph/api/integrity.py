@@ -188,7 +188,7 @@ class IntegrityQuery:
                                   "counts in its own region's code), worst first")
     async def county_integrity(self, info: Info, region: str | None = None,
                                as_of: dt.date | None = None) -> list[CountyIntegrity]:
-        who = authorize(info, "integrityReport")  # the same report, another roll-up
+        who = authorize(info, "countyIntegrity")
         prefix = region_prefix(region)
         svc = services(info)
         report = await in_thread(integrity.integrity_report, svc.graph, svc.rules,

@@ -85,8 +85,10 @@ class InvestigationQuery:
             lambda: svc.resolver.candidates(name, kind.value if kind else None, limit,
                                             region=prefix))
         rows = await in_thread(subjects_by_ids, svc.graph, [c.id for c in candidates])
-        matches = [SubjectMatch(subject=Subject.from_row(rows[c.id], who), score=c.score / 100)
-                   for c in candidates if c.id in rows]
+        # a full-text hit sharing nothing of the name's core (only a county name) is no match
+        matches = [SubjectMatch(subject=Subject.from_row(rows[c.id], who),
+                                score=round(c.score / 100, 4))
+                   for c in candidates if c.id in rows and c.score > 0]
         audit(info, "searchSubjects", [str(m.subject.id) for m in matches])
         return matches
 

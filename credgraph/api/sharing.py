@@ -138,10 +138,10 @@ class SharingQuery:
         authorize(info, "federatedCheck")
         why = checked_purpose(info, ids, purpose)
         svc = services(info)
-        sent = [str(i) for i in ids]
-        keys = list(dict.fromkeys(a.key for a in resolve_ids(sent, svc.privacy) if a.key))
+        asked = resolve_ids([str(i) for i in ids], svc.privacy)
+        keys = list(dict.fromkeys(a.key for a in asked if a.key))
         await on_record(info, "federatedCheck", keys, why)
-        answers = await ask_partners(svc.partners, sent, why, svc.rules.sharing)
+        answers = await ask_partners(svc.partners, asked, why, svc.rules.sharing)
         return FederatedResult(
             results=[CityResult(city=a.partner.city, code=a.partner.code,
                                 statuses=[SharedStatus.from_partner(s) for s in a.statuses],

@@ -8,7 +8,10 @@ Case workflow of an alert (`updateAlert`), every change kept in its history (who
     DISMISSED    → OPEN, CONFIRMED      (with a comment)
 
 Leaving a closed state (CONFIRMED, DISMISSED) reverses a decision, so it needs a comment
-saying why; a closed alert goes back to OPEN, never straight to ACKNOWLEDGED.
+saying why; a closed alert goes back to OPEN, never straight to ACKNOWLEDGED. A call that
+changes nothing (the status and assignee it already has, no comment) is refused rather than
+written into the history as if something had happened; the same status with a comment is a
+comment.
 
 Watchlists: `(k:ApiKey)-[:WATCHES]->(s)` is a key's own list; the shared city watchlist is
 `(w:Watchlist {id: 'city'})-[:WATCHES]->(s)`. Monitoring watches the union of both.
@@ -136,6 +139,12 @@ def update_alert(graph: Graph, alert_id: str, actor: str, role: str,
         raise AlertNotFound("no alert with this id")
     before = AlertStatus(row["status"])
     after = status or before
+    current = row.get("assignee")
+    if after is before and note is None and (assignee is None or (person or None) == current):
+        held = "" if assignee is None else (f" and assigned to {current}" if current
+                                            else " and unassigned")
+        raise AlertError(f"nothing to change: the alert is already {before.value}{held}; give "
+                         "another status or assignee, or a comment")
     if after is not before:
         if after not in TRANSITIONS[before]:
             allowed = ", ".join(sorted(s.value for s in TRANSITIONS[before]))

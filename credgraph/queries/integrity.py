@@ -38,7 +38,7 @@ from credgraph.graph.model import (
     label_predicate,
     types_pattern,
 )
-from credgraph.queries.escalation import state_on
+from credgraph.queries.escalation import earliest_confirmation, state_on
 from credgraph.queries.fragments import in_force, live
 from credgraph.queries.neighbourhood import Edge, as_date
 from credgraph.queries.subjects import SUBJECT_SUMMARY, subjects_by_ids
@@ -332,6 +332,17 @@ def edge_of(row: dict[str, Any]) -> Edge:
 def _day(value: Any) -> str:
     found = as_date(value)
     return found.isoformat() if found else "日期不详"
+
+
+def _notice(escalation: dict[str, Any], as_of: dt.date, rules: Rules) -> str:
+    """Where a proposal (拟列入) stands in its notice period (告知异议期) on the day asked."""
+    since = as_date(escalation.get("proposedOn") or escalation.get("since"))
+    if since is None:
+        return "告知异议期不详"
+    ends = earliest_confirmation(rules, since)
+    if as_of < ends:
+        return f"尚在告知异议期（{ends.isoformat()} 起可确认）"
+    return f"告知异议期已满（{ends.isoformat()} 起可确认），待确认"
 
 
 def _amount(value: Any) -> str:
@@ -913,7 +924,8 @@ def procurement_check(graph: Graph, rules: Rules, keys: list[str], as_of: dt.dat
         elif measure in (escalation.get("measures") or []):
             reasons.append(f"联合惩戒措施 {measure}：{escalation_words(escalation)}")
         elif level in warning:
-            warnings.append(f"{escalation_words(escalation)}：尚在告知异议期，确认前不限制采购")
+            warnings.append(f"{escalation_words(escalation)}：{_notice(escalation, as_of, rules)}，"
+                            "确认前不限制采购")
     persons = [p for p in check["persons"] if p["listings"] or p["escalations"]]
     name = names({p["person"]["id"]: p["person"] for p in persons}, mask_persons)
     for person in sorted(persons, key=lambda p: (p["edge"]["type"], p["edge"]["source"])):

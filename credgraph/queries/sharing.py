@@ -30,9 +30,11 @@ from credgraph.schema.privacy import (
 
 @dataclass(frozen=True)
 class Asked:
-    """One id as a partner sent it: the id its answer carries, and the graph key it denotes
-    (None when malformed). A person is answered under the opaque key, never the number."""
+    """One id as sent: the id its answer carries, and the graph key it denotes (None when
+    malformed). A person is answered under the opaque key, never the number. federatedCheck
+    holds a partner's answer to the same rules (sharing/client.py)."""
 
+    sent: str
     echo: str
     key: str | None
 
@@ -59,14 +61,14 @@ def resolve_ids(ids: list[str], privacy: Privacy) -> list[Asked]:
         except IdentifierError:
             folded = normalise(value)
             echo = mask_id_number(folded) if is_near_id_number(folded) else scrub(value)
-            asked.append(Asked(echo[:MAX_ID_LENGTH], None))
+            asked.append(Asked(value, echo[:MAX_ID_LENGTH], None))
             continue
         if is_person_key(key):
-            asked.append(Asked(key, key))
+            asked.append(Asked(value, key, key))
         elif _person_shaped(normalise(value)):
-            asked.append(Asked(mask_id_number(value), key))
+            asked.append(Asked(value, mask_id_number(value), key))
         else:
-            asked.append(Asked(value, key))
+            asked.append(Asked(value, value, key))
     return asked
 
 

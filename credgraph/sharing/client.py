@@ -3,7 +3,9 @@
 Each partner gets its own time limit; whatever goes wrong with one — down, slow, refusing our
 key, HTTP 500, an answer that is not a sharedCheck answer, or too large — becomes a failure
 for that city with a message a person can act on, never an exception for the whole call.
-A partner's answer is validated and its ids masked before anyone sees it.
+A partner's answer is validated against the ids sent before anyone sees it, and a failure
+says only what we can vouch for (the HTTP status, the contract's error codes), never the
+partner's own text, which may hold a name or a number.
 """
 
 from __future__ import annotations
@@ -18,9 +20,12 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from credgraph.api.errors import ErrorCode
 from credgraph.graph.model import EscalationLevel
+from credgraph.queries.sharing import Asked
 from credgraph.rules import SharingRules
-from credgraph.schema.privacy import scrub
+from credgraph.schema.identifiers import IdentifierError, parse_uscc
+from credgraph.schema.privacy import is_person_key, scrub
 from credgraph.sharing.partners import Partner
 
 SHARED_CHECK = """
@@ -30,7 +35,7 @@ query SharedCheck($ids: [ID!]!, $purpose: String!) {
   }
 }
 """
-MESSAGE_LENGTH = 300
+CONTRACT_CODES = frozenset(code.value for code in ErrorCode)
 
 
 class DomainCountAnswer(BaseModel):
@@ -51,11 +56,6 @@ class StatusAnswer(BaseModel):
     escalation: EscalationLevel | None
     penalties_by_domain: list[DomainCountAnswer] = Field(alias="activePenaltiesByDomain")
     credit_grade: str | None = Field(max_length=20, alias="creditGrade")
-
-    def masked(self) -> StatusAnswer:
-        """The same status with anything shaped like an ID number in its id masked: a
-        partner that echoes raw numbers must not make us show them."""
-        return self.model_copy(update={"id": scrub(self.id)})
 
 
 @dataclass(frozen=True)
@@ -80,10 +80,6 @@ class _Refused(Exception):
         self.error_code = error_code
 
 
-def _tidy(text: str) -> str:
-    return scrub(" ".join(text.split()))[:MESSAGE_LENGTH]
-
-
 async def _read_capped(response: httpx.Response, limit: int) -> bytes:
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
@@ -96,30 +92,64 @@ async def _read_capped(response: httpx.Response, limit: int) -> bytes:
     return bytes(body)
 
 
-def _first_error(payload: Any) -> tuple[str | None, str] | None:
+def _error_codes(payload: Any) -> list[str] | None:
+    """The contract's codes among a GraphQL answer's errors, each once (None: no errors). The
+    messages are not kept: a partner's text is its own — a masked number beside a person's
+    name, an HTML error page — and a CityError shows only what we can vouch for."""
     errors = payload.get("errors") if isinstance(payload, dict) else None
-    if not errors or not isinstance(errors, list) or not isinstance(errors[0], dict):
+    if not errors or not isinstance(errors, list):
         return None
-    first = errors[0]
-    extensions = first.get("extensions")
-    code = extensions.get("code") if isinstance(extensions, dict) else None
-    return (str(code) if code else None), str(first.get("message") or "")
+    codes: list[str] = []
+    for error in errors:
+        extensions = error.get("extensions") if isinstance(error, dict) else None
+        code = extensions.get("code") if isinstance(extensions, dict) else None
+        if isinstance(code, str) and code in CONTRACT_CODES and code not in codes:
+            codes.append(code)
+    return codes
 
 
-def _statuses(status: int, body: bytes, expected: int) -> list[StatusAnswer]:
-    """The partner's statuses, or _Refused saying what is wrong with the answer."""
+def _uscc(text: str) -> str | None:
+    try:
+        return parse_uscc(text).code
+    except IdentifierError:
+        return None
+
+
+def _mismatch(asked: Asked, status: StatusAnswer) -> str | None:
+    """What makes `status` no answer for the id we sent, judged as our own sharedCheck answers
+    (SPEC §9), else None: an organisation's carries its USCC as sent (or normalised), a
+    person's the partner's own opaque key — never an ID number, nor an organisation's USCC —,
+    an id we cannot read whatever the partner made of it (its reading is its own; a version
+    that folds or masks it differently is no liar). Otherwise a partner could hand an
+    organisation asked by USCC someone else's status, or make us show a number."""
+    organisation = asked.key is not None and not is_person_key(asked.key)
+    if asked.key is None:
+        matches = True
+    elif organisation:
+        matches = status.id == asked.echo or _uscc(status.id) == asked.key
+    else:
+        matches = _uscc(status.id) is None
+    texts = [status.credit_grade or "", *(d.domain for d in status.penalties_by_domain)]
+    if not (organisation and matches):  # the USCC we sent is ours to show, whatever its digits
+        texts.append(status.id)
+    if any(scrub(text) != text for text in texts):
+        return "an unmasked ID number"
+    return None if matches else "a status for an id other than the one sent"
+
+
+def _statuses(status: int, body: bytes, asked: list[Asked]) -> list[StatusAnswer]:
+    """The partner's statuses, one per id sent and in order, or _Refused saying what is wrong
+    with the answer."""
     try:
         payload = json.loads(body)
     except (UnicodeDecodeError, ValueError):
         payload = None
-    error = _first_error(payload)
+    codes = _error_codes(payload)
+    code, said = (codes[0], ", ".join(codes)) if codes else (None, "")
     if status in (401, 403):
-        code = error[0] if error else None
-        raise _Refused(f"refused our key (HTTP {status}{f' {code}' if code else ''})", code)
-    if error is not None:
-        code, message = error
-        raise _Refused(f"answered HTTP {status} with {code or 'an error'}: {_tidy(message)}",
-                       code)
+        raise _Refused(f"refused our key (HTTP {status}{f' {said}' if said else ''})", code)
+    if codes is not None:
+        raise _Refused(f"answered HTTP {status} with {said or 'an error'}", code)
     if status != 200:
         raise _Refused(f"answered HTTP {status}")
     data = payload.get("data") if isinstance(payload, dict) else None
@@ -127,18 +157,22 @@ def _statuses(status: int, body: bytes, expected: int) -> list[StatusAnswer]:
     if not isinstance(items, list):
         raise _Refused("answered something that is not a sharedCheck answer")
     try:
-        statuses = [StatusAnswer.model_validate(item).masked() for item in items]
+        statuses = [StatusAnswer.model_validate(item) for item in items]
     except ValidationError as exc:
         where = ".".join(str(p) for p in exc.errors()[0]["loc"])
         raise _Refused(f"answered a malformed status ({where})") from None
-    if len(statuses) != expected:
-        raise _Refused(f"answered {len(statuses)} statuses for {expected} ids")
+    if len(statuses) != len(asked):
+        raise _Refused(f"answered {len(statuses)} statuses for {len(asked)} ids")
+    for number, (sent, answer) in enumerate(zip(asked, statuses, strict=True), 1):
+        problem = _mismatch(sent, answer)
+        if problem:
+            raise _Refused(f"answered {problem} (status {number})")
     return statuses
 
 
-async def ask_partner(client: httpx.AsyncClient, partner: Partner, ids: list[str],
+async def ask_partner(client: httpx.AsyncClient, partner: Partner, asked: list[Asked],
                       purpose: str, rules: SharingRules) -> CityAnswer | CityFailure:
-    """One partner's sharedCheck within its time limit."""
+    """One partner's sharedCheck of the ids as sent, within its time limit."""
     started = time.perf_counter()
     timeout = partner.timeout_s or rules.partner_timeout_s
 
@@ -151,13 +185,13 @@ async def ask_partner(client: httpx.AsyncClient, partner: Partner, ids: list[str
     try:
         async with asyncio.timeout(timeout):
             async with client.stream(
-                "POST", partner.url, json={"query": SHARED_CHECK,
-                                           "variables": {"ids": ids, "purpose": purpose}},
+                "POST", partner.url, json={"query": SHARED_CHECK, "variables": {
+                    "ids": [a.sent for a in asked], "purpose": purpose}},
                 headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
                 timeout=httpx.Timeout(timeout),
             ) as response:
                 body = await _read_capped(response, rules.max_partner_answer_bytes)
-            statuses = _statuses(response.status_code, body, len(ids))
+            statuses = _statuses(response.status_code, body, asked)
     except (TimeoutError, httpx.TimeoutException):
         return CityFailure(partner, f"no answer within {timeout:g} s", elapsed())
     except httpx.TransportError as exc:
@@ -167,11 +201,11 @@ async def ask_partner(client: httpx.AsyncClient, partner: Partner, ids: list[str
     return CityAnswer(partner, statuses, dt.datetime.now(dt.UTC), elapsed())
 
 
-async def ask_partners(partners: tuple[Partner, ...] | list[Partner], ids: list[str],
+async def ask_partners(partners: tuple[Partner, ...] | list[Partner], asked: list[Asked],
                        purpose: str, rules: SharingRules) -> list[CityAnswer | CityFailure]:
     """Every partner at once; one answer or failure per partner, in the file's order."""
     if not partners:
         return []
     async with httpx.AsyncClient(follow_redirects=False) as client:
         return list(await asyncio.gather(
-            *(ask_partner(client, p, ids, purpose, rules) for p in partners)))
+            *(ask_partner(client, p, asked, purpose, rules) for p in partners)))

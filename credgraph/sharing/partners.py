@@ -4,7 +4,7 @@ file that `CREDGRAPH_PARTNERS` names.
 ```toml
 [[partner]]
 city = "滨州"
-code = "371600"                        # 6-digit region code
+code = "371600"                        # a known 6-digit region code, as a string
 url = "https://credit.binzhou.example/graphql"
 key_env = "CREDGRAPH_KEY_BINZHOU"      # or key = "cg_…" (the partner key it issued us)
 timeout_s = 5                          # default: the rules file's [sharing] partner_timeout_s
@@ -14,13 +14,18 @@ timeout_s = 5                          # default: the rules file's [sharing] par
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from credgraph.schema.regions import region_prefix
+
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+# A name a shell can export: what `key_env` must be for the key ever to be found.
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class PartnersError(ValueError):
@@ -41,10 +46,27 @@ class Partner(BaseModel):
     @field_validator("code", mode="before")
     @classmethod
     def _region_code(cls, value: object) -> str:
-        value = str(value) if isinstance(value, int) else value  # code = 371600, unquoted
+        """The city's 行政区划代码, checked as the API's region arguments are (a known code, not
+        merely six digits): it is shown as the provenance of every answer. A string, as region
+        codes are everywhere else in credgraph; an unquoted number is refused, not converted."""
         if not (isinstance(value, str) and len(value) == 6 and value.isascii()
                 and value.isdigit()):
-            raise ValueError("must be the city's 6-digit region code (371600)")
+            raise ValueError('must be the city\'s 6-digit region code as a string ("371600")')
+        region_prefix(value)  # ValueError: unknown region …
+        return value
+
+    @field_validator("key")
+    @classmethod
+    def _some_key(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("must be the partner key it issued us, not empty")
+        return value
+
+    @field_validator("key_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        if value is not None and not _ENV_NAME.fullmatch(value):
+            raise ValueError("must name an environment variable (CREDGRAPH_KEY_BINZHOU)")
         return value
 
     @field_validator("url")
@@ -96,11 +118,14 @@ def load_partners(path: Path | None) -> tuple[Partner, ...]:
         with path.open("rb") as handle:
             data = tomllib.load(handle)
     except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise PartnersError(f"partners file {path}: {exc}") from None
+        raise PartnersError(f"partners file {path} is bad: {exc}") from None
+    except UnicodeDecodeError as exc:  # tomllib reads UTF-8 only; a GBK file says so here
+        raise PartnersError(f"partners file {path} is bad: not UTF-8 text ({exc.reason} at "
+                            f"byte {exc.start})") from None
     try:
         return tuple(PartnersFile.model_validate(data).partner)
     except ValidationError as exc:
         # the messages only, never `input` (it could be a key)
         problems = "; ".join(
             f"[{'.'.join(str(p) for p in err['loc'])}] {err['msg']}" for err in exc.errors())
-        raise PartnersError(f"partners file {path}: {problems}") from None
+        raise PartnersError(f"partners file {path} is bad: {problems}") from None
