@@ -1,5 +1,6 @@
-"""Reading bundle files: CSV (UTF-8 with or without BOM, GBK/GB18030 — detected), XLSX (first
-sheet) and JSON Lines, each row with its line number and a note when its shape is wrong."""
+"""Reading bundle files: CSV (UTF-8 with or without BOM, UTF-16 with one, GBK/GB18030 —
+detected), XLSX (first sheet) and JSON Lines, each row with its line number and a note when its
+shape is wrong."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from charset_normalizer import from_bytes
+from charset_normalizer.md import mess_ratio
 
 from credgraph.schema.rows import is_blank
 
@@ -39,9 +40,21 @@ def _mark_undecodable(error: UnicodeError) -> tuple[str, int]:
 
 codecs.register_error(UNDECODABLE, _mark_undecodable)
 _MARKED = re.compile("[\udc00-\udcff]")
-# A file that is UTF-8 or GB18030 but for at most one line in this many (and at least one
-# line) is read as such; more damage than that is more likely another encoding.
-DAMAGED_LINES_PER = 100
+# Byte order marks and the encodings they announce (UTF-32's before UTF-16's, whose marks
+# they begin with).
+BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"),
+        (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"),
+        (codecs.BOM_UTF16_BE, "utf-16"))
+# Without a mark, the encodings a bundle's text is read in, preferred in this order on a tie:
+# GB18030 is a superset of GBK (and GB2312).
+UNMARKED = ("utf-8", "gb18030")
+READ_ENCODINGS = "UTF-8, UTF-16 or UTF-32 with a byte order mark, or GBK/GB18030"
+# Text in which charset-normalizer's mess detector finds this much mess (its own threshold
+# for a wrong decoding) is not in the encoding it was decoded with; pieces of this many
+# characters, at most MESS_PIECES spread over the file, are measured.
+MESS_THRESHOLD = 0.2
+MESS_PIECE = 100_000
+MESS_PIECES = 10
 
 
 class UnreadableFile(Exception):
@@ -83,50 +96,6 @@ def _find_header(first: list[list[str]], is_header: HeaderTest | None) -> int:
     return 0
 
 
-def detect_encoding(data: bytes) -> str:
-    """UTF-8 (BOM or not) when it decodes; else GB18030 (a superset of GBK) when it decodes;
-    else either of them when only a few lines hold bytes it cannot decode (a damaged row does
-    not make the export another encoding: those rows are rejected, the others load); else what
-    charset-normalizer finds."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        return "utf-8-sig"
-    if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
-        return "utf-32"
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    try:
-        data.decode("utf-8")
-        return "utf-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        data.decode("gb18030")
-        return "gb18030"
-    except UnicodeDecodeError:
-        pass
-    damaged = {encoding: _damaged_lines(data, encoding) for encoding in ("utf-8", "gb18030")}
-    encoding = min(damaged, key=lambda name: damaged[name])
-    if damaged[encoding] <= max(1, (data.count(b"\n") + 1) // DAMAGED_LINES_PER):
-        return encoding
-    best = from_bytes(data[:200_000]).best()
-    if best is None:
-        raise UnreadableFile("cannot detect the text encoding (not UTF-8 or GBK/GB18030)")
-    return str(best.encoding)
-
-
-def _damaged_lines(data: bytes, encoding: str) -> int:
-    """Lines holding bytes `encoding` cannot decode (a newline byte is never part of a UTF-8
-    or GB18030 character, so lines split alike before and after decoding)."""
-    text = data.decode(encoding, errors=UNDECODABLE)
-    damaged: set[int] = set()
-    line = position = 0
-    for match in _MARKED.finditer(text):
-        line += text.count("\n", position, match.start())
-        position = match.start()
-        damaged.add(line)
-    return len(damaged)
-
-
 def _undecodable(cells: Iterable[object], headers: list[str]) -> RawProblem | None:
     """The cell holding bytes the file's encoding does not decode, if any, and what to do."""
     for index, cell in enumerate(cells):
@@ -139,9 +108,64 @@ def _undecodable(cells: Iterable[object], headers: list[str]) -> RawProblem | No
 
 
 def _decode(data: bytes) -> tuple[str, str]:
-    """The file's text and encoding; undecodable bytes marked (`UNDECODABLE`)."""
-    encoding = detect_encoding(data)
-    return data.decode(encoding, errors=UNDECODABLE), encoding
+    """The file's text and encoding, undecodable bytes marked (`UNDECODABLE`). Only the
+    encodings the bundle's documentation promises are read: the one a byte order mark names,
+    else UTF-8 or GB18030 (`_unmarked`). A decoding whose text is a mess (Big5 or Shift-JIS
+    read as GBK: private-use characters, kana, box drawing) is not the file's; none left, the
+    file is refused rather than loaded as garbage."""
+    announced = next((name for bom, name in BOMS if data.startswith(bom)), None)
+    decodings = ([(announced, data.decode(announced, errors=UNDECODABLE))] if announced
+                 else _unmarked(data))
+    for encoding, text in decodings:
+        if not _messy(text):
+            return text, encoding
+    raise UnreadableFile(f"cannot detect the text encoding (not {READ_ENCODINGS})")
+
+
+def _unmarked(data: bytes) -> Iterator[tuple[str, str]]:
+    """The text as UTF-8 and as GB18030, fewest damaged lines first (UTF-8 first on a tie): a
+    damaged line does not make an export another encoding — its row is rejected, the others
+    load — but one that leaves most lines damaged is not the file's and is left out. Those
+    that decode every byte come first, cheaply found; the others' lines are counted only when
+    none of those is the file's."""
+    whole = []
+    for name in UNMARKED:
+        try:
+            text = data.decode(name)
+        except UnicodeDecodeError:
+            continue
+        whole.append(name)
+        yield name, text
+    lines = data.count(b"\n") + 1
+    damaged = {name: _damaged_lines(data, name, lines // 2 + 1)
+               for name in UNMARKED if name not in whole}
+    for name in sorted(damaged, key=damaged.__getitem__):
+        if damaged[name] * 2 <= lines:
+            yield name, data.decode(name, errors=UNDECODABLE)
+
+
+def _damaged_lines(data: bytes, encoding: str, enough: int) -> int:
+    """Lines holding bytes `encoding` cannot decode, counted up to `enough` (a newline byte is
+    never part of a UTF-8 or GB18030 character, so lines split alike before and after
+    decoding); each line decoded on its own, so that a wrong encoding costs no error handler
+    call per character."""
+    damaged = 0
+    for line in data.split(b"\n"):
+        try:
+            line.decode(encoding)
+        except UnicodeDecodeError:
+            damaged += 1
+            if damaged >= enough:
+                break
+    return damaged
+
+
+def _messy(text: str) -> bool:
+    """Whether charset-normalizer's mess detector finds any measured piece of the text (its
+    damaged bytes left out) as messy as text decoded in the wrong encoding."""
+    step = max(len(text) // MESS_PIECES, MESS_PIECE)
+    return any(mess_ratio(_MARKED.sub("", text[start:start + MESS_PIECE]), MESS_THRESHOLD)
+               >= MESS_THRESHOLD for start in range(0, len(text), step))
 
 
 def _values(headers: list[str], cells: Sequence[Any]) -> dict[str, Any]:
@@ -178,7 +202,7 @@ def _csv(path: Path, is_header: HeaderTest | None) -> Table:
         raise UnreadableFile("the header row is empty")
     if _undecodable(headers, headers):
         raise UnreadableFile(f"the header row is not readable as {encoding} "
-                             "(not UTF-8 or GBK/GB18030)")
+                             f"(not {READ_ENCODINGS})")
     buffered = first[title_rows + 1:]  # data rows read while looking for the header
     damaged_file = _MARKED.search(text) is not None  # else no row needs the per-cell search
     unique = len(set(headers)) == len(headers)

@@ -1,0 +1,91 @@
+"""Broken bundle files against a real Neo4j (SPEC §10: bad input gets a clear error and loses
+nothing already stored): encodings the loader does not read, damaged lines, and per file
+read = loaded + rejected throughout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from credgraph.loaders.bundle import BundleError
+from credgraph.services import Services
+from tests.ids import make_uscc
+from tests.test_loader import loader, write_csv
+
+COMPANIES = [
+    (make_uscc(region="371402", org=f"MA3C0010{n}"), name) for n, name in enumerate([
+        "德州市德城区鑫源食品有限公司", "德州市陵城区宏达商贸有限公司", "禹城市通达物流有限公司",
+        "德州市乙二有限公司", "齐河县恒信建材有限责任公司", "乐陵市金丝小枣合作社"])]
+
+# The same names in traditional characters, as a Big5 export writes them.
+TRADITIONAL = ["德州市德城區鑫源食品有限公司", "德州市陵城區宏達商貿有限公司",
+               "禹城市通達物流有限公司", "德州市乙二有限公司", "齊河縣恆信建材有限責任公司",
+               "樂陵市金絲小棗合作社"]
+
+
+def stored_names(services: Services) -> dict[str, str]:
+    rows = services.graph.read("MATCH (s:LegalPerson) RETURN s.id AS id, s.name AS name")
+    return {row["id"]: row["name"] for row in rows}
+
+
+def companies_file(path: Path, encoding: str) -> Path:
+    return write_csv(path, ["统一社会信用代码", "名称"], [list(c) for c in COMPANIES],
+                     encoding=encoding)
+
+
+def test_a_damaged_gbk_file_rejects_its_damaged_rows(services: Services,
+                                                     tmp_path: Path) -> None:
+    """A GBK export with a stray byte on two lines of six is GBK with two damaged rows — not
+    Shift-JIS (cp932), which read it as half-width katakana over the stored names."""
+    loader(services).load([companies_file(tmp_path / "legal_persons.csv", "utf-8")],
+                          derive_contacts=False)
+    (tmp_path / "gbk").mkdir()
+    path = companies_file(tmp_path / "gbk" / "legal_persons.csv", "gbk")
+    lines = path.read_bytes().split(b"\r\n")
+    lines[2] += b"\xff"
+    lines[4] += b"\xff"
+    path.write_bytes(b"\r\n".join(lines))
+    summary = loader(services).load([path], derive_contacts=False)
+    [result] = summary.files
+    assert (result.encoding, result.read, result.loaded, result.rejected) == ("gb18030", 6, 4, 2)
+    assert [(r.line, r.column) for r in summary.rejects] == [(3, "名称"), (5, "名称")]
+    assert all(r.reason.startswith("undecodable bytes") for r in summary.rejects)
+    assert stored_names(services) == dict(COMPANIES)
+
+
+def test_utf16_with_a_bom(services: Services, tmp_path: Path) -> None:
+    """Excel's "Unicode" save: UTF-16 with a byte order mark."""
+    summary = loader(services).load([companies_file(tmp_path / "legal_persons.csv", "utf-16")],
+                                    derive_contacts=False)
+    assert (summary.files[0].encoding, summary.loaded, summary.rejected) == ("utf-16", 6, 0)
+    assert stored_names(services) == dict(COMPANIES)
+
+
+def private_use_gbk(path: Path) -> Path:
+    """GBK whose names lie in its user-defined area (AAA1–AFFE): private-use characters."""
+    rows = [f"{uscc},".encode() + b"\xaa\xa1\xab\xa2\xac\xa3\xad\xa4" + "有限公司".encode("gbk")
+            for uscc, _ in COMPANIES]
+    path.write_bytes(b"\r\n".join(["统一社会信用代码,名称".encode("gbk"), *rows, b""]))
+    return path
+
+
+@pytest.mark.parametrize("make", ["big5", "private use"])
+def test_text_in_another_encoding_is_refused(services: Services, tmp_path: Path,
+                                             make: str) -> None:
+    """Big5 decodes as GB18030 without an error, into kana, Greek and private-use characters:
+    a file whose text is that mess is not read at all (exit 2 naming it), and the names already
+    stored stay as they were."""
+    loader(services).load([companies_file(tmp_path / "legal_persons.csv", "utf-8")],
+                          derive_contacts=False)
+    folder = tmp_path / "again"
+    folder.mkdir()
+    if make == "big5":
+        write_csv(folder / "legal_persons.csv", ["統一社會信用代碼", "名稱"], [
+            [uscc, name] for (uscc, _), name in zip(COMPANIES, TRADITIONAL, strict=True)],
+            encoding="big5")
+    else:
+        private_use_gbk(folder / "legal_persons.csv")
+    with pytest.raises(BundleError, match=r"legal_persons\.csv: cannot detect the text encoding"):
+        loader(services).load([folder])
+    assert stored_names(services) == dict(COMPANIES)
