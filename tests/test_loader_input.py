@@ -89,3 +89,43 @@ def test_text_in_another_encoding_is_refused(services: Services, tmp_path: Path,
     with pytest.raises(BundleError, match=r"legal_persons\.csv: cannot detect the text encoding"):
         loader(services).load([folder])
     assert stored_names(services) == dict(COMPANIES)
+
+
+def test_an_unclosed_quote_does_not_swallow_the_rows_after_it(services: Services,
+                                                               tmp_path: Path) -> None:
+    """A quote never closed would take every line after it into its field: that row is
+    rejected and the lines it took are rows of their own. A cell's line break (Excel's
+    Alt+Enter) inside a closed quote is kept."""
+    (uscc_1, name_1), (uscc_2, name_2), (uscc_3, name_3), (uscc_4, name_4) = COMPANIES[:4]
+    path = tmp_path / "legal_persons.csv"
+    path.write_text("统一社会信用代码,名称,住所\n"
+                    f'{uscc_1},{name_1},"甲路1号\n3楼"\n'
+                    f'{uscc_2},{name_2},"乙路2号\n'
+                    f"{uscc_3},{name_3},丙路3号\n"
+                    f"{uscc_4},{name_4},丁路4号\n", encoding="utf-8")
+    summary = loader(services).load([path], derive_contacts=False)
+    assert (summary.read, summary.loaded, summary.rejected) == (4, 3, 1)
+    [rejected] = summary.rejects
+    assert (rejected.line, rejected.column, rejected.value, rejected.reason) == (
+        4, "住所", "乙路2号", "unclosed quote: the field runs from line 4 to the end of the file")
+    rows = services.graph.read("MATCH (s:LegalPerson) RETURN s.id AS id, s.address AS address")
+    assert {row["id"]: row["address"] for row in rows} == {
+        uscc_1: "甲路1号\n3楼", uscc_3: "丙路3号", uscc_4: "丁路4号"}
+
+
+def test_a_quote_closed_only_by_the_next_rows_quote(services: Services, tmp_path: Path) -> None:
+    """Two unclosed quotes pair up (`"乙路2号` … `"丙路3号`) into one field over two lines: that
+    is no well-quoted cell, so both rows are rejected and the last loads."""
+    (uscc_1, name_1), (uscc_2, name_2), (uscc_3, name_3) = COMPANIES[:3]
+    path = tmp_path / "legal_persons.csv"
+    path.write_text("统一社会信用代码,名称,住所\n"
+                    f'{uscc_1},{name_1},"乙路2号\n'
+                    f'{uscc_2},{name_2},"丙路3号\n'
+                    f"{uscc_3},{name_3},丁路4号\n", encoding="utf-8")
+    summary = loader(services).load([path], derive_contacts=False)
+    assert (summary.read, summary.loaded, summary.rejected) == (3, 1, 2)
+    assert [(r.line, r.reason) for r in summary.rejects] == [
+        (2, "unclosed quote: the field runs from line 2 to line 3"),
+        (3, "unclosed quote: the field runs from line 3 to the end of the file")]
+    assert stored_names(services) == {uscc_3: name_3}
+

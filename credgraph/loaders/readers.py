@@ -7,6 +7,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -184,18 +185,96 @@ def repeated_headers(headers: list[str]) -> list[str]:
     return list(dict.fromkeys(h for h in named if named.count(h) > 1))
 
 
+class _Lines:
+    """A text's lines for csv.reader, keeping those `taken` since the last record, noting when
+    it has read them all, and reading some `again` before the rest."""
+
+    def __init__(self, text: str) -> None:
+        self._rest = io.StringIO(text, newline="")
+        self._again: list[str] = []  # in reverse, the next last
+        self.taken: list[str] = []
+        self.ended = False
+
+    def again(self, lines: list[str]) -> None:
+        self._again.extend(reversed(lines))
+        self.ended = False
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        if self._again:
+            line = self._again.pop()
+        else:
+            try:
+                line = next(self._rest)
+            except StopIteration:
+                self.ended = True
+                raise
+        self.taken.append(line)
+        return line
+
+
+def _records(text: str) -> Iterator[tuple[int, list[str], str | None]]:
+    """The CSV records of a text ending in a line break, each with the line it ends on, or the
+    reason it is refused. A quote that never closes, or closes only where a later row's quote
+    opens, makes csv read the lines after it into one field, silently: a record that takes
+    several lines (or runs to the end of the text) and is not well quoted is refused, given
+    with the line it starts on, and the lines after that one are read again as records of
+    their own — each is loaded or rejected, and counted. A well-quoted field may hold line
+    breaks (a cell's Alt+Enter in Excel)."""
+    lines = _Lines(text)
+    end = 0
+    for cells in csv.reader(lines):
+        taken, lines.taken = lines.taken, []
+        start = end + 1
+        if (len(taken) > 1 or lines.ended) and not _well_quoted(taken):
+            until = ("the end of the file" if lines.ended
+                     else f"line {start + len(taken) - 1}")
+            yield start, cells, f"unclosed quote: the field runs from line {start} to {until}"
+            lines.again(taken[1:])
+            end = start
+            continue
+        end += len(taken)
+        yield end, cells, None
+
+
+def _well_quoted(lines: list[str]) -> bool:
+    """Whether the lines are CSV as strict as Python's csv reads it: each quote closed, and
+    followed by a delimiter or a line break."""
+    try:
+        for _ in csv.reader(lines, strict=True):
+            pass
+    except csv.Error:
+        return False
+    return True
+
+
+def _unclosed(reason: str, cells: list[str], headers: list[str]) -> RawProblem:
+    """A record refused for its quotes, named by the column of its last field — where the
+    quote opened that took the lines after it — and that field's first line."""
+    column = headers[len(cells) - 1] if 0 < len(cells) <= len(headers) else ""
+    return RawProblem(reason, column,
+                      re.split("[\r\n]", cells[-1], maxsplit=1)[0] if cells else "")
+
+
 def _csv(path: Path, is_header: HeaderTest | None) -> Table:
     text, encoding = _decode(path.read_bytes())
-    reader = csv.reader(io.StringIO(text, newline=""))
-    first: list[tuple[int, list[str]]] = []
-    for cells in reader:
-        first.append((reader.line_num, cells))
+    if text and not text.endswith(("\n", "\r")):
+        text += "\n"  # the last line's break ends its record, which `_records` expects
+    records = _records(text)
+    first: list[tuple[int, list[str], str | None]] = []
+    for record in records:
+        first.append(record)
         if len(first) > TITLE_ROWS:
             break
     if not first:
         raise UnreadableFile("the file is empty (no header row)")
-    title_rows = _find_header([[c.strip() for c in cells] for _, cells in first], is_header)
-    headers = [c.strip() for c in first[title_rows][1]]
+    title_rows = _find_header([[c.strip() for c in cells] for _, cells, _ in first], is_header)
+    _, header_cells, header_refused = first[title_rows]
+    if header_refused:
+        raise UnreadableFile(f"the header row: {header_refused}")
+    headers = [c.strip() for c in header_cells]
     while headers and not headers[-1]:
         headers.pop()  # a spreadsheet's empty trailing columns, as the XLSX reader drops them
     if not headers:
@@ -207,13 +286,11 @@ def _csv(path: Path, is_header: HeaderTest | None) -> Table:
     damaged_file = _MARKED.search(text) is not None  # else no row needs the per-cell search
     unique = len(set(headers)) == len(headers)
 
-    def numbered() -> Iterator[tuple[int, list[str]]]:
-        yield from buffered
-        for cells in reader:
-            yield reader.line_num, cells
-
     def rows() -> Iterator[RawRow]:
-        for line, cells in numbered():
+        for line, cells, refused in itertools.chain(buffered, records):
+            if refused:
+                yield RawRow(line, {}, _unclosed(refused, cells, headers))
+                continue
             if not cells or all(not c.strip() for c in cells):
                 continue
             if damaged_file and (damaged := _undecodable(cells, headers)):
