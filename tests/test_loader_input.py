@@ -129,3 +129,28 @@ def test_a_quote_closed_only_by_the_next_rows_quote(services: Services, tmp_path
         (3, "unclosed quote: the field runs from line 3 to the end of the file")]
     assert stored_names(services) == {uscc_3: name_3}
 
+
+def test_a_cell_over_csvs_field_limit_rejects_its_row(services: Services,
+                                                      tmp_path: Path) -> None:
+    """A cell longer than csv's field limit (10,000,000 characters) stopped the load with a
+    traceback after the bundle's earlier files were written; it is the loader's text limit
+    that rejects its row, and the rest of the bundle loads."""
+    folder = tmp_path / "bundle"
+    folder.mkdir()
+    companies_file(folder / "legal_persons.csv", "utf-8")
+    uscc, name = COMPANIES[0]
+    row = f"{uscc},{name},警告,2026-01-05,德州市德城区市场监督管理局"
+    (folder / "penalties.csv").write_text(
+        "decision_no,subject_id,subject_name,category,decided_on,authority,facts\n"
+        f"P-1,{row},未按规定公示\n"
+        f"P-2,{row},{'长' * 10_000_001}\n"
+        f"P-3,{row},未按规定公示\n", encoding="utf-8")
+    summary = loader(services).load([folder], derive_contacts=False)
+    assert [(f.kind, f.read, f.loaded, f.rejected) for f in summary.files] == [
+        ("legal_persons", 6, 6, 0), ("penalties", 3, 2, 1)]
+    [rejected] = summary.rejects
+    assert (rejected.line, rejected.column, rejected.reason) == (
+        3, "facts", "text of 10000001 characters is longer than 4000")
+    assert len(rejected.value) <= 201
+    penalties = services.graph.read("MATCH (p:Penalty) RETURN p.id AS id ORDER BY id")
+    assert penalties == [{"id": "P-1"}, {"id": "P-3"}]

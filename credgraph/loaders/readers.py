@@ -10,6 +10,7 @@ import io
 import itertools
 import json
 import re
+import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,10 @@ from charset_normalizer.md import mess_ratio
 from credgraph.schema.rows import is_blank
 
 SUFFIXES = (".csv", ".xlsx", ".jsonl", ".ndjson")
-csv.field_size_limit(10_000_000)
+# No cell is longer than its file, which is read whole: csv's own limit on a field would stop
+# the load mid-bundle (an uncaught csv.Error); a long cell is the row's problem instead, over
+# MAX_TEXT rejected by validation like any other.
+csv.field_size_limit(sys.maxsize)
 # A sheet exported by a government system often opens with a title row or two (德州市行政处罚
 #信息公示表, 导出时间 …) above the real header; this many rows are searched for it.
 TITLE_ROWS = 5
