@@ -4,6 +4,7 @@ read = loaded + rejected throughout."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -154,3 +155,28 @@ def test_a_cell_over_csvs_field_limit_rejects_its_row(services: Services,
     assert len(rejected.value) <= 201
     penalties = services.graph.read("MATCH (p:Penalty) RETURN p.id AS id ORDER BY id")
     assert penalties == [{"id": "P-1"}, {"id": "P-3"}]
+
+
+def test_json_lines_end_at_line_feeds_only(services: Services, tmp_path: Path) -> None:
+    """U+2028, U+2029 and U+0085 may stand unescaped in a JSON string, and a form feed is
+    still one (invalid) line: splitting there broke rows in two and shifted the line numbers
+    of the rejects after them. CRLF line ends are read too."""
+    uscc, _ = COMPANIES[0]
+
+    def commitment(number: str, content: str) -> str:
+        return json.dumps({"commitment_id": number, "subject_id": uscc, "made_on": "2026-01-05",
+                           "content": content}, ensure_ascii=False)
+
+    (tmp_path / "commitments.jsonl").write_bytes("\r\n".join([
+        commitment("C1", "按期履约\u2028逾期\u2029担责\u0085完毕"),
+        commitment("C2", "按期履约").replace("按期", "按期\x0c"),
+        commitment("C3", "如实申报"),
+        "not json",
+        "",
+    ]).encode("utf-8"))
+    summary = loader(services).load([tmp_path / "commitments.jsonl"], derive_contacts=False)
+    assert (summary.read, summary.loaded, summary.rejected) == (4, 2, 2)
+    assert [(r.line, r.reason.split(":")[0]) for r in summary.rejects] == [
+        (2, "not valid JSON"), (4, "not valid JSON")]
+    stored = services.graph.read("MATCH (c:Commitment) RETURN c.id AS id ORDER BY id")
+    assert stored == [{"id": "C1"}, {"id": "C3"}]

@@ -45,6 +45,7 @@ def _mark_undecodable(error: UnicodeError) -> tuple[str, int]:
 
 codecs.register_error(UNDECODABLE, _mark_undecodable)
 _MARKED = re.compile("[\udc00-\udcff]")
+_LINE_FEED = re.compile("\r?\n")
 # Byte order marks and the encodings they announce (UTF-32's before UTF-16's, whose marks
 # they begin with).
 BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"),
@@ -353,8 +354,11 @@ def _xlsx(path: Path, is_header: HeaderTest | None) -> Table:
 
 
 def _jsonl(path: Path) -> Table:
+    """One JSON object a line. Lines end at a line feed (CRLF too) and nowhere else: U+2028,
+    U+2029, U+0085 or a form feed may stand unescaped inside a JSON string, and splitting
+    there (str.splitlines) broke a row in two and shifted every line number after it."""
     text, _ = _decode(path.read_bytes())
-    lines = text.splitlines()
+    lines = _LINE_FEED.split(text)
     headers: list[str] = []
     parsed: list[tuple[int, dict[str, Any] | None, RawProblem | None]] = []
     for number, line in enumerate(lines, start=1):
