@@ -180,3 +180,18 @@ def test_json_lines_end_at_line_feeds_only(services: Services, tmp_path: Path) -
         (2, "not valid JSON"), (4, "not valid JSON")]
     stored = services.graph.read("MATCH (c:Commitment) RETURN c.id AS id ORDER BY id")
     assert stored == [{"id": "C1"}, {"id": "C3"}]
+
+
+def test_a_file_given_twice_is_loaded_once(services: Services, tmp_path: Path) -> None:
+    """As itself and through its folder, or twice by name: its rows are read once."""
+    folder = tmp_path / "bundle"
+    folder.mkdir()
+    path = companies_file(folder / "legal_persons.csv", "utf-8")
+    summary = loader(services).load([path, folder, folder / ".." / "bundle" / path.name, path],
+                                    derive_contacts=False)
+    assert [(f.kind, f.read, f.loaded, f.rejected) for f in summary.files] == [
+        ("legal_persons", 6, 6, 0)]
+    again = f"legal_persons.csv: given more than once ({path}, "
+    assert summary.warnings == [f"{again}{path}); loaded once",
+                                f"{again}{folder / '..' / 'bundle' / path.name}); loaded once",
+                                f"{again}{path}); loaded once"]

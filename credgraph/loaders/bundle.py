@@ -204,8 +204,11 @@ def discover(paths: list[Path], warnings: list[str] | None = None) -> list[tuple
     """Files of the bundle with their kinds, in dependency order. A file is known by its name,
     else by its header (处罚信息.csv with the 双公示 penalty columns); a file named on the
     command line that is neither is an error, one in a folder (a manifest, a data dictionary)
-    is skipped with a warning."""
+    is skipped with a warning. A file given more than once (itself and its folder, or by two
+    spellings of its path) is loaded once, with a warning: loaded twice, its rows were counted
+    twice."""
     found: list[tuple[str, Path]] = []
+    given: dict[Path, Path] = {}  # each file's resolved path → the path it was first given by
     notes = warnings if warnings is not None else []
     for path in paths:
         if path.is_dir():
@@ -219,6 +222,12 @@ def discover(paths: list[Path], warnings: list[str] | None = None) -> list[tuple
         else:
             raise BundleError(f"{path}: no such file or folder")
         for candidate in candidates:
+            resolved = candidate.resolve()
+            if resolved in given:
+                notes.append(f"{candidate.name}: given more than once ({given[resolved]}, "
+                             f"{candidate}); loaded once")
+                continue
+            given[resolved] = candidate
             kind = file_kind(candidate)
             if kind is None and (kind := header_kind(candidate)) is not None:
                 notes.append(f"{candidate.name}: loaded as {kind}, which its header matches")
