@@ -1,6 +1,7 @@
-"""Broken bundle files against a real Neo4j (SPEC §10: bad input gets a clear error and loses
-nothing already stored): encodings the loader does not read, damaged lines, and per file
-read = loaded + rejected throughout."""
+"""Bad bundle files against a real Neo4j (SPEC §10: a clear error, nothing already stored
+lost, per file read = loaded + rejected): encodings the loader does not read and damaged
+lines, quotes that never close, cells past csv's field limit, JSON Lines' line ends, a file
+given twice, a key given by two files of a kind."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from credgraph.loaders.bundle import BundleError
+from credgraph.schema.privacy import mask_id_number
 from credgraph.services import Services
-from tests.ids import make_uscc
+from tests.ids import make_id, make_uscc
 from tests.test_loader import loader, write_csv
 
 COMPANIES = [
@@ -195,3 +197,36 @@ def test_a_file_given_twice_is_loaded_once(services: Services, tmp_path: Path) -
     assert summary.warnings == [f"{again}{path}); loaded once",
                                 f"{again}{folder / '..' / 'bundle' / path.name}); loaded once",
                                 f"{again}{path}); loaded once"]
+
+
+def test_a_key_in_two_files_of_a_kind_is_loaded_from_the_later(services: Services,
+                                                                tmp_path: Path) -> None:
+    """As within a file, the last row of a key wins — in the file loaded last, by name — and
+    the earlier rows are rejected naming it: `loaded` counts the rows the graph holds. Keys
+    that are ID numbers are named masked."""
+    folder = tmp_path / "bundle"
+    folder.mkdir()
+    companies_file(folder / "legal_persons.csv", "utf-8")
+    uscc, name = COMPANIES[0]
+    headers = ["decision_no", "subject_id", "subject_name", "category", "decided_on",
+               "authority", "fine"]
+    row = [uscc, name, "罚款", "2026-01-05", "德州市德城区市场监督管理局"]
+    write_csv(folder / "penalties_a.csv", headers, [["DUP-1", *row, "1"], ["A-2", *row, "2"]])
+    write_csv(folder / "penalties_b.csv", headers, [["B-1", *row, "3"], ["DUP-1", *row, "4"]])
+    person = make_id(region="371402", born="19800101", seq="011")
+    write_csv(folder / "natural_persons_a.csv", ["id_number", "name"], [[person, "张三"]])
+    write_csv(folder / "natural_persons_b.csv", ["身份证号码", "姓名"], [[person, "张三明"]])
+    summary = loader(services).load([folder], derive_contacts=False)
+    assert [(Path(f.file).name, f.read, f.loaded, f.rejected) for f in summary.files] == [
+        ("legal_persons.csv", 6, 6, 0), ("natural_persons_a.csv", 1, 0, 1),
+        ("natural_persons_b.csv", 1, 1, 0), ("penalties_a.csv", 2, 1, 1),
+        ("penalties_b.csv", 2, 2, 0)]
+    assert [(r.file, r.line, r.value, r.reason) for r in summary.rejects] == [
+        ("natural_persons_a.csv", 2, mask_id_number(person), f"duplicate key "
+         f"'{mask_id_number(person)}' in this bundle: natural_persons_b.csv line 2 wins"),
+        ("penalties_a.csv", 2, "DUP-1",
+         "duplicate key 'DUP-1' in this bundle: penalties_b.csv line 3 wins")]
+    fines = services.graph.read("MATCH (p:Penalty) RETURN p.id AS id, p.fine AS fine")
+    assert {row["id"]: row["fine"] for row in fines} == {"DUP-1": 4.0, "A-2": 2.0, "B-1": 3.0}
+    names = services.graph.read("MATCH (p:NaturalPerson) RETURN p.name AS name")
+    assert names == [{"name": "张三明"}]
