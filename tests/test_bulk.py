@@ -76,7 +76,8 @@ def write_rows(path: Path, rows: list[dict[str, str]]) -> None:
 def add_repeats(folder: Path) -> dict[str, str]:
     """Second files of a kind that repeat keys of the first — a record updated, a relation and
     an official's post restated — and a licence whose number is also a penalty's: the later
-    row wins as a MERGE would make it win, and the licence is a record of its own."""
+    row wins (a record's earlier row rejected naming it), and the licence is a record of its
+    own."""
     penalties = [row for row in rows_of(folder, "penalties")
                  if row.get("subject_id", "").startswith("91")][:3]
     write_rows(folder / "penalties_update.csv",
@@ -126,6 +127,9 @@ def test_bulk_and_transactional_build_the_same_graph(
     ratios = [dict(props)["ratio"] for _, _, kind, b, _, props in expected["relationships"]
               if b == keys["company"] and kind == "SHAREHOLDER"]
     assert "0.31" in ratios
+    penalty_rows = {(r.file, r.reason) for r in transactional.rejects if r.value == keys["penalty"]}
+    assert penalty_rows == {("penalties.csv", f"duplicate key {keys['penalty']!r} in this "
+                                              "bundle: penalties_update.csv line 2 wins")}
     delete_all(services.graph, keep=(Label.SCHEMA_VERSION.value,))
     token = KeyStore(services.graph).create("before-bulk", Role.ADMIN)
 

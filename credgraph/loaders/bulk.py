@@ -304,8 +304,7 @@ class BulkLoader(BundleLoader):
         summary = LoadSummary()
         try:
             with self.validator:
-                for kind, path in readable_bundle(paths, summary.warnings):
-                    summary.files.append(self.load_file(kind, path, summary))
+                self._load_files(readable_bundle(paths, summary.warnings), summary)
             contacts = (self.stage.write_shared_contacts(self.rules.resolution.contact_group_cap)
                         if derive_contacts else {})
             self.stage.write_subjects()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import itertools
+import operator
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -41,7 +43,9 @@ from credgraph.schema.rows import (
     ROW_MODELS,
     BundleRow,
     header_map,
+    is_blank,
     row_key,
+    row_values,
 )
 
 # Dependency order: subjects before the relations and records that point at them.
@@ -209,8 +213,11 @@ def discover(paths: list[Path], warnings: list[str] | None = None) -> list[tuple
     """Files of the bundle with their kinds, in dependency order. A file is known by its name,
     else by its header (处罚信息.csv with the 双公示 penalty columns); a file named on the
     command line that is neither is an error, one in a folder (a manifest, a data dictionary)
-    is skipped with a warning."""
+    is skipped with a warning. A file given more than once (itself and its folder, or by two
+    spellings of its path) is loaded once, with a warning: loaded twice, its rows were counted
+    twice."""
     found: list[tuple[str, Path]] = []
+    given: dict[Path, Path] = {}  # each file's resolved path → the path it was first given by
     notes = warnings if warnings is not None else []
     for path in paths:
         if path.is_dir():
@@ -224,6 +231,12 @@ def discover(paths: list[Path], warnings: list[str] | None = None) -> list[tuple
         else:
             raise BundleError(f"{path}: no such file or folder")
         for candidate in candidates:
+            resolved = candidate.resolve()
+            if resolved in given:
+                notes.append(f"{candidate.name}: given more than once ({given[resolved]}, "
+                             f"{candidate}); loaded once")
+                continue
+            given[resolved] = candidate
             kind = file_kind(candidate)
             if kind is None and (kind := header_kind(candidate)) is not None:
                 notes.append(f"{candidate.name}: loaded as {kind}, which its header matches")
@@ -264,32 +277,43 @@ class BundleLoader:
         started = time.monotonic()
         summary = LoadSummary()
         with self.validator:
-            for kind, path in readable_bundle(paths, summary.warnings):
-                summary.files.append(self.load_file(kind, path, summary))
+            self._load_files(readable_bundle(paths, summary.warnings), summary)
         if derive_contacts:
             cap = self.rules.resolution.contact_group_cap
             summary.shared_contacts = derive_shared_contacts(self.graph, cap)
         summary.seconds = time.monotonic() - started
         return summary
 
+    def _load_files(self, files: list[tuple[str, Path]], summary: LoadSummary) -> None:
+        """The bundle's files in order, each kind's one after another. A key given by several
+        rows of a kind is loaded from the last — in the last of its files, in name order, as
+        the last row of a file wins within it: a later file restates or corrects an earlier
+        one — and each earlier row is rejected naming the winner, so that `loaded` counts the
+        rows whose values the graph holds."""
+        for kind, group in itertools.groupby(files, key=operator.itemgetter(0)):
+            paths = [path for _, path in group]
+            winners = self._last_lines(kind, paths)
+            for path in paths:
+                summary.files.append(self.load_file(kind, path, summary, winners))
+
     # -- one file ---------------------------------------------------------------------------
-    def load_file(self, kind: str, path: Path, summary: LoadSummary) -> FileSummary:
+    def load_file(self, kind: str, path: Path, summary: LoadSummary,
+                  winners: dict[str, tuple[Path, int]]) -> FileSummary:
+        """One file of the bundle; `winners` (`_last_lines`) says where each key of its kind
+        is loaded from."""
         started = time.monotonic()
         model = ROW_MODELS[kind]
         result = FileSummary(file=str(path), kind=kind)
 
-        is_header = header_test(model)
         table, shape = open_bundle_file(kind, path)
         result.encoding = table.encoding
-        mapping, columns = shape.mapping, shape.columns
-        result.headers = dict(columns)
+        result.headers = dict(shape.columns)
         if table.title_rows:
             summary.warnings.append(f"{path.name}: {table.title_rows} title row(s) above the "
                                     "header skipped")
         if repeated := repeated_headers(table.headers):
             summary.warnings.append(f"{path.name}: column(s) {', '.join(repeated)} appear more "
                                     "than once; a row's first non-empty one is read")
-        winners = self._last_lines(path, model, mapping, is_header) if model.key else {}
 
         def reject(line: int, column: str, value: str, reason: str,
                    department: str | None = None, missing: tuple[str, ...] = ()) -> None:
@@ -300,7 +324,7 @@ class BundleLoader:
                                           scrub(value), reason))
             sender = scrub(department or NO_DEPARTMENT)
             for lacking in missing:  # every required field the row lacks, not only the first
-                summary.missing[(path.name, sender, columns.get(lacking, lacking))] += 1
+                summary.missing[(path.name, sender, result.header(lacking))] += 1
 
         pending: list[tuple[int, Prepared]] = []
         for line, prepared, key in self.validator.outcomes(shape, table.rows,
@@ -308,9 +332,10 @@ class BundleLoader:
             result.read += 1
             if self.progress and result.read % 1000 == 0:
                 self.progress(kind, 1000)
-            if key is not None and winners.get(key, line) != line:
-                reject(line, model.key, key,
-                       f"duplicate key {key!r} in this file: line {winners[key]} wins")
+            if key is not None and (winner := winners.get(key, (path, line))) != (path, line):
+                file, at = winner
+                where = "this file:" if file == path else f"this bundle: {file.name}"
+                reject(line, model.key, key, f"duplicate key {key!r} in {where} line {at} wins")
                 continue
             if isinstance(prepared, Rejection):
                 reject(line, *prepared)
@@ -328,20 +353,21 @@ class BundleLoader:
         result.seconds = round(time.monotonic() - started, 3)
         return result
 
-    def _last_lines(self, path: Path, model: type[BundleRow], mapping: dict[str, str],
-                    is_header: Callable[[list[str]], bool]) -> dict[str, int]:
-        """First pass over a keyed file: the line of each key's last occurrence."""
-        header = next((h for h, f in mapping.items() if f == model.key), None)
-        last: dict[str, int] = {}
-        if header is None:
+    def _last_lines(self, kind: str, paths: list[Path]) -> dict[str, tuple[Path, int]]:
+        """First pass over a kind's files: the file and line of each key's last occurrence
+        (its value as the load reads it: the first non-empty of the headers feeding it)."""
+        model = ROW_MODELS[kind]
+        last: dict[str, tuple[Path, int]] = {}
+        if not model.key:
             return last
-        for raw in read_table(path, is_header).rows:
-            if raw.problem:
-                continue
-            value = raw.values.get(header)
-            if value is None:
-                continue
-            last[row_key(model, value)] = raw.line
+        for path in paths:
+            table, shape = open_bundle_file(kind, path)
+            for raw in table.rows:
+                if raw.problem:
+                    continue
+                value = row_values(shape.mapping, raw.values).get(model.key)
+                if not is_blank(value):
+                    last[row_key(model, value)] = (path, raw.line)
         return last
 
     # -- one batch --------------------------------------------------------------------------

@@ -1,24 +1,30 @@
-"""Reading bundle files: CSV (UTF-8 with or without BOM, GBK/GB18030 — detected), XLSX (first
-sheet) and JSON Lines, each row with its line number and a note when its shape is wrong."""
+"""Reading bundle files: CSV (UTF-8 with or without BOM, UTF-16 with one, GBK/GB18030 —
+detected), XLSX (first sheet) and JSON Lines, each row with its line number and a note when its
+shape is wrong."""
 
 from __future__ import annotations
 
 import codecs
 import csv
 import io
+import itertools
 import json
 import re
+import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from charset_normalizer import from_bytes
+from charset_normalizer.md import mess_ratio
 
 from credgraph.schema.rows import is_blank
 
 SUFFIXES = (".csv", ".xlsx", ".jsonl", ".ndjson")
-csv.field_size_limit(10_000_000)
+# No cell is longer than its file, which is read whole: csv's own limit on a field would stop
+# the load mid-bundle (an uncaught csv.Error); a long cell is the row's problem instead, over
+# MAX_TEXT rejected by validation like any other.
+csv.field_size_limit(sys.maxsize)
 # A sheet exported by a government system often opens with a title row or two (德州市行政处罚
 #信息公示表, 导出时间 …) above the real header; this many rows are searched for it.
 TITLE_ROWS = 5
@@ -39,9 +45,22 @@ def _mark_undecodable(error: UnicodeError) -> tuple[str, int]:
 
 codecs.register_error(UNDECODABLE, _mark_undecodable)
 _MARKED = re.compile("[\udc00-\udcff]")
-# A file that is UTF-8 or GB18030 but for at most one line in this many (and at least one
-# line) is read as such; more damage than that is more likely another encoding.
-DAMAGED_LINES_PER = 100
+_LINE_FEED = re.compile("\r?\n")
+# Byte order marks and the encodings they announce (UTF-32's before UTF-16's, whose marks
+# they begin with).
+BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"),
+        (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"),
+        (codecs.BOM_UTF16_BE, "utf-16"))
+# Without a mark, the encodings a bundle's text is read in, preferred in this order on a tie:
+# GB18030 is a superset of GBK (and GB2312).
+UNMARKED = ("utf-8", "gb18030")
+READ_ENCODINGS = "UTF-8, UTF-16 or UTF-32 with a byte order mark, or GBK/GB18030"
+# Text in which charset-normalizer's mess detector finds this much mess (its own threshold
+# for a wrong decoding) is not in the encoding it was decoded with; pieces of this many
+# characters, at most MESS_PIECES spread over the file, are measured.
+MESS_THRESHOLD = 0.2
+MESS_PIECE = 100_000
+MESS_PIECES = 10
 
 
 class UnreadableFile(Exception):
@@ -83,50 +102,6 @@ def _find_header(first: list[list[str]], is_header: HeaderTest | None) -> int:
     return 0
 
 
-def detect_encoding(data: bytes) -> str:
-    """UTF-8 (BOM or not) when it decodes; else GB18030 (a superset of GBK) when it decodes;
-    else either of them when only a few lines hold bytes it cannot decode (a damaged row does
-    not make the export another encoding: those rows are rejected, the others load); else what
-    charset-normalizer finds."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        return "utf-8-sig"
-    if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
-        return "utf-32"
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    try:
-        data.decode("utf-8")
-        return "utf-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        data.decode("gb18030")
-        return "gb18030"
-    except UnicodeDecodeError:
-        pass
-    damaged = {encoding: _damaged_lines(data, encoding) for encoding in ("utf-8", "gb18030")}
-    encoding = min(damaged, key=lambda name: damaged[name])
-    if damaged[encoding] <= max(1, (data.count(b"\n") + 1) // DAMAGED_LINES_PER):
-        return encoding
-    best = from_bytes(data[:200_000]).best()
-    if best is None:
-        raise UnreadableFile("cannot detect the text encoding (not UTF-8 or GBK/GB18030)")
-    return str(best.encoding)
-
-
-def _damaged_lines(data: bytes, encoding: str) -> int:
-    """Lines holding bytes `encoding` cannot decode (a newline byte is never part of a UTF-8
-    or GB18030 character, so lines split alike before and after decoding)."""
-    text = data.decode(encoding, errors=UNDECODABLE)
-    damaged: set[int] = set()
-    line = position = 0
-    for match in _MARKED.finditer(text):
-        line += text.count("\n", position, match.start())
-        position = match.start()
-        damaged.add(line)
-    return len(damaged)
-
-
 def _undecodable(cells: Iterable[object], headers: list[str]) -> RawProblem | None:
     """The cell holding bytes the file's encoding does not decode, if any, and what to do."""
     for index, cell in enumerate(cells):
@@ -139,9 +114,64 @@ def _undecodable(cells: Iterable[object], headers: list[str]) -> RawProblem | No
 
 
 def _decode(data: bytes) -> tuple[str, str]:
-    """The file's text and encoding; undecodable bytes marked (`UNDECODABLE`)."""
-    encoding = detect_encoding(data)
-    return data.decode(encoding, errors=UNDECODABLE), encoding
+    """The file's text and encoding, undecodable bytes marked (`UNDECODABLE`). Only the
+    encodings the bundle's documentation promises are read: the one a byte order mark names,
+    else UTF-8 or GB18030 (`_unmarked`). A decoding whose text is a mess (Big5 or Shift-JIS
+    read as GBK: private-use characters, kana, box drawing) is not the file's; none left, the
+    file is refused rather than loaded as garbage."""
+    announced = next((name for bom, name in BOMS if data.startswith(bom)), None)
+    decodings = ([(announced, data.decode(announced, errors=UNDECODABLE))] if announced
+                 else _unmarked(data))
+    for encoding, text in decodings:
+        if not _messy(text):
+            return text, encoding
+    raise UnreadableFile(f"cannot detect the text encoding (not {READ_ENCODINGS})")
+
+
+def _unmarked(data: bytes) -> Iterator[tuple[str, str]]:
+    """The text as UTF-8 and as GB18030, fewest damaged lines first (UTF-8 first on a tie): a
+    damaged line does not make an export another encoding — its row is rejected, the others
+    load — but one that leaves most lines damaged is not the file's and is left out. Those
+    that decode every byte come first, cheaply found; the others' lines are counted only when
+    none of those is the file's."""
+    whole = []
+    for name in UNMARKED:
+        try:
+            text = data.decode(name)
+        except UnicodeDecodeError:
+            continue
+        whole.append(name)
+        yield name, text
+    lines = data.count(b"\n") + 1
+    damaged = {name: _damaged_lines(data, name, lines // 2 + 1)
+               for name in UNMARKED if name not in whole}
+    for name in sorted(damaged, key=damaged.__getitem__):
+        if damaged[name] * 2 <= lines:
+            yield name, data.decode(name, errors=UNDECODABLE)
+
+
+def _damaged_lines(data: bytes, encoding: str, enough: int) -> int:
+    """Lines holding bytes `encoding` cannot decode, counted up to `enough` (a newline byte is
+    never part of a UTF-8 or GB18030 character, so lines split alike before and after
+    decoding); each line decoded on its own, so that a wrong encoding costs no error handler
+    call per character."""
+    damaged = 0
+    for line in data.split(b"\n"):
+        try:
+            line.decode(encoding)
+        except UnicodeDecodeError:
+            damaged += 1
+            if damaged >= enough:
+                break
+    return damaged
+
+
+def _messy(text: str) -> bool:
+    """Whether charset-normalizer's mess detector finds any measured piece of the text (its
+    damaged bytes left out) as messy as text decoded in the wrong encoding."""
+    step = max(len(text) // MESS_PIECES, MESS_PIECE)
+    return any(mess_ratio(_MARKED.sub("", text[start:start + MESS_PIECE]), MESS_THRESHOLD)
+               >= MESS_THRESHOLD for start in range(0, len(text), step))
 
 
 def _values(headers: list[str], cells: Sequence[Any]) -> dict[str, Any]:
@@ -160,36 +190,112 @@ def repeated_headers(headers: list[str]) -> list[str]:
     return list(dict.fromkeys(h for h in named if named.count(h) > 1))
 
 
+class _Lines:
+    """A text's lines for csv.reader, keeping those `taken` since the last record, noting when
+    it has read them all, and reading some `again` before the rest."""
+
+    def __init__(self, text: str) -> None:
+        self._rest = io.StringIO(text, newline="")
+        self._again: list[str] = []  # in reverse, the next last
+        self.taken: list[str] = []
+        self.ended = False
+
+    def again(self, lines: list[str]) -> None:
+        self._again.extend(reversed(lines))
+        self.ended = False
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        if self._again:
+            line = self._again.pop()
+        else:
+            try:
+                line = next(self._rest)
+            except StopIteration:
+                self.ended = True
+                raise
+        self.taken.append(line)
+        return line
+
+
+def _records(text: str) -> Iterator[tuple[int, list[str], str | None]]:
+    """The CSV records of a text ending in a line break, each with the line it ends on, or the
+    reason it is refused. A quote that never closes, or closes only where a later row's quote
+    opens, makes csv read the lines after it into one field, silently: a record that takes
+    several lines (or runs to the end of the text) and is not well quoted is refused, given
+    with the line it starts on, and the lines after that one are read again as records of
+    their own — each is loaded or rejected, and counted. A well-quoted field may hold line
+    breaks (a cell's Alt+Enter in Excel)."""
+    lines = _Lines(text)
+    end = 0
+    for cells in csv.reader(lines):
+        taken, lines.taken = lines.taken, []
+        start = end + 1
+        if (len(taken) > 1 or lines.ended) and not _well_quoted(taken):
+            until = ("the end of the file" if lines.ended
+                     else f"line {start + len(taken) - 1}")
+            yield start, cells, f"unclosed quote: the field runs from line {start} to {until}"
+            lines.again(taken[1:])
+            end = start
+            continue
+        end += len(taken)
+        yield end, cells, None
+
+
+def _well_quoted(lines: list[str]) -> bool:
+    """Whether the lines are CSV as strict as Python's csv reads it: each quote closed, and
+    followed by a delimiter or a line break."""
+    try:
+        for _ in csv.reader(lines, strict=True):
+            pass
+    except csv.Error:
+        return False
+    return True
+
+
+def _unclosed(reason: str, cells: list[str], headers: list[str]) -> RawProblem:
+    """A record refused for its quotes, named by the column of its last field — where the
+    quote opened that took the lines after it — and that field's first line."""
+    column = headers[len(cells) - 1] if 0 < len(cells) <= len(headers) else ""
+    return RawProblem(reason, column,
+                      re.split("[\r\n]", cells[-1], maxsplit=1)[0] if cells else "")
+
+
 def _csv(path: Path, is_header: HeaderTest | None) -> Table:
     text, encoding = _decode(path.read_bytes())
-    reader = csv.reader(io.StringIO(text, newline=""))
-    first: list[tuple[int, list[str]]] = []
-    for cells in reader:
-        first.append((reader.line_num, cells))
+    if text and not text.endswith(("\n", "\r")):
+        text += "\n"  # the last line's break ends its record, which `_records` expects
+    records = _records(text)
+    first: list[tuple[int, list[str], str | None]] = []
+    for record in records:
+        first.append(record)
         if len(first) > TITLE_ROWS:
             break
     if not first:
         raise UnreadableFile("the file is empty (no header row)")
-    title_rows = _find_header([[c.strip() for c in cells] for _, cells in first], is_header)
-    headers = [c.strip() for c in first[title_rows][1]]
+    title_rows = _find_header([[c.strip() for c in cells] for _, cells, _ in first], is_header)
+    _, header_cells, header_refused = first[title_rows]
+    if header_refused:
+        raise UnreadableFile(f"the header row: {header_refused}")
+    headers = [c.strip() for c in header_cells]
     while headers and not headers[-1]:
         headers.pop()  # a spreadsheet's empty trailing columns, as the XLSX reader drops them
     if not headers:
         raise UnreadableFile("the header row is empty")
     if _undecodable(headers, headers):
         raise UnreadableFile(f"the header row is not readable as {encoding} "
-                             "(not UTF-8 or GBK/GB18030)")
+                             f"(not {READ_ENCODINGS})")
     buffered = first[title_rows + 1:]  # data rows read while looking for the header
     damaged_file = _MARKED.search(text) is not None  # else no row needs the per-cell search
     unique = len(set(headers)) == len(headers)
 
-    def numbered() -> Iterator[tuple[int, list[str]]]:
-        yield from buffered
-        for cells in reader:
-            yield reader.line_num, cells
-
     def rows() -> Iterator[RawRow]:
-        for line, cells in numbered():
+        for line, cells, refused in itertools.chain(buffered, records):
+            if refused:
+                yield RawRow(line, {}, _unclosed(refused, cells, headers))
+                continue
             if not cells or all(not c.strip() for c in cells):
                 continue
             if damaged_file and (damaged := _undecodable(cells, headers)):
@@ -248,8 +354,11 @@ def _xlsx(path: Path, is_header: HeaderTest | None) -> Table:
 
 
 def _jsonl(path: Path) -> Table:
+    """One JSON object a line. Lines end at a line feed (CRLF too) and nowhere else: U+2028,
+    U+2029, U+0085 or a form feed may stand unescaped inside a JSON string, and splitting
+    there (str.splitlines) broke a row in two and shifted every line number after it."""
     text, _ = _decode(path.read_bytes())
-    lines = text.splitlines()
+    lines = _LINE_FEED.split(text)
     headers: list[str] = []
     parsed: list[tuple[int, dict[str, Any] | None, RawProblem | None]] = []
     for number, line in enumerate(lines, start=1):

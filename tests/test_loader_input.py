@@ -1,0 +1,232 @@
+"""Bad bundle files against a real Neo4j (SPEC §10: a clear error, nothing already stored
+lost, per file read = loaded + rejected): encodings the loader does not read and damaged
+lines, quotes that never close, cells past csv's field limit, JSON Lines' line ends, a file
+given twice, a key given by two files of a kind."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from credgraph.loaders.bundle import BundleError
+from credgraph.schema.privacy import mask_id_number
+from credgraph.services import Services
+from tests.ids import make_id, make_uscc
+from tests.test_loader import loader, write_csv
+
+COMPANIES = [
+    (make_uscc(region="371402", org=f"MA3C0010{n}"), name) for n, name in enumerate([
+        "德州市德城区鑫源食品有限公司", "德州市陵城区宏达商贸有限公司", "禹城市通达物流有限公司",
+        "德州市乙二有限公司", "齐河县恒信建材有限责任公司", "乐陵市金丝小枣合作社"])]
+
+# The same names in traditional characters, as a Big5 export writes them.
+TRADITIONAL = ["德州市德城區鑫源食品有限公司", "德州市陵城區宏達商貿有限公司",
+               "禹城市通達物流有限公司", "德州市乙二有限公司", "齊河縣恆信建材有限責任公司",
+               "樂陵市金絲小棗合作社"]
+
+
+def stored_names(services: Services) -> dict[str, str]:
+    rows = services.graph.read("MATCH (s:LegalPerson) RETURN s.id AS id, s.name AS name")
+    return {row["id"]: row["name"] for row in rows}
+
+
+def companies_file(path: Path, encoding: str) -> Path:
+    return write_csv(path, ["统一社会信用代码", "名称"], [list(c) for c in COMPANIES],
+                     encoding=encoding)
+
+
+def test_a_damaged_gbk_file_rejects_its_damaged_rows(services: Services,
+                                                     tmp_path: Path) -> None:
+    """A GBK export with a stray byte on two lines of six is GBK with two damaged rows — not
+    Shift-JIS (cp932), which read it as half-width katakana over the stored names."""
+    loader(services).load([companies_file(tmp_path / "legal_persons.csv", "utf-8")],
+                          derive_contacts=False)
+    (tmp_path / "gbk").mkdir()
+    path = companies_file(tmp_path / "gbk" / "legal_persons.csv", "gbk")
+    lines = path.read_bytes().split(b"\r\n")
+    lines[2] += b"\xff"
+    lines[4] += b"\xff"
+    path.write_bytes(b"\r\n".join(lines))
+    summary = loader(services).load([path], derive_contacts=False)
+    [result] = summary.files
+    assert (result.encoding, result.read, result.loaded, result.rejected) == ("gb18030", 6, 4, 2)
+    assert [(r.line, r.column) for r in summary.rejects] == [(3, "名称"), (5, "名称")]
+    assert all(r.reason.startswith("undecodable bytes") for r in summary.rejects)
+    assert stored_names(services) == dict(COMPANIES)
+
+
+def test_utf16_with_a_bom(services: Services, tmp_path: Path) -> None:
+    """Excel's "Unicode" save: UTF-16 with a byte order mark."""
+    summary = loader(services).load([companies_file(tmp_path / "legal_persons.csv", "utf-16")],
+                                    derive_contacts=False)
+    assert (summary.files[0].encoding, summary.loaded, summary.rejected) == ("utf-16", 6, 0)
+    assert stored_names(services) == dict(COMPANIES)
+
+
+def private_use_gbk(path: Path) -> Path:
+    """GBK whose names lie in its user-defined area (AAA1–AFFE): private-use characters."""
+    rows = [f"{uscc},".encode() + b"\xaa\xa1\xab\xa2\xac\xa3\xad\xa4" + "有限公司".encode("gbk")
+            for uscc, _ in COMPANIES]
+    path.write_bytes(b"\r\n".join(["统一社会信用代码,名称".encode("gbk"), *rows, b""]))
+    return path
+
+
+@pytest.mark.parametrize("make", ["big5", "private use"])
+def test_text_in_another_encoding_is_refused(services: Services, tmp_path: Path,
+                                             make: str) -> None:
+    """Big5 decodes as GB18030 without an error, into kana, Greek and private-use characters:
+    a file whose text is that mess is not read at all (exit 2 naming it), and the names already
+    stored stay as they were."""
+    loader(services).load([companies_file(tmp_path / "legal_persons.csv", "utf-8")],
+                          derive_contacts=False)
+    folder = tmp_path / "again"
+    folder.mkdir()
+    if make == "big5":
+        write_csv(folder / "legal_persons.csv", ["統一社會信用代碼", "名稱"], [
+            [uscc, name] for (uscc, _), name in zip(COMPANIES, TRADITIONAL, strict=True)],
+            encoding="big5")
+    else:
+        private_use_gbk(folder / "legal_persons.csv")
+    with pytest.raises(BundleError, match=r"legal_persons\.csv: cannot detect the text encoding"):
+        loader(services).load([folder])
+    assert stored_names(services) == dict(COMPANIES)
+
+
+def test_an_unclosed_quote_does_not_swallow_the_rows_after_it(services: Services,
+                                                               tmp_path: Path) -> None:
+    """A quote never closed would take every line after it into its field: that row is
+    rejected and the lines it took are rows of their own. A cell's line break (Excel's
+    Alt+Enter) inside a closed quote is kept."""
+    (uscc_1, name_1), (uscc_2, name_2), (uscc_3, name_3), (uscc_4, name_4) = COMPANIES[:4]
+    path = tmp_path / "legal_persons.csv"
+    path.write_text("统一社会信用代码,名称,住所\n"
+                    f'{uscc_1},{name_1},"甲路1号\n3楼"\n'
+                    f'{uscc_2},{name_2},"乙路2号\n'
+                    f"{uscc_3},{name_3},丙路3号\n"
+                    f"{uscc_4},{name_4},丁路4号\n", encoding="utf-8")
+    summary = loader(services).load([path], derive_contacts=False)
+    assert (summary.read, summary.loaded, summary.rejected) == (4, 3, 1)
+    [rejected] = summary.rejects
+    assert (rejected.line, rejected.column, rejected.value, rejected.reason) == (
+        4, "住所", "乙路2号", "unclosed quote: the field runs from line 4 to the end of the file")
+    rows = services.graph.read("MATCH (s:LegalPerson) RETURN s.id AS id, s.address AS address")
+    assert {row["id"]: row["address"] for row in rows} == {
+        uscc_1: "甲路1号\n3楼", uscc_3: "丙路3号", uscc_4: "丁路4号"}
+
+
+def test_a_quote_closed_only_by_the_next_rows_quote(services: Services, tmp_path: Path) -> None:
+    """Two unclosed quotes pair up (`"乙路2号` … `"丙路3号`) into one field over two lines: that
+    is no well-quoted cell, so both rows are rejected and the last loads."""
+    (uscc_1, name_1), (uscc_2, name_2), (uscc_3, name_3) = COMPANIES[:3]
+    path = tmp_path / "legal_persons.csv"
+    path.write_text("统一社会信用代码,名称,住所\n"
+                    f'{uscc_1},{name_1},"乙路2号\n'
+                    f'{uscc_2},{name_2},"丙路3号\n'
+                    f"{uscc_3},{name_3},丁路4号\n", encoding="utf-8")
+    summary = loader(services).load([path], derive_contacts=False)
+    assert (summary.read, summary.loaded, summary.rejected) == (3, 1, 2)
+    assert [(r.line, r.reason) for r in summary.rejects] == [
+        (2, "unclosed quote: the field runs from line 2 to line 3"),
+        (3, "unclosed quote: the field runs from line 3 to the end of the file")]
+    assert stored_names(services) == {uscc_3: name_3}
+
+
+def test_a_cell_over_csvs_field_limit_rejects_its_row(services: Services,
+                                                      tmp_path: Path) -> None:
+    """A cell longer than csv's field limit (10,000,000 characters) stopped the load with a
+    traceback after the bundle's earlier files were written; it is the loader's text limit
+    that rejects its row, and the rest of the bundle loads."""
+    folder = tmp_path / "bundle"
+    folder.mkdir()
+    companies_file(folder / "legal_persons.csv", "utf-8")
+    uscc, name = COMPANIES[0]
+    row = f"{uscc},{name},警告,2026-01-05,德州市德城区市场监督管理局"
+    (folder / "penalties.csv").write_text(
+        "decision_no,subject_id,subject_name,category,decided_on,authority,facts\n"
+        f"P-1,{row},未按规定公示\n"
+        f"P-2,{row},{'长' * 10_000_001}\n"
+        f"P-3,{row},未按规定公示\n", encoding="utf-8")
+    summary = loader(services).load([folder], derive_contacts=False)
+    assert [(f.kind, f.read, f.loaded, f.rejected) for f in summary.files] == [
+        ("legal_persons", 6, 6, 0), ("penalties", 3, 2, 1)]
+    [rejected] = summary.rejects
+    assert (rejected.line, rejected.column, rejected.reason) == (
+        3, "facts", "text of 10000001 characters is longer than 4000")
+    assert len(rejected.value) <= 201
+    penalties = services.graph.read("MATCH (p:Penalty) RETURN p.id AS id ORDER BY id")
+    assert penalties == [{"id": "P-1"}, {"id": "P-3"}]
+
+
+def test_json_lines_end_at_line_feeds_only(services: Services, tmp_path: Path) -> None:
+    """U+2028, U+2029 and U+0085 may stand unescaped in a JSON string, and a form feed is
+    still one (invalid) line: splitting there broke rows in two and shifted the line numbers
+    of the rejects after them. CRLF line ends are read too."""
+    uscc, _ = COMPANIES[0]
+
+    def commitment(number: str, content: str) -> str:
+        return json.dumps({"commitment_id": number, "subject_id": uscc, "made_on": "2026-01-05",
+                           "content": content}, ensure_ascii=False)
+
+    (tmp_path / "commitments.jsonl").write_bytes("\r\n".join([
+        commitment("C1", "按期履约\u2028逾期\u2029担责\u0085完毕"),
+        commitment("C2", "按期履约").replace("按期", "按期\x0c"),
+        commitment("C3", "如实申报"),
+        "not json",
+        "",
+    ]).encode("utf-8"))
+    summary = loader(services).load([tmp_path / "commitments.jsonl"], derive_contacts=False)
+    assert (summary.read, summary.loaded, summary.rejected) == (4, 2, 2)
+    assert [(r.line, r.reason.split(":")[0]) for r in summary.rejects] == [
+        (2, "not valid JSON"), (4, "not valid JSON")]
+    stored = services.graph.read("MATCH (c:Commitment) RETURN c.id AS id ORDER BY id")
+    assert stored == [{"id": "C1"}, {"id": "C3"}]
+
+
+def test_a_file_given_twice_is_loaded_once(services: Services, tmp_path: Path) -> None:
+    """As itself and through its folder, or twice by name: its rows are read once."""
+    folder = tmp_path / "bundle"
+    folder.mkdir()
+    path = companies_file(folder / "legal_persons.csv", "utf-8")
+    summary = loader(services).load([path, folder, folder / ".." / "bundle" / path.name, path],
+                                    derive_contacts=False)
+    assert [(f.kind, f.read, f.loaded, f.rejected) for f in summary.files] == [
+        ("legal_persons", 6, 6, 0)]
+    again = f"legal_persons.csv: given more than once ({path}, "
+    assert summary.warnings == [f"{again}{path}); loaded once",
+                                f"{again}{folder / '..' / 'bundle' / path.name}); loaded once",
+                                f"{again}{path}); loaded once"]
+
+
+def test_a_key_in_two_files_of_a_kind_is_loaded_from_the_later(services: Services,
+                                                                tmp_path: Path) -> None:
+    """As within a file, the last row of a key wins — in the file loaded last, by name — and
+    the earlier rows are rejected naming it: `loaded` counts the rows the graph holds. Keys
+    that are ID numbers are named masked."""
+    folder = tmp_path / "bundle"
+    folder.mkdir()
+    companies_file(folder / "legal_persons.csv", "utf-8")
+    uscc, name = COMPANIES[0]
+    headers = ["decision_no", "subject_id", "subject_name", "category", "decided_on",
+               "authority", "fine"]
+    row = [uscc, name, "罚款", "2026-01-05", "德州市德城区市场监督管理局"]
+    write_csv(folder / "penalties_a.csv", headers, [["DUP-1", *row, "1"], ["A-2", *row, "2"]])
+    write_csv(folder / "penalties_b.csv", headers, [["B-1", *row, "3"], ["DUP-1", *row, "4"]])
+    person = make_id(region="371402", born="19800101", seq="011")
+    write_csv(folder / "natural_persons_a.csv", ["id_number", "name"], [[person, "张三"]])
+    write_csv(folder / "natural_persons_b.csv", ["身份证号码", "姓名"], [[person, "张三明"]])
+    summary = loader(services).load([folder], derive_contacts=False)
+    assert [(Path(f.file).name, f.read, f.loaded, f.rejected) for f in summary.files] == [
+        ("legal_persons.csv", 6, 6, 0), ("natural_persons_a.csv", 1, 0, 1),
+        ("natural_persons_b.csv", 1, 1, 0), ("penalties_a.csv", 2, 1, 1),
+        ("penalties_b.csv", 2, 2, 0)]
+    assert [(r.file, r.line, r.value, r.reason) for r in summary.rejects] == [
+        ("natural_persons_a.csv", 2, mask_id_number(person), f"duplicate key "
+         f"'{mask_id_number(person)}' in this bundle: natural_persons_b.csv line 2 wins"),
+        ("penalties_a.csv", 2, "DUP-1",
+         "duplicate key 'DUP-1' in this bundle: penalties_b.csv line 3 wins")]
+    fines = services.graph.read("MATCH (p:Penalty) RETURN p.id AS id, p.fine AS fine")
+    assert {row["id"]: row["fine"] for row in fines} == {"DUP-1": 4.0, "A-2": 2.0, "B-1": 3.0}
+    names = services.graph.read("MATCH (p:NaturalPerson) RETURN p.name AS name")
+    assert names == [{"name": "张三明"}]
