@@ -184,6 +184,9 @@ REJECT_CASES: list[tuple[str, list[str], list[Any], str]] = [
      "must go from a natural person"),
     ("listings", ["list_id", "subject_name", "subject_id", "list_type", "listed_on"],
      ["L1", "甲", CO_A, "黑名单", "2024-01-01"], "unknown list type"),
+    ("judgments", ["case_no", "court", "debtor_id", "filed_on", "due_on"],
+     ["（2026）鲁1402执2号", "德州市德城区人民法院", CO_A, "2026-03-01", "2026-01-01"],
+     "due date before filing date"),
 ]
 
 
@@ -716,3 +719,16 @@ def test_remembered_references_forget_the_older_half(services: Services,
     assert preparer.subject_ref("from_id", codes[3]) is refs[3]  # the newer half kept
     again = preparer.subject_ref("from_id", codes[0])  # forgotten when the fifth came in
     assert again is not refs[0] and again == refs[0]
+
+
+def test_an_unknown_person_in_a_relation_is_shown_masked(services: Services,
+                                                         tmp_path: Path) -> None:
+    """The steward finds the row's person by the masked number, not an empty cell."""
+    loader(services).load([base_bundle(tmp_path / "b")])
+    stranger = make_id(region="371424", born="19720303", seq="777")
+    path = write_csv(tmp_path / "relations.csv", ["from_id", "to_id", "type"],
+                     [[stranger, CO_A, "股东"]])
+    summary = loader(services).load([path], derive_contacts=False)
+    [reject] = summary.rejects
+    assert (reject.column, reject.value, reject.reason) == (
+        "from_id", mask_id_number(stranger), "relation to an unknown subject")

@@ -52,6 +52,9 @@ def test_amounts(text: str, value: float | None) -> None:
 @pytest.mark.parametrize(("text", "message"), [
     ("-3", "negative"), ("abc", "not a number"), ("1,2,3", "not a number"),
     ("12,34.5", "not a number"),
+    # what Python's float() reads but no one writes in a cell
+    ("12_5", "not a number"), ("1e3", "not a number"), ("\u0663", "not a number"),
+    ("nan", "not a number"), ("inf万元", "not a number"),
     ("371402199001011234", "an ID number where an amount belongs")])  # a shifted column
 def test_bad_amounts(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
@@ -68,9 +71,11 @@ def test_ratios(text: str, value: float) -> None:
     assert parse_ratio(text) == pytest.approx(value)
 
 
-@pytest.mark.parametrize("text", ["135", "-5%", "x"])
-def test_bad_ratios(text: str) -> None:
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize(("text", "message"), [
+    ("135", "outside"), ("-5%", "outside"), ("x", "not a ratio"), ("nan", "not a ratio"),
+    ("1e1%", "not a ratio"), ("3_5%", "not a ratio")])
+def test_bad_ratios(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
         parse_ratio(text)
 
 

@@ -17,7 +17,13 @@ from typing import Any
 
 from credgraph.graph.driver import Graph
 from credgraph.graph.model import ENDPOINT_LABELS, RecordKind
-from credgraph.loaders.prepare import STICKY_STATUSES, Prepared, Preparer, RowRejected
+from credgraph.loaders.prepare import (
+    STICKY_STATUSES,
+    Prepared,
+    Preparer,
+    RowRejected,
+    SubjectRef,
+)
 from credgraph.loaders.readers import (
     SUFFIXES,
     Table,
@@ -461,14 +467,12 @@ class BundleLoader:
             problem = None
             for column, ref in prepared.refs:
                 if ref.key not in known:
-                    problem = (column, ref.key if not ref.person else "",
-                               "relation to an unknown subject")
+                    problem = (column, _shown(ref), "relation to an unknown subject")
                     break
             if problem is None:
                 for column, ref, end in prepared.expect:
                     if ENDPOINT_LABELS[end] not in known[ref.key]:
-                        problem = (column, "" if ref.person else ref.key,
-                                   prepared.expect_reason)
+                        problem = (column, _shown(ref), prepared.expect_reason)
                         break
             if problem:
                 reject(line, *problem)
@@ -493,6 +497,12 @@ class BundleLoader:
                     f"{link['from']}: superior {link['to']} is not loaded; "
                     "SUBORDINATE_TO not created")
         self.graph.write_batches(SUBORDINATE, usable, self.batch_size)
+
+
+def _shown(ref: SubjectRef) -> str:
+    """A relation end as a reject shows it: a person by the masked number the row gave (or
+    the opaque key), so the steward can find the row's person."""
+    return str(ref.stub.get("idMasked") or ref.key) if ref.person else ref.key
 
 
 def _write_table(path: Path, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> None:

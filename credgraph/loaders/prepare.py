@@ -415,6 +415,8 @@ class Preparer:
 
     def judgment(self, row: JudgmentRow) -> Prepared:
         self.not_future(row, "filed_on", "fulfilled_on")
+        if row.due_on and row.filed_on and row.due_on < row.filed_on:
+            raise RowRejected("due_on", row.due_on.isoformat(), "due date before filing date")
         status = (RecordStatus.EXPIRED.value if row.fulfilled_on
                   else RecordStatus.ACTIVE.value)
         props = {

@@ -61,6 +61,9 @@ def parse_date(value: object) -> dt.date | None:
     )
 
 
+# A number as a person writes one in a cell: ASCII digits (full-width ones are folded before),
+# a decimal point — not Python's 12_5, 1e3, nan or other scripts' digits, which float() takes.
+_DECIMAL = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 # Thousands separators where they belong: 1,250.00 and 12,345,678, not 1,2,3.
 _THOUSANDS = re.compile(r"[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]*)?")
 # Units an amount may carry: (suffix, multiplier, divisor) to the 万元 every amount is kept in.
@@ -92,10 +95,9 @@ def parse_amount(value: object) -> float | None:
             return None
         if "," in text and not _THOUSANDS.fullmatch(text):  # 1,2,3 is no number
             raise ValueError(f"not a number: {cleaned!r}")
-        try:
-            number = float(text.replace(",", "")) * multiplier / divisor
-        except ValueError:
-            raise ValueError(f"not a number: {cleaned!r}") from None
+        if not _DECIMAL.fullmatch(text.replace(",", "")):
+            raise ValueError(f"not a number: {cleaned!r}")
+        number = float(text.replace(",", "")) * multiplier / divisor
     if number != number or number in (float("inf"), float("-inf")):
         raise ValueError(f"not a finite number: {value!r}")
     if number < 0:
@@ -111,10 +113,9 @@ def parse_ratio(value: object) -> float | None:
     if not text:
         return None
     percent = text.endswith("%")
-    try:
-        number = float(text.rstrip("%"))
-    except ValueError:
-        raise ValueError(f"not a ratio: {text!r}") from None
+    if not _DECIMAL.fullmatch(text.rstrip("%")):
+        raise ValueError(f"not a ratio: {text!r}")
+    number = float(text.rstrip("%"))
     if percent or number > 1:
         number /= 100
     if not 0 <= number <= 1:
