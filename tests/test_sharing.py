@@ -300,3 +300,13 @@ def test_a_partners_file_not_in_utf8_is_bad(tmp_path: Path) -> None:
 def test_missing_partners_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(PartnersError, match=r"partners\.toml"):
         load_partners(tmp_path / "partners.toml")
+
+
+def test_a_partner_key_is_not_told_the_schema_s_names(city: str, api: Api) -> None:
+    """Introspection is refused to a partner; graphql-core's "Did you mean 'subject'?" would
+    tell it the names all the same. An investigator still gets the suggestion."""
+    document = 'query { subjec(id: "x") { id } }'
+    [partner] = api.query(document, "partner")["errors"]
+    assert partner["message"] == "Cannot query field 'subjec' on type 'Query'."
+    [investigator] = api.query(document, "investigator")["errors"]
+    assert "Did you mean 'subject'" in investigator["message"]

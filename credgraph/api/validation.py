@@ -10,6 +10,7 @@ linear time, and a document above the limit is refused without being validated.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import lru_cache
 
@@ -29,7 +30,11 @@ from graphql import (
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
+from credgraph.api.auth import INTROSPECTING_ROLES, Principal
 from credgraph.api.errors import ErrorCode
+
+# graphql-core's "Did you mean 'subject'?": the schema's names, to a key that may not read them
+_SUGGESTION = re.compile(r" Did you mean [^?]*\?$")
 
 
 def expanded_fields(document: DocumentNode) -> int:
@@ -144,9 +149,13 @@ class PreparedDocuments(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         if context.query and context.pre_execution_errors is None:
-            context.pre_execution_errors = self.documents.errors(
+            errors = self.documents.errors(
                 context.query, context.schema._schema, context.validation_rules) or (
                 self._unnamed_choice(context.graphql_document, context._provided_operation_name))
+            who = context.context.get("principal") if isinstance(context.context, dict) else None
+            if errors and not (isinstance(who, Principal) and who.role in INTROSPECTING_ROLES):
+                errors = [_unsuggested(error) for error in errors]
+            context.pre_execution_errors = errors
         yield
 
     @staticmethod
@@ -161,3 +170,13 @@ class PreparedDocuments(SchemaExtension):
             return []
         return [GraphQLError("the document holds several operations: name the one to run in "
                              "operationName", extensions={"code": ErrorCode.BAD_USER_INPUT.value})]
+
+
+def _unsuggested(error: GraphQLError) -> GraphQLError:
+    """The error without the names it suggests (the cached one is shared: a copy)."""
+    message = _SUGGESTION.sub("", error.message)
+    if message == error.message:
+        return error
+    return GraphQLError(message, nodes=error.nodes, source=error.source,
+                        positions=error.positions, path=error.path,
+                        original_error=error.original_error, extensions=error.extensions)
