@@ -37,8 +37,11 @@ def _operator() -> str:
     return f"cli:{getpass.getuser()}"
 
 
-def _fail(message: str, code: int = 2) -> NoReturn:
-    click.echo(f"error: {scrub(message)}", err=True)
+def _fail(message: str, code: int = 2, as_json: bool = False) -> NoReturn:
+    text = scrub(message)
+    if as_json:  # a job reading --json's stdout hears why, not nothing
+        click.echo(json.dumps({"error": text, "exitCode": code}, ensure_ascii=False))
+    click.echo(f"error: {text}", err=True)
     sys.exit(code)
 
 
@@ -185,11 +188,12 @@ def load(paths: tuple[Path, ...], as_json: bool, rejects: Path, batch_size: int,
         migrate(services.graph)
         summary = run_load(services, list(paths), rejects, batch_size, as_json, bulk)
     except (BundleError, ServerError) as exc:
-        _fail(str(exc))
+        _fail(str(exc), as_json=as_json)
     except neo4j.exceptions.Neo4jError as exc:
-        _fail(f"Neo4j refused a write ({exc.code}): {exc.message}")
+        _fail(f"Neo4j refused a write ({exc.code}): {exc.message}", as_json=as_json)
     except neo4j.exceptions.DriverError as exc:
-        _fail(f"cannot reach Neo4j at {settings.bolt_uri}: {type(exc).__name__}")
+        _fail(f"cannot reach Neo4j at {settings.bolt_uri}: {type(exc).__name__}",
+              as_json=as_json)
     sys.exit(1 if strict and summary.rejected else 0)
 
 

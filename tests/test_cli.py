@@ -96,6 +96,10 @@ def test_load_exit_2_when_neo4j_is_unreachable(settings: Settings, tmp_path: Pat
     result = CliRunner().invoke(main, ["load", str(bundle), "--json"], env=env)
     assert result.exit_code == 2
     assert f"cannot reach Neo4j at bolt://127.0.0.1:{port}" in result.stderr
+    # --json's reader hears why on stdout too
+    assert json.loads(result.stdout) == {
+        "error": f"cannot reach Neo4j at bolt://127.0.0.1:{port}: ServiceUnavailable",
+        "exitCode": 2}
 
 
 def test_keys_create_prints_the_token_once_and_stores_its_hash(graph: Graph,

@@ -732,3 +732,17 @@ def test_an_unknown_person_in_a_relation_is_shown_masked(services: Services,
     [reject] = summary.rejects
     assert (reject.column, reject.value, reject.reason) == (
         "from_id", mask_id_number(stranger), "relation to an unknown subject")
+
+
+def test_the_rejects_file_lists_each_file_by_line(tmp_path: Path) -> None:
+    """A row refused by name resolution is found after its batch's others: the file is read
+    in the steward's order all the same."""
+    rejects = [Reject("penalties.csv", 9, "subject_id", "x", "unresolved subject"),
+               Reject("penalties.csv", 3, "decided_on", "x", "impossible date"),
+               Reject("listings.csv", 5, "list_type", "x", "unknown list type"),
+               Reject("penalties.csv", 4, "fine", "x", "not a number")]
+    write_rejects(rejects, tmp_path / "rejects.csv")
+    with (tmp_path / "rejects.csv").open(encoding="utf-8") as handle:
+        rows = [(row["file"], row["line"]) for row in csv.DictReader(handle)]
+    assert rows == [("penalties.csv", "3"), ("penalties.csv", "4"), ("penalties.csv", "9"),
+                    ("listings.csv", "5")]

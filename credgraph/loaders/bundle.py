@@ -518,8 +518,12 @@ REJECT_COLUMNS = ("file", "line", "column", "value", "reason")
 
 
 def write_rejects(rejects: list[Reject], path: Path) -> None:
+    """The files in the order loaded, each one's rows by line (a row refused when its batch
+    was written, or by name resolution, is found late)."""
+    order = {name: index for index, name in enumerate(dict.fromkeys(r.file for r in rejects))}
+    ranked = sorted(rejects, key=lambda item: (order[item.file], item.line))
     _write_table(path, REJECT_COLUMNS,
-                 ((item.file, item.line, item.column, item.value, item.reason) for item in rejects))
+                 ((item.file, item.line, item.column, item.value, item.reason) for item in ranked))
 
 
 CORRECTION_COLUMNS = ("file", "line", "column", "name", "resolvedTo", "resolvedName", "score",
