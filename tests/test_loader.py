@@ -637,17 +637,25 @@ def test_quality_report(services: Services, tmp_path: Path) -> None:
     penalties = write_csv(tmp_path / "penalties.csv", [
         "decision_no", "subject_name", "subject_id", "category", "decided_on", "authority"],
         [["P-1", "德州市德城区鑫源食品有限公司", CO_A[:-1] + ("0" if CO_A[-1] != "0" else "1"),
-          "警告", "2026-01-05", "德州市德城区市场监督管理局"]])
+          "警告", "2026-01-05", "德州市德城区市场监督管理局"],
+         # a company not registered here yet: a stub the report lists
+         ["P-2", "德州市新来商贸有限公司", make_uscc(org="MA3C00050"), "警告", "2026-01-05",
+          "德州市德城区市场监督管理局"]])
     resolved = loader(services).load([penalties], derive_contacts=False)
     assert len(resolved.corrections) == 1
     write_rejects(summary.rejects + resolved.rejects, tmp_path / "rejects.csv")
     write_corrections(resolved.corrections, corrections_path(tmp_path / "rejects.csv"))
-    seen = build_report(services.graph, services.normaliser,
-                        tmp_path / "rejects.csv")["invalidIdentifiers"]
+    second = build_report(services.graph, services.normaliser, tmp_path / "rejects.csv")
+    seen = second["invalidIdentifiers"]
+    assert second["stubsListed"] == [{"id": make_uscc(org="MA3C00050"), "kind": "ENTERPRISE",
+                                      "name": "德州市新来商贸有限公司", "idMasked": None}]
     assert {(e["file"], e["column"], e["count"], e["resolvedByName"]) for e in seen} == {
         ("legal_persons.csv", "uscc", 1, 0), ("penalties.csv", "subject_id", 1, 1)}
-    json_path, html_path = write_report(report, tmp_path / "q")
-    assert "宏达商贸有限公司" in html_path.read_text(encoding="utf-8")
+    json_path, html_path = write_report(second, tmp_path / "q")
+    page = html_path.read_text(encoding="utf-8")
+    assert "宏达商贸有限公司" in page and "德州市新来商贸有限公司" in page
+    # a duplicate group's subjects one to a line, not a JSON dump
+    assert f"{second['duplicateSubjects'][0]['subjects'][0]['id']} " in page and '{"id"' not in page
     assert json_path.exists()
 
 

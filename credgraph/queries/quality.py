@@ -14,6 +14,7 @@ from credgraph.graph.model import Label, Link, RecordKind, label_predicate
 from credgraph.loaders.bundle import corrections_path, missing_path
 from credgraph.loaders.prepare import IDENTIFIER_REASONS
 from credgraph.schema.names import NameNormaliser
+from credgraph.schema.privacy import mask_name
 
 DUPLICATES = """
 MATCH (n:LegalPerson) WHERE n.nameNorm IS NOT NULL AND n.nameNorm <> ''
@@ -81,6 +82,15 @@ RETURN CASE WHEN n:NaturalPerson THEN 'NATURAL_PERSON' ELSE 'LEGAL_PERSON' END A
        count(*) AS count
 """
 
+# Which subjects are stubs, for the steward to ask their registration of (persons' names
+# masked: the report may leave the desk).
+STUB_LIST = """
+MATCH (n:Subject) WHERE n.stub = true
+RETURN n.id AS id, n.kind AS kind, n.name AS name, n.idMasked AS idMasked,
+       n:NaturalPerson AS person
+ORDER BY id LIMIT $limit
+"""
+
 MISSING_BY_SOURCE = """
 MATCH (p:Penalty)
 WITH coalesce(p.source, p.authority, '(unknown)') AS source, p
@@ -133,6 +143,10 @@ def build_report(graph: Graph, normaliser: NameNormaliser, rejects: Path,
         "missingRequiredBySource": missing_required(rejects)[:limit],
         "orphanRecords": graph.read(ORPHANS, params, timeout=300),
         "stubSubjects": graph.read(STUBS, timeout=300),
+        "stubsListed": [{"id": row["id"], "kind": row["kind"],
+                         "name": mask_name(row["name"] or "") if row["person"] else row["name"],
+                         "idMasked": row["idMasked"]}
+                        for row in graph.read(STUB_LIST, params, timeout=300)],
         "missingFieldsBySource": graph.read(MISSING_BY_SOURCE, params, timeout=300),
     }
 
@@ -143,8 +157,11 @@ def _table(rows: list[dict[str, Any]]) -> str:
     headers = list(rows[0])
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     def cell(value: Any) -> str:
-        text = json.dumps(value, ensure_ascii=False) if isinstance(value, list | dict) else value
-        return f"<td>{html.escape(str(text))}</td>"
+        if isinstance(value, list):  # a duplicate group's subjects: one "id name" a line
+            return "<td>" + "<br>".join(html.escape(
+                " ".join(str(v) for v in item.values()) if isinstance(item, dict) else str(item))
+                for item in value) + "</td>"
+        return f"<td>{html.escape('' if value is None else str(value))}</td>"
 
     body = "".join("<tr>" + "".join(cell(r[h]) for h in headers) + "</tr>" for r in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
@@ -155,6 +172,7 @@ TITLES = {
     "invalidIdentifiers": "无效标识 Invalid identifiers seen in the last load",
     "orphanRecords": "孤立记录 Orphan records (no subject)",
     "stubSubjects": "待补全主体 Subjects known only from records",
+    "stubsListed": "待补全主体清单 Which ones (the first 200 by id)",
     "missingRequiredBySource": "缺失必填字段 Rows refused for a missing required field, by source "
                                "department (last load)",
     "missingFieldsBySource": "缺失字段 Loaded penalties without optional fields, by source "
