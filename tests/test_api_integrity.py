@@ -260,3 +260,21 @@ def test_names_masked_for_roles_without_pii(city: dict[str, str], services: Serv
     assert "王*明" in text and "李*华" in text
     assert "王志明" not in text and "李秀华" not in text
     assert "371425****" not in text and not raw_id_numbers(text)
+
+
+def test_a_report_without_findings_reveals_no_person(city: dict[str, str], api: Api,
+                                                     graph: Graph, services: Services) -> None:
+    """Scores and ranks name no person: the audit event names none (docs/api.md: only the
+    persons an answer shows); asked with its findings, the report names the official and his
+    spouse."""
+    data(api, "query { integrityReport { score agency { id } } }", asOf=AS_OF.isoformat())
+    data(api, "query { countyIntegrity { score agencies { score rank } } }")
+    data(api, REPORT, asOf=AS_OF.isoformat())
+    services.audit.flush()
+    logged = graph.read("MATCH (e:AuditEvent) WHERE e.operation IN "
+                        "['integrityReport', 'countyIntegrity'] "
+                        "RETURN e.operation AS operation, e.subjects AS subjects ORDER BY e.at")
+    persons = {city["official"], city["spouse"]}
+    named = [(e["operation"], set(e["subjects"]) & persons) for e in logged]
+    assert named[:2] == [("integrityReport", set()), ("countyIntegrity", set())]
+    assert set().union(*(found for _, found in named[2:])) == persons

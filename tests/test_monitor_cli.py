@@ -199,7 +199,7 @@ def test_command_line_errors(graph: Graph, env: dict[str, str], tmp_path: Path) 
     nokey = runner.invoke(main, ["watch", "list", "--key", "nobody"], env=env)
     assert nokey.exit_code == 2 and "no active API key named 'nobody'" in nokey.output
     date = runner.invoke(main, ["monitor", "run", "--as-of", "30/06/2026"], env=env)
-    assert date.exit_code == 2 and "%Y-%m-%d" in date.output
+    assert date.exit_code == 2 and "is not a date in the form YYYY-MM-DD" in date.output
     status = runner.invoke(main, ["monitor", "status"], env=env)
     assert status.exit_code == 0 and "lock free" in status.output
 

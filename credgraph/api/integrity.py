@@ -16,6 +16,7 @@ from credgraph.api.types import (
     CreditRecord,
     PathStep,
     Subject,
+    asks_beyond,
     authorize,
     existing,
     in_thread,
@@ -125,12 +126,21 @@ def _counts(findings: list[integrity.Finding]) -> list[PatternCount]:
             for p, (c, d) in sorted(counts.items())]
 
 
-class Shaper:
-    """Turns findings into GraphQL objects for one caller (names masked as the role says)."""
+# An agency's fields but its findings: an answer asking only for these shows no person, so
+# none is recorded as revealed (a field added later counts as showing findings: errs to audit).
+WITHOUT_FINDINGS = frozenset({"__typename", "agency", "score", "rank", "deductions", "counts"})
 
-    def __init__(self, subjects: dict[str, dict[str, Any]], who: Principal) -> None:
+
+class Shaper:
+    """Turns findings into GraphQL objects for one caller (names masked as the role says);
+    without `findings`, an agency's findings are left out — the answer does not ask for them,
+    and shaping them would record their persons as shown."""
+
+    def __init__(self, subjects: dict[str, dict[str, Any]], who: Principal,
+                 findings: bool = True) -> None:
         self.subjects = subjects
         self.who = who
+        self.findings = findings
         self.name = integrity.names(subjects, who.role not in PII_ROLES)
 
     def subject(self, sid: str | None) -> Subject | None:
@@ -155,7 +165,8 @@ class Shaper:
         assert agency is not None
         return AgencyIntegrity(agency=agency, score=score.score, rank=score.rank,
                                deductions=score.deductions, counts=_counts(score.findings),
-                               findings=[self.finding(f) for f in score.findings])
+                               findings=[self.finding(f) for f in score.findings]
+                               if self.findings else [])
 
     def county(self, county: integrity.CountyScore) -> CountyIntegrity:
         findings = county.findings
@@ -180,7 +191,7 @@ class IntegrityQuery:
         svc = services(info)
         report = await in_thread(integrity.integrity_report, svc.graph, svc.rules,
                                  as_of or today(), key, prefix)
-        shaper = Shaper(report.subjects, who)
+        shaper = Shaper(report.subjects, who, asks_beyond(info, (), WITHOUT_FINDINGS))
         audit(info, "integrityReport", [key] if key else [])
         return [shaper.agency(a) for a in report.agencies]
 
@@ -193,7 +204,8 @@ class IntegrityQuery:
         svc = services(info)
         report = await in_thread(integrity.integrity_report, svc.graph, svc.rules,
                                  as_of or today(), None, prefix)
-        shaper = Shaper(report.subjects, who)
+        shaper = Shaper(report.subjects, who,
+                        asks_beyond(info, ("agencies",), WITHOUT_FINDINGS))
         audit(info, "countyIntegrity", [])
         return [shaper.county(c) for c in report.counties]
 
