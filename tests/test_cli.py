@@ -73,7 +73,9 @@ def test_load_exit_2_when_the_load_cannot_run(graph: Graph, settings: Settings,
     (tmp_path / "weather.csv").write_text("a,b\n1,2\n", encoding="utf-8")
     unknown = invoke(settings, "load", str(tmp_path / "weather.csv"), "--json")
     assert unknown.exit_code == 2
-    assert "weather.csv: unknown file" in unknown.stderr and unknown.stdout == ""
+    assert "weather.csv: unknown file" in unknown.stderr
+    assert json.loads(unknown.stdout)["exitCode"] == 2  # --json's reader hears why too
+    assert "weather.csv: unknown file" in json.loads(unknown.stdout)["error"]
     missing = invoke(settings, "load", str(tmp_path / "nowhere"), "--json")
     assert missing.exit_code == 2 and "no such file or folder" in missing.stderr
     (tmp_path / "p").mkdir()
