@@ -368,10 +368,12 @@ class BundleLoader:
             return last
         for path in paths:
             table, shape = open_bundle_file(kind, path)
+            # only the key's headers: the whole mapping per row cost a dict of every field
+            feeding = {h: f for h, f in shape.mapping.items() if f == model.key}
             for raw in table.rows:
                 if raw.problem:
                     continue
-                value = row_values(shape.mapping, raw.values).get(model.key)
+                value = row_values(feeding, raw.values).get(model.key)
                 if not is_blank(value):
                     last[row_key(model, value)] = (path, raw.line)
         return last
