@@ -111,6 +111,9 @@ def test_hub_is_cut(graph: Graph, rules: Rules) -> None:
     assert [c.subject for c in result.contributors] == ["H"]
     uncapped = assess(graph, rules, "S", 3, AS_OF)
     assert {c.subject for c in uncapped.contributors} == {"H", "X0"}
+    # at depth 1 the hub is the last hop: named, but nothing behind it was within reach
+    near = assess(graph, capped, "S", 1, AS_OF)
+    assert near.cut_hubs == ["H"] and not near.truncated
 
 
 def test_records_do_not_make_a_hub(graph: Graph, rules: Rules) -> None:

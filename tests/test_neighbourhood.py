@@ -45,6 +45,15 @@ def test_hub_reached_not_expanded(graph: Graph) -> None:
     assert set(hood.hops) == {"C", "A", "B", "Y"}
 
 
+def test_hub_at_the_last_hop_cuts_nothing(graph: Graph) -> None:
+    """One hop from C, the hub A is named but nothing was left out: its relations lie beyond
+    the depth asked for, so the walk is whole (`truncated` false)."""
+    chain(graph)
+    hood = expand(graph, "C", 1, ALL, AS_OF, 4, 200)
+    assert hood.hubs == {"A"} and not hood.truncated
+    assert hood.hops == {"C": 0, "A": 1, "B": 1}
+
+
 def test_ended_relations_make_no_hub(graph: Graph) -> None:
     """A has 5 live relations; two more that ended, or start later, do not make it a hub at a
     cap of 5 — the degree store counts 7 — but do at a date when they were live."""

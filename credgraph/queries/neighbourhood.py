@@ -219,8 +219,10 @@ def explore(graph: Graph, keys: list[str], depth: int, types: list[RelationType]
             if target not in hood.hops:
                 hood.hops[target] = hop
                 if row["hub"]:
+                    # named either way (the desk marks it), but only a hub short of the
+                    # depth leaves relations out that the walk would have followed
                     hood.hubs.add(target)
-                    hood.truncated = True
+                    hood.truncated = hood.truncated or hop < depth
                 else:
                     next_frontier.append(target)
         frontier = next_frontier
