@@ -21,6 +21,7 @@ from credgraph.queries.escalation import (
     confirm_escalation,
     escalation_levels,
     escalations_of,
+    history_events,
     list_escalations,
     plan,
     run_escalation,
@@ -307,6 +308,14 @@ def test_the_state_on_a_date_comes_from_the_history(proposed: Graph, rules: Rule
     assert listed(confirmed, "SEVERE") == {"C": ("SEVERE", confirmed)}
     assert listed(confirmed - dt.timedelta(days=1), "SEVERE") == {}
     assert set(listed(confirmed)) == {"A", "B", "C", "P", "Q"}  # P and Q: propagation
+    # beside the level then, what stood then: A's trigger A5 came later, C's confirmation too
+    then = {row["subject"]: row for row in
+            list_escalations(proposed, rules, AS_OF, None, None, 50, None).rows}
+    assert "A5" in {t["id"] for t in node(proposed, "A")["triggers"]}
+    assert "A5" not in {t["id"] for t in then["A"]["triggers"]}
+    assert [e["action"] for e in history_events(then["A"]["history"])] == ["created"]
+    assert then["C"]["confirmedOn"] is None and then["C"]["liftedOn"] is None
+    assert then["C"]["rules"] == node(proposed, "C")["rules"]
     grades = {day: credit_grades(proposed, rules, ["C"], day)["C"]
               for day in (AS_OF - dt.timedelta(days=1), AS_OF, confirmed)}
     # 100 − 3 × 5 − 15 (严重), then − 20 (SEVERE_PROPOSED), then − 40 (SEVERE)

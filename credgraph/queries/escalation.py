@@ -825,6 +825,7 @@ class StateOn:
 
     level: EscalationLevel
     since: dt.date
+    rules: tuple[str, ...] = ()  # those of the run that decided it, when its event names them
 
 
 def history_events(history: Iterable[Any]) -> Iterator[dict[str, Any]]:
@@ -861,8 +862,35 @@ def state_on(node: Mapping[str, Any], as_of: dt.date) -> StateOn | None:
         if event["action"] == LIFTED:
             state = None
         elif state is None or state.level != event["level"]:
-            state = StateOn(EscalationLevel(event["level"]), day)
+            state = StateOn(EscalationLevel(event["level"]), day, _event_rules(event))
+        elif rules := _event_rules(event):
+            state = StateOn(state.level, state.since, rules)
     return state
+
+
+def _event_rules(event: Mapping[str, Any]) -> tuple[str, ...]:
+    found = event.get("rules")
+    return tuple(str(rule) for rule in found) if isinstance(found, list) else ()
+
+
+def as_it_stood(row: Mapping[str, Any], state: StateOn, as_of: dt.date) -> dict[str, Any]:
+    """What an escalation row showed on a past date beside its level then: the rules of the
+    run that decided it, the triggering records dated by then, the history up to it, and no
+    confirmation or lift made later — not today's reasons beside yesterday's level."""
+    def by_then(day: Any) -> bool:
+        found = dt.date.fromisoformat(day) if isinstance(day, str) else as_date(day)
+        return found is None or found <= as_of
+
+    shown: dict[str, Any] = {
+        "triggers": [r for r in row.get("triggers") or [] if by_then(r.get("date"))],
+        "history": [item for item in row.get("history") or []
+                    if all(by_then(event.get("asOf")) for event in history_events([item]))],
+        "liftedOn": None}
+    if state.rules:
+        shown["rules"] = list(state.rules)
+    if not by_then(row.get("confirmedOn")):
+        shown.update(confirmedOn=None, confirmedBy=None)
+    return shown
 
 
 @dataclass(frozen=True)
@@ -901,6 +929,8 @@ def list_escalations(graph: Graph, rules: Rules, as_of: dt.date | None, level: s
     rows = []
     for position, eid in page[:first]:
         state = states[eid]
-        rows.append({**found_rows[eid], **_level_props(rules, state.level, state.since),
+        row = found_rows[eid]
+        rows.append({**row, **_level_props(rules, state.level, state.since),
+                     **as_it_stood(row, state, as_of),
                      "rank": position, "status": EscalationStatus.ACTIVE.value})
     return Page(len(states), rows, len(page) > first)
