@@ -102,8 +102,9 @@ def test_subject_records(company: str, api: Api, graph: Graph) -> None:
 
 
 def test_record_status_follows_its_dates(company: str, api: Api, graph: Graph) -> None:
-    """A record stored ACTIVE at the last load whose 公示期 has ended, whose listing was removed
-    or whose judgment was fulfilled since reads EXPIRED today, and drops out of activeOnly."""
+    """A record stored ACTIVE at the last load whose 公示期 has ended, whose licence lapsed
+    (有效期至), whose listing was removed or whose judgment was fulfilled since reads EXPIRED
+    today, and drops out of activeOnly."""
     today = TODAY
     past, future = today - dt.timedelta(days=1), today + dt.timedelta(days=1)
     record(graph, company, "Penalty", "P-ended", severity="一般", domain="tax",
@@ -120,19 +121,24 @@ def test_record_status_follows_its_dates(company: str, api: Api, graph: Graph) -
            date=today - dt.timedelta(days=90), fulfilledOn=future)
     record(graph, company, "Penalty", "P-repaired-late", status="REPAIRED", severity="一般",
            domain="tax", date=today - dt.timedelta(days=80), publicityUntil=past)
+    record(graph, company, "License", "X-lapsed", domain="market",
+           date=today - dt.timedelta(days=700), validTo=past)
+    record(graph, company, "License", "X-valid-today", domain="market",
+           date=today - dt.timedelta(days=600), validTo=today)
 
     rows = data(api, "query($id: ID!) { subject(id: $id) { records { id status } } }",
                 id=company)["subject"]["records"]
     status = {row["id"]: row["status"] for row in rows}
     assert {k: status[k] for k in ("P-ended", "P-ends-today", "L-removed", "L-removing",
-                                   "J-done", "J-open", "P-repaired-late")} == {
+                                   "J-done", "J-open", "P-repaired-late", "X-lapsed",
+                                   "X-valid-today")} == {
         "P-ended": "EXPIRED", "P-ends-today": "ACTIVE", "L-removed": "EXPIRED",
         "L-removing": "ACTIVE", "J-done": "EXPIRED", "J-open": "ACTIVE",
-        "P-repaired-late": "REPAIRED"}
+        "P-repaired-late": "REPAIRED", "X-lapsed": "EXPIRED", "X-valid-today": "ACTIVE"}
     active = data(api, "query($id: ID!) { subject(id: $id) { records(activeOnly: true) { id } } }",
                   id=company)["subject"]["records"]
-    assert {"P-ends-today", "L-removing", "J-open"} <= {r["id"] for r in active}
-    assert not {"P-ended", "L-removed", "J-done"} & {r["id"] for r in active}
+    assert {"P-ends-today", "L-removing", "J-open", "X-valid-today"} <= {r["id"] for r in active}
+    assert not {"P-ended", "L-removed", "J-done", "X-lapsed"} & {r["id"] for r in active}
 
 
 def test_signal_records_show_todays_status(company: str, api: Api, graph: Graph) -> None:

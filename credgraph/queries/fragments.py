@@ -18,16 +18,19 @@ def live(rel: str, at: str = "$asOf") -> str:
 
 def status_at(record: str, at: str = "$asOf") -> str:
     """A record's status on a date as its dates give it, without waiting for the next load: an
-    ACTIVE penalty whose 公示期 has ended, listing removed (移出名单) or judgment fulfilled
-    (履行完毕) is EXPIRED, as the loader derives it; other statuses are kept as stored."""
+    ACTIVE penalty whose 公示期 has ended, licence past its 有效期至, listing removed (移出名单)
+    or judgment fulfilled (履行完毕) is EXPIRED, as the loader derives it; other statuses are
+    kept as stored."""
     return (f"CASE WHEN {record}.status = '{RecordStatus.ACTIVE.value}' AND ("
             f"({record}:{Label.PENALTY} AND {record}.publicityUntil < {at})"
+            f" OR ({record}:{Label.LICENSE} AND {record}.validTo < {at})"
             f" OR ({record}:{Label.LISTING} AND {record}.removedOn <= {at})"
             f" OR ({record}:{Label.JUDGMENT} AND {record}.fulfilledOn <= {at}))"
             f" THEN '{RecordStatus.EXPIRED.value}' ELSE {record}.status END")
 
 
-# The kinds whose status their dates decide (`status_at`, `status_on`).
+# The kinds whose status their dates alone decide (a licence's also comes from its source's
+# 当前状态: revoked there, it stays so whatever its dates).
 DATED_STATUS = (RecordKind.PENALTY, RecordKind.LISTING, RecordKind.JUDGMENT)
 
 
@@ -39,9 +42,11 @@ def status_on(record: Mapping[str, Any], at: dt.date) -> str:
         return status
     kind = record.get("kind")
     until = _day(record.get("publicityUntil"))
+    valid_to = _day(record.get("validTo"))
     removed = _day(record.get("removedOn"))
     fulfilled = _day(record.get("fulfilledOn"))
     if ((kind == RecordKind.PENALTY.value and until is not None and until < at)
+            or (kind == RecordKind.LICENSE.value and valid_to is not None and valid_to < at)
             or (kind == RecordKind.LISTING.value and removed is not None and removed <= at)
             or (kind == RecordKind.JUDGMENT.value and fulfilled is not None and fulfilled <= at)):
         return RecordStatus.EXPIRED.value
