@@ -294,7 +294,8 @@ def keys_create(name: str, role: str) -> None:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535),
+              help="a TCP port, 1 to 65535")
 @click.option("--access-log/--no-access-log", default=False, show_default=True,
               help="a text line per request (ID numbers masked); who asked what about whom is "
                    "in the audit log either way")

@@ -201,6 +201,21 @@ def test_serve_answers_service_unavailable_at_once_when_neo4j_is_gone(
     assert waited < 10, f"answered after {waited:.1f} s"
 
 
+@pytest.mark.parametrize("port", ["99999", "65536", "0", "-1"])
+def test_serve_refuses_a_port_tcp_has_not(settings: Settings, monkeypatch: pytest.MonkeyPatch,
+                                          port: str) -> None:
+    """A usage error (exit 2) before anything is built: 99999 was served on 34463 (the port
+    modulo 65536) while the log announced http://127.0.0.1:99999."""
+    import uvicorn
+
+    served: list[object] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **k: served.append(app))
+    result = invoke(settings, "serve", "--port", port)
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--port'" in result.output and "1<=x<=65535" in result.output
+    assert served == []
+
+
 @pytest.mark.parametrize(("content", "problem"), [
     (None, "No such file or directory"),
     (b"[[partner]\n", "Expected ']]'"),
