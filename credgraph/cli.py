@@ -66,7 +66,20 @@ class IsoDate(click.ParamType):
 ISO_DATE = IsoDate()
 
 
-@click.group()
+class Commands(click.Group):
+    """The command group: a command that finds Neo4j unreachable (the local server stopped,
+    the external one down) ends with a message saying so, not a driver traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except neo4j.exceptions.DriverError as exc:
+            settings = _settings()
+            hint = "" if settings.external else " (start it with `credgraph db start`)"
+            _fail(f"cannot reach Neo4j at {settings.bolt_uri}: {type(exc).__name__}{hint}")
+
+
+@click.group(cls=Commands)
 def main() -> None:
     """credgraph — the public credit graph (公共信用信息平台)."""
 

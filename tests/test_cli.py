@@ -104,6 +104,30 @@ def test_load_exit_2_when_neo4j_is_unreachable(settings: Settings, tmp_path: Pat
         "exitCode": 2}
 
 
+@pytest.mark.parametrize("command", [
+    ["keys", "list"], ["keys", "create", "--name", "x", "--role", "admin"],
+    ["keys", "revoke", "x"], ["db", "migrate"], ["quality", "report"], ["watch", "list"],
+    ["monitor", "status"], ["integrity", "check", CO]])
+def test_a_command_says_when_neo4j_is_unreachable(settings: Settings, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  command: list[str]) -> None:
+    """Exit 2 with a line saying so (SPEC §9's CLI against a stopped database), not a
+    driver traceback (exit 1), which these commands printed."""
+    from click.testing import CliRunner
+
+    from credgraph.cli import main
+
+    port = free_port()
+    env = {**cli_env(settings), "NEO4J_URI": f"bolt://127.0.0.1:{port}",
+           "CREDGRAPH_DB_WAIT": "1"}
+    monkeypatch.chdir(tmp_path)  # quality report writes its files here
+    result = CliRunner().invoke(main, command, env=env)
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.stderr.splitlines()[-1] == (
+        f"error: cannot reach Neo4j at bolt://127.0.0.1:{port}: ServiceUnavailable")
+
+
 def test_keys_create_prints_the_token_once_and_stores_its_hash(graph: Graph,
                                                                settings: Settings) -> None:
     result = invoke(settings, "keys", "create", "--name", "德州市信用中心", "--role", "partner")
