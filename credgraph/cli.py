@@ -789,14 +789,18 @@ def keys_list(as_json: bool) -> None:
 
 @keys.command("revoke")
 @click.argument("name")
-def keys_revoke(name: str) -> None:
-    """Revoke every active key of that name; the API refuses it from then on (401)."""
+@click.option("--prefix", help="only the key whose token starts so (`keys list` shows it): "
+                               "the old key of a rotation, not its successor of the same name")
+def keys_revoke(name: str, prefix: str | None) -> None:
+    """Revoke every active key of that name (or the one --prefix names); the API refuses it
+    from then on (401)."""
     settings = _settings()
     with connect(settings) as graph:
-        revoked = KeyStore(graph).revoke(name)
+        revoked = KeyStore(graph).revoke(name, prefix)
+    with_prefix = f" with prefix {prefix}" if prefix else ""
     if not revoked:
-        _fail(f"no active key named {name!r} (see `credgraph keys list`)", code=1)
-    click.echo(f"revoked {revoked} key(s) named {name}")
+        _fail(f"no active key named {name!r}{with_prefix} (see `credgraph keys list`)", code=1)
+    click.echo(f"revoked {revoked} key(s) named {name}{with_prefix}")
 
 
 @main.command()
