@@ -180,7 +180,8 @@ def _services(settings: Settings) -> Services:
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
 @click.option("--rejects", type=click.Path(path_type=Path), default=Path("rejects.csv"),
               show_default=True, help="where rejected rows are written")
-@click.option("--batch-size", default=5000, show_default=True)
+@click.option("--batch-size", default=5000, show_default=True, type=click.IntRange(min=1),
+              help="rows per write transaction")
 @click.option("--bulk", is_flag=True,
               help="first load into an empty local database through neo4j-admin import")
 @click.option("--strict", is_flag=True, help="exit 1 when any row was rejected")
@@ -264,8 +265,9 @@ def quality() -> None:
 
 
 @quality.command("report")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("quality"),
-              show_default=True)
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False),
+              default=Path("quality"), show_default=True,
+              help="folder for quality.json and quality.html")
 @click.option("--rejects", type=click.Path(path_type=Path), default=Path("rejects.csv"),
               show_default=True, help="the rejects file of the load to report on")
 @click.pass_context
@@ -423,8 +425,9 @@ def _audited(services: Services, operation: str, subjects: list[str]) -> None:
 @click.option("--agency", default=None, help="one agency's USCC")
 @click.option("--region", default=None,
               help="division code or prefix: 371481 (乐陵市), 371400 or 3714 (德州)")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("integrity"),
-              show_default=True, help="folder for integrity.json and integrity.html")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False),
+              default=Path("integrity"), show_default=True,
+              help="folder for integrity.json and integrity.html")
 @click.option("--json", "as_json", is_flag=True, help="also print the report as JSON")
 @click.option("--names", "full_names", is_flag=True,
               help="persons' names in full (masked by default: the report may leave the desk)")

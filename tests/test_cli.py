@@ -225,6 +225,22 @@ def test_serve_answers_service_unavailable_at_once_when_neo4j_is_gone(
     assert waited < 10, f"answered after {waited:.1f} s"
 
 
+@pytest.mark.parametrize(("command", "problem"), [
+    (["quality", "report", "--out", "{file}"], "Invalid value for '--out'"),
+    (["integrity", "report", "--out", "{file}"], "Invalid value for '--out'"),
+    (["load", "{file}", "--batch-size", "0"], "Invalid value for '--batch-size'"),
+    (["load", "{file}", "--batch-size", "-5"], "Invalid value for '--batch-size'")])
+def test_usage_errors_exit_2_before_anything_runs(settings: Settings, tmp_path: Path,
+                                                   command: list[str], problem: str) -> None:
+    """An --out that is a file ended in a FileExistsError traceback (exit 1) after the report
+    was built; a batch size of 0 or less loaded a row per transaction."""
+    taken = tmp_path / "taken.csv"
+    taken.write_text("uscc,name\n", encoding="utf-8")
+    result = invoke(settings, *(part.format(file=taken) for part in command))
+    assert result.exit_code == 2, result.output
+    assert problem in result.output and "Traceback" not in result.output
+
+
 @pytest.mark.parametrize("port", ["99999", "65536", "0", "-1"])
 def test_serve_refuses_a_port_tcp_has_not(settings: Settings, monkeypatch: pytest.MonkeyPatch,
                                           port: str) -> None:
