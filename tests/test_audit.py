@@ -139,6 +139,15 @@ def test_purpose_header(world: str, api: Api, services: Services) -> None:
     assert [e["purpose"] for e in events(services)] == ["案件 2026-17 核查"]
 
 
+def test_purpose_header_in_utf8_as_sent(world: str, api: Api, services: Services) -> None:
+    """A header of raw UTF-8 bytes (curl -H 'X-Purpose: 案件 17') was kept as the Latin-1
+    reading of its bytes, 'æ¡ä»¶ 17'; Latin-1 that is not UTF-8 stays as sent."""
+    for value in ("案件 2026-18 核查".encode(), "Café".encode("latin-1")):
+        api.client.post("/graphql", json={"query": f'{{ subject(id: "{S}") {{ id }} }}'},
+                        headers=[*api.headers("investigator").items(), ("X-Purpose", value)])
+    assert [e["purpose"] for e in events(services)] == ["案件 2026-18 核查", "Café"]
+
+
 def test_audit_log_filters_and_pages(world: str, api: Api, services: Services) -> None:
     for _ in range(3):
         ok(api, f'{{ riskAssessment(id: "{S}") {{ score }} }}', "investigator")

@@ -4,6 +4,7 @@ data shown by a resolver that named nobody, and `auditLog` for admins."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -58,11 +59,15 @@ def audit(info: Info, operation: str, subjects: Iterable[str],
 
 
 def stated_purpose(context: dict[str, Any]) -> str | None:
-    """The purpose the request states in its `X-Purpose` header, as the log keeps it."""
+    """The purpose the request states in its `X-Purpose` header, as the log keeps it:
+    percent-encoded UTF-8, or UTF-8 sent as it is (curl does), which the server reads as
+    Latin-1 — 案件 would be kept as æ¡ä»¶."""
     request = context.get("request")
     header = request.headers.get(PURPOSE_HEADER) if request is not None else None
     if not header:
         return None
+    with contextlib.suppress(UnicodeError):  # Latin-1 text that is not UTF-8: as sent
+        header = header.encode("latin-1").decode("utf-8")
     return scrub(unquote(header).strip())[:MAX_PURPOSE] or None
 
 
