@@ -66,7 +66,20 @@ class IsoDate(click.ParamType):
 ISO_DATE = IsoDate()
 
 
-@click.group()
+class Commands(click.Group):
+    """The command group: a command that finds Neo4j unreachable (the local server stopped,
+    the external one down) ends with a message saying so, not a driver traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except neo4j.exceptions.DriverError as exc:
+            settings = _settings()
+            hint = "" if settings.external else " (start it with `credgraph db start`)"
+            _fail(f"cannot reach Neo4j at {settings.bolt_uri}: {type(exc).__name__}{hint}")
+
+
+@click.group(cls=Commands)
 def main() -> None:
     """credgraph — the public credit graph (公共信用信息平台)."""
 
@@ -167,7 +180,8 @@ def _services(settings: Settings) -> Services:
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
 @click.option("--rejects", type=click.Path(path_type=Path), default=Path("rejects.csv"),
               show_default=True, help="where rejected rows are written")
-@click.option("--batch-size", default=5000, show_default=True)
+@click.option("--batch-size", default=5000, show_default=True, type=click.IntRange(min=1),
+              help="rows per write transaction")
 @click.option("--bulk", is_flag=True,
               help="first load into an empty local database through neo4j-admin import")
 @click.option("--strict", is_flag=True, help="exit 1 when any row was rejected")
@@ -251,8 +265,9 @@ def quality() -> None:
 
 
 @quality.command("report")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("quality"),
-              show_default=True)
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False),
+              default=Path("quality"), show_default=True,
+              help="folder for quality.json and quality.html")
 @click.option("--rejects", type=click.Path(path_type=Path), default=Path("rejects.csv"),
               show_default=True, help="the rejects file of the load to report on")
 @click.pass_context
@@ -294,7 +309,8 @@ def keys_create(name: str, role: str) -> None:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535),
+              help="a TCP port, 1 to 65535")
 @click.option("--access-log/--no-access-log", default=False, show_default=True,
               help="a text line per request (ID numbers masked); who asked what about whom is "
                    "in the audit log either way")
@@ -409,8 +425,9 @@ def _audited(services: Services, operation: str, subjects: list[str]) -> None:
 @click.option("--agency", default=None, help="one agency's USCC")
 @click.option("--region", default=None,
               help="division code or prefix: 371481 (乐陵市), 371400 or 3714 (德州)")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("integrity"),
-              show_default=True, help="folder for integrity.json and integrity.html")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False),
+              default=Path("integrity"), show_default=True,
+              help="folder for integrity.json and integrity.html")
 @click.option("--json", "as_json", is_flag=True, help="also print the report as JSON")
 @click.option("--names", "full_names", is_flag=True,
               help="persons' names in full (masked by default: the report may leave the desk)")
@@ -775,14 +792,18 @@ def keys_list(as_json: bool) -> None:
 
 @keys.command("revoke")
 @click.argument("name")
-def keys_revoke(name: str) -> None:
-    """Revoke every active key of that name; the API refuses it from then on (401)."""
+@click.option("--prefix", help="only the key whose token starts so (`keys list` shows it): "
+                               "the old key of a rotation, not its successor of the same name")
+def keys_revoke(name: str, prefix: str | None) -> None:
+    """Revoke every active key of that name (or the one --prefix names); the API refuses it
+    from then on (401)."""
     settings = _settings()
     with connect(settings) as graph:
-        revoked = KeyStore(graph).revoke(name)
+        revoked = KeyStore(graph).revoke(name, prefix)
+    with_prefix = f" with prefix {prefix}" if prefix else ""
     if not revoked:
-        _fail(f"no active key named {name!r} (see `credgraph keys list`)", code=1)
-    click.echo(f"revoked {revoked} key(s) named {name}")
+        _fail(f"no active key named {name!r}{with_prefix} (see `credgraph keys list`)", code=1)
+    click.echo(f"revoked {revoked} key(s) named {name}{with_prefix}")
 
 
 @main.command()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -278,3 +279,19 @@ def test_a_report_without_findings_reveals_no_person(city: dict[str, str], api: 
     named = [(e["operation"], set(e["subjects"]) & persons) for e in logged]
     assert named[:2] == [("integrityReport", set()), ("countyIntegrity", set())]
     assert set().union(*(found for _, found in named[2:])) == persons
+
+
+def test_the_persons_a_finding_shows_are_logged_with_the_stated_purpose(
+        city: dict[str, str], api: Api, graph: Graph, services: Services) -> None:
+    """A finding's persons are shown after the query's own event is queued, so the reveal
+    is an event of its own: it carries the purpose the request states (SPEC §9: every PII
+    reveal with its purpose), not none."""
+    response = api.client.post(
+        "/graphql", json={"query": "query { conflictsOfInterest { summary } }"},
+        headers={**api.headers("investigator"), "X-Purpose": quote("案件 2026-31 核查")})
+    assert "王志明" in response.text
+    services.audit.flush()
+    logged = graph.read("MATCH (e:AuditEvent {operation: 'conflictsOfInterest'}) "
+                        "RETURN e.subjects AS subjects, e.purpose AS purpose")
+    assert city["official"] in {s for e in logged for s in e["subjects"]}
+    assert [e["purpose"] for e in logged] == ["案件 2026-31 核查"] * len(logged)

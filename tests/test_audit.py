@@ -139,6 +139,15 @@ def test_purpose_header(world: str, api: Api, services: Services) -> None:
     assert [e["purpose"] for e in events(services)] == ["案件 2026-17 核查"]
 
 
+def test_purpose_header_in_utf8_as_sent(world: str, api: Api, services: Services) -> None:
+    """A header of raw UTF-8 bytes (curl -H 'X-Purpose: 案件 17') was kept as the Latin-1
+    reading of its bytes, 'æ¡ä»¶ 17'; Latin-1 that is not UTF-8 stays as sent."""
+    for value in ("案件 2026-18 核查".encode(), "Café".encode("latin-1")):
+        api.client.post("/graphql", json={"query": f'{{ subject(id: "{S}") {{ id }} }}'},
+                        headers=[*api.headers("investigator").items(), ("X-Purpose", value)])
+    assert [e["purpose"] for e in events(services)] == ["案件 2026-18 核查", "Café"]
+
+
 def test_audit_log_filters_and_pages(world: str, api: Api, services: Services) -> None:
     for _ in range(3):
         ok(api, f'{{ riskAssessment(id: "{S}") {{ score }} }}', "investigator")
@@ -260,6 +269,31 @@ def test_revoked_key_is_refused_at_once(world: str, services: Services) -> None:
     refused = client.post("/graphql", headers=headers, json={"query": "{ __typename }"})
     assert refused.status_code == 401
     assert refused.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+def test_a_rotation_revokes_the_old_key_of_a_name_and_keeps_the_new(
+        world: str, settings: Settings, services: Services) -> None:
+    """docs/security.md's rotation: the new key (same name: the audit log's actor stays the
+    same) is issued, then the old one retired — `keys revoke NAME` alone retired both and cut
+    the partner off; `--prefix` names the old one."""
+    password = settings.neo4j_password or LocalNeo4j(settings).password()
+    env = {"NEO4J_URI": settings.bolt_uri, "NEO4J_PASSWORD": password,
+           "NEO4J_DATABASE": settings.neo4j_database}
+    runner = CliRunner()
+    tokens = [runner.invoke(main, ["keys", "create", "--name", "滨州", "--role", "partner"],
+                            env=env).stdout.strip().splitlines()[-1] for _ in range(2)]
+    old, new = tokens
+    wrong = runner.invoke(main, ["keys", "revoke", "滨州", "--prefix", "cg_none"], env=env)
+    assert wrong.exit_code == 1 and "no active key named '滨州' with prefix cg_none" in (
+        wrong.output)
+    revoked = runner.invoke(main, ["keys", "revoke", "滨州", "--prefix", old[:7]], env=env)
+    assert revoked.exit_code == 0, revoked.output
+    assert f"revoked 1 key(s) named 滨州 with prefix {old[:7]}" in revoked.output
+    client = TestClient(create_app(services))
+    status = {token: client.post("/graphql", json={"query": "{ __typename }"},
+                                 headers={"Authorization": f"Bearer {token}"}).status_code
+              for token in tokens}
+    assert status == {old: 401, new: 200}
 
 
 def test_keys_list_and_revoke_cli(world: str, settings: Settings, services: Services) -> None:

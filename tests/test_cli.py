@@ -104,6 +104,30 @@ def test_load_exit_2_when_neo4j_is_unreachable(settings: Settings, tmp_path: Pat
         "exitCode": 2}
 
 
+@pytest.mark.parametrize("command", [
+    ["keys", "list"], ["keys", "create", "--name", "x", "--role", "admin"],
+    ["keys", "revoke", "x"], ["db", "migrate"], ["quality", "report"], ["watch", "list"],
+    ["monitor", "status"], ["integrity", "check", CO]])
+def test_a_command_says_when_neo4j_is_unreachable(settings: Settings, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  command: list[str]) -> None:
+    """Exit 2 with a line saying so (SPEC §9's CLI against a stopped database), not a
+    driver traceback (exit 1), which these commands printed."""
+    from click.testing import CliRunner
+
+    from credgraph.cli import main
+
+    port = free_port()
+    env = {**cli_env(settings), "NEO4J_URI": f"bolt://127.0.0.1:{port}",
+           "CREDGRAPH_DB_WAIT": "1"}
+    monkeypatch.chdir(tmp_path)  # quality report writes its files here
+    result = CliRunner().invoke(main, command, env=env)
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.stderr.splitlines()[-1] == (
+        f"error: cannot reach Neo4j at bolt://127.0.0.1:{port}: ServiceUnavailable")
+
+
 def test_keys_create_prints_the_token_once_and_stores_its_hash(graph: Graph,
                                                                settings: Settings) -> None:
     result = invoke(settings, "keys", "create", "--name", "德州市信用中心", "--role", "partner")
@@ -199,6 +223,37 @@ def test_serve_answers_service_unavailable_at_once_when_neo4j_is_gone(
     assert response.status_code == 503
     assert response.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
     assert waited < 10, f"answered after {waited:.1f} s"
+
+
+@pytest.mark.parametrize(("command", "problem"), [
+    (["quality", "report", "--out", "{file}"], "Invalid value for '--out'"),
+    (["integrity", "report", "--out", "{file}"], "Invalid value for '--out'"),
+    (["load", "{file}", "--batch-size", "0"], "Invalid value for '--batch-size'"),
+    (["load", "{file}", "--batch-size", "-5"], "Invalid value for '--batch-size'")])
+def test_usage_errors_exit_2_before_anything_runs(settings: Settings, tmp_path: Path,
+                                                   command: list[str], problem: str) -> None:
+    """An --out that is a file ended in a FileExistsError traceback (exit 1) after the report
+    was built; a batch size of 0 or less loaded a row per transaction."""
+    taken = tmp_path / "taken.csv"
+    taken.write_text("uscc,name\n", encoding="utf-8")
+    result = invoke(settings, *(part.format(file=taken) for part in command))
+    assert result.exit_code == 2, result.output
+    assert problem in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("port", ["99999", "65536", "0", "-1"])
+def test_serve_refuses_a_port_tcp_has_not(settings: Settings, monkeypatch: pytest.MonkeyPatch,
+                                          port: str) -> None:
+    """A usage error (exit 2) before anything is built: 99999 was served on 34463 (the port
+    modulo 65536) while the log announced http://127.0.0.1:99999."""
+    import uvicorn
+
+    served: list[object] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **k: served.append(app))
+    result = invoke(settings, "serve", "--port", port)
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--port'" in result.output and "1<=x<=65535" in result.output
+    assert served == []
 
 
 @pytest.mark.parametrize(("content", "problem"), [

@@ -4,8 +4,10 @@ data shown by a resolver that named nobody, and `auditLog` for admins."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Iterable, Iterator
+from typing import Any
 from urllib.parse import unquote
 
 import strawberry
@@ -52,12 +54,21 @@ def audit(info: Info, operation: str, subjects: Iterable[str],
     has bounded it — defaults to the `X-Purpose` header (percent-encoded UTF-8, as HTTP
     headers carry only ASCII), of which the first MAX_PURPOSE characters are kept."""
     svc = services(info)
-    if purpose is None:
-        header = info.context["request"].headers.get(PURPOSE_HEADER)
-        purpose = scrub(unquote(header).strip())[:MAX_PURPOSE] if header else None
-    else:
-        purpose = scrub(purpose.strip())
+    purpose = stated_purpose(info.context) if purpose is None else scrub(purpose.strip())
     record(svc.audit, principal(info), operation, subjects, purpose or None, svc.privacy)
+
+
+def stated_purpose(context: dict[str, Any]) -> str | None:
+    """The purpose the request states in its `X-Purpose` header, as the log keeps it:
+    percent-encoded UTF-8, or UTF-8 sent as it is (curl does), which the server reads as
+    Latin-1 — 案件 would be kept as æ¡ä»¶."""
+    request = context.get("request")
+    header = request.headers.get(PURPOSE_HEADER) if request is not None else None
+    if not header:
+        return None
+    with contextlib.suppress(UnicodeError):  # Latin-1 text that is not UTF-8: as sent
+        header = header.encode("latin-1").decode("utf-8")
+    return scrub(unquote(header).strip())[:MAX_PURPOSE] or None
 
 
 def record(trail: AuditTrail, who: Principal, operation: str, subjects: Iterable[str],
@@ -113,7 +124,8 @@ def root_fields(document: DocumentNode | None, operation: str | None) -> list[st
 
 class AuditReveals(SchemaExtension):
     """Every PII reveal is audited: persons shown with their name unmasked or their masked ID
-    number (`Subject.from_row` notes them) that no `audit()` call of the request named."""
+    number (`Subject.from_row` notes them) that no `audit()` call of the request named, with
+    the purpose the request states."""
 
     def on_execute(self) -> Iterator[None]:
         REVEALED.set(set())
@@ -128,7 +140,8 @@ class AuditReveals(SchemaExtension):
         operation = "+".join(root_fields(self.execution_context.graphql_document,
                                          self.execution_context.operation_name)) or "query"
         svc.audit.record(AuditEvent(actor=who.name, role=who.role.value, operation=operation,
-                                    subjects=tuple(sorted(left))))
+                                    subjects=tuple(sorted(left)),
+                                    purpose=stated_purpose(context)))
 
 
 @strawberry.type

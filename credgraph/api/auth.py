@@ -92,7 +92,7 @@ WITH k ORDER BY k.createdAt, k.name
 RETURN collect(k {.name, .role, .prefix, .createdAt, .revoked, .revokedAt}) AS rows
 """
 REVOKE_KEYS = """
-MATCH (k:ApiKey {name: $name}) WHERE NOT k.revoked
+MATCH (k:ApiKey {name: $name}) WHERE NOT k.revoked AND ($prefix IS NULL OR k.prefix = $prefix)
 SET k.revoked = true, k.revokedAt = datetime()
 RETURN count(k) AS revoked
 """
@@ -140,9 +140,12 @@ class KeyStore:
         token or its hash."""
         return self.graph.read_rows(LIST_KEYS)
 
-    def revoke(self, name: str) -> int:
-        """Revoke every active key of that name; returns how many."""
-        revoked = int(self.graph.write(REVOKE_KEYS, {"name": name})[0]["revoked"])
+    def revoke(self, name: str, prefix: str | None = None) -> int:
+        """Revoke every active key of that name — only the one whose token starts with
+        `prefix` when given (the old key of a rotation, whose new key has the same name);
+        returns how many."""
+        revoked = int(self.graph.write(REVOKE_KEYS, {"name": name,
+                                                     "prefix": prefix})[0]["revoked"])
         self._cache = {digest: entry for digest, entry in self._cache.items()
                        if entry[1] is None or entry[1].name != name}
         return revoked
