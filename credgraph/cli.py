@@ -17,6 +17,7 @@ import click
 import neo4j.exceptions
 
 from credgraph.api.auth import KeyStore, Role, check_key_name
+from credgraph.api.errors import UNREACHABLE
 from credgraph.graph.driver import connect
 from credgraph.graph.maintenance import delete_all
 from credgraph.graph.migrations import CURRENT_VERSION, migrate, schema_version
@@ -73,7 +74,7 @@ class Commands(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except neo4j.exceptions.DriverError as exc:
+        except UNREACHABLE as exc:
             settings = _settings()
             hint = "" if settings.external else " (start it with `credgraph db start`)"
             _fail(f"cannot reach Neo4j at {settings.bolt_uri}: {type(exc).__name__}{hint}")
