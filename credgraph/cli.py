@@ -835,6 +835,7 @@ def escalate(as_of: dt.date | None, as_json: bool) -> None:
         migrate(services.graph)
         result = run_escalation(services.graph, services.rules, day,
                                 _operator(), progress)
+        _audited(services, "runEscalation", list(result.changed))
     except (ServerError, EscalationRefused) as exc:
         _fail(str(exc))
     except neo4j.exceptions.Neo4jError as exc:

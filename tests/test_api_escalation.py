@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from credgraph.graph.driver import Graph
+from credgraph.services import Services
 from tests.conftest import TODAY, Api
 from tests.graphs import record, relate, subject
 
@@ -98,6 +99,21 @@ def test_a_run_before_the_calendar_is_refused(api: Api, city: Graph) -> None:
     page = data(api, OFFENDERS, role="investigator")["repeatOffenders"]
     assert page["totalCount"] == 3
     assert {edge["node"]["status"] for edge in page["edges"]} == {"ACTIVE"}
+
+
+def test_a_run_is_audited_with_the_subjects_it_changed(api: Api, city: Graph,
+                                                       services: Services) -> None:
+    """runEscalation is a mutation: its audit event names the subjects whose escalation it
+    opened (a second run, changing nothing, names none)."""
+    plant(city, 10)
+    data(api, RUN)
+    data(api, RUN)
+    services.audit.flush()
+    runs = city.read("MATCH (e:AuditEvent {operation: 'runEscalation'}) "
+                     "RETURN e.subjects AS subjects")
+    escalated = city.read("MATCH (s:Subject)-[:HAS_ESCALATION]->() RETURN collect(s.id) AS ids")
+    assert len(escalated[0]["ids"]) == 3
+    assert sorted(sorted(r["subjects"]) for r in runs) == [[], sorted(escalated[0]["ids"])]
 
 
 def test_run_and_list(api: Api, city: Graph) -> None:

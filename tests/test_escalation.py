@@ -477,6 +477,10 @@ def test_cli_escalate(city: Graph, settings: Settings) -> None:
     assert "unchanged          3" in second.output
     assert node(city, "A")["history"] and json.loads(node(city, "A")["history"][0])[
         "actor"].startswith("cli:")
+    audited = city.read("MATCH (e:AuditEvent {operation: 'runEscalation'}) "
+                        "RETURN e.actor AS actor, e.role AS role, e.subjects AS subjects")
+    assert sorted(len(e["subjects"]) for e in audited) == [0, 3]
+    assert {(e["actor"][:4], e["role"]) for e in audited} == {("cli:", "admin")}
     bad = CliRunner().invoke(main, ["escalate", "--as-of", "30/06/2026"], env=env)
     assert bad.exit_code == 2 and "--as-of" in bad.output
     early = CliRunner().invoke(main, ["escalate", "--as-of", "0001-01-01"], env=env)

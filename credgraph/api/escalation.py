@@ -288,7 +288,7 @@ class EscalationMutation:
         except engine.EscalationRefused as exc:
             raise api_error(ErrorCode.BAD_USER_INPUT, str(exc)) from None
         result = await in_thread(engine.run_escalation, svc.graph, svc.rules, day, who.name)
-        audit(info, "runEscalation", [])
+        audit(info, "runEscalation", result.changed)
         return EscalationRun(as_of=day, created=result.created, raised=result.raised,
                              unchanged=result.unchanged, lifted=result.lifted,
                              lowered=result.lowered)

@@ -479,6 +479,8 @@ class RunResult:
     lowered: int = 0
     unchanged: int = 0
     lifted: int = 0
+    # the subjects whose escalation the run opened, moved or lifted: what its audit names
+    changed: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {"asOf": self.as_of.isoformat(), "created": self.created, "raised": self.raised,
@@ -648,7 +650,8 @@ def run_escalation(graph: Graph, rules: Rules, as_of: dt.date, actor: str,
     applied = apply(graph, changes, progress=step)
     return RunResult(as_of, created=applied[CREATED], raised=applied[RAISED],
                      lowered=applied[LOWERED], lifted=applied[LIFTED],
-                     unchanged=untouched + applied[UPDATED])
+                     unchanged=untouched + applied[UPDATED],
+                     changed=tuple(sorted({c.subject for c in changes if c.action != UPDATED})))
 
 
 # -- confirmation (人工确认) ----------------------------------------------------------------------
