@@ -710,7 +710,8 @@ def _monitor_loop(as_of: dt.date | None, jsonl: Path | None, as_json: bool,
         services = _services(settings)
         migrate(services.graph)
     except (ServerError, neo4j.exceptions.DriverError, neo4j.exceptions.Neo4jError) as exc:
-        _fail(f"cannot reach Neo4j at {settings.bolt_uri}: {type(exc).__name__}")
+        _fail(f"cannot reach Neo4j at {settings.bolt_uri}: {type(exc).__name__}",
+              as_json=as_json)
     while not stop.is_set():
         day = as_of or dt.date.today()
         run = MonitorRun(services.graph, services.rules, day, services.risk_model,
@@ -719,18 +720,18 @@ def _monitor_loop(as_of: dt.date | None, jsonl: Path | None, as_json: bool,
             result = run.run(jsonl)
         except LockHeld as exc:
             if interval is None:
-                _fail(str(exc), code=3)
+                _fail(str(exc), code=3, as_json=as_json)
             click.echo(f"warning: {exc}", err=True)
         except Interrupted as exc:
             if interval is None:
-                _fail(str(exc), code=143)
+                _fail(str(exc), code=143, as_json=as_json)
             break
         except (MonitorError, OSError, neo4j.exceptions.DriverError,
                 neo4j.exceptions.Neo4jError) as exc:
             message = (type(exc).__name__ if isinstance(exc, neo4j.exceptions.DriverError)
                        else scrub(str(exc)))
             if interval is None:
-                _fail(f"monitoring run failed: {message}")
+                _fail(f"monitoring run failed: {message}", as_json=as_json)
             click.echo(f"error: monitoring run failed: {message}", err=True)
         else:
             if jsonl is not None and str(jsonl) == "-":
@@ -837,11 +838,12 @@ def escalate(as_of: dt.date | None, as_json: bool) -> None:
                                 _operator(), progress)
         _audited(services, "runEscalation", list(result.changed))
     except (ServerError, EscalationRefused) as exc:
-        _fail(str(exc))
+        _fail(str(exc), as_json=as_json)
     except neo4j.exceptions.Neo4jError as exc:
-        _fail(f"Neo4j refused the run ({exc.code}): {scrub(str(exc.message))}")
+        _fail(f"Neo4j refused the run ({exc.code}): {scrub(str(exc.message))}", as_json=as_json)
     except neo4j.exceptions.DriverError as exc:
-        _fail(f"cannot reach Neo4j at {settings.bolt_uri}: {type(exc).__name__}")
+        _fail(f"cannot reach Neo4j at {settings.bolt_uri}: {type(exc).__name__}",
+              as_json=as_json)
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)

@@ -483,8 +483,11 @@ def test_cli_escalate(city: Graph, settings: Settings) -> None:
     assert {(e["actor"][:4], e["role"]) for e in audited} == {("cli:", "admin")}
     bad = CliRunner().invoke(main, ["escalate", "--as-of", "30/06/2026"], env=env)
     assert bad.exit_code == 2 and "--as-of" in bad.output
-    early = CliRunner().invoke(main, ["escalate", "--as-of", "0001-01-01"], env=env)
-    assert early.exit_code == 2 and "too early" in early.output
+    early = CliRunner().invoke(main, ["escalate", "--as-of", "0001-01-01", "--json"], env=env)
+    assert early.exit_code == 2 and "too early" in early.stderr
+    # a job reading --json's stdout hears why
+    assert json.loads(early.stdout)["exitCode"] == 2 and "too early" in json.loads(
+        early.stdout)["error"]
 
 
 def test_severe_left_with_only_propagation_is_lowered(graph: Graph, rules: Rules) -> None:
