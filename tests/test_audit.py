@@ -99,6 +99,34 @@ def test_every_operation_is_audited_without_raw_id_numbers(world: str, api: Api,
                                         ensure_ascii=False))
 
 
+def test_a_refused_request_is_audited_as_not_answered(world: str, api: Api,
+                                                      services: Services) -> None:
+    """Who tried what is kept also when it was refused before any resolver recorded it: a
+    partner asking for a subject, an investigator running an admin's mutation, a sharedCheck
+    over its batch limit — with the codes they were answered with, the purpose stated, and
+    no subject (the ids sent were never checked)."""
+    calls = [
+        (f'{{ subject(id: "{NUMBER}") {{ name }} }}', "partner", "FORBIDDEN"),
+        ('mutation { runEscalation { created } }', "investigator", "FORBIDDEN"),
+        ('query($ids: [ID!]!) { sharedCheck(ids: $ids, purpose: "核查") { id } }', "partner",
+         "LIMIT_EXCEEDED"),
+    ]
+    for query, role, code in calls:
+        response = api.client.post(
+            "/graphql", json={"query": query, "variables": {"ids": [S] * 1001}},
+            headers={**api.headers(role), "X-Purpose": "case-9"})
+        assert response.json()["errors"][0]["extensions"]["code"] == code
+    ok(api, f'{{ subject(id: "{S}") {{ id }} }}', "investigator")  # answered: one event
+    logged = [(e["actor"], e["operation"], e["subjects"], e.get("purpose"))
+              for e in events(services)]
+    assert logged == [
+        ("test-partner", "subject (not answered: FORBIDDEN)", [], "case-9"),
+        ("test-investigator", "runEscalation (not answered: FORBIDDEN)", [], "case-9"),
+        ("test-partner", "sharedCheck (not answered: LIMIT_EXCEEDED)", [], "case-9"),
+        ("test-investigator", "subject", [S], None)]
+    assert NUMBER not in json.dumps(logged, ensure_ascii=False)
+
+
 def test_pii_reveals_name_the_persons_shown(world: str, api: Api, services: Services,
                                            graph: Graph) -> None:
     person = world

@@ -43,7 +43,13 @@ from strawberry.types import ExecutionContext, ExecutionResult
 from credgraph.api import desk
 from credgraph.api.audit import AuditReveals
 from credgraph.api.auth import KeyStore, Principal, RateLimiter, Role
-from credgraph.api.errors import UNREACHABLE, UNREACHABLE_MESSAGE, ErrorCode
+from credgraph.api.errors import (
+    UNREACHABLE,
+    UNREACHABLE_MESSAGE,
+    ErrorCode,
+    classify,
+    timed_out,
+)
 from credgraph.api.execution import LeanExecutionContext
 from credgraph.api.introspection import RoleIntrospection
 from credgraph.api.metrics import Metrics, MonitorCollector
@@ -74,7 +80,6 @@ EXPLORER_ASSETS = {
 PUBLIC_PATHS = ("/healthz", "/readyz", *desk.PUBLIC_PATHS)
 PUBLIC_PREFIXES = ("/explorer/", *desk.PUBLIC_PREFIXES)
 GRAPHQL_RESPONSE = "application/graphql-response+json"
-_LIMIT_MESSAGES = re.compile(r"exceeds maximum operation depth|aliases found|more than \d+ tokens")
 # A JSON escape of a UTF-16 surrogate (\ud800–\udfff): paired, it decodes to one character;
 # alone, to a string no UTF-8 text (Neo4j, the audit log) can hold.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
@@ -126,27 +131,24 @@ def build_schema(services: Services) -> strawberry.Schema:
 
 
 def error_code(error: GraphQLError) -> tuple[str, str]:
-    """The contract's code for an error, and the message a person sees."""
-    code = (error.extensions or {}).get("code")
-    if code:  # an id the caller typed is echoed in many messages: masked if it is a person's
-        return str(code), scrub(error.message)
-    original = error.original_error
-    if isinstance(original, UNREACHABLE):
-        log.warning("Neo4j unreachable in %s: %s", error.path, type(original).__name__)
-        return ErrorCode.SERVICE_UNAVAILABLE.value, UNREACHABLE_MESSAGE
-    if isinstance(original, neo4j.exceptions.ClientError) and "TimedOut" in (original.code or ""):
-        return ErrorCode.LIMIT_EXCEEDED.value, "the query ran longer than the time limit"
-    if _LIMIT_MESSAGES.search(error.message):
-        return ErrorCode.LIMIT_EXCEEDED.value, error.message
-    # syntax, validation, wrong argument types, a variable that does not coerce (an enum
-    # value that does not exist, a malformed date "2026-13-45"): the request's fault
-    if (original is None or isinstance(original, GraphQLError)
-            or (error.path is None and error.nodes)
-            or (error.path is None and isinstance(original, ValueError | TypeError))):
-        return ErrorCode.BAD_USER_INPUT.value, scrub(error.message)
-    trace = "".join(traceback.format_exception(original))
-    log.error("internal error in %s: %s", error.path, scrub(trace))
-    return ErrorCode.INTERNAL.value, "internal error; the server log has the details"
+    """The contract's code for an error, and the message a person sees; what is not the
+    request's fault is logged (scrubbed)."""
+    given = (error.extensions or {}).get("code")
+    if given:  # an id the caller typed is echoed in many messages: masked if it is a person's
+        return str(given), scrub(error.message)
+    code = classify(error)
+    if code == ErrorCode.SERVICE_UNAVAILABLE:
+        log.warning("Neo4j unreachable in %s: %s", error.path,
+                    type(error.original_error).__name__)
+        return code.value, UNREACHABLE_MESSAGE
+    if code == ErrorCode.INTERNAL:
+        original = error.original_error or error
+        trace = "".join(traceback.format_exception(original))
+        log.error("internal error in %s: %s", error.path, scrub(trace))
+        return code.value, "internal error; the server log has the details"
+    if timed_out(error):
+        return code.value, "the query ran longer than the time limit"
+    return code.value, scrub(error.message)
 
 
 def accepts_graphql_response(accept: str) -> bool:

@@ -1,12 +1,14 @@
 """The audit log in the API (SPEC §9, §10): one line for a resolver to say who asked what about
 whom — `audit(info, "riskAssessment", [center])` —, the schema extension that audits personal
-data shown by a resolver that named nobody, and `auditLog` for admins."""
+data shown by a resolver that named nobody and the requests refused before any resolver
+recorded them, and `auditLog` for admins."""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
 from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
 from typing import Any
 from urllib.parse import unquote
 
@@ -24,7 +26,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types import Info
 
 from credgraph.api.auth import KEY_NAME_MAX, Principal
-from credgraph.api.errors import ErrorCode, api_error
+from credgraph.api.errors import ErrorCode, api_error, classify
 from credgraph.api.types import (
     REVEALED,
     PageInfo,
@@ -44,6 +46,8 @@ from credgraph.schema.privacy import Privacy, scrub
 
 PURPOSE_HEADER = "x-purpose"
 AUDIT_PAGE = 100  # SPEC §9's `auditLog(first)`; an explicit null means it too
+# The events a request's resolvers have recorded (None outside a GraphQL execution).
+RECORDED: ContextVar[list[str] | None] = ContextVar("recorded", default=None)
 
 
 def audit(info: Info, operation: str, subjects: Iterable[str],
@@ -82,6 +86,9 @@ def record(trail: AuditTrail, who: Principal, operation: str, subjects: Iterable
     trail.record(AuditEvent(actor=who.name, role=who.role.value, operation=operation,
                             subjects=tuple(named),
                             purpose=purpose))
+    recorded = RECORDED.get()
+    if recorded is not None:
+        recorded.append(operation)
 
 
 def safe_key(value: str, privacy: Privacy) -> str:
@@ -125,23 +132,38 @@ def root_fields(document: DocumentNode | None, operation: str | None) -> list[st
 class AuditReveals(SchemaExtension):
     """Every PII reveal is audited: persons shown with their name unmasked or their masked ID
     number (`Subject.from_row` notes them) that no `audit()` call of the request named, with
-    the purpose the request states."""
+    the purpose the request states. So is every request its resolvers refused before
+    recording anything (a partner asking for `subject`, a mutation refused, a batch over the
+    limit): who tried what, and the codes it was answered with — no subjects, as the ids it
+    sent were never checked."""
 
     def on_execute(self) -> Iterator[None]:
         REVEALED.set(set())
+        RECORDED.set([])
         yield
         left = REVEALED.get()
+        recorded = RECORDED.get()
         REVEALED.set(None)
+        RECORDED.set(None)
         context = self.execution_context.context
         who = context.get("principal")
-        if not left or who is None:
+        if who is None:
             return
         svc = context["services"]
         operation = "+".join(root_fields(self.execution_context.graphql_document,
                                          self.execution_context.operation_name)) or "query"
-        svc.audit.record(AuditEvent(actor=who.name, role=who.role.value, operation=operation,
-                                    subjects=tuple(sorted(left)),
-                                    purpose=stated_purpose(context)))
+        if left:
+            svc.audit.record(AuditEvent(actor=who.name, role=who.role.value,
+                                        operation=operation, subjects=tuple(sorted(left)),
+                                        purpose=stated_purpose(context)))
+        result = self.execution_context.result
+        codes = sorted({classify(error).value
+                        for error in (result.errors or [] if result else [])})
+        if codes and not recorded and not left:
+            svc.audit.record(AuditEvent(actor=who.name, role=who.role.value,
+                                        operation=f"{operation} (not answered: "
+                                                  f"{', '.join(codes)})",
+                                        subjects=(), purpose=stated_purpose(context)))
 
 
 @strawberry.type
