@@ -513,6 +513,22 @@ def test_severe_left_with_only_propagation_is_lowered(graph: Graph, rules: Rules
     assert run(graph, rules, confirm_on)["lowered"] == 0
 
 
+def test_the_rules_on_a_date_are_those_of_the_run_that_decided() -> None:
+    """A confirmation names no rules: on its date the rules of the run before it stand."""
+    def event(action: str, level: str, day: str, rules: list[str]) -> str:
+        return json.dumps({"at": f"{day}T08:00:00+00:00", "action": action, "level": level,
+                           "asOf": day, "rules": rules})
+
+    node = {"status": "ACTIVE", "level": "SEVERE", "since": dt.date(2026, 3, 1), "history": [
+        event("created", "FOCUS", "2026-01-01", ["R1"]),
+        event("raised", "SEVERE_PROPOSED", "2026-02-01", ["R1", "R3"]),
+        event("confirmed", "SEVERE", "2026-03-01", [])]}
+    assert [state_on(node, dt.date(2026, m, 1)) for m in (1, 2, 3)] == [
+        StateOn(EscalationLevel.FOCUS, dt.date(2026, 1, 1), ("R1",)),
+        StateOn(EscalationLevel.SEVERE_PROPOSED, dt.date(2026, 2, 1), ("R1", "R3")),
+        StateOn(EscalationLevel.SEVERE, dt.date(2026, 3, 1), ("R1", "R3"))]
+
+
 def test_an_unreadable_history_entry_is_skipped() -> None:
     """One hand-edited entry does not stop the reports that read a level on a date (G4,
     procurementCheck, repeatOffenders(asOf)); a history of nothing readable reads as none."""

@@ -865,7 +865,9 @@ def state_on(node: Mapping[str, Any], as_of: dt.date) -> StateOn | None:
         if event["action"] == LIFTED:
             state = None
         elif state is None or state.level != event["level"]:
-            state = StateOn(EscalationLevel(event["level"]), day, _event_rules(event))
+            # a confirmation names no rules: those of the run before it still stand
+            state = StateOn(EscalationLevel(event["level"]), day,
+                            _event_rules(event) or (state.rules if state else ()))
         elif rules := _event_rules(event):
             state = StateOn(state.level, state.since, rules)
     return state
