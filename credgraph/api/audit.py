@@ -147,23 +147,19 @@ class AuditReveals(SchemaExtension):
         RECORDED.set(None)
         context = self.execution_context.context
         who = context.get("principal")
-        if who is None:
-            return
-        svc = context["services"]
+        result = self.execution_context.result
+        errors = (result.errors if result is not None else None) or []
+        refused = not left and not recorded and bool(errors)
+        if who is None or not (left or refused):
+            return  # the common case: the resolvers recorded what they showed
         operation = "+".join(root_fields(self.execution_context.graphql_document,
                                          self.execution_context.operation_name)) or "query"
-        if left:
-            svc.audit.record(AuditEvent(actor=who.name, role=who.role.value,
-                                        operation=operation, subjects=tuple(sorted(left)),
-                                        purpose=stated_purpose(context)))
-        result = self.execution_context.result
-        codes = sorted({classify(error).value
-                        for error in (result.errors or [] if result else [])})
-        if codes and not recorded and not left:
-            svc.audit.record(AuditEvent(actor=who.name, role=who.role.value,
-                                        operation=f"{operation} (not answered: "
-                                                  f"{', '.join(codes)})",
-                                        subjects=(), purpose=stated_purpose(context)))
+        if refused:
+            codes = sorted({classify(error).value for error in errors})
+            operation = f"{operation} (not answered: {', '.join(codes)})"
+        context["services"].audit.record(AuditEvent(
+            actor=who.name, role=who.role.value, operation=operation,
+            subjects=tuple(sorted(left or ())), purpose=stated_purpose(context)))
 
 
 @strawberry.type
