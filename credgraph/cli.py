@@ -67,6 +67,13 @@ class IsoDate(click.ParamType):
 ISO_DATE = IsoDate()
 
 
+def _unreachable(settings: Settings, exc: Exception) -> str:
+    """What a command says when it cannot reach Neo4j: where, the driver's reason, and for
+    the local server how to start it."""
+    hint = "" if settings.external else " (start it with `credgraph db start`)"
+    return f"cannot reach Neo4j at {settings.bolt_uri}: {type(exc).__name__}{hint}"
+
+
 class Commands(click.Group):
     """The command group: a command that finds Neo4j unreachable (the local server stopped,
     the external one down) ends with a message saying so, not a driver traceback."""
@@ -75,9 +82,7 @@ class Commands(click.Group):
         try:
             return super().invoke(ctx)
         except UNREACHABLE as exc:
-            settings = _settings()
-            hint = "" if settings.external else " (start it with `credgraph db start`)"
-            _fail(f"cannot reach Neo4j at {settings.bolt_uri}: {type(exc).__name__}{hint}")
+            _fail(_unreachable(_settings(), exc))
 
 
 @click.group(cls=Commands)
@@ -207,8 +212,7 @@ def load(paths: tuple[Path, ...], as_json: bool, rejects: Path, batch_size: int,
     except neo4j.exceptions.Neo4jError as exc:
         _fail(f"Neo4j refused a write ({exc.code}): {exc.message}", as_json=as_json)
     except neo4j.exceptions.DriverError as exc:
-        _fail(f"cannot reach Neo4j at {settings.bolt_uri}: {type(exc).__name__}",
-              as_json=as_json)
+        _fail(_unreachable(settings, exc), as_json=as_json)
     sys.exit(1 if strict and summary.rejected else 0)
 
 
@@ -367,7 +371,7 @@ def credit_report(subject_id: str, pdf: Path | None, html_file: Path | None,
     except IdentifierError as exc:
         _fail(f"malformed id: {exc}")
     except neo4j.exceptions.DriverError as exc:
-        _fail(f"cannot reach Neo4j at {services.settings.bolt_uri}: {type(exc).__name__}")
+        _fail(_unreachable(services.settings, exc))
     if row is None:
         _fail("no subject with this id", 1)
         return
@@ -710,8 +714,7 @@ def _monitor_loop(as_of: dt.date | None, jsonl: Path | None, as_json: bool,
         services = _services(settings)
         migrate(services.graph)
     except (ServerError, neo4j.exceptions.DriverError, neo4j.exceptions.Neo4jError) as exc:
-        _fail(f"cannot reach Neo4j at {settings.bolt_uri}: {type(exc).__name__}",
-              as_json=as_json)
+        _fail(_unreachable(settings, exc), as_json=as_json)
     while not stop.is_set():
         day = as_of or dt.date.today()
         run = MonitorRun(services.graph, services.rules, day, services.risk_model,
@@ -842,8 +845,7 @@ def escalate(as_of: dt.date | None, as_json: bool) -> None:
     except neo4j.exceptions.Neo4jError as exc:
         _fail(f"Neo4j refused the run ({exc.code}): {scrub(str(exc.message))}", as_json=as_json)
     except neo4j.exceptions.DriverError as exc:
-        _fail(f"cannot reach Neo4j at {settings.bolt_uri}: {type(exc).__name__}",
-              as_json=as_json)
+        _fail(_unreachable(settings, exc), as_json=as_json)
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
