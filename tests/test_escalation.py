@@ -443,6 +443,26 @@ def test_severe_lifted_with_its_propagation(proposed: Graph, rules: Rules) -> No
     assert run(proposed, rules, earliest)["lifted"] == 0
 
 
+def test_a_run_dated_before_a_confirmation_leaves_it(proposed: Graph, rules: Rules) -> None:
+    """A missed night made up after a person confirmed C: the run lifts what did not hold
+    then (A, B) but neither lifts C's confirmed SEVERE nor its controllers' FOCUS, and writes
+    nothing into their histories."""
+    earliest = AS_OF + dt.timedelta(days=30)
+    confirm_escalation(proposed, rules, "C", "确认", "admin-1", earliest)
+    before = {sid: node(proposed, sid) for sid in "CPQ"}
+    # on days(101) C had two of its penalties: no rule of its own held
+    assert run(proposed, rules, days(101)) == {"created": 0, "raised": 0, "unchanged": 3,
+                                                "lifted": 2, "lowered": 0}
+    assert escalation_levels(proposed, ["A", "B", "C", "P", "Q"]) == {
+        "C": "SEVERE", "P": "FOCUS", "Q": "FOCUS"}
+    for sid in "CPQ":
+        after = node(proposed, sid)
+        assert (after["history"], after["revision"]) == (before[sid]["history"],
+                                                        before[sid]["revision"])
+    # a run dated on the confirmation decides as before
+    assert run(proposed, rules, earliest)["created"] == 2
+
+
 def test_confirmation_refusals(proposed: Graph, rules: Rules) -> None:
     later = AS_OF + dt.timedelta(days=60)
     with pytest.raises(EscalationRefused, match="no escalation"):

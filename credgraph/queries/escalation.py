@@ -24,7 +24,8 @@ counted severity (严重/一般, not 轻微), dated within the window:
   SEVERE → FOCUS (联合惩戒对象), never before the confirmation.
 
 A confirmed SEVERE stays while any of the subject's own rules (R1–R5) holds; when none does
-it is lifted, or lowered to FOCUS when the subject is still a propagation target. An
+it is lifted, or lowered to FOCUS when the subject is still a propagation target. A run dated
+before a confirmation leaves that escalation as the person decided it. An
 escalation whose conditions no longer hold is LIFTED with the date, never deleted; its
 history is append-only.
 """
@@ -248,7 +249,7 @@ def wanted_escalations(graph: Graph, rules: Rules, as_of: dt.date,
 
     `severe(own)` names the legal persons at SEVERE after the run, from the subjects whose
     own rules hold; their controllers are propagation targets. Without it, the stored SEVERE
-    escalations that keep an own rule are used."""
+    escalations that keep an own rule, or were confirmed after `as_of`, are used."""
     window = Window.of(rules, as_of)
     section = rules.escalation
     wanted: dict[str, Wanted] = {}
@@ -271,7 +272,7 @@ def wanted_escalations(graph: Graph, rules: Rules, as_of: dt.date,
 
     kept = severe(wanted) if severe else None
     if kept is None:
-        kept = _stored_severe(graph, wanted)
+        kept = _stored_severe(graph, wanted, as_of)
     if kept:
         for row in graph.read_rows(CONTROLLERS, {"companies": sorted(kept), "asOf": as_of},
                                    timeout=READ_TIMEOUT):
@@ -395,7 +396,7 @@ RETURN collect(e {{{ESCALATION_FIELDS},
 STORED_SEVERE = f"""
 MATCH (e:{_ESC}) WHERE e.status = $active AND e.level = $severe
 MATCH (s:{Label.LEGAL_PERSON.value})-[:{_HAS_ESCALATION}]->(e)
-RETURN collect({{id: s.id}}) AS rows
+RETURN collect({{id: s.id, confirmedOn: e.confirmedOn}}) AS rows
 """
 
 
@@ -428,16 +429,23 @@ class Stored:
     def active(self) -> bool:
         return self.status == EscalationStatus.ACTIVE.value
 
+    def confirmed_after(self, as_of: dt.date) -> bool:
+        """Confirmed by a person (人工确认) after `as_of`: a run of that date leaves it."""
+        confirmed = as_date(self.row.get("confirmedOn"))
+        return confirmed is not None and confirmed > as_of
+
 
 def stored_escalations(graph: Graph) -> dict[str, Stored]:
     rows = graph.read_rows(STORED, timeout=READ_TIMEOUT)
     return {row["subject"]: Stored.from_row(row) for row in rows}
 
 
-def _stored_severe(graph: Graph, wanted: dict[str, Wanted]) -> set[str]:
+def _stored_severe(graph: Graph, wanted: dict[str, Wanted], as_of: dt.date) -> set[str]:
     rows = graph.read_rows(STORED_SEVERE, {"active": EscalationStatus.ACTIVE.value,
                                            "severe": EscalationLevel.SEVERE.value})
-    return {row["id"] for row in rows if row["id"] in wanted and wanted[row["id"]].own}
+    return {row["id"] for row in rows
+            if (row["id"] in wanted and wanted[row["id"]].own)
+            or (as_date(row["confirmedOn"]) or as_of) > as_of}
 
 
 # -- the difference, and writing it --------------------------------------------------------------
@@ -529,6 +537,8 @@ def plan(rules: Rules, as_of: dt.date, wanted: Mapping[str, Wanted],
 def _change(rules: Rules, as_of: dt.date, item: Wanted | None, node: Stored | None,
             actor: str) -> Change | None:
     revision = node.revision if node else 0
+    if node is not None and node.confirmed_after(as_of):
+        return None
     if item is None:
         if node is None or not node.active:
             return None
@@ -633,7 +643,7 @@ def run_escalation(graph: Graph, rules: Rules, as_of: dt.date, actor: str,
     def severe_after(wanted: dict[str, Wanted]) -> set[str]:
         return {sid for sid, node in stored.items()
                 if node.active and node.level == EscalationLevel.SEVERE.value
-                and sid in wanted and wanted[sid].own}
+                and ((sid in wanted and wanted[sid].own) or node.confirmed_after(as_of))}
 
     wanted = wanted_escalations(graph, rules, as_of, severe_after)
     changes, untouched = plan(rules, as_of, wanted, stored, actor)
