@@ -40,6 +40,7 @@ def test_masks() -> None:
     assert mask_name("张三明") == "张*明"
     assert mask_name("张三") == "张*"
     assert mask_name("欧阳明月") == "欧**月"
+    assert (mask_name("明"), mask_name(" 明 "), mask_name("")) == ("*", "*", "")
 
 
 def test_secret_generated_once_owner_only(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -142,10 +142,11 @@ def _mask_match(match: re.Match[str]) -> str:
 
 
 def mask_name(name: str) -> str:
-    """张*明, 张*, 欧阳**: first and last character kept for names of three or more."""
+    """张*明, 张*, 欧**月: first and last character kept for names of three or more; a name of
+    one character is all mask (it would be the whole name)."""
     text = name.strip()
     if len(text) <= 1:
-        return text
+        return "*" * len(text)
     if len(text) == 2:
         return text[0] + "*"
     return text[0] + "*" * (len(text) - 2) + text[-1]
