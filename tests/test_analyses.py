@@ -147,6 +147,29 @@ def test_two_path_ownership(graph: Graph, rules: Rules) -> None:
     assert ultimate_owners(graph, rules, "C", 0.3, AS_OF).owners == []
 
 
+def test_share_sums_every_path_beyond_those_shown(graph: Graph, rules: Rules) -> None:
+    """A lattice of holdings (2 companies a layer, each owning half of both below) gives O
+    2^4 = 16 paths of 1 × 0.5^4 each: 100 %, however few paths the answer shows."""
+    subject(graph, "O", "吴十", "NATURAL_PERSON")
+    subject(graph, "T", "目标公司")
+    for layer in range(1, 5):
+        for side in "ab":
+            subject(graph, f"L{layer}{side}", f"第{layer}层{side}公司")
+    for side in "ab":
+        relate(graph, "O", f"L1{side}", "SHAREHOLDER", ratio=1.0)
+        relate(graph, f"L4{side}", "T", "SHAREHOLDER", ratio=0.5)
+    for layer in range(1, 4):
+        for side in "ab":
+            for below in "ab":
+                relate(graph, f"L{layer}{side}", f"L{layer + 1}{below}", "SHAREHOLDER",
+                       ratio=0.5)
+    result = ultimate_owners(graph, rules, "T", 0.25, AS_OF, max_paths=5)
+    [owner] = result.owners
+    assert (owner.id, round(owner.share, 6), owner.basis) == ("O", 1.0, "SUSPECTED_CONTROLLER")
+    assert len(owner.paths) == 5 and result.truncated
+    assert "16 shareholding paths" in " ".join(owner.evidence)
+
+
 def test_cycle_is_ignored(graph: Graph, rules: Rules) -> None:
     subject(graph, "X", "赵六", "NATURAL_PERSON")
     subject(graph, "D", "D公司")

@@ -1,8 +1,9 @@
 """Ownership penetration (股权穿透) and beneficial owners (受益所有人, SPEC §8).
 
 Effective share of O in C = Σ over simple live SHAREHOLDER paths O→…→C of Π ratios. Cypher
-walks the paths upward from the indexed company, bounded in depth and count; the sums, the
-thresholds and the suspected controller are computed here.
+walks the paths upward from the indexed company, bounded in depth, and sums every path per
+owner; only the paths shown are bounded in count. The thresholds and the suspected controller
+are decided here.
 """
 
 from __future__ import annotations
@@ -25,17 +26,24 @@ from credgraph.rules import Rules
 
 
 def share_paths(max_depth: int) -> str:
-    """Live SHAREHOLDER paths up to the rules file's depth (an int, validated at start:
-    a variable-length bound cannot be a parameter)."""
+    """Each owner's effective share over its live SHAREHOLDER paths up to the rules file's
+    depth (an int, validated at start: a variable-length bound cannot be a parameter), with
+    its path count and its strongest `$maxPaths` paths. The sum is taken over every path, not
+    over those shown: a share cut short would hide an owner (a group whose companies hold
+    each other layer by layer has thousands of paths to one person)."""
     hops = f"{RelationType.SHAREHOLDER.value}*1..{int(max_depth)}"
     return f"""
 MATCH p = (o:Subject)-[rels:{hops}]->(c:Subject {{id: $id}})
 WHERE all(r IN rels WHERE {live("r")})
   AND all(i IN range(0, size(rels) - 1)
           WHERE NOT nodes(p)[i] IN nodes(p)[i + 1..])
-WITH p, o LIMIT $maxPaths
-RETURN collect({{owner: o.id, ids: [n IN nodes(p) | n.id],
-                ratios: [r IN relationships(p) | r.ratio]}}) AS rows
+WITH o, p, reduce(s = 1.0, r IN rels | s * coalesce(r.ratio, 0.0)) AS share
+ORDER BY share DESC
+WITH o, sum(share) AS share, count(p) AS count,
+     collect(p)[..$maxPaths] AS shown
+RETURN collect({{owner: o.id, share: share, count: count,
+                paths: [p IN shown | {{ids: [n IN nodes(p) | n.id],
+                                      ratios: [r IN relationships(p) | r.ratio]}}]}}) AS rows
 """
 
 
@@ -83,25 +91,23 @@ class OwnershipResult:
     truncated: bool
 
 
-def effective_shares(paths: list[OwnerPath]) -> dict[str, float]:
-    shares: dict[str, float] = defaultdict(float)
-    for path in paths:
-        shares[path.ids[0]] += path.share
-    return dict(shares)
-
-
 def ultimate_owners(graph: Graph, rules: Rules, company: str, threshold: float,
                     as_of: dt.date, max_paths: int = 5000) -> OwnershipResult:
+    """Beneficial, declared, suspected and state owners of `company`; `max_paths` bounds the
+    paths shown per owner (`truncated` when one has more), never the paths summed."""
     depth = rules.ownership.max_depth
     control_share = rules.ownership.control_share
     rows = graph.read_rows(share_paths(depth), {"id": company, "asOf": as_of,
-                                                "maxPaths": max_paths + 1})
-    truncated = len(rows) > max_paths
+                                                "maxPaths": max_paths})
     paths_by_owner: dict[str, list[OwnerPath]] = defaultdict(list)
-    for row in rows[:max_paths]:
-        paths_by_owner[row["owner"]].append(OwnerPath(row["ids"], row["ratios"]))
+    shares: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for row in rows:
+        shares[row["owner"]] = row["share"]
+        counts[row["owner"]] = row["count"]
+        paths_by_owner[row["owner"]] = [OwnerPath(p["ids"], p["ratios"]) for p in row["paths"]]
+    truncated = any(count > max_paths for count in counts.values())
     all_paths = [p for paths in paths_by_owner.values() for p in paths]
-    shares = effective_shares(all_paths)
     control = graph.read(CONTROL, {"id": company, "asOf": as_of})
     declared = {row["id"] for row in control
                 if row["type"] == RelationType.ACTUAL_CONTROLLER}
@@ -146,5 +152,9 @@ def ultimate_owners(graph: Graph, rules: Rules, company: str, threshold: float,
         if suspect:
             owners[suspect] = Owner(suspect, shares[suspect], "SUSPECTED_CONTROLLER",
                                     paths_by_owner[suspect], evidence)
+    for owner in owners.values():
+        if counts.get(owner.id, 0) > len(owner.paths):
+            owner.evidence.append(f"{counts[owner.id]} shareholding paths, "
+                                  f"the {len(owner.paths)} strongest shown")
     ranked = sorted(owners.values(), key=lambda o: (o.basis == "STATE", -o.share, o.id))
     return OwnershipResult(company, ranked, subjects, truncated)
