@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 
 import click
 import neo4j.exceptions
+from pydantic import ValidationError
 
 from credgraph.api.auth import KeyStore, Role, check_key_name
 from credgraph.api.errors import UNREACHABLE
@@ -26,11 +27,16 @@ from credgraph.graph.server import LocalNeo4j, ServerError
 from credgraph.queries.alerts import Watcher
 from credgraph.schema.privacy import scrub
 from credgraph.services import Services
-from credgraph.settings import Settings
+from credgraph.settings import Settings, settings_problems
 
 
-def _settings() -> Settings:
-    return Settings()
+def _settings(as_json: bool = False) -> Settings:
+    """The settings, or exit 2 naming each environment variable to mend."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        _fail("the configuration is refused — " + "; ".join(settings_problems(exc)),
+              as_json=as_json)
 
 
 def _operator() -> str:
@@ -199,7 +205,7 @@ def load(paths: tuple[Path, ...], as_json: bool, rejects: Path, batch_size: int,
     from credgraph.loaders.bundle import BundleError
     from credgraph.loaders.report import run_load
 
-    settings = _settings()
+    settings = _settings(as_json)
     try:
         if not settings.external:
             LocalNeo4j(settings).start()
@@ -707,7 +713,7 @@ def _monitor_loop(as_of: dt.date | None, jsonl: Path | None, as_json: bool,
         jsonl_lines,
     )
 
-    settings = _settings()
+    settings = _settings(as_json)
     try:
         if not settings.external:
             LocalNeo4j(settings).start()
@@ -820,7 +826,7 @@ def escalate(as_of: dt.date | None, as_json: bool) -> None:
     after a crash. Prints what changed (EscalationRun)."""
     from credgraph.queries.escalation import EscalationRefused, check_run_date, run_escalation
 
-    settings = _settings()
+    settings = _settings(as_json)
     day = as_of or dt.date.today()
     bar: Any = None
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_SECRET_BYTES = 16
 
 
 class Settings(BaseSettings):
@@ -65,6 +67,14 @@ class Settings(BaseSettings):
     audit_flush_ms: int = 200
     audit_batch: int = 500
 
+    @field_validator("secret")
+    @classmethod
+    def _secret_long_enough(cls, value: str | None) -> str | None:
+        if value is not None and len(value.encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"must be at least {MIN_SECRET_BYTES} bytes (it keys every "
+                             "person's opaque id and the encryption of ID numbers)")
+        return value
+
     @property
     def external(self) -> bool:
         return bool(self.neo4j_uri)
@@ -76,3 +86,17 @@ class Settings(BaseSettings):
     @property
     def bolt_uri(self) -> str:
         return self.neo4j_uri or f"bolt://127.0.0.1:{self.bolt_port}"
+
+
+def settings_problems(error: ValidationError) -> list[str]:
+    """Each refused setting as the variable to mend and why — never the value given, which
+    may be a password or the secret."""
+    problems = []
+    for item in error.errors(include_input=False, include_url=False):
+        name = str(item["loc"][0]) if item["loc"] else ""
+        field = Settings.model_fields.get(name)
+        alias = field.validation_alias if field else None
+        variable = (alias.choices[0] if isinstance(alias, AliasChoices)
+                    else f"CREDGRAPH_{name.upper()}")
+        problems.append(f"{variable}: {item['msg'].removeprefix('Value error, ')}")
+    return problems

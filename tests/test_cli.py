@@ -241,6 +241,27 @@ def test_usage_errors_exit_2_before_anything_runs(settings: Settings, tmp_path: 
     assert problem in result.output and "Traceback" not in result.output
 
 
+@pytest.mark.parametrize(("variable", "value", "problem"), [
+    ("CREDGRAPH_SECRET", "short-secret-15", "CREDGRAPH_SECRET: must be at least 16 bytes"),
+    ("CREDGRAPH_BOLT_PORT", "seven-six-eight-seven", "CREDGRAPH_BOLT_PORT: Input should be"),
+    ("CREDGRAPH_TX_TIMEOUT", "ten-seconds-please", "CREDGRAPH_TX_TIMEOUT: Input should be")])
+def test_a_refused_setting_is_named_not_shown(settings: Settings, variable: str, value: str,
+                                              problem: str) -> None:
+    """A secret under 16 bytes ended the first load in a traceback from the encryption, and a
+    malformed variable in pydantic's, which prints the value given — a password or the
+    secret. Exit 2 naming the variable, with --json as well."""
+    from click.testing import CliRunner
+
+    from credgraph.cli import main
+
+    env = {**cli_env(settings), variable: value}
+    result = CliRunner().invoke(main, ["escalate", "--json"], env=env)
+    assert result.exit_code == 2, result.output
+    assert json.loads(result.stdout)["exitCode"] == 2
+    assert problem in result.stderr and "Traceback" not in result.output
+    assert value not in result.output
+
+
 @pytest.mark.parametrize("port", ["99999", "65536", "0", "-1"])
 def test_serve_refuses_a_port_tcp_has_not(settings: Settings, monkeypatch: pytest.MonkeyPatch,
                                           port: str) -> None:
