@@ -25,6 +25,7 @@ from credgraph.graph.migrations import CURRENT_VERSION, migrate, schema_version
 from credgraph.graph.model import Label
 from credgraph.graph.server import LocalNeo4j, ServerError
 from credgraph.queries.alerts import Watcher
+from credgraph.rules import RulesError
 from credgraph.schema.privacy import scrub
 from credgraph.services import Services
 from credgraph.settings import Settings, settings_problems
@@ -82,13 +83,16 @@ def _unreachable(settings: Settings, exc: Exception) -> str:
 
 class Commands(click.Group):
     """The command group: a command that finds Neo4j unreachable (the local server stopped,
-    the external one down) ends with a message saying so, not a driver traceback."""
+    the external one down), or a rules file that does not validate, ends with a message
+    saying so (the rules error names the file and the key), not a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except UNREACHABLE as exc:
             _fail(_unreachable(_settings(), exc))
+        except RulesError as exc:
+            _fail(str(exc))
 
 
 @click.group(cls=Commands)
@@ -213,7 +217,7 @@ def load(paths: tuple[Path, ...], as_json: bool, rejects: Path, batch_size: int,
         services.graph.driver.verify_connectivity()
         migrate(services.graph)
         summary = run_load(services, list(paths), rejects, batch_size, as_json, bulk)
-    except (BundleError, ServerError) as exc:
+    except (BundleError, ServerError, RulesError) as exc:
         _fail(str(exc), as_json=as_json)
     except neo4j.exceptions.Neo4jError as exc:
         _fail(f"Neo4j refused a write ({exc.code}): {exc.message}", as_json=as_json)
@@ -719,6 +723,8 @@ def _monitor_loop(as_of: dt.date | None, jsonl: Path | None, as_json: bool,
             LocalNeo4j(settings).start()
         services = _services(settings)
         migrate(services.graph)
+    except RulesError as exc:
+        _fail(str(exc), as_json=as_json)
     except (ServerError, neo4j.exceptions.DriverError, neo4j.exceptions.Neo4jError) as exc:
         _fail(_unreachable(settings, exc), as_json=as_json)
     while not stop.is_set():
@@ -846,7 +852,7 @@ def escalate(as_of: dt.date | None, as_json: bool) -> None:
         result = run_escalation(services.graph, services.rules, day,
                                 _operator(), progress)
         _audited(services, "runEscalation", list(result.changed))
-    except (ServerError, EscalationRefused) as exc:
+    except (ServerError, EscalationRefused, RulesError) as exc:
         _fail(str(exc), as_json=as_json)
     except neo4j.exceptions.Neo4jError as exc:
         _fail(f"Neo4j refused the run ({exc.code}): {scrub(str(exc.message))}", as_json=as_json)

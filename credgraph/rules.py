@@ -336,6 +336,19 @@ class Rules(Section):
     repair: RepairRules
     sharing: SharingRules
 
+    @model_validator(mode="after")
+    def _known_domains(self) -> Rules:
+        """[repair.domain_months] is keyed by the domains of [domains]: a key naming none (a
+        typo, or a domain's Chinese name) would leave that domain's penalties on the default
+        period — repaired months early — without a word."""
+        known = {*self.domains.keywords, self.domains.fallback}
+        names = {name: key for key, name in self.domains.names.items()}
+        for key in sorted(set(self.repair.domain_months) - known):
+            hint = f" (write {names[key]})" if key in names else ""
+            raise ValueError(f"[repair.domain_months.{key}] is not a domain{hint}: one of "
+                             f"{', '.join(sorted(known))}")
+        return self
+
     @classmethod
     def load(cls, override: Path | None = None,
              overrides: dict[str, Any] | None = None) -> Rules:
@@ -356,8 +369,10 @@ class Rules(Section):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
+            # a check across sections has no location of its own: its message names the key
             problems = "; ".join(
-                f"[{'.'.join(str(p) for p in err['loc'])}] {err['msg']}" for err in exc.errors())
+                (f"[{'.'.join(str(p) for p in err['loc'])}] " if err["loc"] else "")
+                + err["msg"] for err in exc.errors())
             raise RulesError(f"{source}: {problems}") from None
 
     def with_overrides(self, overrides: dict[str, Any]) -> Rules:

@@ -128,6 +128,32 @@ def test_a_command_says_when_neo4j_is_unreachable(settings: Settings, tmp_path: 
         f"error: cannot reach Neo4j at bolt://127.0.0.1:{port}: ServiceUnavailable")
 
 
+@pytest.mark.parametrize("command", [
+    ["load", "BUNDLE", "--json"], ["escalate", "--json"], ["monitor", "run", "--json"],
+    ["integrity", "check", CO], ["serve", "--port", "1"]])
+def test_a_command_says_when_its_rules_file_does_not_validate(
+        settings: Settings, tmp_path: Path, command: list[str]) -> None:
+    """Exit 2 with a line naming the file and the key (and --json's object), not a
+    traceback (exit 1) before anything ran."""
+    from click.testing import CliRunner
+
+    from credgraph.cli import main
+
+    rules = tmp_path / "deployment.toml"
+    rules.write_text('[grade]\nstart = "hundred"\n', encoding="utf-8")
+    said = "deployment.toml: [grade.start] Input should be a valid integer"
+    bundle = str(legal_persons(tmp_path / "b", (CO, "德州市德城区鑫源食品有限公司")))
+    args = [bundle if arg == "BUNDLE" else arg for arg in command]
+    env = {**cli_env(settings), "CREDGRAPH_RULES_FILE": str(rules)}
+    result = CliRunner().invoke(main, args, env=env)
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert said in result.stderr.splitlines()[-1]
+    if "--json" in command:
+        answer = json.loads(result.stdout.splitlines()[-1])
+        assert answer["exitCode"] == 2 and said in answer["error"]
+
+
 def test_keys_create_prints_the_token_once_and_stores_its_hash(graph: Graph,
                                                                settings: Settings) -> None:
     result = invoke(settings, "keys", "create", "--name", "德州市信用中心", "--role", "partner")

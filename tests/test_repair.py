@@ -12,7 +12,7 @@ from credgraph.graph.driver import Graph
 from credgraph.loaders.derive import add_months
 from credgraph.queries.fragments import in_force, in_force_at
 from credgraph.queries.repair import Refused, request_repair
-from credgraph.rules import Rules
+from credgraph.rules import Rules, RulesError
 from credgraph.services import Services
 from tests.conftest import TODAY, Api
 from tests.graphs import record, relate, subject
@@ -71,6 +71,17 @@ def test_a_domain_has_its_own_period(world: Graph, rules: Rules) -> None:
     refused = request_repair(world, food, "P-1", PROMISE, "desk", day)
     assert not refused.eligible and refused.earliest == add_months(DECIDED, 6)
     assert request_repair(world, food, "P-1", PROMISE, "desk", add_months(DECIDED, 6)).eligible
+
+
+@pytest.mark.parametrize(("key", "said"), [("食品药品", "(write food_drug)"), ("fod_drug", "")])
+def test_a_domain_period_for_no_domain_is_refused(rules: Rules, key: str, said: str) -> None:
+    """A key naming no domain would leave the domain on the default period (repaired months
+    early) without a word: the rules do not load, naming the key."""
+    with pytest.raises(RulesError) as raised:
+        rules.with_overrides({"repair": {"domain_months": {key: {"一般": 6}}}})
+    assert f"[repair.domain_months.{key}] is not a domain{' ' + said if said else ''}" in str(
+        raised.value)
+    assert "food_drug" in str(raised.value)
 
 
 def test_the_grant_writes_repair_commitment_and_status(world: Graph, rules: Rules) -> None:
