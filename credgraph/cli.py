@@ -652,10 +652,11 @@ def watch_list(key_name: str | None, as_json: bool) -> None:
 MAX_MONITOR_BATCH = 100_000
 
 
-def _interval(text: str) -> float:
+def _interval(text: str, as_json: bool = False) -> float:
     found = re.fullmatch(r"\s*(\d+)\s*([smhd]?)\s*", text)
     if not found or int(found.group(1)) == 0:
-        _fail(f"--every {text!r}: give an interval such as 90s, 15m, 1h or 1d")
+        _fail(f"--every {text!r}: give an interval such as 90s, 15m, 1h or 1d",
+              as_json=as_json)
     return int(found.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[found.group(2)]
 
 
@@ -687,15 +688,16 @@ def monitor_run(as_of: dt.date | None, jsonl: Path | None, as_json: bool,
     """
     from credgraph.queries.monitoring import MonitorError, check_jsonl
 
-    interval = _interval(every) if every else None
+    interval = _interval(every, as_json) if every else None
     if interval and as_of:
-        _fail("--every runs as of each day it runs; leave out --as-of")
+        _fail("--every runs as of each day it runs; leave out --as-of", as_json=as_json)
     if as_json and jsonl is not None and str(jsonl) == "-":
-        _fail("--json and --jsonl - both write to stdout; give --jsonl a file")
+        _fail("--json and --jsonl - both write to stdout; give --jsonl a file",
+              as_json=as_json)
     try:
         check_jsonl(jsonl)
     except MonitorError as exc:
-        _fail(str(exc))
+        _fail(str(exc), as_json=as_json)
     stop = threading.Event()
     previous = {signum: signal.signal(signum, lambda *_: stop.set())
                 for signum in (signal.SIGTERM, signal.SIGINT)}

@@ -205,6 +205,26 @@ def test_command_line_errors(graph: Graph, env: dict[str, str], tmp_path: Path) 
 
 
 
+@pytest.mark.parametrize("args", [
+    ["--jsonl", "nowhere/a.jsonl"],
+    ["--every", "soon"],
+    ["--every", "1h", "--as-of", "2026-01-01"],
+    ["--jsonl", "-"],
+])
+def test_monitor_run_json_says_why_it_could_not_run(graph: Graph, env: dict[str, str],
+                                                     tmp_path: Path, args: list[str]) -> None:
+    """A run refused before it starts (an unwritable --jsonl, a bad --every, --every with
+    --as-of, --jsonl - with --json) printed its error on stderr only: a job reading --json's
+    stdout heard nothing. It now prints {"error", "exitCode"} there too, as a failed run does."""
+    args = [str(tmp_path / a) if a.startswith("nowhere") else a for a in args]
+    result = CliRunner().invoke(main, ["monitor", "run", "--json", *args], env=env)
+    assert result.exit_code == 2
+    answer = json.loads(result.stdout)
+    assert answer["exitCode"] == 2 and answer["error"]
+    assert answer["error"] in result.stderr
+    assert count(graph, "MATCH (r:MonitorRun) RETURN count(r) AS n") == 0
+
+
 @pytest.mark.parametrize("size", ["0", "-5", "100001"])
 def test_monitor_run_refuses_a_batch_size_out_of_range(graph: Graph, env: dict[str, str],
                                                        size: str) -> None:
