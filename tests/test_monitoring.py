@@ -77,6 +77,13 @@ def test_new_and_raised_escalations(graph: Graph, rules: Rules) -> None:
     assert [r["id"] for r in json.loads(alert["records"])] == ["P1"]
 
     assert run(graph, rules).counts() == {"new": 0, "updated": 1, "total": 1}
+    # the same level with one more trigger: the alert shows the records as of its last run,
+    # as the run's JSONL line does (it kept those of its first sighting beside today's asOf)
+    record(graph, "S", "Penalty", "P2", severity="一般", date=AS_OF - dt.timedelta(days=5))
+    escalation(graph, "S", "FOCUS", AS_OF - dt.timedelta(days=10), triggers=("P1", "P2"))
+    assert run(graph, rules, LATER).counts() == {"new": 0, "updated": 1, "total": 1}
+    [alert] = stored(graph, "ESCALATION")
+    assert sorted(r["id"] for r in json.loads(alert["records"])) == ["P1", "P2"]
 
     escalation(graph, "S", "SEVERE_PROPOSED", AS_OF, triggers=("P1",))
     raised = run(graph, rules)

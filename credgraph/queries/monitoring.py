@@ -132,10 +132,10 @@ UNWIND $rows AS row
 MATCH (s:{Label.SUBJECT.value} {{id: row.subject}})
 MERGE (a:{_ALERT} {{fingerprint: row.fingerprint}})
 ON CREATE SET a.id = row.id, a.rule = row.rule, a.subject = row.subject, a.key = row.key,
-              a.severity = row.severity, a.summary = row.summary, a.evidence = row.evidence,
-              a.records = row.records, a.status = $open, a.comments = [],
-              a.history = [row.created], a.firstSeen = $now, a.firstRun = $run
-SET a.lastSeen = $now, a.lastRun = $run, a.asOf = $asOf
+              a.status = $open, a.comments = [], a.history = [row.created],
+              a.firstSeen = $now, a.firstRun = $run
+SET a.lastSeen = $now, a.lastRun = $run, a.asOf = $asOf, a.severity = row.severity,
+    a.summary = row.summary, a.evidence = row.evidence, a.records = row.records
 MERGE (a)-[:{Link.CONCERNS.value}]->(s)
 RETURN collect({{fingerprint: a.fingerprint, id: a.id, status: a.status,
                 created: a.firstRun = $run, firstSeen: a.firstSeen, lastSeen: a.lastSeen}})
