@@ -113,6 +113,23 @@ class ListingRules(Section):
     severe: list[str]
 
 
+class ContractRules(Section):
+    """[contracts]: reading a contract's 履约状态 — whose default it names."""
+
+    default_words: list[str]
+    government_parties: list[str]
+    no_default: list[str]
+
+    def subject_default(self, status: str | None, gov_default: bool | None) -> bool:
+        """The counterparty's default as the 履约状态 names it: a default word, neither the
+        government side's (政府方违约, 甲方违约, 采购人违约) nor a denial (未违约), and the row
+        not recording 政府方违约 = 是."""
+        text = status or ""
+        return (not gov_default and any(word in text for word in self.default_words)
+                and not any(word in text for word in self.government_parties)
+                and not any(word in text for word in self.no_default))
+
+
 class ResolutionRules(Section):
     threshold: float
     margin: float
@@ -324,6 +341,7 @@ class Rules(Section):
     penalty: PenaltyRules
     domains: DomainRules
     listings: ListingRules
+    contracts: ContractRules
     resolution: ResolutionRules
     ownership: OwnershipRules
     integrity: IntegrityRules

@@ -15,6 +15,7 @@ from credgraph.graph.driver import Graph
 from credgraph.graph.model import RecordKind
 from credgraph.loaders.bundle import BundleLoader, LoadSummary
 from credgraph.loaders.writes import existing_records_statement
+from credgraph.queries.integrity import Tracer
 from credgraph.queries.risk import assess
 from credgraph.schema.identifiers import parse_id_number
 from credgraph.services import Services
@@ -224,6 +225,39 @@ def test_contracts(services: Services, subjects: Path, tmp_path: Path) -> None:
         sorted([(CO_A, "counterparty"), (MARKET, "agency")]), [MARKET])
     assert links(services.graph, "HT-3")[0] == sorted([(MARKET, "agency"),
                                                        (person, "counterparty")])
+
+
+def test_contract_status_naming_the_government_side(services: Services, subjects: Path,
+                                                    tmp_path: Path) -> None:
+    """甲方违约 (甲方 is the 采购人 in the national contract templates) and 采购人违约 name the
+    government's default, 未违约 none: neither is the counterparty's (they were, the supplier
+    getting a default signal for the agency's arrears and the agency's G2 lost)."""
+    path = write_csv(tmp_path / "contracts.csv", [
+        "contract_no", "kind", "agency_uscc", "counterparty_id", "title", "amount",
+        "signed_on", "due_on", "fulfilled_on", "status", "gov_default"], [
+        ["HT-A", "政府采购", MARKET, CO_A, "拖欠货款", "10", "2026-01-05", "2026-09-01", "",
+         "甲方违约", ""],
+        ["HT-B", "政府采购", MARKET, CO_A, "拖欠货款", "10", "2026-01-05", "2026-09-01", "",
+         "采购人违约，未付款", ""],
+        ["HT-C", "政府采购", MARKET, CO_A, "正常履行", "10", "2026-01-05", "2026-09-01", "",
+         "履行中，未违约", ""],
+        ["HT-D", "政府采购", MARKET, CO_B, "供货逾期", "10", "2026-01-05", "2026-09-01", "",
+         "乙方违约", ""],
+    ])
+    assert load(services, path).rejected == 0
+    rows = services.graph.read(
+        "MATCH (c:Contract) RETURN c.id AS id, c.subjectDefault AS subject ORDER BY id")
+    assert [(r["id"], r["subject"]) for r in rows] == [
+        ("HT-A", False), ("HT-B", False), ("HT-C", False), ("HT-D", True)]
+    as_of = TODAY
+    assert {s.record["id"] for s in assess(services.graph, services.rules, CO_A, 1,
+                                           as_of).signals} == set()
+    assert {s.record["id"] for s in assess(services.graph, services.rules, CO_B, 1,
+                                           as_of).signals} == {"HT-D"}
+    # the agency's default, unfulfilled past its due date (政府方违约 blank): G2
+    g2 = sorted(f.records[0]["id"] for f in Tracer(services.graph, services.rules)
+                .trace(as_of).findings if f.pattern.value == "G2")
+    assert g2 == ["HT-A", "HT-B", "HT-C"]
 
 
 def test_judgments(services: Services, subjects: Path, tmp_path: Path) -> None:

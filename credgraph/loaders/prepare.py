@@ -440,12 +440,11 @@ class Preparer:
         if agency.person:
             raise RowRejected("agency_uscc", row.agency_uscc, "the agency must be a USCC")
         counterparty = self.subject_ref("counterparty_id", row.counterparty_id)
-        performance = row.status or ""
-        # Who the source says defaulted (相对方违约), not whether it has yet: the analyses count
-        # the default from the due date as of their own date, so a contract loaded before its
-        # due date and never sent again still counts once the date has passed.
-        defaulted_by_subject = (not row.gov_default and "违约" in performance
-                                and "政府" not in performance)
+        # Who the source says defaulted (相对方违约; not 甲方违约, the 采购人's, nor 未违约), not
+        # whether it has yet: the analyses count the default from the due date as of their own
+        # date, so a contract loaded before its due date and never sent again still counts once
+        # the date has passed.
+        defaulted_by_subject = self.rules.contracts.subject_default(row.status, row.gov_default)
         props = {
             "domain": "contract", "severity": None, "status": RecordStatus.ACTIVE.value,
             "title": row.title, "authority": None, "contractKind": row.kind,
