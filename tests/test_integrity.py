@@ -223,7 +223,8 @@ def conflict_world(graph: Graph) -> Graph:
     relate(graph, "H1", "H2", "SHAREHOLDER", ratio=0.8, start=dt.date(2016, 1, 1))
     relate(graph, "H2", "Z", "SHAREHOLDER", ratio=0.5, start=dt.date(2016, 1, 1))
     contract(graph, "F", "Z", "C-owner", SIGNED, amount=300.0, contractKind="招标投标")
-    # a brother whose directorship ended before signing; one that ended on the signing day
+    # a brother whose directorship ended before signing; a managership whose last day was the
+    # day before it
     subject(graph, "BR", "王志强", "NATURAL_PERSON")
     relate(graph, "O", "BR", "FAMILY", kind="兄弟姐妹")
     subject(graph, "Y", "齐河县志强科技有限公司", region="371425")
@@ -231,8 +232,8 @@ def conflict_world(graph: Graph) -> Graph:
            end=dt.date(2024, 1, 1))
     contract(graph, "F", "Y", "C-ended", SIGNED)
     subject(graph, "Y2", "齐河县志强物流有限公司", region="371425")
-    relate(graph, "BR", "Y2", "MANAGER", start=dt.date(2015, 1, 1), end=SIGNED)
-    contract(graph, "F", "Y2", "C-ended-that-day", SIGNED)
+    relate(graph, "BR", "Y2", "MANAGER", start=dt.date(2015, 1, 1), end=SIGNED - DAY)
+    contract(graph, "F", "Y2", "C-brother-manager", SIGNED)
     # the spouse's company winning at another agency, where O does not serve
     contract(graph, "F2", "X", "C-other-agency", SIGNED)
     # after O left: 李明 served in F2 only until before a contract with his own company
@@ -293,8 +294,15 @@ def test_g3_relations_must_be_live_at_signing(conflict_world: Graph, rules: Rule
                          {"d": SIGNED + DAY})
     assert {f.records[0]["id"] for f in Tracer(conflict_world, rules).conflicts(
         AS_OF).findings} == {"C-owner"}
-    # the official had left the agency on the signing day
+    # an end date is the relation's last day: the brother's managership ending on the signing
+    # day, and the official's office too, still hold on it
+    conflict_world.write("MATCH ({id: 'BR'})-[m:MANAGER]->() SET m.end = $d", {"d": SIGNED})
     conflict_world.write("MATCH ({id: 'O'})-[s:SERVES_IN]->() SET s.end = $d", {"d": SIGNED})
+    assert {f.records[0]["id"] for f in Tracer(conflict_world, rules).conflicts(
+        AS_OF).findings} == {"C-owner", "C-brother-manager"}
+    # the official had left the agency the day before signing
+    conflict_world.write("MATCH ({id: 'O'})-[s:SERVES_IN]->() SET s.end = $d",
+                         {"d": SIGNED - DAY})
     assert Tracer(conflict_world, rules).conflicts(AS_OF).findings == []
 
 

@@ -38,6 +38,18 @@ def test_two_hops_live_only(graph: Graph) -> None:
     assert {target for target, _ in hood.adjacency["A"]} == {"C", "X0", "X1", "X2", "X3"}
 
 
+def test_a_relation_holds_on_its_start_and_end_days(graph: Graph) -> None:
+    """SPEC §4: an end in the past carries nothing at a later date — on the end day itself the
+    relation still holds (its last day, as a licence's 有效期至), from the next day it does not;
+    the start day is its first."""
+    chain(graph)
+    ended, begun = dt.date(2025, 1, 1), dt.date(2027, 1, 1)
+    assert "E" in expand(graph, "C", 1, ALL, ended, 10, 200).hops
+    assert "E" not in expand(graph, "C", 1, ALL, ended + dt.timedelta(days=1), 10, 200).hops
+    assert "F" in expand(graph, "C", 1, ALL, begun, 10, 200).hops
+    assert "F" not in expand(graph, "C", 1, ALL, begun - dt.timedelta(days=1), 10, 200).hops
+
+
 def test_hub_reached_not_expanded(graph: Graph) -> None:
     chain(graph)
     hood = expand(graph, "C", 2, ALL, AS_OF, 4, 200)

@@ -145,7 +145,7 @@ RETURN collect({{id: s.id, listing: l.id}}) AS rows
 SHELL_PEOPLE = f"""
 UNWIND $companies AS cid
 MATCH (c:{_SUBJECT} {{id: cid}})<-[r:{_BEHIND}]-(p:{Label.NATURAL_PERSON.value})
-WHERE (r.start IS NULL OR r.start <= $asOf) AND (r.end IS NULL OR r.end > $from)
+WHERE (r.start IS NULL OR r.start <= $asOf) AND (r.end IS NULL OR r.end >= $from)
   AND (type(r) <> '{_SHAREHOLDER}' OR r.ratio > $majority)
 WITH p, collect(DISTINCT c.id) AS companies
 WHERE size(companies) >= $companiesMin

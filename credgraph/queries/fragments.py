@@ -10,10 +10,11 @@ from credgraph.graph.model import RECORD_LABELS, Label, RecordKind, RecordStatus
 
 
 def live(rel: str, at: str = "$asOf") -> str:
-    """A relation live at a date (SPEC §4): started on or before it, not ended by then. A
-    relation whose `end` is past is kept as history but carries nothing at a later date."""
+    """A relation live at a date (SPEC §4): started on or before it, its `end` not in the past
+    — the end date is its last day (离任日期, 结束日期), as a licence's 有效期至 is. A relation
+    whose `end` is past is kept as history but carries nothing at a later date."""
     return (f"({rel}.start IS NULL OR {rel}.start <= {at})"
-            f" AND ({rel}.end IS NULL OR {rel}.end > {at})")
+            f" AND ({rel}.end IS NULL OR {rel}.end >= {at})")
 
 
 def status_at(record: str, at: str = "$asOf") -> str:

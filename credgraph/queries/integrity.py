@@ -729,7 +729,7 @@ class Tracer:
             for office in dict.fromkeys([finding.agency, *(e.target for e in steps)]):
                 during = [e for e in serving.get(office, [])
                           if (e.start is None or e.start <= end)
-                          and (e.end is None or e.end > start)]
+                          and (e.end is None or e.end >= start)]
                 during.sort(key=lambda e: (e.end is not None, -(e.start or dt.date.min)
                                            .toordinal(), e.source))
                 steps.extend(during[:cap])
