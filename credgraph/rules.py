@@ -119,6 +119,14 @@ class ContractRules(Section):
     default_words: list[str]
     government_parties: list[str]
     no_default: list[str]
+    fulfilled_words: list[str]
+    unfulfilled_words: list[str]
+
+    def says_fulfilled(self, status: str | None) -> bool:
+        """The 履约状态 says the contract was performed (已履约, 履行完毕 — not 未履行完毕)."""
+        text = status or ""
+        return (any(word in text for word in self.fulfilled_words)
+                and not any(word in text for word in self.unfulfilled_words))
 
     def subject_default(self, status: str | None, gov_default: bool | None) -> bool:
         """The counterparty's default as the 履约状态 names it: a default word, neither the

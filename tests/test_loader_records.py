@@ -260,6 +260,31 @@ def test_contract_status_naming_the_government_side(services: Services, subjects
     assert g2 == ["HT-A", "HT-B", "HT-C"]
 
 
+def test_contract_status_saying_it_was_performed(services: Services, subjects: Path,
+                                                 tmp_path: Path) -> None:
+    """已履约 without a 履约日期 is performed on a day the source does not give: no G2 for a
+    blank 政府方违约 (it was one, the agency blamed for a contract its source calls performed);
+    未履行完毕 is not performed; a date given still decides as of when."""
+    path = write_csv(tmp_path / "contracts.csv", [
+        "contract_no", "kind", "agency_uscc", "counterparty_id", "title", "amount",
+        "signed_on", "due_on", "fulfilled_on", "status", "gov_default"], [
+        ["HT-1", "政府采购", MARKET, CO_A, "办公用品", "10", "2026-01-05", "2026-03-01", "",
+         "已履约", ""],
+        ["HT-2", "政府采购", MARKET, CO_A, "办公用品", "10", "2026-01-05", "2026-03-01", "",
+         "未履行完毕", ""],
+        ["HT-3", "政府采购", MARKET, CO_A, "办公用品", "10", "2026-01-05", "2026-03-01",
+         "2026-06-01", "已履约", ""],
+    ])
+    assert load(services, path).rejected == 0
+
+    def g2(as_of: dt.date) -> list[str]:
+        return sorted(f.records[0]["id"] for f in Tracer(services.graph, services.rules)
+                      .trace(as_of).findings if f.pattern.value == "G2")
+
+    assert g2(dt.date(2026, 5, 1)) == ["HT-2", "HT-3"]
+    assert g2(TODAY) == ["HT-2"]
+
+
 def test_judgments(services: Services, subjects: Path, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "judgments.csv", [
         "case_no", "court", "debtor_id", "debtor_name", "creditor_id", "amount", "filed_on",

@@ -451,6 +451,9 @@ class Preparer:
             "amount": row.amount, "signedOn": row.signed_on, "dueOn": row.due_on,
             "fulfilledOn": row.fulfilled_on, "performance": row.status,
             "govDefault": row.gov_default, "subjectDefault": defaulted_by_subject,
+            # performed by the source's word, on a day it does not give
+            "fulfilledUndated": (row.fulfilled_on is None
+                                 and self.rules.contracts.says_fulfilled(row.status)),
             "agencyUscc": agency.key,
         }
         return self._record(RecordKind.CONTRACT, row.contract_no, props,

@@ -153,12 +153,14 @@ RETURN collect({{agency: a.id, records: records}}) AS rows
 def g2_query(one: bool) -> str:
     """G2 政府违约: a contract recorded as 政府方违约, or one of the agency past its due date
     and not fulfilled where the source says nothing of who defaulted (政府方违约 blank) and
-    the counterparty is not the one in default; 政府方违约 = 否 clears the agency."""
+    the counterparty is not the one in default; 政府方违约 = 否 clears the agency, and so does
+    a 履约状态 saying it was performed when no 履约日期 tells when."""
     return f"""
 {_agencies(one)}
 MATCH (a)-[:{HAS_RECORD} {{role: $agencyRole}}]->(k:{CONTRACT})
 WHERE {_signed("k")} <= $asOf AND {in_force("k")}
-  AND (k.fulfilledOn IS NULL OR k.fulfilledOn > $asOf)
+  AND (k.fulfilledOn > $asOf
+       OR (k.fulfilledOn IS NULL AND NOT coalesce(k.fulfilledUndated, false)))
   AND ((k.dueOn < $asOf AND (coalesce(k.govDefault, false)
                              OR (k.govDefault IS NULL
                                  AND NOT coalesce(k.subjectDefault, false))))
