@@ -186,10 +186,18 @@ def test_licences(services: Services, subjects: Path, tmp_path: Path) -> None:
     assert rows[2]["validTo"].to_native() == dt.date(2031, 1, 4)
 
 
+CONTRACT_COLUMNS = ["contract_no", "kind", "agency_uscc", "counterparty_id", "title", "amount",
+                    "signed_on", "due_on", "fulfilled_on", "status", "gov_default"]
+
+
+def g2_contracts(services: Services, as_of: dt.date) -> list[str]:
+    """The contracts of the city's G2 (政府违约) findings as of a date."""
+    return sorted(f.records[0]["id"] for f in Tracer(services.graph, services.rules)
+                  .trace(as_of).findings if f.pattern.value == "G2")
+
+
 def test_contracts(services: Services, subjects: Path, tmp_path: Path) -> None:
-    path = write_csv(tmp_path / "contracts.csv", [
-        "contract_no", "kind", "agency_uscc", "counterparty_id", "title", "amount",
-        "signed_on", "due_on", "fulfilled_on", "status", "gov_default"], [
+    path = write_csv(tmp_path / "contracts.csv", CONTRACT_COLUMNS, [
         ["HT-1", "政府采购", MARKET, CO_A, "快检设备采购", "120", "2025-01-01", "2025-06-30", "",
          "供应商违约", "否"],
         ["HT-2", "招商引资", MARKET, CO_B, "园区建设", "5000", "2025-01-01", "2025-06-30", "",
@@ -232,9 +240,7 @@ def test_contract_status_naming_the_government_side(services: Services, subjects
     """甲方违约 (甲方 is the 采购人 in the national contract templates) and 采购人违约 name the
     government's default, 未违约 none: neither is the counterparty's (they were, the supplier
     getting a default signal for the agency's arrears and the agency's G2 lost)."""
-    path = write_csv(tmp_path / "contracts.csv", [
-        "contract_no", "kind", "agency_uscc", "counterparty_id", "title", "amount",
-        "signed_on", "due_on", "fulfilled_on", "status", "gov_default"], [
+    path = write_csv(tmp_path / "contracts.csv", CONTRACT_COLUMNS, [
         ["HT-A", "政府采购", MARKET, CO_A, "拖欠货款", "10", "2026-01-05", "2026-09-01", "",
          "甲方违约", ""],
         ["HT-B", "政府采购", MARKET, CO_A, "拖欠货款", "10", "2026-01-05", "2026-09-01", "",
@@ -255,9 +261,7 @@ def test_contract_status_naming_the_government_side(services: Services, subjects
     assert {s.record["id"] for s in assess(services.graph, services.rules, CO_B, 1,
                                            as_of).signals} == {"HT-D"}
     # the agency's default, unfulfilled past its due date (政府方违约 blank): G2
-    g2 = sorted(f.records[0]["id"] for f in Tracer(services.graph, services.rules)
-                .trace(as_of).findings if f.pattern.value == "G2")
-    assert g2 == ["HT-A", "HT-B", "HT-C"]
+    assert g2_contracts(services, as_of) == ["HT-A", "HT-B", "HT-C"]
 
 
 def test_contract_status_saying_it_was_performed(services: Services, subjects: Path,
@@ -265,9 +269,7 @@ def test_contract_status_saying_it_was_performed(services: Services, subjects: P
     """已履约 without a 履约日期 is performed on a day the source does not give: no G2 for a
     blank 政府方违约 (it was one, the agency blamed for a contract its source calls performed);
     未履行完毕 is not performed; a date given still decides as of when."""
-    path = write_csv(tmp_path / "contracts.csv", [
-        "contract_no", "kind", "agency_uscc", "counterparty_id", "title", "amount",
-        "signed_on", "due_on", "fulfilled_on", "status", "gov_default"], [
+    path = write_csv(tmp_path / "contracts.csv", CONTRACT_COLUMNS, [
         ["HT-1", "政府采购", MARKET, CO_A, "办公用品", "10", "2026-01-05", "2026-03-01", "",
          "已履约", ""],
         ["HT-2", "政府采购", MARKET, CO_A, "办公用品", "10", "2026-01-05", "2026-03-01", "",
@@ -276,13 +278,8 @@ def test_contract_status_saying_it_was_performed(services: Services, subjects: P
          "2026-06-01", "已履约", ""],
     ])
     assert load(services, path).rejected == 0
-
-    def g2(as_of: dt.date) -> list[str]:
-        return sorted(f.records[0]["id"] for f in Tracer(services.graph, services.rules)
-                      .trace(as_of).findings if f.pattern.value == "G2")
-
-    assert g2(dt.date(2026, 5, 1)) == ["HT-2", "HT-3"]
-    assert g2(TODAY) == ["HT-2"]
+    assert g2_contracts(services, dt.date(2026, 5, 1)) == ["HT-2", "HT-3"]
+    assert g2_contracts(services, TODAY) == ["HT-2"]
 
 
 def test_judgments(services: Services, subjects: Path, tmp_path: Path) -> None:
