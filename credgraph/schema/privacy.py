@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from credgraph.schema.identifiers import IdNumber, normalise
-from credgraph.settings import Settings
+from credgraph.settings import MIN_SECRET_BYTES, Settings
 
 PERSON_KEY_PREFIX = "P"
 PERSON_KEY_HEX = 24
@@ -27,8 +27,9 @@ PERSON_KEY_HEX = 24
 
 class Privacy:
     def __init__(self, secret: bytes) -> None:
-        if len(secret) < 16:
-            raise ValueError("the personal-data secret must be at least 16 bytes")
+        if len(secret) < MIN_SECRET_BYTES:
+            raise ValueError(f"the personal-data secret must be at least {MIN_SECRET_BYTES} "
+                             "bytes")
         self._secret = secret
         self._mac_key = _derive(secret, b"credgraph person key")
         self._aead = AESGCM(_derive(secret, b"credgraph id encryption"))
