@@ -430,9 +430,13 @@ class Stored:
         return self.status == EscalationStatus.ACTIVE.value
 
     def confirmed_after(self, as_of: dt.date) -> bool:
-        """Confirmed by a person (人工确认) after `as_of`: a run of that date leaves it."""
-        confirmed = as_date(self.row.get("confirmedOn"))
-        return confirmed is not None and confirmed > as_of
+        return confirmed_after(self.row.get("confirmedOn"), as_of)
+
+
+def confirmed_after(confirmed_on: Any, as_of: dt.date) -> bool:
+    """Confirmed by a person (人工确认) after `as_of`: a run of that date leaves it."""
+    confirmed = as_date(confirmed_on)
+    return confirmed is not None and confirmed > as_of
 
 
 def stored_escalations(graph: Graph) -> dict[str, Stored]:
@@ -445,7 +449,7 @@ def _stored_severe(graph: Graph, wanted: dict[str, Wanted], as_of: dt.date) -> s
                                            "severe": EscalationLevel.SEVERE.value})
     return {row["id"] for row in rows
             if (row["id"] in wanted and wanted[row["id"]].own)
-            or (as_date(row["confirmedOn"]) or as_of) > as_of}
+            or confirmed_after(row["confirmedOn"], as_of)}
 
 
 # -- the difference, and writing it --------------------------------------------------------------
