@@ -267,6 +267,27 @@ def test_g3_family_through_a_spouse(conflict_world: Graph, rules: Rules) -> None
     assert "股东（70%）" in words and "C-spouse" in words
 
 
+def test_g3_kinship_read_from_the_official(graph: Graph, rules: Rules) -> None:
+    """The official's relative is read from the official's end: a FAMILY edge stored from the
+    relative (lower key first) names the kinship as the relative stands in it, so read from
+    the official 父母 is 子女 — the step and the words say what the stored edge says."""
+    agency(graph, "F", "齐河县财政局", "371425")
+    official(graph, "O", "王志明", "F", "副局长", start=dt.date(2018, 1, 1))
+    subject(graph, "K", "王小明", "NATURAL_PERSON")
+    # stored K → O, 父母: read as the loader's convention and the words have it, 王志明 is
+    # 王小明's 父母, so 王小明 is 王志明's 子女
+    relate(graph, "K", "O", "FAMILY", kind="父母")
+    subject(graph, "X", "齐河县小明商贸有限公司", region="371425")
+    relate(graph, "K", "X", "LEGAL_REPRESENTATIVE", start=dt.date(2019, 1, 1))
+    contract(graph, "F", "X", "C-child", SIGNED, amount=50.0, contractKind="政府采购")
+    traced = Tracer(graph, rules).conflicts(AS_OF)
+    (found,) = traced.findings
+    assert steps(found)[1] == ("O", "FAMILY", "K")
+    assert found.path[1].kind == "子女"
+    assert "王志明 的子女 王小明 为 齐河县小明商贸有限公司 的法定代表人" in found.summary(
+        plain(traced.subjects))
+
+
 def test_g3_ownership_two_hops_up(conflict_world: Graph, rules: Rules) -> None:
     traced = Tracer(conflict_world, rules).conflicts(AS_OF)
     owner = next(f for f in traced.findings if f.records[0]["id"] == "C-owner")

@@ -232,6 +232,32 @@ def test_duplicate_key_last_wins_and_shape_errors(services: Services, tmp_path: 
     assert lines[0] == "file,line,column,value,reason" and len(lines) == 4
 
 
+def test_kinship_keeps_its_meaning_when_the_pair_is_stored_the_other_way(
+        services: Services, tmp_path: Path) -> None:
+    """FAMILY is stored once per pair, lower key first: a row written from the other end has
+    its ends swapped, and 父母/子女 must become each other — else the stored edge says the
+    child is the parent (and a second row stating the same tie from its own end overwrote the
+    kinship with its contrary)."""
+    loader(services).load([base_bundle(tmp_path / "b")])
+    keys = {n: services.privacy.person_key(
+        __import__("credgraph.schema.identifiers", fromlist=["x"]).parse_id_number(n))
+        for n in (PERSON, SPOUSE)}
+    low, high = sorted((PERSON, SPOUSE), key=keys.__getitem__)
+    for number, (source, target, kinship) in enumerate(
+            [(high, low, "父母"), (low, high, "子女"), (high, low, "FAMILY")]):
+        relations = write_csv(tmp_path / f"relations{number}.csv",
+                              ["from_id", "to_id", "type", "kind", "start_date"],
+                              [[source, target, kinship, "父母" if kinship == "FAMILY" else "",
+                                "2001-01-01"]])
+        summary = loader(services).load([relations], derive_contacts=False)
+        assert (summary.loaded, summary.rejected) == (1, 0)
+        stored = services.graph.read(
+            "MATCH (a)-[r:FAMILY {key: '2001-01-01'}]->(b) "
+            "RETURN a.id AS a, b.id AS b, r.kind AS kind")
+        # high 父母 low, said from either end: stored low → high, low 子女 high
+        assert stored == [{"a": keys[low], "b": keys[high], "kind": "子女"}]
+
+
 def test_kinship_as_type_and_list_type_with_suffix(services: Services, tmp_path: Path) -> None:
     loader(services).load([base_bundle(tmp_path / "b")])
     relations = write_csv(tmp_path / "relations.csv",

@@ -270,6 +270,15 @@ _OFFICER_PROPS = ("role", "start", "end")
 # 亲属 named by the kinship itself (a type column saying 配偶): FAMILY, with that kind.
 KINSHIP = ("配偶", "夫妻", "父母", "父子", "母子", "父女", "母女", "子女", "兄弟姐妹", "兄弟",
            "姐妹")
+# A kinship read from the relation's other end: A 父母 B is B 子女 A. FAMILY is stored once per
+# pair, its ends in key order (symmetric), so a row whose ends are swapped must name the converse
+# or the stored edge says the child is the parent; the others read the same both ways.
+KINSHIP_CONVERSE = {"父母": "子女", "子女": "父母"}
+
+
+def converse_kinship(kind: str | None) -> str | None:
+    """The kinship as the other person of a FAMILY relation stands in it (父母 ↔ 子女)."""
+    return KINSHIP_CONVERSE.get(kind.strip(), kind) if kind else kind
 
 RELATIONS: dict[RelationType, RelationSpec] = {
     RelationType(spec.type): spec

@@ -24,6 +24,7 @@ from credgraph.graph.model import (
     RelationType,
     Severity,
     SubjectKind,
+    converse_kinship,
     relation_type,
 )
 from credgraph.loaders.derive import Deriver
@@ -260,7 +261,8 @@ class Preparer:
         target = self.subject_ref("to_id", row.to_id)
         if source.key == target.key:
             raise RowRejected("to_id", row.to_id, "a relation from a subject to itself")
-        if spec.symmetric and target.key < source.key:
+        swapped = spec.symmetric and target.key < source.key
+        if swapped:
             source, target = target, source
         props: dict[str, Any] = {"start": row.start_date, "end": row.end_date}
         if "ratio" in spec.properties:
@@ -269,7 +271,9 @@ class Preparer:
             props["role"] = row.role or spec.zh
         if "kind" in spec.properties:
             named = row.type.strip()
-            props["kind"] = row.kind or (named if named in KINSHIP else None)
+            kind = row.kind or (named if named in KINSHIP else None)
+            # stored from the other end: 张德福 父母 张三明 is 张三明 子女 张德福
+            props["kind"] = converse_kinship(kind) if swapped else kind
         data = {"from": source.key, "to": target.key, "key": _iso(row.start_date) or "",
                 "props": props}
         return Prepared(

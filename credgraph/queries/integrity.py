@@ -35,6 +35,7 @@ from credgraph.graph.model import (
     RecordStatus,
     RelationType,
     Severity,
+    converse_kinship,
     label_predicate,
     types_pattern,
 )
@@ -646,9 +647,11 @@ class Tracer:
             steps = [edge_of(paths[0]["serves"])]
             ties = []
             for row in paths:
-                # 亲属 is symmetric and stored in either direction: read it from the official
+                # 亲属 is symmetric and stored in either direction: read it from the official,
+                # with the kinship as seen from that end (父母 ↔ 子女)
                 kin = [edge_of(f) if f["source"] == official else edge_of(
-                    {**f, "source": f["target"], "target": f["source"]}) for f in row["family"]]
+                    {**f, "source": f["target"], "target": f["source"],
+                     "kind": converse_kinship(f.get("kind"))}) for f in row["family"]]
                 for edge in (*kin, edge_of(row["tie"]), *map(edge_of, row["chain"])):
                     if edge not in steps:
                         steps.append(edge)
