@@ -268,14 +268,12 @@ def test_g3_family_through_a_spouse(conflict_world: Graph, rules: Rules) -> None
 
 
 def test_g3_kinship_read_from_the_official(graph: Graph, rules: Rules) -> None:
-    """The official's relative is read from the official's end: a FAMILY edge stored from the
-    relative (lower key first) names the kinship as the relative stands in it, so read from
-    the official 父母 is 子女 — the step and the words say what the stored edge says."""
+    """A relation row reads "from is {type} of to", FAMILY too: 王小明 —父母→ 王志明 is 王小明
+    the parent of 王志明. Read from the official the step is 王志明 —子女→ 王小明, and the words
+    name the relative's kinship to the official: 王志明 的父母 王小明."""
     agency(graph, "F", "齐河县财政局", "371425")
     official(graph, "O", "王志明", "F", "副局长", start=dt.date(2018, 1, 1))
     subject(graph, "K", "王小明", "NATURAL_PERSON")
-    # stored K → O, 父母: read as the loader's convention and the words have it, 王志明 is
-    # 王小明's 父母, so 王小明 is 王志明's 子女
     relate(graph, "K", "O", "FAMILY", kind="父母")
     subject(graph, "X", "齐河县小明商贸有限公司", region="371425")
     relate(graph, "K", "X", "LEGAL_REPRESENTATIVE", start=dt.date(2019, 1, 1))
@@ -284,7 +282,7 @@ def test_g3_kinship_read_from_the_official(graph: Graph, rules: Rules) -> None:
     (found,) = traced.findings
     assert steps(found)[1] == ("O", "FAMILY", "K")
     assert found.path[1].kind == "子女"
-    assert "王志明 的子女 王小明 为 齐河县小明商贸有限公司 的法定代表人" in found.summary(
+    assert "王志明 的父母 王小明 为 齐河县小明商贸有限公司 的法定代表人" in found.summary(
         plain(traced.subjects))
 
 

@@ -658,7 +658,10 @@ class Tracer:
                 ties.append({"person": row["tie"]["source"], "company": row["tie"]["target"],
                              "relation": RELATIONS[RelationType(row["tie"]["type"])].zh,
                              "ratio": row["tie"]["ratio"], "hops": len(row["chain"]),
-                             "kinship": kin[0].kind if kin else None})
+                             # the relative's kinship to the official: the step reads
+                             # "official is {kind} of relative" (王志明 —子女→ 王小明 is
+                             # 王志明 的父母 王小明)
+                             "kinship": converse_kinship(kin[0].kind) if kin else None})
             direct = any(not row["chain"] for row in paths)
             contract = paths[0]["record"]
             found.append(Finding(
