@@ -4,6 +4,8 @@ import datetime as dt
 
 import pytest
 
+from credgraph.loaders.derive import Deriver
+from credgraph.rules import Rules
 from credgraph.schema.rows import (
     CommitmentRow,
     FieldProblem,
@@ -181,3 +183,17 @@ def test_parse_error_masks_id_numbers() -> None:
     assert isinstance(problems, list)
     assert [p.value for p in problems] == ["110105********002X"]
     assert "11010519491231002X" not in problems[0].reason
+
+
+@pytest.mark.parametrize(("authority", "violation", "domain"), [
+    ("德州市市场监督管理局", "销售假药", "food_drug"),
+    ("德州市市场监督管理局", "生产销售劣药", "food_drug"),
+    ("德州市市场监督管理局", "餐饮服务未取得许可", "food_drug"),
+    ("德州市市场监督管理局", "虚假宣传", "market"),
+    ("德州市农业农村局", "经营假农药", "agriculture"),
+    ("德州市生态环境局", "超标排放", "environment"),
+])
+def test_penalty_domain_by_the_rules_keywords(rules: Rules, authority: str, violation: str,
+                                              domain: str) -> None:
+    """假药/劣药 are 药品管理法's words: a market authority's drug case is 食品药品."""
+    assert Deriver(rules).domain(None, authority, violation) == domain
