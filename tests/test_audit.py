@@ -127,6 +127,27 @@ def test_a_refused_request_is_audited_as_not_answered(world: str, api: Api,
     assert NUMBER not in json.dumps(logged, ensure_ascii=False)
 
 
+def test_a_field_refused_beside_an_answered_one_is_audited(world: str, api: Api,
+                                                            services: Services) -> None:
+    """A partner that asks for a person's `subject` (or under an alias) in the same request as
+    an answered `sharedCheck` is refused that field — and the refusal is in the log beside the
+    sharedCheck's event, as it is when asked alone: an answered field must not hide who tried
+    what."""
+    query = (f'{{ sharedCheck(ids: ["{S}"], purpose: "核查") {{ id }} '
+             f'subject(id: "{NUMBER}") {{ name }} '
+             f'who: subject(id: "{S}") {{ name }} }}')
+    response = api.client.post("/graphql", json={"query": query},
+                               headers={**api.headers("partner"), "X-Purpose": "case-9"})
+    body = response.json()
+    assert {e["extensions"]["code"] for e in body["errors"]} == {"FORBIDDEN"}
+    logged = [(e["actor"], e["operation"], e["subjects"], e.get("purpose"))
+              for e in events(services)]
+    assert logged == [
+        ("test-partner", "sharedCheck", [S], "核查"),
+        ("test-partner", "subject (not answered: FORBIDDEN)", [], "case-9")]
+    assert NUMBER not in json.dumps(logged, ensure_ascii=False)
+
+
 def test_pii_reveals_name_the_persons_shown(world: str, api: Api, services: Services,
                                            graph: Graph) -> None:
     person = world

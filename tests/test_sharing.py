@@ -145,6 +145,8 @@ def test_a_purpose_as_long_as_allowed_is_audited_whole(city: str, api: Api,
 def test_purpose_and_batch_limits(city: str, api: Api) -> None:
     assert error_of(api, [COMPANY], purpose="  ")["extensions"]["code"] == "BAD_USER_INPUT"
     assert error_of(api, [COMPANY], purpose="\x00\x07")["extensions"]["code"] == "BAD_USER_INPUT"
+    for invisible in ("\u200b", "\ufeff\u2060", "\u3000\u200d"):  # zero-width, BOM, joiners
+        assert error_of(api, [COMPANY], purpose=invisible)["extensions"]["code"] == "BAD_USER_INPUT"
     assert error_of(api, [COMPANY], purpose="x" * 501)["extensions"]["code"] == "BAD_USER_INPUT"
     found = error_of(api, [COMPANY] * 1001)
     assert found["extensions"]["code"] == "LIMIT_EXCEEDED"

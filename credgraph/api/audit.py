@@ -18,6 +18,7 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLError,
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
@@ -104,16 +105,23 @@ def safe_key(value: str, privacy: Privacy) -> str:
 def root_fields(document: DocumentNode | None, operation: str | None) -> list[str]:
     """The top-level fields an operation asks for, those its fragments (`... on Query`,
     `...F`) select included, once each in the order written."""
+    return list(dict.fromkeys(root_selections(document, operation).values()))
+
+
+def root_selections(document: DocumentNode | None, operation: str | None) -> dict[str, str]:
+    """The top-level fields an operation asks for by the key they answer under (an alias, else
+    the field's name), those its fragments select included, in the order written."""
     if document is None:
-        return []
+        return {}
     fragments = {d.name.value: d for d in document.definitions
                  if isinstance(d, FragmentDefinitionNode)}
-    names: list[str] = []
+    names: dict[str, str] = {}
 
     def collect(selection_set: SelectionSetNode, spread: frozenset[str]) -> None:
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
-                names.append(selection.name.value)
+                key = selection.alias.value if selection.alias else selection.name.value
+                names.setdefault(key, selection.name.value)
             elif isinstance(selection, InlineFragmentNode):
                 collect(selection.selection_set, spread)
             elif isinstance(selection, FragmentSpreadNode):
@@ -125,8 +133,27 @@ def root_fields(document: DocumentNode | None, operation: str | None) -> list[st
         if isinstance(definition, OperationDefinitionNode) and (
                 operation is None or (definition.name and definition.name.value == operation)):
             collect(definition.selection_set, frozenset())
-            return list(dict.fromkeys(names))
-    return []
+            return names
+    return {}
+
+
+def refused_beside(document: DocumentNode | None, operation: str | None,
+                   errors: list[GraphQLError], recorded: list[str]) -> str | None:
+    """`<fields> (not answered: CODES)` for the top-level fields refused in a request whose
+    other fields were answered and recorded — a partner's `subject` beside its `sharedCheck` —,
+    else None. A field refused at its root that no event of the request names is kept, so
+    that an answered field beside it never hides who tried what."""
+    keys = root_selections(document, operation)
+    refused: dict[str, set[str]] = {}
+    for error in errors:
+        if error.path and len(error.path) == 1:
+            name = keys.get(str(error.path[0]), str(error.path[0]))
+            if name not in recorded:
+                refused.setdefault(name, set()).add(classify(error).value)
+    if not refused:
+        return None
+    codes = sorted(set().union(*refused.values()))
+    return f"{'+'.join(refused)} (not answered: {', '.join(codes)})"
 
 
 class AuditReveals(SchemaExtension):
@@ -134,8 +161,8 @@ class AuditReveals(SchemaExtension):
     number (`Subject.from_row` notes them) that no `audit()` call of the request named, with
     the purpose the request states. So is every request its resolvers refused before
     recording anything (a partner asking for `subject`, a mutation refused, a batch over the
-    limit): who tried what, and the codes it was answered with — no subjects, as the ids it
-    sent were never checked."""
+    limit), and every top-level field refused beside answered ones: who tried what, and the
+    codes it was answered with — no subjects, as the ids it sent were never checked."""
 
     def on_execute(self) -> Iterator[None]:
         REVEALED.set(set())
@@ -150,16 +177,23 @@ class AuditReveals(SchemaExtension):
         result = self.execution_context.result
         errors = (result.errors if result is not None else None) or []
         refused = not left and not recorded and bool(errors)
-        if who is None or not (left or refused):
+        document = self.execution_context.graphql_document
+        name = self.execution_context.operation_name
+        beside = refused_beside(document, name, errors, recorded) if recorded else None
+        if who is None or not (left or refused or beside):
             return  # the common case: the resolvers recorded what they showed
-        operation = "+".join(root_fields(self.execution_context.graphql_document,
-                                         self.execution_context.operation_name)) or "query"
-        if refused:
-            codes = sorted({classify(error).value for error in errors})
-            operation = f"{operation} (not answered: {', '.join(codes)})"
-        context["services"].audit.record(AuditEvent(
-            actor=who.name, role=who.role.value, operation=operation,
-            subjects=tuple(sorted(left or ())), purpose=stated_purpose(context)))
+        if left or refused:
+            operation = "+".join(root_fields(document, name)) or "query"
+            if refused:
+                codes = sorted({classify(error).value for error in errors})
+                operation = f"{operation} (not answered: {', '.join(codes)})"
+            context["services"].audit.record(AuditEvent(
+                actor=who.name, role=who.role.value, operation=operation,
+                subjects=tuple(sorted(left or ())), purpose=stated_purpose(context)))
+        if beside:
+            context["services"].audit.record(AuditEvent(
+                actor=who.name, role=who.role.value, operation=beside, subjects=(),
+                purpose=stated_purpose(context)))
 
 
 @strawberry.type

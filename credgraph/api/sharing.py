@@ -4,6 +4,7 @@ call, and `federatedCheck`, which asks every configured partner city at once."""
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 
 import strawberry
 from strawberry.types import Info
@@ -86,7 +87,8 @@ def checked_purpose(info: Info, ids: list[strawberry.ID], purpose: str) -> str:
     """The stated purpose, once the batch is within the limits."""
     rules = services(info).rules
     text = " ".join(printable(purpose).split())
-    if not text:
+    if not any(unicodedata.category(char)[0] not in "CZ" for char in text):
+        # blank, or only invisible characters (a zero-width space, a BOM): nothing stated
         raise api_error(ErrorCode.BAD_USER_INPUT, "purpose must say why the subjects are checked")
     if len(text) > rules.sharing.max_purpose_length:
         raise api_error(ErrorCode.BAD_USER_INPUT, "purpose has more than "
