@@ -155,6 +155,19 @@ def test_purpose_and_batch_limits(city: str, api: Api) -> None:
     assert shared(api, []) == []
 
 
+def test_aliased_sharing_fields_share_the_batch_limit(city: str, api: Api) -> None:
+    """Thirty aliased sharedChecks of 1,000 ids would be 30,000 ids in one request: the batch
+    limit is the request's."""
+    query = ("query($a: [ID!]!, $b: [ID!]!) { a: sharedCheck(ids: $a, purpose: \"审查\") { id } "
+             "b: sharedCheck(ids: $b, purpose: \"审查\") { id } }")
+    body = api.query(query, "partner", a=[COMPANY] * 600, b=[COMPANY] * 401)
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["LIMIT_EXCEEDED"]
+    assert "1,001 ids in this request's sharing fields" in body["errors"][0]["message"]
+    body = api.query(query, "partner", a=[COMPANY] * 600, b=[COMPANY] * 400)
+    assert "errors" not in body
+    assert (len(body["data"]["a"]), len(body["data"]["b"])) == (600, 400)
+
+
 def test_daily_quota_per_partner_key(city: str, services: Services, graph: Graph) -> None:
     api = Api(services.with_rules(services.rules.with_overrides({"sharing": {"daily_ids": 5}})))
     assert len(shared(api, [COMPANY, CLEAN, UNKNOWN])) == 3

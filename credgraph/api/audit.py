@@ -143,13 +143,16 @@ def refused_beside(document: DocumentNode | None, operation: str | None,
     other fields were answered and recorded — a partner's `subject` beside its `sharedCheck` —,
     else None. A field refused at its root that no event of the request names is kept, so
     that an answered field beside it never hides who tried what."""
+    at_root = [(str(error.path[0]), error) for error in errors
+               if error.path and len(error.path) == 1]
+    if not at_root:
+        return None  # the common case: the document is not walked again
     keys = root_selections(document, operation)
     refused: dict[str, set[str]] = {}
-    for error in errors:
-        if error.path and len(error.path) == 1:
-            name = keys.get(str(error.path[0]), str(error.path[0]))
-            if name not in recorded:
-                refused.setdefault(name, set()).add(classify(error).value)
+    for key, error in at_root:
+        name = keys.get(key, key)
+        if name not in recorded:
+            refused.setdefault(name, set()).add(classify(error).value)
     if not refused:
         return None
     codes = sorted(set().union(*refused.values()))

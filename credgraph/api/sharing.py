@@ -93,9 +93,17 @@ def checked_purpose(info: Info, ids: list[strawberry.ID], purpose: str) -> str:
     if len(text) > rules.sharing.max_purpose_length:
         raise api_error(ErrorCode.BAD_USER_INPUT, "purpose has more than "
                         f"{rules.sharing.max_purpose_length} characters")
-    if len(ids) > rules.limits.max_batch_ids:
+    limit = rules.limits.max_batch_ids
+    if len(ids) > limit:
         raise api_error(ErrorCode.LIMIT_EXCEEDED, f"{len(ids):,} ids are above the batch "
-                        f"limit of {rules.limits.max_batch_ids:,}")
+                        f"limit of {limit:,}")
+    # the limit is a request's: aliased sharing fields (thirty sharedChecks of 1,000 ids, or
+    # thirty federatedChecks fanning out to every partner) share it
+    asked = info.context.get("batch_ids", 0) + len(ids)
+    if asked > limit:
+        raise api_error(ErrorCode.LIMIT_EXCEEDED, f"{asked:,} ids in this request's sharing "
+                        f"fields are above the batch limit of {limit:,} a request")
+    info.context["batch_ids"] = asked
     return text
 
 
