@@ -30,6 +30,7 @@ from credgraph.queries.escalation import (
     wanted_escalations,
 )
 from credgraph.queries.grading import credit_grades
+from credgraph.queries.neighbourhood import as_date
 from credgraph.rules import Rules
 from credgraph.settings import Settings
 from tests.conftest import TEST_SECRET
@@ -335,6 +336,31 @@ def test_lowered_when_the_listing_is_removed(graph: Graph, rules: Rules) -> None
     assert (a["level"], a["proposedOn"], sorted(t["id"] for t in a["triggers"])) == (
         "FOCUS", None, ["A0", "A1", "A2"])
     assert actions(a) == ["created", "lowered"]
+
+
+def test_the_triggers_on_a_date_are_those_of_the_run_that_decided(graph: Graph,
+                                                                  rules: Rules) -> None:
+    """A proposed at AS_OF for R1 and its 失信 listing, then lowered once the listing is
+    removed: AS_OF still shows the listing among A's triggers, the evidence of the proposal
+    (its notice period too), and the day of the lowering the penalties alone — not today's
+    triggers beside that day's rules (R3 without the record that made it)."""
+    subject(graph, "A", "甲公司")
+    for index in range(3):
+        penalty(graph, "A", f"A{index}", days(100 + index))
+    record(graph, "A", "Listing", "LA", date=days(60), listType="失信被执行人")
+    run(graph, rules)
+    later = AS_OF + dt.timedelta(days=2)
+    graph.write("MATCH (l:Listing {id: 'LA'}) SET l.removedOn = $d",
+                {"d": AS_OF + dt.timedelta(days=1)})
+    assert run(graph, rules, later)["lowered"] == 1
+
+    def shown(day: dt.date) -> tuple[Any, ...]:
+        row = list_escalations(graph, rules, day, None, None, 50, None).rows[0]
+        return (row["level"], row["rules"], sorted(t["id"] for t in row["triggers"]),
+                as_date(row["proposedOn"]))
+
+    assert shown(AS_OF) == ("SEVERE_PROPOSED", ["R1", "R3"], ["A0", "A1", "A2", "LA"], AS_OF)
+    assert shown(later) == ("FOCUS", ["R1"], ["A0", "A1", "A2"], None)
 
 
 def snapshot(graph: Graph) -> dict[str, Any]:
