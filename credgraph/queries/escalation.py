@@ -754,20 +754,23 @@ def confirm_escalation(graph: Graph, rules: Rules, subject: str, note: str, acto
                            node.rules))
     if not apply(graph, [change])[CONFIRMED]:
         raise EscalationRefused("the escalation changed while confirming; try again")
+    propagated: tuple[str, ...] = ()
     if found["subjectRow"].get("person") is False:
-        propagate(graph, rules, [subject], today, actor)
-    return escalations_of(graph, [subject])[subject]
+        propagated = propagate(graph, rules, [subject], today, actor)
+    # `propagatedTo`: the persons the confirmation put at FOCUS, for the audit to name
+    return {**escalations_of(graph, [subject])[subject], "propagatedTo": list(propagated)}
 
 
 def propagate(graph: Graph, rules: Rules, companies: list[str], today: dt.date,
-              actor: str) -> Counter[str]:
+              actor: str) -> tuple[str, ...]:
     """Put the controllers of legal persons just confirmed at SEVERE at FOCUS now, keeping
-    whatever else they are escalated for; the next run re-evaluates them with every rule."""
+    whatever else they are escalated for; the next run re-evaluates them with every rule.
+    Returns the subjects whose escalation it wrote."""
     targets: dict[str, set[str]] = defaultdict(set)
     for row in graph.read_rows(CONTROLLERS, {"companies": companies, "asOf": today}):
         targets[row["person"]].add(row["company"])
     if not targets:
-        return Counter()
+        return ()
     stored = escalations_stored(graph, sorted(targets))
     wanted: dict[str, Wanted] = {}
     for sid, sources in targets.items():
@@ -785,7 +788,8 @@ def propagate(graph: Graph, rules: Rules, companies: list[str], today: dt.date,
                  "严重失信 (联合惩戒对象)")
         wanted[sid] = item
     changes, _ = plan(rules, today, wanted, stored, actor)
-    return apply(graph, changes)
+    apply(graph, changes)
+    return tuple(sorted(change.subject for change in changes))
 
 
 STORED_OF = f"""
