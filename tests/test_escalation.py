@@ -508,6 +508,22 @@ def test_confirmation_refusals(proposed: Graph, rules: Rules) -> None:
     assert json.loads(confirmed["history"][-1])["note"] == "经办人 371402********1234 核实"
 
 
+def test_no_confirmation_on_a_trigger_revoked_since_the_proposal(proposed: Graph,
+                                                                 rules: Rules) -> None:
+    """C's objection on its 严重 penalty (the R3 of its proposal) ends in REVOKE: the proposal's
+    basis is gone, so confirming it is refused until a run has decided again — here the run
+    keeps C at FOCUS (R1 still holds), and nothing is listed 严重失信 nor propagated."""
+    later = AS_OF + dt.timedelta(days=60)
+    proposed.write("MATCH (p:Penalty {id: 'C9'}) SET p.status = 'REVOKED', p.revokedOn = $d",
+                   {"d": later})
+    with pytest.raises(EscalationRefused, match=r"no longer stand \(C9: revoked"):
+        confirm_escalation(proposed, rules, "C", "告知期满", "admin", later)
+    assert escalation_levels(proposed, ["C", "P", "Q"]) == {"C": "SEVERE_PROPOSED"}
+    assert run(proposed, rules, later)["lowered"] == 1
+    with pytest.raises(EscalationRefused, match="at FOCUS"):
+        confirm_escalation(proposed, rules, "C", "告知期满", "admin", later)
+
+
 def test_cli_escalate(city: Graph, settings: Settings) -> None:
     password = settings.neo4j_password or LocalNeo4j(settings).password()
     env = {"NEO4J_URI": settings.bolt_uri, "NEO4J_PASSWORD": password,

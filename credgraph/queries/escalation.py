@@ -713,15 +713,26 @@ RETURN collect({{id: sid, level: e.level}}) AS rows
 """
 
 
+# The triggering records of an escalation that no longer stand on a day: revoked (撤销, also a
+# version superseded by its correction), repaired, or a listing removed (移出) by then.
+WITHDRAWN_TRIGGERS = f"""
+MATCH (e:{_ESC} {{id: $id}})-[:{_TRIGGERED_BY}]->(r)
+WHERE NOT ({in_force("r", "$today")}) OR (r.removedOn IS NOT NULL AND r.removedOn <= $today)
+RETURN collect(r.id) AS rows
+"""
+
+
 def earliest_confirmation(rules: Rules, proposed_on: dt.date) -> dt.date:
     return proposed_on + dt.timedelta(days=rules.escalation.notice_days)
 
 
 def confirm_escalation(graph: Graph, rules: Rules, subject: str, note: str, actor: str,
                        today: dt.date) -> dict[str, Any]:
-    """SEVERE_PROPOSED → SEVERE (列入严重失信主体名单) by a person, after the notice period and
-    with no open objection on a triggering record; then the legal representative and actual
-    controller of a legal person are put at FOCUS (联合惩戒对象). Raises EscalationRefused."""
+    """SEVERE_PROPOSED → SEVERE (列入严重失信主体名单) by a person, after the notice period,
+    with no open objection on a triggering record and every triggering record still standing
+    (not revoked, repaired or removed since the run that proposed); then the legal
+    representative and actual controller of a legal person are put at FOCUS (联合惩戒对象).
+    Raises EscalationRefused."""
     found = escalations_of(graph, [subject]).get(subject)
     if found is None:
         raise EscalationRefused("this subject has no escalation, so nothing to confirm")
@@ -747,6 +758,13 @@ def confirm_escalation(graph: Graph, rules: Rules, subject: str, note: str, acto
         pairs = ", ".join(f"{oid} on {rid}" for rid, oid in sorted(found["objections"]))
         raise EscalationRefused(f"open objections on triggering records ({pairs}): resolve "
                                 "them before confirming")
+    withdrawn = graph.read_rows(WITHDRAWN_TRIGGERS, {"id": escalation_id(subject),
+                                                     "today": today})
+    if withdrawn:
+        raise EscalationRefused(
+            f"triggering records no longer stand ({', '.join(sorted(map(str, withdrawn)))}: "
+            "revoked, repaired or removed since the proposal was made): run the escalation "
+            "rules as of today, then confirm what they still propose")
     props = {**_level_props(rules, EscalationLevel.SEVERE, today), "confirmedOn": today,
              "confirmedBy": actor}
     change = Change(subject, CONFIRMED, node.revision, props, None,
