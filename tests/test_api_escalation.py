@@ -116,6 +116,19 @@ def test_a_run_is_audited_with_the_subjects_it_changed(api: Api, city: Graph,
     assert sorted(sorted(r["subjects"]) for r in runs) == [[], sorted(escalated[0]["ids"])]
 
 
+def test_a_confirmation_is_audited_with_the_persons_it_escalated(api: Api, city: Graph,
+                                                                 services: Services) -> None:
+    """confirmEscalation puts the company's legal representative at FOCUS (联合惩戒对象): its
+    audit event names him after the company, so that his auditLog finds who did it."""
+    plant(city, 45)
+    data(api, RUN, asOf=days(40).isoformat())
+    data(api, CONFIRM, s=USCC_C, note="告知期满无异议，列入名单")
+    services.audit.flush()
+    events = city.read("MATCH (e:AuditEvent {operation: 'confirmEscalation'}) "
+                       "RETURN e.subjects AS subjects")
+    assert [event["subjects"] for event in events] == [[USCC_C, PERSON]]
+
+
 def test_run_and_list(api: Api, city: Graph) -> None:
     plant(city, 10)
     run = data(api, RUN)["runEscalation"]

@@ -30,6 +30,7 @@ from credgraph.queries.escalation import (
     wanted_escalations,
 )
 from credgraph.queries.grading import credit_grades
+from credgraph.queries.neighbourhood import as_date
 from credgraph.rules import Rules
 from credgraph.settings import Settings
 from tests.conftest import TEST_SECRET
@@ -337,6 +338,31 @@ def test_lowered_when_the_listing_is_removed(graph: Graph, rules: Rules) -> None
     assert actions(a) == ["created", "lowered"]
 
 
+def test_the_triggers_on_a_date_are_those_of_the_run_that_decided(graph: Graph,
+                                                                  rules: Rules) -> None:
+    """A proposed at AS_OF for R1 and its 失信 listing, then lowered once the listing is
+    removed: AS_OF still shows the listing among A's triggers, the evidence of the proposal
+    (its notice period too), and the day of the lowering the penalties alone — not today's
+    triggers beside that day's rules (R3 without the record that made it)."""
+    subject(graph, "A", "甲公司")
+    for index in range(3):
+        penalty(graph, "A", f"A{index}", days(100 + index))
+    record(graph, "A", "Listing", "LA", date=days(60), listType="失信被执行人")
+    run(graph, rules)
+    later = AS_OF + dt.timedelta(days=2)
+    graph.write("MATCH (l:Listing {id: 'LA'}) SET l.removedOn = $d",
+                {"d": AS_OF + dt.timedelta(days=1)})
+    assert run(graph, rules, later)["lowered"] == 1
+
+    def shown(day: dt.date) -> tuple[Any, ...]:
+        row = list_escalations(graph, rules, day, None, None, 50, None).rows[0]
+        return (row["level"], row["rules"], sorted(t["id"] for t in row["triggers"]),
+                as_date(row["proposedOn"]))
+
+    assert shown(AS_OF) == ("SEVERE_PROPOSED", ["R1", "R3"], ["A0", "A1", "A2", "LA"], AS_OF)
+    assert shown(later) == ("FOCUS", ["R1"], ["A0", "A1", "A2"], None)
+
+
 def snapshot(graph: Graph) -> dict[str, Any]:
     """Every escalation's state, without wall-clock times."""
     rows = graph.read("MATCH (s)-[:HAS_ESCALATION]->(e:Escalation) "
@@ -480,6 +506,22 @@ def test_confirmation_refusals(proposed: Graph, rules: Rules) -> None:
     assert confirmed["level"] == "SEVERE"
     assert "371402198001011234" not in confirmed["history"][-1]
     assert json.loads(confirmed["history"][-1])["note"] == "经办人 371402********1234 核实"
+
+
+def test_no_confirmation_on_a_trigger_revoked_since_the_proposal(proposed: Graph,
+                                                                 rules: Rules) -> None:
+    """C's objection on its 严重 penalty (the R3 of its proposal) ends in REVOKE: the proposal's
+    basis is gone, so confirming it is refused until a run has decided again — here the run
+    keeps C at FOCUS (R1 still holds), and nothing is listed 严重失信 nor propagated."""
+    later = AS_OF + dt.timedelta(days=60)
+    proposed.write("MATCH (p:Penalty {id: 'C9'}) SET p.status = 'REVOKED', p.revokedOn = $d",
+                   {"d": later})
+    with pytest.raises(EscalationRefused, match=r"no longer stand \(C9: revoked"):
+        confirm_escalation(proposed, rules, "C", "告知期满", "admin", later)
+    assert escalation_levels(proposed, ["C", "P", "Q"]) == {"C": "SEVERE_PROPOSED"}
+    assert run(proposed, rules, later)["lowered"] == 1
+    with pytest.raises(EscalationRefused, match="at FOCUS"):
+        confirm_escalation(proposed, rules, "C", "告知期满", "admin", later)
 
 
 def test_cli_escalate(city: Graph, settings: Settings) -> None:

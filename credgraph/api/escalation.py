@@ -309,5 +309,7 @@ class EscalationMutation:
                                   note, who.name, today())
         except engine.EscalationRefused as exc:
             raise api_error(ErrorCode.BAD_USER_INPUT, str(exc)) from None
-        audit(info, "confirmEscalation", [found["id"]])
+        # the subject confirmed, then the persons it made 联合惩戒对象 (their FOCUS is this
+        # mutation's doing: an auditLog(subject:) of one of them finds it)
+        audit(info, "confirmEscalation", [found["id"], *row.get("propagatedTo", [])])
         return Escalation.from_row(row, who, svc.rules)

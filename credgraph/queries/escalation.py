@@ -500,11 +500,18 @@ class RunResult:
 
 
 def _event(action: str, level: str, as_of: dt.date, actor: str, note: str,
-           rules: Iterable[str] = ()) -> dict[str, Any]:
-    """A history entry; free text is scrubbed of anything shaped like an ID number."""
-    return {"at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "action": action,
-            "level": level, "asOf": as_of.isoformat(), "actor": scrub(actor),
-            "note": scrub(note), "rules": sorted(rules)}
+           rules: Iterable[str] = (), triggers: Iterable[Trigger] | None = None
+           ) -> dict[str, Any]:
+    """A history entry; free text is scrubbed of anything shaped like an ID number. A run's
+    event names the triggering records it decided on (`triggers`, [kind, id] pairs), so that
+    a later date's run replacing them leaves the evidence of this one readable."""
+    event: dict[str, Any] = {
+        "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "action": action,
+        "level": level, "asOf": as_of.isoformat(), "actor": scrub(actor),
+        "note": scrub(note), "rules": sorted(rules)}
+    if triggers is not None:
+        event["triggers"] = sorted([kind, rid] for kind, rid in triggers)
+    return event
 
 
 def _level_props(rules: Rules, level: EscalationLevel, since: dt.date) -> dict[str, Any]:
@@ -558,7 +565,8 @@ def _change(rules: Rules, as_of: dt.date, item: Wanted | None, node: Stored | No
                  "proposedOn": as_of if level is EscalationLevel.SEVERE_PROPOSED else None,
                  "confirmedOn": None, "confirmedBy": None, "liftedOn": None}
         return Change(item.subject, CREATED, revision, props, item.triggers,
-                      _event(CREATED, level.value, as_of, actor, note, item.rules))
+                      _event(CREATED, level.value, as_of, actor, note, item.rules,
+                             item.triggers))
     current = EscalationLevel(node.level)
     if current is EscalationLevel.SEVERE:
         level = current if item.own else EscalationLevel.FOCUS
@@ -567,7 +575,8 @@ def _change(rules: Rules, as_of: dt.date, item: Wanted | None, node: Stored | No
         props = {**_level_props(rules, level, as_of), **_reason_props(item, node),
                  "proposedOn": as_of if level is EscalationLevel.SEVERE_PROPOSED else None}
         return Change(item.subject, action, revision, props, item.triggers,
-                      _event(action, level.value, as_of, actor, note, item.rules))
+                      _event(action, level.value, as_of, actor, note, item.rules,
+                             item.triggers))
     props = _reason_props(item, node)
     same = (props["rules"] == sorted(node.rules) and item.triggers == node.triggers
             and props["reasons"] == list(node.row.get("reasons") or [])
@@ -576,7 +585,8 @@ def _change(rules: Rules, as_of: dt.date, item: Wanted | None, node: Stored | No
     if same:
         return None
     return Change(item.subject, UPDATED, revision, props, item.triggers,
-                  _event(UPDATED, level.value, as_of, actor, note, item.rules))
+                  _event(UPDATED, level.value, as_of, actor, note, item.rules,
+                         item.triggers))
 
 
 def _apply_statement() -> str:
@@ -703,15 +713,26 @@ RETURN collect({{id: sid, level: e.level}}) AS rows
 """
 
 
+# The triggering records of an escalation that no longer stand on a day: revoked (撤销, also a
+# version superseded by its correction), repaired, or a listing removed (移出) by then.
+WITHDRAWN_TRIGGERS = f"""
+MATCH (e:{_ESC} {{id: $id}})-[:{_TRIGGERED_BY}]->(r)
+WHERE NOT ({in_force("r", "$today")}) OR (r.removedOn IS NOT NULL AND r.removedOn <= $today)
+RETURN collect(r.id) AS rows
+"""
+
+
 def earliest_confirmation(rules: Rules, proposed_on: dt.date) -> dt.date:
     return proposed_on + dt.timedelta(days=rules.escalation.notice_days)
 
 
 def confirm_escalation(graph: Graph, rules: Rules, subject: str, note: str, actor: str,
                        today: dt.date) -> dict[str, Any]:
-    """SEVERE_PROPOSED → SEVERE (列入严重失信主体名单) by a person, after the notice period and
-    with no open objection on a triggering record; then the legal representative and actual
-    controller of a legal person are put at FOCUS (联合惩戒对象). Raises EscalationRefused."""
+    """SEVERE_PROPOSED → SEVERE (列入严重失信主体名单) by a person, after the notice period,
+    with no open objection on a triggering record and every triggering record still standing
+    (not revoked, repaired or removed since the run that proposed); then the legal
+    representative and actual controller of a legal person are put at FOCUS (联合惩戒对象).
+    Raises EscalationRefused."""
     found = escalations_of(graph, [subject]).get(subject)
     if found is None:
         raise EscalationRefused("this subject has no escalation, so nothing to confirm")
@@ -737,6 +758,13 @@ def confirm_escalation(graph: Graph, rules: Rules, subject: str, note: str, acto
         pairs = ", ".join(f"{oid} on {rid}" for rid, oid in sorted(found["objections"]))
         raise EscalationRefused(f"open objections on triggering records ({pairs}): resolve "
                                 "them before confirming")
+    withdrawn = graph.read_rows(WITHDRAWN_TRIGGERS, {"id": escalation_id(subject),
+                                                     "today": today})
+    if withdrawn:
+        raise EscalationRefused(
+            f"triggering records no longer stand ({', '.join(sorted(map(str, withdrawn)))}: "
+            "revoked, repaired or removed since the proposal was made): run the escalation "
+            "rules as of today, then confirm what they still propose")
     props = {**_level_props(rules, EscalationLevel.SEVERE, today), "confirmedOn": today,
              "confirmedBy": actor}
     change = Change(subject, CONFIRMED, node.revision, props, None,
@@ -744,20 +772,23 @@ def confirm_escalation(graph: Graph, rules: Rules, subject: str, note: str, acto
                            node.rules))
     if not apply(graph, [change])[CONFIRMED]:
         raise EscalationRefused("the escalation changed while confirming; try again")
+    propagated: tuple[str, ...] = ()
     if found["subjectRow"].get("person") is False:
-        propagate(graph, rules, [subject], today, actor)
-    return escalations_of(graph, [subject])[subject]
+        propagated = propagate(graph, rules, [subject], today, actor)
+    # `propagatedTo`: the persons the confirmation put at FOCUS, for the audit to name
+    return {**escalations_of(graph, [subject])[subject], "propagatedTo": list(propagated)}
 
 
 def propagate(graph: Graph, rules: Rules, companies: list[str], today: dt.date,
-              actor: str) -> Counter[str]:
+              actor: str) -> tuple[str, ...]:
     """Put the controllers of legal persons just confirmed at SEVERE at FOCUS now, keeping
-    whatever else they are escalated for; the next run re-evaluates them with every rule."""
+    whatever else they are escalated for; the next run re-evaluates them with every rule.
+    Returns the subjects whose escalation it wrote."""
     targets: dict[str, set[str]] = defaultdict(set)
     for row in graph.read_rows(CONTROLLERS, {"companies": companies, "asOf": today}):
         targets[row["person"]].add(row["company"])
     if not targets:
-        return Counter()
+        return ()
     stored = escalations_stored(graph, sorted(targets))
     wanted: dict[str, Wanted] = {}
     for sid, sources in targets.items():
@@ -775,7 +806,8 @@ def propagate(graph: Graph, rules: Rules, companies: list[str], today: dt.date,
                  "严重失信 (联合惩戒对象)")
         wanted[sid] = item
     changes, _ = plan(rules, today, wanted, stored, actor)
-    return apply(graph, changes)
+    apply(graph, changes)
+    return tuple(sorted(change.subject for change in changes))
 
 
 STORED_OF = f"""
@@ -843,6 +875,9 @@ class StateOn:
     level: EscalationLevel
     since: dt.date
     rules: tuple[str, ...] = ()  # those of the run that decided it, when its event names them
+    # the triggering records of that run, when its event names them (events written before
+    # they did: None, and the escalation's current triggers dated by then stand in)
+    triggers: tuple[Trigger, ...] | None = None
 
 
 def history_events(history: Iterable[Any]) -> Iterator[dict[str, Any]]:
@@ -879,11 +914,13 @@ def state_on(node: Mapping[str, Any], as_of: dt.date) -> StateOn | None:
         if event["action"] == LIFTED:
             state = None
         elif state is None or state.level != event["level"]:
-            # a confirmation names no rules: those of the run before it still stand
+            # a confirmation names no rules nor triggers: those of the run before it stand
             state = StateOn(EscalationLevel(event["level"]), day,
-                            _event_rules(event) or (state.rules if state else ()))
+                            _event_rules(event) or (state.rules if state else ()),
+                            _event_triggers(event, state.triggers if state else None))
         elif rules := _event_rules(event):
-            state = StateOn(state.level, state.since, rules)
+            state = StateOn(state.level, state.since, rules,
+                            _event_triggers(event, state.triggers))
     return state
 
 
@@ -892,16 +929,34 @@ def _event_rules(event: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(str(rule) for rule in found) if isinstance(found, list) else ()
 
 
-def as_it_stood(row: Mapping[str, Any], state: StateOn, as_of: dt.date) -> dict[str, Any]:
-    """What an escalation row showed on a past date beside its level then: the rules of the
-    run that decided it, the triggering records dated by then, the history up to it, and no
-    confirmation or lift made later — not today's reasons beside yesterday's level."""
+def _event_triggers(event: Mapping[str, Any],
+                    before: tuple[Trigger, ...] | None) -> tuple[Trigger, ...] | None:
+    found = event.get("triggers")
+    if not isinstance(found, list):
+        return before
+    return tuple((str(pair[0]), str(pair[1])) for pair in found
+                 if isinstance(pair, list) and len(pair) == 2)
+
+
+def as_it_stood(row: Mapping[str, Any], state: StateOn, as_of: dt.date,
+                records: Mapping[Trigger, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """What an escalation row showed on a past date beside its level then: the rules and
+    triggering records of the run that decided it (`records`, read by `trigger_records`;
+    without them, the current triggers dated by then), the history up to it, the proposal's
+    date when it stood proposed, and no confirmation or lift made later — not today's
+    reasons beside yesterday's level."""
     def by_then(day: Any) -> bool:
         found = dt.date.fromisoformat(day) if isinstance(day, str) else as_date(day)
         return found is None or found <= as_of
 
+    if state.triggers is not None and records is not None:
+        triggers = [records[key] for key in state.triggers if key in records]
+    else:
+        triggers = list(row.get("triggers") or [])
+    proposed = state.since if state.level is EscalationLevel.SEVERE_PROPOSED else None
     shown: dict[str, Any] = {
-        "triggers": [r for r in row.get("triggers") or [] if by_then(r.get("date"))],
+        "triggers": [r for r in triggers if by_then(r.get("date"))],
+        "proposedOn": proposed,
         "history": [item for item in row.get("history") or []
                     if all(by_then(event.get("asOf")) for event in history_events([item]))],
         "liftedOn": None}
@@ -910,6 +965,27 @@ def as_it_stood(row: Mapping[str, Any], state: StateOn, as_of: dt.date) -> dict[
     if not by_then(row.get("confirmedOn")):
         shown.update(confirmedOn=None, confirmedBy=None)
     return shown
+
+
+_RECORD_FIELDS = ".id, .kind, .domain, .severity, .status, .date, .title, .authority"
+
+TRIGGER_RECORDS = "\n".join(f"""CALL () {{
+  UNWIND ${kind.value} AS rid
+  MATCH (r:{RECORD_LABELS[kind].value} {{id: rid}})
+  RETURN collect(r {{{_RECORD_FIELDS}}}) AS {kind.value}
+}}""" for kind in TRIGGER_KINDS) + "\nRETURN " + " + ".join(
+    kind.value for kind in TRIGGER_KINDS) + " AS rows"
+
+
+def trigger_records(graph: Graph, keys: Iterable[Trigger]) -> dict[Trigger, dict[str, Any]]:
+    """The records named by [kind, id] pairs (a run's triggers), as an escalation shows them."""
+    wanted = set(keys)
+    if not wanted:
+        return {}
+    params = {kind.value: sorted(rid for k, rid in wanted if k == kind.value)
+              for kind in TRIGGER_KINDS}
+    return {(row["kind"], row["id"]): dict(row)
+            for row in graph.read_rows(TRIGGER_RECORDS, params, timeout=READ_TIMEOUT)}
 
 
 @dataclass(frozen=True)
@@ -945,11 +1021,13 @@ def list_escalations(graph: Graph, rules: Rules, as_of: dt.date | None, level: s
     page = ranked[:first + 1]
     found_rows = {row["id"]: row for row in graph.read_rows(
         ROWS_BY_ID, {"ids": [eid for _, eid in page[:first]]}, timeout=READ_TIMEOUT)}
+    records = trigger_records(graph, {key for _, eid in page[:first]
+                                      for key in states[eid].triggers or ()})
     rows = []
     for position, eid in page[:first]:
         state = states[eid]
         row = found_rows[eid]
         rows.append({**row, **_level_props(rules, state.level, state.since),
-                     **as_it_stood(row, state, as_of),
+                     **as_it_stood(row, state, as_of, records),
                      "rank": position, "status": EscalationStatus.ACTIVE.value})
     return Page(len(states), rows, len(page) > first)
