@@ -55,7 +55,7 @@ from credgraph.graph.model import (
     types_pattern,
 )
 from credgraph.loaders.derive import add_months
-from credgraph.queries.fragments import in_force, live
+from credgraph.queries.fragments import RECORD_SUMMARY, in_force, live
 from credgraph.queries.neighbourhood import as_date
 from credgraph.queries.subjects import SUBJECT_SUMMARY
 from credgraph.rules import EscalationRules, Rules
@@ -684,8 +684,7 @@ UNWIND $ids AS sid
 MATCH (s:{_SUBJECT} {{id: sid}})-[:{_HAS_ESCALATION}]->(e:{_ESC})
 RETURN collect(e {{{ESCALATION_FIELDS}, .history,
   subjectRow: s {{{SUBJECT_SUMMARY}}},
-  triggers: [(e)-[:{_TRIGGERED_BY}]->(r) | r {{.id, .kind, .domain, .severity, .status, .date,
-                                              .title, .authority}}],
+  triggers: [(e)-[:{_TRIGGERED_BY}]->(r) | r {{{RECORD_SUMMARY}}}],
   objections: [(e)-[:{_TRIGGERED_BY}]->(r)<-[:{Link.OBJECTS_TO.value}]-
                (o:{Label.OBJECTION.value} {{status: $open}}) | [r.id, o.id]]}}) AS rows
 """
@@ -831,8 +830,7 @@ _RANK = ("CASE e.level " + " ".join(f"WHEN '{level.value}' THEN {rank(level)}"
 # What a listing shows of an escalation `e` (a map projection): its fields, its subject `s`'s
 # summary and its triggers.
 _ROW = f"""{ESCALATION_FIELDS}, .history, subjectRow: s {{{SUBJECT_SUMMARY}}},
-    triggers: [(e)-[:{_TRIGGERED_BY}]->(r) | r {{.id, .kind, .domain, .severity, .status,
-                                                .date, .title, .authority}}]"""
+    triggers: [(e)-[:{_TRIGGERED_BY}]->(r) | r {{{RECORD_SUMMARY}}}]"""
 
 LIST_ACTIVE = f"""
 MATCH (e:{_ESC})
@@ -967,12 +965,10 @@ def as_it_stood(row: Mapping[str, Any], state: StateOn, as_of: dt.date,
     return shown
 
 
-_RECORD_FIELDS = ".id, .kind, .domain, .severity, .status, .date, .title, .authority"
-
 TRIGGER_RECORDS = "\n".join(f"""CALL () {{
   UNWIND ${kind.value} AS rid
   MATCH (r:{RECORD_LABELS[kind].value} {{id: rid}})
-  RETURN collect(r {{{_RECORD_FIELDS}}}) AS {kind.value}
+  RETURN collect(r {{{RECORD_SUMMARY}}}) AS {kind.value}
 }}""" for kind in TRIGGER_KINDS) + "\nRETURN " + " + ".join(
     kind.value for kind in TRIGGER_KINDS) + " AS rows"
 

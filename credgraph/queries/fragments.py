@@ -8,6 +8,9 @@ from typing import Any
 
 from credgraph.graph.model import RECORD_LABELS, Label, RecordKind, RecordStatus
 
+# What a CreditRecord shows (SPEC §9), as a map projection's fields: `r {RECORD_SUMMARY}`.
+RECORD_SUMMARY = ".id, .kind, .domain, .severity, .status, .date, .title, .authority"
+
 
 def live(rel: str, at: str = "$asOf") -> str:
     """A relation live at a date (SPEC §4): started on or before it, its `end` not in the past

@@ -40,7 +40,7 @@ from credgraph.graph.model import (
     types_pattern,
 )
 from credgraph.queries.escalation import earliest_confirmation, state_on
-from credgraph.queries.fragments import in_force, live
+from credgraph.queries.fragments import RECORD_SUMMARY, in_force, live
 from credgraph.queries.neighbourhood import Edge, as_date
 from credgraph.queries.subjects import SUBJECT_SUMMARY, subjects_by_ids
 from credgraph.rules import IntegrityRules, Rules
@@ -73,10 +73,9 @@ LEVEL_ZH: dict[str, str] = {
 }
 
 # What a finding shows of each record (the display fields and the dates the words need).
-RECORD_FIELDS = (".id, .kind, .domain, .severity, .status, .date, .title, .authority, "
-                 ".listType, .listedOn, .removedOn, .caseNo, .dueOn, .fulfilledOn, .amount, "
-                 ".court, .signedOn, .contractKind, .govDefault, .subjectDefault, "
-                 ".performance, .publicityUntil, .category")
+RECORD_FIELDS = (RECORD_SUMMARY + ", .listType, .listedOn, .removedOn, .caseNo, .dueOn, "
+                 ".fulfilledOn, .amount, .court, .signedOn, .contractKind, .govDefault, "
+                 ".subjectDefault, .performance, .publicityUntil, .category")
 ESCALATION_FIELDS = (".id, .level, .status, .since, .confirmedOn, .liftedOn, .measures, .rules, "
                      ".history")
 

@@ -35,10 +35,9 @@ from credgraph.graph.model import (
     Severity,
 )
 from credgraph.loaders.derive import Deriver
-from credgraph.queries.fragments import DATED_STATUS, status_on
+from credgraph.queries.fragments import DATED_STATUS, RECORD_SUMMARY, status_on
 from credgraph.queries.neighbourhood import as_date
 from credgraph.queries.repair import (
-    RECORD_FIELDS,
     NotFound,
     Refused,
     find_record,
@@ -102,7 +101,7 @@ SET r._lock = true REMOVE r._lock
 WITH r WHERE r.status = $seen
 CREATE (o:{OBJECTION} $objection)-[:{OBJECTS_TO}]->(r)
 SET r.status = $disputed
-RETURN o {{{OBJECTION_FIELDS}}} AS objection, r {{{RECORD_FIELDS}}} AS record
+RETURN o {{{OBJECTION_FIELDS}}} AS objection, r {{{RECORD_SUMMARY}}} AS record
 """
 
 
@@ -150,8 +149,8 @@ SET o.status = $resolved, o.outcome = $outcome, o.note = $note, o.resolvedAt = $
     o.resolvedBy = $actor
 """
     tail = f"""
-RETURN o {{{OBJECTION_FIELDS}}} AS objection, r {{{RECORD_FIELDS}}} AS record,
-       head([(n)-[:{SUPERSEDES}]->(r) WHERE n.id = o.correctedRecord | n {{{RECORD_FIELDS}}}])
+RETURN o {{{OBJECTION_FIELDS}}} AS objection, r {{{RECORD_SUMMARY}}} AS record,
+       head([(n)-[:{SUPERSEDES}]->(r) WHERE n.id = o.correctedRecord | n {{{RECORD_SUMMARY}}}])
        AS corrected
 """
     if outcome is ObjectionOutcome.UPHOLD:
@@ -284,9 +283,9 @@ MATCH (o:{OBJECTION})-[:{OBJECTS_TO}]->(r)
 WHERE ($status IS NULL OR o.status = $status) AND ($subject IS NULL OR $subject IN o.subjects)
   AND ($record IS NULL OR o.record = $record)
 WITH o, r ORDER BY o.filedAt DESC, o.id DESC LIMIT $limit
-RETURN collect({{objection: o {{{OBJECTION_FIELDS}, .subjects}}, record: r {{{RECORD_FIELDS}}},
+RETURN collect({{objection: o {{{OBJECTION_FIELDS}, .subjects}}, record: r {{{RECORD_SUMMARY}}},
   corrected: head([(n)-[:{SUPERSEDES}]->(r) WHERE n.id = o.correctedRecord
-                   | n {{{RECORD_FIELDS}}}])}}) AS rows
+                   | n {{{RECORD_SUMMARY}}}])}}) AS rows
 """
 
 

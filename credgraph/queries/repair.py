@@ -39,7 +39,7 @@ from credgraph.graph.model import (
     label_predicate,
 )
 from credgraph.loaders.derive import add_months
-from credgraph.queries.fragments import in_force, record_by_id
+from credgraph.queries.fragments import RECORD_SUMMARY, in_force, record_by_id
 from credgraph.queries.neighbourhood import as_date
 from credgraph.rules import Rules
 
@@ -48,7 +48,6 @@ HAS_RECORD, REPAIRS = Link.HAS_RECORD.value, Link.REPAIRS.value
 JUDGMENT = RECORD_LABELS[RecordKind.JUDGMENT].value
 COMMITMENT = RECORD_LABELS[RecordKind.COMMITMENT].value
 # What a CreditRecord shows (a map projection of a record).
-RECORD_FIELDS = ".id, .kind, .domain, .severity, .status, .date, .title, .authority"
 COMMITMENT_KIND = "信用修复"
 
 
@@ -235,7 +234,7 @@ REPAIRS_LIST = f"""
 MATCH (x:{REPAIR})-[:{REPAIRS}]->(r)
 WHERE ($subject IS NULL OR x.subject = $subject) AND ($record IS NULL OR x.record = $record)
 WITH x, r ORDER BY x.grantedOn DESC, x.id DESC LIMIT $limit
-RETURN collect(x {{.id, .subject, .grantedOn, .commitment, record: r {{{RECORD_FIELDS}}},
+RETURN collect(x {{.id, .subject, .grantedOn, .commitment, record: r {{{RECORD_SUMMARY}}},
   commitmentText: head(COLLECT {{ MATCH (c:{COMMITMENT} {{id: x.commitment}})
                                   RETURN c.content }})}}) AS rows
 """
