@@ -224,6 +224,41 @@ def test_serve_freezes_what_start_up_built(settings: Settings,
     assert logged == [False, True]  # the per-request line only when asked for
 
 
+def test_serve_logs_one_json_object_a_line(settings: Settings,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Structured logs (SPEC §10): `serve` gives uvicorn a logging configuration whose lines
+    are JSON objects — time, level, logger, message, exception — with ID numbers masked in
+    the message and the traceback (SPEC §6), whoever logged them."""
+    import logging
+
+    import uvicorn
+
+    from credgraph.logs import LOG_CONFIG, JsonFormatter
+
+    configs: list[Any] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **k: configs.append(k.get("log_config")))
+    try:
+        result = invoke(settings, "serve", "--port", "1")
+    finally:
+        gc.unfreeze()
+    assert result.exit_code == 0, result.output
+    assert configs == [LOG_CONFIG]
+    assert LOG_CONFIG["formatters"]["json"]["()"] is JsonFormatter
+    number = make_id()
+    try:
+        raise ValueError(f"bad row {number}")
+    except ValueError as exc:
+        record = logging.LogRecord("credgraph.api", logging.ERROR, __file__, 1,
+                                   "internal error for %s", (number,), (type(exc), exc, None))
+    line = JsonFormatter().format(record)
+    assert "\n" not in line and not raw_id_numbers(line)
+    entry = json.loads(line)
+    assert (entry["level"], entry["logger"]) == ("ERROR", "credgraph.api")
+    assert entry["message"] == "internal error for 371402********" + number[-4:]
+    assert "ValueError: bad row 371402********" in entry["exception"]
+    assert dt.datetime.fromisoformat(entry["time"]).tzinfo is not None
+
+
 def test_serve_answers_service_unavailable_at_once_when_neo4j_is_gone(
         settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     """The API `serve` builds gives up on an unreachable Neo4j after CREDGRAPH_API_DB_WAIT

@@ -419,7 +419,10 @@ def test_report_from_the_desk(desk: Desk) -> None:
     events = desk.city.services.graph.read(
         "MATCH (e:AuditEvent {operation: 'creditReport', purpose: '招投标资格审查'}) "
         "RETURN e.actor AS actor, e.subjects AS subjects")
-    assert events == [{"actor": "调查员小王", "subjects": [company]}]
+    # the company, then the persons the report shows by name (its beneficial owners)
+    assert [e["actor"] for e in events] == ["调查员小王"]
+    assert events[0]["subjects"][0] == company and len(events[0]["subjects"]) > 1
+    assert all(key.startswith("P") for key in events[0]["subjects"][1:])
     desk.page.click("#report-close")
     assert desk.outside == [] and desk.errors == []
 

@@ -148,9 +148,26 @@ def test_every_report_is_audited(services: Services, person: str) -> None:
         "MATCH (e:AuditEvent {operation: 'creditReport'}) RETURN e {.*} AS e")
     assert [e["e"]["id"] for e in events] == [number.group()]
     event = events[0]["e"]
+    # the company first, then the person whose name the page shows in full (its 60 % owner
+    # and legal representative, in the owners and the risk paths): a PII reveal (SPEC §9)
     assert (event["actor"], event["role"], event["subjects"], event["purpose"]) == (
-        "王科长", "investigator", [COMPANY], "行政许可前核查")
+        "王科长", "investigator", [COMPANY, person], "行政许可前核查")
     assert event["at"] is not None
+
+
+def test_a_report_names_the_persons_it_shows(services: Services, person: str) -> None:
+    """The person's report shows no one else; a masked report reveals nobody; the company's
+    report names the owner it shows — as `riskAssessment` and `ultimateOwners` do."""
+    monitor = Requester("监测任务", "monitor", False)
+    build_report(services, row(services, COMPANY), monitor, TODAY)
+    build_report(services, row(services, person), INVESTIGATOR, TODAY)
+    build_report(services, row(services, RISKY), INVESTIGATOR, TODAY)
+    services.audit.flush()
+    events = services.graph.read(
+        "MATCH (e:AuditEvent {operation: 'creditReport'}) RETURN e.actor AS actor, "
+        "e.subjects AS subjects ORDER BY e.subjects[0]")
+    assert sorted((e["actor"], e["subjects"]) for e in events) == sorted([
+        ("监测任务", [COMPANY]), ("王科长", [person]), ("王科长", [RISKY, person])])
 
 
 def test_a_section_is_one_function_and_one_entry(services: Services, person: str,

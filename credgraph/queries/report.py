@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -95,6 +95,8 @@ class Report:
     requester: Requester
     number: str
     generated_at: dt.datetime
+    # persons whose unmasked name the page shows (PII reveals, SPEC §9): audited with it
+    revealed: dict[str, None] = field(default_factory=dict)
 
     @property
     def graph(self) -> Graph:
@@ -128,7 +130,13 @@ class Report:
             return "（未知主体）"
         name = str(row.get("name") or "")
         person = row.get("kind") == SubjectKind.NATURAL_PERSON or bool(row.get("person"))
-        return mask_name(name) if person and not self.requester.pii else name
+        if not person:
+            return name
+        if not self.requester.pii:
+            return mask_name(name)
+        if row.get("id"):
+            self.revealed[str(row["id"])] = None
+        return name
 
 
 Section = Callable[[Report], str | None]
@@ -435,11 +443,14 @@ def render(report: Report) -> str:
 
 
 def record_report_request(trail: AuditTrail, report: Report) -> None:
-    """Audit (SPEC §10): who asked for whose report, when and why, in the audit log (the event
-    id is the report number)."""
+    """Audit (SPEC §9, §10): who asked for whose report, when and why, in the audit log (the
+    event id is the report number) — the subject first, then every person whose unmasked name
+    the rendered page shows, as the API's queries name the persons they reveal."""
     who = report.requester
+    key = str(report.subject["id"])
+    subjects = (key, *(k for k in report.revealed if k != key))
     trail.record(AuditEvent(actor=who.actor, role=who.role, operation=OPERATION,
-                            subjects=(report.subject["id"],), purpose=who.purpose,
+                            subjects=subjects, purpose=who.purpose,
                             at=report.generated_at, id=report.number))
 
 
@@ -450,8 +461,9 @@ def build_report(services: Services, subject: dict[str, Any], requester: Request
     now = dt.datetime.now(CHINA_TIME).replace(microsecond=0)
     report = Report(services, subject, as_of or services.today(), requester,
                     f"CR{now:%Y%m%d}{secrets.token_hex(4).upper()}", now)
+    page = render(report)  # first: the event names the persons the page shows
     record_report_request(services.audit, report)
-    return render(report)
+    return page
 
 
 def chromium() -> str:
