@@ -279,6 +279,10 @@ def test_a_report_without_findings_reveals_no_person(city: dict[str, str], api: 
     named = [(e["operation"], set(e["subjects"]) & persons) for e in logged]
     assert named[:2] == [("integrityReport", set()), ("countyIntegrity", set())]
     assert set().union(*(found for _, found in named[2:])) == persons
+    # the organisations listed and those the findings name, whatever the answer shows
+    for event in logged[:3]:
+        assert {GOV, CG, A1, F, X, R} <= set(event["subjects"]), event
+        assert CLEAN not in event["subjects"]
 
 
 def test_the_persons_a_finding_shows_are_logged_with_the_stated_purpose(

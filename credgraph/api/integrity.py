@@ -192,7 +192,10 @@ class IntegrityQuery:
         report = await in_thread(integrity.integrity_report, svc.graph, svc.rules,
                                  as_of or today(), key, prefix)
         shaper = Shaper(report.subjects, who, asks_beyond(info, (), WITHOUT_FINDINGS))
-        audit(info, "integrityReport", [key] if key else [])
+        # the agencies listed, and the legal persons their findings name
+        listed = [a.agency for a in report.agencies]
+        audit(info, "integrityReport", [*listed, *integrity.organisations_named(
+            (f for a in report.agencies for f in a.findings), report.subjects)])
         return [shaper.agency(a) for a in report.agencies]
 
     @strawberry.field(description="The integrity report rolled up per county (an agency "
@@ -206,7 +209,10 @@ class IntegrityQuery:
                                  as_of or today(), None, prefix)
         shaper = Shaper(report.subjects, who,
                         asks_beyond(info, ("agencies",), WITHOUT_FINDINGS))
-        audit(info, "countyIntegrity", [])
+        audit(info, "countyIntegrity", [
+            *(a.agency for c in report.counties for a in c.agencies),
+            *integrity.organisations_named(
+                (f for a in report.agencies for f in a.findings), report.subjects)])
         return [shaper.county(c) for c in report.counties]
 
     @strawberry.field(description="G3 利益冲突 for an agency, an official (USCC / ID number / "
@@ -222,7 +228,9 @@ class IntegrityQuery:
         found = await in_thread(tracer.conflicts, as_of or today(), agency_key,
                                 official_key)
         shaper = Shaper(found.subjects, who)
-        audit(info, "conflictsOfInterest", [k for k in (agency_key, official_key) if k])
+        audit(info, "conflictsOfInterest", [
+            *(k for k in (agency_key, official_key) if k),
+            *integrity.organisations_named(found.findings, found.subjects)])
         return [shaper.finding(f) for f in found.findings]
 
     @strawberry.field(description="信用+审批 前置核查 before an award: allowed false with one "

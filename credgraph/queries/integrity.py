@@ -14,7 +14,7 @@ import datetime as dt
 import html
 import json
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -946,6 +946,20 @@ def procurement_check(graph: Graph, rules: Rules, keys: list[str], as_of: dt.dat
     named = [] if mask_persons else sorted(
         {p["person"]["id"] for p in persons if p["person"].get("person")})
     return ProcurementResult(check["supplier"], as_of, reasons, warnings, records, named)
+
+
+def organisations_named(findings: Iterable[Finding],
+                        subjects: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The legal persons the findings name — each agency, other party, superior and company on
+    a path — as an integrity answer's audit event names its subjects (persons are named there
+    only when the answer shows them: PII reveals)."""
+    named: dict[str, None] = {}
+    for finding in findings:
+        for sid in (finding.agency, finding.subject, finding.official,
+                    *(end for edge in finding.path for end in (edge.source, edge.target))):
+            if sid and not (subjects.get(sid) or {}).get("person"):
+                named[sid] = None
+    return list(named)
 
 
 def names(subjects: dict[str, dict[str, Any]], mask_persons: bool) -> Namer:
