@@ -81,10 +81,29 @@ def _unreachable(settings: Settings, exc: Exception) -> str:
     return f"cannot reach Neo4j at {settings.bolt_uri}: {type(exc).__name__}{hint}"
 
 
+class JsonAwareCommand(click.Command):
+    """A usage error (an --as-of that is no date, an option out of range) of a command asked
+    for --json is said on stdout too, as every refusal of a --json run is: a job reading
+    stdout hears why, not nothing. click still prints the usage on stderr and exits 2."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        asked_json = "--json" in args  # before parsing: the parser consumes the list
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            if asked_json:
+                click.echo(json.dumps({"error": scrub(exc.format_message()),
+                                       "exitCode": exc.exit_code}, ensure_ascii=False))
+            raise
+
+
 class Commands(click.Group):
     """The command group: a command that finds Neo4j unreachable (the local server stopped,
     the external one down), or a rules file that does not validate, ends with a message
     saying so (the rules error names the file and the key), not a traceback."""
+
+    command_class = JsonAwareCommand
+    group_class = type  # sub-groups are Commands too, their commands JsonAwareCommand
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

@@ -154,6 +154,25 @@ def test_a_command_says_when_its_rules_file_does_not_validate(
         assert answer["exitCode"] == 2 and said in answer["error"]
 
 
+@pytest.mark.parametrize(("command", "said"), [
+    (["escalate", "--as-of", "2026-13-01", "--json"], "2026-13-01 is not a date"),
+    (["monitor", "run", "--json", "--as-of", "tomorrow"], "'tomorrow' is not a date"),
+    (["monitor", "run", "--batch-size", "0", "--json"], "0 is not in the range"),
+])
+def test_a_usage_error_of_a_json_run_is_said_on_stdout(command: list[str], said: str) -> None:
+    """A bad --as-of is refused before the run (exit 2, usage on stderr) — with --json, the
+    job reading stdout gets {"error", "exitCode"} as for every other refusal."""
+    from click.testing import CliRunner
+
+    from credgraph.cli import main
+
+    result = CliRunner().invoke(main, command)
+    assert result.exit_code == 2, result.output
+    answer = json.loads(result.stdout)
+    assert answer["exitCode"] == 2 and said in answer["error"], answer
+    assert "Usage:" in result.stderr and "Usage:" not in result.stdout
+
+
 def test_keys_create_prints_the_token_once_and_stores_its_hash(graph: Graph,
                                                                settings: Settings) -> None:
     result = invoke(settings, "keys", "create", "--name", "德州市信用中心", "--role", "partner")
