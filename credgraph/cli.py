@@ -6,6 +6,7 @@ import datetime as dt
 import gc
 import getpass
 import json
+import logging
 import re
 import signal
 import sys
@@ -117,6 +118,10 @@ class Commands(click.Group):
 @click.group(cls=Commands)
 def main() -> None:
     """credgraph — the public credit graph (公共信用信息平台)."""
+    # the driver's "Transaction failed and will be retried" lines while a command waits for
+    # Neo4j (CREDGRAPH_DB_WAIT) are noise before the command's own one-line error; `serve`
+    # logs them, structured (credgraph.logs)
+    logging.getLogger("neo4j").setLevel(logging.ERROR)
 
 
 @main.group()
