@@ -119,9 +119,12 @@ class Commands(click.Group):
 def main() -> None:
     """credgraph — the public credit graph (公共信用信息平台)."""
     # the driver's "Transaction failed and will be retried" lines while a command waits for
-    # Neo4j (CREDGRAPH_DB_WAIT) are noise before the command's own one-line error; `serve`
-    # logs them, structured (credgraph.logs)
-    logging.getLogger("neo4j").setLevel(logging.ERROR)
+    # Neo4j (CREDGRAPH_DB_WAIT) are noise before the command's own one-line error: a handler
+    # of its own keeps them from Python's last-resort printer; they still reach any handler
+    # configured above (`serve` logs them, structured: credgraph.logs)
+    driver_log = logging.getLogger("neo4j")
+    if not any(isinstance(handler, logging.NullHandler) for handler in driver_log.handlers):
+        driver_log.addHandler(logging.NullHandler())
 
 
 @main.group()

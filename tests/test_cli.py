@@ -8,7 +8,10 @@ import datetime as dt
 import gc
 import hashlib
 import json
+import os
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -126,6 +129,20 @@ def test_a_command_says_when_neo4j_is_unreachable(settings: Settings, tmp_path: 
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert result.stderr.splitlines()[-1] == (
         f"error: cannot reach Neo4j at bolt://127.0.0.1:{port}: ServiceUnavailable")
+
+
+def test_a_command_waiting_for_neo4j_prints_only_its_own_error(settings: Settings,
+                                                              tmp_path: Path) -> None:
+    """Run as a user runs it (no test logging installed): the driver's multi-line "will be
+    retried" warnings, printed by Python's last-resort handler, came before the one line."""
+    port = free_port()
+    env = {**os.environ, **cli_env(settings), "NEO4J_URI": f"bolt://127.0.0.1:{port}",
+           "CREDGRAPH_DB_WAIT": "3"}
+    done = subprocess.run([sys.executable, "-m", "credgraph.cli", "keys", "list"], env=env,
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [
+        f"error: cannot reach Neo4j at bolt://127.0.0.1:{port}: ServiceUnavailable"]
 
 
 @pytest.mark.parametrize("command", [
