@@ -115,3 +115,41 @@ def test_generated_password_never_looks_like_an_option(tmp_path) -> None:  # typ
         local = LocalNeo4j(make_settings(home=tmp_path / str(index), bolt_port=_free_port()))
         assert not local.password().startswith("-")
         assert len(local.password()) >= 24
+
+
+def test_two_processes_fetching_the_jars_at_once_both_succeed(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """`make run` and `make test` started together on a fresh machine both resolve Neo4j: they
+    once shared one staging folder, so the slower one found it renamed away (a traceback) after
+    deleting the faster one's finished jars. Now one fetches while the other waits for it."""
+    import threading
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls"
+    mvn = bin_dir / "mvn"  # a stand-in for Maven: slow, writes one jar into -DoutputDirectory
+    mvn.write_text(
+        "#!/bin/sh\n"
+        f"echo call >> {calls}\n"
+        "for arg in \"$@\"; do case $arg in -DoutputDirectory=*) out=${arg#*=};; esac; done\n"
+        "sleep 1\nmkdir -p \"$out\" && echo jar > \"$out/neo4j.jar\"\n")
+    mvn.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    cache = tmp_path / "cache"
+    results: list[object] = []
+
+    def fetch(index: int) -> None:
+        settings = Settings(home=tmp_path / f"home{index}", jar_cache=cache)
+        try:
+            results.append(LocalNeo4j(settings).ensure_jars(log=False))
+        except Exception as error:  # the test reports it
+            results.append(error)
+
+    threads = [threading.Thread(target=fetch, args=(index,)) for index in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    lib = cache / Settings().neo4j_version / "lib"
+    assert results == [lib, lib]
+    assert (lib / ".complete").exists() and (lib / "neo4j.jar").exists()
+    assert calls.read_text().count("call") == 1  # the second found the first's jars

@@ -4,6 +4,7 @@ process with a generated neo4j.conf, Bolt on 127.0.0.1 only, authentication on."
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import secrets
 import shutil
@@ -110,6 +111,16 @@ class LocalNeo4j:
         mvn = shutil.which("mvn")
         if mvn is None:
             raise ServerError("Maven (mvn) is not on PATH; it is needed once to fetch Neo4j")
+        # Two commands started together on a fresh machine (make run, make test) share the
+        # cache: one fetches, the other waits for it and then finds the jars complete.
+        self.lib_dir.parent.mkdir(parents=True, exist_ok=True)
+        with (self.lib_dir.parent / "fetch.lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if marker.exists():
+                return self.lib_dir
+            return self._fetch_jars(mvn, marker, log)
+
+    def _fetch_jars(self, mvn: str, marker: Path, log: bool) -> Path:
         staging = self.lib_dir.with_name("lib.partial")
         shutil.rmtree(staging, ignore_errors=True)
         with resources.as_file(resources.files("credgraph.graph") / "pom.xml") as pom:
