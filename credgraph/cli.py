@@ -258,8 +258,18 @@ def demo() -> None:
     """The demo city (德州)."""
 
 
+def _city_size(ctx: click.Context, param: click.Parameter, value: int) -> int:
+    """A usage error, not the generator's traceback, for a size the demo city cannot have."""
+    from credgraph.loaders.demo import MAX_SUBJECTS, MIN_SUBJECTS
+
+    if not MIN_SUBJECTS <= value <= MAX_SUBJECTS:
+        raise click.BadParameter(f"the demo city has {MIN_SUBJECTS:,} to {MAX_SUBJECTS:,} "
+                                 f"subjects, not {value:,}")
+    return value
+
+
 @demo.command("generate")
-@click.option("--subjects", default=20000, show_default=True)
+@click.option("--subjects", default=20000, show_default=True, callback=_city_size)
 @click.option("--seed", default=371400, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=Path("demo-city"),
               show_default=True)
@@ -274,16 +284,17 @@ def demo_generate(subjects: int, seed: int, out: Path) -> None:
 
 
 @demo.command("ensure")
-@click.option("--subjects", default=20000, show_default=True)
+@click.option("--subjects", default=20000, show_default=True, callback=_city_size)
 @click.option("--seed", default=371400, show_default=True)
-@click.option("--out", type=click.Path(path_type=Path), default=Path(".credgraph/demo-city"),
-              show_default=True)
-def demo_ensure(subjects: int, seed: int, out: Path) -> None:
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              show_default="CREDGRAPH_HOME/demo-city")
+def demo_ensure(subjects: int, seed: int, out: Path | None) -> None:
     """Generate and load the demo city when the database holds no subjects."""
     from credgraph.loaders.demo import generate
     from credgraph.loaders.report import run_load
 
     settings = _settings()
+    out = out or settings.home / "demo-city"
     services = _services(settings)
     migrate(services.graph)
     count = services.graph.read("MATCH (n:Subject) RETURN count(n) AS n")[0]["n"]

@@ -326,11 +326,16 @@ def test_serve_answers_service_unavailable_at_once_when_neo4j_is_gone(
     (["quality", "report", "--out", "{file}"], "Invalid value for '--out'"),
     (["integrity", "report", "--out", "{file}"], "Invalid value for '--out'"),
     (["load", "{file}", "--batch-size", "0"], "Invalid value for '--batch-size'"),
-    (["load", "{file}", "--batch-size", "-5"], "Invalid value for '--batch-size'")])
+    (["load", "{file}", "--batch-size", "-5"], "Invalid value for '--batch-size'"),
+    (["demo", "generate", "--subjects", "300", "--out", "{file}.d"],
+     "the demo city has 1,000 to 1,000,000 subjects, not 300"),
+    (["demo", "ensure", "--subjects", "2000000"],
+     "the demo city has 1,000 to 1,000,000 subjects, not 2,000,000")])
 def test_usage_errors_exit_2_before_anything_runs(settings: Settings, tmp_path: Path,
                                                    command: list[str], problem: str) -> None:
     """An --out that is a file ended in a FileExistsError traceback (exit 1) after the report
-    was built; a batch size of 0 or less loaded a row per transaction."""
+    was built; a batch size of 0 or less loaded a row per transaction; a demo city of a size
+    the generator refuses ended in its ValueError traceback."""
     taken = tmp_path / "taken.csv"
     taken.write_text("uscc,name\n", encoding="utf-8")
     result = invoke(settings, *(part.format(file=taken) for part in command))
