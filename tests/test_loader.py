@@ -768,6 +768,20 @@ def test_an_unknown_person_in_a_relation_is_shown_masked(services: Services,
         "from_id", mask_id_number(stranger), "relation to an unknown subject")
 
 
+def test_a_family_row_is_refused_naming_the_cell_it_wrote(services: Services,
+                                                           tmp_path: Path) -> None:
+    """FAMILY is stored lower key first; a refused row still names its own cells — the
+    company in 主体标识 (to_id), the stranger in 关联方标识 (from_id) — not the stored ends
+    (the reject said from_id with the company's code)."""
+    loader(services).load([base_bundle(tmp_path / "b")])
+    stranger = make_id(region="371424", born="19720303", seq="777")
+    path = write_csv(tmp_path / "relations.csv", ["from_id", "to_id", "type"],
+                     [[PERSON, CO_A, "子女"], [PERSON, stranger, "配偶"]])
+    summary = loader(services).load([path], derive_contacts=False)
+    found = sorted((r.line, r.column, r.value) for r in summary.rejects)
+    assert found == [(2, "to_id", CO_A), (3, "to_id", mask_id_number(stranger))], found
+
+
 def test_the_rejects_file_lists_each_file_by_line(tmp_path: Path) -> None:
     """A row refused by name resolution is found after its batch's others: the file is read
     in the steward's order all the same."""

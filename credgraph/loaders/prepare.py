@@ -262,8 +262,11 @@ class Preparer:
         if source.key == target.key:
             raise RowRejected("to_id", row.to_id, "a relation from a subject to itself")
         swapped = spec.symmetric and target.key < source.key
+        # the columns go with their ends: a reject names the cell the row wrote
+        source_column, target_column = "from_id", "to_id"
         if swapped:
             source, target = target, source
+            source_column, target_column = target_column, source_column
         props: dict[str, Any] = {"start": row.start_date, "end": row.end_date}
         if "ratio" in spec.properties:
             props["ratio"] = row.ratio
@@ -277,8 +280,8 @@ class Preparer:
         data = {"from": source.key, "to": target.key, "key": _iso(row.start_date) or "",
                 "props": props}
         return Prepared(
-            data, refs=[("from_id", source), ("to_id", target)], must_exist=True,
-            expect=[("from_id", source, spec.source), ("to_id", target, spec.target)],
+            data, refs=[(source_column, source), (target_column, target)], must_exist=True,
+            expect=[(source_column, source, spec.source), (target_column, target, spec.target)],
             expect_reason=f"{rtype.value} must go from {ENDPOINT_NAMES[spec.source]} to "
                           f"{ENDPOINT_NAMES[spec.target]}",
             relation=rtype)
