@@ -320,6 +320,8 @@ class Preparer:
         but the row names the party, left to be resolved by name (关联补正)."""
         try:
             party = self.subject_ref(column, raw, lookup.name or None)
+            if lookup.kind == SubjectKind.NATURAL_PERSON.value and not party.person and raw:
+                self._no_person_number(column, raw)
         except RowRejected as exc:
             if not lookup.name:
                 raise
@@ -333,6 +335,17 @@ class Preparer:
             prepared.resolve = Unresolved(column, role, lookup, problem)
             return prepared
         return self._record(kind, key, props, [(column, party, role), *others], issuer, date)
+
+    def _no_person_number(self, column: str, raw: str) -> None:
+        """A natural person's (自然人) id that has an ID number's region and birth date but not
+        its check digit, and reads as a USCC only because about one such mistyped number in 31
+        passes the USCC check: the row says whose it is — his number mistyped, personal data,
+        never a company's key (nor a stub subject keyed by it)."""
+        if len(normalise(raw)) == 18 and is_near_id_number(raw):
+            try:
+                parse_id_number(raw, self.today)
+            except IdentifierError as exc:
+                raise RowRejected(column, raw, _identifier_reason(exc)) from exc
 
     def _lookup(self, name: str | None, category: str | None = None,
                 issuer: SubjectRef | None = None, authority: str | None = None,
