@@ -724,6 +724,25 @@ def test_missing_required_fields_are_counted_by_department(services: Services,
     assert PERSON[:10] not in (tmp_path / "out" / "missing-0601.csv").read_text(encoding="utf-8")
 
 
+def test_a_licence_lacking_fields_is_counted_by_its_source(services: Services,
+                                                           tmp_path: Path) -> None:
+    """A 双公示 licence names its 数据来源单位 as a penalty does: the department a refused row
+    is counted by, the 许可机关 only when the row names no source (the licence model had no
+    such column, so every licence was counted by its 许可机关)."""
+    from credgraph.loaders.report import run_load
+
+    licenses = write_csv(tmp_path / "licenses.csv", [
+        "行政许可决定书文号", "行政相对人名称", "统一社会信用代码", "许可决定日期", "许可机关",
+        "数据来源单位"], [
+        ["XK-1", "甲", CO_A, "", "德州市德城区市场监督管理局", "德州市行政审批服务局"],
+        ["XK-2", "甲", CO_A, "", "德州市德城区市场监督管理局", ""]])
+    summary = run_load(services, [licenses], tmp_path / "rejects.csv", 1000, as_json=True)
+    assert summary.rejected == 2
+    with (tmp_path / "missing.csv").open(encoding="utf-8") as handle:
+        listed = {row["department"]: row["rows"] for row in csv.DictReader(handle)}
+    assert listed == {"德州市行政审批服务局": "1", "德州市德城区市场监督管理局": "1"}
+
+
 def test_person_penalty_with_both_id_columns(services: Services, tmp_path: Path) -> None:
     """双公示 files carry 统一社会信用代码 for organisations and 证件号码 for persons."""
     loader(services).load([base_bundle(tmp_path / "b")])
