@@ -218,3 +218,30 @@ def test_staged_cells_keep_what_a_merge_would_store(tmp_path: Path) -> None:
         '"A",3,"2026-01-02","true","",2.5,"x;y","say ""no""\nnow"\n'
         '"B",4,,"false",,,,\n')
     assert group.multiline
+
+
+def test_a_superior_also_given_as_a_relation_is_one_edge(services: Services,
+                                                        tmp_path: Path) -> None:
+    """An agency's `superior` column and a relations row 隶属 between the same two agencies
+    are one SUBORDINATE_TO, as the transactional MERGE makes it: the bulk stage claimed the
+    superior's edge without the relation key the row's claim carries, and imported two."""
+    from stdnum.cn import uscc
+
+    def code(body: str) -> str:
+        return body + uscc.calc_check_digit(body)
+
+    city, county = code("11371400MB1000001"), code("11371402MB1000002")
+    write_csv(tmp_path / "legal_persons.csv", ["uscc", "name", "superior"],
+              [[city, "德州市市场监督管理局", ""],
+               [county, "德州市德城区市场监督管理局", city]])
+    write_csv(tmp_path / "relations.csv", ["from_id", "to_id", "type"],
+              [[county, city, "隶属"]])
+    count = "MATCH (:Agency)-[r:SUBORDINATE_TO]->(:Agency) RETURN count(r) AS n"
+    BundleLoader(services.graph, services.rules, services.privacy, services.normaliser,
+                 today=AS_OF).load([tmp_path])
+    expected = snapshot(services.graph)
+    assert services.graph.read(count)[0]["n"] == 1
+    delete_all(services.graph, keep=(Label.SCHEMA_VERSION.value,))
+    bulk_loader(services).load([tmp_path])
+    assert services.graph.read(count)[0]["n"] == 1
+    assert snapshot(services.graph) == expected

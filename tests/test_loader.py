@@ -724,6 +724,25 @@ def test_missing_required_fields_are_counted_by_department(services: Services,
     assert PERSON[:10] not in (tmp_path / "out" / "missing-0601.csv").read_text(encoding="utf-8")
 
 
+def test_a_licence_lacking_fields_is_counted_by_its_source(services: Services,
+                                                           tmp_path: Path) -> None:
+    """A 双公示 licence names its 数据来源单位 as a penalty does: the department a refused row
+    is counted by, the 许可机关 only when the row names no source (the licence model had no
+    such column, so every licence was counted by its 许可机关)."""
+    from credgraph.loaders.report import run_load
+
+    licenses = write_csv(tmp_path / "licenses.csv", [
+        "行政许可决定书文号", "行政相对人名称", "统一社会信用代码", "许可决定日期", "许可机关",
+        "数据来源单位"], [
+        ["XK-1", "甲", CO_A, "", "德州市德城区市场监督管理局", "德州市行政审批服务局"],
+        ["XK-2", "甲", CO_A, "", "德州市德城区市场监督管理局", ""]])
+    summary = run_load(services, [licenses], tmp_path / "rejects.csv", 1000, as_json=True)
+    assert summary.rejected == 2
+    with (tmp_path / "missing.csv").open(encoding="utf-8") as handle:
+        listed = {row["department"]: row["rows"] for row in csv.DictReader(handle)}
+    assert listed == {"德州市行政审批服务局": "1", "德州市德城区市场监督管理局": "1"}
+
+
 def test_person_penalty_with_both_id_columns(services: Services, tmp_path: Path) -> None:
     """双公示 files carry 统一社会信用代码 for organisations and 证件号码 for persons."""
     loader(services).load([base_bundle(tmp_path / "b")])
@@ -766,6 +785,20 @@ def test_an_unknown_person_in_a_relation_is_shown_masked(services: Services,
     [reject] = summary.rejects
     assert (reject.column, reject.value, reject.reason) == (
         "from_id", mask_id_number(stranger), "relation to an unknown subject")
+
+
+def test_a_family_row_is_refused_naming_the_cell_it_wrote(services: Services,
+                                                           tmp_path: Path) -> None:
+    """FAMILY is stored lower key first; a refused row still names its own cells — the
+    company in 主体标识 (to_id), the stranger in 关联方标识 (from_id) — not the stored ends
+    (the reject said from_id with the company's code)."""
+    loader(services).load([base_bundle(tmp_path / "b")])
+    stranger = make_id(region="371424", born="19720303", seq="777")
+    path = write_csv(tmp_path / "relations.csv", ["from_id", "to_id", "type"],
+                     [[PERSON, CO_A, "子女"], [PERSON, stranger, "配偶"]])
+    summary = loader(services).load([path], derive_contacts=False)
+    found = sorted((r.line, r.column, r.value) for r in summary.rejects)
+    assert found == [(2, "to_id", CO_A), (3, "to_id", mask_id_number(stranger))], found
 
 
 def test_the_rejects_file_lists_each_file_by_line(tmp_path: Path) -> None:

@@ -311,6 +311,27 @@ def test_a_person_is_never_found_by_name(city: Services, tmp_path: Path) -> None
     assert owners(city) == {}
 
 
+def test_a_persons_mistyped_number_that_passes_the_uscc_check_is_no_company(
+        city: Services, tmp_path: Path) -> None:
+    """About one mistyped ID number in 31 passes the USCC check: on a 自然人 row it is still
+    her number mistyped — rejected, masked — and no stub company keyed by her digits is made
+    (it was: a LegalPerson stub with the 18 digits as its id, the record attached to it)."""
+    from stdnum.cn import ric, uscc
+
+    # one digit of her sequence mistyped
+    mistyped = next(typo for position in (14, 15, 16) for digit in "0123456789"
+                    if not ric.is_valid(typo := LI[:position] + digit + LI[position + 1:])
+                    and uscc.is_valid(typo))
+    summary = penalties(city, tmp_path, [
+        {"subject_name": "李秀英", "subject_category": "自然人", "subject_id": mistyped}])
+    [reject] = summary.rejects
+    assert reject.reason.startswith("unresolved subject: a natural person is found by the ID "
+                                    "number, not by name; bad check digit"), reject.reason
+    assert mistyped not in reject.value + reject.reason
+    assert owners(city) == {}
+    assert city.graph.read("MATCH (s:Subject {id: $id}) RETURN s", {"id": mistyped}) == []
+
+
 def test_the_printed_summary_says_which_evidence_decided(city: Services,
                                                          tmp_path: Path) -> None:
     summary = penalties(city, tmp_path, [

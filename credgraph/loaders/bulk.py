@@ -364,7 +364,9 @@ class BulkLoader(BundleLoader):
             if self.stage.subject_labels(link["to"]) is None:
                 summary.warnings.append(f"{link['from']}: superior {link['to']} is not loaded; "
                                         "SUBORDINATE_TO not created")
-            elif self.stage.claim((RelationType.SUBORDINATE_TO.value, link["from"], link["to"])):
+            # the identity a relations row's 隶属 claims (type, ends, key): MERGE's one edge
+            elif self.stage.claim((RelationType.SUBORDINATE_TO.value, link["from"], link["to"],
+                                   "")):
                 usable.append((link["from"], link["to"], {"key": ""}))
         self.stage.write_relationships(RelationType.SUBORDINATE_TO.value, Label.SUBJECT.value,
                                        Label.SUBJECT.value, usable)

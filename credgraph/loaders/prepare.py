@@ -262,8 +262,11 @@ class Preparer:
         if source.key == target.key:
             raise RowRejected("to_id", row.to_id, "a relation from a subject to itself")
         swapped = spec.symmetric and target.key < source.key
+        # the columns go with their ends: a reject names the cell the row wrote
+        source_column, target_column = "from_id", "to_id"
         if swapped:
             source, target = target, source
+            source_column, target_column = target_column, source_column
         props: dict[str, Any] = {"start": row.start_date, "end": row.end_date}
         if "ratio" in spec.properties:
             props["ratio"] = row.ratio
@@ -277,8 +280,8 @@ class Preparer:
         data = {"from": source.key, "to": target.key, "key": _iso(row.start_date) or "",
                 "props": props}
         return Prepared(
-            data, refs=[("from_id", source), ("to_id", target)], must_exist=True,
-            expect=[("from_id", source, spec.source), ("to_id", target, spec.target)],
+            data, refs=[(source_column, source), (target_column, target)], must_exist=True,
+            expect=[(source_column, source, spec.source), (target_column, target, spec.target)],
             expect_reason=f"{rtype.value} must go from {ENDPOINT_NAMES[spec.source]} to "
                           f"{ENDPOINT_NAMES[spec.target]}",
             relation=rtype)
@@ -317,6 +320,8 @@ class Preparer:
         but the row names the party, left to be resolved by name (关联补正)."""
         try:
             party = self.subject_ref(column, raw, lookup.name or None)
+            if lookup.kind == SubjectKind.NATURAL_PERSON.value and not party.person and raw:
+                self._no_person_number(column, raw)
         except RowRejected as exc:
             if not lookup.name:
                 raise
@@ -330,6 +335,17 @@ class Preparer:
             prepared.resolve = Unresolved(column, role, lookup, problem)
             return prepared
         return self._record(kind, key, props, [(column, party, role), *others], issuer, date)
+
+    def _no_person_number(self, column: str, raw: str) -> None:
+        """A natural person's (自然人) id that has an ID number's region and birth date but not
+        its check digit, and reads as a USCC only because about one such mistyped number in 31
+        passes the USCC check: the row says whose it is — his number mistyped, personal data,
+        never a company's key (nor a stub subject keyed by it)."""
+        if len(normalise(raw)) == 18 and is_near_id_number(raw):
+            try:
+                parse_id_number(raw, self.today)
+            except IdentifierError as exc:
+                raise RowRejected(column, raw, _identifier_reason(exc)) from exc
 
     def _lookup(self, name: str | None, category: str | None = None,
                 issuer: SubjectRef | None = None, authority: str | None = None,

@@ -259,7 +259,7 @@ class PenaltyRow(BundleRow):
 class LicenseRow(BundleRow):
     file = "licenses"
     key = "decision_no"
-    departments = ("authority",)
+    departments = ("source", "authority")
     decision_no: RequiredText = col("decision_no", "行政许可决定书文号", "行政许可决定文书号",
                                     required=True)
     document_name: Text = col("document_name", "行政许可决定文书名称")
@@ -276,6 +276,8 @@ class LicenseRow(BundleRow):
     authority: RequiredText = col("authority", "许可机关", required=True)
     authority_uscc: Identifier = col("authority_uscc", "许可机关统一社会信用代码")
     status: Text = col("status", "当前状态")
+    # the 双公示 licence's 数据来源单位: the department its refused rows are counted by
+    source: Text = col("source", "数据来源单位")
 
 
 class ListingRow(BundleRow):
