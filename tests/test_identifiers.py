@@ -127,3 +127,17 @@ def test_all_digit_uscc_with_a_date_inside_is_a_uscc() -> None:
                if not is_id_number(b) and not is_uscc(b))
     assert is_person_number(bad)  # a mistyped ID number is still reported as an ID number
     assert not is_person_number(make_uscc(prefix="11", region="371400", org="004187451"))
+
+
+def test_a_mistyped_id_number_passing_the_uscc_check_stays_personal_data() -> None:
+    """About one mistyped ID number in 31 passes the USCC check; read as a USCC it became a
+    stub company keyed by the person's 18 digits (a judgment's debtor, a listing's subject)."""
+    from credgraph.schema.identifiers import is_person_number
+
+    mistyped = [body + check for body in (make_id(seq=f"{n:03d}")[:17] for n in range(400))
+                for check in "0123456789X"
+                if not is_id_number(body + check) and is_uscc(body + check)]
+    assert mistyped  # Shandong's 37: no GB 32100 department and type
+    assert all(is_person_number(number) for number in mistyped)
+    assert all(parse_uscc(make_uscc(prefix=prefix, region="371400", org="004187451"))
+               for prefix in ("11", "12", "51", "52", "53", "91", "92", "93", "Y1"))

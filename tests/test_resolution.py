@@ -332,6 +332,25 @@ def test_a_persons_mistyped_number_that_passes_the_uscc_check_is_no_company(
     assert city.graph.read("MATCH (s:Subject {id: $id}) RETURN s", {"id": mistyped}) == []
 
 
+def test_a_debtors_mistyped_number_that_passes_the_uscc_check_is_no_company(
+        city: Services, tmp_path: Path) -> None:
+    """A judgment names its debtor by id alone: a mistyped ID number that passes the USCC
+    check, with no GB 32100 department and type in its first two digits (37 山东), became a
+    stub company keyed by the person's 18 digits; it is rejected, masked."""
+    from stdnum.cn import ric, uscc
+
+    mistyped = next(typo for position in (14, 15, 16) for digit in "0123456789"
+                    if not ric.is_valid(typo := LI[:position] + digit + LI[position + 1:])
+                    and uscc.is_valid(typo))
+    path = write_csv(tmp_path / "judgments.csv", ["case_no", "court", "debtor_id", "due_on"],
+                     [["（2026）鲁1427执1号", "夏津县人民法院", mistyped, "2026-01-05"]])
+    summary = loader(city).load([path], derive_contacts=False)
+    [reject] = summary.rejects
+    assert reject.column == "debtor_id" and reject.reason.startswith("bad check digit"), reject
+    assert mistyped not in reject.value + reject.reason
+    assert city.graph.read("MATCH (s:Subject {id: $id}) RETURN s", {"id": mistyped}) == []
+
+
 def test_the_printed_summary_says_which_evidence_decided(city: Services,
                                                          tmp_path: Path) -> None:
     summary = penalties(city, tmp_path, [
