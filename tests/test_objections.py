@@ -11,6 +11,7 @@ import pytest
 
 from credgraph.graph.driver import Graph
 from credgraph.loaders.bundle import BundleLoader
+from credgraph.loaders.derive import add_months
 from credgraph.services import Services
 from tests.conftest import TODAY, Api
 from tests.graphs import record, subject
@@ -122,8 +123,8 @@ def test_correct_makes_a_new_version_and_keeps_the_old(world: Graph, api: Api) -
     done = ok(api, RESOLVE, id=filed["id"], outcome="CORRECT", note="严重程度认定有误，更正为轻微",
               corrections={"severity": "轻微", "fine": 0.2})["resolveObjection"]
     assert done["record"] == {"id": "P-1", "status": "REVOKED", "severity": "一般"}
-    # 轻微 is not published: the corrected version's publicity ended on its decision day
-    assert done["correctedRecord"] == {"id": "P-1#v2", "status": "EXPIRED", "severity": "轻微",
+    # 轻微 counts for 12 months from its decision as 一般 does (rules.toml [penalty]), lighter
+    assert done["correctedRecord"] == {"id": "P-1#v2", "status": "ACTIVE", "severity": "轻微",
                                        "domain": "food_drug", "date": DECIDED.isoformat()}
     versions = world.read("""
         MATCH (n:Penalty {id: 'P-1#v2'})-[:SUPERSEDES]->(o:Penalty {id: 'P-1'})
@@ -135,12 +136,12 @@ def test_correct_makes_a_new_version_and_keeps_the_old(world: Graph, api: Api) -
     row = versions[0]
     assert row["n"] == {"fine": 0.2, "baseId": "P-1", "version": 2, "correctedOn": TODAY,
                         "correctedBy": filed["id"], "title": "销售过期食品",
-                        "publicityUntil": DECIDED}
+                        "publicityUntil": add_months(DECIDED, 12)}
     assert row["o"] == {"fine": 2.0, "supersededBy": "P-1#v2", "revokedOn": TODAY}
     assert row["parties"] == [[S, "subject"]] and row["issuers"] == [AGENCY]
     records = ok(api, RECORDS, id=S)["subject"]["records"]
     assert sorted(r["id"] for r in records) == ["P-1", "P-1#v2"]
-    assert before > 0 and ok(api, OWN, id=S)["riskAssessment"]["ownScore"] == 0
+    assert 0 < ok(api, OWN, id=S)["riskAssessment"]["ownScore"] < before
 
 
 def test_correct_the_subject_moves_the_new_version(world: Graph, api: Api) -> None:
