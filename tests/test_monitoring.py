@@ -94,6 +94,33 @@ def test_new_and_raised_escalations(graph: Graph, rules: Rules) -> None:
     assert run(graph, rules).counts() == {"new": 0, "updated": 1, "total": 2}
 
 
+def test_a_propagated_escalation_names_the_severe_company_and_the_tie(graph: Graph,
+                                                                     rules: Rules) -> None:
+    """A 联合惩戒对象's FOCUS (PROPAGATION) has no triggering records of its own: its alert says
+    whose SEVERE put the person there and shows the tie as evidence (it said only
+    '依据规则 PROPAGATION', with no evidence and no records)."""
+    subject(graph, "C", "德州丙化工有限公司")
+    subject(graph, "P", "王志明", kind="NATURAL_PERSON")
+    relate(graph, "P", "C", "LEGAL_REPRESENTATIVE", start=AS_OF - dt.timedelta(days=900))
+    escalation(graph, "C", "SEVERE", AS_OF - dt.timedelta(days=3))
+    graph.write("MATCH (s:Subject {id: 'P'}) "
+                "MERGE (s)-[:HAS_ESCALATION]->(e:Escalation {id: 'E-P'}) "
+                "SET e.subject = 'P', e.level = 'FOCUS', e.status = 'ACTIVE', e.since = $since, "
+                "e.rules = ['PROPAGATION'], e.propagatedFrom = ['C']",
+                {"since": AS_OF - dt.timedelta(days=3)})
+    only = rules.with_overrides({"monitoring": {"enabled": ["ESCALATION"]}})
+    assert run(graph, only).counts() == {"new": 2, "updated": 0, "total": 2}
+    alert = next(a for a in stored(graph, "ESCALATION") if a["subject"] == "P")
+    assert "王*明" in alert["summary"]
+    assert "严重失信主体 德州丙化工有限公司 的法定代表人" in alert["summary"]
+    assert json.loads(alert["evidence"]) == [
+        {"source": "P", "target": "C", "type": "LEGAL_REPRESENTATIVE", "ratio": None,
+         "role": None}]
+    company = next(a for a in stored(graph, "ESCALATION") if a["subject"] == "C")
+    assert json.loads(company["evidence"]) == [] and "联合惩戒" not in company["summary"]
+    assert run(graph, only).counts() == {"new": 0, "updated": 2, "total": 2}
+
+
 # -- NEAR_RECORD ---------------------------------------------------------------------------------
 @pytest.fixture()
 def neighbourhood(graph: Graph) -> Graph:

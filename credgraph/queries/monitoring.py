@@ -37,6 +37,7 @@ import neo4j.exceptions
 
 from credgraph.graph.driver import Graph, Row
 from credgraph.graph.model import (
+    CONTROL_RELATIONS,
     ESCALATION_LEVEL_ZH,
     RECORD_KIND_ZH,
     RELATIONS,
@@ -90,7 +91,13 @@ MATCH (s:{Label.SUBJECT.value})-[:{Link.HAS_ESCALATION.value}]->(e:{Label.ESCALA
 WHERE e.status = $active AND (e.since IS NULL OR date(e.since) <= $asOf)
 RETURN collect({{subject: s.id, escalation: e.id, level: e.level, since: date(e.since),
                 rules: coalesce(e.rules, []), history: coalesce(e.history, []),
-                triggers: [(e)-[:{Link.TRIGGERED_BY.value}]->(r) | r {{{RECORD_FIELDS}}}]}}) AS rows
+                triggers: [(e)-[:{Link.TRIGGERED_BY.value}]->(r) | r {{{RECORD_FIELDS}}}],
+                propagatedFrom: coalesce(e.propagatedFrom, []),
+                ties: [(s)-[t]->(c:{Label.SUBJECT.value})
+                       WHERE c.id IN coalesce(e.propagatedFrom, []) AND type(t) IN $control
+                         AND {live("t")}
+                       | {{source: s.id, target: c.id, type: type(t), ratio: t.ratio,
+                          role: t.role}}]}}) AS rows
 """
 
 SEVERE_RECORDS = f"""
@@ -428,7 +435,8 @@ class Evaluator:
     # ESCALATION ---------------------------------------------------------------------------------
     def escalations(self) -> list[Hit]:
         rows = self.graph.read_rows(ESCALATIONS, {
-            "active": EscalationStatus.ACTIVE.value, "asOf": self.as_of})
+            "active": EscalationStatus.ACTIVE.value, "asOf": self.as_of,
+            "control": [t.value for t in CONTROL_RELATIONS]})
         rank = {level.value: index for index, level in enumerate(EscalationLevel)}
         highest: dict[str, dict[str, Any]] = {}
         for row in rows:
@@ -437,7 +445,8 @@ class Evaluator:
             held = highest.get(row["subject"])
             if held is None or rank[row["level"]] > rank[held["level"]]:
                 highest[row["subject"]] = row
-        names = self.subjects(highest)
+        names = self.subjects(set(highest)
+                              | {c for row in highest.values() for c in row["propagatedFrom"]})
         severities = self.section.severity.escalation
         hits = []
         for sid, row in sorted(highest.items()):
@@ -451,13 +460,17 @@ class Evaluator:
                 words += f"，自 {since.isoformat()} 起"
             if row["triggers"]:
                 words += f"，触发记录 {len(row['triggers'])} 条"
+            if row["propagatedFrom"]:  # 联合惩戒对象: whose SEVERE put the subject here
+                words += ("，系严重失信主体 " + "、".join(
+                    _name(names.get(c)) for c in sorted(row["propagatedFrom"]))
+                    + " 的法定代表人或实际控制人（联合惩戒对象）")
             occurrence, lowered = _occurrence(row["history"], level)
             if lowered:
                 continue  # lowered to a level it never reached: nothing was escalated
             # a re-opened escalation, or one raised again after a lowering, is new
             key = f"{level.value}|{row['escalation'] or ''}{occurrence}"
             hits.append(Hit(AlertRule.ESCALATION, sid, key,
-                            severities[level].value, words,
+                            severities[level].value, words, path=list(row["ties"]),
                             records=[_record(r) for r in row["triggers"]]))
         return hits
 
