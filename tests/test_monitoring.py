@@ -216,6 +216,26 @@ def test_risk_rise_since_the_last_run(graph: Graph, rules: Rules) -> None:
     assert run(graph, rules).by_rule["RISK_RISE"] == 0  # no further rise
 
 
+def test_a_backdated_run_leaves_the_later_state(graph: Graph, rules: Rules) -> None:
+    """A run dated before the last one saved its own score and known records over the later
+    ones: the next run raised a listing known at the first look as new, and a 'rise' that was
+    only the clock going back and forth."""
+    subject(graph, "W", "德州甲公司")
+    subject(graph, "N", "德州乙公司")
+    relate(graph, "N", "W", "SHAREHOLDER", ratio=0.6)
+    record(graph, "N", "Listing", "L-old", listType="失信被执行人",
+           date=AS_OF - dt.timedelta(days=400))
+    alerts.watch(graph, CITY, ["W"], "test")
+    state = "MATCH (s:WatchState {id: 'W'}) RETURN s.score AS score, s.baseline AS baseline, " \
+            "s.asOf AS asOf"
+    assert run(graph, rules).counts()["new"] == 0  # older than the look-back: known
+    [noted] = graph.read(state)
+    assert noted["baseline"] == ["L-old"] and noted["score"] >= rules.monitoring.risk_rise
+    assert run(graph, rules, AS_OF - dt.timedelta(days=500)).counts()["new"] == 0
+    assert graph.read(state) == [noted]
+    assert run(graph, rules).counts()["new"] == 0
+
+
 def test_risk_rise_threshold_is_a_rule(graph: Graph, rules: Rules) -> None:
     subject(graph, "W", "德州甲公司")
     subject(graph, "N", "德州乙公司")
@@ -278,6 +298,27 @@ def test_integrity_findings_from_the_tracer(graph: Graph, rules: Rules) -> None:
     assert run(graph, rules).counts()["new"] >= 1
     [alert] = stored(graph, "INTEGRITY")
     assert alert["subject"] == "Q"
+
+
+def test_an_appointment_on_the_trail_does_not_raise_a_finding_again(graph: Graph,
+                                                                     rules: Rules) -> None:
+    """G1's path is its accountability trail: an official appointed to the agency while its
+    judgment stays unpaid refreshes the alert (evidence grows), it is not a new finding."""
+    subject(graph, "A", "乐陵市住房和城乡建设局", "AGENCY", "371481")
+    graph.write("MATCH (a:Subject {id: 'A'}) SET a.status = '存续'")
+    subject(graph, "B", "乐陵市建工有限公司", region="371481")
+    subject(graph, "O1", "王建国", "NATURAL_PERSON")
+    relate(graph, "O1", "A", "SERVES_IN", position="局长", start=dt.date(2020, 1, 1))
+    record(graph, "A", "Judgment", "J-1", role="debtor", dueOn=AS_OF - dt.timedelta(days=40),
+           amount=50.0, date=AS_OF - dt.timedelta(days=130), title="执行案件 J-1")
+    graph.write("MATCH (b {id: 'B'}), (j:Judgment {id: 'J-1'}) "
+                "CREATE (b)-[:HAS_RECORD {role: 'creditor'}]->(j)")
+    assert run(graph, rules).counts() == {"new": 1, "updated": 0, "total": 1}
+    subject(graph, "O2", "李卫东", "NATURAL_PERSON")
+    relate(graph, "O2", "A", "SERVES_IN", position="副局长", start=AS_OF - dt.timedelta(days=1))
+    assert run(graph, rules).counts() == {"new": 0, "updated": 1, "total": 1}
+    [alert] = stored(graph, "INTEGRITY")
+    assert {step["source"] for step in json.loads(alert["evidence"])} == {"O1", "O2"}
 
 
 # -- deduplication and the case workflow ---------------------------------------------------------

@@ -46,6 +46,7 @@ from credgraph.graph.model import (
     AlertStatus,
     EscalationLevel,
     EscalationStatus,
+    IntegrityPattern,
     Label,
     Link,
     RecordKind,
@@ -83,7 +84,7 @@ MATCH (o)-[:{_WATCHES}]->(s:{Label.SUBJECT.value})
 WHERE (o:{Label.API_KEY.value} AND NOT coalesce(o.revoked, false)) OR o:{Label.WATCHLIST.value}
 WITH DISTINCT s
 OPTIONAL MATCH (st:{Label.WATCH_STATE.value} {{id: s.id}})
-RETURN collect({{id: s.id, score: st.score, baseline: st.baseline}}) AS rows
+RETURN collect({{id: s.id, score: st.score, baseline: st.baseline, asOf: st.asOf}}) AS rows
 """
 
 ESCALATIONS = f"""
@@ -312,9 +313,14 @@ def alert_id(fp: str) -> str:
 
 @dataclass
 class Watched:
+    """A watched subject and what the latest run as of `as_of` left of it; a run dated before
+    that neither compares with the later score nor overwrites the later state (the clock going
+    backwards is no risk rise, and the later run's known records stay known)."""
+
     id: str
     score: int | None
     baseline: list[str] | None
+    as_of: dt.date | None = None
 
 
 @dataclass
@@ -368,6 +374,15 @@ def _record_words(record: dict[str, Any]) -> str:
     return f"{kind}「{record.get('title') or record['id']}」{record['id']}（{date}）"
 
 
+# G1, G2 and G4's path is the accountability trail — the agency's superiors and the officials
+# serving in the finding's window —: evidence refreshed by every run, not what makes the
+# finding new (an appointment, or an overdue window reaching a new official, raised the same
+# default again as a new alert). G3's and G5's path is the finding itself (who serves where,
+# whose tie to the supplier).
+_TRAIL_PATTERNS = frozenset({IntegrityPattern.G1.value, IntegrityPattern.G2.value,
+                             IntegrityPattern.G4.value})
+
+
 def _edge_step(edge: Edge) -> dict[str, Any]:
     return {"source": edge.source, "target": edge.target, "type": edge.type,
             "ratio": edge.ratio, "role": edge.role}
@@ -394,8 +409,12 @@ class Evaluator:
 
     def evaluate(self) -> Evaluation:
         enabled = set(self.section.enabled)
-        watched = [Watched(r["id"], r["score"], r["baseline"])
+        watched = [Watched(r["id"], r["score"], r["baseline"], as_date(r["asOf"]))
                    for r in self.graph.read_rows(WATCHED)]
+        later = {w.id for w in watched if w.as_of is not None and w.as_of > self.as_of}
+        for w in watched:
+            if w.id in later:
+                w.score = None
         hits: list[Hit] = []
         scores: dict[str, int] = {}
         baselines: dict[str, list[str]] = {}
@@ -420,7 +439,8 @@ class Evaluator:
             self.checkpoint()
         unique = {hit.fingerprint: hit for hit in hits}
         states = [{"id": w.id, "score": scores.get(w.id), "baseline": baselines.get(w.id)}
-                  for w in watched if w.id in scores or w.id in baselines]
+                  for w in watched
+                  if (w.id in scores or w.id in baselines) and w.id not in later]
         by_rule: dict[str, int] = {rule.value: 0 for rule in AlertRule}
         for hit in unique.values():
             by_rule[hit.rule.value] += 1
@@ -497,8 +517,10 @@ class Evaluator:
         for finding in integrity_findings(self.graph, self.rules, self.as_of):
             records = [_record(r) for r in finding.records]
             path = [_edge_step(e) for e in finding.path]
+            who = ({s["source"] for s in path} | {s["target"] for s in path}
+                   if finding.pattern not in _TRAIL_PATTERNS else set())
             key = "|".join([finding.pattern, *sorted(str(r["id"]) for r in records),
-                            *sorted({s["source"] for s in path} | {s["target"] for s in path})])
+                            *sorted(who)])
             hits.append(Hit(AlertRule.INTEGRITY, finding.subject, key, finding.severity,
                             f"政务诚信 {finding.pattern}：{finding.summary}", path, records))
         return hits
