@@ -197,6 +197,9 @@ def test_controllers_declared_and_suspected(graph: Graph, rules: Rules) -> None:
     relate(graph, "Q", "K", "ACTUAL_CONTROLLER")
     owners = ultimate_owners(graph, rules, "K", 0.25, AS_OF).owners
     assert [(o.id, o.basis) for o in owners] == [("Q", "ACTUAL_CONTROLLER")]
+    # holding no shares, the declared tie is the path shown
+    assert [[(e.source, e.target, e.type) for e in path.edges()] for path in owners[0].paths] == [
+        [("Q", "K", "ACTUAL_CONTROLLER")]]
     subject(graph, "R", "孙八", "NATURAL_PERSON")
     subject(graph, "H", "控股公司")
     subject(graph, "T", "目标公司")

@@ -60,6 +60,7 @@ RETURN p.id AS id, type(r) AS type
 class OwnerPath:
     ids: list[str]
     ratios: list[float | None]
+    relation: RelationType = RelationType.SHAREHOLDER
 
     @property
     def share(self) -> float:
@@ -69,8 +70,8 @@ class OwnerPath:
         return product
 
     def edges(self) -> list[Edge]:
-        """The path as shareholding relations, owner first."""
-        return [Edge(self.ids[i], self.ids[i + 1], RelationType.SHAREHOLDER.value,
+        """The path as relations (shareholdings, or the declared control), owner first."""
+        return [Edge(self.ids[i], self.ids[i + 1], self.relation.value,
                      self.ratios[i], None, None, None, None) for i in range(len(self.ratios))]
 
 
@@ -133,7 +134,10 @@ def ultimate_owners(graph: Graph, rules: Rules, company: str, threshold: float,
                                 [f"state ownership {share:.2%} through an agency"])
     for sid in declared:
         share = shares.get(sid, 0.0)
-        owners[sid] = Owner(sid, share, "ACTUAL_CONTROLLER", paths_by_owner.get(sid, []),
+        # the declared tie is the path of a controller who holds no shares
+        paths = paths_by_owner.get(sid) or [
+            OwnerPath([sid, company], [None], RelationType.ACTUAL_CONTROLLER)]
+        owners[sid] = Owner(sid, share, "ACTUAL_CONTROLLER", paths,
                             ["declared actual controller (实际控制人)"])
     if not declared:
         persons = {sid: share for sid, share in shares.items() if is_person(sid)}
