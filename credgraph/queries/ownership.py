@@ -114,7 +114,7 @@ def ultimate_owners(graph: Graph, rules: Rules, company: str, threshold: float,
                 if row["type"] == RelationType.ACTUAL_CONTROLLER}
     officers = {row["id"] for row in control
                 if row["type"] != RelationType.ACTUAL_CONTROLLER}
-    ids = sorted(set(shares) | declared | {i for p in all_paths for i in p.ids})
+    ids = sorted(set(shares) | declared | {company} | {i for p in all_paths for i in p.ids})
     subjects = subjects_by_ids(graph, ids)
 
     def is_person(sid: str) -> bool:
