@@ -205,6 +205,30 @@ def test_r4_defunct_company_then_a_new_one(graph: Graph, rules: Rules) -> None:
     assert levels(graph, rules) == {}
 
 
+
+def test_r4_shell_needs_the_person_behind_the_defunct_company_once_fined(
+        graph: Graph, rules: Rules) -> None:
+    """A former legal representative who left the company years before its first unpaid fine
+    did not run the shell: his later company is no successor of it (a held-out review found
+    him, his clean new company and the defunct one at FOCUS)."""
+    subject(graph, "FORMER", "王某", "NATURAL_PERSON")
+    subject(graph, "LATER", "李某", "NATURAL_PERSON")
+    subject(graph, "OLD", "旧公司")
+    subject(graph, "NEW", "新公司")
+    graph.write("MATCH (o {id: 'OLD'}) SET o.status = '吊销'")
+    graph.write("MATCH (n {id: 'NEW'}) SET n.status = '存续', n.established = $d",
+                {"d": days(200)})
+    penalty(graph, "OLD", "O1", days(400), fine=6.0)
+    relate(graph, "FORMER", "OLD", "LEGAL_REPRESENTATIVE", end=days(401))  # left the day before
+    relate(graph, "LATER", "OLD", "LEGAL_REPRESENTATIVE", start=days(401))
+    relate(graph, "FORMER", "NEW", "LEGAL_REPRESENTATIVE")
+    assert levels(graph, rules) == {}
+    # still there on the day of the fine: his new company is the shell's successor
+    graph.write("MATCH (:Subject {id: 'FORMER'})-[r:LEGAL_REPRESENTATIVE]->(:Subject {id: 'OLD'}) "
+                "SET r.end = $d", {"d": days(400)})
+    assert levels(graph, rules) == {"FORMER": ("FOCUS", ["R4"]), "OLD": ("FOCUS", ["R4"]),
+                                    "NEW": ("FOCUS", ["R4"])}
+
 # -- R5: re-offending after a credit repair -----------------------------------------------------
 def test_reoffence_after_repair(graph: Graph, rules: Rules) -> None:
     for sid, repaired in (("A", days(300)), ("B", days(500)), ("C", days(300))):

@@ -153,8 +153,9 @@ RETURN collect({{person: p.id, companies: companies}}) AS rows
 """
 
 # R4 (b): a defunct company (吊销/注销) with unpaid penalties — fined, in force, not repaired —
-# and a person behind it who then stands behind a company founded after its last such penalty
-# and within the successor window. Starts from the text index on 登记状态.
+# and a person behind it on or after its first such penalty (one who left before it was ever
+# fined ran another company, not this shell) who then stands behind a company founded after
+# its last such penalty and within the successor window. Starts from the text index on 登记状态.
 SHELL_SUCCESSORS = f"""
 UNWIND $defunct AS word
 MATCH (old:{_SUBJECT}) WHERE old.status CONTAINS word
@@ -162,9 +163,9 @@ WITH DISTINCT old WHERE old:{Label.LEGAL_PERSON.value} AND NOT old:{Label.AGENCY
 MATCH (old)-[h:{_HAS_RECORD}]->(p:{_PENALTY})
 WHERE h.role = $role AND p.date <= $asOf AND p.severity IN $severities
   AND (coalesce(p.fine, 0) > 0 OR coalesce(p.confiscation, 0) > 0) AND {in_force("p")}
-WITH old, collect(p.id) AS unpaid, max(p.date) AS last
+WITH old, collect(p.id) AS unpaid, min(p.date) AS first, max(p.date) AS last
 MATCH (person:{Label.NATURAL_PERSON.value})-[r1:{_BEHIND}]->(old)
-WHERE (r1.start IS NULL OR r1.start <= $asOf)
+WHERE (r1.start IS NULL OR r1.start <= $asOf) AND (r1.end IS NULL OR r1.end >= first)
   AND (type(r1) <> '{_SHAREHOLDER}' OR r1.ratio > $majority)
 MATCH (person)-[r2:{_BEHIND}]->(new:{Label.LEGAL_PERSON.value})
 WHERE new <> old AND {live("r2")} AND (type(r2) <> '{_SHAREHOLDER}' OR r2.ratio > $majority)
