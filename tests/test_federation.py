@@ -301,6 +301,42 @@ def test_a_partner_error_is_told_by_its_status_and_codes_only(
     assert (found.message, found.error_code) == (message, code)
 
 
+
+@pytest.mark.parametrize(("body", "headers", "message"), [
+    # a body that says it is gzip and is not: httpx's DecodingError used to escape the city's
+    # error handling, so federatedCheck (and `partners check`) failed as a whole (INTERNAL)
+    (b'{"data": {"sharedCheck": []}}', {"Content-Encoding": "gzip"},
+     "answered something that could not be read (DecodingError)"),
+    # JSON nested deeper than the interpreter's recursion limit (under the 4 MiB cap): its
+    # RecursionError used to escape the same way
+    (b"[" * 100_000 + b"]" * 100_000, {},
+     "answered something that is not a sharedCheck answer"),
+    (b'{"data": {"sharedCheck": ' + b"[" * 100_000 + b"]" * 100_000 + b"}}", {},
+     "answered something that is not a sharedCheck answer"),
+])
+def test_a_partner_answer_that_cannot_be_read_is_a_city_error(
+        body: bytes, headers: dict[str, str], message: str) -> None:
+    """Found by a held-out review with a partner answering garbage: the other partner still
+    answers, the unreadable one is a CityError."""
+    async def unreadable(request: Request) -> Response:
+        return Response(body, headers=headers, media_type="application/json")
+
+    def good(sent: list[str]) -> list[str]:
+        return sent
+
+    app = Starlette(routes=[Route("/bad/graphql", unreadable, methods=["POST"]),
+                            *fake_partner(good).routes])
+    with Served(app) as served:
+        partners = [Partner(city="滨州", code="371600", url=served.url.replace(
+                        "/graphql", "/bad/graphql"), key="k"),
+                    Partner(city="沧州", code="130900", url=served.url, key="k")]
+        asked = resolve_ids([BZ_COMPANY], Privacy(TEST_SECRET.encode()))
+        bad, answered = asyncio.run(ask_partners(partners, asked, "p", Rules.load().sharing))
+    assert isinstance(bad, CityFailure)
+    assert bad.message == message
+    assert isinstance(answered, CityAnswer)
+    assert [s.id for s in answered.statuses] == [BZ_COMPANY]
+
 def test_partners_check(partners_file: tuple[Path, int], partner_city: PartnerCity) -> None:
     path, _ = partners_file
     result = CliRunner().invoke(main, ["partners", "check", "--json"],

@@ -155,6 +155,20 @@ def test_every_report_is_audited(services: Services, person: str) -> None:
     assert event["at"] is not None
 
 
+def test_an_id_number_in_the_purpose_is_masked_in_the_audit_log(services: Services,
+                                                                person: str) -> None:
+    """Found by a held-out review: `/report/…?purpose=核查 <an ID number>` (or `credgraph
+    report --purpose`) masked the number on the page but wrote it whole into the audit event,
+    which `auditLog` then showed."""
+    asked = Requester("王科长", "investigator", True, f"核查 {CONTROLLER} 的关联企业")
+    page = build_report(services, row(services, COMPANY), asked, TODAY)
+    services.audit.flush()
+    [event] = services.graph.read(
+        "MATCH (e:AuditEvent {operation: 'creditReport'}) RETURN e.purpose AS purpose")
+    assert event["purpose"] == f"核查 {mask_id_number(CONTROLLER)} 的关联企业"
+    assert CONTROLLER not in page
+
+
 def test_a_report_names_the_persons_it_shows(services: Services, person: str) -> None:
     """The person's report shows no one else; a masked report reveals nobody; the company's
     report names the owner it shows — as `riskAssessment` and `ultimateOwners` do."""

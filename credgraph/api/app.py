@@ -191,8 +191,8 @@ class CredGraphQL(GraphQL[dict[str, Any], None]):
             return
         try:
             response = await self.run(Request(scope, receive=receive))
-        except HTTPException as exc:
-            response = json_error(exc.status_code, ErrorCode.BAD_USER_INPUT, exc.reason)
+        except HTTPException as exc:  # its reason may quote the request (an operationName)
+            response = json_error(exc.status_code, ErrorCode.BAD_USER_INPUT, scrub(exc.reason))
         await response(scope, receive, send)
 
     def decode_json(self, data: str | bytes) -> object:

@@ -449,8 +449,10 @@ def record_report_request(trail: AuditTrail, report: Report) -> None:
     who = report.requester
     key = str(report.subject["id"])
     subjects = (key, *(k for k in report.revealed if k != key))
+    # the purpose as the page shows it: an ID number typed into it (查询事由) masked, as every
+    # other event's purpose is — never written to Neo4j whole (SPEC §6)
     trail.record(AuditEvent(actor=who.actor, role=who.role, operation=OPERATION,
-                            subjects=subjects, purpose=who.purpose,
+                            subjects=subjects, purpose=scrub(who.purpose) if who.purpose else None,
                             at=report.generated_at, id=report.number))
 
 

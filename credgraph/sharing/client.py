@@ -142,7 +142,7 @@ def _statuses(status: int, body: bytes, asked: list[Asked]) -> list[StatusAnswer
     with the answer."""
     try:
         payload = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nested too deep
         payload = None
     codes = _error_codes(payload)
     code, said = (codes[0], ", ".join(codes)) if codes else (None, "")
@@ -196,6 +196,9 @@ async def ask_partner(client: httpx.AsyncClient, partner: Partner, asked: list[A
         return CityFailure(partner, f"no answer within {timeout:g} s", elapsed())
     except httpx.TransportError as exc:
         return CityFailure(partner, f"unreachable ({type(exc).__name__})", elapsed())
+    except httpx.HTTPError as exc:  # a body its own Content-Encoding does not decode …
+        return CityFailure(partner, f"answered something that could not be read "
+                                    f"({type(exc).__name__})", elapsed())
     except _Refused as exc:
         return CityFailure(partner, str(exc), elapsed(), exc.error_code)
     return CityAnswer(partner, statuses, dt.datetime.now(dt.UTC), elapsed())
