@@ -408,6 +408,7 @@ def credit_report(subject_id: str, pdf: Path | None, html_file: Path | None,
                   as_of: dt.date | None, purpose: str | None) -> None:
     """The credit report (信用报告) of a subject by USCC, ID number or key: PDF with --pdf,
     HTML with --html, else HTML on stdout. Every report is audited."""
+    from credgraph.queries.audit import kept_purpose
     from credgraph.queries.report import ReportError, Requester, build_report, chromium, print_pdf
     from credgraph.queries.subjects import candidate_keys, find_subject
     from credgraph.schema.identifiers import IdentifierError
@@ -427,7 +428,7 @@ def credit_report(subject_id: str, pdf: Path | None, html_file: Path | None,
         _fail("no subject with this id", 1)
         return
     # The local operator holds the database's own credentials: an administrator.
-    requester = Requester(_operator(), Role.ADMIN.value, True, purpose)
+    requester = Requester(_operator(), Role.ADMIN.value, True, kept_purpose(purpose))
     page = build_report(services, row, requester, as_of)
     services.audit.stop()  # the audit event is written before the command ends
     if html_file:

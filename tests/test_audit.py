@@ -197,6 +197,16 @@ def test_purpose_header_in_utf8_as_sent(world: str, api: Api, services: Services
     assert [e["purpose"] for e in events(services)] == ["案件 2026-18 核查", "Café"]
 
 
+def test_purpose_header_without_control_characters(world: str, api: Api,
+                                                    services: Services) -> None:
+    """The header kept a NUL and a line break in the log (percent-encoded, they pass HTTP),
+    which the purpose argument of sharedCheck drops: one cleaning for every stated purpose."""
+    api.client.post("/graphql", json={"query": f'{{ subject(id: "{S}") {{ id }} }}'},
+                    headers={**api.headers("investigator"),
+                             "X-Purpose": quote("案件\n\x00 2026-19\t 核查")})
+    assert [e["purpose"] for e in events(services)] == ["案件 2026-19 核查"]
+
+
 def test_audit_log_filters_and_pages(world: str, api: Api, services: Services) -> None:
     for _ in range(3):
         ok(api, f'{{ riskAssessment(id: "{S}") {{ score }} }}', "investigator")

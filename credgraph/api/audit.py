@@ -40,7 +40,13 @@ from credgraph.api.types import (
     principal,
     services,
 )
-from credgraph.queries.audit import MAX_PURPOSE, AuditEvent, AuditTrail, audit_log
+from credgraph.queries.audit import (
+    MAX_PURPOSE,
+    AuditEvent,
+    AuditTrail,
+    audit_log,
+    kept_purpose,
+)
 from credgraph.queries.subjects import candidate_keys
 from credgraph.schema.identifiers import IdentifierError, is_person_number
 from credgraph.schema.privacy import Privacy, scrub
@@ -59,8 +65,8 @@ def audit(info: Info, operation: str, subjects: Iterable[str],
     has bounded it — defaults to the `X-Purpose` header (percent-encoded UTF-8, as HTTP
     headers carry only ASCII), of which the first MAX_PURPOSE characters are kept."""
     svc = services(info)
-    purpose = stated_purpose(info.context) if purpose is None else scrub(purpose.strip())
-    record(svc.audit, principal(info), operation, subjects, purpose or None, svc.privacy)
+    purpose = stated_purpose(info.context) if purpose is None else kept_purpose(purpose)
+    record(svc.audit, principal(info), operation, subjects, purpose, svc.privacy)
 
 
 def stated_purpose(context: dict[str, Any]) -> str | None:
@@ -73,7 +79,7 @@ def stated_purpose(context: dict[str, Any]) -> str | None:
         return None
     with contextlib.suppress(UnicodeError):  # Latin-1 text that is not UTF-8: as sent
         header = header.encode("latin-1").decode("utf-8")
-    return scrub(unquote(header).strip())[:MAX_PURPOSE] or None
+    return (kept_purpose(unquote(header)) or "")[:MAX_PURPOSE] or None
 
 
 def record(trail: AuditTrail, who: Principal, operation: str, subjects: Iterable[str],

@@ -27,7 +27,7 @@ from credgraph.graph.model import (
     RELATIONS,
     SUBJECT_KIND_ZH,
 )
-from credgraph.queries.audit import MAX_PURPOSE
+from credgraph.queries.audit import MAX_PURPOSE, kept_purpose
 from credgraph.queries.report import BASIS_ZH, Requester, build_report
 from credgraph.queries.risk_levels import RISK_LEVEL_ZH
 from credgraph.queries.subjects import candidate_keys, find_subject
@@ -113,7 +113,7 @@ def desk_routes(services: Services) -> list[Route]:
             return json_error(400, ErrorCode.BAD_USER_INPUT, f"malformed id: {exc}")
         except ValueError:
             return json_error(400, ErrorCode.BAD_USER_INPUT, "asOf must be a date (YYYY-MM-DD)")
-        purpose = request.query_params.get("purpose", "").strip() or None
+        purpose = kept_purpose(request.query_params.get("purpose"))
         if purpose and len(purpose) > MAX_PURPOSE:
             return json_error(400, ErrorCode.BAD_USER_INPUT,
                               f"purpose has at most {MAX_PURPOSE} characters")

@@ -13,6 +13,7 @@ from credgraph.api.audit import audit
 from credgraph.api.auth import Role
 from credgraph.api.errors import ErrorCode, api_error
 from credgraph.api.types import EscalationLevel, authorize, in_thread, services, today
+from credgraph.queries.audit import kept_purpose
 from credgraph.queries.sharing import (
     Asked,
     Status,
@@ -21,7 +22,6 @@ from credgraph.queries.sharing import (
     statuses,
     take_quota,
 )
-from credgraph.schema.rows import printable
 from credgraph.sharing.client import CityAnswer, StatusAnswer, ask_partners
 
 
@@ -86,7 +86,7 @@ class FederatedResult:
 def checked_purpose(info: Info, ids: list[strawberry.ID], purpose: str) -> str:
     """The stated purpose, once the batch is within the limits."""
     rules = services(info).rules
-    text = " ".join(printable(purpose).split())
+    text = kept_purpose(purpose) or ""
     if not any(unicodedata.category(char)[0] not in "CZ" for char in text):
         # blank, or only invisible characters (a zero-width space, a BOM): nothing stated
         raise api_error(ErrorCode.BAD_USER_INPUT, "purpose must say why the subjects are checked")

@@ -22,6 +22,8 @@ import neo4j.exceptions
 
 from credgraph.graph.driver import Graph
 from credgraph.graph.model import Label
+from credgraph.schema.privacy import scrub
+from credgraph.schema.rows import printable
 
 log = logging.getLogger("credgraph.audit")
 
@@ -42,6 +44,15 @@ def refused(exc: Exception) -> bool:
 
 # A purpose stated in a header or the desk's form (sharing's own bound is a rule, SPEC §9).
 MAX_PURPOSE = 200
+
+
+def kept_purpose(text: str | None) -> str | None:
+    """A stated purpose (查询事由) as the log keeps it, wherever it was stated (an argument, the
+    X-Purpose header, a report's purpose): control characters dropped, every run of spaces and
+    line breaks one space, an ID number masked; None when nothing is left."""
+    if text is None:
+        return None
+    return scrub(" ".join(printable(text).split())) or None
 
 
 def utcnow() -> dt.datetime:
