@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import gc
 import getpass
 import json
 import logging
 import re
 import signal
+import socket
 import sys
 import threading
 from pathlib import Path
@@ -360,6 +362,24 @@ def keys_create(name: str, role: str) -> None:
     click.echo(token)
 
 
+
+def _port_taken(host: str, port: int) -> bool:
+    """Another process listens on host:port (a bind with SO_REUSEADDR, as uvicorn's, fails
+    with EADDRINUSE). Anything else — a name that does not resolve, a privileged port — is
+    left to the server to report."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    except (OSError, IndexError):
+        return False
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            return exc.errno == errno.EADDRINUSE
+    return False
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535),
@@ -368,7 +388,8 @@ def keys_create(name: str, role: str) -> None:
               help="a text line per request (ID numbers masked); who asked what about whom is "
                    "in the audit log either way")
 def serve(host: str, port: int, access_log: bool) -> None:
-    """Serve the GraphQL API and explorer. Exit 2 at start when the partners file is bad."""
+    """Serve the GraphQL API and explorer. Exit 2 at start when the partners file is bad or
+    the port is taken."""
     import uvicorn
 
     from credgraph.api.app import create_app
@@ -376,6 +397,9 @@ def serve(host: str, port: int, access_log: bool) -> None:
     from credgraph.sharing.partners import PartnersError
 
     settings = _settings()
+    if _port_taken(host, port):  # else: 'startup complete', then a JSON line and exit 3
+        _fail(f"port {port} on {host} is in use by another process; stop it or choose another "
+              f"with --port (make run PORT=…)")
     # the serving driver: an unreachable Neo4j is SERVICE_UNAVAILABLE after api_db_wait,
     # not after the batch commands' db_wait of retries
     try:

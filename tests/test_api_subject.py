@@ -90,6 +90,10 @@ def test_unknown_subject_is_null(client: Api) -> None:
     ("371402199002301234", "positions 7-14 are not a valid birth date"),  # 30 February
     ("371402285001011234", "birth year 2850 is impossible"),
     ("x" * 5000, "at most 64"),
+    # a person key cut or lengthened in copying: told as a key, not as 'USCC must have 18'
+    ("P8F2547FF396D9699CEAE42F", "a person key is P and 24 hexadecimal digits, this one has 23"),
+    ("P8F2547FF396D9699CEAE42FC0", "this one has 25 characters after the P"),
+    ("P8F2547FF396D9699CEAE42FZ", "only 0-9 and A-F after the P"),
 ])
 def test_malformed_id_is_bad_user_input(client: Api, value: str, fragment: str) -> None:
     body = gql(client, SUBJECT, id=value)

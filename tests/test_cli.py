@@ -379,6 +379,26 @@ def test_serve_refuses_a_port_tcp_has_not(settings: Settings, monkeypatch: pytes
     assert served == []
 
 
+
+def test_serve_says_when_its_port_is_taken(settings: Settings,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A port another process listens on (a second `make run`, another service on 8000): exit 2
+    naming the port and how to choose another, before anything is built — it logged 'Application
+    startup complete', then '[Errno 98] … address already in use' as a JSON line and exit 3."""
+    import uvicorn
+
+    served: list[object] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **k: served.append(app))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = invoke(settings, "serve", "--port", str(port))
+    assert result.exit_code == 2, result.output
+    assert f"port {port} on 127.0.0.1 is in use by another process" in result.output
+    assert "--port" in result.output and "Traceback" not in result.output
+    assert served == []
+
 @pytest.mark.parametrize(("content", "problem"), [
     (None, "No such file or directory"),
     (b"[[partner]\n", "Expected ']]'"),

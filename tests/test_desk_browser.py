@@ -427,6 +427,65 @@ def test_report_from_the_desk(desk: Desk) -> None:
     assert desk.outside == [] and desk.errors == []
 
 
+def test_a_declared_controller_is_drawn_as_such(desk: Desk) -> None:
+    """A declared actual controller who holds no shares: his path is the declared tie, drawn
+    and listed as 实际控制人 — not as a 股东 edge without a share (the desk read no step
+    type and took every ownership step for a shareholding)."""
+    case = desk.city.cases["declared_controller"]
+    owner = desk.city.services.privacy.person_key(parse_id_number(case["owner"]))
+    desk.page.goto(desk.url + "/desk#" + case["company"])
+    desk.wait(f"window.desk.center && window.desk.center.id === '{case['company']}'")
+    desk.idle()
+    desk.page.click("#view-owners")
+    desk.wait("window.desk.ownersCy && window.desk.owners !== null")
+    desk.idle()
+    row = desk.page.locator(f'#owner-list button[data-id="{owner}"]').inner_text()
+    assert "实际控制人（申报）" in row
+    assert "—实际控制人→" in row and "股东" not in row
+    labels = desk.js(f"window.desk.ownersCy.getElementById({json.dumps(owner)})"
+                     ".connectedEdges().map(e => e.data('label'))")
+    assert labels == ["实际控制人"]
+    desk.page.click(f'#owner-list button[data-id="{owner}"]')
+    desk.idle()
+    assert desk.js("window.desk.ownersCy.edges('.path').length") == 1
+    desk.page.click("#view-graph")
+    desk.idle()
+    assert desk.outside == [] and desk.errors == []
+
+
+def test_a_monitor_key_is_told_what_it_may_see(desk: Desk) -> None:
+    """A monitor key searches and sees 关联风险 with persons' names masked; the graph, the
+    owners and the report are refused with a message saying which key they need (it showed
+    the API's English 'the monitor role may not ask for associations')."""
+    case = desk.city.cases["risky_controller"]
+    token = KeyStore(desk.city.services.graph).create("监测员", Role.MONITOR)
+    desk.page.goto(desk.url + "/desk")
+    desk.js(f"sessionStorage.setItem('credgraph:key', {json.dumps(token)})")
+    try:
+        desk.page.goto(desk.url + "/desk#" + case["company"])
+        desk.wait(f"window.desk.center && window.desk.center.id === '{case['company']}'")
+        desk.wait("document.querySelectorAll('#contributors button').length >= 1")
+        desk.idle()
+        message = desk.page.inner_text("#message")
+        assert desk.page.is_visible("#message") and "无权查看" in message
+        assert "调查人员或管理员密钥" in message
+        # the controller on the contributors' paths is a person: masked for a monitor
+        paths = desk.page.inner_text("#contributors")
+        assert "*" in paths
+        desk.shot("11-monitor")
+        desk.page.click("#view-owners")
+        desk.wait("!document.getElementById('owners-card').hidden && "
+                  "document.getElementById('owners-card').innerText.includes('管理员密钥')")
+        desk.page.click("#view-graph")
+        desk.idle()
+        desk.page.click("#report-open")
+        desk.page.click("#report-make")
+        desk.wait("document.getElementById('report-note').innerText.includes('管理员密钥')")
+        desk.page.click("#report-close")
+    finally:
+        desk.js(f"sessionStorage.setItem('credgraph:key', {json.dumps(desk.token)})")
+    assert desk.outside == [] and desk.errors == []
+
 def test_cli_prints_the_report_to_pdf(city: City, settings: Settings, tmp_path: Path) -> None:
     pdftotext = require(PDFTOTEXT, "pdftotext (Debian's poppler-utils)")
     case = city.cases["risky_controller"]

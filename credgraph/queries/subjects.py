@@ -16,7 +16,7 @@ from credgraph.schema.identifiers import (
     parse_id_number,
     parse_uscc,
 )
-from credgraph.schema.privacy import Privacy, is_person_key
+from credgraph.schema.privacy import PERSON_KEY_HEX, PERSON_KEY_PREFIX, Privacy, is_person_key
 
 MAX_ID_LENGTH = 64
 
@@ -29,6 +29,14 @@ def candidate_keys(value: str, privacy: Privacy) -> list[str]:
     text = normalise(value)
     if is_person_key(text):
         return [text]
+    if text.startswith(PERSON_KEY_PREFIX) and len(text) != 18:
+        # no USCC starts with P (its first character is a registering department): a person
+        # key cut or lengthened in copying, told as such rather than as a USCC's length
+        after = len(text) - len(PERSON_KEY_PREFIX)
+        if after == PERSON_KEY_HEX:
+            raise IdentifierError("character", "a person key has only 0-9 and A-F after the P")
+        raise IdentifierError("length", f"a person key is P and {PERSON_KEY_HEX} hexadecimal "
+                                        f"digits, this one has {after} characters after the P")
     if len(text) == 15 and text[:14].isdigit() and (text[14].isdigit() or text[14] == "X"):
         raise IdentifierError("length", "15 digits: a first-generation ID number (一代身份证) "
                                         "is not a key here; give the 18-digit ID number (a "

@@ -41,7 +41,7 @@
       riskLevels(ids: $ids, asOf: $asOf) { id score level signals } }`,
     owners: `query Owners($id: ID!, $asOf: Date) {
       ultimateOwners(id: $id, asOf: $asOf) { share basis owner { id name kind regionName }
-        paths { from { id name kind regionName } to { id name kind regionName } ratio } } }`,
+        paths { from { id name kind regionName } to { id name kind regionName } type ratio } } }`,
   };
 
   // The desk's state, on window for the console and the browser tests.
@@ -151,6 +151,11 @@
   function hideMessage() { $("message").hidden = true; }
 
   function errorText(error) {
+    if (error instanceof DeskError && error.code === "FORBIDDEN") {
+      // a monitor key may search and see 关联风险, not draw the graph, the owners or a report
+      return [ERRORS.FORBIDDEN, "当前密钥的角色不能使用此功能：关联图谱、股权穿透和信用报告需要调查人员或" +
+              "管理员密钥（" + error.message + "）。"];
+    }
     if (error instanceof DeskError) return [ERRORS[error.code] || "服务出错", error.message];
     return ["页面出错", String(error && error.message || error)];
   }
@@ -535,7 +540,9 @@
           subjects.set(step.from.id, step.from);
           subjects.set(step.to.id, step.to);
           rank.set(step.from.id, Math.max(rank.get(step.from.id) || 0, path.length - i));
-          edges.push({ source: step.from.id, target: step.to.id, type: "SHAREHOLDER", ratio: step.ratio });
+          // a declared controller's path is the declared tie itself (ACTUAL_CONTROLLER, no share)
+          edges.push({ source: step.from.id, target: step.to.id, type: step.type || "SHAREHOLDER",
+                       ratio: step.ratio });
         });
       }
     }
@@ -677,9 +684,12 @@
       return;
     }
     if (!response.ok) {
-      let message = "HTTP " + response.status;
-      try { message = (await response.json()).errors[0].message; } catch (e) { /* not JSON */ }
-      $("report-note").textContent = "无法生成报告：" + message;
+      let failure = new DeskError("HTTP " + response.status);
+      try {
+        const first = (await response.json()).errors[0];
+        failure = new DeskError(first.message, (first.extensions || {}).code);
+      } catch (e) { /* not JSON */ }
+      $("report-note").textContent = "无法生成报告：" + errorText(failure)[1];
       return;
     }
     $("report-frame").srcdoc = await response.text();
@@ -719,6 +729,7 @@
     $("view-owners").addEventListener("click", () => setView("owners"));
     $("as-of").addEventListener("change", () => {
       state.asOf = $("as-of").value || today();
+      $("as-of").value = state.asOf;  // a cleared field shows the date the answers are for
       if (state.center) open(state.center.id);
     });
     $("depth").addEventListener("change", () => {
