@@ -362,7 +362,6 @@ def keys_create(name: str, role: str) -> None:
     click.echo(token)
 
 
-
 def _port_taken(host: str, port: int) -> bool:
     """Another process listens on host:port (a bind with SO_REUSEADDR, as uvicorn's, fails
     with EADDRINUSE). Anything else — a name that does not resolve, a privileged port — is
