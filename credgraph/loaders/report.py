@@ -69,7 +69,9 @@ def run_load(services: Services, paths: list[Path], rejects: Path, batch_size: i
 
 
 def print_summary(console: Console, summary: LoadSummary, rejects: Path) -> None:
-    table = Table(title="load summary (loaded + rejected = read)")
+    table = Table(title="load summary (loaded + rejected = read)",
+                  caption="rows/s of the total: end to end — derivation and, for --bulk, the "
+                          "import, restart and indexes included")
     for column in ("file", "read", "loaded", "rejected", "corrected", "rows/s"):
         table.add_column(column, justify="left" if column == "file" else "right")
     for item in summary.files:
@@ -85,7 +87,8 @@ def print_summary(console: Console, summary: LoadSummary, rejects: Path) -> None
         console.print("subjects resolved by name (关联补正), decided by: " + ", ".join(
             f"{evidence} {count:,}" for evidence, count in decided.most_common()))
     contacts = ", ".join(f"{k} {v:,}" for k, v in summary.shared_contacts.items())
-    console.print(f"shared-contact pairs derived: {contacts or 'none'}")
+    console.print("shared-contact pairs (共用联系方式) in the graph, derived again after this "
+                  f"load: {contacts or 'none'}")
     if summary.rejected:
         console.print(f"rejected rows with reasons: {escape(str(rejects))}")
     if summary.missing:
