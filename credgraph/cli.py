@@ -867,11 +867,15 @@ def keys_list(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
-    click.echo(f"{'name':24} {'role':13} {'prefix':8} {'created':20} status")
+    from rich.cells import cell_len
+
+    # a Chinese name (监测岗) takes two terminal cells a character: padded by cells, not chars
+    width = max([24, *(cell_len(str(row["name"])) for row in rows)])
+    click.echo(f"{'name':{width}} {'role':13} {'prefix':8} {'created':20} status")
     for row in rows:
         status = f"revoked {row['revoked']}" if row["revoked"] else "active"
-        click.echo(f"{row['name']:24} {row['role']:13} {row['prefix']:8} "
-                   f"{row['created']:20} {status}")
+        name = str(row["name"]) + " " * (width - cell_len(str(row["name"])))
+        click.echo(f"{name} {row['role']:13} {row['prefix']:8} {row['created']:20} {status}")
 
 
 @keys.command("revoke")

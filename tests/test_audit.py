@@ -374,6 +374,12 @@ def test_keys_list_and_revoke_cli(world: str, settings: Settings, services: Serv
     assert revoked.exit_code == 0 and "revoked 1 key(s) named hebei-city" in revoked.output
     table = runner.invoke(main, ["keys", "list"], env=env)
     assert "hebei-city" in table.output and "revoked 20" in table.output
+    # a Chinese name is padded by terminal cells: the role column stays in line
+    runner.invoke(main, ["keys", "create", "--name", "监测岗", "--role", "monitor"], env=env)
+    lines = runner.invoke(main, ["keys", "list"], env=env).output.splitlines()
+    from rich.cells import cell_len
+    assert len({cell_len(line[:line.index(role)]) for line, role in zip(
+        lines, ("role", "partner", "monitor"), strict=True)}) == 1, lines
     again = runner.invoke(main, ["keys", "revoke", "hebei-city"], env=env)
     assert again.exit_code == 1 and "no active key named 'hebei-city'" in again.output
     # another process (a server started now, or after its second of caching) refuses it
