@@ -401,6 +401,22 @@ def test_a_rejected_key_asks_again(desk: Desk) -> None:
     desk.idle()
 
 
+def test_changing_the_key_may_be_called_off(desk: Desk) -> None:
+    """The 密钥 button opened a dialog only a key could close: Escape and 取消 keep the key."""
+    desk.page.goto(desk.url + "/desk")
+    if desk.js("sessionStorage.getItem('credgraph:key')") is None:
+        enter_key(desk)
+    for leave in ("Escape", "#key-cancel"):
+        desk.page.click("#key-change")
+        desk.page.wait_for_selector("#key-dialog:not([hidden])")
+        if leave == "Escape":
+            desk.page.keyboard.press("Escape")
+        else:
+            desk.page.click(leave)
+        desk.page.wait_for_selector("#key-dialog", state="hidden")
+    assert desk.js("sessionStorage.getItem('credgraph:key')") == desk.token
+
+
 def test_report_from_the_desk(desk: Desk) -> None:
     company = desk.city.cases["ownership_two_paths"]["company"]
     desk.page.goto(desk.url + "/desk#" + company)

@@ -95,6 +95,7 @@
     $("key-reason").hidden = !reason;
     $("key-reason").textContent = reason || "";
     dialog.hidden = false;
+    $("key-cancel").hidden = !key();  // changing a key that works may be called off
     $("key-input").value = "";
     $("key-input").focus();
   }
@@ -725,6 +726,13 @@
       else fromAddress();
     });
     $("key-change").addEventListener("click", () => askKey());
+    const keepKey = () => { if (key()) $("key-dialog").hidden = true; };
+    $("key-cancel").addEventListener("click", keepKey);
+    document.addEventListener("keydown", (event) => {
+      if (event.key !== "Escape") return;
+      if (!$("key-dialog").hidden) keepKey();
+      else if (!$("report-dialog").hidden) $("report-dialog").hidden = true;
+    });
     $("view-graph").addEventListener("click", () => setView("graph"));
     $("view-owners").addEventListener("click", () => setView("owners"));
     $("as-of").addEventListener("change", () => {
