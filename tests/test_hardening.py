@@ -221,6 +221,20 @@ def test_unreachable_neo4j_is_service_unavailable(graph: Graph, services: Servic
         assert (ready.status_code, ready.json()) == (503, {"status": "not ready"})
 
 
+def test_a_path_or_method_not_served_answers_in_the_error_shape(hostile_api: Api) -> None:
+    """PUT /graphql and an unknown path were Starlette's plain text, the one answer a client
+    could not read as {"errors": [{"extensions": {"code"}}]}."""
+    headers = hostile_api.headers("admin")
+    put = hostile_api.client.put("/graphql", json={"query": "{ __typename }"}, headers=headers)
+    assert put.status_code == 405 and set(put.headers["allow"].split(", ")) == {
+        "GET", "HEAD", "POST"}
+    assert put.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "use GET, HEAD, POST" in put.json()["errors"][0]["message"]
+    lost = hostile_api.client.get("/graphqI", headers=headers)
+    assert lost.status_code == 404
+    assert lost.json()["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
 def test_the_operation_named_runs(hostile_api: Api) -> None:
     """Of several operations, the one `operationName` names runs (none named: refused)."""
     document = f'query A {{ subject(id: "{COMPANY}") {{ id }} }} query B {{ __typename }}'

@@ -31,6 +31,7 @@ from prometheus_client import (
 )
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as RoutingError
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -277,6 +278,18 @@ def warm_plans(services: Services) -> None:
         log.warning("expansion plans not made at start: Neo4j unavailable")
 
 
+async def routing_error(request: Request, exc: Exception) -> Response:
+    """A path or method the app does not serve, in the error shape of every other answer
+    (Starlette's own is plain text)."""
+    assert isinstance(exc, RoutingError)
+    if exc.status_code == 405:
+        allowed = ", ".join(sorted((exc.headers or {}).get("Allow", "").split(", ")))
+        return json_error(405, ErrorCode.BAD_USER_INPUT,
+                          f"method {request.method} is not allowed here; use {allowed}",
+                          headers=exc.headers)
+    return json_error(404, ErrorCode.NOT_FOUND, "nothing is served at this path")
+
+
 def create_app(services: Services, keys: KeyStore | None = None) -> Starlette:
     """The app; PartnersError when the partners file is bad, read here rather than by the
     first federatedCheck, which would answer INTERNAL every time (SPEC §9)."""
@@ -335,7 +348,8 @@ def create_app(services: Services, keys: KeyStore | None = None) -> Starlette:
         await run_in_threadpool(services.audit.stop)  # no audit event lost on a clean stop
 
     graphql_app = CredGraphQL(services, metrics)
-    app = Starlette(lifespan=lifespan, routes=[
+    app = Starlette(lifespan=lifespan, exception_handlers={404: routing_error,
+                                                           405: routing_error}, routes=[
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),
