@@ -790,9 +790,9 @@ def _monitor_loop(as_of: dt.date | None, jsonl: Path | None, as_json: bool,
             LocalNeo4j(settings).start()
         services = _services(settings)
         migrate(services.graph)
-    except RulesError as exc:
+    except (RulesError, ServerError) as exc:  # a ServerError says why: the port is taken …
         _fail(str(exc), as_json=as_json)
-    except (ServerError, neo4j.exceptions.DriverError, neo4j.exceptions.Neo4jError) as exc:
+    except (neo4j.exceptions.DriverError, neo4j.exceptions.Neo4jError) as exc:
         _fail(_unreachable(settings, exc), as_json=as_json)
     while not stop.is_set():
         day = as_of or dt.date.today()

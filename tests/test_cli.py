@@ -88,6 +88,23 @@ def test_load_exit_2_when_the_load_cannot_run(graph: Graph, settings: Settings,
     assert graph.read("MATCH (n) WHERE NOT n:SchemaVersion RETURN count(n) AS n") == [{"n": 0}]
 
 
+@pytest.mark.parametrize("where", ["folder", "under a file"])
+def test_load_exit_2_when_the_rejects_cannot_be_written(graph: Graph, settings: Settings,
+                                                        tmp_path: Path, where: str) -> None:
+    """`--rejects` naming a folder (or a place under a file) let the load write every row,
+    then end in a traceback (exit 1, no JSON) when the rejects were written: loaded, with
+    its rejected rows lost. Found by a held-out CLI review; it is now refused before the load
+    (exit 2, nothing written)."""
+    bundle = legal_persons(tmp_path / "b", (CO, "德州市德城区鑫源食品有限公司"), ("", "无代码公司"))
+    rejects = tmp_path / "b" if where == "folder" else bundle / "legal_persons.csv" / "r.csv"
+    result = invoke(settings, "load", str(bundle), "--json", "--rejects", str(rejects))
+    assert result.exit_code == 2, result.output
+    answer = json.loads(result.stdout)
+    assert answer["exitCode"] == 2 and f"--rejects {rejects}" in answer["error"]
+    assert "Traceback" not in result.output
+    assert graph.read("MATCH (s:Subject) RETURN count(s) AS n") == [{"n": 0}]
+
+
 def test_load_exit_2_when_neo4j_is_unreachable(settings: Settings, tmp_path: Path) -> None:
     from click.testing import CliRunner
 

@@ -235,3 +235,27 @@ def test_monitor_run_refuses_a_batch_size_out_of_range(graph: Graph, env: dict[s
     assert "Invalid value for '--batch-size'" in result.stderr
     assert "1<=x<=100000" in result.stderr
     assert count(graph, "MATCH (r:MonitorRun) RETURN count(r) AS n") == 0
+
+
+def test_a_taken_bolt_port_is_named_by_every_batch_command(tmp_path: Path) -> None:
+    """The local server cannot start because another process holds its Bolt port: `load` and
+    `escalate` said so, but `monitor run` said 'cannot reach Neo4j …: ServerError (start it
+    with `credgraph db start`)' — advice that fails the same way. Each now names the port
+    (found by a held-out CLI review)."""
+    import socket
+
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("NEO4J_", "CREDGRAPH_"))}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env.update(CREDGRAPH_HOME=str(tmp_path / "home"), CREDGRAPH_BOLT_PORT=str(port),
+                   CREDGRAPH_SECRET=TEST_SECRET)
+        for args in (["monitor", "run", "--json"], ["escalate", "--json"],
+                     ["load", "--json", str(tmp_path)]):
+            result = CliRunner().invoke(main, args, env=env)
+            assert result.exit_code == 2, (args, result.output)
+            answer = json.loads(result.stdout)
+            assert f"port {port} on 127.0.0.1 is in use" in answer["error"], args
+            assert answer["error"] in result.stderr

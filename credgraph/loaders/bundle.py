@@ -7,6 +7,8 @@ import csv
 import datetime as dt
 import itertools
 import operator
+import os
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -551,6 +553,28 @@ def corrections_path(rejects: Path) -> Path:
 def missing_path(rejects: Path) -> Path:
     """Where the rows refused for a missing required field are counted by department."""
     return beside_rejects(rejects, "missing")
+
+
+def check_outputs(rejects: Path) -> None:
+    """Refuse, before anything is read or written, a rejects file — or the corrections and
+    missing-fields files named after it — that cannot be written (a folder, a place the user
+    may not write): the files are written once the rows are in the graph, and a load that ran
+    and then lost its rejects would break "every row loaded or rejected with its reason".
+    Raises BundleError (exit 2)."""
+    for path in (rejects, corrections_path(rejects), missing_path(rejects)):
+        if path.is_dir():
+            raise BundleError(f"--rejects {rejects}: {path} is a folder; give a file name")
+        parent = path.parent if str(path.parent) else Path(".")
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            handle, probe = tempfile.mkstemp(dir=parent, prefix=".credgraph-probe-")
+            os.close(handle)
+            os.unlink(probe)
+        except OSError as exc:
+            raise BundleError(f"--rejects {rejects}: cannot write in {parent} "
+                              f"({exc.strerror})") from None
+        if path.exists() and not os.access(path, os.W_OK):
+            raise BundleError(f"--rejects {rejects}: {path} is not writable")
 
 
 MISSING_COLUMNS = ("file", "department", "column", "rows")

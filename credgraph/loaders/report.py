@@ -22,6 +22,7 @@ from rich.table import Table
 from credgraph.loaders.bundle import (
     BundleLoader,
     LoadSummary,
+    check_outputs,
     corrections_path,
     missing_path,
     write_corrections,
@@ -33,6 +34,7 @@ from credgraph.services import Services
 
 def run_load(services: Services, paths: list[Path], rejects: Path, batch_size: int,
              as_json: bool, bulk: bool = False) -> LoadSummary:
+    check_outputs(rejects)  # before a row is written: a load never loses its rejects
     console = Console(stderr=as_json)
     interactive = console.is_terminal and not as_json
     progress = Progress(TextColumn("{task.description:16}"), BarColumn(), MofNCompleteColumn(),
