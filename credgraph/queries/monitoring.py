@@ -142,7 +142,8 @@ MERGE (a:{_ALERT} {{fingerprint: row.fingerprint}})
 ON CREATE SET a.id = row.id, a.rule = row.rule, a.subject = row.subject, a.key = row.key,
               a.status = $open, a.comments = [], a.history = [row.created],
               a.firstSeen = $now, a.firstRun = $run
-SET a.lastSeen = $now, a.lastRun = $run, a.asOf = $asOf, a.severity = row.severity,
+SET a.firstRun = CASE WHEN a.firstRun IN $undelivered THEN $run ELSE a.firstRun END,
+    a.lastSeen = $now, a.lastRun = $run, a.asOf = $asOf, a.severity = row.severity,
     a.summary = row.summary, a.evidence = row.evidence, a.records = row.records
 MERGE (a)-[:{Link.CONCERNS.value}]->(s)
 RETURN collect({{fingerprint: a.fingerprint, id: a.id, status: a.status,
@@ -189,6 +190,12 @@ CREATE (r:{_RUN} {{id: $id, asOf: $asOf, startedAt: $now, status: 'RUNNING', hos
 FINISH_RUN = f"""
 MATCH (r:{_RUN} {{id: $id}})
 SET r += $props, r.finishedAt = datetime()
+"""
+# Runs that stored alerts but never delivered them (killed, stopped, failed before their
+# JSON lines were written): an alert first stored by one is new to the next run that sees it.
+UNDELIVERED_RUNS = f"""
+MATCH (r:{_RUN}) WHERE r.status <> 'COMPLETED' AND r.id <> $run
+RETURN collect(r.id) AS ids
 """
 RUN_STATS = f"""
 CALL () {{
@@ -772,14 +779,16 @@ class MonitorRun:
             self.graph.write(START_RUN, {"id": self.id, "asOf": self.as_of, "now": now,
                                          "host": self.lock.host, "pid": self.lock.pid})
             try:
-                result = self._run(now, started)
+                result, completed = self._run(now, started)
+                if jsonl is not None and str(jsonl) != "-":
+                    write_jsonl(jsonl, result.alerts)
             except BaseException as exc:
                 status = "ABORTED" if isinstance(exc, Interrupted) else "FAILED"
                 self._finish(self.id, {"status": status,
                                        "seconds": round(time.monotonic() - started, 3)})
                 raise
-            if jsonl is not None and str(jsonl) != "-":
-                write_jsonl(jsonl, result.alerts)
+            # COMPLETED once its alerts are delivered: until then they stay new to a re-run
+            self.graph.write(FINISH_RUN, {"id": self.id, "props": completed})
             return result
         finally:
             try:
@@ -796,18 +805,19 @@ class MonitorRun:
             log.warning("could not record run %s as %s: %s", run, props.get("status"),
                         type(exc).__name__)
 
-    def _run(self, now: dt.datetime, started: float) -> RunResult:
+    def _run(self, now: dt.datetime, started: float) -> tuple[RunResult, dict[str, Any]]:
         evaluation = Evaluator(self.graph, self.rules, self.as_of, self.checkpoint,
                                self.risk_model).evaluate()
         evaluated = time.monotonic()
         self.lock.renew(force=True)
         at = now.isoformat()
+        undelivered = self.graph.read(UNDELIVERED_RUNS, {"run": self.id})[0]["ids"]
         written: list[Row] = []
         for batch in _chunks([h.row(at, self.id) for h in evaluation.hits], self.batch_size):
             self.checkpoint()
             written += self.graph.write(MERGE_ALERTS, {
                 "rows": batch, "now": now, "run": self.id, "asOf": self.as_of,
-                "open": AlertStatus.OPEN.value})[0]["rows"]
+                "open": AlertStatus.OPEN.value, "undelivered": undelivered})[0]["rows"]
             self._breathe()
         # the state moves only after every alert it explains is stored
         for batch in _chunks(evaluation.states, self.batch_size):
@@ -817,14 +827,14 @@ class MonitorRun:
         new = sum(1 for row in written if row["created"])
         total = int(self.graph.read(COUNT_ALERTS)[0]["n"])
         seconds = round(time.monotonic() - started, 3)
-        self.graph.write(FINISH_RUN, {"id": self.id, "props": {
+        completed = {
             "status": "COMPLETED", "new": new, "updated": len(written) - new, "total": total,
             "seconds": seconds, "evaluateSeconds": round(evaluated - started, 3),
             "hits": json.dumps(evaluation.by_rule),
-            "ruleSeconds": json.dumps(evaluation.seconds)}})
+            "ruleSeconds": json.dumps(evaluation.seconds)}
         alerts = self._export(evaluation.hits, written)
         return RunResult(self.id, self.as_of, new, len(written) - new, total,
-                         evaluation.by_rule, alerts, seconds)
+                         evaluation.by_rule, alerts, seconds), completed
 
     def _breathe(self) -> None:
         if self.pause > 0:
