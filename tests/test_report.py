@@ -152,7 +152,7 @@ def test_every_report_is_audited(services: Services, person: str) -> None:
     # and legal representative, in the owners and the risk paths): a PII reveal (SPEC §9)
     assert (event["actor"], event["role"], event["subjects"], event["purpose"]) == (
         "王科长", "investigator", [COMPANY, person], "行政许可前核查")
-    assert event["at"] is not None
+    assert event["at"] is not None and event["at"].utcoffset() == dt.timedelta(0)  # as every event
 
 
 def test_an_id_number_in_the_purpose_is_masked_in_the_audit_log(services: Services,

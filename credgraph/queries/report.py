@@ -453,7 +453,7 @@ def record_report_request(trail: AuditTrail, report: Report) -> None:
     # other event's purpose is — never written to Neo4j whole (SPEC §6)
     trail.record(AuditEvent(actor=who.actor, role=who.role, operation=OPERATION,
                             subjects=subjects, purpose=scrub(who.purpose) if who.purpose else None,
-                            at=report.generated_at, id=report.number))
+                            at=report.generated_at.astimezone(dt.UTC), id=report.number))
 
 
 def build_report(services: Services, subject: dict[str, Any], requester: Requester,
