@@ -53,6 +53,7 @@ from credgraph.graph.model import (
     RelationType,
     Severity,
     label_predicate,
+    types_pattern,
 )
 from credgraph.graph.server import process_alive
 from credgraph.queries.escalation import CREATED, LIFTED, LOWERED, history_events
@@ -94,9 +95,8 @@ RETURN collect({{subject: s.id, escalation: e.id, level: e.level, since: date(e.
                 rules: coalesce(e.rules, []), history: coalesce(e.history, []),
                 triggers: [(e)-[:{Link.TRIGGERED_BY.value}]->(r) | r {{{RECORD_FIELDS}}}],
                 propagatedFrom: coalesce(e.propagatedFrom, []),
-                ties: [(s)-[t]->(c:{Label.SUBJECT.value})
-                       WHERE c.id IN coalesce(e.propagatedFrom, []) AND type(t) IN $control
-                         AND {live("t")}
+                ties: [(s)-[t:{types_pattern(CONTROL_RELATIONS)}]->(c:{Label.SUBJECT.value})
+                       WHERE c.id IN coalesce(e.propagatedFrom, []) AND {live("t")}
                        | {{source: s.id, target: c.id, type: type(t), ratio: t.ratio,
                           role: t.role}}]}}) AS rows
 """
@@ -320,14 +320,9 @@ def alert_id(fp: str) -> str:
 
 @dataclass
 class Watched:
-    """A watched subject and what the latest run as of `as_of` left of it; a run dated before
-    that neither compares with the later score nor overwrites the later state (the clock going
-    backwards is no risk rise, and the later run's known records stay known)."""
-
     id: str
     score: int | None
     baseline: list[str] | None
-    as_of: dt.date | None = None
 
 
 @dataclass
@@ -416,12 +411,12 @@ class Evaluator:
 
     def evaluate(self) -> Evaluation:
         enabled = set(self.section.enabled)
-        watched = [Watched(r["id"], r["score"], r["baseline"], as_date(r["asOf"]))
-                   for r in self.graph.read_rows(WATCHED)]
-        later = {w.id for w in watched if w.as_of is not None and w.as_of > self.as_of}
-        for w in watched:
-            if w.id in later:
-                w.score = None
+        rows = self.graph.read_rows(WATCHED)
+        # a state a later-dated run left: a run dated before it neither compares with its score
+        # (the clock going back is no risk rise) nor saves over it (its known records stay known)
+        later = {r["id"] for r in rows if (as_date(r["asOf"]) or self.as_of) > self.as_of}
+        watched = [Watched(r["id"], None if r["id"] in later else r["score"], r["baseline"])
+                   for r in rows]
         hits: list[Hit] = []
         scores: dict[str, int] = {}
         baselines: dict[str, list[str]] = {}
@@ -462,8 +457,7 @@ class Evaluator:
     # ESCALATION ---------------------------------------------------------------------------------
     def escalations(self) -> list[Hit]:
         rows = self.graph.read_rows(ESCALATIONS, {
-            "active": EscalationStatus.ACTIVE.value, "asOf": self.as_of,
-            "control": [t.value for t in CONTROL_RELATIONS]})
+            "active": EscalationStatus.ACTIVE.value, "asOf": self.as_of})
         rank = {level.value: index for index, level in enumerate(EscalationLevel)}
         highest: dict[str, dict[str, Any]] = {}
         for row in rows:
