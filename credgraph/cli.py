@@ -379,6 +379,7 @@ def _port_taken(host: str, port: int) -> bool:
             return exc.errno == errno.EADDRINUSE
     return False
 
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535),

@@ -35,7 +35,7 @@ from credgraph.graph.model import (
     SubjectKind,
 )
 from credgraph.queries import ownership, risk
-from credgraph.queries.audit import AuditEvent, AuditTrail
+from credgraph.queries.audit import AuditEvent, AuditTrail, kept_purpose
 from credgraph.queries.escalation import escalations_of
 from credgraph.queries.grading import credit_grades
 from credgraph.queries.neighbourhood import Edge, as_date
@@ -449,10 +449,10 @@ def record_report_request(trail: AuditTrail, report: Report) -> None:
     who = report.requester
     key = str(report.subject["id"])
     subjects = (key, *(k for k in report.revealed if k != key))
-    # the purpose as the page shows it: an ID number typed into it (查询事由) masked, as every
-    # other event's purpose is — never written to Neo4j whole (SPEC §6)
+    # the purpose kept as every event's is: an ID number typed into it (查询事由) masked,
+    # control characters dropped — never written to Neo4j whole (SPEC §6)
     trail.record(AuditEvent(actor=who.actor, role=who.role, operation=OPERATION,
-                            subjects=subjects, purpose=scrub(who.purpose) if who.purpose else None,
+                            subjects=subjects, purpose=kept_purpose(who.purpose),
                             at=report.generated_at.astimezone(dt.UTC), id=report.number))
 
 
