@@ -777,9 +777,9 @@ def monitor_run(as_of: dt.date | None, jsonl: Path | None, as_json: bool,
 def _monitor_loop(as_of: dt.date | None, jsonl: Path | None, as_json: bool,
                   interval: float | None, batch_size: int, pause: float,
                   stop: threading.Event) -> None:
+    from credgraph.graph.locks import LockHeld, LockLost
     from credgraph.queries.monitoring import (
         Interrupted,
-        LockHeld,
         MonitorError,
         MonitorRun,
         jsonl_lines,
@@ -809,7 +809,7 @@ def _monitor_loop(as_of: dt.date | None, jsonl: Path | None, as_json: bool,
             if interval is None:
                 _fail(str(exc), code=143, as_json=as_json)
             break
-        except (MonitorError, OSError, neo4j.exceptions.DriverError,
+        except (MonitorError, LockLost, OSError, neo4j.exceptions.DriverError,
                 neo4j.exceptions.Neo4jError) as exc:
             message = (type(exc).__name__ if isinstance(exc, neo4j.exceptions.DriverError)
                        else scrub(str(exc)))
@@ -902,6 +902,7 @@ def keys_revoke(name: str, prefix: str | None) -> None:
 def escalate(as_of: dt.date | None, as_json: bool) -> None:
     """Run the 屡罚不改 escalation rules over the whole city; safe to run twice and to re-run
     after a crash. Prints what changed (EscalationRun)."""
+    from credgraph.graph.locks import LockLost
     from credgraph.queries.escalation import EscalationRefused, check_run_date, run_escalation
 
     settings = _settings(as_json)
@@ -915,6 +916,10 @@ def escalate(as_of: dt.date | None, as_json: bool) -> None:
         if bar is not None:
             bar.update(done - bar.pos)
 
+    def waiting(holder: dict[str, Any]) -> None:
+        click.echo(f"waiting for escalation run {holder['owner']} (on {holder['host']}, pid "
+                   f"{holder['pid']}, since {holder['since']}) to finish …", err=True)
+
     try:
         if not settings.external:
             LocalNeo4j(settings).start()
@@ -922,9 +927,9 @@ def escalate(as_of: dt.date | None, as_json: bool) -> None:
         check_run_date(services.rules, day)
         migrate(services.graph)
         result = run_escalation(services.graph, services.rules, day,
-                                _operator(), progress)
+                                _operator(), progress, wait=None, waiting=waiting)
         _audited(services, "runEscalation", list(result.changed))
-    except (ServerError, EscalationRefused, RulesError) as exc:
+    except (ServerError, EscalationRefused, RulesError, LockLost) as exc:
         _fail(str(exc), as_json=as_json)
     except neo4j.exceptions.Neo4jError as exc:
         _fail(f"Neo4j refused the run ({exc.code}): {scrub(str(exc.message))}", as_json=as_json)

@@ -215,6 +215,7 @@ class EscalationRules(Section):
     defunct_status: list[str]
     repair_reoffence_months: int
     repair_block_months: int
+    lock_minutes: float
     r1: CountRule
     r2: CountRule
     r4: ShellRule

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from credgraph.graph.driver import Graph
+from credgraph.graph.locks import RunLock
 from credgraph.services import Services
 from tests.conftest import TODAY, Api
 from tests.graphs import record, relate, subject
@@ -99,6 +100,19 @@ def test_a_run_before_the_calendar_is_refused(api: Api, city: Graph) -> None:
     page = data(api, OFFENDERS, role="investigator")["repeatOffenders"]
     assert page["totalCount"] == 3
     assert {edge["node"]["status"] for edge in page["edges"]} == {"ACTIVE"}
+
+
+def test_a_run_while_another_runs_is_refused(api: Api, city: Graph) -> None:
+    """One escalation run at a time: runEscalation while `credgraph escalate` holds the lock
+    is LIMIT_EXCEEDED naming the run, and writes nothing; once it is released the run goes."""
+    plant(city, 10)
+    holder = RunLock(city, "escalation", "ER-cron", 600)
+    holder.acquire()
+    code, message = error(api, RUN)
+    assert code == "LIMIT_EXCEEDED" and "run ER-cron" in message, message
+    assert city.read("MATCH (e:Escalation) RETURN count(e) AS n") == [{"n": 0}]
+    holder.release()
+    assert data(api, RUN)["runEscalation"]["created"] == 3
 
 
 def test_a_run_is_audited_with_the_subjects_it_changed(api: Api, city: Graph,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 from typing import Any
 
 import pytest
@@ -12,10 +13,12 @@ from click.testing import CliRunner
 
 from credgraph.cli import main
 from credgraph.graph.driver import Graph
+from credgraph.graph.locks import LockHeld, RunLock
 from credgraph.graph.model import EscalationLevel
 from credgraph.graph.server import LocalNeo4j
 from credgraph.queries.escalation import (
     EscalationRefused,
+    RunResult,
     StateOn,
     apply,
     confirm_escalation,
@@ -574,6 +577,44 @@ def test_cli_escalate(city: Graph, settings: Settings) -> None:
     # a job reading --json's stdout hears why
     assert json.loads(early.stdout)["exitCode"] == 2 and "too early" in json.loads(
         early.stdout)["error"]
+
+
+def test_one_run_at_a_time(city: Graph, rules: Rules) -> None:
+    """A run that finds another holding the lock waits for it, then finds its work done
+    (unchanged, not zeros); without waiting it is refused and writes nothing."""
+    holder = RunLock(city, "escalation", "ER-other", 600)
+    holder.acquire()  # this very process: alive
+    with pytest.raises(LockHeld, match="another escalation run holds the lock"):
+        run_escalation(city, rules, AS_OF, "test", wait=0)
+    assert stored_escalations(city) == {}
+    holder.release()
+    told: list[str] = []
+    results: list[RunResult] = []
+    first = threading.Thread(
+        target=lambda: results.append(run_escalation(city, rules, AS_OF, "first", wait=None)))
+    holder.acquire()
+    threading.Timer(1.5, lambda: (holder.release(), first.start())).start()
+    results.append(run_escalation(city, rules, AS_OF, "second", wait=None,
+                                  waiting=lambda row: told.append(row["owner"])))
+    first.join()
+    assert told == ["ER-other"]
+    assert sorted((r.created, r.unchanged) for r in results) == [(0, 3), (3, 0)]
+    assert city.read("MATCH (l:RunLock {id: 'escalation'}) RETURN l.owner AS owner") == [
+        {"owner": None}]
+
+
+def test_cli_escalate_waits_for_a_run_in_progress(city: Graph, settings: Settings) -> None:
+    password = settings.neo4j_password or LocalNeo4j(settings).password()
+    env = {"NEO4J_URI": settings.bolt_uri, "NEO4J_PASSWORD": password,
+           "NEO4J_DATABASE": settings.neo4j_database, "CREDGRAPH_SECRET": TEST_SECRET}
+    holder = RunLock(city, "escalation", "ER-other", 600)
+    holder.acquire()
+    threading.Timer(1.5, holder.release).start()
+    result = CliRunner().invoke(main, ["escalate", "--as-of", AS_OF.isoformat(), "--json"],
+                                env=env)
+    assert result.exit_code == 0, result.output
+    assert "waiting for escalation run ER-other" in result.stderr
+    assert json.loads(result.stdout)["created"] == 3
 
 
 def test_severe_left_with_only_propagation_is_lowered(graph: Graph, rules: Rules) -> None:

@@ -148,7 +148,8 @@ def test_sigterm_stops_the_loop_cleanly(busy: set[str], graph: Graph,
     assert process.returncode == 0, err
     assert "monitoring stopped" in err
     assert list(json.loads(out)) == ["new", "updated", "total"]
-    assert graph.read("MATCH (l:MonitorLock) RETURN l.owner AS owner") == [{"owner": None}]
+    assert graph.read("MATCH (l:RunLock {id: 'monitoring'}) RETURN l.owner AS owner") == [
+        {"owner": None}]
 
 
 def test_watch_and_run_from_the_command_line(graph: Graph, services: Services,

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from credgraph.graph.driver import Graph
+from credgraph.graph.locks import LockHeld, RunLock
 from credgraph.loaders.bundle import BundleLoader
 from credgraph.loaders.demo import generate
 from credgraph.queries import alerts, monitoring
@@ -19,8 +20,6 @@ from credgraph.queries.alerts import CITY, AlertError, update_alert
 from credgraph.queries.monitoring import (
     IntegrityFinding,
     Interrupted,
-    Lock,
-    LockHeld,
     MonitorError,
     MonitorRun,
     RunResult,
@@ -33,6 +32,7 @@ from tests.graphs import AS_OF, record, relate, subject
 from tests.ids import raw_id_numbers
 
 LATER = AS_OF + dt.timedelta(days=7)
+LOCK_OWNER = "MATCH (l:RunLock {id: 'monitoring'}) RETURN l.owner AS owner"
 
 
 def run(graph: Graph, rules: Rules, as_of: dt.date = AS_OF, **options: Any) -> RunResult:
@@ -433,7 +433,7 @@ def test_unwritable_jsonl_is_refused_before_any_work(graph: Graph, rules: Rules,
 
 # -- the lock and stopping -----------------------------------------------------------------------
 def test_a_held_lock_refuses_a_second_run(graph: Graph, rules: Rules) -> None:
-    holder = Lock(graph, "MR-other", 600)
+    holder = RunLock(graph, "monitoring", "MR-other", 600)
     holder.acquire()  # this very process: alive
     with pytest.raises(LockHeld, match="another monitoring run holds the lock"):
         MonitorRun(graph, rules, AS_OF).run()
@@ -443,17 +443,17 @@ def test_a_held_lock_refuses_a_second_run(graph: Graph, rules: Rules) -> None:
 
 
 def test_an_expired_or_orphaned_lock_is_taken_over(graph: Graph, rules: Rules) -> None:
-    graph.write("CREATE (:MonitorLock {id: 'monitor', owner: 'MR-gone', host: 'elsewhere', "
+    graph.write("CREATE (:RunLock {id: 'monitoring', owner: 'MR-gone', host: 'elsewhere', "
                 "pid: 1, since: datetime(), expiresAt: datetime() - duration('PT1M')})")
     MonitorRun(graph, rules, AS_OF).run()
-    graph.write("MATCH (l:MonitorLock) SET l.owner = 'MR-dead', l.host = $host, l.pid = $pid, "
-                "l.expiresAt = datetime() + duration('PT1H')",
-                {"host": Lock(graph, "x", 1).host, "pid": 2 ** 22 + 12345})
+    graph.write("MATCH (l:RunLock {id: 'monitoring'}) SET l.owner = 'MR-dead', l.host = $host, "
+                "l.pid = $pid, l.expiresAt = datetime() + duration('PT1H')",
+                {"host": RunLock(graph, "monitoring", "x", 1).host, "pid": 2 ** 22 + 12345})
     graph.write("CREATE (:MonitorRun {id: 'MR-dead', status: 'RUNNING'})")
     MonitorRun(graph, rules, AS_OF).run()
     assert graph.read("MATCH (r:MonitorRun {id: 'MR-dead'}) RETURN r.status AS s") == [
         {"s": "CRASHED"}]
-    assert graph.read("MATCH (l:MonitorLock) RETURN l.owner AS owner") == [{"owner": None}]
+    assert graph.read(LOCK_OWNER) == [{"owner": None}]
 
 
 def test_a_stop_request_aborts_cleanly(neighbourhood: Graph, rules: Rules) -> None:
@@ -462,7 +462,7 @@ def test_a_stop_request_aborts_cleanly(neighbourhood: Graph, rules: Rules) -> No
         MonitorRun(graph, rules, AS_OF, stop=lambda: True).run()
     assert stored(graph) == []
     assert graph.read("MATCH (r:MonitorRun) RETURN r.status AS s") == [{"s": "ABORTED"}]
-    assert graph.read("MATCH (l:MonitorLock) RETURN l.owner AS owner") == [{"owner": None}]
+    assert graph.read(LOCK_OWNER) == [{"owner": None}]
     assert run(graph, rules.with_overrides(HUB_CAP)).new == 2
 
 

@@ -31,6 +31,7 @@ from credgraph.api.types import (
     services,
     today,
 )
+from credgraph.graph.locks import LockHeld
 from credgraph.graph.model import EscalationLevel, EscalationStatus
 from credgraph.queries import escalation as engine
 from credgraph.queries.grading import Grade, credit_grades, inspection_plan
@@ -287,7 +288,11 @@ class EscalationMutation:
             engine.check_run_date(svc.rules, day)
         except engine.EscalationRefused as exc:
             raise api_error(ErrorCode.BAD_USER_INPUT, str(exc)) from None
-        result = await in_thread(engine.run_escalation, svc.graph, svc.rules, day, who.name)
+        try:
+            result = await in_thread(engine.run_escalation, svc.graph, svc.rules, day, who.name)
+        except LockHeld as exc:
+            raise api_error(ErrorCode.LIMIT_EXCEEDED, f"one escalation run at a time: {exc}") \
+                from None
         audit(info, "runEscalation", result.changed)
         return EscalationRun(as_of=day, created=result.created, raised=result.raised,
                              unchanged=result.unchanged, lifted=result.lifted,

@@ -73,8 +73,20 @@ def _monitoring() -> list[str]:
         *(_range_index(Label.ALERT, prop) for prop in ("status", "rule", "subject", "firstSeen")),
     ]
     statements.extend(_unique_id(label) for label in (
-        Label.WATCHLIST, Label.WATCH_STATE, Label.MONITOR_RUN, Label.MONITOR_LOCK))
+        Label.WATCHLIST, Label.WATCH_STATE, Label.MONITOR_RUN))
     return statements
+
+
+# Monitoring's lock before escalation had one too (migration 5 made its constraint).
+_MONITOR_LOCK = "MonitorLock"
+
+
+def _run_locks() -> list[str]:
+    """One lock node per batch job, looked up by id; monitoring's lock node of earlier versions
+    goes with its constraint."""
+    return [_unique_id(Label.RUN_LOCK),
+            f"DROP CONSTRAINT {_MONITOR_LOCK.lower()}_id IF EXISTS",
+            f"MATCH (l:{_MONITOR_LOCK}) DELETE l"]
 
 
 def _workflow() -> list[str]:
@@ -113,6 +125,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "daily sharing quota per partner key", _sharing_quota),
     Migration(7, "indexes no query reads dropped: subject kind; record domain, status and "
               "date (but penalties' date and status)", _unread_indexes),
+    Migration(8, "one lock per batch job (monitoring, escalation) in place of monitoring's own",
+              _run_locks),
 )
 CURRENT_VERSION = max(m.version for m in MIGRATIONS)
 

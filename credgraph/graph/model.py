@@ -170,7 +170,7 @@ class Label(StrEnum):
     WATCHLIST = "Watchlist"
     WATCH_STATE = "WatchState"
     MONITOR_RUN = "MonitorRun"
-    MONITOR_LOCK = "MonitorLock"
+    RUN_LOCK = "RunLock"
 
 
 RECORD_LABELS: dict[RecordKind, Label] = {

@@ -34,12 +34,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from credgraph.graph.driver import Graph
+from credgraph.graph.driver import Graph, Row
+from credgraph.graph.locks import RunLock
 from credgraph.graph.model import (
     CONTROL_RELATIONS,
     RECORD_LABELS,
@@ -71,6 +74,9 @@ LEVELS: tuple[EscalationLevel, ...] = tuple(EscalationLevel)
 TRIGGER_KINDS: tuple[RecordKind, ...] = (RecordKind.PENALTY, RecordKind.LISTING)
 BATCH = 2000
 READ_TIMEOUT = 600.0
+LOCK_ID = "escalation"
+
+log = logging.getLogger("credgraph.escalation")
 
 Trigger = tuple[str, str]  # (record kind, record id)
 
@@ -648,11 +654,30 @@ def check_run_date(rules: Rules, as_of: dt.date) -> None:
 
 
 def run_escalation(graph: Graph, rules: Rules, as_of: dt.date, actor: str,
-                   progress: Callable[[int, int], None] | None = None) -> RunResult:
+                   progress: Callable[[int, int], None] | None = None,
+                   wait: float | None = 0.0,
+                   waiting: Callable[[Row], None] | None = None) -> RunResult:
     """Evaluate every rule over the city as of a date and bring the stored escalations to the
     result. Safe to run twice (the second run writes nothing) and to re-run after a crash.
 
-    `progress(done, total)` is called as the batches are written."""
+    One run at a time: a run waits up to `wait` seconds (None: as long as the holder keeps
+    the lock) for another to finish, telling `waiting(holder)`, else raises LockHeld — two
+    runs at once would each count what the other wrote. `progress(done, total)` is called as
+    the batches are written."""
+    lock = RunLock(graph, LOCK_ID, "ER-" + uuid.uuid4().hex[:16],
+                   rules.escalation.lock_minutes * 60)
+    lock.acquire(wait, waiting)
+    try:
+        return _run(graph, rules, as_of, actor, lock, progress)
+    finally:
+        try:
+            lock.release()
+        except Exception as exc:  # Neo4j gone: the lock expires on its own
+            log.warning("could not release the escalation lock: %s", type(exc).__name__)
+
+
+def _run(graph: Graph, rules: Rules, as_of: dt.date, actor: str, lock: RunLock,
+         progress: Callable[[int, int], None] | None) -> RunResult:
     stored = stored_escalations(graph)
 
     def severe_after(wanted: dict[str, Wanted]) -> set[str]:
@@ -662,11 +687,13 @@ def run_escalation(graph: Graph, rules: Rules, as_of: dt.date, actor: str,
 
     wanted = wanted_escalations(graph, rules, as_of, severe_after)
     changes, untouched = plan(rules, as_of, wanted, stored, actor)
+    lock.renew(force=True)
     done = 0
 
     def step(count: int) -> None:
         nonlocal done
         done += count
+        lock.renew()
         if progress:
             progress(done, len(changes))
 

@@ -23,7 +23,6 @@ import hashlib
 import json
 import logging
 import os
-import socket
 import tempfile
 import time
 import uuid
@@ -36,6 +35,7 @@ from typing import Any
 import neo4j.exceptions
 
 from credgraph.graph.driver import Graph, Row
+from credgraph.graph.locks import RunLock
 from credgraph.graph.model import (
     CONTROL_RELATIONS,
     ESCALATION_LEVEL_ZH,
@@ -55,7 +55,6 @@ from credgraph.graph.model import (
     label_predicate,
     types_pattern,
 )
-from credgraph.graph.server import process_alive
 from credgraph.queries.escalation import CREATED, LIFTED, LOWERED, history_events
 from credgraph.queries.fragments import in_force, live
 from credgraph.queries.neighbourhood import Edge, as_date, live_hub
@@ -67,7 +66,7 @@ from credgraph.schema.privacy import mask_name
 log = logging.getLogger("credgraph.monitor")
 
 CITY_WATCHLIST = "city"
-LOCK_ID = "monitor"
+LOCK_ID = "monitoring"
 RECORD_KEYS = ("id", "kind", "domain", "severity", "status", "date", "title", "authority",
                "listType")
 RECORD_FIELDS = ", ".join(f".{key}" for key in RECORD_KEYS)
@@ -160,28 +159,7 @@ SET st.score = coalesce(row.score, st.score), st.baseline = coalesce(row.baselin
 
 COUNT_ALERTS = f"MATCH (a:{_ALERT}) RETURN count(a) AS n"
 
-_LOCK = Label.MONITOR_LOCK.value
-ACQUIRE_LOCK = f"""
-MERGE (l:{_LOCK} {{id: $id}})
-SET l.claimedAt = datetime()
-WITH l, (l.owner IS NULL OR l.expiresAt < datetime() OR coalesce(l.owner = $stale, false))
-     AS free
-FOREACH (_ IN CASE WHEN free THEN [1] ELSE [] END |
-  SET l.owner = $owner, l.host = $host, l.pid = $pid, l.since = datetime(),
-      l.expiresAt = datetime() + duration({{seconds: $ttl}}))
-RETURN free, l.owner AS owner, l.host AS host, l.pid AS pid, toString(l.since) AS since,
-       toString(l.expiresAt) AS expiresAt
-"""
-RENEW_LOCK = f"""
-MATCH (l:{_LOCK} {{id: $id}}) WHERE l.owner = $owner
-SET l.expiresAt = datetime() + duration({{seconds: $ttl}})
-RETURN count(l) AS n
-"""
-RELEASE_LOCK = f"""
-MATCH (l:{_LOCK} {{id: $id}}) WHERE l.owner = $owner
-SET l.owner = null, l.host = null, l.pid = null, l.since = null, l.expiresAt = null
-"""
-
+_LOCK = Label.RUN_LOCK.value
 _RUN = Label.MONITOR_RUN.value
 START_RUN = f"""
 CREATE (r:{_RUN} {{id: $id, asOf: $asOf, startedAt: $now, status: 'RUNNING', host: $host,
@@ -218,10 +196,6 @@ RETURN runs, alerts, watched
 
 class MonitorError(Exception):
     """A run cannot start or cannot go on; the message says why and what to do."""
-
-
-class LockHeld(MonitorError):
-    """Another run holds the monitoring lock."""
 
 
 class Interrupted(MonitorError):
@@ -657,54 +631,6 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
         yield items[start:start + size]
 
 
-# -- the lock ------------------------------------------------------------------------------------
-class Lock:
-    """One run at a time, across processes and machines: a `:MonitorLock` node with an owner
-    and an expiry. The node is write-locked before it is read (SET first), so two runs
-    claiming at once are serialised by Neo4j. A lock whose expiry passed is free; so is one
-    held by a process of this machine that no longer exists (a killed run)."""
-
-    def __init__(self, graph: Graph, owner: str, ttl_seconds: float) -> None:
-        self.graph = graph
-        self.owner = owner
-        self.ttl = ttl_seconds
-        self.host = socket.gethostname()
-        self.pid = os.getpid()
-        self.renewed = 0.0
-        self.taken_over: str | None = None
-
-    def acquire(self) -> None:
-        row = self._claim(None)
-        if not row["free"] and row["host"] == self.host and row["pid"] is not None \
-                and not process_alive(int(row["pid"])):
-            self.taken_over = row["owner"]
-            row = self._claim(row["owner"])
-        if not row["free"]:
-            raise LockHeld(
-                f"another monitoring run holds the lock (run {row['owner']} on "
-                f"{row['host']}, pid {row['pid']}, since {row['since']}); it expires at "
-                f"{row['expiresAt']} unless renewed. Nothing was written; run again later.")
-        self.renewed = time.monotonic()
-
-    def _claim(self, stale: str | None) -> Row:
-        return self.graph.write(ACQUIRE_LOCK, {
-            "id": LOCK_ID, "owner": self.owner, "host": self.host, "pid": self.pid,
-            "ttl": self.ttl, "stale": stale})[0]
-
-    def renew(self, force: bool = False) -> None:
-        if not force and time.monotonic() - self.renewed < self.ttl / 3:
-            return
-        rows = self.graph.write(RENEW_LOCK, {"id": LOCK_ID, "owner": self.owner,
-                                             "ttl": self.ttl})
-        if not rows or rows[0]["n"] == 0:
-            raise MonitorError("the monitoring lock was lost (it expired and another run "
-                               "took it); this run stops without writing more")
-        self.renewed = time.monotonic()
-
-    def release(self) -> None:
-        self.graph.write(RELEASE_LOCK, {"id": LOCK_ID, "owner": self.owner})
-
-
 # -- the run -------------------------------------------------------------------------------------
 def check_jsonl(path: Path | None) -> None:
     """Refuse an output path that cannot be written, before any work is done."""
@@ -753,7 +679,7 @@ class MonitorRun:
         self.pause = pause
         self.stop = stop
         self.id = "MR-" + uuid.uuid4().hex[:16]
-        self.lock = Lock(graph, self.id, rules.monitoring.lock_minutes * 60)
+        self.lock = RunLock(graph, LOCK_ID, self.id, rules.monitoring.lock_minutes * 60)
 
     def checkpoint(self) -> None:
         if self.stop():
