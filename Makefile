@@ -52,6 +52,7 @@ neo4j: setup
 run: neo4j
 	$(BIN)/credgraph demo ensure --subjects $(DEMO_SUBJECTS)
 	$(BIN)/credgraph escalate
+	@$(BIN)/credgraph keys revoke make-run > /dev/null 2>&1 || true
 	$(BIN)/credgraph keys create --name make-run --role investigator
 	$(BIN)/credgraph serve --host $(HOST) --port $(PORT)
 
