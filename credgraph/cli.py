@@ -837,13 +837,15 @@ def _monitor_loop(as_of: dt.date | None, jsonl: Path | None, as_json: bool,
 @monitor.command("status")
 def monitor_status() -> None:
     """Who holds the monitoring lock, and the last runs."""
+    from credgraph.graph.locks import orphaned
     from credgraph.queries.monitoring import recent_runs
 
     services = _services(_settings())
     lock, runs = recent_runs(services.graph, 10)
     if lock and lock.get("owner"):
+        gone = " — its process is gone; the next run takes it over" if orphaned(lock) else ""
         click.echo(f"lock held by run {lock['owner']} on {lock['host']} pid {lock['pid']} "
-                   f"until {lock['expiresAt']}")
+                   f"until {lock['expiresAt']}{gone}")
     else:
         click.echo("lock free")
     for run in runs:

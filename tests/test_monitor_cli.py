@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -210,6 +211,13 @@ def test_command_line_errors(graph: Graph, env: dict[str, str], tmp_path: Path) 
     assert date.exit_code == 2 and "is not a date in the form YYYY-MM-DD" in date.output
     status = runner.invoke(main, ["monitor", "status"], env=env)
     assert status.exit_code == 0 and "lock free" in status.output
+    # a killed run's lock: held, and said to be taken over by the next run
+    graph.write("CREATE (:RunLock {id: 'monitoring', owner: 'MR-dead', host: $host, pid: $pid, "
+                "expiresAt: datetime() + duration('PT1H')})",
+                {"host": socket.gethostname(), "pid": 2 ** 22 + 12345})
+    status = runner.invoke(main, ["monitor", "status"], env=env)
+    assert "lock held by run MR-dead" in status.output
+    assert "its process is gone; the next run takes it over" in status.output
 
 
 

@@ -72,8 +72,7 @@ class RunLock:
         told = False
         while True:
             row = self._claim(None)
-            if not row["free"] and row["host"] == self.host and row["pid"] is not None \
-                    and not process_alive(int(row["pid"])):
+            if not row["free"] and orphaned(row):
                 self.taken_over = row["owner"]
                 row = self._claim(row["owner"])
             if row["free"]:
@@ -107,3 +106,8 @@ class RunLock:
     def release(self) -> None:
         self.graph.write(RELEASE, {"id": self.job, "owner": self.owner})
 
+
+def orphaned(holder: Row) -> bool:
+    """A lock held by a process of this machine that no longer exists (a killed run)."""
+    return (holder.get("host") == socket.gethostname() and holder.get("pid") is not None
+            and not process_alive(int(holder["pid"])))
