@@ -104,8 +104,15 @@ class PenaltyRules(Section):
 class DomainRules(Section):
     order: list[str]
     fallback: str
+    judgments: str
     keywords: dict[str, list[str]]
     names: dict[str, str]
+
+    @model_validator(mode="after")
+    def _judgments_known(self) -> DomainRules:
+        if self.judgments not in {*self.keywords, self.fallback}:
+            raise ValueError(f"judgments = {self.judgments!r} is not a domain of [domains]")
+        return self
 
 
 class ListingRules(Section):

@@ -273,7 +273,7 @@ def test_risk_assessment(company: str, api: Api) -> None:
         ("张三明", "LEGAL_REPRESENTATIVE", "滨州市乙商贸有限公司")]
     assert top["signals"] == [{"record": {"id": "L-1"}, "weight": 0.8}]
     assert result["domains"] == [
-        {"domain": "judicial", "name": "judicial", "ownRisk": 0,
+        {"domain": "judicial", "name": "司法", "ownRisk": 0,
          "associatedRisk": pytest.approx(0.81 * listing, abs=1e-5), "signals": 1},
         {"domain": "food_drug", "name": "食品药品", "ownRisk": pytest.approx(own, abs=1e-5),
          "associatedRisk": 0, "signals": 1}]

@@ -17,6 +17,7 @@ from credgraph.loaders.bundle import BundleLoader, LoadSummary
 from credgraph.loaders.writes import existing_records_statement
 from credgraph.queries.integrity import Tracer
 from credgraph.queries.risk import assess
+from credgraph.rules import RulesError
 from credgraph.schema.identifiers import parse_id_number
 from credgraph.services import Services
 from tests.ids import make_id, make_uscc
@@ -280,6 +281,33 @@ def test_contract_status_saying_it_was_performed(services: Services, subjects: P
     assert load(services, path).rejected == 0
     assert g2_contracts(services, dt.date(2026, 5, 1)) == ["HT-2", "HT-3"]
     assert g2_contracts(services, TODAY) == ["HT-2"]
+
+
+def test_a_court_case_is_one_domain(services: Services, subjects: Path,
+                                    tmp_path: Path) -> None:
+    """A 失信被执行人 listing by a court is of the judgment's domain (司法): one court case
+    made a subject crossDomain (judicial + other); a listing by another authority keeps that
+    authority's domain."""
+    listings = write_csv(tmp_path / "listings.csv", [
+        "list_id", "subject_name", "subject_id", "list_type", "authority", "listed_on"], [
+        ["SX-1", "德州甲", CO_A, "失信被执行人", "德州市德城区人民法院", "2026-03-05"],
+        ["YC-1", "德州乙", CO_B, "经营异常名录", "德州市陵城区市场监督管理局", "2026-03-05"],
+        ["SW-1", "德州乙", CO_B, "重大税收违法失信主体", "国家税务总局德州市税务局",
+         "2026-03-05"]])
+    judgments = write_csv(tmp_path / "judgments.csv", [
+        "case_no", "court", "debtor_id", "creditor_id", "amount", "filed_on", "due_on"], [
+        ["（2026）鲁1402执2号", "德州市德城区人民法院", CO_A, "", "35", "2026-01-05",
+         "2026-03-01"]])
+    assert load(services, listings, judgments).rejected == 0
+    rows = services.graph.read("MATCH (r) WHERE r:Listing OR r:Judgment "
+                               "RETURN r.id AS id, r.domain AS domain ORDER BY id")
+    assert {r["id"]: r["domain"] for r in rows} == {
+        "SX-1": "judicial", "YC-1": "market", "SW-1": "tax", "（2026）鲁1402执2号": "judicial"}
+    result = assess(services.graph, services.rules, CO_A, 1, TODAY)
+    assert {s.domain for s in result.signals} == {"judicial"} and not result.cross_domain
+    assert services.rules.domains.names["judicial"] == "司法"
+    with pytest.raises(RulesError, match="judgments = 'court' is not a domain"):
+        services.rules.with_overrides({"domains": {"judgments": "court"}})
 
 
 def test_judgments(services: Services, subjects: Path, tmp_path: Path) -> None:

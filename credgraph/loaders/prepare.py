@@ -133,6 +133,8 @@ def _iso(value: dt.date | None) -> str | None:
 
 ENDPOINT_NAMES = {Endpoint.PERSON: "a natural person", Endpoint.LEGAL_PERSON: "a legal person",
                   Endpoint.AGENCY: "an agency", Endpoint.SUBJECT: "a subject"}
+
+
 class Preparer:
     def __init__(self, rules: Rules, privacy: Privacy, normaliser: NameNormaliser,
                  today: dt.date) -> None:
@@ -144,6 +146,7 @@ class Preparer:
         listings = rules.listings
         self.list_types: list[str] = list(listings.types)
         self.severe_lists: set[str] = set(listings.severe)
+        self.judgment_domain = rules.domains.judgments
         # A subject is pointed at by many rows; its key, encryption and stub are made once.
         self._refs: dict[tuple[str, str | None], SubjectRef | str] = {}
         self._methods: dict[str, Callable[[Any], Prepared]] = {
@@ -440,7 +443,7 @@ class Preparer:
         status = (RecordStatus.EXPIRED.value if row.fulfilled_on
                   else RecordStatus.ACTIVE.value)
         props = {
-            "domain": "judicial", "severity": None, "status": status,
+            "domain": self.judgment_domain, "severity": None, "status": status,
             "title": f"执行案件 {row.case_no}", "authority": row.court, "court": row.court,
             "amount": row.amount, "filedOn": row.filed_on, "dueOn": row.due_on,
             "fulfilledOn": row.fulfilled_on, "debtorName": row.debtor_name,
