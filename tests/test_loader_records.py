@@ -91,6 +91,8 @@ def test_reload_keeps_workflow_statuses(services: Services, subjects: Path,
     # what credit repair (信用修复), an objection (异议) and a revocation leave behind
     graph.write("UNWIND $set AS s MATCH (p:Penalty {id: s[0]}) SET p.status = s[1]",
                 {"set": [["P-1", "REPAIRED"], ["P-2", "DISPUTED"], ["P-3", "REVOKED"]]})
+    graph.write("MATCH (p:Penalty {id: 'P-3'}) SET p.revokedOn = $day, p.revokedBy = 'OBJ-1'",
+                {"day": TODAY})
     summary = load(services, penalties(path, fine="2", expired="2026-06-01"))
     assert (summary.loaded, summary.rejected) == (4, 0)
     assert statuses(graph) == {"P-1": "REPAIRED", "P-2": "DISPUTED", "P-3": "REVOKED",
@@ -185,6 +187,32 @@ def test_licences(services: Services, subjects: Path, tmp_path: Path) -> None:
     assert {(r["title"], r["domain"]) for r in rows} == {("食品经营许可证", "market")}
     assert rows[2]["no"] == "JY13714020001"
     assert rows[2]["validTo"].to_native() == dt.date(2031, 1, 4)
+
+
+LICENCE_COLUMNS = ["decision_no", "subject_name", "subject_id", "decided_on", "valid_to",
+                   "authority", "status"]
+
+
+def test_a_licence_revoked_by_its_source_follows_the_source(services: Services,
+                                                             subjects: Path,
+                                                             tmp_path: Path) -> None:
+    """A licence the source called 吊销 is REVOKED by the loader, not by a workflow: when a
+    later delivery says 有效 (the source corrected it) it is ACTIVE again — it stayed REVOKED,
+    the loader keeping its own derived status as if an objection had revoked it (found by a
+    held-out review of monthly loads). One an objection revoked (revokedOn, revokedBy) stays."""
+    def licences(name: str, status: str) -> Path:
+        return write_csv(tmp_path / name, LICENCE_COLUMNS, [
+            [f"L-{n}", "德州市德城区鑫源食品有限公司", CO_A, "2026-01-05", "2031-01-04",
+             "德州市德城区市场监督管理局", status] for n in (1, 2)])
+    assert load(services, licences("licenses_1.csv", "吊销")).loaded == 2
+    graph = services.graph
+    graph.write("MATCH (l:License {id: 'L-2'}) SET l.revokedOn = $day, l.revokedBy = 'OBJ-2'",
+                {"day": TODAY})
+    assert load(services, licences("licenses_2.csv", "有效")).loaded == 2
+    rows = graph.read("MATCH (l:License) RETURN l.id AS id, l.status AS status, "
+                      "l.currentStatus AS source ORDER BY id")
+    assert [(r["id"], r["status"], r["source"]) for r in rows] == [
+        ("L-1", "ACTIVE", "有效"), ("L-2", "REVOKED", "有效")]
 
 
 CONTRACT_COLUMNS = ["contract_no", "kind", "agency_uscc", "counterparty_id", "title", "amount",

@@ -10,7 +10,7 @@ from typing import Any
 import neo4j.exceptions
 
 from credgraph.graph.driver import Graph, batched
-from credgraph.graph.model import RECORD_LABELS, RELATIONS, RecordKind, RelationType
+from credgraph.graph.model import RECORD_LABELS, RELATIONS, RecordKind, RecordStatus, RelationType
 
 EXISTING = """
 UNWIND $ids AS id
@@ -42,13 +42,18 @@ _ISSUER = """WITH r, row WHERE row.issuer IS NOT NULL
 @cache
 def record_statement(kind: RecordKind) -> str:
     """Records that may be in the graph: updated in place (a status set by repair, objection or
-    revocation kept), their parties and issuer re-linked."""
+    revocation kept), their parties and issuer re-linked. A REVOKED that no workflow set — a
+    licence its source called 吊销/注销, with no `revokedOn`/`revokedBy` of a revocation —
+    is the source's word and follows its later rows (吊销 corrected to 有效 is ACTIVE again)."""
     label = RECORD_LABELS[kind].value
     return f"""
 UNWIND $rows AS row
 MERGE (r:{label} {{id: row.id}})
 SET r += row.props,
-    r.status = CASE WHEN r.status IN $sticky THEN r.status ELSE row.status END
+    r.status = CASE WHEN r.status IN $sticky
+                         AND (r.status <> '{RecordStatus.REVOKED.value}'
+                              OR r.revokedOn IS NOT NULL OR r.revokedBy IS NOT NULL)
+                    THEN r.status ELSE row.status END
 WITH r, row
 CALL (r, row) {{
   {_PARTY}
