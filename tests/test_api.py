@@ -7,9 +7,11 @@ import re
 from typing import Any
 
 import pytest
+import strawberry
 from graphql import GraphQLError
 
 from credgraph.api.app import error_code
+from credgraph.api.schema import Mutation, Query
 from credgraph.graph.driver import Graph
 from credgraph.schema.identifiers import parse_id_number
 from credgraph.schema.privacy import Privacy, mask_id_number
@@ -320,6 +322,18 @@ def test_defaults_are_nullable_and_shown(company: str, api: Api, services: Servi
     other = advertised(Api(changed))
     assert other[("riskAssessment", "depth")] == ("SCALAR", "2")
     assert other[("ultimateOwners", "threshold")] == ("SCALAR", "0.5")
+
+
+def test_schema_of_the_classes_shows_the_spec_defaults() -> None:
+    """A schema made straight from the query classes, without `build_schema` and its rules (a
+    schema export, a checker's `strawberry.Schema(query=Query, mutation=Mutation)`), shows
+    SPEC §9's defaults too: depth 3 and threshold 0.25 read `= null` there."""
+    schema = strawberry.Schema(query=Query, mutation=Mutation)
+    result = schema.execute_sync(QUERY_ARGUMENTS)
+    assert result.errors is None and result.data is not None
+    shown = {(f["name"], a["name"]): a["defaultValue"]
+             for f in result.data["__type"]["fields"] for a in f["args"]}
+    assert {key: shown[key] for key in SPEC_DEFAULTS} == SPEC_DEFAULTS
 
 
 def test_null_means_the_default(company: str, api: Api) -> None:

@@ -48,6 +48,9 @@ from credgraph.schema.regions import region_name
 SEARCH_LIMIT = 10
 ASSOCIATION_DEPTH = 2
 ASSOCIATION_LIMIT = 200
+# The shipped rules file's numbers, shown by a schema made straight from these classes;
+# `advertise_rule_defaults` puts a deployment's own on the schema each app builds.
+SHIPPED_RULES = Rules.load()
 
 
 def rule_defaults(rules: Rules) -> dict[tuple[str, str], int | float]:
@@ -128,7 +131,8 @@ class InvestigationQuery:
 
     @strawberry.field(description="Own and association risk (关联风险) as of a date; depth "
                                   "defaults to the rules file's [risk] default_depth")
-    async def risk_assessment(self, info: Info, id: strawberry.ID, depth: int | None = None,
+    async def risk_assessment(self, info: Info, id: strawberry.ID,
+                              depth: int | None = SHIPPED_RULES.risk.default_depth,
                               as_of: dt.date | None = None) -> RiskAssessment:
         who = authorize(info, "riskAssessment")
         svc = services(info)
@@ -165,7 +169,8 @@ class InvestigationQuery:
 
     @strawberry.field(description="Beneficial owners (受益所有人) and state owners of a company; "
                                   "threshold defaults to the rules file's [ownership] threshold")
-    async def ultimate_owners(self, info: Info, id: strawberry.ID, threshold: float | None = None,
+    async def ultimate_owners(self, info: Info, id: strawberry.ID,
+                              threshold: float | None = SHIPPED_RULES.ownership.threshold,
                               as_of: dt.date | None = None) -> list[BeneficialOwner]:
         who = authorize(info, "ultimateOwners")
         svc = services(info)
