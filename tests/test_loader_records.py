@@ -311,6 +311,71 @@ def test_contract_status_saying_it_was_performed(services: Services, subjects: P
     assert g2_contracts(services, TODAY) == ["HT-2"]
 
 
+def test_a_later_file_without_a_column_keeps_what_was_stored(services: Services,
+                                                             subjects: Path,
+                                                             tmp_path: Path) -> None:
+    """Monthly deliveries do not always carry the same optional columns: a column the file
+    lacks leaves what an earlier load stored (a removed listing stayed removed only if the
+    next file had 移出日期; a penalty lost its content and its issuer link), an empty cell
+    in a column the file has clears it, and a record new to the partial file still gets
+    what it derives."""
+    first = tmp_path / "m1"
+    first.mkdir()
+    write_csv(first / "listings.csv", [
+        "list_id", "subject_name", "subject_id", "list_type", "authority", "listed_on",
+        "removed_on", "removal_reason"], [
+        ["L-1", "德州甲", CO_A, "严重失信主体", "德州市德城区市场监督管理局", "2026-01-05",
+         "2026-06-01", "信用修复"]])
+    penalties(first / "penalties.csv", numbers=(1,))
+    write_csv(first / "judgments.csv", [
+        "case_no", "court", "debtor_id", "creditor_id", "amount", "filed_on", "due_on"], [
+        ["（2026）鲁1402执3号", "德州市德城区人民法院", CO_A, CO_B, "35", "2026-01-05",
+         "2026-03-01"]])
+    write_csv(first / "relations.csv", ["from_id", "to_id", "type", "ratio", "start_date",
+                                        "end_date"], [
+        [PERSON, CO_A, "SHAREHOLDER", "0.6", "2020-01-01", "2026-05-31"]])
+    assert load(services, first).rejected == 0
+    second = tmp_path / "m2"
+    second.mkdir()
+    write_csv(second / "listings.csv", [
+        "list_id", "subject_name", "subject_id", "list_type", "listed_on"], [
+        ["L-1", "德州甲", CO_A, "严重失信主体", "2026-01-05"],
+        ["L-2", "德州乙", CO_B, "经营异常名录", "2026-02-05"]])
+    write_csv(second / "penalties.csv", [
+        "decision_no", "subject_name", "subject_id", "category", "decided_on", "authority"], [
+        ["P-1", "德州市德城区鑫源食品有限公司", CO_A, "罚款", "2026-03-05",
+         "德州市德城区市场监督管理局"]])
+    write_csv(second / "judgments.csv", ["case_no", "debtor_id", "amount"], [
+        ["（2026）鲁1402执3号", CO_A, "40"]])
+    write_csv(second / "relations.csv", ["from_id", "to_id", "type", "start_date"], [
+        [PERSON, CO_A, "SHAREHOLDER", "2020-01-01"]])
+    assert load(services, second).rejected == 0
+    graph = services.graph
+    listing = graph.read("MATCH (l:Listing) RETURN l.id AS id, l.status AS status, "
+                         "l.removedOn AS removed, l.authority AS authority ORDER BY id")
+    assert [(r["id"], r["status"], str(r["removed"]), r["authority"]) for r in listing] == [
+        ("L-1", "EXPIRED", "2026-06-01", "德州市德城区市场监督管理局"),
+        ("L-2", "ACTIVE", "None", None)]
+    penalty = graph.read("MATCH (p:Penalty {id: 'P-1'}) RETURN p.fine AS fine, "
+                         "p.publicityUntil AS until, p.authorityUscc AS uscc, "
+                         "[(p)-[:ISSUED_BY]->(a) | a.id] AS issuers")[0]
+    assert (penalty["fine"], penalty["uscc"], penalty["issuers"]) == (1.0, MARKET, [MARKET])
+    assert links(graph, "（2026）鲁1402执3号")[0] == sorted([(CO_A, "debtor"),
+                                                           (CO_B, "creditor")])
+    assert graph.read("MATCH (j:Judgment) RETURN j.amount AS amount, j.court AS court") == [
+        {"amount": 40.0, "court": "德州市德城区人民法院"}]
+    tie = graph.read("MATCH (:NaturalPerson)-[r:SHAREHOLDER]->() "
+                     "RETURN r.ratio AS ratio, toString(r.end) AS end")
+    assert tie == [{"ratio": 0.6, "end": "2026-05-31"}]
+    # a column the file has, its cell empty: cleared — the listing is back in force
+    third = write_csv(tmp_path / "listings.csv", [
+        "list_id", "subject_name", "subject_id", "list_type", "listed_on", "removed_on"], [
+        ["L-1", "德州甲", CO_A, "严重失信主体", "2026-01-05", ""]])
+    assert load(services, third).rejected == 0
+    assert graph.read("MATCH (l:Listing {id: 'L-1'}) RETURN l.status AS status, "
+                      "l.removedOn AS removed") == [{"status": "ACTIVE", "removed": None}]
+
+
 def test_a_court_case_is_one_domain(services: Services, subjects: Path,
                                     tmp_path: Path) -> None:
     """A 失信被执行人 listing by a court is of the judgment's domain (司法): one court case

@@ -397,6 +397,7 @@ class BulkLoader(BundleLoader):
                 assert p.relation is not None
                 by_type.setdefault(p.relation, []).append(
                     (p.data["from"], p.data["to"], {"key": p.data["key"],
+                                                    **_present(p.data["defaults"]),
                                                     **_present(p.data["props"])}))
             for rtype, rows in by_type.items():
                 stage.write_relationships(RELATIONS[rtype].type, subject, subject, rows)
@@ -411,7 +412,8 @@ class BulkLoader(BundleLoader):
         issued: list[tuple[str, str, dict[str, Any]]] = []
         for p in prepared:
             data = p.data
-            nodes.append({"id": data["id"], **_present(data["props"]), "status": data["status"]})
+            nodes.append({"id": data["id"], **_present(data["defaults"]),
+                          **_present(data["props"]), "status": data["status"]})
             for party in data["parties"]:
                 labels = [Label.NATURAL_PERSON.value] if party["person"] else [
                     Label.LEGAL_PERSON.value]

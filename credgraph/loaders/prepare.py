@@ -28,6 +28,7 @@ from credgraph.graph.model import (
     relation_type,
 )
 from credgraph.loaders.derive import Deriver
+from credgraph.loaders.sources import keep_absent
 from credgraph.loaders.subjects import legal_person_props, natural_person_props
 from credgraph.queries.resolution import LEGAL, Lookup
 from credgraph.rules import Rules
@@ -157,8 +158,11 @@ class Preparer:
         }
 
     def prepare(self, kind: str, row: BundleRow) -> Prepared:
-        """The write for one row of a bundle file of this kind, its free text scrubbed first."""
-        return self._methods[kind](scrubbed(row))
+        """The write for one row of a bundle file of this kind, its free text scrubbed first;
+        what the file has no column for is only a default (`sources.keep_absent`)."""
+        prepared = self._methods[kind](scrubbed(row))
+        keep_absent(kind, row, prepared.data)
+        return prepared
 
     # -- identifiers ------------------------------------------------------------------------
     def subject_ref(self, column: str, raw: str | None, name: str | None = None) -> SubjectRef:

@@ -44,13 +44,17 @@ def record_statement(kind: RecordKind) -> str:
     """Records that may be in the graph: updated in place (a status set by repair, objection or
     revocation kept), their parties and issuer re-linked. A REVOKED that no workflow set — a
     licence its source called 吊销/注销, with no `revokedOn`/`revokedBy` of a revocation —
-    is the source's word and follows its later rows (吊销 corrected to 有效 is ACTIVE again)."""
+    is the source's word and follows its later rows (吊销 corrected to 有效 is ACTIVE again).
+    What the row's file has no column for (`defaults`, and the status, issuer or party it
+    would derive) is written on creation only (`sources.keep_absent`)."""
     label = RECORD_LABELS[kind].value
     return f"""
 UNWIND $rows AS row
 MERGE (r:{label} {{id: row.id}})
+ON CREATE SET r += row.defaults
 SET r += row.props,
-    r.status = CASE WHEN r.status IN $sticky
+    r.status = CASE WHEN r.status IS NOT NULL AND row.statusKept THEN r.status
+                    WHEN r.status IN $sticky
                          AND (r.status <> '{RecordStatus.REVOKED.value}'
                               OR r.revokedOn IS NOT NULL OR r.revokedBy IS NOT NULL)
                     THEN r.status ELSE row.status END
@@ -61,12 +65,12 @@ CALL (r, row) {{
 }}
 CALL (r, row) {{
   MATCH (old:Subject)-[h:HAS_RECORD]->(r)
-  WHERE NOT [old.id, h.role] IN row.partyKeys
+  WHERE NOT [old.id, h.role] IN row.partyKeys AND NOT h.role IN row.keptRoles
   DELETE h
 }}
 CALL (r, row) {{
   MATCH (r)-[i:ISSUED_BY]->(x)
-  WHERE row.issuer IS NULL OR x.id <> row.issuer
+  WHERE NOT row.issuerKept AND (row.issuer IS NULL OR x.id <> row.issuer)
   DELETE i
 }}
 CALL (r, row) {{
@@ -84,7 +88,7 @@ def new_record_statement(kind: RecordKind) -> str:
     return f"""
 UNWIND $rows AS row
 CREATE (r:{label} {{id: row.id}})
-SET r += row.props, r.status = row.status
+SET r += row.defaults, r += row.props, r.status = row.status
 WITH r, row
 CALL (r, row) {{
   {_PARTY}
@@ -136,6 +140,7 @@ UNWIND $rows AS row
 MATCH (a:Subject {{id: row.from}})
 MATCH (b:Subject {{id: row.to}})
 MERGE (a)-[r:{RELATIONS[rtype].type} {{key: row.key}}]->(b)
+ON CREATE SET r += row.defaults
 SET r += row.props
 """
 

@@ -1,0 +1,80 @@
+"""Which columns each stored property of a record or relation comes from, so that a later file
+without those columns leaves what an earlier load stored: departments deliver month after
+month, not always with the same optional columns, and a listings file without 移出日期 must not
+put a removed listing back in force. (Subjects do the same through `subjects.from_columns`.)
+
+Only properties whose columns are all optional are named here; one derived from a required
+column (a penalty's severity from 处罚类别, its domain from 处罚机关) is derived again from
+every row. A property none of whose columns the file has goes into `defaults`, written only
+when the record or relation is created."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from credgraph.graph.model import PartyRole
+from credgraph.schema.rows import BundleRow
+
+Sources = dict[str, tuple[str, ...]]
+
+_ISSUED = {"authorityUscc": ("authority_uscc",)}
+
+PROPERTY_SOURCES: dict[str, Sources] = {
+    "relations": {"end": ("end_date",), "ratio": ("ratio",), "role": ("role",)},
+    "penalties": {
+        **_ISSUED, "content": ("content",), "facts": ("facts",), "basis": ("basis",),
+        "fine": ("fine",), "confiscation": ("confiscation",),
+        "licenseAction": ("license_action",), "validUntil": ("valid_until",),
+        "source": ("source",), "sourceUscc": ("source_uscc",), "note": ("note",),
+        "subjectCategory": ("subject_category",), "legalRep": ("legal_rep",),
+    },
+    "licenses": {
+        **_ISSUED, "status": ("status", "valid_to"), "currentStatus": ("status",),
+        "title": ("certificate_name", "document_name", "license_category"),
+        "documentName": ("document_name",), "licenseCategory": ("license_category",),
+        "certificateName": ("certificate_name",), "licenseNo": ("license_no",),
+        "content": ("content",), "validFrom": ("valid_from",), "validTo": ("valid_to",),
+    },
+    "listings": {
+        "status": ("removed_on",), "removedOn": ("removed_on",),
+        "removalReason": ("removal_reason",), "authority": ("authority",),
+        "basis": ("basis",), "caseNo": ("case_no",), "amount": ("amount",),
+    },
+    "judgments": {
+        "status": ("fulfilled_on",), "fulfilledOn": ("fulfilled_on",),
+        "authority": ("court",), "court": ("court",), "amount": ("amount",),
+        "date": ("filed_on", "due_on"), "filedOn": ("filed_on",), "dueOn": ("due_on",),
+        "debtorName": ("debtor_name",), "creditorName": ("creditor_name",),
+    },
+    "contracts": {
+        "contractKind": ("kind",), "title": ("title",), "amount": ("amount",),
+        "dueOn": ("due_on",), "fulfilledOn": ("fulfilled_on",), "performance": ("status",),
+        "govDefault": ("gov_default",), "subjectDefault": ("status", "gov_default"),
+        "fulfilledUndated": ("status", "fulfilled_on"),
+    },
+    "commitments": {
+        "title": ("kind",), "commitmentKind": ("kind",), "authority": ("authority",),
+        "content": ("content",), "dueOn": ("due_on",), "fulfilled": ("fulfilled",),
+    },
+}
+# A party whose column the file lacks keeps its link (a judgment's 申请执行人).
+PARTY_SOURCES: dict[str, dict[PartyRole, str]] = {"judgments": {PartyRole.CREDITOR: "creditor_id"}}
+
+
+def keep_absent(kind: str, row: BundleRow, data: dict[str, Any]) -> None:
+    """Move the properties of `data` whose columns `row`'s file lacks into `defaults`, and say
+    which stored status, issuer link and party links the write must keep."""
+    sources = PROPERTY_SOURCES.get(kind)
+    if sources is None:
+        return
+    given = row.model_fields_set
+    absent = {prop for prop, columns in sources.items() if not given.intersection(columns)}
+    props = data["props"]
+    data["defaults"] = {prop: props.pop(prop) for prop in sorted(absent) if prop in props}
+    if "status" in data:
+        data["statusKept"] = "status" in absent
+    if "issuer" in data:
+        data["issuerKept"] = "authorityUscc" in absent
+    if "partyKeys" in data:
+        data["keptRoles"] = [role.value for role, column in PARTY_SOURCES.get(kind, {}).items()
+                             if column not in given]
