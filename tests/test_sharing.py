@@ -253,13 +253,14 @@ key_env = "KEY_BZ"
 
 [[partner]]
 city = "沧州"
-code = "130900"
+code = 130900
 url = "http://10.1.2.3/graphql"
 key = "cg_inline"
 timeout_s = 2.5
 """))
     assert (binzhou.city, binzhou.token, binzhou.timeout_s, binzhou.plain_http) == (
         "滨州", "cg_from_env", None, False)
+    assert (binzhou.code, cangzhou.code) == ("371600", "130900")  # an unquoted code read too
     assert (cangzhou.token, cangzhou.timeout_s, cangzhou.plain_http) == ("cg_inline", 2.5, True)
     assert "cg_inline" not in repr(cangzhou)
 
@@ -277,11 +278,13 @@ timeout_s = 2.5
      '[[partner]]\ncity = "b"\ncode = "371600"\nurl = "https://y/graphql"\nkey = "secret-k"',
      "371600 is given to two partners"),
     ("[[partner]\n", "partners file"),
-    # the code is checked as the API's region arguments are: a known one, as a string
+    # the code is checked as the API's region arguments are: a known one, of six digits
     ('[[partner]]\ncity = "滨州"\ncode = "999999"\nurl = "https://x/graphql"\nkey = "secret-k"',
      "[partner.0.code] Value error, unknown region 999999"),
-    ('[[partner]]\ncity = "滨州"\ncode = 371600\nurl = "https://x/graphql"\nkey = "secret-k"',
-     '[partner.0.code] Value error, must be the city\'s 6-digit region code as a string'),
+    ('[[partner]]\ncity = "滨州"\ncode = 37160\nurl = "https://x/graphql"\nkey = "secret-k"',
+     '[partner.0.code] Value error, must be the city\'s 6-digit region code'),
+    ('[[partner]]\ncity = "滨州"\ncode = 371600.0\nurl = "https://x/graphql"\nkey = "k"',
+     "[partner.0.code]"),
     ('[[partner]]\ncity = "滨州"\ncode = "３７１６００"\nurl = "https://x/graphql"\nkey = "k"',
      "[partner.0.code]"),
     # a key that cannot be one

@@ -4,7 +4,7 @@ file that `CREDGRAPH_PARTNERS` names.
 ```toml
 [[partner]]
 city = "滨州"
-code = "371600"                        # a known 6-digit region code, as a string
+code = "371600"                        # a known 6-digit region code
 url = "https://credit.binzhou.example/graphql"
 key_env = "CREDGRAPH_KEY_BINZHOU"      # or key = "cg_…" (the partner key it issued us)
 timeout_s = 5                          # default: the rules file's [sharing] partner_timeout_s
@@ -47,11 +47,13 @@ class Partner(BaseModel):
     @classmethod
     def _region_code(cls, value: object) -> str:
         """The city's 行政区划代码, checked as the API's region arguments are (a known code, not
-        merely six digits): it is shown as the provenance of every answer. A string, as region
-        codes are everywhere else in credgraph; an unquoted number is refused, not converted."""
+        merely six digits): it is shown as the provenance of every answer. Written as a string
+        or as a TOML integer (`code = 371600`: no region code starts with 0)."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
         if not (isinstance(value, str) and len(value) == 6 and value.isascii()
                 and value.isdigit()):
-            raise ValueError('must be the city\'s 6-digit region code as a string ("371600")')
+            raise ValueError('must be the city\'s 6-digit region code ("371600")')
         region_prefix(value)  # ValueError: unknown region …
         return value
 
