@@ -842,7 +842,11 @@ def monitor_status() -> None:
 
     services = _services(_settings())
     lock, runs = recent_runs(services.graph, 10)
-    if lock and lock.get("owner"):
+    if lock and lock.get("owner") and lock.get("expired"):
+        click.echo(f"lock of run {lock['owner']} on {lock['host']} pid {lock['pid']} expired "
+                   f"at {lock['expiresAt']} (the run never released it); the next run takes "
+                   "it over")
+    elif lock and lock.get("owner"):
         gone = " — its process is gone; the next run takes it over" if orphaned(lock) else ""
         click.echo(f"lock held by run {lock['owner']} on {lock['host']} pid {lock['pid']} "
                    f"until {lock['expiresAt']}{gone}")

@@ -218,6 +218,13 @@ def test_command_line_errors(graph: Graph, env: dict[str, str], tmp_path: Path) 
     status = runner.invoke(main, ["monitor", "status"], env=env)
     assert "lock held by run MR-dead" in status.output
     assert "its process is gone; the next run takes it over" in status.output
+    # an expired lock is not said to be held (a run elsewhere that stopped renewing it)
+    graph.write("MATCH (l:RunLock {id: 'monitoring'}) SET l.host = 'elsewhere', "
+                "l.expiresAt = datetime() - duration('PT1M')")
+    status = runner.invoke(main, ["monitor", "status"], env=env)
+    assert "lock held" not in status.output
+    assert "lock of run MR-dead on elsewhere pid 4206649 expired at" in status.output
+    assert "the next run takes it over" in status.output
 
 
 

@@ -445,7 +445,18 @@ def test_a_held_lock_refuses_a_second_run(graph: Graph, rules: Rules) -> None:
 def test_an_expired_or_orphaned_lock_is_taken_over(graph: Graph, rules: Rules) -> None:
     graph.write("CREATE (:RunLock {id: 'monitoring', owner: 'MR-gone', host: 'elsewhere', "
                 "pid: 1, since: datetime(), expiresAt: datetime() - duration('PT1M')})")
+    graph.write("CREATE (:MonitorRun {id: 'MR-gone', status: 'RUNNING'})")
     MonitorRun(graph, rules, AS_OF).run()
+    # the run whose lock expired never ended: it is not shown RUNNING for ever
+    assert graph.read("MATCH (r:MonitorRun {id: 'MR-gone'}) RETURN r.status AS s") == [
+        {"s": "CRASHED"}]
+    # a run that completed but could not release its lock (Neo4j gone) stays COMPLETED
+    graph.write("MATCH (l:RunLock {id: 'monitoring'}) SET l.owner = 'MR-done', "
+                "l.host = 'elsewhere', l.pid = 1, l.expiresAt = datetime() - duration('PT1M')")
+    graph.write("CREATE (:MonitorRun {id: 'MR-done', status: 'COMPLETED'})")
+    MonitorRun(graph, rules, AS_OF).run()
+    assert graph.read("MATCH (r:MonitorRun {id: 'MR-done'}) RETURN r.status AS s") == [
+        {"s": "COMPLETED"}]
     graph.write("MATCH (l:RunLock {id: 'monitoring'}) SET l.owner = 'MR-dead', l.host = $host, "
                 "l.pid = $pid, l.expiresAt = datetime() + duration('PT1H')",
                 {"host": RunLock(graph, "monitoring", "x", 1).host, "pid": 2 ** 22 + 12345})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import socket
 import stat
@@ -107,6 +108,40 @@ def test_indexes_no_query_reads_are_dropped(graph: Graph) -> None:
             "subject_namenorm", "subject_names"} <= names
     assert not {"license_domain", "penalty_domain", "license_date", "commitment_status",
                 "subject_kind"} & names
+    assert schema_version(graph) == CURRENT_VERSION
+
+
+def test_a_held_monitoring_lock_of_the_previous_version_survives_migration_8(
+        graph: Graph) -> None:
+    """Before migration 8 monitoring's lock was a :MonitorLock node; the migration dropped it
+    with its holder, so a run the earlier version left killed stayed RUNNING for ever in
+    `monitor status` (no run took its lock over), and a run of the earlier version still
+    going did not keep a new one out. Its holder now holds the new lock."""
+    from credgraph.queries.monitoring import MonitorRun
+    from credgraph.rules import Rules
+
+    graph.write("MATCH (l:RunLock) DELETE l")
+    graph.write("DROP CONSTRAINT runlock_id IF EXISTS")
+    graph.write("CREATE CONSTRAINT monitorlock_id IF NOT EXISTS "
+                "FOR (n:MonitorLock) REQUIRE n.id IS UNIQUE")
+    graph.write("CREATE (:MonitorLock {id: 'monitor', owner: 'MR-old', host: $host, pid: $pid, "
+                "since: datetime(), expiresAt: datetime() + duration('PT1H')})",
+                {"host": socket.gethostname(), "pid": 2 ** 22 + 12345})
+    graph.write("CREATE (:MonitorRun {id: 'MR-old', status: 'RUNNING'})")
+    graph.write("MATCH (v:SchemaVersion) SET v.applied = [x IN v.applied WHERE x <> 8], "
+                "v.version = 7")
+    assert [m.version for m in migrate(graph)] == [8]
+    assert graph.read("MATCH (l:MonitorLock) RETURN count(l) AS n") == [{"n": 0}]
+    assert "monitorlock_id" not in {row["name"] for row in graph.read(
+        "SHOW CONSTRAINTS YIELD name RETURN name")}
+    assert graph.read("MATCH (l:RunLock {id: 'monitoring'}) RETURN l.owner AS owner") == [
+        {"owner": "MR-old"}]
+    # the killed run's lock is taken over by the next run, which says the run crashed
+    MonitorRun(graph, Rules.load(), dt.date(2026, 6, 30)).run()
+    assert graph.read("MATCH (r:MonitorRun {id: 'MR-old'}) RETURN r.status AS s") == [
+        {"s": "CRASHED"}]
+    assert graph.read("MATCH (l:RunLock {id: 'monitoring'}) RETURN l.owner AS owner") == [
+        {"owner": None}]
     assert schema_version(graph) == CURRENT_VERSION
 
 

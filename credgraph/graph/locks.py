@@ -17,16 +17,17 @@ _LOCK = Label.RUN_LOCK.value
 
 # The node is write-locked before it is read (SET first), so two runs claiming at once are
 # serialised by Neo4j. A lock is free when nobody holds it, when its expiry passed, or when
-# the caller names it stale (its holder's process is gone).
+# the caller names it stale (its holder's process is gone); `previous` is the run that held
+# it until then (a run that never released it: killed, or stalled past its expiry).
 ACQUIRE = f"""
 MERGE (l:{_LOCK} {{id: $id}})
 SET l.claimedAt = datetime()
-WITH l, (l.owner IS NULL OR l.expiresAt < datetime() OR coalesce(l.owner = $stale, false))
-     AS free
+WITH l, l.owner AS previous,
+     (l.owner IS NULL OR l.expiresAt < datetime() OR coalesce(l.owner = $stale, false)) AS free
 FOREACH (_ IN CASE WHEN free THEN [1] ELSE [] END |
   SET l.owner = $owner, l.host = $host, l.pid = $pid, l.since = datetime(),
       l.expiresAt = datetime() + duration({{seconds: $ttl}}))
-RETURN free, l.owner AS owner, l.host AS host, l.pid AS pid, toString(l.since) AS since,
+RETURN free, previous, l.owner AS owner, l.host AS host, l.pid AS pid, toString(l.since) AS since,
        toString(l.expiresAt) AS expiresAt
 """
 RENEW = f"""
@@ -66,17 +67,20 @@ class RunLock:
     def acquire(self, wait: float | None = 0.0,
                 waiting: Callable[[Row], None] | None = None) -> None:
         """Take the lock; a lock held by a process of this machine that no longer exists (a
-        killed run) is taken over at once. Otherwise wait up to `wait` seconds (None: as long
-        as the holder keeps it), calling `waiting(holder)` once, then raise LockHeld."""
+        killed run) is taken over at once, an expired one too. Otherwise wait up to `wait`
+        seconds (None: as long as the holder keeps it), calling `waiting(holder)` once, then
+        raise LockHeld. A lock taken from a run that never released it names that run in
+        `taken_over`."""
         deadline = None if wait is None else time.monotonic() + wait
         told = False
         while True:
             row = self._claim(None)
             if not row["free"] and orphaned(row):
-                self.taken_over = row["owner"]
                 row = self._claim(row["owner"])
             if row["free"]:
                 self.renewed = time.monotonic()
+                if row["previous"] is not None and row["previous"] != self.owner:
+                    self.taken_over = row["previous"]
                 return
             if deadline is not None and time.monotonic() >= deadline:
                 raise LockHeld(

@@ -83,8 +83,14 @@ _MONITOR_LOCK = "MonitorLock"
 
 def _run_locks() -> list[str]:
     """One lock node per batch job, looked up by id; monitoring's lock node of earlier versions
-    goes with its constraint."""
+    goes with its constraint. A run holding it (a killed run, or one of the earlier version
+    still going) keeps holding monitoring's new lock: the next run takes over a killed one and
+    marks it CRASHED, and waits for a live one's lock to expire."""
     return [_unique_id(Label.RUN_LOCK),
+            f"MATCH (old:{_MONITOR_LOCK}) WHERE old.owner IS NOT NULL "
+            f"MERGE (l:{Label.RUN_LOCK.value} {{id: 'monitoring'}}) "
+            "ON CREATE SET l.owner = old.owner, l.host = old.host, l.pid = old.pid, "
+            "l.since = old.since, l.expiresAt = old.expiresAt",
             f"DROP CONSTRAINT {_MONITOR_LOCK.lower()}_id IF EXISTS",
             f"MATCH (l:{_MONITOR_LOCK}) DELETE l"]
 

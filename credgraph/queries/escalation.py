@@ -667,6 +667,10 @@ def run_escalation(graph: Graph, rules: Rules, as_of: dt.date, actor: str,
     lock = RunLock(graph, LOCK_ID, "ER-" + uuid.uuid4().hex[:16],
                    rules.escalation.lock_minutes * 60)
     lock.acquire(wait, waiting)
+    if lock.taken_over:
+        log.warning("took over the lock of escalation run %s, which never released it (its "
+                    "process is gone or its lock expired); this run finishes its work",
+                    lock.taken_over)
     try:
         return _run(graph, rules, as_of, actor, lock, progress)
     finally:

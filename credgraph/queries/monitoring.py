@@ -169,6 +169,12 @@ FINISH_RUN = f"""
 MATCH (r:{_RUN} {{id: $id}})
 SET r += $props, r.finishedAt = datetime()
 """
+# The run whose lock a run took over (killed, or stalled past its expiry) — unless it got to
+# record how it ended.
+CRASHED_RUN = f"""
+MATCH (r:{_RUN} {{id: $id}}) WHERE r.status = 'RUNNING'
+SET r.status = 'CRASHED', r.finishedAt = datetime()
+"""
 # Runs that stored alerts but never delivered them (killed, stopped, failed before their
 # JSON lines were written): an alert first stored by one is new to the next run that sees it.
 UNDELIVERED_RUNS = f"""
@@ -693,9 +699,9 @@ class MonitorRun:
         try:
             now = dt.datetime.now(dt.UTC)
             if self.lock.taken_over:
-                log.warning("took over the lock of run %s, whose process is gone",
-                            self.lock.taken_over)
-                self._finish(self.lock.taken_over, {"status": "CRASHED"})
+                log.warning("took over the lock of run %s, which never released it (its "
+                            "process is gone or its lock expired)", self.lock.taken_over)
+                self._crashed(self.lock.taken_over)
             self.graph.write(START_RUN, {"id": self.id, "asOf": self.as_of, "now": now,
                                          "host": self.lock.host, "pid": self.lock.pid})
             try:
@@ -715,6 +721,12 @@ class MonitorRun:
                 self.lock.release()
             except Exception as exc:  # Neo4j gone: the lock expires on its own
                 log.warning("could not release the monitoring lock: %s", type(exc).__name__)
+
+    def _crashed(self, run: str) -> None:
+        try:
+            self.graph.write(CRASHED_RUN, {"id": run})
+        except Exception as exc:
+            log.warning("could not record run %s as CRASHED: %s", run, type(exc).__name__)
 
     def _finish(self, run: str, props: dict[str, Any]) -> None:
         """Best-effort bookkeeping of a run that did not complete; its failure is logged,
@@ -799,7 +811,8 @@ CALL () {{
   RETURN collect(r {{.id, .status, .new, .updated, .total, .seconds, asOf: toString(r.asOf),
                     startedAt: toString(r.startedAt)}}) AS runs
 }}
-RETURN l {{.owner, .host, .pid, expiresAt: toString(l.expiresAt)}} AS lock, runs
+RETURN l {{.owner, .host, .pid, expiresAt: toString(l.expiresAt),
+          expired: l.expiresAt < datetime()}} AS lock, runs
 """
 
 
