@@ -932,9 +932,10 @@ def escalate(as_of: dt.date | None, as_json: bool) -> None:
         services = _services(settings)
         check_run_date(services.rules, day)
         migrate(services.graph)
-        result = run_escalation(services.graph, services.rules, day,
-                                _operator(), progress, wait=None, waiting=waiting)
-        _audited(services, "runEscalation", list(result.changed))
+        result = run_escalation(
+            services.graph, services.rules, day, _operator(), progress, wait=None,
+            waiting=waiting,
+            before_write=lambda changed: _audited(services, "runEscalation", changed))
     except (ServerError, EscalationRefused, RulesError, LockLost) as exc:
         _fail(str(exc), as_json=as_json)
     except neo4j.exceptions.Neo4jError as exc:

@@ -603,6 +603,21 @@ def test_one_run_at_a_time(city: Graph, rules: Rules) -> None:
         {"owner": None}]
 
 
+def test_a_run_names_its_subjects_before_it_writes(city: Graph, rules: Rules) -> None:
+    """`credgraph escalate` audits through `before_write`: heard before the first write, so
+    a run killed mid-write has said whose escalation it was changing."""
+    heard: list[tuple[list[str], int]] = []
+
+    def before_write(subjects: list[str]) -> None:
+        heard.append((subjects, len(stored_escalations(city))))
+
+    result = run_escalation(city, rules, AS_OF, "test", before_write=before_write)
+    assert heard == [(["A", "B", "C"], 0)] and list(result.changed) == ["A", "B", "C"]
+    heard.clear()
+    run_escalation(city, rules, AS_OF, "test", before_write=before_write)
+    assert heard == [([], 3)]
+
+
 def test_cli_escalate_waits_for_a_run_in_progress(city: Graph, settings: Settings) -> None:
     password = settings.neo4j_password or LocalNeo4j(settings).password()
     env = {"NEO4J_URI": settings.bolt_uri, "NEO4J_PASSWORD": password,

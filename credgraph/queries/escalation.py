@@ -656,14 +656,17 @@ def check_run_date(rules: Rules, as_of: dt.date) -> None:
 def run_escalation(graph: Graph, rules: Rules, as_of: dt.date, actor: str,
                    progress: Callable[[int, int], None] | None = None,
                    wait: float | None = 0.0,
-                   waiting: Callable[[Row], None] | None = None) -> RunResult:
+                   waiting: Callable[[Row], None] | None = None,
+                   before_write: Callable[[list[str]], None] | None = None) -> RunResult:
     """Evaluate every rule over the city as of a date and bring the stored escalations to the
     result. Safe to run twice (the second run writes nothing) and to re-run after a crash.
 
     One run at a time: a run waits up to `wait` seconds (None: as long as the holder keeps
     the lock) for another to finish, telling `waiting(holder)`, else raises LockHeld — two
-    runs at once would each count what the other wrote. `progress(done, total)` is called as
-    the batches are written."""
+    runs at once would each count what the other wrote. `before_write(subjects)` hears whose
+    escalation the run will open, move or lift before its first write (an audit that a run
+    killed mid-write still leaves); `progress(done, total)` is called as the batches are
+    written."""
     lock = RunLock(graph, LOCK_ID, "ER-" + uuid.uuid4().hex[:16],
                    rules.escalation.lock_minutes * 60)
     lock.acquire(wait, waiting)
@@ -672,7 +675,7 @@ def run_escalation(graph: Graph, rules: Rules, as_of: dt.date, actor: str,
                     "process is gone or its lock expired); this run finishes its work",
                     lock.taken_over)
     try:
-        return _run(graph, rules, as_of, actor, lock, progress)
+        return _run(graph, rules, as_of, actor, lock, progress, before_write)
     finally:
         try:
             lock.release()
@@ -681,7 +684,8 @@ def run_escalation(graph: Graph, rules: Rules, as_of: dt.date, actor: str,
 
 
 def _run(graph: Graph, rules: Rules, as_of: dt.date, actor: str, lock: RunLock,
-         progress: Callable[[int, int], None] | None) -> RunResult:
+         progress: Callable[[int, int], None] | None,
+         before_write: Callable[[list[str]], None] | None) -> RunResult:
     stored = stored_escalations(graph)
 
     def severe_after(wanted: dict[str, Wanted]) -> set[str]:
@@ -691,6 +695,9 @@ def _run(graph: Graph, rules: Rules, as_of: dt.date, actor: str, lock: RunLock,
 
     wanted = wanted_escalations(graph, rules, as_of, severe_after)
     changes, untouched = plan(rules, as_of, wanted, stored, actor)
+    changed = sorted({c.subject for c in changes if c.action != UPDATED})
+    if before_write:
+        before_write(changed)
     lock.renew(force=True)
     done = 0
 
@@ -706,8 +713,7 @@ def _run(graph: Graph, rules: Rules, as_of: dt.date, actor: str, lock: RunLock,
     applied = apply(graph, changes, progress=step)
     return RunResult(as_of, created=applied[CREATED], raised=applied[RAISED],
                      lowered=applied[LOWERED], lifted=applied[LIFTED],
-                     unchanged=untouched + applied[UPDATED],
-                     changed=tuple(sorted({c.subject for c in changes if c.action != UPDATED})))
+                     unchanged=untouched + applied[UPDATED], changed=tuple(changed))
 
 
 # -- confirmation (人工确认) ----------------------------------------------------------------------
