@@ -570,6 +570,11 @@ def test_cli_escalate(city: Graph, settings: Settings) -> None:
                         "RETURN e.actor AS actor, e.role AS role, e.subjects AS subjects")
     assert sorted(len(e["subjects"]) for e in audited) == [0, 3]
     assert {(e["actor"][:4], e["role"]) for e in audited} == {("cli:", "admin")}
+    assert "ahead of today" not in first.stderr
+    ahead = CliRunner().invoke(main, ["escalate", "--as-of", "2099-01-01", "--json"], env=env)
+    assert ahead.exit_code == 0 and "warning: --as-of 2099-01-01 is ahead of today" in (
+        ahead.stderr)
+    assert json.loads(ahead.stdout)["lifted"] == 3
     bad = CliRunner().invoke(main, ["escalate", "--as-of", "30/06/2026"], env=env)
     assert bad.exit_code == 2 and "--as-of" in bad.output
     early = CliRunner().invoke(main, ["escalate", "--as-of", "0001-01-01", "--json"], env=env)
