@@ -20,6 +20,7 @@ from credgraph.loaders.readers import read_table
 from credgraph.schema.rows import ROW_MODELS, header_map
 from credgraph.services import Services
 from tests.conftest import make_settings
+from tests.ids import make_id, make_uscc
 from tests.test_loader import write_csv
 
 AS_OF = dt.date(2026, 11, 28)
@@ -240,6 +241,29 @@ def test_a_superior_also_given_as_a_relation_is_one_edge(services: Services,
     BundleLoader(services.graph, services.rules, services.privacy, services.normaliser,
                  today=AS_OF).load([tmp_path])
     expected = snapshot(services.graph)
+    assert services.graph.read(count)[0]["n"] == 1
+    delete_all(services.graph, keep=(Label.SCHEMA_VERSION.value,))
+    bulk_loader(services).load([tmp_path])
+    assert services.graph.read(count)[0]["n"] == 1
+    assert snapshot(services.graph) == expected
+
+
+def test_a_tie_given_undated_then_dated_is_one_edge(services: Services, tmp_path: Path) -> None:
+    """Two rows of one tie, the first without a start date: the transactional load makes the
+    dated row take over the undated edge, and the bulk load — which staged both as edges of
+    their own — now builds the same graph."""
+    company = make_uscc(region="371402", org="MA3C00001")
+    person = make_id(region="371402", born="19800101", seq="011")
+    write_csv(tmp_path / "legal_persons.csv", ["uscc", "name"], [[company, "德州市甲有限公司"]])
+    write_csv(tmp_path / "natural_persons.csv", ["id_number", "name"], [[person, "张三明"]])
+    write_csv(tmp_path / "relations.csv", ["from_id", "to_id", "type", "start_date",
+                                           "end_date"],
+              [[person, company, "LEGAL_REPRESENTATIVE", "", ""],
+               [person, company, "LEGAL_REPRESENTATIVE", "2015-01-01", "2026-05-31"]])
+    BundleLoader(services.graph, services.rules, services.privacy, services.normaliser,
+                 today=AS_OF).load([tmp_path])
+    expected = snapshot(services.graph)
+    count = "MATCH ()-[r:LEGAL_REPRESENTATIVE]->() RETURN count(r) AS n"
     assert services.graph.read(count)[0]["n"] == 1
     delete_all(services.graph, keep=(Label.SCHEMA_VERSION.value,))
     bulk_loader(services).load([tmp_path])

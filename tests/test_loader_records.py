@@ -376,6 +376,35 @@ def test_a_later_file_without_a_column_keeps_what_was_stored(services: Services,
                       "l.removedOn AS removed") == [{"status": "ACTIVE", "removed": None}]
 
 
+def test_a_tie_first_given_without_dates_is_the_dated_tie(services: Services, subjects: Path,
+                                                         tmp_path: Path) -> None:
+    """A relation delivered without a start date and later with its dates is one tie: the
+    dated row took a second edge and the undated one stayed live for ever (the legal
+    representative replaced in May still counted). An agency's `superior` column given again
+    after a dated 隶属 row makes no second, undated SUBORDINATE_TO."""
+    headers = ["from_id", "to_id", "type", "start_date", "end_date"]
+    first = write_csv(tmp_path / "relations.csv", headers, [
+        [PERSON, CO_A, "LEGAL_REPRESENTATIVE", "", ""]])
+    later = write_csv(tmp_path / "relations_dated.csv", headers, [
+        [PERSON, CO_A, "LEGAL_REPRESENTATIVE", "2015-01-01", "2026-05-31"],
+        [MARKET, TAX, "SUBORDINATE_TO", "2019-03-01", ""]])
+    assert load(services, first).rejected == 0
+    assert load(services, later).rejected == 0
+    ties = services.graph.read(
+        "MATCH (a)-[r:LEGAL_REPRESENTATIVE|SUBORDINATE_TO]->(b) RETURN type(r) AS type, "
+        "r.key AS key, toString(r.end) AS end ORDER BY type")
+    assert ties == [{"type": "LEGAL_REPRESENTATIVE", "key": "2015-01-01", "end": "2026-05-31"},
+                    {"type": "SUBORDINATE_TO", "key": "2019-03-01", "end": None}]
+    agencies = write_csv(tmp_path / "legal_persons.csv", ["uscc", "name", "superior"], [
+        [MARKET, "德州市德城区市场监督管理局", TAX]])
+    assert load(services, agencies).rejected == 0
+    assert services.graph.read("MATCH ()-[r:SUBORDINATE_TO]->() RETURN r.key AS key") == [
+        {"key": "2019-03-01"}]
+    # a later undated row of a tie that has dates is a tie of its own (another tenure)
+    assert load(services, first).rejected == 0
+    assert len(services.graph.read("MATCH ()-[r:LEGAL_REPRESENTATIVE]->() RETURN r")) == 2
+
+
 def test_a_court_case_is_one_domain(services: Services, subjects: Path,
                                     tmp_path: Path) -> None:
     """A 失信被执行人 listing by a court is of the judgment's domain (司法): one court case

@@ -364,9 +364,9 @@ class BulkLoader(BundleLoader):
             if self.stage.subject_labels(link["to"]) is None:
                 summary.warnings.append(f"{link['from']}: superior {link['to']} is not loaded; "
                                         "SUBORDINATE_TO not created")
-            # the identity a relations row's 隶属 claims (type, ends, key): MERGE's one edge
-            elif self.stage.claim((RelationType.SUBORDINATE_TO.value, link["from"], link["to"],
-                                   "")):
+            # the identity a relations row's 隶属 claims (type, ends): a tie given as a relation
+            # is not made again from the column, as SUBORDINATE does in a running database
+            elif self.stage.claim((RelationType.SUBORDINATE_TO.value, link["from"], link["to"])):
                 usable.append((link["from"], link["to"], {"key": ""}))
         self.stage.write_relationships(RelationType.SUBORDINATE_TO.value, Label.SUBJECT.value,
                                        Label.SUBJECT.value, usable)
@@ -495,14 +495,16 @@ class BulkLoader(BundleLoader):
 
 
 def _identity(kind: str, prepared: Prepared) -> tuple[str, ...] | None:
-    """What a row stages once: a record by label and key, a relation or post (任职) by type,
-    ends and key; subjects are merged in memory instead."""
+    """What a row stages once: a record by label and key, a relation by type and ends, a post
+    (任职) by type, ends and key; subjects are merged in memory instead."""
     data = prepared.data
     if kind in RECORD_FILES:
         return (RECORD_LABELS[RECORD_FILES[kind]].value, data["id"])
     if kind == "relations":
+        # by its ends only: a second row of a tie (another start date, or none) is written
+        # after the import as the transactional load writes it (an undated edge taken over)
         assert prepared.relation is not None
-        return (RELATIONS[prepared.relation].type, data["from"], data["to"], data["key"])
+        return (RELATIONS[prepared.relation].type, data["from"], data["to"])
     if kind == "officials":
         return (RelationType.SERVES_IN.value, data["id"], data["agency"], data["key"])
     return None

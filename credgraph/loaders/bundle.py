@@ -40,8 +40,8 @@ from credgraph.loaders.writes import (
     SUBORDINATE,
     derive_shared_contacts,
     existing_subjects,
-    relation_statement,
     write_records,
+    write_relations,
 )
 from credgraph.queries.resolution import Resolver
 from credgraph.rules import Rules
@@ -412,7 +412,7 @@ class BundleLoader:
             for _, prepared in pending:
                 by_type.setdefault(prepared.relation, []).append(prepared.data)
             for rtype, batch in by_type.items():
-                self.graph.write_batches(relation_statement(rtype), batch, self.batch_size)
+                write_relations(self.graph, rtype, batch, self.batch_size)
         else:
             write_records(self.graph, RECORD_FILES[kind], rows, self.batch_size,
                           STICKY_STATUSES)

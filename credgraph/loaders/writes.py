@@ -3,6 +3,7 @@ only from the declared model."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from functools import cache
 from typing import Any
@@ -135,14 +136,40 @@ def write_records(graph: Graph, kind: RecordKind, rows: Iterable[dict[str, Any]]
 
 @cache
 def relation_statement(rtype: RelationType) -> str:
+    """A relation is one edge per start date (its key). A tie first delivered without a
+    start date and later with one is the same tie: the dated row takes over the undated edge
+    (which would otherwise stay live for ever beside the dated one that ended)."""
+    rel = RELATIONS[rtype].type
     return f"""
 UNWIND $rows AS row
 MATCH (a:Subject {{id: row.from}})
 MATCH (b:Subject {{id: row.to}})
-MERGE (a)-[r:{RELATIONS[rtype].type} {{key: row.key}}]->(b)
+CALL (a, b, row) {{
+  MATCH (a)-[u:{rel} {{key: ''}}]->(b)
+  WHERE row.key <> '' AND NOT EXISTS {{ (a)-[:{rel} {{key: row.key}}]->(b) }}
+  SET u.key = row.key
+}}
+MERGE (a)-[r:{rel} {{key: row.key}}]->(b)
 ON CREATE SET r += row.defaults
 SET r += row.props
 """
+
+
+def write_relations(graph: Graph, rtype: RelationType, rows: list[dict[str, Any]],
+                    batch_size: int) -> None:
+    """Relations of one type in file order: a tie given twice in one batch (undated, then
+    with its dates) is written in two passes, as a statement applies each clause to every
+    row before the next and would not see the first row's edge from the second."""
+    layers: list[list[dict[str, Any]]] = []
+    seen: Counter[tuple[str, str]] = Counter()
+    for row in rows:
+        tie = (row["from"], row["to"])
+        if seen[tie] == len(layers):
+            layers.append([])
+        layers[seen[tie]].append(row)
+        seen[tie] += 1
+    for layer in layers:
+        graph.write_batches(relation_statement(rtype), layer, batch_size)
 
 
 OFFICIALS = """
@@ -156,11 +183,14 @@ MERGE (p)-[r:SERVES_IN {key: row.key}]->(a)
 SET r += row.rel
 """
 
+# An agency's `superior` column: an undated SUBORDINATE_TO unless the two are already tied (a
+# relations row 隶属, dated or not, says more than the column does).
 SUBORDINATE = """
 UNWIND $rows AS row
 MATCH (a:Subject {id: row.from})
 MATCH (b:Subject {id: row.to})
-MERGE (a)-[r:SUBORDINATE_TO {key: ''}]->(b)
+WITH a, b WHERE NOT EXISTS { (a)-[:SUBORDINATE_TO]->(b) }
+CREATE (a)-[:SUBORDINATE_TO {key: ''}]->(b)
 """
 
 # 共用联系方式: subjects sharing a phone or an address, in groups small enough not to be hubs
