@@ -443,27 +443,22 @@ def test_a_held_lock_refuses_a_second_run(graph: Graph, rules: Rules) -> None:
 
 
 def test_an_expired_or_orphaned_lock_is_taken_over(graph: Graph, rules: Rules) -> None:
-    graph.write("CREATE (:RunLock {id: 'monitoring', owner: 'MR-gone', host: 'elsewhere', "
-                "pid: 1, since: datetime(), expiresAt: datetime() - duration('PT1M')})")
-    graph.write("CREATE (:MonitorRun {id: 'MR-gone', status: 'RUNNING'})")
-    MonitorRun(graph, rules, AS_OF).run()
-    # the run whose lock expired never ended: it is not shown RUNNING for ever
-    assert graph.read("MATCH (r:MonitorRun {id: 'MR-gone'}) RETURN r.status AS s") == [
-        {"s": "CRASHED"}]
-    # a run that completed but could not release its lock (Neo4j gone) stays COMPLETED
-    graph.write("MATCH (l:RunLock {id: 'monitoring'}) SET l.owner = 'MR-done', "
-                "l.host = 'elsewhere', l.pid = 1, l.expiresAt = datetime() - duration('PT1M')")
-    graph.write("CREATE (:MonitorRun {id: 'MR-done', status: 'COMPLETED'})")
-    MonitorRun(graph, rules, AS_OF).run()
-    assert graph.read("MATCH (r:MonitorRun {id: 'MR-done'}) RETURN r.status AS s") == [
-        {"s": "COMPLETED"}]
-    graph.write("MATCH (l:RunLock {id: 'monitoring'}) SET l.owner = 'MR-dead', l.host = $host, "
-                "l.pid = $pid, l.expiresAt = datetime() + duration('PT1H')",
-                {"host": RunLock(graph, "monitoring", "x", 1).host, "pid": 2 ** 22 + 12345})
-    graph.write("CREATE (:MonitorRun {id: 'MR-dead', status: 'RUNNING'})")
-    MonitorRun(graph, rules, AS_OF).run()
-    assert graph.read("MATCH (r:MonitorRun {id: 'MR-dead'}) RETURN r.status AS s") == [
-        {"s": "CRASHED"}]
+    """A lock whose run never released it is taken over, and that run is not shown RUNNING for
+    ever: expired (a run killed elsewhere), or held by a process of this machine that is gone;
+    a run that completed but could not release its lock (Neo4j gone) stays COMPLETED."""
+    here = RunLock(graph, "monitoring", "x", 1).host
+    for run_id, status, host, pid, expiry, after in (
+            ("MR-gone", "RUNNING", "elsewhere", 1, "- duration('PT1M')", "CRASHED"),
+            ("MR-done", "COMPLETED", "elsewhere", 1, "- duration('PT1M')", "COMPLETED"),
+            ("MR-dead", "RUNNING", here, 2 ** 22 + 12345, "+ duration('PT1H')", "CRASHED")):
+        graph.write("MERGE (l:RunLock {id: 'monitoring'}) SET l.owner = $run, l.host = $host, "
+                    f"l.pid = $pid, l.since = datetime(), l.expiresAt = datetime() {expiry}",
+                    {"run": run_id, "host": host, "pid": pid})
+        graph.write("CREATE (:MonitorRun {id: $run, status: $status})",
+                    {"run": run_id, "status": status})
+        MonitorRun(graph, rules, AS_OF).run()
+        assert graph.read("MATCH (r:MonitorRun {id: $run}) RETURN r.status AS s",
+                          {"run": run_id}) == [{"s": after}], run_id
     assert graph.read(LOCK_OWNER) == [{"owner": None}]
 
 
