@@ -384,6 +384,22 @@ def test_the_authority_region_never_overrides_the_name(city: Services,
     assert owners(city) == {"P-2": YUCHENG, "P-3": QIHE}
 
 
+def test_a_name_the_query_parser_reads_as_an_operator_is_only_a_name(city: Services,
+                                                                     tmp_path: Path) -> None:
+    """AND, OR, NOT are the full-text query parser's operators: a penalty naming 'AND' failed
+    the search and aborted the whole load; it is rejected alone, and a search finds nothing."""
+    summary = penalties(city, tmp_path, [
+        {"subject_name": "AND"}, {"subject_name": "or"}, {"subject_name": "NOT有限公司"},
+        {"subject_name": "鑫源食品有限公司"},
+    ])
+    found = outcome(summary)
+    for line in (2, 3, 4):
+        assert found[line][0].startswith("unresolved subject: no name match"), found[line]
+    assert found[5] == (XINYUAN, "name")
+    for name in ("AND", "OR", "NOT", "宏达 AND 商贸"):
+        city.resolver.candidates(name, None, 10)
+
+
 def test_a_search_puts_the_subject_so_called_first_among_equals(city: Services,
                                                                 tmp_path: Path) -> None:
     """Two 宏达商贸 lying in 德州: the one registered as 德州市宏达商贸有限公司 (禹城, YUCHENG)

@@ -128,7 +128,10 @@ class _Found:
 
 
 def lucene_query(text: str) -> str:
-    return _LUCENE_SPECIAL.sub(r"\\\1", text)
+    """The text as terms only: special characters escaped, and lower case — the analyser folds
+    case anyway, and AND, OR, NOT in capitals are the query parser's operators (a name 'AND'
+    was a parse error, failing a search and aborting a load)."""
+    return _LUCENE_SPECIAL.sub(r"\\\1", text.lower())
 
 
 class Resolver:
