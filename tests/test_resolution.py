@@ -413,3 +413,16 @@ def test_a_search_puts_the_subject_so_called_first_among_equals(city: Services,
     assert found[0].score == found[1].score == 100
     found = city.resolver.candidates("德城区宏达商贸有限公司", None, 10)
     assert found[0].id == decheng
+
+
+def test_a_name_too_long_for_the_full_text_search_is_rejected_alone(city: Services,
+                                                                    tmp_path: Path) -> None:
+    """A 3000-character name made a full-text query of more clauses than Lucene allows
+    (TooManyClauses): the whole load failed. Only the row is rejected now."""
+    summary = penalties(city, tmp_path, [
+        {"subject_name": "宏达商贸丰源物流" * 375 + "有限公司"},
+        {"subject_name": "鑫源食品有限公司"},
+    ])
+    found = outcome(summary)
+    assert found[2][0].startswith("unresolved subject: no name match"), found[2]
+    assert found[3] == (XINYUAN, "name")

@@ -44,6 +44,10 @@ _LUCENE_SPECIAL = re.compile(r'([+\-&|!(){}\[\]^"~*?:\\/])')
 LEGAL = "LEGAL"  # a Lookup kind: any legal person (法人及非法人组织)
 AMBIGUOUS = "unresolved subject: ambiguous"  # several subjects the evidence does not tell apart
 BATCH = 100  # lookups per query
+# characters of a name the full-text search looks for: each pair of CJK characters is a clause,
+# and Lucene refuses a query of more than 1024 (a 4000-character name failed the whole load);
+# longer names are still compared whole, and found by their core
+SEARCHED_CHARS = 200
 
 CANDIDATES = f"""
 UNWIND $lookups AS q
@@ -176,7 +180,7 @@ class Resolver:
         county name, which may be a 字号 (凌云商贸) or tell a county's namesake."""
         core = split.core
         form = next((f for f in self.forms if core.endswith(f) and len(core) > len(f) + 1), "")
-        text = core[: len(core) - len(form)]
+        text = core[: len(core) - len(form)][:SEARCHED_CHARS]
         inner = split.places[split.leading - 1] if split.leading else None
         if inner and all(len(code) == 6 for code in inner.codes):
             text += " " + inner.text
