@@ -363,3 +363,66 @@ def test_the_printed_summary_says_which_evidence_decided(city: Services,
     print_summary(console, summary, tmp_path / "rejects.csv")
     assert ("decided by: region prefix 2, legal representative 1, name 1"
             in console.export_text())
+
+
+def test_the_authority_region_never_overrides_the_name(city: Services,
+                                                       tmp_path: Path) -> None:
+    """德州市宏达商贸有限公司 is the registered name of the 禹城 company (YUCHENG): a penalty of
+    齐河's bureau naming it is not 齐河县宏达商贸's, though 齐河 lies in 德州 too — it was
+    attached to QIHE by the authority region. The bureau of the company so named still
+    decides, and a bare core name is still told apart by the authority."""
+    summary = penalties(city, tmp_path, [
+        {"subject_name": "德州市宏达商贸有限公司", "authority": "齐河县市场监督管理局"},
+        {"subject_name": "德州宏达商贸有限责任公司", "authority": "禹城市市场监督管理局",
+         "authority_uscc": YUCHENG_MARKET},
+        {"subject_name": "宏达商贸有限公司", "authority": "齐河县市场监督管理局"},
+    ])
+    found = outcome(summary)
+    assert found[2][0].startswith("unresolved subject: ambiguous, 2 candidates"), found[2]
+    assert found[3] == (YUCHENG, "authority region")
+    assert found[4] == (QIHE, "authority region")
+    assert owners(city) == {"P-2": YUCHENG, "P-3": QIHE}
+
+
+def test_a_name_the_query_parser_reads_as_an_operator_is_only_a_name(city: Services,
+                                                                     tmp_path: Path) -> None:
+    """AND, OR, NOT are the full-text query parser's operators: a penalty naming 'AND' failed
+    the search and aborted the whole load; it is rejected alone, and a search finds nothing."""
+    summary = penalties(city, tmp_path, [
+        {"subject_name": "AND"}, {"subject_name": "or"}, {"subject_name": "NOT有限公司"},
+        {"subject_name": "鑫源食品有限公司"},
+    ])
+    found = outcome(summary)
+    for line in (2, 3, 4):
+        assert found[line][0].startswith("unresolved subject: no name match"), found[line]
+    assert found[5] == (XINYUAN, "name")
+    for name in ("AND", "OR", "NOT", "宏达 AND 商贸"):
+        city.resolver.candidates(name, None, 10)
+
+
+def test_a_search_puts_the_subject_so_called_first_among_equals(city: Services,
+                                                                tmp_path: Path) -> None:
+    """Two 宏达商贸 lying in 德州: the one registered as 德州市宏达商贸有限公司 (禹城, YUCHENG)
+    comes before 德州市德城区宏达商贸有限公司, whose USCC sorts first."""
+    decheng = make_uscc(region="371402", org="MA3R0000B")
+    path = write_csv(tmp_path / "more.csv", ["uscc", "name", "region"],
+                     [[decheng, "德州市德城区宏达商贸有限公司", "371402"]])
+    assert loader(city).load([path], derive_contacts=False).rejected == 0
+    found = city.resolver.candidates("德州市宏达商贸有限公司", None, 10)
+    assert [c.id for c in found[:3]] == [YUCHENG, decheng, QIHE]
+    assert found[0].score == found[1].score == 100
+    found = city.resolver.candidates("德城区宏达商贸有限公司", None, 10)
+    assert found[0].id == decheng
+
+
+def test_a_name_too_long_for_the_full_text_search_is_rejected_alone(city: Services,
+                                                                    tmp_path: Path) -> None:
+    """A 3000-character name made a full-text query of more clauses than Lucene allows
+    (TooManyClauses): the whole load failed. Only the row is rejected now."""
+    summary = penalties(city, tmp_path, [
+        {"subject_name": "宏达商贸丰源物流" * 375 + "有限公司"},
+        {"subject_name": "鑫源食品有限公司"},
+    ])
+    found = outcome(summary)
+    assert found[2][0].startswith("unresolved subject: no name match"), found[2]
+    assert found[3] == (XINYUAN, "name")

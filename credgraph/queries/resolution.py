@@ -16,7 +16,8 @@ subject is, not part of what it is called — unless the subject is elsewhere: �
    contender whose known legal representatives do not include it drops out;
 4. authority region — of several contenders, the only one in the issuing authority's region
    (a county bureau punishes in its county: the agency's region, else its USCC positions 3–8,
-   else the region its name names) is taken.
+   else the region its name names) is taken — unless another contender is called what the name
+   says and it is not (德州市宏达商贸 is never 禹城市宏达商贸 while a 德州市宏达商贸 exists).
 
 One contender left is the match, with the evidence that agreed and the step that decided; none
 is `unresolved subject` saying what failed; several is `unresolved subject: ambiguous`, naming
@@ -37,12 +38,16 @@ from rapidfuzz import fuzz
 from credgraph.graph.driver import Graph
 from credgraph.graph.model import Label, RelationType
 from credgraph.rules import Rules
-from credgraph.schema.names import NameNormaliser, Place, SplitName, areas, code_prefix
+from credgraph.schema.names import NameNormaliser, Place, SplitName, areas, code_prefix, same_place
 
 _LUCENE_SPECIAL = re.compile(r'([+\-&|!(){}\[\]^"~*?:\\/])')
 LEGAL = "LEGAL"  # a Lookup kind: any legal person (法人及非法人组织)
 AMBIGUOUS = "unresolved subject: ambiguous"  # several subjects the evidence does not tell apart
 BATCH = 100  # lookups per query
+# characters of a name the full-text search looks for: each pair of CJK characters is a clause,
+# and Lucene refuses a query of more than 1024 (a 4000-character name failed the whole load);
+# longer names are still compared whole, and found by their core
+SEARCHED_CHARS = 200
 
 CANDIDATES = f"""
 UNWIND $lookups AS q
@@ -127,7 +132,10 @@ class _Found:
 
 
 def lucene_query(text: str) -> str:
-    return _LUCENE_SPECIAL.sub(r"\\\1", text)
+    """The text as terms only: special characters escaped, and lower case — the analyser folds
+    case anyway, and AND, OR, NOT in capitals are the query parser's operators (a name 'AND'
+    was a parse error, failing a search and aborting a load)."""
+    return _LUCENE_SPECIAL.sub(r"\\\1", text.lower())
 
 
 class Resolver:
@@ -172,7 +180,7 @@ class Resolver:
         county name, which may be a 字号 (凌云商贸) or tell a county's namesake."""
         core = split.core
         form = next((f for f in self.forms if core.endswith(f) and len(core) > len(f) + 1), "")
-        text = core[: len(core) - len(form)]
+        text = core[: len(core) - len(form)][:SEARCHED_CHARS]
         inner = split.places[split.leading - 1] if split.leading else None
         if inner and all(len(code) == 6 for code in inner.codes):
             text += " " + inner.text
@@ -207,7 +215,8 @@ class Resolver:
         found, _ = self._fetch([(Lookup(name, kind), split)], max(limit, self.limit),
                                region)[0]
         found.sort(key=lambda f: (-f.candidate.score,
-                                  not all(f.lies_in(p) for p in split.places), f.candidate.id))
+                                  not all(f.lies_in(p) for p in split.places),
+                                  not _called(f, split), f.candidate.id))
         return [f.candidate for f in found[:limit]]
 
     # -- resolution -------------------------------------------------------------------------
@@ -281,7 +290,10 @@ class Resolver:
 
         if len(contenders) > 1 and authority_region:
             local = [f for f in contenders if authority_region in areas(f.candidate.region)]
-            if len(local) == 1:
+            # the authority never overrides the name: 德州市宏达商贸 punished by 禹城's bureau is
+            # not 禹城市宏达商贸 while a 德州市宏达商贸 exists
+            called = [f for f in contenders if _called(f, split)]
+            if len(local) == 1 and (not called or local[0] in called):
                 contenders, decided = local, Evidence.AUTHORITY_REGION
         if len(contenders) > 1:
             named = "; ".join(f"{f.candidate.id} {f.candidate.name}" for f in contenders[:5])
@@ -309,6 +321,15 @@ class Resolver:
         if best == 100:
             return [f for f in ranked if f.candidate.score == 100]
         return [f for f in ranked if best - f.candidate.score < self.margin]
+
+
+def _called(found: _Found, split: SplitName) -> bool:
+    """The candidate is called what the name says: the very core, and the same place named
+    (德州市宏达商贸 is not 禹城市宏达商贸 nor 德州市陵城区宏达商贸, though all lie in 德州)."""
+    if found.candidate.score != 100:
+        return False
+    kept = found.split.kept_at(found.candidate.region)
+    return same_place(split.places_keeping(kept), found.split.named_places(found.candidate.region))
 
 
 def _representative(lookup: Lookup) -> str | None:

@@ -72,8 +72,20 @@ class SplitName:
         """The place the name says a subject of this region is in: the code the places its
         normalised name drops agree on (德州市庆云县南康商贸 in 庆云县 → 371423; its 南康 is the
         字号, kept), or None when it names none, or places that do not agree."""
+        return _agreed(self.named_places(region))
+
+    def named_places(self, region: str | None) -> tuple[Place, ...]:
+        """The places the name of a subject of this region names (not those of its 字号)."""
         dropped = self.leading - len(self.kept_at(region))
-        return _agreed((*self.places[:dropped], *self.places[self.leading:]))
+        return (*self.places[:dropped], *self.places[self.leading:])
+
+    def places_keeping(self, kept: list[str]) -> tuple[Place, ...]:
+        """The places this name names when compared with a name keeping `kept` (its 字号)."""
+        lead = self.places[: self.leading]
+        texts = [p.text for p in lead]
+        if kept and kept[0] in texts:
+            lead = lead[: texts.index(kept[0])]
+        return (*lead, *self.places[self.leading:])
 
     def core_keeping(self, kept: list[str]) -> str:
         """The core with the leading region names kept that another name keeps: a name is
@@ -105,6 +117,15 @@ def _agreed(places: Iterable[Place]) -> str | None:
             return None
         current = merged
     return next(iter(current)) if len(current) == 1 and current != {""} else None
+
+
+def same_place(ours: tuple[Place, ...], theirs: tuple[Place, ...]) -> bool:
+    """Two names name the same place: both none, or places agreeing on the same narrowest code
+    (德州市 and 德州 do; 德州市 and 禹城市 do not, though 禹城 lies in 德州)."""
+    if not ours or not theirs:
+        return not ours and not theirs
+    here = _agreed(ours)
+    return here is not None and here == _agreed(theirs)
 
 
 def code_prefix(code: str) -> str:
