@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from credgraph.graph.model import (
     AlertRule,
@@ -153,6 +153,7 @@ class ResolutionRules(Section):
     contact_group_cap: int
     region_prefixes: list[str]
     min_name_after_prefix: int
+    search_elsewhere: float = Field(gt=0, le=1)
     legal_forms: dict[str, str]
 
 

@@ -415,6 +415,17 @@ def test_a_search_puts_the_subject_so_called_first_among_equals(city: Services,
     assert found[0].id == decheng
 
 
+def test_a_search_scores_a_namesake_elsewhere_lower(city: Services) -> None:
+    """济南市丰源物流 is no full match for 德州市丰源物流: the place the name names is part of
+    what the investigator asked (an agency's place is all that tells it apart)."""
+    found = city.resolver.candidates("德州市丰源物流有限公司", None, 10)
+    assert [(c.id, c.score) for c in found[:2]] == [(DEZHOU_FY, 100), (JINAN_FY, 90)]
+    market = city.resolver.candidates("禹城市市场监督管理局", "LEGAL", 10)
+    assert [(c.id, c.score) for c in market[:2]] == [(YUCHENG_MARKET, 100), (CITY_MARKET, 90)]
+    # the name naming no place: nobody is elsewhere
+    assert {c.score for c in city.resolver.candidates("丰源物流有限公司", None, 10)[:2]} == {100}
+
+
 def test_a_name_too_long_for_the_full_text_search_is_rejected_alone(city: Services,
                                                                     tmp_path: Path) -> None:
     """A 3000-character name made a full-text query of more clauses than Lucene allows

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any
@@ -145,6 +145,7 @@ class Resolver:
         self.normalise = normaliser
         self.threshold = section.threshold
         self.margin = section.margin
+        self.elsewhere = section.search_elsewhere
         self.limit = section.candidates
         self.namesakes = section.namesakes
         # legal forms shared by most names: matched by every company, they only slow the
@@ -209,15 +210,17 @@ class Resolver:
 
     def candidates(self, name: str, kind: str | None, limit: int,
                    region: str | None = None) -> list[Candidate]:
-        """Subjects by name for a search: ranked by the cores' similarity, those lying in the
-        region the name names first among equals."""
+        """Subjects by name for a search: scored by the cores' similarity, that of a subject
+        outside the place the name names lowered (`search_elsewhere`: an agency's place is its
+        name), and among equals the one so called first."""
         split = self.normalise.split(name)
         found, _ = self._fetch([(Lookup(name, kind), split)], max(limit, self.limit),
                                region)[0]
-        found.sort(key=lambda f: (-f.candidate.score,
-                                  not all(f.lies_in(p) for p in split.places),
-                                  not _called(f, split), f.candidate.id))
-        return [f.candidate for f in found[:limit]]
+        scored = [(f, f.candidate.score if all(f.lies_in(p) for p in split.places)
+                   else round(f.candidate.score * self.elsewhere, 2)) for f in found]
+        scored.sort(key=lambda item: (-item[1], not _called(item[0], split),
+                                      item[0].candidate.id))
+        return [replace(f.candidate, score=score) for f, score in scored[:limit]]
 
     # -- resolution -------------------------------------------------------------------------
     def resolve(self, lookup: Lookup) -> Resolution:
