@@ -154,6 +154,7 @@ class ResolutionRules(Section):
     region_prefixes: list[str]
     min_name_after_prefix: int
     search_elsewhere: float = Field(gt=0, le=1)
+    search_part: float = Field(ge=0, le=1)
     legal_forms: dict[str, str]
 
 

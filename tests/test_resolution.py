@@ -426,6 +426,21 @@ def test_a_search_scores_a_namesake_elsewhere_lower(city: Services) -> None:
     assert {c.score for c in city.resolver.candidates("丰源物流有限公司", None, 10)[:2]} == {100}
 
 
+def test_a_search_by_trade_name_finds_the_branches_bearing_it(city: Services,
+                                                               tmp_path: Path) -> None:
+    """宏达商贸 asked: every subject whose name holds it — the companies and the branch named
+    after one, 0.9 — before 安达商贸 (0.5); the branch scored 0.4, below 安达商贸."""
+    branch = make_uscc(region="371402", org="MA3R0000C")
+    other = make_uscc(region="371402", org="MA3R0000D")
+    path = write_csv(tmp_path / "more.csv", ["uscc", "name", "region"],
+                     [[branch, "德州市宏达商贸有限公司德城分公司", "371402"],
+                      [other, "德州市安达商贸有限公司", "371402"]])
+    assert loader(city).load([path], derive_contacts=False).rejected == 0
+    found = [(c.id, c.score) for c in city.resolver.candidates("宏达商贸", None, 10)]
+    assert sorted(found[:3]) == sorted([(YUCHENG, 90), (QIHE, 90), (branch, 90)])
+    assert found[3] == (other, 50)
+
+
 def test_a_name_too_long_for_the_full_text_search_is_rejected_alone(city: Services,
                                                                     tmp_path: Path) -> None:
     """A 3000-character name made a full-text query of more clauses than Lucene allows

@@ -146,6 +146,7 @@ class Resolver:
         self.threshold = section.threshold
         self.margin = section.margin
         self.elsewhere = section.search_elsewhere
+        self.part = section.search_part * 100
         self.limit = section.candidates
         self.namesakes = section.namesakes
         # legal forms shared by most names: matched by every company, they only slow the
@@ -210,17 +211,28 @@ class Resolver:
 
     def candidates(self, name: str, kind: str | None, limit: int,
                    region: str | None = None) -> list[Candidate]:
-        """Subjects by name for a search: scored by the cores' similarity, that of a subject
-        outside the place the name names lowered (`search_elsewhere`: an agency's place is its
-        name), and among equals the one so called first."""
+        """Subjects by name for a search, best first (`_search_score`), among equals the one
+        so called first."""
         split = self.normalise.split(name)
         found, _ = self._fetch([(Lookup(name, kind), split)], max(limit, self.limit),
                                region)[0]
-        scored = [(f, f.candidate.score if all(f.lies_in(p) for p in split.places)
-                   else round(f.candidate.score * self.elsewhere, 2)) for f in found]
+        scored = [(f, self._search_score(split, f)) for f in found]
         scored.sort(key=lambda item: (-item[1], not _called(item[0], split),
                                       item[0].candidate.id))
         return [replace(f.candidate, score=score) for f, score in scored[:limit]]
+
+    def _search_score(self, query: SplitName, found: _Found) -> float:
+        """A search's score: the cores' similarity, at least `search_part` when the subject's
+        core contains the one asked (a 字号, a branch named after its head office), lowered
+        by `search_elsewhere` outside the place the name names."""
+        kept = found.split.kept_at(found.candidate.region)
+        asked = query.core_keeping(kept)
+        score = found.candidate.score
+        if asked and asked in "".join(kept) + found.split.core:
+            score = max(score, self.part)
+        if not all(found.lies_in(p) for p in query.places):
+            score *= self.elsewhere
+        return round(score, 2)
 
     # -- resolution -------------------------------------------------------------------------
     def resolve(self, lookup: Lookup) -> Resolution:
