@@ -313,12 +313,14 @@ def test_reload_after_resolutions_undoes_nothing(services: Services, api: Api,
                                                  tmp_path: Path) -> None:
     folder = bundle(tmp_path / "bundle")
 
-    def load() -> None:
+    def load() -> list[tuple[int, str, str]]:
         loader = BundleLoader(services.graph, services.rules, services.privacy,
                               services.normaliser, today=TODAY)
-        assert loader.load([folder], derive_contacts=False).rejected == 0
+        summary = loader.load([folder], derive_contacts=False)
+        assert summary.read == summary.loaded + summary.rejected
+        return [(r.line, r.value, r.reason) for r in summary.rejects]
 
-    load()
+    assert load() == []
     key = "德市监罚〔2025〕{}号".format
     repaired = ok(api, "mutation($id: ID!) { requestRepair(recordId: $id, "
                        'commitment: "承诺守信") { eligible } }', id=key(1))
@@ -333,7 +335,15 @@ def test_reload_after_resolutions_undoes_nothing(services: Services, api: Api,
     assert [(r["id"], r["status"]) for r in before] == [
         (key(1), "REPAIRED"), (key(2), "REVOKED"), (key(2) + "#v2", "EXPIRED"),
         (key(3), "REVOKED"), (key(4), "ACTIVE"), (key(5), "DISPUTED")]
-    load()
+    # the corrected record's row again, the source's fine changed meanwhile: neither version
+    # moves (the version before the correction was rewritten in place, the one in force not)
+    rows = (folder / "penalties.csv").read_text(encoding="utf-8").splitlines()
+    rows[2] = rows[2].replace(",1.5,", ",4,")
+    (folder / "penalties.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    refused = load()
+    assert [(line, value) for line, value, _ in refused] == [(3, key(2))]
+    assert refused[0][2].startswith(f"corrected by an objection on {TODAY}: {key(2)}#v2 is in "
+                                    "force")
     assert state(services.graph) == before
     corrected = services.graph.read("MATCH (r:Penalty {id: $id}) RETURN r.fine AS fine, "
                                     "r.severity AS severity", {"id": key(2) + "#v2"})

@@ -40,6 +40,7 @@ from credgraph.loaders.writes import (
     SUBORDINATE,
     derive_shared_contacts,
     existing_subjects,
+    superseded_records,
     write_records,
     write_relations,
 )
@@ -385,6 +386,7 @@ class BundleLoader:
                reject: Callable[[int, str, str, str], None], summary: LoadSummary) -> None:
         pending = self._resolve_names(pending, result, reject, summary)
         pending = self._check_references(pending, reject)
+        pending = self._check_superseded(kind, pending, reject)
         if not pending:
             return
         self._await_write()
@@ -482,6 +484,31 @@ class BundleLoader:
                 reject(line, *problem)
                 continue
             kept.append((line, prepared))
+        return kept
+
+    def _check_superseded(self, kind: str, pending: list[tuple[int, Prepared]],
+                          reject: Callable[[int, str, str, str], None]
+                          ) -> list[tuple[int, Prepared]]:
+        """A record an objection corrected keeps its old version as it was and the corrected
+        one in force (SPEC §8): a later row of the source changes neither — it is refused,
+        saying which version stands, for the department to answer with a new objection."""
+        record_kind = RECORD_FILES.get(kind)
+        if record_kind is None or not pending:
+            return pending
+        found = superseded_records(self.graph, record_kind, [p.data["id"] for _, p in pending])
+        if not found:
+            return pending
+        column = ROW_MODELS[kind].key or "id"
+        kept = []
+        for line, prepared in pending:
+            corrected = found.get(prepared.data["id"])
+            if corrected is None:
+                kept.append((line, prepared))
+                continue
+            reject(line, column, prepared.data["id"],
+                   f"corrected by an objection on {corrected['on']}: {corrected['current']} is "
+                   "in force and the version before it is kept as it was; a later row of the "
+                   "source changes neither (file a new objection to change the record)")
         return kept
 
     def _known_subjects(self, ids: set[str]) -> dict[str, set[str]]:

@@ -111,6 +111,23 @@ RETURN collect(r.id) AS rows
 """
 
 
+@cache
+def superseded_records_statement(kind: RecordKind) -> str:
+    """Records an objection corrected (异议更正): the version kept as it was, and the one in
+    force beside it."""
+    return f"""
+UNWIND $ids AS id
+MATCH (r:{RECORD_LABELS[kind].value} {{id: id}})
+WHERE r.supersededBy IS NOT NULL
+RETURN collect({{id: r.id, current: r.supersededBy, on: toString(r.revokedOn)}}) AS rows
+"""
+
+
+def superseded_records(graph: Graph, kind: RecordKind, ids: list[str]) -> dict[str, Any]:
+    rows = graph.read_rows(superseded_records_statement(kind), {"ids": ids}, timeout=120)
+    return {row["id"]: row for row in rows}
+
+
 def write_records(graph: Graph, kind: RecordKind, rows: Iterable[dict[str, Any]],
                   batch_size: int, sticky: list[str]) -> int:
     """Records of one kind, a batch at a time: those already in the graph MERGEd (statuses set
