@@ -515,7 +515,8 @@ def _audited(services: Services, operation: str, subjects: list[str]) -> None:
 def integrity_report(as_of: dt.date | None, agency: str | None, region: str | None,
                      out: Path, as_json: bool, full_names: bool) -> None:
     """G1–G5 per agency and per county, ranked worst first, with the evidence in words;
-    audited as the API's integrityReport is (the agency asked, the persons named with --names)."""
+    audited as the API's integrityReport is (the agencies listed, the legal persons the
+    findings name, and the persons shown with --names)."""
     import json
 
     from credgraph.queries import integrity as tracing
@@ -531,9 +532,14 @@ def integrity_report(as_of: dt.date | None, agency: str | None, region: str | No
     report = tracing.integrity_report(services.graph, services.rules, day, key,
                                       prefix, timeout=600)
     data = tracing.report_data(report, mask_persons=not full_names)
+    # as the API's event: the agencies listed, the legal persons their findings name, and
+    # with --names the persons shown in full
+    listed = [a.agency for a in report.agencies]
+    organisations = tracing.organisations_named(
+        (f for a in report.agencies for f in a.findings), report.subjects)
     named = sorted(sid for sid, row in report.subjects.items()
                    if row.get("person")) if full_names else []
-    _audited(services, "integrityReport", ([key] if key else []) + named)
+    _audited(services, "integrityReport", list(dict.fromkeys([*listed, *organisations, *named])))
     json_path, html_path = tracing.write_report(data, out)
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))

@@ -603,7 +603,11 @@ def test_cli_report(debtor_world: Graph, cli_env: dict[str, str], tmp_path: Path
     shown = [sid for sid, name in (("O1", "王建国"), ("O2", "李卫东"), ("O3", "赵志刚"))
              if name in named.output]
     assert shown == ["O1", "O3"]  # the head of A1, and of CG above it
-    assert [(e["role"], e["subjects"]) for e in logged] == [("admin", []), ("admin", shown)]
+    # as the API's event: the agencies listed and the legal persons the findings name (the
+    # creditor B), then with --names the persons shown in full
+    organisations = {"A1", "CG", "G", "B"}
+    assert [(e["role"], set(e["subjects"])) for e in logged] == [
+        ("admin", organisations), ("admin", organisations | set(shown))]
     wrong = CliRunner().invoke(main, ["integrity", "report", "--region", "abc"], env=cli_env)
     assert wrong.exit_code == 2 and "2- or 4-digit prefix" in wrong.output
     unknown = CliRunner().invoke(main, ["integrity", "report", "--region", "999999"],
