@@ -57,6 +57,11 @@ CATEGORIES = [("警告", 0.15), ("罚款", 0.55), ("罚款、没收违法所得"
               ("责令停产停业", 0.05), ("吊销许可证件", 0.03), ("通报批评", 0.04)]
 LIST_TYPES = [("经营异常名录", 0.6), ("失信被执行人", 0.25), ("严重失信主体", 0.05),
               ("重大税收违法失信主体", 0.05), ("政府采购严重违法失信", 0.05)]
+# who lists a subject (认定部门), by list type
+LIST_AUTHORITIES = {"经营异常名录": "德州市市场监督管理局", "失信被执行人": "德州市中级人民法院",
+                    "严重失信主体": "德州市发展和改革委员会",
+                    "重大税收违法失信主体": "国家税务总局德州市税务局",
+                    "政府采购严重违法失信": "德州市财政局"}
 CONTRACT_KINDS = ["政府采购", "招标投标", "政府和社会资本合作", "招商引资"]
 COMMITMENT_KINDS = ["审批替代", "主动公开", "行业自律", "信用修复", "证明事项告知", "政务服务承诺"]
 PROJECTS = ["办公设备采购", "道路维修工程", "信息化建设", "物业服务"]
@@ -271,14 +276,15 @@ class City:
         self.rows["penalties"].append(row)
 
     def listing(self, subject: Company | Person, list_type: str, listed: dt.date,
-                authority: str = "德州市中级人民法院", removed: dt.date | None = None,
+                authority: str | None = None, removed: dt.date | None = None,
                 update: bool = False) -> str:
         self.serial += 1
         list_id = f"MD{listed.year}{self.serial:08d}"
         (self.updates if update else self.rows)["listings"].append({
             "list_id": list_id, "subject_name": subject.name,
             "subject_id": subject.uscc if isinstance(subject, Company) else subject.id_number,
-            "list_type": list_type, "authority": authority, "basis": "依据相关规定认定",
+            "list_type": list_type, "authority": authority or LIST_AUTHORITIES[list_type],
+            "basis": "依据相关规定认定",
             "case_no": f"（{listed.year}）鲁14执{self.serial}号",
             "amount": f"{self.rng.randrange(1, 500)}", "listed_on": listed,
             "removed_on": removed or "", "removal_reason": "已履行" if removed else "",
