@@ -269,3 +269,28 @@ def test_a_tie_given_undated_then_dated_is_one_edge(services: Services, tmp_path
     bulk_loader(services).load([tmp_path])
     assert services.graph.read(count)[0]["n"] == 1
     assert snapshot(services.graph) == expected
+
+
+def test_an_officials_post_given_undated_then_dated_is_one_edge(services: Services,
+                                                                tmp_path: Path) -> None:
+    """Officials' posts are staged once per person and agency, as relations are: the second
+    row of a post is written after the import, as the transactional load writes it."""
+    market = make_uscc(prefix="11", region="371402", org="004187451")
+    tax = make_uscc(prefix="11", region="371402", org="004187452")
+    official = make_id(region="371402", born="19700315", seq="033")
+    write_csv(tmp_path / "legal_persons.csv", ["uscc", "name"], [
+        [market, "德州市德城区市场监督管理局"], [tax, "国家税务总局德州市德城区税务局"]])
+    write_csv(tmp_path / "officials.csv", ["id_number", "name", "agency_uscc", "position",
+                                           "start_date", "end_date"], [
+        [official, "李四", market, "科员", "", ""],
+        [official, "李四", tax, "局长", "2010-01-01", "2012-01-01"],
+        [official, "李四", market, "局长", "2018-01-01", "2024-12-31"],
+        [official, "李四", tax, "局长", "2015-01-01", ""]])
+    BundleLoader(services.graph, services.rules, services.privacy, services.normaliser,
+                 today=AS_OF).load([tmp_path])
+    expected = snapshot(services.graph)
+    count = "MATCH ()-[r:SERVES_IN]->() RETURN count(r) AS n"
+    assert services.graph.read(count)[0]["n"] == 3
+    delete_all(services.graph, keep=(Label.SCHEMA_VERSION.value,))
+    bulk_loader(services).load([tmp_path])
+    assert snapshot(services.graph) == expected

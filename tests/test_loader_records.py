@@ -481,3 +481,47 @@ def test_officials(services: Services, subjects: Path, tmp_path: Path) -> None:
                                       "RETURN p:Official AS official",
                                       {"id": services.privacy.person_key(parse_id_number(PERSON))})
     assert is_official == [{"official": False}]
+
+
+def test_an_officials_post_is_kept_as_a_relation_is(services: Services, subjects: Path,
+                                                    tmp_path: Path) -> None:
+    """An official's post (SERVES_IN) is a tie like a relations row: first delivered without
+    a start date and later with its dates it is one post, not an undated one live for ever
+    beside the dated one that ended; a later officials file without 离任日期 or 职务 keeps
+    them — an ended post was live again, its position gone (found by a held-out review of
+    the monthly-load changes, which covered relations but not officials)."""
+    headers = ["id_number", "name", "agency_uscc", "position", "start_date", "end_date"]
+    undated = write_csv(tmp_path / "officials_1.csv", headers, [
+        [OFFICIAL, "李四", MARKET, "科员", "", ""]])
+    dated = write_csv(tmp_path / "officials_2.csv", headers, [
+        [OFFICIAL, "李四", MARKET, "局长", "2018-01-01", "2024-12-31"]])
+    partial = write_csv(tmp_path / "officials_3.csv", ["id_number", "name", "agency_uscc",
+                                                       "start_date"], [
+        [OFFICIAL, "李四", MARKET, "2018-01-01"], [OFFICIAL, "李四", TAX, "2025-01-01"]])
+    for path in (undated, dated, partial):
+        assert load(services, path).rejected == 0
+    posts = services.graph.read(
+        "MATCH ()-[r:SERVES_IN]->(a) RETURN a.id AS agency, r.key AS key, "
+        "toString(r.end) AS end, r.position AS position ORDER BY agency, key")
+    assert [tuple(post.values()) for post in posts] == [
+        (MARKET, "2018-01-01", "2024-12-31", "局长"), (TAX, "2025-01-01", None, None)]
+
+
+def test_a_later_file_without_the_kinship_keeps_it(services: Services, subjects: Path,
+                                                  tmp_path: Path) -> None:
+    """亲属关系 is an optional column like 持股比例: a later relations file without it (type
+    亲属) erased a FAMILY tie's 父母; a type that is itself the kinship (配偶) still says it."""
+    parent = make_id(region="371402", born="19550101", seq="021")
+    write_csv(tmp_path / "natural_persons.csv", ["id_number", "name"], [[parent, "张德福"]])
+    first = write_csv(tmp_path / "relations_1.csv", ["from_id", "to_id", "type", "kind"], [
+        [parent, PERSON, "亲属", "父母"]])
+    later = write_csv(tmp_path / "relations_2.csv", ["from_id", "to_id", "type"], [
+        [parent, PERSON, "亲属"]])
+    for path in (tmp_path / "natural_persons.csv", first, later):
+        assert load(services, path).rejected == 0
+    kinds = "MATCH ()-[r:FAMILY]->() RETURN r.kind AS kind"
+    assert {row["kind"] for row in services.graph.read(kinds)} <= {"父母", "子女"}
+    assert len(services.graph.read(kinds)) == 1
+    assert load(services, write_csv(tmp_path / "relations_3.csv", ["from_id", "to_id", "type"],
+                                    [[parent, PERSON, "配偶"]])).rejected == 0
+    assert services.graph.read(kinds) == [{"kind": "配偶"}]

@@ -389,7 +389,8 @@ class BulkLoader(BundleLoader):
                                                    Label.OFFICIAL.value],
                                     p.data["props"], {"idEnc": p.data["idEnc"]})
                 serves.append((p.data["id"], p.data["agency"],
-                               {"key": p.data["key"], **_present(p.data["rel"])}))
+                               {"key": p.data["key"], **_present(p.data["defaults"]),
+                                **_present(p.data["rel"])}))
             stage.write_relationships(RelationType.SERVES_IN.value, subject, subject, serves)
         elif kind == "relations":
             by_type: dict[RelationType, list[tuple[str, str, dict[str, Any]]]] = {}
@@ -495,8 +496,8 @@ class BulkLoader(BundleLoader):
 
 
 def _identity(kind: str, prepared: Prepared) -> tuple[str, ...] | None:
-    """What a row stages once: a record by label and key, a relation by type and ends, a post
-    (任职) by type, ends and key; subjects are merged in memory instead."""
+    """What a row stages once: a record by label and key, a relation or a post (任职) by type
+    and ends; subjects are merged in memory instead."""
     data = prepared.data
     if kind in RECORD_FILES:
         return (RECORD_LABELS[RECORD_FILES[kind]].value, data["id"])
@@ -505,8 +506,8 @@ def _identity(kind: str, prepared: Prepared) -> tuple[str, ...] | None:
         # after the import as the transactional load writes it (an undated edge taken over)
         assert prepared.relation is not None
         return (RELATIONS[prepared.relation].type, data["from"], data["to"])
-    if kind == "officials":
-        return (RelationType.SERVES_IN.value, data["id"], data["agency"], data["key"])
+    if kind == "officials":  # by its ends only, as a relation
+        return (RelationType.SERVES_IN.value, data["id"], data["agency"])
     return None
 
 

@@ -36,11 +36,11 @@ from credgraph.loaders.readers import (
 from credgraph.loaders.subjects import write_legal_persons, write_natural_persons
 from credgraph.loaders.validation import FileShape, Rejection, Validator
 from credgraph.loaders.writes import (
-    OFFICIALS,
     SUBORDINATE,
     derive_shared_contacts,
     existing_subjects,
     superseded_records,
+    write_officials,
     write_records,
     write_relations,
 )
@@ -408,7 +408,7 @@ class BundleLoader:
         elif kind == "natural_persons":
             write_natural_persons(self.graph, rows, self.batch_size)
         elif kind == "officials":
-            self.graph.write_batches(OFFICIALS, rows, self.batch_size)
+            write_officials(self.graph, rows, self.batch_size)
         elif kind == "relations":
             by_type: dict[Any, list[dict[str, Any]]] = {}
             for _, prepared in pending:

@@ -20,7 +20,10 @@ Sources = dict[str, tuple[str, ...]]
 _ISSUED = {"authorityUscc": ("authority_uscc",)}
 
 PROPERTY_SOURCES: dict[str, Sources] = {
-    "relations": {"end": ("end_date",), "ratio": ("ratio",), "role": ("role",)},
+    "relations": {"end": ("end_date",), "ratio": ("ratio",), "role": ("role",),
+                  "kind": ("kind",)},
+    # an official's post (SERVES_IN): its properties are the row's `rel`, not `props`
+    "officials": {"position": ("position",), "rank": ("rank",), "end": ("end_date",)},
     "penalties": {
         **_ISSUED, "content": ("content",), "facts": ("facts",), "basis": ("basis",),
         "fine": ("fine",), "confiscation": ("confiscation",),
@@ -57,6 +60,11 @@ PROPERTY_SOURCES: dict[str, Sources] = {
         "content": ("content",), "dueOn": ("due_on",), "fulfilled": ("fulfilled",),
     },
 }
+# Properties a required column may give as well: kept only when that one does not (a FAMILY
+# row's type 父母 is its kind; a type 亲属 leaves the stored 父母).
+ALSO_REQUIRED: dict[str, set[str]] = {"relations": {"kind"}}
+# The kinds whose kept properties are a relation's beside the row's subject (`data[...]`).
+PROPERTY_HOLDERS: dict[str, str] = {"officials": "rel"}
 # A party whose column the file lacks keeps its link (a judgment's 申请执行人).
 PARTY_SOURCES: dict[str, dict[PartyRole, str]] = {"judgments": {PartyRole.CREDITOR: "creditor_id"}}
 
@@ -69,7 +77,8 @@ def keep_absent(kind: str, row: BundleRow, data: dict[str, Any]) -> None:
         return
     given = row.model_fields_set
     absent = {prop for prop, columns in sources.items() if not given.intersection(columns)}
-    props = data["props"]
+    props = data[PROPERTY_HOLDERS.get(kind, "props")]
+    absent -= {prop for prop in ALSO_REQUIRED.get(kind, ()) if props.get(prop) is not None}
     data["defaults"] = {prop: props.pop(prop) for prop in sorted(absent) if prop in props}
     if "status" in data:
         data["statusKept"] = "status" in absent

@@ -177,16 +177,21 @@ def write_relations(graph: Graph, rtype: RelationType, rows: list[dict[str, Any]
     """Relations of one type in file order: a tie given twice in one batch (undated, then
     with its dates) is written in two passes, as a statement applies each clause to every
     row before the next and would not see the first row's edge from the second."""
+    for layer in _layers(rows, ("from", "to")):
+        graph.write_batches(relation_statement(rtype), layer, batch_size)
+
+
+def _layers(rows: Iterable[dict[str, Any]], ends: tuple[str, str]) -> list[list[dict[str, Any]]]:
+    """The rows in passes, each tie (its two `ends`) at most once a pass, in file order."""
     layers: list[list[dict[str, Any]]] = []
     seen: Counter[tuple[str, str]] = Counter()
     for row in rows:
-        tie = (row["from"], row["to"])
+        tie = (row[ends[0]], row[ends[1]])
         if seen[tie] == len(layers):
             layers.append([])
         layers[seen[tie]].append(row)
         seen[tie] += 1
-    for layer in layers:
-        graph.write_batches(relation_statement(rtype), layer, batch_size)
+    return layers
 
 
 OFFICIALS = """
@@ -196,9 +201,23 @@ ON CREATE SET p.idEnc = row.idEnc
 SET p:NaturalPerson:Official, p += row.props
 WITH p, row
 MATCH (a:Subject {id: row.agency})
+CALL (p, a, row) {
+  MATCH (p)-[u:SERVES_IN {key: ''}]->(a)
+  WHERE row.key <> '' AND NOT EXISTS { (p)-[:SERVES_IN {key: row.key}]->(a) }
+  SET u.key = row.key
+}
 MERGE (p)-[r:SERVES_IN {key: row.key}]->(a)
+ON CREATE SET r += row.defaults
 SET r += row.rel
 """
+
+
+def write_officials(graph: Graph, rows: list[dict[str, Any]], batch_size: int) -> None:
+    """Officials' posts as relations are written (`write_relations`): a post is one edge per
+    start date, a post first delivered without one taken over by its dated row, and what the
+    file has no column for (离任日期, 职务, 职级) only a default."""
+    for layer in _layers(rows, ("id", "agency")):
+        graph.write_batches(OFFICIALS, layer, batch_size)
 
 # An agency's `superior` column: an undated SUBORDINATE_TO unless the two are already tied (a
 # relations row 隶属, dated or not, says more than the column does).
