@@ -405,6 +405,51 @@ def test_a_tie_first_given_without_dates_is_the_dated_tie(services: Services, su
     assert len(services.graph.read("MATCH ()-[r:LEGAL_REPRESENTATIVE]->() RETURN r")) == 2
 
 
+def test_a_value_derived_from_several_columns_needs_them_all(services: Services,
+                                                             subjects: Path,
+                                                             tmp_path: Path) -> None:
+    """A later file with only some of the columns a value is derived from leaves the stored
+    value (derived from a part it was wrong: a contract's 违约 without 政府方违约 became the
+    counterparty's default, a 吊销 licence ACTIVE by its 有效期至, a 税务 listing 'other');
+    a relations file without dates is about the tie as stored, not a new undated tie."""
+    first, later = tmp_path / "m1", tmp_path / "m2"
+    first.mkdir()
+    later.mkdir()
+    write_csv(first / "contracts.csv", CONTRACT_COLUMNS, [
+        ["HT-1", "政府采购", MARKET, CO_A, "物业服务", "10", "2026-01-05", "2026-03-01", "",
+         "违约", "是"]])
+    write_csv(later / "contracts.csv", CONTRACT_COLUMNS[:-1], [
+        ["HT-1", "政府采购", MARKET, CO_A, "物业服务", "12", "2026-01-05", "2026-03-01", "",
+         "违约"]])
+    license_headers = ["decision_no", "subject_name", "subject_id", "decided_on", "authority",
+                       "valid_to", "status"]
+    write_csv(first / "licenses.csv", license_headers, [
+        ["XK-1", "德州甲", CO_A, "2026-01-05", "德州市德城区市场监督管理局", "2030-01-01", "吊销"]])
+    write_csv(later / "licenses.csv", license_headers[:-1], [
+        ["XK-1", "德州甲", CO_A, "2026-01-05", "德州市德城区市场监督管理局", "2031-01-01"]])
+    write_csv(first / "listings.csv", ["list_id", "subject_name", "subject_id", "list_type",
+                                        "authority", "basis", "listed_on"], [
+        ["SW-2", "德州乙", CO_B, "重大税收违法失信主体", "国家税务总局德州市税务局", "税收征管法",
+         "2026-03-05"]])
+    write_csv(later / "listings.csv", ["list_id", "subject_name", "subject_id", "list_type",
+                                        "listed_on"], [
+        ["SW-2", "德州乙", CO_B, "重大税收违法失信主体", "2026-03-05"]])
+    write_csv(first / "relations.csv", ["from_id", "to_id", "type", "start_date", "end_date"], [
+        [PERSON, CO_A, "LEGAL_REPRESENTATIVE", "2015-01-01", "2026-05-31"]])
+    write_csv(later / "relations.csv", ["from_id", "to_id", "type"], [
+        [PERSON, CO_A, "LEGAL_REPRESENTATIVE"]])
+    assert load(services, first).rejected == 0
+    assert load(services, later).rejected == 0
+    graph = services.graph
+    assert graph.read("MATCH (c:Contract) RETURN c.subjectDefault AS d, c.amount AS amount") == [
+        {"d": False, "amount": 12.0}]
+    assert graph.read("MATCH (l:License) RETURN l.status AS status, toString(l.validTo) AS to"
+                      ) == [{"status": "REVOKED", "to": "2031-01-01"}]
+    assert graph.read("MATCH (l:Listing {id: 'SW-2'}) RETURN l.domain AS d") == [{"d": "tax"}]
+    assert graph.read("MATCH ()-[r:LEGAL_REPRESENTATIVE]->() RETURN r.key AS key, "
+                      "toString(r.end) AS end") == [{"key": "2015-01-01", "end": "2026-05-31"}]
+
+
 def test_a_court_case_is_one_domain(services: Services, subjects: Path,
                                     tmp_path: Path) -> None:
     """A 失信被执行人 listing by a court is of the judgment's domain (司法): one court case

@@ -3,10 +3,12 @@ without those columns leaves what an earlier load stored: departments deliver mo
 month, not always with the same optional columns, and a listings file without 移出日期 must not
 put a removed listing back in force. (Subjects do the same through `subjects.from_columns`.)
 
-Only properties whose columns are all optional are named here; one derived from a required
-column (a penalty's severity from 处罚类别, its domain from 处罚机关) is derived again from
-every row. A property none of whose columns the file has goes into `defaults`, written only
-when the record or relation is created."""
+A property named here is written again only from a file that has every column it is named
+with, else it goes into `defaults`, written only when the record or relation is created: a
+listing's domain from 认定部门 and 认定依据, a penalty's title from 违法行为类型. One derived
+from required columns as well as optional ones (a penalty's severity from 处罚类别 and
+罚款金额, its publicity end from 处罚决定日期) is derived again from every row — a department's
+penalties file usually has no 公示截止期, and a corrected decision date must move it."""
 
 from __future__ import annotations
 
@@ -20,16 +22,18 @@ Sources = dict[str, tuple[str, ...]]
 _ISSUED = {"authorityUscc": ("authority_uscc",)}
 
 PROPERTY_SOURCES: dict[str, Sources] = {
-    "relations": {"end": ("end_date",), "ratio": ("ratio",), "role": ("role",),
-                  "kind": ("kind",)},
+    "relations": {"start": ("start_date",), "end": ("end_date",), "ratio": ("ratio",),
+                  "role": ("role",), "kind": ("kind",)},
     # an official's post (SERVES_IN): its properties are the row's `rel`, not `props`
-    "officials": {"position": ("position",), "rank": ("rank",), "end": ("end_date",)},
+    "officials": {"position": ("position",), "rank": ("rank",), "start": ("start_date",),
+                  "end": ("end_date",)},
     "penalties": {
         **_ISSUED, "content": ("content",), "facts": ("facts",), "basis": ("basis",),
         "fine": ("fine",), "confiscation": ("confiscation",),
         "licenseAction": ("license_action",), "validUntil": ("valid_until",),
         "source": ("source",), "sourceUscc": ("source_uscc",), "note": ("note",),
         "subjectCategory": ("subject_category",), "legalRep": ("legal_rep",),
+        "title": ("violation_type",),
     },
     "licenses": {
         **_ISSUED, "status": ("status", "valid_to"), "currentStatus": ("status",),
@@ -42,6 +46,7 @@ PROPERTY_SOURCES: dict[str, Sources] = {
         "status": ("removed_on",), "removedOn": ("removed_on",),
         "removalReason": ("removal_reason",), "authority": ("authority",),
         "basis": ("basis",), "caseNo": ("case_no",), "amount": ("amount",),
+        "domain": ("authority", "basis"),
     },
     "judgments": {
         "status": ("fulfilled_on",), "fulfilledOn": ("fulfilled_on",),
@@ -76,12 +81,17 @@ def keep_absent(kind: str, row: BundleRow, data: dict[str, Any]) -> None:
     if sources is None:
         return
     given = row.model_fields_set
-    absent = {prop for prop, columns in sources.items() if not given.intersection(columns)}
+    # a property derived from several columns is derived again only from all of them: from a
+    # part it would be wrong (a contract's 违约 without its 政府方违约 column is no default of
+    # the counterparty's when the stored 政府方违约 says the government defaulted)
+    absent = {prop for prop, columns in sources.items() if not given.issuperset(columns)}
     props = data[PROPERTY_HOLDERS.get(kind, "props")]
     absent -= {prop for prop in ALSO_REQUIRED.get(kind, ()) if props.get(prop) is not None}
     data["defaults"] = {prop: props.pop(prop) for prop in sorted(absent) if prop in props}
     if "status" in data:
         data["statusKept"] = "status" in absent
+    if "start" in sources:
+        data["startKept"] = "start" in absent
     if "issuer" in data:
         data["issuerKept"] = "authorityUscc" in absent
     if "partyKeys" in data:

@@ -151,22 +151,32 @@ def write_records(graph: Graph, kind: RecordKind, rows: Iterable[dict[str, Any]]
     return written
 
 
+# The edge a tie's row writes: a dated row takes over the tie's undated edge; a row of a file
+# with no start-date column (`startKept`) writes the tie's latest edge (an undated one first).
+_TIE_KEY = """CALL ({a}, {b}, row) {{
+  MATCH ({a})-[u:{rel} {{key: ''}}]->({b})
+  WHERE row.key <> '' AND NOT EXISTS {{ ({a})-[:{rel} {{key: row.key}}]->({b}) }}
+  SET u.key = row.key
+}}
+WITH {a}, {b}, row, CASE WHEN row.startKept
+  THEN coalesce(COLLECT {{ MATCH ({a})-[e:{rel}]->({b}) RETURN e.key ORDER BY e.start DESC
+                          LIMIT 1 }}[0], row.key)
+  ELSE row.key END AS key"""
+
+
 @cache
 def relation_statement(rtype: RelationType) -> str:
     """A relation is one edge per start date (its key). A tie first delivered without a
     start date and later with one is the same tie: the dated row takes over the undated edge
-    (which would otherwise stay live for ever beside the dated one that ended)."""
+    (which would otherwise stay live for ever beside the dated one that ended). A row from a
+    file with no start-date column at all is about the tie as stored: its latest edge."""
     rel = RELATIONS[rtype].type
     return f"""
 UNWIND $rows AS row
 MATCH (a:Subject {{id: row.from}})
 MATCH (b:Subject {{id: row.to}})
-CALL (a, b, row) {{
-  MATCH (a)-[u:{rel} {{key: ''}}]->(b)
-  WHERE row.key <> '' AND NOT EXISTS {{ (a)-[:{rel} {{key: row.key}}]->(b) }}
-  SET u.key = row.key
-}}
-MERGE (a)-[r:{rel} {{key: row.key}}]->(b)
+{_TIE_KEY.format(a="a", b="b", rel=rel)}
+MERGE (a)-[r:{rel} {{key: key}}]->(b)
 ON CREATE SET r += row.defaults
 SET r += row.props
 """
@@ -201,12 +211,8 @@ ON CREATE SET p.idEnc = row.idEnc
 SET p:NaturalPerson:Official, p += row.props
 WITH p, row
 MATCH (a:Subject {id: row.agency})
-CALL (p, a, row) {
-  MATCH (p)-[u:SERVES_IN {key: ''}]->(a)
-  WHERE row.key <> '' AND NOT EXISTS { (p)-[:SERVES_IN {key: row.key}]->(a) }
-  SET u.key = row.key
-}
-MERGE (p)-[r:SERVES_IN {key: row.key}]->(a)
+""" + _TIE_KEY.format(a="p", b="a", rel="SERVES_IN") + """
+MERGE (p)-[r:SERVES_IN {key: key}]->(a)
 ON CREATE SET r += row.defaults
 SET r += row.rel
 """
