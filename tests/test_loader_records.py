@@ -460,7 +460,9 @@ def test_a_court_case_is_one_domain(services: Services, subjects: Path,
         ["SX-1", "德州甲", CO_A, "失信被执行人", "德州市德城区人民法院", "2026-03-05"],
         ["YC-1", "德州乙", CO_B, "经营异常名录", "德州市陵城区市场监督管理局", "2026-03-05"],
         ["SW-1", "德州乙", CO_B, "重大税收违法失信主体", "国家税务总局德州市税务局",
-         "2026-03-05"]])
+         "2026-03-05"],
+        # the list type decides over a basis that names another field
+        ["SX-2", "德州乙", CO_B, "失信被执行人", "依据《食品安全法》判决", "2026-03-05"]])
     judgments = write_csv(tmp_path / "judgments.csv", [
         "case_no", "court", "debtor_id", "creditor_id", "amount", "filed_on", "due_on"], [
         ["（2026）鲁1402执2号", "德州市德城区人民法院", CO_A, "", "35", "2026-01-05",
@@ -469,7 +471,8 @@ def test_a_court_case_is_one_domain(services: Services, subjects: Path,
     rows = services.graph.read("MATCH (r) WHERE r:Listing OR r:Judgment "
                                "RETURN r.id AS id, r.domain AS domain ORDER BY id")
     assert {r["id"]: r["domain"] for r in rows} == {
-        "SX-1": "judicial", "YC-1": "market", "SW-1": "tax", "（2026）鲁1402执2号": "judicial"}
+        "SX-1": "judicial", "YC-1": "market", "SW-1": "tax", "SX-2": "judicial",
+        "（2026）鲁1402执2号": "judicial"}
     result = assess(services.graph, services.rules, CO_A, 1, TODAY)
     assert {s.domain for s in result.signals} == {"judicial"} and not result.cross_domain
     assert services.rules.domains.names["judicial"] == "司法"

@@ -428,7 +428,7 @@ class Preparer:
         status = (RecordStatus.EXPIRED.value if row.removed_on and row.removed_on <= self.today
                   else RecordStatus.ACTIVE.value)
         props = {
-            "domain": self.derive.domain(None, row.authority, row.basis, list_type),
+            "domain": self._listing_domain(row, list_type),
             "severity": (Severity.SEVERE if list_type in self.severe_lists
                          else Severity.GENERAL).value,
             "status": status, "title": list_type, "listType": list_type,
@@ -439,6 +439,14 @@ class Preparer:
         lookup = self._lookup(row.subject_name, authority=row.authority)
         return self._named_record(RecordKind.LISTING, row.list_id, props, row.listed_on, None,
                                   "subject_id", row.subject_id, lookup)
+
+    def _listing_domain(self, row: ListingRow, list_type: str) -> str:
+        """A list type that names its field decides (失信被执行人 is a court's, whatever its
+        认定依据 mentions); else the authority and basis, as for a penalty."""
+        fallback = self.rules.domains.fallback
+        by_type = self.derive.domain(None, list_type)
+        return by_type if by_type != fallback else self.derive.domain(
+            None, row.authority, row.basis, list_type)
 
     def judgment(self, row: JudgmentRow) -> Prepared:
         self.not_future(row, "filed_on", "fulfilled_on")
