@@ -248,6 +248,20 @@ def test_a_superior_also_given_as_a_relation_is_one_edge(services: Services,
     assert snapshot(services.graph) == expected
 
 
+def both_loads_count(services: Services, bundle: Path, rtype: str) -> int:
+    """Load the bundle transactionally, then in bulk into an emptied database: the same graph
+    both ways; how many `rtype` relationships it has."""
+    BundleLoader(services.graph, services.rules, services.privacy, services.normaliser,
+                 today=AS_OF).load([bundle])
+    expected = snapshot(services.graph)
+    count = f"MATCH ()-[r:{rtype}]->() RETURN count(r) AS n"
+    made = services.graph.read(count)[0]["n"]
+    delete_all(services.graph, keep=(Label.SCHEMA_VERSION.value,))
+    bulk_loader(services).load([bundle])
+    assert snapshot(services.graph) == expected
+    return int(made)
+
+
 def test_a_tie_given_undated_then_dated_is_one_edge(services: Services, tmp_path: Path) -> None:
     """Two rows of one tie, the first without a start date: the transactional load makes the
     dated row take over the undated edge, and the bulk load — which staged both as edges of
@@ -260,15 +274,7 @@ def test_a_tie_given_undated_then_dated_is_one_edge(services: Services, tmp_path
                                            "end_date"],
               [[person, company, "LEGAL_REPRESENTATIVE", "", ""],
                [person, company, "LEGAL_REPRESENTATIVE", "2015-01-01", "2026-05-31"]])
-    BundleLoader(services.graph, services.rules, services.privacy, services.normaliser,
-                 today=AS_OF).load([tmp_path])
-    expected = snapshot(services.graph)
-    count = "MATCH ()-[r:LEGAL_REPRESENTATIVE]->() RETURN count(r) AS n"
-    assert services.graph.read(count)[0]["n"] == 1
-    delete_all(services.graph, keep=(Label.SCHEMA_VERSION.value,))
-    bulk_loader(services).load([tmp_path])
-    assert services.graph.read(count)[0]["n"] == 1
-    assert snapshot(services.graph) == expected
+    assert both_loads_count(services, tmp_path, "LEGAL_REPRESENTATIVE") == 1
 
 
 def test_an_officials_post_given_undated_then_dated_is_one_edge(services: Services,
@@ -286,11 +292,4 @@ def test_an_officials_post_given_undated_then_dated_is_one_edge(services: Servic
         [official, "李四", tax, "局长", "2010-01-01", "2012-01-01"],
         [official, "李四", market, "局长", "2018-01-01", "2024-12-31"],
         [official, "李四", tax, "局长", "2015-01-01", ""]])
-    BundleLoader(services.graph, services.rules, services.privacy, services.normaliser,
-                 today=AS_OF).load([tmp_path])
-    expected = snapshot(services.graph)
-    count = "MATCH ()-[r:SERVES_IN]->() RETURN count(r) AS n"
-    assert services.graph.read(count)[0]["n"] == 3
-    delete_all(services.graph, keep=(Label.SCHEMA_VERSION.value,))
-    bulk_loader(services).load([tmp_path])
-    assert snapshot(services.graph) == expected
+    assert both_loads_count(services, tmp_path, "SERVES_IN") == 3
