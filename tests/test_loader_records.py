@@ -450,6 +450,54 @@ def test_a_value_derived_from_several_columns_needs_them_all(services: Services,
                       "toString(r.end) AS end") == [{"key": "2015-01-01", "end": "2026-05-31"}]
 
 
+def test_the_part_of_the_columns_a_file_has_decides_what_it_can(services: Services,
+                                                               subjects: Path,
+                                                               tmp_path: Path) -> None:
+    """A file with some of a derived value's columns still says what those decide: a licence
+    its 当前状态 calls 吊销 is REVOKED whatever its 有效期至; a contract's 乙方违约 is the
+    counterparty's default unless the stored 政府方违约 says the government's, and its 已履约
+    performed, the day unknown, unless a 履约日期 is stored. Kept whole, a status-only file
+    left a 吊销 licence ACTIVE, never counted a default and counted a performed one for ever
+    (found by a held-out review of monthly loads)."""
+    contract = ["contract_no", "agency_uscc", "counterparty_id", "signed_on", "due_on", "status"]
+    licence = ["decision_no", "subject_name", "subject_id", "decided_on", "authority", "status"]
+    first, second, third = (tmp_path / f"m{n}" for n in (1, 2, 3))
+    for folder in (first, second, third):
+        folder.mkdir()
+    # month 1 with every column: HT-2 the government's default, HT-3 performed on a day given
+    write_csv(first / "contracts.csv", [*contract, "gov_default", "fulfilled_on"], [
+        ["HT-1", MARKET, CO_A, "2025-01-05", "2025-06-01", "履约中", "", ""],
+        ["HT-2", MARKET, CO_B, "2025-01-05", "2025-06-01", "违约", "是", ""],
+        ["HT-3", MARKET, CO_A, "2025-01-05", "2025-06-01", "已履约", "", "2025-05-20"]])
+    write_csv(first / "licenses.csv", [*licence, "valid_to"], [
+        ["XK-1", "德州甲", CO_A, "2026-01-05", "德州市德城区市场监督管理局", "有效", "2031-01-04"]])
+    # then files with 履约状态 and 当前状态 only
+    for folder, (one, two, three), status in ((second, ("乙方违约", "违约", "已履约"), "吊销"),
+                                              (third, ("已履约", "违约", "已履约"), "吊销")):
+        write_csv(folder / "contracts.csv", contract, [
+            ["HT-1", MARKET, CO_A, "2025-01-05", "2025-06-01", one],
+            ["HT-2", MARKET, CO_B, "2025-01-05", "2025-06-01", two],
+            ["HT-3", MARKET, CO_A, "2025-01-05", "2025-06-01", three]])
+        write_csv(folder / "licenses.csv", licence, [
+            ["XK-1", "德州甲", CO_A, "2026-01-05", "德州市德城区市场监督管理局", status]])
+
+    def state() -> dict[str, Any]:
+        rows = services.graph.read("MATCH (c:Contract) RETURN c.id AS id, c.subjectDefault AS d, "
+                                   "c.fulfilledUndated AS u ORDER BY id")
+        licences = services.graph.read("MATCH (l:License) RETURN l.status AS s")
+        return {**{row["id"]: (row["d"], row["u"]) for row in rows}, "XK-1": licences[0]["s"]}
+
+    assert load(services, first).rejected == 0
+    assert state() == {"HT-1": (False, False), "HT-2": (False, False), "HT-3": (False, False),
+                       "XK-1": "ACTIVE"}
+    assert load(services, second).rejected == 0
+    assert state() == {"HT-1": (True, False), "HT-2": (False, False), "HT-3": (False, False),
+                       "XK-1": "REVOKED"}
+    assert load(services, third).rejected == 0
+    assert state() == {"HT-1": (False, True), "HT-2": (False, False), "HT-3": (False, False),
+                       "XK-1": "REVOKED"}
+
+
 def test_a_court_case_is_one_domain(services: Services, subjects: Path,
                                     tmp_path: Path) -> None:
     """A 失信被执行人 listing by a court is of the judgment's domain (司法): one court case

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from credgraph.graph.model import PartyRole
+from credgraph.graph.model import PartyRole, RecordStatus
 from credgraph.schema.rows import BundleRow
 
 Sources = dict[str, tuple[str, ...]]
@@ -87,6 +87,8 @@ def keep_absent(kind: str, row: BundleRow, data: dict[str, Any]) -> None:
     absent = {prop for prop, columns in sources.items() if not given.issuperset(columns)}
     props = data[PROPERTY_HOLDERS.get(kind, "props")]
     absent -= {prop for prop in ALSO_REQUIRED.get(kind, ()) if props.get(prop) is not None}
+    decided, data["choices"] = _from_part(kind, row, data, absent)
+    absent -= decided
     data["defaults"] = {prop: props.pop(prop) for prop in sorted(absent) if prop in props}
     if "status" in data:
         data["statusKept"] = "status" in absent
@@ -97,3 +99,32 @@ def keep_absent(kind: str, row: BundleRow, data: dict[str, Any]) -> None:
     if "partyKeys" in data:
         data["keptRoles"] = [role.value for role, column in PARTY_SOURCES.get(kind, {}).items()
                              if column not in given]
+
+
+def _from_part(kind: str, row: BundleRow, data: dict[str, Any],
+               absent: set[str]) -> tuple[set[str], list[dict[str, Any]]]:
+    """What the row's part of a derived value's columns decides after all, whatever the
+    stored part says: a licence its 当前状态 calls 吊销 is REVOKED whatever its 有效期至; a
+    contract whose 履约状态 names no default is no default of the counterparty's, nor
+    performed without a date when it does not say performed. And the `choices` a record
+    already stored takes by its stored part (`{when, then, else}`: `then` when its property
+    `when` is set and not false, else `else`): 乙方违约 is the counterparty's default unless
+    the stored 政府方违约 says the government's; 已履约 is performed on a day not given
+    unless a 履约日期 is stored. A record new to the file takes the row's value (`defaults`).
+    """
+    given = row.model_fields_set
+    props = data["props"]
+    decided: set[str] = set()
+    choices: list[dict[str, Any]] = []
+    if kind == "licenses" and "status" in absent and "status" in given \
+            and data["status"] == RecordStatus.REVOKED.value:
+        decided.add("status")
+    if kind == "contracts" and "status" in given:
+        for prop, stored in (("subjectDefault", "govDefault"), ("fulfilledUndated", "fulfilledOn")):
+            if prop not in absent:
+                continue
+            if props.get(prop):
+                choices.append({"when": stored, "then": {prop: False}, "else": {prop: True}})
+            else:
+                decided.add(prop)
+    return decided, choices

@@ -47,7 +47,8 @@ def record_statement(kind: RecordKind) -> str:
     licence its source called 吊销/注销, with no `revokedOn`/`revokedBy` of a revocation —
     is the source's word and follows its later rows (吊销 corrected to 有效 is ACTIVE again).
     What the row's file has no column for (`defaults`, and the status, issuer or party it
-    would derive) is written on creation only (`sources.keep_absent`)."""
+    would derive) is written on creation only, or taken by what the record stores
+    (`choices`; `sources.keep_absent`)."""
     label = RECORD_LABELS[kind].value
     return f"""
 UNWIND $rows AS row
@@ -59,6 +60,9 @@ SET r += row.props,
                          AND (r.status <> '{RecordStatus.REVOKED.value}'
                               OR r.revokedOn IS NOT NULL OR r.revokedBy IS NOT NULL)
                     THEN r.status ELSE row.status END
+FOREACH (c IN row.choices |
+  SET r += CASE WHEN r[c.when] IS NOT NULL AND NOT coalesce(r[c.when] = false, false)
+                THEN c.then ELSE c.else END)
 WITH r, row
 CALL (r, row) {{
   {_PARTY}
