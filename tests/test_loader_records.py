@@ -400,9 +400,21 @@ def test_a_tie_first_given_without_dates_is_the_dated_tie(services: Services, su
     assert load(services, agencies).rejected == 0
     assert services.graph.read("MATCH ()-[r:SUBORDINATE_TO]->() RETURN r.key AS key") == [
         {"key": "2019-03-01"}]
-    # a later undated row of a tie that has dates is a tie of its own (another tenure)
-    assert load(services, first).rejected == 0
-    assert len(services.graph.read("MATCH ()-[r:LEGAL_REPRESENTATIVE]->() RETURN r")) == 2
+    # one file giving a tie undated, then dated, loaded twice: one tie
+    both = write_csv(tmp_path / "relations_both.csv", headers, [
+        [PERSON, CO_B, "SHAREHOLDER", "", ""], [PERSON, CO_B, "SHAREHOLDER", "2016-01-01",
+                                                "2020-01-01"]])
+    for _ in range(2):
+        assert load(services, both).rejected == 0
+        assert services.graph.read("MATCH ()-[r:SHAREHOLDER]->() RETURN r.key AS key, "
+                                   "toString(r.end) AS end") == [
+            {"key": "2016-01-01", "end": "2020-01-01"}]
+    # both files again: nothing changes (the undated row is about the tie as stored)
+    before = services.graph.read("MATCH ()-[r]->() RETURN type(r) AS t, properties(r) AS p "
+                                 "ORDER BY t")
+    assert load(services, first, later).rejected == 0
+    assert services.graph.read("MATCH ()-[r]->() RETURN type(r) AS t, properties(r) AS p "
+                               "ORDER BY t") == before
 
 
 def test_a_value_derived_from_several_columns_needs_them_all(services: Services,

@@ -89,6 +89,13 @@ def keep_absent(kind: str, row: BundleRow, data: dict[str, Any]) -> None:
     absent -= {prop for prop in ALSO_REQUIRED.get(kind, ()) if props.get(prop) is not None}
     decided, data["choices"] = _from_part(kind, row, data, absent)
     absent -= decided
+    if "start" in sources and props.get("start") is None:
+        # an undated row (开始日期 empty, or no such column) is about the tie as stored — its
+        # latest edge, else a new undated one — and an empty 结束日期 beside it ends nothing:
+        # a file giving a tie undated and then dated, loaded again, changes nothing
+        absent.add("start")
+        if props.get("end") is None:
+            absent.add("end")
     data["defaults"] = {prop: props.pop(prop) for prop in sorted(absent) if prop in props}
     if "status" in data:
         data["statusKept"] = "status" in absent
