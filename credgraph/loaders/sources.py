@@ -111,9 +111,12 @@ def keep_absent(kind: str, row: BundleRow, data: dict[str, Any]) -> None:
 def _from_part(kind: str, row: BundleRow, data: dict[str, Any],
                absent: set[str]) -> tuple[set[str], list[dict[str, Any]]]:
     """What the row's part of a derived value's columns decides after all, whatever the
-    stored part says: a licence its 当前状态 calls 吊销 is REVOKED whatever its 有效期至; a
-    contract whose 履约状态 names no default is no default of the counterparty's, nor
-    performed without a date when it does not say performed. And the `choices` a record
+    stored part says: a licence its 当前状态 calls 吊销 is REVOKED whatever its 有效期至,
+    one it calls 有效 ACTIVE or EXPIRED by the stored 有效期至, and one whose 有效期至 is
+    given without 当前状态 dated by it unless the source revoked it (`statusByValidTo`,
+    `revokedKept`: `writes.record_statement`); a contract whose 履约状态 names no default
+    is no default of the counterparty's, nor performed without a date when it does not say
+    performed. And the `choices` a record
     already stored takes by its stored part (`{when, then, else}`: `then` when its property
     `when` is set and not false, else `else`): 乙方违约 is the counterparty's default unless
     the stored 政府方违约 says the government's; 已履约 is performed on a day not given
@@ -123,9 +126,23 @@ def _from_part(kind: str, row: BundleRow, data: dict[str, Any],
     props = data["props"]
     decided: set[str] = set()
     choices: list[dict[str, Any]] = []
-    if kind == "licenses" and "status" in absent and "status" in given \
-            and data["status"] == RecordStatus.REVOKED.value:
-        decided.add("status")
+    if kind == "licenses" and "status" in absent:
+        if "status" in given:
+            # 吊销 revokes whatever 有效期至 says; another word (有效) is ACTIVE, or EXPIRED by
+            # the stored 有效期至 (`statusByValidTo`) — a 吊销 corrected to 有效 is not kept
+            decided.add("status")
+            data["statusByValidTo"] = data["status"] != RecordStatus.REVOKED.value
+        elif "valid_to" in given:
+            # 有效期至 without 当前状态: the row's dates decide, unless the source revoked it
+            decided.add("status")
+            data["revokedKept"] = True
+    if kind == "contracts" and "status" not in given:
+        # without 履约状态: 政府方违约 是 is no default of the counterparty's, and a 履约日期
+        # is a performance whose day is given, whatever the stored 履约状态
+        for prop, column in (("subjectDefault", "gov_default"), ("fulfilledUndated",
+                                                                  "fulfilled_on")):
+            if prop in absent and getattr(row, column, None):
+                decided.add(prop)
     if kind == "contracts" and "status" in given:
         for prop, stored in (("subjectDefault", "govDefault"), ("fulfilledUndated", "fulfilledOn")):
             if prop not in absent:

@@ -59,7 +59,12 @@ SET r += row.props,
                     WHEN r.status IN $sticky
                          AND (r.status <> '{RecordStatus.REVOKED.value}'
                               OR r.revokedOn IS NOT NULL OR r.revokedBy IS NOT NULL)
-                    THEN r.status ELSE row.status END
+                    THEN r.status
+                    WHEN r.status = '{RecordStatus.REVOKED.value}' AND row.revokedKept
+                    THEN r.status
+                    WHEN row.statusByValidTo AND r.validTo < row.today
+                    THEN '{RecordStatus.EXPIRED.value}'
+                    ELSE row.status END
 FOREACH (c IN row.choices |
   SET r += CASE WHEN r[c.when] IS NOT NULL AND NOT coalesce(r[c.when] = false, false)
                 THEN c.then ELSE c.else END)
