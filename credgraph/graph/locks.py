@@ -4,6 +4,7 @@ jobs write to, so two deployments sharing a database share the lock too."""
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import time
@@ -42,6 +43,8 @@ SET l.owner = null, l.host = null, l.pid = null, l.since = null, l.expiresAt = n
 
 POLL_SECONDS = 1.0
 
+log = logging.getLogger("credgraph.locks")
+
 
 class LockHeld(Exception):
     """Another run holds the lock; the message names it."""
@@ -70,7 +73,7 @@ class RunLock:
         killed run) is taken over at once, an expired one too. Otherwise wait up to `wait`
         seconds (None: as long as the holder keeps it), calling `waiting(holder)` once, then
         raise LockHeld. A lock taken from a run that never released it names that run in
-        `taken_over`."""
+        `taken_over` (and in the log)."""
         deadline = None if wait is None else time.monotonic() + wait
         told = False
         while True:
@@ -81,6 +84,9 @@ class RunLock:
                 self.renewed = time.monotonic()
                 if row["previous"] is not None and row["previous"] != self.owner:
                     self.taken_over = row["previous"]
+                    log.warning("took over the %s lock of run %s, which never released it (its "
+                                "process is gone or its lock expired)", self.job,
+                                self.taken_over)
                 return
             if deadline is not None and time.monotonic() >= deadline:
                 raise LockHeld(
@@ -108,7 +114,11 @@ class RunLock:
         self.renewed = time.monotonic()
 
     def release(self) -> None:
-        self.graph.write(RELEASE, {"id": self.job, "owner": self.owner})
+        """Best effort, for a `finally`: with Neo4j gone the lock expires on its own."""
+        try:
+            self.graph.write(RELEASE, {"id": self.job, "owner": self.owner})
+        except Exception as exc:
+            log.warning("could not release the %s lock: %s", self.job, type(exc).__name__)
 
 
 def orphaned(holder: Row) -> bool:

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -75,8 +74,6 @@ TRIGGER_KINDS: tuple[RecordKind, ...] = (RecordKind.PENALTY, RecordKind.LISTING)
 BATCH = 2000
 READ_TIMEOUT = 600.0
 LOCK_ID = "escalation"
-
-log = logging.getLogger("credgraph.escalation")
 
 Trigger = tuple[str, str]  # (record kind, record id)
 
@@ -670,17 +667,10 @@ def run_escalation(graph: Graph, rules: Rules, as_of: dt.date, actor: str,
     lock = RunLock(graph, LOCK_ID, "ER-" + uuid.uuid4().hex[:16],
                    rules.escalation.lock_minutes * 60)
     lock.acquire(wait, waiting)
-    if lock.taken_over:
-        log.warning("took over the lock of escalation run %s, which never released it (its "
-                    "process is gone or its lock expired); this run finishes its work",
-                    lock.taken_over)
     try:
         return _run(graph, rules, as_of, actor, lock, progress, before_write)
     finally:
-        try:
-            lock.release()
-        except Exception as exc:  # Neo4j gone: the lock expires on its own
-            log.warning("could not release the escalation lock: %s", type(exc).__name__)
+        lock.release()
 
 
 def _run(graph: Graph, rules: Rules, as_of: dt.date, actor: str, lock: RunLock,

@@ -699,8 +699,6 @@ class MonitorRun:
         try:
             now = dt.datetime.now(dt.UTC)
             if self.lock.taken_over:
-                log.warning("took over the lock of run %s, which never released it (its "
-                            "process is gone or its lock expired)", self.lock.taken_over)
                 self._crashed(self.lock.taken_over)
             self.graph.write(START_RUN, {"id": self.id, "asOf": self.as_of, "now": now,
                                          "host": self.lock.host, "pid": self.lock.pid})
@@ -717,10 +715,7 @@ class MonitorRun:
             self.graph.write(FINISH_RUN, {"id": self.id, "props": completed})
             return result
         finally:
-            try:
-                self.lock.release()
-            except Exception as exc:  # Neo4j gone: the lock expires on its own
-                log.warning("could not release the monitoring lock: %s", type(exc).__name__)
+            self.lock.release()
 
     def _crashed(self, run: str) -> None:
         try:
