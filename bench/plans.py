@@ -76,7 +76,8 @@ def statements(kind: str, prepared: list[Prepared]) -> list[tuple[str, str, list
     record = RECORD_FILES[kind]
     fresh = [{**row, "id": f"{row['id']} (plans)"} for row in rows]
     return [(f"{kind} (new)", new_record_statement(record), fresh, {}),
-            (f"{kind} (again)", record_statement(record), fresh, {"sticky": STICKY_STATUSES})]
+            (f"{kind} (again)", record_statement(record), fresh,
+             {"sticky": STICKY_STATUSES, "today": dt.date.today()})]
 
 
 def walk(plan: Any) -> tuple[int, list[str]]:

@@ -417,7 +417,7 @@ class BundleLoader:
                 write_relations(self.graph, rtype, batch, self.batch_size)
         else:
             write_records(self.graph, RECORD_FILES[kind], rows, self.batch_size,
-                          STICKY_STATUSES)
+                          STICKY_STATUSES, self.today)
 
     def _resolve_names(self, pending: list[tuple[int, Prepared]], result: FileSummary,
                        reject: Callable[[int, str, str, str], None],

@@ -412,12 +412,8 @@ class Preparer:
         }
         issuer = self._issuer(row.authority_uscc, row.authority)
         lookup = self._lookup(row.subject_name, issuer=issuer, authority=row.authority)
-        prepared = self._named_record(RecordKind.LICENSE, row.decision_no, props,
-                                      row.decided_on, issuer, "subject_id", row.subject_id,
-                                      lookup)
-        # the day a stored 有效期至 is weighed against when the file has no such column
-        prepared.data["today"] = self.today
-        return prepared
+        return self._named_record(RecordKind.LICENSE, row.decision_no, props, row.decided_on,
+                                  issuer, "subject_id", row.subject_id, lookup)
 
     def listing(self, row: ListingRow) -> Prepared:
         self.not_future(row, "listed_on", "removed_on")

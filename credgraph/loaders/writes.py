@@ -3,6 +3,7 @@ only from the declared model."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from collections.abc import Iterable
 from functools import cache
@@ -62,7 +63,7 @@ SET r += row.props,
                     THEN r.status
                     WHEN r.status = '{RecordStatus.REVOKED.value}' AND row.revokedKept
                     THEN r.status
-                    WHEN row.statusByValidTo AND r.validTo < row.today
+                    WHEN row.statusByValidTo AND r.validTo < $today
                     THEN '{RecordStatus.EXPIRED.value}'
                     ELSE row.status END
 FOREACH (c IN row.choices |
@@ -138,10 +139,11 @@ def superseded_records(graph: Graph, kind: RecordKind, ids: list[str]) -> dict[s
 
 
 def write_records(graph: Graph, kind: RecordKind, rows: Iterable[dict[str, Any]],
-                  batch_size: int, sticky: list[str]) -> int:
+                  batch_size: int, sticky: list[str], today: dt.date) -> int:
     """Records of one kind, a batch at a time: those already in the graph MERGEd (statuses set
-    by repair or objection kept, parties and issuer re-linked), brand-new ones — most of a
-    daily update — CREATEd. Keys are unique within a batch (a file's last occurrence wins)."""
+    by repair or objection kept, parties and issuer re-linked, a stored 有效期至 weighed as of
+    `today`), brand-new ones — most of a daily update — CREATEd. Keys are unique within a batch
+    (a file's last occurrence wins)."""
     written = 0
     for batch in batched(rows, batch_size):
         found = set(graph.read_rows(existing_records_statement(kind),
@@ -155,7 +157,7 @@ def write_records(graph: Graph, kind: RecordKind, rows: Iterable[dict[str, Any]]
                 known += fresh  # another writer created some meanwhile: MERGE is always right
         if known:
             graph.write_batches(record_statement(kind), known, batch_size,
-                                extra={"sticky": sticky})
+                                extra={"sticky": sticky, "today": today})
         written += len(batch)
     return written
 
