@@ -116,11 +116,11 @@ def _from_part(kind: str, row: BundleRow, data: dict[str, Any],
     given without 当前状态 dated by it unless the source revoked it (`statusByValidTo`,
     `revokedKept`: `writes.record_statement`); a contract whose 履约状态 names no default
     is no default of the counterparty's, nor performed without a date when it does not say
-    performed. And the `choices` a record
-    already stored takes by its stored part (`{when, then, else}`: `then` when its property
-    `when` is set and not false, else `else`): 乙方违约 is the counterparty's default unless
-    the stored 政府方违约 says the government's; 已履约 is performed on a day not given
-    unless a 履约日期 is stored. A record new to the file takes the row's value (`defaults`).
+    performed. And the `choices` a record already stored takes by its stored part
+    (`{when, then, else}`: `then` when its property `when` is set and not false, else
+    `else`): 乙方违约 is the counterparty's default unless the stored 政府方违约 says the
+    government's; 已履约 is performed on a day not given unless a 履约日期 is stored. A record
+    new to the file takes the row's value (`defaults`).
     """
     given = row.model_fields_set
     props = data["props"]

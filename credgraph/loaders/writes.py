@@ -236,6 +236,7 @@ def write_officials(graph: Graph, rows: list[dict[str, Any]], batch_size: int) -
     for layer in _layers(rows, ("id", "agency")):
         graph.write_batches(OFFICIALS, layer, batch_size)
 
+
 # An agency's `superior` column: an undated SUBORDINATE_TO unless the two are already tied (a
 # relations row 隶属, dated or not, says more than the column does).
 SUBORDINATE = """
