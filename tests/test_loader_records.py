@@ -13,6 +13,7 @@ import pytest
 
 from credgraph.graph.driver import Graph
 from credgraph.graph.model import RecordKind
+from credgraph.loaders import derive
 from credgraph.loaders.bundle import BundleLoader, LoadSummary
 from credgraph.loaders.writes import existing_records_statement
 from credgraph.queries.integrity import Tracer
@@ -508,6 +509,50 @@ def test_the_part_of_the_columns_a_file_has_decides_what_it_can(services: Servic
     assert load(services, third).rejected == 0
     assert state() == {"HT-1": (False, True), "HT-2": (False, False), "HT-3": (False, False),
                        "XK-1": "REVOKED"}
+
+
+def test_a_penalty_is_derived_again_from_what_it_stores(services: Services, subjects: Path,
+                                                        tmp_path: Path) -> None:
+    """A later penalties file without 严重程度, 领域, 公示截止期, 罚款金额 or 违法行为类型
+    derives severity, domain and publicity end from what the stored penalty says in their
+    place: a severity, domain or end the department gave stays (it was derived again from
+    处罚类别 alone), and one derived from a 罚款金额 of 30 万元 stays 严重. A file with the
+    column and an empty cell derives it anew."""
+    headers = ["decision_no", "subject_name", "subject_id", "category", "fine", "decided_on",
+               "publicity_until", "authority", "violation_type", "severity", "domain"]
+    first = write_csv(tmp_path / "m1.csv", headers, [
+        ["P-1", "德州甲", CO_A, "罚款", "1", "2026-03-05", "2027-06-30",
+         "德州市德城区市场监督管理局", "超范围经营", "严重", "environment"],
+        ["P-2", "德州甲", CO_A, "罚款", "30", "2026-03-05", "", "德州市德城区市场监督管理局",
+         "销售过期食品", "", ""]])
+    later = write_csv(tmp_path / "m2.csv", ["decision_no", "subject_name", "subject_id",
+                                            "category", "decided_on", "authority"], [
+        ["P-1", "德州甲", CO_A, "罚款", "2026-03-05", "德州市德城区市场监督管理局"],
+        ["P-2", "德州甲", CO_A, "罚款", "2026-03-05", "德州市德城区市场监督管理局"],
+        ["P-3", "德州甲", CO_A, "罚款", "2026-03-05", "德州市德城区市场监督管理局"]])
+    for path in (first, later):
+        (tmp_path / "penalties.csv").write_bytes(path.read_bytes())
+        assert load(services, tmp_path / "penalties.csv").rejected == 0
+    severe_end = derive.add_months(dt.date(2026, 3, 5),
+                                   services.rules.penalty.publicity_months["严重"])
+    general_end = derive.add_months(dt.date(2026, 3, 5),
+                                    services.rules.penalty.publicity_months["一般"])
+    query = ("MATCH (p:Penalty) RETURN p.id AS id, p.severity AS severity, p.domain AS domain, "
+             "toString(p.publicityUntil) AS until, p.status AS status ORDER BY id")
+    assert services.graph.read(query) == [
+        {"id": "P-1", "severity": "严重", "domain": "environment", "until": "2027-06-30",
+         "status": "ACTIVE"},
+        {"id": "P-2", "severity": "严重", "domain": "food_drug", "until": str(severe_end),
+         "status": "ACTIVE"},
+        {"id": "P-3", "severity": "一般", "domain": "market", "until": str(general_end),
+         "status": "ACTIVE" if general_end >= TODAY else "EXPIRED"}]
+    cleared = write_csv(tmp_path / "penalties.csv", headers[:4] + headers[5:], [
+        ["P-1", "德州甲", CO_A, "罚款", "2026-03-05", "", "德州市德城区市场监督管理局",
+         "超范围经营", "", ""]])
+    assert load(services, cleared).rejected == 0
+    assert services.graph.read(query + " LIMIT 1") == [
+        {"id": "P-1", "severity": "一般", "domain": "market", "until": str(general_end),
+         "status": "ACTIVE" if general_end >= TODAY else "EXPIRED"}]
 
 
 def test_a_court_case_is_one_domain(services: Services, subjects: Path,

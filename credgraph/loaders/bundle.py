@@ -19,6 +19,7 @@ from typing import Any
 
 from credgraph.graph.driver import Graph
 from credgraph.graph.model import ENDPOINT_LABELS, RecordKind
+from credgraph.loaders.derive import Deriver
 from credgraph.loaders.prepare import (
     STICKY_STATUSES,
     Prepared,
@@ -33,13 +34,14 @@ from credgraph.loaders.readers import (
     read_table,
     repeated_headers,
 )
+from credgraph.loaders.sources import MissingInputs, with_stored
 from credgraph.loaders.subjects import write_legal_persons, write_natural_persons
 from credgraph.loaders.validation import FileShape, Rejection, Validator
 from credgraph.loaders.writes import (
     SUBORDINATE,
     derive_shared_contacts,
     existing_subjects,
-    superseded_records,
+    stored_records,
     write_officials,
     write_records,
     write_relations,
@@ -274,6 +276,7 @@ class BundleLoader:
         self.rules = rules
         self.today = today or dt.date.today()
         self.preparer = Preparer(rules, privacy, normaliser, self.today)
+        self.deriver = Deriver(rules)
         self.validator = Validator(self.preparer, workers)
         self.resolver = Resolver(graph, rules, normaliser)
         self.batch_size = batch_size
@@ -386,7 +389,7 @@ class BundleLoader:
                reject: Callable[[int, str, str, str], None], summary: LoadSummary) -> None:
         pending = self._resolve_names(pending, result, reject, summary)
         pending = self._check_references(pending, reject)
-        pending = self._check_superseded(kind, pending, reject)
+        pending = self._weigh_stored(kind, pending, reject)
         if not pending:
             return
         self._await_write()
@@ -486,30 +489,45 @@ class BundleLoader:
             kept.append((line, prepared))
         return kept
 
-    def _check_superseded(self, kind: str, pending: list[tuple[int, Prepared]],
-                          reject: Callable[[int, str, str, str], None]
-                          ) -> list[tuple[int, Prepared]]:
-        """A record an objection corrected keeps its old version as it was and the corrected
-        one in force (SPEC §8): a later row of the source changes neither — it is refused,
-        saying which version stands, for the department to answer with a new objection."""
+    def _weigh_stored(self, kind: str, pending: list[tuple[int, Prepared]],
+                      reject: Callable[[int, str, str, str], None]
+                      ) -> list[tuple[int, Prepared]]:
+        """What the batch's records already stored decides, in one read. A record an
+        objection corrected keeps its old version as it was and the corrected one in force
+        (SPEC §8): a later row of the source changes neither — it is refused, saying which
+        version stands, for the department to answer with a new objection. A penalty of a
+        file lacking some of the columns its severity, domain and publicity end come from is
+        derived again from what the stored penalty says in their place."""
         record_kind = RECORD_FILES.get(kind)
         if record_kind is None or not pending:
             return pending
-        found = superseded_records(self.graph, record_kind, [p.data["id"] for _, p in pending])
+        inputs = any(p.derived_from for _, p in pending)
+        found = stored_records(self.graph, record_kind, [p.data["id"] for _, p in pending],
+                               inputs)
         if not found:
             return pending
         column = ROW_MODELS[kind].key or "id"
         kept = []
         for line, prepared in pending:
-            corrected = found.get(prepared.data["id"])
-            if corrected is None:
-                kept.append((line, prepared))
+            stored = found.get(prepared.data["id"])
+            if stored is not None and stored["current"] is not None:
+                reject(line, column, prepared.data["id"],
+                       f"corrected by an objection on {stored['on']}: {stored['current']} is "
+                       "in force and the version before it is kept as it was; a later row of "
+                       "the source changes neither (file a new objection to change the record)")
                 continue
-            reject(line, column, prepared.data["id"],
-                   f"corrected by an objection on {corrected['on']}: {corrected['current']} is "
-                   "in force and the version before it is kept as it was; a later row of the "
-                   "source changes neither (file a new objection to change the record)")
+            if stored is not None and prepared.derived_from is not None:
+                self._derive_from_stored(prepared, prepared.derived_from, stored["inputs"])
+            kept.append((line, prepared))
         return kept
+
+    def _derive_from_stored(self, prepared: Prepared, missing: MissingInputs,
+                            stored: dict[str, Any]) -> None:
+        """The given flags of the columns the file lacks stay as stored (`keep_absent`)."""
+        derived = self.deriver.penalty(with_stored(missing, stored), self.today)
+        prepared.data["status"] = derived["status"]
+        prepared.data["props"].update({prop: derived[prop]
+                                       for prop in ("severity", "domain", "publicityUntil")})
 
     def _known_subjects(self, ids: set[str]) -> dict[str, set[str]]:
         """The labels of the subjects among `ids` that exist."""

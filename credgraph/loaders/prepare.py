@@ -27,8 +27,8 @@ from credgraph.graph.model import (
     converse_kinship,
     relation_type,
 )
-from credgraph.loaders.derive import Deriver
-from credgraph.loaders.sources import keep_absent
+from credgraph.loaders.derive import Deriver, PenaltyInputs
+from credgraph.loaders.sources import MissingInputs, keep_absent, missing_inputs
 from credgraph.loaders.subjects import legal_person_props, natural_person_props
 from credgraph.queries.resolution import LEGAL, Lookup
 from credgraph.rules import Rules
@@ -121,6 +121,9 @@ class Prepared:
     relation: RelationType | None = None
     superior: str | None = None
     resolve: Unresolved | None = None
+    # a penalty of a file lacking some of what its derived values come from: derived again
+    # from what the stored penalty says in their place (`sources.with_stored`)
+    derived_from: MissingInputs | None = None
 
     def attach(self, ref: SubjectRef, role: PartyRole) -> None:
         """The party found by name joins the record, first as if the row had named it."""
@@ -372,26 +375,29 @@ class Preparer:
 
     def penalty(self, row: PenaltyRow) -> Prepared:
         self.not_future(row, "decided_on")
-        severity = self.derive.severity(row.severity, row.category, row.content, row.fine,
-                                        row.license_action)
-        domain = self.derive.domain(row.domain, row.authority, row.violation_type, row.facts)
-        until = self.derive.publicity_until(row.decided_on, severity, row.publicity_until)
-        status = self.derive.status(until, self.today)
+        given = PenaltyInputs(
+            category=row.category, authority=row.authority, decided_on=row.decided_on,
+            severity=row.severity, domain=row.domain, publicity_until=row.publicity_until,
+            content=row.content, fine=row.fine, license_action=row.license_action,
+            violation_type=row.violation_type, facts=row.facts)
         props = {
-            "domain": domain, "severity": severity, "status": status,
+            **self.derive.penalty(given, self.today),
             "title": row.violation_type or row.category, "authority": row.authority,
             "authorityUscc": _code(row.authority_uscc), "category": row.category,
             "content": row.content, "facts": row.facts, "basis": row.basis, "fine": row.fine,
             "confiscation": row.confiscation, "licenseAction": row.license_action,
-            "validUntil": row.valid_until, "publicityUntil": until, "source": row.source,
+            "validUntil": row.valid_until, "source": row.source,
             "sourceUscc": _code(row.source_uscc), "note": row.note, "subjectName": row.subject_name,
             "subjectCategory": row.subject_category, "legalRep": row.legal_rep,
         }
         issuer = self._issuer(row.authority_uscc, row.authority)
         lookup = self._lookup(row.subject_name, row.subject_category, issuer, row.authority,
                               row.legal_rep, row.legal_rep_id)
-        return self._named_record(RecordKind.PENALTY, row.decision_no, props, row.decided_on,
-                                  issuer, "subject_id", row.subject_id, lookup)
+        prepared = self._named_record(RecordKind.PENALTY, row.decision_no, props,
+                                      row.decided_on, issuer, "subject_id", row.subject_id,
+                                      lookup)
+        prepared.derived_from = missing_inputs(row, given)
+        return prepared
 
     def license(self, row: LicenseRow) -> Prepared:
         self.not_future(row, "decided_on")

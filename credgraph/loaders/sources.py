@@ -7,14 +7,19 @@ A property named here is written again only from a file that has every column it
 with, else it goes into `defaults`, written only when the record or relation is created: a
 listing's domain from 认定部门 and 认定依据, a penalty's title from 违法行为类型. One derived
 from required columns as well as optional ones (a penalty's severity from 处罚类别 and
-罚款金额, its publicity end from 处罚决定日期) is derived again from every row — a department's
-penalties file usually has no 公示截止期, and a corrected decision date must move it."""
+罚款金额, its publicity end from 处罚决定日期) is derived again from every row — a corrected
+decision date must move it — with what the stored penalty says for each column the file lacks
+(`with_stored`)."""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from credgraph.graph.model import PartyRole, RecordStatus
+from credgraph.loaders.derive import PenaltyInputs
 from credgraph.schema.rows import BundleRow
 
 Sources = dict[str, tuple[str, ...]]
@@ -33,7 +38,8 @@ PROPERTY_SOURCES: dict[str, Sources] = {
         "licenseAction": ("license_action",), "validUntil": ("valid_until",),
         "source": ("source",), "sourceUscc": ("source_uscc",), "note": ("note",),
         "subjectCategory": ("subject_category",), "legalRep": ("legal_rep",),
-        "title": ("violation_type",),
+        "title": ("violation_type",), "severityGiven": ("severity",),
+        "domainGiven": ("domain",), "publicityGiven": ("publicity_until",),
     },
     "licenses": {
         **_ISSUED, "status": ("status", "valid_to"), "currentStatus": ("status",),
@@ -152,3 +158,48 @@ def _from_part(kind: str, row: BundleRow, data: dict[str, Any],
             else:
                 decided.add(prop)
     return decided, choices
+
+
+# A penalty's derivation inputs and the stored property standing for each when a later file
+# lacks its column (a given severity, domain or publicity end only where the department gave
+# it: one derived is derived again, under the rules of the day).
+PENALTY_INPUTS: dict[str, str] = {
+    "severity": "severity", "domain": "domain", "publicity_until": "publicityUntil",
+    "content": "content", "fine": "fine", "license_action": "licenseAction",
+    "violation_type": "title", "facts": "facts",
+}
+_GIVEN_FLAGS = {"severity": "severityGiven", "domain": "domainGiven",
+                "publicity_until": "publicityGiven"}
+# what `with_stored` reads of a stored penalty
+STORED_PENALTY = sorted({*PENALTY_INPUTS.values(), *_GIVEN_FLAGS.values(), "category"})
+
+
+@dataclass(frozen=True)
+class MissingInputs:
+    """A penalty row whose file lacks some of the columns its derived values come from."""
+
+    given: PenaltyInputs
+    absent: frozenset[str]
+
+
+def missing_inputs(row: BundleRow, given: PenaltyInputs) -> MissingInputs | None:
+    absent = frozenset(PENALTY_INPUTS) - row.model_fields_set
+    return MissingInputs(given, absent) if absent else None
+
+
+def with_stored(missing: MissingInputs, stored: dict[str, Any]) -> PenaltyInputs:
+    """The row's inputs, with what the stored penalty says for each column the file lacks: a
+    severity (严重程度) the department gave stays given, and one derived from a 罚款金额 a
+    later file has no column for is not derived again without it."""
+    taken: dict[str, Any] = {}
+    for column in missing.absent:
+        value = stored.get(PENALTY_INPUTS[column])
+        flag = _GIVEN_FLAGS.get(column)
+        if flag is not None and not stored.get(flag):
+            value = None
+        elif column == "violation_type" and value == stored.get("category"):
+            value = None  # the title fell back on 处罚类别: no 违法行为类型 was given
+        elif column == "publicity_until" and value is not None:
+            value = dt.date.fromisoformat(value)
+        taken[column] = value
+    return dataclasses.replace(missing.given, **taken)

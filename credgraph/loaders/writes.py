@@ -13,6 +13,7 @@ import neo4j.exceptions
 
 from credgraph.graph.driver import Graph, batched
 from credgraph.graph.model import RECORD_LABELS, RELATIONS, RecordKind, RecordStatus, RelationType
+from credgraph.loaders.sources import STORED_PENALTY
 
 EXISTING = """
 UNWIND $ids AS id
@@ -122,19 +123,27 @@ RETURN collect(r.id) AS rows
 
 
 @cache
-def superseded_records_statement(kind: RecordKind) -> str:
-    """Records an objection corrected (异议更正): the version kept as it was, and the one in
-    force beside it."""
+def stored_records_statement(kind: RecordKind) -> str:
+    """Of a batch's records, those an objection corrected (异议更正: the version kept as it
+    was, and the one in force beside it), and — when `$inputs` — every stored penalty with
+    what its derived values come from (`sources.with_stored`)."""
+    inputs = ""
+    if kind is RecordKind.PENALTY:
+        fields = ", ".join(f"{prop}: toString(r.{prop})" if prop == "publicityUntil"
+                           else f".{prop}" for prop in STORED_PENALTY)
+        inputs = f", inputs: CASE WHEN $inputs THEN r {{{fields}}} END"
     return f"""
 UNWIND $ids AS id
 MATCH (r:{RECORD_LABELS[kind].value} {{id: id}})
-WHERE r.supersededBy IS NOT NULL
-RETURN collect({{id: r.id, current: r.supersededBy, on: toString(r.revokedOn)}}) AS rows
+WHERE r.supersededBy IS NOT NULL OR $inputs
+RETURN collect({{id: r.id, current: r.supersededBy, on: toString(r.revokedOn){inputs}}}) AS rows
 """
 
 
-def superseded_records(graph: Graph, kind: RecordKind, ids: list[str]) -> dict[str, Any]:
-    rows = graph.read_rows(superseded_records_statement(kind), {"ids": ids}, timeout=120)
+def stored_records(graph: Graph, kind: RecordKind, ids: list[str],
+                   inputs: bool) -> dict[str, Any]:
+    rows = graph.read_rows(stored_records_statement(kind), {"ids": ids, "inputs": inputs},
+                           timeout=120)
     return {row["id"]: row for row in rows}
 
 
