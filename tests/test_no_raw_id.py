@@ -204,3 +204,30 @@ def test_no_raw_id_number_after_a_load(graph: Graph, settings: Settings, privacy
         assert expected in values, expected
     assert masked(A) in rejected and "unrecognised date" in rejected
     assert "C: RUN" in caplog.text and f"身份证号码{masked(A)}" in caplog.text
+
+
+def test_a_file_named_after_a_person_shows_no_raw_number(graph: Graph, settings: Settings,
+                                                         tmp_path: Path) -> None:
+    """An export named after the person it is about (处罚_<ID number>.csv) put the raw number
+    in the summary's `file`, the rejects file's and missing-fields file's `file` column and the
+    corrections' `file` — found by the SPEC compliance review; every one now shows it masked."""
+    folder = tmp_path / "bundle"
+    folder.mkdir()
+    write(folder, "legal_persons", ["uscc", "name"], [[CO, "德州市德城区鑫源食品有限公司"]])
+    write(folder, f"penalties_{A}", ["decision_no", "subject_name", "subject_id", "category",
+                                     "decided_on", "authority"], [
+        ["F-1", "德州市德城区鑫源食品有限公司", "", "警告", "2026-03-05", "德州市市场监督管理局"],
+        ["F-2", "查无此公司", "", "警告", "2026-03-05", "德州市市场监督管理局"],  # unresolved
+        ["F-3", "德州市德城区鑫源食品有限公司", CO, "警告", "", "德州市市场监督管理局"],  # no date
+    ])
+    out = tmp_path / "out"
+    result = invoke(settings, "load", str(folder), "--json", "--rejects", str(out / "r.csv"))
+    assert result.exit_code == 0, result.output
+    summary: dict[str, Any] = json.loads(result.stdout)
+    assert (summary["read"], summary["loaded"], summary["rejected"]) == (4, 2, 2)
+    assert len(summary["corrections"]) == 1
+    written = [path.read_text(encoding="utf-8") for path in sorted(out.iterdir())]
+    assert len(written) == 3  # rejects, corrections, missing fields
+    for text in (result.stdout, result.stderr, *written):
+        assert raw_numbers(text) == []
+    assert f"penalties_{masked(A)}.csv" in written[-1]  # r.csv: the file still named

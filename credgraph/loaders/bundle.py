@@ -244,19 +244,20 @@ def discover(paths: list[Path], warnings: list[str] | None = None) -> list[tuple
         for candidate in candidates:
             resolved = candidate.resolve()
             if resolved in given:
-                notes.append(f"{candidate.name}: given more than once ({given[resolved]}, "
-                             f"{candidate}); loaded once")
+                notes.append(scrub(f"{candidate.name}: given more than once "
+                                   f"({given[resolved]}, {candidate}); loaded once"))
                 continue
             given[resolved] = candidate
             kind = file_kind(candidate)
             if kind is None and (kind := header_kind(candidate)) is not None:
-                notes.append(f"{candidate.name}: loaded as {kind}, which its header matches")
+                notes.append(scrub(f"{candidate.name}: loaded as {kind}, which its header "
+                                   "matches"))
             if kind is None:
                 if candidate is path:
                     raise BundleError(f"{candidate}: unknown file; name it after one of "
                                       f"{', '.join(FILE_ORDER)}")
-                notes.append(f"{candidate.name}: skipped — neither its name nor its header is "
-                             "a bundle file's")
+                notes.append(scrub(f"{candidate.name}: skipped — neither its name nor its "
+                                   "header is a bundle file's"))
                 continue
             found.append((kind, candidate))
     if not found:
@@ -315,16 +316,19 @@ class BundleLoader:
         is loaded from."""
         started = time.monotonic()
         model = ROW_MODELS[kind]
-        result = FileSummary(file=str(path), kind=kind)
+        # a file's name is shown (summary, warnings, rejects, missing fields) scrubbed: an
+        # export named after a person (处罚_371402….csv) must not put the number in them
+        shown = scrub(path.name)
+        result = FileSummary(file=scrub(str(path)), kind=kind)
 
         table, shape = open_bundle_file(kind, path)
         result.encoding = table.encoding
         result.headers = dict(shape.columns)
         if table.title_rows:
-            summary.warnings.append(f"{path.name}: {table.title_rows} title row(s) above the "
+            summary.warnings.append(f"{shown}: {table.title_rows} title row(s) above the "
                                     "header skipped")
         if repeated := repeated_headers(table.headers):
-            summary.warnings.append(f"{path.name}: column(s) {', '.join(repeated)} appear more "
+            summary.warnings.append(f"{shown}: column(s) {', '.join(repeated)} appear more "
                                     "than once; a row's first non-empty one is read")
 
         def reject(line: int, column: str, value: str, reason: str,
@@ -332,11 +336,11 @@ class BundleLoader:
             reason = scrub(reason)
             result.rejected += 1
             result.reasons[reason.split(":")[0].split(" (")[0]] += 1
-            summary.rejects.append(Reject(path.name, line, result.header(column),
+            summary.rejects.append(Reject(shown, line, result.header(column),
                                           scrub(value), reason))
             sender = scrub(department or NO_DEPARTMENT)
             for lacking in missing:  # every required field the row lacks, not only the first
-                summary.missing[(path.name, sender, result.header(lacking))] += 1
+                summary.missing[(shown, sender, result.header(lacking))] += 1
 
         pending: list[tuple[int, Prepared]] = []
         for line, prepared, key in self.validator.outcomes(shape, table.rows,
@@ -346,7 +350,8 @@ class BundleLoader:
                 self.progress(kind, 1000)
             if key is not None and (winner := winners.get(key, (path, line))) != (path, line):
                 file, at = winner
-                where = "this file:" if file == path else f"this bundle: {file.name}"
+                where = ("this file:" if file == path
+                         else f"this bundle: {scrub(file.name)}")
                 reject(line, model.key, key, f"duplicate key {key!r} in {where} line {at} wins")
                 continue
             if isinstance(prepared, Rejection):
