@@ -940,7 +940,7 @@ def escalate(as_of: dt.date | None, as_json: bool) -> None:
         if day > dt.date.today():
             click.echo(f"warning: --as-of {day} is ahead of today: the stored escalations are "
                        "brought to that day (those whose window will have passed are lifted); "
-                       "a run as of today opens them again", err=True)
+                       "a run as of today reopens them as they stood", err=True)
         migrate(services.graph)
         result = run_escalation(
             services.graph, services.rules, day, _operator(), progress, wait=None,

@@ -516,6 +516,32 @@ def test_a_run_dated_before_a_confirmation_leaves_it(proposed: Graph, rules: Rul
     assert run(proposed, rules, earliest)["created"] == 2
 
 
+def test_a_run_dated_before_a_lift_finds_what_stood(proposed: Graph, rules: Rules) -> None:
+    """A run dated ahead (five years on, every penalty out of its window) lifts everything;
+    a run of an earlier date finds the escalations as they stood before that lift — C's
+    proposal with its notice period, then its SEVERE as the person confirmed it, with the
+    FOCUS of its controllers — not a fresh proposal with a new notice period."""
+    ahead = AS_OF + dt.timedelta(days=5 * 365)
+    assert run(proposed, rules, ahead)["lifted"] == 3
+    assert run(proposed, rules, AS_OF) == {"created": 3, "raised": 0, "unchanged": 0,
+                                           "lifted": 0, "lowered": 0}
+    c = node(proposed, "C")
+    assert (c["level"], c["status"], c["proposedOn"].to_native()) == (
+        "SEVERE_PROPOSED", "ACTIVE", AS_OF)
+    assert "reopened as it stood" in json.loads(c["history"][-1])["note"]
+    earliest = AS_OF + dt.timedelta(days=30)
+    confirm_escalation(proposed, rules, "C", "确认", "admin-1", earliest)
+    run(proposed, rules, ahead)
+    assert escalation_levels(proposed, ["C", "P", "Q"]) == {}
+    assert run(proposed, rules, earliest)["created"] == 5
+    c = node(proposed, "C")
+    assert (c["level"], c["confirmedBy"], c["confirmedOn"].to_native(), c["liftedOn"]) == (
+        "SEVERE", "admin-1", earliest, None)
+    assert escalation_levels(proposed, ["C", "P", "Q"]) == {
+        "C": "SEVERE", "P": "FOCUS", "Q": "FOCUS"}
+    assert run(proposed, rules, earliest)["created"] == 0
+
+
 def test_confirmation_refusals(proposed: Graph, rules: Rules) -> None:
     later = AS_OF + dt.timedelta(days=60)
     with pytest.raises(EscalationRefused, match="no escalation"):

@@ -25,7 +25,8 @@ counted severity (严重/一般, not 轻微), dated within the window:
 
 A confirmed SEVERE stays while any of the subject's own rules (R1–R5) holds; when none does
 it is lifted, or lowered to FOCUS when the subject is still a propagation target. A run dated
-before a confirmation leaves that escalation as the person decided it. An
+before a confirmation leaves that escalation as the person decided it, and one dated before a
+lift (a run dated ahead) finds it as it stood before the lift. An
 escalation whose conditions no longer hold is LIFTED with the date, never deleted; its
 history is append-only.
 """
@@ -397,8 +398,10 @@ RETURN collect(e {{{ESCALATION_FIELDS},
   triggers: [(e)-[:{_TRIGGERED_BY}]->(r) | [r.kind, r.id]]}}) AS rows
 """
 
+# a SEVERE lifted by a run of a later date than this one's stood as of this date
 STORED_SEVERE = f"""
-MATCH (e:{_ESC}) WHERE e.status = $active AND e.level = $severe
+MATCH (e:{_ESC})
+WHERE e.level = $severe AND (e.status = $active OR (e.status = $lifted AND e.liftedOn > $asOf))
 MATCH (s:{Label.LEGAL_PERSON.value})-[:{_HAS_ESCALATION}]->(e)
 RETURN collect({{id: s.id, confirmedOn: e.confirmedOn}}) AS rows
 """
@@ -436,6 +439,14 @@ class Stored:
     def confirmed_after(self, as_of: dt.date) -> bool:
         return confirmed_after(self.row.get("confirmedOn"), as_of)
 
+    def lifted_after(self, as_of: dt.date) -> dt.date | None:
+        """The day of a lift by a run of a later date than `as_of`: as of `as_of` it had not
+        happened (a run dated ahead lifted what a run of today finds holding)."""
+        lifted = as_date(self.row.get("liftedOn"))
+        if self.status == EscalationStatus.LIFTED.value and lifted and lifted > as_of:
+            return lifted
+        return None
+
 
 def confirmed_after(confirmed_on: Any, as_of: dt.date) -> bool:
     """Confirmed by a person (人工确认) after `as_of`: a run of that date leaves it."""
@@ -450,7 +461,9 @@ def stored_escalations(graph: Graph) -> dict[str, Stored]:
 
 def _stored_severe(graph: Graph, wanted: dict[str, Wanted], as_of: dt.date) -> set[str]:
     rows = graph.read_rows(STORED_SEVERE, {"active": EscalationStatus.ACTIVE.value,
-                                           "severe": EscalationLevel.SEVERE.value})
+                                           "lifted": EscalationStatus.LIFTED.value,
+                                           "severe": EscalationLevel.SEVERE.value,
+                                           "asOf": as_of})
     return {row["id"] for row in rows
             if (row["id"] in wanted and wanted[row["id"]].own)
             or confirmed_after(row["confirmedOn"], as_of)}
@@ -563,6 +576,9 @@ def _change(rules: Rules, as_of: dt.date, item: Wanted | None, node: Stored | No
                                    "no escalation rule holds any more", node.rules))
     note = "; ".join(item.reasons)
     level = item.level
+    lifted = node.lifted_after(as_of) if node is not None else None
+    if lifted is not None and node is not None:
+        return _reopened(rules, as_of, item, node, actor, lifted)
     if node is None or not node.active:
         props = {**_level_props(rules, level, as_of), **_reason_props(item, node),
                  "status": EscalationStatus.ACTIVE.value, "openedOn": as_of,
@@ -591,6 +607,26 @@ def _change(rules: Rules, as_of: dt.date, item: Wanted | None, node: Stored | No
     return Change(item.subject, UPDATED, revision, props, item.triggers,
                   _event(UPDATED, level.value, as_of, actor, note, item.rules,
                          item.triggers))
+
+
+def _reopened(rules: Rules, as_of: dt.date, item: Wanted, node: Stored, actor: str,
+              lifted: dt.date) -> Change:
+    """An escalation a run dated `lifted` lifted, found holding by a run of an earlier date:
+    reopened as it stood — a SEVERE a person confirmed stays confirmed, a proposal keeps its
+    notice period — not opened anew as a fresh proposal."""
+    current = EscalationLevel(node.level)
+    level = item.level
+    if current is EscalationLevel.SEVERE:
+        level = current if item.own else EscalationLevel.FOCUS
+    props = {"status": EscalationStatus.ACTIVE.value, "liftedOn": None,
+             **_reason_props(item, node)}
+    if rank(level) != rank(current):
+        props |= {**_level_props(rules, level, as_of),
+                  "proposedOn": as_of if level is EscalationLevel.SEVERE_PROPOSED else None}
+    note = (f"reopened as it stood: the lift as of {lifted} is after this run's date; "
+            + "; ".join(item.reasons))
+    return Change(item.subject, CREATED, node.revision, props, item.triggers,
+                  _event(CREATED, level.value, as_of, actor, note, item.rules, item.triggers))
 
 
 def _apply_statement() -> str:
@@ -680,7 +716,8 @@ def _run(graph: Graph, rules: Rules, as_of: dt.date, actor: str, lock: RunLock,
 
     def severe_after(wanted: dict[str, Wanted]) -> set[str]:
         return {sid for sid, node in stored.items()
-                if node.active and node.level == EscalationLevel.SEVERE.value
+                if (node.active or node.lifted_after(as_of))
+                and node.level == EscalationLevel.SEVERE.value
                 and ((sid in wanted and wanted[sid].own) or node.confirmed_after(as_of))}
 
     wanted = wanted_escalations(graph, rules, as_of, severe_after)
