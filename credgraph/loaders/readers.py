@@ -69,6 +69,19 @@ MESS_PIECES = 10
 # drop them when normalised.
 
 
+# Files that are no text at all, as a clerk renames them to .csv: what each is, and what to do.
+BINARY_SIGNATURES = (
+    (b"PK\x03\x04", "a ZIP archive — an XLSX workbook named .csv, or a zip: name a workbook "
+                     ".xlsx, unpack a zip"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Excel .xls workbook (or another Office "
+                                          "document): save it as .xlsx or as CSV UTF-8"),
+    (b"%PDF-", "a PDF document: export the data as CSV or XLSX"),
+    (b"\x1f\x8b", "a gzip archive: unpack it"),
+    (b"Rar!\x1a\x07", "a RAR archive: unpack it"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive: unpack it"),
+)
+
+
 class UnreadableFile(Exception):
     """The file as a whole cannot be read; the message names it and says why."""
 
@@ -124,7 +137,11 @@ def _decode(data: bytes) -> tuple[str, str]:
     encodings the bundle's documentation promises are read: the one a byte order mark names,
     else UTF-8 or GB18030 (`_unmarked`). A decoding whose text is a mess (Big5 or Shift-JIS
     read as GBK: private-use characters, kana, box drawing) is not the file's; none left, the
-    file is refused rather than loaded as garbage."""
+    file is refused rather than loaded as garbage. An archive or a workbook renamed .csv
+    (`BINARY_SIGNATURES`) is refused saying what it is."""
+    binary = next((what for magic, what in BINARY_SIGNATURES if data.startswith(magic)), None)
+    if binary:
+        raise UnreadableFile(f"not text but {binary}")
     announced = next((name for bom, name in BOMS if data.startswith(bom)), None)
     decodings = ([(announced, data.decode(announced, errors=UNDECODABLE))] if announced
                  else _unmarked(data))
