@@ -89,6 +89,15 @@ def test_id_lower_case_x_and_full_width() -> None:
     assert parse_id_number("１１０１０５１９４９１２３１００２Ｘ").number == "11010519491231002X"
 
 
+def test_invisible_characters_around_an_identifier_dropped() -> None:
+    """A code copied from a web page or a form brings zero-width spaces, a stray U+FEFF or a
+    direction mark along: invisible, not whitespace to `str.split`, and no part of the code."""
+    assert parse_uscc("\u200b91110000600037341L\u200b\ufeff").code == "91110000600037341L"
+    full_width = "\u200e９１１１００００６０００３７３４１Ｌ\u2060"
+    assert parse_uscc(full_width).code == "91110000600037341L"
+    assert parse_id_number("\ufeff11010519491231002x\u200d").number == "11010519491231002X"
+
+
 def test_identifiers_an_export_kept_as_text() -> None:
     """="…" and '… are how exports keep a spreadsheet from turning an identifier into a
     number: the identifier inside is read."""

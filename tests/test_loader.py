@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -532,7 +533,26 @@ def test_an_unreadable_file_in_a_folder_loads_nothing(services: Services,
     with pytest.raises(BundleError, match=r"penalties\.csv: cannot detect the text encoding"):
         loader(services).load([folder])
     (folder / "penalties.csv").write_text("decision_no,subject_name\nX-1,甲\n", encoding="utf-8")
-    with pytest.raises(BundleError, match=r"penalties\.csv: missing required column"):
+    # named as the file may name them: an export with Chinese headers sees its 处罚机关 missing
+    with pytest.raises(BundleError, match=r"penalties\.csv: missing required column\(s\) "
+                       r"category/处罚类别, decided_on/处罚决定日期, authority/处罚机关 for"):
+        loader(services).load([folder])
+    assert counts(services.graph) == {"nodes": 0, "relations": 0}
+
+
+@pytest.mark.parametrize(("magic", "what"), [
+    (b"PK\x03\x04", "a ZIP archive — an XLSX workbook named .csv"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Excel .xls workbook"),
+    (b"%PDF-1.7\n", "a PDF document"),
+])
+def test_a_workbook_or_archive_named_csv_says_what_it_is(services: Services, tmp_path: Path,
+                                                         magic: bytes, what: str) -> None:
+    """A workbook or an archive a clerk renamed .csv is refused saying what it is (it was
+    'cannot detect the text encoding', which sends the clerk after an encoding), and the
+    folder loads nothing."""
+    folder = base_bundle(tmp_path / "b")
+    (folder / "penalties.csv").write_bytes(magic + bytes(range(256)) * 8)
+    with pytest.raises(BundleError, match=rf"penalties\.csv: not text but {re.escape(what)}"):
         loader(services).load([folder])
     assert counts(services.graph) == {"nodes": 0, "relations": 0}
 

@@ -65,6 +65,20 @@ def test_utf16_with_a_bom(services: Services, tmp_path: Path) -> None:
     assert stored_names(services) == dict(COMPANIES)
 
 
+def test_zero_width_characters_around_ids_in_a_short_utf8_file(services: Services,
+                                                                tmp_path: Path) -> None:
+    """A short UTF-8 delivery whose codes were copied with zero-width spaces and a stray
+    U+FEFF around them is UTF-8 (the mess detector, which counts them as unprintable, found it
+    a mess and the file was refused as of no encoding) and its codes are the companies' (they
+    were rejected `bad length` and an authority code was stored with them, its ISSUED_BY
+    lost)."""
+    path = write_csv(tmp_path / "legal_persons.csv", ["统一社会信用代码", "名称"], [
+        [f"\u200b{uscc}\u200b\ufeff", name] for uscc, name in COMPANIES], encoding="utf-8")
+    summary = loader(services).load([path], derive_contacts=False)
+    assert (summary.files[0].encoding, summary.loaded, summary.rejected) == ("utf-8", 6, 0)
+    assert stored_names(services) == dict(COMPANIES)
+
+
 def private_use_gbk(path: Path) -> Path:
     """GBK whose names lie in its user-defined area (AAA1–AFFE): private-use characters."""
     rows = [f"{uscc},".encode() + b"\xaa\xa1\xab\xa2\xac\xa3\xad\xa4" + "有限公司".encode("gbk")

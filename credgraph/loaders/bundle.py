@@ -180,6 +180,14 @@ def _file_stem(name: str) -> str:
     return "".join(char for char in name.lower() if char not in "_- ")
 
 
+def _column_names(model: type[BundleRow], field: str) -> str:
+    """A field as a file names it: its English key and its Chinese names (authority/处罚机关),
+    so that a clerk whose export has Chinese headers sees which one is missing."""
+    alias = model.model_fields[field].validation_alias
+    names = [str(choice) for choice in getattr(alias, "choices", ())] or [field]
+    return "/".join(dict.fromkeys([field, *names]))
+
+
 def open_bundle_file(kind: str, path: Path) -> tuple[Table, FileShape]:
     """A bundle file's rows and the shape of its header; a file that cannot be read, or lacks a
     required column, is a BundleError naming it."""
@@ -191,7 +199,8 @@ def open_bundle_file(kind: str, path: Path) -> tuple[Table, FileShape]:
     shape = FileShape.of(kind, table.headers)
     missing = missing_columns(model, shape.mapping)
     if missing:
-        raise BundleError(f"{path}: missing required column(s) {', '.join(missing)} "
+        named = ", ".join(_column_names(model, name) for name in missing)
+        raise BundleError(f"{path}: missing required column(s) {named} "
                           f"for {kind} (headers: {', '.join(table.headers)})")
     return table, shape
 

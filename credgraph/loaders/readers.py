@@ -18,6 +18,7 @@ from typing import Any
 
 from charset_normalizer.md import mess_ratio
 
+from credgraph.schema.identifiers import FORMAT_CHARS
 from credgraph.schema.rows import is_blank
 
 SUFFIXES = (".csv", ".xlsx", ".jsonl", ".ndjson")
@@ -61,6 +62,24 @@ READ_ENCODINGS = "UTF-8, UTF-16 or UTF-32 with a byte order mark, or GBK/GB18030
 MESS_THRESHOLD = 0.2
 MESS_PIECE = 100_000
 MESS_PIECES = 10
+# Format characters (FORMAT_CHARS: zero-width spaces, a stray U+FEFF …) that copying from a
+# web page leaves around ids are unprintable to the mess detector, so a few in a short file
+# would make its UTF-8 "a mess": they are left out of what it measures (the wrong decodings it
+# is there for give kana, private-use characters and box drawing, not these), and identifiers
+# drop them when normalised.
+
+
+# Files that are no text at all, as a clerk renames them to .csv: what each is, and what to do.
+BINARY_SIGNATURES = (
+    (b"PK\x03\x04", "a ZIP archive — an XLSX workbook named .csv, or a zip: name a workbook "
+                     ".xlsx, unpack a zip"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Excel .xls workbook (or another Office "
+                                          "document): save it as .xlsx or as CSV UTF-8"),
+    (b"%PDF-", "a PDF document: export the data as CSV or XLSX"),
+    (b"\x1f\x8b", "a gzip archive: unpack it"),
+    (b"Rar!\x1a\x07", "a RAR archive: unpack it"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive: unpack it"),
+)
 
 
 class UnreadableFile(Exception):
@@ -118,7 +137,11 @@ def _decode(data: bytes) -> tuple[str, str]:
     encodings the bundle's documentation promises are read: the one a byte order mark names,
     else UTF-8 or GB18030 (`_unmarked`). A decoding whose text is a mess (Big5 or Shift-JIS
     read as GBK: private-use characters, kana, box drawing) is not the file's; none left, the
-    file is refused rather than loaded as garbage."""
+    file is refused rather than loaded as garbage. An archive or a workbook renamed .csv
+    (`BINARY_SIGNATURES`) is refused saying what it is."""
+    binary = next((what for magic, what in BINARY_SIGNATURES if data.startswith(magic)), None)
+    if binary:
+        raise UnreadableFile(f"not text but {binary}")
     announced = next((name for bom, name in BOMS if data.startswith(bom)), None)
     decodings = ([(announced, data.decode(announced, errors=UNDECODABLE))] if announced
                  else _unmarked(data))
@@ -168,10 +191,11 @@ def _damaged_lines(data: bytes, encoding: str, enough: int) -> int:
 
 def _messy(text: str) -> bool:
     """Whether charset-normalizer's mess detector finds any measured piece of the text (its
-    damaged bytes left out) as messy as text decoded in the wrong encoding."""
+    damaged bytes and format characters left out) as messy as text decoded in the wrong encoding."""
     step = max(len(text) // MESS_PIECES, MESS_PIECE)
-    return any(mess_ratio(_MARKED.sub("", text[start:start + MESS_PIECE]), MESS_THRESHOLD)
-               >= MESS_THRESHOLD for start in range(0, len(text), step))
+    return any(mess_ratio(FORMAT_CHARS.sub("", _MARKED.sub("", text[start:start + MESS_PIECE])),
+                          MESS_THRESHOLD) >= MESS_THRESHOLD
+               for start in range(0, len(text), step))
 
 
 def _values(headers: list[str], cells: Sequence[Any]) -> dict[str, Any]:

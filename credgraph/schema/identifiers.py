@@ -69,14 +69,20 @@ def _written_as_text(code: str) -> None:
             "its last digits: format the column as text and export again")
 
 
+# Invisible format characters that copying from a web page or a form leaves around a code:
+# zero-width spaces and joiners, a stray U+FEFF, soft hyphens, direction marks. Not whitespace
+# to `str.split`, so dropped on their own.
+FORMAT_CHARS = re.compile("[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]")
+
+
 def normalise(value: str) -> str:
-    """Strip, fold full-width characters to half-width, upper-case (x → X), drop spaces, and
-    unwrap `="…"` or `'…`, which exports write to keep a spreadsheet from making a long number
-    of the identifier."""
+    """Strip, fold full-width characters to half-width, upper-case (x → X), drop spaces and
+    invisible format characters (a zero-width space), and unwrap `="…"` or `'…`, which exports
+    write to keep a spreadsheet from making a long number of the identifier."""
     if value.isascii() and value.isalnum():  # as most are written: nothing to fold or drop
         return value.upper()
     folded = value if value.isascii() else unicodedata.normalize("NFKC", value)
-    text = "".join(folded.split()).replace("-", "").upper()
+    text = FORMAT_CHARS.sub("", "".join(folded.split())).replace("-", "").upper()
     if text.startswith('="') and text.endswith('"') and len(text) > 3:
         return text[2:-1]
     return text[1:] if text.startswith("'") else text
