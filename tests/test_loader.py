@@ -378,6 +378,30 @@ def test_xlsx_and_jsonl(services: Services, tmp_path: Path) -> None:
                     {"id": "L9", "kind": "LISTING", "severity": "严重"}]
 
 
+def test_a_workbooks_unsaved_formulas_and_other_sheets(services: Services,
+                                                      tmp_path: Path) -> None:
+    """A workbook a program wrote holds formulas without their results: a row whose cell is
+    one is rejected saying so (its 涉案金额 was read as empty). Sheets after the first are not
+    read, and one that holds data is named in a warning (it was skipped silently)."""
+    loader(services).load([base_bundle(tmp_path / "b")])
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["名单编号", "主体名称", "主体标识", "名单类型", "涉案金额", "列入日期"])
+    sheet.append(["L8", "德州市德城区鑫源食品有限公司", CO_A, "失信被执行人", "=10+2",
+                  "2025-01-02"])
+    sheet.append(["L9", "德州市德城区鑫源食品有限公司", CO_A, "严重失信主体", 12, "2025-01-02"])
+    book.create_sheet("说明").append(["填表说明：金额单位为万元"])
+    book.create_sheet("空白")
+    book.save(tmp_path / "listings.xlsx")
+    summary = loader(services).load([tmp_path / "listings.xlsx"], derive_contacts=False)
+    assert [(r.line, r.column, r.value) for r in summary.rejects] == [(2, "涉案金额", "=10+2")]
+    assert summary.rejects[0].reason.startswith("a formula without its saved result")
+    assert summary.loaded == 1
+    assert summary.warnings == [
+        "listings.xlsx: sheet '说明' is not read (only the first sheet is)"]
+
+
 def test_an_id_number_a_spreadsheet_turned_into_a_number(services: Services,
                                                          tmp_path: Path) -> None:
     """An 18-digit ID typed into a number cell is 3.7140219800101E+17, its last digits gone:
@@ -538,6 +562,25 @@ def test_an_unreadable_file_in_a_folder_loads_nothing(services: Services,
                        r"category/处罚类别, decided_on/处罚决定日期, authority/处罚机关 for"):
         loader(services).load([folder])
     assert counts(services.graph) == {"nodes": 0, "relations": 0}
+
+
+def test_an_empty_file_is_skipped_with_a_warning(services: Services, tmp_path: Path) -> None:
+    """One department's empty daily export (0 bytes, or a BOM and a line break) is skipped with
+    a warning: it stopped the whole folder (exit 2, 'the file is empty'). A folder of nothing
+    else loads nothing."""
+    folder = base_bundle(tmp_path / "b")
+    (folder / "penalties.csv").write_bytes(b"")
+    (folder / "licenses.csv").write_bytes(b"\xef\xbb\xbf\r\n")
+    summary = loader(services).load([folder], derive_contacts=False)
+    assert summary.warnings == ["licenses.csv: empty (no header, no rows); nothing read",
+                                "penalties.csv: empty (no header, no rows); nothing read"]
+    assert "penalties" not in {f.kind for f in summary.files}
+    assert summary.loaded > 0 and summary.rejected == 0
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (alone / "penalties.csv").write_bytes(b"")
+    summary = loader(services).load([alone], derive_contacts=False)
+    assert (summary.read, summary.files) == (0, [])
 
 
 @pytest.mark.parametrize(("magic", "what"), [

@@ -190,6 +190,21 @@ def test_licences(services: Services, subjects: Path, tmp_path: Path) -> None:
     assert rows[2]["validTo"].to_native() == dt.date(2031, 1, 4)
 
 
+def test_a_licence_valid_to_before_valid_from_is_rejected(services: Services, subjects: Path,
+                                                         tmp_path: Path) -> None:
+    """有效期至 before 有效期自 is refused as a relation's end before its start is (it loaded
+    EXPIRED)."""
+    path = write_csv(tmp_path / "licenses.csv", [
+        "decision_no", "subject_name", "subject_id", "decided_on", "valid_from", "valid_to",
+        "authority"], [
+        ["XK-9", "德州甲", CO_A, "2026-01-05", "2026-01-05", "2025-01-04", "德州市市场监管局"],
+        ["XK-10", "德州甲", CO_A, "2026-01-05", "2026-01-05", "2026-01-05", "德州市市场监管局"]])
+    summary = load(services, path)
+    assert (summary.loaded, summary.rejected) == (1, 1)
+    assert [(r.line, r.column, r.value, r.reason) for r in summary.rejects] == [
+        (2, "valid_to", "2025-01-04", "有效期至 (valid_to) before 有效期自 (valid_from)")]
+
+
 LICENCE_COLUMNS = ["decision_no", "subject_name", "subject_id", "decided_on", "valid_to",
                    "authority", "status"]
 

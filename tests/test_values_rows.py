@@ -46,8 +46,11 @@ def test_bad_dates(text: str, message: str) -> None:
                                              ("12.5万元", 12.5), ("3万", 3.0), ("", None),
                                              ("¥12.5万元", 12.5), ("1.2亿元", 12000.0),
                                              ("125,000元", 12.5), ("１２，３４５.６万元", 12345.6),
-                                             ("12,345,678元", 1234.5678)])
+                                             ("12,345,678元", 1234.5678),
+                                             ("15500亿元", 155_000_000.0)])
 def test_amounts(text: str, value: float | None) -> None:
+    """Up to 10 万亿元: the registered capital of the largest company (中国投资有限责任公司,
+    15,500 亿元) is well inside."""
     assert parse_amount(text) == value
 
 
@@ -57,7 +60,9 @@ def test_amounts(text: str, value: float | None) -> None:
     # what Python's float() reads but no one writes in a cell
     ("12_5", "not a number"), ("1e3", "not a number"), ("\u0663", "not a number"),
     ("nan", "not a number"), ("inf万元", "not a number"),
-    ("371402199001011234", "an ID number where an amount belongs")])  # a shifted column
+    ("371402199001011234", "an ID number where an amount belongs"),  # a shifted column
+    # a unit or column mistake, not data: 1e20 万元 was stored and rated 严重
+    ("99999999999999999999", "over 1,000,000,000 万元"), ("1.5万亿亿元", "not a number")])
 def test_bad_amounts(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_amount(text)

@@ -229,6 +229,16 @@ def header_kind(path: Path) -> str | None:
     return max(fits, key=lambda kind: len(missing_columns(ROW_MODELS[kind], {})))
 
 
+BLANK_BYTES = b"\xef\xbb\xbf\xff\xfe \t\r\n\x00"  # byte-order marks, blanks, UTF-16's zeros
+
+
+def _empty(path: Path) -> bool:
+    """Nothing at all, or only a byte-order mark and blank lines (a header-only file is not
+    empty: it says which kind it is and loads as no rows)."""
+    size = path.stat().st_size
+    return size == 0 or (size <= 64 and not path.read_bytes().strip(BLANK_BYTES))
+
+
 def discover(paths: list[Path], warnings: list[str] | None = None) -> list[tuple[str, Path]]:
     """Files of the bundle with their kinds, in dependency order. A file is known by its name,
     else by its header (处罚信息.csv with the 双公示 penalty columns); a file named on the
@@ -239,6 +249,7 @@ def discover(paths: list[Path], warnings: list[str] | None = None) -> list[tuple
     found: list[tuple[str, Path]] = []
     given: dict[Path, Path] = {}  # each file's resolved path → the path it was first given by
     notes = warnings if warnings is not None else []
+    empty = False
     for path in paths:
         if path.is_dir():
             candidates = sorted(p for p in path.iterdir()
@@ -257,6 +268,12 @@ def discover(paths: list[Path], warnings: list[str] | None = None) -> list[tuple
                                    f"({given[resolved]}, {candidate}); loaded once"))
                 continue
             given[resolved] = candidate
+            if _empty(candidate):
+                # one department's empty daily export must not stop the night's load
+                notes.append(scrub(f"{candidate.name}: empty (no header, no rows); nothing "
+                                   "read"))
+                empty = True
+                continue
             kind = file_kind(candidate)
             if kind is None and (kind := header_kind(candidate)) is not None:
                 notes.append(scrub(f"{candidate.name}: loaded as {kind}, which its header "
@@ -269,7 +286,7 @@ def discover(paths: list[Path], warnings: list[str] | None = None) -> list[tuple
                                    "header is a bundle file's"))
                 continue
             found.append((kind, candidate))
-    if not found:
+    if not found and not empty:
         raise BundleError(f"{', '.join(map(str, paths))}: no bundle file; name files after "
                           f"{', '.join(FILE_ORDER)}")
     return sorted(found, key=lambda item: (FILE_ORDER.index(item[0]), str(item[1])))
@@ -336,6 +353,7 @@ class BundleLoader:
         if table.title_rows:
             summary.warnings.append(f"{shown}: {table.title_rows} title row(s) above the "
                                     "header skipped")
+        summary.warnings.extend(scrub(f"{shown}: {note}") for note in table.notes)
         if repeated := repeated_headers(table.headers):
             summary.warnings.append(f"{shown}: column(s) {', '.join(repeated)} appear more "
                                     "than once; a row's first non-empty one is read")

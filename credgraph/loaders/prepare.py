@@ -401,6 +401,9 @@ class Preparer:
 
     def license(self, row: LicenseRow) -> Prepared:
         self.not_future(row, "decided_on")
+        if row.valid_from and row.valid_to and row.valid_to < row.valid_from:
+            raise RowRejected("valid_to", row.valid_to.isoformat(),
+                              "有效期至 (valid_to) before 有效期自 (valid_from)")
         status_text = row.status or ""
         if any(word in status_text for word in ("撤销", "吊销", "注销")):
             status = RecordStatus.REVOKED.value

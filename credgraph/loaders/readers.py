@@ -12,7 +12,7 @@ import json
 import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +109,7 @@ class Table:
     rows: Iterator[RawRow]
     encoding: str
     title_rows: int = 0  # rows above the header, skipped
+    notes: list[str] = field(default_factory=list)  # what the reader left, for the summary
 
 
 def _find_header(first: list[list[str]], is_header: HeaderTest | None) -> int:
@@ -343,10 +344,15 @@ def _xlsx(path: Path, is_header: HeaderTest | None) -> Table:
 
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
+        # the formulas beside their saved results: a workbook a script wrote has none saved
+        formulas = load_workbook(path, read_only=True, data_only=False)
     except Exception as exc:  # openpyxl raises many kinds for a broken workbook
         raise UnreadableFile(f"not a readable XLSX workbook ({type(exc).__name__})") from None
     sheet = workbook.worksheets[0]
+    notes = [f"sheet {other.title!r} is not read (only the first sheet is)"
+             for other in workbook.worksheets[1:] if _has_values(other)]
     iterator = sheet.iter_rows(values_only=True)
+    formula_rows = formulas.worksheets[0].iter_rows(values_only=True)
     first = [tuple(cells) for _, cells in zip(range(TITLE_ROWS + 1), iterator, strict=False)]
     if not first:
         raise UnreadableFile("the first sheet is empty")
@@ -362,19 +368,44 @@ def _xlsx(path: Path, is_header: HeaderTest | None) -> Table:
         yield from iterator
 
     def rows() -> Iterator[RawRow]:
+        for _ in range(title_rows + 1):
+            next(formula_rows, None)
         for line, cells in enumerate(numbered(), start=title_rows + 2):
-            if all(c is None or str(c).strip() == "" for c in cells):
+            written = next(formula_rows, ())
+            if all(c is None or str(c).strip() == "" for c in cells) and not any(
+                    _unsaved(c) for c in written):
                 continue
             extra = [c for c in cells[len(headers):] if c is not None and str(c).strip()]
             values = _values(headers, [*cells, *[None] * (len(headers) - len(cells))])
-            if extra:
+            unsaved = next((i for i, c in enumerate(written)
+                            if i < len(cells) and cells[i] is None and _unsaved(c)), None)
+            if unsaved is not None and unsaved < len(headers):
+                yield RawRow(line, values, RawProblem(
+                    "a formula without its saved result (a workbook written by a program): "
+                    "open and save it in Excel or WPS, or export it as CSV",
+                    headers[unsaved], str(written[unsaved])[:200]))
+            elif extra:
                 yield RawRow(line, values,
                              RawProblem(f"row has values beyond the {len(headers)} headers"))
             else:
                 yield RawRow(line, values)
         workbook.close()
+        formulas.close()
 
-    return Table(path, headers, rows(), "xlsx", title_rows)
+    return Table(path, headers, rows(), "xlsx", title_rows, notes)
+
+
+def _unsaved(cell: Any) -> bool:
+    """A formula as the workbook holds it (`=1+1`): its result, if saved, is read instead."""
+    return isinstance(cell, str) and cell.startswith("=")
+
+
+def _has_values(sheet: Any) -> bool:
+    """Whether a sheet holds any value in its first rows (a template's empty Sheet2 does not)."""
+    for cells in itertools.islice(sheet.iter_rows(values_only=True), TITLE_ROWS + 20):
+        if any(c is not None and str(c).strip() for c in cells):
+            return True
+    return False
 
 
 def _jsonl(path: Path) -> Table:

@@ -71,6 +71,11 @@ _AMOUNT_UNITS = (("亿元", 10_000, 1), ("亿", 10_000, 1), ("万元", 1, 1), ("
                  ("元", 1, 10_000))
 
 
+# 10 万亿元: above the registered capital of any Chinese company (the largest are near 1.6
+# 万亿元) and any fine or contract — a larger figure is a unit or column mistake, not data
+MAX_AMOUNT = 1e9
+
+
 def parse_amount(value: object) -> float | None:
     """An amount in 万元: '12.5', '1,250.00', '12.5万元', '¥12.5万', '1.2亿元' (12,000),
     '125000元' (12.5); negative amounts are refused."""
@@ -102,6 +107,9 @@ def parse_amount(value: object) -> float | None:
         raise ValueError(f"not a finite number: {value!r}")
     if number < 0:
         raise ValueError(f"negative amount {number:g}")
+    if number > MAX_AMOUNT:
+        raise ValueError(f"amount {number:g} 万元 is over {MAX_AMOUNT:,.0f} 万元 (10 万亿元): "
+                         "a unit or column mistake")
     return number + 0.0  # -0 is 0
 
 
