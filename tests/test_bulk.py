@@ -277,6 +277,23 @@ def test_a_tie_given_undated_then_dated_is_one_edge(services: Services, tmp_path
     assert both_loads_count(services, tmp_path, "LEGAL_REPRESENTATIVE") == 1
 
 
+def test_a_relation_waits_for_a_subject_a_later_file_names(services: Services,
+                                                          tmp_path: Path) -> None:
+    """Both loads keep a relation to a person only a penalty names (a stub), and reject the
+    one to a person nothing names."""
+    company = make_uscc(region="371402", org="MA3C00001")
+    named = make_id(region="371424", born="19720303", seq="777")
+    nobody = make_id(region="371424", born="19720404", seq="888")
+    write_csv(tmp_path / "legal_persons.csv", ["uscc", "name"], [[company, "德州市甲有限公司"]])
+    write_csv(tmp_path / "relations.csv", ["from_id", "to_id", "type"],
+              [[named, company, "LEGAL_REPRESENTATIVE"], [nobody, company, "SHAREHOLDER"]])
+    write_csv(tmp_path / "penalties.csv", ["decision_no", "subject_name", "subject_category",
+                                           "subject_id", "category", "decided_on", "authority"],
+              [["P-1", "王某", "自然人", named, "警告", "2026-01-05", "德州市市场监督管理局"]])
+    assert both_loads_count(services, tmp_path, "LEGAL_REPRESENTATIVE") == 1
+    assert services.graph.read("MATCH ()-[r:SHAREHOLDER]->() RETURN count(r) AS n") == [{"n": 0}]
+
+
 def test_an_officials_post_given_undated_then_dated_is_one_edge(services: Services,
                                                                 tmp_path: Path) -> None:
     """Officials' posts are staged once per person and agency, as relations are: the second

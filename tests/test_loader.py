@@ -850,6 +850,33 @@ def test_an_unknown_person_in_a_relation_is_shown_masked(services: Services,
         "from_id", mask_id_number(stranger), "relation to an unknown subject")
 
 
+def test_a_relation_waits_for_a_subject_a_later_file_names(services: Services,
+                                                          tmp_path: Path) -> None:
+    """A relation to a person no persons file has, whom a penalty of the same bundle names by
+    his ID number: the first load rejected it (relations load before records) and the second,
+    finding the penalty's stub, loaded it — the same bundle loaded twice changed the graph.
+    Such a row waits for the end of the load; a row whose end nothing names is still
+    rejected, then."""
+    bundle = base_bundle(tmp_path / "b")
+    named = make_id(region="371424", born="19720303", seq="777")
+    nobody = make_id(region="371424", born="19720404", seq="888")
+    write_csv(bundle / "relations.csv", ["from_id", "to_id", "type"],
+              [[named, CO_A, "法定代表人"], [nobody, CO_A, "股东"], [PERSON, CO_A, "股东"]])
+    write_csv(bundle / "penalties.csv", ["decision_no", "subject_name", "subject_category",
+                                         "subject_id", "category", "decided_on", "authority"],
+              [["P-1", "王某", "自然人", named, "警告", "2026-01-05", "德州市市场监督管理局"]])
+    first = loader(services).load([bundle], derive_contacts=False)
+    assert [(f.kind, f.read, f.loaded, f.rejected) for f in first.files if f.kind in (
+        "relations", "penalties")] == [("relations", 3, 2, 1), ("penalties", 1, 1, 0)]
+    assert [(r.line, r.column, r.value, r.reason) for r in first.rejects] == [
+        (3, "from_id", mask_id_number(nobody), "relation to an unknown subject")]
+    graph_once = snapshot(services.graph)
+    second = loader(services).load([bundle], derive_contacts=False)
+    assert [(f.loaded, f.rejected) for f in second.files] == [
+        (f.loaded, f.rejected) for f in first.files]
+    assert snapshot(services.graph) == graph_once
+
+
 def test_a_family_row_is_refused_naming_the_cell_it_wrote(services: Services,
                                                            tmp_path: Path) -> None:
     """FAMILY is stored lower key first; a refused row still names its own cells — the

@@ -334,8 +334,8 @@ class BulkLoader(BundleLoader):
             super()._flush(kind, pending, result, reject, summary)
             return
         by_name = [(line, p) for line, p in pending if p.resolve is not None]
-        checked = self._check_references([(line, p) for line, p in pending if p.resolve is None],
-                                         reject)
+        checked = self._check_references(kind, [(line, p) for line, p in pending
+                                                if p.resolve is None], result, reject)
         later: list[tuple[int, Prepared]] = []
         ready: list[Prepared] = []
         for line, prepared in sorted(by_name + checked, key=lambda item: item[0]):

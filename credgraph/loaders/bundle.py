@@ -293,6 +293,7 @@ def discover(paths: list[Path], warnings: list[str] | None = None) -> list[tuple
 
 
 ProgressHook = Callable[[str, int], None]
+RejectRow = Callable[[int, str, str, str], None]  # (line, column, value, reason)
 
 
 class BundleLoader:
@@ -311,6 +312,10 @@ class BundleLoader:
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="credgraph-writer")
         self._inflight: Future[None] | None = None
         self._superiors: list[dict[str, str]] = []
+        # relation and post rows whose end is not loaded yet, checked again once every file
+        # is in (`_check_references`); None while that last check runs
+        self._waiting: list[tuple[str, list[tuple[int, Prepared]], FileSummary, RejectRow]] | None
+        self._waiting = []
 
     def load(self, paths: list[Path], derive_contacts: bool = True) -> LoadSummary:
         started = time.monotonic()
@@ -334,6 +339,13 @@ class BundleLoader:
             winners = self._last_lines(kind, paths)
             for path in paths:
                 summary.files.append(self.load_file(kind, path, summary, winners))
+        waiting, self._waiting = self._waiting or [], None
+        try:
+            for kind, pending, result, reject in waiting:
+                self._flush(kind, pending, result, reject, summary)
+            self._await_write()
+        finally:
+            self._waiting = []
 
     # -- one file ---------------------------------------------------------------------------
     def load_file(self, kind: str, path: Path, summary: LoadSummary,
@@ -420,7 +432,7 @@ class BundleLoader:
     def _flush(self, kind: str, pending: list[tuple[int, Prepared]], result: FileSummary,
                reject: Callable[[int, str, str, str], None], summary: LoadSummary) -> None:
         pending = self._resolve_names(pending, result, reject, summary)
-        pending = self._check_references(pending, reject)
+        pending = self._check_references(kind, pending, result, reject)
         pending = self._weigh_stored(kind, pending, reject)
         if not pending:
             return
@@ -494,13 +506,16 @@ class BundleLoader:
             kept.append((line, prepared))
         return kept
 
-    def _check_references(self, pending: list[tuple[int, Prepared]],
-                          reject: Callable[[int, str, str, str], None]
-                          ) -> list[tuple[int, Prepared]]:
-        """Relations need both ends to exist, with the kinds the model declares."""
+    def _check_references(self, kind: str, pending: list[tuple[int, Prepared]],
+                          result: FileSummary, reject: RejectRow) -> list[tuple[int, Prepared]]:
+        """Relations need both ends to exist, with the kinds the model declares. A row whose
+        end is not loaded waits for the end of the load: a record of a later file may name
+        that subject (and stub it), as it would for the next load of the same bundle — the
+        row is rejected only if the end is still unknown then."""
         ids = {ref.key for _, p in pending if p.must_exist for _, ref in p.refs}
         known = self._known_subjects(ids)
         kept = []
+        waiting = []
         for line, prepared in pending:
             if not prepared.must_exist:
                 kept.append((line, prepared))
@@ -510,6 +525,9 @@ class BundleLoader:
                 if ref.key not in known:
                     problem = (column, _shown(ref), "relation to an unknown subject")
                     break
+            if problem is not None and self._waiting is not None:
+                waiting.append((line, prepared))
+                continue
             if problem is None:
                 for column, ref, end in prepared.expect:
                     if ENDPOINT_LABELS[end] not in known[ref.key]:
@@ -519,6 +537,8 @@ class BundleLoader:
                 reject(line, *problem)
                 continue
             kept.append((line, prepared))
+        if waiting and self._waiting is not None:
+            self._waiting.append((kind, waiting, result, reject))
         return kept
 
     def _weigh_stored(self, kind: str, pending: list[tuple[int, Prepared]],
