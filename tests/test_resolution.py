@@ -351,6 +351,34 @@ def test_a_debtors_mistyped_number_that_passes_the_uscc_check_is_no_company(
     assert city.graph.read("MATCH (s:Subject {id: $id}) RETURN s", {"id": mistyped}) == []
 
 
+def test_a_jiangsu_debtors_mistyped_number_is_no_company(city: Services,
+                                                         tmp_path: Path) -> None:
+    """The same outside Shandong: 32 (江苏) is a GB 32100 department and type, so a mistyped
+    昆山 number passing the USCC check became a stub company keyed by the person's 18 digits
+    (region 058319) on a judgment and a listing; both are rejected, masked."""
+    from stdnum.cn import ric, uscc
+
+    person = make_id(region="320583", born="19800101", seq="101")
+    typos = [typo for position in (14, 15, 16, 17) for digit in "0123456789"
+             if not ric.is_valid(typo := person[:position] + digit + person[position + 1:])
+             and uscc.is_valid(typo)]
+    assert len(typos) >= 2
+    judgments = write_csv(tmp_path / "judgments.csv", ["case_no", "court", "debtor_id", "due_on"],
+                          [["（2026）苏0583执1号", "昆山市人民法院", typos[0], "2026-01-05"]])
+    listings = write_csv(tmp_path / "listings.csv",
+                         ["list_id", "subject_name", "subject_id", "list_type", "listed_on"],
+                         [["SX-1", "张三", typos[1], "失信被执行人", "2026-01-05"]])
+    summary = loader(city).load([judgments, listings], derive_contacts=False)
+    by_column = {r.column: r for r in summary.rejects}
+    assert sorted(by_column) == ["debtor_id", "subject_id"]
+    for column, typo in zip(("debtor_id", "subject_id"), typos[:2], strict=True):
+        reject = by_column[column]
+        assert "bad check digit: ID number" in reject.reason, reject
+        assert typo not in reject.value + reject.reason
+    assert city.graph.read("MATCH (s:Subject) WHERE s.id IN $ids RETURN s",
+                           {"ids": typos}) == []
+
+
 def test_the_printed_summary_says_which_evidence_decided(city: Services,
                                                          tmp_path: Path) -> None:
     summary = penalties(city, tmp_path, [
