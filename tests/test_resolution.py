@@ -469,6 +469,28 @@ def test_a_search_by_trade_name_finds_the_branches_bearing_it(city: Services,
     assert found[3] == (other, 50)
 
 
+def test_a_search_by_a_trade_name_that_is_the_subjects_own_place(city: Services,
+                                                                 tmp_path: Path) -> None:
+    """德州扒鸡 asked: 山东德州扒鸡股份有限公司's core is 扒鸡股份公司 (山东 and 德州 are where it
+    lies, stripped as places), and the asked name, too short to lose its 德州, was compared
+    with that core alone — 0.4, as 太仓港物流 scored 0.5 for 太仓市太仓港物流有限公司 and 昆山科技
+    0.33 for 昆山市昆山科技发展有限公司, below 昆山市教育局. Found by a held-out review with a 苏州
+    bundle. The name with its places holds what was asked: 0.9. A place alone is no 字号."""
+    pajji = make_uscc(region="371402", org="MA3R0000E")
+    port = make_uscc(region="320585", org="MA3R0000F")
+    path = write_csv(tmp_path / "more.csv", ["uscc", "name", "region"],
+                     [[pajji, "山东德州扒鸡股份有限公司", "371402"],
+                      [port, "太仓市太仓港物流有限公司", "320585"]])
+    assert loader(city).load([path], derive_contacts=False).rejected == 0
+    assert city.resolver.candidates("德州扒鸡", None, 3)[0].id == pajji
+    assert city.resolver.candidates("德州扒鸡", None, 3)[0].score == 90
+    assert (city.resolver.candidates("太仓港物流", None, 3)[0].id,
+            city.resolver.candidates("太仓港物流", None, 3)[0].score) == (port, 90)
+    # a place alone asked: no subject of it becomes a 0.9 match
+    assert all(c.score < 90 for c in city.resolver.candidates("德州", None, 10))
+    assert all(c.score < 90 for c in city.resolver.candidates("太仓市", None, 10))
+
+
 def test_a_name_too_long_for_the_full_text_search_is_rejected_alone(city: Services,
                                                                     tmp_path: Path) -> None:
     """A 3000-character name made a full-text query of more clauses than Lucene allows
