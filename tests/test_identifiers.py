@@ -150,3 +150,26 @@ def test_a_mistyped_id_number_passing_the_uscc_check_stays_personal_data() -> No
     assert all(is_person_number(number) for number in mistyped)
     assert all(parse_uscc(make_uscc(prefix=prefix, region="371400", org="004187451"))
                for prefix in ("11", "12", "51", "52", "53", "91", "92", "93", "Y1"))
+
+
+@pytest.mark.parametrize("region", ["320583", "130902", "110105", "330106"])
+def test_a_mistyped_number_of_a_province_that_spells_a_department_stays_personal_data(
+        region: str) -> None:
+    """Outside Shandong the first two digits of an ID number can be a GB 32100 department and
+    type (32 江苏 is 司法行政/公证处, 13 河北, 11 北京, 33 浙江): a mistyped number of 昆山 that
+    passed the USCC check was read as a company's code whose region (positions 3-8, 058319)
+    does not exist, and a judgment or listing stored it raw as a stub company. Found by a
+    held-out review with a 苏州 bundle."""
+    from credgraph.schema.identifiers import is_person_number
+
+    mistyped = [body + check
+                for body in (make_id(region=region, seq=f"{n:03d}")[:17] for n in range(400))
+                for check in "0123456789X"
+                if not is_id_number(body + check) and is_uscc(body + check)]
+    assert mistyped
+    assert all(is_person_number(number) for number in mistyped)
+    # a 公证处's code whose digits read as a birth date (positions 7-14 19800101) stays a USCC:
+    # its region 320519 lies in 苏州, its first six digits 323205 are no region
+    notary = make_uscc(prefix="32", region="320519", org="800101001")
+    assert is_uscc(notary) and not is_id_number(notary)
+    assert not is_person_number(notary)

@@ -351,6 +351,34 @@ def test_a_debtors_mistyped_number_that_passes_the_uscc_check_is_no_company(
     assert city.graph.read("MATCH (s:Subject {id: $id}) RETURN s", {"id": mistyped}) == []
 
 
+def test_a_jiangsu_debtors_mistyped_number_is_no_company(city: Services,
+                                                         tmp_path: Path) -> None:
+    """The same outside Shandong: 32 (江苏) is a GB 32100 department and type, so a mistyped
+    昆山 number passing the USCC check became a stub company keyed by the person's 18 digits
+    (region 058319) on a judgment and a listing; both are rejected, masked."""
+    from stdnum.cn import ric, uscc
+
+    person = make_id(region="320583", born="19800101", seq="101")
+    typos = [typo for position in (14, 15, 16, 17) for digit in "0123456789"
+             if not ric.is_valid(typo := person[:position] + digit + person[position + 1:])
+             and uscc.is_valid(typo)]
+    assert len(typos) >= 2
+    judgments = write_csv(tmp_path / "judgments.csv", ["case_no", "court", "debtor_id", "due_on"],
+                          [["（2026）苏0583执1号", "昆山市人民法院", typos[0], "2026-01-05"]])
+    listings = write_csv(tmp_path / "listings.csv",
+                         ["list_id", "subject_name", "subject_id", "list_type", "listed_on"],
+                         [["SX-1", "张三", typos[1], "失信被执行人", "2026-01-05"]])
+    summary = loader(city).load([judgments, listings], derive_contacts=False)
+    by_column = {r.column: r for r in summary.rejects}
+    assert sorted(by_column) == ["debtor_id", "subject_id"]
+    for column, typo in zip(("debtor_id", "subject_id"), typos[:2], strict=True):
+        reject = by_column[column]
+        assert "bad check digit: ID number" in reject.reason, reject
+        assert typo not in reject.value + reject.reason
+    assert city.graph.read("MATCH (s:Subject) WHERE s.id IN $ids RETURN s",
+                           {"ids": typos}) == []
+
+
 def test_the_printed_summary_says_which_evidence_decided(city: Services,
                                                          tmp_path: Path) -> None:
     summary = penalties(city, tmp_path, [
@@ -439,6 +467,28 @@ def test_a_search_by_trade_name_finds_the_branches_bearing_it(city: Services,
     found = [(c.id, c.score) for c in city.resolver.candidates("宏达商贸", None, 10)]
     assert sorted(found[:3]) == sorted([(YUCHENG, 90), (QIHE, 90), (branch, 90)])
     assert found[3] == (other, 50)
+
+
+def test_a_search_by_a_trade_name_that_is_the_subjects_own_place(city: Services,
+                                                                 tmp_path: Path) -> None:
+    """德州扒鸡 asked: 山东德州扒鸡股份有限公司's core is 扒鸡股份公司 (山东 and 德州 are where it
+    lies, stripped as places), and the asked name, too short to lose its 德州, was compared
+    with that core alone — 0.4, as 太仓港物流 scored 0.5 for 太仓市太仓港物流有限公司 and 昆山科技
+    0.33 for 昆山市昆山科技发展有限公司, below 昆山市教育局. Found by a held-out review with a 苏州
+    bundle. The name with its places holds what was asked: 0.9. A place alone is no 字号."""
+    pajji = make_uscc(region="371402", org="MA3R0000E")
+    port = make_uscc(region="320585", org="MA3R0000F")
+    path = write_csv(tmp_path / "more.csv", ["uscc", "name", "region"],
+                     [[pajji, "山东德州扒鸡股份有限公司", "371402"],
+                      [port, "太仓市太仓港物流有限公司", "320585"]])
+    assert loader(city).load([path], derive_contacts=False).rejected == 0
+    assert city.resolver.candidates("德州扒鸡", None, 3)[0].id == pajji
+    assert city.resolver.candidates("德州扒鸡", None, 3)[0].score == 90
+    assert (city.resolver.candidates("太仓港物流", None, 3)[0].id,
+            city.resolver.candidates("太仓港物流", None, 3)[0].score) == (port, 90)
+    # a place alone asked: no subject of it becomes a 0.9 match
+    assert all(c.score < 90 for c in city.resolver.candidates("德州", None, 10))
+    assert all(c.score < 90 for c in city.resolver.candidates("太仓市", None, 10))
 
 
 def test_a_name_too_long_for_the_full_text_search_is_rejected_alone(city: Services,

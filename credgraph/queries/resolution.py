@@ -38,7 +38,15 @@ from rapidfuzz import fuzz
 from credgraph.graph.driver import Graph
 from credgraph.graph.model import Label, RelationType
 from credgraph.rules import Rules
-from credgraph.schema.names import NameNormaliser, Place, SplitName, areas, code_prefix, same_place
+from credgraph.schema.names import (
+    NameNormaliser,
+    Place,
+    SplitName,
+    areas,
+    code_prefix,
+    region_names,
+    same_place,
+)
 
 _LUCENE_SPECIAL = re.compile(r'([+\-&|!(){}\[\]^"~*?:\\/])')
 LEGAL = "LEGAL"  # a Lookup kind: any legal person (法人及非法人组织)
@@ -223,12 +231,17 @@ class Resolver:
 
     def _search_score(self, query: SplitName, found: _Found) -> float:
         """A search's score: the cores' similarity, at least `search_part` when the subject's
-        core contains the one asked (a 字号, a branch named after its head office), lowered
-        by `search_elsewhere` outside the place the name names."""
+        core contains the one asked (a 字号, a branch named after its head office) — or its
+        name does, with the leading place names its core lost (德州扒鸡 in
+        山东德州扒鸡股份有限公司, 太仓港物流 in 太仓市太仓港物流: a 字号 that is the subject's own
+        place), unless what is asked is only a place — lowered by `search_elsewhere` outside
+        the place the name names."""
         kept = found.split.kept_at(found.candidate.region)
         asked = query.core_keeping(kept)
         score = found.candidate.score
-        if asked and asked in "".join(kept) + found.split.core:
+        named = "".join(p.text for p in found.split.places[: found.split.leading])
+        if asked and (asked in "".join(kept) + found.split.core
+                      or (asked not in region_names() and asked in named + found.split.core)):
             score = max(score, self.part)
         if not all(found.lies_in(p) for p in query.places):
             score *= self.elsewhere

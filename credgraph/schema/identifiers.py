@@ -16,6 +16,7 @@ from functools import lru_cache
 from stdnum.cn import ric, uscc
 
 from credgraph.graph.model import SubjectKind
+from credgraph.schema.regions import is_known_region
 
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 
@@ -217,7 +218,10 @@ def is_person_number(value: str) -> bool:
     is still a USCC when it is valid as one, not valid as an ID number, and begins with a
     department and type GB 32100 assigns. A mistyped ID number passes the USCC check about one
     time in 31; one from a province whose code no department and type spell (37 山东, 14, 15,
-    22, 23, 36, 42–46, 50, 54, 63–65, 82) stays personal data, never a company's key.
+    22, 23, 36, 42–46, 50, 54, 63–65, 82) stays personal data, never a company's key. So does
+    one whose first six digits are a known region and whose positions 3-8, its region read as
+    a USCC, are not: a mistyped 江苏 (32), 河北 (13), 北京 (11) … number — 32 is a department
+    and type (公证处), but 320583… as a USCC would lie in a region 058319 that does not exist.
     """
     text = normalise(value)
     if not looks_like_id_number(text):
@@ -228,7 +232,8 @@ def is_person_number(value: str) -> bool:
         return False
     if not 1900 <= born.year <= dt.date.today().year:
         return False
-    return is_id_number(text) or not is_uscc(text) or text[:2] not in REGISTERED_PREFIXES
+    return (is_id_number(text) or not is_uscc(text) or text[:2] not in REGISTERED_PREFIXES
+            or (is_known_region(text[:6]) and not is_known_region(text[2:8])))
 
 
 def looks_like_id_number(value: str) -> bool:

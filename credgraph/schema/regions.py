@@ -42,6 +42,12 @@ def region(code: str | None) -> Region | None:
     return _table().get(code or "")
 
 
+def is_known_region(code: str) -> bool:
+    """Whether a 6-digit code is in the table, or lies in a prefecture that is (a development
+    zone's 371471 is in no list of divisions but in its subjects' USCCs)."""
+    return len(code) == 6 and (region(code) is not None or region(code[:4] + "00") is not None)
+
+
 def region_name(code: str | None) -> str | None:
     """The county's name with its prefecture, e.g. 德州市德城区; None for unknown codes."""
     found = region(code)
