@@ -155,6 +155,7 @@ class ResolutionRules(Section):
     min_name_after_prefix: int
     search_elsewhere: float = Field(gt=0, le=1)
     search_part: float = Field(ge=0, le=1)
+    search_namesake: float = Field(gt=0, le=1)
     legal_forms: dict[str, str]
 
 

@@ -431,16 +431,18 @@ def test_a_name_the_query_parser_reads_as_an_operator_is_only_a_name(city: Servi
 def test_a_search_puts_the_subject_so_called_first_among_equals(city: Services,
                                                                 tmp_path: Path) -> None:
     """Two 宏达商贸 lying in 德州: the one registered as 德州市宏达商贸有限公司 (禹城, YUCHENG)
-    comes before 德州市德城区宏达商贸有限公司, whose USCC sorts first."""
+    comes before 德州市德城区宏达商贸有限公司, whose USCC sorts first — and scores above it:
+    both scored 1.0 (search_namesake), as 昆山市市场监督管理局 did for 苏州市市场监督管理局 (a
+    held-out review with a 苏州 bundle)."""
     decheng = make_uscc(region="371402", org="MA3R0000B")
     path = write_csv(tmp_path / "more.csv", ["uscc", "name", "region"],
                      [[decheng, "德州市德城区宏达商贸有限公司", "371402"]])
     assert loader(city).load([path], derive_contacts=False).rejected == 0
     found = city.resolver.candidates("德州市宏达商贸有限公司", None, 10)
     assert [c.id for c in found[:3]] == [YUCHENG, decheng, QIHE]
-    assert found[0].score == found[1].score == 100
+    assert (found[0].score, found[1].score) == (100, 95)
     found = city.resolver.candidates("德城区宏达商贸有限公司", None, 10)
-    assert found[0].id == decheng
+    assert (found[0].id, found[0].score) == (decheng, 100)
 
 
 def test_a_search_scores_a_namesake_elsewhere_lower(city: Services) -> None:

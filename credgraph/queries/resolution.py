@@ -155,6 +155,7 @@ class Resolver:
         self.margin = section.margin
         self.elsewhere = section.search_elsewhere
         self.part = section.search_part * 100
+        self.namesake = section.search_namesake * 100
         self.limit = section.candidates
         self.namesakes = section.namesakes
         # legal forms shared by most names: matched by every company, they only slow the
@@ -234,8 +235,9 @@ class Resolver:
         core contains the one asked (a 字号, a branch named after its head office) — or its
         name does, with the leading place names its core lost (德州扒鸡 in
         山东德州扒鸡股份有限公司, 太仓港物流 in 太仓市太仓港物流: a 字号 that is the subject's own
-        place), unless what is asked is only a place — lowered by `search_elsewhere` outside
-        the place the name names."""
+        place), unless what is asked is only a place — at most `search_namesake` for a namesake
+        in the place asked but called otherwise (昆山市市场监督管理局 for 苏州市市场监督管理局),
+        lowered by `search_elsewhere` outside the place the name names."""
         kept = found.split.kept_at(found.candidate.region)
         asked = query.core_keeping(kept)
         score = found.candidate.score
@@ -245,6 +247,8 @@ class Resolver:
             score = max(score, self.part)
         if not all(found.lies_in(p) for p in query.places):
             score *= self.elsewhere
+        elif query.places and found.candidate.score == 100 and not _called(found, query):
+            score = min(score, self.namesake)
         return round(score, 2)
 
     # -- resolution -------------------------------------------------------------------------
