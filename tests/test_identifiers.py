@@ -71,6 +71,10 @@ def test_region_names() -> None:
     assert region_name("371402") == "德州市德城区"
     assert region_name("371421") == "德州市陵县"
     assert region_name("999999") is None
+    # a development zone's code (苏州工业园区, 德州经济技术开发区): in no list of divisions, but
+    # in its prefecture — its regionName was null (a held-out review with a 苏州 bundle)
+    assert (region_name("320594"), region_name("371471")) == ("苏州市", "德州市")
+    assert region_name("329999") is None
     # a code missing from the table still validates
     assert is_uscc(make_uscc(region="999999"))
     assert is_id_number(make_id(region="999999"))

@@ -49,8 +49,12 @@ def is_known_region(code: str) -> bool:
 
 
 def region_name(code: str | None) -> str | None:
-    """The county's name with its prefecture, e.g. 德州市德城区; None for unknown codes."""
+    """The county's name with its prefecture, e.g. 德州市德城区; a development zone's code of
+    a known prefecture (苏州工业园区 320594, in no list of divisions) its prefecture's name;
+    None for unknown codes."""
     found = region(code)
+    if found is None and code and len(code) == 6 and code[4:] != "00":
+        found = region(code[:4] + "00")
     if found is None or code is None:
         return None
     prefecture = region(code[:4] + "00")
