@@ -326,6 +326,11 @@ def test_grade_and_escalation_section(services: Services, person: str) -> None:
     part = section_of(page, "信用等级与屡罚不改")
     assert "信用等级" in part and "重点关注" in part and "R1" in part
     assert "德市监罚〔2026〕1号" in part and "列入重点关注对象名单" in part
+    # the triggering record's domain by its name, as in the records table (it showed the key)
+    domain = graph.read("MATCH (r:Penalty {id: $pid}) RETURN r.domain AS d",
+                        {"pid": "德市监罚〔2026〕1号"})[0]["d"]
+    name = services.rules.domains.names[domain]
+    assert f"<td>{name}</td>" in part.split("触发记录")[1] and name != domain
     grade = re.search(r"信用等级</th><td>([ABCD])<", part)
     assert grade is not None and grade.group(1) in "BCD"  # FOCUS caps the grade at B
     # a person has no grade and no escalation section

@@ -367,8 +367,10 @@ def grade_and_escalation(report: Report) -> str | None:
         ])
         triggers = escalation.get("triggers") or []
         if triggers:
+            domains = report.services.rules.domains.names
             body += table(("触发记录", "日期", "领域", "严重程度"),
-                          [(esc(r.get("id")), esc(r.get("date")), esc(r.get("domain")),
+                          [(esc(r.get("id")), esc(r.get("date")),
+                            esc(domains.get(r.get("domain") or "", r.get("domain"))),
                             esc(r.get("severity"))) for r in triggers])
     return section("信用等级与屡罚不改", body)
 
