@@ -145,6 +145,9 @@ def test_text_kept_as_written_codes_folded() -> None:
     ("013800138000", "13800138000"),  # a 0 typed before a mobile
     ("86 13800138000", "13800138000"),
     ("8613800138000", "13800138000"),
+    ("86-512-57771234", "0512-57771234"),  # 86 without its +: kept as written until a review
+    ("86 10 1234 5678", "010-12345678"),
+    ("86 4001234567", "86 4001234567"),
     ("0534-2345678转801", "0534-2345678转801"),  # an extension: as written
     ("2345678", "2345678"),  # no area code: as written
     ("+86 400 123 4567", "+86 400 123 4567"),  # a service number has no area code

@@ -92,7 +92,8 @@ def _phone(value: object) -> str | None:
     """联系电话 in one spelling, so that one number shared by two subjects (共用联系方式) is
     found however each source typed it: a mobile as its 11 digits, a landline as area code,
     hyphen, number (0534-2345678, 010-12345678), with spaces, brackets, +86 / 0086 (86 before a
-    mobile) and a 0 typed before a mobile gone. Anything else (extensions, two numbers, 400
+    mobile, or before an area code and number: 86-512-57771234) and a 0 typed before a mobile
+    gone. Anything else (extensions, two numbers, 400
     numbers, a number without its area code) stays as written."""
     text = _bounded_code(value)
     if text is None:
@@ -104,7 +105,8 @@ def _phone(value: object) -> str | None:
             continue
         if _MOBILE.fullmatch(rest) or rest.startswith("0"):
             digits = rest
-        elif country != "86" and not rest.startswith(_SERVICE):
+        elif not rest.startswith(_SERVICE) and (country != "86"
+                                                or _LANDLINE.fullmatch("0" + rest)):
             digits = "0" + rest  # the area code's 0 goes after the country code
         break
     if digits.startswith("0") and _MOBILE.fullmatch(digits[1:]):
