@@ -754,3 +754,9 @@ def test_a_contracts_file_without_its_performance_column(services: Services, sub
     assert state() == [(True, False), (False, True)]
     assert load(services, later).rejected == 0
     assert state() == [(False, False), (False, False)]
+    # 政府方违约 corrected to 否, still without 履约状态: the stored 违约 is the counterparty's
+    # default again (the stored 是 was kept — the default lost for good)
+    corrected = write_csv(tmp_path / "contracts.csv", [*head, "gov_default"], [
+        ["HT-1", MARKET, CO_A, "2025-01-05", "2025-06-01", "否"]])
+    assert load(services, corrected).rejected == 0
+    assert state() == [(True, False), (False, False)]

@@ -19,7 +19,6 @@ from typing import Any
 
 from credgraph.graph.driver import Graph
 from credgraph.graph.model import ENDPOINT_LABELS, RecordKind
-from credgraph.loaders.derive import Deriver
 from credgraph.loaders.prepare import (
     STICKY_STATUSES,
     Prepared,
@@ -34,7 +33,7 @@ from credgraph.loaders.readers import (
     read_table,
     repeated_headers,
 )
-from credgraph.loaders.sources import MissingInputs, with_stored
+from credgraph.loaders.sources import STORED_INPUTS, MissingInputs, with_stored
 from credgraph.loaders.subjects import write_legal_persons, write_natural_persons
 from credgraph.loaders.validation import FileShape, Rejection, Validator
 from credgraph.loaders.writes import (
@@ -304,7 +303,6 @@ class BundleLoader:
         self.rules = rules
         self.today = today or dt.date.today()
         self.preparer = Preparer(rules, privacy, normaliser, self.today)
-        self.deriver = Deriver(rules)
         self.validator = Validator(self.preparer, workers)
         self.resolver = Resolver(graph, rules, normaliser)
         self.batch_size = batch_size
@@ -464,7 +462,7 @@ class BundleLoader:
                 write_relations(self.graph, rtype, batch, self.batch_size)
         else:
             write_records(self.graph, RECORD_FILES[kind], rows, self.batch_size,
-                          STICKY_STATUSES, self.today)
+                          STICKY_STATUSES)
 
     def _resolve_names(self, pending: list[tuple[int, Prepared]], result: FileSummary,
                        reject: Callable[[int, str, str, str], None],
@@ -547,13 +545,15 @@ class BundleLoader:
         """What the batch's records already stored decides, in one read. A record an
         objection corrected keeps its old version as it was and the corrected one in force
         (SPEC §8): a later row of the source changes neither — it is refused, saying which
-        version stands, for the department to answer with a new objection. A penalty of a
-        file lacking some of the columns its severity, domain and publicity end come from is
-        derived again from what the stored penalty says in their place."""
+        version stands, for the department to answer with a new objection. A record of a
+        file lacking some of the columns its derived values come from (a penalty's severity,
+        a licence's status, a contract's default) derives them from what it stores in their
+        place."""
         record_kind = RECORD_FILES.get(kind)
         if record_kind is None or not pending:
             return pending
-        inputs = any(p.derived_from for _, p in pending)
+        inputs = (tuple(STORED_INPUTS[kind])
+                  if any(p.derived_from for _, p in pending) else None)
         found = stored_records(self.graph, record_kind, [p.data["id"] for _, p in pending],
                                inputs)
         if not found:
@@ -569,17 +569,20 @@ class BundleLoader:
                        "the source changes neither (file a new objection to change the record)")
                 continue
             if stored is not None and prepared.derived_from is not None:
-                self._derive_from_stored(prepared, prepared.derived_from, stored["inputs"])
+                self._derive_from_stored(kind, prepared, prepared.derived_from,
+                                         stored["inputs"])
             kept.append((line, prepared))
         return kept
 
-    def _derive_from_stored(self, prepared: Prepared, missing: MissingInputs,
+    def _derive_from_stored(self, kind: str, prepared: Prepared, missing: MissingInputs,
                             stored: dict[str, Any]) -> None:
-        """The given flags of the columns the file lacks stay as stored (`keep_absent`)."""
-        derived = self.deriver.penalty(with_stored(missing, stored), self.today)
-        prepared.data["status"] = derived["status"]
-        prepared.data["props"].update({prop: derived[prop]
-                                       for prop in ("severity", "domain", "publicityUntil")})
+        """The derived values again, from the row and what is stored in place of the columns
+        the file lacks; what else those columns give stays as stored (`keep_absent`)."""
+        derived = self.preparer.derived(kind, with_stored(kind, missing, stored))
+        if "status" in derived:
+            prepared.data["status"] = derived.pop("status")
+        props = prepared.data["props"]
+        props.update({prop: value for prop, value in derived.items() if prop in props})
 
     def _known_subjects(self, ids: set[str]) -> dict[str, set[str]]:
         """The labels of the subjects among `ids` that exist."""

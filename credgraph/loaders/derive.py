@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from credgraph.graph.model import SEVERITY_ALIASES, RecordStatus, Severity
 from credgraph.rules import Rules
@@ -18,24 +17,6 @@ def add_months(day: dt.date, months: int) -> dt.date:
     last = [31, 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28,
             31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
     return dt.date(year, month, min(day.day, last))
-
-
-@dataclass(frozen=True)
-class PenaltyInputs:
-    """What a penalty's severity, domain and publicity end are derived from: its row's
-    columns, or — for a column a later file lacks — what the stored penalty says."""
-
-    category: str
-    authority: str
-    decided_on: dt.date
-    severity: str | None = None
-    domain: str | None = None
-    publicity_until: dt.date | None = None
-    content: str | None = None
-    fine: float | None = None
-    license_action: str | None = None
-    violation_type: str | None = None
-    facts: str | None = None
 
 
 @dataclass(frozen=True)
@@ -66,24 +47,6 @@ class Deriver:
             if name == text:
                 return key
         return None
-
-    def penalty(self, given: PenaltyInputs, today: dt.date) -> dict[str, Any]:
-        """A penalty's derived properties, and which of them its department gave (kept when
-        a later file of the same penalties lacks that column: `sources.with_stored`)."""
-        severity = self.severity(given.severity, given.category, given.content, given.fine,
-                                 given.license_action)
-        until = self.publicity_until(given.decided_on, severity, given.publicity_until)
-        return {
-            "severity": severity,
-            "domain": self.domain(given.domain, given.authority, given.violation_type,
-                                  given.facts),
-            "publicityUntil": until, "status": self.status(until, today),
-            # true or absent: a derived value carries no flag
-            "severityGiven": bool(given.severity
-                                  and given.severity.strip() in SEVERITY_ALIASES) or None,
-            "domainGiven": self.given_domain(given.domain) is not None or None,
-            "publicityGiven": given.publicity_until is not None or None,
-        }
 
     def severity(self, given: str | None, category: str | None, content: str | None,
                  fine: float | None, license_action: str | None) -> str:

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from credgraph.graph.model import (
     KINSHIP,
     RELATIONS,
+    SEVERITY_ALIASES,
     SUBJECT_KIND_ZH,
     Endpoint,
     PartyRole,
@@ -27,7 +28,7 @@ from credgraph.graph.model import (
     converse_kinship,
     relation_type,
 )
-from credgraph.loaders.derive import Deriver, PenaltyInputs
+from credgraph.loaders.derive import Deriver
 from credgraph.loaders.sources import MissingInputs, keep_absent, missing_inputs
 from credgraph.loaders.subjects import legal_person_props, natural_person_props
 from credgraph.queries.resolution import LEGAL, Lookup
@@ -158,6 +159,10 @@ class Preparer:
             "officials": self.official, "relations": self.relation, "penalties": self.penalty,
             "licenses": self.license, "listings": self.listing, "judgments": self.judgment,
             "contracts": self.contract, "commitments": self.commitment,
+        }
+        self._derived: dict[str, Callable[[Any], dict[str, Any]]] = {
+            "penalties": self._penalty_derived, "licenses": self._licence_derived,
+            "contracts": self._contract_derived,
         }
 
     def prepare(self, kind: str, row: BundleRow) -> Prepared:
@@ -375,13 +380,8 @@ class Preparer:
 
     def penalty(self, row: PenaltyRow) -> Prepared:
         self.not_future(row, "decided_on")
-        given = PenaltyInputs(
-            category=row.category, authority=row.authority, decided_on=row.decided_on,
-            severity=row.severity, domain=row.domain, publicity_until=row.publicity_until,
-            content=row.content, fine=row.fine, license_action=row.license_action,
-            violation_type=row.violation_type, facts=row.facts)
         props = {
-            **self.derive.penalty(given, self.today),
+            **self._penalty_derived(row),
             "title": row.violation_type or row.category, "authority": row.authority,
             "authorityUscc": _code(row.authority_uscc), "category": row.category,
             "content": row.content, "facts": row.facts, "basis": row.basis, "fine": row.fine,
@@ -396,22 +396,35 @@ class Preparer:
         prepared = self._named_record(RecordKind.PENALTY, row.decision_no, props,
                                       row.decided_on, issuer, "subject_id", row.subject_id,
                                       lookup)
-        prepared.derived_from = missing_inputs(row, given)
+        prepared.derived_from = missing_inputs("penalties", row)
         return prepared
+
+    def _penalty_derived(self, row: PenaltyRow) -> dict[str, Any]:
+        """Severity, domain, publicity end and status, and which of the first three the
+        department gave (a later file without the column keeps a given one)."""
+        derive = self.derive
+        severity = derive.severity(row.severity, row.category, row.content, row.fine,
+                                   row.license_action)
+        until = derive.publicity_until(row.decided_on, severity, row.publicity_until)
+        return {
+            "severity": severity, "publicityUntil": until,
+            "domain": derive.domain(row.domain, row.authority, row.violation_type, row.facts),
+            "status": derive.status(until, self.today),
+            # true or absent: a derived value carries no flag
+            "severityGiven": bool(row.severity
+                                  and row.severity.strip() in SEVERITY_ALIASES) or None,
+            "domainGiven": derive.given_domain(row.domain) is not None or None,
+            "publicityGiven": row.publicity_until is not None or None,
+        }
 
     def license(self, row: LicenseRow) -> Prepared:
         self.not_future(row, "decided_on")
         if row.valid_from and row.valid_to and row.valid_to < row.valid_from:
             raise RowRejected("valid_to", row.valid_to.isoformat(),
                               "有效期至 (valid_to) before 有效期自 (valid_from)")
-        status_text = row.status or ""
-        if any(word in status_text for word in ("撤销", "吊销", "注销")):
-            status = RecordStatus.REVOKED.value
-        else:
-            status = self.derive.status(row.valid_to, self.today)
         props = {
             "domain": self.derive.domain(None, row.authority, row.license_category),
-            "severity": None, "status": status,
+            "severity": None, **self._licence_derived(row),
             "title": row.certificate_name or row.document_name or row.license_category,
             "authority": row.authority, "authorityUscc": _code(row.authority_uscc),
             "documentName": row.document_name, "licenseCategory": row.license_category,
@@ -421,8 +434,18 @@ class Preparer:
         }
         issuer = self._issuer(row.authority_uscc, row.authority)
         lookup = self._lookup(row.subject_name, issuer=issuer, authority=row.authority)
-        return self._named_record(RecordKind.LICENSE, row.decision_no, props, row.decided_on,
-                                  issuer, "subject_id", row.subject_id, lookup)
+        prepared = self._named_record(RecordKind.LICENSE, row.decision_no, props,
+                                      row.decided_on, issuer, "subject_id", row.subject_id,
+                                      lookup)
+        prepared.derived_from = missing_inputs("licenses", row)
+        return prepared
+
+    def _licence_derived(self, row: LicenseRow) -> dict[str, Any]:
+        """The status: REVOKED when 当前状态 says 撤销/吊销/注销, whatever 有效期至 says, else
+        ACTIVE or EXPIRED by 有效期至."""
+        if any(word in (row.status or "") for word in ("撤销", "吊销", "注销")):
+            return {"status": RecordStatus.REVOKED.value}
+        return {"status": self.derive.status(row.valid_to, self.today)}
 
     def listing(self, row: ListingRow) -> Prepared:
         self.not_future(row, "listed_on", "removed_on")
@@ -484,26 +507,36 @@ class Preparer:
         if agency.person:
             raise RowRejected("agency_uscc", row.agency_uscc, "the agency must be a USCC")
         counterparty = self.subject_ref("counterparty_id", row.counterparty_id)
-        # Who the source says defaulted (相对方违约; not 甲方违约, the 采购人's, nor 未违约), not
-        # whether it has yet: the analyses count the default from the due date as of their own
-        # date, so a contract loaded before its due date and never sent again still counts once
-        # the date has passed.
-        defaulted_by_subject = self.rules.contracts.subject_default(row.status, row.gov_default)
         props = {
             "domain": "contract", "severity": None, "status": RecordStatus.ACTIVE.value,
             "title": row.title, "authority": None, "contractKind": row.kind,
             "amount": row.amount, "signedOn": row.signed_on, "dueOn": row.due_on,
             "fulfilledOn": row.fulfilled_on, "performance": row.status,
-            "govDefault": row.gov_default, "subjectDefault": defaulted_by_subject,
-            # performed by the source's word, on a day it does not give
-            "fulfilledUndated": (row.fulfilled_on is None
-                                 and self.rules.contracts.says_fulfilled(row.status)),
+            "govDefault": row.gov_default, **self._contract_derived(row),
             "agencyUscc": agency.key,
         }
-        return self._record(RecordKind.CONTRACT, row.contract_no, props,
-                            [("agency_uscc", agency, PartyRole.AGENCY),
-                             ("counterparty_id", counterparty, PartyRole.COUNTERPARTY)],
-                            agency, row.signed_on)
+        prepared = self._record(RecordKind.CONTRACT, row.contract_no, props,
+                                [("agency_uscc", agency, PartyRole.AGENCY),
+                                 ("counterparty_id", counterparty, PartyRole.COUNTERPARTY)],
+                                agency, row.signed_on)
+        prepared.derived_from = missing_inputs("contracts", row)
+        return prepared
+
+    def _contract_derived(self, row: ContractRow) -> dict[str, Any]:
+        """Who the source says defaulted (相对方违约; not 甲方违约, the 采购人's, nor 未违约),
+        not whether it has yet: the analyses count the default from the due date as of their
+        own date, so a contract loaded before its due date and never sent again still counts
+        once the date has passed. And performed by the source's word, on a day not given."""
+        contracts = self.rules.contracts
+        return {"subjectDefault": contracts.subject_default(row.status, row.gov_default),
+                "fulfilledUndated": (row.fulfilled_on is None
+                                     and contracts.says_fulfilled(row.status))}
+
+    def derived(self, kind: str, row: BundleRow) -> dict[str, Any]:
+        """What a row of a kind derives from several of its columns — for a penalty, licence
+        or contract already stored, from the row with what it stores in place of the columns
+        a later file lacks (`sources.with_stored`)."""
+        return self._derived[kind](row)
 
     def commitment(self, row: CommitmentRow) -> Prepared:
         self.not_future(row, "made_on")

@@ -3,7 +3,6 @@ only from the declared model."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import Counter
 from collections.abc import Iterable
 from functools import cache
@@ -13,7 +12,6 @@ import neo4j.exceptions
 
 from credgraph.graph.driver import Graph, batched
 from credgraph.graph.model import RECORD_LABELS, RELATIONS, RecordKind, RecordStatus, RelationType
-from credgraph.loaders.sources import STORED_PENALTY
 
 EXISTING = """
 UNWIND $ids AS id
@@ -49,8 +47,7 @@ def record_statement(kind: RecordKind) -> str:
     licence its source called 吊销/注销, with no `revokedOn`/`revokedBy` of a revocation —
     is the source's word and follows its later rows (吊销 corrected to 有效 is ACTIVE again).
     What the row's file has no column for (`defaults`, and the status, issuer or party it
-    would derive) is written on creation only, or taken by what the record stores
-    (`choices`; `sources.keep_absent`)."""
+    would derive) is written on creation only (`sources.keep_absent`)."""
     label = RECORD_LABELS[kind].value
     return f"""
 UNWIND $rows AS row
@@ -62,14 +59,7 @@ SET r += row.props,
                          AND (r.status <> '{RecordStatus.REVOKED.value}'
                               OR r.revokedOn IS NOT NULL OR r.revokedBy IS NOT NULL)
                     THEN r.status
-                    WHEN r.status = '{RecordStatus.REVOKED.value}' AND row.revokedKept
-                    THEN r.status
-                    WHEN row.statusByValidTo AND r.validTo < $today
-                    THEN '{RecordStatus.EXPIRED.value}'
                     ELSE row.status END
-FOREACH (c IN row.choices |
-  SET r += CASE WHEN r[c.when] IS NOT NULL AND NOT coalesce(r[c.when] = false, false)
-                THEN c.then ELSE c.else END)
 WITH r, row
 CALL (r, row) {{
   {_PARTY}
@@ -123,36 +113,34 @@ RETURN collect(r.id) AS rows
 
 
 @cache
-def stored_records_statement(kind: RecordKind) -> str:
+def stored_records_statement(kind: RecordKind, inputs: tuple[str, ...]) -> str:
     """Of a batch's records, those an objection corrected (异议更正: the version kept as it
-    was, and the one in force beside it), and — when `$inputs` — every stored penalty with
-    what its derived values come from (`sources.with_stored`)."""
-    inputs = ""
-    if kind is RecordKind.PENALTY:
-        fields = ", ".join(f"{prop}: toString(r.{prop})" if prop == "publicityUntil"
-                           else f".{prop}" for prop in STORED_PENALTY)
-        inputs = f", inputs: CASE WHEN $inputs THEN r {{{fields}}} END"
+    was, and the one in force beside it), and — when `$inputs` — every stored one with the
+    `inputs` its derived values come from (`sources.with_stored`)."""
+    fields = ", ".join(f".{prop}" for prop in inputs)
+    projection = f", inputs: CASE WHEN $inputs THEN r {{{fields}}} END" if inputs else ""
     return f"""
 UNWIND $ids AS id
 MATCH (r:{RECORD_LABELS[kind].value} {{id: id}})
 WHERE r.supersededBy IS NOT NULL OR $inputs
-RETURN collect({{id: r.id, current: r.supersededBy, on: toString(r.revokedOn){inputs}}}) AS rows
+RETURN collect({{id: r.id, current: r.supersededBy, on: toString(r.revokedOn){projection}}})
+       AS rows
 """
 
 
 def stored_records(graph: Graph, kind: RecordKind, ids: list[str],
-                   inputs: bool) -> dict[str, Any]:
-    rows = graph.read_rows(stored_records_statement(kind), {"ids": ids, "inputs": inputs},
-                           timeout=120)
+                   inputs: tuple[str, ...] | None) -> dict[str, Any]:
+    """`stored_records_statement`'s rows by id; every stored record's `inputs` if given."""
+    rows = graph.read_rows(stored_records_statement(kind, inputs or ()),
+                           {"ids": ids, "inputs": bool(inputs)}, timeout=120)
     return {row["id"]: row for row in rows}
 
 
 def write_records(graph: Graph, kind: RecordKind, rows: Iterable[dict[str, Any]],
-                  batch_size: int, sticky: list[str], today: dt.date) -> int:
+                  batch_size: int, sticky: list[str]) -> int:
     """Records of one kind, a batch at a time: those already in the graph MERGEd (statuses set
-    by repair or objection kept, parties and issuer re-linked, a stored 有效期至 weighed as of
-    `today`), brand-new ones — most of a daily update — CREATEd. Keys are unique within a batch
-    (a file's last occurrence wins)."""
+    by repair or objection kept, parties and issuer re-linked), brand-new ones — most of a
+    daily update — CREATEd. Keys are unique within a batch (a file's last occurrence wins)."""
     written = 0
     for batch in batched(rows, batch_size):
         found = set(graph.read_rows(existing_records_statement(kind),
@@ -166,7 +154,7 @@ def write_records(graph: Graph, kind: RecordKind, rows: Iterable[dict[str, Any]]
                 known += fresh  # another writer created some meanwhile: MERGE is always right
         if known:
             graph.write_batches(record_statement(kind), known, batch_size,
-                                extra={"sticky": sticky, "today": today})
+                                extra={"sticky": sticky})
         written += len(batch)
     return written
 
