@@ -726,6 +726,18 @@ def test_a_licence_file_with_one_of_its_status_columns(services: Services, subje
     assert state() == ["ACTIVE", "EXPIRED", "EXPIRED", "REVOKED"]
     assert load(services, folders[2]).rejected == 0
     assert state() == ["ACTIVE", "ACTIVE", "EXPIRED", "REVOKED"]
+    # loaded while in force, then again after its 有效期至 from a file with neither column:
+    # EXPIRED by the stored date (the stored ACTIVE was kept)
+    early = write_csv(tmp_path / "early.csv", [*head, "status", "valid_to"], [
+        ["XK-9", "德州甲", CO_A, "2020-01-05", "德州市德城区市场监督管理局", "有效", "2025-01-01"]])
+    (tmp_path / "licenses.csv").write_bytes(early.read_bytes())
+    BundleLoader(services.graph, services.rules, services.privacy, services.normaliser,
+                 today=dt.date(2024, 12, 1)).load([tmp_path / "licenses.csv"],
+                                                  derive_contacts=False)
+    assert state()[-1] == "ACTIVE"
+    write_csv(tmp_path / "licenses.csv", head, [["XK-9", *rows[0][1:]]])
+    assert load(services, tmp_path / "licenses.csv").rejected == 0
+    assert state()[-1] == "EXPIRED"
 
 
 def test_a_contracts_file_without_its_performance_column(services: Services, subjects: Path,
