@@ -33,7 +33,7 @@ from credgraph.loaders.readers import (
     read_table,
     repeated_headers,
 )
-from credgraph.loaders.sources import STORED_INPUTS, MissingInputs, with_stored
+from credgraph.loaders.sources import STORED_INPUTS, with_stored
 from credgraph.loaders.subjects import write_legal_persons, write_natural_persons
 from credgraph.loaders.validation import FileShape, Rejection, Validator
 from credgraph.loaders.writes import (
@@ -574,14 +574,14 @@ class BundleLoader:
             kept.append((line, prepared))
         return kept
 
-    def _derive_from_stored(self, kind: str, prepared: Prepared, missing: MissingInputs,
+    def _derive_from_stored(self, kind: str, prepared: Prepared, absent: frozenset[str],
                             stored: dict[str, Any]) -> None:
         """The derived values again, from the row and what is stored in place of the columns
         the file lacks; what else those columns give stays as stored (`keep_absent`)."""
-        derived = self.preparer.derived(kind, with_stored(kind, missing, stored))
+        props = prepared.data["props"]
+        derived = self.preparer.derived(kind, with_stored(kind, props, absent, stored))
         if "status" in derived:
             prepared.data["status"] = derived.pop("status")
-        props = prepared.data["props"]
         props.update({prop: value for prop, value in derived.items() if prop in props})
 
     def _known_subjects(self, ids: set[str]) -> dict[str, set[str]]:

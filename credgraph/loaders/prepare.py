@@ -29,7 +29,7 @@ from credgraph.graph.model import (
     relation_type,
 )
 from credgraph.loaders.derive import Deriver
-from credgraph.loaders.sources import MissingInputs, keep_absent, missing_inputs
+from credgraph.loaders.sources import keep_absent, missing_inputs
 from credgraph.loaders.subjects import legal_person_props, natural_person_props
 from credgraph.queries.resolution import LEGAL, Lookup
 from credgraph.rules import Rules
@@ -124,7 +124,7 @@ class Prepared:
     resolve: Unresolved | None = None
     # a penalty of a file lacking some of what its derived values come from: derived again
     # from what the stored penalty says in their place (`sources.with_stored`)
-    derived_from: MissingInputs | None = None
+    derived_from: frozenset[str] | None = None
 
     def attach(self, ref: SubjectRef, role: PartyRole) -> None:
         """The party found by name joins the record, first as if the row had named it."""

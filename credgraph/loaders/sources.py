@@ -13,13 +13,12 @@ the publicity end), with what the stored record says for each column the file la
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import neo4j.time
 
 from credgraph.graph.model import PartyRole
-from credgraph.schema.rows import BundleRow
+from credgraph.schema.rows import ROW_MODELS, BundleRow
 
 Sources = dict[str, tuple[str, ...]]
 
@@ -112,9 +111,10 @@ def keep_absent(kind: str, row: BundleRow, data: dict[str, Any]) -> None:
 
 
 # What a kind's values derived from several columns come from (`Preparer.derived`): each
-# column, and the stored property standing for it when a later file lacks the column — for a
-# penalty's given severity, domain or publicity end only where the department gave it (its
-# flag), one derived being derived again under the rules of the day.
+# column and the record property holding it — the row's (props) for a column the file has,
+# the stored record's for one it lacks; for a penalty's severity, domain or publicity end only
+# where the department gave it (its flag), one derived being derived again under the rules of
+# the day. The required columns beside them are always the row's.
 DERIVATION_INPUTS: dict[str, dict[str, str]] = {
     "penalties": {
         "severity": "severity", "domain": "domain", "publicity_until": "publicityUntil",
@@ -124,6 +124,9 @@ DERIVATION_INPUTS: dict[str, dict[str, str]] = {
     "licenses": {"status": "currentStatus", "valid_to": "validTo"},
     "contracts": {"status": "performance", "gov_default": "govDefault",
                   "fulfilled_on": "fulfilledOn"},
+}
+_REQUIRED_INPUTS: dict[str, dict[str, str]] = {
+    "penalties": {"category": "category", "authority": "authority", "decided_on": "date"},
 }
 GIVEN_FLAGS: dict[str, dict[str, str]] = {
     "penalties": {"severity": "severityGiven", "domain": "domainGiven",
@@ -137,35 +140,32 @@ STORED_INPUTS: dict[str, list[str]] = {
 }
 
 
-@dataclass(frozen=True)
-class MissingInputs:
-    """A row whose file lacks some of the columns its derived values come from."""
-
-    row: BundleRow
-    absent: frozenset[str]
-
-
-def missing_inputs(kind: str, row: BundleRow) -> MissingInputs | None:
+def missing_inputs(kind: str, row: BundleRow) -> frozenset[str] | None:
+    """The columns of a kind's derived values the row's file lacks, if any."""
     absent = frozenset(DERIVATION_INPUTS[kind]) - row.model_fields_set
-    return MissingInputs(row, absent) if absent else None
+    return absent or None
 
 
-def with_stored(kind: str, missing: MissingInputs, stored: dict[str, Any]) -> BundleRow:
-    """The row, with what the stored record says for each column the file lacks: a severity
-    (严重程度) the department gave stays given, one derived from a 罚款金额 a later file has no
-    column for is not derived again without it, a licence its source revoked stays revoked by
-    a file giving only a new 有效期至, and a contract whose 政府方违约 turns 否 in a file
-    without 履约状态 is the counterparty's default if its stored 履约状态 says so."""
-    inputs, flags = DERIVATION_INPUTS[kind], GIVEN_FLAGS.get(kind, {})
-    taken: dict[str, Any] = {}
-    for column in missing.absent:
-        value = stored.get(inputs[column])
+def with_stored(kind: str, props: dict[str, Any], absent: frozenset[str],
+                stored: dict[str, Any]) -> BundleRow:
+    """The row as its derivation reads it, from the record it prepared (`props`) and what
+    the stored record says for each column the file lacks: a severity (严重程度) the
+    department gave stays given, one derived from a 罚款金额 a later file has no column for is
+    not derived again without it, a licence its source revoked stays revoked by a file giving
+    only a new 有效期至, and a contract whose 政府方违约 turns 否 in a file without 履约状态 is
+    the counterparty's default if its stored 履约状态 says so."""
+    flags = GIVEN_FLAGS.get(kind, {})
+    values: dict[str, Any] = {column: props.get(prop)
+                              for column, prop in _REQUIRED_INPUTS.get(kind, {}).items()}
+    for column, prop in DERIVATION_INPUTS[kind].items():
+        source = stored if column in absent else props
+        value = source.get(prop)
         flag = flags.get(column)
-        if flag is not None and not stored.get(flag):
+        if flag is not None and not source.get(flag):
             value = None
-        elif column == "violation_type" and value == stored.get("category"):
+        elif column == "violation_type" and value == source.get("category"):
             value = None  # the title fell back on 处罚类别: no 违法行为类型 was given
         elif isinstance(value, neo4j.time.Date):
             value = value.to_native()
-        taken[column] = value
-    return missing.row.model_copy(update=taken)
+        values[column] = value
+    return ROW_MODELS[kind].model_construct(**values)
