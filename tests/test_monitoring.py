@@ -115,7 +115,8 @@ def test_a_propagated_escalation_names_the_severe_company_and_the_tie(graph: Gra
     assert "严重失信主体 德州丙化工有限公司 的法定代表人" in alert["summary"]
     assert json.loads(alert["evidence"]) == [
         {"source": "P", "target": "C", "type": "LEGAL_REPRESENTATIVE", "ratio": None,
-         "role": None}]
+         "role": None, "kind": None,
+         "start": (AS_OF - dt.timedelta(days=900)).isoformat(), "end": None}]
     company = next(a for a in stored(graph, "ESCALATION") if a["subject"] == "C")
     assert json.loads(company["evidence"]) == [] and "联合惩戒" not in company["summary"]
     assert run(graph, only).counts() == {"new": 0, "updated": 2, "total": 2}
@@ -193,6 +194,32 @@ def test_near_records_of_a_watched_subject(neighbourhood: Graph, rules: Rules) -
     # with the default hub cap the supervisor is crossed and K's listing is reached too
     hits = monitoring.Evaluator(graph, rules, LATER).evaluate().hits
     assert "L-k" in {h.key for h in hits} and "L-e" not in {h.key for h in hits}
+
+
+def test_a_path_through_a_relative_says_which_relative(graph: Graph, rules: Rules) -> None:
+    """An alert's evidence keeps the kinship and dates of its steps, as every other path does:
+    a NEAR_RECORD from a watched person through his spouse to her shop (and a G3 through an
+    official's spouse) showed a 亲属 step with `kind: null` — whose relative was lost (found by
+    a held-out review with a 滨州 persons bundle)."""
+    from credgraph.api.monitoring import _steps
+
+    subject(graph, "W", "王海涛", kind="NATURAL_PERSON")
+    subject(graph, "F", "刘芳", kind="NATURAL_PERSON")
+    subject(graph, "S", "滨州市沾化区海产品加工店", kind="INDIVIDUAL_BUSINESS")
+    relate(graph, "F", "W", "FAMILY", kind="配偶", start=dt.date(2010, 5, 1))
+    relate(graph, "F", "S", "LEGAL_REPRESENTATIVE", start=dt.date(2016, 1, 1))
+    record(graph, "S", "Penalty", "PS-severe", severity="严重", domain="environment",
+           date=AS_OF - dt.timedelta(days=3), title="超标排放")
+    alerts.watch(graph, CITY, ["W"], "test")
+    only = rules.with_overrides({"monitoring": {"enabled": ["NEAR_RECORD"]}})
+    assert run(graph, only).counts()["new"] == 1
+    [alert] = stored(graph, "NEAR_RECORD")
+    steps = json.loads(alert["evidence"])
+    assert [(s["type"], s["kind"], s["start"]) for s in steps] == [
+        ("FAMILY", "配偶", "2010-05-01"), ("LEGAL_REPRESENTATIVE", None, "2016-01-01")]
+    # and the API shows them as a path step does
+    shown = _steps({"evidence": alert["evidence"]})
+    assert (shown[0].kind, shown[0].start, shown[1].end) == ("配偶", dt.date(2010, 5, 1), None)
 
 
 # -- RISK_RISE -----------------------------------------------------------------------------------

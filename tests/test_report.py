@@ -333,7 +333,31 @@ def test_grade_and_escalation_section(services: Services, person: str) -> None:
     assert f"<td>{name}</td>" in part.split("触发记录")[1] and name != domain
     grade = re.search(r"信用等级</th><td>([ABCD])<", part)
     assert grade is not None and grade.group(1) in "BCD"  # FOCUS caps the grade at B
-    # a person has no grade and no escalation section
-    assert "信用等级与屡罚不改" not in build_report(services, row(services, person),
-                                                   INVESTIGATOR, TODAY)
+
+
+
+def test_a_persons_report_shows_his_grade_and_escalation(services: Services,
+                                                         person: str) -> None:
+    """A person is escalated too (R1 on his own penalties, R4, 联合惩戒对象) and has the grade
+    `Subject.creditGrade` and `sharedCheck` give him: his report said neither — a 严重失信
+    person's page showed no 严重失信 (found by a held-out review with a 滨州 bundle). He is
+    never drawn for a 双随机 inspection, so no inspection ratio."""
+    graph = services.graph
+    for n in range(3):
+        record(graph, person, "Penalty", f"滨城市监罚〔2026〕{n + 1}号", severity="一般",
+               domain="food_drug", date=TODAY - dt.timedelta(days=30 * (n + 1)),
+               title="销售过期食品", authority="滨州市滨城区市场监督管理局")
+    graph.write("MATCH (s:Subject {id: $id}), (r:Penalty) WHERE r.id STARTS WITH '滨城市监罚' "
+                "MERGE (s)-[:HAS_ESCALATION]->(e:Escalation {id: 'E-' + $id, subject: $id, "
+                "level: 'FOCUS', status: 'ACTIVE', since: $since, rules: ['R1'], "
+                "measures: ['列入重点关注对象名单']}) MERGE (e)-[:TRIGGERED_BY]->(r)",
+                {"id": person, "since": TODAY})
+    page = build_report(services, row(services, person), INVESTIGATOR, TODAY)
+    assert "信用等级与屡罚不改" in re.findall(r"<h2>(.*?)</h2>", page)
+    part = section_of(page, "信用等级与屡罚不改")
+    assert "重点关注" in part and "R1" in part and "列入重点关注对象名单" in part
+    assert all(f"滨城市监罚〔2026〕{n}号" in part for n in (1, 2, 3))
+    grade = re.search(r"信用等级</th><td>([ABCD])<", part)
+    assert grade is not None and grade.group(1) in "BCD"  # FOCUS caps the grade at B
+    assert "双随机抽查比例" not in part
 

@@ -89,8 +89,15 @@ def _native(value: Any) -> Any:
 
 
 def _steps(row: Row) -> list[Edge]:
-    return [Edge(s["source"], s["target"], s["type"], s.get("ratio"), s.get("role"), None,
-                 None, None) for s in json.loads(row.get("evidence") or "[]")]
+    """The alert's evidence as stored (an alert last refreshed before kinship and dates were
+    stored shows none until its next run)."""
+    return [Edge(s["source"], s["target"], s["type"], s.get("ratio"), s.get("role"),
+                 s.get("kind"), _day(s.get("start")), _day(s.get("end")))
+            for s in json.loads(row.get("evidence") or "[]")]
+
+
+def _day(value: Any) -> dt.date | None:
+    return dt.date.fromisoformat(value[:10]) if isinstance(value, str) and value else None
 
 
 def _records(row: Row) -> list[CreditRecord]:

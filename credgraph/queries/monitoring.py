@@ -97,7 +97,8 @@ RETURN collect({{subject: s.id, escalation: e.id, level: e.level, since: date(e.
                 ties: [(s)-[t:{types_pattern(CONTROL_RELATIONS)}]->(c:{Label.SUBJECT.value})
                        WHERE c.id IN coalesce(e.propagatedFrom, []) AND {live("t")}
                        | {{source: s.id, target: c.id, type: type(t), ratio: t.ratio,
-                          role: t.role}}]}}) AS rows
+                          role: t.role, kind: t.kind, start: toString(t.start),
+                          end: toString(t.end)}}]}}) AS rows
 """
 
 SEVERE_RECORDS = f"""
@@ -118,7 +119,8 @@ WHERE type(r) IN $types AND {live("r")}
 RETURN collect({{node: id, neighbour: n.id,
                 hub: {live_hub("n")},
                 step: {{source: startNode(r).id, target: endNode(r).id, type: type(r),
-                       ratio: r.ratio, role: r.role}}}}) AS rows
+                       ratio: r.ratio, role: r.role, kind: r.kind,
+                       start: toString(r.start), end: toString(r.end)}}}}) AS rows
 """
 
 # An active listing (not removed by the date) or a 严重 penalty still in its publicity period.
@@ -366,8 +368,12 @@ _TRAIL_PATTERNS = frozenset({IntegrityPattern.G1.value, IntegrityPattern.G2.valu
 
 
 def _edge_step(edge: Edge) -> dict[str, Any]:
+    """A step of an alert's evidence as stored: with the kinship (配偶, 父母 …) and the dates a
+    path step shows elsewhere — a G3 or NEAR_RECORD path through a 亲属 lost whose it was."""
     return {"source": edge.source, "target": edge.target, "type": edge.type,
-            "ratio": edge.ratio, "role": edge.role}
+            "ratio": edge.ratio, "role": edge.role, "kind": edge.kind,
+            "start": edge.start.isoformat() if edge.start else None,
+            "end": edge.end.isoformat() if edge.end else None}
 
 
 def _path_words(steps: list[dict[str, Any]]) -> str:
@@ -785,7 +791,9 @@ class MonitorRun:
                             "name": _name(subject), "region": subject.get("region")},
                 "summary": hit.summary,
                 "evidence": [{"from": s["source"], "to": s["target"], "type": s["type"],
-                              "ratio": s["ratio"], "role": s["role"]} for s in hit.path],
+                              "ratio": s["ratio"], "role": s["role"], "kind": s.get("kind"),
+                              "start": s.get("start"), "end": s.get("end")}
+                             for s in hit.path],
                 "records": hit.records, "firstSeen": _iso(row["firstSeen"]),
                 "lastSeen": _iso(row["lastSeen"]), "asOf": self.as_of.isoformat(),
             })

@@ -340,17 +340,20 @@ def beneficial_owners(report: Report) -> str | None:
 
 
 def grade_and_escalation(report: Report) -> str | None:
-    """分级分类 and 屡罚不改: the credit grade as of the report's date and any escalation with
-    its rules, measures and history (persons have no grade)."""
-    if report.kind is SubjectKind.NATURAL_PERSON:
-        return None
+    """分级分类 and 屡罚不改: the credit grade as of the report's date (as `Subject.creditGrade`
+    and `sharedCheck` give it) and any escalation with its rules, measures and triggering
+    records — for a person too: R1–R5 escalate persons, PROPAGATION makes them 联合惩戒对象,
+    and a confirmed SEVERE restricts them. A person is never drawn for a 双随机 inspection (the
+    plan draws legal persons), so his page shows no inspection ratio."""
+    person = report.kind is SubjectKind.NATURAL_PERSON
     key = report.subject["id"]
     grade = credit_grades(report.graph, report.services.rules, [key], report.as_of).get(key)
     escalation = escalations_of(report.graph, [key]).get(key)
     pairs = []
     if grade is not None:
-        pairs += [("信用等级", esc(grade.grade)), ("信用分", esc(grade.score)),
-                  ("双随机抽查比例", esc(percent(grade.inspection_ratio)))]
+        pairs += [("信用等级", esc(grade.grade)), ("信用分", esc(grade.score))]
+        if not person:
+            pairs.append(("双随机抽查比例", esc(percent(grade.inspection_ratio))))
         if grade.capped_by:
             pairs.append(("等级上限", esc(grade.capped_by)))
     body = facts(pairs)
