@@ -15,7 +15,7 @@ from credgraph.api.desk import NPM_FILES, desk_folder
 from credgraph.cli import main
 from credgraph.graph.model import RELATIONS, RelationType
 from credgraph.queries import report as credit
-from credgraph.queries.report import Report, Requester, build_report
+from credgraph.queries.report import Report, Requester, build_report, cap_reason
 from credgraph.queries.risk import assess
 from credgraph.queries.subjects import find_subject
 from credgraph.schema.identifiers import parse_id_number
@@ -333,6 +333,13 @@ def test_grade_and_escalation_section(services: Services, person: str) -> None:
     assert f"<td>{name}</td>" in part.split("触发记录")[1] and name != domain
     grade = re.search(r"信用等级</th><td>([ABCD])<", part)
     assert grade is not None and grade.group(1) in "BCD"  # FOCUS caps the grade at B
+    assert "escalation FOCUS" not in part
+
+
+def test_a_grades_cap_as_the_reader_reads_it() -> None:
+    """The report showed the API's code of the cap ('escalation FOCUS'; a held-out review)."""
+    assert (cap_reason("escalation FOCUS"), cap_reason("severe listing L-1")) == (
+        "屡罚不改 重点关注", "严重失信名单 L-1")
 
 
 

@@ -355,7 +355,7 @@ def grade_and_escalation(report: Report) -> str | None:
         if not person:
             pairs.append(("双随机抽查比例", esc(percent(grade.inspection_ratio))))
         if grade.capped_by:
-            pairs.append(("等级上限", esc(grade.capped_by)))
+            pairs.append(("等级上限", esc(cap_reason(grade.capped_by))))
     body = facts(pairs)
     if escalation is None:
         body += "<p>无屡罚不改升级记录。</p>"
@@ -376,6 +376,17 @@ def grade_and_escalation(report: Report) -> str | None:
                             esc(domains.get(r.get("domain") or "", r.get("domain"))),
                             esc(r.get("severity"))) for r in triggers])
     return section("信用等级与屡罚不改", body)
+
+
+def cap_reason(capped_by: str) -> str:
+    """The grade's cap as the report's reader reads it: `escalation FOCUS` is 屡罚不改 重点关注,
+    `severe listing L-1` 严重失信名单 L-1 (the API keeps the codes)."""
+    what, _, rest = capped_by.partition(" ")
+    if what == "escalation":
+        return f"屡罚不改 {zh(ESCALATION_LEVEL_ZH, rest) or rest}"
+    if capped_by.startswith("severe listing "):
+        return f"严重失信名单 {capped_by.removeprefix('severe listing ')}"
+    return capped_by
 
 
 def disclaimer(report: Report) -> str:
