@@ -173,8 +173,13 @@ def shells(graph: Graph) -> Graph:
 def test_r4_person_behind_two_penalised_companies(shells: Graph, rules: Rules) -> None:
     assert levels(shells, rules) == {"P": ("FOCUS", ["R4"]), "X": ("FOCUS", ["R4"]),
                                      "Y": ("FOCUS", ["R4"])}
-    person = wanted_escalations(shells, rules, AS_OF)["P"]
+    wanted = wanted_escalations(shells, rules, AS_OF)
+    person = wanted["P"]
     assert {rid for _, rid in person.triggers} == {"X1", "X2", "Y1", "Y2"}
+    # each says what it is: the person behind the companies, a company one of them (the
+    # companies' reason said they stood behind two companies)
+    assert person.reasons[0].startswith("R4: behind 2 companies that each have")
+    assert wanted["X"].reasons[0].startswith("R4: one of 2 companies behind one person that")
 
 
 def test_r4_needs_two_penalties_each(shells: Graph, rules: Rules) -> None:

@@ -335,13 +335,16 @@ def _shells(graph: Graph, window: Window, rows: list[dict[str, Any]],
     for row in people:
         companies = sorted(row["companies"])
         triggers = [_penalty(p["id"]) for c in companies for p in penalised[c]]
-        reason = (f"R4: behind {len(companies)} companies that each have at least "
-                  f"{section.company_penalties} penalties within {window.rules.window_months} "
-                  f"months (换壳)")
-        want(row["person"]).add(R4, EscalationLevel.FOCUS, triggers, reason)
+        each = (f"each have at least {section.company_penalties} penalties within "
+                f"{window.rules.window_months} months (换壳)")
+        want(row["person"]).add(R4, EscalationLevel.FOCUS, triggers,
+                                f"R4: behind {len(companies)} companies that {each}")
         for company in companies:
+            # the company's reason says whose companies they are, not that it stands behind them
             want(company).add(R4, EscalationLevel.FOCUS,
-                              (_penalty(p["id"]) for p in penalised[company]), reason)
+                              (_penalty(p["id"]) for p in penalised[company]),
+                              f"R4: one of {len(companies)} companies behind one person that "
+                              f"{each}")
     successors = graph.read_rows(SHELL_SUCCESSORS, {
         **window.params(), "defunct": list(window.rules.defunct_status),
         "majority": section.majority_share,
