@@ -203,6 +203,8 @@ def test_a_licence_valid_to_before_valid_from_is_rejected(services: Services, su
     assert (summary.loaded, summary.rejected) == (1, 1)
     assert [(r.line, r.column, r.value, r.reason) for r in summary.rejects] == [
         (2, "valid_to", "2025-01-04", "有效期至 (valid_to) before 有效期自 (valid_from)")]
+    # the summary counts it under what the reason says, not under the bare column name
+    assert summary.files[0].reasons == {"有效期至 before 有效期自": 1}
 
 
 LICENCE_COLUMNS = ["decision_no", "subject_name", "subject_id", "decided_on", "valid_to",

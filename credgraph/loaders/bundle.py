@@ -8,6 +8,7 @@ import datetime as dt
 import itertools
 import operator
 import os
+import re
 import tempfile
 import time
 from collections import Counter
@@ -152,6 +153,17 @@ class LoadSummary:
             "rowsPerSecond": round(self.read / self.seconds) if self.seconds else None,
             "rejectsFile": str(rejects_file) if rejects_file else None,
         }
+
+
+_ASIDE = re.compile(r" \([^()]*\)")
+
+
+def reason_key(reason: str) -> str:
+    """What the summary counts a rejected row under: the reason before its details (after a
+    colon) without its asides in brackets — `有效期至 (valid_to) before 有效期自 (valid_from)`
+    is `有效期至 before 有效期自`, `future date 2027-01-10 (after 2026-12-01)` is
+    `future date 2027-01-10` (cutting at the first bracket left a bare `有效期至`)."""
+    return _ASIDE.sub("", reason.split(":")[0]).strip()
 
 
 def missing_columns(model: type[BundleRow], mapping: dict[str, str]) -> list[str]:
@@ -372,7 +384,7 @@ class BundleLoader:
                    department: str | None = None, missing: tuple[str, ...] = ()) -> None:
             reason = scrub(reason)
             result.rejected += 1
-            result.reasons[reason.split(":")[0].split(" (")[0]] += 1
+            result.reasons[reason_key(reason)] += 1
             summary.rejects.append(Reject(shown, line, result.header(column),
                                           scrub(value), reason))
             sender = scrub(department or NO_DEPARTMENT)
