@@ -294,6 +294,32 @@ def test_a_relation_waits_for_a_subject_a_later_file_names(services: Services,
     assert services.graph.read("MATCH ()-[r:SHAREHOLDER]->() RETURN count(r) AS n") == [{"n": 0}]
 
 
+def test_a_post_waits_for_an_agency_a_record_found_by_name_names(services: Services,
+                                                                 tmp_path: Path) -> None:
+    """An official's post in an agency only the 处罚机关代码 of a penalty found by name (关联补正)
+    names, and his spouse's 配偶: the transactional load keeps both (they wait for the end of
+    the load); the bulk load, whose rows found by name are written only after the import, had
+    rejected both at the end of staging. Now they wait for those rows there too."""
+    company = make_uscc(region="371402", org="MA3C00001")
+    bureau = make_uscc(prefix="11", region="371402", org="004187459")
+    official = make_id(region="371402", born="19700315", seq="033")
+    spouse = make_id(region="371402", born="19720315", seq="044")
+    write_csv(tmp_path / "legal_persons.csv", ["uscc", "name"],
+              [[company, "德州市德城区鑫源食品有限公司"]])
+    write_csv(tmp_path / "natural_persons.csv", ["id_number", "name"], [[spouse, "李四"]])
+    write_csv(tmp_path / "officials.csv", ["id_number", "name", "agency_uscc", "position"],
+              [[official, "赵六", bureau, "局长"]])
+    write_csv(tmp_path / "relations.csv", ["from_id", "to_id", "type", "kind"],
+              [[spouse, official, "亲属", "配偶"]])
+    write_csv(tmp_path / "penalties.csv", ["decision_no", "subject_name", "subject_id",
+                                           "category", "decided_on", "authority",
+                                           "authority_uscc"],
+              [["P-1", "德州市德城区鑫源食品有限公司", "", "警告", "2026-01-05",
+                "德州市德城区卫生健康局", bureau]])
+    assert both_loads_count(services, tmp_path, "SERVES_IN") == 1
+    assert services.graph.read("MATCH ()-[r:FAMILY]->() RETURN count(r) AS n") == [{"n": 1}]
+
+
 def test_an_officials_post_given_undated_then_dated_is_one_edge(services: Services,
                                                                 tmp_path: Path) -> None:
     """Officials' posts are staged once per person and agency, as relations are: the second

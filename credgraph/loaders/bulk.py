@@ -9,7 +9,8 @@ differs: the graph the MERGE statements of `loaders/writes.py` would build is st
 imported with the server stopped. Rows whose subject must be found by name (关联补正) need the
 full-text index of a running database, so they are held back and written transactionally after
 the import; so are the rows that restate a record, relation or post an earlier row staged (a
-second file of the same kind), which the MERGE after the import applies as it would have.
+second file of the same kind), which the MERGE after the import applies as it would have; and
+so are the relation and post rows whose end neither the stage nor those rows hold by then.
 """
 
 from __future__ import annotations
@@ -321,11 +322,23 @@ class BulkLoader(BundleLoader):
         self.timings["migrated"] = time.monotonic() - started
         for kind, pending, result, reject in self._deferred:
             super()._flush(kind, pending, result, reject, summary)
-        self._await_write()
+        self._settle_waiting(summary)
         self.timings["resolved"] = time.monotonic() - started
         summary.shared_contacts = contacts
         summary.seconds = time.monotonic() - started
         return summary
+
+    def _settle_waiting(self, summary: LoadSummary) -> None:
+        """Once every file is staged, the waiting rows whose end the stage now holds are staged;
+        the others wait on for the rows written after the import — a record found by name
+        creates its issuer (an agency an official's post names) only then — and are rejected
+        only if their end is still unknown after them, as the transactional load does."""
+        if self._imported:
+            super()._settle_waiting(summary)
+            return
+        waiting, self._waiting = self._waiting or [], []
+        for kind, pending, result, reject in waiting:
+            self._flush(kind, pending, result, reject, summary)
 
     # -- staging instead of writing -------------------------------------------------------------
     def _flush(self, kind: str, pending: list[tuple[int, Prepared]], result: FileSummary,

@@ -349,9 +349,16 @@ class BundleLoader:
             winners = self._last_lines(kind, paths)
             for path in paths:
                 summary.files.append(self.load_file(kind, path, summary, winners))
+        self._settle_waiting(summary)
+
+    def _settle_waiting(self, summary: LoadSummary) -> None:
+        """The relation and post rows that waited for an end (`_check_references`), in file
+        order, each group after the writes before it: an official's post that waited for its
+        agency creates the official a waiting relation (his spouse's 配偶) may end at."""
         waiting, self._waiting = self._waiting or [], None
         try:
             for kind, pending, result, reject in waiting:
+                self._await_write()
                 self._flush(kind, pending, result, reject, summary)
             self._await_write()
         finally:
