@@ -14,7 +14,7 @@ import pytest
 from openpyxl import Workbook
 
 from credgraph.graph.driver import Graph
-from credgraph.loaders import prepare
+from credgraph.loaders import prepare, readers
 from credgraph.loaders.bundle import (
     BundleError,
     BundleLoader,
@@ -387,10 +387,12 @@ def test_a_workbooks_unsaved_formulas_and_other_sheets(services: Services,
     book = Workbook()
     sheet = book.active
     assert sheet is not None
-    sheet.append(["名单编号", "主体名称", "主体标识", "名单类型", "涉案金额", "列入日期"])
-    sheet.append(["L8", "德州市德城区鑫源食品有限公司", CO_A, "失信被执行人", "=10+2",
+    # a 序号 column no field reads, numbered by formula: no row is refused for it
+    sheet.append(["序号", "名单编号", "主体名称", "主体标识", "名单类型", "涉案金额", "列入日期"])
+    sheet.append(["=ROW()-1", "L8", "德州市德城区鑫源食品有限公司", CO_A, "失信被执行人",
+                  "=10+2", "2025-01-02"])
+    sheet.append(["=ROW()-1", "L9", "德州市德城区鑫源食品有限公司", CO_A, "严重失信主体", 12,
                   "2025-01-02"])
-    sheet.append(["L9", "德州市德城区鑫源食品有限公司", CO_A, "严重失信主体", 12, "2025-01-02"])
     book.create_sheet("说明").append(["填表说明：金额单位为万元"])
     book.create_sheet("空白")
     book.save(tmp_path / "listings.xlsx")
@@ -400,6 +402,13 @@ def test_a_workbooks_unsaved_formulas_and_other_sheets(services: Services,
     assert summary.loaded == 1
     assert summary.warnings == [
         "listings.xlsx: sheet '说明' is not read (only the first sheet is)"]
+    # a workbook without formulas is parsed once: its XML holds no formula element
+    assert readers._has_formulas(tmp_path / "listings.xlsx")
+    book = Workbook()
+    assert book.active is not None
+    book.active.append(["名单编号", "列入日期"])
+    book.save(tmp_path / "plain.xlsx")
+    assert not readers._has_formulas(tmp_path / "plain.xlsx")
 
 
 def test_an_id_number_a_spreadsheet_turned_into_a_number(services: Services,

@@ -39,6 +39,7 @@ from credgraph.loaders.bundle import (
     FileSummary,
     LoadSummary,
     ProgressHook,
+    RejectRow,
     readable_bundle,
 )
 from credgraph.loaders.prepare import Prepared
@@ -47,8 +48,6 @@ from credgraph.rules import Rules
 from credgraph.schema.names import NameNormaliser
 from credgraph.schema.privacy import Privacy, scrub
 from credgraph.settings import Settings
-
-Reject = Callable[[int, str, str, str], None]
 
 # Nodes that may already be in a database a bulk load replaces: keys are carried over, the
 # schema version is rebuilt by the migrations that follow the import.
@@ -282,7 +281,7 @@ class BulkLoader(BundleLoader):
         self.settings = settings
         self.server = LocalNeo4j(settings)
         self.stage = ImportStage(settings.server_dir / "import" / "bulk")
-        self._deferred: list[tuple[str, list[tuple[int, Prepared]], FileSummary, Reject]] = []
+        self._deferred: list[tuple[str, list[tuple[int, Prepared]], FileSummary, RejectRow]] = []
         self._imported = False
         self.timings: dict[str, float] = {}
 
@@ -342,7 +341,7 @@ class BulkLoader(BundleLoader):
 
     # -- staging instead of writing -------------------------------------------------------------
     def _flush(self, kind: str, pending: list[tuple[int, Prepared]], result: FileSummary,
-               reject: Reject, summary: LoadSummary) -> None:
+               reject: RejectRow, summary: LoadSummary) -> None:
         if self._imported:
             super()._flush(kind, pending, result, reject, summary)
             return

@@ -438,7 +438,7 @@ class BundleLoader:
             # only the key's headers: the whole mapping per row cost a dict of every field
             feeding = {h: f for h, f in shape.mapping.items() if f == model.key}
             for raw in table.rows:
-                if raw.problem:
+                if raw.refused(shape.mapping):
                     continue
                 value = row_values(feeding, raw.values).get(model.key)
                 if not is_blank(value):
@@ -447,7 +447,7 @@ class BundleLoader:
 
     # -- one batch --------------------------------------------------------------------------
     def _flush(self, kind: str, pending: list[tuple[int, Prepared]], result: FileSummary,
-               reject: Callable[[int, str, str, str], None], summary: LoadSummary) -> None:
+               reject: RejectRow, summary: LoadSummary) -> None:
         pending = self._resolve_names(pending, result, reject, summary)
         pending = self._check_references(kind, pending, result, reject)
         pending = self._weigh_stored(kind, pending, reject)
@@ -481,10 +481,10 @@ class BundleLoader:
                 write_relations(self.graph, rtype, batch, self.batch_size)
         else:
             write_records(self.graph, RECORD_FILES[kind], rows, self.batch_size,
-                          STICKY_STATUSES)
+                          STICKY_STATUSES, {p.data["id"] for _, p in pending if p.stored})
 
     def _resolve_names(self, pending: list[tuple[int, Prepared]], result: FileSummary,
-                       reject: Callable[[int, str, str, str], None],
+                       reject: RejectRow,
                        summary: LoadSummary) -> list[tuple[int, Prepared]]:
         """Rows whose party has no usable id: attached to the subject the evidence singles
         out (关联补正, reported with that evidence), else rejected saying why."""
@@ -559,9 +559,10 @@ class BundleLoader:
         return kept
 
     def _weigh_stored(self, kind: str, pending: list[tuple[int, Prepared]],
-                      reject: Callable[[int, str, str, str], None]
+                      reject: RejectRow
                       ) -> list[tuple[int, Prepared]]:
-        """What the batch's records already stored decides, in one read. A record an
+        """What the batch's records already stored decides, in one read — which are stored
+        at all too, for the writer's choice of CREATE or MERGE. A record an
         objection corrected keeps its old version as it was and the corrected one in force
         (SPEC §8): a later row of the source changes neither — it is refused, saying which
         version stands, for the department to answer with a new objection. A record of a
@@ -575,12 +576,11 @@ class BundleLoader:
                   if any(p.derived_from for _, p in pending) else None)
         found = stored_records(self.graph, record_kind, [p.data["id"] for _, p in pending],
                                inputs)
-        if not found:
-            return pending
         column = ROW_MODELS[kind].key or "id"
         kept = []
         for line, prepared in pending:
             stored = found.get(prepared.data["id"])
+            prepared.stored = stored is not None
             if stored is not None and stored["current"] is not None:
                 reject(line, column, prepared.data["id"],
                        f"corrected by an objection on {stored['on']}: {stored['current']} is "

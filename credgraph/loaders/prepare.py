@@ -122,9 +122,11 @@ class Prepared:
     relation: RelationType | None = None
     superior: str | None = None
     resolve: Unresolved | None = None
-    # a penalty of a file lacking some of what its derived values come from: derived again
-    # from what the stored penalty says in their place (`sources.with_stored`)
+    # the columns of its derived values (a penalty's severity, a licence's status, a contract's
+    # default) the row's file lacks: a stored record derives them again from what it stores
+    # in their place (`sources.with_stored`)
     derived_from: frozenset[str] | None = None
+    stored: bool = False  # a record already in the graph (`BundleLoader._weigh_stored`)
 
     def attach(self, ref: SubjectRef, role: PartyRole) -> None:
         """The party found by name joins the record, first as if the row had named it."""

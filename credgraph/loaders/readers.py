@@ -11,7 +11,8 @@ import itertools
 import json
 import re
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import zipfile
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,11 +96,25 @@ class RawProblem:
     value: str = ""
 
 
+UNSAVED = ("a formula without its saved result (a workbook written by a program): open and "
+           "save it in Excel or WPS, or export it as CSV")
+
+
 @dataclass(frozen=True)
 class RawRow:
     line: int
     values: dict[str, Any]
     problem: RawProblem | None = None  # a shape error that rejects the whole row
+    # XLSX cells holding a formula whose result the workbook did not save, by header
+    unsaved: dict[str, str] | None = None
+
+    def refused(self, read: Container[str]) -> RawProblem | None:
+        """Why the row is rejected whole, given the headers the load reads (an unsaved
+        formula in a column no field reads — a program's 序号 =ROW()-1 — rejects nothing)."""
+        if self.problem is not None or not self.unsaved:
+            return self.problem
+        header = next((h for h in self.unsaved if h in read), None)
+        return None if header is None else RawProblem(UNSAVED, header, self.unsaved[header])
 
 
 @dataclass
@@ -345,14 +360,16 @@ def _xlsx(path: Path, is_header: HeaderTest | None) -> Table:
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
         # the formulas beside their saved results: a workbook a script wrote has none saved
-        formulas = load_workbook(path, read_only=True, data_only=False)
+        formulas = (load_workbook(path, read_only=True, data_only=False)
+                    if _has_formulas(path) else None)
     except Exception as exc:  # openpyxl raises many kinds for a broken workbook
         raise UnreadableFile(f"not a readable XLSX workbook ({type(exc).__name__})") from None
     sheet = workbook.worksheets[0]
     notes = [f"sheet {other.title!r} is not read (only the first sheet is)"
              for other in workbook.worksheets[1:] if _has_values(other)]
     iterator = sheet.iter_rows(values_only=True)
-    formula_rows = formulas.worksheets[0].iter_rows(values_only=True)
+    formula_rows: Iterator[tuple[Any, ...]] = (
+        formulas.worksheets[0].iter_rows(values_only=True) if formulas else iter(()))
     first = [tuple(cells) for _, cells in zip(range(TITLE_ROWS + 1), iterator, strict=False)]
     if not first:
         raise UnreadableFile("the first sheet is empty")
@@ -377,22 +394,38 @@ def _xlsx(path: Path, is_header: HeaderTest | None) -> Table:
                 continue
             extra = [c for c in cells[len(headers):] if c is not None and str(c).strip()]
             values = _values(headers, [*cells, *[None] * (len(headers) - len(cells))])
-            unsaved = next((i for i, c in enumerate(written)
-                            if i < len(cells) and cells[i] is None and _unsaved(c)), None)
-            if unsaved is not None and unsaved < len(headers):
-                yield RawRow(line, values, RawProblem(
-                    "a formula without its saved result (a workbook written by a program): "
-                    "open and save it in Excel or WPS, or export it as CSV",
-                    headers[unsaved], str(written[unsaved])[:200]))
-            elif extra:
+            unsaved = {headers[i]: str(c)[:200] for i, c in enumerate(written[:len(headers)])
+                       if (i >= len(cells) or cells[i] is None) and _unsaved(c)}
+            if extra:
                 yield RawRow(line, values,
                              RawProblem(f"row has values beyond the {len(headers)} headers"))
             else:
-                yield RawRow(line, values)
+                yield RawRow(line, values, unsaved=unsaved or None)
         workbook.close()
-        formulas.close()
+        if formulas:
+            formulas.close()
 
     return Table(path, headers, rows(), "xlsx", title_rows, notes)
+
+
+# a cell's formula element, <f> or <x:f t="shared" …/> (not <filterColumn>, <formula1>)
+_FORMULA = re.compile(rb"<(?:[A-Za-z0-9_]+:)?f[ >/]")
+
+
+def _has_formulas(path: Path) -> bool:
+    """Whether any sheet of the workbook holds a formula: a scan of its XML, so that a
+    workbook without any (most exports) is parsed once, not twice."""
+    with zipfile.ZipFile(path) as archive:
+        for name in archive.namelist():
+            if not (name.startswith("xl/worksheets/") and name.endswith(".xml")):
+                continue
+            with archive.open(name) as part:
+                tail = b""
+                while chunk := part.read(1 << 20):
+                    if _FORMULA.search(tail + chunk):
+                        return True
+                    tail = chunk[-16:]
+    return False
 
 
 def _unsaved(cell: Any) -> bool:

@@ -77,8 +77,8 @@ def validate(preparer: Preparer, shape: FileShape, rows: Iterable[RawRow]) -> li
     model = ROW_MODELS[shape.kind]
     outcomes = []
     for raw in rows:
-        if raw.problem:
-            problem = raw.problem
+        problem = raw.refused(shape.mapping)
+        if problem is not None:
             outcomes.append(Outcome(raw.line, Rejection(problem.column,
                                                         display_value(problem.value),
                                                         problem.reason), None))

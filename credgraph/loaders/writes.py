@@ -104,25 +104,15 @@ CALL (r, row) {{
 
 
 @cache
-def existing_records_statement(kind: RecordKind) -> str:
-    return f"""
-UNWIND $ids AS id
-MATCH (r:{RECORD_LABELS[kind].value} {{id: id}})
-RETURN collect(r.id) AS rows
-"""
-
-
-@cache
 def stored_records_statement(kind: RecordKind, inputs: tuple[str, ...]) -> str:
-    """Of a batch's records, those an objection corrected (异议更正: the version kept as it
-    was, and the one in force beside it), and — when `$inputs` — every stored one with the
-    `inputs` its derived values come from (`sources.with_stored`)."""
+    """Of a batch's records, those stored: whether an objection corrected one (异议更正: the
+    version kept as it was, and the one in force beside it), and the `inputs` its derived
+    values come from, if any are asked (`sources.with_stored`)."""
     fields = ", ".join(f".{prop}" for prop in inputs)
-    projection = f", inputs: CASE WHEN $inputs THEN r {{{fields}}} END" if inputs else ""
+    projection = f", inputs: r {{{fields}}}" if inputs else ""
     return f"""
 UNWIND $ids AS id
 MATCH (r:{RECORD_LABELS[kind].value} {{id: id}})
-WHERE r.supersededBy IS NOT NULL OR $inputs
 RETURN collect({{id: r.id, current: r.supersededBy, on: toString(r.revokedOn){projection}}})
        AS rows
 """
@@ -132,21 +122,20 @@ def stored_records(graph: Graph, kind: RecordKind, ids: list[str],
                    inputs: tuple[str, ...] | None) -> dict[str, Any]:
     """`stored_records_statement`'s rows by id; every stored record's `inputs` if given."""
     rows = graph.read_rows(stored_records_statement(kind, inputs or ()),
-                           {"ids": ids, "inputs": bool(inputs)}, timeout=120)
+                           {"ids": ids}, timeout=120)
     return {row["id"]: row for row in rows}
 
 
 def write_records(graph: Graph, kind: RecordKind, rows: Iterable[dict[str, Any]],
-                  batch_size: int, sticky: list[str]) -> int:
+                  batch_size: int, sticky: list[str], stored: set[str]) -> int:
     """Records of one kind, a batch at a time: those already in the graph MERGEd (statuses set
     by repair or objection kept, parties and issuer re-linked), brand-new ones — most of a
-    daily update — CREATEd. Keys are unique within a batch (a file's last occurrence wins)."""
+    daily update — CREATEd. Keys are unique within a batch (a file's last occurrence wins).
+    `stored`: the keys among `rows` in the graph when the batch was read (`stored_records`)."""
     written = 0
     for batch in batched(rows, batch_size):
-        found = set(graph.read_rows(existing_records_statement(kind),
-                                    {"ids": [row["id"] for row in batch]}, timeout=120))
-        fresh = [row for row in batch if row["id"] not in found]
-        known = [row for row in batch if row["id"] in found]
+        fresh = [row for row in batch if row["id"] not in stored]
+        known = [row for row in batch if row["id"] in stored]
         if fresh:
             try:
                 graph.write_batches(new_record_statement(kind), fresh, batch_size)
