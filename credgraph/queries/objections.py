@@ -268,14 +268,10 @@ def corrected_fields(kind: RecordKind, record: dict[str, Any], corrections: dict
 
 
 def domain_key(text: str, rules: Rules) -> str:
-    section = rules.domains
-    value = text.strip()
-    if value in section.keywords or value == section.fallback:
-        return value
-    for key, name in section.names.items():
-        if name == value:
-            return key
-    raise Refused(f"unknown domain {value!r}: one of {', '.join(section.names)}")
+    key = Deriver(rules).given_domain(text)
+    if key is None:
+        raise Refused(f"unknown domain {text.strip()!r}: one of {', '.join(rules.domains.names)}")
+    return key
 
 
 LIST = f"""
