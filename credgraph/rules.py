@@ -153,6 +153,7 @@ class ResolutionRules(Section):
     contact_group_cap: int
     region_prefixes: list[str]
     min_name_after_prefix: int
+    trade_name_chars: int = Field(ge=0)
     search_elsewhere: float = Field(gt=0, le=1)
     search_part: float = Field(ge=0, le=1)
     search_namesake: float = Field(gt=0, le=1)

@@ -679,6 +679,24 @@ def test_unmatched_name_is_rejected(services: Services, tmp_path: Path) -> None:
     assert summary.rejects[0].reason.startswith("unresolved subject")
 
 
+def test_a_name_of_another_trade_name_is_not_attached(services: Services,
+                                                      tmp_path: Path) -> None:
+    """信民电子科技有限公司 is no 山东瑞信电子科技有限公司: the shared 电子科技有限公司 carried the
+    whole name's similarity to the threshold (90) and the licence was attached to 瑞信 (a
+    held-out review of deliveries in the wrong order). A typo after the 字号's start is still
+    attached."""
+    ruixin = make_uscc(region="371482", org="MA3R0000G")
+    write_csv(tmp_path / "legal_persons.csv", ["uscc", "name", "region"],
+              [[ruixin, "山东瑞信电子科技有限公司", "371482"]])
+    assert loader(services).load([tmp_path / "legal_persons.csv"]).rejected == 0
+    other = loader(services).load([penalty_without_id(tmp_path, "信民电子科技有限公司")],
+                                  derive_contacts=False)
+    assert other.rejects[0].reason.startswith("unresolved subject"), other.rejects
+    typo = loader(services).load([penalty_without_id(tmp_path, "瑞信电子技有限公司", "P-2")],
+                                 derive_contacts=False)
+    assert (typo.rejected, len(typo.corrections)) == (0, 1), typo.rejects
+
+
 def test_each_rejects_file_has_its_own_corrections_file() -> None:
     """Two loads writing their rejects into one folder (a nightly job naming them by date) keep
     their 关联补正 apart: the quality report of one never counts the other's."""

@@ -152,6 +152,7 @@ class Resolver:
         self.graph = graph
         self.normalise = normaliser
         self.threshold = section.threshold
+        self.trade_name_chars = section.trade_name_chars
         self.margin = section.margin
         self.elsewhere = section.search_elsewhere
         self.part = section.search_part * 100
@@ -334,6 +335,10 @@ class Resolver:
                                         f"({named}{more})")
 
         match = contenders[0]
+        if not self._same_trade_name(split, match):
+            # still a contender above: a name near two companies is ambiguous, not the other's
+            return _refused([match], "unresolved subject: the name begins otherwise than "
+                                     f"{match.candidate.name} (another 字号?)")
         agreed = [e for e in evidence
                   if e is not Evidence.LEGAL_REPRESENTATIVE or _rep_agrees(match, lookup)]
         if authority_region and authority_region in areas(match.candidate.region):
@@ -342,6 +347,18 @@ class Resolver:
         return Resolution(match.candidate, strong,
                           f"resolved by {(decided or Evidence.NAME).value}",
                           tuple(agreed), decided or Evidence.NAME)
+
+    def _same_trade_name(self, query: SplitName, found: _Found) -> bool:
+        """An approximate match begins as its candidate does: one of the first
+        `trade_name_chars` characters of the two cores compared by `_scored` agree in place.
+        A typo elsewhere in the 字号 or 行业 passes; 信民电子科技 for 瑞信电子科技 — a 字号 of
+        another company, 90 by the whole name's similarity — does not."""
+        n = self.trade_name_chars
+        if found.candidate.score == 100 or n == 0:
+            return True
+        kept = found.split.kept_at(found.candidate.region)
+        asked, named = query.core_keeping(kept), "".join(kept) + found.split.core
+        return any(a == b for a, b in zip(asked[:n], named[:n], strict=False))
 
     def _contenders(self, ranked: list[_Found]) -> list[_Found]:
         """Candidates as good as the best by name: within the margin of it, strong or not —
