@@ -572,8 +572,7 @@ class BundleLoader:
         record_kind = RECORD_FILES.get(kind)
         if record_kind is None or not pending:
             return pending
-        inputs = (tuple(STORED_INPUTS[kind])
-                  if any(p.derived_from for _, p in pending) else None)
+        inputs = tuple(STORED_INPUTS[kind]) if any(p.derived_from for _, p in pending) else ()
         found = stored_records(self.graph, record_kind, [p.data["id"] for _, p in pending],
                                inputs)
         column = ROW_MODELS[kind].key or "id"

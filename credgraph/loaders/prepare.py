@@ -169,9 +169,13 @@ class Preparer:
 
     def prepare(self, kind: str, row: BundleRow) -> Prepared:
         """The write for one row of a bundle file of this kind, its free text scrubbed first;
-        what the file has no column for is only a default (`sources.keep_absent`)."""
+        what the file has no column for is only a default (`sources.keep_absent`), and what
+        the kind derives from such a column is derived again from the stored record
+        (`derived_from`)."""
         prepared = self._methods[kind](scrubbed(row))
         keep_absent(kind, row, prepared.data)
+        if kind in self._derived:
+            prepared.derived_from = missing_inputs(kind, row)
         return prepared
 
     # -- identifiers ------------------------------------------------------------------------
@@ -395,11 +399,8 @@ class Preparer:
         issuer = self._issuer(row.authority_uscc, row.authority)
         lookup = self._lookup(row.subject_name, row.subject_category, issuer, row.authority,
                               row.legal_rep, row.legal_rep_id)
-        prepared = self._named_record(RecordKind.PENALTY, row.decision_no, props,
-                                      row.decided_on, issuer, "subject_id", row.subject_id,
-                                      lookup)
-        prepared.derived_from = missing_inputs("penalties", row)
-        return prepared
+        return self._named_record(RecordKind.PENALTY, row.decision_no, props, row.decided_on,
+                                  issuer, "subject_id", row.subject_id, lookup)
 
     def _penalty_derived(self, row: PenaltyRow) -> dict[str, Any]:
         """Severity, domain, publicity end and status, and which of the first three the
@@ -436,11 +437,8 @@ class Preparer:
         }
         issuer = self._issuer(row.authority_uscc, row.authority)
         lookup = self._lookup(row.subject_name, issuer=issuer, authority=row.authority)
-        prepared = self._named_record(RecordKind.LICENSE, row.decision_no, props,
-                                      row.decided_on, issuer, "subject_id", row.subject_id,
-                                      lookup)
-        prepared.derived_from = missing_inputs("licenses", row)
-        return prepared
+        return self._named_record(RecordKind.LICENSE, row.decision_no, props, row.decided_on,
+                                  issuer, "subject_id", row.subject_id, lookup)
 
     def _licence_derived(self, row: LicenseRow) -> dict[str, Any]:
         """The status: REVOKED when 当前状态 says 撤销/吊销/注销, whatever 有效期至 says, else
@@ -517,12 +515,10 @@ class Preparer:
             "govDefault": row.gov_default, **self._contract_derived(row),
             "agencyUscc": agency.key,
         }
-        prepared = self._record(RecordKind.CONTRACT, row.contract_no, props,
-                                [("agency_uscc", agency, PartyRole.AGENCY),
-                                 ("counterparty_id", counterparty, PartyRole.COUNTERPARTY)],
-                                agency, row.signed_on)
-        prepared.derived_from = missing_inputs("contracts", row)
-        return prepared
+        return self._record(RecordKind.CONTRACT, row.contract_no, props,
+                            [("agency_uscc", agency, PartyRole.AGENCY),
+                             ("counterparty_id", counterparty, PartyRole.COUNTERPARTY)],
+                            agency, row.signed_on)
 
     def _contract_derived(self, row: ContractRow) -> dict[str, Any]:
         """Who the source says defaulted (相对方违约; not 甲方违约, the 采购人's, nor 未违约),

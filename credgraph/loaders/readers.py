@@ -63,11 +63,6 @@ READ_ENCODINGS = "UTF-8, UTF-16 or UTF-32 with a byte order mark, or GBK/GB18030
 MESS_THRESHOLD = 0.2
 MESS_PIECE = 100_000
 MESS_PIECES = 10
-# Format characters (FORMAT_CHARS: zero-width spaces, a stray U+FEFF …) that copying from a
-# web page leaves around ids are unprintable to the mess detector, so a few in a short file
-# would make its UTF-8 "a mess": they are left out of what it measures (the wrong decodings it
-# is there for give kana, private-use characters and box drawing, not these), and identifiers
-# drop them when normalised.
 
 
 # Files that are no text at all, as a clerk renames them to .csv: what each is, and what to do.
@@ -207,7 +202,11 @@ def _damaged_lines(data: bytes, encoding: str, enough: int) -> int:
 
 def _messy(text: str) -> bool:
     """Whether charset-normalizer's mess detector finds any measured piece of the text (its
-    damaged bytes and format characters left out) as messy as text decoded in the wrong encoding."""
+    damaged bytes and format characters left out) as messy as text decoded in the wrong
+    encoding. Format characters (FORMAT_CHARS: zero-width spaces, a stray U+FEFF) that copying
+    from a web page leaves around ids are unprintable to the detector, so a few in a short
+    file made its UTF-8 "a mess"; the wrong decodings it is there for give kana, private-use
+    characters and box drawing, not these."""
     step = max(len(text) // MESS_PIECES, MESS_PIECE)
     return any(mess_ratio(FORMAT_CHARS.sub("", _MARKED.sub("", text[start:start + MESS_PIECE])),
                           MESS_THRESHOLD) >= MESS_THRESHOLD

@@ -58,8 +58,7 @@ SET r += row.props,
                     WHEN r.status IN $sticky
                          AND (r.status <> '{RecordStatus.REVOKED.value}'
                               OR r.revokedOn IS NOT NULL OR r.revokedBy IS NOT NULL)
-                    THEN r.status
-                    ELSE row.status END
+                    THEN r.status ELSE row.status END
 WITH r, row
 CALL (r, row) {{
   {_PARTY}
@@ -119,9 +118,9 @@ RETURN collect({{id: r.id, current: r.supersededBy, on: toString(r.revokedOn){pr
 
 
 def stored_records(graph: Graph, kind: RecordKind, ids: list[str],
-                   inputs: tuple[str, ...] | None) -> dict[str, Any]:
-    """`stored_records_statement`'s rows by id; every stored record's `inputs` if given."""
-    rows = graph.read_rows(stored_records_statement(kind, inputs or ()),
+                   inputs: tuple[str, ...] = ()) -> dict[str, Any]:
+    """`stored_records_statement`'s rows by id; every stored record's `inputs` if any."""
+    rows = graph.read_rows(stored_records_statement(kind, inputs),
                            {"ids": ids}, timeout=120)
     return {row["id"]: row for row in rows}
 
