@@ -203,8 +203,7 @@ class Resolver:
         names it keeps (a region prefix is evidence, checked apart; a 字号 is not)."""
         split = self._split(row["name"] or "")
         region = row["region"]
-        kept = split.kept_at(region)
-        score = fuzz.ratio(query.core_keeping(kept), "".join(kept) + split.core)
+        score = fuzz.ratio(*_compared(query, split, region))
         candidate = Candidate(row["id"], row["name"], row["kind"], region,
                               round(float(score), 2))
         return _Found(candidate, split, frozenset(row["repNames"]), frozenset(row["repKeys"]))
@@ -239,11 +238,10 @@ class Resolver:
         place), unless what is asked is only a place — at most `search_namesake` for a namesake
         in the place asked but called otherwise (昆山市市场监督管理局 for 苏州市市场监督管理局),
         lowered by `search_elsewhere` outside the place the name names."""
-        kept = found.split.kept_at(found.candidate.region)
-        asked = query.core_keeping(kept)
+        asked, core = _compared(query, found.split, found.candidate.region)
         score = found.candidate.score
         named = "".join(p.text for p in found.split.places[: found.split.leading])
-        if asked and (asked in "".join(kept) + found.split.core
+        if asked and (asked in core
                       or (asked not in region_names() and asked in named + found.split.core)):
             score = max(score, self.part)
         if not all(found.lies_in(p) for p in query.places):
@@ -356,8 +354,7 @@ class Resolver:
         n = self.trade_name_chars
         if found.candidate.score == 100 or n == 0:
             return True
-        kept = found.split.kept_at(found.candidate.region)
-        asked, named = query.core_keeping(kept), "".join(kept) + found.split.core
+        asked, named = _compared(query, found.split, found.candidate.region)
         return any(a == b for a, b in zip(asked[:n], named[:n], strict=False))
 
     def _contenders(self, ranked: list[_Found]) -> list[_Found]:
@@ -370,6 +367,13 @@ class Resolver:
         if best == 100:
             return [f for f in ranked if f.candidate.score == 100]
         return [f for f in ranked if best - f.candidate.score < self.margin]
+
+
+def _compared(query: SplitName, split: SplitName, region: str | None) -> tuple[str, str]:
+    """The two cores a candidate is scored on: its own where it is, the query's keeping the
+    region names the candidate's keeps (德州市凌云商贸 in 德城区 keeps its 凌云, a 字号)."""
+    kept = split.kept_at(region)
+    return query.core_keeping(kept), "".join(kept) + split.core
 
 
 def _called(found: _Found, split: SplitName) -> bool:
