@@ -579,8 +579,7 @@ def _change(rules: Rules, as_of: dt.date, item: Wanted | None, node: Stored | No
                                    "no escalation rule holds any more", node.rules))
     note = "; ".join(item.reasons)
     level = item.level
-    lifted = node.lifted_after(as_of) if node is not None else None
-    if lifted is not None and node is not None:
+    if node is not None and (lifted := node.lifted_after(as_of)) is not None:
         return _reopened(rules, as_of, item, node, actor, lifted)
     if node is None or not node.active:
         props = {**_level_props(rules, level, as_of), **_reason_props(item, node),
@@ -591,8 +590,7 @@ def _change(rules: Rules, as_of: dt.date, item: Wanted | None, node: Stored | No
                       _event(CREATED, level.value, as_of, actor, note, item.rules,
                              item.triggers))
     current = EscalationLevel(node.level)
-    if current is EscalationLevel.SEVERE:
-        level = current if item.own else EscalationLevel.FOCUS
+    level = _level_from(current, item)
     if rank(level) != rank(current):
         action = RAISED if rank(level) > rank(current) else LOWERED
         props = {**_level_props(rules, level, as_of), **_reason_props(item, node),
@@ -612,15 +610,22 @@ def _change(rules: Rules, as_of: dt.date, item: Wanted | None, node: Stored | No
                          item.triggers))
 
 
+def _level_from(current: EscalationLevel, item: Wanted) -> EscalationLevel:
+    """The level an escalation at `current` moves to: what its rules want, but a SEVERE a
+    person confirmed stays while one of the subject's own rules holds (else FOCUS, as a
+    propagation target)."""
+    if current is EscalationLevel.SEVERE:
+        return current if item.own else EscalationLevel.FOCUS
+    return item.level
+
+
 def _reopened(rules: Rules, as_of: dt.date, item: Wanted, node: Stored, actor: str,
               lifted: dt.date) -> Change:
     """An escalation a run dated `lifted` lifted, found holding by a run of an earlier date:
     reopened as it stood — a SEVERE a person confirmed stays confirmed, a proposal keeps its
     notice period — not opened anew as a fresh proposal."""
     current = EscalationLevel(node.level)
-    level = item.level
-    if current is EscalationLevel.SEVERE:
-        level = current if item.own else EscalationLevel.FOCUS
+    level = _level_from(current, item)
     props = {"status": EscalationStatus.ACTIVE.value, "liftedOn": None,
              **_reason_props(item, node)}
     if rank(level) != rank(current):
