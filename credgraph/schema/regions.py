@@ -84,7 +84,7 @@ def region_prefix(value: str) -> str:
     if not (text.isascii() and text.isdigit()) or len(text) not in (2, 4, 6):
         raise ValueError("region must be a 6-digit division code or a 2- or 4-digit prefix")
     if len(text) == 6:
-        if region(text) is None and region(text[:4] + "00") is None:
+        if not is_known_region(text):
             raise ValueError(f"unknown region {text}")
         return division_prefix(text)
     if text not in _prefixes():
