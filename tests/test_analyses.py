@@ -83,6 +83,21 @@ def test_depth_bounds_the_walk(risky_world: Graph, rules: Rules) -> None:
     assert assess(risky_world, rules, "S", 1, AS_OF).contributors == []
 
 
+def test_a_score_of_a_half_rounds_to_even(graph: Graph, rules: Rules) -> None:
+    """Score = round(100 · …) to the nearest whole number, a half to the even one (GB/T 8170
+    四舍六入五成双): an association of exactly 0.125 scores 12, not 13 (docs/rules.md)."""
+    subject(graph, "Z", "德州半分公司")
+    subject(graph, "P", "吴某", "NATURAL_PERSON")
+    subject(graph, "A", "德州税隐公司")
+    relate(graph, "P", "Z", "DIRECTOR")
+    relate(graph, "P", "A", "DIRECTOR")
+    record(graph, "A", "Listing", "LA", listType="重大税收违法失信主体", domain="tax",
+           date=AS_OF)
+    result = assess(graph, rules, "Z", 3, AS_OF)
+    assert result.association_risk == 0.125  # 0.5 × 0.5 (two 董事 hops) × 0.5, undecayed
+    assert (result.association_score, result.score) == (12, 12)
+
+
 def test_cross_domain_and_region(risky_world: Graph, rules: Rules) -> None:
     result = assess(risky_world, rules, "S", 3, AS_OF)
     assert result.cross_domain  # environment, tax, judicial
