@@ -105,12 +105,20 @@ class DomainRules(Section):
     order: list[str]
     fallback: str
     judgments: str
+    contracts: str
+    commitments: str
     keywords: dict[str, list[str]]
     names: dict[str, str]
 
+    @property
+    def of_records(self) -> set[str]:
+        """The domains a penalty, licence or listing can be of (a 领域 cell names one of
+        these); contracts and commitments have a domain each of their own."""
+        return {*self.keywords, self.fallback}
+
     @model_validator(mode="after")
     def _judgments_known(self) -> DomainRules:
-        if self.judgments not in {*self.keywords, self.fallback}:
+        if self.judgments not in self.of_records:
             raise ValueError(f"judgments = {self.judgments!r} is not a domain of [domains]")
         return self
 
@@ -379,7 +387,7 @@ class Rules(Section):
         """[repair.domain_months] is keyed by the domains of [domains]: a key naming none (a
         typo, or a domain's Chinese name) would leave that domain's penalties on the default
         period — repaired months early — without a word."""
-        known = {*self.domains.keywords, self.domains.fallback}
+        known = self.domains.of_records
         names = {name: key for key, name in self.domains.names.items()}
         for key in sorted(set(self.repair.domain_months) - known):
             hint = f" (write {names[key]})" if key in names else ""

@@ -280,6 +280,32 @@ def test_contracts(services: Services, subjects: Path, tmp_path: Path) -> None:
                                                        (person, "counterparty")])
 
 
+def test_a_contract_and_a_commitment_have_domains_of_their_own(services: Services,
+                                                               subjects: Path,
+                                                               tmp_path: Path) -> None:
+    """A defaulted contract's risk signal was of the domain `contract`, a key written in the
+    loader that [domains.names] did not name: the answer and the credit report showed
+    "contract" where every other domain reads in Chinese. The rules file declares both
+    domains and names them; a penalty's 领域 cell naming one is no domain of a penalty."""
+    contracts = write_csv(tmp_path / "contracts.csv", CONTRACT_COLUMNS, [
+        ["HT-1", "政府采购", MARKET, CO_A, "快检设备采购", "120", "2025-01-01", "2025-06-30", "",
+         "供应商违约", "否"]])
+    commitments = write_csv(tmp_path / "commitments.csv", [
+        "commitment_id", "subject_id", "kind", "authority", "made_on"], [
+        ["CN-1", CO_A, "信用承诺书", "德州市德城区市场监督管理局", "2026-03-05"]])
+    named = write_csv(tmp_path / "penalties.csv", [*PENALTY_HEADERS, "domain"], [
+        ["P-9", "德州市德城区鑫源食品有限公司", CO_A, "罚款", "1", "2026-03-05", "2027-01-01",
+         "德州市德城区市场监督管理局", MARKET, "合同履约"]])
+    assert load(services, contracts, commitments, named).rejected == 0
+    rows = services.graph.read("MATCH (r) WHERE r.id IN ['HT-1', 'CN-1', 'P-9'] "
+                               "RETURN r.id AS id, r.domain AS domain")
+    assert {r["id"]: r["domain"] for r in rows} == {
+        "HT-1": "contract", "CN-1": "commitment", "P-9": "market"}
+    shares = assess(services.graph, services.rules, CO_A, 1, TODAY).ranked_domains(
+        services.rules)
+    assert {s.domain: s.name for s in shares} == {"contract": "合同履约", "market": "市场监管"}
+
+
 def test_contract_status_naming_the_government_side(services: Services, subjects: Path,
                                                     tmp_path: Path) -> None:
     """甲方违约 (甲方 is the 采购人 in the national contract templates) and 采购人违约 name the

@@ -39,12 +39,12 @@ class Deriver:
         """The domain a 领域 cell names (its key or its Chinese name), if it names one."""
         if not given:
             return None
-        section = self.rules.domains
+        known = self.rules.domains.of_records
         text = given.strip()
-        if text in section.keywords or text == section.fallback:
+        if text in known:
             return text
-        for key, name in section.names.items():
-            if name == text:
+        for key, name in self.rules.domains.names.items():
+            if name == text and key in known:
                 return key
         return None
 

@@ -154,6 +154,8 @@ class Preparer:
         self.list_types: list[str] = list(listings.types)
         self.severe_lists: set[str] = set(listings.severe)
         self.judgment_domain = rules.domains.judgments
+        self.contract_domain = rules.domains.contracts
+        self.commitment_domain = rules.domains.commitments
         # A subject is pointed at by many rows; its key, encryption and stub are made once.
         self._refs: dict[tuple[str, str | None], SubjectRef | str] = {}
         self._methods: dict[str, Callable[[Any], Prepared]] = {
@@ -508,7 +510,7 @@ class Preparer:
             raise RowRejected("agency_uscc", row.agency_uscc, "the agency must be a USCC")
         counterparty = self.subject_ref("counterparty_id", row.counterparty_id)
         props = {
-            "domain": "contract", "severity": None, "status": RecordStatus.ACTIVE.value,
+            "domain": self.contract_domain, "severity": None, "status": RecordStatus.ACTIVE.value,
             "title": row.title, "authority": None, "contractKind": row.kind,
             "amount": row.amount, "signedOn": row.signed_on, "dueOn": row.due_on,
             "fulfilledOn": row.fulfilled_on, "performance": row.status,
@@ -540,7 +542,7 @@ class Preparer:
         self.not_future(row, "made_on")
         subject = self.subject_ref("subject_id", row.subject_id)
         props = {
-            "domain": "commitment", "severity": None, "status": RecordStatus.ACTIVE.value,
+            "domain": self.commitment_domain, "severity": None, "status": RecordStatus.ACTIVE.value,
             "title": row.kind, "authority": row.authority, "commitmentKind": row.kind,
             "content": row.content, "madeOn": row.made_on, "dueOn": row.due_on,
             "fulfilled": row.fulfilled,

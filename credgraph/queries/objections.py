@@ -270,7 +270,8 @@ def corrected_fields(kind: RecordKind, record: dict[str, Any], corrections: dict
 def domain_key(text: str, rules: Rules) -> str:
     key = Deriver(rules).given_domain(text)
     if key is None:
-        raise Refused(f"unknown domain {text.strip()!r}: one of {', '.join(rules.domains.names)}")
+        raise Refused(f"unknown domain {text.strip()!r}: one of "
+                      f"{', '.join(sorted(rules.domains.of_records))}")
     return key
 
 

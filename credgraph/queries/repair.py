@@ -219,7 +219,7 @@ def request_repair(graph: Graph, rules: Rules, record_id: str, commitment: str, 
         "subjectRole": PartyRole.SUBJECT.value, "repair": repair,
         "commitment": {
             "id": repair["commitment"], "kind": RecordKind.COMMITMENT.value,
-            "domain": "commitment", "status": RecordStatus.ACTIVE.value,
+            "domain": rules.domains.commitments, "status": RecordStatus.ACTIVE.value,
             "title": "信用修复承诺", "commitmentKind": COMMITMENT_KIND, "content": commitment,
             "madeOn": today, "date": today, "record": record_id, "repair": repair["id"]}})
     if not written:
