@@ -140,6 +140,19 @@ def test_g1_traced_up_with_officials_serving_then(debtor_world: Graph, rules: Ru
                               ("O3", "SERVES_IN", "CG")]
 
 
+
+def test_trail_through_a_subordination_cycle_names_no_agency_twice(
+        debtor_world: Graph, rules: Rules) -> None:
+    """A 隶属 loop in the source data (A1 under CG, CG under A1 as well) is not a superior of
+    A1's: the chain stops where it would come back, so A1 is not its own 上级机关."""
+    relate(debtor_world, "CG", "A1", "SUBORDINATE_TO")
+    traced = Tracer(debtor_world, rules).trace(AS_OF)
+    finding = next(f for f in traced.findings if f.records[0]["id"] == "J-yesterday")
+    chain = [(e.source, e.target) for e in finding.path if e.type == "SUBORDINATE_TO"]
+    assert chain == [("A1", "CG"), ("CG", "G")]
+    words = finding.summary(plain(traced.subjects))
+    assert "上级机关：乐陵市人民政府、德州市人民政府；" in words
+
 def test_g1_listing_joins_its_judgment(debtor_world: Graph, rules: Rules) -> None:
     record(debtor_world, "A1", "Listing", "MD-1", listType="失信被执行人", caseNo="J-yesterday",
            listedOn=AS_OF - 10 * DAY, date=AS_OF - 10 * DAY)

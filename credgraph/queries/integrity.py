@@ -248,12 +248,15 @@ RETURN collect({{agency: a.id, official: o.id, serves: {_edge("s")}, records: re
 
 
 def chains_query(depth: int) -> str:
-    """Live SUBORDINATE_TO chains up from each agency (隶属), bounded."""
+    """Live SUBORDINATE_TO chains up from each agency (隶属), bounded; a chain never comes
+    back to an agency already on it (a 隶属 loop in the data: no agency is its own superior)."""
     return f"""
 UNWIND $ids AS aid
 MATCH (a:{SUBJECT} {{id: aid}})
 RETURN collect({{agency: aid, chains: [p = (a)-[:{SUBORDINATE_TO}*1..{int(depth)}]->(:{AGENCY})
-  WHERE all(r IN relationships(p) WHERE {live("r")}) | [r IN relationships(p) | {_edge("r")}]]
+  WHERE all(r IN relationships(p) WHERE {live("r")})
+    AND all(i IN range(1, length(p)) WHERE NOT nodes(p)[i] IN nodes(p)[0..i])
+  | [r IN relationships(p) | {_edge("r")}]]
 }}) AS rows
 """
 
