@@ -127,6 +127,25 @@ def test_a_refused_request_is_audited_as_not_answered(world: str, api: Api,
     assert NUMBER not in json.dumps(logged, ensure_ascii=False)
 
 
+def test_a_sharing_call_refused_after_its_purpose_keeps_that_purpose(
+        world: str, api: Api, services: Services) -> None:
+    """A partner states its purpose the contract's way, as `sharedCheck`'s argument, without
+    an `X-Purpose` header: a batch over the limit is refused after the purpose was checked,
+    and its event keeps that purpose (masked as every purpose is) — who tried what, and why.
+    A purpose refused itself (empty) is not kept."""
+    query = 'query($ids: [ID!]!, $p: String!) { sharedCheck(ids: $ids, purpose: $p) { id } }'
+    for purpose in (f"批量核查 {NUMBER}", "  "):
+        response = api.client.post(
+            "/graphql", json={"query": query, "variables": {"ids": [S] * 1001, "p": purpose}},
+            headers=api.headers("partner"))
+        assert response.json()["errors"][0]["extensions"]["code"] in (
+            "LIMIT_EXCEEDED", "BAD_USER_INPUT")
+    logged = [(e["operation"], e["subjects"], e.get("purpose")) for e in events(services)]
+    masked = f"批量核查 {NUMBER[:6]}********{NUMBER[-4:]}"
+    assert logged == [("sharedCheck (not answered: LIMIT_EXCEEDED)", [], masked),
+                      ("sharedCheck (not answered: BAD_USER_INPUT)", [], None)]
+
+
 def test_a_field_refused_beside_an_answered_one_is_audited(world: str, api: Api,
                                                             services: Services) -> None:
     """A partner that asks for a person's `subject` (or under an alias) in the same request as

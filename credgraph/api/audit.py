@@ -52,6 +52,10 @@ from credgraph.schema.identifiers import IdentifierError, is_person_number
 from credgraph.schema.privacy import Privacy, scrub
 
 PURPOSE_HEADER = "x-purpose"
+# A sharing field's `purpose` argument once it has passed its checks, kept in the request's
+# context for the event of a refusal that comes after them (a batch over its limit, a partner
+# key's daily quota), which no resolver records (see `refusal_purpose`).
+ARGUMENT_PURPOSE = "argument_purpose"
 AUDIT_PAGE = 100  # SPEC §9's `auditLog(first)`; an explicit null means it too
 # The events a request's resolvers have recorded (None outside a GraphQL execution).
 RECORDED: ContextVar[list[str] | None] = ContextVar("recorded", default=None)
@@ -80,6 +84,14 @@ def stated_purpose(context: dict[str, Any]) -> str | None:
     with contextlib.suppress(UnicodeError):  # Latin-1 text that is not UTF-8: as sent
         header = header.encode("latin-1").decode("utf-8")
     return (kept_purpose(unquote(header)) or "")[:MAX_PURPOSE] or None
+
+
+def refusal_purpose(context: dict[str, Any]) -> str | None:
+    """The purpose of an event that records a refusal: the `X-Purpose` header, else the
+    purpose a sharing field stated as its argument before it was refused — a partner that
+    states it the contract's way, as the argument, is still on record with it when its
+    batch is over the limit."""
+    return stated_purpose(context) or context.get(ARGUMENT_PURPOSE)
 
 
 def record(trail: AuditTrail, who: Principal, operation: str, subjects: Iterable[str],
@@ -198,11 +210,12 @@ class AuditReveals(SchemaExtension):
                 operation = f"{operation} (not answered: {', '.join(codes)})"
             context["services"].audit.record(AuditEvent(
                 actor=who.name, role=who.role.value, operation=operation,
-                subjects=tuple(sorted(left or ())), purpose=stated_purpose(context)))
+                subjects=tuple(sorted(left or ())),
+                purpose=refusal_purpose(context) if refused else stated_purpose(context)))
         if beside:
             context["services"].audit.record(AuditEvent(
                 actor=who.name, role=who.role.value, operation=beside, subjects=(),
-                purpose=stated_purpose(context)))
+                purpose=refusal_purpose(context)))
 
 
 @strawberry.type

@@ -9,7 +9,7 @@ import unicodedata
 import strawberry
 from strawberry.types import Info
 
-from credgraph.api.audit import audit
+from credgraph.api.audit import ARGUMENT_PURPOSE, audit
 from credgraph.api.auth import Role
 from credgraph.api.errors import ErrorCode, api_error
 from credgraph.api.types import EscalationLevel, authorize, in_thread, services, today
@@ -93,6 +93,8 @@ def checked_purpose(info: Info, ids: list[strawberry.ID], purpose: str) -> str:
     if len(text) > rules.sharing.max_purpose_length:
         raise api_error(ErrorCode.BAD_USER_INPUT, "purpose has more than "
                         f"{rules.sharing.max_purpose_length} characters")
+    # stated: a refusal from here on is audited with it (audit.refusal_purpose)
+    info.context.setdefault(ARGUMENT_PURPOSE, text)
     limit = rules.limits.max_batch_ids
     if len(ids) > limit:
         raise api_error(ErrorCode.LIMIT_EXCEEDED, f"{len(ids):,} ids are above the batch "
