@@ -652,6 +652,15 @@ def test_a_run_names_its_subjects_before_it_writes(city: Graph, rules: Rules) ->
     heard.clear()
     run_escalation(city, rules, AS_OF, "test", before_write=before_write)
     assert heard == [([], 3)]
+    # a run that keeps B's level but writes other rules and triggers (two more penalties, three
+    # of them in one domain now: R1 beside R2) names B too — auditLog(subject: B) finds the
+    # write that changed its escalation (it named none: found by a held-out review)
+    penalty(city, "B", "B9", days(10), domain="tax")
+    penalty(city, "B", "B8", days(11), domain="tax")
+    heard.clear()
+    result = run_escalation(city, rules, AS_OF, "test", before_write=before_write)
+    assert (result.unchanged, node(city, "B")["rules"]) == (3, ["R1", "R2"])
+    assert heard == [(["B"], 3)] and list(result.changed) == ["B"]
 
 
 def test_cli_escalate_waits_for_a_run_in_progress(city: Graph, settings: Settings) -> None:

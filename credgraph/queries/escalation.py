@@ -511,7 +511,8 @@ class RunResult:
     lowered: int = 0
     unchanged: int = 0
     lifted: int = 0
-    # the subjects whose escalation the run opened, moved or lifted: what its audit names
+    # the subjects whose escalation the run wrote — opened, moved, lifted, or kept at its level
+    # with other rules or triggers (`updated`, counted unchanged): what its audit names
     changed: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
@@ -705,9 +706,9 @@ def run_escalation(graph: Graph, rules: Rules, as_of: dt.date, actor: str,
     One run at a time: a run waits up to `wait` seconds (None: as long as the holder keeps
     the lock) for another to finish, telling `waiting(holder)`, else raises LockHeld — two
     runs at once would each count what the other wrote. `before_write(subjects)` hears whose
-    escalation the run will open, move or lift before its first write (an audit that a run
-    killed mid-write still leaves); `progress(done, total)` is called as the batches are
-    written."""
+    escalation the run will write (open, move, lift, or update) before its first write (an
+    audit that a run killed mid-write still leaves); `progress(done, total)` is called as the
+    batches are written."""
     lock = RunLock(graph, LOCK_ID, "ER-" + uuid.uuid4().hex[:16],
                    rules.escalation.lock_minutes * 60)
     lock.acquire(wait, waiting)
@@ -730,7 +731,7 @@ def _run(graph: Graph, rules: Rules, as_of: dt.date, actor: str, lock: RunLock,
 
     wanted = wanted_escalations(graph, rules, as_of, severe_after)
     changes, untouched = plan(rules, as_of, wanted, stored, actor)
-    changed = sorted({c.subject for c in changes if c.action != UPDATED})
+    changed = sorted({c.subject for c in changes})
     if before_write:
         before_write(changed)
     lock.renew(force=True)
