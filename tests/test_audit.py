@@ -127,6 +127,21 @@ def test_a_refused_request_is_audited_as_not_answered(world: str, api: Api,
     assert NUMBER not in json.dumps(logged, ensure_ascii=False)
 
 
+def test_a_refusal_after_the_subject_was_found_names_it(world: str, api: Api,
+                                                       services: Services) -> None:
+    """A confirmEscalation refused once its subject was found (nothing proposed to confirm,
+    a notice period running) was audited with no subject, so `auditLog(subject:)` did not
+    show the attempt; an id found nowhere still names nobody."""
+    confirm = 'mutation($s: ID!) { confirmEscalation(subject: $s, note: "期满") { level } }'
+    unknown = make_uscc(org="MA3C00009")
+    for sid, code in ((S, "BAD_USER_INPUT"), (unknown, "NOT_FOUND")):
+        body = api.query(confirm, "admin", s=sid)
+        assert body["errors"][0]["extensions"]["code"] == code
+    assert [(e["operation"], e["subjects"]) for e in events(services)] == [
+        ("confirmEscalation (not answered: BAD_USER_INPUT)", [S]),
+        ("confirmEscalation (not answered: NOT_FOUND)", [])]
+
+
 def test_a_sharing_call_refused_after_its_purpose_keeps_that_purpose(
         world: str, api: Api, services: Services) -> None:
     """A partner states its purpose the contract's way, as `sharedCheck`'s argument, without

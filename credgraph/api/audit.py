@@ -29,6 +29,7 @@ from strawberry.types import Info
 from credgraph.api.auth import KEY_NAME_MAX, Principal
 from credgraph.api.errors import ErrorCode, api_error, classify
 from credgraph.api.types import (
+    FOUND,
     REVEALED,
     PageInfo,
     authorize,
@@ -183,16 +184,20 @@ class AuditReveals(SchemaExtension):
     the purpose the request states. So is every request its resolvers refused before
     recording anything (a partner asking for `subject`, a mutation refused, a batch over the
     limit), and every top-level field refused beside answered ones: who tried what, and the
-    codes it was answered with — no subjects, as the ids it sent were never checked."""
+    codes it was answered with — naming the subjects a resolver had found by the ids sent
+    before refusing (a `confirmEscalation` inside the notice period), none otherwise."""
 
     def on_execute(self) -> Iterator[None]:
         REVEALED.set(set())
         RECORDED.set([])
+        FOUND.set([])
         yield
         left = REVEALED.get()
         recorded = RECORDED.get()
+        found = FOUND.get() or []
         REVEALED.set(None)
         RECORDED.set(None)
+        FOUND.set(None)
         context = self.execution_context.context
         who = context.get("principal")
         result = self.execution_context.result
@@ -210,7 +215,7 @@ class AuditReveals(SchemaExtension):
                 operation = f"{operation} (not answered: {', '.join(codes)})"
             context["services"].audit.record(AuditEvent(
                 actor=who.name, role=who.role.value, operation=operation,
-                subjects=tuple(sorted(left or ())),
+                subjects=tuple(sorted(left)) if left else tuple(dict.fromkeys(found)),
                 purpose=refusal_purpose(context) if refused else stated_purpose(context)))
         if beside:
             context["services"].audit.record(AuditEvent(

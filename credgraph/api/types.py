@@ -57,6 +57,9 @@ T = TypeVar("T")
 # Persons whose unmasked name or masked ID number this request's answer shows (PII reveals),
 # collected by `Subject.from_row` for the audit log (credgraph.api.audit).
 REVEALED: ContextVar[set[str] | None] = ContextVar("revealed", default=None)
+# The subjects this request's resolvers found by the ids it sent (`existing`): a request
+# refused after that names them in its audit event (credgraph.api.audit).
+FOUND: ContextVar[list[str] | None] = ContextVar("found", default=None)
 # The day this request is answered as of (`Services.today`, read once a request by the view).
 TODAY: ContextVar[dt.date | None] = ContextVar("today", default=None)
 
@@ -380,6 +383,8 @@ async def existing(info: Info, value: str) -> dict[str, Any]:
     row = await in_thread(find_subject, services(info).graph, keys_for(info, value))
     if row is None:
         raise api_error(ErrorCode.NOT_FOUND, "no subject with this id")
+    if (found := FOUND.get()) is not None:
+        found.append(row["id"])
     return row
 
 
