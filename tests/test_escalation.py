@@ -557,6 +557,10 @@ def test_confirmation_refusals(proposed: Graph, rules: Rules) -> None:
                    "CREATE (:Objection {id: 'OBJ-1', status: 'OPEN'})-[:OBJECTS_TO]->(p)")
     with pytest.raises(EscalationRefused, match=r"open objections .*OBJ-1 on C9"):
         confirm_escalation(proposed, rules, "C", "n", "admin", later)
+    # inside the notice period as well: both reasons, not the first one found
+    with pytest.raises(EscalationRefused, match=r"notice period .* is not over: confirm on or "
+                       r"after \S+; open objections .*OBJ-1 on C9"):
+        confirm_escalation(proposed, rules, "C", "n", "admin", AS_OF + dt.timedelta(days=1))
     proposed.write("MATCH (o:Objection {id: 'OBJ-1'}) SET o.status = 'RESOLVED'")
     # a note naming someone by ID number is stored masked
     confirmed = confirm_escalation(proposed, rules, "C", "经办人 371402198001011234 核实",

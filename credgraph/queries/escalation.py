@@ -822,22 +822,26 @@ def confirm_escalation(graph: Graph, rules: Rules, subject: str, note: str, acto
                                 "(拟列入严重失信主体名单) can be confirmed")
     proposed = as_date(found.get("proposedOn"))
     assert proposed is not None
+    # every reason the proposal cannot be confirmed today, as a repair's refusal gives them
+    reasons: list[str] = []
     earliest = earliest_confirmation(rules, proposed)
     if today < earliest:
-        raise EscalationRefused(
+        reasons.append(
             f"the notice period ({rules.escalation.notice_days} days from the proposal of "
             f"{proposed}) is not over: confirm on or after {earliest.isoformat()}")
     if found["objections"]:
         pairs = ", ".join(f"{oid} on {rid}" for rid, oid in sorted(found["objections"]))
-        raise EscalationRefused(f"open objections on triggering records ({pairs}): resolve "
-                                "them before confirming")
+        reasons.append(f"open objections on triggering records ({pairs}): resolve them "
+                       "before confirming")
     withdrawn = graph.read_rows(WITHDRAWN_TRIGGERS, {"id": escalation_id(subject),
                                                      "today": today})
     if withdrawn:
-        raise EscalationRefused(
+        reasons.append(
             f"triggering records no longer stand ({', '.join(sorted(map(str, withdrawn)))}: "
             "revoked, repaired or removed since the proposal was made): run the escalation "
             "rules as of today, then confirm what they still propose")
+    if reasons:
+        raise EscalationRefused("; ".join(reasons))
     props = {**_level_props(rules, EscalationLevel.SEVERE, today), "confirmedOn": today,
              "confirmedBy": actor}
     change = Change(subject, CONFIRMED, node.revision, props, None,
