@@ -131,6 +131,9 @@ class Prepared:
     # in their place (`sources.with_stored`)
     derived_from: frozenset[str] | None = None
     stored: bool = False  # a record already in the graph (`BundleLoader._weigh_stored`)
+    # field → the header its value came from, where not the file's first header of the field
+    # (`rows.row_columns`): what a reject or correction of the row names
+    columns: dict[str, str] | None = None
 
     def attach(self, ref: SubjectRef, role: PartyRole) -> None:
         """The party found by name joins the record, first as if the row had named it."""
