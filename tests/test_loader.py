@@ -850,6 +850,32 @@ def test_person_penalty_with_both_id_columns(services: Services, tmp_path: Path)
     assert [r["person"] for r in owners] == [True, False]
 
 
+def test_a_reject_names_the_id_column_its_value_came_from(services: Services,
+                                                          tmp_path: Path) -> None:
+    """A 双公示 row's subject id is read from 行政相对人代码_1（统一社会信用代码） or, empty there,
+    from 证件号码: a reject or correction names the column the row's value was in — the
+    department corrects the cell the rejects file points at. (It named the file's first
+    header of the field, the empty 代码_1 column, for a person's mistyped 证件号码; found by a
+    held-out review of a centre's first delivery in the national templates.)"""
+    loader(services).load([base_bundle(tmp_path / "b")])
+    mistyped = PERSON[:-1] + ("0" if PERSON[-1] != "0" else "1")
+    market = "德州市德城区市场监督管理局"
+    path = write_csv(tmp_path / "penalties.csv", [
+        "行政处罚决定书文号", "行政相对人名称", "行政相对人类别",
+        "行政相对人代码_1(统一社会信用代码)", "证件号码", "处罚类别", "处罚决定日期", "处罚机关"], [
+        ["罚1", "张三明", "自然人", "", mistyped, "警告", "2026-01-05", market],
+        ["罚2", "德州市永不存在商贸有限公司", "法人及非法人组织", "", "", "警告", "2026-01-05",
+         market],
+        ["罚3", "德州市永不存在商贸有限公司", "法人及非法人组织", "", "ABC", "警告", "2026-01-05",
+         market],
+        ["罚4", "德州市德城区鑫源食品有限公司", "法人及非法人组织", "", "91371402XXX",
+         "警告", "2026-01-05", market]])
+    summary = loader(services).load([path], derive_contacts=False)
+    assert [(r.line, r.column) for r in summary.rejects] == [
+        (2, "证件号码"), (3, "行政相对人代码_1(统一社会信用代码)"), (4, "证件号码")]
+    assert [(c["line"], c["column"]) for c in summary.corrections] == [(5, "证件号码")]
+
+
 def test_remembered_references_forget_the_older_half(services: Services,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """A city larger than the reference memory: the older half is forgotten, the newest kept,

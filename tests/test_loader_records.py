@@ -231,6 +231,34 @@ def test_a_licence_revoked_by_its_source_follows_the_source(services: Services,
         ("L-1", "ACTIVE", "有效"), ("L-2", "REVOKED", "有效")]
 
 
+def test_a_licence_the_national_template_calls_void_is_not_in_force(services: Services,
+                                                                     subjects: Path,
+                                                                     tmp_path: Path) -> None:
+    """当前状态 of the national 行政许可 template (2021) is a code — 1 有效, 2 无效 —, and a
+    department may write the word: a licence its source calls 无效 before its 有效期至 was
+    ended early and is REVOKED as one called 注销 is, one past its 有效期至 EXPIRED; 1 or 有效
+    is ACTIVE by its dates. (Found by a held-out review loading a centre's first delivery in
+    the national templates: 2 and 无效 were ACTIVE, only the words 撤销/吊销/注销 counted.)
+    A later row saying 1 makes it ACTIVE again, as for 吊销."""
+    def licences(name: str, statuses: list[tuple[str, str]]) -> Path:
+        return write_csv(tmp_path / name, LICENCE_COLUMNS, [
+            [f"L-{n}", "德州市德城区鑫源食品有限公司", CO_A, "2024-01-05", valid_to,
+             "德州市德城区市场监督管理局", status]
+            for n, (valid_to, status) in enumerate(statuses, 1)])
+    first = licences("licenses_1.csv", [("2031-01-04", "2"), ("2031-01-04", "无效"),
+                                        ("2031-01-04", "２"), ("2025-01-04", "2"),
+                                        ("2031-01-04", "1"), ("2031-01-04", "有效")])
+    assert load(services, first).loaded == 6
+    graph = services.graph
+
+    def statuses() -> list[str]:
+        return [r["status"] for r in graph.read(
+            "MATCH (l:License) RETURN l.status AS status ORDER BY l.id")]
+    assert statuses() == ["REVOKED", "REVOKED", "REVOKED", "EXPIRED", "ACTIVE", "ACTIVE"]
+    assert load(services, licences("licenses_2.csv", [("2031-01-04", "1")])).loaded == 1
+    assert statuses()[0] == "ACTIVE"
+
+
 CONTRACT_COLUMNS = ["contract_no", "kind", "agency_uscc", "counterparty_id", "title", "amount",
                     "signed_on", "due_on", "fulfilled_on", "status", "gov_default"]
 

@@ -500,20 +500,21 @@ class BundleLoader:
                 continue
             resolution = next(resolutions)
             name = unresolved.lookup.name
+            column = (prepared.columns or {}).get(unresolved.column, unresolved.column)
             match = resolution.match
             if match is None:
-                reject(line, unresolved.column, name, f"{resolution.reason}; {unresolved.problem}")
+                reject(line, column, name, f"{resolution.reason}; {unresolved.problem}")
                 continue
             try:
                 ref = self.preparer.subject_ref(unresolved.column, match.id, match.name)
             except RowRejected as exc:
-                reject(line, unresolved.column, name, f"unresolved subject: {exc.reason}")
+                reject(line, column, name, f"unresolved subject: {exc.reason}")
                 continue
             prepared.attach(ref, unresolved.role)
             result.corrected += 1
             summary.corrections.append({
                 "file": Path(result.file).name, "line": line,
-                "column": result.header(unresolved.column),
+                "column": result.header(column),
                 "name": name,
                 "resolvedTo": match.id, "resolvedName": match.name, "score": match.score,
                 "evidence": [e.value for e in resolution.evidence],

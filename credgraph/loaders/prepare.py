@@ -7,6 +7,7 @@ Identifiers are resolved here: USCCs are checked, ID numbers become opaque keys 
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -72,6 +73,9 @@ T = TypeVar("T")
 # with their parsed codes, ≈ 1.2 GB when full); when full, the older half is forgotten, so the
 # subjects of the rows at hand stay.
 REMEMBERED_REFS = 1_500_000
+# 当前状态 of the national 行政许可 template (2021) is a code, 1 有效 and 2 无效: 2 as a number
+# cell of a spreadsheet may read 2.0
+LICENCE_VOID = frozenset({"2", "2.0"})
 STICKY_STATUSES = [RecordStatus.REPAIRED.value, RecordStatus.DISPUTED.value,
                    RecordStatus.REVOKED.value]
 
@@ -127,6 +131,9 @@ class Prepared:
     # in their place (`sources.with_stored`)
     derived_from: frozenset[str] | None = None
     stored: bool = False  # a record already in the graph (`BundleLoader._weigh_stored`)
+    # field → the header its value came from, where not the file's first header of the field
+    # (`rows.row_columns`): what a reject or correction of the row names
+    columns: dict[str, str] | None = None
 
     def attach(self, ref: SubjectRef, role: PartyRole) -> None:
         """The party found by name joins the record, first as if the row had named it."""
@@ -443,11 +450,16 @@ class Preparer:
                                   issuer, "subject_id", row.subject_id, lookup)
 
     def _licence_derived(self, row: LicenseRow) -> dict[str, Any]:
-        """The status: REVOKED when 当前状态 says 撤销/吊销/注销, whatever 有效期至 says, else
-        ACTIVE or EXPIRED by 有效期至."""
-        if any(word in (row.status or "") for word in ("撤销", "吊销", "注销")):
+        """The status: REVOKED when 当前状态 says 撤销/吊销/注销, whatever 有效期至 says; when it
+        says 无效 — the national 双公示 template's code 2 (1 有效, 2 无效) — REVOKED before
+        its 有效期至 (ended early) and EXPIRED after it; else ACTIVE or EXPIRED by 有效期至."""
+        said = unicodedata.normalize("NFKC", row.status or "").strip()  # ２ is 2
+        if any(word in said for word in ("撤销", "吊销", "注销")):
             return {"status": RecordStatus.REVOKED.value}
-        return {"status": self.derive.status(row.valid_to, self.today)}
+        by_date = self.derive.status(row.valid_to, self.today)
+        if (said in LICENCE_VOID or "无效" in said) and by_date == RecordStatus.ACTIVE.value:
+            return {"status": RecordStatus.REVOKED.value}
+        return {"status": by_date}
 
     def listing(self, row: ListingRow) -> Prepared:
         self.not_future(row, "listed_on", "removed_on")

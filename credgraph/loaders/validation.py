@@ -28,6 +28,7 @@ from credgraph.schema.rows import (
     display_value,
     header_map,
     parse_row,
+    row_columns,
     row_values,
 )
 
@@ -84,7 +85,9 @@ def validate(preparer: Preparer, shape: FileShape, rows: Iterable[RawRow]) -> li
                                                         problem.reason), None))
             continue
         values = row_values(shape.mapping, raw.values)
-        parsed = parse_row(model, values, shape.columns)
+        # a field fed by several headers is named by the one this row's value came from
+        read_from = row_columns(shape.mapping, raw.values, shape.columns)
+        parsed = parse_row(model, values, {**shape.columns, **read_from})
         if isinstance(parsed, list):
             first = parsed[0]
             more = (f" (and {len(parsed) - 1} more problem(s) in this row)"
@@ -97,12 +100,16 @@ def validate(preparer: Preparer, shape: FileShape, rows: Iterable[RawRow]) -> li
             continue
         key = str(getattr(parsed, model.key)) if model.key else None
         try:
-            outcomes.append(Outcome(raw.line, preparer.prepare(shape.kind, parsed), key))
+            prepared = preparer.prepare(shape.kind, parsed)
         except RowRejected as exc:
             missing = (exc.column,) if exc.reason == MISSING else ()
             sender = department(model, dict(parsed)) if missing else None
-            outcomes.append(Outcome(raw.line, Rejection(exc.column, exc.value, exc.reason,
-                                                        sender, missing), key))
+            outcomes.append(Outcome(raw.line, Rejection(read_from.get(exc.column, exc.column),
+                                                        exc.value, exc.reason, sender, missing),
+                                    key))
+            continue
+        prepared.columns = read_from or None
+        outcomes.append(Outcome(raw.line, prepared, key))
     return outcomes
 
 
