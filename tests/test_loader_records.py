@@ -170,10 +170,26 @@ def test_licences(services: Services, subjects: Path, tmp_path: Path) -> None:
         ["德市监许〔2025〕3号", "", "德州市陵城区宏达商贸有限公司", CO_B, "普通",
          "食品经营许可证", "JY13714030003", "", "2025-01-05", "2025-01-05", "2030-01-04",
          "德州市德城区市场监督管理局", MARKET, "已撤销"],
+        # a 行政审批服务局 (相对集中许可) names no field: the certificate does
+        ["德审批许〔2026〕8号", "药品经营许可决定书", "德州市陵城区宏达商贸有限公司", CO_B,
+         "普通", "药品经营许可证", "鲁CB5340008", "", "2026-02-05",
+         "2026-02-05", "2030-02-04", "德州市陵城区行政审批服务局", "", ""],
     ])
     summary = load(services, path)
     assert summary.files[0].kind == "licenses"
-    assert (summary.loaded, summary.rejected) == (3, 0)
+    assert (summary.loaded, summary.rejected) == (4, 0)
+    domains = {r["id"]: r["domain"] for r in services.graph.read(
+        "MATCH (l:License) RETURN l.id AS id, l.domain AS domain")}
+    assert domains == {"德市监许〔2026〕1号": "food_drug", "德市监许〔2021〕9号": "food_drug",
+                       "德市监许〔2025〕3号": "food_drug", "德审批许〔2026〕8号": "food_drug"}
+    # a later file without the certificate's name keeps the domain it gave
+    later = write_csv(tmp_path / "licenses.csv", [
+        "decision_no", "subject_name", "subject_id", "decided_on", "valid_to", "authority"], [
+        ["德审批许〔2026〕8号", "德州乙", CO_B, "2026-02-05", "2031-02-04",
+         "德州市陵城区行政审批服务局"]])
+    assert load(services, later).loaded == 1
+    assert services.graph.read("MATCH (l:License {id: '德审批许〔2026〕8号'}) "
+                               "RETURN l.domain AS d")[0]["d"] == "food_drug"
     rows = services.graph.read(
         "MATCH (s)-[:HAS_RECORD {role: 'subject'}]->(l:License)-[:ISSUED_BY]->(a:Agency) "
         "RETURN l.id AS id, s.id AS s, l.status AS status, l.title AS title, l.domain AS domain, "
@@ -182,8 +198,8 @@ def test_licences(services: Services, subjects: Path, tmp_path: Path) -> None:
         ("德市监许〔2021〕9号", CO_A, "EXPIRED", MARKET),
         ("德市监许〔2025〕3号", CO_B, "REVOKED", MARKET),
         ("德市监许〔2026〕1号", CO_A, "ACTIVE", MARKET)]
-    # the domain from the authority and category (普通 says nothing): 市场监督管理
-    assert {(r["title"], r["domain"]) for r in rows} == {("食品经营许可证", "market")}
+    # the domain from the authority, category (普通 says nothing) and certificate: 食品
+    assert {(r["title"], r["domain"]) for r in rows} == {("食品经营许可证", "food_drug")}
     assert rows[2]["no"] == "JY13714020001"
     assert rows[2]["validTo"].to_native() == dt.date(2031, 1, 4)
 

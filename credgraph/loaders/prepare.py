@@ -435,7 +435,11 @@ class Preparer:
             raise RowRejected("valid_to", row.valid_to.isoformat(),
                               "有效期至 (valid_to) before 有效期自 (valid_from)")
         props = {
-            "domain": self.derive.domain(None, row.authority, row.license_category),
+            # the certificate's and decision's names too: most licences are issued by a
+            # 行政审批服务局 (相对集中许可), whose name says no field, and 许可类别 of the
+            # national template is a legal type (普通, 特许 …), not a field
+            "domain": self.derive.domain(None, row.authority, row.license_category,
+                                         row.certificate_name, row.document_name),
             "severity": None, **self._licence_derived(row),
             "title": row.certificate_name or row.document_name or row.license_category,
             "authority": row.authority, "authorityUscc": _code(row.authority_uscc),

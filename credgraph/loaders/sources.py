@@ -45,6 +45,7 @@ PROPERTY_SOURCES: dict[str, Sources] = {
         "documentName": ("document_name",), "licenseCategory": ("license_category",),
         "certificateName": ("certificate_name",), "licenseNo": ("license_no",),
         "content": ("content",), "validFrom": ("valid_from",), "validTo": ("valid_to",),
+        "domain": ("authority", "license_category", "certificate_name", "document_name"),
     },
     "listings": {
         "status": ("removed_on",), "removedOn": ("removed_on",),
