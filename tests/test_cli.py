@@ -445,7 +445,15 @@ def test_usage_errors_exit_2_before_anything_runs(settings: Settings, tmp_path: 
 @pytest.mark.parametrize(("variable", "value", "problem"), [
     ("CREDGRAPH_SECRET", "short-secret-15", "CREDGRAPH_SECRET: must be at least 16 bytes"),
     ("CREDGRAPH_BOLT_PORT", "seven-six-eight-seven", "CREDGRAPH_BOLT_PORT: Input should be"),
-    ("CREDGRAPH_TX_TIMEOUT", "ten-seconds-please", "CREDGRAPH_TX_TIMEOUT: Input should be")])
+    ("CREDGRAPH_TX_TIMEOUT", "ten-seconds-please", "CREDGRAPH_TX_TIMEOUT: Input should be"),
+    # out of bounds: 99999 ended `db start` in an OverflowError traceback, a time limit of 0
+    # turned the Cypher limit off, the others were taken without a word
+    ("CREDGRAPH_BOLT_PORT", "99999", "CREDGRAPH_BOLT_PORT: Input should be less than or"),
+    ("CREDGRAPH_TX_TIMEOUT", "0", "CREDGRAPH_TX_TIMEOUT: Input should be greater than 0"),
+    ("CREDGRAPH_API_DB_WAIT", "-1", "CREDGRAPH_API_DB_WAIT: Input should be greater than 0"),
+    ("CREDGRAPH_DB_WAIT", "0", "CREDGRAPH_DB_WAIT: Input should be greater than 0"),
+    ("CREDGRAPH_LOAD_WORKERS", "-3", "CREDGRAPH_LOAD_WORKERS: Input should be greater than"),
+    ("CREDGRAPH_AUDIT_BATCH", "0", "CREDGRAPH_AUDIT_BATCH: Input should be greater than")])
 def test_a_refused_setting_is_named_not_shown(settings: Settings, variable: str, value: str,
                                               problem: str) -> None:
     """A secret under 16 bytes ended the first load in a traceback from the encryption, and a
@@ -460,7 +468,7 @@ def test_a_refused_setting_is_named_not_shown(settings: Settings, variable: str,
     assert result.exit_code == 2, result.output
     assert json.loads(result.stdout)["exitCode"] == 2
     assert problem in result.stderr and "Traceback" not in result.output
-    assert value not in result.output
+    assert len(value) < 3 or value not in result.output  # "0" is in any message
 
 
 @pytest.mark.parametrize("port", ["99999", "65536", "0", "-1"])
