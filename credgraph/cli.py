@@ -21,7 +21,7 @@ import neo4j.exceptions
 from pydantic import ValidationError
 
 from credgraph.api.auth import KeyStore, Role, check_key_name
-from credgraph.api.errors import UNREACHABLE
+from credgraph.api.errors import UNREACHABLE, refused
 from credgraph.graph.driver import connect
 from credgraph.graph.maintenance import delete_all
 from credgraph.graph.migrations import CURRENT_VERSION, migrate, schema_version
@@ -84,6 +84,19 @@ def _unreachable(settings: Settings, exc: Exception) -> str:
     return f"cannot reach Neo4j at {settings.bolt_uri}: {type(exc).__name__}{hint}"
 
 
+def _refused(settings: Settings, exc: neo4j.exceptions.Neo4jError) -> str:
+    """What a command says when Neo4j refuses its configuration (errors.refused): a wrong
+    password, the lock-out after a few, a database the server does not hold — which setting
+    to mend, Neo4j's own words, never the password."""
+    if exc.code == "Neo.ClientError.Database.DatabaseNotFound":
+        return (f"Neo4j at {settings.bolt_uri} holds no database {settings.neo4j_database!r} "
+                "(check NEO4J_DATABASE)")
+    mend = ("check NEO4J_USER and NEO4J_PASSWORD" if settings.external else
+            f"the password in {LocalNeo4j(settings).password_file} is not the server's")
+    return (f"Neo4j at {settings.bolt_uri} refused user {settings.neo4j_user!r}: "
+            f"{exc.message} ({mend})")
+
+
 class JsonAwareCommand(click.Command):
     """A usage error (an --as-of that is no date, an option out of range) of a command asked
     for --json is said on stdout too, as every refusal of a --json run is: a job reading
@@ -113,6 +126,10 @@ class Commands(click.Group):
             return super().invoke(ctx)
         except UNREACHABLE as exc:
             _fail(_unreachable(_settings(), exc))
+        except neo4j.exceptions.Neo4jError as exc:
+            if not refused(exc):
+                raise
+            _fail(_refused(_settings(), exc))
         except RulesError as exc:
             _fail(str(exc))
 
@@ -183,6 +200,9 @@ def db_status() -> None:
     try:
         with connect(settings) as graph:
             version = schema_version(graph)
+    except neo4j.exceptions.Neo4jError as exc:
+        _fail(_refused(settings, exc) if refused(exc) else
+              f"Neo4j at {settings.bolt_uri} refused ({exc.code}): {exc.message}", code=1)
     except Exception as exc:
         _fail(f"cannot reach neo4j: {type(exc).__name__}: {exc}", code=1)
     state = "current" if version == CURRENT_VERSION else f"expected {CURRENT_VERSION}"
@@ -249,7 +269,8 @@ def load(paths: tuple[Path, ...], as_json: bool, rejects: Path, batch_size: int,
     except (BundleError, ServerError, RulesError) as exc:
         _fail(str(exc), as_json=as_json)
     except neo4j.exceptions.Neo4jError as exc:
-        _fail(f"Neo4j refused a write ({exc.code}): {exc.message}", as_json=as_json)
+        _fail(_refused(settings, exc) if refused(exc) else
+              f"Neo4j refused a write ({exc.code}): {exc.message}", as_json=as_json)
     except neo4j.exceptions.DriverError as exc:
         _fail(_unreachable(settings, exc), as_json=as_json)
     sys.exit(1 if strict and summary.rejected else 0)
@@ -800,7 +821,8 @@ def _monitor_loop(as_of: dt.date | None, jsonl: Path | None, as_json: bool,
     except (RulesError, ServerError) as exc:  # a ServerError says why: the port is taken …
         _fail(str(exc), as_json=as_json)
     except (neo4j.exceptions.DriverError, neo4j.exceptions.Neo4jError) as exc:
-        _fail(_unreachable(settings, exc), as_json=as_json)
+        _fail(_refused(settings, exc) if refused(exc) else _unreachable(settings, exc),
+              as_json=as_json)
     while not stop.is_set():
         day = as_of or dt.date.today()
         run = MonitorRun(services.graph, services.rules, day, services.risk_model,
@@ -949,7 +971,8 @@ def escalate(as_of: dt.date | None, as_json: bool) -> None:
     except (ServerError, EscalationRefused, RulesError, LockLost) as exc:
         _fail(str(exc), as_json=as_json)
     except neo4j.exceptions.Neo4jError as exc:
-        _fail(f"Neo4j refused the run ({exc.code}): {scrub(str(exc.message))}", as_json=as_json)
+        _fail(_refused(settings, exc) if refused(exc) else
+              f"Neo4j refused the run ({exc.code}): {scrub(str(exc.message))}", as_json=as_json)
     except neo4j.exceptions.DriverError as exc:
         _fail(_unreachable(settings, exc), as_json=as_json)
     finally:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -28,19 +28,24 @@ class RulesError(ValueError):
     """The rules file (or an override) does not validate; the message names the key."""
 
 
+# A risk weight, signal, share or ratio: a fraction. A negative weight or one above 1 in an
+# override (a typo, a percentage) would make scores leave 0–100; it is refused at start.
+Fraction = Annotated[float, Field(ge=0, le=1)]
+
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class ShareholderRules(Section):
-    bands: list[tuple[float, float]]
-    unknown_ratio_weight: float
+    bands: list[tuple[Fraction, Fraction]]
+    unknown_ratio_weight: Fraction
 
 
 class RelationRules(Section):
     """[relations]: risk weight per relation type; SHAREHOLDER by ratio bands."""
 
-    weights: dict[RelationType, float]
+    weights: dict[RelationType, Fraction]
     shareholder: ShareholderRules
 
     @model_validator(mode="before")
@@ -74,13 +79,13 @@ class RelationRules(Section):
 
 
 class SignalRules(Section):
-    penalty_severe: float
-    penalty_general: float
-    penalty_minor: float
-    listing_default: float
-    judgment_unfulfilled: float
-    contract_default: float
-    listing: dict[str, float]
+    penalty_severe: Fraction
+    penalty_general: Fraction
+    penalty_minor: Fraction
+    listing_default: Fraction
+    judgment_unfulfilled: Fraction
+    contract_default: Fraction
+    listing: dict[str, Fraction]
 
 
 class RiskRules(Section):
@@ -169,9 +174,9 @@ class ResolutionRules(Section):
 
 
 class OwnershipRules(Section):
-    threshold: float
+    threshold: Fraction
     max_depth: int
-    control_share: float
+    control_share: Fraction
 
 
 class IntegrityRules(Section):
@@ -215,12 +220,12 @@ class ShellRule(Section):
 
     companies: int
     company_penalties: int
-    majority_share: float
+    majority_share: Fraction
     successor_months: int
 
 
 class LevelMeasures(Section):
-    inspection_ratio: float
+    inspection_ratio: Fraction
     measures: list[str]
 
 
@@ -417,8 +422,8 @@ class Rules(Section):
         except ValidationError as exc:
             # a check across sections has no location of its own: its message names the key
             problems = "; ".join(
-                (f"[{'.'.join(str(p) for p in err['loc'])}] " if err["loc"] else "")
-                + err["msg"] for err in exc.errors())
+                (f"[{_key(err['loc'])}] " if err["loc"] else "") + err["msg"]
+                for err in exc.errors())
             raise RulesError(f"{source}: {problems}") from None
 
     def with_overrides(self, overrides: dict[str, Any]) -> Rules:
@@ -440,3 +445,12 @@ def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
         else:
             merged[key] = value
     return merged
+
+
+def _key(loc: tuple[int | str, ...]) -> str:
+    """A refused value's key as the file writes it: [relations] LEGAL_REPRESENTATIVE is held
+    as relations.weights.LEGAL_REPRESENTATIVE (RelationRules._split), not written so."""
+    parts = [str(part) for part in loc]
+    if parts[:2] == ["relations", "weights"]:
+        del parts[1]
+    return ".".join(parts)

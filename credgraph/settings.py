@@ -38,10 +38,13 @@ class Settings(BaseSettings):
 
     # The managed local server.
     neo4j_version: str = "5.26.30"
-    bolt_port: int = 7687
+    # bounds: a value out of them stops every command at start (exit 2) naming the variable;
+    # CREDGRAPH_BOLT_PORT=99999 ended `db start` in an OverflowError traceback, and
+    # CREDGRAPH_TX_TIMEOUT=0 turned the Cypher time limit off without a word
+    bolt_port: int = Field(default=7687, ge=1, le=65535)
     heap: str = "2g"
     pagecache: str = "2g"
-    start_timeout: float = 120.0
+    start_timeout: float = Field(default=120.0, gt=0)
     java: str = "java"
     jar_cache: Path = Field(
         default=Path.home() / ".cache" / "credgraph" / "neo4j",
@@ -49,23 +52,23 @@ class Settings(BaseSettings):
     )
 
     # Query limits (SPEC §10).
-    tx_timeout: float = 10.0
+    tx_timeout: float = Field(default=10.0, gt=0)
     # Seconds an unreachable Neo4j is retried before giving up: the API answers
     # SERVICE_UNAVAILABLE after `api_db_wait`; batch commands (load, migrate …) ride out a
     # restart for `db_wait`.
-    api_db_wait: float = 1.0
-    db_wait: float = 30.0
+    api_db_wait: float = Field(default=1.0, gt=0)
+    db_wait: float = Field(default=30.0, gt=0)
 
     # Processes validating a load's rows beside the writer (0: one per core; 1: in process).
-    load_workers: int = 0
+    load_workers: int = Field(default=0, ge=0)
 
     # Inter-city sharing (SPEC §9): the partner cities we ask; no file = no partners.
     partners: Path | None = Field(default=None, description="TOML file of partner cities")
 
     # The audit log is written off the request path: every this many milliseconds, or as soon
     # as this many events wait.
-    audit_flush_ms: int = 200
-    audit_batch: int = 500
+    audit_flush_ms: int = Field(default=200, gt=0)
+    audit_batch: int = Field(default=500, ge=1)
 
     @field_validator("secret")
     @classmethod

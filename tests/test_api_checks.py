@@ -44,7 +44,7 @@ def test_readyz_503_when_neo4j_is_unreachable(services: Services,
         driver.close()
     assert response.status_code == 503
     assert response.json() == {"status": "not ready"}
-    assert "Neo4j unreachable" in caplog.text
+    assert "Neo4j unavailable" in caplog.text
 
 
 def test_readyz_503_until_the_schema_is_migrated(services: Services, graph: Graph) -> None:

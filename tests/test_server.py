@@ -69,6 +69,25 @@ def test_start_stop_status_of_a_second_server(tmp_path, server: LocalNeo4j) -> N
     assert local.stop() is False
 
 
+def test_a_home_with_chinese_characters_and_a_space_keeps_the_store_in_it(
+        tmp_path, server: LocalNeo4j) -> None:  # type: ignore[no-untyped-def]
+    """neo4j.conf held the directories as absolute paths, and Neo4j reads the file as
+    ISO-8859-1: under CREDGRAPH_HOME=…/信用 中心/ the store and logs went to a mangled folder
+    beside it (…/u00E4/u00BF/…), so `db reset` deleted an empty data folder and reported
+    "database reset" with every node, key included, still there."""
+    home = tmp_path / "信用 中心" / "state"
+    local = LocalNeo4j(make_settings(home=home, bolt_port=_free_port(), heap="512m",
+                                     pagecache="128m"))
+    local.start()
+    try:
+        assert (local.conf_dir / "neo4j.conf").read_text().isascii()
+        assert (local.data_dir / "databases" / "neo4j").is_dir()
+        assert (local.logs_dir / "neo4j.log").is_file()
+    finally:
+        local.stop()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["信用 中心"]
+
+
 def test_migrations_applied_twice(graph: Graph) -> None:
     assert migrate(graph) == []  # already current: nothing to apply
     assert schema_version(graph) == CURRENT_VERSION

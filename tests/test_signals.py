@@ -263,6 +263,27 @@ def test_a_typo_in_an_override_names_the_key(rules: Rules, override: dict[str, o
         rules.with_overrides(override)
 
 
+@pytest.mark.parametrize(("override", "key"), [
+    ({"relations": {"LEGAL_REPRESENTATIVE": -0.5}}, "relations.LEGAL_REPRESENTATIVE"),
+    ({"relations": {"shareholder": {"bands": [[0.5, 90], [0, 0.2]]}}},
+     "relations.shareholder.bands.0.1"),
+    ({"relations": {"shareholder": {"unknown_ratio_weight": 1.2}}},
+     "relations.shareholder.unknown_ratio_weight"),
+    ({"risk": {"signals": {"penalty_severe": 1.7}}}, "risk.signals.penalty_severe"),
+    ({"risk": {"signals": {"listing": {"失信被执行人": -1}}}}, "risk.signals.listing.失信被执行人"),
+    ({"ownership": {"threshold": 1.5}}, "ownership.threshold"),
+    ({"ownership": {"control_share": -0.1}}, "ownership.control_share"),
+])
+def test_a_weight_or_share_outside_0_to_1_names_the_key(rules: Rules,
+                                                         override: dict[str, object],
+                                                         key: str) -> None:
+    """A negative relation weight, a signal of 1.7 or an ownership threshold of 1.5 (a
+    percentage typed for a fraction) were taken, and `serve`, `escalate` … ran with scores
+    outside 0–100 and owners no share can reach; they are refused at start, naming the key."""
+    with pytest.raises(RulesError, match=f"\\[{key}\\] Input should be "):
+        rules.with_overrides(override)
+
+
 def test_a_typo_in_a_rules_file_names_the_file_and_key(tmp_path: Path) -> None:
     path = tmp_path / "deployment.toml"
     path.write_text("[risk]\nhalf_life_month = 6\n", encoding="utf-8")

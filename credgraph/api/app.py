@@ -48,6 +48,7 @@ from credgraph.api.errors import (
     UNREACHABLE,
     UNREACHABLE_MESSAGE,
     ErrorCode,
+    cause,
     classify,
     timed_out,
 )
@@ -139,8 +140,7 @@ def error_code(error: GraphQLError) -> tuple[str, str]:
         return str(given), scrub(error.message)
     code = classify(error)
     if code == ErrorCode.SERVICE_UNAVAILABLE:
-        log.warning("Neo4j unreachable in %s: %s", error.path,
-                    type(error.original_error).__name__)
+        log.warning("Neo4j unavailable in %s: %s", error.path, cause(error.original_error))
         return code.value, UNREACHABLE_MESSAGE
     if code == ErrorCode.INTERNAL:
         original = error.original_error or error
@@ -309,7 +309,7 @@ def create_app(services: Services, keys: KeyStore | None = None) -> Starlette:
             services.graph.driver.verify_connectivity()  # once: the driver would retry a minute
             return schema_version(services.graph) >= CURRENT_VERSION
         except Exception as exc:  # any failure to reach Neo4j means not ready
-            log.warning("not ready: Neo4j unreachable (%s)", type(exc).__name__)
+            log.warning("not ready: Neo4j unavailable (%s)", cause(exc))
             return False
 
     async def readyz(request: Request) -> JSONResponse:

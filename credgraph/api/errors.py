@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
+from typing import TypeGuard
 
 import neo4j.exceptions
 from graphql import GraphQLError
@@ -23,6 +24,39 @@ class ErrorCode(StrEnum):
 UNREACHABLE = (neo4j.exceptions.ServiceUnavailable, neo4j.exceptions.SessionExpired,
                neo4j.exceptions.ConnectionPoolError, neo4j.exceptions.DatabaseUnavailable)
 UNREACHABLE_MESSAGE = "the credit database cannot be reached right now; retry shortly"
+
+# Neo4j refusing the service's own configuration: a wrong NEO4J_PASSWORD (and the lock-out a
+# few wrong ones bring), a NEO4J_DATABASE the server does not hold. No caller can mend it, the
+# operator must: to a caller the database is as unavailable as when it is down (503
+# SERVICE_UNAVAILABLE, the cause in the server's log); a command says what to mend.
+REFUSED_CODES = frozenset({
+    "Neo.ClientError.Security.Unauthorized",
+    "Neo.ClientError.Security.AuthenticationRateLimit",
+    "Neo.ClientError.Security.CredentialsExpired",
+    "Neo.ClientError.Database.DatabaseNotFound",
+})
+
+
+def refused(exc: BaseException | None) -> TypeGuard[neo4j.exceptions.Neo4jError]:
+    """Neo4j refused the configured credentials or database (see REFUSED_CODES)."""
+    return isinstance(exc, neo4j.exceptions.AuthError) or (
+        isinstance(exc, neo4j.exceptions.Neo4jError) and exc.code in REFUSED_CODES)
+
+
+def cause(exc: BaseException | None) -> str:
+    """Why the database is unavailable, for the server's log: the driver's error type, and
+    for a refused configuration Neo4j's code and what to mend (never the password)."""
+    name = type(exc).__name__
+    if refused(exc):
+        mend = ("NEO4J_DATABASE" if exc.code == "Neo.ClientError.Database.DatabaseNotFound"
+                else "NEO4J_USER and NEO4J_PASSWORD")
+        return f"{name} {exc.code}: check {mend}"
+    return name
+
+
+def unavailable(exc: BaseException | None) -> bool:
+    """The database cannot serve now: out of reach, or refusing the configuration."""
+    return isinstance(exc, UNREACHABLE) or refused(exc)
 
 
 def api_error(code: ErrorCode, message: str) -> GraphQLError:
@@ -48,7 +82,7 @@ def classify(error: GraphQLError) -> ErrorCode:
     if code:
         return ErrorCode(code) if code in ErrorCode.__members__ else ErrorCode.INTERNAL
     original = error.original_error
-    if isinstance(original, UNREACHABLE):
+    if unavailable(original):
         return ErrorCode.SERVICE_UNAVAILABLE
     if timed_out(error) or LIMIT_MESSAGES.search(error.message):
         return ErrorCode.LIMIT_EXCEEDED

@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from credgraph.api.auth import KeyStore, Principal, RateLimiter, Role
-from credgraph.api.errors import UNREACHABLE, UNREACHABLE_MESSAGE, ErrorCode
+from credgraph.api.errors import UNREACHABLE_MESSAGE, ErrorCode, cause, unavailable
 from credgraph.api.metrics import Metrics
 
 log = logging.getLogger("credgraph.api")
@@ -139,8 +139,10 @@ class AuthenticationMiddleware:
         if not known:
             try:
                 who = await run_in_threadpool(self.keys.lookup, token)
-            except UNREACHABLE as exc:
-                log.warning("key lookup failed: Neo4j unreachable (%s)", type(exc).__name__)
+            except Exception as exc:
+                if not unavailable(exc):
+                    raise
+                log.warning("key lookup failed: Neo4j unavailable (%s)", cause(exc))
                 await json_error(503, ErrorCode.SERVICE_UNAVAILABLE, UNREACHABLE_MESSAGE)(
                     scope, receive, send)
                 return

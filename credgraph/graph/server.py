@@ -155,12 +155,16 @@ class LocalNeo4j:
                        self.home / "plugins", self.home / "import"):
             folder.mkdir(parents=True, exist_ok=True)
         s = self.settings
+        # Relative to the home the server and neo4j-admin are given (--home-dir, NEO4J_HOME),
+        # never written out: Neo4j reads neo4j.conf as ISO-8859-1, so a CREDGRAPH_HOME with
+        # Chinese characters in it (信用中心/…) became another, mangled folder — the store
+        # outside CREDGRAPH_HOME, and `db reset` deleting an empty folder beside it.
         lines = {
-            "server.directories.data": self.data_dir,
-            "server.directories.logs": self.logs_dir,
-            "server.directories.plugins": self.home / "plugins",
-            "server.directories.run": self.home / "run",
-            "server.directories.import": self.home / "import",
+            "server.directories.data": self.data_dir.relative_to(self.home),
+            "server.directories.logs": self.logs_dir.relative_to(self.home),
+            "server.directories.plugins": "plugins",
+            "server.directories.run": "run",
+            "server.directories.import": "import",
             "server.default_listen_address": "127.0.0.1",
             "server.default_advertised_address": "127.0.0.1",
             "server.bolt.enabled": "true",
