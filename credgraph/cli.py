@@ -205,8 +205,14 @@ def db_status() -> None:
               f"Neo4j at {settings.bolt_uri} refused ({exc.code}): {exc.message}", code=1)
     except Exception as exc:
         _fail(f"cannot reach neo4j: {type(exc).__name__}: {exc}", code=1)
-    state = "current" if version == CURRENT_VERSION else f"expected {CURRENT_VERSION}"
-    click.echo(f"schema version {version} ({state})")
+    if version == CURRENT_VERSION:
+        click.echo(f"schema version {version} (current)")
+        return
+    # not ready, as /readyz says: the API would answer what an older schema cannot
+    hint = ("run `credgraph db migrate`" if version < CURRENT_VERSION
+            else "this credgraph is older than the database: upgrade it")
+    click.echo(f"schema version {version} (expected {CURRENT_VERSION}: {hint})")
+    sys.exit(1)
 
 
 @db.command("migrate")

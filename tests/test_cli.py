@@ -571,3 +571,24 @@ def test_quality_report_refuses_a_rejects_file_that_is_not_there(
     assert result.exit_code == 2, result.output
     assert "--rejects" in result.stderr and "no such file" in result.stderr
     assert not (tmp_path / "q").exists()
+
+
+def test_db_status_says_a_schema_behind_is_not_ready(graph: Graph, settings: Settings) -> None:
+    """`db status` printed "schema version 0 (expected 8)" and exited 0 against a database
+    never migrated, which /readyz calls not ready: now exit 1 and the command that mends it."""
+    from click.testing import CliRunner
+
+    from credgraph.cli import main
+    from credgraph.graph.migrations import CURRENT_VERSION, migrate
+
+    env = {**cli_env(settings), "NEO4J_URI": settings.bolt_uri}
+    graph.write("MATCH (v:SchemaVersion) DELETE v")
+    try:
+        behind = CliRunner().invoke(main, ["db", "status"], env=env)
+    finally:
+        migrate(graph)
+    current = CliRunner().invoke(main, ["db", "status"], env=env)
+    assert (behind.exit_code, behind.output.splitlines()[-1]) == (
+        1, f"schema version 0 (expected {CURRENT_VERSION}: run `credgraph db migrate`)")
+    assert (current.exit_code, current.output.splitlines()[-1]) == (
+        0, f"schema version {CURRENT_VERSION} (current)")
