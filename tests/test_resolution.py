@@ -311,6 +311,29 @@ def test_a_person_is_never_found_by_name(city: Services, tmp_path: Path) -> None
     assert owners(city) == {}
 
 
+def test_a_persons_number_is_judged_as_an_id_number(city: Services, tmp_path: Path) -> None:
+    """A 自然人 row's 18 digits with an impossible birth date (19900230) were judged as a USCC
+    — `bad check digit: USCC check character is …` — and the quality report counted a bad
+    check digit where natural_persons says impossible birth date (found by a held-out review of
+    the quality report). The row says whose number it is: its problem is the ID number's. A
+    company's code on a row miscalled 自然人 keeps the USCC's reason."""
+    from stdnum.cn import ric
+
+    impossible = LI[:6] + "19900230" + LI[14:17]
+    impossible += ric.calc_check_digit(impossible + "0")
+    code = make_uscc(org="MA3C00077")
+    summary = penalties(city, tmp_path, [
+        {"subject_name": "李秀英", "subject_category": "自然人", "subject_id": impossible},
+        {"subject_name": "李秀英", "subject_category": "自然人", "subject_id": LI[:14]},
+        {"subject_name": "某公司", "subject_category": "自然人",
+         "subject_id": code[:-1] + ("0" if code[-1] != "0" else "1")}])
+    reasons = {r.line: r.reason.split("; ", 1)[1] for r in summary.rejects}
+    assert reasons[2].startswith("impossible birth date: ID number positions 7-14"), reasons
+    assert reasons[3].startswith("bad length: ID number must have 18"), reasons
+    assert reasons[4].startswith("bad check digit: USCC check character"), reasons
+    assert impossible not in " ".join(reasons.values())
+
+
 def test_a_persons_mistyped_number_that_passes_the_uscc_check_is_no_company(
         city: Services, tmp_path: Path) -> None:
     """About one mistyped ID number in 31 passes the USCC check: on a 自然人 row it is still

@@ -356,6 +356,8 @@ class Preparer:
             if not lookup.name:
                 raise
             problem = f"{exc.reason} ({exc.value})" if raw else "missing subject id"
+            if raw and lookup.kind == SubjectKind.NATURAL_PERSON.value:
+                problem = f"{self._person_number_problem(raw, exc.reason)} ({exc.value})"
             if lookup.kind == SubjectKind.NATURAL_PERSON.value or (raw and is_near_id_number(raw)):
                 # a Chinese name does not single out a person (two 王伟): only his number does
                 raise RowRejected(column, raw or lookup.name, "unresolved subject: a natural "
@@ -365,6 +367,21 @@ class Preparer:
             prepared.resolve = Unresolved(column, role, lookup, problem)
             return prepared
         return self._record(kind, key, props, [(column, party, role), *others], issuer, date)
+
+    def _person_number_problem(self, raw: str, reason: str) -> str:
+        """What is wrong with a natural person's (自然人) id that is written as an ID number
+        (digits, a final X): said of the ID number, as natural_persons says it — an impossible
+        birth date (19900230) is not a USCC's bad check character, which the quality report
+        then counted. Anything else (a company's code on a row miscalled 自然人) keeps
+        `reason`."""
+        text = normalise(raw)
+        if not text.removesuffix("X").isdigit():
+            return reason
+        try:
+            parse_id_number(raw, self.today)
+        except IdentifierError as exc:
+            return _identifier_reason(exc)
+        return reason
 
     def _no_person_number(self, column: str, raw: str) -> None:
         """A natural person's (自然人) id that has an ID number's region and birth date but not
