@@ -8,10 +8,12 @@ import gc
 import getpass
 import json
 import logging
+import os
 import re
 import signal
 import socket
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any, NoReturn
@@ -352,8 +354,11 @@ def quality() -> None:
               help="folder for quality.json and quality.html")
 @click.option("--rejects", type=click.Path(path_type=Path), default=Path("rejects.csv"),
               show_default=True, help="the rejects file of the load to report on")
+@click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True,
+              help="items listed of each long list (duplicates, orphans, stubs, departments); "
+                   "`totals` and the page say how many there are in all")
 @click.pass_context
-def quality_report(ctx: click.Context, out: Path, rejects: Path) -> None:
+def quality_report(ctx: click.Context, out: Path, rejects: Path, limit: int) -> None:
     """Duplicates, invalid identifiers, orphan records, missing fields: JSON and HTML."""
     from credgraph.queries.quality import build_report, write_report
 
@@ -362,10 +367,27 @@ def quality_report(ctx: click.Context, out: Path, rejects: Path) -> None:
             raise click.BadParameter(f"{rejects}: no such file", param_hint="--rejects")
         click.echo(f"no {rejects} here: the last load's invalid identifiers and missing fields "
                    "are not in the report (give its rejects file with --rejects)", err=True)
+    _writable_folder("--out", out)
     services = _services(_settings())
-    report = build_report(services.graph, services.normaliser, rejects)
-    json_path, html_path = write_report(report, out)
+    report = build_report(services.graph, services.normaliser, rejects, limit)
+    try:
+        json_path, html_path = write_report(report, out)
+    except OSError as exc:
+        _fail(f"--out {out}: cannot write the report ({exc.strerror or exc})")
     click.echo(f"{json_path}\n{html_path}")
+
+
+def _writable_folder(option: str, folder: Path) -> None:
+    """Refuse, before any work is done, a folder that cannot be made or written in (under a
+    file, on a read-only disk, a place the user may not write): exit 2 with one line, not a
+    traceback after the work."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(dir=folder, prefix=".credgraph-probe-")
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        _fail(f"{option} {folder}: cannot write there ({exc.strerror or exc})")
 
 
 @main.group()

@@ -423,6 +423,8 @@ def test_serve_answers_service_unavailable_at_once_when_neo4j_is_gone(
 
 @pytest.mark.parametrize(("command", "problem"), [
     (["quality", "report", "--out", "{file}"], "Invalid value for '--out'"),
+    # a folder that cannot be made: a FileNotFoundError / NotADirectoryError traceback, exit 1
+    (["quality", "report", "--out", "{file}/q"], "cannot write there (Not a directory)"),
     (["integrity", "report", "--out", "{file}"], "Invalid value for '--out'"),
     (["load", "{file}", "--batch-size", "0"], "Invalid value for '--batch-size'"),
     (["load", "{file}", "--batch-size", "-5"], "Invalid value for '--batch-size'"),

