@@ -39,6 +39,9 @@ def masked(number: str) -> str:
     (f"{WITH_X[:6]}——{WITH_X[6:14]} - {WITH_X[14:]}", WITH_X),  # 破折号, spaced hyphen
     (f"{PLAIN[:6]}\u00ad{PLAIN[6:14]}\u2212{PLAIN[14:]}", PLAIN),  # soft hyphen, minus sign
     (MISTYPED, MISTYPED),  # a wrong check digit is still personal data
+    (PLAIN[:10] + "O" + PLAIN[11:], PLAIN),  # a letter O typed for the month's 0
+    (PLAIN[:12] + "o" + PLAIN[13:], PLAIN),  # … a lower-case o for the day's 0
+    (PLAIN[:15] + "l" + PLAIN[16:], PLAIN),  # … an l for the sequence's 1
 ])
 def test_every_written_form_is_masked(written: str, number: str) -> None:
     text = f"当事人张三（身份证号码：{written}）于2024年3月5日销售过期食品"
@@ -80,6 +83,8 @@ def test_first_generation_numbers_are_masked(written: str) -> None:
     "100000000000000000",
     "0534-1111111 13800000000",  # phone numbers
     "罚款金额20000元，2024-03-05",
+    "9137140219800I011O",  # a letter in a code that is no ID number: a USCC-like run
+    "No" + PLAIN[:10] + "O",  # too short
 ])
 def test_other_numbers_are_left_alone(text: str) -> None:
     assert scrub(text) == text
@@ -94,6 +99,7 @@ def test_other_numbers_are_left_alone(text: str) -> None:
     ("6222021234567890123", "6222021234567890123"),
     ("德城罚字〔2026〕2号", "德城罚字〔2026〕2号"),
     (f"身份证{WITH_X}", f"身份证{masked(WITH_X)}"),  # short free text is scrubbed too
+    (PLAIN[:10] + "O" + PLAIN[11:], masked(PLAIN)),  # a letter for a digit: a person's all the same
     # long text is masked before it is cut: a number across the cut keeps no digit it would hide
     ("违法事实" * 48 + PLAIN, "违法事实" * 48 + PLAIN[:6] + "**…"),
 ])

@@ -106,16 +106,31 @@ _ID_STRUCTURE = re.compile(
 )
 
 
+# An ID number typed with a letter for a digit (O or o for 0, I or l for 1), as a mistyped
+# cell shows it in a reject: no USCC holds these letters (GB 32100 leaves out I, O, Z, S, V).
+_CONFUSED = str.maketrans("OoIl", "0011")
+_LETTER_FOR_DIGIT = re.compile("[0-9][OoIl]|[OoIl][0-9]")
+_TYPO_SHAPE = re.compile(r"(?<![0-9A-Za-z])[1-9][0-9]{5}[0-9OoIl]{11}[0-9OoIlXx](?![0-9A-Za-z])")
+
+
 def scrub(text: str) -> str:
     """Every ID number in free text replaced by its masked form (371402********123X).
 
     Anything with an ID number's structure counts — a region code, a plausible birth date —
-    whether or not its check digit is right: a mistyped number is still personal data. Used on
-    every free-text field on the way in and on every reason, error and log line on the way out.
+    whether or not its check digit is right, or one of its digits was typed as a letter (O for
+    0): a mistyped number is still personal data. Used on every free-text field on the way in
+    and on every reason, error and log line on the way out.
     """
+    if _LETTER_FOR_DIGIT.search(text):
+        text = _TYPO_SHAPE.sub(_mask_typo, text)
     if not _DIGIT_RUN.search(text):
         return text
     return _OLD_ID_SHAPE.sub(_mask_match, _ID_SHAPE.sub(_mask_match, text))
+
+
+def _mask_typo(match: re.Match[str]) -> str:
+    number = match.group(0).translate(_CONFUSED).upper()
+    return mask_id_number(number) if _id_structure(number) else match.group(0)
 
 
 # The first-generation 15-digit number (一代身份证): region, a two-digit year, month, day.
