@@ -774,6 +774,14 @@ def test_quality_report(services: Services, tmp_path: Path) -> None:
     assert f"{second['duplicateSubjects'][0]['subjects'][0]['id']} " in page and '{"id"' not in page
     assert json_path.exists()
     assert "shown</strong>" not in page and second["totals"]["duplicateSubjects"] == 2
+    # whose rejects file the last load's sections read: one left from before a `db reset`
+    # would be read all the same, and the report did not say which nor when it was written
+    rejects = tmp_path / "rejects.csv"
+    written = dt.datetime.fromtimestamp(rejects.stat().st_mtime).isoformat(timespec="seconds")
+    assert second["lastLoad"] == {"rejects": str(rejects), "writtenAt": written}
+    assert f"rejects file {rejects}, written {written}" in page
+    assert build_report(services.graph, services.normaliser, tmp_path / "none.csv")[
+        "lastLoad"] == {"rejects": str(tmp_path / "none.csv"), "writtenAt": None}
     # a list cut at the limit says so: it cut 200 of 209 groups without a word (found by a
     # held-out review), and a steward took the first 200 for all there were
     cut = build_report(services.graph, services.normaliser, tmp_path / "rejects.csv", limit=1)

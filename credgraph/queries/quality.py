@@ -149,6 +149,14 @@ LISTS = ("duplicateSubjects", "missingRequiredBySource", "orphanRecords", "stubs
 DEFAULT_LIMIT = 200
 
 
+def last_load(rejects: Path) -> dict[str, Any]:
+    """Which rejects file the sections of the last load come from, and when it was written: a
+    file left from before a `db reset` is still read, and the report says whose it is."""
+    written = (dt.datetime.fromtimestamp(rejects.stat().st_mtime).isoformat(timespec="seconds")
+               if rejects.is_file() else None)
+    return {"rejects": str(rejects), "writtenAt": written}
+
+
 def build_report(graph: Graph, normaliser: NameNormaliser, rejects: Path,
                  limit: int = DEFAULT_LIMIT) -> dict[str, Any]:
     """The report of the graph and of the last load, whose rejects file is `rejects`. Each
@@ -159,6 +167,7 @@ def build_report(graph: Graph, normaliser: NameNormaliser, rejects: Path,
     stubs = graph.read(STUBS, timeout=300)
     return {
         "generatedAt": dt.datetime.now().isoformat(timespec="seconds"),
+        "lastLoad": last_load(rejects),
         "limit": limit,
         "totals": {
             "duplicateSubjects": len(duplicates),
@@ -219,6 +228,14 @@ def _shown(report: dict[str, Any], key: str) -> str:
             "credgraph quality report --limit N shows more)</p>")
 
 
+def _last_load(load: dict[str, Any]) -> str:
+    where = html.escape(load["rejects"])
+    if load["writtenAt"] is None:
+        return f"上次加载 Last load: no rejects file at {where}"
+    return (f"上次加载 Last load: rejects file {where}, written "
+            f"{html.escape(load['writtenAt'])}")
+
+
 def write_report(report: dict[str, Any], out: Path) -> tuple[Path, Path]:
     out.mkdir(parents=True, exist_ok=True)
     json_path = out / "quality.json"
@@ -230,7 +247,8 @@ def write_report(report: dict[str, Any], out: Path) -> tuple[Path, Path]:
         "<!doctype html><html lang='zh'><meta charset='utf-8'><title>数据质量报告</title>"
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:4px 8px;font-size:13px}</style>"
-        f"<h1>数据质量报告 Data-quality report</h1><p>{report['generatedAt']}</p>{sections}"
+        f"<h1>数据质量报告 Data-quality report</h1><p>{report['generatedAt']}</p>"
+        f"<p>{_last_load(report['lastLoad'])}</p>{sections}"
     )
     html_path = out / "quality.html"
     html_path.write_text(page, encoding="utf-8")
