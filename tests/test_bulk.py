@@ -320,6 +320,22 @@ def test_a_post_waits_for_an_agency_a_record_found_by_name_names(services: Servi
     assert services.graph.read("MATCH ()-[r:FAMILY]->() RETURN count(r) AS n") == [{"n": 1}]
 
 
+def test_a_relations_row_serves_in_makes_an_official(services: Services,
+                                                     tmp_path: Path) -> None:
+    """A relations row 任职 labels its person `:Official` and keeps its 职务 as the post's
+    position, in bulk as in the transactional load."""
+    bureau = make_uscc(prefix="11", region="371402", org="004187459")
+    person = make_id(region="371402", born="19920315", seq="033")
+    write_csv(tmp_path / "legal_persons.csv", ["uscc", "name"],
+              [[bureau, "德州市德城区市场监督管理局"]])
+    write_csv(tmp_path / "natural_persons.csv", ["id_number", "name"], [[person, "赵六"]])
+    write_csv(tmp_path / "relations.csv", ["from_id", "to_id", "type", "role"],
+              [[person, bureau, "任职", "科长"]])
+    assert both_loads_count(services, tmp_path, "SERVES_IN") == 1
+    assert services.graph.read("MATCH (:Official)-[r:SERVES_IN]->() RETURN r.position AS p") \
+        == [{"p": "科长"}]
+
+
 def test_an_officials_post_given_undated_then_dated_is_one_edge(services: Services,
                                                                 tmp_path: Path) -> None:
     """Officials' posts are staged once per person and agency, as relations are: the second

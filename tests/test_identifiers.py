@@ -75,6 +75,14 @@ def test_region_names() -> None:
     # in its prefecture — its regionName was null (a held-out review with a 苏州 bundle)
     assert (region_name("320594"), region_name("371471")) == ("苏州市", "德州市")
     assert region_name("329999") is None
+    # a county of a municipality or directly under its province: the table's grouping row
+    # (110100 市辖区, 500200 县, 429000 省直辖县级行政单位) is no place — it read 市辖区朝阳区
+    # (a held-out review loading a 北京 company)
+    assert region_name("110105") == "北京市朝阳区"
+    assert region_name("500229") == "重庆市城口县"
+    assert region_name("429004") == "湖北省仙桃市"
+    assert (region_name("110100"), region_name("110199")) == ("北京市", "北京市")
+    assert region_name("370101") == "济南市"
     # a code missing from the table still validates
     assert is_uscc(make_uscc(region="999999"))
     assert is_id_number(make_id(region="999999"))

@@ -745,6 +745,27 @@ def test_an_officials_post_is_kept_as_a_relation_is(services: Services, subjects
         (MARKET, "2018-01-01", "2024-12-31", "局长"), (TAX, "2025-01-01", None, None)]
 
 
+def test_a_relations_row_serves_in_makes_an_official(services: Services,
+                                                             subjects: Path,
+                                                             tmp_path: Path) -> None:
+    """A relations row 任职 (SERVES_IN) is an official's post as an officials row is: the
+    person is `:Official` (SPEC §4) and the row's 职务 is the post's `position` — the person
+    stayed a plain NaturalPerson and the 职务 was dropped (found by a held-out review of the
+    graph model through its own bundle); a later file without 职务 keeps it."""
+    first = write_csv(tmp_path / "relations_1.csv", ["关联方标识", "主体标识", "关系类型", "职务",
+                                                     "开始日期"], [
+        [PERSON, MARKET, "任职", "副局长", "2021-05-01"]])
+    later = write_csv(tmp_path / "relations_2.csv", ["from_id", "to_id", "type", "start_date"], [
+        [PERSON, MARKET, "SERVES_IN", "2021-05-01"]])
+    key = services.privacy.person_key(parse_id_number(PERSON))
+    query = ("MATCH (p:NaturalPerson {id: $id})-[r:SERVES_IN]->(a) "
+             "RETURN p:Official AS official, a.id AS agency, r.position AS position")
+    for path in (first, later):
+        assert load(services, path).rejected == 0
+        assert services.graph.read(query, {"id": key}) == [
+            {"official": True, "agency": MARKET, "position": "副局长"}]
+
+
 def test_a_later_file_without_the_kinship_keeps_it(services: Services, subjects: Path,
                                                   tmp_path: Path) -> None:
     """亲属关系 is an optional column like 持股比例: a later relations file without it (type

@@ -408,6 +408,9 @@ class BulkLoader(BundleLoader):
             by_type: dict[RelationType, list[tuple[str, str, dict[str, Any]]]] = {}
             for p in prepared:
                 assert p.relation is not None
+                if p.relation is RelationType.SERVES_IN and p.data["from"] in stage.subjects:
+                    # a person who serves in an agency (任职) is an official
+                    stage.merge_subject(p.data["from"], [Label.OFFICIAL.value], {})
                 by_type.setdefault(p.relation, []).append(
                     (p.data["from"], p.data["to"], {"key": p.data["key"],
                                                     **_present(p.data["defaults"]),

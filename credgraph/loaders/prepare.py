@@ -302,6 +302,9 @@ class Preparer:
             props["ratio"] = row.ratio
         if "role" in spec.properties:
             props["role"] = row.role or spec.zh
+        if "position" in spec.properties:
+            # a 任职 row's 职务 is the post's position, as the officials file's 职务 is
+            props["position"] = row.role
         if "kind" in spec.properties:
             named = row.type.strip()
             kind = row.kind or (named if named in KINSHIP else None)

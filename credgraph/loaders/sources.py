@@ -26,7 +26,7 @@ _ISSUED = {"authorityUscc": ("authority_uscc",)}
 
 PROPERTY_SOURCES: dict[str, Sources] = {
     "relations": {"start": ("start_date",), "end": ("end_date",), "ratio": ("ratio",),
-                  "role": ("role",), "kind": ("kind",)},
+                  "role": ("role",), "position": ("role",), "kind": ("kind",)},
     # an official's post (SERVES_IN): its properties are the row's `rel`, not `props`
     "officials": {"position": ("position",), "rank": ("rank",), "start": ("start_date",),
                   "end": ("end_date",)},

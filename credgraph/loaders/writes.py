@@ -11,7 +11,14 @@ from typing import Any
 import neo4j.exceptions
 
 from credgraph.graph.driver import Graph, batched
-from credgraph.graph.model import RECORD_LABELS, RELATIONS, RecordKind, RecordStatus, RelationType
+from credgraph.graph.model import (
+    RECORD_LABELS,
+    RELATIONS,
+    Label,
+    RecordKind,
+    RecordStatus,
+    RelationType,
+)
 
 EXISTING = """
 UNWIND $ids AS id
@@ -165,8 +172,10 @@ def relation_statement(rtype: RelationType) -> str:
     """A relation is one edge per start date (its key). A tie first delivered without a
     start date and later with one is the same tie: the dated row takes over the undated edge
     (which would otherwise stay live for ever beside the dated one that ended). A row from a
-    file with no start-date column at all is about the tie as stored: its latest edge."""
+    file with no start-date column at all is about the tie as stored: its latest edge. A
+    person who serves in an agency (任职) is an official, as one of the officials file is."""
     rel = RELATIONS[rtype].type
+    official = (f"SET a:{Label.OFFICIAL.value}\n" if rtype is RelationType.SERVES_IN else "")
     return f"""
 UNWIND $rows AS row
 MATCH (a:Subject {{id: row.from}})
@@ -175,7 +184,7 @@ MATCH (b:Subject {{id: row.to}})
 MERGE (a)-[r:{rel} {{key: key}}]->(b)
 ON CREATE SET r += row.defaults
 SET r += row.props
-"""
+{official}"""
 
 
 def write_relations(graph: Graph, rtype: RelationType, rows: list[dict[str, Any]],

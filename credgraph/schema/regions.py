@@ -48,18 +48,30 @@ def is_known_region(code: str) -> bool:
     return len(code) == 6 and (region(code) is not None or region(code[:4] + "00") is not None)
 
 
+def _grouping(found: Region) -> bool:
+    """A table row that groups counties without being a place: a municipality's 市辖区 and 县
+    (110100, 500200), a province's 省直辖县级行政单位 (429000), a prefecture's 市辖区 (371401)."""
+    return found.name == "县" or found.name.startswith(("市辖", "省直辖", "自治区直辖"))
+
+
 def region_name(code: str | None) -> str | None:
-    """The county's name with its prefecture, e.g. 德州市德城区; a development zone's code of
-    a known prefecture (苏州工业园区 320594, in no list of divisions) its prefecture's name;
-    None for unknown codes."""
+    """The county's name with its prefecture, e.g. 德州市德城区 — with its province where the
+    prefecture is a grouping (北京市朝阳区, not 市辖区朝阳区; 湖北省仙桃市); a development zone's
+    code of a known prefecture (苏州工业园区 320594, in no list of divisions) its prefecture's
+    name; None for unknown codes."""
     found = region(code)
     if found is None and code and len(code) == 6 and code[4:] != "00":
         found = region(code[:4] + "00")
     if found is None or code is None:
         return None
     prefecture = region(code[:4] + "00")
-    if prefecture and prefecture.code != found.code and not found.name.startswith("市辖"):
-        return prefecture.name + found.name
+    if _grouping(found):
+        # the grouping stands for the place above it: 110100 is 北京市, 371401 德州市
+        if found.code[4:] != "00" and prefecture and not _grouping(prefecture):
+            return prefecture.name
+        return found.province
+    if prefecture and prefecture.code != found.code:
+        return (found.province if _grouping(prefecture) else prefecture.name) + found.name
     return found.name
 
 
