@@ -209,7 +209,7 @@ def test_search_subjects(company: str, api: Api) -> None:
         assert [m["subject"]["id"] for m in matches] == found, code
 
 
-def test_associations(company: str, api: Api) -> None:
+def test_associations(company: str, api: Api, world: Graph) -> None:
     graph = data(api, """query($id: ID!) { associations(id: $id, depth: 2) { truncated
         center { id } nodes { id } edges { source target type ratio } } }""",
                  id=company)["associations"]
@@ -224,6 +224,13 @@ def test_associations(company: str, api: Api) -> None:
     capped = data(api, """query($id: ID!) { associations(id: $id, depth: 2, limit: 1)
         { truncated edges { type } } }""", id=company)["associations"]
     assert capped["truncated"] and len(capped["edges"]) == 1
+    # 共用联系方式: what the two share, which the answer did not say
+    relate(world, company, "B", "SHARES_CONTACT", key="phone", via="phone")
+    shared = data(api, """query($id: ID!) { associations(id: $id, depth: 1,
+        types: [SHARES_CONTACT]) { edges { source target type via } } }""",
+                  id=company)["associations"]
+    assert shared["edges"] == [{"source": company, "target": "B", "type": "SHARES_CONTACT",
+                                "via": "phone"}]
 
 
 def test_association_nodes_show_what_the_selection_asks(company: str, api: Api,

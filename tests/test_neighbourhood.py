@@ -141,5 +141,9 @@ def test_a_pair_sharing_phone_and_address_is_one_edge_of_the_budget(graph: Graph
     whole = expand(graph, "A", 2, ALL, AS_OF, 10, 3)
     assert set(whole.hops) == {"A", "B", "C", "D"}
     assert len(whole.edges) == 3 and not whole.truncated
+    # the one edge says what the pair shares: both (one of the two was kept, at random)
+    assert whole.edges[("A", "B", "SHARES_CONTACT", "None")].via == "address,phone"
+    assert expand(graph, "C", 1, ALL, AS_OF, 10, 3).edges[
+        ("C", "A", "SHAREHOLDER", "None")].via is None
     short = expand(graph, "A", 2, ALL, AS_OF, 10, 2)
     assert len(short.edges) == 2 and short.truncated

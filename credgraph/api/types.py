@@ -216,12 +216,15 @@ class Relation:
     kind: str | None
     start: dt.date | None
     end: dt.date | None
+    via: str | None = strawberry.field(
+        default=None, description="SHARES_CONTACT (共用联系方式): what the two share — phone, "
+        "address, or address,phone")
 
     @classmethod
     def from_edge(cls, edge: Edge) -> Relation:
         return cls(source=strawberry.ID(edge.source), target=strawberry.ID(edge.target),
                    type=RelationType(edge.type), ratio=edge.ratio, role=edge.role,
-                   kind=edge.kind, start=edge.start, end=edge.end)
+                   kind=edge.kind, start=edge.start, end=edge.end, via=edge.via)
 
 
 @strawberry.type
@@ -243,6 +246,7 @@ class PathStep:
     kind: str | None = None
     start: dt.date | None = None
     end: dt.date | None = None
+    via: str | None = None
 
 
 @strawberry.type
@@ -395,7 +399,7 @@ def path_steps(path: list[Edge], subjects: dict[str, dict[str, Any]],
 
     return [PathStep(source=subject(e.source), target=subject(e.target),
                      type=RelationType(e.type), ratio=e.ratio, role=e.role, kind=e.kind,
-                     start=e.start, end=e.end) for e in path]
+                     start=e.start, end=e.end, via=e.via) for e in path]
 
 
 def signals_out(items: list[risk.Signal]) -> list[RiskSignal]:

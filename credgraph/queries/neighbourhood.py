@@ -20,7 +20,7 @@ end only (the other was expanded before), a new one from both ends at most.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
 
@@ -99,7 +99,8 @@ CALL (frontier) {{
   WITH f, r, s LIMIT 4 * $limit
   WITH f.id AS source, r, s, s.id AS target, startNode(r) = f AS outgoing
   RETURN collect({{source: source, target: target, type: type(r), ratio: r.ratio,
-                  role: r.role, kind: r.kind, start: r.start, end: r.end, outgoing: outgoing,
+                  role: r.role, kind: r.kind, via: r.via, start: r.start, end: r.end,
+                  outgoing: outgoing,
                   key: CASE WHEN outgoing THEN source + '|' + target ELSE target + '|' + source
                        END + '|' + type(r) + '|' + coalesce(toString(r.start), ''),
                   hub: {live_hub("s")}}}) AS found{near}
@@ -133,6 +134,7 @@ class Edge:
     kind: str | None
     start: dt.date | None
     end: dt.date | None
+    via: str | None = None  # a SHARES_CONTACT's: phone, address, or both (address,phone)
 
 
 @dataclass
@@ -212,8 +214,11 @@ def explore(graph: Graph, keys: list[str], depth: int, types: list[RelationType]
             source, target = row["source"], row["target"]
             start_id, end_id = (source, target) if row["outgoing"] else (target, source)
             edge = Edge(start_id, end_id, row["type"], row["ratio"], row["role"], row["kind"],
-                        as_date(row["start"]), as_date(row["end"]))
+                        as_date(row["start"]), as_date(row["end"]), row["via"])
             key = (start_id, end_id, edge.type, str(edge.start))
+            if (seen := hood.edges.get(key)) and seen.via and edge.via and seen.via != edge.via:
+                # a pair sharing a phone and an address: one edge, saying both
+                edge = replace(edge, via=",".join(sorted({*seen.via.split(","), edge.via})))
             hood.edges[key] = edge
             hood.adjacency.setdefault(source, []).append((target, edge))
             if target not in hood.hops:
