@@ -324,6 +324,21 @@ def test_contracts(services: Services, subjects: Path, tmp_path: Path) -> None:
                                                        (person, "counterparty")])
 
 
+def test_a_title_written_as_the_relation_type_is_the_role(services: Services, subjects: Path,
+                                                          tmp_path: Path) -> None:
+    """A row typed 董事长 or 总经理 with no 职务 was stored with the role 董事 / 高级管理人员 —
+    the title lost, where a kinship written as the type becomes the kind."""
+    path = write_csv(tmp_path / "relations.csv", ["from_id", "to_id", "type", "role"], [
+        [PERSON, CO_A, "董事长", ""], [PERSON, CO_B, "总经理", ""],
+        [PERSON, CO_B, "DIRECTOR", ""], [PERSON, CO_A, "监事", "监事会主席"]])
+    assert load(services, path).rejected == 0
+    rows = services.graph.read("MATCH (:NaturalPerson)-[r]->(c:LegalPerson) "
+                               "RETURN c.id AS c, type(r) AS type, r.role AS role")
+    assert sorted((r["c"], r["type"], r["role"]) for r in rows) == sorted([
+        (CO_A, "DIRECTOR", "董事长"), (CO_B, "MANAGER", "总经理"), (CO_B, "DIRECTOR", "董事"),
+        (CO_A, "SUPERVISOR", "监事会主席")])
+
+
 def test_a_contract_and_a_commitment_have_domains_of_their_own(services: Services,
                                                                subjects: Path,
                                                                tmp_path: Path) -> None:

@@ -300,13 +300,14 @@ class Preparer:
         props: dict[str, Any] = {"start": row.start_date, "end": row.end_date}
         if "ratio" in spec.properties:
             props["ratio"] = row.ratio
+        named = row.type.strip()
         if "role" in spec.properties:
-            props["role"] = row.role or spec.zh
+            # a title written as the type (董事长, 总经理) is the role a 职务 column would give
+            props["role"] = row.role or (named if named in spec.aliases else spec.zh)
         if "position" in spec.properties:
             # a 任职 row's 职务 is the post's position, as the officials file's 职务 is
             props["position"] = row.role
         if "kind" in spec.properties:
-            named = row.type.strip()
             kind = row.kind or (named if named in KINSHIP else None)
             # stored from the other end: 张德福 父母 张三明 is 张三明 子女 张德福
             props["kind"] = converse_kinship(kind) if swapped else kind
