@@ -244,3 +244,80 @@ def test_a_key_in_two_files_of_a_kind_is_loaded_from_the_later(services: Service
     assert {row["id"]: row["fine"] for row in fines} == {"DUP-1": 4.0, "A-2": 2.0, "B-1": 3.0}
     names = services.graph.read("MATCH (p:NaturalPerson) RETURN p.name AS name")
     assert names == [{"name": "张三明"}]
+
+
+def test_json_lines_a_generator_writes(services: Services, tmp_path: Path) -> None:
+    """What Python's json writes and JSON has not, and what json.loads cannot take, is one
+    rejected row with its line, never the end of the load (found by a held-out review loading
+    generator-written JSON Lines): NaN or Infinity (read, a company was stored named "nan"
+    and a phone "inf"), an integer of 5,000 digits and a value nested 100,000 deep (each ended
+    the load in a traceback, exit 1, nothing loaded), an integer amount of 400 digits
+    (OverflowError). A key given twice in one object is read as two CSV columns named alike:
+    the first non-empty value, with a warning (json kept the last, an empty one too). A share
+    of 0.00005, which json.dumps writes 5e-05, is that share."""
+    (uscc_a, _), (uscc_b, _), (uscc_c, _) = COMPANIES[:3]
+    person = make_id(born="19950315")
+
+    def company(index: int, **values: object) -> str:
+        return json.dumps({"uscc": COMPANIES[index][0], "name": COMPANIES[index][1], **values},
+                          ensure_ascii=False)
+
+    (tmp_path / "legal_persons.jsonl").write_text("\n".join([
+        company(0),                                                       # 1
+        company(3, registered_capital=float("nan")),                      # 2 NaN
+        company(3, phone=float("inf")),                                   # 3 Infinity
+        company(3, registered_capital=1).replace(": 1}", ": 1" + "0" * 5000 + "}"),  # 4
+        company(3, registered_capital=1).replace(": 1}", ": 1" + "0" * 400 + "}"),   # 5
+        company(3, registered_capital=1).replace(": 1}", ": " + "[" * 100_000
+                                                 + "]" * 100_000 + "}"),  # 6
+        company(1).replace("}", ', "name": ""}'),                          # 7 first non-empty
+        company(2).replace("}", ', "name": "改名"}'),                      # 8
+    ]) + "\n", encoding="utf-8")
+    (tmp_path / "natural_persons.jsonl").write_text(
+        json.dumps({"id_number": person, "name": "张伟"}, ensure_ascii=False) + "\n",
+        encoding="utf-8")
+    (tmp_path / "relations.jsonl").write_text(json.dumps(
+        {"from_id": person, "to_id": uscc_a, "type": "SHAREHOLDER", "ratio": 0.00005,
+         "start_date": "2024-01-01"}) + "\n", encoding="utf-8")
+    summary = loader(services).load([tmp_path], derive_contacts=False)
+    assert [(f.kind, f.read, f.loaded, f.rejected) for f in summary.files] == [
+        ("legal_persons", 8, 3, 5), ("natural_persons", 1, 1, 0), ("relations", 1, 1, 0)]
+    assert [(r.line, r.reason) for r in summary.rejects] == [
+        (2, "not valid JSON: NaN is not a JSON value (write null for no value)"),
+        (3, "not valid JSON: Infinity is not a JSON value (write null for no value)"),
+        (4, "not valid JSON: a number of more than 4300 digits"),
+        (5, "amount of 401 digits is over 1,000,000,000 万元 (10 万亿元): a unit or column "
+            "mistake"),
+        (6, "not valid JSON: nested too deeply")]
+    assert stored_names(services) == {uscc_a: COMPANIES[0][1], uscc_b: COMPANIES[1][1],
+                                      uscc_c: COMPANIES[2][1]}
+    assert any("key 'name' given more than once in one object (first on line 7)" in warning
+               for warning in summary.warnings)
+    [share] = services.graph.read("MATCH ()-[r:SHAREHOLDER]->() RETURN r.ratio AS ratio")
+    assert share == {"ratio": 5e-05}
+
+
+def test_a_json_array_is_not_json_lines(services: Services, tmp_path: Path) -> None:
+    """A pretty-printed JSON array (json.dumps(rows, indent=2)) is refused whole saying what it
+    is — it was a missing-columns error with no headers, which did not say why — and a `.json`
+    file in a folder is named in a warning rather than left out without a word."""
+    rows = [{"uscc": uscc, "name": name} for uscc, name in COMPANIES[:2]]
+    (tmp_path / "legal_persons.jsonl").write_text(json.dumps(rows, ensure_ascii=False,
+                                                             indent=2), encoding="utf-8")
+    with pytest.raises(BundleError, match=r"legal_persons\.jsonl: one JSON array, not JSON "
+                                          r"Lines: write one object a line"):
+        loader(services).load([tmp_path / "legal_persons.jsonl"])
+    folder = tmp_path / "bundle"
+    folder.mkdir()
+    (folder / "legal_persons.json").write_text("\n".join(
+        json.dumps(row, ensure_ascii=False) for row in rows), encoding="utf-8")
+    write_csv(folder / "legal_persons.csv", ["uscc", "name"], [list(COMPANIES[2])])
+    summary = loader(services).load([folder], derive_contacts=False)
+    assert (summary.read, summary.loaded) == (1, 1)
+    assert ("legal_persons.json: skipped — JSON Lines (one object a line) is read from a "
+            ".jsonl file: rename it") in summary.warnings
+    (folder / "legal_persons.csv").unlink()
+    with pytest.raises(BundleError, match=r"no \.csv, \.xlsx or \.jsonl files in this folder; "
+                                          r"legal_persons\.json: skipped"):
+        loader(services).load([folder])
+    assert stored_names(services) == {COMPANIES[2][0]: COMPANIES[2][1]}

@@ -80,6 +80,13 @@ RECORD_FILES: dict[str, RecordKind] = {
     "contracts": RecordKind.CONTRACT, "commitments": RecordKind.COMMITMENT,
 }
 OUTPUT_PREFIXES = ("rejects", "corrections", "missing", "truth")
+# Files of a folder the load does not read that a department may well have meant as data: not
+# skipped in silence, since a `.json` export of penalties left out without a word is a
+# night's penalties lost.
+NEAR_MISSES = {
+    ".json": "JSON Lines (one object a line) is read from a .jsonl file: rename it",
+    ".xls": "an old Excel workbook is not read: save it as .xlsx or as CSV UTF-8",
+}
 # A refused row whose file names no department (subjects and relations have no such column).
 NO_DEPARTMENT = "(not given)"
 
@@ -266,8 +273,14 @@ def discover(paths: list[Path], warnings: list[str] | None = None) -> list[tuple
             candidates = sorted(p for p in path.iterdir()
                                 if p.is_file() and p.suffix.lower() in SUFFIXES
                                 and not p.stem.lower().startswith(OUTPUT_PREFIXES))
+            unread = [scrub(f"{p.name}: skipped — {NEAR_MISSES[p.suffix.lower()]}")
+                      for p in sorted(path.iterdir())
+                      if p.is_file() and p.suffix.lower() in NEAR_MISSES
+                      and not p.stem.lower().startswith(OUTPUT_PREFIXES)]
             if not candidates:
-                raise BundleError(f"{path}: no .csv, .xlsx or .jsonl files in this folder")
+                raise BundleError(f"{path}: no .csv, .xlsx or .jsonl files in this folder"
+                                  + "".join(f"; {note}" for note in unread))
+            notes.extend(unread)
         elif path.exists():
             candidates = [path]
         else:

@@ -440,14 +440,59 @@ def _has_values(sheet: Any) -> bool:
     return False
 
 
+class _Object(dict[str, Any]):
+    """A JSON object as a row reads it: of a key the object gives twice, the first non-empty
+    value (as of two CSV columns named alike, `_values`), the repeated keys noted."""
+
+    repeated: list[str]
+
+
+def _object(pairs: list[tuple[str, Any]]) -> _Object:
+    value = _Object()
+    value.repeated = []
+    for key, item in pairs:
+        if key in value:
+            if key not in value.repeated:
+                value.repeated.append(key)
+            if not is_blank(value[key]) or is_blank(item):
+                continue
+        value[key] = item
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    """NaN, Infinity and -Infinity, which Python's json reads and writes but JSON has not
+    (RFC 8259): read, a company was stored named "nan" and a phone "inf"."""
+    raise ValueError(f"{name} is not a JSON value (write null for no value)")
+
+
+def _json_line(line: str) -> Any:
+    """One line's JSON value; ValueError saying why it is none a person can act on."""
+    try:
+        return json.loads(line, object_pairs_hook=_object, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{exc.msg} (column {exc.colno})") from None
+    except RecursionError:  # [[[[… deeper than the interpreter's stack
+        raise ValueError("nested too deeply") from None
+    except ValueError as exc:
+        if "integer string conversion" in str(exc):  # more digits than Python converts
+            raise ValueError("a number of more than "
+                             f"{sys.get_int_max_str_digits()} digits") from None
+        raise
+
+
 def _jsonl(path: Path) -> Table:
     """One JSON object a line. Lines end at a line feed (CRLF too) and nowhere else: U+2028,
     U+2029, U+0085 or a form feed may stand unescaped inside a JSON string, and splitting
-    there (str.splitlines) broke a row in two and shifted every line number after it."""
+    there (str.splitlines) broke a row in two and shifted every line number after it. A line
+    that is no JSON a row can be (malformed, NaN, a number of thousands of digits, nested past
+    the stack) rejects its row; a file that is one JSON array spread over lines (a pretty
+    printed export) is not JSON Lines and is refused whole."""
     text, _ = _decode(path.read_bytes())
     lines = _LINE_FEED.split(text)
     headers: list[str] = []
     parsed: list[tuple[int, dict[str, Any] | None, RawProblem | None]] = []
+    repeated: dict[str, int] = {}  # a key given twice in one object → its first line
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -455,9 +500,9 @@ def _jsonl(path: Path) -> Table:
             parsed.append((number, None, damaged))
             continue
         try:
-            value = json.loads(line)
-        except json.JSONDecodeError as exc:
-            parsed.append((number, None, RawProblem(f"not valid JSON: {exc.msg}")))
+            value = _json_line(line)
+        except ValueError as exc:
+            parsed.append((number, None, RawProblem(f"not valid JSON: {exc}")))
             continue
         if not isinstance(value, dict):
             parsed.append((number, None, RawProblem("a JSON Lines row must be an object")))
@@ -465,13 +510,20 @@ def _jsonl(path: Path) -> Table:
         for key in value:
             if key not in headers:
                 headers.append(str(key))
+        for key in getattr(value, "repeated", ()):
+            repeated.setdefault(key, number)
         parsed.append((number, value, None))
+    if not headers and text.lstrip().startswith("["):
+        raise UnreadableFile("one JSON array, not JSON Lines: write one object a line "
+                             "(json.dumps of each row, no indent)")
+    notes = [f"key {key!r} given more than once in one object (first on line {line}); "
+             "a row's first non-empty one is read" for key, line in repeated.items()]
 
     def rows() -> Iterator[RawRow]:
         for number, value, problem in parsed:
             yield RawRow(number, value or {}, problem)
 
-    return Table(path, headers, rows(), "jsonl")
+    return Table(path, headers, rows(), "jsonl", notes=notes)
 
 
 def read_table(path: Path, is_header: HeaderTest | None = None) -> Table:

@@ -87,7 +87,13 @@ def parse_amount(value: object) -> float | None:
     if looks_like_id_number(cleaned):  # a shifted column: personal data, not a fine
         raise ValueError("an ID number where an amount belongs")
     if isinstance(value, int | float):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer past any float (JSON: 1 and 400 zeros)
+            if value < 0:
+                raise ValueError(f"negative amount of {len(cleaned) - 1} digits") from None
+            raise ValueError(f"amount of {len(cleaned)} digits is over {MAX_AMOUNT:,.0f} 万元 "
+                             "(10 万亿元): a unit or column mistake") from None
     else:
         text = cleaned.replace(" ", "").lstrip("¥￥")  # NFKC makes ，a comma
         multiplier, divisor = 1, 1
@@ -114,16 +120,26 @@ def parse_amount(value: object) -> float | None:
 
 
 def parse_ratio(value: object) -> float | None:
-    """A share between 0 and 1 from '0.35', '35' or '35%'; values above 1 are percentages."""
+    """A share between 0 and 1 from '0.35', '35' or '35%'; values above 1 are percentages. A
+    number (JSON Lines, an XLSX cell) is taken as the number it is: 0.00005 is written 5e-05
+    by json.dumps, whose text no pattern of a typed ratio matches."""
     if value is None:
         return None
     text = _clean(value).replace(" ", "")
     if not text:
         return None
     percent = text.endswith("%")
-    if not _DECIMAL.fullmatch(text.rstrip("%")):
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except OverflowError:
+            raise ValueError(f"ratio {text[:20]!r}… is outside 0–100%") from None
+        if number != number:
+            raise ValueError(f"not a ratio: {text!r}")
+    elif not _DECIMAL.fullmatch(text.rstrip("%")):
         raise ValueError(f"not a ratio: {text!r}")
-    number = float(text.rstrip("%"))
+    else:
+        number = float(text.rstrip("%"))
     if percent or number > 1:
         number /= 100
     if not 0 <= number <= 1:
