@@ -173,6 +173,20 @@ def test_a_cell_over_csvs_field_limit_rejects_its_row(services: Services,
     assert penalties == [{"id": "P-1"}, {"id": "P-3"}]
 
 
+def test_a_long_run_of_one_character_rejects_its_row_only(services: Services,
+                                                         tmp_path: Path) -> None:
+    """A cell of 德 a million times made the encoding check call the whole file a mess
+    ("cannot detect the text encoding"): its good rows were not loaded either."""
+    uscc, name = COMPANIES[0]
+    path = tmp_path / "legal_persons.csv"
+    path.write_text(f"uscc,name\n{uscc},{name}\n{COMPANIES[1][0]},{'德' * 1_000_000}\n",
+                    encoding="utf-8")
+    summary = loader(services).load([path], derive_contacts=False)
+    assert [(f.read, f.loaded, f.rejected) for f in summary.files] == [(2, 1, 1)]
+    assert summary.rejects[0].reason.startswith("text of 1000000 characters is longer than")
+    assert stored_names(services) == {uscc: name}
+
+
 def test_json_lines_end_at_line_feeds_only(services: Services, tmp_path: Path) -> None:
     """U+2028, U+2029 and U+0085 may stand unescaped in a JSON string, and a form feed is
     still one (invalid) line: splitting there broke rows in two and shifted the line numbers

@@ -63,6 +63,7 @@ READ_ENCODINGS = "UTF-8, UTF-16 or UTF-32 with a byte order mark, or GBK/GB18030
 MESS_THRESHOLD = 0.2
 MESS_PIECE = 100_000
 MESS_PIECES = 10
+_RUN = re.compile(r"(.)\1{3,}", re.DOTALL)  # one character four times or more
 
 
 # Files that are no text at all, as a clerk renames them to .csv: what each is, and what to do.
@@ -206,10 +207,12 @@ def _messy(text: str) -> bool:
     encoding. Format characters (FORMAT_CHARS: zero-width spaces, a stray U+FEFF) that copying
     from a web page leaves around ids are unprintable to the detector, so a few in a short
     file made its UTF-8 "a mess"; the wrong decodings it is there for give kana, private-use
-    characters and box drawing, not these."""
+    characters and box drawing, not these. A run of one character is measured as three of it:
+    the detector finds a long one (a cell of 德 a million times) a mess, and a file holding it
+    was refused whole where the cell alone is too long — a wrong decoding gives no such runs."""
     step = max(len(text) // MESS_PIECES, MESS_PIECE)
-    return any(mess_ratio(FORMAT_CHARS.sub("", _MARKED.sub("", text[start:start + MESS_PIECE])),
-                          MESS_THRESHOLD) >= MESS_THRESHOLD
+    return any(mess_ratio(_RUN.sub(r"\1\1\1", FORMAT_CHARS.sub("", _MARKED.sub(
+        "", text[start:start + MESS_PIECE]))), MESS_THRESHOLD) >= MESS_THRESHOLD
                for start in range(0, len(text), step))
 
 
