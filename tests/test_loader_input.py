@@ -187,6 +187,25 @@ def test_a_long_run_of_one_character_rejects_its_row_only(services: Services,
     assert stored_names(services) == {uscc: name}
 
 
+@pytest.mark.parametrize(("reasons", "key"), [
+    (["text of 4001 characters is longer than 4000",
+      "text of 1000000 characters is longer than 4000"], "text of N characters is longer than N"),
+    (["future date 2027-01-10 (after 2026-12-01)", "future date 2028-03-05 (after 2026-12-01)"],
+     "future date N"),
+    (["duplicate key 'L1' in this file: line 9 wins",
+      "duplicate key 'L2' in this file: line 3 wins"], "duplicate key '…' in this file"),
+    (["有效期至 (valid_to) before 有效期自 (valid_from)"], "有效期至 before 有效期自"),
+    (["bad check digit: USCC check character is A"], "bad check digit"),
+])
+def test_the_summary_counts_a_reason_once_whatever_its_values(reasons: list[str],
+                                                               key: str) -> None:
+    """A reason holding the row's value (a text's length, a date, a key) was counted under
+    each value: a summary of a thousand long texts listed a thousand reasons of one row."""
+    from credgraph.loaders.bundle import reason_key
+
+    assert {reason_key(reason) for reason in reasons} == {key}
+
+
 def test_json_lines_end_at_line_feeds_only(services: Services, tmp_path: Path) -> None:
     """U+2028, U+2029 and U+0085 may stand unescaped in a JSON string, and a form feed is
     still one (invalid) line: splitting there broke rows in two and shifted the line numbers

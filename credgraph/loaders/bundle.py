@@ -163,14 +163,18 @@ class LoadSummary:
 
 
 _ASIDE = re.compile(r" \([^()]*\)")
+_QUOTED = re.compile(r"'[^']*'")
+_NUMBER = re.compile(r"\d[\d,.\-]*")
 
 
 def reason_key(reason: str) -> str:
     """What the summary counts a rejected row under: the reason before its details (after a
-    colon) without its asides in brackets — `有效期至 (valid_to) before 有效期自 (valid_from)`
-    is `有效期至 before 有效期自`, `future date 2027-01-10 (after 2026-12-01)` is
-    `future date 2027-01-10` (cutting at the first bracket left a bare `有效期至`)."""
-    return _ASIDE.sub("", reason.split(":")[0]).strip()
+    colon) without its asides in brackets, its quoted values as `'…'` and its numbers as `N`
+    — `有效期至 (valid_to) before 有效期自 (valid_from)` is `有效期至 before 有效期自`,
+    `future date 2027-01-10 (after 2026-12-01)` is `future date N`, and the rows of texts of
+    4,001 and of a million characters count as one reason, not one reason each."""
+    kept = _ASIDE.sub("", reason.split(":")[0]).strip()
+    return _NUMBER.sub("N", _QUOTED.sub("'…'", kept))
 
 
 def missing_columns(model: type[BundleRow], mapping: dict[str, str]) -> list[str]:
