@@ -4,6 +4,7 @@ the authenticated report route, the public desk shell, `riskLevels` and the CLI.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -368,3 +369,57 @@ def test_a_persons_report_shows_his_grade_and_escalation(services: Services,
     assert grade is not None and grade.group(1) in "BCD"  # FOCUS caps the grade at B
     assert "双随机抽查比例" not in part
 
+
+
+def test_an_earlier_report_sees_records_and_escalation_as_they_were(services: Services,
+                                                                     person: str) -> None:
+    """A report dated before a repair, a correction, an objection and a confirmation showed
+    them all — 已修复, the corrected version, 异议中, 严重失信主体 with its joint punishments —
+    beside a grade of that date that still counted the record and capped at the proposal
+    (found by a held-out review of the credit report, SPEC §8: an earlier asOf sees the record
+    as it was). Each record's status and the escalation are now those of the report's date."""
+    graph = services.graph
+    earlier, proposed = TODAY - dt.timedelta(days=10), TODAY - dt.timedelta(days=40)
+    repaired = "德市监罚〔2026〕1号"
+    graph.write("MATCH (r:Penalty {id: $id}) SET r.status = 'REPAIRED', r.repairedOn = $today",
+                {"id": repaired, "today": TODAY})
+    record(graph, COMPANY, "Penalty", "德市监罚〔2026〕2号", severity="一般", domain="market",
+           status="REVOKED", revokedOn=TODAY, supersededBy="德市监罚〔2026〕2号#v2",
+           date=TODAY - dt.timedelta(days=60), title="虚假宣传")
+    record(graph, COMPANY, "Penalty", "德市监罚〔2026〕2号#v2", severity="轻微",
+           domain="market", correctedOn=TODAY, date=TODAY - dt.timedelta(days=60),
+           title="虚假宣传")
+    record(graph, COMPANY, "Penalty", "德市监罚〔2026〕3号", severity="一般", domain="market",
+           status="DISPUTED", date=TODAY - dt.timedelta(days=50), title="价格违法")
+    graph.write("MATCH (r:Penalty {id: '德市监罚〔2026〕3号'}) CREATE (:Objection {id: 'OBJ-1', "
+                "status: 'OPEN', filedOn: $today})-[:OBJECTS_TO]->(r)", {"today": TODAY})
+    history = [json.dumps({"asOf": proposed.isoformat(), "at": f"{proposed}T10:00:00+00:00",
+                           "action": "created", "level": "SEVERE_PROPOSED", "rules": ["R3"]}),
+               json.dumps({"asOf": TODAY.isoformat(), "at": f"{TODAY}T10:00:00+00:00",
+                           "action": "confirmed", "level": "SEVERE"})]
+    graph.write("MATCH (s:Subject {id: $id}), (r:Penalty {id: $pid}) "
+                "CREATE (s)-[:HAS_ESCALATION]->(e:Escalation {id: 'E-' + $id, subject: $id, "
+                "level: 'SEVERE', status: 'ACTIVE', since: $today, proposedOn: $proposed, "
+                "confirmedOn: $today, rules: ['R3'], history: $history, "
+                "measures: ['限制政府采购']})-[:TRIGGERED_BY]->(r)",
+                {"id": COMPANY, "pid": repaired, "today": TODAY, "proposed": proposed,
+                 "history": history})
+
+    then = build_report(services, row(services, COMPANY), INVESTIGATOR, earlier)
+    active, past = section_of(then, "有效信用记录"), section_of(then, "历史信用记录")
+    assert repaired in active and repaired not in past and "已修复" not in then
+    assert "德市监罚〔2026〕2号<" in active and "#v2" not in then and "已撤销" not in then
+    assert "德市监罚〔2026〕3号" in active and "异议中" not in then
+    part = section_of(then, "信用等级与屡罚不改")
+    assert "拟列入严重失信主体名单" in part and "限制政府采购" not in part
+    assert earlier.isoformat() not in part and proposed.isoformat() in part
+    grade = credit.credit_grades(graph, services.rules, [COMPANY], earlier)
+    assert f"信用分</th><td>{grade[COMPANY].score}<" in part
+
+    now = build_report(services, row(services, COMPANY), INVESTIGATOR, TODAY)
+    active, past = section_of(now, "有效信用记录"), section_of(now, "历史信用记录")
+    assert repaired in past and "已修复" in past
+    assert "德市监罚〔2026〕2号#v2" in active and "德市监罚〔2026〕2号<" in past
+    assert "异议中" in active
+    part = section_of(now, "信用等级与屡罚不改")
+    assert "严重失信主体" in part and "限制政府采购" in part

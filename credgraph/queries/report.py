@@ -28,15 +28,24 @@ from credgraph.graph.model import (
     RECORD_STATUS_ZH,
     RELATIONS,
     SUBJECT_KIND_ZH,
+    EscalationStatus,
     Label,
     Link,
     PartyRole,
     RecordKind,
+    RecordStatus,
     SubjectKind,
 )
 from credgraph.queries import ownership, risk
 from credgraph.queries.audit import AuditEvent, AuditTrail, kept_purpose
-from credgraph.queries.escalation import escalations_of
+from credgraph.queries.escalation import (
+    _level_props,
+    as_it_stood,
+    escalations_of,
+    state_on,
+    trigger_records,
+)
+from credgraph.queries.fragments import in_force_at, status_on
 from credgraph.queries.grading import credit_grades
 from credgraph.queries.neighbourhood import Edge, as_date
 from credgraph.queries.risk_levels import RISK_LEVEL_ZH
@@ -57,16 +66,23 @@ PARTY_ROLE_ZH = {PartyRole.SUBJECT: "当事人", PartyRole.DEBTOR: "被执行人
 BASIS_ZH = {"SHARE": "受益所有人（持股）", "ACTUAL_CONTROLLER": "实际控制人（申报）",
             "SUSPECTED_CONTROLLER": "疑似实际控制人", "STATE": "国有出资"}
 RELATION_ZH = {t.value: spec.zh for t, spec in RELATIONS.items()}
+ESCALATION_STATUS_ZH = {EscalationStatus.ACTIVE: "生效", EscalationStatus.LIFTED: "已解除"}
 DISCLAIMER = ("本报告依据公共信用信息平台截至数据日期归集的信息生成，仅供信用监管与核查参考，"
               "不作为行政处罚或其他处理的唯一依据；如对所列信息有异议，可依法提出异议申请或"
               "申请信用修复。")
 
+# Every record of the subject that existed on the report's date (a corrected version from its
+# `correctedOn`), with the dates its status on that day is read from: the decisions taken
+# since (repair, revocation, an objection filed or resolved) and its own dates.
 RECORDS = f"""
 MATCH (s:{Label.SUBJECT.value} {{id: $id}})-[h:{Link.HAS_RECORD.value}]->(r)
-WHERE r.date IS NULL OR r.date <= $asOf
+WHERE (r.date IS NULL OR r.date <= $asOf) AND (r.correctedOn IS NULL OR r.correctedOn <= $asOf)
 WITH h, r ORDER BY r.date DESC, r.id LIMIT $limit
 RETURN collect(r {{.id, .kind, .domain, .severity, .status, .date, .title, .authority,
-                  role: h.role}}) AS rows
+                  .repairedOn, .revokedOn, .correctedOn, .publicityUntil, .validTo,
+                  .removedOn, .fulfilledOn, role: h.role,
+                  objections: [(r)<-[:{Link.OBJECTS_TO.value}]-(o:{Label.OBJECTION.value})
+                               | [o.filedOn, o.resolvedAt]]}}) AS rows
 """
 
 
@@ -108,9 +124,11 @@ class Report:
 
     @cached_property
     def records(self) -> list[dict[str, Any]]:
-        """Every record of the subject dated up to the report's date, newest first."""
-        return self.graph.read_rows(RECORDS, {"id": self.subject["id"], "asOf": self.as_of,
+        """Every record of the subject dated up to the report's date, newest first, each with
+        its status on that date (`status_as_of`)."""
+        rows = self.graph.read_rows(RECORDS, {"id": self.subject["id"], "asOf": self.as_of,
                                               "limit": self.services.rules.limits.max_list})
+        return [{**row, "status": status_as_of(row, self.as_of)} for row in rows]
 
     @cached_property
     def assessment(self) -> risk.Assessment:
@@ -140,6 +158,36 @@ class Report:
 
 
 Section = Callable[[Report], str | None]
+
+
+# The date that ends a record of a kind whose dates decide its status (an EXPIRED one stored
+# without it stays EXPIRED whatever the report's date).
+EXPIRY_DATE = {RecordKind.PENALTY.value: "publicityUntil", RecordKind.LISTING.value: "removedOn",
+               RecordKind.JUDGMENT.value: "fulfilledOn"}
+
+
+def status_as_of(record: Mapping[str, Any], as_of: dt.date) -> str:
+    """A record's status on the report's date, as the grade and the risk signals of that date
+    see it (SPEC §8: an earlier asOf sees the record as it was): a repair or revocation decided
+    later is not yet made; an objection is DISPUTED from the day it was filed to the day it
+    was resolved; a penalty's publicity, a listing's removal, a judgment's fulfilment and a
+    licence's validity are read from their dates on that day, not on the day of the last load."""
+    status = str(record.get("status") or RecordStatus.ACTIVE.value)
+    if status in (RecordStatus.REPAIRED, RecordStatus.REVOKED):
+        if not in_force_at(record, as_of):
+            return status
+        status = RecordStatus.ACTIVE.value  # decided after the date
+    for filed, resolved in record.get("objections") or []:
+        filed_on, resolved_at = as_date(filed), as_date(resolved)
+        resolved_on = resolved_at.date() if isinstance(resolved_at, dt.datetime) else resolved_at
+        if filed_on is not None and filed_on <= as_of and (resolved_on is None
+                                                           or resolved_on > as_of):
+            return RecordStatus.DISPUTED.value
+    ends = EXPIRY_DATE.get(str(record.get("kind")))
+    if status == RecordStatus.DISPUTED or (
+            status == RecordStatus.EXPIRED and ends is not None and record.get(ends) is not None):
+        status = RecordStatus.ACTIVE.value  # disputed later; expired by the date read below
+    return status_on({**record, "status": status}, as_of)
 
 
 # -- HTML helpers ------------------------------------------------------------------------------
@@ -348,7 +396,7 @@ def grade_and_escalation(report: Report) -> str | None:
     person = report.kind is SubjectKind.NATURAL_PERSON
     key = report.subject["id"]
     grade = credit_grades(report.graph, report.services.rules, [key], report.as_of).get(key)
-    escalation = escalations_of(report.graph, [key]).get(key)
+    escalation = escalation_as_of(report, escalations_of(report.graph, [key]).get(key))
     pairs = []
     if grade is not None:
         pairs += [("信用等级", esc(grade.grade)), ("信用分", esc(grade.score))]
@@ -363,7 +411,7 @@ def grade_and_escalation(report: Report) -> str | None:
         level = escalation.get("level")
         body += facts([
             ("惩戒级别", esc(zh(ESCALATION_LEVEL_ZH, level) or level)),
-            ("状态", esc(escalation.get("status"))),
+            ("状态", esc(zh(ESCALATION_STATUS_ZH, escalation.get("status")))),
             ("起始日期", esc(escalation.get("since"))),
             ("触发规则", esc("、".join(escalation.get("rules") or []))),
             ("措施", esc("、".join(escalation.get("measures") or []))),
@@ -376,6 +424,28 @@ def grade_and_escalation(report: Report) -> str | None:
                             esc(domains.get(r.get("domain") or "", r.get("domain"))),
                             esc(r.get("severity"))) for r in triggers])
     return section("信用等级与屡罚不改", body)
+
+
+def escalation_as_of(report: Report, node: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The escalation as it stood on the report's date, as `repeatOffenders(asOf)` and the
+    grade read it from its history: the level then, with that level's measures, the rules and
+    triggering records of the run that decided it, and no confirmation or lift made later;
+    one lifted by then shows as lifted; none when it did not stand yet."""
+    if node is None:
+        return None
+    state = state_on(node, report.as_of)
+    if state is None:
+        lifted = as_date(node.get("liftedOn"))
+        stood = node.get("status") == EscalationStatus.LIFTED and (
+            lifted is None or lifted <= report.as_of)
+        return node if stood else None
+    records = trigger_records(report.graph, state.triggers or ())
+    shown = {**node, **_level_props(report.services.rules, state.level, state.since),
+             **as_it_stood(node, state, report.as_of, records),
+             "status": EscalationStatus.ACTIVE.value}
+    if state.level == node.get("level") and node.get("measures"):
+        shown["measures"] = node["measures"]  # the level it still has: the measures it took
+    return shown
 
 
 def cap_reason(capped_by: str) -> str:
