@@ -535,7 +535,7 @@ def _event(action: str, level: str, as_of: dt.date, actor: str, note: str,
     return event
 
 
-def _level_props(rules: Rules, level: EscalationLevel, since: dt.date) -> dict[str, Any]:
+def level_props(rules: Rules, level: EscalationLevel, since: dt.date) -> dict[str, Any]:
     measures = rules.escalation.levels[level]
     return {"level": level.value, "since": since, "measures": list(measures.measures),
             "inspectionRatio": measures.inspection_ratio}
@@ -583,7 +583,7 @@ def _change(rules: Rules, as_of: dt.date, item: Wanted | None, node: Stored | No
     if node is not None and (lifted := node.lifted_after(as_of)) is not None:
         return _reopened(rules, as_of, item, node, actor, lifted)
     if node is None or not node.active:
-        props = {**_level_props(rules, level, as_of), **_reason_props(item, node),
+        props = {**level_props(rules, level, as_of), **_reason_props(item, node),
                  "status": EscalationStatus.ACTIVE.value, "openedOn": as_of,
                  "proposedOn": as_of if level is EscalationLevel.SEVERE_PROPOSED else None,
                  "confirmedOn": None, "confirmedBy": None, "liftedOn": None}
@@ -594,7 +594,7 @@ def _change(rules: Rules, as_of: dt.date, item: Wanted | None, node: Stored | No
     level = _level_from(current, item)
     if rank(level) != rank(current):
         action = RAISED if rank(level) > rank(current) else LOWERED
-        props = {**_level_props(rules, level, as_of), **_reason_props(item, node),
+        props = {**level_props(rules, level, as_of), **_reason_props(item, node),
                  "proposedOn": as_of if level is EscalationLevel.SEVERE_PROPOSED else None}
         return Change(item.subject, action, revision, props, item.triggers,
                       _event(action, level.value, as_of, actor, note, item.rules,
@@ -630,7 +630,7 @@ def _reopened(rules: Rules, as_of: dt.date, item: Wanted, node: Stored, actor: s
     props = {"status": EscalationStatus.ACTIVE.value, "liftedOn": None,
              **_reason_props(item, node)}
     if rank(level) != rank(current):
-        props |= {**_level_props(rules, level, as_of),
+        props |= {**level_props(rules, level, as_of),
                   "proposedOn": as_of if level is EscalationLevel.SEVERE_PROPOSED else None}
     note = (f"reopened as it stood: the lift as of {lifted} is after this run's date; "
             + "; ".join(item.reasons))
@@ -842,7 +842,7 @@ def confirm_escalation(graph: Graph, rules: Rules, subject: str, note: str, acto
             "rules as of today, then confirm what they still propose")
     if reasons:
         raise EscalationRefused("; ".join(reasons))
-    props = {**_level_props(rules, EscalationLevel.SEVERE, today), "confirmedOn": today,
+    props = {**level_props(rules, EscalationLevel.SEVERE, today), "confirmedOn": today,
              "confirmedBy": actor}
     change = Change(subject, CONFIRMED, node.revision, props, None,
                     _event(CONFIRMED, EscalationLevel.SEVERE.value, today, actor, note,
@@ -1101,7 +1101,7 @@ def list_escalations(graph: Graph, rules: Rules, as_of: dt.date | None, level: s
     for position, eid in page[:first]:
         state = states[eid]
         row = found_rows[eid]
-        rows.append({**row, **_level_props(rules, state.level, state.since),
+        rows.append({**row, **level_props(rules, state.level, state.since),
                      **as_it_stood(row, state, as_of, records),
                      "rank": position, "status": EscalationStatus.ACTIVE.value})
     return Page(len(states), rows, len(page) > first)

@@ -39,9 +39,9 @@ from credgraph.graph.model import (
 from credgraph.queries import ownership, risk
 from credgraph.queries.audit import AuditEvent, AuditTrail, kept_purpose
 from credgraph.queries.escalation import (
-    _level_props,
     as_it_stood,
     escalations_of,
+    level_props,
     state_on,
     trigger_records,
 )
@@ -440,7 +440,7 @@ def escalation_as_of(report: Report, node: dict[str, Any] | None) -> dict[str, A
             lifted is None or lifted <= report.as_of)
         return node if stood else None
     records = trigger_records(report.graph, state.triggers or ())
-    shown = {**node, **_level_props(report.services.rules, state.level, state.since),
+    shown = {**node, **level_props(report.services.rules, state.level, state.since),
              **as_it_stood(node, state, report.as_of, records),
              "status": EscalationStatus.ACTIVE.value}
     if state.level == node.get("level") and node.get("measures"):
