@@ -116,6 +116,20 @@ def test_sections_in_print_order(services: Services, person: str) -> None:
     assert "张三明" in owners and "60.00%" in owners and "疑似实际控制人" in owners
 
 
+def test_a_case_the_subject_brought_is_no_record_of_its_own(services: Services,
+                                                            person: str) -> None:
+    """A judgment in which the company is the creditor (申请执行人) was listed among its 有效信用
+    记录 — labelled by its role, but read as adverse: it has a section of its own."""
+    record(services.graph, COMPANY, "Judgment", "（2026）鲁1402执7号", role="creditor",
+           domain="judicial", date=TODAY - dt.timedelta(days=20), title="买卖合同纠纷")
+    page = build_report(services, row(services, COMPANY), INVESTIGATOR, TODAY)
+    assert re.findall(r"<h2>(.*?)</h2>", page)[1:4] == ["有效信用记录", "历史信用记录",
+                                                         "其他相关记录"]
+    assert "（2026）鲁1402执7号" not in section_of(page, "有效信用记录")
+    related = section_of(page, "其他相关记录")
+    assert "（2026）鲁1402执7号" in related and "申请执行人" in related
+
+
 def test_every_value_is_escaped(services: Services, person: str) -> None:
     page = build_report(services, row(services, COMPANY), INVESTIGATOR, TODAY)
     assert "<script" not in page and "<b>" not in page

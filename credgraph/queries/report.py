@@ -323,16 +323,31 @@ def capped(report: Report) -> str:
     return f'<p class="note">注：记录较多，仅列出最近的 {limit} 条。</p>'
 
 
+# A record the subject is party to without it being about the subject: a court case it
+# brought as 申请执行人 is no credit record of its own, and was listed among them as if adverse.
+NOT_ITS_OWN = frozenset({PartyRole.CREDITOR.value})
+
+
+def its_own(report: Report) -> list[dict[str, Any]]:
+    return [r for r in report.records if r.get("role") not in NOT_ITS_OWN]
+
+
 def active_records(report: Report) -> str:
     """有效信用记录 by kind: in force (有效) or under objection (异议中)."""
-    rows = [r for r in report.records if r.get("status") in ACTIVE_STATUSES]
+    rows = [r for r in its_own(report) if r.get("status") in ACTIVE_STATUSES]
     return section("有效信用记录", records_table(report, rows) + capped(report))
 
 
 def historical_records(report: Report) -> str:
     """历史信用记录 by kind: expired, repaired or revoked."""
-    rows = [r for r in report.records if r.get("status") not in ACTIVE_STATUSES]
+    rows = [r for r in its_own(report) if r.get("status") not in ACTIVE_STATUSES]
     return section("历史信用记录", records_table(report, rows) + capped(report))
+
+
+def related_records(report: Report) -> str | None:
+    """其他相关记录: the cases the subject brought as 申请执行人, when there are any."""
+    rows = [r for r in report.records if r.get("role") in NOT_ITS_OWN]
+    return section("其他相关记录", records_table(report, rows)) if rows else None
 
 
 def association_risk(report: Report) -> str:
@@ -471,6 +486,7 @@ SECTIONS: list[Section] = [
     basic_facts,
     active_records,
     historical_records,
+    related_records,
     grade_and_escalation,
     association_risk,
     beneficial_owners,
