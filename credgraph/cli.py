@@ -8,12 +8,10 @@ import gc
 import getpass
 import json
 import logging
-import os
 import re
 import signal
 import socket
 import sys
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any, NoReturn
@@ -381,11 +379,10 @@ def _writable_folder(option: str, folder: Path) -> None:
     """Refuse, before any work is done, a folder that cannot be made or written in (under a
     file, on a read-only disk, a place the user may not write): exit 2 with one line, not a
     traceback after the work."""
+    from credgraph.loaders.bundle import probe_writable
+
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        handle, probe = tempfile.mkstemp(dir=folder, prefix=".credgraph-probe-")
-        os.close(handle)
-        os.unlink(probe)
+        probe_writable(folder)
     except OSError as exc:
         _fail(f"{option} {folder}: cannot write there ({exc.strerror or exc})")
 

@@ -691,6 +691,15 @@ def missing_path(rejects: Path) -> Path:
     return beside_rejects(rejects, "missing")
 
 
+def probe_writable(folder: Path) -> None:
+    """Make `folder` if missing and write a file in it, removed at once; OSError when that
+    cannot be done (under a file, on a read-only disk, a place the user may not write)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    handle, probe = tempfile.mkstemp(dir=folder, prefix=".credgraph-probe-")
+    os.close(handle)
+    os.unlink(probe)
+
+
 def check_outputs(rejects: Path) -> None:
     """Refuse, before anything is read or written, a rejects file — or the corrections and
     missing-fields files named after it — that cannot be written (a folder, a place the user
@@ -702,10 +711,7 @@ def check_outputs(rejects: Path) -> None:
             raise BundleError(f"--rejects {rejects}: {path} is a folder; give a file name")
         parent = path.parent if str(path.parent) else Path(".")
         try:
-            parent.mkdir(parents=True, exist_ok=True)
-            handle, probe = tempfile.mkstemp(dir=parent, prefix=".credgraph-probe-")
-            os.close(handle)
-            os.unlink(probe)
+            probe_writable(parent)
         except OSError as exc:
             raise BundleError(f"--rejects {rejects}: cannot write in {parent} "
                               f"({exc.strerror})") from None
