@@ -218,6 +218,8 @@ def test_report_route(api: Api, person: str) -> None:
     (f"/report/{UNKNOWN}", 404, "NOT_FOUND"),
     ("/report/91371402MA3C0R00", 400, "BAD_USER_INPUT"),
     (f"/report/{COMPANY}?asOf=yesterday", 400, "BAD_USER_INPUT"),
+    (f"/report/{COMPANY}?asOf=2026-W26-2", 400, "BAD_USER_INPUT"),  # was 2026-06-23
+    (f"/report/{COMPANY}?asOf=20260630", 400, "BAD_USER_INPUT"),
     (f"/report/{COMPANY}?purpose={'x' * 201}", 400, "BAD_USER_INPUT"),
 ])
 def test_report_route_refusals(api: Api, path: str, status: int, code: str) -> None:
