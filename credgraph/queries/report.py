@@ -37,6 +37,7 @@ from credgraph.graph.model import (
 from credgraph.queries import ownership, risk
 from credgraph.queries.audit import AuditEvent, AuditTrail, kept_purpose
 from credgraph.queries.escalation import escalations_of
+from credgraph.queries.fragments import status_at
 from credgraph.queries.grading import credit_grades
 from credgraph.queries.neighbourhood import Edge, as_date
 from credgraph.queries.risk_levels import RISK_LEVEL_ZH
@@ -65,8 +66,8 @@ RECORDS = f"""
 MATCH (s:{Label.SUBJECT.value} {{id: $id}})-[h:{Link.HAS_RECORD.value}]->(r)
 WHERE r.date IS NULL OR r.date <= $asOf
 WITH h, r ORDER BY r.date DESC, r.id LIMIT $limit
-RETURN collect(r {{.id, .kind, .domain, .severity, .status, .date, .title, .authority,
-                  role: h.role}}) AS rows
+RETURN collect(r {{.id, .kind, .domain, .severity, .date, .title, .authority,
+                  status: {status_at("r", "$today")}, role: h.role}}) AS rows
 """
 
 
@@ -108,8 +109,11 @@ class Report:
 
     @cached_property
     def records(self) -> list[dict[str, Any]]:
-        """Every record of the subject dated up to the report's date, newest first."""
+        """Every record of the subject dated up to the report's date, newest first, with its
+        status of today as the API shows it (not the one stored by the last load: a penalty
+        whose 公示期 ended since reads EXPIRED, docs/api.md)."""
         return self.graph.read_rows(RECORDS, {"id": self.subject["id"], "asOf": self.as_of,
+                                              "today": self.services.today(),
                                               "limit": self.services.rules.limits.max_list})
 
     @cached_property
