@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from typing import Any
 
@@ -289,6 +290,22 @@ def test_risk_assessment(company: str, api: Api) -> None:
     assert result["regions"] == [{"region": "371602", "regionName": "滨州市滨城区",
                                   "risk": pytest.approx(0.81 * listing, abs=1e-5),
                                   "subjects": 1}]
+
+
+@pytest.mark.parametrize("day", ["2026-W26-2", "20260630", "2026-06-30T00:00:00",
+                                 "２０２６-06-30", "2026-06-30\n"])
+def test_an_as_of_is_a_day_written_yyyy_mm_dd(company: str, api: Api, day: str) -> None:
+    """Found by a held-out review of asOf: strawberry's `Date` read whatever Python's
+    `date.fromisoformat` reads — the ISO week date 2026-W26-2 answered as of 2026-06-23, and
+    20260630 was a date — where every `--as-of` of the command line and the report's
+    `asOf` say YYYY-MM-DD. Now each is BAD_USER_INPUT, as a variable and as a literal."""
+    query = "query($asOf: Date) { riskAssessment(id: $id, asOf: $asOf) { score } }"
+    found = error(api, query.replace("$id", f'"{company}"'), asOf=day)
+    assert found["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "YYYY-MM-DD" in found["message"]
+    literal = f'{{ riskAssessment(id: "{company}", asOf: {json.dumps(day)}) {{ score }} }}'
+    assert error(api, literal)["extensions"]["code"] == "BAD_USER_INPUT"
+    assert data(api, query.replace("$id", f'"{company}"'), asOf=AS_OF.isoformat())
 
 
 def test_ultimate_owners(company: str, api: Api) -> None:

@@ -132,6 +132,19 @@ def test_plan_is_reproducible_and_seeded(region: Graph, rules: Rules) -> None:
     assert len(everyone) == 2 + 4 + 4 + 30 + 5
 
 
+def test_plan_as_of_leaves_out_companies_not_yet_founded(region: Graph, rules: Rules) -> None:
+    """A plan as of a date draws from the companies that existed then: one founded after it
+    (成立日期 later than asOf) is not inspected on that day; one with no 成立日期 is."""
+    region.write("MATCH (s {id: 'A01'}) SET s.established = $later",
+                 {"later": AS_OF + dt.timedelta(days=1)})
+    region.write("MATCH (s {id: 'A02'}) SET s.established = $day", {"day": AS_OF})
+    before = {d.subject for d in inspection_plan(region, rules, "371402", 1000, 1, AS_OF)}
+    assert "A01" not in before and {"A02", "A03"} <= before
+    after = {d.subject for d in inspection_plan(region, rules, "371402", 1000, 1,
+                                                AS_OF + dt.timedelta(days=1))}
+    assert after == before | {"A01"}
+
+
 def test_draw_with_small_size_takes_only_d(rules: Rules) -> None:
     grader = Grader(rules)
     grades = {f"A{i}": grader.grade([], None, AS_OF) for i in range(10)}

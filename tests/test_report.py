@@ -87,6 +87,24 @@ def test_the_report_is_as_of_the_apis_today(services: Services, person: str) -> 
                                                            INVESTIGATOR)
 
 
+def test_record_status_is_todays_not_the_stored_one(services: Services, person: str) -> None:
+    """Found by a held-out review of asOf: the report split 有效/历史信用记录 by the status the
+    last load stored, so a penalty loaded while published and whose 公示期 has ended since was
+    printed 有效 where `records` says EXPIRED. Now the report shows today's status, as the API
+    does; a listing removed since is history too."""
+    record(services.graph, COMPANY, "Penalty", "德市监罚〔2025〕7号", severity="一般",
+           domain="food_drug", date=TODAY - dt.timedelta(days=400),
+           publicityUntil=TODAY - dt.timedelta(days=35), title="标签不合格")
+    record(services.graph, COMPANY, "Listing", "JYYC-7", listType="经营异常名录",
+           domain="market", date=TODAY - dt.timedelta(days=300),
+           removedOn=TODAY - dt.timedelta(days=3), title="经营异常名录")
+    page = build_report(services, row(services, COMPANY), INVESTIGATOR, TODAY)
+    active, history = section_of(page, "有效信用记录"), section_of(page, "历史信用记录")
+    assert "德市监罚〔2026〕1号" in active
+    for rid in ("德市监罚〔2025〕7号", "JYYC-7"):
+        assert rid not in active and rid in history
+
+
 def test_sections_in_print_order(services: Services, person: str) -> None:
     page = build_report(services, row(services, COMPANY), INVESTIGATOR, TODAY)
     titles = re.findall(r"<h2>(.*?)</h2>", page)
@@ -233,6 +251,8 @@ def test_report_route(api: Api, person: str) -> None:
     (f"/report/{UNKNOWN}", 404, "NOT_FOUND"),
     ("/report/91371402MA3C0R00", 400, "BAD_USER_INPUT"),
     (f"/report/{COMPANY}?asOf=yesterday", 400, "BAD_USER_INPUT"),
+    (f"/report/{COMPANY}?asOf=2026-W26-2", 400, "BAD_USER_INPUT"),  # was 2026-06-23
+    (f"/report/{COMPANY}?asOf=20260630", 400, "BAD_USER_INPUT"),
     (f"/report/{COMPANY}?purpose={'x' * 201}", 400, "BAD_USER_INPUT"),
 ])
 def test_report_route_refusals(api: Api, path: str, status: int, code: str) -> None:

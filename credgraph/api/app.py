@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import logging
 import re
@@ -16,6 +17,7 @@ import threading
 import traceback
 from collections.abc import AsyncIterator
 from importlib import resources
+from operator import methodcaller
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
@@ -39,7 +41,9 @@ from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.schema.types.base_scalars import wrap_parser
 from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.scalar import ScalarDefinition
 
 from credgraph.api import desk
 from credgraph.api.audit import AuditReveals
@@ -69,6 +73,7 @@ from credgraph.graph.migrations import CURRENT_VERSION, schema_version
 from credgraph.graph.model import RELATIONS
 from credgraph.queries.neighbourhood import warm_up
 from credgraph.schema.privacy import scrub
+from credgraph.schema.values import parse_day
 from credgraph.services import Services
 
 log = logging.getLogger("credgraph.api")
@@ -116,6 +121,14 @@ class Schema(strawberry.Schema):
         number. `error_code` logs the internal errors, scrubbed."""
 
 
+# `Date` as YYYY-MM-DD only (strawberry's reads whatever `date.fromisoformat` does, a week
+# date 2025-W26-1 among them), with the same message shape for a day that does not exist.
+STRICT_DATE = ScalarDefinition(
+    name="Date", description="Date, YYYY-MM-DD", specified_by_url=None,
+    serialize=methodcaller("isoformat"), parse_value=wrap_parser(parse_day, "Date"),
+    parse_literal=None, origin=dt.date)
+
+
 def build_schema(services: Services) -> strawberry.Schema:
     section = services.rules.limits
     depth, tokens, aliases = section.max_query_depth, section.max_query_tokens, section.max_aliases
@@ -127,7 +140,8 @@ def build_schema(services: Services) -> strawberry.Schema:
         max_tokens=tokens, max_fields=section.max_query_fields, maxsize=512)
     schema = Schema(query=Query, mutation=Mutation, execution_context_class=LeanExecutionContext,
                     extensions=[lambda: PreparedDocuments(documents), AuditReveals,
-                                RoleIntrospection])
+                                RoleIntrospection],
+                    scalar_overrides={dt.date: STRICT_DATE})
     advertise_rule_defaults(schema, services.rules)
     return schema
 

@@ -9,7 +9,6 @@ frame (a key never travels in a URL).
 
 from __future__ import annotations
 
-import datetime as dt
 from importlib import resources
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from credgraph.queries.report import BASIS_ZH, Requester, build_report
 from credgraph.queries.risk_levels import RISK_LEVEL_ZH
 from credgraph.queries.subjects import candidate_keys, find_subject
 from credgraph.schema.identifiers import IdentifierError, is_person_number, normalise
+from credgraph.schema.values import parse_day
 from credgraph.services import Services
 
 PUBLIC_PATHS = ("/desk",)
@@ -107,7 +107,7 @@ def desk_routes(services: Services) -> list[Route]:
                               "an ID number does not belong in a URL: use the person's key (P…)")
         try:
             keys = candidate_keys(ident, services.privacy)
-            day = dt.date.fromisoformat(request.query_params["asOf"]) \
+            day = parse_day(request.query_params["asOf"]) \
                 if request.query_params.get("asOf") else None
         except IdentifierError as exc:
             return json_error(400, ErrorCode.BAD_USER_INPUT, f"malformed id: {exc}")

@@ -61,6 +61,7 @@ def _population(regional: bool) -> str:
 MATCH (s:{Label.SUBJECT.value})
 WHERE {where}s:{Label.LEGAL_PERSON.value} AND NOT s:{Label.AGENCY.value}
   AND NOT any(word IN $defunct WHERE coalesce(s.status, '') CONTAINS word)
+  AND (s.established IS NULL OR s.established <= $asOf)
 RETURN collect({{id: s.id}}) AS rows
 """
 
@@ -151,8 +152,9 @@ class Drawn:
 
 def inspection_plan(graph: Graph, rules: Rules, region: str | None, size: int, seed: int,
                     as_of: dt.date) -> list[Drawn]:
-    """双随机: `size` trading legal persons (agencies and defunct companies excluded) of the
-    region (a code prefix; None = everywhere), drawn reproducibly for a seed:
+    """双随机: `size` trading legal persons (agencies, defunct companies and those founded
+    after `as_of` excluded) of the region (a code prefix; None = everywhere), drawn
+    reproducibly for a seed:
 
     1. every subject gets a random number u in (0, 1) from SHA-256(seed, id) — the same seed
        and data give the same draw, whatever order the database returns;
@@ -162,7 +164,8 @@ def inspection_plan(graph: Graph, rules: Rules, region: str | None, size: int, s
        its quota ⌈ratio × subjects of that grade⌉;
     4. if `size` is still not reached, the rest in the same key order.
     """
-    params = {"region": region, "defunct": list(rules.escalation.defunct_status)}
+    params = {"region": region, "defunct": list(rules.escalation.defunct_status),
+              "asOf": as_of}
     rows = graph.read_rows(POPULATION_IN_REGION if region else POPULATION, params,
                            timeout=PLAN_TIMEOUT)
     ids = [row["id"] for row in rows]

@@ -76,6 +76,20 @@ _AMOUNT_UNITS = (("亿元", 10_000, 1), ("亿", 10_000, 1), ("万元", 1, 1), ("
 MAX_AMOUNT = 1e9
 
 
+_ISO_DAY = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+
+
+def parse_day(text: str) -> dt.date:
+    """A day as the API and every `--as-of` take it: YYYY-MM-DD and nothing else. Python's
+    `date.fromisoformat` also reads ISO week dates and the basic form (`2025-W26-1` is
+    2025-06-23, `20250630`), which the command line refuses: an asOf means one day, spelt one
+    way everywhere."""
+    found = _ISO_DAY.fullmatch(text)
+    if not found:
+        raise ValueError("not a date in the form YYYY-MM-DD")
+    return dt.date(*(int(part) for part in found.groups()))
+
+
 def parse_amount(value: object) -> float | None:
     """An amount in 万元: '12.5', '1,250.00', '12.5万元', '¥12.5万', '1.2亿元' (12,000),
     '125000元' (12.5); negative amounts are refused."""
