@@ -236,11 +236,37 @@ def test_risk_rise_since_the_last_run(graph: Graph, rules: Rules) -> None:
     assert result.by_rule["RISK_RISE"] == 1
     [alert] = stored(graph, "RISK_RISE")
     # 0.9 (SHAREHOLDER ≥ 50 %) × 0.8 (失信被执行人) = 72 points
-    assert alert["key"] == "0->72" and alert["severity"] == "一般"
+    assert alert["key"].startswith("0->72|") and alert["severity"] == "一般"
     assert "由 0 升至 72" in alert["summary"] and "德州乙公司" in alert["summary"]
     assert [s["source"] for s in json.loads(alert["evidence"])] == ["N"]
     assert [r["id"] for r in json.loads(alert["records"])] == ["L-1"]
     assert run(graph, rules).by_rule["RISK_RISE"] == 0  # no further rise
+
+
+def test_a_later_rise_by_the_same_numbers_is_a_new_alert(graph: Graph, rules: Rules) -> None:
+    """The fingerprint of a rise was its numbers alone: a score rising 0->72, falling back to
+    0 (the listing removed) and rising 0->72 again refreshed the first alert — DISMISSED, it
+    stayed so, and the run counted the new rise `updated`, not new (found by a held-out review
+    of monitoring)."""
+    subject(graph, "W", "德州甲公司")
+    subject(graph, "N", "德州乙公司")
+    relate(graph, "N", "W", "SHAREHOLDER", ratio=0.6)
+    alerts.watch(graph, CITY, ["W"], "test")
+    run(graph, rules)
+    record(graph, "N", "Listing", "L-1", listType="失信被执行人", date=AS_OF)
+    assert run(graph, rules).counts()["new"] == 2  # NEAR_RECORD and RISK_RISE 0->72
+    [first] = stored(graph, "RISK_RISE")
+    update_alert(graph, first["id"], "王科长", "investigator", alerts.DISMISSED, None, "已处理")
+    graph.write("MATCH (r:Listing {id: 'L-1'}) SET r.removedOn = $day",
+                {"day": AS_OF - dt.timedelta(days=1)})
+    assert run(graph, rules).counts()["new"] == 0  # back to 0: a fall is no alert
+    record(graph, "N", "Listing", "L-2", listType="失信被执行人", date=AS_OF)
+    result = run(graph, rules)
+    assert result.by_rule["RISK_RISE"] == 1 and result.counts()["new"] == 2
+    rises = stored(graph, "RISK_RISE")
+    assert len(rises) == 2 and all(r["key"].startswith("0->72|") for r in rises)
+    assert sorted(r["status"] for r in rises) == ["DISMISSED", "OPEN"]
+    assert run(graph, rules).by_rule["RISK_RISE"] == 0  # and no further rise
 
 
 def test_a_backdated_run_leaves_the_later_state(graph: Graph, rules: Rules) -> None:

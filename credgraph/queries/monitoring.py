@@ -84,7 +84,8 @@ MATCH (o)-[:{_WATCHES}]->(s:{Label.SUBJECT.value})
 WHERE (o:{Label.API_KEY.value} AND NOT coalesce(o.revoked, false)) OR o:{Label.WATCHLIST.value}
 WITH DISTINCT s
 OPTIONAL MATCH (st:{Label.WATCH_STATE.value} {{id: s.id}})
-RETURN collect({{id: s.id, score: st.score, baseline: st.baseline, asOf: st.asOf}}) AS rows
+RETURN collect({{id: s.id, score: st.score, baseline: st.baseline, asOf: st.asOf,
+                noted: st.updatedAt}}) AS rows
 """
 
 ESCALATIONS = f"""
@@ -305,6 +306,7 @@ class Watched:
     id: str
     score: int | None
     baseline: list[str] | None
+    noted: str | None = None  # when the run that noted `score` wrote it (its WatchState)
 
 
 @dataclass
@@ -401,7 +403,8 @@ class Evaluator:
         # a state a later-dated run left: a run dated before it neither compares with its score
         # (the clock going back is no risk rise) nor saves over it (its known records stay known)
         later = {r["id"] for r in rows if (as_date(r["asOf"]) or self.as_of) > self.as_of}
-        watched = [Watched(r["id"], None if r["id"] in later else r["score"], r["baseline"])
+        watched = [Watched(r["id"], None if r["id"] in later else r["score"], r["baseline"],
+                           _iso(r["noted"]) if r["noted"] is not None else None)
                    for r in rows]
         hits: list[Hit] = []
         scores: dict[str, int] = {}
@@ -629,7 +632,11 @@ class Evaluator:
         elif result.signals:
             words += "，主要来自自身记录"
         records = [_record(s.record) for s in sorted(signals, key=lambda s: -s.decayed)[:5]]
-        return Hit(AlertRule.RISK_RISE, w.id, f"{w.score}->{result.score}",
+        # the change, and since which noted score: a rise 14->29 after a fall back to 14 is a
+        # new rise, not the old alert (perhaps DISMISSED) seen again; a run re-done after a
+        # crash reads the same state, so it gives the same fingerprint
+        key = f"{w.score}->{result.score}" + (f"|{w.noted}" if w.noted else "")
+        return Hit(AlertRule.RISK_RISE, w.id, key,
                    self.section.severity.risk_rise.value, words, path, records)
 
 
