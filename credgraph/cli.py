@@ -809,6 +809,11 @@ def monitor_run(as_of: dt.date | None, jsonl: Path | None, as_json: bool,
     interval = _interval(every, as_json) if every else None
     if interval and as_of:
         _fail("--every runs as of each day it runs; leave out --as-of", as_json=as_json)
+    if as_of and as_of > dt.date.today():
+        # the watched subjects' scores would be dated then, and no run before that day would
+        # compare with them: RISK_RISE silent until it
+        _fail(f"--as-of {as_of} is ahead of today: monitoring watches what has happened",
+              as_json=as_json)
     if as_json and jsonl is not None and str(jsonl) == "-":
         _fail("--json and --jsonl - both write to stdout; give --jsonl a file",
               as_json=as_json)

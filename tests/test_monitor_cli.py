@@ -3,6 +3,7 @@ against the test Neo4j, killed half-way (SIGKILL) and run twice at once."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -233,6 +234,7 @@ def test_command_line_errors(graph: Graph, env: dict[str, str], tmp_path: Path) 
     ["--every", "soon"],
     ["--every", "1h", "--as-of", "2026-01-01"],
     ["--jsonl", "-"],
+    ["--as-of", (dt.date.today() + dt.timedelta(days=1)).isoformat()],  # froze RISK_RISE
 ])
 def test_monitor_run_json_says_why_it_could_not_run(graph: Graph, env: dict[str, str],
                                                      tmp_path: Path, args: list[str]) -> None:
