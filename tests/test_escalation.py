@@ -187,6 +187,20 @@ def test_r4_needs_two_penalties_each(shells: Graph, rules: Rules) -> None:
     assert levels(shells, rules) == {}
 
 
+def test_r4_needs_the_person_behind_each_company_once_it_was_fined(
+        shells: Graph, rules: Rules) -> None:
+    """R left Z within the window but the day before its first counted penalty: he did not
+    run Z when it offended, so X and Z are no shells of his (a held-out review found a legal
+    representative who had left before the fines at FOCUS, with both companies); there on
+    the day of the first fine, he is behind both."""
+    behind = {"P": ("FOCUS", ["R4"]), "X": ("FOCUS", ["R4"]), "Y": ("FOCUS", ["R4"])}
+    tie = "MATCH (:Subject {id: 'R'})-[r:LEGAL_REPRESENTATIVE]->(:Subject {id: 'Z'}) SET r.end = $d"
+    shells.write(tie, {"d": days(301)})
+    assert levels(shells, rules) == behind
+    shells.write(tie, {"d": days(300)})
+    assert levels(shells, rules) == {**behind, "R": ("FOCUS", ["R4"]), "Z": ("FOCUS", ["R4"])}
+
+
 def test_r4_defunct_company_then_a_new_one(graph: Graph, rules: Rules) -> None:
     subject(graph, "P", "张某", "NATURAL_PERSON")
     subject(graph, "OLD", "旧公司")

@@ -145,11 +145,13 @@ WITH s, l ORDER BY l.date, l.id
 RETURN collect({{id: s.id, listing: l.id}}) AS rows
 """
 
-# R4 (a): people behind several penalised companies, at some time within the window.
+# R4 (a): people behind several penalised companies, at some time on or after the company's
+# first counted penalty (one who left before it was fined there did not run it when it
+# offended, as for R4 (b)'s defunct company).
 SHELL_PEOPLE = f"""
-UNWIND $companies AS cid
-MATCH (c:{_SUBJECT} {{id: cid}})<-[r:{_BEHIND}]-(p:{Label.NATURAL_PERSON.value})
-WHERE (r.start IS NULL OR r.start <= $asOf) AND (r.end IS NULL OR r.end >= $from)
+UNWIND $companies AS company
+MATCH (c:{_SUBJECT} {{id: company.id}})<-[r:{_BEHIND}]-(p:{Label.NATURAL_PERSON.value})
+WHERE (r.start IS NULL OR r.start <= $asOf) AND (r.end IS NULL OR r.end >= company.first)
   AND (type(r) <> '{_SHAREHOLDER}' OR r.ratio > $majority)
 WITH p, collect(DISTINCT c.id) AS companies
 WHERE size(companies) >= $companiesMin
@@ -328,8 +330,10 @@ def _shells(graph: Graph, window: Window, rows: list[dict[str, Any]],
     section = window.rules.r4
     penalised = {row["id"]: row["penalties"] for row in rows
                  if row["legal"] and len(row["penalties"]) >= section.company_penalties}
+    # each company with the date of its first counted penalty (the rows are in date order)
     people = graph.read_rows(SHELL_PEOPLE, {
-        "companies": sorted(penalised), "asOf": window.as_of, "from": window.start,
+        "companies": [{"id": cid, "first": penalised[cid][0]["date"]}
+                      for cid in sorted(penalised)], "asOf": window.as_of,
         "majority": section.majority_share, "companiesMin": section.companies},
         timeout=READ_TIMEOUT)
     for row in people:
