@@ -268,7 +268,7 @@ class GradeRules(Section):
 
     start: int
     bands: list[tuple[int, str]]
-    inspection_ratio: dict[str, float]
+    inspection_ratio: dict[str, Fraction]
     caps: dict[EscalationLevel, str]
     severe_listing_cap: str
     deductions: GradeDeductions

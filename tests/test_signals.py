@@ -273,6 +273,9 @@ def test_a_typo_in_an_override_names_the_key(rules: Rules, override: dict[str, o
     ({"risk": {"signals": {"listing": {"失信被执行人": -1}}}}, "risk.signals.listing.失信被执行人"),
     ({"ownership": {"threshold": 1.5}}, "ownership.threshold"),
     ({"ownership": {"control_share": -0.1}}, "ownership.control_share"),
+    ({"grade": {"inspection_ratio": {"D": 1.5}}}, "grade.inspection_ratio.D"),
+    ({"escalation": {"levels": {"FOCUS": {"inspection_ratio": 60}}}},
+     "escalation.levels.FOCUS.inspection_ratio"),
 ])
 def test_a_weight_or_share_outside_0_to_1_names_the_key(rules: Rules,
                                                          override: dict[str, object],
