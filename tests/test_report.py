@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,25 @@ def test_record_status_is_todays_not_the_stored_one(services: Services, person: 
     assert "德市监罚〔2026〕1号" in active
     for rid in ("德市监罚〔2025〕7号", "JYYC-7"):
         assert rid not in active and rid in history
+
+
+def test_an_objection_resolved_after_midnight_was_open_the_day_before(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by review: an objection's resolvedAt (a UTC instant) was cut to its UTC day, so
+    one resolved at 00:30 China time — the revocation dated that day — read as resolved the
+    day before, and a report of that day showed the record 有效 where it was 异议中."""
+    monkeypatch.setenv("TZ", "Asia/Shanghai")
+    time.tzset()
+    try:
+        resolved = dt.datetime(2026, 3, 1, 0, 30, tzinfo=credit.CHINA_TIME).astimezone(dt.UTC)
+        penalty = {"kind": "PENALTY", "status": "REVOKED", "revokedOn": dt.date(2026, 3, 1),
+                   "publicityUntil": dt.date(2027, 1, 1),
+                   "objections": [[dt.date(2026, 2, 20), resolved]]}
+        assert credit.status_as_of(penalty, dt.date(2026, 2, 28)) == "DISPUTED"
+        assert credit.status_as_of(penalty, dt.date(2026, 3, 1)) == "REVOKED"
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
 
 
 def test_sections_in_print_order(services: Services, person: str) -> None:

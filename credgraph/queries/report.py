@@ -179,7 +179,9 @@ def status_as_of(record: Mapping[str, Any], as_of: dt.date) -> str:
         status = RecordStatus.ACTIVE.value  # decided after the date
     for filed, resolved in record.get("objections") or []:
         filed_on, resolved_at = as_date(filed), as_date(resolved)
-        resolved_on = resolved_at.date() if isinstance(resolved_at, dt.datetime) else resolved_at
+        # resolvedAt is an instant (UTC); filedOn and revokedOn are the service's local day
+        resolved_on = (resolved_at.astimezone().date() if isinstance(resolved_at, dt.datetime)
+                       else resolved_at)
         if filed_on is not None and filed_on <= as_of and (resolved_on is None
                                                            or resolved_on > as_of):
             return RecordStatus.DISPUTED.value
