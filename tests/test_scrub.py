@@ -42,6 +42,7 @@ def masked(number: str) -> str:
     (PLAIN[:10] + "O" + PLAIN[11:], PLAIN),  # a letter O typed for the month's 0
     (PLAIN[:12] + "o" + PLAIN[13:], PLAIN),  # … a lower-case o for the day's 0
     (PLAIN[:15] + "l" + PLAIN[16:], PLAIN),  # … an l for the sequence's 1
+    (PLAIN[:4] + "O" + PLAIN[5:10] + "O" + PLAIN[11:], PLAIN),  # … in the region code too
 ])
 def test_every_written_form_is_masked(written: str, number: str) -> None:
     text = f"当事人张三（身份证号码：{written}）于2024年3月5日销售过期食品"

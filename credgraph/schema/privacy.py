@@ -106,11 +106,12 @@ _ID_STRUCTURE = re.compile(
 )
 
 
-# An ID number typed with a letter for a digit (O or o for 0, I or l for 1), as a mistyped
-# cell shows it in a reject: no USCC holds these letters (GB 32100 leaves out I, O, Z, S, V).
+# An ID number typed with a letter for a digit, in any group, its region code too (O or o for
+# 0, I or l for 1), as a mistyped cell shows it in a reject: no USCC holds these letters
+# (GB 32100 leaves out I, O, Z, S, V).
 _CONFUSED = str.maketrans("OoIl", "0011")
 _LETTER_FOR_DIGIT = re.compile("[0-9][OoIl]|[OoIl][0-9]")
-_TYPO_SHAPE = re.compile(r"(?<![0-9A-Za-z])[1-9][0-9]{5}[0-9OoIl]{11}[0-9OoIlXx](?![0-9A-Za-z])")
+_TYPO_SHAPE = re.compile(r"(?<![0-9A-Za-z])[1-9Il][0-9OoIl]{16}[0-9OoIlXx](?![0-9A-Za-z])")
 
 
 def scrub(text: str) -> str:
