@@ -279,6 +279,22 @@ def test_a_key_in_two_files_of_a_kind_is_loaded_from_the_later(services: Service
     assert names == [{"name": "张三明"}]
 
 
+def test_a_json_number_past_any_float_rejects_its_row(services: Services,
+                                                     tmp_path: Path) -> None:
+    """Found by review: 1e400 is valid JSON that Python's json reads as inf, past the NaN and
+    Infinity check — a company was stored named "inf". It rejects its row, as Infinity does."""
+    (tmp_path / "legal_persons.jsonl").write_text("\n".join([
+        json.dumps({"uscc": COMPANIES[0][0], "name": COMPANIES[0][1]}, ensure_ascii=False),
+        f'{{"uscc": "{COMPANIES[1][0]}", "name": 1e400}}',
+        f'{{"uscc": "{COMPANIES[2][0]}", "name": "{COMPANIES[2][1]}", "phone": -1E999}}',
+    ]) + "\n", encoding="utf-8")
+    summary = loader(services).load([tmp_path], derive_contacts=False)
+    assert [(r.line, r.reason) for r in summary.rejects] == [
+        (2, "not valid JSON: the number 1e400 is past any float (write it as text)"),
+        (3, "not valid JSON: the number -1E999 is past any float (write it as text)")]
+    assert stored_names(services) == {COMPANIES[0][0]: COMPANIES[0][1]}
+
+
 def test_json_lines_a_generator_writes(services: Services, tmp_path: Path) -> None:
     """What Python's json writes and JSON has not, and what json.loads cannot take, is one
     rejected row with its line, never the end of the load (found by a held-out review loading

@@ -9,6 +9,7 @@ import csv
 import io
 import itertools
 import json
+import math
 import re
 import sys
 import zipfile
@@ -469,10 +470,20 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value (write null for no value)")
 
 
+def _finite(text: str) -> float:
+    """A JSON number with a fraction or exponent as a float; one past any float (1e400) would
+    read as inf — stored as the text "inf", as NaN and Infinity were."""
+    number = float(text)
+    if math.isinf(number):
+        raise ValueError(f"the number {text[:20]} is past any float (write it as text)")
+    return number
+
+
 def _json_line(line: str) -> Any:
     """One line's JSON value; ValueError saying why it is none a person can act on."""
     try:
-        return json.loads(line, object_pairs_hook=_object, parse_constant=_no_constant)
+        return json.loads(line, object_pairs_hook=_object, parse_constant=_no_constant,
+                          parse_float=_finite)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{exc.msg} (column {exc.colno})") from None
     except RecursionError:  # [[[[… deeper than the interpreter's stack
