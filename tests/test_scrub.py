@@ -101,6 +101,7 @@ def test_other_numbers_are_left_alone(text: str) -> None:
     ("德城罚字〔2026〕2号", "德城罚字〔2026〕2号"),
     (f"身份证{WITH_X}", f"身份证{masked(WITH_X)}"),  # short free text is scrubbed too
     (PLAIN[:10] + "O" + PLAIN[11:], masked(PLAIN)),  # a letter for a digit: a person's all the same
+    (PLAIN[:15] + "L" + PLAIN[16:], masked(PLAIN)),  # an l for a 1, upper-cased by the reader
     # long text is masked before it is cut: a number across the cut keeps no digit it would hide
     ("违法事实" * 48 + PLAIN, "违法事实" * 48 + PLAIN[:6] + "**…"),
 ])

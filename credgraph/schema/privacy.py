@@ -107,11 +107,13 @@ _ID_STRUCTURE = re.compile(
 
 
 # An ID number typed with a letter for a digit, in any group, its region code too (O or o for
-# 0, I or l for 1), as a mistyped cell shows it in a reject: no USCC holds these letters
-# (GB 32100 leaves out I, O, Z, S, V).
-_CONFUSED = str.maketrans("OoIl", "0011")
-_LETTER_FOR_DIGIT = re.compile("[0-9][OoIl]|[OoIl][0-9]")
-_TYPO_SHAPE = re.compile(r"(?<![0-9A-Za-z])[1-9Il][0-9OoIl]{16}[0-9OoIlXx](?![0-9A-Za-z])")
+# 0, I, l or L for 1), as a mistyped cell shows it in a reject — upper-cased there, so an l
+# arrives as L. No USCC holds I or O (GB 32100 leaves out I, O, Z, S, V); one holding L and
+# digits only is masked when they read as a region and a birth date, as an all-digit one is.
+_CONFUSED = str.maketrans("OoIlL", "00111")
+_LETTER_FOR_DIGIT = re.compile("[0-9][OoIlL]|[OoIlL][0-9]")
+_TYPO_SHAPE = re.compile(
+    r"(?<![0-9A-Za-z])[1-9IlL][0-9OoIlL]{16}[0-9OoIlLXx](?![0-9A-Za-z])")
 
 
 def scrub(text: str) -> str:
