@@ -170,8 +170,10 @@ def status_as_of(record: Mapping[str, Any], as_of: dt.date) -> str:
     """A record's status on the report's date, as the grade and the risk signals of that date
     see it (SPEC §8: an earlier asOf sees the record as it was): a repair or revocation decided
     later is not yet made; an objection is DISPUTED from the day it was filed to the day it
-    was resolved; a penalty's publicity, a listing's removal, a judgment's fulfilment and a
-    licence's validity are read from their dates on that day, not on the day of the last load."""
+    was resolved; a penalty's publicity, a listing's removal and a judgment's fulfilment are
+    read from their dates on that day, not on the day of the last load. A licence stored
+    EXPIRED stays so (its source's 当前状态 may have ended it, not its 有效期至); one stored
+    ACTIVE expires on the day after its 有效期至."""
     status = str(record.get("status") or RecordStatus.ACTIVE.value)
     if status in (RecordStatus.REPAIRED, RecordStatus.REVOKED):
         if not in_force_at(record, as_of):
