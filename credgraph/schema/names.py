@@ -25,7 +25,10 @@ from opencc import OpenCC
 from credgraph.rules import Rules
 from credgraph.schema.regions import regions
 
-_PUNCTUATION = re.compile(r"[\s\.,，。、·•:：;；'\"“”‘’!！?？\-—_/\\|]+")
+# The middle dot of a minority name (买买提·艾力) comes in several code points: U+00B7,
+# U+2022, the katakana U+30FB (U+FF65 folds to it), U+2027, U+2219, U+22C5, U+2E31 — all one
+# punctuation, so a name typed with any of them is one name.
+_PUNCTUATION = re.compile(r"[\s\.,，。、·•・‧∙⋅⸱:：;；'\"“”‘’!！?？\-—_/\\|]+")
 _BRACKETS = str.maketrans({"（": "(", "）": ")", "【": "(", "】": ")", "[": "(", "]": ")",
                            "〔": "(", "〕": ")", "{": "(", "}": ")"})
 _BRACKETED = re.compile(r"\(([^()]{2,12})\)")
