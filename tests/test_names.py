@@ -29,6 +29,9 @@ def normalise() -> NameNormaliser:
     ("中山大学", "中山大学"),  # too little would be left
     ("德州市中医院", "德州市中医院"),  # not 市中医院: the longest prefix decides
     ("ｄｅｚｈｏｕ  Ｔｅｃｈ. Co", "DEZHOUTECHCO"),
+    # a minority name's middle dot in every code point sources type it with
+    *[(f"德州市买买提{dot}艾力清真餐饮有限公司", "买买提艾力清真餐饮有限公司")
+      for dot in "\u00b7\u2022\u30fb\uff65\u2027\u2219\u22c5\u2e31\u0387"],
 ])
 def test_normalised_names(normalise: NameNormaliser, name: str, expected: str) -> None:
     assert normalise(name) == expected

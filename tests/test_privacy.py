@@ -43,6 +43,22 @@ def test_masks() -> None:
     assert (mask_name("明"), mask_name(" 明 "), mask_name("")) == ("*", "*", "")
 
 
+def test_masked_names_hide_the_name_as_a_reader_sees_it() -> None:
+    # a space inside a name (李　娜, as a source typed it) is no character: the two-character
+    # name is 李*, not 李*娜, which showed the whole name
+    assert mask_name("李\u3000娜") == "李*"
+    assert mask_name("\u3000赵 敏\u3000") == "赵*"
+    assert mask_name("赵\u200b敏") == "赵*"
+    # a combining mark stays with its letter, never left alone on a mask
+    assert mask_name("Zoe\u0308") == "Z*\u00eb"
+    assert mask_name("Jose\u0301") == "J**\u00e9"
+    # astral characters are whole characters (no half surrogate pair)
+    assert mask_name("\U0002003e小明") == "\U0002003e*明"
+    assert mask_name("王\U0002a6a5") == "王*"
+    assert mask_name("买买提·艾力") == "买****力"
+    assert mask_name("John Smith") == "J*******h"
+
+
 def test_secret_generated_once_owner_only(tmp_path) -> None:  # type: ignore[no-untyped-def]
     settings = Settings(home=tmp_path / "state", secret=None)
     first = load_secret(settings)

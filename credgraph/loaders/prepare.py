@@ -42,7 +42,7 @@ from credgraph.schema.identifiers import (
     parse_org_code,
     parse_uscc,
 )
-from credgraph.schema.names import NameNormaliser
+from credgraph.schema.names import NameNormaliser, person_name_norm
 from credgraph.schema.privacy import (
     Privacy,
     is_near_id_number,
@@ -207,14 +207,16 @@ class Preparer:
         text = normalise(raw)
         try:
             if is_person_key(text):
-                return SubjectRef(text, person=True, stub={"name": name or "", "nameNorm": name})
+                return SubjectRef(text, person=True, stub={
+                    "name": name or "", "nameNorm": person_name_norm(name) if name else None})
             if is_person_number(text) or (len(text) != 18 and is_near_id_number(text)):
                 # a 15-digit or one-digit-off number is a person's: said so, not "bad USCC"
                 number = parse_id_number(text, self.today)
                 return SubjectRef(
                     self.privacy.person_key(number), person=True,
-                    stub={"name": name or "", "nameNorm": name, "idEnc":
-                          self.privacy.encrypt(number), "idMasked": mask_id_number(number),
+                    stub={"name": name or "",
+                          "nameNorm": person_name_norm(name) if name else None,
+                          "idEnc": self.privacy.encrypt(number), "idMasked": mask_id_number(number),
                           "kind": SubjectKind.NATURAL_PERSON.value, "region": number.region,
                           "birthYear": number.birth_date.year, "gender": number.gender,
                           "stub": True},

@@ -13,7 +13,7 @@ from typing import Any
 from credgraph.graph.driver import Graph
 from credgraph.graph.model import SubjectKind
 from credgraph.schema.identifiers import IdNumber, Uscc
-from credgraph.schema.names import NameNormaliser
+from credgraph.schema.names import NameNormaliser, person_name_norm
 from credgraph.schema.privacy import Privacy, mask_id_number
 from credgraph.schema.rows import BundleRow, LegalPersonRow, NaturalPersonRow
 
@@ -69,7 +69,7 @@ def natural_person_props(
         "idEnc": privacy.encrypt(number),
         "props": {
             "name": row.name,
-            "nameNorm": row.name,
+            "nameNorm": person_name_norm(row.name),
             "kind": SubjectKind.NATURAL_PERSON.value,
             "idMasked": mask_id_number(number),
             "region": number.region,

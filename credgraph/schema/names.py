@@ -25,7 +25,10 @@ from opencc import OpenCC
 from credgraph.rules import Rules
 from credgraph.schema.regions import regions
 
-_PUNCTUATION = re.compile(r"[\s\.,，。、·•:：;；'\"“”‘’!！?？\-—_/\\|]+")
+# The middle dot of a minority name (买买提·艾力) comes in several code points: U+00B7,
+# U+2022, the katakana U+30FB (U+FF65 folds to it), U+2027, U+2219, U+22C5, U+2E31 — all one
+# punctuation, so a name typed with any of them is one name.
+_PUNCTUATION = re.compile(r"[\s\.,，。、·•・‧∙⋅⸱:：;；'\"“”‘’!！?？\-—_/\\|]+")
 _BRACKETS = str.maketrans({"（": "(", "）": ")", "【": "(", "】": ")", "[": "(", "]": ")",
                            "〔": "(", "〕": ")", "{": "(", "}": ")"})
 _BRACKETED = re.compile(r"\(([^()]{2,12})\)")
@@ -183,6 +186,22 @@ def _traditional_to_simplified() -> OpenCC:
     return OpenCC("t2s.json")
 
 
+def _folded(name: str) -> str:
+    """NFKC, traditional characters simplified, brackets unified, spaces and punctuation
+    removed: the spelling two sources' renderings of one name share."""
+    text = _traditional_to_simplified().convert(unicodedata.normalize("NFKC", name))
+    return _PUNCTUATION.sub("", text.translate(_BRACKETS))
+
+
+def person_name_norm(name: str) -> str:
+    """A natural person's `nameNorm`: the name folded as an organisation's is (NFKC, 張→张,
+    spaces and middle dots gone, upper case) but no region name stripped — a person's name is
+    no place (东方明亮). 李　娜 typed with an ideographic space, Zoe + U+0308, John Smith are
+    found by a search for 李娜, Zoë, john smith: the search looks the asked name's cores up
+    in `nameNorm`."""
+    return _folded(name).replace("(", "").replace(")", "").upper()
+
+
 class NameNormaliser:
     """NFKC, traditional characters simplified (東→东), brackets unified, punctuation and spaces
     removed, region names stripped from the start (and bracketed ones anywhere: 宏达（禹城）食品)
@@ -206,8 +225,7 @@ class NameNormaliser:
         return self.split(name).core_at(region)
 
     def split(self, name: str) -> SplitName:
-        text = _traditional_to_simplified().convert(unicodedata.normalize("NFKC", name))
-        text = _PUNCTUATION.sub("", text.translate(_BRACKETS))
+        text = _folded(name)
         places: list[Place] = []
         while prefix := self._longest_prefix(text):
             if len(text) - len(prefix) < self.min_rest:

@@ -12,6 +12,7 @@ import hmac
 import os
 import re
 import secrets
+import unicodedata
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
@@ -160,10 +161,31 @@ def _mask_match(match: re.Match[str]) -> str:
     return mask_id_number(number) if _id_structure(number) else match.group(0)
 
 
+def _glyphs(name: str) -> list[str]:
+    """The characters a reader sees in a name, spaces left out: a combining mark, a variation
+    selector or a joiner stays with the character before it (Zoe + U+0308 is Z, o, ë), an
+    astral character is one (Python counts code points, never UTF-16 halves)."""
+    glyphs: list[str] = []
+    for char in unicodedata.normalize("NFC", name):
+        if glyphs and _joins(char, glyphs[-1]):
+            glyphs[-1] += char
+        elif not char.isspace() and unicodedata.category(char) != "Cf":
+            glyphs.append(char)
+    return glyphs
+
+
+def _joins(char: str, before: str) -> bool:
+    return (unicodedata.category(char) in ("Mn", "Mc", "Me") or char == "\u200d"
+            or before.endswith("\u200d") or "\ufe00" <= char <= "\ufe0f"
+            or "\U000e0100" <= char <= "\U000e01ef")
+
+
 def mask_name(name: str) -> str:
     """张*明, 张*, 欧**月: first and last character kept for names of three or more; a name of
-    one character is all mask (it would be the whole name)."""
-    text = name.strip()
+    one character is all mask (it would be the whole name). Characters as a reader sees them
+    (`_glyphs`): spaces are not counted — 李　娜 is the two-character 李* and does not show its
+    given name —, and a combining mark is masked or kept with its letter, never left alone."""
+    text = _glyphs(name)
     if len(text) <= 1:
         return "*" * len(text)
     if len(text) == 2:
