@@ -54,6 +54,16 @@ def test_busy_port_is_a_clear_error(tmp_path, settings: Settings,  # type: ignor
         other.start()
 
 
+def test_a_java_that_is_not_there_is_a_clear_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # CREDGRAPH_JAVA naming no program (or no `java` on PATH) was a Python traceback
+    # (FileNotFoundError from subprocess) out of `credgraph db start`.
+    local = LocalNeo4j(make_settings(home=tmp_path, bolt_port=_free_port(),
+                                     java=str(tmp_path / "no-such-java")))
+    with pytest.raises(ServerError, match="CREDGRAPH_JAVA"):
+        local.start()
+    assert not local.pid_file.exists()
+
+
 def test_start_stop_status_of_a_second_server(tmp_path, server: LocalNeo4j) -> None:  # type: ignore[no-untyped-def]
     local = LocalNeo4j(make_settings(home=tmp_path, bolt_port=_free_port(), heap="512m",
                                      pagecache="128m"))

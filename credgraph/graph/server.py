@@ -102,6 +102,17 @@ class LocalNeo4j:
         self.password_file = settings.home.resolve() / "neo4j-password"
         self.lib_dir = settings.jar_cache / settings.neo4j_version / "lib"
 
+    # -- java -----------------------------------------------------------------------------
+    def java(self) -> str:
+        """The Java that runs the server and neo4j-admin (CREDGRAPH_JAVA), or a clear error."""
+        found = shutil.which(self.settings.java)
+        if found is None:
+            raise ServerError(
+                f"Java {self.settings.java!r} is not found (CREDGRAPH_JAVA, default `java` on "
+                "PATH): install a Java 17 or name its `java` with CREDGRAPH_JAVA"
+            )
+        return found
+
     # -- jars -----------------------------------------------------------------------------
     def ensure_jars(self, log: bool = True) -> Path:
         """Resolve the pinned Neo4j from Maven Central once; later runs reuse the cache."""
@@ -188,7 +199,7 @@ class LocalNeo4j:
             return
         env = dict(os.environ, NEO4J_HOME=str(self.home), NEO4J_CONF=str(self.conf_dir))
         result = subprocess.run(
-            [self.settings.java, "-cp", f"{lib}/*", ADMIN_CLASS, "dbms",
+            [self.java(), "-cp", f"{lib}/*", ADMIN_CLASS, "dbms",
              "set-initial-password", self.password()],
             capture_output=True, text=True, env=env, cwd=self.home, check=False,
         )
@@ -257,11 +268,12 @@ class LocalNeo4j:
                 f"port {self.settings.bolt_port} on 127.0.0.1 is in use by another process; "
                 "stop it or choose another port with CREDGRAPH_BOLT_PORT"
             )
+        java = self.java()
         lib = self.ensure_jars()
         self.write_conf()
         self._set_initial_password(lib)
         command = [
-            self.settings.java, f"-Xms{self.settings.heap}", f"-Xmx{self.settings.heap}",
+            java, f"-Xms{self.settings.heap}", f"-Xmx{self.settings.heap}",
             *JVM_OPTIONS, "-cp", f"{lib}/*", MAIN_CLASS,
             f"--home-dir={self.home}", f"--config-dir={self.conf_dir}",
         ]

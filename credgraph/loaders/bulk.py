@@ -479,7 +479,7 @@ class BulkLoader(BundleLoader):
     def _run_import(self) -> None:
         lib = self.server.ensure_jars()
         self.server.write_conf()
-        command = [self.settings.java, f"-Xmx{self.settings.heap}", "-cp", f"{lib}/*",
+        command = [self.server.java(), f"-Xmx{self.settings.heap}", "-cp", f"{lib}/*",
                    ADMIN_CLASS, "database", "import", "full", self.settings.neo4j_database,
                    "--overwrite-destination=true",
                    "--id-type=string", "--skip-duplicate-nodes=false",
