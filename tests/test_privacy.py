@@ -59,10 +59,14 @@ def test_masked_names_hide_the_name_as_a_reader_sees_it() -> None:
     assert mask_name("John Smith") == "J*******h"
 
 
-def test_secret_generated_once_owner_only(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_secret_generated_once_owner_only(tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
     settings = Settings(home=tmp_path / "state", secret=None)
     first = load_secret(settings)
+    # said when made: a command run from another folder made one there without a word
+    assert "generated it; persons' keys depend on it" in caplog.text
+    caplog.clear()
     assert load_secret(settings) == first
+    assert caplog.text == ""
     mode = stat.S_IMODE((tmp_path / "state" / "secret").stat().st_mode)
     assert mode == 0o600
     assert load_secret(Settings(home=tmp_path / "state", secret="configured-secret-123")) == (

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import os
 import re
 import secrets
@@ -205,4 +206,9 @@ def load_secret(settings: Settings) -> bytes:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(value + "\n")
+    # said, not silent: a command run from another folder (CREDGRAPH_HOME is relative) makes a
+    # new secret there, and every person it meets gets another key than the stored one
+    logging.getLogger("credgraph.privacy").warning(
+        "no CREDGRAPH_SECRET and no %s: generated it; persons' keys depend on it — keep it, "
+        "and run every command with this CREDGRAPH_HOME", path)
     return value.encode()
