@@ -12,7 +12,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -62,16 +62,21 @@ class FileShape:
     kind: str
     mapping: dict[str, str]  # header → field
     columns: dict[str, str]  # field → header, for error messages
+    # header → field of the fields fed by several headers: only these can be read from
+    # another header than `columns` names (empty for most files: no per-row search)
+    shared: dict[str, str]
 
     @classmethod
     def of(cls, kind: str, headers: list[str]) -> FileShape:
         """The shape of a file with these headers; a field fed by several headers is named
-        in messages by the first."""
+        in messages by the first, or by the one a row's value came from."""
         mapping = header_map(ROW_MODELS[kind], headers)
         columns: dict[str, str] = {}
         for header, field_name in mapping.items():
             columns.setdefault(field_name, header)
-        return cls(kind, mapping, columns)
+        fed = Counter(mapping.values())
+        shared = {header: name for header, name in mapping.items() if fed[name] > 1}
+        return cls(kind, mapping, columns, shared)
 
 
 def validate(preparer: Preparer, shape: FileShape, rows: Iterable[RawRow]) -> list[Outcome]:
@@ -86,8 +91,9 @@ def validate(preparer: Preparer, shape: FileShape, rows: Iterable[RawRow]) -> li
             continue
         values = row_values(shape.mapping, raw.values)
         # a field fed by several headers is named by the one this row's value came from
-        read_from = row_columns(shape.mapping, raw.values, shape.columns)
-        parsed = parse_row(model, values, {**shape.columns, **read_from})
+        read_from = row_columns(shape.shared, raw.values, shape.columns)
+        parsed = parse_row(model, values, {**shape.columns, **read_from} if read_from
+                           else shape.columns)
         if isinstance(parsed, list):
             first = parsed[0]
             more = (f" (and {len(parsed) - 1} more problem(s) in this row)"

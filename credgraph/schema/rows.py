@@ -406,7 +406,8 @@ def row_columns(mapping: dict[str, str], raw: dict[str, Any],
                 columns: dict[str, str]) -> dict[str, str]:
     """The header each field of a row was read from, where it is not the field's first one
     (`columns`): a 双公示 row's 证件号码 when its 统一社会信用代码 is empty — so that a problem
-    with the value names the column that holds it. Empty for most rows."""
+    with the value names the column that holds it. Empty for most rows; `mapping` need hold
+    only the fields fed by several headers (`FileShape.shared`)."""
     read_from: dict[str, str] = {}
     for header, field_name in mapping.items():
         if field_name in read_from or is_blank(raw.get(header)):
