@@ -274,13 +274,11 @@ def discover(paths: list[Path], warnings: list[str] | None = None) -> list[tuple
     empty = False
     for path in paths:
         if path.is_dir():
-            candidates = sorted(p for p in path.iterdir()
-                                if p.is_file() and p.suffix.lower() in SUFFIXES
-                                and not p.stem.lower().startswith(OUTPUT_PREFIXES))
+            files = sorted(p for p in path.iterdir()
+                           if p.is_file() and not p.stem.lower().startswith(OUTPUT_PREFIXES))
+            candidates = [p for p in files if p.suffix.lower() in SUFFIXES]
             unread = [scrub(f"{p.name}: skipped — {NEAR_MISSES[p.suffix.lower()]}")
-                      for p in sorted(path.iterdir())
-                      if p.is_file() and p.suffix.lower() in NEAR_MISSES
-                      and not p.stem.lower().startswith(OUTPUT_PREFIXES)]
+                      for p in files if p.suffix.lower() in NEAR_MISSES]
             if not candidates:
                 raise BundleError(f"{path}: no .csv, .xlsx or .jsonl files in this folder"
                                   + "".join(f"; {note}" for note in unread))
