@@ -539,7 +539,7 @@ def _event(action: str, level: str, as_of: dt.date, actor: str, note: str,
     return event
 
 
-def level_props(rules: Rules, level: EscalationLevel, since: dt.date) -> dict[str, Any]:
+def _level_props(rules: Rules, level: EscalationLevel, since: dt.date) -> dict[str, Any]:
     measures = rules.escalation.levels[level]
     return {"level": level.value, "since": since, "measures": list(measures.measures),
             "inspectionRatio": measures.inspection_ratio}
@@ -587,7 +587,7 @@ def _change(rules: Rules, as_of: dt.date, item: Wanted | None, node: Stored | No
     if node is not None and (lifted := node.lifted_after(as_of)) is not None:
         return _reopened(rules, as_of, item, node, actor, lifted)
     if node is None or not node.active:
-        props = {**level_props(rules, level, as_of), **_reason_props(item, node),
+        props = {**_level_props(rules, level, as_of), **_reason_props(item, node),
                  "status": EscalationStatus.ACTIVE.value, "openedOn": as_of,
                  "proposedOn": as_of if level is EscalationLevel.SEVERE_PROPOSED else None,
                  "confirmedOn": None, "confirmedBy": None, "liftedOn": None}
@@ -598,7 +598,7 @@ def _change(rules: Rules, as_of: dt.date, item: Wanted | None, node: Stored | No
     level = _level_from(current, item)
     if rank(level) != rank(current):
         action = RAISED if rank(level) > rank(current) else LOWERED
-        props = {**level_props(rules, level, as_of), **_reason_props(item, node),
+        props = {**_level_props(rules, level, as_of), **_reason_props(item, node),
                  "proposedOn": as_of if level is EscalationLevel.SEVERE_PROPOSED else None}
         return Change(item.subject, action, revision, props, item.triggers,
                       _event(action, level.value, as_of, actor, note, item.rules,
@@ -634,7 +634,7 @@ def _reopened(rules: Rules, as_of: dt.date, item: Wanted, node: Stored, actor: s
     props = {"status": EscalationStatus.ACTIVE.value, "liftedOn": None,
              **_reason_props(item, node)}
     if rank(level) != rank(current):
-        props |= {**level_props(rules, level, as_of),
+        props |= {**_level_props(rules, level, as_of),
                   "proposedOn": as_of if level is EscalationLevel.SEVERE_PROPOSED else None}
     note = (f"reopened as it stood: the lift as of {lifted} is after this run's date; "
             + "; ".join(item.reasons))
@@ -846,7 +846,7 @@ def confirm_escalation(graph: Graph, rules: Rules, subject: str, note: str, acto
             "rules as of today, then confirm what they still propose")
     if reasons:
         raise EscalationRefused("; ".join(reasons))
-    props = {**level_props(rules, EscalationLevel.SEVERE, today), "confirmedOn": today,
+    props = {**_level_props(rules, EscalationLevel.SEVERE, today), "confirmedOn": today,
              "confirmedBy": actor}
     change = Change(subject, CONFIRMED, node.revision, props, None,
                     _event(CONFIRMED, EscalationLevel.SEVERE.value, today, actor, note,
@@ -1055,6 +1055,14 @@ TRIGGER_RECORDS = "\n".join(f"""CALL () {{
     kind.value for kind in TRIGGER_KINDS) + " AS rows"
 
 
+def stood(rules: Rules, row: Mapping[str, Any], state: StateOn, as_of: dt.date,
+          records: Mapping[Trigger, dict[str, Any]]) -> dict[str, Any]:
+    """An escalation row as it stood on `as_of` (`state_on`): ACTIVE at its level then, with
+    that level's measures from `rules`, and what `as_it_stood` shows beside it."""
+    return {**row, **_level_props(rules, state.level, state.since),
+            **as_it_stood(row, state, as_of, records), "status": EscalationStatus.ACTIVE.value}
+
+
 def trigger_records(graph: Graph, keys: Iterable[Trigger]) -> dict[Trigger, dict[str, Any]]:
     """The records named by [kind, id] pairs (a run's triggers), as an escalation shows them."""
     wanted = set(keys)
@@ -1101,11 +1109,6 @@ def list_escalations(graph: Graph, rules: Rules, as_of: dt.date | None, level: s
         ROWS_BY_ID, {"ids": [eid for _, eid in page[:first]]}, timeout=READ_TIMEOUT)}
     records = trigger_records(graph, {key for _, eid in page[:first]
                                       for key in states[eid].triggers or ()})
-    rows = []
-    for position, eid in page[:first]:
-        state = states[eid]
-        row = found_rows[eid]
-        rows.append({**row, **level_props(rules, state.level, state.since),
-                     **as_it_stood(row, state, as_of, records),
-                     "rank": position, "status": EscalationStatus.ACTIVE.value})
+    rows = [{**stood(rules, found_rows[eid], states[eid], as_of, records), "rank": position}
+            for position, eid in page[:first]]
     return Page(len(states), rows, len(page) > first)

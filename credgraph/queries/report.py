@@ -38,13 +38,7 @@ from credgraph.graph.model import (
 )
 from credgraph.queries import ownership, risk
 from credgraph.queries.audit import AuditEvent, AuditTrail, kept_purpose
-from credgraph.queries.escalation import (
-    as_it_stood,
-    escalations_of,
-    level_props,
-    state_on,
-    trigger_records,
-)
+from credgraph.queries.escalation import escalations_of, state_on, stood, trigger_records
 from credgraph.queries.fragments import in_force_at, status_on
 from credgraph.queries.grading import credit_grades
 from credgraph.queries.neighbourhood import Edge, as_date
@@ -455,13 +449,11 @@ def escalation_as_of(report: Report, node: dict[str, Any] | None) -> dict[str, A
     state = state_on(node, report.as_of)
     if state is None:
         lifted = as_date(node.get("liftedOn"))
-        stood = node.get("status") == EscalationStatus.LIFTED and (
+        lifted_by_then = node.get("status") == EscalationStatus.LIFTED and (
             lifted is None or lifted <= report.as_of)
-        return node if stood else None
+        return node if lifted_by_then else None
     records = trigger_records(report.graph, state.triggers or ())
-    shown = {**node, **level_props(report.services.rules, state.level, state.since),
-             **as_it_stood(node, state, report.as_of, records),
-             "status": EscalationStatus.ACTIVE.value}
+    shown = stood(report.services.rules, node, state, report.as_of, records)
     if state.level == node.get("level") and node.get("measures"):
         shown["measures"] = node["measures"]  # the level it still has: the measures it took
     return shown
