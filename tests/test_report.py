@@ -117,7 +117,7 @@ def test_an_objection_resolved_after_midnight_was_open_the_day_before(
         resolved = dt.datetime(2026, 3, 1, 0, 30, tzinfo=credit.CHINA_TIME).astimezone(dt.UTC)
         penalty = {"kind": "PENALTY", "status": "REVOKED", "revokedOn": dt.date(2026, 3, 1),
                    "publicityUntil": dt.date(2027, 1, 1),
-                   "objections": [[dt.date(2026, 2, 20), resolved]]}
+                   "objections": [{"filedOn": dt.date(2026, 2, 20), "resolvedAt": resolved}]}
         assert credit.status_as_of(penalty, dt.date(2026, 2, 28)) == "DISPUTED"
         assert credit.status_as_of(penalty, dt.date(2026, 3, 1)) == "REVOKED"
     finally:
@@ -477,3 +477,58 @@ def test_an_earlier_report_sees_records_and_escalation_as_they_were(services: Se
     assert "异议中" in active
     part = section_of(now, "信用等级与屡罚不改")
     assert "严重失信主体" in part and "限制政府采购" in part
+
+
+def test_repairs_objections_and_escalation_history_as_of_the_report(services: Services,
+                                                                    person: str) -> None:
+    """The report had no repair, objection or escalation history (left as found by a review of
+    the credit report): a reader saw 已修复 with no date, 异议中 with no objection, a level with
+    no account of how it came. Each now has its table, as it stood on the report's date."""
+    graph = services.graph
+    earlier, proposed = TODAY - dt.timedelta(days=10), TODAY - dt.timedelta(days=40)
+    graph.write("MATCH (r:Penalty {id: '德市监罚〔2026〕1号'}) SET r.status = 'REPAIRED', "
+                "r.repairedOn = $today, r.repair = 'RP-7'", {"today": TODAY})
+    record(graph, COMPANY, "Penalty", "德市监罚〔2026〕3号", severity="一般", domain="market",
+           status="REVOKED", revokedOn=TODAY, date=TODAY - dt.timedelta(days=50),
+           title="价格违法")
+    resolved = dt.datetime.combine(TODAY, dt.time(3), tzinfo=dt.UTC)
+    graph.write("MATCH (r:Penalty {id: '德市监罚〔2026〕3号'}) CREATE (:Objection {id: 'OBJ-9', "
+                "status: 'RESOLVED', outcome: 'REVOKE', filedOn: $filed, resolvedAt: $resolved})"
+                "-[:OBJECTS_TO]->(r)", {"filed": earlier - dt.timedelta(days=1),
+                                        "resolved": resolved})
+    history = [json.dumps({"asOf": proposed.isoformat(), "at": f"{proposed}T10:00:00+00:00",
+                           "action": "created", "level": "SEVERE_PROPOSED", "rules": ["R3"],
+                           "actor": "cli:escalate", "note": ""}),
+               json.dumps({"asOf": TODAY.isoformat(), "at": f"{TODAY}T10:00:00+00:00",
+                           "action": "confirmed", "level": "SEVERE", "actor": "admin-li",
+                           "note": "公示期满无异议"})]
+    graph.write("MATCH (s:Subject {id: $id}) "
+                "CREATE (s)-[:HAS_ESCALATION]->(:Escalation {id: 'E-' + $id, subject: $id, "
+                "level: 'SEVERE', status: 'ACTIVE', since: $today, proposedOn: $proposed, "
+                "confirmedOn: $today, rules: ['R3'], history: $history, "
+                "measures: ['限制政府采购']})",
+                {"id": COMPANY, "today": TODAY, "proposed": proposed, "history": history})
+
+    then = build_report(services, row(services, COMPANY), INVESTIGATOR, earlier)
+    part = section_of(then, "信用修复与异议处理")
+    assert "RP-7" not in part and "信用修复</h3>" not in part  # repaired after that day
+    assert "OBJ-9" in part and "处理中" in part and "撤销" not in part
+    steps = section_of(then, "信用等级与屡罚不改").split("升级历史")[1]
+    assert "认定" in steps and proposed.isoformat() in steps and "确认" not in steps
+
+    now = build_report(services, row(services, COMPANY), INVESTIGATOR, TODAY)
+    titles = re.findall(r"<h2>(.*?)</h2>", now)
+    assert titles.index("信用修复与异议处理") == titles.index("历史信用记录") + 1
+    part = section_of(now, "信用修复与异议处理")
+    assert re.search(rf"德市监罚〔2026〕1号</td><td>行政处罚</td><td>{TODAY}</td><td>RP-7<",
+                     part)
+    assert re.search(rf"OBJ-9</td><td>德市监罚〔2026〕3号</td><td>{earlier - dt.timedelta(days=1)}"
+                     rf"</td><td>撤销</td><td>{TODAY}<", part)
+    steps = section_of(now, "信用等级与屡罚不改").split("升级历史")[1]
+    assert steps.index("认定") < steps.index("确认")
+    assert "admin-li" in steps and "公示期满无异议" in steps and "严重失信主体" in steps
+
+
+def test_no_repair_or_objection_no_section(services: Services, person: str) -> None:
+    page = build_report(services, row(services, COMPANY), INVESTIGATOR, TODAY)
+    assert "信用修复与异议处理" not in page and "升级历史" not in page

@@ -128,6 +128,13 @@ class ObjectionOutcome(StrEnum):
     REVOKE = "REVOKE"
 
 
+OBJECTION_OUTCOME_ZH: dict[ObjectionOutcome, str] = {
+    ObjectionOutcome.UPHOLD: "维持原记录",
+    ObjectionOutcome.CORRECT: "更正",
+    ObjectionOutcome.REVOKE: "撤销",
+}
+
+
 class AlertStatus(StrEnum):
     OPEN = "OPEN"
     ACKNOWLEDGED = "ACKNOWLEDGED"

@@ -24,6 +24,7 @@ from typing import Any
 from credgraph.graph.driver import Graph
 from credgraph.graph.model import (
     ESCALATION_LEVEL_ZH,
+    OBJECTION_OUTCOME_ZH,
     RECORD_KIND_ZH,
     RECORD_STATUS_ZH,
     RELATIONS,
@@ -38,7 +39,19 @@ from credgraph.graph.model import (
 )
 from credgraph.queries import ownership, risk
 from credgraph.queries.audit import AuditEvent, AuditTrail, kept_purpose
-from credgraph.queries.escalation import escalations_of, state_on, stood, trigger_records
+from credgraph.queries.escalation import (
+    CONFIRMED,
+    CREATED,
+    LIFTED,
+    LOWERED,
+    RAISED,
+    UPDATED,
+    escalations_of,
+    history_events,
+    state_on,
+    stood,
+    trigger_records,
+)
 from credgraph.queries.fragments import in_force_at, status_on
 from credgraph.queries.grading import credit_grades
 from credgraph.queries.neighbourhood import Edge, as_date
@@ -61,6 +74,8 @@ BASIS_ZH = {"SHARE": "受益所有人（持股）", "ACTUAL_CONTROLLER": "实际
             "SUSPECTED_CONTROLLER": "疑似实际控制人", "STATE": "国有出资"}
 RELATION_ZH = {t.value: spec.zh for t, spec in RELATIONS.items()}
 ESCALATION_STATUS_ZH = {EscalationStatus.ACTIVE: "生效", EscalationStatus.LIFTED: "已解除"}
+ESCALATION_ACTION_ZH = {CREATED: "认定", RAISED: "升级", LOWERED: "降级", LIFTED: "解除",
+                        UPDATED: "依据更新", CONFIRMED: "确认"}
 DISCLAIMER = ("本报告依据公共信用信息平台截至数据日期归集的信息生成，仅供信用监管与核查参考，"
               "不作为行政处罚或其他处理的唯一依据；如对所列信息有异议，可依法提出异议申请或"
               "申请信用修复。")
@@ -74,9 +89,9 @@ WHERE (r.date IS NULL OR r.date <= $asOf) AND (r.correctedOn IS NULL OR r.correc
 WITH h, r ORDER BY r.date DESC, r.id LIMIT $limit
 RETURN collect(r {{.id, .kind, .domain, .severity, .status, .date, .title, .authority,
                   .repairedOn, .revokedOn, .correctedOn, .publicityUntil, .validTo,
-                  .removedOn, .fulfilledOn, role: h.role,
+                  .removedOn, .fulfilledOn, .repair, role: h.role,
                   objections: [(r)<-[:{Link.OBJECTS_TO.value}]-(o:{Label.OBJECTION.value})
-                               | [o.filedOn, o.resolvedAt]]}}) AS rows
+                               | o {{.id, .filedOn, .resolvedAt, .outcome}}]}}) AS rows
 """
 
 
@@ -173,11 +188,8 @@ def status_as_of(record: Mapping[str, Any], as_of: dt.date) -> str:
         if not in_force_at(record, as_of):
             return status
         status = RecordStatus.ACTIVE.value  # decided after the date
-    for filed, resolved in record.get("objections") or []:
-        filed_on, resolved_at = as_date(filed), as_date(resolved)
-        # resolvedAt is an instant (UTC); filedOn and revokedOn are the service's local day
-        resolved_on = (resolved_at.astimezone().date() if isinstance(resolved_at, dt.datetime)
-                       else resolved_at)
+    for objection in record.get("objections") or []:
+        filed_on, resolved_on = as_date(objection.get("filedOn")), resolved_day(objection)
         if filed_on is not None and filed_on <= as_of and (resolved_on is None
                                                            or resolved_on > as_of):
             return RecordStatus.DISPUTED.value
@@ -186,6 +198,13 @@ def status_as_of(record: Mapping[str, Any], as_of: dt.date) -> str:
             status == RecordStatus.EXPIRED and ends is not None and record.get(ends) is not None):
         status = RecordStatus.ACTIVE.value  # disputed later; expired by the date read below
     return status_on({**record, "status": status}, as_of)
+
+
+def resolved_day(objection: Mapping[str, Any]) -> dt.date | None:
+    """The day an objection was resolved: resolvedAt is an instant (UTC), filedOn and
+    revokedOn are the service's local day."""
+    resolved = as_date(objection.get("resolvedAt"))
+    return resolved.astimezone().date() if isinstance(resolved, dt.datetime) else resolved
 
 
 # -- HTML helpers ------------------------------------------------------------------------------
@@ -436,7 +455,58 @@ def grade_and_escalation(report: Report) -> str | None:
                           [(esc(r.get("id")), esc(r.get("date")),
                             esc(domains.get(r.get("domain") or "", r.get("domain"))),
                             esc(r.get("severity"))) for r in triggers])
+        body += escalation_history(report, escalation)
     return section("信用等级与屡罚不改", body)
+
+
+def escalation_history(report: Report, escalation: Mapping[str, Any]) -> str:
+    """升级历史: every run and confirmation dated by the report's date, oldest first — how
+    the level came to be, as `Escalation.history` keeps it."""
+    events = sorted((event for event in history_events(escalation.get("history") or [])
+                     if {"asOf", "action"} <= event.keys()
+                     and str(event["asOf"]) <= report.as_of.isoformat()),
+                    key=lambda event: (str(event["asOf"]), str(event.get("at") or "")))
+    if not events:
+        return ""
+    return "<h3>升级历史</h3>" + table(("日期", "事项", "级别", "规则", "经办", "说明"), [
+        (esc(event["asOf"]), esc(ESCALATION_ACTION_ZH.get(event["action"], event["action"])),
+         esc(zh(ESCALATION_LEVEL_ZH, event.get("level")) or event.get("level")),
+         esc("、".join(event.get("rules") or [])), esc(event.get("actor")),
+         esc(event.get("note"))) for event in events])
+
+
+def repairs_and_objections(report: Report) -> str | None:
+    """信用修复与异议处理: the repairs granted and the objections filed by the report's date,
+    each with its outcome as it stood then (one resolved later is still 处理中) — when there
+    are any."""
+    day = report.as_of
+    repaired = sorted(((as_date(r.get("repairedOn")), r) for r in report.records
+                       if r.get("repairedOn") is not None
+                       and (as_date(r.get("repairedOn")) or day) <= day),
+                      key=lambda pair: (str(pair[0]), str(pair[1].get("id"))))
+    objected = sorted(((objection, r) for r in report.records
+                       for objection in r.get("objections") or []
+                       if (as_date(objection.get("filedOn")) or day) <= day),
+                      key=lambda pair: (str(pair[0].get("filedOn")), str(pair[0].get("id"))))
+    if not repaired and not objected:
+        return None
+    body = ""
+    if repaired:
+        body += "<h3>信用修复</h3>" + table(("记录编号", "类别", "修复日期", "修复编号"), [
+            (esc(r.get("id")), esc(zh(RECORD_KIND_ZH, r.get("kind"))), esc(on),
+             esc(r.get("repair"))) for on, r in repaired])
+    if objected:
+        lines = []
+        for objection, r in objected:
+            resolved = resolved_day(objection)
+            done = resolved is not None and resolved <= day
+            outcome = (zh(OBJECTION_OUTCOME_ZH, objection.get("outcome")) if done else "处理中")
+            lines.append((esc(objection.get("id")), esc(r.get("id")),
+                          esc(as_date(objection.get("filedOn"))), esc(outcome),
+                          esc(resolved if done else None)))
+        body += "<h3>异议处理</h3>" + table(("异议编号", "记录编号", "提出日期", "处理结果",
+                                           "办结日期"), lines)
+    return section("信用修复与异议处理", body)
 
 
 def escalation_as_of(report: Report, node: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -476,13 +546,14 @@ def disclaimer(report: Report) -> str:
             f'<p class="number">报告编号 {esc(report.number)}</p></footer>')
 
 
-# Print order. Escalation (with history), credit grade and repair status are further sections.
+# Print order.
 SECTIONS: list[Section] = [
     report_header,
     basic_facts,
     active_records,
     historical_records,
     related_records,
+    repairs_and_objections,
     grade_and_escalation,
     association_risk,
     beneficial_owners,
