@@ -532,3 +532,18 @@ def test_repairs_objections_and_escalation_history_as_of_the_report(services: Se
 def test_no_repair_or_objection_no_section(services: Services, person: str) -> None:
     page = build_report(services, row(services, COMPANY), INVESTIGATOR, TODAY)
     assert "信用修复与异议处理" not in page and "升级历史" not in page
+
+
+def test_a_contracts_authority_is_its_government_party(services: Services, person: str) -> None:
+    """A contract's 机关 column was empty: contracts carry the agency as a party (政府方), not an
+    authority name (left as found by the credit report's review)."""
+    graph = services.graph
+    agency = make_uscc(prefix="11", org="MB3C0R010")
+    subject(graph, agency, "德州市财政局", kind="AGENCY")
+    record(graph, COMPANY, "Contract", "ZFCG-2026-8", role="counterparty", domain="contract",
+           date=TODAY - dt.timedelta(days=20), title="办公设备采购")
+    graph.write("MATCH (a:Subject {id: $a}), (r:Contract {id: 'ZFCG-2026-8'}) "
+                "CREATE (a)-[:HAS_RECORD {role: 'agency'}]->(r)", {"a": agency})
+    page = build_report(services, row(services, COMPANY), INVESTIGATOR, TODAY)
+    assert re.search(r"ZFCG-2026-8</td>(<td>[^<]*</td>){5}<td>德州市财政局</td>",
+                     section_of(page, "有效信用记录"))

@@ -82,12 +82,15 @@ DISCLAIMER = ("本报告依据公共信用信息平台截至数据日期归集�
 
 # Every record of the subject that existed on the report's date (a corrected version from its
 # `correctedOn`), with the dates its status on that day is read from: the decisions taken
-# since (repair, revocation, an objection filed or resolved) and its own dates.
+# since (repair, revocation, an objection filed or resolved) and its own dates. A contract
+# names no authority of its own: its 机关 is the government party (政府方).
 RECORDS = f"""
 MATCH (s:{Label.SUBJECT.value} {{id: $id}})-[h:{Link.HAS_RECORD.value}]->(r)
 WHERE (r.date IS NULL OR r.date <= $asOf) AND (r.correctedOn IS NULL OR r.correctedOn <= $asOf)
 WITH h, r ORDER BY r.date DESC, r.id LIMIT $limit
-RETURN collect(r {{.id, .kind, .domain, .severity, .status, .date, .title, .authority,
+RETURN collect(r {{.id, .kind, .domain, .severity, .status, .date, .title,
+                  authority: coalesce(r.authority, [(a)-[:{Link.HAS_RECORD.value}
+                      {{role: '{PartyRole.AGENCY.value}'}}]->(r) | a.name][0]),
                   .repairedOn, .revokedOn, .correctedOn, .publicityUntil, .validTo,
                   .removedOn, .fulfilledOn, .repair, role: h.role,
                   objections: [(r)<-[:{Link.OBJECTS_TO.value}]-(o:{Label.OBJECTION.value})
