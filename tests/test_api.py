@@ -144,6 +144,58 @@ def test_record_status_follows_its_dates(company: str, api: Api, graph: Graph) -
     assert not {"P-ended", "L-removed", "J-done", "X-lapsed"} & {r["id"] for r in active}
 
 
+def test_records_and_escalation_as_of_a_date(company: str, api: Api, graph: Graph) -> None:
+    """`records` and `Subject.escalation` took no asOf (left as found by the asOf review):
+    an investigator could not see a subject's records or level as an earlier riskAssessment
+    or repeatOffenders(asOf) saw them. Given asOf, records are those that existed then with
+    their status on that day — a later repair, objection, end of publicity not yet — and the
+    escalation is the level it had then."""
+    today = TODAY
+    then = today - dt.timedelta(days=20)
+    record(graph, company, "Penalty", "P-repaired-since", status="REPAIRED", severity="一般",
+           domain="tax", date=today - dt.timedelta(days=200), repairedOn=today,
+           publicityUntil=today + dt.timedelta(days=100))
+    record(graph, company, "Penalty", "P-published-then", severity="一般", domain="tax",
+           date=today - dt.timedelta(days=400), publicityUntil=today - dt.timedelta(days=5))
+    record(graph, company, "Penalty", "P-disputed-since", status="DISPUTED", severity="一般",
+           domain="tax", date=today - dt.timedelta(days=150))
+    graph.write("MATCH (r:Penalty {id: 'P-disputed-since'}) CREATE (:Objection {id: 'O-1', "
+                "status: 'OPEN', filedOn: $today})-[:OBJECTS_TO]->(r)", {"today": today})
+    record(graph, company, "Penalty", "P-later", severity="一般", domain="tax",
+           date=today - dt.timedelta(days=2))
+    history = [json.dumps({"asOf": (today - dt.timedelta(days=60)).isoformat(),
+                           "at": "2026-01-01T00:00:00+00:00", "action": "created",
+                           "level": "FOCUS", "rules": ["R1"]}),
+               json.dumps({"asOf": (today - dt.timedelta(days=1)).isoformat(),
+                           "at": "2026-01-02T00:00:00+00:00", "action": "raised",
+                           "level": "SEVERE_PROPOSED", "rules": ["R3"]})]
+    graph.write("MATCH (s:Subject {id: $id}) CREATE (s)-[:HAS_ESCALATION]->(:Escalation "
+                "{id: 'E-' + $id, subject: $id, level: 'SEVERE_PROPOSED', status: 'ACTIVE', "
+                "since: $since, proposedOn: $since, rules: ['R3'], history: $history})",
+                {"id": company, "since": today - dt.timedelta(days=1), "history": history})
+    query = """query($id: ID!, $asOf: Date, $active: Boolean) { subject(id: $id) {
+        records(kind: PENALTY, asOf: $asOf, activeOnly: $active) { id status }
+        escalation(asOf: $asOf) { level status rules } } }"""
+
+    def answer(day: dt.date | None, active: bool = False) -> tuple[dict[str, str], Any]:
+        found = data(api, query, id=company, asOf=day.isoformat() if day else None,
+                     active=active)["subject"]
+        return {r["id"]: r["status"] for r in found["records"]}, found["escalation"]
+
+    now, level_now = answer(None)
+    assert (now["P-repaired-since"], now["P-published-then"], now["P-disputed-since"]) == (
+        "REPAIRED", "EXPIRED", "DISPUTED")
+    assert "P-later" in now and level_now["level"] == "SEVERE_PROPOSED"
+    past, level_then = answer(then)
+    assert "P-later" not in past
+    assert (past["P-repaired-since"], past["P-published-then"], past["P-disputed-since"]) == (
+        "ACTIVE", "ACTIVE", "ACTIVE")
+    assert level_then == {"level": "FOCUS", "status": "ACTIVE", "rules": ["R1"]}
+    active, _ = answer(then, active=True)
+    assert {"P-repaired-since", "P-published-then"} <= set(active)
+    assert answer(today - dt.timedelta(days=90))[1] is None
+
+
 def test_signal_records_show_todays_status(company: str, api: Api, graph: Graph) -> None:
     """A penalty that counted a year ago shows, as every record does, its status today."""
     today = TODAY

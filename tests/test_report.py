@@ -17,6 +17,7 @@ from credgraph.api.desk import NPM_FILES, desk_folder
 from credgraph.cli import main
 from credgraph.graph.model import RELATIONS, RelationType
 from credgraph.queries import report as credit
+from credgraph.queries.fragments import status_as_of
 from credgraph.queries.report import Report, Requester, build_report, cap_reason
 from credgraph.queries.risk import assess
 from credgraph.queries.subjects import find_subject
@@ -118,8 +119,8 @@ def test_an_objection_resolved_after_midnight_was_open_the_day_before(
         penalty = {"kind": "PENALTY", "status": "REVOKED", "revokedOn": dt.date(2026, 3, 1),
                    "publicityUntil": dt.date(2027, 1, 1),
                    "objections": [{"filedOn": dt.date(2026, 2, 20), "resolvedAt": resolved}]}
-        assert credit.status_as_of(penalty, dt.date(2026, 2, 28)) == "DISPUTED"
-        assert credit.status_as_of(penalty, dt.date(2026, 3, 1)) == "REVOKED"
+        assert status_as_of(penalty, dt.date(2026, 2, 28)) == "DISPUTED"
+        assert status_as_of(penalty, dt.date(2026, 3, 1)) == "REVOKED"
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()

@@ -92,7 +92,10 @@ class Escalation:
     history: list[EscalationEvent]
 
     @classmethod
-    def from_row(cls, row: dict[str, Any], who: Principal, rules: Rules) -> Escalation:
+    def from_row(cls, row: dict[str, Any], who: Principal, rules: Rules,
+                 as_of: dt.date | None = None) -> Escalation:
+        """An escalation row; its triggering records with their status on `as_of` (default
+        today)."""
         proposed = as_date(row.get("proposedOn"))
         waiting = (row["status"] == EscalationStatus.ACTIVE.value and proposed is not None
                    and row["level"] == EscalationLevel.SEVERE_PROPOSED.value)
@@ -105,7 +108,7 @@ class Escalation:
             id=strawberry.ID(row["id"]), subject=Subject.from_row(row["subjectRow"], who),
             level=EscalationLevel(row["level"]), status=EscalationStatus(row["status"]),
             rules=list(row.get("rules") or []), reasons=list(row.get("reasons") or []),
-            triggers=[CreditRecord.from_row(r) for r in triggers], since=since,
+            triggers=[CreditRecord.from_row(r, as_of) for r in triggers], since=since,
             opened_on=as_date(row.get("openedOn")), proposed_on=proposed,
             earliest_confirmation=engine.earliest_confirmation(rules, proposed)
             if waiting and proposed else None,
@@ -173,7 +176,8 @@ def _loader(info: Info, name: str, load: Callable[[list[Any]], Awaitable[list[An
     return loaders[name]
 
 
-async def subject_escalation(info: Info, subject: str) -> Escalation | None:
+async def subject_escalation(info: Info, subject: str,
+                             as_of: dt.date | None = None) -> Escalation | None:
     svc = services(info)
 
     async def load(ids: list[str]) -> list[dict[str, Any] | None]:
@@ -181,7 +185,9 @@ async def subject_escalation(info: Info, subject: str) -> Escalation | None:
         return [rows.get(sid) for sid in ids]
 
     row = await _loader(info, "escalation", load).load(subject)
-    return Escalation.from_row(row, principal(info), svc.rules) if row else None
+    if row is not None and as_of is not None:
+        row = await in_thread(engine.escalation_on, svc.graph, svc.rules, row, as_of)
+    return Escalation.from_row(row, principal(info), svc.rules, as_of) if row else None
 
 
 async def subject_grade(info: Info, subject: str, as_of: dt.date | None) -> CreditGrade:
@@ -245,7 +251,7 @@ class EscalationQuery:
         svc = services(info)
         page = await in_thread(engine.list_escalations, svc.graph, svc.rules, as_of,
                                level.value if level else None, prefix, first, start)
-        edges = [EscalationEdge(node=Escalation.from_row(row, who, svc.rules),
+        edges = [EscalationEdge(node=Escalation.from_row(row, who, svc.rules, as_of),
                                 cursor=encode_cursor(int(row["rank"]), row["id"]))
                  for row in page.rows]
         audit(info, "repeatOffenders", [str(row["subject"]) for row in page.rows])

@@ -20,7 +20,7 @@ from credgraph.api.auth import PII_ROLES, Principal
 from credgraph.api.errors import ErrorCode, api_error
 from credgraph.graph import model
 from credgraph.queries import risk
-from credgraph.queries.fragments import status_on
+from credgraph.queries.fragments import status_as_of, status_on
 from credgraph.queries.neighbourhood import Edge, as_date
 from credgraph.queries.subjects import candidate_keys, find_subject, subject_records
 from credgraph.rules import LimitRules
@@ -109,12 +109,15 @@ class CreditRecord:
     authority: str | None
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> CreditRecord:
+    def from_row(cls, row: dict[str, Any], at: dt.date | None = None) -> CreditRecord:
+        """A record with its status today as its dates give it — or on a past date `at`,
+        a decision taken later on it not yet made (a row read with `DECISION_FIELDS`)."""
         date = row.get("date")
+        status = status_on(row, today()) if at is None else status_as_of(row, at)
         return cls(
             id=strawberry.ID(str(row["id"])), kind=RecordKind(row["kind"]),
             domain=row.get("domain"), severity=row.get("severity"),
-            status=RecordStatus(status_on(row, today())),
+            status=RecordStatus(status),
             date=as_date(date),
             title=row.get("title"), authority=row.get("authority"),
         )
@@ -133,22 +136,26 @@ class Subject:
     def region_name(self) -> str | None:
         return region_name(self.region)
 
-    @strawberry.field
+    @strawberry.field(description="The subject's credit records, newest first, with their "
+                                  "status today — or, given asOf, those that existed then with "
+                                  "their status on that day")
     async def records(self, info: Info, kind: RecordKind | None = None,
-                      active_only: bool | None = None, limit: int = 200) -> list[CreditRecord]:
+                      active_only: bool | None = None, limit: int = 200,
+                      as_of: dt.date | None = None) -> list[CreditRecord]:
         check_limit(info, limit)
-        rows = await in_thread(subject_records, services(info).graph, str(self.id),
+        svc = services(info)
+        rows = await in_thread(subject_records, svc.graph, str(self.id),
                                kind.value if kind else None, bool(active_only), limit,
-                               today())
-        return [CreditRecord.from_row(row) for row in rows]
+                               today(), as_of, svc.rules.limits.max_list)
+        return [CreditRecord.from_row(row, as_of) for row in rows]
 
     @strawberry.field(description="屡罚不改: the subject's escalation (null when none; a LIFTED "
-                                  "one keeps its history)")
-    async def escalation(self, info: Info) -> Annotated[
+                                  "one keeps its history) — or, given asOf, as it stood then")
+    async def escalation(self, info: Info, as_of: dt.date | None = None) -> Annotated[
             Escalation, strawberry.lazy("credgraph.api.escalation")] | None:
         from credgraph.api.escalation import subject_escalation
 
-        return await subject_escalation(info, str(self.id))
+        return await subject_escalation(info, str(self.id), as_of)
 
     @strawberry.field(description="分级分类: grade A/B/C/D as of a date (default today)")
     async def credit_grade(self, info: Info, as_of: dt.date | None = None) -> Annotated[

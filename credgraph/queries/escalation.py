@@ -58,7 +58,7 @@ from credgraph.graph.model import (
     types_pattern,
 )
 from credgraph.loaders.derive import add_months
-from credgraph.queries.fragments import RECORD_SUMMARY, in_force, live
+from credgraph.queries.fragments import RECORD_ON_A_DATE, in_force, live
 from credgraph.queries.neighbourhood import as_date
 from credgraph.queries.subjects import SUBJECT_SUMMARY
 from credgraph.rules import EscalationRules, Rules
@@ -762,7 +762,7 @@ UNWIND $ids AS sid
 MATCH (s:{_SUBJECT} {{id: sid}})-[:{_HAS_ESCALATION}]->(e:{_ESC})
 RETURN collect(e {{{ESCALATION_FIELDS}, .history,
   subjectRow: s {{{SUBJECT_SUMMARY}}},
-  triggers: [(e)-[:{_TRIGGERED_BY}]->(r) | r {{{RECORD_SUMMARY}}}],
+  triggers: [(e)-[:{_TRIGGERED_BY}]->(r) | r {{{RECORD_ON_A_DATE}}}],
   objections: [(e)-[:{_TRIGGERED_BY}]->(r)<-[:{Link.OBJECTS_TO.value}]-
                (o:{Label.OBJECTION.value} {{status: $open}}) | [r.id, o.id]]}}) AS rows
 """
@@ -912,7 +912,7 @@ _RANK = ("CASE e.level " + " ".join(f"WHEN '{level.value}' THEN {rank(level)}"
 # What a listing shows of an escalation `e` (a map projection): its fields, its subject `s`'s
 # summary and its triggers.
 _ROW = f"""{ESCALATION_FIELDS}, .history, subjectRow: s {{{SUBJECT_SUMMARY}}},
-    triggers: [(e)-[:{_TRIGGERED_BY}]->(r) | r {{{RECORD_SUMMARY}}}]"""
+    triggers: [(e)-[:{_TRIGGERED_BY}]->(r) | r {{{RECORD_ON_A_DATE}}}]"""
 
 LIST_ACTIVE = f"""
 MATCH (e:{_ESC})
@@ -1050,7 +1050,7 @@ def as_it_stood(row: Mapping[str, Any], state: StateOn, as_of: dt.date,
 TRIGGER_RECORDS = "\n".join(f"""CALL () {{
   UNWIND ${kind.value} AS rid
   MATCH (r:{RECORD_LABELS[kind].value} {{id: rid}})
-  RETURN collect(r {{{RECORD_SUMMARY}}}) AS {kind.value}
+  RETURN collect(r {{{RECORD_ON_A_DATE}}}) AS {kind.value}
 }}""" for kind in TRIGGER_KINDS) + "\nRETURN " + " + ".join(
     kind.value for kind in TRIGGER_KINDS) + " AS rows"
 
@@ -1072,6 +1072,26 @@ def trigger_records(graph: Graph, keys: Iterable[Trigger]) -> dict[Trigger, dict
               for kind in TRIGGER_KINDS}
     return {(row["kind"], row["id"]): dict(row)
             for row in graph.read_rows(TRIGGER_RECORDS, params, timeout=READ_TIMEOUT)}
+
+
+def escalation_on(graph: Graph, rules: Rules, node: dict[str, Any] | None,
+                  as_of: dt.date) -> dict[str, Any] | None:
+    """An escalation node (`escalations_of`) as it stood on a date, as `repeatOffenders(asOf)`
+    and the grade read it from its history: the level then, with that level's measures, the
+    rules and triggering records of the run that decided it, and no confirmation or lift made
+    later; one lifted by then shows as lifted; none when it did not stand yet."""
+    if node is None:
+        return None
+    state = state_on(node, as_of)
+    if state is None:
+        lifted = as_date(node.get("liftedOn"))
+        lifted_by_then = node.get("status") == EscalationStatus.LIFTED and (
+            lifted is None or lifted <= as_of)
+        return node if lifted_by_then else None
+    shown = stood(rules, node, state, as_of, trigger_records(graph, state.triggers or ()))
+    if state.level == node.get("level") and node.get("measures"):
+        shown["measures"] = node["measures"]  # the level it still has: the measures it took
+    return shown
 
 
 @dataclass(frozen=True)

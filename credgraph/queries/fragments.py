@@ -6,10 +6,22 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from credgraph.graph.model import RECORD_LABELS, Label, RecordKind, RecordStatus
+from credgraph.graph.model import RECORD_LABELS, Label, Link, RecordKind, RecordStatus
 
 # What a CreditRecord shows (SPEC §9), as a map projection's fields: `r {RECORD_SUMMARY}`.
 RECORD_SUMMARY = ".id, .kind, .domain, .severity, .status, .date, .title, .authority"
+
+
+# What `status_as_of` reads of a record `r` (a map projection's fields): its dates and the
+# decisions taken on it — repair, revocation, correction, and every objection.
+DECISION_FIELDS = (
+    ".status, .repairedOn, .revokedOn, .correctedOn, .publicityUntil, .validTo, .removedOn, "
+    f".fulfilledOn, objections: [(r)<-[:{Link.OBJECTS_TO.value}]-(o:{Label.OBJECTION.value}) "
+    "| o {.id, .filedOn, .resolvedAt, .outcome}]")
+
+
+# A CreditRecord with what its status on a past date is read from (`status_as_of`).
+RECORD_ON_A_DATE = ".id, .kind, .domain, .severity, .date, .title, .authority, " + DECISION_FIELDS
 
 
 def live(rel: str, at: str = "$asOf") -> str:
@@ -93,3 +105,41 @@ def record_by_id(variable: str = "r", param: str = "$id") -> str:
         f"MATCH ({variable}:{label.value} {{id: {param}}}) RETURN {variable}"
         for label in RECORD_LABELS.values())
     return f"CALL () {{ {branches} }}"
+
+
+# The date that ends a record of a kind whose dates decide its status (an EXPIRED one stored
+# without it stays EXPIRED whatever the date asked).
+EXPIRY_DATE = {RecordKind.PENALTY.value: "publicityUntil", RecordKind.LISTING.value: "removedOn",
+               RecordKind.JUDGMENT.value: "fulfilledOn"}
+
+
+def status_as_of(record: Mapping[str, Any], as_of: dt.date) -> str:
+    """A record's status on a date (a row read with `DECISION_FIELDS`), as the grade and the
+    risk signals of that date see it (SPEC §8: an earlier asOf sees the record as it was): a
+    repair or revocation decided later is not yet made; an objection is DISPUTED from the day
+    it was filed to the day it was resolved; a penalty's publicity, a listing's removal and a
+    judgment's fulfilment are read from their dates on that day, not on the day of the last
+    load. A licence stored EXPIRED stays so (its source's 当前状态 may have ended it, not its
+    有效期至); one stored ACTIVE expires on the day after its 有效期至."""
+    status = str(record.get("status") or RecordStatus.ACTIVE.value)
+    if status in (RecordStatus.REPAIRED, RecordStatus.REVOKED):
+        if not in_force_at(record, as_of):
+            return status
+        status = RecordStatus.ACTIVE.value  # decided after the date
+    for objection in record.get("objections") or []:
+        filed_on, resolved_on = _day(objection.get("filedOn")), resolved_day(objection)
+        if filed_on is not None and filed_on <= as_of and (resolved_on is None
+                                                           or resolved_on > as_of):
+            return RecordStatus.DISPUTED.value
+    ends = EXPIRY_DATE.get(str(record.get("kind")))
+    if status == RecordStatus.DISPUTED or (
+            status == RecordStatus.EXPIRED and ends is not None and record.get(ends) is not None):
+        status = RecordStatus.ACTIVE.value  # disputed later; expired by the date read below
+    return status_on({**record, "status": status}, as_of)
+
+
+def resolved_day(objection: Mapping[str, Any]) -> dt.date | None:
+    """The day an objection was resolved: resolvedAt is an instant (UTC), filedOn and
+    revokedOn are the service's local day."""
+    resolved = _day(objection.get("resolvedAt"))
+    return resolved.astimezone().date() if isinstance(resolved, dt.datetime) else resolved

@@ -34,7 +34,6 @@ from credgraph.graph.model import (
     Link,
     PartyRole,
     RecordKind,
-    RecordStatus,
     SubjectKind,
 )
 from credgraph.queries import ownership, risk
@@ -46,13 +45,11 @@ from credgraph.queries.escalation import (
     LOWERED,
     RAISED,
     UPDATED,
+    escalation_on,
     escalations_of,
     history_events,
-    state_on,
-    stood,
-    trigger_records,
 )
-from credgraph.queries.fragments import in_force_at, status_on
+from credgraph.queries.fragments import DECISION_FIELDS, resolved_day, status_as_of
 from credgraph.queries.grading import credit_grades
 from credgraph.queries.neighbourhood import Edge, as_date
 from credgraph.queries.risk_levels import RISK_LEVEL_ZH
@@ -88,13 +85,10 @@ RECORDS = f"""
 MATCH (s:{Label.SUBJECT.value} {{id: $id}})-[h:{Link.HAS_RECORD.value}]->(r)
 WHERE (r.date IS NULL OR r.date <= $asOf) AND (r.correctedOn IS NULL OR r.correctedOn <= $asOf)
 WITH h, r ORDER BY r.date DESC, r.id LIMIT $limit
-RETURN collect(r {{.id, .kind, .domain, .severity, .status, .date, .title,
+RETURN collect(r {{.id, .kind, .domain, .severity, .date, .title, .repair, role: h.role,
                   authority: coalesce(r.authority, [(a)-[:{Link.HAS_RECORD.value}
                       {{role: '{PartyRole.AGENCY.value}'}}]->(r) | a.name][0]),
-                  .repairedOn, .revokedOn, .correctedOn, .publicityUntil, .validTo,
-                  .removedOn, .fulfilledOn, .repair, role: h.role,
-                  objections: [(r)<-[:{Link.OBJECTS_TO.value}]-(o:{Label.OBJECTION.value})
-                               | o {{.id, .filedOn, .resolvedAt, .outcome}}]}}) AS rows
+                  {DECISION_FIELDS}}}) AS rows
 """
 
 
@@ -170,44 +164,6 @@ class Report:
 
 
 Section = Callable[[Report], str | None]
-
-
-# The date that ends a record of a kind whose dates decide its status (an EXPIRED one stored
-# without it stays EXPIRED whatever the report's date).
-EXPIRY_DATE = {RecordKind.PENALTY.value: "publicityUntil", RecordKind.LISTING.value: "removedOn",
-               RecordKind.JUDGMENT.value: "fulfilledOn"}
-
-
-def status_as_of(record: Mapping[str, Any], as_of: dt.date) -> str:
-    """A record's status on the report's date, as the grade and the risk signals of that date
-    see it (SPEC §8: an earlier asOf sees the record as it was): a repair or revocation decided
-    later is not yet made; an objection is DISPUTED from the day it was filed to the day it
-    was resolved; a penalty's publicity, a listing's removal and a judgment's fulfilment are
-    read from their dates on that day, not on the day of the last load. A licence stored
-    EXPIRED stays so (its source's 当前状态 may have ended it, not its 有效期至); one stored
-    ACTIVE expires on the day after its 有效期至."""
-    status = str(record.get("status") or RecordStatus.ACTIVE.value)
-    if status in (RecordStatus.REPAIRED, RecordStatus.REVOKED):
-        if not in_force_at(record, as_of):
-            return status
-        status = RecordStatus.ACTIVE.value  # decided after the date
-    for objection in record.get("objections") or []:
-        filed_on, resolved_on = as_date(objection.get("filedOn")), resolved_day(objection)
-        if filed_on is not None and filed_on <= as_of and (resolved_on is None
-                                                           or resolved_on > as_of):
-            return RecordStatus.DISPUTED.value
-    ends = EXPIRY_DATE.get(str(record.get("kind")))
-    if status == RecordStatus.DISPUTED or (
-            status == RecordStatus.EXPIRED and ends is not None and record.get(ends) is not None):
-        status = RecordStatus.ACTIVE.value  # disputed later; expired by the date read below
-    return status_on({**record, "status": status}, as_of)
-
-
-def resolved_day(objection: Mapping[str, Any]) -> dt.date | None:
-    """The day an objection was resolved: resolvedAt is an instant (UTC), filedOn and
-    revokedOn are the service's local day."""
-    resolved = as_date(objection.get("resolvedAt"))
-    return resolved.astimezone().date() if isinstance(resolved, dt.datetime) else resolved
 
 
 # -- HTML helpers ------------------------------------------------------------------------------
@@ -431,7 +387,8 @@ def grade_and_escalation(report: Report) -> str | None:
     person = report.kind is SubjectKind.NATURAL_PERSON
     key = report.subject["id"]
     grade = credit_grades(report.graph, report.services.rules, [key], report.as_of).get(key)
-    escalation = escalation_as_of(report, escalations_of(report.graph, [key]).get(key))
+    escalation = escalation_on(report.graph, report.services.rules,
+                               escalations_of(report.graph, [key]).get(key), report.as_of)
     pairs = []
     if grade is not None:
         pairs += [("信用等级", esc(grade.grade)), ("信用分", esc(grade.score))]
@@ -510,26 +467,6 @@ def repairs_and_objections(report: Report) -> str | None:
         body += "<h3>异议处理</h3>" + table(("异议编号", "记录编号", "提出日期", "处理结果",
                                            "办结日期"), lines)
     return section("信用修复与异议处理", body)
-
-
-def escalation_as_of(report: Report, node: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The escalation as it stood on the report's date, as `repeatOffenders(asOf)` and the
-    grade read it from its history: the level then, with that level's measures, the rules and
-    triggering records of the run that decided it, and no confirmation or lift made later;
-    one lifted by then shows as lifted; none when it did not stand yet."""
-    if node is None:
-        return None
-    state = state_on(node, report.as_of)
-    if state is None:
-        lifted = as_date(node.get("liftedOn"))
-        lifted_by_then = node.get("status") == EscalationStatus.LIFTED and (
-            lifted is None or lifted <= report.as_of)
-        return node if lifted_by_then else None
-    records = trigger_records(report.graph, state.triggers or ())
-    shown = stood(report.services.rules, node, state, report.as_of, records)
-    if state.level == node.get("level") and node.get("measures"):
-        shown["measures"] = node["measures"]  # the level it still has: the measures it took
-    return shown
 
 
 def cap_reason(capped_by: str) -> str:

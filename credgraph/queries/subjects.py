@@ -7,7 +7,7 @@ from typing import Any
 
 from credgraph.graph.driver import Graph
 from credgraph.graph.model import RecordStatus
-from credgraph.queries.fragments import status_at
+from credgraph.queries.fragments import DECISION_FIELDS, status_as_of, status_at
 from credgraph.schema.identifiers import (
     IdentifierError,
     is_person_number,
@@ -84,11 +84,33 @@ RETURN collect(r {{.id, .kind, .domain, .severity, status, .date, .title, .autho
 ACTIVE_STATUSES = [RecordStatus.ACTIVE.value, RecordStatus.DISPUTED.value]
 
 
+# The records that existed on a past date (a corrected version from its `correctedOn`) with
+# what their status on that date is read from; newest first, at most $read of them.
+RECORDS_ON = f"""
+MATCH (s:Subject {{id: $id}})-[h:HAS_RECORD]->(r)
+WHERE ($kind IS NULL OR r.kind = $kind) AND (r.date IS NULL OR r.date <= $asOf)
+  AND (r.correctedOn IS NULL OR r.correctedOn <= $asOf)
+WITH r ORDER BY r.date DESC, r.id LIMIT $read
+RETURN collect(r {{.id, .kind, .domain, .date, .title, .authority, .severity,
+                  {DECISION_FIELDS}}}) AS rows
+"""
+
+
 def subject_records(graph: Graph, subject: str, kind: str | None, active_only: bool,
-                    limit: int, today: dt.date) -> list[dict[str, Any]]:
-    return graph.read_rows(RECORDS, {"id": subject, "kind": kind, "activeOnly": active_only,
-                                     "active": ACTIVE_STATUSES, "limit": limit,
-                                     "today": today})
+                    limit: int, today: dt.date, as_of: dt.date | None = None,
+                    read: int = 1000) -> list[dict[str, Any]]:
+    """A subject's records newest first with their status today — or, given `as_of`, those
+    that existed then with their status on that day (a repair, revocation, correction or
+    objection decided later not yet made, as the analyses of that date see them); `read`
+    bounds the records judged for `active_only` on a past date."""
+    if as_of is None:
+        return graph.read_rows(RECORDS, {"id": subject, "kind": kind, "activeOnly": active_only,
+                                         "active": ACTIVE_STATUSES, "limit": limit,
+                                         "today": today})
+    rows = graph.read_rows(RECORDS_ON, {"id": subject, "kind": kind, "asOf": as_of,
+                                        "read": read if active_only else limit})
+    dated = [{**row, "status": status_as_of(row, as_of)} for row in rows]
+    return [row for row in dated if not active_only or row["status"] in ACTIVE_STATUSES][:limit]
 
 
 # What an analysis shows of each subject it names (a map projection of `s`).
