@@ -479,6 +479,22 @@ def test_a_search_scores_a_namesake_elsewhere_lower(city: Services) -> None:
     assert {c.score for c in city.resolver.candidates("丰源物流有限公司", None, 10)[:2]} == {100}
 
 
+def test_a_search_by_a_trade_name_that_is_a_place_elsewhere_names_no_place(
+        city: Services) -> None:
+    """凌云信息技术服务有限公司 asked names no place: its 凌云 is the 字号 of
+    德州市凌云信息技术服务有限公司 (凌云县 is in Guangxi) — 1.0, as 鑫源食品有限公司 is for
+    德州市德城区鑫源食品有限公司. It scored 0.95 (search_namesake), as though 凌云 named a place
+    the subject lies in but is called otherwise; so did 昆山饭店有限公司 for 苏州市昆山饭店有限公司
+    in 姑苏区 (a held-out review with a 苏州 bundle)."""
+    found = city.resolver.candidates("鑫源食品有限公司", None, 1)
+    assert [(c.id, c.score) for c in found] == [(XINYUAN, 100)]
+    found = city.resolver.candidates("凌云信息技术服务有限公司", None, 1)
+    assert [(c.id, c.score) for c in found] == [(LINGYUN, 100)]
+    # the place named still counts: 德州市凌云… is so called, a 济南 one would be elsewhere
+    found = city.resolver.candidates("德州市凌云信息技术服务有限公司", None, 1)
+    assert [(c.id, c.score) for c in found] == [(LINGYUN, 100)]
+
+
 def test_a_search_by_trade_name_finds_the_branches_bearing_it(city: Services,
                                                                tmp_path: Path) -> None:
     """宏达商贸 asked: every subject whose name holds it — the companies and the branch named

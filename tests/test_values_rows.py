@@ -200,6 +200,11 @@ def test_parse_error_masks_id_numbers() -> None:
     ("德州市市场监督管理局", "虚假宣传", "market"),
     ("德州市农业农村局", "经营假农药", "agriculture"),
     ("德州市生态环境局", "超标排放", "environment"),
+    ("德州市文化和旅游局", "未经许可经营旅行社业务", "culture_tourism"),
+    # most cities' bureaus are not called 文化和旅游局
+    ("苏州市文化广电和旅游局", "未经许可经营旅行社业务", "culture_tourism"),
+    ("苏州市吴江区文体广电和旅游局", "擅自从事互联网上网服务经营活动", "culture_tourism"),
+    ("德州市文化广电新闻出版局", "擅自从事互联网上网服务经营活动", "culture_tourism"),
 ])
 def test_penalty_domain_by_the_rules_keywords(rules: Rules, authority: str, violation: str,
                                               domain: str) -> None:

@@ -244,9 +244,13 @@ class Resolver:
         if asked and (asked in core
                       or (asked not in region_names() and asked in named + found.split.core)):
             score = max(score, self.part)
+        kept = found.split.kept_at(found.candidate.region)
         if not all(found.lies_in(p) for p in query.places):
             score *= self.elsewhere
-        elif query.places and found.candidate.score == 100 and not _called(found, query):
+        elif (query.places_keeping(kept) and found.candidate.score == 100
+              and not _called(found, query)):
+            # a name naming a place: a place that is the subject's 字号 (昆山饭店有限公司 for
+            # 苏州市昆山饭店有限公司) names none
             score = min(score, self.namesake)
         return round(score, 2)
 
