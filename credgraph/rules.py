@@ -114,6 +114,7 @@ class DomainRules(Section):
     commitments: str
     keywords: dict[str, list[str]]
     names: dict[str, str]
+    refines: dict[str, str] = Field(default_factory=dict)
 
     @property
     def of_records(self) -> set[str]:
@@ -125,6 +126,10 @@ class DomainRules(Section):
     def _judgments_known(self) -> DomainRules:
         if self.judgments not in self.of_records:
             raise ValueError(f"judgments = {self.judgments!r} is not a domain of [domains]")
+        for finer, coarser in self.refines.items():
+            for key in (finer, coarser):
+                if key not in self.keywords:
+                    raise ValueError(f"refines: {key!r} is not a domain of [domains.keywords]")
         return self
 
 

@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 
 from credgraph.loaders.derive import Deriver
-from credgraph.rules import Rules
+from credgraph.rules import Rules, RulesError
 from credgraph.schema.rows import (
     CommitmentRow,
     FieldProblem,
@@ -205,8 +205,22 @@ def test_parse_error_masks_id_numbers() -> None:
     ("苏州市文化广电和旅游局", "未经许可经营旅行社业务", "culture_tourism"),
     ("苏州市吴江区文体广电和旅游局", "擅自从事互联网上网服务经营活动", "culture_tourism"),
     ("德州市文化广电新闻出版局", "擅自从事互联网上网服务经营活动", "culture_tourism"),
+    # the authority decides; only a market regulator's case is refined to food_drug (a
+    # 苏州 review: an environment bureau's 餐饮 fumes case was food_drug)
+    ("苏州市生态环境局", "餐饮单位未安装油烟净化设施", "environment"),
+    ("德州市综合行政执法局", "餐饮业户占道经营", "urban"),
+    ("德州市卫生健康委员会", "医疗机构使用假药", "health"),
+    ("德州市食品药品监督管理局", "虚假宣传", "food_drug"),
+    # an authority naming no field: the details decide
+    ("德州市公安局", "销售过期食品", "food_drug"),
+    ("德州市人民政府", "违法占地", "other"),
 ])
 def test_penalty_domain_by_the_rules_keywords(rules: Rules, authority: str, violation: str,
                                               domain: str) -> None:
     """假药/劣药 are 药品管理法's words: a market authority's drug case is 食品药品."""
     assert Deriver(rules).domain(None, authority, violation) == domain
+
+
+def test_a_refinement_names_known_domains(rules: Rules) -> None:
+    with pytest.raises(RulesError, match="refines: 'drugs' is not a domain"):
+        rules.with_overrides({"domains": {"refines": {"drugs": "market"}}})

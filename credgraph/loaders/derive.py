@@ -23,17 +23,26 @@ def add_months(day: dt.date, months: int) -> dt.date:
 class Deriver:
     rules: Rules
 
-    def domain(self, given: str | None, *texts: str | None) -> str:
+    def domain(self, given: str | None, authority: str | None, *details: str | None) -> str:
+        """领域: the given one, else the authority's — an environment bureau's case about a
+        restaurant (餐饮) is environmental — refined by what the details name (a market
+        regulator's 食品/药品 case is food_drug), else the first the details name."""
         chosen = self.given_domain(given)
         if chosen is not None:
             return chosen
         section = self.rules.domains
-        keywords = section.keywords
-        haystack = " ".join(t for t in texts if t)
-        for domain in section.order:
-            if any(word in haystack for word in keywords.get(domain, ())):
-                return domain
-        return section.fallback
+        text = " ".join(t for t in details if t)
+        by_authority = self._first(authority or "")
+        if by_authority is not None:
+            finer = (d for d, coarser in section.refines.items() if coarser == by_authority)
+            return next((d for d in finer if self._names(d, text)), by_authority)
+        return self._first(text) or section.fallback
+
+    def _first(self, text: str) -> str | None:
+        return next((d for d in self.rules.domains.order if self._names(d, text)), None)
+
+    def _names(self, domain: str, text: str) -> bool:
+        return any(word in text for word in self.rules.domains.keywords.get(domain, ()))
 
     def given_domain(self, given: str | None) -> str | None:
         """The domain a 领域 cell names (its key or its Chinese name), if it names one."""
