@@ -45,8 +45,11 @@ def test_normalised_names(normalise: NameNormaliser, name: str, expected: str) -
     ("陵城宏达商贸有限公司", [("陵城", {"371403"})], "371403"),
     ("德城宏达商贸有限公司", [("德城", {"371402"})], "371402"),
     ("乐陵宏达商贸有限公司", [("乐陵", {"371481"})], "371481"),
-    # a historical county (陵县, now 陵城区) says only its province: codes were renumbered
-    ("陵县宏达商贸有限公司", [("陵县", {"37"})], "37"),
+    # a historical county renamed (陵县, now 陵城区; 吴江市, now 吴江区) names its successor; one
+    # merged away (沧浪区 into 姑苏区) only its province: codes were renumbered
+    ("陵县宏达商贸有限公司", [("陵县", {"371403"})], "371403"),
+    ("吴江市宏达商贸有限公司", [("吴江市", {"320509"})], "320509"),
+    ("沧浪区宏达商贸有限公司", [("沧浪区", {"32"})], "32"),
     # a name three counties share is evidence of any of them, and of none alone
     ("新华区宏达商贸有限公司", [("新华区", {"130105", "130902", "410402"})], None),
     ("沧州市新华区宏达商贸有限公司", [("沧州市", {"1309"}),

@@ -153,6 +153,26 @@ def test_a_county_prefix_decides(city: Services, tmp_path: Path, name: str,
     assert owners(city) == {"P-1": expected}
 
 
+def test_a_historical_county_names_its_successor(city: Services, tmp_path: Path) -> None:
+    """陵县 became 陵城区 in 2014 (吴江市 吴江区 in 2012): a historical county's name stood for
+    its whole province, so 陵县恒力纺织 was ambiguous with 德州市恒力纺织 in 德城区, and a
+    company still registered under 371421 did not lie in 陵城区 (found by a held-out review
+    deploying for 苏州). A renamed county's name now names its successor, and its old code lies
+    there."""
+    old_code = make_uscc(region="371421", org="MA3R0000B")
+    dezhou = make_uscc(region="371402", org="MA3R0000C")
+    folder = tmp_path / "more"
+    folder.mkdir()
+    write_csv(folder / "legal_persons.csv", ["uscc", "name", "region"], [
+        [old_code, "陵县恒力纺织有限公司", "371421"], [dezhou, "德州市恒力纺织有限公司", "371402"]])
+    assert loader(city).load([folder], derive_contacts=False).rejected == 0
+    summary = penalties(city, tmp_path, [{"subject_name": "陵县恒力纺织有限公司"},
+                                         {"subject_name": "陵城恒力纺织有限公司"},
+                                         {"subject_name": "德城恒力纺织有限公司"}])
+    assert outcome(summary) == {2: (old_code, "region prefix"), 3: (old_code, "region prefix"),
+                                4: (dezhou, "region prefix")}
+
+
 def test_a_prefix_naming_another_region_is_not_attached_elsewhere(city: Services,
                                                                   tmp_path: Path) -> None:
     summary = penalties(city, tmp_path, [

@@ -141,21 +141,53 @@ def code_prefix(code: str) -> str:
 
 
 def areas(region: str | None) -> set[str]:
-    """The code prefixes a subject of this region lies in: 371482 → {37, 3714, 371482}."""
+    """The code prefixes a subject of this region lies in: 371482 → {37, 3714, 371482}; one
+    registered under a historical county's code lies in its successor too (371421 陵县 in
+    371403 陵城区)."""
     if not region:
         return set()
-    return {region[:2], region[:4], code_prefix(region)}
+    found = {region[:2], region[:4], code_prefix(region)}
+    after = successors().get(region)
+    return found | {after} if after else found
+
+
+@cache
+def successors() -> dict[str, str]:
+    """Each historical county's current successor: the one current county of its prefecture
+    whose name begins with its stem — 陵县 → 陵城区, 吴江市 → 吴江区, 高密县 → 高密市 (县改市,
+    县改区 keep the name). A county merged away (沧浪区 into 姑苏区) has none."""
+    table = regions()
+    counties: dict[str, list[str]] = defaultdict(list)
+    for code, found in table.items():
+        if found.current and not code.endswith("00") and not found.name.startswith(_PLACEHOLDERS):
+            counties[code[:4]].append(code)
+    out = {}
+    for code, found in table.items():
+        if found.current or code.endswith("00") or found.name.startswith(_PLACEHOLDERS):
+            continue
+        stem = _stem(found.name)
+        named = [other for other in counties.get(code[:4], ())
+                 if table[other].name.startswith(stem)]
+        if len(named) == 1:
+            out[code] = named[0]
+    return out
+
+
+def _stem(name: str) -> str:
+    return next((name[: -len(suffix)] for suffix in _LEVEL_SUFFIXES
+                 if name.endswith(suffix) and len(name) > len(suffix)), name)
 
 
 @cache
 def region_names() -> dict[str, frozenset[str]]:
     """Every region name of the table, full and short, with the code prefixes it stands for.
 
-    A name in current use stands for its current divisions only. A historical name (陵县,
-    德州地区) stands for its province alone: codes were renumbered when divisions changed
-    (德州地区 3724 became 德州市 3714), so a historical county code says nothing about which
-    current county is meant. Two-character names of one-character stem (城区, 郊区) are too
-    common in ordinary words to be read as places; 冠县 and 陵县 are kept.
+    A name in current use stands for its current divisions only. A historical county's name
+    stands for its successor (陵县 for 陵城区, `successors`); another historical name (德州地区,
+    沧浪区) for its province alone: codes were renumbered when divisions changed (德州地区 3724
+    became 德州市 3714), so its code says nothing about which current county is meant.
+    Two-character names of one-character stem (城区, 郊区) are too common in ordinary words to
+    be read as places; 冠县 and 陵县 are kept.
     """
     current: dict[str, set[str]] = defaultdict(set)
     historical: dict[str, set[str]] = defaultdict(set)
@@ -164,10 +196,13 @@ def region_names() -> dict[str, frozenset[str]]:
         if name == "县" or name.startswith(_PLACEHOLDERS):
             continue
         into = current if found.current else historical
-        meaning = code_prefix(code) if found.current else code[:2]
+        meaning = code_prefix(code) if found.current else successors().get(code, code[:2])
         for form in _forms(name):
             into[form].add(meaning)
-    names = {name: frozenset(codes) for name, codes in historical.items()}
+    # 陵县 was 372421 under 德州地区 too: its successor says more than its province
+    names = {name: frozenset(c for c in codes if not any(o != c and o.startswith(c)
+                                                         for o in codes))
+             for name, codes in historical.items()}
     names.update({name: frozenset(codes) for name, codes in current.items()})
     return names
 
