@@ -10,7 +10,7 @@ from typing import Any
 
 from credgraph.graph.driver import Graph
 from credgraph.graph.model import EscalationLevel
-from credgraph.queries.escalation import run_escalation
+from credgraph.queries.escalation import confirm_escalation, run_escalation
 from credgraph.queries.monitoring import MonitorRun, _occurrence
 from credgraph.rules import Rules
 from tests.graphs import AS_OF, record, subject
@@ -92,6 +92,37 @@ def test_an_escalation_raised_again_after_a_lowering_alerts_again(graph: Graph,
     assert escalate(graph, rules, again)["raised"] == 1  # proposed anew: a new notice period
     assert monitor(graph, rules, again)["new"] == 1
     assert monitor(graph, rules, again)["new"] == 0
+
+
+def test_a_backdated_run_sees_the_escalation_as_it_stood_then(graph: Graph,
+                                                              rules: Rules) -> None:
+    """A monitoring run dated before a confirmation (or a lift) sees the escalation at the level
+    it had on that date. It read the current level and `since`: once SEVERE_PROPOSED was
+    confirmed to SEVERE (since the day of confirmation), a run re-done for the proposal's date
+    — after a crash, or to rebuild a day's alerts — raised nothing for the subject (found by a
+    held-out review city: `monitor run --as-of` after `confirmEscalation` missed the company)."""
+    subject(graph, "V", "德州丁商贸有限公司")
+    for i, domain in enumerate(["tax", "environment", "safety", "fire", "construction"]):
+        penalty(graph, "V", f"Q{i}", dt.date(2025, 1 + i, 10), domain=domain)
+    record(graph, "V", "Listing", "L1", listType="失信被执行人", date=dt.date(2026, 3, 1))
+    assert escalate(graph, rules, AS_OF)["created"] == 1  # SEVERE_PROPOSED
+    confirmed = AS_OF + dt.timedelta(days=rules.escalation.notice_days + 5)
+    confirm_escalation(graph, rules, "V", "异议期满", "test", confirmed)
+
+    assert monitor(graph, rules, AS_OF)["new"] == 1
+    [alert] = graph.read("MATCH (a:Alert {rule: 'ESCALATION'}) RETURN a.key AS key, "
+                         "a.summary AS summary")
+    assert alert["key"].startswith("SEVERE_PROPOSED|")
+    assert f"自 {AS_OF.isoformat()} 起" in alert["summary"]
+    assert monitor(graph, rules, AS_OF - dt.timedelta(days=1))["new"] == 0  # not yet escalated
+    assert monitor(graph, rules, confirmed)["new"] == 1  # SEVERE, a new alert
+    assert monitor(graph, rules, confirmed)["new"] == 0
+
+    graph.write("MATCH (a:Alert) DETACH DELETE a")
+    later = confirmed + dt.timedelta(days=400)  # the penalties have left the window
+    assert escalate(graph, rules, later)["lifted"] == 1
+    assert monitor(graph, rules, AS_OF)["new"] == 1  # it stood proposed then, lifted or not
+    assert monitor(graph, rules, later)["new"] == 0
 
 
 def _events(*pairs: tuple[str, str]) -> list[str]:

@@ -55,7 +55,15 @@ from credgraph.graph.model import (
     label_predicate,
     types_pattern,
 )
-from credgraph.queries.escalation import CREATED, LIFTED, LOWERED, history_events
+from credgraph.queries.escalation import (
+    CREATED,
+    HISTORIES,
+    LIFTED,
+    LOWERED,
+    as_it_stood,
+    history_events,
+    state_on,
+)
 from credgraph.queries.fragments import in_force, live
 from credgraph.queries.neighbourhood import Edge, as_date, live_hub
 from credgraph.queries.risk import RiskModel, assess
@@ -88,9 +96,12 @@ RETURN collect({{id: s.id, score: st.score, baseline: st.baseline, asOf: st.asOf
                 noted: st.updatedAt}}) AS rows
 """
 
+# the escalations standing on the run's date (`state_on` over HISTORIES), read by id: the
+# current level and status say what stands today, not what stood on a backdated run's date
 ESCALATIONS = f"""
-MATCH (s:{Label.SUBJECT.value})-[:{Link.HAS_ESCALATION.value}]->(e:{Label.ESCALATION.value})
-WHERE e.status = $active AND (e.since IS NULL OR date(e.since) <= $asOf)
+UNWIND $ids AS eid
+MATCH (s:{Label.SUBJECT.value})-[:{Link.HAS_ESCALATION.value}]->
+      (e:{Label.ESCALATION.value} {{id: eid}})
 RETURN collect({{subject: s.id, escalation: e.id, level: e.level, since: date(e.since),
                 rules: coalesce(e.rules, []), history: coalesce(e.history, []),
                 triggers: [(e)-[:{Link.TRIGGERED_BY.value}]->(r) | r {{{RECORD_FIELDS}}}],
@@ -445,8 +456,18 @@ class Evaluator:
 
     # ESCALATION ---------------------------------------------------------------------------------
     def escalations(self) -> list[Hit]:
-        rows = self.graph.read_rows(ESCALATIONS, {
-            "active": EscalationStatus.ACTIVE.value, "asOf": self.as_of})
+        states = {node["id"]: state for node in self.graph.read_rows(
+                      HISTORIES, {"region": None}, timeout=BATCH_TIMEOUT)
+                  if (state := state_on(node, self.as_of)) is not None}
+        rows = []
+        for chunk in _chunks(sorted(states), 5000):
+            for row in self.graph.read_rows(ESCALATIONS, {"ids": chunk, "asOf": self.as_of},
+                                            timeout=BATCH_TIMEOUT):
+                # as it stood on the run's date: its level, rules and triggers then, no event
+                # written by a later run or confirmation
+                rows.append({**row, **as_it_stood(row, states[row["escalation"]], self.as_of),
+                             "level": states[row["escalation"]].level.value,
+                             "since": states[row["escalation"]].since})
         rank = {level.value: index for index, level in enumerate(EscalationLevel)}
         highest: dict[str, dict[str, Any]] = {}
         for row in rows:
