@@ -153,6 +153,24 @@ def test_a_county_prefix_decides(city: Services, tmp_path: Path, name: str,
     assert owners(city) == {"P-1": expected}
 
 
+def test_a_mistyped_code_decides_between_namesakes(city: Services, tmp_path: Path) -> None:
+    """A name with namesakes and a code wrong in its check character was ambiguous, though the
+    code singled one out (found by a held-out review city: 德州市恒源商贸 beside 宁津县恒源商贸).
+    Of the contenders by name, the one whose USCC the code misses by one character or a swap of
+    neighbours is taken — never a subject the name does not match."""
+    wrong_check = YUCHENG[:17] + ("0" if YUCHENG[17] != "0" else "1")
+    swapped = QIHE[:8] + QIHE[9] + QIHE[8] + QIHE[10:]
+    summary = penalties(city, tmp_path, [
+        {"subject_name": "宏达商贸有限公司", "subject_id": wrong_check},
+        {"subject_name": "宏达商贸有限公司", "subject_id": swapped},
+        {"subject_name": "宏达商贸有限公司", "subject_id": XINYUAN[:17] + "0"},
+    ])
+    assert outcome(summary)[2] == (YUCHENG, "mistyped code")
+    assert outcome(summary)[3] == (QIHE, "mistyped code")
+    assert outcome(summary)[4][0].startswith("unresolved subject: ambiguous")
+    assert "mistyped code" in summary.corrections[0]["evidence"]
+
+
 def test_a_historical_county_names_its_successor(city: Services, tmp_path: Path) -> None:
     """陵县 became 陵城区 in 2014 (吴江市 吴江区 in 2012): a historical county's name stood for
     its whole province, so 陵县恒力纺织 was ambiguous with 德州市恒力纺织 in 德城区, and a

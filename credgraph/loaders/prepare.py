@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from itertools import islice
 from typing import Any, TypeVar
@@ -35,6 +35,7 @@ from credgraph.loaders.subjects import legal_person_props, natural_person_props
 from credgraph.queries.resolution import LEGAL, Lookup
 from credgraph.rules import Rules
 from credgraph.schema.identifiers import (
+    USCC_LENGTH,
     IdentifierError,
     is_person_number,
     normalise,
@@ -370,6 +371,9 @@ class Preparer:
                                   f"person is found by the ID number, not by name; {problem}"
                                   ) from exc
             prepared = self._record(kind, key, props, list(others), issuer, date)
+            typed = normalise(raw) if raw else ""
+            if len(typed) == USCC_LENGTH:
+                lookup = replace(lookup, mistyped=typed)
             prepared.resolve = Unresolved(column, role, lookup, problem)
             return prepared
         return self._record(kind, key, props, [(column, party, role), *others], issuer, date)

@@ -14,7 +14,10 @@ subject is, not part of what it is called — unless the subject is elsewhere: �
    very core name, only those that do);
 3. legal representative — the row's 法定代表人 (its 证件号码 when valid, else the name): a
    contender whose known legal representatives do not include it drops out;
-4. authority region — of several contenders, the only one in the issuing authority's region
+4. mistyped code — of several contenders, the only one whose USCC the row's unusable code
+   differs from by one character, or two neighbours swapped, is taken (a wrong check
+   character is the commonest fault of a code typed by hand);
+5. authority region — of several contenders, the only one in the issuing authority's region
    (a county bureau punishes in its county: the agency's region, else its USCC positions 3–8,
    else the region its name names) is taken — unless another contender is called what the name
    says and it is not (德州市宏达商贸 is never 禹城市宏达商贸 while a 德州市宏达商贸 exists).
@@ -90,6 +93,7 @@ class Evidence(StrEnum):
     NAME = "name"
     REGION_PREFIX = "region prefix"
     LEGAL_REPRESENTATIVE = "legal representative"
+    MISTYPED_CODE = "mistyped code"
     AUTHORITY_REGION = "authority region"
 
 
@@ -103,6 +107,7 @@ class Lookup:
     legal_rep_key: str | None = None  # the representative's opaque person key
     authority: str | None = None  # the issuing authority's USCC
     authority_name: str | None = None
+    mistyped: str | None = None  # the row's unusable organisation code, normalised
 
 
 @dataclass(frozen=True)
@@ -137,6 +142,16 @@ class _Found:
     def lies_in(self, place: Place) -> bool:
         own = {code for p in self.split.places for code in p.codes}
         return bool(place.codes & (areas(self.candidate.region) | own))
+
+
+def _one_typo(code: str, typed: str) -> bool:
+    """`typed` is `code` with one character wrong, or two neighbouring characters swapped."""
+    if len(code) != len(typed) or code == typed:
+        return False
+    wrong = [i for i, (a, b) in enumerate(zip(code, typed, strict=True)) if a != b]
+    return len(wrong) == 1 or (len(wrong) == 2 and wrong[1] == wrong[0] + 1
+                               and code[wrong[0]] == typed[wrong[1]]
+                               and code[wrong[1]] == typed[wrong[0]])
 
 
 def lucene_query(text: str) -> str:
@@ -323,6 +338,10 @@ class Resolver:
                 decided = Evidence.LEGAL_REPRESENTATIVE
             contenders = kept
 
+        if len(contenders) > 1 and lookup.mistyped:
+            near = [f for f in contenders if _one_typo(f.candidate.id, lookup.mistyped)]
+            if len(near) == 1:
+                contenders, decided = near, Evidence.MISTYPED_CODE
         if len(contenders) > 1 and authority_region:
             local = [f for f in contenders if authority_region in areas(f.candidate.region)]
             # the authority never overrides the name: 德州市宏达商贸 punished by 禹城's bureau is
@@ -343,6 +362,8 @@ class Resolver:
                                      f"{match.candidate.name} (another 字号?)")
         agreed = [e for e in evidence
                   if e is not Evidence.LEGAL_REPRESENTATIVE or _rep_agrees(match, lookup)]
+        if lookup.mistyped and _one_typo(match.candidate.id, lookup.mistyped):
+            agreed.append(Evidence.MISTYPED_CODE)
         if authority_region and authority_region in areas(match.candidate.region):
             agreed.append(Evidence.AUTHORITY_REGION)
         strong = [f.candidate for f in ranked if f.candidate.score >= self.threshold]

@@ -102,15 +102,18 @@ class Uscc:
         return self.code[2:8]
 
 
+USCC_LENGTH = 18  # GB 32100-2015
+
+
 @lru_cache(maxsize=1 << 18)
 def parse_uscc(value: str) -> Uscc:
     """Cached: a company's code recurs in its registration, relations and records (a failed
     parse raises and is not cached)."""
     code = normalise(value)
     _written_as_text(code)
-    if len(code) != 18:
+    if len(code) != USCC_LENGTH:
         raise IdentifierError(
-            "length", f"USCC must have 18 characters, this one has {len(code)}"
+            "length", f"USCC must have {USCC_LENGTH} characters, this one has {len(code)}"
         )
     for position, char in enumerate(code, start=1):
         if char not in USCC_ALPHABET:
