@@ -348,3 +348,47 @@ def test_reload_after_resolutions_undoes_nothing(services: Services, api: Api,
     corrected = services.graph.read("MATCH (r:Penalty {id: $id}) RETURN r.fine AS fine, "
                                     "r.severity AS severity", {"id": key(2) + "#v2"})
     assert corrected == [{"fine": 0.1, "severity": "轻微"}]
+
+
+def test_a_licence_its_source_revoked_while_disputed_is_revoked_when_upheld(
+        services: Services, api: Api, tmp_path: Path) -> None:
+    """A licence disputed, then delivered 吊销 by its source: the load keeps DISPUTED, and
+    upholding the objection gives the status the stored 当前状态 gives (REVOKED) — not the one
+    before the objection (ACTIVE), which undid the source's 吊销 until its next delivery.
+    A licence its source revoked takes no objection, and the refusal says whose word it is."""
+    folder = tmp_path / "bundle"
+    folder.mkdir()
+    write_csv(folder / "legal_persons.csv", ["uscc", "name"],
+              [[S, "德州市甲食品有限公司"], [AGENCY, "德州市德城区市场监督管理局"]])
+
+    def load(status: str) -> None:
+        write_csv(folder / "licenses.csv", [
+            "decision_no", "subject_name", "subject_id", "decided_on", "valid_to", "authority",
+            "authority_uscc", "status"], [
+            ["德许〔2024〕1号", "德州市甲食品有限公司", S, "2024-05-01",
+             (TODAY + dt.timedelta(days=900)).isoformat(), "德州市德城区市场监督管理局", AGENCY,
+             status]])
+        loader = BundleLoader(services.graph, services.rules, services.privacy,
+                              services.normaliser, today=TODAY)
+        summary = loader.load([folder], derive_contacts=False)
+        assert summary.rejected == 0
+
+    def stored() -> dict[str, Any]:
+        found: dict[str, Any] = services.graph.read(
+            "MATCH (l:License {id: '德许〔2024〕1号'}) RETURN l {.status, .currentStatus} AS l")[0]["l"]
+        return found
+
+    load("有效")
+    filed = ok(api, FILE, id="德许〔2024〕1号", reason="许可信息有误")["fileObjection"]
+    assert filed["previousStatus"] == "ACTIVE"
+    load("吊销")
+    assert stored() == {"status": "DISPUTED", "currentStatus": "吊销"}
+    done = ok(api, RESOLVE, id=filed["id"], outcome="UPHOLD", note="维持")["resolveObjection"]
+    assert done["record"]["status"] == "REVOKED"
+    assert stored() == {"status": "REVOKED", "currentStatus": "吊销"}
+    refused = failure(api, FILE, id="德许〔2024〕1号", reason="并未吊销")
+    assert refused["extensions"]["code"] == "BAD_USER_INPUT"
+    assert refused["message"].startswith("德许〔2024〕1号 is REVOKED by its source (当前状态 '吊销')")
+    assert "None" not in refused["message"]
+    load("有效")  # the source's word, followed by its later rows
+    assert stored() == {"status": "ACTIVE", "currentStatus": "有效"}

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from credgraph.graph.model import SEVERITY_ALIASES, RecordStatus, Severity
 from credgraph.rules import Rules
+
+# 当前状态 of the national 行政许可 template (2021) is a code, 1 有效 and 2 无效: 2 as a number
+# cell of a spreadsheet may read 2.0
+LICENCE_VOID = frozenset({"2", "2.0"})
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
@@ -83,3 +88,18 @@ class Deriver:
         if until is not None and until < today:
             return RecordStatus.EXPIRED.value
         return RecordStatus.ACTIVE.value
+
+    @classmethod
+    def licence_status(cls, said: str | None, valid_to: dt.date | None,
+                       today: dt.date) -> str:
+        """A licence's status: REVOKED when 当前状态 says 撤销/吊销/注销, whatever 有效期至 says;
+        when it says 无效 — the national 双公示 template's code 2 (1 有效, 2 无效) — REVOKED
+        before its 有效期至 (ended early) and EXPIRED after it; else ACTIVE or EXPIRED by
+        有效期至. The loader derives it from a row, an upheld objection from the stored record."""
+        said = unicodedata.normalize("NFKC", said or "").strip()  # ２ is 2
+        if any(word in said for word in ("撤销", "吊销", "注销")):
+            return RecordStatus.REVOKED.value
+        by_date = cls.status(valid_to, today)
+        if (said in LICENCE_VOID or "无效" in said) and by_date == RecordStatus.ACTIVE.value:
+            return RecordStatus.REVOKED.value
+        return by_date

@@ -7,7 +7,6 @@ Identifiers are resolved here: USCCs are checked, ID numbers become opaque keys 
 from __future__ import annotations
 
 import datetime as dt
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -74,9 +73,6 @@ T = TypeVar("T")
 # with their parsed codes, ≈ 1.2 GB when full); when full, the older half is forgotten, so the
 # subjects of the rows at hand stay.
 REMEMBERED_REFS = 1_500_000
-# 当前状态 of the national 行政许可 template (2021) is a code, 1 有效 and 2 无效: 2 as a number
-# cell of a spreadsheet may read 2.0
-LICENCE_VOID = frozenset({"2", "2.0"})
 STICKY_STATUSES = [RecordStatus.REPAIRED.value, RecordStatus.DISPUTED.value,
                    RecordStatus.REVOKED.value]
 
@@ -481,16 +477,8 @@ class Preparer:
                                   issuer, "subject_id", row.subject_id, lookup)
 
     def _licence_derived(self, row: LicenseRow) -> dict[str, Any]:
-        """The status: REVOKED when 当前状态 says 撤销/吊销/注销, whatever 有效期至 says; when it
-        says 无效 — the national 双公示 template's code 2 (1 有效, 2 无效) — REVOKED before
-        its 有效期至 (ended early) and EXPIRED after it; else ACTIVE or EXPIRED by 有效期至."""
-        said = unicodedata.normalize("NFKC", row.status or "").strip()  # ２ is 2
-        if any(word in said for word in ("撤销", "吊销", "注销")):
-            return {"status": RecordStatus.REVOKED.value}
-        by_date = self.derive.status(row.valid_to, self.today)
-        if (said in LICENCE_VOID or "无效" in said) and by_date == RecordStatus.ACTIVE.value:
-            return {"status": RecordStatus.REVOKED.value}
-        return {"status": by_date}
+        """The status by 当前状态 and 有效期至 (`Deriver.licence_status`)."""
+        return {"status": self.derive.licence_status(row.status, row.valid_to, self.today)}
 
     def listing(self, row: ListingRow) -> Prepared:
         self.not_future(row, "listed_on", "removed_on")

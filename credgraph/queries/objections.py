@@ -85,8 +85,12 @@ class ObjectionView:
 
 def status_today(kind: RecordKind, props: dict[str, Any], previous: str,
                  today: dt.date) -> str:
-    """A record's status as its dates give it today (as the loader derives it); kinds whose
-    status no date decides keep `previous`."""
+    """A record's status as its dates give it today (as the loader derives it): a licence's
+    as its stored 当前状态 and 有效期至 give it — a 吊销 its source delivered while the
+    licence was disputed stands; kinds whose status no date decides keep `previous`."""
+    if kind is RecordKind.LICENSE:
+        return Deriver.licence_status(props.get("currentStatus"), as_date(props.get("validTo")),
+                                      today)
     if kind in DATED_STATUS:
         return status_on({**props, "kind": kind.value, "status": RecordStatus.ACTIVE.value},
                          today)
@@ -112,6 +116,11 @@ def file_objection(graph: Graph, record_id: str, reason: str, actor: str, role: 
     if status == RecordStatus.DISPUTED:
         open_ = ", ".join(record.get("openObjections") or [])
         raise Refused(f"objection {open_} on {record_id} is already open; it is decided first")
+    if status == RecordStatus.REVOKED and record.get("revokedOn") is None:
+        # a licence its source called 吊销/撤销/注销: the source's word, not a revocation here
+        raise Refused(f"{record_id} is REVOKED by its source (当前状态 "
+                      f"{record.get('currentStatus')!r}); an objection to that goes to its "
+                      "issuing authority, whose corrected row a later load applies")
     if status == RecordStatus.REVOKED:
         raise Refused(f"{record_id} was revoked on {as_date(record.get('revokedOn'))}; "
                       "there is nothing left to object to")
