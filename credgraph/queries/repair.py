@@ -122,7 +122,8 @@ def severity_of(record: dict[str, Any]) -> Severity:
 def blockers(record: dict[str, Any], facts: dict[str, Any], rules: Rules,
              today: dt.date) -> tuple[list[str], list[dt.date], int]:
     """Why the penalty may not be repaired today (empty: it may), the dates before which the
-    time rules forbid it, and its minimum publicity in months."""
+    time rules forbid it — the publicity end first, then every re-offence bar, also one
+    already passed — and its minimum publicity in months."""
     section = rules.repair
     severity = severity_of(record)
     months = section.months(severity, record.get("domain"))
@@ -151,8 +152,8 @@ def blockers(record: dict[str, Any], facts: dict[str, Any], rules: Rules,
             if when is None or when > window_ends:
                 continue
             barred = add_months(when, section.ineligible_months)
+            dated.append(barred)  # also once passed: a repair granted is possible from then
             if today < barred:
-                dated.append(barred)
                 reasons.append(
                     f"the subject re-offended: {later['kind'].lower()} {later['id']} of {when} "
                     f"came within {section.reoffence_window_months} months of the repair of "
@@ -225,9 +226,10 @@ def request_repair(graph: Graph, rules: Rules, record_id: str, commitment: str, 
     if not written:
         raise Refused(f"{record_id} changed while the request was decided; ask again")
     record = {**record, "status": RecordStatus.REPAIRED.value, "repairedOn": today}
+    bar = f", the re-offence bar ended on {earliest}" if earliest > dated[0] else ""
     return Decision(True, earliest, f"repaired from {today}: the minimum publicity period "
-                    f"({months} months) ended on {earliest}, the penalty is fulfilled and the "
-                    f"commitment is recorded as {repair['commitment']}", record, repair)
+                    f"({months} months) ended on {dated[0]}{bar}, the penalty is fulfilled and "
+                    f"the commitment is recorded as {repair['commitment']}", record, repair)
 
 
 REPAIRS_LIST = f"""
