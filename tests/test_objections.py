@@ -33,6 +33,8 @@ RESOLVE = """mutation($id: ID!, $outcome: ObjectionOutcome!, $note: String!,
 OWN = """query($id: ID!) { riskAssessment(id: $id) { ownScore
   signals { record { id status severity } weight disputed } } }"""
 RECORDS = 'query($id: ID!) { subject(id: $id) { records { id status severity } } }'
+OWN_ON = """query($id: ID!, $asOf: Date) { riskAssessment(id: $id, asOf: $asOf) {
+  signals { record { id } disputed } } }"""
 
 
 def ok(api: Api, query: str, role: str = "admin", **variables: Any) -> Any:
@@ -82,6 +84,28 @@ def test_filing_disputes_the_record_which_still_counts(world: Graph, api: Api) -
     listed = ok(api, 'query { objections(status: OPEN) { id record { id } } }',
                 "investigator")["objections"]
     assert listed == [{"id": filed["id"], "record": {"id": "P-1"}}]
+
+
+def test_a_signal_is_disputed_only_while_its_objection_was_open(world: Graph,
+                                                                 api: Api) -> None:
+    """An as-of answer flags a signal disputed from the day the objection was filed to the
+    day it was resolved, as the credit report of that date shows 异议中 (found by a held-out
+    review: riskAssessment(asOf: yesterday) said disputed: true of an objection filed today,
+    and an objection open last month and upheld since left no flag at last month's date)."""
+    yesterday = (TODAY - dt.timedelta(1)).isoformat()
+    filed = file_one(api)
+    counted = ok(api, OWN_ON, id=S, asOf=yesterday)["riskAssessment"]["signals"]
+    assert [(s["record"]["id"], s["disputed"]) for s in counted] == [("P-1", False)]
+    assert ok(api, OWN, id=S)["riskAssessment"]["signals"][0]["disputed"] is True
+    # open from 40 to 10 days ago, upheld since: disputed then, not before nor after
+    world.write("MATCH (o:Objection {id: $id}) SET o.filedOn = $filed, o.status = 'RESOLVED', "
+                "o.resolvedAt = datetime($resolved) "
+                "WITH o MATCH (r:Penalty {id: 'P-1'}) SET r.status = 'ACTIVE'",
+                {"id": filed["id"], "filed": TODAY - dt.timedelta(40),
+                 "resolved": (TODAY - dt.timedelta(10)).isoformat() + "T12:00:00"})
+    flags = {days: ok(api, OWN_ON, id=S, asOf=(TODAY - dt.timedelta(days)).isoformat())[
+        "riskAssessment"]["signals"][0]["disputed"] for days in (41, 40, 11, 10, 0)}
+    assert flags == {41: False, 40: True, 11: True, 10: False, 0: False}
 
 
 def test_uphold_restores_the_status(world: Graph, api: Api) -> None:

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from credgraph.graph.model import RECORD_LABELS, Label, RecordKind, RecordStatus
+from credgraph.graph.model import RECORD_LABELS, Label, Link, RecordKind, RecordStatus
 
 # What a CreditRecord shows (SPEC §9), as a map projection's fields: `r {RECORD_SUMMARY}`.
 RECORD_SUMMARY = ".id, .kind, .domain, .severity, .status, .date, .title, .authority"
@@ -77,6 +77,50 @@ def in_force_at(record: Mapping[str, Any], at: dt.date) -> bool:
             return False
     corrected = _day(record.get("correctedOn"))
     return corrected is None or corrected <= at
+
+
+# A record's objections as `status_as_of` reads them: `r {.status, …, objections: …}`.
+RECORD_OBJECTIONS = (f"[(r)<-[:{Link.OBJECTS_TO.value}]-(o:{Label.OBJECTION.value})"
+                     " | [o.filedOn, o.resolvedAt]]")
+
+
+# The date that ends a record of a kind whose dates decide its status (an EXPIRED one stored
+# without it stays EXPIRED whatever the report's date).
+EXPIRY_DATE = {RecordKind.PENALTY.value: "publicityUntil", RecordKind.LISTING.value: "removedOn",
+               RecordKind.JUDGMENT.value: "fulfilledOn"}
+
+
+def status_as_of(record: Mapping[str, Any], as_of: dt.date) -> str:
+    """A record's status on a date — the credit report's, a risk signal's — as the grade and
+    the risk signals of that date see it (SPEC §8: an earlier asOf sees the record as it was),
+    read from a row with its dates and its objections' `[filedOn, resolvedAt]` pairs
+    (`RECORD_OBJECTIONS`): a repair or revocation decided
+    later is not yet made; an objection is DISPUTED from the day it was filed to the day it
+    was resolved; a penalty's publicity, a listing's removal and a judgment's fulfilment are
+    read from their dates on that day, not on the day of the last load. A licence stored
+    EXPIRED stays so (its source's 当前状态 may have ended it, not its 有效期至); one stored
+    ACTIVE expires on the day after its 有效期至."""
+    status = str(record.get("status") or RecordStatus.ACTIVE.value)
+    if status in (RecordStatus.REPAIRED, RecordStatus.REVOKED):
+        if not in_force_at(record, as_of):
+            return status
+        status = RecordStatus.ACTIVE.value  # decided after the date
+    objections = record.get("objections") or []
+    if status == RecordStatus.DISPUTED and not objections:
+        return status  # no objection dates it (a row read without them): disputed always
+    for filed, resolved in objections:
+        filed_on, resolved_at = _day(filed), _day(resolved)
+        # resolvedAt is an instant (UTC); filedOn and revokedOn are the service's local day
+        resolved_on = (resolved_at.astimezone().date() if isinstance(resolved_at, dt.datetime)
+                       else resolved_at)
+        if filed_on is not None and filed_on <= as_of and (resolved_on is None
+                                                           or resolved_on > as_of):
+            return RecordStatus.DISPUTED.value
+    ends = EXPIRY_DATE.get(str(record.get("kind")))
+    if status == RecordStatus.DISPUTED or (
+            status == RecordStatus.EXPIRED and ends is not None and record.get(ends) is not None):
+        status = RecordStatus.ACTIVE.value  # disputed later; expired by the date read below
+    return status_on({**record, "status": status}, as_of)
 
 
 def _day(value: object) -> dt.date | None:

@@ -33,13 +33,12 @@ from credgraph.graph.model import (
     Link,
     PartyRole,
     RecordKind,
-    RecordStatus,
     SubjectKind,
 )
 from credgraph.queries import ownership, risk
 from credgraph.queries.audit import AuditEvent, AuditTrail, kept_purpose
 from credgraph.queries.escalation import escalations_of, state_on, stood, trigger_records
-from credgraph.queries.fragments import in_force_at, status_on
+from credgraph.queries.fragments import RECORD_OBJECTIONS, status_as_of
 from credgraph.queries.grading import credit_grades
 from credgraph.queries.neighbourhood import Edge, as_date
 from credgraph.queries.risk_levels import RISK_LEVEL_ZH
@@ -75,8 +74,7 @@ WITH h, r ORDER BY r.date DESC, r.id LIMIT $limit
 RETURN collect(r {{.id, .kind, .domain, .severity, .status, .date, .title, .authority,
                   .repairedOn, .revokedOn, .correctedOn, .publicityUntil, .validTo,
                   .removedOn, .fulfilledOn, role: h.role,
-                  objections: [(r)<-[:{Link.OBJECTS_TO.value}]-(o:{Label.OBJECTION.value})
-                               | [o.filedOn, o.resolvedAt]]}}) AS rows
+                  objections: {RECORD_OBJECTIONS}}}) AS rows
 """
 
 
@@ -152,40 +150,6 @@ class Report:
 
 
 Section = Callable[[Report], str | None]
-
-
-# The date that ends a record of a kind whose dates decide its status (an EXPIRED one stored
-# without it stays EXPIRED whatever the report's date).
-EXPIRY_DATE = {RecordKind.PENALTY.value: "publicityUntil", RecordKind.LISTING.value: "removedOn",
-               RecordKind.JUDGMENT.value: "fulfilledOn"}
-
-
-def status_as_of(record: Mapping[str, Any], as_of: dt.date) -> str:
-    """A record's status on the report's date, as the grade and the risk signals of that date
-    see it (SPEC §8: an earlier asOf sees the record as it was): a repair or revocation decided
-    later is not yet made; an objection is DISPUTED from the day it was filed to the day it
-    was resolved; a penalty's publicity, a listing's removal and a judgment's fulfilment are
-    read from their dates on that day, not on the day of the last load. A licence stored
-    EXPIRED stays so (its source's 当前状态 may have ended it, not its 有效期至); one stored
-    ACTIVE expires on the day after its 有效期至."""
-    status = str(record.get("status") or RecordStatus.ACTIVE.value)
-    if status in (RecordStatus.REPAIRED, RecordStatus.REVOKED):
-        if not in_force_at(record, as_of):
-            return status
-        status = RecordStatus.ACTIVE.value  # decided after the date
-    for filed, resolved in record.get("objections") or []:
-        filed_on, resolved_at = as_date(filed), as_date(resolved)
-        # resolvedAt is an instant (UTC); filedOn and revokedOn are the service's local day
-        resolved_on = (resolved_at.astimezone().date() if isinstance(resolved_at, dt.datetime)
-                       else resolved_at)
-        if filed_on is not None and filed_on <= as_of and (resolved_on is None
-                                                           or resolved_on > as_of):
-            return RecordStatus.DISPUTED.value
-    ends = EXPIRY_DATE.get(str(record.get("kind")))
-    if status == RecordStatus.DISPUTED or (
-            status == RecordStatus.EXPIRED and ends is not None and record.get(ends) is not None):
-        status = RecordStatus.ACTIVE.value  # disputed later; expired by the date read below
-    return status_on({**record, "status": status}, as_of)
 
 
 # -- HTML helpers ------------------------------------------------------------------------------
