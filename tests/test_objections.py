@@ -256,6 +256,34 @@ def test_bad_filings_and_roles(world: Graph, api: Api) -> None:
     assert world.read("MATCH (o:Objection) RETURN count(o) AS n")[0]["n"] == 1
 
 
+def test_a_refused_desk_step_names_the_record_subject(world: Graph, api: Api,
+                                                      services: Services) -> None:
+    """A desk step refused once its record was found (a second objection while one is open,
+    a resolution twice, an objection to a revoked record, a repair of a listing) was audited
+    with no subject, so `auditLog(subject:)` never showed the attempt (found by a held-out
+    review); it names the record's subjects now, as a refused confirmEscalation does, and an
+    id found nowhere still names nobody."""
+    record(world, S, "Listing", "L-1", listType="经营异常名录", date=DECIDED)
+    filed = file_one(api)
+    assert failure(api, FILE, id="P-1", reason="再次")["extensions"]["code"] == "BAD_USER_INPUT"
+    ok(api, RESOLVE, id=filed["id"], outcome="REVOKE", note="撤销")
+    assert failure(api, RESOLVE, id=filed["id"], outcome="UPHOLD", note="再次")[
+        "extensions"]["code"] == "BAD_USER_INPUT"
+    assert failure(api, FILE, id="P-1", reason="x")["extensions"]["code"] == "BAD_USER_INPUT"
+    repair = 'mutation { requestRepair(recordId: "L-1", commitment: "承诺") { eligible } }'
+    assert failure(api, repair)["extensions"]["code"] == "BAD_USER_INPUT"
+    assert failure(api, FILE, id="NO-SUCH", reason="x")["extensions"]["code"] == "NOT_FOUND"
+    services.audit.flush()
+    logged = [(row["op"], row["subjects"]) for row in world.read(
+        "MATCH (e:AuditEvent) WHERE e.operation CONTAINS 'not answered' "
+        "RETURN e.operation AS op, e.subjects AS subjects ORDER BY e.at")]
+    assert logged == [("fileObjection (not answered: BAD_USER_INPUT)", [S]),
+                      ("resolveObjection (not answered: BAD_USER_INPUT)", [S]),
+                      ("fileObjection (not answered: BAD_USER_INPUT)", [S]),
+                      ("requestRepair (not answered: BAD_USER_INPUT)", [S]),
+                      ("fileObjection (not answered: NOT_FOUND)", [])]
+
+
 def test_control_characters_are_not_stored(world: Graph, api: Api) -> None:
     """A reason is stored as a bundle's text is: control characters (a NUL) dropped, line
     breaks kept."""
