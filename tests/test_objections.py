@@ -33,6 +33,8 @@ RESOLVE = """mutation($id: ID!, $outcome: ObjectionOutcome!, $note: String!,
 OWN = """query($id: ID!) { riskAssessment(id: $id) { ownScore
   signals { record { id status severity } weight disputed } } }"""
 RECORDS = 'query($id: ID!) { subject(id: $id) { records { id status severity } } }'
+OWN_ON = """query($id: ID!, $asOf: Date) { riskAssessment(id: $id, asOf: $asOf) {
+  signals { record { id } disputed } } }"""
 
 
 def ok(api: Api, query: str, role: str = "admin", **variables: Any) -> Any:
@@ -82,6 +84,28 @@ def test_filing_disputes_the_record_which_still_counts(world: Graph, api: Api) -
     listed = ok(api, 'query { objections(status: OPEN) { id record { id } } }',
                 "investigator")["objections"]
     assert listed == [{"id": filed["id"], "record": {"id": "P-1"}}]
+
+
+def test_a_signal_is_disputed_only_while_its_objection_was_open(world: Graph,
+                                                                 api: Api) -> None:
+    """An as-of answer flags a signal disputed from the day the objection was filed to the
+    day it was resolved, as the credit report of that date shows 异议中 (found by a held-out
+    review: riskAssessment(asOf: yesterday) said disputed: true of an objection filed today,
+    and an objection open last month and upheld since left no flag at last month's date)."""
+    yesterday = (TODAY - dt.timedelta(1)).isoformat()
+    filed = file_one(api)
+    counted = ok(api, OWN_ON, id=S, asOf=yesterday)["riskAssessment"]["signals"]
+    assert [(s["record"]["id"], s["disputed"]) for s in counted] == [("P-1", False)]
+    assert ok(api, OWN, id=S)["riskAssessment"]["signals"][0]["disputed"] is True
+    # open from 40 to 10 days ago, upheld since: disputed then, not before nor after
+    world.write("MATCH (o:Objection {id: $id}) SET o.filedOn = $filed, o.status = 'RESOLVED', "
+                "o.resolvedAt = datetime($resolved) "
+                "WITH o MATCH (r:Penalty {id: 'P-1'}) SET r.status = 'ACTIVE'",
+                {"id": filed["id"], "filed": TODAY - dt.timedelta(40),
+                 "resolved": (TODAY - dt.timedelta(10)).isoformat() + "T12:00:00"})
+    flags = {days: ok(api, OWN_ON, id=S, asOf=(TODAY - dt.timedelta(days)).isoformat())[
+        "riskAssessment"]["signals"][0]["disputed"] for days in (41, 40, 11, 10, 0)}
+    assert flags == {41: False, 40: True, 11: True, 10: False, 0: False}
 
 
 def test_uphold_restores_the_status(world: Graph, api: Api) -> None:
@@ -232,6 +256,34 @@ def test_bad_filings_and_roles(world: Graph, api: Api) -> None:
     assert world.read("MATCH (o:Objection) RETURN count(o) AS n")[0]["n"] == 1
 
 
+def test_a_refused_desk_step_names_the_record_subject(world: Graph, api: Api,
+                                                      services: Services) -> None:
+    """A desk step refused once its record was found (a second objection while one is open,
+    a resolution twice, an objection to a revoked record, a repair of a listing) was audited
+    with no subject, so `auditLog(subject:)` never showed the attempt (found by a held-out
+    review); it names the record's subjects now, as a refused confirmEscalation does, and an
+    id found nowhere still names nobody."""
+    record(world, S, "Listing", "L-1", listType="经营异常名录", date=DECIDED)
+    filed = file_one(api)
+    assert failure(api, FILE, id="P-1", reason="再次")["extensions"]["code"] == "BAD_USER_INPUT"
+    ok(api, RESOLVE, id=filed["id"], outcome="REVOKE", note="撤销")
+    assert failure(api, RESOLVE, id=filed["id"], outcome="UPHOLD", note="再次")[
+        "extensions"]["code"] == "BAD_USER_INPUT"
+    assert failure(api, FILE, id="P-1", reason="x")["extensions"]["code"] == "BAD_USER_INPUT"
+    repair = 'mutation { requestRepair(recordId: "L-1", commitment: "承诺") { eligible } }'
+    assert failure(api, repair)["extensions"]["code"] == "BAD_USER_INPUT"
+    assert failure(api, FILE, id="NO-SUCH", reason="x")["extensions"]["code"] == "NOT_FOUND"
+    services.audit.flush()
+    logged = [(row["op"], row["subjects"]) for row in world.read(
+        "MATCH (e:AuditEvent) WHERE e.operation CONTAINS 'not answered' "
+        "RETURN e.operation AS op, e.subjects AS subjects ORDER BY e.at")]
+    assert logged == [("fileObjection (not answered: BAD_USER_INPUT)", [S]),
+                      ("resolveObjection (not answered: BAD_USER_INPUT)", [S]),
+                      ("fileObjection (not answered: BAD_USER_INPUT)", [S]),
+                      ("requestRepair (not answered: BAD_USER_INPUT)", [S]),
+                      ("fileObjection (not answered: NOT_FOUND)", [])]
+
+
 def test_control_characters_are_not_stored(world: Graph, api: Api) -> None:
     """A reason is stored as a bundle's text is: control characters (a NUL) dropped, line
     breaks kept."""
@@ -375,7 +427,8 @@ def test_a_licence_its_source_revoked_while_disputed_is_revoked_when_upheld(
 
     def stored() -> dict[str, Any]:
         found: dict[str, Any] = services.graph.read(
-            "MATCH (l:License {id: '德许〔2024〕1号'}) RETURN l {.status, .currentStatus} AS l")[0]["l"]
+            "MATCH (l:License {id: '德许〔2024〕1号'}) "
+            "RETURN l {.status, .currentStatus} AS l")[0]["l"]
         return found
 
     load("有效")
@@ -388,7 +441,8 @@ def test_a_licence_its_source_revoked_while_disputed_is_revoked_when_upheld(
     assert stored() == {"status": "REVOKED", "currentStatus": "吊销"}
     refused = failure(api, FILE, id="德许〔2024〕1号", reason="并未吊销")
     assert refused["extensions"]["code"] == "BAD_USER_INPUT"
-    assert refused["message"].startswith("德许〔2024〕1号 is REVOKED by its source (当前状态 '吊销')")
+    assert refused["message"].startswith(
+        "德许〔2024〕1号 is REVOKED by its source (当前状态 '吊销')")
     assert "None" not in refused["message"]
     load("有效")  # the source's word, followed by its later rows
     assert stored() == {"status": "ACTIVE", "currentStatus": "有效"}

@@ -149,6 +149,24 @@ def test_reoffending_after_a_repair_bars_repair_for_twelve_months(world: Graph,
     assert request_repair(world, rules, "P-2", PROMISE, "desk", barred_until).eligible
 
 
+def test_a_repair_granted_when_the_bar_ends_became_possible_that_day(world: Graph,
+                                                                     rules: Rules) -> None:
+    """Granted on the day a re-offence bar ends, the repair became possible that day, not when
+    the minimum publicity ended months before (found by a held-out review: earliestDate and
+    the Repair's eligibleFrom said the publicity end, as if the bar had never been)."""
+    penalty(world, "P-1", "一般", decided=dt.date(2025, 1, 10))
+    assert request_repair(world, rules, "P-1", PROMISE, "desk", dt.date(2025, 5, 1)).eligible
+    penalty(world, "P-2", "一般", decided=dt.date(2026, 5, 1))  # 12 months to the day after
+    barred_until = dt.date(2027, 5, 1)
+    refused = request_repair(world, rules, "P-2", PROMISE, "desk", barred_until - dt.timedelta(1))
+    assert not refused.eligible and refused.earliest == barred_until
+    granted = request_repair(world, rules, "P-2", PROMISE, "desk", barred_until)
+    assert granted.eligible and granted.earliest == barred_until
+    assert granted.repair is not None and granted.repair["eligibleFrom"] == barred_until
+    assert ("minimum publicity period (3 months) ended on 2026-08-01" in granted.reason
+            and "the re-offence bar ended on 2027-05-01" in granted.reason), granted.reason
+
+
 def test_a_new_penalty_after_the_window_is_no_reoffence(world: Graph, rules: Rules) -> None:
     penalty(world, "P-1", "一般", decided=dt.date(2024, 1, 10))
     assert request_repair(world, rules, "P-1", PROMISE, "desk", dt.date(2024, 6, 1)).eligible

@@ -13,6 +13,7 @@ from strawberry.types import Info
 from credgraph.api.audit import audit
 from credgraph.api.errors import ErrorCode, api_error
 from credgraph.api.types import (
+    FOUND,
     CreditRecord,
     RecordStatus,
     authorize,
@@ -148,10 +149,13 @@ async def desk_call(fn: Callable[..., T], *args: Any) -> T:
     """A desk operation in a worker thread, its refusals as the contract's error codes."""
     try:
         return await in_thread(fn, *args)
-    except repair.NotFound as exc:
-        raise api_error(ErrorCode.NOT_FOUND, scrub(str(exc))) from None
-    except repair.Refused as exc:
-        raise api_error(ErrorCode.BAD_USER_INPUT, scrub(str(exc))) from None
+    except (repair.NotFound, repair.Refused) as exc:
+        # the refused request's audit names the subjects of the record it was about
+        if (found := FOUND.get()) is not None:
+            found.extend(exc.subjects)
+        code = ErrorCode.NOT_FOUND if isinstance(exc, repair.NotFound) else \
+            ErrorCode.BAD_USER_INPUT
+        raise api_error(code, scrub(str(exc))) from None
 
 
 def repair_out(row: dict[str, Any]) -> Repair:

@@ -12,12 +12,15 @@ from credgraph.graph.model import RECORD_LABELS, Label, Link, RecordKind, Record
 RECORD_SUMMARY = ".id, .kind, .domain, .severity, .status, .date, .title, .authority"
 
 
+# A record `r`'s objections as `status_as_of` reads them (a pattern comprehension).
+RECORD_OBJECTIONS = (f"[(r)<-[:{Link.OBJECTS_TO.value}]-(o:{Label.OBJECTION.value})"
+                     " | o {.id, .filedOn, .resolvedAt, .outcome}]")
+
 # What `status_as_of` reads of a record `r` (a map projection's fields): its dates and the
 # decisions taken on it — repair, revocation, correction, and every objection.
 DECISION_FIELDS = (
     ".status, .repairedOn, .revokedOn, .correctedOn, .publicityUntil, .validTo, .removedOn, "
-    f".fulfilledOn, objections: [(r)<-[:{Link.OBJECTS_TO.value}]-(o:{Label.OBJECTION.value}) "
-    "| o {.id, .filedOn, .resolvedAt, .outcome}]")
+    f".fulfilledOn, objections: {RECORD_OBJECTIONS}")
 
 
 # A CreditRecord with what its status on a past date is read from (`status_as_of`).
@@ -126,7 +129,10 @@ def status_as_of(record: Mapping[str, Any], as_of: dt.date) -> str:
         if not in_force_at(record, as_of):
             return status
         status = RecordStatus.ACTIVE.value  # decided after the date
-    for objection in record.get("objections") or []:
+    objections = record.get("objections") or []
+    if status == RecordStatus.DISPUTED and not objections:
+        return status  # no objection dates it (a row read without them): disputed always
+    for objection in objections:
         filed_on, resolved_on = _day(objection.get("filedOn")), resolved_day(objection)
         if filed_on is not None and filed_on <= as_of and (resolved_on is None
                                                            or resolved_on > as_of):

@@ -41,6 +41,7 @@ from credgraph.queries.repair import (
     NotFound,
     Refused,
     find_record,
+    naming,
     record_subjects,
 )
 from credgraph.rules import Rules
@@ -112,33 +113,34 @@ RETURN o {{{OBJECTION_FIELDS}}} AS objection, r {{{RECORD_SUMMARY}}} AS record
 def file_objection(graph: Graph, record_id: str, reason: str, actor: str, role: str,
                    today: dt.date) -> ObjectionView:
     record = find_record(graph, record_id)
-    status = record.get("status")
-    if status == RecordStatus.DISPUTED:
-        open_ = ", ".join(record.get("openObjections") or [])
-        raise Refused(f"objection {open_} on {record_id} is already open; it is decided first")
-    if status == RecordStatus.REVOKED and record.get("revokedOn") is None:
-        # a licence its source called 吊销/撤销/注销: the source's word, not a revocation here
-        raise Refused(f"{record_id} is REVOKED by its source (当前状态 "
-                      f"{record.get('currentStatus')!r}); an objection to that goes to its "
-                      "issuing authority, whose corrected row a later load applies")
-    if status == RecordStatus.REVOKED:
-        raise Refused(f"{record_id} was revoked on {as_date(record.get('revokedOn'))}; "
-                      "there is nothing left to object to")
-    if status == RecordStatus.REPAIRED:
-        raise Refused(f"{record_id} was repaired on {as_date(record.get('repairedOn'))} and no "
-                      "longer counts; an objection to it goes to its issuing authority")
-    subjects = record_subjects(record)
-    objection = {"id": f"OBJ-{uuid.uuid4().hex[:12].upper()}",
-                 "status": ObjectionStatus.OPEN.value, "reason": reason,
-                 "filedAt": dt.datetime.now(dt.UTC), "filedOn": today, "filedBy": actor,
-                 "filedByRole": role, "record": record_id, "subjects": subjects,
-                 "previousStatus": status}
-    rows = graph.write(file_statement(RECORD_LABELS[RecordKind(record["kind"])].value), {
-        "id": record_id, "seen": status, "objection": objection,
-        "disputed": RecordStatus.DISPUTED.value})
-    if not rows:
-        raise Refused(f"{record_id} changed while the objection was filed; file it again")
-    return ObjectionView(rows[0]["objection"], rows[0]["record"], None, subjects)
+    with naming(record_subjects(record)):
+        status = record.get("status")
+        if status == RecordStatus.DISPUTED:
+            open_ = ", ".join(record.get("openObjections") or [])
+            raise Refused(f"objection {open_} on {record_id} is already open; it is decided first")
+        if status == RecordStatus.REVOKED and record.get("revokedOn") is None:
+            # a licence its source called 吊销/撤销/注销: the source's word, not a revocation here
+            raise Refused(f"{record_id} is REVOKED by its source (当前状态 "
+                          f"{record.get('currentStatus')!r}); an objection to that goes to its "
+                          "issuing authority, whose corrected row a later load applies")
+        if status == RecordStatus.REVOKED:
+            raise Refused(f"{record_id} was revoked on {as_date(record.get('revokedOn'))}; "
+                          "there is nothing left to object to")
+        if status == RecordStatus.REPAIRED:
+            raise Refused(f"{record_id} was repaired on {as_date(record.get('repairedOn'))} and no "
+                          "longer counts; an objection to it goes to its issuing authority")
+        subjects = record_subjects(record)
+        objection = {"id": f"OBJ-{uuid.uuid4().hex[:12].upper()}",
+                     "status": ObjectionStatus.OPEN.value, "reason": reason,
+                     "filedAt": dt.datetime.now(dt.UTC), "filedOn": today, "filedBy": actor,
+                     "filedByRole": role, "record": record_id, "subjects": subjects,
+                     "previousStatus": status}
+        rows = graph.write(file_statement(RECORD_LABELS[RecordKind(record["kind"])].value), {
+            "id": record_id, "seen": status, "objection": objection,
+            "disputed": RecordStatus.DISPUTED.value})
+        if not rows:
+            raise Refused(f"{record_id} changed while the objection was filed; file it again")
+        return ObjectionView(rows[0]["objection"], rows[0]["record"], None, subjects)
 
 
 FIND_OBJECTION = f"""
@@ -201,38 +203,39 @@ def resolve_objection(graph: Graph, rules: Rules, objection_id: str,
     if not rows:
         raise NotFound(f"no objection has the id {objection_id!r}")
     objection, record = rows[0]["objection"], rows[0]["record"]
-    if objection["status"] != ObjectionStatus.OPEN:
-        raise Refused(f"objection {objection_id} was already resolved ({objection['outcome']}) "
-                      f"at {objection['resolvedAt']}; a new objection may be filed")
-    if outcome is not ObjectionOutcome.CORRECT and corrections:
-        raise Refused("corrections are given only with the outcome CORRECT")
-    kind = RecordKind(record["kind"])
-    previous = str(objection.get("previousStatus") or RecordStatus.ACTIVE.value)
-    params: dict[str, Any] = {
-        "id": objection_id, "open": ObjectionStatus.OPEN.value,
-        "resolved": ObjectionStatus.RESOLVED.value, "outcome": outcome.value, "note": note,
-        "now": dt.datetime.now(dt.UTC), "actor": actor, "today": today,
-        "revoked": RecordStatus.REVOKED.value}
-    if outcome is ObjectionOutcome.UPHOLD:
-        params["status"] = status_today(kind, record, previous, today)
-    elif outcome is ObjectionOutcome.CORRECT:
-        changed = corrected_fields(kind, record, corrections or {}, rules, today)
-        subject = changed.pop("subject", None)
-        base = record.get("baseId") or record["id"]
-        version = int(record.get("version") or 1) + 1
-        params.update({
-            "corrections": changed, "subject": subject, "newId": f"{base}#v{version}",
-            "baseId": base, "version": version,
-            "primaryRole": PRIMARY_ROLE.get(kind, PartyRole.SUBJECT).value,
-            "status": status_today(kind, {**record, **changed}, previous, today)})
-        if subject is not None and not graph.read(
-                f"MATCH (s:{SUBJECT} {{id: $id}}) RETURN s.id AS id", {"id": subject}):
-            raise NotFound(f"no subject has the id {subject} given as the corrected subject")
-    found = graph.write(resolve_statement(outcome, RECORD_LABELS[kind].value), params)
-    if not found:
-        raise Refused(f"objection {objection_id} changed while it was resolved; look again")
-    return ObjectionView(found[0]["objection"], found[0]["record"], found[0]["corrected"],
-                         list(objection.get("subjects") or []))
+    with naming(objection.get("subjects") or []):
+        if objection["status"] != ObjectionStatus.OPEN:
+            raise Refused(f"objection {objection_id} was already resolved ({objection['outcome']}) "
+                          f"at {objection['resolvedAt']}; a new objection may be filed")
+        if outcome is not ObjectionOutcome.CORRECT and corrections:
+            raise Refused("corrections are given only with the outcome CORRECT")
+        kind = RecordKind(record["kind"])
+        previous = str(objection.get("previousStatus") or RecordStatus.ACTIVE.value)
+        params: dict[str, Any] = {
+            "id": objection_id, "open": ObjectionStatus.OPEN.value,
+            "resolved": ObjectionStatus.RESOLVED.value, "outcome": outcome.value, "note": note,
+            "now": dt.datetime.now(dt.UTC), "actor": actor, "today": today,
+            "revoked": RecordStatus.REVOKED.value}
+        if outcome is ObjectionOutcome.UPHOLD:
+            params["status"] = status_today(kind, record, previous, today)
+        elif outcome is ObjectionOutcome.CORRECT:
+            changed = corrected_fields(kind, record, corrections or {}, rules, today)
+            subject = changed.pop("subject", None)
+            base = record.get("baseId") or record["id"]
+            version = int(record.get("version") or 1) + 1
+            params.update({
+                "corrections": changed, "subject": subject, "newId": f"{base}#v{version}",
+                "baseId": base, "version": version,
+                "primaryRole": PRIMARY_ROLE.get(kind, PartyRole.SUBJECT).value,
+                "status": status_today(kind, {**record, **changed}, previous, today)})
+            if subject is not None and not graph.read(
+                    f"MATCH (s:{SUBJECT} {{id: $id}}) RETURN s.id AS id", {"id": subject}):
+                raise NotFound(f"no subject has the id {subject} given as the corrected subject")
+        found = graph.write(resolve_statement(outcome, RECORD_LABELS[kind].value), params)
+        if not found:
+            raise Refused(f"objection {objection_id} changed while it was resolved; look again")
+        return ObjectionView(found[0]["objection"], found[0]["record"], found[0]["corrected"],
+                             list(objection.get("subjects") or []))
 
 
 def corrected_fields(kind: RecordKind, record: dict[str, Any], corrections: dict[str, Any],

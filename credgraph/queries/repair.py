@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -54,9 +56,26 @@ COMMITMENT_KIND = "信用修复"
 class NotFound(LookupError):
     """No record (or objection) has that id."""
 
+    subjects: tuple[str, ...] = ()
+
 
 class Refused(ValueError):
     """A request the desk does not take; the message says why and what to do."""
+
+    subjects: tuple[str, ...] = ()
+
+
+@contextmanager
+def naming(subjects: Iterable[str]) -> Iterator[None]:
+    """A refusal raised inside names the subjects of the record it was about (`subjects`), so
+    that the audit of the refused request names them (SPEC §9: every step is audited, and
+    `auditLog(subject:)` shows the attempt)."""
+    try:
+        yield
+    except (NotFound, Refused) as exc:
+        if not exc.subjects:
+            exc.subjects = tuple(subjects)
+        raise
 
 
 FIND_RECORD = f"""
@@ -122,7 +141,8 @@ def severity_of(record: dict[str, Any]) -> Severity:
 def blockers(record: dict[str, Any], facts: dict[str, Any], rules: Rules,
              today: dt.date) -> tuple[list[str], list[dt.date], int]:
     """Why the penalty may not be repaired today (empty: it may), the dates before which the
-    time rules forbid it, and its minimum publicity in months."""
+    time rules forbid it — the publicity end first, then every re-offence bar, also one
+    already passed — and its minimum publicity in months."""
     section = rules.repair
     severity = severity_of(record)
     months = section.months(severity, record.get("domain"))
@@ -151,8 +171,8 @@ def blockers(record: dict[str, Any], facts: dict[str, Any], rules: Rules,
             if when is None or when > window_ends:
                 continue
             barred = add_months(when, section.ineligible_months)
+            dated.append(barred)  # also once passed: a repair granted is possible from then
             if today < barred:
-                dated.append(barred)
                 reasons.append(
                     f"the subject re-offended: {later['kind'].lower()} {later['id']} of {when} "
                     f"came within {section.reoffence_window_months} months of the repair of "
@@ -182,52 +202,54 @@ def request_repair(graph: Graph, rules: Rules, record_id: str, commitment: str, 
                    today: dt.date) -> Decision:
     """Judge a repair request as of `today`; grant it when every condition holds."""
     record = find_record(graph, record_id)
-    kind = RecordKind(record["kind"])
-    if kind not in REPAIRABLE_RECORDS:
-        raise Refused(f"{record_id} is a {kind.value.lower()}: only administrative penalties "
-                      "(行政处罚) are repaired here; a listing leaves its list when the listing "
-                      "authority removes it (移出)")
-    status = record.get("status")
-    if status == RecordStatus.REPAIRED:
-        done = (record.get("repairs") or [{}])[0]
-        return Decision(False, None, f"already repaired on {as_date(record.get('repairedOn'))}"
-                        f" ({done.get('id')})", record)
-    if status == RecordStatus.REVOKED:
-        return Decision(False, None, f"revoked on {as_date(record.get('revokedOn'))}: it no "
-                        "longer counts, so there is nothing to repair", record)
-    subjects = [p["id"] for p in record["parties"] if p["role"] == PartyRole.SUBJECT]
-    if not subjects:
-        raise Refused(f"{record_id} has no subject to give the commitment")
-    subject = subjects[0]
-    facts = graph.read(FACTS, {
-        "subject": subject, "issuer": record.get("issuer"), "decided": record.get("date"),
-        "today": today, "debtor": PartyRole.DEBTOR.value, "creditor": PartyRole.CREDITOR.value,
-        "subjectRole": PartyRole.SUBJECT.value})[0]
-    reasons, dated, months = blockers(record, facts, rules, today)
-    earliest = max(dated)
-    if reasons:
-        return Decision(False, earliest if earliest > today else None,
-                        "not repairable yet: " + "; ".join(reasons), record)
-    suffix = uuid.uuid4().hex[:12].upper()
-    repair = {"id": f"RP-{suffix}", "record": record_id, "subject": subject,
-              "grantedOn": today, "commitment": f"CM-{suffix}", "eligibleFrom": earliest,
-              "severity": severity_of(record).value, "publicityMonths": months,
-              "decidedAt": dt.datetime.now(dt.UTC), "actor": actor}
-    written = graph.write(grant_statement(RECORD_LABELS[kind].value), {
-        "id": record_id, "seen": status, "subject": subject, "today": today,
-        "repaired": RecordStatus.REPAIRED.value, "repairId": repair["id"],
-        "subjectRole": PartyRole.SUBJECT.value, "repair": repair,
-        "commitment": {
-            "id": repair["commitment"], "kind": RecordKind.COMMITMENT.value,
-            "domain": rules.domains.commitments, "status": RecordStatus.ACTIVE.value,
-            "title": "信用修复承诺", "commitmentKind": COMMITMENT_KIND, "content": commitment,
-            "madeOn": today, "date": today, "record": record_id, "repair": repair["id"]}})
-    if not written:
-        raise Refused(f"{record_id} changed while the request was decided; ask again")
-    record = {**record, "status": RecordStatus.REPAIRED.value, "repairedOn": today}
-    return Decision(True, earliest, f"repaired from {today}: the minimum publicity period "
-                    f"({months} months) ended on {earliest}, the penalty is fulfilled and the "
-                    f"commitment is recorded as {repair['commitment']}", record, repair)
+    with naming(record_subjects(record)):
+        kind = RecordKind(record["kind"])
+        if kind not in REPAIRABLE_RECORDS:
+            raise Refused(f"{record_id} is a {kind.value.lower()}: only administrative "
+                          "penalties (行政处罚) are repaired here; a listing leaves its list when "
+                          "the listing authority removes it (移出)")
+        status = record.get("status")
+        if status == RecordStatus.REPAIRED:
+            done = (record.get("repairs") or [{}])[0]
+            return Decision(False, None, f"already repaired on {as_date(record.get('repairedOn'))}"
+                            f" ({done.get('id')})", record)
+        if status == RecordStatus.REVOKED:
+            return Decision(False, None, f"revoked on {as_date(record.get('revokedOn'))}: it no "
+                            "longer counts, so there is nothing to repair", record)
+        subjects = [p["id"] for p in record["parties"] if p["role"] == PartyRole.SUBJECT]
+        if not subjects:
+            raise Refused(f"{record_id} has no subject to give the commitment")
+        subject = subjects[0]
+        facts = graph.read(FACTS, {
+            "subject": subject, "issuer": record.get("issuer"), "decided": record.get("date"),
+            "today": today, "debtor": PartyRole.DEBTOR.value, "creditor": PartyRole.CREDITOR.value,
+            "subjectRole": PartyRole.SUBJECT.value})[0]
+        reasons, dated, months = blockers(record, facts, rules, today)
+        earliest = max(dated)
+        if reasons:
+            return Decision(False, earliest if earliest > today else None,
+                            "not repairable yet: " + "; ".join(reasons), record)
+        suffix = uuid.uuid4().hex[:12].upper()
+        repair = {"id": f"RP-{suffix}", "record": record_id, "subject": subject,
+                  "grantedOn": today, "commitment": f"CM-{suffix}", "eligibleFrom": earliest,
+                  "severity": severity_of(record).value, "publicityMonths": months,
+                  "decidedAt": dt.datetime.now(dt.UTC), "actor": actor}
+        written = graph.write(grant_statement(RECORD_LABELS[kind].value), {
+            "id": record_id, "seen": status, "subject": subject, "today": today,
+            "repaired": RecordStatus.REPAIRED.value, "repairId": repair["id"],
+            "subjectRole": PartyRole.SUBJECT.value, "repair": repair,
+            "commitment": {
+                "id": repair["commitment"], "kind": RecordKind.COMMITMENT.value,
+                "domain": rules.domains.commitments, "status": RecordStatus.ACTIVE.value,
+                "title": "信用修复承诺", "commitmentKind": COMMITMENT_KIND, "content": commitment,
+                "madeOn": today, "date": today, "record": record_id, "repair": repair["id"]}})
+        if not written:
+            raise Refused(f"{record_id} changed while the request was decided; ask again")
+        record = {**record, "status": RecordStatus.REPAIRED.value, "repairedOn": today}
+        bar = f", the re-offence bar ended on {earliest}" if earliest > dated[0] else ""
+        return Decision(True, earliest, f"repaired from {today}: the minimum publicity period "
+                        f"({months} months) ended on {dated[0]}{bar}, the penalty is fulfilled and "
+                        f"the commitment is recorded as {repair['commitment']}", record, repair)
 
 
 REPAIRS_LIST = f"""

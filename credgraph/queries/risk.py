@@ -27,7 +27,7 @@ from credgraph.graph.model import (
     Severity,
     label_predicate,
 )
-from credgraph.queries.fragments import in_force_at
+from credgraph.queries.fragments import RECORD_OBJECTIONS, in_force_at, status_as_of
 from credgraph.queries.neighbourhood import Edge, Neighbourhood, as_date, expand
 from credgraph.queries.subjects import SUBJECT_SUMMARY
 from credgraph.rules import Rules
@@ -42,7 +42,8 @@ RETURN collect(s {{{SUBJECT_SUMMARY}, records: [
   WHERE {label_predicate("r", SIGNAL_RECORDS)} AND r.date <= $asOf
   | {{role: h.role, record: r {{.id, .kind, .domain, .severity, .status, .date, .title,
        .authority, .publicityUntil, .removedOn, .listType, .dueOn, .fulfilledOn,
-       .subjectDefault, .repairedOn, .revokedOn, .correctedOn}}}}]}}) AS rows
+       .subjectDefault, .repairedOn, .revokedOn, .correctedOn,
+       objections: {RECORD_OBJECTIONS}}}}}]}}) AS rows
 """
 
 
@@ -210,9 +211,11 @@ class RiskModel:
             date = due
         else:
             return None
+        # disputed (异议中) on `as_of`: from the day an objection was filed to the day it was
+        # resolved, as the credit report of that date shows it — not by today's status
         return Signal(record, str(record.get("domain") or "other"), weight,
                       self.decay(weight, date, as_of),
-                      record.get("status") == RecordStatus.DISPUTED.value)
+                      status_as_of(record, as_of) == RecordStatus.DISPUTED.value)
 
 
 def strongest_paths(hood: Neighbourhood, model: RiskModel) -> dict[str, tuple[float, list[Edge]]]:
