@@ -592,6 +592,23 @@ def test_health_metrics_and_explorer(company: str, api: Api) -> None:
     assert api.client.get("/explorer/../../etc/passwd").status_code in (401, 404)
 
 
+def test_explorer_page_is_public_but_a_query_is_not(company: str, api: Api) -> None:
+    """GET /graphql asking for HTML is the explorer page, public; with a `query` parameter it
+    is a GraphQL request and needs a key whatever it accepts — it ran without one, and
+    answered introspection (the whole schema) to anyone (found by a held-out security
+    review)."""
+    for accept in ("text/html", "text/html;q=0.1, application/json", "*/*, text/html"):
+        for query in ("{ __schema { queryType { fields { name } } } }", "{ __typename }",
+                      '{ __type(name: "Subject") { name } }', ""):
+            answer = api.client.get("/graphql", params={"query": query},
+                                    headers={"Accept": accept})
+            assert answer.status_code == 401, (accept, query, answer.text)
+            assert answer.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+            assert "__schema" not in answer.text and "Query" not in answer.text
+    page = api.client.get("/graphql", headers={"Accept": "text/html"})
+    assert page.status_code == 200 and "graphiql" in page.text.lower()
+
+
 FULL_WIDTH = str.maketrans("0123456789X", "０１２３４５６７８９ｘ")
 RAW_FORMS = [RAW, RAW.lower(), RAW.translate(FULL_WIDTH),
              f"{RAW[:6]} {RAW[6:14]} {RAW[14:]}"]

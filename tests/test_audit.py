@@ -182,6 +182,28 @@ def test_a_field_refused_beside_an_answered_one_is_audited(world: str, api: Api,
     assert NUMBER not in json.dumps(logged, ensure_ascii=False)
 
 
+def test_a_field_refused_beside_names_whom_it_was_about(world: str, api: Api,
+                                                       services: Services) -> None:
+    """A field refused beside an answered one named no subject, even when its resolver had
+    found one by the id sent (a confirmEscalation with nothing to confirm beside a watch — or
+    a riskAssessment stopped by the time limit beside a subject); and one refused beside an
+    answered field of the same name (two subjects under aliases) was not in the log at all
+    (found by a held-out security review). Each is now kept, naming what it had found."""
+    person = world
+    body = api.query(f'mutation {{ watch(id: "{S}") '
+                     f'confirmEscalation(subject: "{NUMBER}", note: "期满") {{ level }} }}',
+                     "admin")
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    body = api.query(f'{{ a: subject(id: "{S}") {{ id }} '
+                     f'b: subject(id: "{S[:-1]}?") {{ id }} }}', "investigator")
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert [(e["operation"], e["subjects"]) for e in events(services)] == [
+        ("watch", [S]),
+        ("confirmEscalation (not answered: BAD_USER_INPUT)", [person]),
+        ("subject", [S]),
+        ("subject (not answered: BAD_USER_INPUT)", [])]
+
+
 def test_pii_reveals_name_the_persons_shown(world: str, api: Api, services: Services,
                                            graph: Graph) -> None:
     person = world

@@ -51,6 +51,13 @@ HOSTILE = {
     "fragment cycle": (_body('{ subject(id: "x") { ...A } } fragment A on Subject { ...B } '
                              "fragment B on Subject { ...A }"), 200, "BAD_USER_INPUT",
                        "within itself"),
+    # each was an INTERNAL error with a traceback in the log: strawberry's depth limiter
+    # looked the spread up (KeyError) before graphql's rule could refuse it
+    "unknown fragment": (_body("{ ...Nope }"), 200, "BAD_USER_INPUT", "Unknown fragment 'Nope'"),
+    "unknown fragment in a selection": (_body(f'{{ subject(id: "{COMPANY}") {{ ...Nope }} }}'),
+                                        200, "BAD_USER_INPUT", "Unknown fragment 'Nope'"),
+    "unknown fragment in a fragment": (_body("{ ...A } fragment A on Query { ...B }"), 200,
+                                       "BAD_USER_INPUT", "Unknown fragment 'B'"),
     "alias bomb": (_body("{ " + " ".join(f"a{i}: __typename" for i in range(500)) + " }"),
                    200, "LIMIT_EXCEEDED", "aliases"),
     "token flood": (_body("{ " + "__typename " * 5000 + "}"), 200, "LIMIT_EXCEEDED",

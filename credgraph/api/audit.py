@@ -39,6 +39,7 @@ from credgraph.api.types import (
     in_thread,
     keys_for,
     principal,
+    root_key,
     services,
 )
 from credgraph.queries.audit import (
@@ -58,7 +59,8 @@ PURPOSE_HEADER = "x-purpose"
 # key's daily quota), which no resolver records (see `refusal_purpose`).
 ARGUMENT_PURPOSE = "argument_purpose"
 AUDIT_PAGE = 100  # SPEC §9's `auditLog(first)`; an explicit null means it too
-# The events a request's resolvers have recorded (None outside a GraphQL execution).
+# The response keys of the top-level fields whose resolvers recorded an event in this request
+# (None outside a GraphQL execution).
 RECORDED: ContextVar[list[str] | None] = ContextVar("recorded", default=None)
 
 
@@ -71,7 +73,8 @@ def audit(info: Info, operation: str, subjects: Iterable[str],
     headers carry only ASCII), of which the first MAX_PURPOSE characters are kept."""
     svc = services(info)
     purpose = stated_purpose(info.context) if purpose is None else kept_purpose(purpose)
-    record(svc.audit, principal(info), operation, subjects, purpose, svc.privacy)
+    record(svc.audit, principal(info), operation, subjects, purpose, svc.privacy,
+           root_key(info))
 
 
 def stated_purpose(context: dict[str, Any]) -> str | None:
@@ -96,8 +99,9 @@ def refusal_purpose(context: dict[str, Any]) -> str | None:
 
 
 def record(trail: AuditTrail, who: Principal, operation: str, subjects: Iterable[str],
-           purpose: str | None, privacy: Privacy) -> None:
-    """Queue the event; `purpose` as it is kept (scrubbed, bounded)."""
+           purpose: str | None, privacy: Privacy, key: str | None = None) -> None:
+    """Queue the event; `purpose` as it is kept (scrubbed, bounded); `key` is the response key
+    of the top-level field it is recorded for."""
     named = list(dict.fromkeys(safe_key(s, privacy) for s in subjects))
     revealed = REVEALED.get()
     if revealed:
@@ -108,7 +112,7 @@ def record(trail: AuditTrail, who: Principal, operation: str, subjects: Iterable
                             purpose=purpose))
     recorded = RECORDED.get()
     if recorded is not None:
-        recorded.append(operation)
+        recorded.append(key or operation)
 
 
 def safe_key(value: str, privacy: Privacy) -> str:
@@ -157,25 +161,30 @@ def root_selections(document: DocumentNode | None, operation: str | None) -> dic
 
 
 def refused_beside(document: DocumentNode | None, operation: str | None,
-                   errors: list[GraphQLError], recorded: list[str]) -> str | None:
+                   errors: list[GraphQLError], recorded: list[str],
+                   found: list[tuple[str, str]]) -> tuple[str, tuple[str, ...]] | None:
     """`<fields> (not answered: CODES)` for the top-level fields refused in a request whose
     other fields were answered and recorded — a partner's `subject` beside its `sharedCheck` —,
-    else None. A field refused at its root that no event of the request names is kept, so
-    that an answered field beside it never hides who tried what."""
+    with the subjects those fields had found before they were refused; else None. A field
+    refused at its root whose resolver recorded no event is kept — by its response key: a
+    `riskAssessment` refused beside another, answered one under an alias is kept too —, so
+    that an answered field beside it never hides who tried what about whom."""
     at_root = [(str(error.path[0]), error) for error in errors
                if error.path and len(error.path) == 1]
     if not at_root:
         return None  # the common case: the document is not walked again
     keys = root_selections(document, operation)
     refused: dict[str, set[str]] = {}
+    refused_keys: set[str] = set()
     for key, error in at_root:
-        name = keys.get(key, key)
-        if name not in recorded:
-            refused.setdefault(name, set()).add(classify(error).value)
+        if key not in recorded:
+            refused.setdefault(keys.get(key, key), set()).add(classify(error).value)
+            refused_keys.add(key)
     if not refused:
         return None
     codes = sorted(set().union(*refused.values()))
-    return f"{'+'.join(refused)} (not answered: {', '.join(codes)})"
+    subjects = tuple(dict.fromkeys(sid for key, sid in found if key in refused_keys))
+    return f"{'+'.join(refused)} (not answered: {', '.join(codes)})", subjects
 
 
 class AuditReveals(SchemaExtension):
@@ -205,7 +214,7 @@ class AuditReveals(SchemaExtension):
         refused = not left and not recorded and bool(errors)
         document = self.execution_context.graphql_document
         name = self.execution_context.operation_name
-        beside = refused_beside(document, name, errors, recorded) if recorded else None
+        beside = refused_beside(document, name, errors, recorded, found) if recorded else None
         if who is None or not (left or refused or beside):
             return  # the common case: the resolvers recorded what they showed
         if left or refused:
@@ -215,11 +224,12 @@ class AuditReveals(SchemaExtension):
                 operation = f"{operation} (not answered: {', '.join(codes)})"
             context["services"].audit.record(AuditEvent(
                 actor=who.name, role=who.role.value, operation=operation,
-                subjects=tuple(sorted(left)) if left else tuple(dict.fromkeys(found)),
+                subjects=tuple(sorted(left)) if left else tuple(
+                    dict.fromkeys(sid for _, sid in found)),
                 purpose=refusal_purpose(context) if refused else stated_purpose(context)))
         if beside:
             context["services"].audit.record(AuditEvent(
-                actor=who.name, role=who.role.value, operation=beside, subjects=(),
+                actor=who.name, role=who.role.value, operation=beside[0], subjects=beside[1],
                 purpose=refusal_purpose(context)))
 
 

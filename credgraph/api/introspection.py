@@ -19,12 +19,13 @@ INTROSPECTION_FIELDS = ("__schema", "__type")
 class RoleIntrospection(SchemaExtension):
     def on_execute(self) -> Iterator[None]:
         who = self.execution_context.context.get("principal")
-        if who is not None and who.role not in INTROSPECTING_ROLES:
+        if who is None or who.role not in INTROSPECTING_ROLES:
             asked = [field for field in root_fields(self.execution_context.graphql_document,
                                                     self.execution_context.operation_name)
                      if field in INTROSPECTION_FIELDS]
-            if asked:
-                self.execution_context.result = ExecutionResult(data=None, errors=[api_error(
-                    ErrorCode.FORBIDDEN, f"the {who.role.value} role may not ask for "
-                                         f"{asked[0]} (introspection)")])
+            if asked:  # without a key (which the middleware should not let through) neither
+                error = api_error(ErrorCode.UNAUTHENTICATED, "send an API key") if who is None \
+                    else api_error(ErrorCode.FORBIDDEN, f"the {who.role.value} role may not "
+                                                        f"ask for {asked[0]} (introspection)")
+                self.execution_context.result = ExecutionResult(data=None, errors=[error])
         yield

@@ -158,8 +158,11 @@ class AuthenticationMiddleware:
         if path in self.public or path.startswith(self.public_prefixes):
             return True
         if path == "/graphql" and scope.get("method") == "GET":
-            # the explorer page itself; it holds no data
-            return "text/html" in Request(scope).headers.get("accept", "")
+            # the explorer page itself, which holds no data; a GET with a `query` parameter
+            # (even an empty one) is a GraphQL request, whatever it accepts, and needs a key
+            request = Request(scope)
+            return ("query" not in request.query_params
+                    and "text/html" in request.headers.get("accept", ""))
         return False
 
 

@@ -57,9 +57,10 @@ T = TypeVar("T")
 # Persons whose unmasked name or masked ID number this request's answer shows (PII reveals),
 # collected by `Subject.from_row` for the audit log (credgraph.api.audit).
 REVEALED: ContextVar[set[str] | None] = ContextVar("revealed", default=None)
-# The subjects this request's resolvers found by the ids it sent (`existing`): a request
-# refused after that names them in its audit event (credgraph.api.audit).
-FOUND: ContextVar[list[str] | None] = ContextVar("found", default=None)
+# The subjects this request's resolvers found by the ids it sent (`existing`), each with the
+# response key of the top-level field that found it: a field refused after that names them
+# in its audit event (credgraph.api.audit).
+FOUND: ContextVar[list[tuple[str, str]] | None] = ContextVar("found", default=None)
 # The day this request is answered as of (`Services.today`, read once a request by the view).
 TODAY: ContextVar[dt.date | None] = ContextVar("today", default=None)
 
@@ -395,8 +396,16 @@ async def existing(info: Info, value: str) -> dict[str, Any]:
     if row is None:
         raise api_error(ErrorCode.NOT_FOUND, "no subject with this id")
     if (found := FOUND.get()) is not None:
-        found.append(row["id"])
+        found.append((root_key(info), row["id"]))
     return row
+
+
+def root_key(info: Info) -> str:
+    """The response key (alias, else name) of the top-level field a resolver runs under."""
+    path = info.path
+    while path.prev is not None:
+        path = path.prev
+    return str(path.key)
 
 
 def path_steps(path: list[Edge], subjects: dict[str, dict[str, Any]],

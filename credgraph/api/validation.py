@@ -71,6 +71,31 @@ def expanded_fields(document: DocumentNode) -> int:
                if isinstance(d, OperationDefinitionNode))
 
 
+def unknown_spread(document: DocumentNode) -> FragmentSpreadNode | None:
+    """The first `...F` naming a fragment the document does not define: strawberry's depth
+    limiter looks every spread up and fails on it (KeyError, an INTERNAL error) before
+    graphql's own rule can say "Unknown fragment"."""
+    defined = {d.name.value for d in document.definitions
+               if isinstance(d, FragmentDefinitionNode)}
+
+    def first_unknown(node: SelectionSetNode | None) -> FragmentSpreadNode | None:
+        for item in node.selections if node else ():
+            if isinstance(item, FragmentSpreadNode):
+                if item.name.value not in defined:
+                    return item
+            elif isinstance(item, FieldNode | InlineFragmentNode) and (
+                    found := first_unknown(item.selection_set)) is not None:
+                return found
+        return None
+
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode | FragmentDefinitionNode):
+            found = first_unknown(definition.selection_set)
+            if found is not None:
+                return found
+    return None
+
+
 def empty_selection(document: DocumentNode) -> SelectionSetNode | None:
     """The first `{ }` of a document (the parser takes it, the depth limiter fails on it),
     walked by hand like `expanded_fields`: graphql's visitor costs ≈ 50 µs a request."""
@@ -93,7 +118,8 @@ def empty_selection(document: DocumentNode) -> SelectionSetNode | None:
 
 class DocumentCache:
     """What a query text parses to (within `max_tokens`) and the errors validating it gives
-    (empty selections and the expanded-field count first, then the rules), kept by the text
+    (empty selections, unknown fragments and the expanded-field count first, then the
+    rules), kept by the text
     for the `maxsize` texts used last. Keyed by the text, whose hash Python keeps: strawberry's
     validation cache is keyed by the parsed document, whose hash walks its whole tree on every
     request."""
@@ -123,6 +149,12 @@ class DocumentCache:
             return [GraphQLError(
                 "a selection { } asks for nothing: name at least one field in it",
                 nodes=[empty], extensions={"code": ErrorCode.BAD_USER_INPUT.value})]
+        unknown = unknown_spread(document)
+        if unknown is not None:
+            return [GraphQLError(
+                f"Unknown fragment '{unknown.name.value}': define it in the document "
+                f"(fragment {unknown.name.value} on … {{ … }}) or remove the spread",
+                nodes=[unknown], extensions={"code": ErrorCode.BAD_USER_INPUT.value})]
         count = expanded_fields(document)
         if count > self.max_fields:
             return [GraphQLError(
