@@ -182,6 +182,7 @@ class OwnershipRules(Section):
     threshold: Fraction
     max_depth: int
     control_share: Fraction
+    path_budget: int = Field(gt=0)
 
 
 class IntegrityRules(Section):

@@ -143,6 +143,10 @@ def test_a_pair_sharing_phone_and_address_is_one_edge_of_the_budget(graph: Graph
     assert len(whole.edges) == 3 and not whole.truncated
     # the one edge says what the pair shares: both (one of the two was kept, at random)
     assert whole.edges[("A", "B", "SHARES_CONTACT", "None")].via == "address,phone"
+    # and so does every path through it (a riskAssessment contributor's said one of the two)
+    assert {e.via for _, e in whole.adjacency["A"] if e.type == "SHARES_CONTACT"} == {
+        "address,phone"}
+    assert {e.via for _, e in whole.adjacency["B"]} == {"address,phone"}
     assert expand(graph, "C", 1, ALL, AS_OF, 10, 3).edges[
         ("C", "A", "SHAREHOLDER", "None")].via is None
     short = expand(graph, "A", 2, ALL, AS_OF, 10, 2)

@@ -9,6 +9,8 @@ from typing import TypeGuard
 import neo4j.exceptions
 from graphql import GraphQLError
 
+from credgraph.queries.ownership import TooManyPaths
+
 
 class ErrorCode(StrEnum):
     BAD_USER_INPUT = "BAD_USER_INPUT"
@@ -84,7 +86,8 @@ def classify(error: GraphQLError) -> ErrorCode:
     original = error.original_error
     if unavailable(original):
         return ErrorCode.SERVICE_UNAVAILABLE
-    if timed_out(error) or LIMIT_MESSAGES.search(error.message):
+    if (timed_out(error) or isinstance(original, TooManyPaths)
+            or LIMIT_MESSAGES.search(error.message)):
         return ErrorCode.LIMIT_EXCEEDED
     if (original is None or isinstance(original, GraphQLError)
             or (error.path is None and error.nodes)

@@ -231,6 +231,12 @@ def explore(graph: Graph, keys: list[str], depth: int, types: list[RelationType]
                 else:
                     next_frontier.append(target)
         frontier = next_frontier
+    # a pair sharing a phone and an address was read as two relations: every path through it
+    # (a contributor's in riskAssessment) shows the one edge saying both, as `edges` does
+    for node, pairs in hood.adjacency.items():
+        hood.adjacency[node] = [
+            (target, hood.edges[(e.source, e.target, e.type, str(e.start))])
+            for target, e in pairs]
     if summaries:
         hood.subjects = {row["id"]: row for row in answer[0]["nodes"] if row["id"] in hood.hops}
     hood.subjects[center] = centre

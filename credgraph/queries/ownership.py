@@ -1,14 +1,16 @@
 """Ownership penetration (股权穿透) and beneficial owners (受益所有人, SPEC §8).
 
 Effective share of O in C = Σ over simple live SHAREHOLDER paths O→…→C of Π ratios. Cypher
-walks the paths upward from the indexed company, bounded in depth, and sums every path per
-owner; only the paths shown are bounded in count. The thresholds and the suspected controller
-are decided here.
+reads the live shareholdings above the indexed company layer by layer, bounded in depth; the
+simple paths through them are summed here per owner (every path, at most [ownership]
+path_budget of them; only the paths shown are bounded in count). The thresholds and the
+suspected controller are decided here.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,27 +26,91 @@ from credgraph.queries.neighbourhood import Edge
 from credgraph.queries.subjects import subjects_by_ids
 from credgraph.rules import Rules
 
-
-def share_paths(max_depth: int) -> str:
-    """Each owner's effective share over its live SHAREHOLDER paths up to the rules file's
-    depth (an int, validated at start: a variable-length bound cannot be a parameter), with
-    its path count and its strongest `$maxPaths` paths. The sum is taken over every path, not
-    over those shown: a share cut short would hide an owner (a group whose companies hold
-    each other layer by layer has thousands of paths to one person)."""
-    hops = f"{RelationType.SHAREHOLDER.value}*1..{int(max_depth)}"
-    return f"""
-MATCH p = (o:Subject)-[rels:{hops}]->(c:Subject {{id: $id}})
-WHERE all(r IN rels WHERE {live("r")})
-  AND all(i IN range(0, size(rels) - 1)
-          WHERE NOT nodes(p)[i] IN nodes(p)[i + 1..])
-WITH o, p, reduce(s = 1.0, r IN rels | s * coalesce(r.ratio, 0.0)) AS share
-ORDER BY share DESC
-WITH o, sum(share) AS share, count(p) AS count,
-     collect(p)[..$maxPaths] AS shown
-RETURN collect({{owner: o.id, share: share, count: count,
-                paths: [p IN shown | {{ids: [n IN nodes(p) | n.id],
-                                      ratios: [r IN relationships(p) | r.ratio]}}]}}) AS rows
+# The live shareholdings of a layer of subjects: who holds shares in them, and how much.
+HOLDERS = f"""
+UNWIND $ids AS owned
+MATCH (:Subject {{id: owned}})<-[r:{RelationType.SHAREHOLDER.value}]-(o:Subject)
+WHERE {live("r")}
+RETURN collect({{owner: o.id, owned: owned, ratio: r.ratio}}) AS rows
 """
+
+
+class TooManyPaths(RuntimeError):
+    """More simple shareholding paths than [ownership] path_budget: the share is not summed."""
+
+
+def holdings(graph: Graph, company: str, max_depth: int,
+             as_of: dt.date) -> dict[str, list[tuple[str, float | None]]]:
+    """Owned subject → its live shareholders with their ratios, for every subject within
+    `max_depth` - 1 hops above `company`: each layer read once, one round trip a layer, so
+    no walk is enumerated by Cypher (a variable-length pattern enumerates every walk that
+    repeats no relation — millions in a group of six companies holding shares in each other,
+    for a few hundred simple paths)."""
+    above: dict[str, list[tuple[str, float | None]]] = {}
+    seen = {company}
+    layer = [company]
+    for _ in range(max_depth):
+        if not layer:
+            break
+        found: list[str] = []
+        for row in graph.read_rows(HOLDERS, {"ids": layer, "asOf": as_of}):
+            above.setdefault(row["owned"], []).append((row["owner"], row["ratio"]))
+            if row["owner"] not in seen:
+                seen.add(row["owner"])
+                found.append(row["owner"])
+        layer = found
+    return above
+
+
+@dataclass
+class ShareSums:
+    shares: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    # owner → its strongest paths as a min-heap of (share, order, path)
+    shown: dict[str, list[tuple[float, int, OwnerPath]]] = field(default_factory=dict)
+
+
+def sum_paths(above: dict[str, list[tuple[str, float | None]]], company: str, max_depth: int,
+              max_paths: int, budget: int) -> ShareSums:
+    """Σ over simple paths owner → … → company of Π ratios, per owner (SPEC §8: cycles
+    ignored, at most `max_depth` hops), with its path count and its `max_paths` strongest
+    paths. A path never returns to a subject it holds already, so a cycle ends it."""
+    sums = ShareSums()
+    nodes = [company]
+    ratios: list[float | None] = []
+    on_path = {company}
+    order = 0
+
+    def visit(node: str, share: float) -> None:
+        nonlocal order
+        for owner, ratio in above.get(node, ()):
+            if owner in on_path:
+                continue
+            held = share * (ratio or 0.0)
+            nodes.append(owner)
+            ratios.append(ratio)
+            order += 1
+            if order > budget:
+                raise TooManyPaths(f"more than {budget} shareholding paths above the company")
+            sums.shares[owner] = sums.shares.get(owner, 0.0) + held
+            sums.counts[owner] = sums.counts.get(owner, 0) + 1
+            heap = sums.shown.setdefault(owner, [])
+            if len(heap) < max_paths or held > heap[0][0]:
+                path = OwnerPath(nodes[::-1], ratios[::-1])
+                item = (held, -order, path)
+                if len(heap) < max_paths:
+                    heapq.heappush(heap, item)
+                else:
+                    heapq.heapreplace(heap, item)
+            if len(ratios) < max_depth:
+                on_path.add(owner)
+                visit(owner, held)
+                on_path.discard(owner)
+            nodes.pop()
+            ratios.pop()
+
+    visit(company, 1.0)
+    return sums
 
 
 # Who may be the declared or suspected controller: 实际控制人, 法定代表人 and 董事 (SPEC §8).
@@ -98,15 +164,13 @@ def ultimate_owners(graph: Graph, rules: Rules, company: str, threshold: float,
     paths shown per owner (`truncated` when one has more), never the paths summed."""
     depth = rules.ownership.max_depth
     control_share = rules.ownership.control_share
-    rows = graph.read_rows(share_paths(depth), {"id": company, "asOf": as_of,
-                                                "maxPaths": max_paths})
-    paths_by_owner: dict[str, list[OwnerPath]] = defaultdict(list)
-    shares: dict[str, float] = {}
-    counts: dict[str, int] = {}
-    for row in rows:
-        shares[row["owner"]] = row["share"]
-        counts[row["owner"]] = row["count"]
-        paths_by_owner[row["owner"]] = [OwnerPath(p["ids"], p["ratios"]) for p in row["paths"]]
+    sums = sum_paths(holdings(graph, company, depth, as_of), company, depth, max_paths,
+                     rules.ownership.path_budget)
+    shares, counts = sums.shares, sums.counts
+    # strongest first (the first found among equals)
+    paths_by_owner: dict[str, list[OwnerPath]] = defaultdict(list, {
+        owner: [path for _, _, path in sorted(heap, key=lambda item: (-item[0], -item[1]))]
+        for owner, heap in sums.shown.items()})
     truncated = any(count > max_paths for count in counts.values())
     all_paths = [p for paths in paths_by_owner.values() for p in paths]
     control = graph.read(CONTROL, {"id": company, "asOf": as_of})
