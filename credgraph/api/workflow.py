@@ -20,6 +20,7 @@ from credgraph.api.types import (
     check_limit,
     in_thread,
     keys_for,
+    root_key,
     services,
     today,
 )
@@ -145,14 +146,14 @@ def identifier(value: str, name: str) -> str:
     return stripped
 
 
-async def desk_call(fn: Callable[..., T], *args: Any) -> T:
+async def desk_call(info: Info, fn: Callable[..., T], *args: Any) -> T:
     """A desk operation in a worker thread, its refusals as the contract's error codes."""
     try:
         return await in_thread(fn, *args)
     except (repair.NotFound, repair.Refused) as exc:
-        # the refused request's audit names the subjects of the record it was about
+        # the refused field's audit names the subjects of the record it was about
         if (found := FOUND.get()) is not None:
-            found.extend(exc.subjects)
+            found.extend((root_key(info), subject) for subject in exc.subjects)
         code = ErrorCode.NOT_FOUND if isinstance(exc, repair.NotFound) else \
             ErrorCode.BAD_USER_INPUT
         raise api_error(code, scrub(str(exc))) from None
@@ -204,7 +205,7 @@ class WorkflowMutation:
         record_id_ = identifier(str(record_id), "recordId")
         promise = text(info, commitment, "commitment")
         svc = services(info)
-        decision = await desk_call(repair.request_repair, svc.graph, svc.rules, record_id_,
+        decision = await desk_call(info, repair.request_repair, svc.graph, svc.rules, record_id_,
                                    promise, who.name, today())
         audit(info, "requestRepair", repair.record_subjects(decision.record))
         return RepairDecision(
@@ -220,7 +221,7 @@ class WorkflowMutation:
         who = authorize(info, "fileObjection")
         record_id_ = identifier(str(record_id), "recordId")
         why = text(info, reason, "reason")
-        view = await desk_call(desk.file_objection, services(info).graph, record_id_, why,
+        view = await desk_call(info, desk.file_objection, services(info).graph, record_id_, why,
                                who.name, who.role.value, today())
         audit(info, "fileObjection", view.subjects)
         return Objection.from_view(view)
@@ -244,7 +245,7 @@ class WorkflowMutation:
             if "subject" in changes:
                 changes["subject"] = keys_for(info, str(changes["subject"]))[0]
         svc = services(info)
-        view = await desk_call(desk.resolve_objection, svc.graph, svc.rules, objection_id,
+        view = await desk_call(info, desk.resolve_objection, svc.graph, svc.rules, objection_id,
                                outcome, why, changes, who.name, today())
         audit(info, "resolveObjection",
               [*view.subjects, *([changes["subject"]] if changes and "subject" in changes
