@@ -114,6 +114,34 @@ def test_reload_relinks_parties_and_issuers(services: Services, subjects: Path,
     assert counts == [{"n": 4, "parties": 4}]
 
 
+def test_a_decided_record_keeps_its_subject(services: Services, subjects: Path,
+                                           tmp_path: Path) -> None:
+    """A later row naming another subject moved a repaired or disputed record to it — C16
+    then held C12's repair, an objection named C3 while its record sat on C17, and the old
+    link was gone (found by a held-out review of a year of monthly deliveries). A record the
+    credit desk decided on keeps its parties: such a row is refused saying why; the same
+    subject's row still updates it, and an undecided record follows its source."""
+    path = penalties(tmp_path / "penalties.csv")
+    load(services, path)
+    graph = services.graph
+    graph.write("MATCH (p:Penalty {id: 'P-1'}) SET p.status = 'REPAIRED' "
+                "CREATE (:Repair {id: 'RP-1'})-[:REPAIRS]->(p)")
+    graph.write("MATCH (p:Penalty {id: 'P-2'}) SET p.status = 'DISPUTED' "
+                "CREATE (:Objection {id: 'OBJ-1', status: 'OPEN'})-[:OBJECTS_TO]->(p)")
+    summary = load(services, penalties(path, subject=CO_B, fine="2"))
+    assert (summary.loaded, summary.rejected) == (2, 2)
+    assert {r.value for r in summary.rejects} == {"P-1", "P-2"}
+    assert all("through the credit desk" in r.reason and CO_A in r.reason
+               for r in summary.rejects)
+    assert links(graph, "P-1")[0] == [(CO_A, "subject")]
+    assert links(graph, "P-2")[0] == [(CO_A, "subject")]
+    assert links(graph, "P-3")[0] == [(CO_B, "subject")]
+    summary = load(services, penalties(path, fine="3"))
+    assert (summary.loaded, summary.rejected) == (4, 0)
+    fines = graph.read("MATCH (p:Penalty {id: 'P-1'}) RETURN p.fine AS fine, p.status AS s")
+    assert fines == [{"fine": 3.0, "s": "REPAIRED"}]
+
+
 def test_update_mixes_new_and_known_records(services: Services, subjects: Path,
                                             tmp_path: Path) -> None:
     """Batches holding both records already in the graph (MERGEd) and brand-new ones

@@ -602,6 +602,14 @@ class BundleLoader:
                        "in force and the version before it is kept as it was; a later row of "
                        "the source changes neither (file a new objection to change the record)")
                 continue
+            if stored is not None and stored["decided"] and (
+                    moved := _moved_parties(prepared.data, stored["parties"])):
+                reject(line, column, prepared.data["id"],
+                       f"{stored['status']} through the credit desk (a repair or an objection) "
+                       f"for {moved}: a row naming another party would move the decision to a "
+                       "subject it was not made for; the record keeps its parties (the "
+                       "department corrects a record's subject by an objection)")
+                continue
             if stored is not None and prepared.derived_from is not None:
                 self._derive_from_stored(kind, prepared, prepared.derived_from,
                                          stored["inputs"])
@@ -732,3 +740,11 @@ def write_corrections(corrections: list[dict[str, Any]], path: Path) -> None:
     _write_table(path, CORRECTION_COLUMNS,
                  ([row.get(column, "") for column in CORRECTION_COLUMNS] for row in corrections))
 
+
+def _moved_parties(data: dict[str, Any], stored: list[list[str]]) -> str | None:
+    """The stored parties a record's row would unlink, of the roles the row gives (a role its
+    file has no column for is kept, `keptRoles`), or None when it keeps them all."""
+    given = {tuple(key) for key in data.get("partyKeys") or []}
+    roles = {role for _, role in given} - set(data.get("keptRoles") or [])
+    gone = sorted(sid for sid, role in stored if role in roles and (sid, role) not in given)
+    return ", ".join(gone) or None

@@ -15,6 +15,7 @@ from credgraph.graph.model import (
     RECORD_LABELS,
     RELATIONS,
     Label,
+    Link,
     RecordKind,
     RecordStatus,
     RelationType,
@@ -112,14 +113,20 @@ CALL (r, row) {{
 @cache
 def stored_records_statement(kind: RecordKind, inputs: tuple[str, ...]) -> str:
     """Of a batch's records, those stored: whether an objection corrected one (异议更正: the
-    version kept as it was, and the one in force beside it), and the `inputs` its derived
+    version kept as it was, and the one in force beside it), the parties of one the credit
+    desk decided on (a repair or an objection, `decided`), and the `inputs` its derived
     values come from, if any are asked (`sources.with_stored`)."""
     fields = ", ".join(f".{prop}" for prop in inputs)
     projection = f", inputs: r {{{fields}}}" if inputs else ""
+    desk = f"{Link.REPAIRS.value}|{Link.OBJECTS_TO.value}"
     return f"""
 UNWIND $ids AS id
 MATCH (r:{RECORD_LABELS[kind].value} {{id: id}})
-RETURN collect({{id: r.id, current: r.supersededBy, on: toString(r.revokedOn){projection}}})
+WITH r, EXISTS {{ (r)<-[:{desk}]-() }} AS decided
+RETURN collect({{id: r.id, current: r.supersededBy, on: toString(r.revokedOn),
+                 status: r.status, decided: decided,
+                 parties: CASE WHEN decided THEN [(s)-[h:{Link.HAS_RECORD.value}]->(r)
+                                                  | [s.id, h.role]] ELSE [] END{projection}}})
        AS rows
 """
 
