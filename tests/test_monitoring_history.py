@@ -125,6 +125,30 @@ def test_a_backdated_run_sees_the_escalation_as_it_stood_then(graph: Graph,
     assert monitor(graph, rules, later)["new"] == 0
 
 
+def test_a_backdated_run_sees_a_severe_subject_as_it_stood_then(graph: Graph,
+                                                                rules: Rules) -> None:
+    """SEVERE_RECORD read the current level too: a run re-done for a day the subject stood
+    SEVERE, after a later lift, raised nothing for the record it received that day (left as
+    found by the held-out review city that found the ESCALATION rule's)."""
+    subject(graph, "W", "德州戊商贸有限公司")
+    for i, domain in enumerate(["tax", "environment", "safety", "fire", "construction"]):
+        penalty(graph, "W", f"R{i}", dt.date(2025, 1 + i, 10), domain=domain)
+    record(graph, "W", "Listing", "L2", listType="失信被执行人", date=dt.date(2026, 3, 1))
+    assert escalate(graph, rules, AS_OF)["created"] == 1
+    confirmed = AS_OF + dt.timedelta(days=rules.escalation.notice_days + 5)
+    confirm_escalation(graph, rules, "W", "异议期满", "test", confirmed)
+    received = confirmed + dt.timedelta(days=10)
+    penalty(graph, "W", "R-new", received, domain="tax")
+    assert escalate(graph, rules, confirmed + dt.timedelta(days=400))["lifted"] == 1
+    severe_only = rules.with_overrides({"monitoring": {"enabled": ["SEVERE_RECORD"]}})
+    counts = MonitorRun(graph, severe_only, received).run(None).counts()
+    assert counts["new"] == 1
+    found = graph.read("MATCH (a:Alert {rule: 'SEVERE_RECORD'}) RETURN a.key AS key")
+    assert found == [{"key": "R-new"}]
+    before = MonitorRun(graph, severe_only, confirmed - dt.timedelta(days=1)).run(None)
+    assert before.counts()["new"] == 0  # not yet SEVERE
+
+
 def _events(*pairs: tuple[str, str]) -> list[str]:
     return [json.dumps({"action": action, "level": level}) for action, level in pairs]
 

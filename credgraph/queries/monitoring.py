@@ -29,6 +29,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,6 @@ from credgraph.graph.model import (
     AlertRule,
     AlertStatus,
     EscalationLevel,
-    EscalationStatus,
     IntegrityPattern,
     Label,
     Link,
@@ -60,6 +60,7 @@ from credgraph.queries.escalation import (
     HISTORIES,
     LIFTED,
     LOWERED,
+    StateOn,
     as_it_stood,
     history_events,
     state_on,
@@ -113,10 +114,13 @@ RETURN collect({{subject: s.id, escalation: e.id, level: e.level, since: date(e.
                           end: toString(t.end)}}]}}) AS rows
 """
 
+# the records since the day each subject SEVERE on the run's date became so (`$severe`: the
+# escalations as they stood then, with that day)
 SEVERE_RECORDS = f"""
-MATCH (s:{Label.SUBJECT.value})-[:{Link.HAS_ESCALATION.value}]->(e:{Label.ESCALATION.value})
-WHERE e.status = $active AND e.level = $severe
-WITH s, min(date(e.since)) AS since
+UNWIND $severe AS severe
+MATCH (s:{Label.SUBJECT.value})-[:{Link.HAS_ESCALATION.value}]->
+      (:{Label.ESCALATION.value} {{id: severe.escalation}})
+WITH s, min(severe.since) AS since
 MATCH (s)-[:{Link.HAS_RECORD.value}]->(r)
 WHERE r.kind IN $kinds AND r.date <= $asOf AND (since IS NULL OR r.date >= since)
   AND {in_force("r")}
@@ -455,10 +459,16 @@ class Evaluator:
         return self.names
 
     # ESCALATION ---------------------------------------------------------------------------------
+    @cached_property
+    def standing(self) -> dict[str, StateOn]:
+        """Every escalation standing on the run's date, by id, as it stood then (its history:
+        a later confirmation, lift or run does not change what stood on a backdated day)."""
+        return {node["id"]: state for node in self.graph.read_rows(
+                    HISTORIES, {"region": None}, timeout=BATCH_TIMEOUT)
+                if (state := state_on(node, self.as_of)) is not None}
+
     def escalations(self) -> list[Hit]:
-        states = {node["id"]: state for node in self.graph.read_rows(
-                      HISTORIES, {"region": None}, timeout=BATCH_TIMEOUT)
-                  if (state := state_on(node, self.as_of)) is not None}
+        states = self.standing
         rows = []
         for chunk in _chunks(sorted(states), 5000):
             for row in self.graph.read_rows(ESCALATIONS, {"ids": chunk, "asOf": self.as_of},
@@ -507,9 +517,11 @@ class Evaluator:
 
     # SEVERE_RECORD ------------------------------------------------------------------------------
     def severe_records(self) -> list[Hit]:
+        severe = [{"escalation": eid, "since": state.since}
+                  for eid, state in self.standing.items()
+                  if state.level is EscalationLevel.SEVERE]
         rows = self.graph.read_rows(SEVERE_RECORDS, {
-            "active": EscalationStatus.ACTIVE.value, "severe": EscalationLevel.SEVERE.value,
-            "kinds": [k.value for k in self.section.severe_record_kinds],
+            "severe": severe, "kinds": [k.value for k in self.section.severe_record_kinds],
             "asOf": self.as_of})
         names = self.subjects(row["subject"] for row in rows)
         severity = self.section.severity.severe_record.value
