@@ -174,6 +174,27 @@ def test_a_new_penalty_after_the_window_is_no_reoffence(world: Graph, rules: Rul
     assert request_repair(world, rules, "P-2", PROMISE, "desk", dt.date(2025, 9, 2)).eligible
 
 
+def test_a_penalty_whose_publicity_ended_has_nothing_to_repair(world: Graph,
+                                                               rules: Rules) -> None:
+    """A penalty past its 公示期 no longer counts nor is published, yet was repaired: EXPIRED
+    became REPAIRED and the repair started a re-offence window and a repair bar (R5) (left
+    as found by a held-out review of the repair calendar). Now eligible: false, saying so."""
+    ended = dt.date(2026, 1, 10)
+    record(world, S, "Penalty", "P-old", severity="一般", date=dt.date(2025, 1, 10),
+           domain="market", publicityUntil=ended)
+    record(world, S, "Penalty", "P-stored", severity="一般", date=dt.date(2024, 1, 10),
+           domain="market", status="EXPIRED")
+    for rid in ("P-old", "P-stored"):
+        decision = request_repair(world, rules, rid, PROMISE, "desk", dt.date(2026, 6, 30))
+        assert not decision.eligible and decision.earliest is None
+        assert "nothing to repair" in decision.reason
+    assert "公示期) ended on 2026-01-10" in request_repair(
+        world, rules, "P-old", PROMISE, "desk", dt.date(2026, 6, 30)).reason
+    assert world.read("MATCH (x:Repair) RETURN count(x) AS n") == [{"n": 0}]
+    # on its last day of publicity it is still repairable
+    assert request_repair(world, rules, "P-old", PROMISE, "desk", ended).eligible
+
+
 def test_only_penalties_are_repaired(world: Graph, rules: Rules) -> None:
     record(world, S, "Listing", "L-1", listType="经营异常名录", date=DECIDED)
     with pytest.raises(Refused, match="only administrative penalties"):

@@ -41,7 +41,7 @@ from credgraph.graph.model import (
     label_predicate,
 )
 from credgraph.loaders.derive import add_months
-from credgraph.queries.fragments import RECORD_SUMMARY, in_force, record_by_id
+from credgraph.queries.fragments import RECORD_SUMMARY, in_force, record_by_id, status_on
 from credgraph.queries.neighbourhood import as_date
 from credgraph.rules import Rules
 
@@ -216,6 +216,12 @@ def request_repair(graph: Graph, rules: Rules, record_id: str, commitment: str, 
         if status == RecordStatus.REVOKED:
             return Decision(False, None, f"revoked on {as_date(record.get('revokedOn'))}: it no "
                             "longer counts, so there is nothing to repair", record)
+        if status_on(record, today) == RecordStatus.EXPIRED:
+            # a repair would only start a re-offence window and a repair bar (R5)
+            until = as_date(record.get("publicityUntil"))
+            ended = f"its publicity (公示期) ended on {until}" if until else "it has expired"
+            return Decision(False, None, f"{ended}: it no longer counts nor is published, so "
+                            "there is nothing to repair", record)
         subjects = [p["id"] for p in record["parties"] if p["role"] == PartyRole.SUBJECT]
         if not subjects:
             raise Refused(f"{record_id} has no subject to give the commitment")
