@@ -295,6 +295,12 @@ class GradeRules(Section):
             raise ValueError(f"no cap or deduction for {', '.join(missing)}")
         if any(a[0] <= b[0] for a, b in zip(self.bands, self.bands[1:], strict=False)):
             raise ValueError("bands go from the highest minimum score down")
+        # the score is floored at 0 and every score needs a grade: the last band takes all
+        # below the one before it (D < 60), so a minimum there left low scores without one
+        if self.bands and self.bands[-1][0] > 0:
+            minimum, grade = self.bands[-1]
+            raise ValueError(f"the last band ({grade}) takes every score below the one before "
+                             f"it: its minimum must be 0, not {minimum}")
         return self
 
 

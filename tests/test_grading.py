@@ -9,7 +9,7 @@ import pytest
 
 from credgraph.graph.driver import Graph
 from credgraph.queries.grading import Grader, credit_grades, draw, inspection_plan
-from credgraph.rules import Rules
+from credgraph.rules import Rules, RulesError
 from tests.graphs import AS_OF, record, subject
 
 
@@ -83,6 +83,20 @@ def test_grader_minor_penalty_and_floor(rules: Rules) -> None:
     assert (grader.grade(many, None, AS_OF).score, grader.grade(many, None, AS_OF).grade) == (
         0, "D")
 
+
+def test_a_last_band_above_0_is_refused_at_start(rules: Rules) -> None:
+    """bands = [[90, A], [75, B], [60, C], [40, D]] was taken, and every subject scoring under
+    40 (a SEVERE company with a few penalties) then had no grade: `creditGrade`, `sharedCheck`,
+    the credit report and the whole inspection plan failed with StopIteration. The last band
+    takes every score below the one before it; a minimum there is refused, naming the key."""
+    with pytest.raises(RulesError, match=r"\[grade\] .*last band \(D\).*minimum must be 0"):
+        rules.with_overrides({"grade": {"bands": [[90, "A"], [75, "B"], [60, "C"], [40, "D"]]}})
+    below = rules.with_overrides({"grade": {"bands": [[90, "A"], [75, "B"], [60, "C"],
+                                                      [-10, "D"]]}})
+    many = [{"role": "subject", "record": {"id": f"S{i}", "kind": "PENALTY",
+                                           "severity": "严重", "status": "ACTIVE",
+                                           "date": days(5)}} for i in range(10)]
+    assert Grader(below).grade(many, "SEVERE", AS_OF).grade == "D"
 
 # -- 双随机 ---------------------------------------------------------------------------------------
 @pytest.fixture()
