@@ -196,6 +196,29 @@ def test_records_and_escalation_as_of_a_date(company: str, api: Api, graph: Grap
     assert answer(today - dt.timedelta(days=90))[1] is None
 
 
+def test_a_contracts_authority_is_its_government_party(company: str, api: Api,
+                                                       graph: Graph) -> None:
+    """A contract names its agency as a party (政府方), not as an authority: the credit report's
+    机关 shows that party's name (bd0ccb2), while `records` answered `authority: null` for the
+    same record — today and as of a date (found by review comparing `records(asOf)` with the
+    report's record list on the demo city). Both read one rule now."""
+    agency = make_uscc(prefix="11", org="MB3C0R011")
+    subject(graph, agency, "德州市财政局", kind="AGENCY")
+    record(graph, company, "Contract", "ZFCG-2026-9", role="counterparty", domain="contract",
+           date=TODAY - dt.timedelta(days=20), title="办公设备采购")
+    graph.write("MATCH (a:Subject {id: $a}), (r:Contract {id: 'ZFCG-2026-9'}) "
+                "CREATE (a)-[:HAS_RECORD {role: 'agency'}]->(r)", {"a": agency})
+    record(graph, company, "Penalty", "P-own-authority", severity="一般", domain="tax",
+           date=TODAY - dt.timedelta(days=30), authority="国家税务总局德州市德城区税务局")
+    query = """query($id: ID!, $asOf: Date) { subject(id: $id) {
+        today: records { id authority } then: records(asOf: $asOf) { id authority } } }"""
+    found = data(api, query, id=company, asOf=(TODAY - dt.timedelta(days=1)).isoformat())
+    for listed in (found["subject"]["today"], found["subject"]["then"]):
+        authorities = {r["id"]: r["authority"] for r in listed}
+        assert authorities["ZFCG-2026-9"] == "德州市财政局"
+        assert authorities["P-own-authority"] == "国家税务总局德州市德城区税务局"
+
+
 def test_signal_records_show_todays_status(company: str, api: Api, graph: Graph) -> None:
     """A penalty that counted a year ago shows, as every record does, its status today."""
     today = TODAY

@@ -142,6 +142,36 @@ def test_a_decided_record_keeps_its_subject(services: Services, subjects: Path,
     assert fines == [{"fine": 3.0, "s": "REPAIRED"}]
 
 
+def test_a_decided_record_keeps_a_party_its_row_leaves_empty(services: Services,
+                                                             subjects: Path,
+                                                             tmp_path: Path) -> None:
+    """A record the credit desk decided on keeps its parties: a later row whose column for a
+    party is there but empty would unlink it as surely as one naming another subject (the
+    writer drops every link of a role the file has a column for), so it is refused too; the
+    row naming them all still updates it (found by review: a disputed judgment lost its
+    creditor to a delivery with an empty 申请执行人)."""
+    headers = ["case_no", "court", "debtor_id", "creditor_id", "amount", "filed_on", "due_on"]
+    case = "（2026）鲁1402执5号"
+
+    def judgment(creditor: str, amount: str) -> Path:
+        return write_csv(tmp_path / "judgments.csv", headers, [
+            [case, "德州市德城区人民法院", CO_A, creditor, amount, "2026-01-05", "2026-03-01"]])
+
+    assert load(services, judgment(CO_B, "35")).rejected == 0
+    graph = services.graph
+    graph.write("MATCH (j:Judgment {id: $id}) SET j.status = 'DISPUTED' "
+                "CREATE (:Objection {id: 'OBJ-J', status: 'OPEN'})-[:OBJECTS_TO]->(j)",
+                {"id": case})
+    summary = load(services, judgment("", "40"))
+    assert (summary.loaded, summary.rejected) == (0, 1)
+    assert "through the credit desk" in summary.rejects[0].reason
+    assert CO_B in summary.rejects[0].reason
+    assert links(graph, case)[0] == sorted([(CO_A, "debtor"), (CO_B, "creditor")])
+    assert load(services, judgment(CO_B, "40")).rejected == 0
+    assert graph.read("MATCH (j:Judgment {id: $id}) RETURN j.amount AS amount",
+                      {"id": case}) == [{"amount": 40.0}]
+
+
 def test_update_mixes_new_and_known_records(services: Services, subjects: Path,
                                             tmp_path: Path) -> None:
     """Batches holding both records already in the graph (MERGEd) and brand-new ones

@@ -742,9 +742,11 @@ def write_corrections(corrections: list[dict[str, Any]], path: Path) -> None:
 
 
 def _moved_parties(data: dict[str, Any], stored: list[list[str]]) -> str | None:
-    """The stored parties a record's row would unlink, of the roles the row gives (a role its
-    file has no column for is kept, `keptRoles`), or None when it keeps them all."""
+    """The stored parties a record's row would unlink, as the writer unlinks them (every link
+    the row does not give, but of a role its file has no column for, `keptRoles`: a column
+    there but empty unlinks as surely as one naming another subject), or None when it keeps
+    them all."""
     given = {tuple(key) for key in data.get("partyKeys") or []}
-    roles = {role for _, role in given} - set(data.get("keptRoles") or [])
-    gone = sorted(sid for sid, role in stored if role in roles and (sid, role) not in given)
+    kept = set(data.get("keptRoles") or [])
+    gone = sorted(sid for sid, role in stored if role not in kept and (sid, role) not in given)
     return ", ".join(gone) or None

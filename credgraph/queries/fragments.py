@@ -6,10 +6,24 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from credgraph.graph.model import RECORD_LABELS, Label, Link, RecordKind, RecordStatus
+from credgraph.graph.model import (
+    RECORD_LABELS,
+    Label,
+    Link,
+    PartyRole,
+    RecordKind,
+    RecordStatus,
+)
 
 # What a CreditRecord shows (SPEC §9), as a map projection's fields: `r {RECORD_SUMMARY}`.
 RECORD_SUMMARY = ".id, .kind, .domain, .severity, .status, .date, .title, .authority"
+
+
+# A record `r`'s 机关 as a map projection's field: its own authority, else — a contract, which
+# names its agency as the 政府方 party, not as an authority — that party's name. The credit
+# report and `Subject.records` read it alike.
+RECORD_AUTHORITY = (f"authority: coalesce(r.authority, [(a)-[:{Link.HAS_RECORD.value} "
+                    f"{{role: '{PartyRole.AGENCY.value}'}}]->(r) | a.name][0])")
 
 
 # A record `r`'s objections as `status_as_of` reads them (a pattern comprehension).

@@ -49,7 +49,12 @@ from credgraph.queries.escalation import (
     escalations_of,
     history_events,
 )
-from credgraph.queries.fragments import DECISION_FIELDS, resolved_day, status_as_of
+from credgraph.queries.fragments import (
+    DECISION_FIELDS,
+    RECORD_AUTHORITY,
+    resolved_day,
+    status_as_of,
+)
 from credgraph.queries.grading import credit_grades
 from credgraph.queries.neighbourhood import Edge, as_date
 from credgraph.queries.risk_levels import RISK_LEVEL_ZH
@@ -86,9 +91,7 @@ MATCH (s:{Label.SUBJECT.value} {{id: $id}})-[h:{Link.HAS_RECORD.value}]->(r)
 WHERE (r.date IS NULL OR r.date <= $asOf) AND (r.correctedOn IS NULL OR r.correctedOn <= $asOf)
 WITH h, r ORDER BY r.date DESC, r.id LIMIT $limit
 RETURN collect(r {{.id, .kind, .domain, .severity, .date, .title, .repair, role: h.role,
-                  authority: coalesce(r.authority, [(a)-[:{Link.HAS_RECORD.value}
-                      {{role: '{PartyRole.AGENCY.value}'}}]->(r) | a.name][0]),
-                  {DECISION_FIELDS}}}) AS rows
+                  {RECORD_AUTHORITY}, {DECISION_FIELDS}}}) AS rows
 """
 
 

@@ -7,7 +7,12 @@ from typing import Any
 
 from credgraph.graph.driver import Graph
 from credgraph.graph.model import RecordStatus
-from credgraph.queries.fragments import DECISION_FIELDS, status_as_of, status_at
+from credgraph.queries.fragments import (
+    DECISION_FIELDS,
+    RECORD_AUTHORITY,
+    status_as_of,
+    status_at,
+)
 from credgraph.schema.identifiers import (
     IdentifierError,
     is_person_number,
@@ -79,7 +84,8 @@ WHERE $kind IS NULL OR r.kind = $kind
 WITH r, {status_at("r", "$today")} AS status
 WHERE NOT $activeOnly OR status IN $active
 WITH r, status ORDER BY r.date DESC, r.id LIMIT $limit
-RETURN collect(r {{.id, .kind, .domain, .severity, status, .date, .title, .authority}}) AS rows
+RETURN collect(r {{.id, .kind, .domain, .severity, status, .date, .title, {RECORD_AUTHORITY}}})
+       AS rows
 """
 ACTIVE_STATUSES = [RecordStatus.ACTIVE.value, RecordStatus.DISPUTED.value]
 
@@ -91,7 +97,7 @@ MATCH (s:Subject {{id: $id}})-[h:HAS_RECORD]->(r)
 WHERE ($kind IS NULL OR r.kind = $kind) AND (r.date IS NULL OR r.date <= $asOf)
   AND (r.correctedOn IS NULL OR r.correctedOn <= $asOf)
 WITH r ORDER BY r.date DESC, r.id LIMIT $read
-RETURN collect(r {{.id, .kind, .domain, .date, .title, .authority, .severity,
+RETURN collect(r {{.id, .kind, .domain, .date, .title, {RECORD_AUTHORITY}, .severity,
                   {DECISION_FIELDS}}}) AS rows
 """
 
