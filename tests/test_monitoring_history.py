@@ -149,6 +149,24 @@ def test_a_backdated_run_sees_a_severe_subject_as_it_stood_then(graph: Graph,
     assert before.counts()["new"] == 0  # not yet SEVERE
 
 
+def test_a_backdated_alert_names_the_records_of_the_run_that_decided(graph: Graph,
+                                                                      rules: Rules) -> None:
+    """A backdated ESCALATION alert listed today's triggers dated by then, where
+    repeatOffenders(asOf) lists the records of the run that decided the level (found by the
+    review of the day's diff): a penalty delivered after the run, though dated before it,
+    was among the alert's evidence."""
+    subject(graph, "X", "德州己商贸有限公司")
+    for i in range(3):
+        penalty(graph, "X", f"S{i}", dt.date(2025, 1 + i, 10))
+    assert escalate(graph, rules, AS_OF)["created"] == 1
+    penalty(graph, "X", "S-late", AS_OF - dt.timedelta(days=30))  # delivered after the run
+    escalate(graph, rules, AS_OF + dt.timedelta(days=60))
+    assert monitor(graph, rules, AS_OF)["new"] == 1
+    [found] = graph.read("MATCH (a:Alert {rule: 'ESCALATION'}) RETURN a.records AS records")
+    ids = sorted(r["id"] for r in json.loads(found["records"]))
+    assert ids == ["S0", "S1", "S2"]
+
+
 def _events(*pairs: tuple[str, str]) -> list[str]:
     return [json.dumps({"action": action, "level": level}) for action, level in pairs]
 

@@ -548,3 +548,17 @@ def test_a_contracts_authority_is_its_government_party(services: Services, perso
     page = build_report(services, row(services, COMPANY), INVESTIGATOR, TODAY)
     assert re.search(r"ZFCG-2026-8</td>(<td>[^<]*</td>){5}<td>德州市财政局</td>",
                      section_of(page, "有效信用记录"))
+
+
+def test_a_cross_holding_group_beyond_the_budget_leaves_the_rest_of_the_report(
+        services: Services, person: str) -> None:
+    """A group with more shareholding paths than [ownership] path_budget ended `credgraph
+    report` in a traceback and the report route in an error (found by the review of the day's
+    diff); the 受益所有人 section now says the structure was not computed."""
+    relate(services.graph, RISKY, COMPANY, "SHAREHOLDER", ratio=0.1)  # a second path
+    tight = Services.build(services.settings, services.graph,
+                           services.rules.with_overrides({"ownership": {"path_budget": 1}}),
+                           services.privacy, services.audit)
+    page = build_report(tight, row(services, COMPANY), INVESTIGATOR, TODAY)
+    assert "股权结构过于复杂" in section_of(page, "受益所有人")
+    assert "德市监罚〔2026〕1号" in section_of(page, "有效信用记录")

@@ -38,7 +38,8 @@ DECISION_FIELDS = (
 
 
 # A CreditRecord with what its status on a past date is read from (`status_as_of`).
-RECORD_ON_A_DATE = ".id, .kind, .domain, .severity, .date, .title, .authority, " + DECISION_FIELDS
+RECORD_ON_A_DATE = (".id, .kind, .domain, .severity, .date, .title, .authority, .listType, "
+                    + DECISION_FIELDS)
 
 
 def live(rel: str, at: str = "$asOf") -> str:

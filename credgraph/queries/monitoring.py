@@ -64,6 +64,7 @@ from credgraph.queries.escalation import (
     as_it_stood,
     history_events,
     state_on,
+    trigger_records,
 )
 from credgraph.queries.fragments import in_force, live
 from credgraph.queries.neighbourhood import Edge, as_date, live_hub
@@ -469,15 +470,18 @@ class Evaluator:
 
     def escalations(self) -> list[Hit]:
         states = self.standing
+        # the records each run that decided a level named, as repeatOffenders(asOf) shows them
+        decided = trigger_records(self.graph, {key for state in states.values()
+                                               for key in state.triggers or ()})
         rows = []
         for chunk in _chunks(sorted(states), 5000):
             for row in self.graph.read_rows(ESCALATIONS, {"ids": chunk, "asOf": self.as_of},
                                             timeout=BATCH_TIMEOUT):
                 # as it stood on the run's date: its level, rules and triggers then, no event
                 # written by a later run or confirmation
-                rows.append({**row, **as_it_stood(row, states[row["escalation"]], self.as_of),
-                             "level": states[row["escalation"]].level.value,
-                             "since": states[row["escalation"]].since})
+                state = states[row["escalation"]]
+                rows.append({**row, **as_it_stood(row, state, self.as_of, decided),
+                             "level": state.level.value, "since": state.since})
         rank = {level.value: index for index, level in enumerate(EscalationLevel)}
         highest: dict[str, dict[str, Any]] = {}
         for row in rows:

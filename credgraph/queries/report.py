@@ -364,7 +364,13 @@ def beneficial_owners(report: Report) -> str | None:
     """受益所有人 with effective shares and their shareholding paths (organisations only)."""
     if report.kind is SubjectKind.NATURAL_PERSON:
         return None
-    result = report.owners
+    try:
+        result = report.owners
+    except ownership.TooManyPaths:
+        # a 交叉持股 group beyond [ownership] path_budget: the rest of the report still stands
+        budget = report.services.rules.ownership.path_budget
+        return section("受益所有人", f'<p class="note">股权结构过于复杂（持股路径超过 {budget} '
+                                     "条），未计算最终持股比例，请人工核查。</p>")
     threshold = report.services.rules.ownership.threshold
     rows = []
     for owner in result.owners:
