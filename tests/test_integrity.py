@@ -423,6 +423,35 @@ def test_g4_escalation_boundaries(supplier_world: Graph, rules: Rules) -> None:
     assert "R5" in {f.subject for f in found}
 
 
+def test_g4_trail_names_the_superiors_of_the_signing_day(graph: Graph, rules: Rules) -> None:
+    """An award is judged by the day it was made, and so is who answered for it: a 开发区
+    moved from its county to the city after the signing is traced up to the county, whose
+    county head served that day — not to the city, which had no say in it then."""
+    signed = dt.date(2024, 5, 1)
+    agency(graph, "G", "德州市人民政府", "371400")
+    agency(graph, "QY", "庆云县人民政府", "371423")
+    agency(graph, "KFQ", "庆云经济开发区管理委员会", "371423")
+    relate(graph, "KFQ", "QY", "SUBORDINATE_TO", start=dt.date(2015, 1, 1),
+           end=dt.date(2024, 12, 31))
+    relate(graph, "KFQ", "G", "SUBORDINATE_TO", start=dt.date(2025, 1, 1))
+    official(graph, "OK", "黄磊", "KFQ", "主任", start=dt.date(2022, 1, 1))
+    official(graph, "OQ", "林涛", "QY", "县长", start=dt.date(2020, 1, 1))
+    official(graph, "OG", "周敏", "G", "市长", start=dt.date(2024, 1, 1))
+    subject(graph, "S", "平原县博远信息技术有限公司", region="371426")
+    record(graph, "S", "Listing", "L-S", listType="政府采购严重违法失信",
+           listedOn=dt.date(2023, 12, 1), date=dt.date(2023, 12, 1))
+    contract(graph, "KFQ", "S", "K-S", signed, amount=60.0, contractKind="政府采购")
+    [g4] = by_pattern(Tracer(graph, rules).trace(dt.date(2025, 6, 30)).findings, "G4")
+    assert steps(g4) == [("KFQ", "SUBORDINATE_TO", "QY"), ("OK", "SERVES_IN", "KFQ"),
+                         ("OQ", "SERVES_IN", "QY")]
+    # a default's trail still reads the chain of the report's date (G1, G2): the city's
+    record(graph, "KFQ", "Judgment", "J-K", role="debtor", dueOn=dt.date(2025, 3, 1),
+           amount=10.0, date=dt.date(2024, 12, 1))
+    [g1] = by_pattern(Tracer(graph, rules).trace(dt.date(2025, 6, 30)).findings, "G1")
+    assert ("KFQ", "SUBORDINATE_TO", "G") in steps(g1)
+    assert ("KFQ", "SUBORDINATE_TO", "QY") not in steps(g1)
+
+
 # -- G5 ----------------------------------------------------------------------------------------
 def test_g5_officials_own_records(graph: Graph, rules: Rules) -> None:
     agency(graph, "Q", "庆云县农业农村局", "371423")

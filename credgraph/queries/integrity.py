@@ -248,13 +248,16 @@ RETURN collect({{agency: a.id, official: o.id, serves: {_edge("s")}, records: re
 
 
 def chains_query(depth: int) -> str:
-    """Live SUBORDINATE_TO chains up from each agency (隶属), bounded; a chain never comes
-    back to an agency already on it (a 隶属 loop in the data: no agency is its own superior)."""
+    """SUBORDINATE_TO chains up from each agency (隶属), bounded, as they stood on a day: each
+    `{agency, at}` of `$pairs` gives the chains live at `at` (the report's date for G1 and G2,
+    the signing day for G4); a chain never comes back to an agency already on it (a 隶属 loop
+    in the data: no agency is its own superior)."""
     return f"""
-UNWIND $ids AS aid
-MATCH (a:{SUBJECT} {{id: aid}})
-RETURN collect({{agency: aid, chains: [p = (a)-[:{SUBORDINATE_TO}*1..{int(depth)}]->(:{AGENCY})
-  WHERE all(r IN relationships(p) WHERE {live("r")})
+UNWIND $pairs AS pair
+MATCH (a:{SUBJECT} {{id: pair.agency}})
+RETURN collect({{agency: pair.agency, at: pair.at,
+  chains: [p = (a)-[:{SUBORDINATE_TO}*1..{int(depth)}]->(:{AGENCY})
+  WHERE all(r IN relationships(p) WHERE {live("r", "pair.at")})
     AND all(i IN range(1, length(p)) WHERE NOT nodes(p)[i] IN nodes(p)[0..i])
   | [r IN relationships(p) | {_edge("r")}]]
 }}) AS rows
@@ -715,16 +718,21 @@ class Tracer:
     # the accountability trail of G1, G2, G4 ------------------------------------------------------
     def trail(self, found: list[Finding], as_of: dt.date,
               window: Callable[[Finding], tuple[dt.date, dt.date]]) -> None:
-        """Each finding's path: the agency's live SUBORDINATE_TO chains up to its superiors,
+        """Each finding's path: the agency's SUBORDINATE_TO chains up to its superiors, live at
+        the window's end (the report's date for G1 and G2, the signing day for G4),
         then the officials of every agency on them who served within the finding's window
         (overdue period, or the signing day), most recent first, capped per agency."""
         if not found:
             return
         ids = sorted({f.agency for f in found})
-        chains: dict[str, list[list[Edge]]] = {
-            row["agency"]: [[edge_of(e) for e in chain] for chain in row["chains"]]
+        # the chain as it stood at the window's end: the report's date (G1, G2), the signing
+        # day (G4) — an award's superiors are those the agency answered to when it was made
+        pairs = sorted({(f.agency, window(f)[1]) for f in found})
+        chains: dict[tuple[str, dt.date], list[list[Edge]]] = {
+            (row["agency"], as_date(row["at"]) or as_of):
+                [[edge_of(e) for e in chain] for chain in row["chains"]]
             for row in self._read(chains_query(self.section.superior_depth),
-                                  {"ids": ids, "asOf": as_of})}
+                                  {"pairs": [{"agency": a, "at": at} for a, at in pairs]})}
         offices = {i for chain_list in chains.values() for chain in chain_list
                    for e in chain for i in (e.source, e.target)} | set(ids)
         serving: dict[str, list[Edge]] = defaultdict(list)
@@ -733,9 +741,9 @@ class Tracer:
         cap = self.section.officials_per_agency
         for finding in found:
             steps: list[Edge] = []
-            for chain in chains.get(finding.agency, []):
-                steps.extend(e for e in chain if e not in steps)
             start, end = window(finding)
+            for chain in chains.get((finding.agency, end), []):
+                steps.extend(e for e in chain if e not in steps)
             for office in dict.fromkeys([finding.agency, *(e.target for e in steps)]):
                 during = [e for e in serving.get(office, [])
                           if (e.start is None or e.start <= end)
