@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from credgraph.cli import main
 from credgraph.graph.driver import Graph
+from credgraph.graph.model import IntegrityPattern, Severity
 from credgraph.graph.server import LocalNeo4j
 from credgraph.loaders.bundle import BundleLoader
 from credgraph.loaders.demo import generate
@@ -24,6 +25,7 @@ from credgraph.queries.integrity import (
     names,
     procurement_check,
 )
+from credgraph.queries.neighbourhood import Edge
 from credgraph.rules import Rules
 from credgraph.schema.identifiers import parse_id_number
 from credgraph.services import Services
@@ -672,3 +674,16 @@ def test_cli_check(supplier_world: Graph, cli_env: dict[str, str]) -> None:
     logged = supplier_world.read("MATCH (e:AuditEvent {operation: 'procurementCheck'}) "
                                  "RETURN e.role AS role, e.subjects AS subjects ORDER BY e.at")
     assert [(e["role"], e["subjects"]) for e in logged] == [("admin", [bad]), ("admin", [good])]
+
+
+def test_a_back_dated_trail_does_not_tell_a_later_end() -> None:
+    """A report dated 2024-06-30 said 王志明 served 2023-06-01 起，至 2025-06-30 — an end that had
+    not come on that date (found by the held-out review of 政务诚信 timing)."""
+    post = Edge("O", "A", "SERVES_IN", None, "局长", None, dt.date(2023, 6, 1),
+                dt.date(2025, 6, 30))
+    then = Finding(IntegrityPattern.G1, Severity.GENERAL, "A", [], [post],
+                   facts={"asOf": "2024-06-30"})
+    later = Finding(IntegrityPattern.G1, Severity.GENERAL, "A", [], [post],
+                    facts={"asOf": "2025-06-30"})
+    assert then.evidence(str) == ["O —任职（局长，2023-06-01 起）→ A"]
+    assert later.evidence(str) == ["O —任职（局长，2023-06-01 起，至 2025-06-30）→ A"]

@@ -361,15 +361,17 @@ def _ratio(value: Any) -> str:
     return f"{value * 100:.4g}%" if isinstance(value, int | float) else ""
 
 
-def step_words(edge: Edge, name: Namer) -> str:
-    """One evidence step in words: 李*华 —法定代表人（2019-03-01 起）→ 某某公司."""
+def step_words(edge: Edge, name: Namer, as_of: str | None = None) -> str:
+    """One evidence step in words: 李*华 —法定代表人（2019-03-01 起）→ 某某公司. An end after
+    `as_of` (ISO) had not come on that date: a back-dated report does not tell it."""
     spec = RELATIONS[RelationType(edge.type)]
     label = edge.kind if edge.type == FAMILY and edge.kind else spec.zh
+    ended = edge.end is not None and (as_of is None or edge.end.isoformat() <= as_of)
     detail = [part for part in (
         _ratio(edge.ratio),
         edge.role if edge.role and edge.role != spec.zh else "",
         f"{edge.start.isoformat()} 起" if edge.start else "",
-        f"至 {edge.end.isoformat()}" if edge.end else "",
+        f"至 {edge.end.isoformat()}" if edge.end and ended else "",
     ) if part]
     qualifier = f"（{'，'.join(detail)}）" if detail else ""
     return f"{name(edge.source)} —{label}{qualifier}→ {name(edge.target)}"
@@ -402,7 +404,8 @@ class Finding:
         return f"{self.pattern.value}:{self.agency}:{self.official or ''}:{records}"
 
     def evidence(self, name: Namer) -> list[str]:
-        return [step_words(edge, name) for edge in self.path]
+        as_of = self.facts.get("asOf")
+        return [step_words(edge, name, str(as_of) if as_of else None) for edge in self.path]
 
     def summary(self, name: Namer) -> str:
         return SUMMARIES[self.pattern](self, name)
