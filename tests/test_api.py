@@ -205,7 +205,8 @@ def test_a_contracts_authority_is_its_government_party(company: str, api: Api,
     agency = make_uscc(prefix="11", org="MB3C0R011")
     subject(graph, agency, "德州市财政局", kind="AGENCY")
     record(graph, company, "Contract", "ZFCG-2026-9", role="counterparty", domain="contract",
-           date=TODAY - dt.timedelta(days=20), title="办公设备采购")
+           date=TODAY - dt.timedelta(days=20), title="办公设备采购", subjectDefault=True,
+           dueOn=TODAY - dt.timedelta(days=5))
     graph.write("MATCH (a:Subject {id: $a}), (r:Contract {id: 'ZFCG-2026-9'}) "
                 "CREATE (a)-[:HAS_RECORD {role: 'agency'}]->(r)", {"a": agency})
     record(graph, company, "Penalty", "P-own-authority", severity="一般", domain="tax",
@@ -217,6 +218,11 @@ def test_a_contracts_authority_is_its_government_party(company: str, api: Api,
         authorities = {r["id"]: r["authority"] for r in listed}
         assert authorities["ZFCG-2026-9"] == "德州市财政局"
         assert authorities["P-own-authority"] == "国家税务总局德州市德城区税务局"
+    # the contract's default as a risk signal names the same 机关 (it said null: review of
+    # the day's diff)
+    signals = data(api, "query($id: ID!) { riskAssessment(id: $id, depth: 1) { signals { "
+                        "record { id authority } } } }", id=company)["riskAssessment"]["signals"]
+    assert {"id": "ZFCG-2026-9", "authority": "德州市财政局"} in [s["record"] for s in signals]
 
 
 def test_signal_records_show_todays_status(company: str, api: Api, graph: Graph) -> None:

@@ -19,11 +19,16 @@ from credgraph.graph.model import (
 RECORD_SUMMARY = ".id, .kind, .domain, .severity, .status, .date, .title, .authority"
 
 
-# A record `r`'s 机关 as a map projection's field: its own authority, else — a contract, which
-# names its agency as the 政府方 party, not as an authority — that party's name. The credit
-# report and `Subject.records` read it alike.
-RECORD_AUTHORITY = (f"authority: coalesce(r.authority, [(a)-[:{Link.HAS_RECORD.value} "
-                    f"{{role: '{PartyRole.AGENCY.value}'}}]->(r) | a.name][0])")
+def record_authority(record: str = "r") -> str:
+    """A record's 机关 as a map projection's field: its own authority, else — a contract, which
+    names its agency as the 政府方 party, not as an authority — that party's name (read only
+    when the record has none). Every CreditRecord an answer shows reads it alike."""
+    return (f"authority: CASE WHEN {record}.authority IS NULL "
+            f"THEN [(gov)-[:{Link.HAS_RECORD.value} {{role: '{PartyRole.AGENCY.value}'}}]->"
+            f"({record}) | gov.name][0] ELSE {record}.authority END")
+
+
+RECORD_AUTHORITY = record_authority()
 
 
 # A record `r`'s objections as `status_as_of` reads them (a pattern comprehension).

@@ -40,7 +40,7 @@ from credgraph.graph.model import (
     types_pattern,
 )
 from credgraph.queries.escalation import earliest_confirmation, state_on
-from credgraph.queries.fragments import RECORD_SUMMARY, in_force, live
+from credgraph.queries.fragments import in_force, live, record_authority
 from credgraph.queries.neighbourhood import Edge, as_date
 from credgraph.queries.subjects import SUBJECT_SUMMARY, subjects_by_ids
 from credgraph.rules import IntegrityRules, Rules
@@ -72,10 +72,13 @@ LEVEL_ZH: dict[str, str] = {
     EscalationLevel.SEVERE.value: "严重失信",
 }
 
-# What a finding shows of each record (the display fields and the dates the words need).
-RECORD_FIELDS = (RECORD_SUMMARY + ", .listType, .listedOn, .removedOn, .caseNo, .dueOn, "
-                 ".fulfilledOn, .amount, .court, .signedOn, .contractKind, .govDefault, "
-                 ".subjectDefault, .performance, .publicityUntil, .category")
+def record_fields(record: str) -> str:
+    """What a finding shows of each record (the display fields and the dates the words need),
+    as a map projection of `record`."""
+    return (".id, .kind, .domain, .severity, .status, .date, .title, "
+            f"{record_authority(record)}, .listType, .listedOn, .removedOn, .caseNo, .dueOn, "
+            ".fulfilledOn, .amount, .court, .signedOn, .contractKind, .govDefault, "
+            ".subjectDefault, .performance, .publicityUntil, .category")
 ESCALATION_FIELDS = (".id, .level, .status, .since, .confirmedOn, .liftedOn, .measures, .rules, "
                      ".history")
 
@@ -142,7 +145,7 @@ CALL (a) {{
           AND (r.fulfilledOn IS NULL OR r.fulfilledOn > $asOf))
       OR ({LISTING_LABEL} AND h.role = $subjectRole AND r.listType IN $debtorLists
           AND {_listed("r")}))
-  RETURN collect(r {{{RECORD_FIELDS},
+  RETURN collect(r {{{record_fields('r')},
     creditor: [(c)-[:{HAS_RECORD} {{role: $creditor}}]->(r) | c.id][0]}}) AS records
 }}
 WITH a, records WHERE size(records) > 0
@@ -165,7 +168,7 @@ WHERE {_signed("k")} <= $asOf AND {in_force("k")}
                              OR (k.govDefault IS NULL
                                  AND NOT coalesce(k.subjectDefault, false))))
        OR (k.dueOn IS NULL AND coalesce(k.govDefault, false)))
-RETURN collect({{agency: a.id, record: k {{{RECORD_FIELDS},
+RETURN collect({{agency: a.id, record: k {{{record_fields('k')},
   counterparty: [(x)-[:{HAS_RECORD} {{role: $counterparty}}]->(k) | x.id][0]}}}}) AS rows
 """
 
@@ -198,7 +201,7 @@ WITH o, s, a, fam, t, chain, x, k LIMIT $maxPaths
 RETURN collect({{official: o.id, agency: a.id, company: x.id, serves: {_edge("s")},
   family: [f IN fam | {_edge("f")}], tie: {_edge("t")},
   chain: [r IN relationships(chain) | {_edge("r")}],
-  record: k {{{RECORD_FIELDS}}}}}) AS rows
+  record: k {{{record_fields('k')}}}}}) AS rows
 """
 
 
@@ -215,7 +218,7 @@ CALL (x, signed) {{
   MATCH (x)-[:{HAS_RECORD} {{role: $subjectRole}}]->(l:{LISTING})
   WHERE l.listType IN $severeLists AND {_listed("l", "signed")} AND {in_force("l", "signed")}
     AND NOT (l.status = $revoked AND coalesce(l.revokedOn, $asOf) <= $asOf)
-  RETURN collect(l {{{RECORD_FIELDS}}}) AS listings
+  RETURN collect(l {{{record_fields('l')}}}) AS listings
 }}
 CALL (x, signed) {{
   MATCH (x)-[:{HAS_ESCALATION}]->(e:{ESCALATION})
@@ -223,7 +226,7 @@ CALL (x, signed) {{
   RETURN collect(e {{{ESCALATION_FIELDS}}}) AS escalations
 }}
 WITH a, k, x, listings, escalations WHERE size(listings) + size(escalations) > 0
-RETURN collect({{agency: a.id, supplier: x.id, record: k {{{RECORD_FIELDS}}},
+RETURN collect({{agency: a.id, supplier: x.id, record: k {{{record_fields('k')}}},
                 listings: listings, escalations: escalations}}) AS rows
 """
 
@@ -240,7 +243,7 @@ CALL (o) {{
     AND (({LISTING_LABEL} AND {_listed("r")})
       OR ({PENALTY_LABEL} AND r.severity IN $penaltySeverities
           AND (r.publicityUntil IS NULL OR r.publicityUntil >= $asOf)))
-  RETURN collect(r {{{RECORD_FIELDS}}}) AS records
+  RETURN collect(r {{{record_fields('r')}}}) AS records
 }}
 WITH a, o, s, records WHERE size(records) > 0
 RETURN collect({{agency: a.id, official: o.id, serves: {_edge("s")}, records: records}}) AS rows
@@ -278,7 +281,7 @@ WITH s LIMIT 1
 CALL (s) {{
   MATCH (s)-[:{HAS_RECORD} {{role: $subjectRole}}]->(l:{LISTING})
   WHERE {_listed("l")} AND {in_force("l")}
-  RETURN collect(l {{{RECORD_FIELDS}}}) AS listings
+  RETURN collect(l {{{record_fields('l')}}}) AS listings
 }}
 CALL (s) {{
   MATCH (s)-[:{HAS_ESCALATION}]->(e:{ESCALATION})
@@ -291,7 +294,7 @@ CALL (s) {{
   RETURN collect({{edge: {_edge("t")}, person: p {{.id, .name, person: p:{NATURAL_PERSON}}},
     listings: [(p)-[:{HAS_RECORD} {{role: $subjectRole}}]->(l:{LISTING})
                WHERE l.listType IN $severeLists AND {_listed("l")} AND {in_force("l")}
-               | l {{{RECORD_FIELDS}}}],
+               | l {{{record_fields('l')}}}],
     escalations: [(p)-[:{HAS_ESCALATION}]->(e:{ESCALATION})
                   WHERE {_historied("e")} OR {_escalated("e", "$asOf")}
                   | e {{{ESCALATION_FIELDS}}}]}}) AS persons

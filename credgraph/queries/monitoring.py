@@ -66,7 +66,7 @@ from credgraph.queries.escalation import (
     state_on,
     trigger_records,
 )
-from credgraph.queries.fragments import in_force, live
+from credgraph.queries.fragments import in_force, live, record_authority
 from credgraph.queries.neighbourhood import Edge, as_date, live_hub
 from credgraph.queries.risk import RiskModel, assess
 from credgraph.queries.subjects import subjects_by_ids
@@ -79,7 +79,8 @@ CITY_WATCHLIST = "city"
 LOCK_ID = "monitoring"
 RECORD_KEYS = ("id", "kind", "domain", "severity", "status", "date", "title", "authority",
                "listType")
-RECORD_FIELDS = ", ".join(f".{key}" for key in RECORD_KEYS)
+RECORD_FIELDS = ", ".join(f".{key}" if key != "authority" else record_authority()
+                          for key in RECORD_KEYS)
 RISK_WORKERS = 4
 BATCH_TIMEOUT = 300.0  # seconds a monitoring read may run (the API's limit is for people)
 # the rules that look at watched subjects only

@@ -27,7 +27,12 @@ from credgraph.graph.model import (
     Severity,
     label_predicate,
 )
-from credgraph.queries.fragments import RECORD_OBJECTIONS, in_force_at, status_as_of
+from credgraph.queries.fragments import (
+    RECORD_OBJECTIONS,
+    in_force_at,
+    record_authority,
+    status_as_of,
+)
 from credgraph.queries.neighbourhood import Edge, Neighbourhood, as_date, expand
 from credgraph.queries.subjects import SUBJECT_SUMMARY
 from credgraph.rules import Rules
@@ -41,7 +46,7 @@ RETURN collect(s {{{SUBJECT_SUMMARY}, records: [
   (s)-[h:HAS_RECORD]->(r)
   WHERE {label_predicate("r", SIGNAL_RECORDS)} AND r.date <= $asOf
   | {{role: h.role, record: r {{.id, .kind, .domain, .severity, .status, .date, .title,
-       .authority, .publicityUntil, .removedOn, .listType, .dueOn, .fulfilledOn,
+       {record_authority()}, .publicityUntil, .removedOn, .listType, .dueOn, .fulfilledOn,
        .subjectDefault, .repairedOn, .revokedOn, .correctedOn,
        objections: {RECORD_OBJECTIONS}}}}}]}}) AS rows
 """
