@@ -315,6 +315,26 @@ def test_associations(company: str, api: Api, world: Graph) -> None:
                                 "via": "phone"}]
 
 
+def test_association_edges_in_one_order(api: Api, graph: Graph) -> None:
+    """One graph, one answer: the edges come ordered by source, target, type and start, not
+    in the order the store holds a node's relations — which differed between a `load --bulk`
+    and the normal load of the same bundle (found by the held-out review comparing the two)."""
+    centre = make_uscc("91", "371402")
+    subject(graph, centre, "德州市丙商贸有限公司")
+    for owner in ("Q", "K", "X", "M"):  # neither the order written nor its reverse is sorted
+        subject(graph, owner, f"股东{owner}", "NATURAL_PERSON")
+        relate(graph, owner, centre, "SHAREHOLDER", ratio=0.2)
+    relate(graph, "K", centre, "DIRECTOR")
+    relate(graph, "K", centre, "LEGAL_REPRESENTATIVE", start=dt.date(2020, 1, 1))
+    relate(graph, "K", centre, "LEGAL_REPRESENTATIVE", start=dt.date(2012, 1, 1))
+    edges = data(api, """query($id: ID!) { associations(id: $id, depth: 1) {
+        edges { source target type start } } }""", id=centre)["associations"]["edges"]
+    assert [(e["source"], e["type"], e["start"]) for e in edges] == [
+        ("K", "DIRECTOR", None), ("K", "LEGAL_REPRESENTATIVE", "2012-01-01"),
+        ("K", "LEGAL_REPRESENTATIVE", "2020-01-01"), ("K", "SHAREHOLDER", None),
+        ("M", "SHAREHOLDER", None), ("Q", "SHAREHOLDER", None), ("X", "SHAREHOLDER", None)]
+
+
 def test_association_nodes_show_what_the_selection_asks(company: str, api: Api,
                                                         services: Services) -> None:
     """Nodes asked for their ids (and what is read by id) are answered without their

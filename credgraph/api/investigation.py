@@ -123,7 +123,10 @@ class InvestigationQuery:
             nodes=[Subject.from_row(hood.subjects[i] if summaries else
                                     hood.subjects.get(i, {"id": i}), who)
                    for i in sorted(hood.hops)],
-            edges=[Relation.from_edge(e) for e in hood.edges.values()],
+            # in one order whatever the store's: the relations of a node come back in the
+            # order its store holds them, which a bulk import and transactional writes of
+            # the same rows do not share
+            edges=[Relation.from_edge(hood.edges[key]) for key in sorted(hood.edges)],
             truncated=hood.truncated, cut_hubs=[strawberry.ID(h) for h in sorted(hood.hubs)],
         )
         audit(info, "associations", [center["id"]])
