@@ -279,6 +279,41 @@ def test_a_key_in_two_files_of_a_kind_is_loaded_from_the_later(services: Service
     assert names == [{"name": "张三明"}]
 
 
+def test_a_restating_row_the_load_rejects_does_not_hide_an_earlier_good_one(
+        services: Services, tmp_path: Path) -> None:
+    """A key's last row won before it was validated: a later row of the same person without a
+    name, or of the same penalty with an impossible date, was rejected and the earlier good
+    row with it, 'line N wins' naming a line rejected too — the person then missing from the
+    graph and his relations rejected (found by a held-out review loading one bundle both
+    ways). The last row that validates wins; the bad one is rejected for what is wrong."""
+    folder = tmp_path / "bundle"
+    folder.mkdir()
+    companies_file(folder / "legal_persons.csv", "utf-8")
+    uscc, name = COMPANIES[0]
+    person = make_id(region="371402", born="19800101", seq="011")
+    write_csv(folder / "natural_persons_a.csv", ["id_number", "name"], [[person, "张三"]])
+    write_csv(folder / "natural_persons_b.csv", ["id_number", "name"], [[person, ""]])
+    headers = ["decision_no", "subject_id", "subject_name", "category", "decided_on",
+               "authority", "fine"]
+    write_csv(folder / "penalties.csv", headers, [
+        ["DUP-1", uscc, name, "罚款", "2026-01-05", "德州市德城区市场监督管理局", "1"],
+        ["DUP-1", uscc, name, "罚款", "2026-02-30", "德州市德城区市场监督管理局", "4"],
+        ["DUP-2", uscc, name, "罚款", "2026-01-05", "德州市德城区市场监督管理局", "1"],
+        ["DUP-2", uscc, name, "罚款", "2026-01-06", "德州市德城区市场监督管理局", "2"]])
+    summary = loader(services).load([folder], derive_contacts=False)
+    assert summary.read == summary.loaded + summary.rejected
+    reasons = {(r.file, r.line): r.reason for r in summary.rejects}
+    assert "missing required field" in reasons[("natural_persons_b.csv", 2)]
+    assert "duplicate" not in reasons[("penalties.csv", 3)]
+    assert reasons[("penalties.csv", 4)] == (
+        "duplicate key 'DUP-2' in this file: line 5 wins")
+    assert len(reasons) == 3
+    names = services.graph.read("MATCH (p:NaturalPerson) RETURN p.name AS name")
+    assert names == [{"name": "张三"}]
+    fines = services.graph.read("MATCH (p:Penalty) RETURN p.id AS id, p.fine AS fine")
+    assert {row["id"]: row["fine"] for row in fines} == {"DUP-1": 1.0, "DUP-2": 2.0}
+
+
 def test_a_json_number_past_any_float_rejects_its_row(services: Services,
                                                      tmp_path: Path) -> None:
     """Found by review: 1e400 is valid JSON that Python's json reads as inf, past the NaN and

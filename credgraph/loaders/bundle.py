@@ -419,14 +419,14 @@ class BundleLoader:
             result.read += 1
             if self.progress and result.read % 1000 == 0:
                 self.progress(kind, 1000)
+            if isinstance(prepared, Rejection):
+                reject(line, *prepared)
+                continue
             if key is not None and (winner := winners.get(key, (path, line))) != (path, line):
                 file, at = winner
                 where = ("this file:" if file == path
                          else f"this bundle: {scrub(file.name)}")
                 reject(line, model.key, key, f"duplicate key {key!r} in {where} line {at} wins")
-                continue
-            if isinstance(prepared, Rejection):
-                reject(line, *prepared)
                 continue
             pending.append((line, prepared))
             if len(pending) >= self.batch_size:
@@ -443,11 +443,14 @@ class BundleLoader:
 
     def _last_lines(self, kind: str, paths: list[Path]) -> dict[str, tuple[Path, int]]:
         """First pass over a kind's files: the file and line of each key's last occurrence
-        (its value as the load reads it: the first non-empty of the headers feeding it)."""
+        (its value as the load reads it: the first non-empty of the headers feeding it) that
+        validates — a restating row the load rejects does not hide an earlier good one; of a
+        key no row of which validates, the last."""
         model = ROW_MODELS[kind]
         last: dict[str, tuple[Path, int]] = {}
         if not model.key:
             return last
+        repeated: dict[str, list[tuple[Path, int]]] = {}
         for path in paths:
             table, shape = open_bundle_file(kind, path)
             # only the key's headers: the whole mapping per row cost a dict of every field
@@ -457,8 +460,32 @@ class BundleLoader:
                     continue
                 value = row_values(feeding, raw.values).get(model.key)
                 if not is_blank(value):
-                    last[row_key(model, value)] = (path, raw.line)
+                    key = row_key(model, value)
+                    if key in last:
+                        repeated.setdefault(key, [last[key]]).append((path, raw.line))
+                    last[key] = (path, raw.line)
+        if repeated:
+            valid = self._valid_places(kind, paths, {place for places in repeated.values()
+                                                     for place in places})
+            for key, places in repeated.items():
+                last[key] = next((place for place in reversed(places) if place in valid),
+                                 places[-1])
         return last
+
+    def _valid_places(self, kind: str, paths: list[Path],
+                      places: set[tuple[Path, int]]) -> set[tuple[Path, int]]:
+        """Of the rows at `places` (the few whose key recurs), those that validate."""
+        valid: set[tuple[Path, int]] = set()
+        for path in paths:
+            lines = {line for file, line in places if file == path}
+            if not lines:
+                continue
+            table, shape = open_bundle_file(kind, path)
+            rows = (raw for raw in table.rows if raw.line in lines)
+            for line, prepared, _ in self.validator.outcomes(shape, rows, 0):
+                if not isinstance(prepared, Rejection):
+                    valid.add((path, line))
+        return valid
 
     # -- one batch --------------------------------------------------------------------------
     def _flush(self, kind: str, pending: list[tuple[int, Prepared]], result: FileSummary,
