@@ -23,6 +23,7 @@ from credgraph.queries.escalation import (
     apply,
     confirm_escalation,
     escalation_levels,
+    escalation_on,
     escalations_of,
     history_events,
     list_escalations,
@@ -367,6 +368,48 @@ def test_the_state_on_a_date_comes_from_the_history(proposed: Graph, rules: Rule
               for day in (AS_OF - dt.timedelta(days=1), AS_OF, confirmed)}
     # 100 − 3 × 5 − 15 (严重), then − 20 (SEVERE_PROPOSED), then − 40 (SEVERE)
     assert [(g.grade, g.score) for g in grades.values()] == [("C", 70), ("D", 50), ("D", 30)]
+
+
+def test_lifted_then_opened_again_stands_lifted_in_between(proposed: Graph,
+                                                          rules: Rules) -> None:
+    """`subject { escalation(asOf) }` and the credit report read `escalation_on`: a date
+    between a lift and a re-opening sees the escalation LIFTED from the lift's day, as it stood
+    before it — not null ("did not stand yet"), which it gave because the node's own liftedOn
+    is only its latest lift (found by the held-out review of a two-year monthly timeline: a
+    company lifted in April and escalated again in September had no escalation in May)."""
+    later = AS_OF + dt.timedelta(days=1)
+    proposed.write("MATCH (p:Penalty {id: 'A0'}) SET p.status = 'REVOKED', p.revokedOn = $d",
+                   {"d": later})
+    run(proposed, rules, later)
+    penalty(proposed, "A", "A5", later)
+    again = AS_OF + dt.timedelta(days=10)
+    run(proposed, rules, again)
+    a = node(proposed, "A")
+    assert (a["status"], a["liftedOn"]) == ("ACTIVE", None)
+
+    def shown(day: dt.date) -> tuple[Any, ...] | None:
+        found = escalation_on(proposed, rules, a, day)
+        if found is None:
+            return None
+        return (found["status"], found["level"], as_date(found["since"]),
+                as_date(found["liftedOn"]),
+                [e["action"] for e in history_events(found["history"])],
+                sorted(t["id"] for t in found["triggers"]))
+
+    assert shown(AS_OF - dt.timedelta(days=1)) is None  # not yet
+    assert shown(AS_OF) == ("ACTIVE", "FOCUS", AS_OF, None, ["created"], ["A0", "A1", "A2"])
+    between = later + dt.timedelta(days=2)
+    assert shown(between) == ("LIFTED", "FOCUS", AS_OF, later, ["created", "lifted"],
+                              ["A0", "A1", "A2"])
+    assert shown(again)[:2] == ("ACTIVE", "FOCUS")
+    # lifted once more: before the second lift the first still shows, after it the second
+    proposed.write("MATCH (p:Penalty) WHERE p.id IN ['A1', 'A2', 'A5'] "
+                   "SET p.status = 'REVOKED', p.revokedOn = $d", {"d": again})
+    last = again + dt.timedelta(days=1)
+    run(proposed, rules, last)
+    a = node(proposed, "A")
+    assert shown(between)[:4] == ("LIFTED", "FOCUS", AS_OF, later)
+    assert shown(last + dt.timedelta(days=5))[:4] == ("LIFTED", "FOCUS", again, last)
 
 
 def test_lowered_when_the_listing_is_removed(graph: Graph, rules: Rules) -> None:
