@@ -578,6 +578,33 @@ def test_a_run_dated_before_a_confirmation_leaves_it(proposed: Graph, rules: Rul
     assert run(proposed, rules, earliest)["created"] == 2
 
 
+def test_a_run_dated_before_a_confirmation_lifted_since_propagates_nothing(
+        proposed: Graph, rules: Rules) -> None:
+    """C confirmed, then lifted by a later run; a missed night dated before the confirmation
+    leaves C lifted (a person decided it after that date) — and so its controllers too: they
+    were put at FOCUS for C's SEVERE, which did not stand on that date. The run reopened P's
+    and Q's FOCUS as of a day C was only proposed (found by the held-out review of a two-year
+    monthly timeline, re-run out of order: 联合惩戒对象 of a company that was LIFTED)."""
+    earliest = AS_OF + dt.timedelta(days=30)
+    confirm_escalation(proposed, rules, "C", "确认", "admin-1", earliest)
+    ahead = AS_OF + dt.timedelta(days=5 * 365)
+    assert run(proposed, rules, ahead)["lifted"] == 5
+    before = {sid: node(proposed, sid) for sid in "CPQ"}
+    assert run(proposed, rules, AS_OF) == {"created": 2, "raised": 0, "unchanged": 0,
+                                           "lifted": 0, "lowered": 0}  # A and B reopened
+    assert escalation_levels(proposed, ["A", "B", "C", "P", "Q"]) == {
+        "A": "FOCUS", "B": "FOCUS"}
+    for sid in "CPQ":
+        after = node(proposed, sid)
+        assert (after["status"], after["history"]) == ("LIFTED", before[sid]["history"])
+    listed = list_escalations(proposed, rules, AS_OF, None, None, 50, None).rows
+    assert sorted(row["subject"] for row in listed) == ["A", "B", "C"]  # C proposed then
+    # a run dated on the confirmation finds C's SEVERE and its propagation as they stood
+    assert run(proposed, rules, earliest)["created"] == 3
+    assert escalation_levels(proposed, ["C", "P", "Q"]) == {
+        "C": "SEVERE", "P": "FOCUS", "Q": "FOCUS"}
+
+
 def test_a_run_dated_before_a_lift_finds_what_stood(proposed: Graph, rules: Rules) -> None:
     """A run dated ahead (five years on, every penalty out of its window) lifts everything;
     a run of an earlier date finds the escalations as they stood before that lift — C's

@@ -256,7 +256,8 @@ def wanted_escalations(graph: Graph, rules: Rules, as_of: dt.date,
 
     `severe(own)` names the legal persons at SEVERE after the run, from the subjects whose
     own rules hold; their controllers are propagation targets. Without it, the stored SEVERE
-    escalations that keep an own rule, or were confirmed after `as_of`, are used."""
+    escalations confirmed by `as_of` that keep an own rule are used (one confirmed later was
+    only proposed on `as_of`: nothing propagates before the confirmation)."""
     window = Window.of(rules, as_of)
     section = rules.escalation
     wanted: dict[str, Wanted] = {}
@@ -472,8 +473,8 @@ def _stored_severe(graph: Graph, wanted: dict[str, Wanted], as_of: dt.date) -> s
                                            "severe": EscalationLevel.SEVERE.value,
                                            "asOf": as_of})
     return {row["id"] for row in rows
-            if (row["id"] in wanted and wanted[row["id"]].own)
-            or confirmed_after(row["confirmedOn"], as_of)}
+            if row["id"] in wanted and wanted[row["id"]].own
+            and not confirmed_after(row["confirmedOn"], as_of)}
 
 
 # -- the difference, and writing it --------------------------------------------------------------
@@ -555,14 +556,21 @@ def _reason_props(item: Wanted, stored: Stored | None) -> dict[str, Any]:
 
 
 def plan(rules: Rules, as_of: dt.date, wanted: Mapping[str, Wanted],
-         stored: Mapping[str, Stored], actor: str) -> tuple[list[Change], int]:
+         stored: Mapping[str, Stored], actor: str,
+         frozen: Iterable[str] = ()) -> tuple[list[Change], int]:
     """The writes that bring the stored escalations to the wanted ones, and how many active
-    escalations keep their level without any write."""
+    escalations keep their level without any write. `frozen`: subjects confirmed at SEVERE
+    after `as_of`, whose propagation targets (an active escalation propagated from one of
+    them) are left as they stand."""
+    left = set(frozen)
     changes: list[Change] = []
     untouched = 0
     for sid in sorted(set(wanted) | {s for s, e in stored.items() if e.active}):
         item, node = wanted.get(sid), stored.get(sid)
-        change = _change(rules, as_of, item, node, actor)
+        if node is not None and node.active and left.intersection(node.propagated_from):
+            change = None
+        else:
+            change = _change(rules, as_of, item, node, actor)
         if change is not None:
             changes.append(change)
         elif node is not None and node.active:
@@ -726,15 +734,20 @@ def _run(graph: Graph, rules: Rules, as_of: dt.date, actor: str, lock: RunLock,
          progress: Callable[[int, int], None] | None,
          before_write: Callable[[list[str]], None] | None) -> RunResult:
     stored = stored_escalations(graph)
+    # confirmed by a person after this run's date: the run leaves them as they stand, and with
+    # them the FOCUS they put on their controllers — neither written to nor opened (a SEVERE
+    # lifted since, found by a run dated before its confirmation, propagates nothing: it was
+    # only proposed then, and stays lifted)
+    frozen = {sid for sid, node in stored.items() if node.confirmed_after(as_of)}
 
     def severe_after(wanted: dict[str, Wanted]) -> set[str]:
         return {sid for sid, node in stored.items()
-                if (node.active or node.lifted_after(as_of))
+                if sid not in frozen and (node.active or node.lifted_after(as_of))
                 and node.level == EscalationLevel.SEVERE.value
-                and ((sid in wanted and wanted[sid].own) or node.confirmed_after(as_of))}
+                and sid in wanted and wanted[sid].own}
 
     wanted = wanted_escalations(graph, rules, as_of, severe_after)
-    changes, untouched = plan(rules, as_of, wanted, stored, actor)
+    changes, untouched = plan(rules, as_of, wanted, stored, actor, frozen)
     changed = sorted({c.subject for c in changes})
     if before_write:
         before_write(changed)
