@@ -23,6 +23,7 @@ from credgraph.queries.escalation import (
     apply,
     confirm_escalation,
     escalation_levels,
+    escalation_on,
     escalations_of,
     history_events,
     list_escalations,
@@ -369,6 +370,48 @@ def test_the_state_on_a_date_comes_from_the_history(proposed: Graph, rules: Rule
     assert [(g.grade, g.score) for g in grades.values()] == [("C", 70), ("D", 50), ("D", 30)]
 
 
+def test_lifted_then_opened_again_stands_lifted_in_between(proposed: Graph,
+                                                          rules: Rules) -> None:
+    """`subject { escalation(asOf) }` and the credit report read `escalation_on`: a date
+    between a lift and a re-opening sees the escalation LIFTED from the lift's day, as it stood
+    before it — not null ("did not stand yet"), which it gave because the node's own liftedOn
+    is only its latest lift (found by the held-out review of a two-year monthly timeline: a
+    company lifted in April and escalated again in September had no escalation in May)."""
+    later = AS_OF + dt.timedelta(days=1)
+    proposed.write("MATCH (p:Penalty {id: 'A0'}) SET p.status = 'REVOKED', p.revokedOn = $d",
+                   {"d": later})
+    run(proposed, rules, later)
+    penalty(proposed, "A", "A5", later)
+    again = AS_OF + dt.timedelta(days=10)
+    run(proposed, rules, again)
+    a = node(proposed, "A")
+    assert (a["status"], a["liftedOn"]) == ("ACTIVE", None)
+
+    def shown(day: dt.date) -> tuple[Any, ...] | None:
+        found = escalation_on(proposed, rules, a, day)
+        if found is None:
+            return None
+        return (found["status"], found["level"], as_date(found["since"]),
+                as_date(found["liftedOn"]),
+                [e["action"] for e in history_events(found["history"])],
+                sorted(t["id"] for t in found["triggers"]))
+
+    assert shown(AS_OF - dt.timedelta(days=1)) is None  # not yet
+    assert shown(AS_OF) == ("ACTIVE", "FOCUS", AS_OF, None, ["created"], ["A0", "A1", "A2"])
+    between = later + dt.timedelta(days=2)
+    assert shown(between) == ("LIFTED", "FOCUS", AS_OF, later, ["created", "lifted"],
+                              ["A0", "A1", "A2"])
+    assert shown(again)[:2] == ("ACTIVE", "FOCUS")
+    # lifted once more: before the second lift the first still shows, after it the second
+    proposed.write("MATCH (p:Penalty) WHERE p.id IN ['A1', 'A2', 'A5'] "
+                   "SET p.status = 'REVOKED', p.revokedOn = $d", {"d": again})
+    last = again + dt.timedelta(days=1)
+    run(proposed, rules, last)
+    a = node(proposed, "A")
+    assert shown(between)[:4] == ("LIFTED", "FOCUS", AS_OF, later)
+    assert shown(last + dt.timedelta(days=5))[:4] == ("LIFTED", "FOCUS", again, last)
+
+
 def test_lowered_when_the_listing_is_removed(graph: Graph, rules: Rules) -> None:
     subject(graph, "A", "甲公司")
     for index in range(3):
@@ -533,6 +576,33 @@ def test_a_run_dated_before_a_confirmation_leaves_it(proposed: Graph, rules: Rul
                                                         before[sid]["revision"])
     # a run dated on the confirmation decides as before
     assert run(proposed, rules, earliest)["created"] == 2
+
+
+def test_a_run_dated_before_a_confirmation_lifted_since_propagates_nothing(
+        proposed: Graph, rules: Rules) -> None:
+    """C confirmed, then lifted by a later run; a missed night dated before the confirmation
+    leaves C lifted (a person decided it after that date) — and so its controllers too: they
+    were put at FOCUS for C's SEVERE, which did not stand on that date. The run reopened P's
+    and Q's FOCUS as of a day C was only proposed (found by the held-out review of a two-year
+    monthly timeline, re-run out of order: 联合惩戒对象 of a company that was LIFTED)."""
+    earliest = AS_OF + dt.timedelta(days=30)
+    confirm_escalation(proposed, rules, "C", "确认", "admin-1", earliest)
+    ahead = AS_OF + dt.timedelta(days=5 * 365)
+    assert run(proposed, rules, ahead)["lifted"] == 5
+    before = {sid: node(proposed, sid) for sid in "CPQ"}
+    assert run(proposed, rules, AS_OF) == {"created": 2, "raised": 0, "unchanged": 0,
+                                           "lifted": 0, "lowered": 0}  # A and B reopened
+    assert escalation_levels(proposed, ["A", "B", "C", "P", "Q"]) == {
+        "A": "FOCUS", "B": "FOCUS"}
+    for sid in "CPQ":
+        after = node(proposed, sid)
+        assert (after["status"], after["history"]) == ("LIFTED", before[sid]["history"])
+    listed = list_escalations(proposed, rules, AS_OF, None, None, 50, None).rows
+    assert sorted(row["subject"] for row in listed) == ["A", "B", "C"]  # C proposed then
+    # a run dated on the confirmation finds C's SEVERE and its propagation as they stood
+    assert run(proposed, rules, earliest)["created"] == 3
+    assert escalation_levels(proposed, ["C", "P", "Q"]) == {
+        "C": "SEVERE", "P": "FOCUS", "Q": "FOCUS"}
 
 
 def test_a_run_dated_before_a_lift_finds_what_stood(proposed: Graph, rules: Rules) -> None:

@@ -256,7 +256,8 @@ def wanted_escalations(graph: Graph, rules: Rules, as_of: dt.date,
 
     `severe(own)` names the legal persons at SEVERE after the run, from the subjects whose
     own rules hold; their controllers are propagation targets. Without it, the stored SEVERE
-    escalations that keep an own rule, or were confirmed after `as_of`, are used."""
+    escalations confirmed by `as_of` that keep an own rule are used (one confirmed later was
+    only proposed on `as_of`: nothing propagates before the confirmation)."""
     window = Window.of(rules, as_of)
     section = rules.escalation
     wanted: dict[str, Wanted] = {}
@@ -472,8 +473,8 @@ def _stored_severe(graph: Graph, wanted: dict[str, Wanted], as_of: dt.date) -> s
                                            "severe": EscalationLevel.SEVERE.value,
                                            "asOf": as_of})
     return {row["id"] for row in rows
-            if (row["id"] in wanted and wanted[row["id"]].own)
-            or confirmed_after(row["confirmedOn"], as_of)}
+            if row["id"] in wanted and wanted[row["id"]].own
+            and not confirmed_after(row["confirmedOn"], as_of)}
 
 
 # -- the difference, and writing it --------------------------------------------------------------
@@ -555,14 +556,21 @@ def _reason_props(item: Wanted, stored: Stored | None) -> dict[str, Any]:
 
 
 def plan(rules: Rules, as_of: dt.date, wanted: Mapping[str, Wanted],
-         stored: Mapping[str, Stored], actor: str) -> tuple[list[Change], int]:
+         stored: Mapping[str, Stored], actor: str,
+         frozen: Iterable[str] = ()) -> tuple[list[Change], int]:
     """The writes that bring the stored escalations to the wanted ones, and how many active
-    escalations keep their level without any write."""
+    escalations keep their level without any write. `frozen`: subjects confirmed at SEVERE
+    after `as_of`, whose propagation targets (an active escalation propagated from one of
+    them) are left as they stand."""
+    left = set(frozen)
     changes: list[Change] = []
     untouched = 0
     for sid in sorted(set(wanted) | {s for s, e in stored.items() if e.active}):
         item, node = wanted.get(sid), stored.get(sid)
-        change = _change(rules, as_of, item, node, actor)
+        if node is not None and node.active and left.intersection(node.propagated_from):
+            change = None
+        else:
+            change = _change(rules, as_of, item, node, actor)
         if change is not None:
             changes.append(change)
         elif node is not None and node.active:
@@ -726,15 +734,20 @@ def _run(graph: Graph, rules: Rules, as_of: dt.date, actor: str, lock: RunLock,
          progress: Callable[[int, int], None] | None,
          before_write: Callable[[list[str]], None] | None) -> RunResult:
     stored = stored_escalations(graph)
+    # confirmed by a person after this run's date: the run leaves them as they stand, and with
+    # them the FOCUS they put on their controllers — neither written to nor opened (a SEVERE
+    # lifted since, found by a run dated before its confirmation, propagates nothing: it was
+    # only proposed then, and stays lifted)
+    frozen = {sid for sid, node in stored.items() if node.confirmed_after(as_of)}
 
     def severe_after(wanted: dict[str, Wanted]) -> set[str]:
         return {sid for sid, node in stored.items()
-                if (node.active or node.lifted_after(as_of))
+                if sid not in frozen and (node.active or node.lifted_after(as_of))
                 and node.level == EscalationLevel.SEVERE.value
-                and ((sid in wanted and wanted[sid].own) or node.confirmed_after(as_of))}
+                and sid in wanted and wanted[sid].own}
 
     wanted = wanted_escalations(graph, rules, as_of, severe_after)
-    changes, untouched = plan(rules, as_of, wanted, stored, actor)
+    changes, untouched = plan(rules, as_of, wanted, stored, actor, frozen)
     changed = sorted({c.subject for c in changes})
     if before_write:
         before_write(changed)
@@ -977,21 +990,45 @@ def state_on(node: Mapping[str, Any], as_of: dt.date) -> StateOn | None:
     of a run dated on or before it (its `asOf`) decides — none when that was a lift, or before
     the first. A node written without history (or none readable) stands for its ACTIVE level
     from `since`."""
-    events = sorted((event for event in history_events(node.get("history") or [])
-                     if {"asOf", "at", "action", "level"} <= event.keys()),
-                    key=lambda event: (event["asOf"], event["at"]))
+    events = _dated_events(node)
     if not events:
         since = as_date(node.get("since"))
         if node.get("status") != EscalationStatus.ACTIVE or not node.get("level") or (
                 since is not None and since > as_of):
             return None
         return StateOn(EscalationLevel(node["level"]), since or as_of)
+    return _replay(events, as_of)[0]
+
+
+def lifted_on(node: Mapping[str, Any], as_of: dt.date) -> tuple[dt.date, StateOn] | None:
+    """The lift an escalation stood under on a date, from its history: the day of the lift
+    that ended its standing, and the state it had just before — none when it stood on that
+    date, had not stood yet, or has no readable history. A subject lifted, opened again and
+    lifted again has, between the first lift and the re-opening, the first lift: the node's
+    `liftedOn` is only its latest."""
+    events = _dated_events(node)
+    return _replay(events, as_of)[1] if events else None
+
+
+def _dated_events(node: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return sorted((event for event in history_events(node.get("history") or [])
+                   if {"asOf", "at", "action", "level"} <= event.keys()),
+                  key=lambda event: (event["asOf"], event["at"]))
+
+
+def _replay(events: list[dict[str, Any]], as_of: dt.date
+            ) -> tuple[StateOn | None, tuple[dt.date, StateOn] | None]:
+    """The state on `as_of` of events in date order, and, when none stands because a lift
+    ended it, that lift's day with the state it ended."""
     state: StateOn | None = None
+    lift: tuple[dt.date, StateOn] | None = None
     for event in events:
         day = dt.date.fromisoformat(event["asOf"])
         if day > as_of:
             break
         if event["action"] == LIFTED:
+            if state is not None:
+                lift = (day, state)
             state = None
         elif state is None or state.level != event["level"]:
             # a confirmation names no rules nor triggers: those of the run before it stand
@@ -1001,7 +1038,7 @@ def state_on(node: Mapping[str, Any], as_of: dt.date) -> StateOn | None:
         elif rules := _event_rules(event):
             state = StateOn(state.level, state.since, rules,
                             _event_triggers(event, state.triggers))
-    return state
+    return state, (lift if state is None else None)
 
 
 def _event_rules(event: Mapping[str, Any]) -> tuple[str, ...]:
@@ -1079,15 +1116,26 @@ def escalation_on(graph: Graph, rules: Rules, node: dict[str, Any] | None,
     """An escalation node (`escalations_of`) as it stood on a date, as `repeatOffenders(asOf)`
     and the grade read it from its history: the level then, with that level's measures, the
     rules and triggering records of the run that decided it, and no confirmation or lift made
-    later; one lifted by then shows as lifted; none when it did not stand yet."""
+    later; one lifted by then shows as lifted (`lifted_on`: LIFTED from the day of that lift,
+    as it stood before it — also in the gap between a lift and a re-opening); none when it did
+    not stand yet."""
     if node is None:
         return None
     state = state_on(node, as_of)
     if state is None:
+        lift = lifted_on(node, as_of)
+        if lift is not None:
+            # lifted by then: as it stood before that lift, LIFTED from its day — also
+            # between a lift and a later re-opening, when the node's own liftedOn is later
+            day, before = lift
+            return {**stood(rules, node, before, as_of,
+                            trigger_records(graph, before.triggers or ())),
+                    "status": EscalationStatus.LIFTED.value, "liftedOn": day,
+                    "proposedOn": None}
         lifted = as_date(node.get("liftedOn"))
         lifted_by_then = node.get("status") == EscalationStatus.LIFTED and (
             lifted is None or lifted <= as_of)
-        return node if lifted_by_then else None
+        return node if lifted_by_then and not _dated_events(node) else None
     shown = stood(rules, node, state, as_of, trigger_records(graph, state.triggers or ()))
     if state.level == node.get("level") and node.get("measures"):
         shown["measures"] = node["measures"]  # the level it still has: the measures it took
