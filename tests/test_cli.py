@@ -105,6 +105,46 @@ def test_load_exit_2_when_the_rejects_cannot_be_written(graph: Graph, settings: 
     assert graph.read("MATCH (s:Subject) RETURN count(s) AS n") == [{"n": 0}]
 
 
+def test_load_exit_2_when_the_disk_fills_up_before_the_rejects_are_written(
+        graph: Graph, settings: Settings, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A disk that fills up during the load (a 16 KB tmpfs for --rejects, in a held-out
+    operations review) ended in a traceback, exit 1, no summary and a half rejects file: now
+    one line saying the rows are in, which file could not be written and that a re-run
+    writes it anew (exit 2), and no partial file."""
+    import errno
+
+    from credgraph.loaders import bundle as bundle_module
+
+    real_writer = bundle_module.csv.writer
+
+    class Full:
+        def __init__(self, handle: Any) -> None:
+            self.inner = real_writer(handle)
+
+        def writerow(self, row: Any) -> None:
+            self.inner.writerow(row)
+
+        def writerows(self, rows: Any) -> None:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    bundle = legal_persons(tmp_path / "b", (CO, "德州市德城区鑫源食品有限公司"), ("", "无代码公司"))
+    rejects = tmp_path / "out" / "rejects.csv"
+    monkeypatch.setattr(bundle_module.csv, "writer", Full)
+    result = invoke(settings, "load", str(bundle), "--json", "--rejects", str(rejects))
+    monkeypatch.undo()
+    assert result.exit_code == 2, result.output
+    error = json.loads(result.stdout)["error"]
+    assert "Traceback" not in result.output
+    assert (f"the rows are in the graph (1 loaded, 1 rejected of 2 read) but {rejects} could "
+            "not be written (No space left on device)") in error
+    assert not rejects.exists()
+    # the re-run changes nothing and writes the files
+    again = invoke(settings, "load", str(bundle), "--json", "--rejects", str(rejects))
+    assert again.exit_code == 0 and json.loads(again.stdout)["rejected"] == 1
+    assert len(rejects.read_text(encoding="utf-8").splitlines()) == 2
+
+
 def test_load_exit_2_when_neo4j_is_unreachable(settings: Settings, tmp_path: Path) -> None:
     from click.testing import CliRunner
 

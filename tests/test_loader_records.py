@@ -936,3 +936,34 @@ def test_a_contracts_file_without_its_performance_column(services: Services, sub
         ["HT-1", MARKET, CO_A, "2025-01-05", "2025-06-01", "否"]])
     assert load(services, corrected).rejected == 0
     assert state() == [(True, False), (False, False)]
+
+
+def test_two_loads_at_once_tie_an_agency_to_its_superior_once(services: Services,
+                                                                subjects: Path) -> None:
+    """Two loads of bundles giving an agency's `superior` at the same time made two
+    SUBORDINATE_TO edges (found by loading one demo city twice at once: 288 edges for 144
+    agencies): each load's NOT EXISTS check missed the other's uncommitted edge. The second
+    transaction now waits for the first and finds its edge."""
+    import threading
+
+    from credgraph.loaders.writes import SUBORDINATE
+
+    rows = [{"from": MARKET, "to": TAX}]
+    first = services.graph.driver.session(database=services.graph.database)
+    tx = first.begin_transaction()
+    tx.run(SUBORDINATE, rows=rows).consume()  # written, not committed yet
+    done = threading.Event()
+
+    def other_load() -> None:
+        services.graph.write_batches(SUBORDINATE, rows, 10)
+        done.set()
+
+    worker = threading.Thread(target=other_load)
+    worker.start()
+    done.wait(2)  # before the fix it finished at once; now it waits for the first to commit
+    tx.commit()
+    first.close()
+    worker.join(30)
+    assert done.is_set()
+    assert services.graph.read("MATCH ()-[r:SUBORDINATE_TO]->() RETURN r.key AS key") == [
+        {"key": ""}]

@@ -217,3 +217,55 @@ def test_two_processes_fetching_the_jars_at_once_both_succeed(tmp_path, monkeypa
     assert results == [lib, lib]
     assert (lib / ".complete").exists() and (lib / "neo4j.jar").exists()
     assert calls.read_text().count("call") == 1  # the second found the first's jars
+
+
+def _interrupted_bulk(local: LocalNeo4j, pid: int) -> tuple:  # type: ignore[type-arg]
+    """The folders a bulk load killed during its import leaves: the store moved aside, a
+    partial one in its place, and the marker naming them."""
+    databases = local.data_dir / "databases" / "neo4j"
+    backup = databases.with_name("neo4j.before-bulk")
+    backup.mkdir(parents=True)
+    (backup / "neostore").write_text("before")
+    databases.mkdir()
+    (databases / "half-imported").write_text("partial")
+    local.mark_bulk([(databases, backup)])
+    note = local.bulk_marker.read_text()
+    local.bulk_marker.write_text(note.replace(f'"pid": {os.getpid()}', f'"pid": {pid}'))
+    return databases, backup
+
+
+def test_a_start_after_a_killed_bulk_import_puts_the_previous_database_back(
+        tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
+    """A bulk load killed while the server was stopped for its import left the store moved
+    aside: the next start made an empty database and every API key was gone, without a word
+    (found by a held-out operations review: kill -9 of `load --bulk` mid-import, then
+    `credgraph db start`). The start now puts the previous database back and says so."""
+    import subprocess
+
+    local = LocalNeo4j(make_settings(home=tmp_path, bolt_port=_free_port()))
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    databases, backup = _interrupted_bulk(local, gone.pid)
+    with caplog.at_level("WARNING", logger="credgraph.server"):
+        local.recover_bulk()
+    assert (databases / "neostore").read_text() == "before"
+    assert not (databases / "half-imported").exists() and not backup.exists()
+    assert not local.bulk_marker.exists()
+    assert "bulk load was interrupted" in caplog.text
+    local.recover_bulk()  # nothing left to do
+    assert (databases / "neostore").read_text() == "before"
+
+
+def test_no_start_under_a_bulk_import_that_still_runs(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A command that starts the server (a cron'd `monitor run`, `escalate`) while a bulk
+    load imports with the server stopped would start it on the store being written."""
+    import subprocess
+
+    local = LocalNeo4j(make_settings(home=tmp_path, bolt_port=_free_port()))
+    with subprocess.Popen(["sleep", "30"]) as importing:
+        _, backup = _interrupted_bulk(local, importing.pid)
+        with pytest.raises(ServerError, match=f"a bulk load \\(pid {importing.pid}\\) is "
+                                              "importing"):
+            local.start()
+        importing.kill()
+    assert backup.exists() and local.bulk_marker.exists()  # left for the next start

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
+import logging
 import os
 import secrets
 import shutil
@@ -34,6 +36,11 @@ JVM_OPTIONS = (
     "--add-opens=java.base/java.io=ALL-UNNAMED",
     "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
 )
+
+
+BULK_MARKER = "bulk-import.json"
+
+log = logging.getLogger("credgraph.server")
 
 
 class ServerError(RuntimeError):
@@ -263,6 +270,7 @@ class LocalNeo4j:
         existing = self.status()
         if existing.running:
             return self._await_ready(existing.pid, already=True)
+        self.recover_bulk()
         if not _port_free(self.settings.bolt_port):
             raise ServerError(
                 f"port {self.settings.bolt_port} on 127.0.0.1 is in use by another process; "
@@ -323,3 +331,54 @@ class LocalNeo4j:
         """Stop the server and delete its databases (the password and jars are kept)."""
         self.stop()
         shutil.rmtree(self.data_dir, ignore_errors=True)
+        self.bulk_marker.unlink(missing_ok=True)
+
+    # -- the offline window of `load --bulk` -------------------------------------------------
+    @property
+    def bulk_marker(self) -> Path:
+        return self.home / BULK_MARKER
+
+    def mark_bulk(self, saved: list[tuple[Path, Path]], import_pid: int | None = None) -> None:
+        """Note, before the store is moved aside, that a bulk import runs with the server
+        stopped: who runs it and where each folder's previous version is kept, so that a
+        start after the loader was killed puts the previous database back (`recover_bulk`)."""
+        _owner_only_write(self.bulk_marker, json.dumps({
+            "pid": os.getpid(), "importPid": import_pid,
+            "saved": [[str(folder), str(backup)] for folder, backup in saved]}))
+
+    def clear_bulk_mark(self) -> None:
+        self.bulk_marker.unlink(missing_ok=True)
+
+    def recover_bulk(self) -> None:
+        """Before a start: a bulk load interrupted while the server was stopped for its import
+        (killed, the machine restarted) left the previous database moved aside and a partial
+        store, or none, in its place — started so, Neo4j made an empty database and the API
+        keys were gone without a word. The previous database is put back, saying so; a bulk
+        load still running is waited for, not started under."""
+        marker = self.bulk_marker
+        if not marker.exists():
+            return
+        try:
+            note = json.loads(marker.read_text(encoding="utf-8"))
+            saved = [(Path(folder), Path(backup)) for folder, backup in note["saved"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            raise ServerError(f"{marker} is unreadable: a bulk load was interrupted while the "
+                              "server was stopped; check the folders under "
+                              f"{self.data_dir} and delete the file") from None
+        running = [pid for pid in (note.get("pid"), note.get("importPid"))
+                   if isinstance(pid, int) and pid != os.getpid() and process_alive(pid)]
+        if running:
+            raise ServerError(f"a bulk load (pid {running[0]}) is importing into this database "
+                              "with the server stopped; it starts the server when it is done — "
+                              "wait for it")
+        restored = False
+        for folder, backup in saved:
+            if backup.exists():
+                shutil.rmtree(folder, ignore_errors=True)
+                backup.rename(folder)
+                restored = True
+        marker.unlink(missing_ok=True)
+        if restored:
+            log.warning("a bulk load was interrupted while the server was stopped for its "
+                        "import: the database as it was before it is put back (run the load "
+                        "again)")

@@ -16,11 +16,14 @@ so are the relation and post rows whose end neither the stage nor those rows hol
 from __future__ import annotations
 
 import csv
+import ctypes
 import datetime as dt
 import io
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -283,6 +286,7 @@ class BulkLoader(BundleLoader):
         self.stage = ImportStage(settings.server_dir / "import" / "bulk")
         self._deferred: list[tuple[str, list[tuple[int, Prepared]], FileSummary, RejectRow]] = []
         self._imported = False
+        self.saved: list[tuple[Path, Path]] = []
         self.timings: dict[str, float] = {}
 
     # -- the checks that make bulk safe -------------------------------------------------------
@@ -461,6 +465,10 @@ class BulkLoader(BundleLoader):
         saved = [(folder, folder.with_name(folder.name + ".before-bulk"))
                  for folder in (databases, transactions) if folder.exists()]
         self.server.stop()
+        # until the server starts again a marker names the folders moved aside: a loader
+        # killed meanwhile leaves them for the next start to put back (`recover_bulk`)
+        self.saved = saved
+        self.server.mark_bulk(saved)
         for folder, backup in saved:
             shutil.rmtree(backup, ignore_errors=True)
             folder.rename(backup)
@@ -470,8 +478,10 @@ class BulkLoader(BundleLoader):
             for folder, backup in saved:
                 shutil.rmtree(folder, ignore_errors=True)
                 backup.rename(folder)
+            self.server.clear_bulk_mark()
             self.server.start()
             raise
+        self.server.clear_bulk_mark()  # first: a backup without its marker is only litter
         for _, backup in saved:
             shutil.rmtree(backup, ignore_errors=True)
         self.server.start()
@@ -496,8 +506,14 @@ class BulkLoader(BundleLoader):
         env = dict(os.environ, NEO4J_HOME=str(self.server.home),
                    NEO4J_CONF=str(self.server.conf_dir))
         started = time.monotonic()
-        result = subprocess.run(command, capture_output=True, text=True, env=env,
-                                cwd=self.server.home, check=False)
+        # the import dies with the loader (a killed load leaves no import writing on into the
+        # store the next start puts the previous database back over), and the marker names it
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True, env=env, cwd=self.server.home,
+                                   preexec_fn=_die_with_parent)
+        self.server.mark_bulk(self.saved, process.pid)
+        stdout, stderr = process.communicate()
+        result = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
         self.timings["importTool"] = time.monotonic() - started
         if result.returncode != 0:
             lines = [line.strip() for line in (result.stdout + result.stderr).splitlines()
@@ -508,6 +524,16 @@ class BulkLoader(BundleLoader):
             detail = causes[-1] if causes else "\n".join(lines[-8:])
             raise ServerError(f"neo4j-admin import failed (exit {result.returncode}); the "
                               f"previous database is kept:\n{scrub(detail)}")
+
+
+# prctl resolved here, in the loader, so that the forked child only calls it
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+
+
+def _die_with_parent() -> None:
+    """In the import's child process: SIGKILL when the loader that started it dies (Linux)."""
+    if _PRCTL is not None:
+        _PRCTL(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def _identity(kind: str, prepared: Prepared) -> tuple[str, ...] | None:

@@ -681,10 +681,14 @@ def _shown(ref: SubjectRef) -> str:
 def _write_table(path: Path, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
     """One of a load's own files (rejects, corrections, missing fields): a header, then rows."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(columns)
-        writer.writerows(rows)
+    try:
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(columns)
+            writer.writerows(rows)
+    except OSError as exc:  # a full disk: no half file left that reads as a whole one
+        path.unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
 
 
 REJECT_COLUMNS = ("file", "line", "column", "value", "reason")

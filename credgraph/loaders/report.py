@@ -20,6 +20,7 @@ from rich.progress import (
 from rich.table import Table
 
 from credgraph.loaders.bundle import (
+    BundleError,
     BundleLoader,
     LoadSummary,
     check_outputs,
@@ -59,9 +60,16 @@ def run_load(services: Services, paths: list[Path], rejects: Path, batch_size: i
                               workers=services.settings.load_workers)
     with progress:
         summary = loader.load(paths)
-    write_rejects(summary.rejects, rejects)
-    write_corrections(summary.corrections, corrections_path(rejects))
-    write_missing(summary.missing, missing_path(rejects))
+    try:
+        write_rejects(summary.rejects, rejects)
+        write_corrections(summary.corrections, corrections_path(rejects))
+        write_missing(summary.missing, missing_path(rejects))
+    except OSError as exc:  # checked writable before the load, then the disk filled up
+        raise BundleError(
+            f"the rows are in the graph ({summary.loaded:,} loaded, {summary.rejected:,} "
+            f"rejected of {summary.read:,} read) but {exc.filename or rejects} could not be "
+            f"written ({exc.strerror}): free space or give --rejects another place and run "
+            "the load again — it changes nothing twice and writes the files anew") from None
     if as_json:
         sys.stdout.write(json.dumps(summary.as_json(rejects), ensure_ascii=False, indent=2))
         sys.stdout.write("\n")

@@ -239,13 +239,16 @@ def write_officials(graph: Graph, rows: list[dict[str, Any]], batch_size: int) -
 
 
 # An agency's `superior` column: an undated SUBORDINATE_TO unless the two are already tied (a
-# relations row 隶属, dated or not, says more than the column does).
+# relations row 隶属, dated or not, says more than the column does). A MERGE with no key
+# matches a tie of any key; it locks both agencies before it creates, so two loads at once
+# make one edge (a NOT EXISTS check before a CREATE did not see the other load's uncommitted
+# edge, and each made one).
 SUBORDINATE = """
 UNWIND $rows AS row
 MATCH (a:Subject {id: row.from})
 MATCH (b:Subject {id: row.to})
-WITH a, b WHERE NOT EXISTS { (a)-[:SUBORDINATE_TO]->(b) }
-CREATE (a)-[:SUBORDINATE_TO {key: ''}]->(b)
+MERGE (a)-[r:SUBORDINATE_TO]->(b)
+ON CREATE SET r.key = ''
 """
 
 # 共用联系方式: subjects sharing a phone or an address, in groups small enough not to be hubs

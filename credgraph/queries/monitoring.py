@@ -716,10 +716,22 @@ def jsonl_lines(alerts: list[dict[str, Any]]) -> Iterator[str]:
 def write_jsonl(path: Path, alerts: list[dict[str, Any]]) -> None:
     """One alert per line, replaced atomically: a reader never sees half a file."""
     parent = path.parent if str(path.parent) else Path(".")
-    handle, temp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.")
-    with os.fdopen(handle, "w", encoding="utf-8") as out:
-        out.writelines(jsonl_lines(alerts))
-    os.replace(temp, path)
+    try:
+        handle, temp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.")
+    except OSError as exc:
+        raise MonitorError(_undelivered(path, exc)) from None
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.writelines(jsonl_lines(alerts))
+        os.replace(temp, path)
+    except OSError as exc:  # a full disk: the half-written temporary file is not left behind
+        Path(temp).unlink(missing_ok=True)
+        raise MonitorError(_undelivered(path, exc)) from None
+
+
+def _undelivered(path: Path, exc: OSError) -> str:
+    return (f"--jsonl {path}: cannot be written ({exc.strerror}); the alerts are stored and a "
+            "run that can write the file delivers them as new")
 
 
 class MonitorRun:
