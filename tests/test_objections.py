@@ -10,8 +10,11 @@ from typing import Any
 import pytest
 
 from credgraph.graph.driver import Graph
+from credgraph.graph.model import ObjectionOutcome
 from credgraph.loaders.bundle import BundleLoader
 from credgraph.loaders.derive import add_months
+from credgraph.queries import objections as desk
+from credgraph.queries.subjects import subject_records
 from credgraph.services import Services
 from tests.conftest import TODAY, Api
 from tests.graphs import record, subject
@@ -446,3 +449,20 @@ def test_a_licence_its_source_revoked_while_disputed_is_revoked_when_upheld(
     assert "None" not in refused["message"]
     load("有效")  # the source's word, followed by its later rows
     assert stored() == {"status": "ACTIVE", "currentStatus": "有效"}
+
+
+def test_the_day_of_a_resolution_is_the_services_day(world: Graph, services: Services) -> None:
+    """`resolvedAt` was stamped by the wall clock while filing, revocation, repair and
+    confirmation follow the service's today: replayed with an injected clock, a record read
+    DISPUTED until the real day it was resolved (left as found by the held-out review of a
+    two-year escalation timeline). The decision's day is kept (`resolvedOn`) and read."""
+    filed_on, resolved_on = TODAY - dt.timedelta(days=40), TODAY - dt.timedelta(days=30)
+    filed = desk.file_objection(world, "P-1", "金额有误", "desk", "admin", filed_on)
+    desk.resolve_objection(world, services.rules, filed.objection["id"],
+                           ObjectionOutcome.UPHOLD, "经核实无误", None, "desk", resolved_on)
+    rows = subject_records(world, S, None, False, 10, TODAY,
+                           as_of=resolved_on + dt.timedelta(days=1))
+    assert [(r["id"], r["status"]) for r in rows] == [("P-1", "ACTIVE")]
+    rows = subject_records(world, S, None, False, 10, TODAY,
+                           as_of=resolved_on - dt.timedelta(days=1))
+    assert [(r["id"], r["status"]) for r in rows] == [("P-1", "DISPUTED")]

@@ -33,7 +33,7 @@ RECORD_AUTHORITY = record_authority()
 
 # A record `r`'s objections as `status_as_of` reads them (a pattern comprehension).
 RECORD_OBJECTIONS = (f"[(r)<-[:{Link.OBJECTS_TO.value}]-(o:{Label.OBJECTION.value})"
-                     " | o {.id, .filedOn, .resolvedAt, .outcome}]")
+                     " | o {.id, .filedOn, .resolvedOn, .resolvedAt, .outcome}]")
 
 # What `status_as_of` reads of a record `r` (a map projection's fields): its dates and the
 # decisions taken on it — repair, revocation, correction, and every objection.
@@ -165,7 +165,11 @@ def status_as_of(record: Mapping[str, Any], as_of: dt.date) -> str:
 
 
 def resolved_day(objection: Mapping[str, Any]) -> dt.date | None:
-    """The day an objection was resolved: resolvedAt is an instant (UTC), filedOn and
-    revokedOn are the service's local day."""
+    """The day an objection was resolved: `resolvedOn`, the service's day of the decision (as
+    filedOn and revokedOn are) — for one resolved before it was kept, its instant `resolvedAt`
+    (UTC) on the local clock."""
+    on = _day(objection.get("resolvedOn"))
+    if on is not None:
+        return on
     resolved = _day(objection.get("resolvedAt"))
     return resolved.astimezone().date() if isinstance(resolved, dt.datetime) else resolved

@@ -157,7 +157,7 @@ MATCH (o:{OBJECTION} {{id: $id}})-[:{OBJECTS_TO}]->(r:{label})
 SET o._lock = true REMOVE o._lock
 WITH o, r WHERE o.status = $open
 SET o.status = $resolved, o.outcome = $outcome, o.note = $note, o.resolvedAt = $now,
-    o.resolvedBy = $actor
+    o.resolvedOn = $today, o.resolvedBy = $actor
 """
     tail = f"""
 RETURN o {{{OBJECTION_FIELDS}}} AS objection, r {{{RECORD_SUMMARY}}} AS record,
