@@ -330,18 +330,25 @@ def test_lifted_not_deleted_raised_keeps_history(city: Graph, rules: Rules) -> N
     assert city.read("MATCH (e:Escalation) RETURN count(e) AS n") == [{"n": 3}]
 
 
+def lift_and_reopen(graph: Graph, rules: Rules) -> tuple[dt.date, dt.date]:
+    """A's A0 revoked the day after AS_OF (A lifted by that day's run), then A5 and a run ten
+    days on (A opened again): the two dates."""
+    later = AS_OF + dt.timedelta(days=1)
+    graph.write("MATCH (p:Penalty {id: 'A0'}) SET p.status = 'REVOKED', p.revokedOn = $d",
+                {"d": later})
+    run(graph, rules, later)
+    penalty(graph, "A", "A5", later)
+    again = AS_OF + dt.timedelta(days=10)
+    run(graph, rules, again)
+    return later, again
+
+
 def test_the_state_on_a_date_comes_from_the_history(proposed: Graph, rules: Rules) -> None:
     """C proposed at AS_OF and confirmed 30 days on; A lifted the day after AS_OF and opened
     again ten days on: every earlier date sees what stood then, in the list and the grade."""
     confirmed = AS_OF + dt.timedelta(days=30)
     confirm_escalation(proposed, rules, "C", "经审核", "admin-1", confirmed)
-    later = AS_OF + dt.timedelta(days=1)
-    proposed.write("MATCH (p:Penalty {id: 'A0'}) SET p.status = 'REVOKED', p.revokedOn = $d",
-                   {"d": later})
-    run(proposed, rules, later)
-    penalty(proposed, "A", "A5", later)
-    again = AS_OF + dt.timedelta(days=10)
-    run(proposed, rules, again)
+    later, _ = lift_and_reopen(proposed, rules)
 
     def listed(day: dt.date, level: str | None = None) -> dict[str, tuple[str, dt.date]]:
         page = list_escalations(proposed, rules, day, level, None, 50, None)
@@ -377,13 +384,7 @@ def test_lifted_then_opened_again_stands_lifted_in_between(proposed: Graph,
     before it — not null ("did not stand yet"), which it gave because the node's own liftedOn
     is only its latest lift (found by the held-out review of a two-year monthly timeline: a
     company lifted in April and escalated again in September had no escalation in May)."""
-    later = AS_OF + dt.timedelta(days=1)
-    proposed.write("MATCH (p:Penalty {id: 'A0'}) SET p.status = 'REVOKED', p.revokedOn = $d",
-                   {"d": later})
-    run(proposed, rules, later)
-    penalty(proposed, "A", "A5", later)
-    again = AS_OF + dt.timedelta(days=10)
-    run(proposed, rules, again)
+    later, again = lift_and_reopen(proposed, rules)
     a = node(proposed, "A")
     assert (a["status"], a["liftedOn"]) == ("ACTIVE", None)
 
