@@ -4,6 +4,7 @@ app and a real Neo4j; the partners file."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -328,3 +329,25 @@ def test_a_partner_key_is_not_told_the_schema_s_names(city: str, api: Api) -> No
     assert partner["message"] == "Cannot query field 'subjec' on type 'Query'."
     [investigator] = api.query(document, "investigator")["errors"]
     assert "Did you mean 'subject'" in investigator["message"]
+
+
+def test_escalation_is_the_one_standing_today_after_a_run_dated_ahead(api: Api,
+                                                                      graph: Graph) -> None:
+    """A run `credgraph escalate --as-of` a later day lifts the node (status LIFTED) whose
+    window will have passed; today the escalation still stands. sharedCheck read the node's
+    status and answered escalation null beside a creditGrade capped by that very escalation
+    (found by the held-out review of inter-city sharing, a SEVERE_PROPOSED company after a
+    run as of 2029-01-01: escalation null, creditGrade D)."""
+    subject(graph, COMPANY, "德州市甲食品有限公司")
+    history = [json.dumps({"at": f"{TODAY - 10 * DAY}T09:00:00+00:00",
+                           "asOf": str(TODAY - 10 * DAY), "action": "created",
+                           "level": "SEVERE_PROPOSED", "rules": ["R1", "R3"]}),
+               json.dumps({"at": f"{TODAY}T09:00:00+00:00", "asOf": str(TODAY + 800 * DAY),
+                           "action": "lifted", "level": "SEVERE_PROPOSED"})]
+    graph.write("""MATCH (s:Subject {id: $id})
+        CREATE (s)-[:HAS_ESCALATION]->(:Escalation {id: 'E1', level: 'SEVERE_PROPOSED',
+            status: 'LIFTED', since: $since, history: $history})""",
+                {"id": COMPANY, "since": TODAY - 10 * DAY, "history": history})
+    [status] = shared(api, [COMPANY])
+    assert status["escalation"] == "SEVERE_PROPOSED"
+    assert status["creditGrade"] == "C"  # capped by the same escalation

@@ -13,7 +13,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from credgraph.graph.driver import Graph
-from credgraph.graph.model import EscalationLevel, EscalationStatus, Label, Link, RecordStatus
+from credgraph.graph.model import EscalationLevel, Label, Link, RecordStatus
+from credgraph.queries.escalation import state_on
 from credgraph.queries.fragments import in_force
 from credgraph.queries.grading import credit_grades
 from credgraph.queries.subjects import MAX_ID_LENGTH, candidate_keys
@@ -96,11 +97,10 @@ RETURN collect({{
       AND (p.publicityUntil IS NULL OR p.publicityUntil >= $asOf) AND {in_force("p")}
     | coalesce(p.domain, $fallback)],
   escalations: [(s)-[:{Link.HAS_ESCALATION.value}]->(e:{Label.ESCALATION.value})
-    WHERE e.status = $activeEscalation | e.level]
+    | e {{.history, .level, .status, .since}}]
 }}) AS rows
 """
 _LEVELS = list(EscalationLevel)
-_LEVEL_VALUES = frozenset(level.value for level in EscalationLevel)
 
 
 def statuses(graph: Graph, rules: Rules, keys: list[str], as_of: dt.date) -> dict[str, Status]:
@@ -108,11 +108,14 @@ def statuses(graph: Graph, rules: Rules, keys: list[str], as_of: dt.date) -> dic
     rows = graph.read_rows(STATUSES, {
         "keys": sorted(set(keys)), "asOf": as_of, "severe": rules.listings.severe,
         "expired": RecordStatus.EXPIRED.value, "fallback": rules.domains.fallback,
-        "activeEscalation": EscalationStatus.ACTIVE.value,
     })
     found = {}
     for row in rows:
-        levels = [EscalationLevel(v) for v in row["escalations"] if v in _LEVEL_VALUES]
+        # the level standing on the day, read from the history as creditGrade and
+        # Subject.escalation(asOf) read it: a run dated ahead of today has lifted the node
+        # already, but not the day's escalation
+        standing = (state_on(node, as_of) for node in row["escalations"])
+        levels = [state.level for state in standing if state is not None]
         domains = Counter(str(d) for d in row["penaltyDomains"])
         found[row["id"]] = Status(
             severe_listings=int(row["severeListings"]),
