@@ -5,6 +5,8 @@ GraphQL example of the README and docs/api.md against the schema. No database ne
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
 import re
 import tomllib
 from pathlib import Path
@@ -16,6 +18,9 @@ from pydantic import AliasChoices
 
 from credgraph.api.app import Schema
 from credgraph.api.schema import Mutation, Query
+from credgraph.graph.model import Severity
+from credgraph.loaders.demo import generate
+from credgraph.rules import Rules
 from credgraph.schema.rows import ROW_MODELS
 from credgraph.settings import Settings
 
@@ -106,3 +111,39 @@ def test_graphql_examples_of_the_docs_validate(relative: str, index: int, text: 
     schema = Schema(query=Query, mutation=Mutation)
     errors = validate(schema._schema, parse(text))
     assert not errors, [error.message for error in errors]
+
+
+def _months_before(day: dt.date, months: int) -> dt.date:
+    month = day.month - 1 - months
+    year, month = day.year + month // 12, month % 12 + 1
+    return dt.date(year, month, min(day.day, 28))
+
+
+def test_the_desk_examples_of_the_api_guide_name_records_that_do_what_it_says(
+        tmp_path: Path) -> None:
+    """docs/api.md's requestRepair example is a penalty the demo city (make run's, the day its
+    examples were written) holds and the time rules let be repaired: 一般, past its minimum
+    publicity, within its 公示期 — an example past its 公示期 answers eligible: false since a
+    penalty no longer published has nothing to repair; its fileObjection example a recent one."""
+    guide = _read("docs/api.md")
+    repair = re.search(r'requestRepair\(recordId: "([^"]+)"', guide)
+    objection = re.search(r'fileObjection\(recordId: "([^"]+)"', guide)
+    assert repair and objection
+    as_of = dt.date(2026, 12, 1)
+    generate(tmp_path, as_of=as_of)
+    with (tmp_path / "penalties.csv").open(encoding="gb18030", newline="") as handle:
+        rows = {row["行政处罚决定书文号"]: row for row in csv.DictReader(handle)}
+    rules = Rules.load()
+    for record in (repair.group(1), objection.group(1)):
+        assert record in rows, f"{record} is not in the demo city"
+        row = rows[record]
+        assert float(row["罚款金额（万元）"] or 0) < rules.penalty.severe_fine, record
+        assert not any(word in row["处罚类别"] + row["处罚内容"]
+                       for word in rules.penalty.severe_keywords), record
+        assert not row["公示截止期"], record
+        decided = dt.date.fromisoformat(row["处罚决定日期"])
+        publicity = rules.penalty.publicity_months["一般"]
+        assert decided > _months_before(as_of, publicity), f"{record} is past its 公示期"
+    decided = dt.date.fromisoformat(rows[repair.group(1)]["处罚决定日期"])
+    minimum = rules.repair.min_publicity_months[Severity.GENERAL]
+    assert decided <= _months_before(as_of, minimum), "not yet past its minimum publicity"
