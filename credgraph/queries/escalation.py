@@ -1000,16 +1000,6 @@ def state_on(node: Mapping[str, Any], as_of: dt.date) -> StateOn | None:
     return _replay(events, as_of)[0]
 
 
-def lifted_on(node: Mapping[str, Any], as_of: dt.date) -> tuple[dt.date, StateOn] | None:
-    """The lift an escalation stood under on a date, from its history: the day of the lift
-    that ended its standing, and the state it had just before — none when it stood on that
-    date, had not stood yet, or has no readable history. A subject lifted, opened again and
-    lifted again has, between the first lift and the re-opening, the first lift: the node's
-    `liftedOn` is only its latest."""
-    events = _dated_events(node)
-    return _replay(events, as_of)[1] if events else None
-
-
 def _dated_events(node: Mapping[str, Any]) -> list[dict[str, Any]]:
     return sorted((event for event in history_events(node.get("history") or [])
                    if {"asOf", "at", "action", "level"} <= event.keys()),
@@ -1019,7 +1009,9 @@ def _dated_events(node: Mapping[str, Any]) -> list[dict[str, Any]]:
 def _replay(events: list[dict[str, Any]], as_of: dt.date
             ) -> tuple[StateOn | None, tuple[dt.date, StateOn] | None]:
     """The state on `as_of` of events in date order, and, when none stands because a lift
-    ended it, that lift's day with the state it ended."""
+    ended it, that lift's day with the state it ended (a subject lifted, opened again and
+    lifted again has, between the first lift and the re-opening, the first lift: the node's
+    `liftedOn` is only its latest)."""
     state: StateOn | None = None
     lift: tuple[dt.date, StateOn] | None = None
     for event in events:
@@ -1116,14 +1108,14 @@ def escalation_on(graph: Graph, rules: Rules, node: dict[str, Any] | None,
     """An escalation node (`escalations_of`) as it stood on a date, as `repeatOffenders(asOf)`
     and the grade read it from its history: the level then, with that level's measures, the
     rules and triggering records of the run that decided it, and no confirmation or lift made
-    later; one lifted by then shows as lifted (`lifted_on`: LIFTED from the day of that lift,
-    as it stood before it — also in the gap between a lift and a re-opening); none when it did
-    not stand yet."""
+    later; one lifted by then shows as lifted (LIFTED from the day of that lift, as it stood
+    before it — also in the gap between a lift and a re-opening); none when it did not stand
+    yet."""
     if node is None:
         return None
-    state = state_on(node, as_of)
+    events = _dated_events(node)
+    state, lift = _replay(events, as_of) if events else (state_on(node, as_of), None)
     if state is None:
-        lift = lifted_on(node, as_of)
         if lift is not None:
             # lifted by then: as it stood before that lift, LIFTED from its day — also
             # between a lift and a later re-opening, when the node's own liftedOn is later
@@ -1135,7 +1127,7 @@ def escalation_on(graph: Graph, rules: Rules, node: dict[str, Any] | None,
         lifted = as_date(node.get("liftedOn"))
         lifted_by_then = node.get("status") == EscalationStatus.LIFTED and (
             lifted is None or lifted <= as_of)
-        return node if lifted_by_then and not _dated_events(node) else None
+        return node if lifted_by_then and not events else None
     shown = stood(rules, node, state, as_of, trigger_records(graph, state.triggers or ()))
     if state.level == node.get("level") and node.get("measures"):
         shown["measures"] = node["measures"]  # the level it still has: the measures it took
