@@ -30,8 +30,6 @@ from credgraph.graph.model import (
     RELATIONS,
     SUBJECT_KIND_ZH,
     EscalationStatus,
-    Label,
-    Link,
     PartyRole,
     RecordKind,
     SubjectKind,
@@ -50,15 +48,12 @@ from credgraph.queries.escalation import (
     history_events,
 )
 from credgraph.queries.fragments import (
-    DECISION_FIELDS,
-    RECORD_AUTHORITY,
     resolved_day,
-    status_as_of,
 )
 from credgraph.queries.grading import credit_grades
 from credgraph.queries.neighbourhood import Edge, as_date
 from credgraph.queries.risk_levels import RISK_LEVEL_ZH
-from credgraph.queries.subjects import ACTIVE_STATUSES
+from credgraph.queries.subjects import ACTIVE_STATUSES, subject_records
 from credgraph.schema.privacy import mask_name, scrub
 from credgraph.schema.regions import region_name
 from credgraph.services import Services
@@ -81,19 +76,6 @@ ESCALATION_ACTION_ZH = {CREATED: "认定", RAISED: "升级", LOWERED: "降级", 
 DISCLAIMER = ("本报告依据公共信用信息平台截至数据日期归集的信息生成，仅供信用监管与核查参考，"
               "不作为行政处罚或其他处理的唯一依据；如对所列信息有异议，可依法提出异议申请或"
               "申请信用修复。")
-
-# Every record of the subject that existed on the report's date (a corrected version from its
-# `correctedOn`), with the dates its status on that day is read from: the decisions taken
-# since (repair, revocation, an objection filed or resolved) and its own dates. A contract
-# names no authority of its own: its 机关 is the government party (政府方).
-RECORDS = f"""
-MATCH (s:{Label.SUBJECT.value} {{id: $id}})-[h:{Link.HAS_RECORD.value}]->(r)
-WHERE (r.date IS NULL OR r.date <= $asOf) AND (r.correctedOn IS NULL OR r.correctedOn <= $asOf)
-WITH h, r ORDER BY r.date DESC, r.id LIMIT $limit
-RETURN collect(r {{.id, .kind, .domain, .severity, .date, .title, .repair, role: h.role,
-                  {RECORD_AUTHORITY}, {DECISION_FIELDS}}}) AS rows
-"""
-
 
 class ReportError(RuntimeError):
     """The report cannot be printed (no chromium, or chromium failed)."""
@@ -133,11 +115,11 @@ class Report:
 
     @cached_property
     def records(self) -> list[dict[str, Any]]:
-        """Every record of the subject dated up to the report's date, newest first, each with
-        its status on that date (`status_as_of`)."""
-        rows = self.graph.read_rows(RECORDS, {"id": self.subject["id"], "asOf": self.as_of,
-                                              "limit": self.services.rules.limits.max_list})
-        return [{**row, "status": status_as_of(row, self.as_of)} for row in rows]
+        """Every record of the subject that existed on the report's date (a corrected version
+        from its `correctedOn`), newest first, each with its status on that date, the
+        subject's part in it and its repair — as `records(asOf)` lists them."""
+        return subject_records(self.graph, self.subject["id"], None, False,
+                               self.services.rules.limits.max_list, self.as_of, self.as_of)
 
     @cached_property
     def assessment(self) -> risk.Assessment:

@@ -91,14 +91,15 @@ ACTIVE_STATUSES = [RecordStatus.ACTIVE.value, RecordStatus.DISPUTED.value]
 
 
 # The records that existed on a past date (a corrected version from its `correctedOn`) with
-# what their status on that date is read from; newest first, at most $read of them.
+# what their status on that date is read from, the subject's part in each and its repair;
+# newest first, at most $read of them.
 RECORDS_ON = f"""
 MATCH (s:Subject {{id: $id}})-[h:HAS_RECORD]->(r)
 WHERE ($kind IS NULL OR r.kind = $kind) AND (r.date IS NULL OR r.date <= $asOf)
   AND (r.correctedOn IS NULL OR r.correctedOn <= $asOf)
-WITH r ORDER BY r.date DESC, r.id LIMIT $read
-RETURN collect(r {{.id, .kind, .domain, .date, .title, {RECORD_AUTHORITY}, .severity,
-                  {DECISION_FIELDS}}}) AS rows
+WITH h, r ORDER BY r.date DESC, r.id LIMIT $read
+RETURN collect(r {{.id, .kind, .domain, .date, .title, {RECORD_AUTHORITY}, .severity, .repair,
+                  role: h.role, {DECISION_FIELDS}}}) AS rows
 """
 
 
