@@ -431,9 +431,8 @@ def repairs_and_objections(report: Report) -> str | None:
     each with its outcome as it stood then (one resolved later is still 处理中) — when there
     are any."""
     day = report.as_of
-    repaired = sorted(((as_date(r.get("repairedOn")), r) for r in report.records
-                       if r.get("repairedOn") is not None
-                       and (as_date(r.get("repairedOn")) or day) <= day),
+    repaired = sorted(((on, r) for r in report.records
+                       if (on := as_date(r.get("repairedOn"))) is not None and on <= day),
                       key=lambda pair: (str(pair[0]), str(pair[1].get("id"))))
     objected = sorted(((objection, r) for r in report.records
                        for objection in r.get("objections") or []
