@@ -349,6 +349,18 @@ class LocalNeo4j:
     def clear_bulk_mark(self) -> None:
         self.bulk_marker.unlink(missing_ok=True)
 
+    def put_back(self, saved: list[tuple[Path, Path]]) -> bool:
+        """The folders a bulk load moved aside put back in place of what the import left, and
+        its marker cleared; whether any was there to put back."""
+        restored = False
+        for folder, backup in saved:
+            if backup.exists():
+                shutil.rmtree(folder, ignore_errors=True)
+                backup.rename(folder)
+                restored = True
+        self.clear_bulk_mark()
+        return restored
+
     def recover_bulk(self) -> None:
         """Before a start: a bulk load interrupted while the server was stopped for its import
         (killed, the machine restarted) left the previous database moved aside and a partial
@@ -371,14 +383,7 @@ class LocalNeo4j:
             raise ServerError(f"a bulk load (pid {running[0]}) is importing into this database "
                               "with the server stopped; it starts the server when it is done — "
                               "wait for it")
-        restored = False
-        for folder, backup in saved:
-            if backup.exists():
-                shutil.rmtree(folder, ignore_errors=True)
-                backup.rename(folder)
-                restored = True
-        marker.unlink(missing_ok=True)
-        if restored:
+        if self.put_back(saved):
             log.warning("a bulk load was interrupted while the server was stopped for its "
                         "import: the database as it was before it is put back (run the load "
                         "again)")

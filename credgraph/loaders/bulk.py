@@ -475,10 +475,7 @@ class BulkLoader(BundleLoader):
         try:
             self._run_import()
         except BaseException:
-            for folder, backup in saved:
-                shutil.rmtree(folder, ignore_errors=True)
-                backup.rename(folder)
-            self.server.clear_bulk_mark()
+            self.server.put_back(saved)
             self.server.start()
             raise
         self.server.clear_bulk_mark()  # first: a backup without its marker is only litter
