@@ -478,6 +478,7 @@ def credit_report(subject_id: str, pdf: Path | None, html_file: Path | None,
                   as_of: dt.date | None, purpose: str | None) -> None:
     """The credit report (信用报告) of a subject by USCC, ID number or key: PDF with --pdf,
     HTML with --html, else HTML on stdout. Every report is audited."""
+    from credgraph.outputs import write_text
     from credgraph.queries.audit import kept_purpose
     from credgraph.queries.report import ReportError, Requester, build_report, chromium, print_pdf
     from credgraph.queries.subjects import candidate_keys, find_subject
@@ -502,12 +503,17 @@ def credit_report(subject_id: str, pdf: Path | None, html_file: Path | None,
     page = build_report(services, row, requester, as_of)
     services.audit.stop()  # the audit event is written before the command ends
     if html_file:
-        html_file.write_text(page, encoding="utf-8")
+        try:
+            write_text(html_file, page)
+        except OSError as exc:
+            _fail(f"--html {html_file}: cannot write the report ({exc.strerror or exc})")
     if pdf:
         try:
             print_pdf(page, pdf, browser)
         except ReportError as exc:
             _fail(str(exc))
+        except OSError as exc:
+            _fail(f"--pdf {pdf}: cannot write the report ({exc.strerror or exc})")
         click.echo(f"report written to {pdf}", err=True)
     elif not html_file:
         click.echo(page)
@@ -572,6 +578,7 @@ def integrity_report(as_of: dt.date | None, agency: str | None, region: str | No
         prefix = region_prefix(region) if region is not None else None
     except ValueError as exc:
         _fail(f"--region: {exc}")
+    _writable_folder("--out", out)
     services = _services(_settings())
     key = _subject_key(services, agency, agency=True) if agency else None
     day = as_of or dt.date.today()
@@ -586,7 +593,10 @@ def integrity_report(as_of: dt.date | None, agency: str | None, region: str | No
     named = sorted(sid for sid, row in report.subjects.items()
                    if row.get("person")) if full_names else []
     _audited(services, "integrityReport", list(dict.fromkeys([*listed, *organisations, *named])))
-    json_path, html_path = tracing.write_report(data, out)
+    try:
+        json_path, html_path = tracing.write_report(data, out)
+    except OSError as exc:
+        _fail(f"--out {out}: cannot write the report ({exc.strerror or exc})")
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
     else:

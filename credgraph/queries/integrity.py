@@ -39,6 +39,7 @@ from credgraph.graph.model import (
     label_predicate,
     types_pattern,
 )
+from credgraph.outputs import write_text
 from credgraph.queries.escalation import earliest_confirmation, state_on
 from credgraph.queries.fragments import in_force, live, record_authority
 from credgraph.queries.neighbourhood import Edge, as_date
@@ -1075,7 +1076,7 @@ def write_report(data: dict[str, Any], out: Path) -> tuple[Path, Path]:
     words) in `out`."""
     out.mkdir(parents=True, exist_ok=True)
     json_path = out / "integrity.json"
-    json_path.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
+    write_text(json_path, json.dumps(data, ensure_ascii=False, indent=2))
     patterns = tuple(p.value for p in IntegrityPattern)
     counties = _table(
         ("排名", "区县", "得分", "扣分", "机关数", "有问题机关", "问题数"),
@@ -1094,5 +1095,5 @@ def write_report(data: dict[str, Any], out: Path) -> tuple[Path, Path]:
             f"<h2>问题与证据 Findings and evidence</h2>{sections or '<p>无</p>'}"
             f"<h2>机关排名 All agencies</h2>{agencies}")
     html_path = out / "integrity.html"
-    html_path.write_text(page, encoding="utf-8")
+    write_text(html_path, page)
     return json_path, html_path

@@ -55,6 +55,7 @@ from credgraph.graph.model import (
     label_predicate,
     types_pattern,
 )
+from credgraph.outputs import write_lines
 from credgraph.queries.escalation import (
     CREATED,
     HISTORIES,
@@ -715,17 +716,9 @@ def jsonl_lines(alerts: list[dict[str, Any]]) -> Iterator[str]:
 
 def write_jsonl(path: Path, alerts: list[dict[str, Any]]) -> None:
     """One alert per line, replaced atomically: a reader never sees half a file."""
-    parent = path.parent if str(path.parent) else Path(".")
     try:
-        handle, temp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.")
-    except OSError as exc:
-        raise MonitorError(_undelivered(path, exc)) from None
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.writelines(jsonl_lines(alerts))
-        os.replace(temp, path)
+        write_lines(path, jsonl_lines(alerts))
     except OSError as exc:  # a full disk: the half-written temporary file is not left behind
-        Path(temp).unlink(missing_ok=True)
         raise MonitorError(_undelivered(path, exc)) from None
 
 

@@ -13,6 +13,7 @@ from credgraph.graph.driver import Graph
 from credgraph.graph.model import Label, Link, RecordKind, label_predicate
 from credgraph.loaders.bundle import corrections_path, missing_path
 from credgraph.loaders.prepare import IDENTIFIER_REASONS
+from credgraph.outputs import write_text
 from credgraph.schema.names import NameNormaliser
 from credgraph.schema.privacy import mask_name
 
@@ -239,8 +240,7 @@ def _last_load(load: dict[str, Any]) -> str:
 def write_report(report: dict[str, Any], out: Path) -> tuple[Path, Path]:
     out.mkdir(parents=True, exist_ok=True)
     json_path = out / "quality.json"
-    json_path.write_text(json.dumps(report, ensure_ascii=False, indent=2, default=str),
-                         encoding="utf-8")
+    write_text(json_path, json.dumps(report, ensure_ascii=False, indent=2, default=str))
     sections = "".join(f"<h2>{html.escape(title)}</h2>{_shown(report, key)}{_table(report[key])}"
                        for key, title in TITLES.items())
     page = (
@@ -251,5 +251,5 @@ def write_report(report: dict[str, Any], out: Path) -> tuple[Path, Path]:
         f"<p>{_last_load(report['lastLoad'])}</p>{sections}"
     )
     html_path = out / "quality.html"
-    html_path.write_text(page, encoding="utf-8")
+    write_text(html_path, page)
     return json_path, html_path

@@ -34,6 +34,7 @@ from credgraph.graph.model import (
     RecordKind,
     SubjectKind,
 )
+from credgraph.outputs import replacing
 from credgraph.queries import ownership, risk
 from credgraph.queries.audit import AuditEvent, AuditTrail, kept_purpose
 from credgraph.queries.escalation import (
@@ -582,15 +583,15 @@ def print_pdf(page: str, out: Path, browser: str | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="credgraph-report-") as tmp:
         source = Path(tmp) / "report.html"
         source.write_text(page, encoding="utf-8")
-        target = out.resolve()
-        target.unlink(missing_ok=True)
-        done = subprocess.run(
-            [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-             "--disable-background-networking", "--no-pdf-header-footer",
-             f"--user-data-dir={Path(tmp) / 'profile'}", f"--print-to-pdf={target}",
-             source.as_uri()],
-            capture_output=True, text=True, timeout=120, check=False)
-        if not target.exists() or target.stat().st_size == 0:
-            detail = (done.stderr or done.stdout).strip().splitlines()[-1:]
-            raise ReportError(f"chromium did not print the PDF (exit {done.returncode}): "
-                              f"{scrub(' '.join(detail))}")
+        with replacing(out.resolve()) as target:
+            target.unlink()  # chromium writes it anew: an empty file is one it did not print
+            done = subprocess.run(
+                [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                 "--disable-background-networking", "--no-pdf-header-footer",
+                 f"--user-data-dir={Path(tmp) / 'profile'}", f"--print-to-pdf={target}",
+                 source.as_uri()],
+                capture_output=True, text=True, timeout=120, check=False)
+            if not target.exists() or target.stat().st_size == 0:
+                detail = (done.stderr or done.stdout).strip().splitlines()[-1:]
+                raise ReportError(f"chromium did not print the PDF (exit {done.returncode}): "
+                                  f"{scrub(' '.join(detail))}")
