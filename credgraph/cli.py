@@ -367,7 +367,8 @@ def quality_report(ctx: click.Context, out: Path, rejects: Path, limit: int) -> 
                    "are not in the report (give its rejects file with --rejects)", err=True)
     _writable_folder("--out", out)
     services = _services(_settings())
-    report = build_report(services.graph, services.normaliser, rejects, limit)
+    report = build_report(services.graph, services.normaliser, rejects,
+                          services.rules.resolution.contact_group_cap, limit)
     try:
         json_path, html_path = write_report(report, out)
     except OSError as exc:

@@ -26,7 +26,7 @@ from credgraph.loaders.bundle import (
     write_rejects,
 )
 from credgraph.loaders.writes import derive_shared_contacts
-from credgraph.schema.identifiers import looks_like_id_number
+from credgraph.schema.identifiers import looks_like_id_number, parse_id_number
 from credgraph.schema.privacy import mask_id_number
 from credgraph.services import Services
 from tests.ids import make_id, make_uscc
@@ -37,6 +37,7 @@ CO_B = make_uscc(region="371403", org="MA3C00002")
 AGENCY = make_uscc(prefix="11", region="371402", org="004187451")
 PERSON = make_id(region="371402", born="19800101", seq="011")
 SPOUSE = make_id(region="371402", born="19820202", seq="022")
+CAP = 20  # the rules' contact_group_cap, for the quality report's contact hubs
 
 
 def write_csv(path: Path, headers: list[str], rows: list[list[Any]],
@@ -157,6 +158,34 @@ def test_a_contact_no_longer_shared_unlinks_its_pair(services: Services,
     assert services.graph.read(pairs) == [{"via": "phone"}]
     assert derive_shared_contacts(services.graph, cap=1) == {"phone": 0, "address": 0}
     assert services.graph.read(pairs) == []
+
+
+def test_the_quality_report_names_contacts_shared_beyond_the_cap(services: Services,
+                                                                  tmp_path: Path) -> None:
+    """A phone or address shared by more subjects than the cap links none of them, and nothing
+    said so (left as found by a held-out review): the quality report lists each such value with
+    how many share it and the first of them — masked when a natural person shares it."""
+    from credgraph.queries.quality import build_report, write_report
+
+    bundle = base_bundle(tmp_path / "b")
+    write_csv(bundle / "natural_persons.csv", ["id_number", "name", "phone", "address"], [
+        [PERSON, "张三", "13812345678", "德州市德城区新华路8号"],
+        [SPOUSE, "李四", "13812345678", "德州市德城区新华路8号"]])
+    loader(services).load([bundle])
+    report = build_report(services.graph, services.normaliser, tmp_path / "none.csv", 1)
+    persons = sorted(services.privacy.person_key(parse_id_number(i)) for i in (PERSON, SPOUSE))
+    assert report["contactHubs"] == [
+        {"via": "address", "value": "德州市******8号", "subjects": 2, "naturalPersons": 2,
+         "first": persons},
+        {"via": "phone", "value": "0534-1111111", "subjects": 2, "naturalPersons": 0,
+         "first": sorted([CO_A, CO_B])},
+        {"via": "phone", "value": "138******78", "subjects": 2, "naturalPersons": 2,
+         "first": persons}]
+    assert report["totals"]["contactHubs"] == 3
+    assert build_report(services.graph, services.normaliser, tmp_path / "none.csv",
+                        CAP)["contactHubs"] == []
+    page = write_report(report, tmp_path / "q")[1].read_text(encoding="utf-8")
+    assert "共用联系方式超限" in page and "138******78" in page and "13812345678" not in page
 
 
 REJECT_CASES: list[tuple[str, list[str], list[Any], str]] = [
@@ -741,7 +770,7 @@ def test_quality_report(services: Services, tmp_path: Path) -> None:
         [make_uscc(region="371482", org="MA3C00040"), "禹城市永安商贸有限公司"]])
     summary = loader(services).load([bundle / "legal_persons.csv"], derive_contacts=False)
     write_rejects(summary.rejects, tmp_path / "rejects.csv")
-    report = build_report(services.graph, services.normaliser, tmp_path / "rejects.csv")
+    report = build_report(services.graph, services.normaliser, tmp_path / "rejects.csv", CAP)
     assert [(group["nameNorm"], sorted(s["name"] for s in group["subjects"]))
             for group in report["duplicateSubjects"]] == [
         ("宏达商贸有限公司", ["山东省德州市宏达商贸有限责任公司", "德州市宏达商贸有限公司"]),
@@ -761,7 +790,7 @@ def test_quality_report(services: Services, tmp_path: Path) -> None:
     assert len(resolved.corrections) == 1
     write_rejects(summary.rejects + resolved.rejects, tmp_path / "rejects.csv")
     write_corrections(resolved.corrections, corrections_path(tmp_path / "rejects.csv"))
-    second = build_report(services.graph, services.normaliser, tmp_path / "rejects.csv")
+    second = build_report(services.graph, services.normaliser, tmp_path / "rejects.csv", CAP)
     seen = second["invalidIdentifiers"]
     assert second["stubsListed"] == [{"id": make_uscc(org="MA3C00050"), "kind": "ENTERPRISE",
                                       "name": "德州市新来商贸有限公司", "idMasked": None}]
@@ -780,11 +809,12 @@ def test_quality_report(services: Services, tmp_path: Path) -> None:
     written = dt.datetime.fromtimestamp(rejects.stat().st_mtime).isoformat(timespec="seconds")
     assert second["lastLoad"] == {"rejects": str(rejects), "writtenAt": written}
     assert f"rejects file {rejects}, written {written}" in page
-    assert build_report(services.graph, services.normaliser, tmp_path / "none.csv")[
+    assert build_report(services.graph, services.normaliser, tmp_path / "none.csv", CAP)[
         "lastLoad"] == {"rejects": str(tmp_path / "none.csv"), "writtenAt": None}
     # a list cut at the limit says so: it cut 200 of 209 groups without a word (found by a
     # held-out review), and a steward took the first 200 for all there were
-    cut = build_report(services.graph, services.normaliser, tmp_path / "rejects.csv", limit=1)
+    cut = build_report(services.graph, services.normaliser, tmp_path / "rejects.csv", CAP,
+                       limit=1)
     assert (len(cut["duplicateSubjects"]), cut["totals"]["duplicateSubjects"]) == (1, 2)
     assert cut["duplicateSubjects"] == second["duplicateSubjects"][:1]
     _, html_path = write_report(cut, tmp_path / "cut")
@@ -818,8 +848,8 @@ def test_missing_required_fields_are_counted_by_department(services: Services,
     summary = run_load(services, [penalties], rejects, 1000, as_json=True)
     assert summary.rejected == 9
     assert (tmp_path / "out" / "missing-0601.csv").exists()
-    listed = build_report(services.graph, services.normaliser,
-                          rejects)["missingRequiredBySource"]
+    listed = build_report(services.graph, services.normaliser, rejects,
+                          CAP)["missingRequiredBySource"]
     assert {(row["department"], row["column"]): row["rows"] for row in listed} == {
         (market, "处罚决定日期"): 2, ("(not given)", "处罚机关"): 1,
         ("德州市生态环境局", "处罚类别"): 1, (f"经办人{mask_id_number(PERSON)}", "处罚决定日期"): 1,

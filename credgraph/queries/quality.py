@@ -13,9 +13,10 @@ from credgraph.graph.driver import Graph
 from credgraph.graph.model import Label, Link, RecordKind, label_predicate
 from credgraph.loaders.bundle import corrections_path, missing_path
 from credgraph.loaders.prepare import IDENTIFIER_REASONS
+from credgraph.loaders.writes import CONTACT_PROPERTIES
 from credgraph.outputs import write_text
 from credgraph.schema.names import NameNormaliser
-from credgraph.schema.privacy import mask_name
+from credgraph.schema.privacy import mask_contact, mask_name
 
 DUPLICATES = """
 MATCH (n:LegalPerson) WHERE n.nameNorm IS NOT NULL AND n.nameNorm <> ''
@@ -114,6 +115,35 @@ RETURN count(DISTINCT coalesce(p.source, p.authority, '(unknown)')) AS total
 """
 
 
+# 共用联系方式超限: a phone or an address shared by more subjects than the rules'
+# `contact_group_cap` links none of them (`SHARED_CONTACTS`) — a registration agent's address, a
+# placeholder phone — and the steward should see which values those are.
+CONTACT_HUBS = f"""
+MATCH (n:{Label.SUBJECT}) WHERE n[$via] IS NOT NULL AND n[$via] <> ''
+WITH n[$via] AS value, collect(n) AS members
+WHERE size(members) > $cap
+RETURN value, [m IN members | m.id] AS ids,
+       size([m IN members WHERE m:{Label.NATURAL_PERSON}]) AS persons
+"""
+
+CONTACT_SAMPLE = 5
+
+
+def contact_hubs(graph: Graph, cap: int) -> list[dict[str, Any]]:
+    """The phones and addresses shared beyond the cap, the largest first, each with how many
+    subjects share it (of whom how many natural persons) and the first few by id; the value is
+    masked when a natural person shares it."""
+    hubs = []
+    for via in CONTACT_PROPERTIES:
+        for row in graph.read(CONTACT_HUBS, {"via": via, "cap": cap}, timeout=300):
+            ids = sorted(row["ids"])
+            value = row["value"] if not row["persons"] else mask_contact(row["value"])
+            hubs.append({"via": via, "value": value, "subjects": len(ids),
+                         "naturalPersons": row["persons"], "first": ids[:CONTACT_SAMPLE]})
+    hubs.sort(key=lambda hub: (-hub["subjects"], hub["via"], hub["value"]))
+    return hubs
+
+
 def invalid_identifiers(rejects: Path) -> list[dict[str, Any]]:
     """Invalid identifiers seen by the last load: the rows its rejects file holds for them and
     the rows attached by name despite them (关联补正, its corrections file beside)."""
@@ -146,7 +176,7 @@ def missing_required(rejects: Path) -> list[dict[str, Any]]:
 # The lists a report cuts at its limit: each one's length in all is in `totals`, and the page
 # says "N of M shown" where it cut — a steward never takes the first 200 for all there are.
 LISTS = ("duplicateSubjects", "missingRequiredBySource", "orphanRecords", "stubsListed",
-         "missingFieldsBySource")
+         "missingFieldsBySource", "contactHubs")
 DEFAULT_LIMIT = 200
 
 
@@ -158,12 +188,14 @@ def last_load(rejects: Path) -> dict[str, Any]:
     return {"rejects": str(rejects), "writtenAt": written}
 
 
-def build_report(graph: Graph, normaliser: NameNormaliser, rejects: Path,
+def build_report(graph: Graph, normaliser: NameNormaliser, rejects: Path, contact_cap: int,
                  limit: int = DEFAULT_LIMIT) -> dict[str, Any]:
     """The report of the graph and of the last load, whose rejects file is `rejects`. Each
-    list of `LISTS` holds its first `limit` items, and `totals` how many there are in all."""
+    list of `LISTS` holds its first `limit` items, and `totals` how many there are in all;
+    `contact_cap` is the rules' `resolution.contact_group_cap`."""
     params = {"limit": limit}
     duplicates = duplicate_subjects(graph, normaliser)
+    hubs = contact_hubs(graph, contact_cap)
     missing = missing_required(rejects)
     stubs = graph.read(STUBS, timeout=300)
     return {
@@ -176,6 +208,7 @@ def build_report(graph: Graph, normaliser: NameNormaliser, rejects: Path,
             "orphanRecords": graph.read(ORPHAN_COUNT, timeout=300)[0]["total"],
             "stubsListed": sum(row["count"] for row in stubs),
             "missingFieldsBySource": graph.read(SOURCE_COUNT, timeout=300)[0]["total"],
+            "contactHubs": len(hubs),
         },
         "duplicateSubjects": duplicates[:limit],
         "invalidIdentifiers": invalid_identifiers(rejects),
@@ -187,6 +220,7 @@ def build_report(graph: Graph, normaliser: NameNormaliser, rejects: Path,
                          "idMasked": row["idMasked"]}
                         for row in graph.read(STUB_LIST, params, timeout=300)],
         "missingFieldsBySource": graph.read(MISSING_BY_SOURCE, params, timeout=300),
+        "contactHubs": hubs[:limit],
     }
 
 
@@ -216,6 +250,8 @@ TITLES = {
                                "department (last load)",
     "missingFieldsBySource": "缺失字段 Loaded penalties without optional fields, by source "
                              "department",
+    "contactHubs": "共用联系方式超限 Phones and addresses shared by too many subjects to link "
+                   "them (resolution.contact_group_cap)",
 }
 
 

@@ -194,6 +194,16 @@ def mask_name(name: str) -> str:
     return text[0] + "*" * (len(text) - 2) + text[-1]
 
 
+def mask_contact(value: str) -> str:
+    """138****5678, 德州市****号: a natural person's phone or address with its first three and
+    last two characters kept — enough for a steward to recognise a placeholder, not to call or
+    visit anyone."""
+    text = _glyphs(value)
+    if len(text) <= 5:
+        return "*" * len(text)
+    return "".join(text[:3]) + "*" * min(len(text) - 5, 8) + "".join(text[-2:])
+
+
 def load_secret(settings: Settings) -> bytes:
     """The configured secret, else one generated once into the state folder (owner-only)."""
     if settings.secret:
