@@ -146,6 +146,11 @@ ENDPOINT_NAMES = {Endpoint.PERSON: "a natural person", Endpoint.LEGAL_PERSON: "a
                   Endpoint.AGENCY: "an agency", Endpoint.SUBJECT: "a subject"}
 
 
+def _person_named(name: str | None) -> dict[str, Any]:
+    """A person stub's name as a record row gives it (perhaps none)."""
+    return {"name": name or "", "nameNorm": person_name_norm(name) if name else None}
+
+
 class Preparer:
     def __init__(self, rules: Rules, privacy: Privacy, normaliser: NameNormaliser,
                  today: dt.date) -> None:
@@ -204,15 +209,13 @@ class Preparer:
         text = normalise(raw)
         try:
             if is_person_key(text):
-                return SubjectRef(text, person=True, stub={
-                    "name": name or "", "nameNorm": person_name_norm(name) if name else None})
+                return SubjectRef(text, person=True, stub=_person_named(name))
             if is_person_number(text) or (len(text) != 18 and is_near_id_number(text)):
                 # a 15-digit or one-digit-off number is a person's: said so, not "bad USCC"
                 number = parse_id_number(text, self.today)
                 return SubjectRef(
                     self.privacy.person_key(number), person=True,
-                    stub={"name": name or "",
-                          "nameNorm": person_name_norm(name) if name else None,
+                    stub={**_person_named(name),
                           "idEnc": self.privacy.encrypt(number), "idMasked": mask_id_number(number),
                           "kind": SubjectKind.NATURAL_PERSON.value, "region": number.region,
                           "birthYear": number.birth_date.year, "gender": number.gender,
