@@ -11,6 +11,7 @@ from credgraph.schema.rows import (
     FieldProblem,
     LegalPersonRow,
     LicenseRow,
+    ListingRow,
     PenaltyRow,
     RelationRow,
     header_map,
@@ -102,6 +103,11 @@ def test_chinese_and_english_headers_map_to_the_same_fields() -> None:
     # the national 双公示 licence number's name; a commitment's subject by its code's name
     assert header_map(LicenseRow, ["行政许可决定文书号"]) == {"行政许可决定文书号": "decision_no"}
     assert header_map(CommitmentRow, ["统一社会信用代码"]) == {"统一社会信用代码": "subject_id"}
+    # a listing's subject by the one Chinese name SPEC §5 gives a subject's name (双公示)
+    listing = header_map(ListingRow, ["名单编号", "行政相对人名称", "统一社会信用代码", "名单类型",
+                                      "列入日期"])
+    assert sorted(listing.values()) == ["list_id", "list_type", "listed_on", "subject_id",
+                                        "subject_name"]
 
 
 def test_row_parses_values() -> None:

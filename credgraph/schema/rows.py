@@ -287,7 +287,10 @@ class ListingRow(BundleRow):
     key = "list_id"
     departments = ("authority",)
     list_id: RequiredText = col("list_id", "名单编号", required=True)
-    subject_name: RequiredText = col("subject_name", "主体名称", "名称", required=True)
+    # 行政相对人名称: SPEC §5 names a subject's name only so (the 双公示 field), and a list
+    # exported beside the 双公示 files carries it too
+    subject_name: RequiredText = col("subject_name", "主体名称", "名称", "行政相对人名称",
+                                     required=True)
     subject_id: RequiredIdentifier = col(
         "subject_id", "主体标识", "统一社会信用代码", "证件号码", required=True
     )
