@@ -11,7 +11,7 @@ relation, so a query filters on the live-at-date predicate as credgraph does.
 
 from __future__ import annotations
 
-from credgraph.graph.model import RELATIONS, RelationSpec, RelationType, SubjectKind
+from credgraph.graph.model import RELATIONS, RelationSpec, SubjectKind
 
 DATES = ("start", "end")
 FLOATS = ("ratio",)
@@ -86,14 +86,6 @@ def hop(depth: int) -> str:
             parts.append(f"{name}: {name}Connection{live_filter(spec)} "
                          f"{{ edges {{ node {{ id{' ' + inner if inner else ''} }} }} }}")
     return " ".join(parts)
-
-
-def field_type(name: str) -> RelationType:
-    """The relation type a peer field stands for (`shareholderOut` → SHAREHOLDER)."""
-    for spec in RELATIONS.values():
-        if any(field == name for field, _ in fields(spec)):
-            return RelationType(spec.type)
-    raise KeyError(name)
 
 
 SUBJECT = ("query($id: ID!) { subjects(where: { id: { eq: $id } }) "

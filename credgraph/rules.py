@@ -183,6 +183,7 @@ class OwnershipRules(Section):
     max_depth: int
     control_share: Fraction
     path_budget: int = Field(gt=0)
+    paths_shown: int = Field(gt=0)
 
 
 class IntegrityRules(Section):

@@ -32,3 +32,10 @@ def record(graph: Graph, sid: str, label: str, rid: str, role: str = "subject",
                 f"(r:{label} {{id: $rid}}) SET r += $props",
                 {"sid": sid, "rid": rid, "role": role,
                  "props": {"kind": label.upper(), "status": "ACTIVE", **props}})
+
+
+def escalation_levels(graph: Graph, ids: list[str]) -> dict[str, str]:
+    """The level of each subject's ACTIVE escalation; subjects without one are absent."""
+    rows = graph.read("UNWIND $ids AS sid MATCH (:Subject {id: sid})-[:HAS_ESCALATION]->(e) "
+                      "WHERE e.status = 'ACTIVE' RETURN sid, e.level AS level", {"ids": ids})
+    return {row["sid"]: row["level"] for row in rows}

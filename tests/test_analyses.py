@@ -164,7 +164,8 @@ def test_two_path_ownership(graph: Graph, rules: Rules) -> None:
 
 def test_share_sums_every_path_beyond_those_shown(graph: Graph, rules: Rules) -> None:
     """A lattice of holdings (2 companies a layer, each owning half of both below) gives O
-    2^4 = 16 paths of 1 × 0.5^4 each: 100 %, however few paths the answer shows."""
+    2^4 = 16 paths of 1 × 0.5^4 each: 100 %, however few paths the answer shows ([ownership]
+    paths_shown)."""
     subject(graph, "O", "吴十", "NATURAL_PERSON")
     subject(graph, "T", "目标公司")
     for layer in range(1, 5):
@@ -178,7 +179,8 @@ def test_share_sums_every_path_beyond_those_shown(graph: Graph, rules: Rules) ->
             for below in "ab":
                 relate(graph, f"L{layer}{side}", f"L{layer + 1}{below}", "SHAREHOLDER",
                        ratio=0.5)
-    result = ultimate_owners(graph, rules, "T", 0.25, AS_OF, max_paths=5)
+    shown = rules.with_overrides({"ownership": {"paths_shown": 5}})
+    result = ultimate_owners(graph, shown, "T", 0.25, AS_OF)
     [owner] = result.owners
     assert (owner.id, round(owner.share, 6), owner.basis) == ("O", 1.0, "SUSPECTED_CONTROLLER")
     assert len(owner.paths) == 5 and result.truncated

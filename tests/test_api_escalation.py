@@ -206,6 +206,21 @@ def test_bad_input(api: Api, city: Graph) -> None:
     assert error(api, PLAN, size=5, seed=1, region="12345")[0] == "BAD_USER_INPUT"
 
 
+def test_a_confirmation_note_is_bounded_by_the_rules_text_length(services: Services) -> None:
+    """confirmEscalation's note is one of the desk's free texts: [repair] max_text bounds it,
+    as it bounds a commitment, an objection's reason and a resolution's note — it was a
+    2,000 of its own, which a deployment changing max_text did not move."""
+    shipped = Api(services)
+    code, message = error(shipped, CONFIRM, s=UNKNOWN, note="因" * 2001)
+    assert code == "BAD_USER_INPUT" and "2000" in message
+    tight = Api(services.with_rules(services.rules.with_overrides({"repair": {"max_text": 10}})))
+    code, message = error(tight, CONFIRM, s=UNKNOWN, note="告知期满无异议，列入名单")
+    assert code == "BAD_USER_INPUT" and "10 characters" in message
+    assert error(tight, CONFIRM, s=UNKNOWN, note="告知期满")[0] == "NOT_FOUND"
+    roomy = Api(services.with_rules(services.rules.with_overrides({"repair": {"max_text": 3000}})))
+    assert error(roomy, CONFIRM, s=UNKNOWN, note="因" * 2500)[0] == "NOT_FOUND"
+
+
 def test_confirm_workflow(api: Api, city: Graph) -> None:
     plant(city, 45)
     data(api, RUN, asOf=days(40).isoformat())  # proposed 40 days ago: the notice period is over

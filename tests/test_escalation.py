@@ -22,7 +22,6 @@ from credgraph.queries.escalation import (
     StateOn,
     apply,
     confirm_escalation,
-    escalation_levels,
     escalation_on,
     escalations_of,
     history_events,
@@ -38,7 +37,7 @@ from credgraph.queries.neighbourhood import as_date
 from credgraph.rules import Rules
 from credgraph.settings import Settings
 from tests.conftest import TEST_SECRET
-from tests.graphs import AS_OF, record, relate, subject
+from tests.graphs import AS_OF, escalation_levels, record, relate, subject
 
 WINDOW_START = dt.date(2024, 6, 30)  # AS_OF (2026-06-30) − 24 months
 

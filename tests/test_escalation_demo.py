@@ -12,13 +12,13 @@ from credgraph.loaders.bundle import BundleLoader
 from credgraph.loaders.demo import generate
 from credgraph.queries.escalation import (
     confirm_escalation,
-    escalation_levels,
     escalations_of,
     run_escalation,
 )
 from credgraph.schema.identifiers import parse_id_number
 from credgraph.services import Services
 from tests.conftest import Api
+from tests.graphs import escalation_levels
 from tests.ids import raw_id_numbers
 
 AS_OF = dt.date(2026, 11, 28)

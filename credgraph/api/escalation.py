@@ -40,7 +40,6 @@ from credgraph.queries.subjects import subjects_by_ids
 from credgraph.rules import Rules
 from credgraph.schema.rows import printable
 
-MAX_NOTE = 2000
 PAGE = 50  # SPEC §9's `repeatOffenders(first)`; an explicit null means it too
 _CURSOR_PREFIX = "esc1:"
 
@@ -309,12 +308,14 @@ class EscalationMutation:
     async def confirm_escalation(self, info: Info, subject: strawberry.ID,
                                  note: str) -> Escalation:
         who = authorize(info, "confirmEscalation")
-        note = printable(note).strip()
-        if not note or len(note) > MAX_NOTE:
-            raise api_error(ErrorCode.BAD_USER_INPUT,
-                            f"note must have 1 to {MAX_NOTE} characters: say why")
-        found = await existing(info, str(subject))
         svc = services(info)
+        # one of the desk's free texts, bounded as a commitment or an objection's reason is
+        maximum = svc.rules.repair.max_text
+        note = printable(note).strip()
+        if not note or len(note) > maximum:
+            raise api_error(ErrorCode.BAD_USER_INPUT,
+                            f"note must have 1 to {maximum} characters: say why")
+        found = await existing(info, str(subject))
         try:
             row = await in_thread(engine.confirm_escalation, svc.graph, svc.rules, found["id"],
                                   note, who.name, today())

@@ -143,7 +143,7 @@ async def alerts_out(info: Info, rows: list[Row], who: Principal) -> list[Alert]
     ) for row in rows]
 
 
-def _watcher(info: Info, who: Principal, city: bool) -> alerts.Watcher:
+def _watcher(who: Principal, city: bool) -> alerts.Watcher:
     if not city:
         return alerts.Watcher(who.key_id)
     if who.role is not Role.ADMIN:
@@ -188,7 +188,7 @@ class MonitoringQuery:
     async def watchlist(self, info: Info, city: bool = False) -> list[Subject]:
         who = authorize(info, "watchlist")
         rows = await in_thread(alerts.watchlist, services(info).graph,
-                               _watcher(info, who, city))
+                               _watcher(who, city))
         audit(info, "watchlist", [row["id"] for row in rows])
         return [Subject.from_row(row, who) for row in rows]
 
@@ -200,7 +200,7 @@ class MonitoringMutation:
                                      "once it is watched (also when it already was).")
     async def watch(self, info: Info, id: strawberry.ID, city: bool = False) -> bool:
         who = authorize(info, "watch")
-        watcher = _watcher(info, who, city)
+        watcher = _watcher(who, city)
         found = await existing(info, str(id))
         await in_thread(alerts.watch, services(info).graph, watcher, [found["id"]], who.name)
         audit(info, "watch", [found["id"]])
@@ -209,7 +209,7 @@ class MonitoringMutation:
     @strawberry.mutation(description="Stop watching a subject; false when it was not watched")
     async def unwatch(self, info: Info, id: strawberry.ID, city: bool = False) -> bool:
         who = authorize(info, "unwatch")
-        watcher = _watcher(info, who, city)
+        watcher = _watcher(who, city)
         found = await existing(info, str(id))
         removed = await in_thread(alerts.unwatch, services(info).graph, watcher,
                                   [found["id"]])

@@ -6,7 +6,6 @@ Rows arrive validated; these functions derive the stored properties and MERGE th
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
@@ -61,9 +60,8 @@ def legal_person_props(
     }
 
 
-def natural_person_props(
-    row: NaturalPersonRow, number: IdNumber, privacy: Privacy, today: dt.date | None = None
-) -> dict[str, Any]:
+def natural_person_props(row: NaturalPersonRow, number: IdNumber,
+                         privacy: Privacy) -> dict[str, Any]:
     return {
         "id": privacy.person_key(number),
         "idEnc": privacy.encrypt(number),

@@ -788,21 +788,6 @@ def escalations_of(graph: Graph, ids: list[str]) -> dict[str, dict[str, Any]]:
     return {row["subject"]: row for row in rows}
 
 
-def escalation_levels(graph: Graph, ids: list[str]) -> dict[str, str]:
-    """The level of each subject's ACTIVE escalation (subjects without one are absent); one
-    query for up to thousands of ids, for grades and inter-city sharing."""
-    rows = graph.read_rows(LEVELS_OF, {"ids": ids, "active": EscalationStatus.ACTIVE.value})
-    return {row["id"]: row["level"] for row in rows}
-
-
-LEVELS_OF = f"""
-UNWIND $ids AS sid
-MATCH (s:{_SUBJECT} {{id: sid}})-[:{_HAS_ESCALATION}]->(e)
-WHERE e.status = $active
-RETURN collect({{id: sid, level: e.level}}) AS rows
-"""
-
-
 # The triggering records of an escalation that no longer stand on a day: revoked (撤销, also a
 # version superseded by its correction), repaired, or a listing removed (移出) by then.
 WITHDRAWN_TRIGGERS = f"""

@@ -159,9 +159,11 @@ class OwnershipResult:
 
 
 def ultimate_owners(graph: Graph, rules: Rules, company: str, threshold: float,
-                    as_of: dt.date, max_paths: int = 5000) -> OwnershipResult:
-    """Beneficial, declared, suspected and state owners of `company`; `max_paths` bounds the
-    paths shown per owner (`truncated` when one has more), never the paths summed."""
+                    as_of: dt.date) -> OwnershipResult:
+    """Beneficial, declared, suspected and state owners of `company`; `[ownership]
+    paths_shown` bounds the paths shown per owner (`truncated` when one has more), never the
+    paths summed."""
+    max_paths = rules.ownership.paths_shown
     depth = rules.ownership.max_depth
     control_share = rules.ownership.control_share
     sums = sum_paths(holdings(graph, company, depth, as_of), company, depth, max_paths,

@@ -173,10 +173,6 @@ def missing_required(rejects: Path) -> list[dict[str, Any]]:
         return [{**row, "rows": int(row["rows"])} for row in csv.DictReader(handle)]
 
 
-# The lists a report cuts at its limit: each one's length in all is in `totals`, and the page
-# says "N of M shown" where it cut — a steward never takes the first 200 for all there are.
-LISTS = ("duplicateSubjects", "missingRequiredBySource", "orphanRecords", "stubsListed",
-         "missingFieldsBySource", "contactHubs")
 DEFAULT_LIMIT = 200
 
 
@@ -191,8 +187,9 @@ def last_load(rejects: Path) -> dict[str, Any]:
 def build_report(graph: Graph, normaliser: NameNormaliser, rejects: Path, contact_cap: int,
                  limit: int = DEFAULT_LIMIT) -> dict[str, Any]:
     """The report of the graph and of the last load, whose rejects file is `rejects`. Each
-    list of `LISTS` holds its first `limit` items, and `totals` how many there are in all;
-    `contact_cap` is the rules' `resolution.contact_group_cap`."""
+    list that `totals` counts holds its first `limit` items, and `totals` how many there are
+    in all — the page says "N of M shown" where it cut, so that a steward never takes the
+    first 200 for all there are; `contact_cap` is the rules' `resolution.contact_group_cap`."""
     params = {"limit": limit}
     duplicates = duplicate_subjects(graph, normaliser)
     hubs = contact_hubs(graph, contact_cap)
