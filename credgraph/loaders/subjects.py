@@ -10,24 +10,24 @@ from collections.abc import Iterable
 from typing import Any
 
 from credgraph.graph.driver import Graph
-from credgraph.graph.model import SubjectKind
+from credgraph.graph.model import Label, SubjectKind
 from credgraph.schema.identifiers import IdNumber, Uscc
 from credgraph.schema.names import NameNormaliser, person_name_norm
 from credgraph.schema.privacy import Privacy, mask_id_number
 from credgraph.schema.rows import BundleRow, LegalPersonRow, NaturalPersonRow
 
-UPSERT_LEGAL_PERSONS = """
+UPSERT_LEGAL_PERSONS = f"""
 UNWIND $rows AS row
-MERGE (n:Subject {id: row.id})
-SET n:LegalPerson, n += row.props
-FOREACH (_ IN CASE WHEN row.agency THEN [1] ELSE [] END | SET n:Agency)
+MERGE (n:{Label.SUBJECT} {{id: row.id}})
+SET n:{Label.LEGAL_PERSON}, n += row.props
+FOREACH (_ IN CASE WHEN row.agency THEN [1] ELSE [] END | SET n:{Label.AGENCY})
 """
 
-UPSERT_NATURAL_PERSONS = """
+UPSERT_NATURAL_PERSONS = f"""
 UNWIND $rows AS row
-MERGE (n:Subject {id: row.id})
+MERGE (n:{Label.SUBJECT} {{id: row.id}})
 ON CREATE SET n.idEnc = row.idEnc
-SET n:NaturalPerson, n += row.props
+SET n:{Label.NATURAL_PERSON}, n += row.props
 """
 
 

@@ -21,10 +21,21 @@ from credgraph.graph.model import (
     RelationType,
 )
 
-EXISTING = """
+_SUBJECT = Label.SUBJECT.value
+_LEGAL = Label.LEGAL_PERSON.value
+_PERSON = Label.NATURAL_PERSON.value
+_AGENCY = Label.AGENCY.value
+_OFFICIAL = Label.OFFICIAL.value
+_HAS_RECORD = Link.HAS_RECORD.value
+_ISSUED_BY = Link.ISSUED_BY.value
+_SERVES_IN = RelationType.SERVES_IN.value
+_SUBORDINATE_TO = RelationType.SUBORDINATE_TO.value
+_SHARES_CONTACT = RelationType.SHARES_CONTACT.value
+
+EXISTING = f"""
 UNWIND $ids AS id
-MATCH (n:Subject {id: id})
-RETURN collect({id: n.id, labels: labels(n)}) AS rows
+MATCH (n:{_SUBJECT} {{id: id}})
+RETURN collect({{id: n.id, labels: labels(n)}}) AS rows
 """
 
 
@@ -36,16 +47,16 @@ def existing_subjects(graph: Graph, ids: set[str]) -> dict[str, set[str]]:
 
 
 # A record's party and its issuer, created as stubs when a record names them first.
-_PARTY = """UNWIND row.parties AS party
-  MERGE (s:Subject {id: party.id})
+_PARTY = f"""UNWIND row.parties AS party
+  MERGE (s:{_SUBJECT} {{id: party.id}})
   ON CREATE SET s += party.stub
-  FOREACH (_ IN CASE WHEN party.person THEN [1] ELSE [] END | SET s:NaturalPerson)
-  FOREACH (_ IN CASE WHEN party.person THEN [] ELSE [1] END | SET s:LegalPerson)
-  FOREACH (_ IN CASE WHEN party.agency THEN [1] ELSE [] END | SET s:Agency)"""
-_ISSUER = """WITH r, row WHERE row.issuer IS NOT NULL
-  MERGE (a:Subject {id: row.issuer})
-  ON CREATE SET a += row.issuerStub, a:LegalPerson
-  FOREACH (_ IN CASE WHEN row.issuerAgency THEN [1] ELSE [] END | SET a:Agency)"""
+  FOREACH (_ IN CASE WHEN party.person THEN [1] ELSE [] END | SET s:{_PERSON})
+  FOREACH (_ IN CASE WHEN party.person THEN [] ELSE [1] END | SET s:{_LEGAL})
+  FOREACH (_ IN CASE WHEN party.agency THEN [1] ELSE [] END | SET s:{_AGENCY})"""
+_ISSUER = f"""WITH r, row WHERE row.issuer IS NOT NULL
+  MERGE (a:{_SUBJECT} {{id: row.issuer}})
+  ON CREATE SET a += row.issuerStub, a:{_LEGAL}
+  FOREACH (_ IN CASE WHEN row.issuerAgency THEN [1] ELSE [] END | SET a:{_AGENCY})"""
 
 
 @cache
@@ -70,21 +81,21 @@ SET r += row.props,
 WITH r, row
 CALL (r, row) {{
   {_PARTY}
-  MERGE (s)-[:HAS_RECORD {{role: party.role}}]->(r)
+  MERGE (s)-[:{_HAS_RECORD} {{role: party.role}}]->(r)
 }}
 CALL (r, row) {{
-  MATCH (old:Subject)-[h:HAS_RECORD]->(r)
+  MATCH (old:{_SUBJECT})-[h:{_HAS_RECORD}]->(r)
   WHERE NOT [old.id, h.role] IN row.partyKeys AND NOT h.role IN row.keptRoles
   DELETE h
 }}
 CALL (r, row) {{
-  MATCH (r)-[i:ISSUED_BY]->(x)
+  MATCH (r)-[i:{_ISSUED_BY}]->(x)
   WHERE NOT row.issuerKept AND (row.issuer IS NULL OR x.id <> row.issuer)
   DELETE i
 }}
 CALL (r, row) {{
   {_ISSUER}
-  MERGE (r)-[:ISSUED_BY]->(a)
+  MERGE (r)-[:{_ISSUED_BY}]->(a)
 }}
 """
 
@@ -101,11 +112,11 @@ SET r += row.defaults, r += row.props, r.status = row.status
 WITH r, row
 CALL (r, row) {{
   {_PARTY}
-  CREATE (s)-[:HAS_RECORD {{role: party.role}}]->(r)
+  CREATE (s)-[:{_HAS_RECORD} {{role: party.role}}]->(r)
 }}
 CALL (r, row) {{
   {_ISSUER}
-  CREATE (r)-[:ISSUED_BY]->(a)
+  CREATE (r)-[:{_ISSUED_BY}]->(a)
 }}
 """
 
@@ -185,8 +196,8 @@ def relation_statement(rtype: RelationType) -> str:
     official = (f"SET a:{Label.OFFICIAL.value}\n" if rtype is RelationType.SERVES_IN else "")
     return f"""
 UNWIND $rows AS row
-MATCH (a:Subject {{id: row.from}})
-MATCH (b:Subject {{id: row.to}})
+MATCH (a:{_SUBJECT} {{id: row.from}})
+MATCH (b:{_SUBJECT} {{id: row.to}})
 {_TIE_KEY.format(a="a", b="b", rel=rel)}
 MERGE (a)-[r:{rel} {{key: key}}]->(b)
 ON CREATE SET r += row.defaults
@@ -216,15 +227,15 @@ def _layers(rows: Iterable[dict[str, Any]], ends: tuple[str, str]) -> list[list[
     return layers
 
 
-OFFICIALS = """
+OFFICIALS = f"""
 UNWIND $rows AS row
-MERGE (p:Subject {id: row.id})
+MERGE (p:{_SUBJECT} {{id: row.id}})
 ON CREATE SET p.idEnc = row.idEnc
-SET p:NaturalPerson:Official, p += row.props
+SET p:{_PERSON}:{_OFFICIAL}, p += row.props
 WITH p, row
-MATCH (a:Subject {id: row.agency})
-""" + _TIE_KEY.format(a="p", b="a", rel="SERVES_IN") + """
-MERGE (p)-[r:SERVES_IN {key: key}]->(a)
+MATCH (a:{_SUBJECT} {{id: row.agency}})
+{_TIE_KEY.format(a="p", b="a", rel=_SERVES_IN)}
+MERGE (p)-[r:{_SERVES_IN} {{key: key}}]->(a)
 ON CREATE SET r += row.defaults
 SET r += row.rel
 """
@@ -243,50 +254,50 @@ def write_officials(graph: Graph, rows: list[dict[str, Any]], batch_size: int) -
 # matches a tie of any key; it locks both agencies before it creates, so two loads at once
 # make one edge (a NOT EXISTS check before a CREATE did not see the other load's uncommitted
 # edge, and each made one).
-SUBORDINATE = """
+SUBORDINATE = f"""
 UNWIND $rows AS row
-MATCH (a:Subject {id: row.from})
-MATCH (b:Subject {id: row.to})
-MERGE (a)-[r:SUBORDINATE_TO]->(b)
+MATCH (a:{_SUBJECT} {{id: row.from}})
+MATCH (b:{_SUBJECT} {{id: row.to}})
+MERGE (a)-[r:{_SUBORDINATE_TO}]->(b)
 ON CREATE SET r.key = ''
 """
 
 # 共用联系方式: subjects sharing a phone or an address, in groups small enough not to be hubs
 # (a registration agent's address shared by hundreds links nobody). Written in transactions of
 # a few thousand groups so a city of millions stays within the transaction memory limit.
-SHARED_CONTACTS = """
-MATCH (n:Subject) WHERE n[$via] IS NOT NULL AND n[$via] <> ''
+SHARED_CONTACTS = f"""
+MATCH (n:{_SUBJECT}) WHERE n[$via] IS NOT NULL AND n[$via] <> ''
 WITH n[$via] AS value, collect(n) AS members
 WHERE size(members) >= 2 AND size(members) <= $cap
-CALL (members) {
+CALL (members) {{
   UNWIND members AS a
   UNWIND members AS b
   WITH a, b WHERE a.id < b.id
-  MERGE (a)-[r:SHARES_CONTACT {key: $via}]->(b)
+  MERGE (a)-[r:{_SHARES_CONTACT} {{key: $via}}]->(b)
   SET r.via = $via
-} IN TRANSACTIONS OF 2000 ROWS
+}} IN TRANSACTIONS OF 2000 ROWS
 """
 
 # A pair that is no tie any more: a later load changed or removed the value one of the two had
 # (they no longer share it), or so many subjects share it now that it is a hub.
-UNSHARED_CONTACTS = """
-MATCH (a:Subject)-[r:SHARES_CONTACT {key: $via}]->(b:Subject)
+UNSHARED_CONTACTS = f"""
+MATCH (a:{_SUBJECT})-[r:{_SHARES_CONTACT} {{key: $via}}]->(b:{_SUBJECT})
 WHERE a[$via] IS NULL OR b[$via] IS NULL OR a[$via] <> b[$via]
-CALL (r) { DELETE r } IN TRANSACTIONS OF 2000 ROWS
+CALL (r) {{ DELETE r }} IN TRANSACTIONS OF 2000 ROWS
 """
 
-HUB_CONTACTS = """
-MATCH (n:Subject) WHERE n[$via] IS NOT NULL AND n[$via] <> ''
+HUB_CONTACTS = f"""
+MATCH (n:{_SUBJECT}) WHERE n[$via] IS NOT NULL AND n[$via] <> ''
 WITH n[$via] AS value, collect(n) AS members
 WHERE size(members) > $cap
 UNWIND members AS a
-MATCH (a)-[r:SHARES_CONTACT {key: $via}]->(:Subject)
-CALL (r) { DELETE r } IN TRANSACTIONS OF 2000 ROWS
+MATCH (a)-[r:{_SHARES_CONTACT} {{key: $via}}]->(:{_SUBJECT})
+CALL (r) {{ DELETE r }} IN TRANSACTIONS OF 2000 ROWS
 """
 
 CONTACT_PROPERTIES = ("phone", "address")
 
-COUNT_SHARED = "MATCH ()-[r:SHARES_CONTACT {key: $via}]->() RETURN count(r) AS pairs"
+COUNT_SHARED = f"MATCH ()-[r:{_SHARES_CONTACT} {{key: $via}}]->() RETURN count(r) AS pairs"
 
 
 def derive_shared_contacts(graph: Graph, cap: int) -> dict[str, int]:
