@@ -546,6 +546,17 @@ def test_watchlists(graph: Graph, rules: Rules) -> None:
     graph.write("MATCH (k:ApiKey) SET k.revoked = true")
     assert alerts.watchlist(graph, mine) == []
     assert monitoring.Evaluator(graph, rules, AS_OF).evaluate().states == []
+    # a revoked key's list watches nothing: not counted in the metrics, and a later watch of
+    # W by another list starts afresh, as after an unwatch — no score or known records left
+    # from the revoked key's watch (a rise against them, a record "new" though long known)
+    assert monitoring.run_stats(graph)["watched"] == 0
+    graph.write("MATCH (s:WatchState {id: 'W'}) SET s.score = 3, s.baseline = []")
+    assert alerts.watch(graph, CITY, ["W"], "admin") == ["W"]
+    assert graph.read("MATCH (s:WatchState) RETURN s.id AS id") == []
+    assert monitoring.run_stats(graph)["watched"] == 1
+    run(graph, rules)
+    assert alerts.watch(graph, CITY, ["W"], "admin") == ["W"]  # already watched: state kept
+    assert graph.read("MATCH (s:WatchState) RETURN s.id AS id") == [{"id": "W"}]
 
 
 # -- the demo city's monitoring case -------------------------------------------------------------

@@ -26,7 +26,7 @@ from typing import Any
 
 from credgraph.graph.driver import Graph, Row
 from credgraph.graph.model import AlertStatus, Label, Link
-from credgraph.queries.monitoring import CITY_WATCHLIST
+from credgraph.queries.monitoring import CITY_WATCHLIST, live_watcher
 from credgraph.queries.subjects import SUBJECT_SUMMARY
 from credgraph.schema.privacy import scrub
 from credgraph.schema.rows import printable
@@ -198,12 +198,20 @@ CITY = Watcher()
 
 
 def watch(graph: Graph, watcher: Watcher, ids: list[str], actor: str) -> list[str]:
-    """Add subjects to a watchlist (idempotent); returns the ids that exist and are watched."""
+    """Add subjects to a watchlist (idempotent); returns the ids that exist and are watched.
+    A subject no list that counts watches yet (never watched, unwatched, or watched only by
+    keys since revoked) starts afresh: monitoring state left from an earlier watch is dropped,
+    so its first run notes its score and surroundings and raises nothing about them."""
     rows = graph.write(f"""
 {watcher.match(create=True)}
 WITH o
 UNWIND $ids AS sid
 MATCH (s:{_SUBJECT} {{id: sid}})
+CALL (s) {{
+  WITH s WHERE NOT EXISTS {{ MATCH (x)-[:{_WATCHES}]->(s) WHERE {live_watcher("x")} }}
+  MATCH (st:{Label.WATCH_STATE.value} {{id: s.id}})
+  DELETE st
+}}
 MERGE (o)-[w:{_WATCHES}]->(s)
 ON CREATE SET w.since = datetime(), w.by = $actor
 RETURN collect(DISTINCT s.id) AS rows

@@ -90,10 +90,19 @@ WATCH_RULES = frozenset({AlertRule.RISK_RISE, AlertRule.NEAR_RECORD})
 _ALERT = Label.ALERT.value
 _WATCHES = Link.WATCHES.value
 
+
+
+def live_watcher(var: str) -> str:
+    """Cypher: `var` keeps a watchlist that counts — the city's, or an API key's not revoked
+    (a revoked key's list is kept, and watches nothing)."""
+    return (f"(({var}:{Label.API_KEY.value} AND NOT coalesce({var}.revoked, false)) "
+            f"OR {var}:{Label.WATCHLIST.value})")
+
+
 # -- what the rules read -------------------------------------------------------------------------
 WATCHED = f"""
 MATCH (o)-[:{_WATCHES}]->(s:{Label.SUBJECT.value})
-WHERE (o:{Label.API_KEY.value} AND NOT coalesce(o.revoked, false)) OR o:{Label.WATCHLIST.value}
+WHERE {live_watcher("o")}
 WITH DISTINCT s
 OPTIONAL MATCH (st:{Label.WATCH_STATE.value} {{id: s.id}})
 RETURN collect({{id: s.id, score: st.score, baseline: st.baseline, asOf: st.asOf,
@@ -214,7 +223,7 @@ CALL () {{
   RETURN collect({{rule: rule, status: status, n: n}}) AS alerts
 }}
 CALL () {{
-  MATCH (o)-[:{_WATCHES}]->(s:{Label.SUBJECT.value})
+  MATCH (o)-[:{_WATCHES}]->(s:{Label.SUBJECT.value}) WHERE {live_watcher("o")}
   RETURN count(DISTINCT s) AS watched
 }}
 RETURN runs, alerts, watched
