@@ -91,7 +91,6 @@ _ALERT = Label.ALERT.value
 _WATCHES = Link.WATCHES.value
 
 
-
 def live_watcher(var: str) -> str:
     """Cypher: `var` keeps a watchlist that counts — the city's, or an API key's not revoked
     (a revoked key's list is kept, and watches nothing)."""
