@@ -31,6 +31,13 @@ csv.field_size_limit(sys.maxsize)
 # A sheet exported by a government system often opens with a title row or two (德州市行政处罚
 #信息公示表, 导出时间 …) above the real header; this many rows are searched for it.
 TITLE_ROWS = 5
+# A workbook's number cell holds a double (ECMA-376: a cell of type n is an xsd:double), which
+# keeps every integer up to 2**53 and no 18-digit one: Excel shows 3.70102199001105E+17 for an
+# ID number typed into a number cell, and some writers (Go's excelize, others) save that
+# double's digits as 370102199001105000 — the same lost digits, which openpyxl reads as an
+# exact int. Read as the double it is, so that an identifier in it is `digits lost`, not
+# another person's number that happens to pass the check (one in eleven does).
+_DOUBLE_EXACT = 2 ** 53
 
 HeaderTest = Callable[[list[str]], bool]
 # Bytes the file's encoding cannot decode (a character cut in two where a source system
@@ -395,6 +402,7 @@ def _xlsx(path: Path, is_header: HeaderTest | None) -> Table:
             if all(c is None or str(c).strip() == "" for c in cells) and not any(
                     _unsaved(c) for c in written):
                 continue
+            cells = tuple(_as_stored(c) for c in cells)
             extra = [c for c in cells[len(headers):] if c is not None and str(c).strip()]
             values = _values(headers, [*cells, *[None] * (len(headers) - len(cells))])
             unsaved = {headers[i]: str(c)[:200] for i, c in enumerate(written[:len(headers)])
@@ -409,6 +417,14 @@ def _xlsx(path: Path, is_header: HeaderTest | None) -> Table:
             formulas.close()
 
     return Table(path, headers, rows(), "xlsx", title_rows, notes)
+
+
+def _as_stored(cell: Any) -> Any:
+    """A number cell as the workbook holds it: an integer past what a double keeps exactly
+    is the double (its last digits lost), as Excel shows it."""
+    if type(cell) is int and abs(cell) > _DOUBLE_EXACT:
+        return float(cell)
+    return cell
 
 
 # a cell's formula element, <f> or <x:f t="shared" …/> (not <filterColumn>, <formula1>)
