@@ -495,11 +495,19 @@ def _finite(text: str) -> float:
     return number
 
 
+def _json_int(text: str) -> int | float:
+    """A JSON integer as the exports that write one read it: a double (RFC 8259 §6), exact up
+    to 2**53 — an 18-digit ID number written as a number by a JavaScript export comes with its
+    last digits rounded (370103197803031000), so one past that is the double, and an identifier
+    in it `digits lost` as in an XLSX number cell, never another person's number."""
+    return _as_stored(int(text))
+
+
 def _json_line(line: str) -> Any:
     """One line's JSON value; ValueError saying why it is none a person can act on."""
     try:
         return json.loads(line, object_pairs_hook=_object, parse_constant=_no_constant,
-                          parse_float=_finite)
+                          parse_float=_finite, parse_int=_json_int)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{exc.msg} (column {exc.colno})") from None
     except RecursionError:  # [[[[… deeper than the interpreter's stack

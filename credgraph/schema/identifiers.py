@@ -66,8 +66,9 @@ def _written_as_text(code: str) -> None:
     """Refuse an identifier a spreadsheet turned into a number, saying what the clerk can do."""
     if _NUMBER_NOTATION.fullmatch(code):
         raise IdentifierError(
-            "number", "the spreadsheet stored it as a number in scientific notation and dropped "
-            "its last digits: format the column as text and export again")
+            "number", "it was stored as a number (a spreadsheet's number cell, a JSON number), "
+            "which keeps 15 to 17 digits, and its last digits are lost: export the column as "
+            "text (a string in JSON)")
 
 
 # Invisible format characters that copying from a web page or a form leaves around a code:
