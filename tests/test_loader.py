@@ -464,7 +464,7 @@ def test_an_id_number_a_spreadsheet_turned_into_a_number(services: Services,
                                      tmp_path / "penalties.xlsx"], derive_contacts=False)
     assert (summary.read, summary.loaded, summary.rejected) == (2, 0, 2)
     rejected, penalty = summary.rejects
-    assert rejected.reason.startswith("digits lost: the spreadsheet stored it as a number")
+    assert rejected.reason.startswith("digits lost: it was stored as a number")
     assert rejected.value == "3.71402" + "*" * 10 + "E+17"
     # the person 张三明 is in the graph, and still not found by his name (SPEC §6, §7)
     assert summary.corrections == []
