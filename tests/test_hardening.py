@@ -107,6 +107,24 @@ def test_hostile_requests(hostile_api: Api, case: str) -> None:
     assert fragment in error["message"]
 
 
+@pytest.mark.parametrize(("content_type", "status"), [
+    ("APPLICATION/JSON", 200), ("Application/Json; charset=UTF-8", 200),
+    ("text/plain", 400), ("application/x-www-form-urlencoded", 400)])
+def test_the_media_type_is_read_case_insensitively(hostile_api: Api, content_type: str,
+                                                    status: int) -> None:
+    """RFC 9110: a media type's type and subtype are case-insensitive; `APPLICATION/JSON` was
+    refused as an unsupported content type. One the API does not read says what to send."""
+    response = hostile_api.client.post("/graphql", content=_body("{ __typename }"), headers={
+        **hostile_api.headers("admin"), "Content-Type": content_type})
+    assert response.status_code == status, response.text[:300]
+    if status == 200:
+        assert response.json() == {"data": {"__typename": "Query"}}
+    else:
+        error = response.json()["errors"][0]
+        assert error["extensions"]["code"] == "BAD_USER_INPUT"
+        assert "Content-Type: application/json" in error["message"]
+
+
 def test_an_unpaired_surrogate_cannot_stop_the_audit_log(hostile_api: Api) -> None:
     """A partner's purpose holding a lone surrogate (valid JSON, no UTF-8 text) is refused at
     the door: audited, it stuck at the head of the audit queue, every later event waited

@@ -7,7 +7,7 @@ import datetime as dt
 
 from credgraph.graph.driver import Graph
 from credgraph.graph.model import RELATIONS, RelationType
-from credgraph.queries.neighbourhood import expand, explore
+from credgraph.queries.neighbourhood import expand, explore, parameters, statement
 from tests.graphs import AS_OF, relate, subject
 
 ALL = list(RELATIONS)
@@ -151,3 +151,32 @@ def test_a_pair_sharing_phone_and_address_is_one_edge_of_the_budget(graph: Graph
         ("C", "A", "SHAREHOLDER", "None")].via is None
     short = expand(graph, "A", 2, ALL, AS_OF, 10, 2)
     assert len(short.edges) == 2 and short.truncated
+
+
+def _db_hits(plan: dict) -> int:
+    return int(plan.get("dbHits", 0)) + sum(_db_hits(child) for child in plan.get("children", []))
+
+
+def _expansion_hits(graph: Graph, companies: int) -> int:
+    """Neo4j's db hits for expanding two hops from a person who is the legal representative
+    of `companies` companies (a hub at a cap of 5)."""
+    graph.write("MATCH (n) DETACH DELETE n")
+    subject(graph, "H", "代表人", kind="NATURAL_PERSON")
+    for index in range(companies):
+        subject(graph, f"K{index}", f"公司{index}")
+        relate(graph, "H", f"K{index}", "LEGAL_REPRESENTATIVE")
+    with graph.driver.session(database=graph.database) as session:
+        summary = session.run("PROFILE " + statement(2, False),
+                              parameters(["H"], ALL, AS_OF, 5, 20000)).consume()
+    assert summary.profile is not None
+    return _db_hits(summary.profile)
+
+
+def test_a_hub_reached_many_times_is_tested_once(graph: Graph) -> None:
+    """A person who is the legal representative of 3,000 companies: the second hop reaches
+    them back from every company, and the live-hub test (which reads each of the hub's
+    relations) ran once per row — 3,000 × 3,000 relation reads, and riskAssessment at its
+    default depth ran into the Cypher time limit. It runs once per node reached: twice the
+    companies, about twice the work, not four times."""
+    small, large = _expansion_hits(graph, 100), _expansion_hits(graph, 200)
+    assert large < 3 * small, (small, large)

@@ -192,6 +192,18 @@ def request_failed(response: GraphQLHTTPResponse) -> bool:
         "path" not in error for error in errors if isinstance(error, dict))
 
 
+UNSUPPORTED_MEDIA = ("unsupported content type: send the request as JSON with "
+                     "'Content-Type: application/json', or as GET /graphql?query=…")
+
+
+def _media_type_lowered(value: bytes) -> bytes:
+    """A Content-Type header with its media type in lower case: type and subtype are
+    case-insensitive (RFC 9110 §8.3.1), but strawberry compares them as written and refused
+    `APPLICATION/JSON`. The parameters (a multipart boundary) are kept as sent."""
+    media, separator, parameters = value.partition(b";")
+    return media.lower() + separator + parameters
+
+
 class CredGraphQL(GraphQL[dict[str, Any], None]):
     def __init__(self, services: Services, metrics: Metrics) -> None:
         super().__init__(build_schema(services), graphql_ide="graphiql")
@@ -204,10 +216,14 @@ class CredGraphQL(GraphQL[dict[str, Any], None]):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        scope["headers"] = [(name, _media_type_lowered(value) if name == b"content-type"
+                             else value) for name, value in scope["headers"]]
         try:
             response = await self.run(Request(scope, receive=receive))
         except HTTPException as exc:  # its reason may quote the request (an operationName)
-            response = json_error(exc.status_code, ErrorCode.BAD_USER_INPUT, scrub(exc.reason))
+            reason = (UNSUPPORTED_MEDIA if exc.reason == "Unsupported content type"
+                      else scrub(exc.reason))
+            response = json_error(exc.status_code, ErrorCode.BAD_USER_INPUT, reason)
         await response(scope, receive, send)
 
     def decode_json(self, data: str | bytes) -> object:

@@ -76,7 +76,10 @@ RETURN centre, hub, steps, nodes
 
 
 def _hop(last: bool, summaries: bool) -> str:
-    """One hop of `statement`; the last needs neither the edges counted nor a frontier."""
+    """One hop of `statement`; the last needs neither the edges counted nor a frontier. The
+    hub test runs once per node the hop reaches, not once per relation reaching it: a hop
+    back to a person who represents 3,000 companies reached them 3,000 times, and each test
+    read the person's 3,000 relations."""
     follow = "" if last else """,
          collect(DISTINCT CASE WHEN NOT x.target IN seen AND NOT x.hub
                                THEN x.target END) AS frontier"""
@@ -97,13 +100,17 @@ CALL (frontier) {{
   MATCH (f:Subject {{id: fid}})-[r:{_DECLARED}]-(s:Subject)
   WHERE type(r) IN $types AND {live("r")}
   WITH f, r, s LIMIT 4 * $limit
-  WITH f.id AS source, r, s, s.id AS target, startNode(r) = f AS outgoing
+  WITH s, collect([f, r]) AS reaching
+  WITH s, reaching, {live_hub("s")} AS is_hub
+  UNWIND reaching AS pair
+  WITH pair[0] AS f, pair[1] AS r, s, is_hub
+  WITH f.id AS source, r, s, s.id AS target, startNode(r) = f AS outgoing, is_hub
   RETURN collect({{source: source, target: target, type: type(r), ratio: r.ratio,
                   role: r.role, kind: r.kind, via: r.via, start: r.start, end: r.end,
                   outgoing: outgoing,
                   key: CASE WHEN outgoing THEN source + '|' + target ELSE target + '|' + source
                        END + '|' + type(r) + '|' + coalesce(toString(r.start), ''),
-                  hub: {live_hub("s")}}}) AS found{near}
+                  hub: is_hub}}) AS found{near}
 }}
 WITH c, centre, hub, steps, seen, keys, found{carried}, $budget - size(keys) AS budget
 CALL (found, keys) {{
