@@ -451,7 +451,7 @@ def serve(host: str, port: int, access_log: bool) -> None:
     # not after the batch commands' db_wait of retries
     try:
         app = create_app(Services.from_settings(settings, connect(settings, serving=True)))
-    except PartnersError as exc:  # no server that would fail every federatedCheck
+    except (PartnersError, RulesError) as exc:  # no server that would fail every federatedCheck
         _fail(str(exc))
     # What start-up built (modules, the schema, models) lives as long as the process: frozen,
     # a full collection no longer walks its 100,000-odd objects — a 60–80 ms pause of some

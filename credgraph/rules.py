@@ -315,6 +315,8 @@ class LimitRules(Section):
     max_aliases: int
     requests_per_minute: int
     max_body_bytes: int
+    city_wide_fields: frozenset[str]
+    city_wide_per_request: int = Field(gt=0)
 
 
 class SharingRules(Section):

@@ -87,6 +87,16 @@ HOSTILE = {
                            + b"}}", 400, "BAD_USER_INPUT", "number too long"),
     "2 MB body": (_body("{ __typename }", pad="x" * 2 * MB), 413, "LIMIT_EXCEEDED",
                   "above the limit of 1,048,576 bytes"),
+    # 30 aliases of inspectionPlan (each grading the whole city) held the server's threads and
+    # Neo4j's cores for 15 s while another key's `subject` waited 14 s (a held-out review)
+    "three city-wide analyses": (_body("{ a: inspectionPlan(size: 1, seed: 1) { id } "
+                                       "b: inspectionPlan(size: 1, seed: 2) { id } "
+                                       "c: inspectionPlan(size: 1, seed: 3) { id } }"),
+                                 200, "LIMIT_EXCEEDED", "at most 2 of the city-wide analyses"),
+    "city-wide analyses through fragments": (
+        _body("{ ...A countyIntegrity { region } } fragment A on Query { ... on Query { "
+              "integrityReport { score } conflictsOfInterest { pattern } } }"),
+        200, "LIMIT_EXCEEDED", "send the others as requests of their own"),
 }
 
 
@@ -105,6 +115,29 @@ def test_hostile_requests(hostile_api: Api, case: str) -> None:
     error = response.json()["errors"][0]
     assert error["extensions"]["code"] == code
     assert fragment in error["message"]
+
+
+def test_two_city_wide_analyses_a_request_are_answered(hostile_api: Api) -> None:
+    """The limit counts what one operation asks at its root: two city-wide analyses (an agency
+    report and the county ranking) beside other fields are answered, and so is each of two
+    operations naming two."""
+    document = ("query A { countyIntegrity { region } integrityReport { score } "
+                f'subject(id: "{COMPANY}") {{ id }} }} '
+                "query B { integrityReport { score } b: integrityReport { rank } }")
+    for operation in ("A", "B"):
+        answer = hostile_api.client.post("/graphql", headers=hostile_api.headers("admin"), json={
+            "query": document, "operationName": operation}).json()
+        assert "errors" not in answer, answer
+    assert answer["data"] == {"integrityReport": [], "b": []}
+
+
+def test_a_misspelt_city_wide_field_stops_the_server(services: Services) -> None:
+    from credgraph.rules import RulesError
+
+    limits = services.rules.limits.model_copy(update={"city_wide_fields": ["inspectonPlan"]})
+    rules = services.rules.model_copy(update={"limits": limits})
+    with pytest.raises(RulesError, match="inspectonPlan is no query of the API"):
+        create_app(services.with_rules(rules))
 
 
 @pytest.mark.parametrize(("content_type", "status"), [

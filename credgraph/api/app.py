@@ -72,6 +72,7 @@ from credgraph.api.validation import DocumentCache, PreparedDocuments
 from credgraph.graph.migrations import CURRENT_VERSION, schema_version
 from credgraph.graph.model import RELATIONS
 from credgraph.queries.neighbourhood import warm_up
+from credgraph.rules import RulesError
 from credgraph.schema.privacy import scrub
 from credgraph.schema.values import parse_day
 from credgraph.services import Services
@@ -137,11 +138,18 @@ def build_schema(services: Services) -> strawberry.Schema:
     documents = DocumentCache(
         [*QueryDepthLimiter(max_depth=depth).validation_rules,
          *MaxAliasesLimiter(max_alias_count=aliases).validation_rules],
-        max_tokens=tokens, max_fields=section.max_query_fields, maxsize=512)
+        max_tokens=tokens, max_fields=section.max_query_fields, maxsize=512,
+        city_wide=frozenset(section.city_wide_fields),
+        max_city_wide=section.city_wide_per_request)
     schema = Schema(query=Query, mutation=Mutation, execution_context_class=LeanExecutionContext,
                     extensions=[lambda: PreparedDocuments(documents), AuditReveals,
                                 RoleIntrospection],
                     scalar_overrides={dt.date: STRICT_DATE})
+    queries = set(schema._schema.query_type.fields) if schema._schema.query_type else set()
+    unknown = sorted(set(section.city_wide_fields) - queries)
+    if unknown:
+        raise RulesError(f"[limits] city_wide_fields: {', '.join(unknown)} is no query of the "
+                         "API")
     advertise_rule_defaults(schema, services.rules)
     return schema
 

@@ -72,6 +72,29 @@ def expanded_fields(document: DocumentNode) -> int:
                if isinstance(d, OperationDefinitionNode))
 
 
+def root_fields(document: DocumentNode, names: frozenset[str]) -> int:
+    """The most fields of `names` one operation asks at its root, aliases and root fragments
+    included (`{ a: inspectionPlan … b: inspectionPlan … }` asks two)."""
+    fragments = {d.name.value: d for d in document.definitions
+                 if isinstance(d, FragmentDefinitionNode)}
+
+    def count(node: SelectionSetNode, seen: frozenset[str]) -> int:
+        total = 0
+        for item in node.selections:
+            if isinstance(item, FieldNode):
+                total += item.name.value in names
+            elif isinstance(item, InlineFragmentNode):
+                total += count(item.selection_set, seen)
+            elif isinstance(item, FragmentSpreadNode):
+                name = item.name.value
+                if name in fragments and name not in seen:
+                    total += count(fragments[name].selection_set, seen | {name})
+        return total
+
+    return max((count(d.selection_set, frozenset()) for d in document.definitions
+                if isinstance(d, OperationDefinitionNode)), default=0)
+
+
 def _walked(document: DocumentNode) -> Iterator[SelectionSetNode | SelectionNode]:
     """Every selection set of the document's operations and fragments and every selection in
     it, in document order (a set before its selections, a field before its own set), walked by
@@ -108,16 +131,19 @@ def empty_selection(document: DocumentNode) -> SelectionSetNode | None:
 class DocumentCache:
     """What a query text parses to (within `max_tokens`) and the errors validating it gives
     (empty selections, unknown fragments and the expanded-field count first, then the
-    rules), kept by the text
+    rules, then the city-wide analyses asked — `[limits] city_wide_fields`), kept by the text
     for the `maxsize` texts used last. Keyed by the text, whose hash Python keeps: strawberry's
     validation cache is keyed by the parsed document, whose hash walks its whole tree on every
     request."""
 
     def __init__(self, rules: Sequence[type[ASTValidationRule]], max_tokens: int,
-                 max_fields: int, maxsize: int) -> None:
+                 max_fields: int, maxsize: int, city_wide: frozenset[str] = frozenset(),
+                 max_city_wide: int = 1) -> None:
         self.rules = tuple(rules)
         self.max_tokens = max_tokens
         self.max_fields = max_fields
+        self.city_wide = city_wide
+        self.max_city_wide = max_city_wide
         self.document: Callable[[str], DocumentNode] = lru_cache(maxsize)(self._parse)
         self._errors = lru_cache(maxsize)(self._validate)
 
@@ -150,7 +176,14 @@ class DocumentCache:
                 f"the query selects {count:,} fields once its fragments are expanded, "
                 f"above the limit of {self.max_fields:,}",
                 extensions={"code": ErrorCode.LIMIT_EXCEEDED.value})]
-        return validate_document(schema, document, (*rules, *self.rules))
+        errors = validate_document(schema, document, (*rules, *self.rules))
+        if not errors and root_fields(document, self.city_wide) > self.max_city_wide:
+            asked = ", ".join(sorted(self.city_wide))
+            return [GraphQLError(
+                f"a request may ask at most {self.max_city_wide} of the city-wide analyses "
+                f"({asked}): send the others as requests of their own",
+                extensions={"code": ErrorCode.LIMIT_EXCEEDED.value})]
+        return errors
 
 
 class PreparedDocuments(SchemaExtension):
