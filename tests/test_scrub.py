@@ -59,6 +59,18 @@ def test_several_numbers_and_letters_around_them() -> None:
     assert scrub(text) == f"ID{masked(PLAIN)}、{masked(WITH_X)}号 {masked(PLAIN)}abc"
 
 
+@pytest.mark.parametrize(("written", "shown"), [
+    # a check character X ends the number: what follows it is another token, digits too
+    (f"{WITH_X}13812345678", f"{masked(WITH_X)}13812345678"),  # ID number and phone typed together
+    (f"{WITH_X.lower()}0534-2221111", f"{masked(WITH_X)}0534-2221111"),
+    (f"{WITH_X.translate(FULL)}１３８", f"{masked(WITH_X)}１３８"),
+    (f"{WITH_X}{PLAIN}", f"{masked(WITH_X)}{masked(PLAIN)}"),  # a list pasted without separators
+    (WITH_X * 3, masked(WITH_X) * 3),
+])
+def test_a_number_ending_in_x_is_masked_before_digits(written: str, shown: str) -> None:
+    assert scrub(f"当事人身份证{written}销售过期食品") == f"当事人身份证{shown}销售过期食品"
+
+
 OLD = "371402800101011"  # first generation (一代身份证): region, 800101, sequence
 
 
