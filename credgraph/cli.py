@@ -116,7 +116,9 @@ class JsonAwareCommand(click.Command):
 class Commands(click.Group):
     """The command group: a command that finds Neo4j unreachable (the local server stopped,
     the external one down), or a rules file that does not validate, ends with a message
-    saying so (the rules error names the file and the key), not a traceback."""
+    saying so (the rules error names the file and the key), not a traceback. click's own
+    errors (an --as-of that is no date, a --rejects file that is missing) quote the value
+    given: an ID number in it is masked there too, as in every other message."""
 
     command_class = JsonAwareCommand
     group_class = type  # sub-groups are Commands too, their commands JsonAwareCommand
@@ -124,6 +126,12 @@ class Commands(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.ClickException as exc:
+            # click declares both Final; its printer reads them when the error reaches it
+            setattr(exc, "message", scrub(exc.message))  # noqa: B010
+            if isinstance(exc, click.FileError):
+                setattr(exc, "ui_filename", scrub(exc.ui_filename))  # noqa: B010
+            raise
         except UNREACHABLE as exc:
             _fail(_unreachable(_settings(), exc))
         except neo4j.exceptions.Neo4jError as exc:

@@ -8,7 +8,7 @@ from stdnum.cn import ric, uscc
 
 from credgraph.schema.privacy import scrub
 
-_EIGHTEEN = re.compile(r"(?<!\d)\d{17}[\dXx](?!\d)")
+_EIGHTEEN = re.compile(r"(?<!\d)\d{17}(?:[Xx]|\d(?!\d))")  # an X ends the number
 
 
 def make_uscc(prefix: str = "91", region: str = "371402", org: str = "MA3C00001") -> str:

@@ -634,3 +634,28 @@ def test_db_status_says_a_schema_behind_is_not_ready(graph: Graph, settings: Set
         1, f"schema version 0 (expected {CURRENT_VERSION}: run `credgraph db migrate`)")
     assert (current.exit_code, current.output.splitlines()[-1]) == (
         0, f"schema version {CURRENT_VERSION} (current)")
+
+
+PERSON = make_id(region="371402", born="19800101", seq="123")
+
+
+@pytest.mark.parametrize("command", [
+    ["escalate", "--as-of", PERSON], ["monitor", "run", "--as-of", PERSON],
+    ["report", "x", "--as-of", PERSON], ["quality", "report", "--rejects", f"{PERSON}.csv"],
+    ["watch", "add", "--file", f"{PERSON}.txt"], [PERSON], ["keys", "list", PERSON]])
+def test_click_errors_mask_an_id_number(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                        command: list[str]) -> None:
+    """click's own usage errors quote the value given — `Invalid value for '--as-of':
+    '371402198001011234' is not a date`, `No such command '…'` — and printed it raw on
+    stderr (a service's log) while the --json line beside it was masked (found in review).
+    Every such message now shows the masked form."""
+    from click.testing import CliRunner
+
+    from credgraph.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, command, env={"NEO4J_URI": "bolt://127.0.0.1:1",
+                                                   "CREDGRAPH_DB_WAIT": "1"})
+    assert result.exit_code == 2, result.output
+    assert PERSON[:6] + "********" + PERSON[-4:] in result.stderr, result.stderr
+    assert PERSON not in result.output

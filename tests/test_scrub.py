@@ -3,6 +3,8 @@ found and masked, and nothing that merely has many digits is touched."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from credgraph.schema.privacy import mask_id_number, scrub
@@ -59,6 +61,18 @@ def test_several_numbers_and_letters_around_them() -> None:
     assert scrub(text) == f"ID{masked(PLAIN)}、{masked(WITH_X)}号 {masked(PLAIN)}abc"
 
 
+@pytest.mark.parametrize(("written", "shown"), [
+    # a check character X ends the number: what follows it is another token, digits too
+    (f"{WITH_X}13812345678", f"{masked(WITH_X)}13812345678"),  # ID number and phone typed together
+    (f"{WITH_X.lower()}0534-2221111", f"{masked(WITH_X)}0534-2221111"),
+    (f"{WITH_X.translate(FULL)}１３８", f"{masked(WITH_X)}１３８"),
+    (f"{WITH_X}{PLAIN}", f"{masked(WITH_X)}{masked(PLAIN)}"),  # a list pasted without separators
+    (WITH_X * 3, masked(WITH_X) * 3),
+])
+def test_a_number_ending_in_x_is_masked_before_digits(written: str, shown: str) -> None:
+    assert scrub(f"当事人身份证{written}销售过期食品") == f"当事人身份证{shown}销售过期食品"
+
+
 OLD = "371402800101011"  # first generation (一代身份证): region, 800101, sequence
 
 
@@ -107,3 +121,19 @@ def test_other_numbers_are_left_alone(text: str) -> None:
 ])
 def test_rejected_values_show_no_id_number(value: str, shown: str) -> None:
     assert display_value(value) == shown
+
+
+def test_a_rejects_file_named_after_a_person_is_shown_masked(tmp_path: Path) -> None:
+    """A load's JSON summary (`rejectsFile`) and the quality report's `lastLoad` named the
+    rejects file as given — `rej_371402198001010119.csv`, a file named after its person —
+    while every input file's name was masked there (found in review)."""
+    from credgraph.loaders.bundle import LoadSummary
+    from credgraph.queries.quality import last_load
+
+    rejects = tmp_path / f"rejects_{PLAIN}.csv"
+    rejects.write_text("file,line,column,value,reason\n", encoding="utf-8")
+    shown = str(tmp_path / f"rejects_{masked(PLAIN)}.csv")
+    assert LoadSummary().as_json(rejects)["rejectsFile"] == shown
+    load = last_load(rejects)
+    assert load["rejects"] == shown
+    assert load["writtenAt"] is not None  # the file itself is still read where it is

@@ -12,6 +12,7 @@ from credgraph.schema.rows import (
     LegalPersonRow,
     LicenseRow,
     ListingRow,
+    NaturalPersonRow,
     PenaltyRow,
     RelationRow,
     header_map,
@@ -165,6 +166,22 @@ def test_phone_numbers_in_one_spelling(written: str, stored: str) -> None:
     row = parse_row(LegalPersonRow, {"uscc": "91371402MA3C00001A", "name": "某公司",
                                      "phone": written})
     assert isinstance(row, LegalPersonRow) and row.phone == stored
+
+
+@pytest.mark.parametrize("written", [
+    "371402199001011234", "37140219900307003x", "371402 19900101 1234",
+    "３７１４０２１９９００１０１１２３４", "13800000000，371402199001011234", "371402900101123"])
+def test_an_id_number_in_the_phone_column_refuses_the_row(written: str) -> None:
+    """A 联系电话 holding an ID number (a shifted column, the wrong field filled in) was kept
+    as written and stored raw in Neo4j (`phone`, found in review); it is personal data, not a
+    phone: the row is refused, the number masked in the reason's value."""
+    for model, key in ((LegalPersonRow, {"uscc": "91371402MA3C00001A", "name": "某公司"}),
+                       (NaturalPersonRow, {"id_number": "371402198001010119", "name": "张三"})):
+        problems = parse_row(model, {**key, "phone": written})
+        assert isinstance(problems, list), problems
+        assert [(p.column, p.reason) for p in problems] == [
+            ("phone", "an ID number where a phone belongs")]
+        assert "1990" not in problems[0].value and "9001" not in problems[0].value
 
 
 def test_control_characters_are_dropped() -> None:

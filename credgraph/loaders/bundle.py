@@ -158,7 +158,7 @@ class LoadSummary:
             "corrections": self.corrections, "warnings": self.warnings,
             "sharedContacts": self.shared_contacts, "seconds": round(self.seconds, 2),
             "rowsPerSecond": round(self.read / self.seconds) if self.seconds else None,
-            "rejectsFile": str(rejects_file) if rejects_file else None,
+            "rejectsFile": scrub(str(rejects_file)) if rejects_file else None,
         }
 
 

@@ -16,7 +16,7 @@ from credgraph.loaders.prepare import IDENTIFIER_REASONS
 from credgraph.loaders.writes import CONTACT_PROPERTIES
 from credgraph.outputs import write_text
 from credgraph.schema.names import NameNormaliser
-from credgraph.schema.privacy import mask_contact, mask_name
+from credgraph.schema.privacy import mask_contact, mask_name, scrub
 
 DUPLICATES = """
 MATCH (n:LegalPerson) WHERE n.nameNorm IS NOT NULL AND n.nameNorm <> ''
@@ -181,7 +181,7 @@ def last_load(rejects: Path) -> dict[str, Any]:
     file left from before a `db reset` is still read, and the report says whose it is."""
     written = (dt.datetime.fromtimestamp(rejects.stat().st_mtime).isoformat(timespec="seconds")
                if rejects.is_file() else None)
-    return {"rejects": str(rejects), "writtenAt": written}
+    return {"rejects": scrub(str(rejects)), "writtenAt": written}  # named as a load names files
 
 
 def build_report(graph: Graph, normaliser: NameNormaliser, rejects: Path, contact_cap: int,

@@ -87,14 +87,16 @@ def mask_number_notation(value: str) -> str:
 # An ID number as people write it in free text: half- or full-width digits, the check
 # character x in either case, and up to three spaces (any Unicode space, zero-width ones and
 # line breaks too), hyphens or dashes here and there between groups (371402 19900101 123X,
-# 371402——19900101, a CRLF inside a cell). Not part of a longer digit run.
+# 371402——19900101, a CRLF inside a cell). Not part of a longer digit run — but a check
+# character X ends the number whatever follows it: 37140219900307003X13812345678 (an ID
+# number and a phone typed together) is a person's number followed by a phone number.
 _DIGIT = "[0-9\uff10-\uff19]"
 _GAP_CHARS = ("\\s\u00ad\u200b-\u200d\u2060\ufeff\u2010-\u2015\u2212\u2e3a\u2e3b"
               "\ufe58\ufe63\uff0d-")
 _GAP = f"[{_GAP_CHARS}]{{0,3}}"
 _ID_SHAPE = re.compile(
-    rf"(?<![0-9\uff10-\uff19])(?:{_DIGIT}{_GAP}){{17}}[0-9\uff10-\uff19Xx\uff38\uff58]"
-    r"(?![0-9\uff10-\uff19])"
+    rf"(?<![0-9\uff10-\uff19])(?:{_DIGIT}{_GAP}){{17}}"
+    rf"(?:[Xx\uff38\uff58]|{_DIGIT}(?![0-9\uff10-\uff19]))"
 )
 # The first-generation number (一代身份证) written in free text: fifteen digits, gaps as above.
 _OLD_ID_SHAPE = re.compile(

@@ -94,10 +94,14 @@ def _phone(value: object) -> str | None:
     hyphen, number (0534-2345678, 010-12345678), with spaces, brackets, +86 / 0086 (86 before a
     mobile, or before an area code and number: 86-512-57771234) and a 0 typed before a mobile
     gone. Anything else (extensions, two numbers, 400
-    numbers, a number without its area code) stays as written."""
+    numbers, a number without its area code) stays as written — but an ID number in the
+    column (a shifted column, the wrong field filled in) is personal data, not a phone: the
+    row is refused, as an amount column holding one is."""
     text = _bounded_code(value)
     if text is None:
         return None
+    if scrub(text) != text:
+        raise ValueError("an ID number where a phone belongs")
     digits = _PHONE_SEPARATORS.sub("", text)
     for country in ("+86", "0086", "86"):
         rest = digits[len(country):]
