@@ -73,6 +73,17 @@ def test_a_number_ending_in_x_is_masked_before_digits(written: str, shown: str) 
     assert scrub(f"当事人身份证{written}销售过期食品") == f"当事人身份证{shown}销售过期食品"
 
 
+@pytest.mark.parametrize(("written", "shown"), [
+    (f"{PLAIN}{MISTYPED}", f"{masked(PLAIN)}{masked(MISTYPED)}"),
+    (f"{PLAIN}{MISTYPED}{PLAIN}".translate(FULL), masked(PLAIN) + masked(MISTYPED) + masked(PLAIN)),
+])
+def test_all_digit_numbers_pasted_together_are_masked(written: str, shown: str) -> None:
+    """Two all-digit numbers with no separator were one 36-digit run, left alone as a longer
+    number, and stored raw in Neo4j and the append-only audit log (found by a held-out privacy
+    review): a run of 36, 54 … digits whose every 18 read as an ID number is those numbers."""
+    assert scrub(f"名单{written}") == f"名单{shown}"
+
+
 OLD = "371402800101011"  # first generation (一代身份证): region, 800101, sequence
 
 
@@ -100,6 +111,7 @@ def test_first_generation_numbers_are_masked(written: str) -> None:
     "罚款金额20000元，2024-03-05",
     "9137140219800I011O",  # a letter in a code that is no ID number: a USCC-like run
     "No" + PLAIN[:10] + "O",  # too short
+    PLAIN + "123456789012345678",  # 36 digits, the second 18 no ID number: one long number
 ])
 def test_other_numbers_are_left_alone(text: str) -> None:
     assert scrub(text) == text

@@ -102,6 +102,9 @@ _ID_SHAPE = re.compile(
 _OLD_ID_SHAPE = re.compile(
     rf"(?<![0-9\uff10-\uff19])(?:{_DIGIT}{_GAP}){{14}}{_DIGIT}(?![0-9\uff10-\uff19Xx\uff38\uff58])"
 )
+# ID numbers pasted one after another with no separator (a list of parties in one cell):
+# a run of 36, 54 … digits is several numbers when every 18 of them read as one.
+_ID_RUN = re.compile(rf"(?<![0-9\uff10-\uff19])(?:{_DIGIT}{{18}}){{2,}}(?![0-9\uff10-\uff19])")
 # A cheap necessary condition: 15 digits or gaps in a row after a digit (most text has none).
 _DIGIT_RUN = re.compile(rf"{_DIGIT}[0-9\uff10-\uff19{_GAP_CHARS}]{{14}}")
 # region code, then a plausible birth date (year, month, day)
@@ -132,7 +135,16 @@ def scrub(text: str) -> str:
         text = _TYPO_SHAPE.sub(_mask_typo, text)
     if not _DIGIT_RUN.search(text):
         return text
+    text = _ID_RUN.sub(_mask_run, text)
     return _OLD_ID_SHAPE.sub(_mask_match, _ID_SHAPE.sub(_mask_match, text))
+
+
+def _mask_run(match: re.Match[str]) -> str:
+    run = normalise(match.group(0))
+    numbers = [run[i:i + 18] for i in range(0, len(run), 18)]
+    if all(_id_structure(number) for number in numbers):
+        return "".join(mask_id_number(number) for number in numbers)
+    return match.group(0)
 
 
 def _mask_typo(match: re.Match[str]) -> str:
