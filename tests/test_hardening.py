@@ -315,6 +315,19 @@ def test_the_operation_named_runs(hostile_api: Api) -> None:
     assert number not in named.text and f"{number[:6]}********{number[-4:]}" in named.text
 
 
+def test_unreadable_get_variables_say_which_parameter(hostile_api: Api) -> None:
+    """A GET whose `variables` is no JSON was answered "Unable to parse request body as JSON"
+    — a GET has no body (found by a held-out limits review)."""
+    response = hostile_api.client.get(
+        "/graphql", params={"query": "query($id: ID!) { subject(id: $id) { id } }",
+                            "variables": "{"},
+        headers={**hostile_api.headers("admin"), "Accept": "application/json"})
+    assert response.status_code == 400
+    error = response.json()["errors"][0]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert error["message"].startswith("the variables (or extensions) parameter of GET /graphql")
+
+
 @pytest.mark.parametrize(("accept", "media", "invalid_status"), [
     ("application/graphql-response+json", "application/graphql-response+json", 400),
     ("application/graphql-response+json, application/json;q=0.9",

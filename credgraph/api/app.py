@@ -200,6 +200,9 @@ def request_failed(response: GraphQLHTTPResponse) -> bool:
         "path" not in error for error in errors if isinstance(error, dict))
 
 
+# a GET has no body: what strawberry could not read is its `variables` or `extensions`
+UNREADABLE_PARAMETERS = ("the variables (or extensions) parameter of GET /graphql is not "
+                         "JSON: give it URL-encoded JSON, e.g. variables=%7B%22id%22%3A%22…%22%7D")
 UNSUPPORTED_MEDIA = ("unsupported content type: send the request as JSON with "
                      "'Content-Type: application/json', or as GET /graphql?query=…")
 
@@ -230,6 +233,8 @@ class CredGraphQL(GraphQL[dict[str, Any], None]):
             response = await self.run(Request(scope, receive=receive))
         except HTTPException as exc:  # its reason may quote the request (an operationName)
             reason = (UNSUPPORTED_MEDIA if exc.reason == "Unsupported content type"
+                      else UNREADABLE_PARAMETERS if scope["method"] == "GET"
+                      and exc.reason == "Unable to parse request body as JSON"
                       else scrub(exc.reason))
             response = json_error(exc.status_code, ErrorCode.BAD_USER_INPUT, reason)
         await response(scope, receive, send)
