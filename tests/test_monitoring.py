@@ -374,6 +374,40 @@ def test_an_appointment_on_the_trail_does_not_raise_a_finding_again(graph: Graph
     assert {step["source"] for step in json.loads(alert["evidence"])} == {"O1", "O2"}
 
 
+def test_an_alert_keyed_by_its_trail_before_schema_9_is_refreshed_not_raised_again(
+        graph: Graph, rules: Rules) -> None:
+    """Before schema 9 a G1 alert's key held its trail's subjects (the agency, its officials):
+    an upgraded store's first run raised every G1, G2 and G4 finding again, as a new OPEN
+    alert beside the old one its investigator had dismissed (found by a held-out review
+    upgrading a deployment of 2026-11-29: three INTEGRITY alerts twice). Migration 9 gives the
+    old alert its finding's fingerprint of today; the run refreshes it, status kept."""
+    from credgraph.graph.migrations import migrate
+    from credgraph.graph.model import AlertRule
+
+    subject(graph, "A", "乐陵市住房和城乡建设局", "AGENCY", "371481")
+    subject(graph, "B", "乐陵市建工有限公司", region="371481")
+    subject(graph, "O1", "王建国", "NATURAL_PERSON")
+    relate(graph, "O1", "A", "SERVES_IN", position="局长", start=dt.date(2020, 1, 1))
+    record(graph, "A", "Judgment", "J-1", role="debtor", dueOn=AS_OF - dt.timedelta(days=40),
+           amount=50.0, date=AS_OF - dt.timedelta(days=130), title="执行案件 J-1")
+    graph.write("MATCH (b {id: 'B'}), (j:Judgment {id: 'J-1'}) "
+                "CREATE (b)-[:HAS_RECORD {role: 'creditor'}]->(j)")
+    assert run(graph, rules).counts()["new"] == 1
+    [alert] = stored(graph, "INTEGRITY")
+    assert alert["key"] == "G1|J-1"
+    old_key = "G1|J-1|A|O1"  # as the monitoring of schema 8 keyed it
+    graph.write("MATCH (a:Alert {id: $id}) SET a.key = $key, a.fingerprint = $fp, "
+                "a.status = 'DISMISSED'",
+                {"id": alert["id"], "key": old_key,
+                 "fp": monitoring.fingerprint(AlertRule.INTEGRITY, "A", old_key)})
+    graph.write("MATCH (v:SchemaVersion) SET v.applied = [x IN v.applied WHERE x <> 9]")
+    assert [m.version for m in migrate(graph)] == [9]
+    assert run(graph, rules).counts() == {"new": 0, "updated": 1, "total": 1}
+    [after] = stored(graph, "INTEGRITY")
+    assert (after["id"], after["key"], after["status"]) == (alert["id"], "G1|J-1", "DISMISSED")
+    assert migrate(graph) == []
+
+
 # -- deduplication and the case workflow ---------------------------------------------------------
 def test_dismissed_alert_stays_dismissed_new_evidence_is_new(neighbourhood: Graph,
                                                              rules: Rules) -> None:

@@ -15,6 +15,8 @@ class Migration:
     version: int
     description: str
     statements: Callable[[], list[str]]
+    # what stored data the new code reads otherwise, rewritten after the statements
+    data: Callable[[Graph], object] | None = None
 
 
 # What queries start from besides the unique ids: subjects by region (a county's 双随机
@@ -121,6 +123,14 @@ def _unread_indexes() -> list[str]:
     return [f"DROP INDEX {name} IF EXISTS" for name in UNREAD_INDEXES]
 
 
+def _trail_alerts(graph: Graph) -> object:
+    """G1, G2 and G4 alerts raised before their fingerprint left the trail out (an upgraded
+    store's first monitoring run raised each of them again, as a new OPEN alert)."""
+    from credgraph.queries.monitoring import rekey_trail_alerts
+
+    return rekey_trail_alerts(graph)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "unique keys, lookup indexes, CJK full-text index on names", _keys_and_lookups),
     Migration(2, "escalation status and level indexes, text index on subject status",
@@ -133,6 +143,8 @@ MIGRATIONS: tuple[Migration, ...] = (
               "date (but penalties' date and status)", _unread_indexes),
     Migration(8, "one lock per batch job (monitoring, escalation) in place of monitoring's own",
               _run_locks),
+    Migration(9, "G1, G2 and G4 alerts keyed by pattern and records, as monitoring keys them",
+              list, _trail_alerts),
 )
 CURRENT_VERSION = max(m.version for m in MIGRATIONS)
 
@@ -167,6 +179,8 @@ def migrate(graph: Graph) -> list[Migration]:
             continue
         for statement in migration.statements():
             graph.write(statement, timeout=300)
+        if migration.data is not None:
+            migration.data(graph)
         done.add(migration.version)
         graph.write(
             "MERGE (v:SchemaVersion {id: $id}) SET v.version = $version, v.applied = $applied, "

@@ -26,7 +26,7 @@ import os
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -395,6 +395,54 @@ _TRAIL_PATTERNS = frozenset({IntegrityPattern.G1.value, IntegrityPattern.G2.valu
                              IntegrityPattern.G4.value})
 
 
+def integrity_key(pattern: str, records: Iterable[Mapping[str, Any]],
+                  path: Iterable[Mapping[str, Any]]) -> str:
+    """What makes an INTEGRITY finding new: its pattern and records, and for G3 and G5 the
+    subjects of its path (for G1, G2 and G4 the path is the trail, refreshed by every run)."""
+    who = ({step["source"] for step in path} | {step["target"] for step in path}
+           if pattern not in _TRAIL_PATTERNS else set())
+    return "|".join([pattern, *sorted(str(r["id"]) for r in records), *sorted(who)])
+
+
+# The G1/G2/G4 alerts of a store monitored before schema 9 (their key held the trail's subjects
+# too), the most recently seen first: each takes the fingerprint the rule now gives its finding.
+_TRAIL_ALERTS = f"""
+MATCH (a:{_ALERT} {{rule: $rule}}) WHERE split(a.key, '|')[0] IN $patterns
+WITH a ORDER BY a.lastSeen DESC, a.id
+RETURN collect(a {{.id, .subject, .key, .fingerprint, .records}}) AS rows
+"""
+_REKEY_ALERTS = f"""
+UNWIND $rows AS row
+MATCH (a:{_ALERT} {{id: row.id}})
+WHERE NOT EXISTS {{ MATCH (:{_ALERT} {{fingerprint: row.fingerprint}}) }}
+SET a.fingerprint = row.fingerprint, a.key = row.key
+"""
+
+
+def rekey_trail_alerts(graph: Graph) -> int:
+    """Migration 9: give each stored G1/G2/G4 alert the fingerprint the INTEGRITY rule now
+    computes for its finding (pattern and records, `integrity_key`), so the first run after
+    an upgrade refreshes it — status, assignee, comments and history kept — instead of
+    raising the same finding again as a new OPEN alert. Of several alerts of one finding
+    (raised again by an appointment on its trail) the one seen last takes it; an alert whose
+    new fingerprint another already has is left as it is. Returns how many were re-keyed."""
+    rows = graph.read_rows(_TRAIL_ALERTS, {"rule": AlertRule.INTEGRITY.value,
+                                           "patterns": sorted(_TRAIL_PATTERNS)}, timeout=300)
+    taken = {str(row["fingerprint"]) for row in rows}
+    changes = []
+    for row in rows:
+        pattern = str(row["key"]).split("|", 1)[0]
+        key = integrity_key(pattern, json.loads(row["records"] or "[]"), [])
+        fp = fingerprint(AlertRule.INTEGRITY, str(row["subject"]), key)
+        if fp == row["fingerprint"] or fp in taken:
+            continue
+        taken.add(fp)
+        changes.append({"id": row["id"], "fingerprint": fp, "key": key})
+    for start in range(0, len(changes), 1000):
+        graph.write(_REKEY_ALERTS, {"rows": changes[start:start + 1000]}, timeout=300)
+    return len(changes)
+
+
 def _edge_step(edge: Edge) -> dict[str, Any]:
     """A step of an alert's evidence as stored: with the kinship (配偶, 父母 …) and the dates a
     path step shows elsewhere — a G3 or NEAR_RECORD path through a 亲属 lost whose it was."""
@@ -554,10 +602,7 @@ class Evaluator:
         for finding in integrity_findings(self.graph, self.rules, self.as_of):
             records = [_record(r) for r in finding.records]
             path = [_edge_step(e) for e in finding.path]
-            who = ({s["source"] for s in path} | {s["target"] for s in path}
-                   if finding.pattern not in _TRAIL_PATTERNS else set())
-            key = "|".join([finding.pattern, *sorted(str(r["id"]) for r in records),
-                            *sorted(who)])
+            key = integrity_key(finding.pattern, records, path)
             hits.append(Hit(AlertRule.INTEGRITY, finding.subject, key, finding.severity,
                             f"政务诚信 {finding.pattern}：{finding.summary}", path, records))
         return hits
