@@ -423,7 +423,10 @@ def _as_stored(cell: Any) -> Any:
     """A number cell as the workbook holds it: an integer past what a double keeps exactly
     is the double (its last digits lost), as Excel shows it."""
     if type(cell) is int and abs(cell) > _DOUBLE_EXACT:
-        return float(cell)
+        try:
+            return float(cell)
+        except OverflowError:  # beyond any double: no identifier, refused as the amount it is
+            return cell
     return cell
 
 
