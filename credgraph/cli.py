@@ -21,7 +21,7 @@ import neo4j.exceptions
 from pydantic import ValidationError
 
 from credgraph.api.auth import KeyStore, Role, check_key_name
-from credgraph.api.errors import UNREACHABLE, refused
+from credgraph.api.errors import TLS_HINT, UNREACHABLE, refused, tls_failed
 from credgraph.graph.driver import connect
 from credgraph.graph.maintenance import delete_all
 from credgraph.graph.migrations import CURRENT_VERSION, migrate, schema_version
@@ -80,6 +80,8 @@ ISO_DATE = IsoDate()
 def _unreachable(settings: Settings, exc: Exception) -> str:
     """What a command says when it cannot reach Neo4j: where, the driver's reason, and for
     the local server how to start it."""
+    if tls_failed(exc):
+        return f"cannot reach Neo4j at {settings.bolt_uri}: {type(exc).__name__} — {TLS_HINT}"
     hint = "" if settings.external else " (start it with `credgraph db start`)"
     return f"cannot reach Neo4j at {settings.bolt_uri}: {type(exc).__name__}{hint}"
 
@@ -212,7 +214,8 @@ def db_status() -> None:
         _fail(_refused(settings, exc) if refused(exc) else
               f"Neo4j at {settings.bolt_uri} refused ({exc.code}): {exc.message}", code=1)
     except Exception as exc:
-        _fail(f"cannot reach neo4j: {type(exc).__name__}: {exc}", code=1)
+        _fail(_unreachable(settings, exc) if tls_failed(exc) else
+              f"cannot reach neo4j: {type(exc).__name__}: {exc}", code=1)
     if version == CURRENT_VERSION:
         click.echo(f"schema version {version} (current)")
         return

@@ -4,11 +4,14 @@ external server. Tests build their own `Settings` instead of mutating globals.""
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_SECRET_BYTES = 16
+# the schemes of the Neo4j driver's Bolt connections (its http:// is a preview, and no Bolt)
+NEO4J_SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
 
 
 class Settings(BaseSettings):
@@ -78,6 +81,37 @@ class Settings(BaseSettings):
                              "person's opaque id and the encryption of ID numbers)")
         return value
 
+    @field_validator("neo4j_uri")
+    @classmethod
+    def _bolt_uri(cls, value: str | None) -> str | None:
+        """A URI the driver can open: the Bolt schemes only, no credentials in it. `http://`
+        (the browser's address) ended every command but `db status` in a traceback asking for
+        aiohttp, and `bolt://neo4j:secret@host` in the driver's traceback printing the URI
+        with the password in it; every message names the URI, so it must hold none."""
+        if value is None:
+            return None
+        try:
+            parts = urlsplit(value)
+            port = parts.port
+        except ValueError:
+            raise ValueError("is not a URI of the form bolt://host:7687 or "
+                             "neo4j://host:7687") from None
+        scheme = parts.scheme.lower()
+        if scheme not in NEO4J_SCHEMES:
+            raise ValueError(
+                "must begin with bolt:// (one server) or neo4j:// (a cluster, Aura), +s or "
+                "+ssc for TLS (bolt+s://, neo4j+ssc:// …): credgraph speaks Bolt, not HTTP")
+        if "@" in parts.netloc:
+            raise ValueError("must not hold a user or password: give them in NEO4J_USER and "
+                             "NEO4J_PASSWORD")
+        if not parts.hostname:
+            raise ValueError("names no host (bolt://host:7687)")
+        if port == 0:
+            raise ValueError("port must be 1 to 65535")
+        if parts.query and scheme.startswith("bolt"):
+            raise ValueError("a routing context (?…) is for neo4j:// URIs only")
+        return value
+
     @property
     def external(self) -> bool:
         return bool(self.neo4j_uri)
@@ -99,7 +133,11 @@ def settings_problems(error: ValidationError) -> list[str]:
         name = str(item["loc"][0]) if item["loc"] else ""
         field = Settings.model_fields.get(name)
         alias = field.validation_alias if field else None
-        variable = (alias.choices[0] if isinstance(alias, AliasChoices)
-                    else f"CREDGRAPH_{name.upper()}")
+        if isinstance(alias, AliasChoices):
+            variable = str(alias.choices[0])
+        elif field is None and name.isupper():
+            variable = name  # read from its alias (NEO4J_URI), which pydantic reports
+        else:
+            variable = f"CREDGRAPH_{name.upper()}"
         problems.append(f"{variable}: {item['msg'].removeprefix('Value error, ')}")
     return problems

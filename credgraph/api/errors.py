@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import ssl
 from enum import StrEnum
 from typing import TypeGuard
 
@@ -45,6 +46,32 @@ def refused(exc: BaseException | None) -> TypeGuard[neo4j.exceptions.Neo4jError]
         isinstance(exc, neo4j.exceptions.Neo4jError) and exc.code in REFUSED_CODES)
 
 
+# An encrypted connection (NEO4J_URI bolt+s://, neo4j+ssc:// …) the server did not take: said
+# only "ServiceUnavailable" (neo4j+ssc: "Unable to retrieve routing information"), the TLS
+# failure three causes down, under the routing table's exception group.
+TLS_HINT = ("the TLS handshake failed: NEO4J_URI's +s or +ssc scheme asks for an encrypted "
+            "connection (a server without TLS needs bolt:// or neo4j://, one with a "
+            "self-signed certificate +ssc)")
+
+
+def tls_failed(exc: BaseException | None) -> bool:
+    """Whether the driver's error comes of a failed TLS handshake (ssl.SSLError among its
+    causes, or in an exception group under them)."""
+    seen: set[int] = set()
+    pending = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLError):
+            return True
+        if isinstance(current, BaseExceptionGroup):
+            pending.extend(current.exceptions)
+        pending.extend((current.__cause__, current.__context__))
+    return False
+
+
 def cause(exc: BaseException | None) -> str:
     """Why the database is unavailable, for the server's log: the driver's error type, and
     for a refused configuration Neo4j's code and what to mend (never the password)."""
@@ -53,6 +80,8 @@ def cause(exc: BaseException | None) -> str:
         mend = ("NEO4J_DATABASE" if exc.code == "Neo.ClientError.Database.DatabaseNotFound"
                 else "NEO4J_USER and NEO4J_PASSWORD")
         return f"{name} {exc.code}: check {mend}"
+    if tls_failed(exc):
+        return f"{name}: {TLS_HINT}"
     return name
 
 

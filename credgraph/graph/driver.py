@@ -3,10 +3,12 @@ local server and against a routed cluster (`neo4j://`)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, LiteralString, TypeVar, cast
 
 import neo4j
+import neo4j.exceptions
 import neo4j.time
 
 from credgraph.settings import Settings
@@ -56,12 +58,16 @@ def _text(cypher: str) -> LiteralString:
 
 
 class Graph:
-    """A driver bound to one database, with a Cypher time limit on every transaction."""
+    """A driver bound to one database, with a Cypher time limit on every transaction;
+    `retry_time` is how long an auto-commit statement is retried while Neo4j cannot be
+    reached (the driver's own retry time of managed transactions, `connect` sets both)."""
 
-    def __init__(self, driver: neo4j.Driver, database: str, tx_timeout: float) -> None:
+    def __init__(self, driver: neo4j.Driver, database: str, tx_timeout: float,
+                 retry_time: float = 0.0) -> None:
         self.driver = driver
         self.database = database
         self.tx_timeout = tx_timeout
+        self.retry_time = retry_time
 
     def close(self) -> None:
         self.driver.close()
@@ -118,10 +124,27 @@ class Graph:
     def run_autocommit(self, cypher: str, params: Mapping[str, Any] | None = None,
                        timeout: float = 3600.0) -> None:
         """For `CALL { … } IN TRANSACTIONS`, which must run outside a managed transaction;
-        bulk work, so its time limit is an hour unless given (not the server's default)."""
-        with self.driver.session(database=self.database) as session:
-            query = neo4j.Query(_text(cypher), timeout=timeout)
-            session.run(query, dict(params or {})).consume()
+        bulk work, so its time limit is an hour unless given (not the server's default).
+
+        The driver retries managed transactions only: a statement here failed at once when
+        Neo4j restarted — a load that had ridden out the restart in its writes ended exit 2
+        in its shared-contacts derivation. A failure the driver calls retryable (unreachable,
+        a transient error) runs the statement again for up to `retry_time` seconds, so a
+        statement given here must be safe to run again after a part of it was committed (a
+        DELETE, a MERGE), as every caller's is."""
+        query = neo4j.Query(_text(cypher), timeout=timeout)
+        deadline = time.monotonic() + self.retry_time
+        delay = min(1.0, self.retry_time / 5) or 0.2
+        while True:
+            try:
+                with self.driver.session(database=self.database) as session:
+                    session.run(query, dict(params or {})).consume()
+                return
+            except (neo4j.exceptions.Neo4jError, neo4j.exceptions.DriverError) as exc:
+                if not exc.is_retryable() or time.monotonic() + delay > deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
     def write_batches(
         self, cypher: str, rows: Iterable[Mapping[str, Any]], batch_size: int = 5000,
@@ -168,4 +191,4 @@ def connect(settings: Settings, serving: bool = False) -> Graph:
         initial_retry_delay=min(1.0, wait / 5),
         notifications_min_severity="OFF",
     )
-    return Graph(driver, settings.neo4j_database, settings.tx_timeout)
+    return Graph(driver, settings.neo4j_database, settings.tx_timeout, retry_time=wait)

@@ -734,7 +734,8 @@ class Evaluator:
 
 def batch(graph: Graph) -> Graph:
     """The same driver with a batch job's time limit (CREDGRAPH_TX_TIMEOUT is for people)."""
-    return Graph(graph.driver, graph.database, max(graph.tx_timeout, BATCH_TIMEOUT))
+    return Graph(graph.driver, graph.database, max(graph.tx_timeout, BATCH_TIMEOUT),
+                 graph.retry_time)
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
