@@ -610,10 +610,15 @@ class Evaluator:
     # NEAR_RECORD --------------------------------------------------------------------------------
     def reach(self, watched: list[str]) -> dict[str, dict[str, list[dict[str, Any]]]]:
         """For each watched subject: every subject within `near_hops` live hops with the
-        shortest path to it; hubs (degree above the risk degree cap) are reached, not crossed."""
+        shortest path to it — of the shortest, the strongest (the product of the [relations]
+        weights, as riskAssessment weighs a path), ties broken by the steps themselves, so that
+        the path an alert shows does not depend on the order the store returns relations in;
+        hubs (degree above the risk degree cap) are reached, not crossed."""
         cap = self.rules.risk.degree_cap
+        relations = self.rules.relations
         types = [t.value for t in RISK_RELATIONS]
         paths: dict[str, dict[str, list[dict[str, Any]]]] = {w: {w: []} for w in watched}
+        strength: dict[str, dict[str, float]] = {w: {w: 1.0} for w in watched}
         frontier: dict[str, set[str]] = {w: {w} for w in watched}
         hubs: set[str] = set()
         for _ in range(self.section.near_hops):
@@ -628,15 +633,23 @@ class Evaluator:
                 self.checkpoint()
             next_frontier: dict[str, set[str]] = {}
             for w, nodes_of_w in frontier.items():
+                best: dict[str, tuple[tuple[Any, ...], dict[str, Any], str, float]] = {}
                 for node in nodes_of_w:
                     if node != w and node in hubs:
                         continue
                     for row in adjacency.get(node, []):
-                        neighbour = row["neighbour"]
+                        neighbour, step = row["neighbour"], row["step"]
                         if neighbour in paths[w]:
                             continue
-                        paths[w][neighbour] = [*paths[w][node], row["step"]]
-                        next_frontier.setdefault(w, set()).add(neighbour)
+                        weight = strength[w][node] * relations.weight(step["type"], step["ratio"])
+                        rank = (-weight, node, step["type"], step["source"], step["target"],
+                                step["start"] or "")
+                        if neighbour not in best or rank < best[neighbour][0]:
+                            best[neighbour] = (rank, step, node, weight)
+                for neighbour, (_, step, node, weight) in best.items():
+                    paths[w][neighbour] = [*paths[w][node], step]
+                    strength[w][neighbour] = weight
+                    next_frontier.setdefault(w, set()).add(neighbour)
             frontier = next_frontier
         return paths
 
