@@ -643,7 +643,7 @@ class Evaluator:
                             continue
                         weight = strength[w][node] * relations.weight(step["type"], step["ratio"])
                         rank = (-weight, node, step["type"], step["source"], step["target"],
-                                step["start"] or "")
+                                str(step["start"] or ""))
                         if neighbour not in best or rank < best[neighbour][0]:
                             best[neighbour] = (rank, step, node, weight)
                 for neighbour, (_, step, node, weight) in best.items():
