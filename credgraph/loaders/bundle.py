@@ -162,7 +162,8 @@ class LoadSummary:
         }
 
 
-_ASIDE = re.compile(r" \([^()]*\)")
+# an aside may hold brackets of its own: (and 1 more problem(s) in this row)
+_ASIDE = re.compile(r" \((?:[^()]|\([^()]*\))*\)")
 _QUOTED = re.compile(r"'[^']*'")
 _NUMBER = re.compile(r"\d[\d,.\-]*")
 

@@ -47,6 +47,7 @@ from credgraph.schema.names import (
     SplitName,
     areas,
     code_prefix,
+    person_name_norm,
     region_names,
     same_place,
 )
@@ -360,6 +361,10 @@ class Resolver:
             # still a contender above: a name near two companies is ambiguous, not the other's
             return _refused([match], "unresolved subject: the name begins otherwise than "
                                      f"{match.candidate.name} (another 字号?)")
+        differs = _other_place_or_number(split, match)
+        if differs:
+            return _refused([match], f"unresolved subject: the name says {differs[0]} where "
+                                     f"{match.candidate.name} says {differs[1]}")
         agreed = [e for e in evidence
                   if e is not Evidence.LEGAL_REPRESENTATIVE or _rep_agrees(match, lookup)]
         if lookup.mistyped and _one_typo(match.candidate.id, lookup.mistyped):
@@ -394,6 +399,37 @@ class Resolver:
         return [f for f in ranked if best - f.candidate.score < self.margin]
 
 
+_NUMERALS = frozenset("0123456789〇零一二三四五六七八九十百千")
+
+
+def _places_in(core: str) -> set[str]:
+    """The region names of the table written anywhere in a core (陵城 in
+    华信商贸有限公司陵城分公司)."""
+    names = region_names()
+    return {core[i:j] for i in range(len(core)) for j in range(i + 2, min(len(core), i + 8) + 1)
+            if core[i:j] in names}
+
+
+def _other_place_or_number(query: SplitName, found: _Found) -> tuple[str, str] | None:
+    """What an approximate match (under 100) names otherwise than its candidate: a place
+    (华信商贸有限公司陵城分公司 is not its 禹城分公司) or a number (第二建筑工程 is not
+    第一建筑工程) — another subject, though one character off a long core reaches the
+    threshold. None when the two agree in both, or the match is exact."""
+    if found.candidate.score == 100:
+        return None
+    asked, named = _compared(query, found.split, found.candidate.region)
+    ours, theirs = _places_in(asked), _places_in(named)
+    # a typo may break a place name that is a 字号 (东万 for 东方): only a place on each side
+    # that the other does not name is another place
+    if ours - theirs and theirs - ours:
+        return "、".join(sorted(ours - theirs)), "、".join(sorted(theirs - ours))
+    digits = ("".join(c for c in asked if c in _NUMERALS),
+              "".join(c for c in named if c in _NUMERALS))
+    if digits[0] != digits[1]:
+        return digits[0] or "no number", digits[1] or "no number"
+    return None
+
+
 def _compared(query: SplitName, split: SplitName, region: str | None) -> tuple[str, str]:
     """The two cores a candidate is scored on: its own where it is, the query's keeping the
     region names the candidate's keeps (德州市凌云商贸 in 德城区 keeps its 凌云, a 字号)."""
@@ -418,9 +454,11 @@ def _rep_agrees(found: _Found, lookup: Lookup) -> bool | None:
     """True or False when the candidate's legal representatives are known, else None."""
     if lookup.legal_rep_key and found.rep_keys:
         return lookup.legal_rep_key in found.rep_keys
-    name = (lookup.legal_rep or "").strip()
+    name = person_name_norm(lookup.legal_rep or "")
     if name and found.rep_names:
-        return name in found.rep_names
+        # folded as a person's nameNorm is: 李　秀英 with an ideographic space, 張建國, are
+        # the 李秀英 and 张建国 a natural_persons row wrote
+        return name in {person_name_norm(rep) for rep in found.rep_names}
     return None
 
 
