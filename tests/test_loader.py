@@ -886,6 +886,29 @@ def test_quality_report(services: Services, tmp_path: Path) -> None:
     assert "1 of 2 shown" in html_path.read_text(encoding="utf-8")
 
 
+def test_an_authority_code_that_links_no_agency_is_counted(services: Services,
+                                                           tmp_path: Path) -> None:
+    """A penalty whose 处罚机关统一社会信用代码 is unusable loads without its ISSUED_BY link and
+    nothing said so (found by a held-out review of SPEC §7): the quality report counts it by
+    department beside the penalties that give no code at all."""
+    from credgraph.queries.quality import build_report
+
+    county = "德州市德城区市场监督管理局"
+    bad = AGENCY[:-1] + ("0" if AGENCY[-1] != "0" else "1")
+    penalties = write_csv(tmp_path / "penalties.csv", [
+        "decision_no", "subject_name", "subject_id", "category", "decided_on", "authority",
+        "authority_uscc"], [
+        ["P-1", "甲", CO_A, "警告", "2026-01-05", county, AGENCY],
+        ["P-2", "甲", CO_A, "警告", "2026-01-06", county, bad],
+        ["P-3", "甲", CO_A, "警告", "2026-01-07", county, ""]])
+    summary = loader(services).load([penalties], derive_contacts=False)
+    assert (summary.loaded, summary.rejected) == (3, 0)
+    [row] = build_report(services.graph, services.normaliser, tmp_path / "none.csv",
+                         CAP)["missingFieldsBySource"]
+    assert (row["source"], row["records"], row["missingAuthorityUscc"],
+            row["invalidAuthorityUscc"]) == (county, 3, 1, 1)
+
+
 def test_missing_required_fields_are_counted_by_department(services: Services,
                                                            tmp_path: Path) -> None:
     """A row refused for lacking required fields is counted, for each field it lacks, by the

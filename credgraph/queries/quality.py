@@ -98,11 +98,15 @@ RETURN n.id AS id, n.kind AS kind, n.name AS name, n.idMasked AS idMasked,
 ORDER BY id LIMIT $limit
 """
 
-MISSING_BY_SOURCE = """
-MATCH (p:Penalty)
+# what each department leaves out of its penalties — and an authority code given that links to
+# no agency (a wrong check character: the row loads, its ISSUED_BY is lost)
+MISSING_BY_SOURCE = f"""
+MATCH (p:{Label.PENALTY})
 WITH coalesce(p.source, p.authority, '(unknown)') AS source, p
 RETURN source, count(p) AS records,
        sum(CASE WHEN p.authorityUscc IS NULL THEN 1 ELSE 0 END) AS missingAuthorityUscc,
+       sum(CASE WHEN p.authorityUscc IS NOT NULL AND NOT (p)-[:{Link.ISSUED_BY}]->() THEN 1 ELSE 0
+           END) AS invalidAuthorityUscc,
        sum(CASE WHEN p.basis IS NULL THEN 1 ELSE 0 END) AS missingBasis,
        sum(CASE WHEN p.facts IS NULL THEN 1 ELSE 0 END) AS missingFacts,
        sum(CASE WHEN p.content IS NULL THEN 1 ELSE 0 END) AS missingContent
