@@ -562,3 +562,26 @@ def test_a_cross_holding_group_beyond_the_budget_leaves_the_rest_of_the_report(
     page = build_report(tight, row(services, COMPANY), INVESTIGATOR, TODAY)
     assert "股权结构过于复杂" in section_of(page, "受益所有人")
     assert "德市监罚〔2026〕1号" in section_of(page, "有效信用记录")
+
+
+def test_a_licence_in_force_on_the_reports_date_is_in_force_there(services: Services,
+                                                                  person: str) -> None:
+    """Found by the credit-report review: a licence whose 有效期至 had passed by the load day
+    is stored EXPIRED, and a report dated while it was still valid printed it 已届满 under
+    历史信用记录 (a 小作坊登记证 valid to 2026-01-01, in a report as of 2025-03-15). Now a
+    report of an earlier date shows it as its 当前状态 and 有效期至 made it then."""
+    record(services.graph, COMPANY, "License", "LIC-OLD", status="EXPIRED", currentStatus="有效",
+           domain="market", date=TODAY - dt.timedelta(days=900),
+           validTo=TODAY - dt.timedelta(days=30), title="小作坊登记证")
+    then = build_report(services, row(services, COMPANY), INVESTIGATOR,
+                        TODAY - dt.timedelta(days=60))
+    assert "LIC-OLD" in section_of(then, "有效信用记录")
+    assert "LIC-OLD" not in section_of(then, "历史信用记录")
+    now = build_report(services, row(services, COMPANY), INVESTIGATOR, TODAY)
+    assert "LIC-OLD" in section_of(now, "历史信用记录")
+    # its source calling it 无效 (template code 2) before its 有效期至: ended early then too
+    void = {"kind": "LICENSE", "status": "EXPIRED", "currentStatus": "2",
+            "validTo": TODAY - dt.timedelta(days=30)}
+    assert status_as_of(void, TODAY - dt.timedelta(days=60)) == "REVOKED"
+    assert status_as_of(void, TODAY) == "EXPIRED"
+
