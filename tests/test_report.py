@@ -562,3 +562,80 @@ def test_a_cross_holding_group_beyond_the_budget_leaves_the_rest_of_the_report(
     page = build_report(tight, row(services, COMPANY), INVESTIGATOR, TODAY)
     assert "股权结构过于复杂" in section_of(page, "受益所有人")
     assert "德市监罚〔2026〕1号" in section_of(page, "有效信用记录")
+
+
+def test_a_licence_in_force_on_the_reports_date_is_in_force_there(services: Services,
+                                                                  person: str) -> None:
+    """Found by the credit-report review: a licence whose 有效期至 had passed by the load day
+    is stored EXPIRED, and a report dated while it was still valid printed it 已届满 under
+    历史信用记录 (a 小作坊登记证 valid to 2026-01-01, in a report as of 2025-03-15). Now a
+    report of an earlier date shows it as its 当前状态 and 有效期至 made it then."""
+    record(services.graph, COMPANY, "License", "LIC-OLD", status="EXPIRED", currentStatus="有效",
+           domain="market", date=TODAY - dt.timedelta(days=900),
+           validTo=TODAY - dt.timedelta(days=30), title="小作坊登记证")
+    then = build_report(services, row(services, COMPANY), INVESTIGATOR,
+                        TODAY - dt.timedelta(days=60))
+    assert "LIC-OLD" in section_of(then, "有效信用记录")
+    assert "LIC-OLD" not in section_of(then, "历史信用记录")
+    now = build_report(services, row(services, COMPANY), INVESTIGATOR, TODAY)
+    assert "LIC-OLD" in section_of(now, "历史信用记录")
+    # its source calling it 无效 (template code 2) before its 有效期至: ended early then too
+    void = {"kind": "LICENSE", "status": "EXPIRED", "currentStatus": "2",
+            "validTo": TODAY - dt.timedelta(days=30)}
+    assert status_as_of(void, TODAY - dt.timedelta(days=60)) == "REVOKED"
+    assert status_as_of(void, TODAY) == "EXPIRED"
+
+
+def test_a_licence_its_source_ended_reads_in_the_sources_word(services: Services,
+                                                              person: str) -> None:
+    """Found by the credit-report review: a licence 吊销 (a penalty) and one 注销 (cancelled)
+    were both printed 已撤销, as one objection revoked; the reader now sees which."""
+    for rid, said in (("LIC-DX", "吊销"), ("LIC-ZX", "注销")):
+        record(services.graph, COMPANY, "License", rid, status="REVOKED", currentStatus=said,
+               domain="market", date=dt.date(2022, 5, 1), title="食品生产许可证")
+    record(services.graph, COMPANY, "License", "LIC-YY", status="REVOKED", currentStatus="有效",
+           revokedOn=TODAY - dt.timedelta(days=3), domain="market", date=dt.date(2022, 5, 1),
+           title="食品生产许可证")
+    history = section_of(build_report(services, row(services, COMPANY), INVESTIGATOR, TODAY),
+                         "历史信用记录")
+    for rid, shown in (("LIC-DX", "已吊销"), ("LIC-ZX", "已注销"), ("LIC-YY", "已撤销")):
+        line = history.split(f"<td>{rid}</td>")[1].split("</tr>")[0]
+        assert f"<td>{shown}</td>" in line, (rid, line)
+
+
+def test_no_inspection_ratio_where_the_plan_draws_nobody(services: Services,
+                                                        person: str) -> None:
+    """Found by the credit-report review: an agency's report showed a 双随机抽查比例, though
+    the plan never draws an agency (nor a defunct company); a trading company's shows it."""
+    agency, defunct = make_uscc(prefix="11", org="MA3C0R003"), make_uscc(org="MA3C0R004")
+    subject(services.graph, agency, "德州市某某局", kind="AGENCY")
+    subject(services.graph, defunct, "德州市已吊销贸易有限公司")
+    services.graph.write("MATCH (s:Subject {id: $id}) SET s.status = '吊销，未注销'",
+                         {"id": defunct})
+    for sid, shown in ((agency, False), (defunct, False), (COMPANY, True)):
+        page = build_report(services, row(services, sid), INVESTIGATOR, TODAY)
+        part = section_of(page, "信用等级与屡罚不改")
+        assert "信用等级" in part and ("双随机抽查比例" in part) is shown, sid
+
+
+def test_a_corrected_version_reads_corrected_not_revoked(services: Services,
+                                                         person: str) -> None:
+    """Found by the credit-report review: the version an objection corrected (异议更正) was
+    printed 已撤销 beside its corrected #v2, as if the penalty had been withdrawn; it reads
+    已更正, and a record an objection revoked still reads 已撤销."""
+    on = TODAY - dt.timedelta(days=2)
+    record(services.graph, COMPANY, "Penalty", "德农罚〔2026〕32号", status="REVOKED",
+           revokedOn=on, supersededBy="德农罚〔2026〕32号#v2", severity="严重",
+           domain="agriculture", date=TODAY - dt.timedelta(days=200), title="违法使用禁用农药")
+    record(services.graph, COMPANY, "Penalty", "德农罚〔2026〕32号#v2", correctedOn=on,
+           severity="一般", domain="agriculture", date=TODAY - dt.timedelta(days=200),
+           title="违法使用禁用农药")
+    record(services.graph, COMPANY, "Penalty", "德农罚〔2026〕33号", status="REVOKED",
+           revokedOn=on, severity="一般", domain="agriculture",
+           date=TODAY - dt.timedelta(days=220), title="未建立农药经营台账")
+    page = build_report(services, row(services, COMPANY), INVESTIGATOR, TODAY)
+    history = section_of(page, "历史信用记录")
+    for rid, shown in (("德农罚〔2026〕32号", "已更正"), ("德农罚〔2026〕33号", "已撤销")):
+        line = history.split(f"<td>{rid}</td>")[1].split("</tr>")[0]
+        assert f"<td>{shown}</td>" in line, (rid, line)
+    assert "德农罚〔2026〕32号#v2" in section_of(page, "有效信用记录")

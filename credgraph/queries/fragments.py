@@ -14,6 +14,7 @@ from credgraph.graph.model import (
     RecordKind,
     RecordStatus,
 )
+from credgraph.loaders.derive import Deriver
 
 # What a CreditRecord shows (SPEC §9), as a map projection's fields: `r {RECORD_SUMMARY}`.
 RECORD_SUMMARY = ".id, .kind, .domain, .severity, .status, .date, .title, .authority"
@@ -36,10 +37,11 @@ RECORD_OBJECTIONS = (f"[(r)<-[:{Link.OBJECTS_TO.value}]-(o:{Label.OBJECTION.valu
                      " | o {.id, .filedOn, .resolvedOn, .resolvedAt, .outcome}]")
 
 # What `status_as_of` reads of a record `r` (a map projection's fields): its dates and the
-# decisions taken on it — repair, revocation, correction, and every objection.
+# decisions taken on it — repair, revocation, correction, and every objection — and a
+# licence's 当前状态 as its source gave it.
 DECISION_FIELDS = (
     ".status, .repairedOn, .revokedOn, .correctedOn, .publicityUntil, .validTo, .removedOn, "
-    f".fulfilledOn, objections: {RECORD_OBJECTIONS}")
+    f".fulfilledOn, .currentStatus, objections: {RECORD_OBJECTIONS}")
 
 
 # A CreditRecord with what its status on a past date is read from (`status_as_of`).
@@ -142,8 +144,10 @@ def status_as_of(record: Mapping[str, Any], as_of: dt.date) -> str:
     repair or revocation decided later is not yet made; an objection is DISPUTED from the day
     it was filed to the day it was resolved; a penalty's publicity, a listing's removal and a
     judgment's fulfilment are read from their dates on that day, not on the day of the last
-    load. A licence stored EXPIRED stays so (its source's 当前状态 may have ended it, not its
-    有效期至); one stored ACTIVE expires on the day after its 有效期至."""
+    load. A licence stored EXPIRED (its 有效期至 passed by the load day) is on an earlier day
+    what its 当前状态 and 有效期至 made it then (`Deriver.licence_status`): in force before
+    its 有效期至 unless its source calls it 无效; one stored ACTIVE expires on the day after its
+    有效期至."""
     status = str(record.get("status") or RecordStatus.ACTIVE.value)
     if status in (RecordStatus.REPAIRED, RecordStatus.REVOKED):
         if not in_force_at(record, as_of):
@@ -157,6 +161,12 @@ def status_as_of(record: Mapping[str, Any], as_of: dt.date) -> str:
         if filed_on is not None and filed_on <= as_of and (resolved_on is None
                                                            or resolved_on > as_of):
             return RecordStatus.DISPUTED.value
+    valid_to = _day(record.get("validTo"))
+    if (record.get("kind") == RecordKind.LICENSE.value and valid_to is not None
+            and status in (RecordStatus.EXPIRED, RecordStatus.DISPUTED)):
+        # stored EXPIRED by the 有效期至 the load day had passed: on an earlier day it was
+        # what its 当前状态 and 有效期至 made it then, as a load of that day derived it
+        return Deriver.licence_status(record.get("currentStatus"), valid_to, as_of)
     ends = EXPIRY_DATE.get(str(record.get("kind")))
     if status == RecordStatus.DISPUTED or (
             status == RecordStatus.EXPIRED and ends is not None and record.get(ends) is not None):

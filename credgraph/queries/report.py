@@ -15,6 +15,7 @@ import secrets
 import shutil
 import subprocess
 import tempfile
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -32,8 +33,10 @@ from credgraph.graph.model import (
     EscalationStatus,
     PartyRole,
     RecordKind,
+    RecordStatus,
     SubjectKind,
 )
+from credgraph.loaders.derive import LICENCE_VOID
 from credgraph.outputs import replacing
 from credgraph.queries import ownership, risk
 from credgraph.queries.audit import AuditEvent, AuditTrail, kept_purpose
@@ -269,13 +272,37 @@ def records_table(report: Report, rows: list[dict[str, Any]]) -> str:
             continue
         lines = [[esc(r.get("id")), esc(as_date(r.get("date"))), esc(r.get("title")),
                   esc(domains.get(r.get("domain") or "")),
-                  esc(r.get("severity")), esc(zh(RECORD_STATUS_ZH, r.get("status"))),
+                  esc(r.get("severity")), esc(status_zh(r)),
                   esc(r.get("authority")), esc(zh(PARTY_ROLE_ZH, r.get("role")))]
                  for r in of_kind]
         parts.append(f"<h3>{html.escape(RECORD_KIND_ZH[kind])}（{len(of_kind)} 条）</h3>"
                      + table(["编号", "日期", "事项", "领域", "严重程度", "状态", "机关",
                               "身份"], lines, "records"))
     return "".join(parts)
+
+
+# A licence its source ended (当前状态): 吊销 is a penalty, 注销 a cancellation, 撤销 a
+# withdrawal — not one status to the reader, as they are one (REVOKED) to the analyses.
+LICENCE_ENDED_ZH = (("吊销", "已吊销"), ("注销", "已注销"), ("撤销", "已撤销"), ("无效", "已失效"))
+
+
+def status_zh(record: Mapping[str, Any]) -> str | None:
+    """A record's status as the reader reads it: a version an objection replaced by a
+    corrected one (异议更正, `supersededBy`) 已更正, not 已撤销 as if the record had been
+    withdrawn; a licence REVOKED by its source (not by an objection, which dates its
+    revocation) in its source's word."""
+    status = record.get("status")
+    if status == RecordStatus.REVOKED and record.get("supersededBy"):
+        return "已更正"
+    if (record.get("kind") == RecordKind.LICENSE and status == RecordStatus.REVOKED
+            and record.get("revokedOn") is None):
+        said = unicodedata.normalize("NFKC", str(record.get("currentStatus") or "")).strip()
+        for word, label in LICENCE_ENDED_ZH:
+            if word in said:
+                return label
+        if said in LICENCE_VOID:  # the national template's code 2 (无效)
+            return "已失效"
+    return zh(RECORD_STATUS_ZH, status)
 
 
 def capped(report: Report) -> str:
@@ -374,9 +401,9 @@ def grade_and_escalation(report: Report) -> str | None:
     """分级分类 and 屡罚不改: the credit grade as of the report's date (as `Subject.creditGrade`
     and `sharedCheck` give it) and any escalation with its rules, measures and triggering
     records — for a person too: R1–R5 escalate persons, PROPAGATION makes them 联合惩戒对象,
-    and a confirmed SEVERE restricts them. A person is never drawn for a 双随机 inspection (the
-    plan draws legal persons), so his page shows no inspection ratio."""
-    person = report.kind is SubjectKind.NATURAL_PERSON
+    and a confirmed SEVERE restricts them. The inspection ratio only for a subject the 双随机
+    plan may draw (`drawn_for_inspection`): not a person, an agency or a defunct company."""
+    drawn = drawn_for_inspection(report)
     key = report.subject["id"]
     grade = credit_grades(report.graph, report.services.rules, [key], report.as_of).get(key)
     escalation = escalation_on(report.graph, report.services.rules,
@@ -384,7 +411,7 @@ def grade_and_escalation(report: Report) -> str | None:
     pairs = []
     if grade is not None:
         pairs += [("信用等级", esc(grade.grade)), ("信用分", esc(grade.score))]
-        if not person:
+        if drawn:
             pairs.append(("双随机抽查比例", esc(percent(grade.inspection_ratio))))
         if grade.capped_by:
             pairs.append(("等级上限", esc(cap_reason(grade.capped_by))))
@@ -409,6 +436,16 @@ def grade_and_escalation(report: Report) -> str | None:
                             esc(r.get("severity"))) for r in triggers])
         body += escalation_history(report, escalation)
     return section("信用等级与屡罚不改", body)
+
+
+def drawn_for_inspection(report: Report) -> bool:
+    """Whether the 双随机 plan may draw the subject, so its page shows the inspection ratio:
+    a legal person, not an agency (机关) and not defunct (登记状态 吊销, 注销 … as it reads now)
+    — the population `inspectionPlan` draws from (docs/rules.md, [grade])."""
+    if report.kind in (SubjectKind.NATURAL_PERSON, SubjectKind.AGENCY):
+        return False
+    status = str(report.subject.get("status") or "")
+    return not any(word in status for word in report.services.rules.escalation.defunct_status)
 
 
 def escalation_history(report: Report, escalation: Mapping[str, Any]) -> str:
