@@ -392,6 +392,22 @@ def test_grade_and_escalation_section(services: Services, person: str) -> None:
     assert "escalation FOCUS" not in part
 
 
+def test_a_lifted_escalation_says_so_and_lists_no_measures(services: Services,
+                                                          person: str) -> None:
+    """A lifted escalation read as if in force: its 措施 listed, no 解除日期 (found by the
+    credit-report review). Its page now gives the day it was lifted and no measure."""
+    lifted = TODAY - dt.timedelta(days=3)
+    services.graph.write(
+        "MATCH (s:Subject {id: $id}) CREATE (s)-[:HAS_ESCALATION]->(:Escalation {id: 'E-' + $id, "
+        "subject: $id, level: 'FOCUS', status: 'LIFTED', since: $since, liftedOn: $lifted, "
+        "rules: ['R1'], measures: ['列入重点关注对象名单']})",
+        {"id": COMPANY, "since": TODAY - dt.timedelta(days=90), "lifted": lifted})
+    part = section_of(build_report(services, row(services, COMPANY), INVESTIGATOR, TODAY),
+                      "信用等级与屡罚不改")
+    assert "已解除" in part and f"解除日期</th><td>{lifted}<" in part
+    assert "列入重点关注对象名单" not in part and "已解除，不再适用" in part
+
+
 def test_a_grades_cap_as_the_reader_reads_it() -> None:
     """The report showed the API's code of the cap ('escalation FOCUS'; a held-out review)."""
     assert (cap_reason("escalation FOCUS"), cap_reason("severe listing L-1")) == (

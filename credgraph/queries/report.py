@@ -420,12 +420,16 @@ def grade_and_escalation(report: Report) -> str | None:
         body += "<p>无屡罚不改升级记录。</p>"
     else:
         level = escalation.get("level")
+        # a lifted escalation's measures no longer apply: its page says when it was lifted
+        lifted = escalation.get("status") == EscalationStatus.LIFTED
         body += facts([
             ("惩戒级别", esc(zh(ESCALATION_LEVEL_ZH, level) or level)),
             ("状态", esc(zh(ESCALATION_STATUS_ZH, escalation.get("status")))),
             ("起始日期", esc(escalation.get("since"))),
+            *([("解除日期", esc(as_date(escalation.get("liftedOn"))))] if lifted else []),
             ("触发规则", esc("、".join(escalation.get("rules") or []))),
-            ("措施", esc("、".join(escalation.get("measures") or []))),
+            ("措施", "已解除，不再适用" if lifted
+             else esc("、".join(escalation.get("measures") or []))),
         ])
         triggers = escalation.get("triggers") or []
         if triggers:
