@@ -408,6 +408,39 @@ def test_a_lifted_escalation_says_so_and_lists_no_measures(services: Services,
     assert "列入重点关注对象名单" not in part and "已解除，不再适用" in part
 
 
+def test_contracts_and_commitments_say_whether_they_were_kept(services: Services,
+                                                             person: str) -> None:
+    """A contract kept and one overdue, a commitment kept and one broken, all read 有效 (found
+    by the credit-report review): each now says 已履约, 逾期未履约, 履约中 or 未履约 as of the
+    report's date."""
+    graph = services.graph
+    day = dt.timedelta(days=1)
+    record(graph, COMPANY, "Contract", "HT-KEPT", date=TODAY - 90 * day, title="采购",
+           dueOn=TODAY - 30 * day, fulfilledOn=TODAY - 40 * day)
+    record(graph, COMPANY, "Contract", "HT-LATE", date=TODAY - 90 * day, title="采购",
+           dueOn=TODAY - 10 * day)
+    record(graph, COMPANY, "Contract", "HT-OPEN", date=TODAY - 90 * day, title="采购",
+           dueOn=TODAY + 10 * day)
+    record(graph, COMPANY, "Commitment", "CN-KEPT", date=TODAY - 90 * day, title="信用承诺",
+           dueOn=TODAY - 30 * day, fulfilled=True)
+    record(graph, COMPANY, "Commitment", "CN-BROKEN", date=TODAY - 90 * day, title="信用承诺",
+           dueOn=TODAY - 30 * day, fulfilled=False)
+    part = section_of(build_report(services, row(services, COMPANY), INVESTIGATOR, TODAY),
+                      "有效信用记录")
+
+    def status(rid: str) -> str:
+        found = re.search(rf"<td>{rid}</td>(?:<td>[^<]*</td>){{4}}<td>([^<]*)</td>", part)
+        assert found is not None, rid
+        return found.group(1)
+
+    assert [status(r) for r in ("HT-KEPT", "HT-LATE", "HT-OPEN", "CN-KEPT", "CN-BROKEN")] == [
+        "已履约", "逾期未履约", "履约中", "已履约", "未履约"]
+    # before the first was fulfilled, it was still to be kept
+    earlier = section_of(build_report(services, row(services, COMPANY), INVESTIGATOR,
+                                      TODAY - 50 * day), "有效信用记录")
+    assert re.search(r"<td>HT-KEPT</td>(?:<td>[^<]*</td>){4}<td>履约中</td>", earlier)
+
+
 def test_a_grades_cap_as_the_reader_reads_it() -> None:
     """The report showed the API's code of the cap ('escalation FOCUS'; a held-out review)."""
     assert (cap_reason("escalation FOCUS"), cap_reason("severe listing L-1")) == (

@@ -272,7 +272,7 @@ def records_table(report: Report, rows: list[dict[str, Any]]) -> str:
             continue
         lines = [[esc(r.get("id")), esc(as_date(r.get("date"))), esc(r.get("title")),
                   esc(domains.get(r.get("domain") or "")),
-                  esc(r.get("severity")), esc(status_zh(r)),
+                  esc(r.get("severity")), esc(performance_zh(r, report.as_of) or status_zh(r)),
                   esc(r.get("authority")), esc(zh(PARTY_ROLE_ZH, r.get("role")))]
                  for r in of_kind]
         parts.append(f"<h3>{html.escape(RECORD_KIND_ZH[kind])}（{len(of_kind)} 条）</h3>"
@@ -303,6 +303,26 @@ def status_zh(record: Mapping[str, Any]) -> str | None:
         if said in LICENCE_VOID:  # the national template's code 2 (无效)
             return "已失效"
     return zh(RECORD_STATUS_ZH, status)
+
+
+def performance_zh(record: Mapping[str, Any], as_of: dt.date) -> str | None:
+    """A contract's or a commitment in force, as a reader asks of it: kept (已履约), overdue
+    (逾期未履约) or not yet due (履约中) on the report's date — 有效 said neither. None for
+    other records and for one no longer in force (its status says why)."""
+    kind, status = record.get("kind"), record.get("status")
+    if kind not in (RecordKind.CONTRACT, RecordKind.COMMITMENT) or status != RecordStatus.ACTIVE:
+        return None
+    due = as_date(record.get("dueOn"))
+    if kind == RecordKind.CONTRACT:
+        fulfilled = as_date(record.get("fulfilledOn"))
+        kept = fulfilled is not None and fulfilled <= as_of
+    else:
+        kept = record.get("fulfilled") is True
+        if record.get("fulfilled") is False and (due is None or due < as_of):
+            return "未履约"
+    if kept:
+        return "已履约"
+    return "逾期未履约" if due is not None and due < as_of else "履约中"
 
 
 def capped(report: Report) -> str:

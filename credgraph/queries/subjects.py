@@ -99,7 +99,7 @@ WHERE ($kind IS NULL OR r.kind = $kind) AND (r.date IS NULL OR r.date <= $asOf)
   AND (r.correctedOn IS NULL OR r.correctedOn <= $asOf)
 WITH h, r ORDER BY r.date DESC, r.id LIMIT $read
 RETURN collect(r {{.id, .kind, .domain, .date, .title, {RECORD_AUTHORITY}, .severity, .repair,
-                  .supersededBy, role: h.role, {DECISION_FIELDS}}}) AS rows
+                  .supersededBy, .dueOn, .fulfilled, role: h.role, {DECISION_FIELDS}}}) AS rows
 """
 
 
