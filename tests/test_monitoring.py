@@ -398,12 +398,10 @@ def test_integrity_findings_from_the_tracer(graph: Graph, rules: Rules) -> None:
     assert alert["subject"] == "Q"
 
 
-def test_an_appointment_on_the_trail_does_not_raise_a_finding_again(graph: Graph,
-                                                                     rules: Rules) -> None:
-    """G1's path is its accountability trail: an official appointed to the agency while its
-    judgment stays unpaid refreshes the alert (evidence grows), it is not a new finding."""
+def _agency_owing_a_judgment(graph: Graph) -> None:
+    """G1: agency A, whose 局长 O1 has served since 2020, owes company B a judgment due 40 days
+    before AS_OF."""
     subject(graph, "A", "乐陵市住房和城乡建设局", "AGENCY", "371481")
-    graph.write("MATCH (a:Subject {id: 'A'}) SET a.status = '存续'")
     subject(graph, "B", "乐陵市建工有限公司", region="371481")
     subject(graph, "O1", "王建国", "NATURAL_PERSON")
     relate(graph, "O1", "A", "SERVES_IN", position="局长", start=dt.date(2020, 1, 1))
@@ -411,6 +409,14 @@ def test_an_appointment_on_the_trail_does_not_raise_a_finding_again(graph: Graph
            amount=50.0, date=AS_OF - dt.timedelta(days=130), title="执行案件 J-1")
     graph.write("MATCH (b {id: 'B'}), (j:Judgment {id: 'J-1'}) "
                 "CREATE (b)-[:HAS_RECORD {role: 'creditor'}]->(j)")
+
+
+def test_an_appointment_on_the_trail_does_not_raise_a_finding_again(graph: Graph,
+                                                                     rules: Rules) -> None:
+    """G1's path is its accountability trail: an official appointed to the agency while its
+    judgment stays unpaid refreshes the alert (evidence grows), it is not a new finding."""
+    _agency_owing_a_judgment(graph)
+    graph.write("MATCH (a:Subject {id: 'A'}) SET a.status = '存续'")
     assert run(graph, rules).counts() == {"new": 1, "updated": 0, "total": 1}
     subject(graph, "O2", "李卫东", "NATURAL_PERSON")
     relate(graph, "O2", "A", "SERVES_IN", position="副局长", start=AS_OF - dt.timedelta(days=1))
@@ -429,14 +435,7 @@ def test_an_alert_keyed_by_its_trail_before_schema_9_is_refreshed_not_raised_aga
     from credgraph.graph.migrations import migrate
     from credgraph.graph.model import AlertRule
 
-    subject(graph, "A", "乐陵市住房和城乡建设局", "AGENCY", "371481")
-    subject(graph, "B", "乐陵市建工有限公司", region="371481")
-    subject(graph, "O1", "王建国", "NATURAL_PERSON")
-    relate(graph, "O1", "A", "SERVES_IN", position="局长", start=dt.date(2020, 1, 1))
-    record(graph, "A", "Judgment", "J-1", role="debtor", dueOn=AS_OF - dt.timedelta(days=40),
-           amount=50.0, date=AS_OF - dt.timedelta(days=130), title="执行案件 J-1")
-    graph.write("MATCH (b {id: 'B'}), (j:Judgment {id: 'J-1'}) "
-                "CREATE (b)-[:HAS_RECORD {role: 'creditor'}]->(j)")
+    _agency_owing_a_judgment(graph)
     assert run(graph, rules).counts()["new"] == 1
     [alert] = stored(graph, "INTEGRITY")
     assert alert["key"] == "G1|J-1"
