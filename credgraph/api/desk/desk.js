@@ -19,7 +19,16 @@
   const SHAPES = { ENTERPRISE: "round-rectangle", INDIVIDUAL_BUSINESS: "round-rectangle",
                    COOPERATIVE: "round-rectangle", NATURAL_PERSON: "ellipse", AGENCY: "diamond" };
   const ERRORS = { NOT_FOUND: "未找到该主体", FORBIDDEN: "无权查看", BAD_USER_INPUT: "输入有误",
-                   LIMIT_EXCEEDED: "超出查询限制", UNAUTHENTICATED: "需要密钥" };
+                   LIMIT_EXCEEDED: "超出查询限制", UNAUTHENTICATED: "需要密钥",
+                   SERVICE_UNAVAILABLE: "服务暂不可用", NETWORK: "无法连接服务器" };
+  // What the desk says itself for these codes; the API's own (English) text follows in brackets.
+  const EXPLAIN = {
+    SERVICE_UNAVAILABLE: "信用数据库暂时无法连接，请稍后重试",
+    NETWORK: "工作台无法连接到 credgraph 服务（服务已停止或网络中断），请稍后重试",
+  };
+  const ID_NUMBER = /^[0-9]{17}[0-9Xx]$/;  // 身份证号
+  // An identifier as people write it: spaces, hyphens, full-width characters, zero-width ones.
+  const compactId = (text) => text.normalize("NFKC").replace(/[\s\u200b-\u200d\u2060\ufeff-]/g, "");
 
   const Q = {
     subject: `query Subject($id: ID!) {
@@ -47,8 +56,8 @@
   // The desk's state, on window for the console and the browser tests.
   const state = {
     vocab: { relations: {}, kinds: {}, levels: {}, bases: {}, symmetric: [] },
-    center: null, asOf: null, depth: 2, view: "graph", busy: 0, pending: null,
-    expanded: new Set(), truncated: false, risk: null, owners: null, ownersFor: null,
+    center: null, asOf: null, depth: 2, view: "graph", busy: 0, pending: null, shown: 0,
+    expanded: new Set(), truncated: false, cutBy: new Set(), risk: null, owners: null, ownersFor: null,
     graphFor: null, reportFor: null,
     cy: null, ownersCy: null,
   };
@@ -108,11 +117,16 @@
 
   async function gql(query, variables) {
     if (!key()) { askKey(); throw new NeedKey("no key"); }
-    const response = await fetch("/graphql", {
-      method: "POST",
-      headers: { "Content-Type": "application/json", Authorization: "Bearer " + key() },
-      body: JSON.stringify({ query, variables }),
-    });
+    let response;
+    try {
+      response = await fetch("/graphql", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Authorization: "Bearer " + key() },
+        body: JSON.stringify({ query, variables }),
+      });
+    } catch (e) {
+      throw new DeskError(String(e && e.message || e), "NETWORK");
+    }
     if (response.status === 401) throw keyRejected();
     let body;
     try { body = await response.json(); } catch (e) {
@@ -129,8 +143,13 @@
   async function work(fn, onError) {
     state.busy += 1;
     $("busy").hidden = false;
+    const shown = state.shown;
     try {
       await fn();
+      // an error shown before this work, which now went through, is over (it stayed over
+      // the graph, hiding the nodes under it, until another subject was opened)
+      if (state.shown === shown && !$("message").hidden &&
+          $("message").classList.contains("error")) hideMessage();
     } catch (error) {
       if (error instanceof NeedKey) state.pending = fn;
       else if (onError) onError(error);
@@ -147,6 +166,7 @@
     box.replaceChildren(el("h2", {}, title), el("p", {}, text));
     box.classList.toggle("error", !!isError);
     box.hidden = false;
+    state.shown += 1;
   }
 
   function hideMessage() { $("message").hidden = true; }
@@ -156,6 +176,9 @@
       // a monitor key may search and see 关联风险, not draw the graph, the owners or a report
       return [ERRORS.FORBIDDEN, "当前密钥的角色不能使用此功能：关联图谱、股权穿透和信用报告需要调查人员或" +
               "管理员密钥（" + error.message + "）。"];
+    }
+    if (error instanceof DeskError && EXPLAIN[error.code]) {
+      return [ERRORS[error.code], EXPLAIN[error.code] + "（" + error.message + "）。"];
     }
     if (error instanceof DeskError) return [ERRORS[error.code] || "服务出错", error.message];
     return ["页面出错", String(error && error.message || error)];
@@ -183,7 +206,10 @@
         width: 26, height: 26, "border-width": 1.5, "border-color": "#434343",
         label: "data(label)", "font-family": FONT, "font-size": 11, color: "#1f1f1f",
         "text-valign": "bottom", "text-halign": "center", "text-margin-y": 4,
-        "text-wrap": "wrap", "text-max-width": 130, "text-background-color": "#ffffff",
+        // a Chinese name has no spaces to wrap at: wrapped anywhere, a long one stays in
+        // its column instead of widening the fit until no label is readable
+        "text-wrap": "wrap", "text-max-width": 130, "text-overflow-wrap": "anywhere",
+        "text-background-color": "#ffffff",
         "text-background-opacity": 0.8, "text-background-padding": 1,
         "min-zoomed-font-size": 7 } },
       { selector: "node[kind = 'NATURAL_PERSON']", style: { width: 22, height: 22 } },
@@ -291,9 +317,20 @@
     const parts = [];
     if (state.view === "graph" && state.cy && state.center) {
       parts.push(`节点 ${state.cy.nodes().length} · 关系 ${state.cy.edges().length} · 数据日期 ${state.asOf}`);
-      const hubs = state.cy.nodes(".hub").length;
+      // a hub the desk has expanded (the centre, a clicked one) had its relations read
+      const hubs = state.cy.nodes(".hub").filter((n) => !state.expanded.has(n.id())).length;
       const notes = [];
-      if (state.truncated) notes.push("部分关联已截断（超过单次读取上限）");
+      // what cut the walk: the relations read at once, or hubs whose relations are not read
+      // (until they are expanded)
+      const why = [];
+      if (state.cutBy.has("limit")) why.push("超过单次读取上限");
+      if (state.cutBy.has("hub") && hubs) why.push("经枢纽节点的关联未读取");
+      if (state.truncated && (why.length || !state.cutBy.size)) {
+        notes.push("部分关联已截断" + (why.length ? `（${why.join("；")}）` : ""));
+      }
+      if (state.cy.getElementById(state.center.id).hasClass("hub")) {
+        notes.push("中心主体是枢纽节点（关系过多）");
+      }
       if (hubs) notes.push(`${hubs} 个枢纽节点关系过多，未自动展开`);
       if (state.cy.nodes().length >= MAX_NODES) notes.push(`已达 ${MAX_NODES} 个节点上限`);
       status.replaceChildren(parts.join(""), ...notes.map((n) => el("span", { class: "warn" }, n)));
@@ -314,6 +351,7 @@
     cy.elements().remove();
     state.expanded = new Set([center.id]);
     state.truncated = false;
+    state.cutBy = new Set();
     const data = await gql(Q.graph, { id: center.id, depth: state.depth, limit: OPEN_LIMIT,
                                       asOf: state.asOf });
     const graph = data.associations;
@@ -324,10 +362,17 @@
     if (state.risk) cy.getElementById(center.id).data("overall", state.risk.level);
     markHubs(cy, graph.cutHubs);
     state.truncated = graph.truncated;
+    noteCut(graph, OPEN_LIMIT);
     await colour(cy, ids);
     await runLayout(cy, true);
     state.graphFor = viewKey();
     updateStatus();
+  }
+
+  /** Why an answer was truncated: its relations reached the limit asked for, else a hub. */
+  function noteCut(graph, limit) {
+    if (!graph.truncated) return;
+    state.cutBy.add(graph.edges.length >= limit ? "limit" : "hub");
   }
 
   async function expand(node) {
@@ -335,12 +380,21 @@
     const id = node.id();
     if (state.expanded.has(id)) return;
     if (cy.nodes().length >= MAX_NODES) { updateStatus(); return; }
-    state.expanded.add(id);
-    const data = await gql(Q.graph, { id, depth: 1, limit: EXPAND_LIMIT, asOf: state.asOf });
+    state.expanded.add(id);  // a second click while this one runs adds nothing
+    let data;
+    try {
+      data = await gql(Q.graph, { id, depth: 1, limit: EXPAND_LIMIT, asOf: state.asOf });
+    } catch (error) {
+      // not expanded: a click after the key is given again or the service is back retries
+      state.expanded.delete(id);
+      throw error;
+    }
+    if (!node.inside()) return;  // another subject was opened meanwhile
     const graph = data.associations;
     const ids = addElements(cy, graph.nodes, graph.edges, node.position());
     markHubs(cy, graph.cutHubs.filter((h) => h !== id));
     state.truncated = state.truncated || graph.truncated;
+    noteCut(graph, EXPAND_LIMIT);
     node.data("expanded", true);
     await colour(cy, ids);
     if (ids.length) await runLayout(cy, false);
@@ -605,7 +659,7 @@
   // -- opening a subject ------------------------------------------------------------------------
   /** Open a subject by id through the address (#id), so back and reload work. */
   function go(id) {
-    if (decodeURIComponent(location.hash.slice(1)) === id) open(id);
+    if (addressId() === id) open(id);
     else location.hash = encodeURIComponent(id);
   }
 
@@ -615,12 +669,12 @@
       if (!data.subject) {
         reset();
         // a typed ID number is not repeated on the screen
-        const what = /^[0-9]{17}[0-9Xx]$/.test(id) ? "该身份证号对应" : `标识为“${id}”`;
+        const what = ID_NUMBER.test(compactId(id)) ? "该身份证号对应" : `标识为“${id}”`;
         showMessage("未找到该主体", `没有${what}的主体。请核对统一社会信用代码，或按名称搜索。`, true);
         return;
       }
       const subject = data.subject;
-      if (decodeURIComponent(location.hash.slice(1)) !== subject.id) {
+      if (addressId() !== subject.id) {
         history.replaceState(null, "", "#" + encodeURIComponent(subject.id));
       }
       hideMessage();
@@ -641,6 +695,17 @@
     });
   }
 
+  function clearAnswers() {
+    state.risk = null;
+    state.owners = null;
+    state.graphFor = null;
+    state.ownersFor = null;
+    if (state.cy) state.cy.elements().remove();
+    if (state.ownersCy) state.ownersCy.elements().remove();
+    for (const id of ["node-card", "risk-card", "owners-card"]) $(id).hidden = true;
+    updateStatus();
+  }
+
   function reset() {
     state.center = null;
     state.risk = null;
@@ -652,9 +717,22 @@
     updateStatus();
   }
 
+  /** The id in the address (#id); a malformed %-escape is taken as written. */
+  function addressId() {
+    const raw = location.hash.slice(1);
+    try { return decodeURIComponent(raw).trim(); } catch (e) { return raw.trim(); }
+  }
+
   function fromAddress() {
-    const id = decodeURIComponent(location.hash.slice(1)).trim();
-    if (id && (!state.center || state.center.id !== id)) open(id);
+    const id = addressId();
+    if (!id) return false;
+    if (ID_NUMBER.test(compactId(id))) {
+      // an ID number never stays in the address or the history, even when it is unknown, the
+      // key is still to be given or the service is away: opened, the person's key (P…) is shown
+      history.replaceState(null, "", location.pathname + location.search);
+    }
+    if (!state.center || state.center.id !== id) open(id);
+    return true;
   }
 
   // -- the credit report --------------------------------------------------------------------------
@@ -676,8 +754,13 @@
     if (purpose) params.set("purpose", purpose);
     $("report-note").textContent = "正在生成…";
     // the key goes in the header, never in the address; the page arrives as text
-    const response = await fetch(`/report/${encodeURIComponent(subject.id)}?${params}`,
-                                 { headers: { Authorization: "Bearer " + key() } });
+    let response;
+    try {
+      response = await fetch(`/report/${encodeURIComponent(subject.id)}?${params}`,
+                             { headers: { Authorization: "Bearer " + key() } });
+    } catch (e) {
+      throw new DeskError(String(e && e.message || e), "NETWORK");
+    }
     if (response.status === 401) {
       $("report-dialog").hidden = true;
       state.pending = null;
@@ -704,9 +787,11 @@
       event.preventDefault();
       const text = $("search").value.trim();
       if (!text) return;
-      if (/^[0-9A-Za-z]{18}$/.test(text) || /^P[0-9A-F]{24}$/.test(text)) {
-        // an identifier: opened directly; the address shows the key the server answers
-        open(text);
+      // an identifier, as written (spaces, hyphens, full-width digits of a Chinese input
+      // method): opened directly; the address shows the key the server answers
+      const id = compactId(text);
+      if (/^[0-9A-Za-z]{18}$/.test(id) || /^P[0-9A-F]{24}$/.test(id)) {
+        open(id);
         return;
       }
       work(async () => {
@@ -726,6 +811,10 @@
       else fromAddress();
     });
     $("key-change").addEventListener("click", () => askKey());
+    // an error over a drawn graph is put away with a click (the nodes under it can be reached)
+    $("message").addEventListener("click", () => {
+      if (state.center && $("message").classList.contains("error")) hideMessage();
+    });
     const keepKey = () => { if (key()) $("key-dialog").hidden = true; };
     $("key-cancel").addEventListener("click", keepKey);
     document.addEventListener("keydown", (event) => {
@@ -738,7 +827,12 @@
     $("as-of").addEventListener("change", () => {
       state.asOf = $("as-of").value || today();
       $("as-of").value = state.asOf;  // a cleared field shows the date the answers are for
-      if (state.center) open(state.center.id);
+      if (state.center) {
+        // the previous date's graph, risk and owners are not left under the new date (were
+        // the new ones to fail, the old would pass for them)
+        clearAnswers();
+        open(state.center.id);
+      }
     });
     $("depth").addEventListener("change", () => {
       state.depth = Number($("depth").value);
@@ -773,8 +867,8 @@
       showMessage("页面出错", "无法读取图例名称（/desk/model.json）。", true);
     }
     wire();
-    if (!key()) askKey();
-    else fromAddress();
+    // an id in the address is opened (asking for the key first when there is none)
+    if (!fromAddress() && !key()) askKey();
   }
 
   start();
