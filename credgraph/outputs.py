@@ -1,6 +1,7 @@
 """Files the commands hand to people and to other systems (reports, alert lines), written whole
 or not at all: a full disk or a failed printer leaves the previous file, or none, never a
-truncated one beside a message that says it failed."""
+truncated one beside a message that says it failed. They are owner-only (0600, as `mkstemp`
+makes them): a report names persons and their records."""
 
 from __future__ import annotations
 

@@ -22,6 +22,7 @@ def test_a_file_written_whole_replaces_the_previous_one(tmp_path: Path) -> None:
     target.write_text("old", encoding="utf-8")
     write_text(target, "新的报告")
     assert target.read_text(encoding="utf-8") == "新的报告"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
     write_lines(target, ["a\n", "b\n"])
     assert target.read_text(encoding="utf-8") == "a\nb\n"
     assert [p.name for p in tmp_path.iterdir()] == ["quality.json"]
@@ -62,4 +63,6 @@ def test_a_printed_pdf_replaces_the_previous_one(tmp_path: Path) -> None:
     browser.chmod(browser.stat().st_mode | stat.S_IXUSR)
     print_pdf("<p>报告</p>", previous, str(browser))
     assert previous.read_bytes() == b"%PDF-1.7 new"
+    # owner-only, as the HTML report and every file `outputs` writes (it was 0644)
+    assert stat.S_IMODE(previous.stat().st_mode) == 0o600
     assert sorted(p.name for p in tmp_path.iterdir()) == ["chromium", "report.pdf"]

@@ -656,3 +656,4 @@ def print_pdf(page: str, out: Path, browser: str | None = None) -> None:
                 detail = (done.stderr or done.stdout).strip().splitlines()[-1:]
                 raise ReportError(f"chromium did not print the PDF (exit {done.returncode}): "
                                   f"{scrub(' '.join(detail))}")
+            target.chmod(0o600)  # owner-only, as every report file `outputs` writes
