@@ -388,6 +388,22 @@ def test_unknown_id_says_so(desk: Desk) -> None:
     desk.shot("8-unknown")
 
 
+def test_an_unknown_id_typed_leaves_no_other_subject_in_the_address(desk: Desk) -> None:
+    """An unknown code typed in the search box after a subject was open left that subject's
+    id in the address while the screen said 未找到 — a reload reopened it (found by the desk
+    review)."""
+    company = desk.city.cases["ownership_two_paths"]["company"]
+    desk.page.goto(desk.url + "/desk#" + company)
+    desk.wait(f"window.desk.center && window.desk.center.id === '{company}'")
+    desk.idle()
+    desk.page.fill("#search", make_uscc(org="MA3CWX992"))
+    desk.page.click("#search-form button")
+    desk.wait("!document.getElementById('message').hidden && "
+              "document.getElementById('message').innerText.includes('未找到该主体')")
+    assert desk.js("location.hash") == ""
+    assert desk.outside == [] and desk.errors == []
+
+
 def test_a_rejected_key_asks_again(desk: Desk) -> None:
     company = desk.city.cases["ownership_two_paths"]["company"]
     desk.page.goto(desk.url + "/desk")

@@ -668,6 +668,9 @@
       const data = await gql(Q.subject, { id });
       if (!data.subject) {
         reset();
+        // the address names no subject that is not on the screen: a reload would reopen the
+        // one shown before an unknown id was typed in the search box
+        if (addressId() !== id) history.replaceState(null, "", location.pathname + location.search);
         // a typed ID number is not repeated on the screen
         const what = ID_NUMBER.test(compactId(id)) ? "该身份证号对应" : `标识为“${id}”`;
         showMessage("未找到该主体", `没有${what}的主体。请核对统一社会信用代码，或按名称搜索。`, true);
