@@ -47,14 +47,20 @@ def test_readyz_503_when_neo4j_is_unreachable(services: Services,
     assert "Neo4j unavailable" in caplog.text
 
 
-def test_readyz_503_until_the_schema_is_migrated(services: Services, graph: Graph) -> None:
+def test_readyz_503_until_the_schema_is_migrated(services: Services, graph: Graph,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """A store behind the code (an upgrade before `db migrate`) is not ready, and the log says
+    why — it said nothing (found by the upgrade review)."""
     client = TestClient(create_app(services))
     assert client.get("/readyz").status_code == 200
     graph.write("MATCH (v:SchemaVersion) DELETE v")
     assert schema_version(graph) == 0 < CURRENT_VERSION
-    behind = client.get("/readyz")
+    with caplog.at_level(logging.WARNING):
+        behind = client.get("/readyz")
     migrate(graph)
     assert (behind.status_code, behind.json()) == (503, {"status": "not ready"})
+    assert (f"the store's schema is version 0, this code needs {CURRENT_VERSION} — run "
+            "`credgraph db migrate`") in caplog.text
     assert client.get("/readyz").status_code == 200
 
 

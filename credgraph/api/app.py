@@ -350,10 +350,15 @@ def create_app(services: Services, keys: KeyStore | None = None) -> Starlette:
     def readiness() -> bool:
         try:
             services.graph.driver.verify_connectivity()  # once: the driver would retry a minute
-            return schema_version(services.graph) >= CURRENT_VERSION
+            version = schema_version(services.graph)
         except Exception as exc:  # any failure to reach Neo4j means not ready
             log.warning("not ready: Neo4j unavailable (%s)", cause(exc))
             return False
+        if version < CURRENT_VERSION:  # an upgrade's `db migrate` not run yet: say so
+            log.warning("not ready: the store's schema is version %d, this code needs %d — run "
+                        "`credgraph db migrate`", version, CURRENT_VERSION)
+            return False
+        return True
 
     async def readyz(request: Request) -> JSONResponse:
         """Public, so it says ready or not and nothing more (SPEC §10)."""
