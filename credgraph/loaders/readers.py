@@ -34,8 +34,8 @@ TITLE_ROWS = 5
 # A workbook's number cell holds a double (ECMA-376: a cell of type n is an xsd:double), which
 # keeps every integer up to 2**53 and no 18-digit one: Excel shows 3.70102199001105E+17 for an
 # ID number typed into a number cell, and some writers (Go's excelize, others) save that
-# double's digits as 370102199001105000 — the same lost digits, which openpyxl reads as an
-# exact int. Read as the double it is, so that an identifier in it is `digits lost`, not
+# double's 18 digits in full, ending in 000 — the same lost digits, which openpyxl reads as
+# an exact int. Read as the double it is, so that an identifier in it is `digits lost`, not
 # another person's number that happens to pass the check (one in eleven does).
 _DOUBLE_EXACT = 2 ** 53
 
@@ -501,7 +501,7 @@ def _finite(text: str) -> float:
 def _json_int(text: str) -> int | float:
     """A JSON integer as the exports that write one read it: a double (RFC 8259 §6), exact up
     to 2**53 — an 18-digit ID number written as a number by a JavaScript export comes with its
-    last digits rounded (370103197803031000), so one past that is the double, and an identifier
+    last digits rounded (…031000), so one past that is the double, and an identifier
     in it `digits lost` as in an XLSX number cell, never another person's number."""
     return _as_stored(int(text))
 
