@@ -193,7 +193,7 @@ def relation_statement(rtype: RelationType) -> str:
     file with no start-date column at all is about the tie as stored: its latest edge. A
     person who serves in an agency (任职) is an official, as one of the officials file is."""
     rel = RELATIONS[rtype].type
-    official = (f"SET a:{Label.OFFICIAL.value}\n" if rtype is RelationType.SERVES_IN else "")
+    official = (f"SET a:{_OFFICIAL}\n" if rtype is RelationType.SERVES_IN else "")
     return f"""
 UNWIND $rows AS row
 MATCH (a:{_SUBJECT} {{id: row.from}})
@@ -265,9 +265,12 @@ ON CREATE SET r.key = ''
 # 共用联系方式: subjects sharing a phone or an address, in groups small enough not to be hubs
 # (a registration agent's address shared by hundreds links nobody). Written in transactions of
 # a few thousand groups so a city of millions stays within the transaction memory limit.
-SHARED_CONTACTS = f"""
+# Subjects grouped by the value of their contact property `$via`.
+CONTACT_GROUPS = f"""
 MATCH (n:{_SUBJECT}) WHERE n[$via] IS NOT NULL AND n[$via] <> ''
-WITH n[$via] AS value, collect(n) AS members
+WITH n[$via] AS value, collect(n) AS members"""
+
+SHARED_CONTACTS = CONTACT_GROUPS + f"""
 WHERE size(members) >= 2 AND size(members) <= $cap
 CALL (members) {{
   UNWIND members AS a
@@ -286,9 +289,7 @@ WHERE a[$via] IS NULL OR b[$via] IS NULL OR a[$via] <> b[$via]
 CALL (r) {{ DELETE r }} IN TRANSACTIONS OF 2000 ROWS
 """
 
-HUB_CONTACTS = f"""
-MATCH (n:{_SUBJECT}) WHERE n[$via] IS NOT NULL AND n[$via] <> ''
-WITH n[$via] AS value, collect(n) AS members
+HUB_CONTACTS = CONTACT_GROUPS + f"""
 WHERE size(members) > $cap
 UNWIND members AS a
 MATCH (a)-[r:{_SHARES_CONTACT} {{key: $via}}]->(:{_SUBJECT})

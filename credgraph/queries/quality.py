@@ -13,7 +13,7 @@ from credgraph.graph.driver import Graph
 from credgraph.graph.model import Label, Link, RecordKind, label_predicate
 from credgraph.loaders.bundle import corrections_path, missing_path
 from credgraph.loaders.prepare import IDENTIFIER_REASONS
-from credgraph.loaders.writes import CONTACT_PROPERTIES
+from credgraph.loaders.writes import CONTACT_GROUPS, CONTACT_PROPERTIES
 from credgraph.outputs import write_text
 from credgraph.schema.names import NameNormaliser
 from credgraph.schema.privacy import mask_contact, mask_name, scrub
@@ -122,9 +122,7 @@ RETURN count(DISTINCT coalesce(p.source, p.authority, '(unknown)')) AS total
 # 共用联系方式超限: a phone or an address shared by more subjects than the rules'
 # `contact_group_cap` links none of them (`SHARED_CONTACTS`) — a registration agent's address, a
 # placeholder phone — and the steward should see which values those are.
-CONTACT_HUBS = f"""
-MATCH (n:{Label.SUBJECT}) WHERE n[$via] IS NOT NULL AND n[$via] <> ''
-WITH n[$via] AS value, collect(n) AS members
+CONTACT_HUBS = CONTACT_GROUPS + f"""
 WHERE size(members) > $cap
 RETURN value, [m IN members | m.id] AS ids,
        size([m IN members WHERE m:{Label.NATURAL_PERSON}]) AS persons
