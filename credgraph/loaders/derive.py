@@ -96,10 +96,26 @@ class Deriver:
         when it says 无效 — the national 双公示 template's code 2 (1 有效, 2 无效) — REVOKED
         before its 有效期至 (ended early) and EXPIRED after it; else ACTIVE or EXPIRED by
         有效期至. The loader derives it from a row, an upheld objection from the stored record."""
-        said = unicodedata.normalize("NFKC", said or "").strip()  # ２ is 2
-        if any(word in said for word in ("撤销", "吊销", "注销")):
+        ending = licence_ending(said)
+        if ending in LICENCE_ENDINGS:
             return RecordStatus.REVOKED.value
         by_date = cls.status(valid_to, today)
-        if (said in LICENCE_VOID or "无效" in said) and by_date == RecordStatus.ACTIVE.value:
+        if ending == LICENCE_VOID_WORD and by_date == RecordStatus.ACTIVE.value:
             return RecordStatus.REVOKED.value
         return by_date
+
+
+# 当前状态 words that end a licence whatever its 有效期至 says — 吊销 (a penalty), 注销 (a
+# cancellation), 撤销 (a withdrawal) — and 无效, which ends it only before its 有效期至.
+LICENCE_ENDINGS = ("吊销", "注销", "撤销")
+LICENCE_VOID_WORD = "无效"
+
+
+def licence_ending(said: str | None) -> str | None:
+    """The word of a licence's 当前状态 that ends it (`LICENCE_ENDINGS`, or 无效 — also the
+    national template's code 2), None when it says none."""
+    text = unicodedata.normalize("NFKC", said or "").strip()  # ２ is 2
+    ending = next((word for word in LICENCE_ENDINGS if word in text), None)
+    if ending is None and (text in LICENCE_VOID or LICENCE_VOID_WORD in text):
+        return LICENCE_VOID_WORD
+    return ending

@@ -15,7 +15,6 @@ import secrets
 import shutil
 import subprocess
 import tempfile
-import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -36,7 +35,7 @@ from credgraph.graph.model import (
     RecordStatus,
     SubjectKind,
 )
-from credgraph.loaders.derive import LICENCE_VOID
+from credgraph.loaders.derive import licence_ending
 from credgraph.outputs import replacing
 from credgraph.queries import ownership, risk
 from credgraph.queries.audit import AuditEvent, AuditTrail, kept_purpose
@@ -281,9 +280,10 @@ def records_table(report: Report, rows: list[dict[str, Any]]) -> str:
     return "".join(parts)
 
 
-# A licence its source ended (当前状态): 吊销 is a penalty, 注销 a cancellation, 撤销 a
-# withdrawal — not one status to the reader, as they are one (REVOKED) to the analyses.
-LICENCE_ENDED_ZH = (("吊销", "已吊销"), ("注销", "已注销"), ("撤销", "已撤销"), ("无效", "已失效"))
+# A licence its source ended (当前状态, `licence_ending`): 吊销 is a penalty, 注销 a
+# cancellation, 撤销 a withdrawal — not one status to the reader, as they are one (REVOKED) to
+# the analyses.
+LICENCE_ENDED_ZH = {"吊销": "已吊销", "注销": "已注销", "撤销": "已撤销", "无效": "已失效"}
 
 
 def status_zh(record: Mapping[str, Any]) -> str | None:
@@ -296,12 +296,9 @@ def status_zh(record: Mapping[str, Any]) -> str | None:
         return "已更正"
     if (record.get("kind") == RecordKind.LICENSE and status == RecordStatus.REVOKED
             and record.get("revokedOn") is None):
-        said = unicodedata.normalize("NFKC", str(record.get("currentStatus") or "")).strip()
-        for word, label in LICENCE_ENDED_ZH:
-            if word in said:
-                return label
-        if said in LICENCE_VOID:  # the national template's code 2 (无效)
-            return "已失效"
+        ending = licence_ending(str(record.get("currentStatus") or ""))
+        if ending is not None:
+            return LICENCE_ENDED_ZH[ending]
     return zh(RECORD_STATUS_ZH, status)
 
 
