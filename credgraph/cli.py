@@ -383,8 +383,14 @@ def quality_report(ctx: click.Context, out: Path, rejects: Path, limit: int) -> 
     try:
         json_path, html_path = write_report(report, out)
     except OSError as exc:
-        _fail(f"--out {out}: cannot write the report ({exc.strerror or exc})")
+        _unwritten("--out", out, exc)
     click.echo(f"{json_path}\n{html_path}")
+
+
+def _unwritten(option: str, path: Path, exc: OSError) -> NoReturn:
+    """Exit 2 naming the report file or folder a full disk or a refused folder kept from being
+    written (nothing half-written is left: `credgraph.outputs`)."""
+    _fail(f"{option} {path}: cannot write the report ({exc.strerror or exc})")
 
 
 def _writable_folder(option: str, folder: Path) -> None:
@@ -518,14 +524,14 @@ def credit_report(subject_id: str, pdf: Path | None, html_file: Path | None,
         try:
             write_text(html_file, page)
         except OSError as exc:
-            _fail(f"--html {html_file}: cannot write the report ({exc.strerror or exc})")
+            _unwritten("--html", html_file, exc)
     if pdf:
         try:
             print_pdf(page, pdf, browser)
         except ReportError as exc:
             _fail(str(exc))
         except OSError as exc:
-            _fail(f"--pdf {pdf}: cannot write the report ({exc.strerror or exc})")
+            _unwritten("--pdf", pdf, exc)
         click.echo(f"report written to {pdf}", err=True)
     elif not html_file:
         click.echo(page)
@@ -608,7 +614,7 @@ def integrity_report(as_of: dt.date | None, agency: str | None, region: str | No
     try:
         json_path, html_path = tracing.write_report(data, out)
     except OSError as exc:
-        _fail(f"--out {out}: cannot write the report ({exc.strerror or exc})")
+        _unwritten("--out", out, exc)
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
     else:
