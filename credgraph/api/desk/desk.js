@@ -115,18 +115,22 @@
     return new NeedKey("key rejected");
   }
 
-  async function gql(query, variables) {
-    if (!key()) { askKey(); throw new NeedKey("no key"); }
-    let response;
+  /** fetch, with a server out of reach (stopped, the network down) a DeskError NETWORK. */
+  async function reach(url, init) {
     try {
-      response = await fetch("/graphql", {
-        method: "POST",
-        headers: { "Content-Type": "application/json", Authorization: "Bearer " + key() },
-        body: JSON.stringify({ query, variables }),
-      });
+      return await fetch(url, init);
     } catch (e) {
       throw new DeskError(String(e && e.message || e), "NETWORK");
     }
+  }
+
+  async function gql(query, variables) {
+    if (!key()) { askKey(); throw new NeedKey("no key"); }
+    const response = await reach("/graphql", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Authorization: "Bearer " + key() },
+      body: JSON.stringify({ query, variables }),
+    });
     if (response.status === 401) throw keyRejected();
     let body;
     try { body = await response.json(); } catch (e) {
@@ -711,13 +715,9 @@
 
   function reset() {
     state.center = null;
-    state.risk = null;
-    state.owners = null;
-    if (state.cy) state.cy.elements().remove();
-    if (state.ownersCy) state.ownersCy.elements().remove();
-    for (const id of ["subject-card", "node-card", "risk-card", "owners-card"]) $(id).hidden = true;
+    $("subject-card").hidden = true;
     $("report-open").disabled = true;
-    updateStatus();
+    clearAnswers();
   }
 
   /** The id in the address (#id); a malformed %-escape is taken as written. */
@@ -757,13 +757,8 @@
     if (purpose) params.set("purpose", purpose);
     $("report-note").textContent = "正在生成…";
     // the key goes in the header, never in the address; the page arrives as text
-    let response;
-    try {
-      response = await fetch(`/report/${encodeURIComponent(subject.id)}?${params}`,
-                             { headers: { Authorization: "Bearer " + key() } });
-    } catch (e) {
-      throw new DeskError(String(e && e.message || e), "NETWORK");
-    }
+    const response = await reach(`/report/${encodeURIComponent(subject.id)}?${params}`,
+                                 { headers: { Authorization: "Bearer " + key() } });
     if (response.status === 401) {
       $("report-dialog").hidden = true;
       state.pending = null;
