@@ -137,8 +137,8 @@ class DocumentCache:
     request."""
 
     def __init__(self, rules: Sequence[type[ASTValidationRule]], max_tokens: int,
-                 max_fields: int, maxsize: int, city_wide: frozenset[str] = frozenset(),
-                 max_city_wide: int = 1) -> None:
+                 max_fields: int, maxsize: int, city_wide: frozenset[str],
+                 max_city_wide: int) -> None:
         self.rules = tuple(rules)
         self.max_tokens = max_tokens
         self.max_fields = max_fields
