@@ -656,3 +656,23 @@ def test_an_approximate_name_naming_another_place_or_number_is_not_attached(
     assert found[5] == (first, "name")
     assert found[6] == (branch, "name")
     assert owners(city) == {"P-3": branch, "P-4": first, "P-5": branch}
+
+
+def test_a_search_with_a_typo_finds_a_name_registered_in_traditional_characters(
+        city: Services, tmp_path: Path) -> None:
+    """A subject registered as 德州市華夏電纜有限公司 (a Big5 source) was found by its exact
+    name in simplified characters — the namesake lookup compares folded cores — but not by a
+    near one: the full-text index held the name as written, so 华夏电缆有线公司 (a typo) shared
+    no character pair with it. The index holds the folded core too."""
+    cable = make_uscc(region="371402", org="MA3R0000G")
+    works = make_uscc(region="371402", org="MA3R0000H")
+    path = write_csv(tmp_path / "more.csv", ["uscc", "name", "region"],
+                     [[cable, "德州市華夏電纜有限公司", "371402"],
+                      [works, "德州市長虹電纜製造有限公司", "371402"]])
+    assert loader(city).load([path], derive_contacts=False).rejected == 0
+    for asked in ("华夏电缆有线公司", "德州市华夏电览有限公司"):
+        found = city.resolver.candidates(asked, None, 3)
+        assert [(c.id, c.score) for c in found[:1]] == [(cable, 87.5)], asked
+    # a record naming it so is attached when the name is near enough (`threshold`)
+    summary = penalties(city, tmp_path, [{"subject_name": "长虹电缆制选有限公司"}])
+    assert outcome(summary) == {2: (works, "name")}

@@ -140,6 +140,25 @@ def test_indexes_no_query_reads_are_dropped(graph: Graph) -> None:
     assert schema_version(graph) == CURRENT_VERSION
 
 
+def test_migration_10_puts_the_folded_core_name_into_the_full_text_index(graph: Graph) -> None:
+    """A store migrated before migration 10 has the full-text index on the name as written
+    only; the migration makes it again over the name and the folded core."""
+    def fields() -> list[str]:
+        return graph.read("SHOW INDEXES YIELD name, properties WHERE name = 'subject_names' "
+                          "RETURN properties")[0]["properties"]
+
+    assert fields() == ["name", "nameNorm"]
+    graph.write("DROP INDEX subject_names")
+    graph.write("CREATE FULLTEXT INDEX subject_names FOR (n:Subject) ON EACH [n.name] "
+                "OPTIONS {indexConfig: {`fulltext.analyzer`: 'cjk'}}")
+    graph.write("MATCH (v:SchemaVersion) SET v.applied = [x IN v.applied WHERE x <> 10], "
+                "v.version = 9")
+    assert schema_version(graph) == 9
+    assert [m.version for m in migrate(graph)] == [10]
+    assert fields() == ["name", "nameNorm"]
+    assert schema_version(graph) == CURRENT_VERSION
+
+
 def test_a_held_monitoring_lock_of_the_previous_version_survives_migration_8(
         graph: Graph) -> None:
     """Before migration 8 monitoring's lock was a :MonitorLock node; the migration dropped it
