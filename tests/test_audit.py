@@ -127,6 +127,30 @@ def test_a_refused_request_is_audited_as_not_answered(world: str, api: Api,
     assert NUMBER not in json.dumps(logged, ensure_ascii=False)
 
 
+def test_a_request_refused_at_validation_is_audited(world: str, api: Api,
+                                                    services: Services) -> None:
+    """A request that fails GraphQL validation never executes, so no resolver or execution
+    hook saw it: a partner's sharedCheck without its required `purpose` argument, or a
+    request with more aliases than the limit, left no trace, while the same sharedCheck
+    with a blank purpose was on record. Both are kept now, with the header's purpose."""
+    calls = [
+        (f'{{ sharedCheck(ids: ["{S}"]) {{ id }} }}', "partner", "BAD_USER_INPUT"),
+        ("{ " + " ".join(f'a{n}: sharedCheck(ids: ["{S}"], purpose: "p") {{ id }}'
+                         for n in range(31)) + " }", "partner", "LIMIT_EXCEEDED"),
+        (f'{{ subject(id: "{S}") {{ id nope }} }}', "investigator", "BAD_USER_INPUT"),
+    ]
+    for query, role, code in calls:
+        response = api.client.post("/graphql", json={"query": query},
+                                   headers={**api.headers(role), "X-Purpose": "case-7"})
+        assert response.json()["errors"][0]["extensions"]["code"] == code
+    logged = [(e["actor"], e["operation"], e["subjects"], e.get("purpose"))
+              for e in events(services)]
+    assert logged == [
+        ("test-partner", "sharedCheck (not answered: BAD_USER_INPUT)", [], "case-7"),
+        ("test-partner", "sharedCheck (not answered: LIMIT_EXCEEDED)", [], "case-7"),
+        ("test-investigator", "subject (not answered: BAD_USER_INPUT)", [], "case-7")]
+
+
 def test_a_refusal_after_the_subject_was_found_names_it(world: str, api: Api,
                                                        services: Services) -> None:
     """A confirmEscalation refused once its subject was found (nothing proposed to confirm,

@@ -277,7 +277,11 @@ timeout_s = 2.5
      '\ntimeout = 3', "[partner.0.timeout]"),
     ('[[partner]]\ncity = "a"\ncode = "371600"\nurl = "https://x/graphql"\nkey = "secret-k"\n'
      '[[partner]]\ncity = "b"\ncode = "371600"\nurl = "https://y/graphql"\nkey = "secret-k"',
-     "371600 is given to two partners"),
+     "is bad: Value error, region code 371600 is given to two partners"),
+    # one city twice (a copied entry whose code alone was changed): which is which?
+    ('[[partner]]\ncity = "滨州"\ncode = "371600"\nurl = "https://x/graphql"\nkey = "secret-k"\n'
+     '[[partner]]\ncity = " 滨州 "\ncode = "371602"\nurl = "https://y/graphql"\nkey = "secret-k"',
+     "is bad: Value error, city 滨州 is given to two partners"),
     ("[[partner]\n", "partners file"),
     # the code is checked as the API's region arguments are: a known one, of six digits
     ('[[partner]]\ncity = "滨州"\ncode = "999999"\nurl = "https://x/graphql"\nkey = "secret-k"',

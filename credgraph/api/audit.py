@@ -194,7 +194,25 @@ class AuditReveals(SchemaExtension):
     recording anything (a partner asking for `subject`, a mutation refused, a batch over the
     limit), and every top-level field refused beside answered ones: who tried what, and the
     codes it was answered with — naming the subjects a resolver had found by the ids sent
-    before refusing (a `confirmEscalation` inside the notice period), none otherwise."""
+    before refusing (a `confirmEscalation` inside the notice period), none otherwise. A
+    request refused when its document was validated (a `sharedCheck` without its `purpose`
+    argument, more aliases than the limit) never executes: it is recorded here too."""
+
+    def on_validate(self) -> Iterator[None]:
+        yield
+        context = self.execution_context
+        errors = context.pre_execution_errors
+        request = context.context if isinstance(context.context, dict) else {}
+        who = request.get("principal")
+        if not errors or not isinstance(who, Principal):
+            return  # the common case: a valid document, executed (and audited) next
+        document = context.graphql_document
+        operation = "+".join(root_fields(document, context.operation_name)) or "query"
+        codes = sorted({classify(error).value for error in errors})
+        request["services"].audit.record(AuditEvent(
+            actor=who.name, role=who.role.value,
+            operation=f"{operation} (not answered: {', '.join(codes)})", subjects=(),
+            purpose=refusal_purpose(request)))
 
     def on_execute(self) -> Iterator[None]:
         REVEALED.set(set())

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+import unicodedata
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -108,7 +109,24 @@ class PartnersFile(BaseModel):
         doubled = sorted({c for c in codes if codes.count(c) > 1})
         if doubled:
             raise ValueError(f"region code {', '.join(doubled)} is given to two partners")
+        # the city is how a person tells results and errors apart: one name, one partner
+        # (a copied entry whose code alone was changed would answer twice under one name)
+        seen: dict[str, str] = {}  # compared name → the name as the first entry gives it
+        twice: list[str] = []
+        for partner in self.partner:
+            name = _city_name(partner.city)
+            if name not in seen:
+                seen[name] = partner.city.strip()
+            elif seen[name] not in twice:
+                twice.append(seen[name])
+        if twice:
+            raise ValueError(f"city {', '.join(twice)} is given to two partners")
         return self
+
+
+def _city_name(city: str) -> str:
+    """A city's name as two entries are compared: NFKC, spaces and case ignored."""
+    return "".join(unicodedata.normalize("NFKC", city).split()).casefold()
 
 
 def load_partners(path: Path | None) -> tuple[Partner, ...]:
@@ -129,5 +147,6 @@ def load_partners(path: Path | None) -> tuple[Partner, ...]:
     except ValidationError as exc:
         # the messages only, never `input` (it could be a key)
         problems = "; ".join(
-            f"[{'.'.join(str(p) for p in err['loc'])}] {err['msg']}" for err in exc.errors())
+            f"[{'.'.join(str(p) for p in err['loc'])}] {err['msg']}" if err["loc"]
+            else err["msg"] for err in exc.errors())
         raise PartnersError(f"partners file {path} is bad: {problems}") from None
