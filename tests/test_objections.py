@@ -397,12 +397,37 @@ def test_reload_after_resolutions_undoes_nothing(services: Services, api: Api,
     (folder / "penalties.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     refused = load()
     assert [(line, value) for line, value, _ in refused] == [(3, key(2))]
-    assert refused[0][2].startswith(f"corrected by an objection on {TODAY}: {key(2)}#v2 is in "
-                                    "force")
+    assert refused[0][2].startswith(f"corrected by an objection on {TODAY}: its latest version "
+                                    f"is {key(2)}#v2 (EXPIRED)")
     assert state(services.graph) == before
     corrected = services.graph.read("MATCH (r:Penalty {id: $id}) RETURN r.fine AS fine, "
                                     "r.severity AS severity", {"id": key(2) + "#v2"})
     assert corrected == [{"fine": 0.1, "severity": "轻微"}]
+
+
+def test_a_reload_after_two_corrections_names_the_latest_version(services: Services, api: Api,
+                                                                tmp_path: Path) -> None:
+    """A record corrected twice (…#v2, then …#v3): the refused row of the source names #v3,
+    the version that stands — it named #v2, which the second correction had revoked (found
+    by reloading a review bundle after correcting a corrected version)."""
+    folder = bundle(tmp_path / "bundle")
+
+    def load() -> list[tuple[str, str]]:
+        loader = BundleLoader(services.graph, services.rules, services.privacy,
+                              services.normaliser, today=TODAY)
+        summary = loader.load([folder], derive_contacts=False)
+        return [(r.value, r.reason) for r in summary.rejects]
+
+    assert load() == []
+    key = "德市监罚〔2025〕1号"
+    for version, corrections in ((key, {"fine": 1.0}), (key + "#v2", {"fine": 0.5})):
+        filed = ok(api, FILE, id=version, reason="罚款金额有误")["fileObjection"]
+        ok(api, RESOLVE, id=filed["id"], outcome="CORRECT", note="更正罚款金额",
+           corrections=corrections)
+    refused = load()
+    assert [value for value, _ in refused] == [key]
+    assert refused[0][1].startswith(f"corrected by an objection on {TODAY}: its latest version "
+                                    f"is {key}#v3 (ACTIVE)"), refused
 
 
 def test_a_licence_its_source_revoked_while_disputed_is_revoked_when_upheld(

@@ -608,8 +608,9 @@ class BundleLoader:
         """What the batch's records already stored decides, in one read — which are stored
         at all too, for the writer's choice of CREATE or MERGE. A record an
         objection corrected keeps its old version as it was and the corrected one in force
-        (SPEC §8): a later row of the source changes neither — it is refused, saying which
-        version stands, for the department to answer with a new objection. A record of a
+        (SPEC §8): a later row of the source changes neither — it is refused, naming the
+        latest version (`…#v3` once `…#v2` was corrected too), for the department to answer
+        with a new objection. A record of a
         file lacking some of the columns its derived values come from (a penalty's severity,
         a licence's status, a contract's default) derives them from what it stores in their
         place."""
@@ -625,10 +626,12 @@ class BundleLoader:
             stored = found.get(prepared.data["id"])
             prepared.stored = stored is not None
             if stored is not None and stored["current"] is not None:
+                now = f" ({stored['currentStatus']})" if stored.get("currentStatus") else ""
                 reject(line, column, prepared.data["id"],
-                       f"corrected by an objection on {stored['on']}: {stored['current']} is "
-                       "in force and the version before it is kept as it was; a later row of "
-                       "the source changes neither (file a new objection to change the record)")
+                       f"corrected by an objection on {stored['on']}: its latest version is "
+                       f"{stored['current']}{now} and every version before it is kept as it "
+                       "was; a later row of the source changes none of them (file a new "
+                       "objection to change the record)")
                 continue
             if stored is not None and stored["decided"] and (
                     moved := _moved_parties(prepared.data, stored["parties"])):

@@ -124,18 +124,24 @@ CALL (r, row) {{
 @cache
 def stored_records_statement(kind: RecordKind, inputs: tuple[str, ...]) -> str:
     """Of a batch's records, those stored: whether an objection corrected one (异议更正: the
-    version kept as it was, and the one in force beside it), the parties of one the credit
-    desk decided on (a repair or an objection, `decided`), and the `inputs` its derived
-    values come from, if any are asked (`sources.with_stored`)."""
+    version kept as it was, and the latest of the versions after it — `current`, with its
+    `currentStatus` —, which a second correction of `…#v2` makes `…#v3`), the parties of one
+    the credit desk decided on (a repair or an objection, `decided`), and the `inputs` its
+    derived values come from, if any are asked (`sources.with_stored`)."""
     fields = ", ".join(f".{prop}" for prop in inputs)
     projection = f", inputs: r {{{fields}}}" if inputs else ""
     desk = f"{Link.REPAIRS.value}|{Link.OBJECTS_TO.value}"
+    supersedes = Link.SUPERSEDES.value
     return f"""
 UNWIND $ids AS id
 MATCH (r:{RECORD_LABELS[kind].value} {{id: id}})
-WITH r, EXISTS {{ (r)<-[:{desk}]-() }} AS decided
-RETURN collect({{id: r.id, current: r.supersededBy, on: toString(r.revokedOn),
-                 status: r.status, decided: decided,
+WITH r, EXISTS {{ (r)<-[:{desk}]-() }} AS decided,
+     CASE WHEN r.supersededBy IS NULL THEN null
+          ELSE coalesce(head([(n)-[:{supersedes}*]->(r)
+                              WHERE NOT EXISTS {{ ()-[:{supersedes}]->(n) }}
+                              | n {{.id, .status}}]), {{id: r.supersededBy}}) END AS latest
+RETURN collect({{id: r.id, current: latest.id, currentStatus: latest.status,
+                 on: toString(r.revokedOn), status: r.status, decided: decided,
                  parties: CASE WHEN decided THEN [(s)-[h:{Link.HAS_RECORD.value}]->(r)
                                                   | [s.id, h.role]] ELSE [] END{projection}}})
        AS rows
