@@ -24,6 +24,8 @@ from credgraph.queries.integrity import (
     integrity_report,
     names,
     procurement_check,
+    rank_agencies,
+    rank_counties,
 )
 from credgraph.queries.neighbourhood import Edge
 from credgraph.rules import Rules
@@ -687,3 +689,21 @@ def test_a_back_dated_trail_does_not_tell_a_later_end() -> None:
                     facts={"asOf": "2025-06-30"})
     assert then.evidence(str) == ["O —任职（局长，2023-06-01 起）→ A"]
     assert later.evidence(str) == ["O —任职（局长，2023-06-01 起，至 2025-06-30）→ A"]
+
+
+def test_counties_tied_on_score_rank_by_severe_findings_first() -> None:
+    """庆云县 (two G5 一般, 5 + 5) and 临邑县 (one G5 严重, 10) both scored 90; the county
+    ranking put 庆云县 first for its two findings, while docs/rules.md ranks counties as agencies
+    (lowest score, then most 严重, then most findings) and the agency ranking beside it put 临邑县's
+    government first (found by the held-out review of 政务诚信)."""
+    def g5(agency: str, severity: Severity, weight: int, rid: str) -> Finding:
+        return Finding(IntegrityPattern.G5, severity, agency, [{"id": rid}], weight=weight)
+
+    found = [g5("QY", Severity.GENERAL, 5, "P1"), g5("QY", Severity.GENERAL, 5, "P2"),
+             g5("LY", Severity.SEVERE, 10, "L1")]
+    scores = rank_agencies(["QY", "LY"], found, 100)
+    assert [(a.agency, a.score, a.rank) for a in scores] == [("LY", 90, 1), ("QY", 90, 2)]
+    subjects = {"QY": {"region": "371423"}, "LY": {"region": "371424"}}
+    counties = rank_counties(scores, subjects, 100)
+    assert [(c.region, c.score, c.rank) for c in counties] == [("371424", 90, 1),
+                                                               ("371423", 90, 2)]

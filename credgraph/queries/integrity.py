@@ -826,7 +826,8 @@ def rank_agencies(agencies: list[str], found: list[Finding], base: int) -> list[
 def rank_counties(scores: list[AgencyScore], subjects: dict[str, dict[str, Any]],
                   base: int) -> list[CountyScore]:
     """Per county (the agency's 6-digit region; a city's own agencies under the city's code):
-    the base score less every deduction of its agencies, worst first."""
+    the base score less every deduction of its agencies, worst first as agencies are (lowest
+    score, then most 严重 findings, then most findings); ties by region code."""
     by_region: dict[str, list[AgencyScore]] = defaultdict(list)
     for score in scores:
         by_region[str(subjects.get(score.agency, {}).get("region") or "")].append(score)
@@ -834,7 +835,8 @@ def rank_counties(scores: list[AgencyScore], subjects: dict[str, dict[str, Any]]
     for region, members in by_region.items():
         deductions = sum(m.deductions for m in members)
         counties.append(CountyScore(region, _score(base, deductions), deductions, members))
-    counties.sort(key=lambda c: (c.score, -len(c.findings), c.region))
+    counties.sort(key=lambda c: (c.score, -sum(f.severity is Severity.SEVERE for f in c.findings),
+                                 -len(c.findings), c.region))
     for rank, county in enumerate(counties, 1):
         county.rank = rank
     return counties
