@@ -445,9 +445,15 @@ def test_g4_trail_names_the_superiors_of_the_signing_day(graph: Graph, rules: Ru
     record(graph, "S", "Listing", "L-S", listType="政府采购严重违法失信",
            listedOn=dt.date(2023, 12, 1), date=dt.date(2023, 12, 1))
     contract(graph, "KFQ", "S", "K-S", signed, amount=60.0, contractKind="政府采购")
-    [g4] = by_pattern(Tracer(graph, rules).trace(dt.date(2025, 6, 30)).findings, "G4")
+    traced = Tracer(graph, rules).trace(dt.date(2025, 6, 30))
+    [g4] = by_pattern(traced.findings, "G4")
     assert steps(g4) == [("KFQ", "SUBORDINATE_TO", "QY"), ("OK", "SERVES_IN", "KFQ"),
                          ("OQ", "SERVES_IN", "QY")]
+    # the summary names that trail as G1's and G2's do, its officials as those of the signing
+    # day: it had said 期间任职 (during a default) and left the superiors out
+    assert g4.summary(plain(traced.subjects)).endswith(
+        "；上级机关：庆云县人民政府；签订时任职：黄磊（庆云经济开发区管理委员会主任）、"
+        "林涛（庆云县人民政府县长）")
     # a default's trail still reads the chain of the report's date (G1, G2): the city's
     record(graph, "KFQ", "Judgment", "J-K", role="debtor", dueOn=dt.date(2025, 3, 1),
            amount=10.0, date=dt.date(2024, 12, 1))

@@ -415,12 +415,14 @@ class Finding:
         return SUMMARIES[self.pattern](self, name)
 
 
-def _officials_words(finding: Finding, name: Namer) -> str:
+def _officials_words(finding: Finding, name: Namer, label: str = "期间任职") -> str:
+    """The officials of the trail: 期间任职 for a default (who served while it lasted),
+    签订时任职 for an award (who served on the signing day)."""
     serving = [e for e in finding.path if e.type == SERVES_IN]
     if not serving:
         return ""
     people = "、".join(f"{name(e.source)}（{name(e.target)}{e.role or ''}）" for e in serving)
-    return f"；期间任职：{people}"
+    return f"；{label}：{people}"
 
 
 def _superiors_words(finding: Finding, name: Namer) -> str:
@@ -501,7 +503,7 @@ def _g4_words(finding: Finding, name: Namer) -> str:
     return (f"{name(finding.agency)} 于 {_day(finding.date)} 与 {name(finding.subject or '')} "
             f"签订合同 {contract['id']}（{contract.get('contractKind') or '合同'}，"
             f"{_amount(contract.get('amount'))}），签订时该供应商" + "；".join(reasons)
-            + _officials_words(finding, name))
+            + _superiors_words(finding, name) + _officials_words(finding, name, "签订时任职"))
 
 
 def _g5_words(finding: Finding, name: Namer) -> str:
