@@ -24,6 +24,8 @@ from credgraph.queries.integrity import (
     integrity_report,
     names,
     procurement_check,
+    rank_agencies,
+    rank_counties,
 )
 from credgraph.queries.neighbourhood import Edge
 from credgraph.rules import Rules
@@ -443,9 +445,15 @@ def test_g4_trail_names_the_superiors_of_the_signing_day(graph: Graph, rules: Ru
     record(graph, "S", "Listing", "L-S", listType="政府采购严重违法失信",
            listedOn=dt.date(2023, 12, 1), date=dt.date(2023, 12, 1))
     contract(graph, "KFQ", "S", "K-S", signed, amount=60.0, contractKind="政府采购")
-    [g4] = by_pattern(Tracer(graph, rules).trace(dt.date(2025, 6, 30)).findings, "G4")
+    traced = Tracer(graph, rules).trace(dt.date(2025, 6, 30))
+    [g4] = by_pattern(traced.findings, "G4")
     assert steps(g4) == [("KFQ", "SUBORDINATE_TO", "QY"), ("OK", "SERVES_IN", "KFQ"),
                          ("OQ", "SERVES_IN", "QY")]
+    # the summary names that trail as G1's and G2's do, its officials as those of the signing
+    # day: it had said 期间任职 (during a default) and left the superiors out
+    assert g4.summary(plain(traced.subjects)).endswith(
+        "；上级机关：庆云县人民政府；签订时任职：黄磊（庆云经济开发区管理委员会主任）、"
+        "林涛（庆云县人民政府县长）")
     # a default's trail still reads the chain of the report's date (G1, G2): the city's
     record(graph, "KFQ", "Judgment", "J-K", role="debtor", dueOn=dt.date(2025, 3, 1),
            amount=10.0, date=dt.date(2024, 12, 1))
@@ -687,3 +695,21 @@ def test_a_back_dated_trail_does_not_tell_a_later_end() -> None:
                     facts={"asOf": "2025-06-30"})
     assert then.evidence(str) == ["O —任职（局长，2023-06-01 起）→ A"]
     assert later.evidence(str) == ["O —任职（局长，2023-06-01 起，至 2025-06-30）→ A"]
+
+
+def test_counties_tied_on_score_rank_by_severe_findings_first() -> None:
+    """庆云县 (two G5 一般, 5 + 5) and 临邑县 (one G5 严重, 10) both scored 90; the county
+    ranking put 庆云县 first for its two findings, while docs/rules.md ranks counties as agencies
+    (lowest score, then most 严重, then most findings) and the agency ranking beside it put 临邑县's
+    government first (found by the held-out review of 政务诚信)."""
+    def g5(agency: str, severity: Severity, weight: int, rid: str) -> Finding:
+        return Finding(IntegrityPattern.G5, severity, agency, [{"id": rid}], weight=weight)
+
+    found = [g5("QY", Severity.GENERAL, 5, "P1"), g5("QY", Severity.GENERAL, 5, "P2"),
+             g5("LY", Severity.SEVERE, 10, "L1")]
+    scores = rank_agencies(["QY", "LY"], found, 100)
+    assert [(a.agency, a.score, a.rank) for a in scores] == [("LY", 90, 1), ("QY", 90, 2)]
+    subjects = {"QY": {"region": "371423"}, "LY": {"region": "371424"}}
+    counties = rank_counties(scores, subjects, 100)
+    assert [(c.region, c.score, c.rank) for c in counties] == [("371424", 90, 1),
+                                                               ("371423", 90, 2)]

@@ -415,12 +415,14 @@ class Finding:
         return SUMMARIES[self.pattern](self, name)
 
 
-def _officials_words(finding: Finding, name: Namer) -> str:
+def _officials_words(finding: Finding, name: Namer, label: str = "期间任职") -> str:
+    """The officials of the trail: 期间任职 for a default (who served while it lasted),
+    签订时任职 for an award (who served on the signing day)."""
     serving = [e for e in finding.path if e.type == SERVES_IN]
     if not serving:
         return ""
     people = "、".join(f"{name(e.source)}（{name(e.target)}{e.role or ''}）" for e in serving)
-    return f"；期间任职：{people}"
+    return f"；{label}：{people}"
 
 
 def _superiors_words(finding: Finding, name: Namer) -> str:
@@ -501,7 +503,7 @@ def _g4_words(finding: Finding, name: Namer) -> str:
     return (f"{name(finding.agency)} 于 {_day(finding.date)} 与 {name(finding.subject or '')} "
             f"签订合同 {contract['id']}（{contract.get('contractKind') or '合同'}，"
             f"{_amount(contract.get('amount'))}），签订时该供应商" + "；".join(reasons)
-            + _officials_words(finding, name))
+            + _superiors_words(finding, name) + _officials_words(finding, name, "签订时任职"))
 
 
 def _g5_words(finding: Finding, name: Namer) -> str:
@@ -826,7 +828,8 @@ def rank_agencies(agencies: list[str], found: list[Finding], base: int) -> list[
 def rank_counties(scores: list[AgencyScore], subjects: dict[str, dict[str, Any]],
                   base: int) -> list[CountyScore]:
     """Per county (the agency's 6-digit region; a city's own agencies under the city's code):
-    the base score less every deduction of its agencies, worst first."""
+    the base score less every deduction of its agencies, worst first as agencies are (lowest
+    score, then most 严重 findings, then most findings); ties by region code."""
     by_region: dict[str, list[AgencyScore]] = defaultdict(list)
     for score in scores:
         by_region[str(subjects.get(score.agency, {}).get("region") or "")].append(score)
@@ -834,7 +837,8 @@ def rank_counties(scores: list[AgencyScore], subjects: dict[str, dict[str, Any]]
     for region, members in by_region.items():
         deductions = sum(m.deductions for m in members)
         counties.append(CountyScore(region, _score(base, deductions), deductions, members))
-    counties.sort(key=lambda c: (c.score, -len(c.findings), c.region))
+    counties.sort(key=lambda c: (c.score, -sum(f.severity is Severity.SEVERE for f in c.findings),
+                                 -len(c.findings), c.region))
     for rank, county in enumerate(counties, 1):
         county.rank = rank
     return counties
