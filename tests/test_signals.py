@@ -77,6 +77,31 @@ def test_contract_default_is_a_signal_of_the_counterparty(graph: Graph, rules: R
     assert len(assess(graph, rules, "S", 1, AS_OF - dt.timedelta(days=11)).signals) == 1
 
 
+def test_government_default_is_a_signal_of_the_agency(graph: Graph, rules: Rules) -> None:
+    """SPEC §8 'contract default by the subject': the agency is the subject of its own
+    default (政府方违约) — explicit, or a blank 政府方违约 on an overdue contract the
+    counterparty did not default on (G2's reading); never the counterparty's."""
+    subject(graph, "A", "德州市某局", "AGENCY")
+    subject(graph, "S", "德州甲公司")
+    due = AS_OF - dt.timedelta(days=100)
+    for cid, props in (("HT-gov", {"govDefault": True}),
+                       ("HT-blank", {}),
+                       ("HT-theirs", {"subjectDefault": True}),
+                       ("HT-no", {"govDefault": False}),
+                       ("HT-done", {"govDefault": True, "fulfilledUndated": True}),
+                       ("HT-later", {"govDefault": True, "due": AS_OF})):
+        record(graph, "S", "Contract", cid, role="counterparty", date=dt.date(2025, 1, 1),
+               dueOn=props.pop("due", due), **props)
+        graph.write("MATCH (a {id: 'A'}), (c:Contract {id: $c}) "
+                    "CREATE (a)-[:HAS_RECORD {role: 'agency'}]->(c)", {"c": cid})
+    result = assess(graph, rules, "A", 1, AS_OF)
+    weight = rules.risk.signals.contract_default
+    assert sorted((s.record["id"], s.weight) for s in result.signals) == [
+        ("HT-blank", weight), ("HT-gov", weight)]
+    assert result.own_risk == pytest.approx(1 - (1 - decayed(weight, due)) ** 2)
+    assert own_ids(graph, rules, "S") == {"HT-theirs"}  # the counterparty's own default only
+
+
 def test_disputed_records_count_and_are_flagged(graph: Graph, rules: Rules) -> None:
     subject(graph, "S", "德州甲公司")
     for rid, status in (("P-active", "ACTIVE"), ("P-disputed", "DISPUTED"),

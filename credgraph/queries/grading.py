@@ -44,7 +44,8 @@ _INPUTS = f"""
             WHERE {label_predicate("r", SIGNAL_RECORDS)} AND r.date <= $asOf
               AND {in_force("r")}
             | {{role: h.role, record: r {{.id, .kind, .severity, .status, .date, .publicityUntil,
-                 .removedOn, .listType, .dueOn, .fulfilledOn, .subjectDefault}}}}],
+                 .removedOn, .listType, .dueOn, .fulfilledOn, .subjectDefault,
+                 .govDefault, .fulfilledUndated}}}}],
   escalation: head([(s)-[:{Link.HAS_ESCALATION.value}]->(e)
                     | e {{.history, .level, .status, .since}}])"""
 

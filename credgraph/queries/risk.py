@@ -47,7 +47,7 @@ RETURN collect(s {{{SUBJECT_SUMMARY}, records: [
   WHERE {label_predicate("r", SIGNAL_RECORDS)} AND r.date <= $asOf
   | {{role: h.role, record: r {{.id, .kind, .domain, .severity, .status, .date, .title,
        {record_authority()}, .publicityUntil, .removedOn, .listType, .dueOn, .fulfilledOn,
-       .subjectDefault, .repairedOn, .revokedOn, .correctedOn,
+       .subjectDefault, .govDefault, .fulfilledUndated, .repairedOn, .revokedOn, .correctedOn,
        objections: {RECORD_OBJECTIONS}}}}}]}}) AS rows
 """
 
@@ -205,10 +205,12 @@ class RiskModel:
             weight = self.signal_weights.judgment_unfulfilled
             date = due
         elif kind == RecordKind.CONTRACT:
-            # the counterparty's default (相对方违约) counts from its due date, until fulfilled
+            # a default by the subject counts from its due date, until fulfilled: the
+            # counterparty's (相对方违约), or — the subject being the government side — the
+            # agency's (政府方违约), as G2 reads it (docs/rules.md [contracts])
             due = as_date(record.get("dueOn"))
             fulfilled = as_date(record.get("fulfilledOn"))
-            if role != PartyRole.COUNTERPARTY or not record.get("subjectDefault") or (
+            if not defaulted_by(role, record) or (
                     due is None or due >= as_of
                     or (fulfilled is not None and fulfilled <= as_of)):
                 return None
@@ -221,6 +223,22 @@ class RiskModel:
         return Signal(record, str(record.get("domain") or "other"), weight,
                       self.decay(weight, date, as_of),
                       status_as_of(record, as_of) == RecordStatus.DISPUTED.value)
+
+
+def defaulted_by(role: str, record: dict[str, Any]) -> bool:
+    """Whether a contract's party in `role` is the one that defaulted on it, by what its source
+    said: the counterparty when the 履约状态 names its default (`subjectDefault`); the agency
+    (政府方) when 政府方违约 is 是, or is blank and the counterparty is not the one in default —
+    unless the 履约状态 says it was performed, the day not given (`fulfilledUndated`). The
+    agency's side is G2's (queries/integrity.g2_query), whose due-date and fulfilment tests
+    the caller adds."""
+    if role == PartyRole.COUNTERPARTY:
+        return bool(record.get("subjectDefault"))
+    if role == PartyRole.AGENCY:
+        government = record.get("govDefault")
+        return not record.get("fulfilledUndated") and (
+            government is True or (government is None and not record.get("subjectDefault")))
+    return False
 
 
 def strongest_paths(hood: Neighbourhood, model: RiskModel) -> dict[str, tuple[float, list[Edge]]]:
