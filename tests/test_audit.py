@@ -138,6 +138,9 @@ def test_a_request_refused_at_validation_is_audited(world: str, api: Api,
         ("{ " + " ".join(f'a{n}: sharedCheck(ids: ["{S}"], purpose: "p") {{ id }}'
                          for n in range(31)) + " }", "partner", "LIMIT_EXCEEDED"),
         (f'{{ subject(id: "{S}") {{ id nope }} }}', "investigator", "BAD_USER_INPUT"),
+        # a field no schema has is kept as such: its name may hold anything, an ID number too
+        (f'{{ subject(id: "{S}") {{ id }} x{NUMBER}: subject(id: "{S}") {{ id }} '
+         f'y{NUMBER} {{ id }} z{"q" * 5000} }}', "investigator", "BAD_USER_INPUT"),
     ]
     for query, role, code in calls:
         response = api.client.post("/graphql", json={"query": query},
@@ -148,7 +151,9 @@ def test_a_request_refused_at_validation_is_audited(world: str, api: Api,
     assert logged == [
         ("test-partner", "sharedCheck (not answered: BAD_USER_INPUT)", [], "case-7"),
         ("test-partner", "sharedCheck (not answered: LIMIT_EXCEEDED)", [], "case-7"),
-        ("test-investigator", "subject (not answered: BAD_USER_INPUT)", [], "case-7")]
+        ("test-investigator", "subject (not answered: BAD_USER_INPUT)", [], "case-7"),
+        ("test-investigator", "subject+unknown field (not answered: BAD_USER_INPUT)", [],
+         "case-7")]
 
 
 def test_a_refusal_after_the_subject_was_found_names_it(world: str, api: Api,

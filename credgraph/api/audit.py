@@ -206,8 +206,13 @@ class AuditReveals(SchemaExtension):
         who = request.get("principal")
         if not errors or not isinstance(who, Principal):
             return  # the common case: a valid document, executed (and audited) next
-        document = context.graphql_document
-        operation = "+".join(root_fields(document, context.operation_name)) or "query"
+        # an invalid document may name fields no schema has (`{ x<ID number> }`): kept as such
+        schema = context.schema._schema
+        known = {name for root in (schema.query_type, schema.mutation_type) if root
+                 for name in root.fields}
+        asked = root_fields(context.graphql_document, context.operation_name)
+        operation = "+".join(dict.fromkeys(
+            name if name in known else "unknown field" for name in asked)) or "query"
         codes = sorted({classify(error).value for error in errors})
         request["services"].audit.record(AuditEvent(
             actor=who.name, role=who.role.value,
