@@ -303,6 +303,38 @@ def test_run_twice_changes_nothing(city: Graph, rules: Rules) -> None:
         "A": "FOCUS", "C": "SEVERE_PROPOSED"}
 
 
+def test_a_run_of_an_earlier_date_finding_the_same_level_says_so(city: Graph,
+                                                                 rules: Rules) -> None:
+    """A run dated ten days before the history's first event found A, B and C at the levels
+    they hold ('unchanged') and wrote nothing: every answer as of that date — the list, the
+    grade — read the history and found no escalation standing (a held-out review: 3 listed
+    as of a date whose own run counted 14). The run says so by an event of its date; the
+    proposal of record keeps its notice period."""
+    earlier = AS_OF - dt.timedelta(days=10)
+    run(city, rules)
+    assert run(city, rules, earlier) == {"created": 0, "raised": 0, "unchanged": 3,
+                                         "lifted": 0, "lowered": 0}
+    before = snapshot(city)
+    assert run(city, rules, earlier)["unchanged"] == 3
+    assert snapshot(city) == before  # a second run of that date writes nothing
+
+    def listed(day: dt.date) -> dict[str, tuple[str, dt.date, dt.date | None]]:
+        page = list_escalations(city, rules, day, None, None, 50, None)
+        return {row["subject"]: (row["level"], row["since"], as_date(row["proposedOn"]))
+                for row in page.rows}
+
+    assert listed(earlier) == {"A": ("FOCUS", earlier, None), "B": ("FOCUS", earlier, None),
+                               "C": ("SEVERE_PROPOSED", earlier, earlier)}
+    assert listed(earlier - dt.timedelta(days=1)) == {}
+    assert listed(AS_OF)["C"] == ("SEVERE_PROPOSED", earlier, AS_OF)
+    assert credit_grades(city, rules, ["C"], earlier)["C"].grade == "D"
+    c = node(city, "C")
+    assert actions(c) == ["created", "updated"]
+    assert c["proposedOn"].to_native() == AS_OF
+    with pytest.raises(EscalationRefused, match=f"on or after {AS_OF + dt.timedelta(days=30)}"):
+        confirm_escalation(city, rules, "C", "确认", "admin-1", AS_OF + dt.timedelta(days=29))
+
+
 def test_lifted_not_deleted_raised_keeps_history(city: Graph, rules: Rules) -> None:
     run(city, rules)
     city.write("MATCH (p:Penalty {id: 'A0'}) SET p.status = 'REVOKED', p.revokedOn = $d",

@@ -402,7 +402,7 @@ ESCALATION_FIELDS = (".id, .subject, .level, .status, .since, .openedOn, .propos
 
 STORED = f"""
 MATCH (e:{_ESC})
-RETURN collect(e {{{ESCALATION_FIELDS},
+RETURN collect(e {{{ESCALATION_FIELDS}, .history,
   triggers: [(e)-[:{_TRIGGERED_BY}]->(r) | [r.kind, r.id]]}}) AS rows
 """
 
@@ -616,7 +616,10 @@ def _change(rules: Rules, as_of: dt.date, item: Wanted | None, node: Stored | No
             and props["reasons"] == list(node.row.get("reasons") or [])
             and props["propagatedFrom"] == sorted(node.propagated_from)
             and props["repairBlockedUntil"] == node.repair_blocked_until)
-    if same:
+    # a run dated before the history's first event (or at another level then) finds the level
+    # standing: said by an event of its date, or every answer as of that date would miss it
+    then = state_on(node.row, as_of)
+    if same and then is not None and then.level is level:
         return None
     return Change(item.subject, UPDATED, revision, props, item.triggers,
                   _event(UPDATED, level.value, as_of, actor, note, item.rules,
@@ -1048,6 +1051,11 @@ def as_it_stood(row: Mapping[str, Any], state: StateOn, as_of: dt.date,
     else:
         triggers = list(row.get("triggers") or [])
     proposed = state.since if state.level is EscalationLevel.SEVERE_PROPOSED else None
+    if proposed is not None and row.get("level") == state.level.value and by_then(
+            row.get("proposedOn")) and as_date(row.get("proposedOn")):
+        # the proposal of record, made by then: its notice period is the one confirmation
+        # keeps, though a run of an earlier date found the level standing before it
+        proposed = as_date(row.get("proposedOn"))
     shown: dict[str, Any] = {
         "triggers": [r for r in triggers if by_then(r.get("date"))],
         "proposedOn": proposed,
