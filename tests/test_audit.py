@@ -472,3 +472,25 @@ def test_keys_list_and_revoke_cli(world: str, settings: Settings, services: Serv
     response = client.post("/graphql", json={"query": "{ __typename }"},
                            headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 401
+
+
+def test_a_mutations_event_is_written_before_its_answer(world: str, api: Api,
+                                                       services: Services) -> None:
+    """Audit events wait in a queue for the writer (up to CREDGRAPH_AUDIT_FLUSH_MS): a server
+    killed right after answering a requestRepair left the repair granted and the log without
+    it (a held-out review, kill -9 after the reply). A mutation's events are written before
+    its answer; a query's still wait for the writer's batch."""
+    services.audit.interval = 60.0  # the writer gathers for a minute: only a flush writes
+
+    def stored() -> list[str]:
+        return [row["op"] for row in services.graph.read(
+            "MATCH (e:AuditEvent) RETURN e.operation AS op ORDER BY e.at")]
+
+    ok(api, f'{{ subject(id: "{S}") {{ id }} }}', "investigator")
+    assert stored() == []
+    ok(api, 'mutation { fileObjection(recordId: "P-1", reason: "有误") { id } }')
+    assert stored() == ["subject", "fileObjection"]
+    body = api.query('mutation { resolveObjection(id: "O-none", outcome: UPHOLD, note: "x") '
+                     '{ id } }', "admin")
+    assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    assert stored()[-1] == "resolveObjection (not answered: NOT_FOUND)"

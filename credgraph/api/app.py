@@ -46,7 +46,7 @@ from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.scalar import ScalarDefinition
 
 from credgraph.api import desk
-from credgraph.api.audit import AuditReveals
+from credgraph.api.audit import AuditReveals, MutationsAuditedFirst
 from credgraph.api.auth import KeyStore, Principal, RateLimiter, Role
 from credgraph.api.errors import (
     UNREACHABLE,
@@ -142,7 +142,8 @@ def build_schema(services: Services) -> strawberry.Schema:
         city_wide=frozenset(section.city_wide_fields),
         max_city_wide=section.city_wide_per_request)
     schema = Schema(query=Query, mutation=Mutation, execution_context_class=LeanExecutionContext,
-                    extensions=[lambda: PreparedDocuments(documents), AuditReveals,
+                    extensions=[lambda: PreparedDocuments(documents), MutationsAuditedFirst,
+                                AuditReveals,
                                 RoleIntrospection],
                     scalar_overrides={dt.date: STRICT_DATE})
     queries = set(schema._schema.query_type.fields) if schema._schema.query_type else set()

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Iterable, Iterator
+import logging
+from collections.abc import AsyncIterator, Iterable, Iterator
 from contextvars import ContextVar
 from typing import Any
 from urllib.parse import unquote
@@ -25,6 +26,7 @@ from graphql import (
 )
 from strawberry.extensions import SchemaExtension
 from strawberry.types import Info
+from strawberry.types.graphql import OperationType
 
 from credgraph.api.auth import KEY_NAME_MAX, Principal
 from credgraph.api.errors import ErrorCode, api_error, classify
@@ -53,6 +55,7 @@ from credgraph.queries.subjects import candidate_keys
 from credgraph.schema.identifiers import IdentifierError, is_person_number
 from credgraph.schema.privacy import Privacy, scrub
 
+log = logging.getLogger("credgraph.api")
 PURPOSE_HEADER = "x-purpose"
 # A sharing field's `purpose` argument once it has passed its checks, kept in the request's
 # context for the event of a refusal that comes after them (a batch over its limit, a partner
@@ -254,6 +257,26 @@ class AuditReveals(SchemaExtension):
             context["services"].audit.record(AuditEvent(
                 actor=who.name, role=who.role.value, operation=beside[0], subjects=beside[1],
                 purpose=refusal_purpose(context)))
+
+
+class MutationsAuditedFirst(SchemaExtension):
+    """A mutation's events are written before its answer leaves: queued, they waited up to
+    `CREDGRAPH_AUDIT_FLUSH_MS` for the writer, so a server killed right after answering left
+    a committed repair or confirmation with no trace in the log (SPEC §8: every step is
+    audited). Listed before `AuditReveals`, so that the events it records after execution
+    are written too; queries keep the writer's batching."""
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        yield
+        context = self.execution_context
+        request = context.context if isinstance(context.context, dict) else {}
+        svc = request.get("services")
+        if svc is None or context.operation_type is not OperationType.MUTATION:
+            return
+        try:
+            await in_thread(svc.audit.flush)
+        except Exception as exc:  # Neo4j away: the events stay queued, the writer retries
+            log.error("a mutation's audit events are not written yet: %s", type(exc).__name__)
 
 
 @strawberry.type
