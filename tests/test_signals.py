@@ -89,7 +89,9 @@ def test_government_default_is_a_signal_of_the_agency(graph: Graph, rules: Rules
                        ("HT-theirs", {"subjectDefault": True}),
                        ("HT-no", {"govDefault": False}),
                        ("HT-done", {"govDefault": True, "fulfilledUndated": True}),
-                       ("HT-later", {"govDefault": True, "due": AS_OF})):
+                       ("HT-later", {"govDefault": True, "due": AS_OF}),
+                       # the counterparty's default, performed since on a day not given
+                       ("HT-paid", {"subjectDefault": True, "fulfilledUndated": True})):
         record(graph, "S", "Contract", cid, role="counterparty", date=dt.date(2025, 1, 1),
                dueOn=props.pop("due", due), **props)
         graph.write("MATCH (a {id: 'A'}), (c:Contract {id: $c}) "

@@ -229,15 +229,17 @@ def defaulted_by(role: str, record: dict[str, Any]) -> bool:
     """Whether a contract's party in `role` is the one that defaulted on it, by what its source
     said: the counterparty when the 履约状态 names its default (`subjectDefault`); the agency
     (政府方) when 政府方违约 is 是, or is blank and the counterparty is not the one in default —
-    unless the 履约状态 says it was performed, the day not given (`fulfilledUndated`). The
+    neither when the 履约状态 says it was performed, the day not given (`fulfilledUndated`:
+    乙方违约，已履约 counted for ever, as though never performed). The
     agency's side is G2's (queries/integrity.g2_query), whose due-date and fulfilment tests
     the caller adds."""
+    if record.get("fulfilledUndated"):
+        return False
     if role == PartyRole.COUNTERPARTY:
         return bool(record.get("subjectDefault"))
     if role == PartyRole.AGENCY:
         government = record.get("govDefault")
-        return not record.get("fulfilledUndated") and (
-            government is True or (government is None and not record.get("subjectDefault")))
+        return government is True or (government is None and not record.get("subjectDefault"))
     return False
 
 
