@@ -46,6 +46,10 @@ def candidate_keys(value: str, privacy: Privacy) -> list[str]:
         raise IdentifierError("length", "15 digits: a first-generation ID number (一代身份证) "
                                         "is not a key here; give the 18-digit ID number (a "
                                         "USCC has 18 characters too)")
+    if len(text) != 18 and text[:-1].isdigit() and (text[-1:].isdigit() or text[-1:] == "X"):
+        # digits alone are an ID number as likely as a USCC: not told as a USCC's length
+        raise IdentifierError("length", f"an id is a USCC or an ID number, 18 characters; "
+                                        f"this one has {len(text)}")
     if is_person_number(text):
         # 18 digits with a date at positions 7-14: an ID number, whose errors are reported.
         return [privacy.person_key(parse_id_number(text))]
