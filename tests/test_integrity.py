@@ -713,3 +713,20 @@ def test_counties_tied_on_score_rank_by_severe_findings_first() -> None:
     counties = rank_counties(scores, subjects, 100)
     assert [(c.region, c.score, c.rank) for c in counties] == [("371424", 90, 1),
                                                                ("371423", 90, 2)]
+
+
+def test_g3_list_puts_the_worst_first(conflict_world: Graph, rules: Rules) -> None:
+    """conflictsOfInterest is a list of its own, not a report by agency: a 一般 finding of an
+    agency whose code sorts first came before the 严重 one of another (a held-out review)."""
+    graph = conflict_world
+    agency(graph, "E", "齐河县农业农村局", "371425")
+    official(graph, "O3", "赵志刚", "E", "科长", start=dt.date(2018, 1, 1))
+    subject(graph, "H3", "德州志刚控股有限公司", region="371425")
+    subject(graph, "Z3", "齐河县志刚建设有限公司", region="371425")
+    relate(graph, "O3", "H3", "SHAREHOLDER", ratio=0.6, start=dt.date(2016, 1, 1))
+    relate(graph, "H3", "Z3", "SHAREHOLDER", ratio=0.5, start=dt.date(2016, 1, 1))
+    contract(graph, "E", "Z3", "C-e-owner", SIGNED)
+    found = Tracer(graph, rules).conflicts(AS_OF).findings
+    assert [(f.records[0]["id"], f.severity.value) for f in found][:1] == [("C-spouse", "严重")]
+    assert [f.severity.value for f in found] == ["严重", "一般", "一般"]
+    assert [f.agency for f in found if f.severity.value == "一般"] == ["E", "F"]

@@ -589,7 +589,11 @@ class Tracer:
         params = parameters(self.rules, as_of, agency=agency, official=official)
         scope = "official" if official else "agency" if agency else "city"
         found, truncated = self.g3(params, scope)
-        return self.finish(as_of, found, truncated)
+        findings = self.finish(as_of, found, truncated)
+        # a list of its own, not a report by agency: the worst first (严重 before 一般)
+        findings.findings.sort(key=lambda f: (SEVERITY_ORDER[f.severity], -f.weight, f.agency,
+                                              f.key))
+        return findings
 
     def finish(self, as_of: dt.date, found: list[Finding], truncated: bool) -> Findings:
         for finding in found:
