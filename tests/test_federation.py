@@ -132,8 +132,8 @@ def by_city(answer: dict[str, Any]) -> dict[str, Any]:
     return {r["city"]: r for r in answer["results"]} | {e["city"]: e for e in answer["errors"]}
 
 
-def test_federated_check_across_cities(federating: Api, home: str,
-                                       partner_city: PartnerCity) -> None:
+def test_federated_check_across_cities(federating: Api, home: str, partner_city: PartnerCity,
+                                       caplog: pytest.LogCaptureFixture) -> None:
     ids = [SHARED_COMPANY, BZ_COMPANY, SHARED_PERSON, "not-an-id"]
     body = federating.query(FEDERATED, "investigator", ids=ids, purpose="招投标 资格审查")
     assert "errors" not in body, body
@@ -180,6 +180,14 @@ def test_federated_check_across_cities(federating: Api, home: str,
     assert cities["东营"]["message"] == "refused our key (HTTP 401 UNAUTHENTICATED)"
     assert not raw_id_numbers(federating.last_text)
     assert "张" not in federating.last_text and "滨城区" not in federating.last_text
+    # an operator hears of a failing partner too: a log line and a counter per partner
+    warned = [r.getMessage() for r in caplog.records if "did not answer federatedCheck" in
+              r.getMessage()]
+    assert len(warned) == 6 and warned[0].startswith(
+        "partner 沧州 (130900) did not answer federatedCheck: unreachable (ConnectError)")
+    metrics = federating.client.get("/metrics", headers=federating.headers("admin")).text
+    assert 'credgraph_partner_failures_total{partner="131100"} 1.0' in metrics
+    assert 'partner="371600"' not in metrics
 
 
 def test_partner_city_audits_our_call(federating: Api, partner_city: PartnerCity) -> None:

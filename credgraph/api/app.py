@@ -275,7 +275,7 @@ class CredGraphQL(GraphQL[dict[str, Any], None]):
             response.headers["content-type"] = GRAPHQL_RESPONSE
         TODAY.set(self.services.today())
         return {"services": self.services, "request": request, "response": response,
-                "principal": request.scope.get("principal")}
+                "principal": request.scope.get("principal"), "metrics": self.metrics}
 
     def create_response(self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
                         sub_response: Response) -> Response:

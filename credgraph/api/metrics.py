@@ -24,6 +24,10 @@ class Metrics:
                                  ["path"], registry=self.registry)
         self.errors = Counter("credgraph_graphql_errors_total", "GraphQL errors by code",
                               ["code"], registry=self.registry)
+        self.partner_failures = Counter(
+            "credgraph_partner_failures_total",
+            "federatedCheck calls a partner city did not answer, by its region code",
+            ["partner"], registry=self.registry)
 
 
 class MonitorCollector(Collector):

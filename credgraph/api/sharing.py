@@ -4,6 +4,7 @@ call, and `federatedCheck`, which asks every configured partner city at once."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import unicodedata
 
 import strawberry
@@ -23,6 +24,8 @@ from credgraph.queries.sharing import (
     take_quota,
 )
 from credgraph.sharing.client import CityAnswer, StatusAnswer, ask_partners
+
+log = logging.getLogger("credgraph.api")
 
 
 @strawberry.type(description="Penalties in force of one domain (领域)")
@@ -154,6 +157,13 @@ class SharingQuery:
         keys = list(dict.fromkeys(a.key for a in asked if a.key))
         await on_record(info, "federatedCheck", keys, why)
         answers = await ask_partners(svc.partners, asked, why, svc.rules.sharing)
+        for failed in (a for a in answers if not isinstance(a, CityAnswer)):
+            # an operator hears of a partner that keeps failing, not only the investigator
+            log.warning("partner %s (%s) did not answer federatedCheck: %s (%d ms)",
+                        failed.partner.city, failed.partner.code, failed.message,
+                        failed.elapsed_ms)
+            if (metrics := info.context.get("metrics")) is not None:
+                metrics.partner_failures.labels(failed.partner.code).inc()
         return FederatedResult(
             results=[CityResult(city=a.partner.city, code=a.partner.code,
                                 statuses=[SharedStatus.from_partner(s) for s in a.statuses],
