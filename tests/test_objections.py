@@ -199,6 +199,15 @@ def test_a_corrected_version_can_be_objected_to_again(world: Graph, api: Api) ->
     chain = world.read("MATCH p = (:Penalty {id: 'P-1#v3'})-[:SUPERSEDES*]->(:Penalty {id: 'P-1'})"
                        " RETURN [n IN nodes(p) | n.status] AS statuses")
     assert chain == [{"statuses": ["ACTIVE", "REVOKED", "REVOKED"]}]
+    # the id as first known is told to be corrected, with the version to ask about instead
+    for old in ("P-1", "P-1#v2"):
+        refused = failure(api, FILE, id=old, reason="再次异议")
+        assert refused["message"].endswith(
+            "corrected: the version in force is P-1#v3; there is nothing left to object to")
+        repair = ok(api, 'mutation($id: ID!) { requestRepair(recordId: $id, commitment: "承诺") '
+                         '{ eligible reason } }', id=old)["requestRepair"]
+        assert not repair["eligible"]
+        assert "corrected: the version in force is P-1#v3: " in repair["reason"]
 
 
 def test_correct_without_fields_makes_a_new_version_of_the_same(world: Graph,

@@ -43,6 +43,7 @@ from credgraph.queries.repair import (
     find_record,
     naming,
     record_subjects,
+    revoked_words,
 )
 from credgraph.rules import Rules
 
@@ -124,8 +125,7 @@ def file_objection(graph: Graph, record_id: str, reason: str, actor: str, role: 
                           f"{record.get('currentStatus')!r}); an objection to that goes to its "
                           "issuing authority, whose corrected row a later load applies")
         if status == RecordStatus.REVOKED:
-            raise Refused(f"{record_id} was revoked on {as_date(record.get('revokedOn'))}; "
-                          "there is nothing left to object to")
+            raise Refused(f"{revoked_words(record)}; there is nothing left to object to")
         if status == RecordStatus.REPAIRED:
             raise Refused(f"{record_id} was repaired on {as_date(record.get('repairedOn'))} and no "
                           "longer counts; an objection to it goes to its issuing authority")

@@ -85,7 +85,11 @@ RETURN collect(r {{.*,
   issuer: head([(r)-[:{Link.ISSUED_BY.value}]->(a) | a.id]),
   openObjections: [(o:{OBJECTION})-[:{Link.OBJECTS_TO.value}]->(r)
                    WHERE o.status = $open | o.id],
-  repairs: [(x:{REPAIR})-[:{REPAIRS}]->(r) | x {{.id, .grantedOn}}]}}) AS rows
+  repairs: [(x:{REPAIR})-[:{REPAIRS}]->(r) | x {{.id, .grantedOn}}],
+  latest: CASE WHEN r.supersededBy IS NULL THEN null
+               ELSE head([(n)-[:{Link.SUPERSEDES.value}*]->(r)
+                          WHERE NOT EXISTS {{ ()-[:{Link.SUPERSEDES.value}]->(n) }} | n.id]) END
+}}) AS rows
 """
 
 
@@ -99,6 +103,14 @@ def find_record(graph: Graph, record_id: str) -> dict[str, Any]:
         kinds = ", ".join(sorted(str(row.get("kind")) for row in rows))
         raise Refused(f"the id {record_id!r} names records of several kinds ({kinds})")
     return rows[0]
+
+
+def revoked_words(record: dict[str, Any]) -> str:
+    """Why a record revoked here is no longer asked about: a version corrected (异议更正) names
+    the version in force, which the desk asks about instead."""
+    words = f"{record['id']} was revoked on {as_date(record.get('revokedOn'))}"
+    latest = record.get("latest") or record.get("supersededBy")
+    return f"{words}, corrected: the version in force is {latest}" if latest else words
 
 
 def record_subjects(record: dict[str, Any]) -> list[str]:
@@ -214,8 +226,8 @@ def request_repair(graph: Graph, rules: Rules, record_id: str, commitment: str, 
             return Decision(False, None, f"already repaired on {as_date(record.get('repairedOn'))}"
                             f" ({done.get('id')})", record)
         if status == RecordStatus.REVOKED:
-            return Decision(False, None, f"revoked on {as_date(record.get('revokedOn'))}: it no "
-                            "longer counts, so there is nothing to repair", record)
+            return Decision(False, None, f"{revoked_words(record)}: it no longer counts, so "
+                            "there is nothing to repair", record)
         if status_on(record, today) == RecordStatus.EXPIRED:
             # a repair would only start a re-offence window and a repair bar (R5)
             until = as_date(record.get("publicityUntil"))
