@@ -7,6 +7,7 @@ their own, and an unknown key (a typo in an override) is an error naming it.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -270,6 +271,11 @@ class GradeDeductions(Section):
     contract_default: int
 
 
+# A credit grade's name (A, B+, AAA, A级, 3类): a short code, ours and a partner city's alike —
+# a partner answering a grade with free text (a name) is answering something else.
+GRADE_NAME = re.compile(r"[A-Za-z0-9+\-]{1,6}[级类]?")
+
+
 class GradeRules(Section):
     """[grade]: 分级分类 score, bands, caps and inspection ratios."""
 
@@ -284,6 +290,8 @@ class GradeRules(Section):
     @model_validator(mode="after")
     def _consistent(self) -> GradeRules:
         grades = [grade for _, grade in self.bands]
+        if odd := [grade for grade in grades if not GRADE_NAME.fullmatch(grade)]:
+            raise ValueError(f"a grade is a short code (A, B+, AAA, A级): not {odd[0]!r}")
         unknown = sorted({*self.caps.values(), self.severe_listing_cap,
                           *self.inspection_ratio} - set(grades))
         if unknown:

@@ -259,6 +259,9 @@ def test_a_partner_answer_for_other_ids_is_a_city_error(
 
 @pytest.mark.parametrize(("change", "message"), [
     ({"escalation": "JAIL"}, "answered a malformed status (escalation)"),
+    # a grade is a short code: free text there (a name) is no grade, and never shown
+    ({"creditGrade": "张三明"}, "answered a malformed status (creditGrade)"),
+    ({"creditGrade": "A级 张三明"}, "answered a malformed status (creditGrade)"),
     ({"activePenaltiesByDomain": [{"domain": f"tax {SHARED_PERSON}", "count": 1}]},
      "answered an unmasked ID number (status 1)"),
 ])

@@ -166,3 +166,15 @@ def test_draw_with_small_size_takes_only_d(rules: Rules) -> None:
     first = draw(rules, grades, 2, 99)
     assert len(first) == 2 and all(sid.startswith("D") for sid in first)
     assert draw(rules, grades, 2, 99) == first
+
+
+def test_a_grade_is_a_short_code(rules: Rules) -> None:
+    """A grade's name goes to partner cities (sharedCheck), which take only a short code —
+    free text there (a name) is refused as no grade. The same holds for ours, at start."""
+    from credgraph.rules import GRADE_NAME
+
+    bands = {"bands": [[90, "A"], [75, "B"], [60, "C"], [0, "良好 信用"]]}
+    with pytest.raises(RulesError, match=r"a grade is a short code .*not '良好 信用'"):
+        rules.with_overrides({"grade": bands})
+    assert all(GRADE_NAME.fullmatch(g) for g in ("A", "B+", "AAA", "A级", "3类", "C-"))
+    assert not any(GRADE_NAME.fullmatch(g) for g in ("张三明", "良好", "A 级", "ABCDEFG", ""))

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from credgraph.api.errors import ErrorCode
 from credgraph.graph.model import EscalationLevel
 from credgraph.queries.sharing import Asked
-from credgraph.rules import SharingRules
+from credgraph.rules import GRADE_NAME, SharingRules
 from credgraph.schema.identifiers import IdentifierError, parse_uscc
 from credgraph.schema.privacy import is_person_key, scrub
 from credgraph.sharing.partners import Partner
@@ -55,7 +55,8 @@ class StatusAnswer(BaseModel):
     severe_listings: int = Field(ge=0, alias="severeListings")
     escalation: EscalationLevel | None
     penalties_by_domain: list[DomainCountAnswer] = Field(alias="activePenaltiesByDomain")
-    credit_grade: str | None = Field(max_length=20, alias="creditGrade")
+    credit_grade: str | None = Field(pattern=f"^(?:{GRADE_NAME.pattern})$", max_length=20,
+                                     alias="creditGrade")
 
 
 @dataclass(frozen=True)
