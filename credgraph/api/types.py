@@ -350,7 +350,9 @@ def decode_cursor(connection: str, text: str) -> tuple[dt.datetime, str]:
         values = json.loads(base64.urlsafe_b64decode(text.encode()))
         if (isinstance(values, list) and len(values) == 3 and values[0] == connection
                 and all(isinstance(v, str) for v in values)):
-            return dt.datetime.fromisoformat(values[1]), values[2]
+            at = dt.datetime.fromisoformat(values[1])
+            if at.tzinfo is not None:  # ours always say it: a time without one was made by hand
+                return at, values[2]
     except ValueError:
         pass
     raise api_error(ErrorCode.BAD_USER_INPUT, "after is not a cursor this query gave")
