@@ -11,7 +11,7 @@ import pytest
 
 from credgraph.graph.driver import Graph
 from credgraph.graph.migrations import CURRENT_VERSION, MIGRATIONS, migrate, schema_version
-from credgraph.graph.server import LocalNeo4j, ServerError
+from credgraph.graph.server import LocalNeo4j, ServerError, ServerStatus
 from credgraph.settings import Settings
 from tests.conftest import make_settings
 
@@ -269,3 +269,52 @@ def test_no_start_under_a_bulk_import_that_still_runs(tmp_path) -> None:  # type
             local.start()
         importing.kill()
     assert backup.exists() and local.bulk_marker.exists()  # left for the next start
+
+
+def test_two_starts_at_once_launch_one_server(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Two commands that start the server at once (a cron'd `monitor run` and a `load`, `db
+    start` twice) both found it stopped and both launched a JVM on the same home; the pid file
+    named the last one written — at times the JVM that lost the port and exited —, so `db
+    status` said "not running" and `db stop` "was not running" while a server ran on (found
+    by a held-out concurrency review: two loads at once on a fresh CREDGRAPH_HOME). One start
+    at a time now: the second finds the first's server and waits for it."""
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    java = tmp_path / "java"  # a stand-in JVM that stays up, its arguments in its command line
+    java.write_text(f"#!/bin/sh\nexec {sys.executable} -c 'import time; time.sleep(60)' \"$@\"\n")
+    java.chmod(0o755)
+    local = LocalNeo4j(make_settings(home=tmp_path / "home", bolt_port=_free_port(),
+                                     java=str(java)))
+    monkeypatch.setattr(LocalNeo4j, "ensure_jars", lambda self, log=True: tmp_path)
+    # the slow first start (the initial password is set by a JVM of its own) is the window
+    monkeypatch.setattr(LocalNeo4j, "_set_initial_password", lambda self, lib: time.sleep(1))
+    monkeypatch.setattr(LocalNeo4j, "_bolt_ready", lambda self: True)
+    results: list[ServerStatus | Exception] = []
+
+    def start() -> None:
+        try:
+            results.append(LocalNeo4j(local.settings).start())
+        except Exception as error:  # the test reports it
+            results.append(error)
+
+    threads = [threading.Thread(target=start) for _ in range(2)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        launched = subprocess.run(["pgrep", "-f", "--", f"--home-dir={local.home}"],
+                                  capture_output=True, text=True).stdout.split()
+        assert len(launched) == 1, launched
+        statuses = [r for r in results if isinstance(r, ServerStatus)]
+        assert len(statuses) == 2, results
+        assert sorted(r.detail for r in statuses) == ["already running", "started"]
+        assert {r.pid for r in statuses} == {int(launched[0])}
+        assert local.status().pid == int(launched[0])
+    finally:
+        for pid in subprocess.run(["pgrep", "-f", "--", f"--home-dir={local.home}"],
+                                  capture_output=True, text=True).stdout.split():
+            os.kill(int(pid), 9)

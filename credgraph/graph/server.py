@@ -267,9 +267,22 @@ class LocalNeo4j:
         """Start the server unless it runs already; return once Bolt answers."""
         if self.settings.external:
             raise ServerError("NEO4J_URI is set: that server is used and none is started here")
-        existing = self.status()
-        if existing.running:
-            return self._await_ready(existing.pid, already=True)
+        # One start at a time per home: two commands starting the server at once (a cron'd
+        # `monitor run` and a `load`, `db start` twice) both found it stopped and both launched
+        # a JVM; the pid file named whichever wrote last — at times the one that lost the port
+        # and exited — so `db status` and `db stop` no longer saw the server that ran.
+        self.home.mkdir(parents=True, exist_ok=True)
+        with (self.home / "start.lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            existing = self.status()
+            if existing.running:
+                pid, already = existing.pid, True
+            else:
+                pid, already = self._launch(), False
+        return self._await_ready(pid, already=already)
+
+    def _launch(self) -> int:
+        """Launch the server process (the caller holds the start lock); its pid is written."""
         self.recover_bulk()
         if not _port_free(self.settings.bolt_port):
             raise ServerError(
@@ -292,7 +305,7 @@ class LocalNeo4j:
         )
         console.close()
         self.pid_file.write_text(str(process.pid))
-        return self._await_ready(process.pid, already=False)
+        return process.pid
 
     def _await_ready(self, pid: int | None, already: bool) -> ServerStatus:
         deadline = time.monotonic() + self.settings.start_timeout
