@@ -122,6 +122,39 @@ def test_migrate_from_scratch_is_idempotent(graph: Graph) -> None:
     assert migrate(graph) == []
 
 
+def test_a_migration_racing_another_one_succeeds(graph: Graph, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Two commands started together on a new database both migrated it: both `CREATE INDEX …
+    IF NOT EXISTS` passed the check, and the later commit was refused with
+    EquivalentSchemaRuleAlreadyExists — one of two concurrent loads ended exit 2 (found by a
+    held-out concurrency review; reproduced by two threads migrating a database whose indexes
+    were dropped). Here the server answers as it does to the slower of the two."""
+    import neo4j
+
+    graph.write("MATCH (v:SchemaVersion) DELETE v")
+    real = Graph.write
+    refused: list[str] = []
+
+    def racing(self: Graph, cypher: str, params=None, timeout=None):  # type: ignore[no-untyped-def]
+        if cypher.startswith("CREATE") and len(refused) < 3:
+            real(self, cypher, params, timeout)  # the other migration's creation
+            refused.append(cypher)
+            raise neo4j.exceptions.Neo4jError._hydrate_neo4j(
+                code="Neo.ClientError.Schema.EquivalentSchemaRuleAlreadyExists",
+                message="An equivalent index already exists")
+        return real(self, cypher, params, timeout)
+
+    monkeypatch.setattr(Graph, "write", racing)
+    applied = migrate(graph)
+    assert len(refused) == 3
+    assert [m.version for m in applied] == [m.version for m in MIGRATIONS]
+    assert schema_version(graph) == CURRENT_VERSION
+    monkeypatch.undo()
+    from credgraph.graph.migrations import _create
+
+    with pytest.raises(neo4j.exceptions.ClientError):  # any other refusal still fails
+        _create(graph, "CREATE INDEX broken IF NOT EXISTS FOR (n:Subject) ON (n.`")
+
+
 def test_indexes_no_query_reads_are_dropped(graph: Graph) -> None:
     """A database migrated before migration 7 keeps the indexes migration 1 used to make until
     it runs: then of the record property indexes only the penalties' date and status (the
