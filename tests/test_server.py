@@ -351,3 +351,35 @@ def test_two_starts_at_once_launch_one_server(tmp_path, monkeypatch) -> None:  #
         for pid in subprocess.run(["pgrep", "-f", "--", f"--home-dir={local.home}"],
                                   capture_output=True, text=True).stdout.split():
             os.kill(int(pid), 9)
+
+
+def test_status_names_a_bulk_import_killed_with_the_server_stopped(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """After kill -9 of `load --bulk` during its import, `db status` said only "neo4j not
+    running" — nothing of the database moved aside nor of what puts it back (found by a
+    held-out crash review). It now says so, and names a bulk load that still imports."""
+    import subprocess
+
+    from click.testing import CliRunner
+
+    from credgraph.cli import main
+
+    settings = make_settings(home=tmp_path, bolt_port=_free_port())
+    local = LocalNeo4j(settings)
+    env: dict[str, str | None] = {
+        "CREDGRAPH_HOME": str(tmp_path), "CREDGRAPH_BOLT_PORT": str(settings.bolt_port),
+        "CREDGRAPH_SECRET": settings.secret, "NEO4J_URI": None}
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    _interrupted_bulk(local, gone.pid)
+    result = CliRunner().invoke(main, ["db", "status"], env=env)
+    assert result.exit_code == 1
+    assert "a bulk load was interrupted during its import: `credgraph db start` puts" in (
+        result.output)
+    with subprocess.Popen(["sleep", "30"]) as importing:
+        _interrupted_bulk(LocalNeo4j(make_settings(home=tmp_path / "b",
+                                                   bolt_port=_free_port())), importing.pid)
+        env["CREDGRAPH_HOME"] = str(tmp_path / "b")
+        result = CliRunner().invoke(main, ["db", "status"], env=env)
+        importing.kill()
+    assert f"a bulk load (pid {importing.pid}) is importing" in result.output
+    assert LocalNeo4j(make_settings(home=tmp_path, bolt_port=_free_port())).bulk_marker.exists()
