@@ -202,10 +202,14 @@ def db_status() -> None:
     if settings.external:
         click.echo(f"external neo4j at {settings.bolt_uri}")
     else:
-        status = LocalNeo4j(settings).status()
+        local = LocalNeo4j(settings)
+        status = local.status()
         click.echo(f"neo4j {status.detail}" + (f" (pid {status.pid})" if status.pid else "")
                    + f" at {status.uri}")
         if not status.running:
+            note = local.bulk_note()
+            if note:
+                click.echo(note)
             sys.exit(1)
     try:
         with connect(settings) as graph:

@@ -1111,3 +1111,40 @@ def test_the_rejects_file_lists_each_file_by_line(tmp_path: Path) -> None:
         rows = [(row["file"], row["line"]) for row in csv.DictReader(handle)]
     assert rows == [("penalties.csv", "3"), ("penalties.csv", "4"), ("penalties.csv", "9"),
                     ("listings.csv", "5")]
+
+
+def test_validation_workers_exit_when_their_loader_is_killed(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A load killed outright (kill -9, the OOM killer) left its validation pool behind: the
+    workers, holding both ends of the pool's queue, waited for work for ever (found by a
+    held-out crash review: kill -9 of `credgraph load` mid-file left two ~110 MB workers,
+    the forkserver and its resource tracker running). The workers now leave with it."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from credgraph.graph.server import process_alive
+
+    script = tmp_path / "loader.py"
+    script.write_text(
+        "import time\n"
+        "from credgraph.loaders.validation import Validator\n"
+        "if __name__ == '__main__':\n"
+        "    pool = Validator(None, workers=2)._started()\n"
+        "    for done in [pool.submit(time.sleep, 0.5) for _ in range(4)]:\n"
+        "        done.result()\n"
+        "    print(' '.join(str(pid) for pid in pool._processes), flush=True)\n"
+        "    time.sleep(60)\n")
+    loader = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert loader.stdout is not None
+        workers = [int(pid) for pid in loader.stdout.readline().split()]
+        assert len(workers) == 2 and all(process_alive(pid) for pid in workers)
+        loader.send_signal(signal.SIGKILL)
+        loader.wait()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and any(process_alive(pid) for pid in workers):
+            time.sleep(0.2)
+        assert not any(process_alive(pid) for pid in workers)
+    finally:
+        loader.kill()

@@ -11,7 +11,7 @@ import pytest
 
 from credgraph.graph.driver import Graph
 from credgraph.graph.migrations import CURRENT_VERSION, MIGRATIONS, migrate, schema_version
-from credgraph.graph.server import LocalNeo4j, ServerError
+from credgraph.graph.server import LocalNeo4j, ServerError, ServerStatus
 from credgraph.settings import Settings
 from tests.conftest import make_settings
 
@@ -120,6 +120,39 @@ def test_migrate_from_scratch_is_idempotent(graph: Graph) -> None:
 
     assert schema_version(graph) == CURRENT_VERSION
     assert migrate(graph) == []
+
+
+def test_a_migration_racing_another_one_succeeds(graph: Graph, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Two commands started together on a new database both migrated it: both `CREATE INDEX …
+    IF NOT EXISTS` passed the check, and the later commit was refused with
+    EquivalentSchemaRuleAlreadyExists — one of two concurrent loads ended exit 2 (found by a
+    held-out concurrency review; reproduced by two threads migrating a database whose indexes
+    were dropped). Here the server answers as it does to the slower of the two."""
+    import neo4j
+
+    graph.write("MATCH (v:SchemaVersion) DELETE v")
+    real = Graph.write
+    refused: list[str] = []
+
+    def racing(self: Graph, cypher: str, params=None, timeout=None):  # type: ignore[no-untyped-def]
+        if cypher.startswith("CREATE") and len(refused) < 3:
+            real(self, cypher, params, timeout)  # the other migration's creation
+            refused.append(cypher)
+            raise neo4j.exceptions.Neo4jError._hydrate_neo4j(
+                code="Neo.ClientError.Schema.EquivalentSchemaRuleAlreadyExists",
+                message="An equivalent index already exists")
+        return real(self, cypher, params, timeout)
+
+    monkeypatch.setattr(Graph, "write", racing)
+    applied = migrate(graph)
+    assert len(refused) == 3
+    assert [m.version for m in applied] == [m.version for m in MIGRATIONS]
+    assert schema_version(graph) == CURRENT_VERSION
+    monkeypatch.undo()
+    from credgraph.graph.migrations import _create
+
+    with pytest.raises(neo4j.exceptions.ClientError):  # any other refusal still fails
+        _create(graph, "CREATE INDEX broken IF NOT EXISTS FOR (n:Subject) ON (n.`")
 
 
 def test_indexes_no_query_reads_are_dropped(graph: Graph) -> None:
@@ -288,3 +321,84 @@ def test_no_start_under_a_bulk_import_that_still_runs(tmp_path) -> None:  # type
             local.start()
         importing.kill()
     assert backup.exists() and local.bulk_marker.exists()  # left for the next start
+
+
+def test_two_starts_at_once_launch_one_server(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Two commands that start the server at once (a cron'd `monitor run` and a `load`, `db
+    start` twice) both found it stopped and both launched a JVM on the same home; the pid file
+    named the last one written — at times the JVM that lost the port and exited —, so `db
+    status` said "not running" and `db stop` "was not running" while a server ran on (found
+    by a held-out concurrency review: two loads at once on a fresh CREDGRAPH_HOME). One start
+    at a time now: the second finds the first's server and waits for it."""
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    java = tmp_path / "java"  # a stand-in JVM that stays up, its arguments in its command line
+    java.write_text(f"#!/bin/sh\nexec {sys.executable} -c 'import time; time.sleep(60)' \"$@\"\n")
+    java.chmod(0o755)
+    local = LocalNeo4j(make_settings(home=tmp_path / "home", bolt_port=_free_port(),
+                                     java=str(java)))
+    monkeypatch.setattr(LocalNeo4j, "ensure_jars", lambda self, log=True: tmp_path)
+    # the slow first start (the initial password is set by a JVM of its own) is the window
+    monkeypatch.setattr(LocalNeo4j, "_set_initial_password", lambda self, lib: time.sleep(1))
+    monkeypatch.setattr(LocalNeo4j, "_bolt_ready", lambda self: True)
+    results: list[ServerStatus | Exception] = []
+
+    def start() -> None:
+        try:
+            results.append(LocalNeo4j(local.settings).start())
+        except Exception as error:  # the test reports it
+            results.append(error)
+
+    threads = [threading.Thread(target=start) for _ in range(2)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        launched = subprocess.run(["pgrep", "-f", "--", f"--home-dir={local.home}"],
+                                  capture_output=True, text=True).stdout.split()
+        assert len(launched) == 1, launched
+        statuses = [r for r in results if isinstance(r, ServerStatus)]
+        assert len(statuses) == 2, results
+        assert sorted(r.detail for r in statuses) == ["already running", "started"]
+        assert {r.pid for r in statuses} == {int(launched[0])}
+        assert local.status().pid == int(launched[0])
+    finally:
+        for pid in subprocess.run(["pgrep", "-f", "--", f"--home-dir={local.home}"],
+                                  capture_output=True, text=True).stdout.split():
+            os.kill(int(pid), 9)
+
+
+def test_status_names_a_bulk_import_killed_with_the_server_stopped(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """After kill -9 of `load --bulk` during its import, `db status` said only "neo4j not
+    running" — nothing of the database moved aside nor of what puts it back (found by a
+    held-out crash review). It now says so, and names a bulk load that still imports."""
+    import subprocess
+
+    from click.testing import CliRunner
+
+    from credgraph.cli import main
+
+    settings = make_settings(home=tmp_path, bolt_port=_free_port())
+    local = LocalNeo4j(settings)
+    env: dict[str, str | None] = {
+        "CREDGRAPH_HOME": str(tmp_path), "CREDGRAPH_BOLT_PORT": str(settings.bolt_port),
+        "CREDGRAPH_SECRET": settings.secret, "NEO4J_URI": None}
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    _interrupted_bulk(local, gone.pid)
+    result = CliRunner().invoke(main, ["db", "status"], env=env)
+    assert result.exit_code == 1
+    assert "a bulk load was interrupted during its import: `credgraph db start` puts" in (
+        result.output)
+    with subprocess.Popen(["sleep", "30"]) as importing:
+        _interrupted_bulk(LocalNeo4j(make_settings(home=tmp_path / "b",
+                                                   bolt_port=_free_port())), importing.pid)
+        env["CREDGRAPH_HOME"] = str(tmp_path / "b")
+        result = CliRunner().invoke(main, ["db", "status"], env=env)
+        importing.kill()
+    assert f"a bulk load (pid {importing.pid}) is importing" in result.output
+    assert LocalNeo4j(make_settings(home=tmp_path, bolt_port=_free_port())).bulk_marker.exists()

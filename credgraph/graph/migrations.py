@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import neo4j
+
 from credgraph.graph.driver import Graph
 from credgraph.graph.model import KEYED_LABELS, RECORD_LABELS, Label
 
@@ -180,16 +182,38 @@ def schema_version(graph: Graph) -> int:
     return min(missing) - 1 if missing else version
 
 
+# What Neo4j answers the second of two `CREATE … IF NOT EXISTS` of one index or constraint
+# running at once: the check passed in both, the commit of the later one conflicts.
+_CREATED_MEANWHILE = {
+    "Neo.ClientError.Schema.EquivalentSchemaRuleAlreadyExists",
+    "Neo.ClientError.Schema.IndexAlreadyExists",
+    "Neo.ClientError.Schema.ConstraintAlreadyExists",
+}
+
+
+def _create(graph: Graph, statement: str) -> None:
+    """One schema statement; an index or constraint that another migration (two commands
+    started together on a new or upgraded database) created meanwhile is what was asked for.
+    That race failed the slower command: `Neo4j refused a write
+    (Neo.ClientError.Schema.EquivalentSchemaRuleAlreadyExists)`, exit 2."""
+    try:
+        graph.write(statement, timeout=300)
+    except neo4j.exceptions.ClientError as exc:
+        if exc.code not in _CREATED_MEANWHILE:
+            raise
+
+
 def migrate(graph: Graph) -> list[Migration]:
     """Apply every migration not yet recorded as applied (versions may have been added below
-    the highest one); each statement is `IF NOT EXISTS`, so any number of runs is safe."""
+    the highest one); each statement is `IF NOT EXISTS`, so any number of runs is safe, two at
+    once too."""
     applied = []
     done = _recorded(graph)[1]
     for migration in MIGRATIONS:
         if migration.version in done:
             continue
         for statement in migration.statements():
-            graph.write(statement, timeout=300)
+            _create(graph, statement)
         if migration.data is not None:
             migration.data(graph)
         done.add(migration.version)

@@ -267,9 +267,22 @@ class LocalNeo4j:
         """Start the server unless it runs already; return once Bolt answers."""
         if self.settings.external:
             raise ServerError("NEO4J_URI is set: that server is used and none is started here")
-        existing = self.status()
-        if existing.running:
-            return self._await_ready(existing.pid, already=True)
+        # One start at a time per home: two commands starting the server at once (a cron'd
+        # `monitor run` and a `load`, `db start` twice) both found it stopped and both launched
+        # a JVM; the pid file named whichever wrote last — at times the one that lost the port
+        # and exited — so `db status` and `db stop` no longer saw the server that ran.
+        self.home.mkdir(parents=True, exist_ok=True)
+        with (self.home / "start.lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            existing = self.status()
+            if existing.running:
+                pid, already = existing.pid, True
+            else:
+                pid, already = self._launch(), False
+        return self._await_ready(pid, already=already)
+
+    def _launch(self) -> int:
+        """Launch the server process (the caller holds the start lock); its pid is written."""
         self.recover_bulk()
         if not _port_free(self.settings.bolt_port):
             raise ServerError(
@@ -292,7 +305,7 @@ class LocalNeo4j:
         )
         console.close()
         self.pid_file.write_text(str(process.pid))
-        return self._await_ready(process.pid, already=False)
+        return process.pid
 
     def _await_ready(self, pid: int | None, already: bool) -> ServerStatus:
         deadline = time.monotonic() + self.settings.start_timeout
@@ -361,15 +374,13 @@ class LocalNeo4j:
         self.clear_bulk_mark()
         return restored
 
-    def recover_bulk(self) -> None:
-        """Before a start: a bulk load interrupted while the server was stopped for its import
-        (killed, the machine restarted) left the previous database moved aside and a partial
-        store, or none, in its place — started so, Neo4j made an empty database and the API
-        keys were gone without a word. The previous database is put back, saying so; a bulk
-        load still running is waited for, not started under."""
+    def _bulk_window(self) -> tuple[list[tuple[Path, Path]], int | None] | None:
+        """The open offline window of a bulk load, if any: the folders it moved aside and the
+        pid of the loader (or its import) when one still runs. ServerError: an unreadable
+        marker."""
         marker = self.bulk_marker
         if not marker.exists():
-            return
+            return None
         try:
             note = json.loads(marker.read_text(encoding="utf-8"))
             saved = [(Path(folder), Path(backup)) for folder, backup in note["saved"]]
@@ -379,8 +390,36 @@ class LocalNeo4j:
                               f"{self.data_dir} and delete the file") from None
         running = [pid for pid in (note.get("pid"), note.get("importPid"))
                    if isinstance(pid, int) and pid != os.getpid() and process_alive(pid)]
+        return saved, (running[0] if running else None)
+
+    def bulk_note(self) -> str | None:
+        """What `db status` adds while a bulk load's offline window is open: a stopped server
+        is then no mishap but an import running, or one killed whose previous database the
+        next start puts back."""
+        try:
+            found = self._bulk_window()
+        except ServerError as exc:
+            return str(exc)
+        if found is None:
+            return None
+        if found[1]:
+            return (f"a bulk load (pid {found[1]}) is importing with the server stopped; it "
+                    "starts the server when it is done")
+        return ("a bulk load was interrupted during its import: `credgraph db start` puts the "
+                "database as it was before it back (then run the load again)")
+
+    def recover_bulk(self) -> None:
+        """Before a start: a bulk load interrupted while the server was stopped for its import
+        (killed, the machine restarted) left the previous database moved aside and a partial
+        store, or none, in its place — started so, Neo4j made an empty database and the API
+        keys were gone without a word. The previous database is put back, saying so; a bulk
+        load still running is waited for, not started under."""
+        found = self._bulk_window()
+        if found is None:
+            return
+        saved, running = found
         if running:
-            raise ServerError(f"a bulk load (pid {running[0]}) is importing into this database "
+            raise ServerError(f"a bulk load (pid {running}) is importing into this database "
                               "with the server stopped; it starts the server when it is done — "
                               "wait for it")
         if self.put_back(saved):

@@ -12,6 +12,8 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import threading
+import time
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from credgraph.graph.driver import batched
+from credgraph.graph.server import process_alive
 from credgraph.loaders.prepare import Prepared, Preparer, RowRejected
 from credgraph.loaders.readers import RawRow
 from credgraph.schema.rows import (
@@ -35,6 +38,7 @@ from credgraph.schema.rows import (
 # A smaller file is validated before worker processes would have started.
 PARALLEL_FROM_BYTES = 2_000_000
 CHUNK_ROWS = 2_000
+WATCH_SECONDS = 1.0  # how often a worker checks that its loader still runs
 
 
 class Rejection(NamedTuple):
@@ -122,10 +126,23 @@ def validate(preparer: Preparer, shape: FileShape, rows: Iterable[RawRow]) -> li
 _worker_preparer: Preparer | None = None
 
 
-def _start_worker(preparer: Preparer) -> None:
+def _start_worker(preparer: Preparer, loader: int | None = None) -> None:
     global _worker_preparer
     _worker_preparer = preparer
     gc.disable()
+    if loader is not None:
+        threading.Thread(target=_exit_with, args=(loader,), daemon=True,
+                         name="loader-watch").start()
+
+
+def _exit_with(loader: int) -> None:
+    """In a worker: exit once the loader that started the pool is gone. A loader killed
+    outright (kill -9, the OOM killer) never shuts its pool down, and the workers, each
+    holding both ends of the pool's queue, waited for work for ever — two idle processes
+    of ~110 MB and the forkserver left behind by each killed load."""
+    while process_alive(loader):
+        time.sleep(WATCH_SECONDS)
+    os._exit(0)
 
 
 def _validate_in_worker(shape: FileShape, rows: list[RawRow]) -> list[Outcome]:
@@ -171,7 +188,7 @@ class Validator:
             # would copy mid-flight.
             self._pool = ProcessPoolExecutor(
                 self.workers, mp_context=multiprocessing.get_context("forkserver"),
-                initializer=_start_worker, initargs=(self.preparer,))
+                initializer=_start_worker, initargs=(self.preparer, os.getpid()))
         return self._pool
 
     def close(self) -> None:
