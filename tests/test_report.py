@@ -547,8 +547,10 @@ def test_repairs_objections_and_escalation_history_as_of_the_report(services: Se
                 "-[:OBJECTS_TO]->(r)", {"filed": earlier - dt.timedelta(days=1),
                                         "resolved": resolved})
     history = [json.dumps({"asOf": proposed.isoformat(), "at": f"{proposed}T10:00:00+00:00",
-                           "action": "created", "level": "SEVERE_PROPOSED", "rules": ["R3"],
-                           "actor": "cli:escalate", "note": ""}),
+                           "action": "created", "level": "SEVERE_PROPOSED",
+                           "rules": ["R1", "R3"], "actor": "cli:escalate",
+                           "note": "R1: 3 penalties in 市场监管 within 24 months; R3: repeat "
+                                   "offender with 1 严重 penalties"}),
                json.dumps({"asOf": TODAY.isoformat(), "at": f"{TODAY}T10:00:00+00:00",
                            "action": "confirmed", "level": "SEVERE", "actor": "admin-li",
                            "note": "公示期满无异议"})]
@@ -577,6 +579,10 @@ def test_repairs_objections_and_escalation_history_as_of_the_report(services: Se
     steps = section_of(now, "信用等级与屡罚不改").split("升级历史")[1]
     assert steps.index("认定") < steps.index("确认")
     assert "admin-li" in steps and "公示期满无异议" in steps and "严重失信主体" in steps
+    # a run's 说明 in the report's words, the rules file's numbers: not the log's English
+    assert "penalties" not in steps and "repeat offender" not in steps
+    assert ("24个月内同一领域受到3次以上一般及以上行政处罚；"
+            "屡罚不改，且有严重行政处罚或被列入失信名单") in steps
 
 
 def test_no_repair_or_objection_no_section(services: Services, person: str) -> None:

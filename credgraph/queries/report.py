@@ -44,6 +44,12 @@ from credgraph.queries.escalation import (
     CREATED,
     LIFTED,
     LOWERED,
+    PROPAGATION,
+    R1,
+    R2,
+    R3,
+    R4,
+    R5,
     RAISED,
     UPDATED,
     escalation_on,
@@ -57,6 +63,7 @@ from credgraph.queries.grading import credit_grades
 from credgraph.queries.neighbourhood import Edge, as_date
 from credgraph.queries.risk_levels import RISK_LEVEL_ZH
 from credgraph.queries.subjects import ACTIVE_STATUSES, subject_records
+from credgraph.rules import EscalationRules
 from credgraph.schema.privacy import mask_name, scrub
 from credgraph.schema.regions import region_name
 from credgraph.services import Services
@@ -469,6 +476,31 @@ def drawn_for_inspection(report: Report) -> bool:
     return not any(word in status for word in report.services.rules.escalation.defunct_status)
 
 
+def rule_zh(rules: EscalationRules, rule: str) -> str:
+    """What an escalation rule says, in the report's words and the rules file's numbers — the
+    run's own reasons are the log's, in English."""
+    window = rules.window_months
+    return {
+        R1: f"{window}个月内同一领域受到{rules.r1.count}次以上一般及以上行政处罚",
+        R2: f"{window}个月内受到{rules.r2.count}次以上一般及以上行政处罚",
+        R3: "屡罚不改，且有严重行政处罚或被列入失信名单",
+        R4: "换壳：关联企业多次受罚，或企业吊销、注销后另设企业",
+        R5: f"信用修复后{rules.repair_reoffence_months}个月内再次受罚",
+        PROPAGATION: "所任法定代表人或实际控制人的单位被列入严重失信主体名单（联合惩戒对象）",
+    }.get(rule, rule)
+
+
+def event_words(report: Report, event: Mapping[str, Any]) -> str:
+    """An event's 说明: a confirmation's own note (a person's words), a lift's, else what its
+    rules say."""
+    if event["action"] == CONFIRMED:
+        return str(event.get("note") or "")
+    if event["action"] == LIFTED:
+        return "不再符合升级规则"
+    rules = report.services.rules.escalation
+    return "；".join(rule_zh(rules, rule) for rule in event.get("rules") or [])
+
+
 def escalation_history(report: Report, escalation: Mapping[str, Any]) -> str:
     """升级历史: every run and confirmation dated by the report's date, oldest first — how
     the level came to be, as `Escalation.history` keeps it."""
@@ -482,7 +514,7 @@ def escalation_history(report: Report, escalation: Mapping[str, Any]) -> str:
         (esc(event["asOf"]), esc(ESCALATION_ACTION_ZH.get(event["action"], event["action"])),
          esc(zh(ESCALATION_LEVEL_ZH, event.get("level")) or event.get("level")),
          esc("、".join(event.get("rules") or [])), esc(event.get("actor")),
-         esc(event.get("note"))) for event in events])
+         esc(event_words(report, event))) for event in events])
 
 
 def repairs_and_objections(report: Report) -> str | None:
