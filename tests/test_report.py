@@ -694,3 +694,35 @@ def test_a_corrected_version_reads_corrected_not_revoked(services: Services,
         line = history.split(f"<td>{rid}</td>")[1].split("</tr>")[0]
         assert f"<td>{shown}</td>" in line, (rid, line)
     assert "德农罚〔2026〕32号#v2" in section_of(page, "有效信用记录")
+
+
+def test_an_agencys_report_has_its_government_integrity(services: Services) -> None:
+    """An agency's credit report had no 政务诚信 part (the integrity report had it; left as
+    found last stop): a reader saw its records but not that it owes a judgment. Its score and
+    findings as of the report's date, the officials its words name masked without PII."""
+    graph = services.graph
+    bureau = make_uscc(prefix="11", region="371481", org="MB3C0R020")
+    builder = make_uscc(region="371481", org="MA3C0R021")
+    head = make_id(region="371481", born="19700101", seq="021")
+    subject(graph, bureau, "乐陵市住房和城乡建设局", "AGENCY", "371481")
+    subject(graph, builder, "乐陵市建工有限公司", region="371481")
+    subject(graph, head, "王建国", "NATURAL_PERSON")
+    graph.write("MATCH (p:Subject {id: $id}) SET p:Official", {"id": head})
+    relate(graph, head, bureau, "SERVES_IN", position="局长", start=dt.date(2020, 1, 1))
+    due = TODAY - dt.timedelta(days=30)
+    record(graph, bureau, "Judgment", "（2025）鲁1481执12号", role="debtor", dueOn=due,
+           amount=50.0, date=due - dt.timedelta(days=90), court="乐陵市人民法院")
+    graph.write("MATCH (b {id: $b}), (j:Judgment {id: '（2025）鲁1481执12号'}) "
+                "CREATE (b)-[:HAS_RECORD {role: 'creditor'}]->(j)", {"b": builder})
+
+    page = build_report(services, row(services, bureau), INVESTIGATOR, TODAY)
+    part = section_of(page, "政务诚信")
+    assert "G1" in part and "（2025）鲁1481执12号" in part and "王建国" in part
+    assert re.search(r"政务诚信评分</th><td>\d+</td>", part)
+    masked = build_report(services, row(services, bureau),
+                          credit.Requester("监测", "monitor", False, None), TODAY)
+    assert "王建国" not in section_of(masked, "政务诚信") and "王*国" in masked
+    before = build_report(services, row(services, bureau), INVESTIGATOR,
+                          due - dt.timedelta(days=1))
+    assert "未发现政务失信问题" in section_of(before, "政务诚信")
+    assert "政务诚信" not in build_report(services, row(services, builder), INVESTIGATOR, TODAY)

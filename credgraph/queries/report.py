@@ -37,7 +37,7 @@ from credgraph.graph.model import (
 )
 from credgraph.loaders.derive import licence_ending
 from credgraph.outputs import replacing
-from credgraph.queries import ownership, risk
+from credgraph.queries import integrity, ownership, risk
 from credgraph.queries.audit import AuditEvent, AuditTrail, kept_purpose
 from credgraph.queries.escalation import (
     CONFIRMED,
@@ -568,6 +568,34 @@ def disclaimer(report: Report) -> str:
 
 
 # Print order.
+def government_integrity(report: Report) -> str | None:
+    """政务诚信 of an agency's report: its score and findings (G1–G5) as of the report's date,
+    each in its words with the records it rests on — what `integrityReport(agency)` gives; the
+    officials and relatives its words name are persons (masked without PII)."""
+    if report.kind is not SubjectKind.AGENCY:
+        return None
+    services = report.services
+    found = integrity.integrity_report(report.graph, services.rules, report.as_of,
+                                       agency=str(report.subject["id"]))
+    score = next((a for a in found.agencies if a.agency == report.subject["id"]), None)
+    if score is None:
+        return None
+
+    def named(sid: str) -> str:
+        return report.name(found.subjects.get(sid) or {"id": sid})
+
+    body = facts([("政务诚信评分", esc(score.score)),
+                  ("发现问题", esc(f"{len(score.findings)} 项"))])
+    if score.findings:
+        body += table(("类型", "严重程度", "日期", "说明", "依据记录"), [
+            (esc(f"{f.pattern.value} {f.title}"), esc(f.severity.value), esc(f.date),
+             esc(f.summary(named)), esc("、".join(str(r["id"]) for r in f.records)))
+            for f in score.findings])
+    else:
+        body += '<p class="note">截至数据日期未发现政务失信问题。</p>'
+    return section("政务诚信", body)
+
+
 SECTIONS: list[Section] = [
     report_header,
     basic_facts,
@@ -576,6 +604,7 @@ SECTIONS: list[Section] = [
     related_records,
     repairs_and_objections,
     grade_and_escalation,
+    government_integrity,
     association_risk,
     beneficial_owners,
     disclaimer,
