@@ -19,6 +19,7 @@ from credgraph.queries.risk import assess
 from credgraph.rules import RulesError
 from credgraph.schema.identifiers import parse_id_number
 from credgraph.services import Services
+from tests.conftest import Api
 from tests.ids import make_id, make_uscc
 
 TODAY = dt.date(2026, 11, 28)
@@ -533,6 +534,32 @@ def test_a_later_file_without_a_column_keeps_what_was_stored(services: Services,
     assert load(services, third).rejected == 0
     assert graph.read("MATCH (l:Listing {id: 'L-1'}) RETURN l.status AS status, "
                       "l.removedOn AS removed") == [{"status": "ACTIVE", "removed": None}]
+
+
+def test_a_listing_removed_on_a_day_ahead_is_in_force_until_then(services: Services,
+                                                                  subjects: Path,
+                                                                  tmp_path: Path) -> None:
+    """A severe list kept for a fixed term publishes its 移出日期 ahead: the row was rejected
+    whole ('future date'), so a subject listed 失信被执行人 today stood unlisted (a held-out
+    oracle of the escalation rules: FOCUS for SEVERE_PROPOSED, grade B for D). The listing is
+    in force until that day and removed from it."""
+    ahead = TODAY + dt.timedelta(days=1)
+    path = write_csv(tmp_path / "listings.csv", [
+        "list_id", "subject_name", "subject_id", "list_type", "listed_on", "removed_on"], [
+        ["L-9", "德州甲", CO_A, "失信被执行人", "2026-07-10", ahead.isoformat()],
+        ["L-10", "德州乙", CO_B, "失信被执行人", "2027-01-10", ""]])
+    summary = load(services, path)
+    assert (summary.loaded, [r.reason for r in summary.rejects]) == (
+        1, ["future date 2027-01-10 (after 2026-11-28)"])
+    assert services.graph.read("MATCH (l:Listing) RETURN l.id AS id, l.status AS status, "
+                               "l.removedOn AS removed") == [
+        {"id": "L-9", "status": "ACTIVE", "removed": ahead}]
+    shared = "query($id: ID!, $d: Date) { riskAssessment(id: $id, asOf: $d) { ownScore } }"
+    api = Api(services)
+    assert api.query(shared, id=CO_A, d=TODAY.isoformat())["data"]["riskAssessment"][
+        "ownScore"] > 0
+    assert api.query(shared, id=CO_A, d=ahead.isoformat())["data"]["riskAssessment"][
+        "ownScore"] == 0
 
 
 def test_a_tie_first_given_without_dates_is_the_dated_tie(services: Services, subjects: Path,

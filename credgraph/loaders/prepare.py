@@ -484,7 +484,9 @@ class Preparer:
         return {"status": self.derive.licence_status(row.status, row.valid_to, self.today)}
 
     def listing(self, row: ListingRow) -> Prepared:
-        self.not_future(row, "listed_on", "removed_on")
+        # a 移出日期 ahead is a removal scheduled (a list kept for a fixed term): the listing is
+        # in force until then, as every analysis reads `removedOn` against its own date
+        self.not_future(row, "listed_on")
         list_type = row.list_type.strip()
         if list_type not in self.list_types and list_type.removesuffix("名单") in self.list_types:
             list_type = list_type.removesuffix("名单")  # 失信被执行人名单 is 失信被执行人
