@@ -34,7 +34,7 @@ from prometheus_client import (
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as RoutingError
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
@@ -85,6 +85,12 @@ EXPLORER_ASSETS = {
     "graphiql.js": "graphiql/graphiql.min.js",
     "graphiql.css": "graphiql/graphiql.min.css",
 }
+# Every GraphQL answer: it may hold names and masked ID numbers, which no cache keeps.
+ANSWER_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+# The explorer keeps the key typed into it (the browser's storage) and runs queries with it:
+# no other site may frame it and have a user click its buttons.
+EXPLORER_HEADERS = {"Content-Security-Policy": "frame-ancestors 'none'",
+                    "X-Frame-Options": "DENY"}
 PUBLIC_PATHS = ("/healthz", "/readyz", *desk.PUBLIC_PATHS)
 PUBLIC_PREFIXES = ("/explorer/", *desk.PUBLIC_PREFIXES)
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -232,6 +238,9 @@ class CredGraphQL(GraphQL[dict[str, Any], None]):
                              else value) for name, value in scope["headers"]]
         try:
             response = await self.run(Request(scope, receive=receive))
+        except ClientDisconnect:  # gone before its body arrived: nobody to answer, no fault
+            log.debug("client disconnected before its request body was read")  # /metrics: 499
+            return
         except HTTPException as exc:  # its reason may quote the request (an operationName)
             reason = (UNSUPPORTED_MEDIA if exc.reason == "Unsupported content type"
                       else UNREADABLE_PARAMETERS if scope["method"] == "GET"
@@ -283,6 +292,8 @@ class CredGraphQL(GraphQL[dict[str, Any], None]):
         and a request that could not run (syntax, validation, variables) is a 400 without
         `data`; plain application/json clients get 200 as ever."""
         headers = {k: v for k, v in sub_response.headers.items() if k != "content-type"}
+        # names and masked ID numbers: no browser or proxy keeps them (a GET answer could be)
+        headers.update(ANSWER_HEADERS)
         if sub_response.headers.get("content-type") != GRAPHQL_RESPONSE:
             return Response(self.encode_json(response_data), headers=headers,
                             media_type="application/json")
@@ -294,7 +305,7 @@ class CredGraphQL(GraphQL[dict[str, Any], None]):
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         page = resources.files("credgraph.api") / "explorer" / "index.html"
-        return HTMLResponse(page.read_text(encoding="utf-8"))
+        return HTMLResponse(page.read_text(encoding="utf-8"), headers=EXPLORER_HEADERS)
 
     async def process_result(
         self, request: Request, result: ExecutionResult

@@ -103,6 +103,11 @@ class KeyStore:
     one round trip, and a key revoked elsewhere (`credgraph keys revoke`) is refused within
     that second; one revoked through this store is refused at once."""
 
+    # Lookups remembered at most: every token sent is remembered, unknown ones too, and
+    # anyone may send tokens — without a bound, a stream of made-up keys (no key needed to
+    # send one) grew the process by about 200 bytes each, for ever.
+    MAX_REMEMBERED = 10_000
+
     def __init__(self, graph: Graph, ttl: float = 1.0) -> None:
         self.graph = graph
         self.ttl = ttl
@@ -132,8 +137,17 @@ class KeyStore:
         rows = self.graph.read(FIND_KEY, {"id": digest})
         principal = (Principal(digest[:12], rows[0]["name"], Role(rows[0]["role"]))
                      if rows else None)
+        if len(self._cache) >= self.MAX_REMEMBERED:
+            self._forget(now)
         self._cache[digest] = (now, principal)
         return principal
+
+    def _forget(self, now: float) -> None:
+        """Drop the lookups older than `ttl` (no use any more), and all of them if every one
+        is fresh (a flood within the second): the next request of a key looks it up again."""
+        entries = list(self._cache.items())  # a copy: lookups in other threads add to it
+        fresh = {digest: entry for digest, entry in entries if now - entry[0] < self.ttl}
+        self._cache = fresh if len(fresh) < self.MAX_REMEMBERED else {}
 
     def list_keys(self) -> list[dict[str, object]]:
         """Every key with its name, role, token prefix, creation and revocation; never a
@@ -146,7 +160,7 @@ class KeyStore:
         returns how many."""
         revoked = int(self.graph.write(REVOKE_KEYS, {"name": name,
                                                      "prefix": prefix})[0]["revoked"])
-        self._cache = {digest: entry for digest, entry in self._cache.items()
+        self._cache = {digest: entry for digest, entry in list(self._cache.items())
                        if entry[1] is None or entry[1].name != name}
         return revoked
 

@@ -22,6 +22,7 @@ from credgraph.api.metrics import Metrics
 log = logging.getLogger("credgraph.api")
 
 METERED_PATHS = ("/graphql", "/healthz", "/readyz", "/metrics")
+CLIENT_CLOSED = 499
 
 
 def json_error(status: int, code: ErrorCode, message: str,
@@ -44,7 +45,9 @@ class MetricsMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = {"code": 500}
+        # a request the app left unanswered without failing is one whose client went away
+        # (nginx's 499, "client closed request"); one it failed on is a 500
+        status = {"code": CLIENT_CLOSED}
 
         async def record_status(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
@@ -53,6 +56,10 @@ class MetricsMiddleware:
 
         try:
             await self.app(scope, receive, record_status)
+        except BaseException:
+            if status["code"] == CLIENT_CLOSED:
+                status["code"] = 500
+            raise
         finally:
             path = scope["path"] if scope["path"] in METERED_PATHS else "other"
             self.metrics.requests.labels(path, str(status["code"])).inc()
