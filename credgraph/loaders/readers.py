@@ -64,6 +64,7 @@ BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"),
 # Without a mark, the encodings a bundle's text is read in, preferred in this order on a tie:
 # GB18030 is a superset of GBK (and GB2312).
 UNMARKED = ("utf-8", "gb18030")
+UNICODE_ENCODINGS = frozenset({"utf-8", *(name for _, name in BOMS)})
 READ_ENCODINGS = "UTF-8, UTF-16 or UTF-32 with a byte order mark, or GBK/GB18030"
 # Text in which charset-normalizer's mess detector finds this much mess (its own threshold
 # for a wrong decoding) is not in the encoding it was decoded with; pieces of this many
@@ -155,10 +156,12 @@ def _undecodable(cells: Iterable[object], headers: list[str]) -> RawProblem | No
 def _decode(data: bytes) -> tuple[str, str]:
     """The file's text and encoding, undecodable bytes marked (`UNDECODABLE`). Only the
     encodings the bundle's documentation promises are read: the one a byte order mark names,
-    else UTF-8 or GB18030 (`_unmarked`). A decoding whose text is a mess (Big5 or Shift-JIS
-    read as GBK: private-use characters, kana, box drawing) is not the file's; none left, the
-    file is refused rather than loaded as garbage. An archive or a workbook renamed .csv
-    (`BINARY_SIGNATURES`) is refused saying what it is."""
+    else UTF-8 or GB18030 (`_unmarked`). A GB18030 decoding whose text is a mess (Big5 or
+    Shift-JIS read as GBK: private-use characters, kana, box drawing) is not the file's; none
+    left, the file is refused rather than loaded as garbage. A Unicode decoding is not judged
+    so: Big5 or Shift-JIS bytes are no valid UTF-8, and the detector found plain UTF-8 names
+    followed by digits (测试0, 李娜12 … in 25 rows) a mess and refused the whole load. An
+    archive or a workbook renamed .csv (`BINARY_SIGNATURES`) is refused saying what it is."""
     binary = next((what for magic, what in BINARY_SIGNATURES if data.startswith(magic)), None)
     if binary:
         raise UnreadableFile(f"not text but {binary}")
@@ -166,7 +169,7 @@ def _decode(data: bytes) -> tuple[str, str]:
     decodings = ([(announced, data.decode(announced, errors=UNDECODABLE))] if announced
                  else _unmarked(data))
     for encoding, text in decodings:
-        if not _messy(text):
+        if encoding in UNICODE_ENCODINGS or not _messy(text):
             return text, encoding
     raise UnreadableFile(f"cannot detect the text encoding (not {READ_ENCODINGS})")
 
