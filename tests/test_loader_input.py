@@ -411,13 +411,14 @@ def test_a_json_array_is_not_json_lines(services: Services, tmp_path: Path) -> N
     assert stored_names(services) == {COMPANIES[2][0]: COMPANIES[2][1]}
 
 
-@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16"])
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16", "gbk", "gb18030"])
 def test_plain_unicode_names_with_digits_are_not_a_mess(services: Services, tmp_path: Path,
                                                         encoding: str) -> None:
     """25 persons named 测试0 … 测试24 (a test export, 李娜12 alike): charset-normalizer's mess
-    detector scored the valid UTF-8 text at its threshold, so the whole load stopped ('cannot
-    detect the text encoding'), a byte order mark or not — found by a held-out oracle's own
-    bundle. Only a GB18030 decoding is judged so (Big5 or Shift-JIS are no valid UTF-8)."""
+    detector scored the text at its threshold, so the whole load stopped ('cannot detect the
+    text encoding'), UTF-8 with a byte order mark or not, GBK too — found by a held-out
+    oracle's own bundle. A Unicode decoding, or one of plain Chinese text, is not judged so
+    (Big5 or Shift-JIS are no valid UTF-8, and read as GBK give kana, Greek, private use)."""
     people = [[make_id(region="371402", born="19900101", seq=f"{n:03d}"), f"测试{n}"]
               for n in range(25)]
     path = write_csv(tmp_path / "natural_persons.csv", ["id_number", "name"], people,

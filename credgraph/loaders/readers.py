@@ -65,6 +65,14 @@ BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"),
 # GB18030 is a superset of GBK (and GB2312).
 UNMARKED = ("utf-8", "gb18030")
 UNICODE_ENCODINGS = frozenset({"utf-8", *(name for _, name in BOMS)})
+# A character that plain Chinese text in GBK does not hold besides ASCII: anything but CJK
+# ideographs, CJK punctuation, full-width forms and the few symbols an export writes (·—‘’“”…×
+# №). Big5 or Shift-JIS read as GBK gives kana, Greek, box drawing, private use: text holding
+# none of them needs no mess detector, which took 测试0 … 测试24 for a mess.
+_BEYOND_PLAIN_CJK = re.compile(
+    "[^\x00-\x7f\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff01-\uff5e\uffe0-\uffe6"
+    "\u00b7\u00d7\u2014\u2018\u2019\u201c\u201d\u2026\u2116\udc00-\udcff\u200b-\u200d"
+    "\u2060\ufeff]")
 READ_ENCODINGS = "UTF-8, UTF-16 or UTF-32 with a byte order mark, or GBK/GB18030"
 # Text in which charset-normalizer's mess detector finds this much mess (its own threshold
 # for a wrong decoding) is not in the encoding it was decoded with; pieces of this many
@@ -158,9 +166,10 @@ def _decode(data: bytes) -> tuple[str, str]:
     encodings the bundle's documentation promises are read: the one a byte order mark names,
     else UTF-8 or GB18030 (`_unmarked`). A GB18030 decoding whose text is a mess (Big5 or
     Shift-JIS read as GBK: private-use characters, kana, box drawing) is not the file's; none
-    left, the file is refused rather than loaded as garbage. A Unicode decoding is not judged
-    so: Big5 or Shift-JIS bytes are no valid UTF-8, and the detector found plain UTF-8 names
-    followed by digits (测试0, 李娜12 … in 25 rows) a mess and refused the whole load. An
+    left, the file is refused rather than loaded as garbage. A Unicode decoding, or one of
+    plain Chinese text (`_BEYOND_PLAIN_CJK`), is not judged so: Big5 or Shift-JIS bytes are no
+    valid UTF-8 nor read as plain Chinese, and the detector found names followed by digits
+    (测试0, 李娜12 … in 25 rows) a mess and refused the whole load. An
     archive or a workbook renamed .csv (`BINARY_SIGNATURES`) is refused saying what it is."""
     binary = next((what for magic, what in BINARY_SIGNATURES if data.startswith(magic)), None)
     if binary:
@@ -169,7 +178,8 @@ def _decode(data: bytes) -> tuple[str, str]:
     decodings = ([(announced, data.decode(announced, errors=UNDECODABLE))] if announced
                  else _unmarked(data))
     for encoding, text in decodings:
-        if encoding in UNICODE_ENCODINGS or not _messy(text):
+        if encoding in UNICODE_ENCODINGS or not _BEYOND_PLAIN_CJK.search(text) or not _messy(
+                text):
             return text, encoding
     raise UnreadableFile(f"cannot detect the text encoding (not {READ_ENCODINGS})")
 
