@@ -365,6 +365,9 @@ class BundleLoader:
             winners = self._last_lines(kind, paths)
             for path in paths:
                 summary.files.append(self.load_file(kind, path, summary, winners))
+            # after every file of the kind: an agency's superior may stand in a later file
+            # (legal_persons_z.csv), as loading the same bundle again would find it
+            self._link_superiors(summary)
         self._settle_waiting(summary)
 
     def _settle_waiting(self, summary: LoadSummary) -> None:
@@ -436,7 +439,6 @@ class BundleLoader:
         if pending:
             self._flush(kind, pending, result, reject, summary)
         self._await_write()
-        self._link_superiors(summary)
         if self.progress:
             self.progress(kind, result.read % 1000)
         result.seconds = round(time.monotonic() - started, 3)
@@ -662,7 +664,8 @@ class BundleLoader:
         return existing_subjects(self.graph, ids)
 
     def _link_superiors(self, summary: LoadSummary) -> None:
-        """SUBORDINATE_TO (隶属) once the whole file is in, wherever the superior stood."""
+        """SUBORDINATE_TO (隶属) once every file of subjects is in, wherever the superior
+        stood."""
         links, self._superiors = self._superiors, []
         if not links:
             return
