@@ -409,3 +409,23 @@ def test_a_json_array_is_not_json_lines(services: Services, tmp_path: Path) -> N
                                           r"legal_persons\.json: skipped"):
         loader(services).load([folder])
     assert stored_names(services) == {COMPANIES[2][0]: COMPANIES[2][1]}
+
+
+def test_a_link_to_nothing_or_a_folder_in_the_bundle_is_not_passed_over(tmp_path: Path) -> None:
+    """A folder's link to a file that is gone (penalties.csv → a share not mounted) and a
+    folder inside it (penalties_2024.csv/, a department's sub-folder) were passed over without
+    a word: the load ran, exit 0, and its summary did not say a penalties file was never read.
+    The link is a file of the bundle that cannot be read (exit 2, nothing loaded); the folder
+    is named in a warning."""
+    from credgraph.loaders.bundle import discover
+
+    write_csv(tmp_path / "legal_persons.csv", ["uscc", "name"], [list(COMPANIES[0])])
+    (tmp_path / "penalties_2024.csv").mkdir()
+    warnings: list[str] = []
+    assert [kind for kind, _ in discover([tmp_path], warnings)] == ["legal_persons"]
+    assert warnings == ["penalties_2024.csv/: skipped — a folder inside the folder is not "
+                        "read: name it on the command line to load it"]
+    (tmp_path / "penalties.csv").symlink_to(tmp_path / "gone" / "penalties.csv")
+    with pytest.raises(BundleError, match=r"penalties\.csv: cannot be read — a symbolic link "
+                                          r"to .*gone/penalties\.csv, which does not exist"):
+        discover([tmp_path], [])

@@ -275,11 +275,21 @@ def discover(paths: list[Path], warnings: list[str] | None = None) -> list[tuple
     empty = False
     for path in paths:
         if path.is_dir():
-            files = sorted(p for p in path.iterdir()
-                           if p.is_file() and not p.stem.lower().startswith(OUTPUT_PREFIXES))
+            entries = sorted(p for p in path.iterdir()
+                             if not p.stem.lower().startswith(OUTPUT_PREFIXES))
+            for entry in entries:
+                # a link to nothing is a file of the bundle that cannot be read, not no file
+                if entry.is_symlink() and not entry.exists() and (
+                        entry.suffix.lower() in SUFFIXES):
+                    raise BundleError(f"{entry}: cannot be read — a symbolic link to "
+                                      f"{os.readlink(entry)}, which does not exist")
+            files = [p for p in entries if p.is_file()]
             candidates = [p for p in files if p.suffix.lower() in SUFFIXES]
             unread = [scrub(f"{p.name}: skipped — {NEAR_MISSES[p.suffix.lower()]}")
                       for p in files if p.suffix.lower() in NEAR_MISSES]
+            unread += [scrub(f"{p.name}/: skipped — a folder inside the folder is not read: "
+                             "name it on the command line to load it")
+                       for p in entries if p.is_dir() and not p.name.startswith(".")]
             if not candidates:
                 raise BundleError(f"{path}: no .csv, .xlsx or .jsonl files in this folder"
                                   + "".join(f"; {note}" for note in unread))
