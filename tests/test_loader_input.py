@@ -79,6 +79,44 @@ def test_zero_width_characters_around_ids_in_a_short_utf8_file(services: Service
     assert stored_names(services) == dict(COMPANIES)
 
 
+def test_an_escape_in_a_cell_does_not_make_the_file_unreadable(services: Services,
+                                                               tmp_path: Path) -> None:
+    """One escape character in a cell (a colour code pasted from a terminal, `\x1b[31m`) is
+    what charset-normalizer's mess detector finds the worst mess there is: the whole file was
+    refused, 'cannot detect the text encoding', and with it the whole bundle. Control
+    characters are the same bytes in UTF-8 and GB18030 and leave the cells anyway: the file
+    is UTF-8 and every row loads."""
+    rows = [list(c) for c in COMPANIES]
+    rows[1][1] = rows[1][1][:6] + "\x1b[31m\x1b" + rows[1][1][6:]
+    rows[2][1] = rows[2][1][:3] + "\x08\x07" + rows[2][1][3:]
+    path = write_csv(tmp_path / "legal_persons.csv", ["统一社会信用代码", "名称"], rows,
+                     encoding="utf-8")
+    summary = loader(services).load([path], derive_contacts=False)
+    assert (summary.files[0].encoding, summary.loaded, summary.rejected) == ("utf-8", 6, 0)
+    names = dict(COMPANIES)
+    names[COMPANIES[1][0]] = names[COMPANIES[1][0]][:6] + "[31m" + names[COMPANIES[1][0]][6:]
+    assert stored_names(services) == names
+
+
+def test_a_gbk_export_with_a_line_in_utf8_rejects_that_line(services: Services,
+                                                            tmp_path: Path) -> None:
+    """A GBK export with one line appended by another system in UTF-8: read as GB18030 that
+    line is damaged bytes amid mojibake (private-use characters), which the mess detector
+    measured, and the whole file was refused as of no encoding. The damaged line is the
+    row rejected (`undecodable bytes`), the others load — as a UTF-8 file with a GBK line
+    does."""
+    path = companies_file(tmp_path / "legal_persons.csv", "gbk")
+    lines = path.read_bytes().split(b"\r\n")
+    lines[3] = lines[3].decode("gbk").encode("utf-8")
+    path.write_bytes(b"\r\n".join(lines))
+    summary = loader(services).load([path], derive_contacts=False)
+    [result] = summary.files
+    assert (result.encoding, result.read, result.loaded, result.rejected) == ("gb18030", 6, 5, 1)
+    assert [(r.line, r.column) for r in summary.rejects] == [(4, "名称")]
+    assert summary.rejects[0].reason.startswith("undecodable bytes")
+    assert stored_names(services) == dict(COMPANIES[:2] + COMPANIES[3:])
+
+
 def private_use_gbk(path: Path) -> Path:
     """GBK whose names lie in its user-defined area (AAA1–AFFE): private-use characters."""
     rows = [f"{uscc},".encode() + b"\xaa\xa1\xab\xa2\xac\xa3\xad\xa4" + "有限公司".encode("gbk")
