@@ -224,8 +224,23 @@ def open_bundle_file(kind: str, path: Path) -> tuple[Table, FileShape]:
     if missing:
         named = ", ".join(_column_names(model, name) for name in missing)
         raise BundleError(f"{path}: missing required column(s) {named} "
-                          f"for {kind} (headers: {', '.join(table.headers)})")
+                          f"for {kind} (headers: {_headers_shown(table.headers)})")
     return table, shape
+
+
+HEADER_SHOWN = 60  # characters of a header an error shows
+HEADERS_SHOWN = 40  # headers an error lists
+
+
+def _headers_shown(headers: list[str]) -> str:
+    """A file's headers as an error lists them: each cut, and no more than HEADERS_SHOWN. A
+    file that is one line (no line break in 1 GB) is one header that long, which the error
+    printed whole — twice, on stderr and in `--json`."""
+    shown = [h if len(h) <= HEADER_SHOWN else f"{h[:HEADER_SHOWN]}… ({len(h):,} characters)"
+             for h in headers[:HEADERS_SHOWN]]
+    if len(headers) > HEADERS_SHOWN:
+        shown.append(f"… and {len(headers) - HEADERS_SHOWN:,} more")
+    return ", ".join(shown)
 
 
 def readable_bundle(paths: list[Path], warnings: list[str]) -> list[tuple[str, Path]]:
