@@ -467,3 +467,22 @@ def test_a_link_to_nothing_or_a_folder_in_the_bundle_is_not_passed_over(tmp_path
     with pytest.raises(BundleError, match=r"penalties\.csv: cannot be read — a symbolic link "
                                           r"to .*gone/penalties\.csv, which does not exist"):
         discover([tmp_path], [])
+
+
+@pytest.mark.parametrize(("content", "says"), [
+    # an encrypted OOXML package is an OLE compound file holding an EncryptedPackage stream
+    # (the layout msoffcrypto-tool and Excel write; checked against a workbook it encrypted)
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 1000 + "EncryptedPackage".encode("utf-16-le"),
+     "it is protected by a password to open: save it again without one"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 1000, "it is an old Excel .xls workbook"),
+    ("统一社会信用代码,名称\n".encode(), "it is text, not a workbook — a CSV named .xlsx"),
+])
+def test_a_workbook_that_does_not_open_says_why(tmp_path: Path, content: bytes,
+                                               says: str) -> None:
+    """A workbook saved with a password to open, an old .xls renamed .xlsx and a CSV named
+    .xlsx were all 'not a readable XLSX workbook (BadZipFile)', which tells a clerk nothing."""
+    from credgraph.loaders.readers import UnreadableFile, read_table
+
+    (tmp_path / "legal_persons.xlsx").write_bytes(content)
+    with pytest.raises(UnreadableFile, match=f"^not a readable XLSX workbook \\({says}"):
+        read_table(tmp_path / "legal_persons.xlsx")

@@ -391,7 +391,8 @@ def _xlsx(path: Path, is_header: HeaderTest | None) -> Table:
         formulas = (load_workbook(path, read_only=True, data_only=False)
                     if _has_formulas(path) else None)
     except Exception as exc:  # openpyxl raises many kinds for a broken workbook
-        raise UnreadableFile(f"not a readable XLSX workbook ({type(exc).__name__})") from None
+        raise UnreadableFile(f"not a readable XLSX workbook ({_not_a_workbook(path, exc)})"
+                             ) from None
     sheet = workbook.worksheets[0]
     notes = [f"sheet {other.title!r} is not read (only the first sheet is)"
              for other in workbook.worksheets[1:] if _has_values(other)]
@@ -435,6 +436,29 @@ def _xlsx(path: Path, is_header: HeaderTest | None) -> Table:
             formulas.close()
 
     return Table(path, headers, rows(), "xlsx", title_rows, notes)
+
+
+# An encrypted OOXML package (a workbook saved with a password to open) is an OLE compound
+# file, as an old .xls is, holding a stream of this name.
+_ENCRYPTED_PACKAGE = "EncryptedPackage".encode("utf-16-le")
+
+
+def _not_a_workbook(path: Path, exc: Exception) -> str:
+    """Why a .xlsx file did not open, as the clerk can act on it: a workbook saved with a
+    password, an old .xls or a CSV named .xlsx were all 'BadZipFile'."""
+    with path.open("rb") as handle:
+        start = handle.read(1 << 16)
+    if start.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+        if _ENCRYPTED_PACKAGE in start or _ENCRYPTED_PACKAGE in path.read_bytes():
+            return ("it is protected by a password to open: save it again without one, or "
+                    "export it as CSV UTF-8")
+        return "it is an old Excel .xls workbook: save it as .xlsx or as CSV UTF-8"
+    if start.startswith(b"PK\x03\x04"):
+        return f"a damaged or incomplete workbook, {type(exc).__name__}: save it again"
+    if not any(start.startswith(magic) for magic, _ in BINARY_SIGNATURES) and start and (
+            b"\x00" not in start[:4096] or start.startswith((b"\xff\xfe", b"\xfe\xff"))):
+        return "it is text, not a workbook — a CSV named .xlsx? name it .csv"
+    return type(exc).__name__
 
 
 def _as_stored(cell: Any) -> Any:
