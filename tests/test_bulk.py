@@ -277,6 +277,26 @@ def test_a_tie_given_undated_then_dated_is_one_edge(services: Services, tmp_path
     assert both_loads_count(services, tmp_path, "LEGAL_REPRESENTATIVE") == 1
 
 
+def test_a_superior_in_a_later_file_of_subjects_is_linked(services: Services,
+                                                         tmp_path: Path) -> None:
+    """An agency whose `superior` stands in a later legal_persons file of the same load: both
+    loads linked the superiors at the end of each file, so the first load warned 'superior …
+    is not loaded' and made no SUBORDINATE_TO, and loading the same bundle again made it."""
+    city = make_uscc(prefix="11", region="371400", org="MB1000001")
+    county = make_uscc(prefix="11", region="371402", org="MB1000002")
+    write_csv(tmp_path / "legal_persons_a.csv", ["uscc", "name", "superior"],
+              [[county, "德州市德城区市场监督管理局", city]])
+    write_csv(tmp_path / "legal_persons_z.csv", ["uscc", "name"],
+              [[city, "德州市市场监督管理局"]])
+    summary = BundleLoader(services.graph, services.rules, services.privacy,
+                           services.normaliser, today=AS_OF).load([tmp_path])
+    assert not [w for w in summary.warnings if "superior" in w]
+    assert services.graph.read("MATCH (:Agency)-[r:SUBORDINATE_TO]->(:Agency) "
+                               "RETURN count(r) AS n") == [{"n": 1}]
+    delete_all(services.graph, keep=(Label.SCHEMA_VERSION.value,))
+    assert both_loads_count(services, tmp_path, "SUBORDINATE_TO") == 1
+
+
 def test_a_relation_waits_for_a_subject_a_later_file_names(services: Services,
                                                           tmp_path: Path) -> None:
     """Both loads keep a relation to a person only a penalty names (a stub), and reject the

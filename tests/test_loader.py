@@ -659,6 +659,23 @@ def test_an_unreadable_file_in_a_folder_loads_nothing(services: Services,
     assert counts(services.graph) == {"nodes": 0, "relations": 0}
 
 
+def test_a_file_of_one_long_line_is_named_without_its_header_whole(tmp_path: Path) -> None:
+    """A file with no line break (1 GB of one line) is one header that long: the missing
+    columns error listed it whole, and printed it twice (stderr and `--json`). Each header is
+    cut, and the list too."""
+    from credgraph.loaders.bundle import open_bundle_file
+
+    (tmp_path / "penalties.csv").write_bytes(b"decision_no," + b"a" * 1_000_000)
+    with pytest.raises(BundleError) as error:
+        open_bundle_file("penalties", tmp_path / "penalties.csv")
+    message = str(error.value)
+    assert len(message) < 400
+    assert message.endswith(f"(headers: decision_no, {'a' * 60}… (1,000,000 characters))")
+    (tmp_path / "penalties.csv").write_text(",".join(f"c{n}" for n in range(100)) + "\n")
+    with pytest.raises(BundleError, match=r"\(headers: c0, c1, .*, c39, … and 60 more\)$"):
+        open_bundle_file("penalties", tmp_path / "penalties.csv")
+
+
 def test_an_empty_file_is_skipped_with_a_warning(services: Services, tmp_path: Path) -> None:
     """One department's empty daily export (0 bytes, or a BOM and a line break) is skipped with
     a warning: it stopped the whole folder (exit 2, 'the file is empty'). A folder of nothing

@@ -79,6 +79,44 @@ def test_zero_width_characters_around_ids_in_a_short_utf8_file(services: Service
     assert stored_names(services) == dict(COMPANIES)
 
 
+def test_an_escape_in_a_cell_does_not_make_the_file_unreadable(services: Services,
+                                                               tmp_path: Path) -> None:
+    """One escape character in a cell (a colour code pasted from a terminal, `\x1b[31m`) is
+    what charset-normalizer's mess detector finds the worst mess there is: the whole file was
+    refused, 'cannot detect the text encoding', and with it the whole bundle. Control
+    characters are the same bytes in UTF-8 and GB18030 and leave the cells anyway: the file
+    is UTF-8 and every row loads."""
+    rows = [list(c) for c in COMPANIES]
+    rows[1][1] = rows[1][1][:6] + "\x1b[31m\x1b" + rows[1][1][6:]
+    rows[2][1] = rows[2][1][:3] + "\x08\x07" + rows[2][1][3:]
+    path = write_csv(tmp_path / "legal_persons.csv", ["统一社会信用代码", "名称"], rows,
+                     encoding="utf-8")
+    summary = loader(services).load([path], derive_contacts=False)
+    assert (summary.files[0].encoding, summary.loaded, summary.rejected) == ("utf-8", 6, 0)
+    names = dict(COMPANIES)
+    names[COMPANIES[1][0]] = names[COMPANIES[1][0]][:6] + "[31m" + names[COMPANIES[1][0]][6:]
+    assert stored_names(services) == names
+
+
+def test_a_gbk_export_with_a_line_in_utf8_rejects_that_line(services: Services,
+                                                            tmp_path: Path) -> None:
+    """A GBK export with one line appended by another system in UTF-8: read as GB18030 that
+    line is damaged bytes amid mojibake (private-use characters), which the mess detector
+    measured, and the whole file was refused as of no encoding. The damaged line is the
+    row rejected (`undecodable bytes`), the others load — as a UTF-8 file with a GBK line
+    does."""
+    path = companies_file(tmp_path / "legal_persons.csv", "gbk")
+    lines = path.read_bytes().split(b"\r\n")
+    lines[3] = lines[3].decode("gbk").encode("utf-8")
+    path.write_bytes(b"\r\n".join(lines))
+    summary = loader(services).load([path], derive_contacts=False)
+    [result] = summary.files
+    assert (result.encoding, result.read, result.loaded, result.rejected) == ("gb18030", 6, 5, 1)
+    assert [(r.line, r.column) for r in summary.rejects] == [(4, "名称")]
+    assert summary.rejects[0].reason.startswith("undecodable bytes")
+    assert stored_names(services) == dict(COMPANIES[:2] + COMPANIES[3:])
+
+
 def private_use_gbk(path: Path) -> Path:
     """GBK whose names lie in its user-defined area (AAA1–AFFE): private-use characters."""
     rows = [f"{uscc},".encode() + b"\xaa\xa1\xab\xa2\xac\xa3\xad\xa4" + "有限公司".encode("gbk")
@@ -425,3 +463,42 @@ def test_plain_unicode_names_with_digits_are_not_a_mess(services: Services, tmp_
                      encoding=encoding)
     summary = loader(services).load([path], derive_contacts=False)
     assert (summary.loaded, summary.rejected) == (25, 0)
+
+
+def test_a_link_to_nothing_or_a_folder_in_the_bundle_is_not_passed_over(tmp_path: Path) -> None:
+    """A folder's link to a file that is gone (penalties.csv → a share not mounted) and a
+    folder inside it (penalties_2024.csv/, a department's sub-folder) were passed over without
+    a word: the load ran, exit 0, and its summary did not say a penalties file was never read.
+    The link is a file of the bundle that cannot be read (exit 2, nothing loaded); the folder
+    is named in a warning."""
+    from credgraph.loaders.bundle import discover
+
+    write_csv(tmp_path / "legal_persons.csv", ["uscc", "name"], [list(COMPANIES[0])])
+    (tmp_path / "penalties_2024.csv").mkdir()
+    warnings: list[str] = []
+    assert [kind for kind, _ in discover([tmp_path], warnings)] == ["legal_persons"]
+    assert warnings == ["penalties_2024.csv/: skipped — a folder inside the folder is not "
+                        "read: name it on the command line to load it"]
+    (tmp_path / "penalties.csv").symlink_to(tmp_path / "gone" / "penalties.csv")
+    with pytest.raises(BundleError, match=r"penalties\.csv: cannot be read — a symbolic link "
+                                          r"to .*gone/penalties\.csv, which does not exist"):
+        discover([tmp_path], [])
+
+
+@pytest.mark.parametrize(("content", "says"), [
+    # an encrypted OOXML package is an OLE compound file holding an EncryptedPackage stream
+    # (the layout msoffcrypto-tool and Excel write; checked against a workbook it encrypted)
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 1000 + "EncryptedPackage".encode("utf-16-le"),
+     "it is protected by a password to open: save it again without one"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 1000, "it is an old Excel .xls workbook"),
+    ("统一社会信用代码,名称\n".encode(), "it is text, not a workbook — a CSV named .xlsx"),
+])
+def test_a_workbook_that_does_not_open_says_why(tmp_path: Path, content: bytes,
+                                               says: str) -> None:
+    """A workbook saved with a password to open, an old .xls renamed .xlsx and a CSV named
+    .xlsx were all 'not a readable XLSX workbook (BadZipFile)', which tells a clerk nothing."""
+    from credgraph.loaders.readers import UnreadableFile, read_table
+
+    (tmp_path / "legal_persons.xlsx").write_bytes(content)
+    with pytest.raises(UnreadableFile, match=f"^not a readable XLSX workbook \\({says}"):
+        read_table(tmp_path / "legal_persons.xlsx")

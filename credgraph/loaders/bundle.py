@@ -224,8 +224,23 @@ def open_bundle_file(kind: str, path: Path) -> tuple[Table, FileShape]:
     if missing:
         named = ", ".join(_column_names(model, name) for name in missing)
         raise BundleError(f"{path}: missing required column(s) {named} "
-                          f"for {kind} (headers: {', '.join(table.headers)})")
+                          f"for {kind} (headers: {_headers_shown(table.headers)})")
     return table, shape
+
+
+HEADER_SHOWN = 60  # characters of a header an error shows
+HEADERS_SHOWN = 40  # headers an error lists
+
+
+def _headers_shown(headers: list[str]) -> str:
+    """A file's headers as an error lists them: each cut, and no more than HEADERS_SHOWN. A
+    file that is one line (no line break in 1 GB) is one header that long, which the error
+    printed whole — twice, on stderr and in `--json`."""
+    shown = [h if len(h) <= HEADER_SHOWN else f"{h[:HEADER_SHOWN]}… ({len(h):,} characters)"
+             for h in headers[:HEADERS_SHOWN]]
+    if len(headers) > HEADERS_SHOWN:
+        shown.append(f"… and {len(headers) - HEADERS_SHOWN:,} more")
+    return ", ".join(shown)
 
 
 def readable_bundle(paths: list[Path], warnings: list[str]) -> list[tuple[str, Path]]:
@@ -275,11 +290,21 @@ def discover(paths: list[Path], warnings: list[str] | None = None) -> list[tuple
     empty = False
     for path in paths:
         if path.is_dir():
-            files = sorted(p for p in path.iterdir()
-                           if p.is_file() and not p.stem.lower().startswith(OUTPUT_PREFIXES))
+            entries = sorted(p for p in path.iterdir()
+                             if not p.stem.lower().startswith(OUTPUT_PREFIXES))
+            for entry in entries:
+                # a link to nothing is a file of the bundle that cannot be read, not no file
+                if entry.is_symlink() and not entry.exists() and (
+                        entry.suffix.lower() in SUFFIXES):
+                    raise BundleError(f"{entry}: cannot be read — a symbolic link to "
+                                      f"{os.readlink(entry)}, which does not exist")
+            files = [p for p in entries if p.is_file()]
             candidates = [p for p in files if p.suffix.lower() in SUFFIXES]
             unread = [scrub(f"{p.name}: skipped — {NEAR_MISSES[p.suffix.lower()]}")
                       for p in files if p.suffix.lower() in NEAR_MISSES]
+            unread += [scrub(f"{p.name}/: skipped — a folder inside the folder is not read: "
+                             "name it on the command line to load it")
+                       for p in entries if p.is_dir() and not p.name.startswith(".")]
             if not candidates:
                 raise BundleError(f"{path}: no .csv, .xlsx or .jsonl files in this folder"
                                   + "".join(f"; {note}" for note in unread))
@@ -365,6 +390,9 @@ class BundleLoader:
             winners = self._last_lines(kind, paths)
             for path in paths:
                 summary.files.append(self.load_file(kind, path, summary, winners))
+            # after every file of the kind: an agency's superior may stand in a later file
+            # (legal_persons_z.csv), as loading the same bundle again would find it
+            self._link_superiors(summary)
         self._settle_waiting(summary)
 
     def _settle_waiting(self, summary: LoadSummary) -> None:
@@ -436,7 +464,6 @@ class BundleLoader:
         if pending:
             self._flush(kind, pending, result, reject, summary)
         self._await_write()
-        self._link_superiors(summary)
         if self.progress:
             self.progress(kind, result.read % 1000)
         result.seconds = round(time.monotonic() - started, 3)
@@ -662,7 +689,8 @@ class BundleLoader:
         return existing_subjects(self.graph, ids)
 
     def _link_superiors(self, summary: LoadSummary) -> None:
-        """SUBORDINATE_TO (隶属) once the whole file is in, wherever the superior stood."""
+        """SUBORDINATE_TO (隶属) once every file of subjects is in, wherever the superior
+        stood."""
         links, self._superiors = self._superiors, []
         if not links:
             return

@@ -81,6 +81,13 @@ MESS_THRESHOLD = 0.2
 MESS_PIECE = 100_000
 MESS_PIECES = 10
 _RUN = re.compile(r"(.)\1{3,}", re.DOTALL)  # one character four times or more
+# Control characters a cell may hold (an escape or a backspace pasted from a terminal): bytes
+# below 0x80 are the same characters in UTF-8 and GB18030, so they tell no decoding from the
+# other, and the cells lose them anyway (free text is rid of control characters). The
+# detector finds a single escape anywhere a mess (its ratio 1.0), which refused the whole
+# file as 'cannot detect the text encoding'. NUL stays measured: it is what UTF-16 without
+# a byte order mark reads as.
+_CONTROLS = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 # Files that are no text at all, as a clerk renames them to .csv: what each is, and what to do.
@@ -224,17 +231,28 @@ def _damaged_lines(data: bytes, encoding: str, enough: int) -> int:
 
 def _messy(text: str) -> bool:
     """Whether charset-normalizer's mess detector finds any measured piece of the text (its
-    damaged bytes and format characters left out) as messy as text decoded in the wrong
-    encoding. Format characters (FORMAT_CHARS: zero-width spaces, a stray U+FEFF) that copying
-    from a web page leaves around ids are unprintable to the detector, so a few in a short
-    file made its UTF-8 "a mess"; the wrong decodings it is there for give kana, private-use
-    characters and box drawing, not these. A run of one character is measured as three of it:
-    the detector finds a long one (a cell of 德 a million times) a mess, and a file holding it
-    was refused whole where the cell alone is too long — a wrong decoding gives no such runs."""
+    damaged lines, format and control characters left out) as messy as text decoded in the
+    wrong encoding. Format characters (FORMAT_CHARS: zero-width spaces, a stray U+FEFF) that
+    copying from a web page leaves around ids are unprintable to the detector, so a few in a
+    short file made its UTF-8 "a mess"; the wrong decodings it is there for give kana,
+    private-use characters and box drawing, not these. A run of one character is measured as
+    three of it: the detector finds a long one (a cell of 德 a million times) a mess, and a file
+    holding it was refused whole where the cell alone is too long — a wrong decoding gives no
+    such runs. A line holding bytes the encoding cannot decode is rejected as its row, so the
+    rest of it is not measured either: a GBK export with one line appended in UTF-8 read as
+    that line's mojibake (private-use characters) around its damaged bytes, and was refused
+    whole where the line alone is damaged."""
     step = max(len(text) // MESS_PIECES, MESS_PIECE)
-    return any(mess_ratio(_RUN.sub(r"\1\1\1", FORMAT_CHARS.sub("", _MARKED.sub(
-        "", text[start:start + MESS_PIECE]))), MESS_THRESHOLD) >= MESS_THRESHOLD
-               for start in range(0, len(text), step))
+    return any(mess_ratio(_measured(text[start:start + MESS_PIECE]), MESS_THRESHOLD)
+               >= MESS_THRESHOLD for start in range(0, len(text), step))
+
+
+def _measured(piece: str) -> str:
+    """A piece of text as `_messy` measures it."""
+    if _MARKED.search(piece):
+        piece = "".join(line for line in piece.splitlines(keepends=True)
+                        if not _MARKED.search(line))
+    return _RUN.sub(r"\1\1\1", _CONTROLS.sub("", FORMAT_CHARS.sub("", piece)))
 
 
 def _values(headers: list[str], cells: Sequence[Any]) -> dict[str, Any]:
@@ -386,7 +404,8 @@ def _xlsx(path: Path, is_header: HeaderTest | None) -> Table:
         formulas = (load_workbook(path, read_only=True, data_only=False)
                     if _has_formulas(path) else None)
     except Exception as exc:  # openpyxl raises many kinds for a broken workbook
-        raise UnreadableFile(f"not a readable XLSX workbook ({type(exc).__name__})") from None
+        raise UnreadableFile(f"not a readable XLSX workbook ({_not_a_workbook(path, exc)})"
+                             ) from None
     sheet = workbook.worksheets[0]
     notes = [f"sheet {other.title!r} is not read (only the first sheet is)"
              for other in workbook.worksheets[1:] if _has_values(other)]
@@ -430,6 +449,29 @@ def _xlsx(path: Path, is_header: HeaderTest | None) -> Table:
             formulas.close()
 
     return Table(path, headers, rows(), "xlsx", title_rows, notes)
+
+
+# An encrypted OOXML package (a workbook saved with a password to open) is an OLE compound
+# file, as an old .xls is, holding a stream of this name.
+_ENCRYPTED_PACKAGE = "EncryptedPackage".encode("utf-16-le")
+
+
+def _not_a_workbook(path: Path, exc: Exception) -> str:
+    """Why a .xlsx file did not open, as the clerk can act on it: a workbook saved with a
+    password, an old .xls or a CSV named .xlsx were all 'BadZipFile'."""
+    with path.open("rb") as handle:
+        start = handle.read(1 << 16)
+    if start.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+        if _ENCRYPTED_PACKAGE in start or _ENCRYPTED_PACKAGE in path.read_bytes():
+            return ("it is protected by a password to open: save it again without one, or "
+                    "export it as CSV UTF-8")
+        return "it is an old Excel .xls workbook: save it as .xlsx or as CSV UTF-8"
+    if start.startswith(b"PK\x03\x04"):
+        return f"a damaged or incomplete workbook, {type(exc).__name__}: save it again"
+    if not any(start.startswith(magic) for magic, _ in BINARY_SIGNATURES) and start and (
+            b"\x00" not in start[:4096] or start.startswith((b"\xff\xfe", b"\xfe\xff"))):
+        return "it is text, not a workbook — a CSV named .xlsx? name it .csv"
+    return type(exc).__name__
 
 
 def _as_stored(cell: Any) -> Any:
