@@ -130,6 +130,10 @@ def test_other_numbers_are_left_alone(text: str) -> None:
     (PLAIN[:15] + "L" + PLAIN[16:], masked(PLAIN)),  # an l for a 1, upper-cased by the reader
     # long text is masked before it is cut: a number across the cut keeps no digit it would hide
     ("违法事实" * 48 + PLAIN, "违法事实" * 48 + PLAIN[:6] + "**…"),
+    # an identifier a spreadsheet kept as a number; an amount written so is shown as written
+    # (1e-400 read 1E400 in a rejects file: its minus dropped, upper-cased as an identifier)
+    ("3.71402199001011E+17", "3.71402*********E+17"),
+    ("1e-400", "1e-400"), ("1e13", "1e13"), ("2.5E3", "2.5E3"),
 ])
 def test_rejected_values_show_no_id_number(value: str, shown: str) -> None:
     assert display_value(value) == shown

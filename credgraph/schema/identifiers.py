@@ -54,12 +54,20 @@ class IdentifierError(ValueError):
 
 # An identifier a spreadsheet kept as a number, shown in scientific notation (3.71402199001011E+17):
 # a double holds 15-17 digits, so its last ones are gone.
-_NUMBER_NOTATION = re.compile(r"[0-9](?:\.[0-9]+)?E\+?[0-9]+")
+_NUMBER_NOTATION = re.compile(r"[0-9](?:\.[0-9]+)?E\+?([0-9]+)")
+_NEGATIVE_EXPONENT = re.compile("[Ee\uff25\uff45]\\s*[-\u2212\uff0d]")
+# an 18-character identifier kept as a double is written with this exponent or more (E+17;
+# 15 digits and up, as a first-generation number, E+14)
+IDENTIFIER_EXPONENT = 14
 
 
 def in_number_notation(value: str) -> bool:
-    """Whether an identifier cell is a number in scientific notation (digits lost)."""
-    return _NUMBER_NOTATION.fullmatch(normalise(value)) is not None
+    """Whether a cell is an identifier turned into a number in scientific notation (digits
+    lost): 3.71402199001011E+17 — a positive exponent of an identifier's size, not an amount
+    written so (1e-400 read 1E400 once `normalise` dropped its minus, and was shown so)."""
+    found = _NUMBER_NOTATION.fullmatch(normalise(value))
+    return (found is not None and not _NEGATIVE_EXPONENT.search(value)
+            and int(found.group(1)) >= IDENTIFIER_EXPONENT)
 
 
 def _written_as_text(code: str) -> None:
