@@ -56,6 +56,29 @@ def test_an_escalation_reopened_after_a_lift_alerts_again(graph: Graph, rules: R
     assert monitor(graph, rules, reopened)["new"] == 0
 
 
+def test_a_made_up_night_before_the_escalation_alerts_nothing_anew(graph: Graph,
+                                                                   rules: Rules) -> None:
+    """A night made up before an escalation's first run (escalate as of 11-30, then as of
+    06-15, when the rules did not hold yet: a lift dated 06-15) and the next nightly run, which
+    finds it LIFTED and creates it again, left it standing on every day from 11-30 — yet its
+    history, read in the order written (created, lifted, created), counted a second opening and
+    the next monitoring run raised a second OPEN ESCALATION alert beside the first (found by a
+    held-out upgrade review: 13 subjects of a demo city alerted twice). The history is read in
+    the order of its dates, up to the run's."""
+    subject(graph, "Y", "德州庚食品有限公司")
+    for i, month in enumerate((3, 4, 5)):
+        penalty(graph, "Y", f"H{i}", dt.date(2026, month, 10))
+    assert escalate(graph, rules, AS_OF)["created"] == 1
+    assert monitor(graph, rules, AS_OF)["new"] == 1
+    assert escalate(graph, rules, dt.date(2026, 2, 15))["lifted"] == 1  # the made-up night
+    tonight = AS_OF + dt.timedelta(days=1)
+    assert escalate(graph, rules, tonight)["created"] == 1  # found LIFTED, created again
+
+    assert monitor(graph, rules, tonight)["new"] == 0
+    assert monitor(graph, rules, AS_OF)["new"] == 0
+    assert [a["status"] for a in alerts(graph)] == ["OPEN"]
+
+
 def test_an_escalation_lowered_to_a_level_it_never_had_is_not_new(graph: Graph,
                                                                    rules: Rules) -> None:
     subject(graph, "T", "德州乙商贸有限公司")

@@ -289,18 +289,32 @@ class Hit:
         }
 
 
-def _occurrence(history: Iterable[str], level: EscalationLevel) -> tuple[str, bool]:
-    """From an escalation's append-only history (JSON events in the order written): which
-    occurrence of `level` the escalation stands at, as a fingerprint suffix — "" for the first
-    time it reached the level in its first opening; else the opening (an escalation lifted and
-    created again is a new one) and, when the level was reached again after a lowering (a
-    proposal withdrawn, then proposed anew), the count — and whether a lowering brought it to
-    `level` (a SEVERE_PROPOSED withdrawn to FOCUS is no escalation to FOCUS). A history without
-    a readable event, or one written from the middle (no `created`), is a first occurrence."""
+def _occurrence(history: Iterable[str], level: EscalationLevel,
+                as_of: dt.date | None = None) -> tuple[str, bool]:
+    """From an escalation's append-only history (JSON events; in the order of their dates,
+    up to `as_of`, when every event is dated): which occurrence of `level` the escalation
+    stands at, as a fingerprint suffix — "" for the first time it reached the level in its
+    first opening; else the opening (an escalation lifted and created again is a new one) and,
+    when the level was reached again after a lowering (a proposal withdrawn, then proposed
+    anew), the count — and whether a lowering brought it to `level` (a SEVERE_PROPOSED
+    withdrawn to FOCUS is no escalation to FOCUS). A history without a readable event, or one
+    written from the middle (no `created`), is a first occurrence.
+
+    Dates, not the order written, tell an opening: a night made up before the escalation's
+    first run lifts it on a day before it was created (created 11-30, lifted 06-15), and the
+    next run, finding it LIFTED, creates it again (created 12-01) — read in the order written
+    that was a second opening, alerted again beside the first, though the escalation stood on
+    every day from 11-30. A `created` while it stands is no new opening."""
+    events = list(history_events(history))
+    if events and all(isinstance(e.get("asOf"), str) and isinstance(e.get("at"), str)
+                      for e in events):
+        events.sort(key=lambda e: (e["asOf"], e["at"]))
+        if as_of is not None:
+            events = [e for e in events if e["asOf"] <= as_of.isoformat()]
     opening, reached, current, lowered = 0, 0, None, False
-    for event in history_events(history):
+    for event in events:
         action, at = event.get("action"), event.get("level")
-        if action == CREATED:
+        if action == CREATED and (current is None or opening == 0):
             opening, reached, current, lowered = opening + 1, 0, None, False
         if action == LIFTED:
             current, lowered = None, False
@@ -567,7 +581,7 @@ class Evaluator:
                 words += ("，系严重失信主体 " + "、".join(
                     _name(names.get(c)) for c in sorted(row["propagatedFrom"]))
                     + " 的法定代表人或实际控制人（联合惩戒对象）")
-            occurrence, lowered = _occurrence(row["history"], level)
+            occurrence, lowered = _occurrence(row["history"], level, self.as_of)
             if lowered:
                 continue  # lowered to a level it never reached: nothing was escalated
             # a re-opened escalation, or one raised again after a lowering, is new
