@@ -521,3 +521,24 @@ def test_a_listing_corrected_to_a_removal_ahead_stays_listed_until_then(world: G
     assert row["removed"].to_native() == ahead
     signals = ok(api, OWN, id=S)["riskAssessment"]["signals"]
     assert sorted(s["record"]["id"] for s in signals) == ["L-1#v2", "P-1"]
+
+
+def test_a_corrected_record_whose_latest_version_was_revoked_names_none_in_force(
+        world: Graph, api: Api) -> None:
+    """P-1 corrected into P-1#v2, and P-1#v2 revoked by an objection of its own: an objection
+    or repair asked of P-1 was refused naming 'the version in force is P-1#v2' — a version no
+    longer in force, which the desk then asked about only to be refused again."""
+    filed = file_one(api)
+    ok(api, RESOLVE, id=filed["id"], outcome="CORRECT", note="更正",
+       corrections={"fine": 1.0})
+    again = ok(api, FILE, id="P-1#v2", reason="处罚已被撤销")["fileObjection"]
+    ok(api, RESOLVE, id=again["id"], outcome="REVOKE", note="原处罚决定已撤销")
+    refused = failure(api, FILE, id="P-1", reason="再次异议")
+    assert "in force" not in refused["message"]
+    assert refused["message"].endswith(
+        "corrected: its latest version P-1#v2 was revoked too; there is nothing left to "
+        "object to")
+    repair = ok(api, 'mutation($id: ID!) { requestRepair(recordId: $id, commitment: "承诺") '
+                     '{ eligible reason } }', id="P-1")["requestRepair"]
+    assert not repair["eligible"]
+    assert "corrected: its latest version P-1#v2 was revoked too: " in repair["reason"]
