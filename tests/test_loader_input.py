@@ -125,12 +125,18 @@ def private_use_gbk(path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("make", ["big5", "private use"])
+# Japanese names and addresses, as a Shift-JIS export writes them: read as GBK, their kana and
+# kanji are ideographs GBK added to GB2312 (トヨタ is 僩儓僞), no kana nor box drawing.
+JAPANESE = ["株式会社日立製作所", "トヨタ自動車株式会社", "ソニーグループ株式会社",
+            "東京都千代田区丸の内一丁目", "愛知県豊田市トヨタ町1番地", "大阪府大阪市北区梅田"]
+
+
+@pytest.mark.parametrize("make", ["big5", "private use", "shift-jis"])
 def test_text_in_another_encoding_is_refused(services: Services, tmp_path: Path,
                                              make: str) -> None:
-    """Big5 decodes as GB18030 without an error, into kana, Greek and private-use characters:
-    a file whose text is that mess is not read at all (exit 2 naming it), and the names already
-    stored stay as they were."""
+    """Big5 decodes as GB18030 without an error, into kana, Greek and private-use characters,
+    Shift-JIS into ideographs GB2312 has not: a file whose text is that mess is not read at all
+    (exit 2 naming it), and the names already stored stay as they were."""
     loader(services).load([companies_file(tmp_path / "legal_persons.csv", "utf-8")],
                           derive_contacts=False)
     folder = tmp_path / "again"
@@ -139,6 +145,10 @@ def test_text_in_another_encoding_is_refused(services: Services, tmp_path: Path,
         write_csv(folder / "legal_persons.csv", ["統一社會信用代碼", "名稱"], [
             [uscc, name] for (uscc, _), name in zip(COMPANIES, TRADITIONAL, strict=True)],
             encoding="big5")
+    elif make == "shift-jis":
+        write_csv(folder / "legal_persons.csv", ["uscc", "name"], [
+            [uscc, name] for (uscc, _), name in zip(COMPANIES, JAPANESE, strict=True)],
+            encoding="shift_jis")
     else:
         private_use_gbk(folder / "legal_persons.csv")
     with pytest.raises(BundleError, match=r"legal_persons\.csv: cannot detect the text encoding"):

@@ -500,3 +500,45 @@ def test_the_day_of_a_resolution_is_the_services_day(world: Graph, services: Ser
     rows = subject_records(world, S, None, False, 10, TODAY,
                            as_of=resolved_on - dt.timedelta(days=1))
     assert [(r["id"], r["status"]) for r in rows] == [("P-1", "DISPUTED")]
+
+
+def test_a_listing_corrected_to_a_removal_ahead_stays_listed_until_then(world: Graph,
+                                                                       api: Api) -> None:
+    """A list kept for a fixed term publishes its 移出日期 ahead, and a load takes such a date
+    (4ab3de3): the listing is in force until then. An objection correcting the date to the
+    one the list gives was refused `removedOn … is in the future`, so the desk could not make
+    the record what a load of the corrected row makes it."""
+    listed = TODAY - dt.timedelta(days=30)
+    ahead = TODAY + dt.timedelta(days=335)
+    record(world, S, "Listing", "L-1", listType="失信被执行人", severity="严重", date=listed,
+           listedOn=listed, removedOn=TODAY - dt.timedelta(days=1), title="失信被执行人")
+    filed = ok(api, FILE, id="L-1", reason="移出日期有误：名单期限一年")["fileObjection"]
+    corrected = ok(api, RESOLVE, id=filed["id"], outcome="CORRECT", note="更正移出日期",
+                   corrections={"removedOn": ahead.isoformat()})["resolveObjection"]
+    assert corrected["correctedRecord"]["id"] == "L-1#v2"
+    assert corrected["correctedRecord"]["status"] == "ACTIVE"
+    [row] = world.read("MATCH (r:Listing {id: 'L-1#v2'}) RETURN r.removedOn AS removed")
+    assert row["removed"].to_native() == ahead
+    signals = ok(api, OWN, id=S)["riskAssessment"]["signals"]
+    assert sorted(s["record"]["id"] for s in signals) == ["L-1#v2", "P-1"]
+
+
+def test_a_corrected_record_whose_latest_version_was_revoked_names_none_in_force(
+        world: Graph, api: Api) -> None:
+    """P-1 corrected into P-1#v2, and P-1#v2 revoked by an objection of its own: an objection
+    or repair asked of P-1 was refused naming 'the version in force is P-1#v2' — a version no
+    longer in force, which the desk then asked about only to be refused again."""
+    filed = file_one(api)
+    ok(api, RESOLVE, id=filed["id"], outcome="CORRECT", note="更正",
+       corrections={"fine": 1.0})
+    again = ok(api, FILE, id="P-1#v2", reason="处罚已被撤销")["fileObjection"]
+    ok(api, RESOLVE, id=again["id"], outcome="REVOKE", note="原处罚决定已撤销")
+    refused = failure(api, FILE, id="P-1", reason="再次异议")
+    assert "in force" not in refused["message"]
+    assert refused["message"].endswith(
+        "corrected: its latest version P-1#v2 was revoked too; there is nothing left to "
+        "object to")
+    repair = ok(api, 'mutation($id: ID!) { requestRepair(recordId: $id, commitment: "承诺") '
+                     '{ eligible reason } }', id="P-1")["requestRepair"]
+    assert not repair["eligible"]
+    assert "corrected: its latest version P-1#v2 was revoked too: " in repair["reason"]

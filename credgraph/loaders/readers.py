@@ -5,6 +5,7 @@ shape is wrong."""
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
 import itertools
@@ -65,12 +66,34 @@ BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"),
 # GB18030 is a superset of GBK (and GB2312).
 UNMARKED = ("utf-8", "gb18030")
 UNICODE_ENCODINGS = frozenset({"utf-8", *(name for _, name in BOMS)})
-# A character that plain Chinese text in GBK does not hold besides ASCII: anything but CJK
-# ideographs, CJK punctuation, full-width forms and the few symbols an export writes (·—‘’“”…×
-# №). Big5 or Shift-JIS read as GBK gives kana, Greek, box drawing, private use: text holding
-# none of them needs no mess detector, which took 测试0 … 测试24 for a mess.
+
+
+def _gb2312_ideographs() -> str:
+    """The 6,763 ideographs of GB2312 (its rows 16–87: everyday simplified Chinese) as the
+    ranges of a regular expression's character class."""
+    points = []
+    for lead in range(0xB0, 0xF8):
+        for trail in range(0xA1, 0xFF):
+            with contextlib.suppress(UnicodeDecodeError):  # row 55 ends at F9
+                points.append(ord(bytes((lead, trail)).decode("gb2312")))
+    ranges: list[list[int]] = []
+    for point in sorted(points):
+        if ranges and ranges[-1][1] == point - 1:
+            ranges[-1][1] = point
+        else:
+            ranges.append([point, point])
+    return "".join(chr(first) if first == last else f"{chr(first)}-{chr(last)}"
+                   for first, last in ranges)
+
+
+# A character that plain Chinese text in GBK does not hold besides ASCII: anything but the
+# ideographs of GB2312, CJK punctuation, full-width forms and the few symbols an export writes
+# (·—‘’“”…×№). Big5 read as GBK gives kana, Greek, box drawing, private use; Shift-JIS gives
+# ideographs GBK added to GB2312 (トヨタ reads 僩儓僞, 株式会社 姅幃夛幮): text holding none of
+# them needs no mess detector, which took 测试0 … 测试24 for a mess. Text holding one (a rare
+# or traditional character in a GBK export too) is judged by the detector.
 _BEYOND_PLAIN_CJK = re.compile(
-    "[^\x00-\x7f\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff01-\uff5e\uffe0-\uffe6"
+    "[^\x00-\x7f\u3000-\u303f" + _gb2312_ideographs() + "\uff01-\uff5e\uffe0-\uffe6"
     "\u00b7\u00d7\u2014\u2018\u2019\u201c\u201d\u2026\u2116\udc00-\udcff\u200b-\u200d"
     "\u2060\ufeff]")
 READ_ENCODINGS = "UTF-8, UTF-16 or UTF-32 with a byte order mark, or GBK/GB18030"
@@ -174,8 +197,9 @@ def _decode(data: bytes) -> tuple[str, str]:
     else UTF-8 or GB18030 (`_unmarked`). A GB18030 decoding whose text is a mess (Big5 or
     Shift-JIS read as GBK: private-use characters, kana, box drawing) is not the file's; none
     left, the file is refused rather than loaded as garbage. A Unicode decoding, or one of
-    plain Chinese text (`_BEYOND_PLAIN_CJK`), is not judged so: Big5 or Shift-JIS bytes are no
-    valid UTF-8 nor read as plain Chinese, and the detector found names followed by digits
+    plain Chinese text (`_BEYOND_PLAIN_CJK`: GB2312's ideographs), is not judged so: Big5 or
+    Shift-JIS bytes are no valid UTF-8 nor read as plain Chinese (kana, Greek, box drawing,
+    ideographs outside GB2312), and the detector found names followed by digits
     (测试0, 李娜12 … in 25 rows) a mess and refused the whole load. An
     archive or a workbook renamed .csv (`BINARY_SIGNATURES`) is refused saying what it is."""
     binary = next((what for magic, what in BINARY_SIGNATURES if data.startswith(magic)), None)

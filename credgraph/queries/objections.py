@@ -68,8 +68,9 @@ CORRECTABLE: dict[str, tuple[RecordKind, ...]] = {
 # A kind's own name for its date, kept equal to `date` when the date is corrected.
 DATE_FIELDS = {RecordKind.LISTING: "listedOn", RecordKind.JUDGMENT: "filedOn",
                RecordKind.CONTRACT: "signedOn", RecordKind.COMMITMENT: "madeOn"}
-# Dates that are facts of the past, so never after today.
-PAST_DATES = ("date", "removedOn", "fulfilledOn")
+# Dates that are facts of the past, so never after today (a listing's 移出日期 may lie ahead:
+# a removal scheduled by a list kept for a fixed term, as a load takes it).
+PAST_DATES = ("date", "fulfilledOn")
 # The party a corrected `subject` replaces.
 PRIMARY_ROLE = {RecordKind.JUDGMENT: PartyRole.DEBTOR, RecordKind.CONTRACT: PartyRole.COUNTERPARTY}
 # What an Objection shows, and the record versions around it.

@@ -88,7 +88,8 @@ RETURN collect(r {{.*,
   repairs: [(x:{REPAIR})-[:{REPAIRS}]->(r) | x {{.id, .grantedOn}}],
   latest: CASE WHEN r.supersededBy IS NULL THEN null
                ELSE head([(n)-[:{Link.SUPERSEDES.value}*]->(r)
-                          WHERE NOT EXISTS {{ ()-[:{Link.SUPERSEDES.value}]->(n) }} | n.id]) END
+                          WHERE NOT EXISTS {{ ()-[:{Link.SUPERSEDES.value}]->(n) }}
+                          | n {{.id, .status}}]) END
 }}) AS rows
 """
 
@@ -107,10 +108,16 @@ def find_record(graph: Graph, record_id: str) -> dict[str, Any]:
 
 def revoked_words(record: dict[str, Any]) -> str:
     """Why a record revoked here is no longer asked about: a version corrected (异议更正) names
-    the version in force, which the desk asks about instead."""
+    the version in force, which the desk asks about instead — or says that the latest version
+    was revoked in turn (an objection to it upheld as REVOKE), none being in force."""
     words = f"{record['id']} was revoked on {as_date(record.get('revokedOn'))}"
-    latest = record.get("latest") or record.get("supersededBy")
-    return f"{words}, corrected: the version in force is {latest}" if latest else words
+    latest = record.get("latest") or {}
+    version = latest.get("id") or record.get("supersededBy")
+    if not version:
+        return words
+    if latest.get("status") == RecordStatus.REVOKED:
+        return f"{words}, corrected: its latest version {version} was revoked too"
+    return f"{words}, corrected: the version in force is {version}"
 
 
 def record_subjects(record: dict[str, Any]) -> list[str]:
