@@ -271,9 +271,10 @@ class GradeDeductions(Section):
     contract_default: int
 
 
-# A credit grade's name (A, B+, AAA, A级, 3类): a short code, ours and a partner city's alike —
-# a partner answering a grade with free text (a name) is answering something else.
-GRADE_NAME = re.compile(r"[A-Za-z0-9+\-]{1,6}[级类]?")
+# A credit grade's name (A, B+, AAA, A级, 3类, 优, 良等): a short code or one character, ours
+# and a partner city's alike — a partner answering a grade with free text (a name, two
+# characters and up) is answering something else.
+GRADE_NAME = re.compile(r"[A-Za-z0-9+\-]{1,6}[级类]?|[\u4e00-\u9fff][级类等]?")
 
 
 class GradeRules(Section):

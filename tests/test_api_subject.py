@@ -88,6 +88,7 @@ def test_unknown_subject_is_null(client: Api) -> None:
     ("371402900307003", "18-digit ID number"),  # 一代身份证
     # digits alone: an ID number as likely as a USCC (an official's id was told as a USCC)
     ("12345", "a USCC or an ID number, 18 characters; this one has 5"),
+    ("5", "a USCC or an ID number, 18 characters; this one has 1"),
     ("3714021990010112345", "this one has 19"),
     (BAD_ID, "check digit"),
     ("371402199002301234", "positions 7-14 are not a valid birth date"),  # 30 February

@@ -176,5 +176,6 @@ def test_a_grade_is_a_short_code(rules: Rules) -> None:
     bands = {"bands": [[90, "A"], [75, "B"], [60, "C"], [0, "良好 信用"]]}
     with pytest.raises(RulesError, match=r"a grade is a short code .*not '良好 信用'"):
         rules.with_overrides({"grade": bands})
-    assert all(GRADE_NAME.fullmatch(g) for g in ("A", "B+", "AAA", "A级", "3类", "C-"))
+    assert all(GRADE_NAME.fullmatch(g) for g in ("A", "B+", "AAA", "A级", "3类", "C-", "优",
+                                                 "良等"))
     assert not any(GRADE_NAME.fullmatch(g) for g in ("张三明", "良好", "A 级", "ABCDEFG", ""))

@@ -74,7 +74,10 @@ def process_alive(pid: int) -> bool:
     stat = Path(f"/proc/{pid}/stat")
     if stat.exists():
         # A zombie (our own exited child not yet reaped) is not a running server.
-        fields = stat.read_text().rsplit(")", 1)[-1].split()
+        try:
+            fields = stat.read_text().rsplit(")", 1)[-1].split()
+        except OSError:  # gone between the two looks (a load's worker watching it ended)
+            return False
         return bool(fields) and fields[0] != "Z"
     return True
 

@@ -20,6 +20,7 @@ from credgraph.graph.model import (
     RecordStatus,
     RelationType,
 )
+from credgraph.queries.fragments import latest_version
 
 _SUBJECT = Label.SUBJECT.value
 _LEGAL = Label.LEGAL_PERSON.value
@@ -131,15 +132,10 @@ def stored_records_statement(kind: RecordKind, inputs: tuple[str, ...]) -> str:
     fields = ", ".join(f".{prop}" for prop in inputs)
     projection = f", inputs: r {{{fields}}}" if inputs else ""
     desk = f"{Link.REPAIRS.value}|{Link.OBJECTS_TO.value}"
-    supersedes = Link.SUPERSEDES.value
     return f"""
 UNWIND $ids AS id
 MATCH (r:{RECORD_LABELS[kind].value} {{id: id}})
-WITH r, EXISTS {{ (r)<-[:{desk}]-() }} AS decided,
-     CASE WHEN r.supersededBy IS NULL THEN null
-          ELSE coalesce(head([(n)-[:{supersedes}*]->(r)
-                              WHERE NOT EXISTS {{ ()-[:{supersedes}]->(n) }}
-                              | n {{.id, .status}}]), {{id: r.supersededBy}}) END AS latest
+WITH r, EXISTS {{ (r)<-[:{desk}]-() }} AS decided, {latest_version("r")} AS latest
 RETURN collect({{id: r.id, current: latest.id, currentStatus: latest.status,
                  on: toString(r.revokedOn), status: r.status, decided: decided,
                  parties: CASE WHEN decided THEN [(s)-[h:{Link.HAS_RECORD.value}]->(r)

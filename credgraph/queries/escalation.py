@@ -400,9 +400,11 @@ ESCALATION_FIELDS = (".id, .subject, .level, .status, .since, .openedOn, .propos
                      ".confirmedOn, .confirmedBy, .liftedOn, .rules, .reasons, .measures, "
                      ".inspectionRatio, .propagatedFrom, .repairBlockedUntil, .revision")
 
+# the history of an active escalation only: a lifted one's (never deleted) is not read by a run
 STORED = f"""
 MATCH (e:{_ESC})
-RETURN collect(e {{{ESCALATION_FIELDS}, .history,
+RETURN collect(e {{{ESCALATION_FIELDS},
+  history: CASE WHEN e.status = '{EscalationStatus.ACTIVE.value}' THEN e.history END,
   triggers: [(e)-[:{_TRIGGERED_BY}]->(r) | [r.kind, r.id]]}}) AS rows
 """
 

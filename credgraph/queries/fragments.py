@@ -123,6 +123,16 @@ def _day(value: object) -> dt.date | None:
     return value if isinstance(value, dt.date) else None
 
 
+def latest_version(record: str = "r") -> str:
+    """The latest version of a record an objection corrected (异议更正: `…#v2`, corrected
+    again `…#v3`), as {id, status} — the end of its SUPERSEDES chain; null when uncorrected."""
+    supersedes = Link.SUPERSEDES.value
+    return (f"CASE WHEN {record}.supersededBy IS NULL THEN null "
+            f"ELSE coalesce(head([(n)-[:{supersedes}*]->({record}) "
+            f"WHERE NOT EXISTS {{ ()-[:{supersedes}]->(n) }} | n {{.id, .status}}]), "
+            f"{{id: {record}.supersededBy}}) END")
+
+
 def record_by_id(variable: str = "r", param: str = "$id") -> str:
     """`CALL () { … }` binding `variable` to every record, of any kind, whose natural key is
     the parameter: one index seek per declared record label."""

@@ -41,7 +41,13 @@ from credgraph.graph.model import (
     label_predicate,
 )
 from credgraph.loaders.derive import add_months
-from credgraph.queries.fragments import RECORD_SUMMARY, in_force, record_by_id, status_on
+from credgraph.queries.fragments import (
+    RECORD_SUMMARY,
+    in_force,
+    latest_version,
+    record_by_id,
+    status_on,
+)
 from credgraph.queries.neighbourhood import as_date
 from credgraph.rules import Rules
 
@@ -86,10 +92,7 @@ RETURN collect(r {{.*,
   openObjections: [(o:{OBJECTION})-[:{Link.OBJECTS_TO.value}]->(r)
                    WHERE o.status = $open | o.id],
   repairs: [(x:{REPAIR})-[:{REPAIRS}]->(r) | x {{.id, .grantedOn}}],
-  latest: CASE WHEN r.supersededBy IS NULL THEN null
-               ELSE head([(n)-[:{Link.SUPERSEDES.value}*]->(r)
-                          WHERE NOT EXISTS {{ ()-[:{Link.SUPERSEDES.value}]->(n) }}
-                          | n {{.id, .status}}]) END
+  latest: {latest_version("r")}
 }}) AS rows
 """
 

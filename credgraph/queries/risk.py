@@ -231,8 +231,9 @@ def defaulted_by(role: str, record: dict[str, Any]) -> bool:
     (政府方) when 政府方违约 is 是, or is blank and the counterparty is not the one in default —
     neither when the 履约状态 says it was performed, the day not given (`fulfilledUndated`:
     乙方违约，已履约 counted for ever, as though never performed). The
-    agency's side is G2's (queries/integrity.g2_query), whose due-date and fulfilment tests
-    the caller adds."""
+    agency's side is G2's (queries/integrity.g2_query); the caller adds the due-date and
+    fulfilment tests — a signal decays from its due date, so one without (a G2 finding when
+    政府方违约 is 是) is none."""
     if record.get("fulfilledUndated"):
         return False
     if role == PartyRole.COUNTERPARTY:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from credgraph.graph.driver import Graph
@@ -24,6 +25,7 @@ from credgraph.schema.identifiers import (
 from credgraph.schema.privacy import PERSON_KEY_HEX, PERSON_KEY_PREFIX, Privacy, is_person_key
 
 MAX_ID_LENGTH = 64
+_DIGITS_ONLY = re.compile("[0-9]+X?")  # an ID number's shape as much as a USCC's
 
 
 def candidate_keys(value: str, privacy: Privacy) -> list[str]:
@@ -46,7 +48,7 @@ def candidate_keys(value: str, privacy: Privacy) -> list[str]:
         raise IdentifierError("length", "15 digits: a first-generation ID number (一代身份证) "
                                         "is not a key here; give the 18-digit ID number (a "
                                         "USCC has 18 characters too)")
-    if len(text) != 18 and text[:-1].isdigit() and (text[-1:].isdigit() or text[-1:] == "X"):
+    if len(text) != 18 and _DIGITS_ONLY.fullmatch(text):
         # digits alone are an ID number as likely as a USCC: not told as a USCC's length
         raise IdentifierError("length", f"an id is a USCC or an ID number, 18 characters; "
                                         f"this one has {len(text)}")
