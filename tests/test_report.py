@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from credgraph.api.desk import NPM_FILES, desk_folder
 from credgraph.cli import main
-from credgraph.graph.model import RELATIONS, RelationType
+from credgraph.graph.model import RELATIONS, IntegrityPattern, RelationType, Severity
 from credgraph.queries import report as credit
 from credgraph.queries.fragments import status_as_of
 from credgraph.queries.report import Report, Requester, build_report, cap_reason
@@ -703,12 +703,13 @@ def test_an_agencys_report_has_its_government_integrity(services: Services) -> N
     graph = services.graph
     bureau = make_uscc(prefix="11", region="371481", org="MB3C0R020")
     builder = make_uscc(region="371481", org="MA3C0R021")
-    head = make_id(region="371481", born="19700101", seq="021")
+    head_key = services.privacy.person_key(parse_id_number(
+        make_id(region="371481", born="19700101", seq="021")))
     subject(graph, bureau, "乐陵市住房和城乡建设局", "AGENCY", "371481")
     subject(graph, builder, "乐陵市建工有限公司", region="371481")
-    subject(graph, head, "王建国", "NATURAL_PERSON")
-    graph.write("MATCH (p:Subject {id: $id}) SET p:Official", {"id": head})
-    relate(graph, head, bureau, "SERVES_IN", position="局长", start=dt.date(2020, 1, 1))
+    subject(graph, head_key, "王建国", "NATURAL_PERSON")
+    graph.write("MATCH (p:Subject {id: $id}) SET p:Official", {"id": head_key})
+    relate(graph, head_key, bureau, "SERVES_IN", position="局长", start=dt.date(2020, 1, 1))
     due = TODAY - dt.timedelta(days=30)
     record(graph, bureau, "Judgment", "（2025）鲁1481执12号", role="debtor", dueOn=due,
            amount=50.0, date=due - dt.timedelta(days=90), court="乐陵市人民法院")
@@ -718,7 +719,13 @@ def test_an_agencys_report_has_its_government_integrity(services: Services) -> N
     page = build_report(services, row(services, bureau), INVESTIGATOR, TODAY)
     part = section_of(page, "政务诚信")
     assert "G1" in part and "（2025）鲁1481执12号" in part and "王建国" in part
-    assert re.search(r"政务诚信评分</th><td>\d+</td>", part)
+    rules = services.rules.integrity  # its base less one G1 一般 (30 days overdue, 50 万元)
+    score = rules.base_score - rules.weight(IntegrityPattern.G1, Severity.GENERAL)
+    assert f"政务诚信评分</th><td>{score}</td>" in part
+    services.audit.flush()  # the official shown in full is named in the report's event
+    named = services.graph.read("MATCH (e:AuditEvent {operation: 'creditReport'}) "
+                                "RETURN e.subjects AS subjects")
+    assert named == [{"subjects": [bureau, head_key]}]
     masked = build_report(services, row(services, bureau),
                           credit.Requester("监测", "monitor", False, None), TODAY)
     assert "王建国" not in section_of(masked, "政务诚信") and "王*国" in masked
