@@ -335,6 +335,40 @@ def test_a_run_of_an_earlier_date_finding_the_same_level_says_so(city: Graph,
         confirm_escalation(city, rules, "C", "确认", "admin-1", AS_OF + dt.timedelta(days=29))
 
 
+def test_a_night_made_up_before_the_opening_does_not_restart_it(city: Graph,
+                                                                 rules: Rules) -> None:
+    """A night made up (a run dated 101 days back, when A, B and C did not hold yet) lifts what
+    the later run opened; the next nightly run opened them anew from its own date — C's
+    proposal with a new notice period, every start moved (a held-out upgrade review). By their
+    history they stood all along: reopened as they stood, and one whose rules no longer hold
+    is lifted as of the nightly run, not left lifted from before it opened."""
+    run(city, rules)
+    assert run(city, rules, days(101))["lifted"] == 3
+    city.write("MATCH (p:Penalty {id: 'A0'}) SET p.status = 'REVOKED', p.revokedOn = $d",
+               {"d": AS_OF})
+    later = AS_OF + dt.timedelta(days=1)
+    assert run(city, rules, later) == {"created": 2, "raised": 0, "unchanged": 0,
+                                       "lifted": 1, "lowered": 0}
+    c = node(city, "C")
+    assert (c["status"], c["since"].to_native(), c["proposedOn"].to_native()) == (
+        "ACTIVE", AS_OF, AS_OF)
+    assert "was dated before its opening" in json.loads(c["history"][-1])["note"]
+    a = node(city, "A")
+    assert (a["status"], a["liftedOn"].to_native()) == ("LIFTED", later)
+
+    def listed(day: dt.date) -> dict[str, dt.date]:
+        return {row["subject"]: row["since"] for row in
+                list_escalations(city, rules, day, None, None, 50, None).rows}
+
+    assert listed(later) == {"B": AS_OF, "C": AS_OF}
+    assert listed(AS_OF) == {"A": AS_OF, "B": AS_OF, "C": AS_OF}
+    assert listed(days(101)) == {}
+    assert run(city, rules, later) == {"created": 0, "raised": 0, "unchanged": 2,
+                                       "lifted": 0, "lowered": 0}
+    with pytest.raises(EscalationRefused, match=f"on or after {AS_OF + dt.timedelta(days=30)}"):
+        confirm_escalation(city, rules, "C", "确认", "admin-1", later)
+
+
 def test_lifted_not_deleted_raised_keeps_history(city: Graph, rules: Rules) -> None:
     run(city, rules)
     city.write("MATCH (p:Penalty {id: 'A0'}) SET p.status = 'REVOKED', p.revokedOn = $d",

@@ -400,11 +400,13 @@ ESCALATION_FIELDS = (".id, .subject, .level, .status, .since, .openedOn, .propos
                      ".confirmedOn, .confirmedBy, .liftedOn, .rules, .reasons, .measures, "
                      ".inspectionRatio, .propagatedFrom, .repairBlockedUntil, .revision")
 
-# the history of an active escalation only: a lifted one's (never deleted) is not read by a run
+# the history of an active escalation, and of one a run dated before its opening lifted (a
+# night made up): a lifted one's (never deleted) is not read by a run otherwise
 STORED = f"""
 MATCH (e:{_ESC})
 RETURN collect(e {{{ESCALATION_FIELDS},
-  history: CASE WHEN e.status = '{EscalationStatus.ACTIVE.value}' THEN e.history END,
+  history: CASE WHEN e.status = '{EscalationStatus.ACTIVE.value}' OR e.liftedOn < e.openedOn
+                THEN e.history END,
   triggers: [(e)-[:{_TRIGGERED_BY}]->(r) | [r.kind, r.id]]}}) AS rows
 """
 
@@ -567,7 +569,10 @@ def plan(rules: Rules, as_of: dt.date, wanted: Mapping[str, Wanted],
     left = set(frozen)
     changes: list[Change] = []
     untouched = 0
-    for sid in sorted(set(wanted) | {s for s, e in stored.items() if e.active}):
+    # the active escalations, and those lifted by a night made up before they opened (the
+    # lifted ones whose history STORED reads)
+    for sid in sorted(set(wanted) | {s for s, e in stored.items()
+                                     if e.active or e.row.get("history")}):
         item, node = wanted.get(sid), stored.get(sid)
         if node is not None and node.active and left.intersection(node.propagated_from):
             change = None
@@ -586,8 +591,10 @@ def _change(rules: Rules, as_of: dt.date, item: Wanted | None, node: Stored | No
     if node is not None and node.confirmed_after(as_of):
         return None
     if item is None:
-        if node is None or not node.active:
+        if node is None or (not node.active and state_on(node.row, as_of) is None):
             return None
+        # active — or lifted by a night made up before it opened, which by its history
+        # stands on this date all the same: lifted as of this one
         return Change(node.subject, LIFTED, revision,
                       {"status": EscalationStatus.LIFTED.value, "liftedOn": as_of},
                       None, _event(LIFTED, node.level, as_of, actor,
@@ -596,6 +603,10 @@ def _change(rules: Rules, as_of: dt.date, item: Wanted | None, node: Stored | No
     level = item.level
     if node is not None and (lifted := node.lifted_after(as_of)) is not None:
         return _reopened(rules, as_of, item, node, actor, lifted)
+    if node is not None and not node.active and state_on(node.row, as_of) is not None:
+        # lifted by a night made up before it opened (its lift dated before its opening): by
+        # its history it stands on this date, as it was — its start and notice period kept
+        return _reopened(rules, as_of, item, node, actor, None)
     if node is None or not node.active:
         props = {**_level_props(rules, level, as_of), **_reason_props(item, node),
                  "status": EscalationStatus.ACTIVE.value, "openedOn": as_of,
@@ -638,10 +649,12 @@ def _level_from(current: EscalationLevel, item: Wanted) -> EscalationLevel:
 
 
 def _reopened(rules: Rules, as_of: dt.date, item: Wanted, node: Stored, actor: str,
-              lifted: dt.date) -> Change:
-    """An escalation a run dated `lifted` lifted, found holding by a run of an earlier date:
-    reopened as it stood — a SEVERE a person confirmed stays confirmed, a proposal keeps its
-    notice period — not opened anew as a fresh proposal."""
+              lifted: dt.date | None) -> Change:
+    """An escalation a run dated `lifted` lifted, found holding by a run of an earlier date —
+    or one a night made up before its opening lifted (`lifted` None), found holding by a run
+    on a day its history has it standing: reopened as it stood — a SEVERE a person confirmed
+    stays confirmed, a proposal keeps its notice period, its start stays — not opened anew
+    as a fresh proposal."""
     current = EscalationLevel(node.level)
     level = _level_from(current, item)
     props = {"status": EscalationStatus.ACTIVE.value, "liftedOn": None,
@@ -649,8 +662,9 @@ def _reopened(rules: Rules, as_of: dt.date, item: Wanted, node: Stored, actor: s
     if rank(level) != rank(current):
         props |= {**_level_props(rules, level, as_of),
                   "proposedOn": as_of if level is EscalationLevel.SEVERE_PROPOSED else None}
-    note = (f"reopened as it stood: the lift as of {lifted} is after this run's date; "
-            + "; ".join(item.reasons))
+    why = (f"the lift as of {lifted} is after this run's date" if lifted else
+           f"the lift as of {as_date(node.row.get('liftedOn'))} was dated before its opening")
+    note = f"reopened as it stood: {why}; " + "; ".join(item.reasons)
     return Change(item.subject, CREATED, node.revision, props, item.triggers,
                   _event(CREATED, level.value, as_of, actor, note, item.rules, item.triggers))
 
