@@ -163,6 +163,11 @@ def root_selections(document: DocumentNode | None, operation: str | None) -> dic
     return {}
 
 
+def not_answered(fields: Iterable[str], codes: Iterable[str]) -> str:
+    """A refusal's operation as the log keeps it: `<fields> (not answered: CODES)`."""
+    return f"{'+'.join(fields) or 'query'} (not answered: {', '.join(sorted(set(codes)))})"
+
+
 def refused_beside(document: DocumentNode | None, operation: str | None,
                    errors: list[GraphQLError], recorded: list[str],
                    found: list[tuple[str, str]]) -> tuple[str, tuple[str, ...]] | None:
@@ -185,9 +190,8 @@ def refused_beside(document: DocumentNode | None, operation: str | None,
             refused_keys.add(key)
     if not refused:
         return None
-    codes = sorted(set().union(*refused.values()))
     subjects = tuple(dict.fromkeys(sid for key, sid in found if key in refused_keys))
-    return f"{'+'.join(refused)} (not answered: {', '.join(codes)})", subjects
+    return not_answered(refused, set().union(*refused.values())), subjects
 
 
 class AuditReveals(SchemaExtension):
@@ -214,13 +218,11 @@ class AuditReveals(SchemaExtension):
         known = {name for root in (schema.query_type, schema.mutation_type) if root
                  for name in root.fields}
         asked = root_fields(context.graphql_document, context.operation_name)
-        operation = "+".join(dict.fromkeys(
-            name if name in known else "unknown field" for name in asked)) or "query"
-        codes = sorted({classify(error).value for error in errors})
+        fields = dict.fromkeys(name if name in known else "unknown field" for name in asked)
         request["services"].audit.record(AuditEvent(
             actor=who.name, role=who.role.value,
-            operation=f"{operation} (not answered: {', '.join(codes)})", subjects=(),
-            purpose=refusal_purpose(request)))
+            operation=not_answered(fields, (classify(error).value for error in errors)),
+            subjects=(), purpose=refusal_purpose(request)))
 
     def on_execute(self) -> Iterator[None]:
         REVEALED.set(set())
@@ -244,10 +246,9 @@ class AuditReveals(SchemaExtension):
         if who is None or not (left or refused or beside):
             return  # the common case: the resolvers recorded what they showed
         if left or refused:
-            operation = "+".join(root_fields(document, name)) or "query"
-            if refused:
-                codes = sorted({classify(error).value for error in errors})
-                operation = f"{operation} (not answered: {', '.join(codes)})"
+            fields = root_fields(document, name)
+            operation = (not_answered(fields, (classify(error).value for error in errors))
+                         if refused else "+".join(fields) or "query")
             context["services"].audit.record(AuditEvent(
                 actor=who.name, role=who.role.value, operation=operation,
                 subjects=tuple(sorted(left)) if left else tuple(

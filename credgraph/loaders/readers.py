@@ -114,10 +114,12 @@ _CONTROLS = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 # Files that are no text at all, as a clerk renames them to .csv: what each is, and what to do.
+ZIP_MAGIC = b"PK\x03\x04"  # an XLSX workbook is a zip
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # an old .xls, or an encrypted workbook
 BINARY_SIGNATURES = (
-    (b"PK\x03\x04", "a ZIP archive — an XLSX workbook named .csv, or a zip: name a workbook "
+    (ZIP_MAGIC, "a ZIP archive — an XLSX workbook named .csv, or a zip: name a workbook "
                      ".xlsx, unpack a zip"),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Excel .xls workbook (or another Office "
+    (OLE_MAGIC, "an old Excel .xls workbook (or another Office "
                                           "document): save it as .xlsx or as CSV UTF-8"),
     (b"%PDF-", "a PDF document: export the data as CSV or XLSX"),
     (b"\x1f\x8b", "a gzip archive: unpack it"),
@@ -209,8 +211,8 @@ def _decode(data: bytes) -> tuple[str, str]:
     decodings = ([(announced, data.decode(announced, errors=UNDECODABLE))] if announced
                  else _unmarked(data))
     for encoding, text in decodings:
-        if encoding in UNICODE_ENCODINGS or not _BEYOND_PLAIN_CJK.search(text) or not _messy(
-                text):
+        judged = encoding not in UNICODE_ENCODINGS and _BEYOND_PLAIN_CJK.search(text)
+        if not judged or not _messy(text):
             return text, encoding
     raise UnreadableFile(f"cannot detect the text encoding (not {READ_ENCODINGS})")
 
@@ -485,12 +487,12 @@ def _not_a_workbook(path: Path, exc: Exception) -> str:
     password, an old .xls or a CSV named .xlsx were all 'BadZipFile'."""
     with path.open("rb") as handle:
         start = handle.read(1 << 16)
-    if start.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+    if start.startswith(OLE_MAGIC):
         if _ENCRYPTED_PACKAGE in start or _ENCRYPTED_PACKAGE in path.read_bytes():
             return ("it is protected by a password to open: save it again without one, or "
                     "export it as CSV UTF-8")
         return "it is an old Excel .xls workbook: save it as .xlsx or as CSV UTF-8"
-    if start.startswith(b"PK\x03\x04"):
+    if start.startswith(ZIP_MAGIC):
         return f"a damaged or incomplete workbook, {type(exc).__name__}: save it again"
     if not any(start.startswith(magic) for magic, _ in BINARY_SIGNATURES) and start and (
             b"\x00" not in start[:4096] or start.startswith((b"\xff\xfe", b"\xfe\xff"))):

@@ -567,7 +567,6 @@ def disclaimer(report: Report) -> str:
             f'<p class="number">报告编号 {esc(report.number)}</p></footer>')
 
 
-# Print order.
 def government_integrity(report: Report) -> str | None:
     """政务诚信 of an agency's report: its score and findings (G1–G5) as of the report's date,
     each in its words with the records it rests on — what `integrityReport(agency)` gives; the
@@ -596,6 +595,7 @@ def government_integrity(report: Report) -> str | None:
     return section("政务诚信", body)
 
 
+# Print order.
 SECTIONS: list[Section] = [
     report_header,
     basic_facts,
