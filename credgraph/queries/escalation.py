@@ -448,6 +448,12 @@ class Stored:
     def active(self) -> bool:
         return self.status == EscalationStatus.ACTIVE.value
 
+    @property
+    def lifted_before_opening(self) -> bool:
+        """Lifted by a night made up before it opened (its history is read: `STORED`)."""
+        lifted, opened = as_date(self.row.get("liftedOn")), as_date(self.row.get("openedOn"))
+        return not self.active and lifted is not None and opened is not None and lifted < opened
+
     def confirmed_after(self, as_of: dt.date) -> bool:
         return confirmed_after(self.row.get("confirmedOn"), as_of)
 
@@ -569,10 +575,8 @@ def plan(rules: Rules, as_of: dt.date, wanted: Mapping[str, Wanted],
     left = set(frozen)
     changes: list[Change] = []
     untouched = 0
-    # the active escalations, and those lifted by a night made up before they opened (the
-    # lifted ones whose history STORED reads)
     for sid in sorted(set(wanted) | {s for s, e in stored.items()
-                                     if e.active or e.row.get("history")}):
+                                     if e.active or e.lifted_before_opening}):
         item, node = wanted.get(sid), stored.get(sid)
         if node is not None and node.active and left.intersection(node.propagated_from):
             change = None
